@@ -1,0 +1,255 @@
+"""dtorch: PyTorch's API on NumPy (CPU) and CuPy (NVIDIA GPUs), scaled out over MPI and NCCL.
+
+``import dtorch as torch`` is meant to be all an ordinary training script needs. This file assembles the package:
+it re-exports the public API and binds the Tensor's methods and operators to the functions of
+``dtorch.functional`` (so ``a + b``, ``a.add(b)`` and ``dtorch.add(a, b)`` run the same op). Importing dtorch never
+initialises MPI and never imports CuPy.
+"""
+
+from dtorch import _backend
+from dtorch._backend import (  # noqa: F401
+    bool_ as bool,
+    device,
+    dtype,
+    float16,
+    float32,
+    float64,
+    get_default_dtype,
+    int8,
+    int16,
+    int32,
+    int64,
+    promote_types,
+    set_default_dtype,
+    uint8,
+)
+from dtorch.tensor import Size, Tensor  # noqa: F401
+from dtorch import autograd  # noqa: F401
+from dtorch.autograd import engine as _engine
+from dtorch.autograd import function as _function
+from dtorch.autograd.grad_mode import (  # noqa: F401
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    is_inference_mode_enabled,
+    no_grad,
+    set_grad_enabled,
+)
+from dtorch import functional as _F
+from dtorch.functional import *  # noqa: F401,F403
+from dtorch.functional import (  # noqa: F401
+    abs,
+    all,
+    any,
+    max,
+    min,
+    pow,
+    round,
+    sum,
+)
+from dtorch import factories as _factories
+from dtorch.factories import (  # noqa: F401
+    arange,
+    as_tensor,
+    empty,
+    empty_like,
+    eye,
+    from_numpy,
+    full,
+    full_like,
+    linspace,
+    logspace,
+    normal,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randint,
+    randint_like,
+    randn,
+    randn_like,
+    randperm,
+    tensor,
+    zeros,
+    zeros_like,
+)
+from dtorch import random  # noqa: F401
+from dtorch.random import (  # noqa: F401
+    Generator,
+    default_generator,
+    get_rng_state,
+    initial_seed,
+    manual_seed,
+    seed,
+    set_rng_state,
+)
+from dtorch import cuda  # noqa: F401
+from dtorch import _graph_namespace
+from dtorch import _tensor_methods as _M
+
+half = float16
+float = float32
+double = float64
+short = int16
+int = int32
+long = int64
+
+__version__ = "0.1.0"
+
+_function.graph_mode.namespace = _graph_namespace
+
+
+def is_tensor(obj):
+    """True for dtorch Tensors (and Parameters)."""
+    return isinstance(obj, Tensor)
+
+
+def is_floating_point(input):
+    return input.data.dtype.kind == "f"
+
+
+def numel(input):
+    return input.numel()
+
+
+def result_type(tensor1, tensor2):
+    def parts(value):
+        if isinstance(value, Tensor):
+            return value.data.dtype, value.data.ndim == 0
+        return _backend.dtype_for_python_scalar(value).numpy_dtype, True
+
+    (a, a_scalar), (b, b_scalar) = parts(tensor1), parts(tensor2)
+    return _backend.from_numpy_dtype(_backend.result_numpy_dtype(a, a_scalar, b, b_scalar))
+
+
+def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=None, profile=None, sci_mode=None):
+    from dtorch import _tensor_str
+
+    if precision is not None:
+        _tensor_str.PRECISION = precision
+    if threshold is not None:
+        _tensor_str.THRESHOLD = threshold
+    if edgeitems is not None:
+        _tensor_str.EDGE_ITEMS = edgeitems
+    if linewidth is not None:
+        _tensor_str.LINE_WIDTH = linewidth
+
+
+def get_num_threads():
+    return 1
+
+
+def set_num_threads(count):
+    """Accepted for compatibility: NumPy's BLAS threads are set by OMP_NUM_THREADS before start-up."""
+
+
+# ======================================================================================================================
+# Tensor methods and operators: every one is a function of dtorch.functional (or _tensor_methods) with ``self`` first.
+
+_METHODS_FROM_FUNCTIONAL = (
+    "add sub mul div true_divide divide multiply subtract floor_divide remainder fmod pow maximum minimum "
+    "clamp clip clamp_min clamp_max neg negative exp log log1p log2 log10 sqrt rsqrt abs absolute sin cos tanh "
+    "sigmoid relu erf reciprocal square sign floor ceil trunc round clone "
+    "eq ne lt le gt ge less less_equal greater greater_equal not_equal logical_and logical_or logical_xor "
+    "logical_not bitwise_and bitwise_or bitwise_xor bitwise_not isnan isinf isfinite equal allclose isclose "
+    "sum mean prod max min amax amin argmax argmin var std norm logsumexp cumsum cumprod any count_nonzero "
+    "reshape view flatten unflatten squeeze unsqueeze permute transpose swapaxes swapdims t movedim expand "
+    "expand_as broadcast_to repeat narrow select split chunk tensor_split unbind flip roll contiguous "
+    "index_select gather scatter scatter_add masked_fill masked_select nonzero take_along_dim "
+    "matmul mm bmm dot inner outer ger sort argsort topk"
+).split()
+
+for _name in _METHODS_FROM_FUNCTIONAL:
+    setattr(Tensor, _name, getattr(_F, _name))
+
+Tensor.all = _M.tensor_all
+Tensor.where = lambda self, condition, other: _F.where(condition, self, other)
+Tensor.softplus = _F.softplus
+Tensor.gelu = _F.gelu
+Tensor.silu = _F.silu
+
+_INPLACE = (
+    "add sub mul div pow clamp clip clamp_min clamp_max neg exp log log1p sqrt rsqrt abs sin cos tanh sigmoid "
+    "relu floor ceil trunc round sign reciprocal remainder fmod masked_fill scatter scatter_add maximum minimum "
+    "square"
+).split()
+for _name in _INPLACE:
+    setattr(Tensor, _name + "_", _F._inplace(getattr(_F, _name)))
+
+Tensor.zero_ = _F.zero_
+Tensor.fill_ = _F.fill_
+Tensor.copy_ = _F.copy_
+Tensor.__setitem__ = _F.setitem
+Tensor.__getitem__ = _F.getitem
+
+for _name in (
+    "to cpu cuda type_as detach detach_ backward new_zeros new_ones new_empty new_full new_tensor uniform_ normal_ "
+    "bernoulli_ exponential_ random_ view_as reshape_as apply_ nan_to_num"
+).split():
+    setattr(Tensor, _name, getattr(_M, _name))
+Tensor.type = _M.tensor_type
+Tensor.__iter__ = _M.iterate
+Tensor.T = property(_M.T)
+Tensor.mT = property(_M.mT)
+Tensor.H = property(_M.T)
+
+for _dtype in (float16, float32, float64, int8, int16, int32, int64, uint8, bool):
+    pass
+Tensor.half = _M._to_dtype(float16)
+Tensor.float = _M._to_dtype(float32)
+Tensor.double = _M._to_dtype(float64)
+Tensor.char = _M._to_dtype(int8)
+Tensor.short = _M._to_dtype(int16)
+Tensor.int = _M._to_dtype(int32)
+Tensor.long = _M._to_dtype(int64)
+Tensor.byte = _M._to_dtype(uint8)
+Tensor.bool = _M._to_dtype(bool)
+
+
+def _reflected(function):
+    def reflected(self, other):
+        return function(other, self)
+
+    return reflected
+
+
+Tensor.__add__ = _F.add
+Tensor.__radd__ = _F.add
+Tensor.__iadd__ = Tensor.add_
+Tensor.__sub__ = _F.sub
+Tensor.__rsub__ = _reflected(_F.sub)
+Tensor.__isub__ = Tensor.sub_
+Tensor.__mul__ = _F.mul
+Tensor.__rmul__ = _F.mul
+Tensor.__imul__ = Tensor.mul_
+Tensor.__truediv__ = _F.div
+Tensor.__rtruediv__ = _reflected(_F.div)
+Tensor.__itruediv__ = Tensor.div_
+Tensor.__floordiv__ = _F.floor_divide
+Tensor.__rfloordiv__ = _reflected(_F.floor_divide)
+Tensor.__mod__ = _F.remainder
+Tensor.__rmod__ = _reflected(_F.remainder)
+Tensor.__pow__ = _F.pow
+Tensor.__rpow__ = _reflected(_F.pow)
+Tensor.__ipow__ = Tensor.pow_
+Tensor.__matmul__ = _F.matmul
+Tensor.__rmatmul__ = _reflected(_F.matmul)
+Tensor.__neg__ = _F.neg
+Tensor.__pos__ = lambda self: self
+Tensor.__abs__ = _F.abs
+Tensor.__invert__ = _F.bitwise_not
+Tensor.__and__ = _F.bitwise_and
+Tensor.__rand__ = _F.bitwise_and
+Tensor.__or__ = _F.bitwise_or
+Tensor.__ror__ = _F.bitwise_or
+Tensor.__xor__ = _F.bitwise_xor
+Tensor.__rxor__ = _F.bitwise_xor
+Tensor.__eq__ = _F.eq
+Tensor.__ne__ = _F.ne
+Tensor.__lt__ = _F.lt
+Tensor.__le__ = _F.le
+Tensor.__gt__ = _F.gt
+Tensor.__ge__ = _F.ge
+Tensor.__hash__ = lambda self: id(self)
+
+del _name, _dtype

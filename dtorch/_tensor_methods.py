@@ -1,0 +1,227 @@
+"""Tensor methods that are not math: conversion (``to``, ``float``, ``cpu``), ``detach``, ``backward``, the
+``new_*`` factories and in-place random fills. Bound onto ``Tensor`` by ``dtorch/__init__.py``."""
+
+from dtorch import _backend
+from dtorch import autograd
+from dtorch import factories
+from dtorch import functional as F
+from dtorch.autograd import grad_mode
+from dtorch.ops.device import ToDevice
+from dtorch.random import numpy_generator
+from dtorch.tensor import Tensor
+
+_new = Tensor._from_array
+
+
+def _parse_to(args, kwargs):
+    dtype = kwargs.pop("dtype", None)
+    device = kwargs.pop("device", None)
+    kwargs.pop("non_blocking", None)
+    copy = kwargs.pop("copy", False)
+    kwargs.pop("memory_format", None)
+    if kwargs:
+        raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
+    for arg in args:
+        if isinstance(arg, Tensor):
+            dtype, device = arg.dtype, arg.device
+        elif isinstance(arg, _backend.dtype):
+            dtype = arg
+        elif isinstance(arg, (str, _backend.device, int)):
+            device = arg
+        elif arg is None:
+            continue
+        else:
+            raise TypeError(f"to() received an invalid combination of arguments: {type(arg).__name__}")
+    return dtype, device, copy
+
+
+def to(self, *args, **kwargs):
+    """A tensor with another dtype and/or on another device (``self`` when nothing changes).
+
+    >>> import dtorch
+    >>> dtorch.tensor([1, 2]).to(dtorch.float32)
+    tensor([1., 2.])
+    """
+    dtype, device, copy = _parse_to(args, dict(kwargs))
+    result = self
+    if device is not None:
+        target = _backend.as_device(device)
+        if target.type == "cuda" and not _backend.cuda_is_available():
+            _backend.cupy()  # raises naming the extra to install
+            raise RuntimeError("Torch not compiled with CUDA enabled: no GPU is visible to CuPy")
+        if target != self.device:
+            result = ToDevice.apply(result, device=str(target))
+    if dtype is not None:
+        numpy_dtype = _backend.to_numpy_dtype(dtype)
+        if result.data.dtype != numpy_dtype:
+            if numpy_dtype.kind == "f":
+                result = F._cast(result, numpy_dtype)
+            else:
+                result = _new(result.data.astype(numpy_dtype), None)
+    if copy and result is self:
+        result = F.clone(self)
+    return result
+
+
+def _to_dtype(dtype):
+    def convert(self, memory_format=None):
+        return to(self, dtype)
+
+    convert.__name__ = dtype.name
+    convert.__doc__ = f"``self.to(dtorch.{dtype.name})``"
+    return convert
+
+
+def cpu(self, memory_format=None):
+    return to(self, "cpu")
+
+
+def cuda(self, device=None, non_blocking=False, memory_format=None):
+    return to(self, "cuda" if device is None else (device if not isinstance(device, int) else f"cuda:{device}"))
+
+
+def type_as(self, other):
+    return to(self, other.dtype)
+
+
+def tensor_type(self, dtype=None, non_blocking=False):
+    if dtype is None:
+        names = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor", "int64": "LongTensor",
+                 "int32": "IntTensor", "int16": "ShortTensor", "int8": "CharTensor", "uint8": "ByteTensor",
+                 "bool": "BoolTensor"}
+        return "dtorch." + names[self.dtype.name]
+    return to(self, dtype)
+
+
+def detach(self):
+    """A tensor sharing this one's memory, cut from the graph (it never requires grad)."""
+    result = _new(self.data, None)
+    result._base = self._base if self._base is not None else self
+    return result
+
+
+def detach_(self):
+    if self._base is not None and self.grad_fn is not None:
+        raise RuntimeError("Can't detach views in-place. Use detach() instead.")
+    self.grad_fn = None
+    self.requires_grad = False
+    return self
+
+
+def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+    """Compute the gradient of this tensor with respect to the graph's leaves, accumulated into their ``.grad``.
+
+    >>> import dtorch
+    >>> w = dtorch.tensor([2.0], requires_grad=True)
+    >>> (w * w).sum().backward(); w.grad
+    tensor([4.])
+    """
+    autograd.backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph, inputs=inputs)
+
+
+def _new_like(self, size, fill, dtype, device, requires_grad):
+    dtype = dtype if dtype is not None else self.dtype
+    device = device if device is not None else self.device
+    shape = factories._size(size)
+    if fill is None:
+        return factories.empty(shape, dtype=dtype, device=device, requires_grad=requires_grad)
+    return factories.full(shape, fill, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def new_zeros(self, *size, dtype=None, device=None, requires_grad=False):
+    return _new_like(self, size, 0, dtype, device, requires_grad)
+
+
+def new_ones(self, *size, dtype=None, device=None, requires_grad=False):
+    return _new_like(self, size, 1, dtype, device, requires_grad)
+
+
+def new_empty(self, *size, dtype=None, device=None, requires_grad=False):
+    return _new_like(self, size, None, dtype, device, requires_grad)
+
+
+def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
+    return _new_like(self, (size,), fill_value, dtype, device, requires_grad)
+
+
+def new_tensor(self, data, *, dtype=None, device=None, requires_grad=False):
+    return factories.tensor(data, dtype=dtype if dtype is not None else self.dtype,
+                            device=device if device is not None else self.device, requires_grad=requires_grad)
+
+
+def _fill_from_host(self, sample):
+    """In-place random fill: never recorded (like ``nn.init``), bumps the version."""
+    if grad_mode.is_grad_enabled() and self.requires_grad and self.grad_fn is None:
+        raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+    sample = sample.astype(self.data.dtype, copy=False)
+    if _backend.is_cupy_array(self.data):
+        sample = _backend.to_device(sample, self.device)
+    self.data[...] = sample
+    self._bump_version()
+    return self
+
+
+def uniform_(self, a=0.0, b=1.0, *, generator=None):
+    """Fill with samples uniform in ``[a, b)``."""
+    return _fill_from_host(self, numpy_generator(generator).uniform(a, b, self.data.shape))
+
+
+def normal_(self, mean=0.0, std=1.0, *, generator=None):
+    """Fill with normal samples."""
+    return _fill_from_host(self, numpy_generator(generator).normal(mean, std, self.data.shape))
+
+
+def bernoulli_(self, p=0.5, *, generator=None):
+    return _fill_from_host(self, numpy_generator(generator).random(self.data.shape) < p)
+
+
+def exponential_(self, lambd=1.0, *, generator=None):
+    return _fill_from_host(self, numpy_generator(generator).exponential(1.0 / lambd, self.data.shape))
+
+
+def random_(self, low=0, high=None, *, generator=None):
+    if high is None:
+        low, high = 0, low
+    return _fill_from_host(self, numpy_generator(generator).integers(low, high, self.data.shape))
+
+
+def view_as(self, other):
+    return F.view(self, other.shape)
+
+
+def reshape_as(self, other):
+    return F.reshape(self, other.shape)
+
+
+def iterate(self):
+    if self.data.ndim == 0:
+        raise TypeError("iteration over a 0-d tensor")
+    return iter(F.unbind(self, 0))
+
+
+def tensor_all(self, dim=None, keepdim=False):
+    return F.all(self, dim, keepdim)
+
+
+def T(self):
+    return F.permute(self, *reversed(range(self.data.ndim)))
+
+
+def mT(self):
+    if self.data.ndim < 2:
+        raise RuntimeError("tensor.mT is only supported on matrices or batches of matrices. Got 1-D tensor.")
+    return F.transpose(self, -2, -1)
+
+
+def apply_(self, callable):
+    flat = self.data.reshape(-1)
+    for index in range(flat.size):
+        flat[index] = callable(flat[index].item())
+    self._bump_version()
+    return self
+
+
+def nan_to_num(self, nan=0.0, posinf=None, neginf=None):
+    xp = _backend.xp_of(self.data)
+    return _new(xp.nan_to_num(self.data, nan=nan, posinf=posinf, neginf=neginf), None)
+

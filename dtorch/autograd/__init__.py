@@ -1,0 +1,288 @@
+"""Autograd: ``Function``, the backward engine, grad modes, ``grad``, ``gradcheck`` and anomaly detection."""
+
+import numpy as np
+
+from dtorch import _backend
+from dtorch.autograd import engine, grad_mode
+from dtorch.autograd.engine import detect_anomaly, queue_callback, set_detect_anomaly  # noqa: F401
+from dtorch.autograd.function import Function as _NodeFunction
+from dtorch.autograd.grad_mode import (  # noqa: F401
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    no_grad,
+    set_grad_enabled,
+)
+from dtorch.tensor import Tensor
+
+
+class Function(_NodeFunction):
+    """PyTorch's custom-function API: static ``forward(ctx, *args)`` and ``backward(ctx, *grads)`` on Tensors.
+
+    ``ctx`` is the graph node: ``ctx.save_for_backward(*tensors)``, ``ctx.saved_tensors``,
+    ``ctx.needs_input_grad``, and any attribute you set. Inputs that are not Tensors are passed through.
+
+    >>> import dtorch
+    >>> class Cube(Function):
+    ...     @staticmethod
+    ...     def forward(ctx, x):
+    ...         ctx.save_for_backward(x)
+    ...         return x ** 3
+    ...     @staticmethod
+    ...     def backward(ctx, grad):
+    ...         (x,) = ctx.saved_tensors
+    ...         return 3 * x ** 2 * grad
+    >>> x = dtorch.tensor([2.0], requires_grad=True)
+    >>> Cube.apply(x).backward(); x.grad
+    tensor([12.])
+    """
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        node = _CustomNode()
+        node.user_class = cls
+        node.xp = np
+        node._saved = None
+        tensor_positions = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
+        with grad_mode.no_grad():
+            output = cls.forward(node, *args, **kwargs)
+        single = not isinstance(output, tuple)
+        outputs = (output,) if single else output
+        requires_grad = grad_mode.is_grad_enabled() and any(args[i].requires_grad for i in tensor_positions)
+        if not requires_grad:
+            return output
+        if len(outputs) != 1:
+            raise RuntimeError("dtorch custom Functions support exactly one output Tensor")
+        inputs = [args[i] for i in tensor_positions]
+        node.tensor_positions = tensor_positions
+        node.n_args = len(args)
+        saved = node.__dict__.pop("_user_saved", ())
+        node._record(inputs)
+        node._user_saved = saved
+        result = Tensor._from_array(outputs[0].data, node)
+        return result
+
+
+class _CustomNode(_NodeFunction):
+    """The graph node behind a user ``Function``: runs the user's static backward on Tensors."""
+
+    def save_for_backward(self, *tensors):
+        self.__dict__["_user_saved"] = tensors
+        self._saved = None
+
+    @property
+    def saved_tensors(self):
+        return tuple(self.__dict__.get("_user_saved", ()))
+
+    def name(self):
+        return self.user_class.__name__ + "Backward"
+
+    def backward(self, grad):
+        grad_tensor = grad if isinstance(grad, Tensor) else Tensor._from_array(grad, None)
+        results = self.user_class.backward(self, grad_tensor)
+        if not isinstance(results, tuple):
+            results = (results,)
+        if len(results) != self.n_args:
+            raise RuntimeError(
+                f"function {self.name()} returned an incorrect number of gradients (expected {self.n_args}, got "
+                f"{len(results)})"
+            )
+        picked = []
+        for position in self.tensor_positions:
+            value = results[position]
+            if value is None:
+                picked.append(None)
+            elif engine._graph_mode.active:
+                picked.append(value)
+            else:
+                picked.append(value.data if isinstance(value, Tensor) else value)
+        return tuple(picked)
+
+
+def _as_tuple(value):
+    if value is None:
+        return None
+    if isinstance(value, Tensor):
+        return (value,)
+    return tuple(value)
+
+
+def _root_gradients(outputs, grad_outputs, create_graph):
+    roots, grads = [], []
+    for index, output in enumerate(outputs):
+        if not output.requires_grad:
+            raise RuntimeError(
+                f"element {index} of tensors does not require grad and does not have a grad_fn"
+            )
+        given = None if grad_outputs is None else grad_outputs[index]
+        if given is None:
+            if output.data.size != 1:
+                raise RuntimeError("grad can be implicitly created only for scalar outputs")
+            xp = _backend.xp_of(output.data)
+            given_array = xp.ones(output.data.shape, dtype=output.data.dtype)
+            given = Tensor._from_array(given_array, None) if create_graph else given_array
+        else:
+            if not isinstance(given, Tensor):
+                given = Tensor._from_array(np.asarray(given, dtype=output.data.dtype), None)
+            if given.data.shape != output.data.shape:
+                raise RuntimeError(
+                    f"Mismatch in shape: grad_output[{index}] has a shape of {given.shape} and output[{index}] has "
+                    f"a shape of {output.shape}."
+                )
+            if type(given.data) is not type(output.data):
+                raise RuntimeError(
+                    f"Expected all tensors to be on the same device, but found at least two devices, "
+                    f"{output.device} and {given.device}!"
+                )
+            if not create_graph:
+                given = given.data
+        roots.append(output)
+        grads.append(given)
+    return roots, grads
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
+    """Accumulate gradients of ``tensors`` into the ``.grad`` of the leaves (or only of ``inputs``).
+
+    >>> import dtorch
+    >>> x = dtorch.tensor([1.0, 2.0], requires_grad=True)
+    >>> backward((x * x).sum()); x.grad
+    tensor([2., 4.])
+    """
+    tensors = _as_tuple(tensors)
+    grad_tensors = _as_tuple(grad_tensors)
+    if retain_graph is None:
+        retain_graph = create_graph
+    roots, grads = _root_gradients(tensors, grad_tensors, create_graph)
+    if inputs is None:
+        engine.run_backward(roots, grads, retain_graph=retain_graph, create_graph=create_graph)
+        return
+    inputs = _as_tuple(inputs)
+    captured = _capture(roots, grads, inputs, retain_graph, create_graph)
+    for tensor, value in zip(inputs, captured):
+        if value is None:
+            continue
+        tensor.grad = value if tensor.grad is None else tensor.grad + value
+
+
+def _capture(roots, grads, inputs, retain_graph, create_graph):
+    keys = []
+    capture = {}
+    for tensor in inputs:
+        if not tensor.requires_grad:
+            raise RuntimeError("One of the differentiated Tensors does not require grad")
+        key = id(tensor) if tensor.grad_fn is None else id(tensor.grad_fn)
+        keys.append(key)
+        capture[key] = None
+    engine.run_backward(roots, grads, retain_graph=retain_graph, create_graph=create_graph, capture=capture,
+                        accumulate=False)
+    results = []
+    for key in keys:
+        value = capture[key]
+        if value is not None and not isinstance(value, Tensor):
+            value = Tensor._from_array(value, None)
+        results.append(value)
+    return results
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=None,
+         materialize_grads=False):
+    """The gradients of ``outputs`` with respect to ``inputs``, returned rather than accumulated.
+
+    >>> import dtorch
+    >>> x = dtorch.tensor(3.0, requires_grad=True)
+    >>> (g,) = grad(x ** 3, x, create_graph=True); g
+    tensor(27., grad_fn=<MulBackward0>)
+    >>> grad(g, x)[0]
+    tensor(18.)
+    """
+    outputs = _as_tuple(outputs)
+    inputs = _as_tuple(inputs)
+    grad_outputs = _as_tuple(grad_outputs)
+    if retain_graph is None:
+        retain_graph = create_graph
+    roots, grads = _root_gradients(outputs, grad_outputs, create_graph)
+    results = _capture(roots, grads, inputs, retain_graph, create_graph)
+    for index, value in enumerate(results):
+        if value is None:
+            if materialize_grads:
+                xp = _backend.xp_of(inputs[index].data)
+                results[index] = Tensor._from_array(xp.zeros_like(inputs[index].data), None)
+            elif not allow_unused:
+                raise RuntimeError(
+                    "One of the differentiated Tensors appears to not have been used in the graph. Set "
+                    "allow_unused=True if this is the desired behavior."
+                )
+    return tuple(results)
+
+
+def _numeric_jacobian_column(func, inputs, index, flat_index, eps):
+    array = inputs[index].data
+    flat = array.reshape(-1)
+    original = flat[flat_index].item()
+    flat[flat_index] = original + eps
+    with grad_mode.no_grad():
+        plus = [o.data.copy() for o in _as_tuple(func(*inputs))]
+    flat[flat_index] = original - eps
+    with grad_mode.no_grad():
+        minus = [o.data.copy() for o in _as_tuple(func(*inputs))]
+    flat[flat_index] = original
+    return [((p - m) / (2 * eps)).reshape(-1) for p, m in zip(plus, minus)]
+
+
+def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True, nondet_tol=0.0):
+    """Compare analytic gradients with central finite differences; inputs should be float64.
+
+    Returns True when every Jacobian entry agrees within ``atol + rtol * |numeric|``; otherwise raises a
+    RuntimeError naming the input and the largest difference (or returns False when ``raise_exception`` is False).
+
+    >>> import dtorch
+    >>> x = dtorch.randn(3, dtype=dtorch.float64, requires_grad=True)
+    >>> gradcheck(lambda t: (t * t).sum(), (x,))
+    True
+    """
+    inputs = _as_tuple(inputs)
+    differentiable = [i for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
+    outputs = _as_tuple(func(*inputs))
+    for input_index in differentiable:
+        tensor = inputs[input_index]
+        if tensor.data.dtype != np.float64:
+            import warnings
+
+            warnings.warn("gradcheck: input is not float64; the comparison may fail for lack of precision")
+        if not tensor.data.flags.c_contiguous:
+            raise RuntimeError("gradcheck needs contiguous inputs")
+        n = tensor.data.size
+        for output_index, output in enumerate(outputs):
+            if not output.requires_grad:
+                continue
+            m = output.data.size
+            analytic = np.zeros((m, n))
+            for row in range(m):
+                seed = np.zeros(m, dtype=output.data.dtype)
+                seed[row] = 1
+                fresh_outputs = _as_tuple(func(*inputs))
+                (g,) = grad(fresh_outputs[output_index], tensor,
+                            grad_outputs=Tensor._from_array(seed.reshape(output.data.shape), None),
+                            allow_unused=True)
+                if g is not None:
+                    analytic[row] = np.asarray(g.data, dtype=np.float64).reshape(-1)
+            numeric = np.zeros((m, n))
+            for column in range(n):
+                numeric[:, column] = _numeric_jacobian_column(func, inputs, input_index, column, eps)[output_index]
+            difference = np.abs(analytic - numeric)
+            if not np.all(difference <= atol + rtol * np.abs(numeric)):
+                message = (
+                    f"Jacobian mismatch for output {output_index} with respect to input {input_index}: largest "
+                    f"difference {difference.max():.3e}\nnumerical:\n{numeric}\nanalytical:\n{analytic}"
+                )
+                if raise_exception:
+                    raise RuntimeError(message)
+                return False
+    return True
+
+
+__all__ = [
+    "Function", "backward", "grad", "gradcheck", "no_grad", "enable_grad", "set_grad_enabled", "inference_mode",
+    "is_grad_enabled", "detect_anomaly", "set_detect_anomaly", "queue_callback",
+]

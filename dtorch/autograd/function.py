@@ -1,0 +1,317 @@
+"""``Function``: one differentiable operation, its forward and its backward side by side, on raw arrays.
+
+An op is a subclass of ``Function`` with ``forward(self, *arrays)`` and ``backward(self, grad)``. The instance is
+both the context (it keeps what backward needs) and the graph node. ``Function.apply(*inputs, **attrs)`` runs the
+forward on the inputs' arrays and, when any input requires grad and grad mode is on, wraps the result in a Tensor
+whose ``grad_fn`` is the node.
+
+Contracts:
+- **Recordable.** The op's non-tensor arguments are keyword ``attrs`` made of plain data (ints, floats, tuples,
+  strings), listed in ``attr_names``; ``Cls(**attrs).forward(*arrays)`` replays the op. Every subclass is
+  registered under its class name in ``REGISTRY``.
+- **One differentiable output.** ``forward`` returns one array; ops that also produce non-differentiable results
+  (``topk``'s indices) set ``n_outputs`` and return a tuple whose first element is the differentiable one.
+  Multi-output views (``split``, ``unbind``) are several single-output ops, which keeps the engine simple.
+- **Saved values.** ``self.save_for_backward(*arrays)`` in forward; ``self.saved_tensors`` in backward returns them,
+  after checking that no saved input was modified in place since. Saved inputs are kept as their Tensors so that
+  a ``create_graph`` backward can differentiate through them; backward formulas use inputs, not outputs.
+- **Backward on raw arrays.** ``backward`` receives the output gradient and returns one gradient (or None) per
+  input, each of the input's shape. It uses ``self.xp`` for array functions. In a ``create_graph`` backward the
+  engine hands it Tensors and sets ``self.xp`` to a namespace of differentiable ops with the same names, so the
+  same formula builds a graph; ops whose backward is not written that way set ``differentiable_backward = False``.
+"""
+
+import itertools
+
+import numpy as np
+
+from dtorch import tensor as tensor_module
+from dtorch._backend import device_of
+from dtorch.autograd import grad_mode
+
+Tensor = tensor_module.Tensor
+_new_tensor = tensor_module.Tensor._from_array
+_grad_state = grad_mode._state
+
+REGISTRY = {}
+_sequence_numbers = itertools.count()
+_numpy_ndarray = np.ndarray
+
+
+class _GraphModeState:
+    """Set by the engine while a ``create_graph=True`` backward runs: backward formulas then see Tensors."""
+
+    active = False
+    namespace = None  # the differentiable ``xp`` stand-in, registered by dtorch.ops
+
+
+graph_mode = _GraphModeState()
+
+
+class Function:
+    """Base class of every differentiable op.
+
+    >>> import dtorch
+    >>> class Square(Function):
+    ...     def forward(self, x):
+    ...         self.save_for_backward(x)
+    ...         return x * x
+    ...     def backward(self, grad):
+    ...         (x,) = self.saved_tensors
+    ...         return (2 * x * grad,)
+    >>> t = dtorch.tensor([3.0], requires_grad=True)
+    >>> Square.apply(t).backward(dtorch.ones(1)); t.grad
+    tensor([6.])
+    """
+
+    attr_names = ()
+    n_outputs = 1
+    is_view = False  # True when the output may share the first input's memory (reshape, transpose, slicing)
+    differentiable = True  # False for comparisons, argmax and the like: their outputs never require grad
+    differentiable_backward = True
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        REGISTRY[cls.__name__] = cls
+
+    def __init__(self, **attrs):
+        for name, value in attrs.items():
+            setattr(self, name, value)
+
+    # ---- forward side -------------------------------------------------------------------------------------------
+
+    @classmethod
+    def apply(cls, *inputs, **attrs):
+        """Run the op on Tensors (Python scalars pass through as constants) and record it for backward."""
+        node = cls.__new__(cls)
+        if attrs:
+            node.__dict__.update(attrs)
+        arrays = []
+        requires_grad = False
+        array_type = None
+        for x in inputs:
+            if isinstance(x, Tensor):
+                data = x.data
+                if array_type is None:
+                    array_type = type(data)
+                elif type(data) is not array_type:
+                    _raise_device_mismatch(inputs)
+                arrays.append(data)
+                if x.requires_grad:
+                    requires_grad = True
+            else:
+                arrays.append(x)
+        if array_type is _numpy_ndarray:
+            node.xp = np
+        else:
+            node.xp = _xp_for_inputs(inputs)
+        node._saved = None
+        out = node.forward(*arrays)
+        extras = None
+        if cls.n_outputs != 1:
+            out, *extras = out
+        if type(out) is not array_type:
+            out = node.xp.asarray(out)
+        if requires_grad and cls.differentiable and _grad_state["enabled"]:
+            node._record(inputs)
+            result = _new_tensor(out, node)
+        else:
+            result = _new_tensor(out, None)
+        if node.is_view:
+            # a view shares its memory owner with the input (NumPy collapses base chains to the owner)
+            owner = arrays[0] if arrays[0].base is None else arrays[0].base
+            if out.base is owner:
+                source = inputs[0]
+                result._base = source._base if source._base is not None else source
+        if extras is None:
+            return result
+        return (result, *[_new_tensor(node.xp.asarray(e), None) for e in extras])
+
+    def _record(self, inputs):
+        """Link this node into the graph: one edge per input, saved inputs kept as Tensors with their versions."""
+        edges = []
+        for x in inputs:
+            if isinstance(x, Tensor) and x.requires_grad:
+                edges.append(x.grad_fn if x.grad_fn is not None else x)
+            else:
+                edges.append(None)
+        self.edges = edges
+        self.sequence_nr = next(_sequence_numbers)
+        saved = self._saved
+        if saved is not None:
+            entries = []
+            for array in saved:
+                owner = None
+                for x in inputs:
+                    if isinstance(x, Tensor) and x.data is array:
+                        owner = x
+                        break
+                if owner is None:
+                    entries.append((None, array, 0))
+                else:
+                    base = owner._base if owner._base is not None else owner
+                    entries.append((owner, array, base._vc))
+            self._saved = entries
+
+    def save_for_backward(self, *arrays):
+        """Keep arrays (inputs, or constants such as masks) for backward. Call it from ``forward``."""
+        self._saved = arrays
+
+    def mark_dirty(self, *tensors):
+        """Kept for PyTorch's API: dtorch's in-place ops are recorded by the Tensor method that runs them."""
+
+    @property
+    def needs_input_grad(self):
+        """One bool per input: does backward need to produce a gradient for it?"""
+        return tuple(edge is not None for edge in self.edges)
+
+    @property
+    def saved_tensors(self):
+        """The saved values: arrays in a plain backward, Tensors for saved inputs in a ``create_graph`` backward."""
+        saved = self._saved
+        if saved is None:
+            return ()
+        if saved is _FREED:
+            raise RuntimeError(
+                "Trying to backward through the graph a second time (or directly access saved tensors after they "
+                "have already been freed). Saved intermediate values of the graph are freed when you call "
+                ".backward() or autograd.grad(). Specify retain_graph=True if you need to backward through the "
+                "graph a second time or if you need to access saved tensors after calling backward."
+            )
+        values = []
+        for owner, array, version in saved:
+            if owner is None:
+                values.append(array)
+                continue
+            base = owner._base if owner._base is not None else owner
+            if base._vc != version:
+                raise RuntimeError(
+                    "one of the variables needed for gradient computation has been modified by an inplace "
+                    f"operation: [{owner.dtype} {list(owner.shape)}], which is an input of {self.name()}, is at "
+                    f"version {base._vc}; expected version {version} instead. Hint: the operation that modified "
+                    "it ran after this one; use an out-of-place version (x = x + y instead of x += y)."
+                )
+            values.append(owner if graph_mode.active else array)
+        return tuple(values)
+
+    def release_saved(self):
+        """Drop saved values after a backward that does not retain the graph."""
+        if self._saved is not None:
+            self._saved = _FREED
+
+    # ---- graph introspection, PyTorch-style -----------------------------------------------------------------------
+
+    def name(self):
+        return type(self).__name__ + "Backward0"
+
+    @property
+    def attrs(self):
+        """The op's non-tensor arguments as plain data: ``type(node)(**node.attrs)`` rebuilds it."""
+        return {name: getattr(self, name) for name in self.attr_names}
+
+    @property
+    def next_functions(self):
+        result = []
+        for edge in self.edges:
+            if edge is None:
+                result.append((None, 0))
+            elif isinstance(edge, Tensor):
+                result.append((AccumulateGrad(edge), 0))
+            else:
+                result.append((edge, 0))
+        return tuple(result)
+
+    def register_hook(self, hook):
+        """``hook(grad_inputs, grad_outputs)`` after this node's backward (PyTorch's Node.register_hook)."""
+        hooks = self.__dict__.setdefault("_post_hooks", [])
+        return RemovableHandle(hooks, hook)
+
+    def register_prehook(self, hook):
+        """``hook(grad_outputs)`` before this node's backward; may return replacement gradients."""
+        hooks = self.__dict__.setdefault("_pre_hooks", [])
+        return RemovableHandle(hooks, lambda grad, hook=hook: _first_or_none(hook((grad,))))
+
+    def __repr__(self):
+        return f"<{self.name()} object at {hex(id(self))}>"
+
+    def forward(self, *arrays):
+        raise NotImplementedError(f"{type(self).__name__} must implement forward")
+
+    def backward(self, grad):
+        raise NotImplementedError(f"{type(self).__name__} must implement backward")
+
+
+def _first_or_none(value):
+    if value is None:
+        return None
+    return value[0]
+
+
+class AccumulateGrad:
+    """What ``next_functions`` shows for a leaf: the node that accumulates into ``variable.grad``."""
+
+    def __init__(self, variable):
+        self.variable = variable
+
+    def name(self):
+        return "torch::autograd::AccumulateGrad"
+
+    def __repr__(self):
+        return f"<AccumulateGrad object at {hex(id(self))}>"
+
+
+class _Freed:
+    def __repr__(self):
+        return "<freed>"
+
+
+_FREED = _Freed()
+
+
+class RemovableHandle:
+    """Returned by the ``register_*hook`` methods; ``handle.remove()`` takes the hook out again."""
+
+    def __init__(self, hook_list, hook):
+        self._hooks = hook_list
+        self._hook = hook
+        hook_list.append(hook)
+
+    def remove(self):
+        hooks = self._hooks
+        if self._hook in hooks:
+            hooks.remove(self._hook)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.remove()
+
+
+def _raise_device_mismatch(inputs):
+    devices = []
+    for x in inputs:
+        if isinstance(x, Tensor):
+            name = str(device_of(x.data))
+            if name not in devices:
+                devices.append(name)
+    raise RuntimeError(
+        "Expected all tensors to be on the same device, but found at least two devices, "
+        + " and ".join(devices[:2])
+        + "!"
+    )
+
+
+def _xp_for_inputs(inputs):
+    first = None
+    for x in inputs:
+        if isinstance(x, Tensor):
+            if first is None:
+                first = x.data
+            elif x.data.device.id != first.device.id:
+                _raise_device_mismatch(inputs)
+    if first is None:
+        return np
+    from dtorch._backend import xp_of
+
+    return xp_of(first)

@@ -1,0 +1,125 @@
+"""Grad modes: whether new ops record graph nodes.
+
+The switch is one module-level flag, read by ``Function.apply`` on every op, so switching costs nothing per op.
+Each mode is a context manager and a decorator, like PyTorch's. The flag is process-wide, not per thread:
+DDP's communication thread touches raw arrays only and never records ops.
+"""
+
+import functools
+
+_state = {"enabled": True}
+
+
+def is_grad_enabled():
+    """True when new ops record the graph for backward.
+
+    >>> import dtorch
+    >>> with dtorch.no_grad():
+    ...     dtorch.is_grad_enabled()
+    False
+    """
+    return _state["enabled"]
+
+
+class _GradModeBase:
+    """A context manager that sets the grad flag and restores it on exit; also usable as a decorator."""
+
+    target = True
+
+    def __enter__(self):
+        self.previous = _state["enabled"]
+        _state["enabled"] = self.target
+        return self
+
+    def __exit__(self, *exc_info):
+        _state["enabled"] = self.previous
+        return False
+
+    def __call__(self, function):
+        @functools.wraps(function)
+        def wrapper(*args, **kwargs):
+            with self.__class__():
+                return function(*args, **kwargs)
+
+        return wrapper
+
+
+class no_grad(_GradModeBase):
+    """Ops inside record no graph: for evaluation and in-place parameter updates.
+
+    >>> import dtorch
+    >>> x = dtorch.ones(2, requires_grad=True)
+    >>> with dtorch.no_grad():
+    ...     (x * 2).requires_grad
+    False
+    """
+
+    target = False
+
+
+class enable_grad(_GradModeBase):
+    """Turn recording back on inside a ``no_grad`` block."""
+
+    target = True
+
+
+class set_grad_enabled(_GradModeBase):
+    """Set recording on or off: as a call (takes effect at once), a context manager or a decorator.
+
+    >>> import dtorch
+    >>> with dtorch.set_grad_enabled(False):
+    ...     dtorch.is_grad_enabled()
+    False
+    """
+
+    def __init__(self, mode):
+        self.target = bool(mode)
+        self.previous = _state["enabled"]
+        _state["enabled"] = self.target
+
+    def __enter__(self):
+        return self
+
+    def __call__(self, function):
+        # applied as a decorator: undo the switch the constructor made and switch per call instead
+        _state["enabled"] = self.previous
+        mode = self.target
+
+        @functools.wraps(function)
+        def wrapper(*args, **kwargs):
+            with set_grad_enabled(mode):
+                return function(*args, **kwargs)
+
+        return wrapper
+
+
+class inference_mode(_GradModeBase):
+    """Like ``no_grad`` (dtorch has no separate inference tensors); ``inference_mode(False)`` does nothing.
+
+    >>> import dtorch
+    >>> with dtorch.inference_mode():
+    ...     dtorch.is_grad_enabled()
+    False
+    """
+
+    def __init__(self, mode=True):
+        self.mode = bool(mode)
+        self.target = False if mode else _state["enabled"]
+
+    def __enter__(self):
+        self.target = False if self.mode else _state["enabled"]
+        return super().__enter__()
+
+    def __call__(self, function):
+        mode = self.mode
+
+        @functools.wraps(function)
+        def wrapper(*args, **kwargs):
+            with inference_mode(mode):
+                return function(*args, **kwargs)
+
+        return wrapper
+
+
+def is_inference_mode_enabled():
+    return False

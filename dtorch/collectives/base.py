@@ -1,0 +1,375 @@
+"""The communicator interface every transport implements, and the pieces async collectives are built from.
+
+A :class:`Communicator` moves raw arrays (NumPy, or CuPy for the backends that take them) between the ranks of one
+group. Its verbs carry MPI's names in lower case (``allreduce``, ``bcast``, ``reduce``, ``allgather``, ``gather``,
+``scatter``, ``reduce_scatter``, ``alltoall``, ``send``, ``recv``, ``barrier``) and are *blocking*: when a verb returns,
+the output buffer holds the result (for NCCL: the work is queued on the current CUDA stream, as in PyTorch).
+
+Asynchrony is layered on top, once for every backend: :meth:`Communicator.start` queues a verb on the communicator's
+:class:`FifoExecutor`, one daemon thread per communicator that runs the operations strictly in the order they were
+submitted, and returns a :class:`Work` handle at once. A thread, rather than MPI's nonblocking collectives, because
+MPICH progresses a nonblocking operation only while some thread is inside an MPI call: a thread blocked in the
+collective *is* that progress, with no polling by the user. It needs ``MPI_THREAD_MULTIPLE`` (mpi4py's default).
+
+Contracts:
+
+- Every rank of a communicator calls its collectives in the same order; the executor keeps that order for async work.
+- Verbs of one communicator are never run by two threads at once: the executor's thread runs queued work, and the
+  caller runs a verb inline only when nothing is queued (see :meth:`FifoExecutor.run`).
+- :class:`Work` and :class:`Future` are thread-safe; callbacks run on the thread that completes the work.
+
+>>> from dtorch.collectives.base import Future
+>>> f = Future(); g = f.then(lambda fut: fut.value() * 2); f.set_result(21); g.wait()
+42
+"""
+
+import collections
+import enum
+import threading
+import time
+
+
+class ReduceOp(enum.Enum):
+    """How a reduction combines the ranks' values, PyTorch's ``torch.distributed.ReduceOp``.
+
+    ``AVG`` is a sum divided by the group size (floating dtypes only); ``BAND``/``BOR``/``BXOR`` take integer or
+    bool dtypes only.
+
+    >>> ReduceOp.SUM
+    <ReduceOp.SUM: 0>
+    """
+
+    SUM = 0
+    PRODUCT = 1
+    MIN = 2
+    MAX = 3
+    BAND = 4
+    BOR = 5
+    BXOR = 6
+    AVG = 7
+
+    def __repr__(self):
+        return f"<ReduceOp.{self.name}: {self.value}>"
+
+
+class Future:
+    """The result of an operation that may not have finished, PyTorch's ``torch.futures.Future``.
+
+    >>> f = Future(); f.done()
+    False
+    >>> f.set_result([1]); f.value()
+    [1]
+    """
+
+    __slots__ = ("_done", "_result", "_error", "_callbacks", "_lock")
+
+    def __init__(self):
+        self._done = threading.Event()
+        self._result = None
+        self._error = None
+        self._callbacks = []
+        self._lock = threading.Lock()
+
+    def done(self):
+        """True once a result or an error is set."""
+        return self._done.is_set()
+
+    def wait(self, timeout=None):
+        """Block until done and return the value; raise the operation's error, or RuntimeError after ``timeout`` s."""
+        if not self._done.wait(timeout):
+            raise RuntimeError(f"Future not completed within {timeout} s")
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+    def value(self):
+        """The value of a finished future (raises its error); RuntimeError while it is still running."""
+        if not self._done.is_set():
+            raise RuntimeError("Future.value() called before the future completed; call wait() first")
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+    def exception(self):
+        """The error the future failed with, or None."""
+        return self._error
+
+    def set_result(self, result):
+        self._finish(result, None)
+
+    def set_exception(self, error):
+        self._finish(None, error)
+
+    def _finish(self, result, error):
+        with self._lock:
+            if self._done.is_set():
+                return  # a watchdog and the operation may race to finish it: the first one wins
+            self._result, self._error = result, error
+            self._done.set()
+            callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            callback(self)
+
+    def add_done_callback(self, callback):
+        """Call ``callback(future)`` once done (at once when already done)."""
+        with self._lock:
+            if not self._done.is_set():
+                self._callbacks.append(callback)
+                return
+        callback(self)
+
+    def then(self, callback):
+        """A new future holding ``callback(self)``, run once this one is done; errors propagate to it."""
+        chained = Future()
+
+        def run(future):
+            try:
+                chained.set_result(callback(future))
+            except BaseException as error:  # noqa: BLE001 - handed to whoever waits on the chained future
+                chained.set_exception(error)
+
+        self.add_done_callback(run)
+        return chained
+
+
+class Work:
+    """A handle on one operation, PyTorch's ``Work``: ``wait``, ``is_completed``, ``is_success``, ``get_future``.
+
+    >>> w = Work("all_reduce"); w.is_completed()
+    False
+    >>> w.future.set_result(None); w.wait()
+    True
+    """
+
+    __slots__ = ("label", "future")
+
+    def __init__(self, label="", future=None):
+        self.label = label
+        self.future = future if future is not None else Future()
+
+    @classmethod
+    def completed(cls, label="", result=None):
+        """A handle on work that has already finished (the sync path)."""
+        work = cls(label)
+        work.future.set_result(result)
+        return work
+
+    def wait(self, timeout=None):
+        """Block until the operation finished; re-raise its error. ``timeout`` (seconds or a timedelta) bounds this
+        wait only (the group's own timeout still applies). Returns True, like PyTorch."""
+        if timeout is not None and hasattr(timeout, "total_seconds"):
+            timeout = timeout.total_seconds()
+        if not self.future._done.wait(timeout):
+            raise RuntimeError(f"{self.label or 'work'}: wait(timeout={timeout}) expired before the operation completed")
+        if self.future._error is not None:
+            raise self.future._error
+        return True
+
+    def is_completed(self):
+        return self.future.done()
+
+    def is_success(self):
+        return self.future.done() and self.future.exception() is None
+
+    def exception(self):
+        return self.future.exception()
+
+    def result(self):
+        return self.future.value()
+
+    def get_future(self):
+        return self.future
+
+    def __repr__(self):
+        state = "completed" if self.is_completed() else "pending"
+        return f"<Work {self.label} {state}>"
+
+
+class FifoExecutor:
+    """Runs operations one at a time, in submission order, on one daemon thread started at first use.
+
+    ``submit`` queues and returns at once; ``run`` is the sync path: inline on the caller when nothing is queued
+    (no thread hop, so small collectives stay cheap), otherwise queued behind the pending work and awaited, so sync
+    and async operations of one communicator keep their order. ``current`` names the operation running now and
+    when it started (read by a timeout watchdog).
+
+    >>> ex = FifoExecutor("demo"); out = []
+    >>> works = [ex.submit(out.append, (i,), Work(f"op{i}")) for i in range(3)]
+    >>> works[-1].wait(); out
+    True
+    [0, 1, 2]
+    """
+
+    def __init__(self, name, on_start=None):
+        self.name = name
+        self.on_start = on_start  # called as on_start(work) on the running thread before each queued operation
+        self.current = None  # (work label, monotonic start time) of the queued operation running now
+        self._queue = collections.deque()
+        self._cv = threading.Condition()
+        self._pending = 0
+        self._thread = None
+        self._closed = False
+
+    def idle(self):
+        """True when no submitted operation is queued or running."""
+        return self._pending == 0
+
+    def submit(self, fn, args, work, finish=None):
+        """Queue ``fn(*args)``; the work's future gets ``finish(fn_result)`` (or the result itself) when it is done."""
+        with self._cv:
+            if self._closed:
+                raise RuntimeError(f"{self.name}: the communication thread was shut down (process group destroyed)")
+            self._queue.append((fn, args, work, finish))
+            self._pending += 1
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name=f"dtorch-comm-{self.name}", daemon=True)
+                self._thread.start()
+            self._cv.notify()
+        return work
+
+    def run(self, fn, args, work, finish=None):
+        """Run ``fn(*args)`` now, after whatever is queued; raise its error here."""
+        if self._pending == 0:
+            return fn(*args)
+        self.submit(fn, args, work, finish=None)
+        work.wait()
+        return work.future.value()
+
+    def _loop(self):
+        while True:
+            with self._cv:
+                while not self._queue and not self._closed:
+                    self._cv.wait()
+                if not self._queue:
+                    return
+                fn, args, work, finish = self._queue.popleft()
+            self.current = (work.label, time.monotonic())
+            try:
+                if self.on_start is not None:
+                    self.on_start(work)
+                result = fn(*args)
+                if finish is not None:
+                    result = finish(result)
+            except BaseException as error:  # noqa: BLE001 - delivered to whoever waits on the work
+                self._done_one()
+                work.future.set_exception(error)
+            else:
+                self._done_one()
+                work.future.set_result(result)
+
+    def _done_one(self):
+        self.current = None
+        with self._cv:
+            self._pending -= 1
+
+    def shutdown(self, wait=True):
+        """Stop accepting work; with ``wait``, let the queued work finish first."""
+        with self._cv:
+            self._closed = True
+            self._cv.notify()
+        if wait and self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join()
+
+
+class Communicator:
+    """A group of ranks that exchange raw arrays; subclasses implement the blocking verbs.
+
+    Buffers are C-contiguous arrays. ``sendbuf=None`` means in place (MPI's ``IN_PLACE``): the operation reads from
+    and writes to ``recvbuf``. Roots and peers are ranks *of this communicator*. Use ``start`` for async work.
+
+    >>> from dtorch.collectives.mpi import MpiCommunicator
+    >>> import numpy as np
+    >>> comm = MpiCommunicator.world()            # doctest: +SKIP
+    >>> x = np.ones(4, np.float32); comm.allreduce(None, x, ReduceOp.SUM)   # doctest: +SKIP
+    """
+
+    backend = "base"
+
+    def __init__(self, rank, size):
+        self.rank = rank
+        self.size = size
+        self._executor = None
+
+    # ---- the verbs (blocking) ---------------------------------------------------------------------------------------
+
+    def allreduce(self, sendbuf, recvbuf, op):
+        raise NotImplementedError
+
+    def bcast(self, buf, root):
+        raise NotImplementedError
+
+    def reduce(self, sendbuf, recvbuf, op, root):
+        """Reduce into ``recvbuf`` on ``root`` (ignored elsewhere); ``sendbuf=None``: in place on ``recvbuf``."""
+        raise NotImplementedError
+
+    def allgather(self, sendbuf, recvbuf):
+        """``recvbuf`` holds ``size`` blocks of ``sendbuf``'s size, rank order."""
+        raise NotImplementedError
+
+    def allgatherv(self, sendbuf, recvbuf, counts):
+        """Blocks of different sizes: ``counts[r]`` elements from rank ``r``."""
+        raise NotImplementedError
+
+    def gather(self, sendbuf, recvbuf, root):
+        raise NotImplementedError
+
+    def scatter(self, sendbuf, recvbuf, root):
+        raise NotImplementedError
+
+    def reduce_scatter(self, sendbuf, recvbuf, op):
+        """Reduce ``sendbuf`` (``size`` equal blocks) and keep block ``rank`` in ``recvbuf``."""
+        raise NotImplementedError
+
+    def alltoall(self, sendbuf, recvbuf):
+        raise NotImplementedError
+
+    def alltoallv(self, sendbuf, sendcounts, recvbuf, recvcounts):
+        raise NotImplementedError
+
+    def send(self, buf, dest, tag=0):
+        raise NotImplementedError
+
+    def recv(self, buf, source, tag=0):
+        """Receive into ``buf``; ``source=None`` takes any rank. Returns the sender's rank."""
+        raise NotImplementedError
+
+    def barrier(self):
+        raise NotImplementedError
+
+    def allgather_bytes(self, data):
+        """Every rank's ``bytes``, in rank order: the path for fingerprints and pickled objects."""
+        raise NotImplementedError
+
+    # ---- lifecycle --------------------------------------------------------------------------------------------------
+
+    def split(self, ranks):
+        """A communicator over ``ranks`` (ranks of this one, in the new rank order); None on ranks not listed.
+        Collective over this communicator."""
+        raise NotImplementedError
+
+    def abort(self, code=1):
+        """End every process of the job now (never returns)."""
+        raise NotImplementedError
+
+    def free(self):
+        """Release the communicator (collective); queued work is finished first."""
+        if self._executor is not None:
+            self._executor.shutdown()
+
+    # ---- async ------------------------------------------------------------------------------------------------------
+
+    @property
+    def executor(self):
+        """This communicator's FIFO communication thread (created on first use)."""
+        if self._executor is None:
+            self._executor = FifoExecutor(f"{self.backend}{id(self):x}")
+        return self._executor
+
+    def start(self, verb, *args, label=None, finish=None):
+        """Queue ``self.<verb>(*args)`` and return its :class:`Work` at once.
+
+        >>> work = comm.start("allreduce", None, x, ReduceOp.SUM)    # doctest: +SKIP
+        >>> work.wait()                                               # doctest: +SKIP
+        True
+        """
+        return self.executor.submit(getattr(self, verb), args, Work(label or verb), finish)

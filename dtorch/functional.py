@@ -1,0 +1,1399 @@
+"""The public math of dtorch: ``dtorch.add``, ``dtorch.sum``, ``dtorch.cat``, ... and, bound in
+``dtorch/__init__.py``, the same functions as Tensor methods and operators.
+
+Each front end turns its arguments into plain data (PyTorch's names and defaults: ``dim``, ``keepdim``, ...),
+applies PyTorch's dtype promotion and calls one ``Function`` from ``dtorch.ops``. Errors are PyTorch's types with
+messages that name the shapes or devices involved.
+"""
+
+import builtins
+import collections
+import numbers
+
+import numpy as np
+
+from dtorch import _backend
+from dtorch.autograd import grad_mode
+from dtorch.ops import elementwise as E
+from dtorch.ops import indexing as I
+from dtorch.ops import linalg as L
+from dtorch.ops import reduction as R
+from dtorch.ops import shape as S
+from dtorch.ops._util import normalize_dims
+from dtorch.tensor import Size, Tensor, _wrap_dim
+
+_new = Tensor._from_array
+_grad_state = grad_mode._state
+_SCALAR_TYPES = (int, float, bool)
+
+# ======================================================================================================================
+# operands and promotion
+
+
+def _constant(value, like=None):
+    """A Tensor for a non-Tensor operand (an array or nested list), on ``like``'s device."""
+    if isinstance(value, Tensor):
+        return value
+    if isinstance(value, np.ndarray) or _backend.is_cupy_array(value):
+        array = value
+    else:
+        array = np.asarray(value)
+        if array.dtype == np.float64 and not isinstance(value, np.ndarray):
+            array = array.astype(_backend.get_default_dtype().numpy_dtype)
+    if like is not None and _backend.device_of(array) != like.device:
+        array = _backend.to_device(array, like.device)
+    return _new(array, None)
+
+
+def _cast(tensor, numpy_dtype):
+    if tensor.data.dtype == numpy_dtype:
+        return tensor
+    return E.Cast.apply(tensor, dtype=numpy_dtype)
+
+
+def _default_float_numpy():
+    return _backend.get_default_dtype().numpy_dtype
+
+
+def _scalar_for(tensor, scalar):
+    """Adjust a Python scalar operand: ints/bools meeting a float scalar become the default float (PyTorch)."""
+    if isinstance(scalar, np.generic):
+        scalar = scalar.item()
+    if type(scalar) is float and tensor.data.dtype.kind in "biu":
+        return _cast(tensor, _default_float_numpy()), scalar
+    return tensor, scalar
+
+
+def _promote_pair(a, b):
+    da, db = a.data.dtype, b.data.dtype
+    target = _backend.result_numpy_dtype(da, a.data.ndim == 0, db, b.data.ndim == 0)
+    return _cast(a, target), _cast(b, target)
+
+
+def _broadcast_error(a, b, error):
+    shape_a = list(getattr(a, "shape", ()))
+    shape_b = list(getattr(b, "shape", ()))
+    for offset in range(1, builtins.min(len(shape_a), len(shape_b)) + 1):
+        size_a, size_b = shape_a[-offset], shape_b[-offset]
+        if size_a != size_b and size_a != 1 and size_b != 1:
+            dim = builtins.max(len(shape_a), len(shape_b)) - offset
+            return RuntimeError(
+                f"The size of tensor a ({size_a}) must match the size of tensor b ({size_b}) at non-singleton "
+                f"dimension {dim} (shapes {shape_a} and {shape_b})"
+            )
+    return RuntimeError(f"{error} (shapes {shape_a} and {shape_b})")
+
+
+def _binary(op, a, b, **attrs):
+    """Apply a broadcasting binary op with PyTorch's promotion; either side may be a Python scalar."""
+    if isinstance(a, Tensor):
+        if isinstance(b, Tensor):
+            if a.data.dtype is not b.data.dtype:
+                a, b = _promote_pair(a, b)
+        elif type(b) in _SCALAR_TYPES or isinstance(b, (numbers.Number, np.generic)):
+            a, b = _scalar_for(a, b)
+        else:
+            return _binary(op, a, _constant(b, a), **attrs)
+    elif isinstance(b, Tensor):
+        if type(a) in _SCALAR_TYPES or isinstance(a, (numbers.Number, np.generic)):
+            b, a = _scalar_for(b, a)
+        else:
+            return _binary(op, _constant(a, b), b, **attrs)
+    else:
+        return _binary(op, _constant(a), b, **attrs)
+    try:
+        return op.apply(a, b, **attrs)
+    except ValueError as error:
+        raise _broadcast_error(a, b, error) from None
+
+
+def _float_operands(a, b):
+    """True division and friends: integer/bool operands become the default float first."""
+    if isinstance(a, Tensor) and a.data.dtype.kind in "biu":
+        if not isinstance(b, Tensor) or b.data.dtype.kind in "biu":
+            a = _cast(a, _default_float_numpy())
+    if isinstance(b, Tensor) and b.data.dtype.kind in "biu":
+        if not isinstance(a, Tensor) or a.data.dtype.kind in "biu":
+            b = _cast(b, _default_float_numpy())
+    return a, b
+
+
+def _as_tensor_arg(x, name="input"):
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name} must be a Tensor, not {type(x).__name__}")
+    return x
+
+
+# ======================================================================================================================
+# arithmetic
+
+
+def add(input, other, *, alpha=1):
+    """``input + alpha * other`` with broadcasting.
+
+    >>> import dtorch
+    >>> dtorch.add(dtorch.tensor([1, 2]), 1.5)
+    tensor([2.5000, 3.5000])
+    """
+    if alpha != 1:
+        other = _binary(E.Mul, other, alpha)
+    return _binary(E.Add, input, other)
+
+
+def sub(input, other, *, alpha=1):
+    """``input - alpha * other`` with broadcasting."""
+    if alpha != 1:
+        other = _binary(E.Mul, other, alpha)
+    return _binary(E.Sub, input, other)
+
+
+def rsub(input, other, *, alpha=1):
+    return sub(other, input, alpha=alpha)
+
+
+def mul(input, other):
+    """Elementwise product with broadcasting.
+
+    >>> import dtorch
+    >>> dtorch.mul(dtorch.tensor([1., 2.]), dtorch.tensor([[3.], [4.]]))
+    tensor([[3., 6.],
+            [4., 8.]])
+    """
+    return _binary(E.Mul, input, other)
+
+
+def div(input, other, *, rounding_mode=None):
+    """True division (integers give floats); ``rounding_mode`` ``'floor'`` or ``'trunc'`` rounds the quotient.
+
+    >>> import dtorch
+    >>> dtorch.div(dtorch.tensor([7, -7]), 2, rounding_mode='trunc')
+    tensor([ 3, -3])
+    """
+    if rounding_mode is None:
+        a, b = _float_operands(input, other)
+        return _binary(E.Div, a, b)
+    if rounding_mode == "floor":
+        return floor_divide(input, other)
+    if rounding_mode == "trunc":
+        integral = all(not isinstance(v, Tensor) or v.data.dtype.kind in "biu" for v in (input, other))
+        quotient = _binary(E.Div, *_float_operands(input, other))
+        result = trunc(quotient)
+        if integral and isinstance(input, Tensor):
+            result = result.to(input.dtype)
+        return result
+    raise RuntimeError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found '{rounding_mode}'")
+
+
+true_divide = divide = div
+multiply = mul
+subtract = sub
+
+
+def floor_divide(input, other):
+    return _binary(E.IntegerArithmetic, input, other, function="floor_divide")
+
+
+def remainder(input, other):
+    """Python-style remainder (the sign of the divisor)."""
+    return _binary(E.IntegerArithmetic, input, other, function="remainder")
+
+
+def fmod(input, other):
+    """C-style remainder (the sign of the dividend)."""
+    return _binary(E.IntegerArithmetic, input, other, function="fmod")
+
+
+def pow(input, exponent):
+    """``input ** exponent``; either may be a scalar.
+
+    >>> import dtorch
+    >>> dtorch.pow(dtorch.tensor([1., 2., 3.]), 2)
+    tensor([1., 4., 9.])
+    """
+    if isinstance(input, Tensor) and input.data.dtype.kind in "biu" and isinstance(exponent, Tensor):
+        if exponent.data.dtype.kind == "f":
+            input = _cast(input, exponent.data.dtype)
+    return _binary(E.Pow, input, exponent)
+
+
+def maximum(input, other):
+    return _binary(E.Maximum, input, other)
+
+
+def minimum(input, other):
+    return _binary(E.Minimum, input, other)
+
+
+def where(condition, input=None, other=None):
+    """Pick from ``input`` where ``condition`` holds, else from ``other``; scalars broadcast.
+
+    >>> import dtorch
+    >>> x = dtorch.tensor([-1., 2.])
+    >>> dtorch.where(x > 0, x, 0.)
+    tensor([0., 2.])
+    """
+    if input is None and other is None:
+        return nonzero(condition, as_tuple=True)
+    condition = _constant(condition)
+    if condition.data.dtype != np.bool_:
+        condition = _new(condition.data.astype(bool), None)
+    like = input if isinstance(input, Tensor) else other if isinstance(other, Tensor) else condition
+    if not isinstance(input, Tensor):
+        input = _scalar_tensor(input, other if isinstance(other, Tensor) else None, like)
+    if not isinstance(other, Tensor):
+        other = _scalar_tensor(other, input, like)
+    if input.data.dtype is not other.data.dtype:
+        input, other = _promote_pair(input, other)
+    try:
+        return E.Where.apply(condition, input, other)
+    except ValueError as error:
+        raise _broadcast_error(input, other, error) from None
+
+
+def _scalar_tensor(value, partner, like):
+    """A 0-dim tensor for a scalar operand of ``where``: the partner's dtype when compatible, as PyTorch does."""
+    if isinstance(value, Tensor):
+        return value
+    if partner is not None:
+        dtype = partner.data.dtype
+        if isinstance(value, float) and dtype.kind in "biu":
+            dtype = _default_float_numpy()
+        elif isinstance(value, int) and not isinstance(value, bool) and dtype.kind == "b":
+            dtype = np.dtype(np.int64)
+    else:
+        dtype = _backend.dtype_for_python_scalar(value).numpy_dtype
+    array = _backend.array_module_for(like.device).asarray(value, dtype=dtype)
+    return _new(array, None)
+
+
+def clamp(input, min=None, max=None):
+    """Clamp into ``[min, max]``; bounds may be scalars or tensors.
+
+    >>> import dtorch
+    >>> dtorch.clamp(dtorch.tensor([-2., 0.5, 3.]), min=0., max=1.)
+    tensor([0.0000, 0.5000, 1.0000])
+    """
+    if min is None and max is None:
+        raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        low = _constant(min, input) if min is not None else None
+        high = _constant(max, input) if max is not None else None
+        return E.ClampTensor.apply(input, low, high)
+    if isinstance(min, float) or isinstance(max, float):
+        input, _ = _scalar_for(input, 0.0)
+    return E.Clamp.apply(input, min=min, max=max)
+
+
+clip = clamp
+
+
+def clamp_min(input, min):
+    return clamp(input, min=min)
+
+
+def clamp_max(input, max):
+    return clamp(input, max=max)
+
+
+def neg(input):
+    return E.Neg.apply(input)
+
+
+negative = neg
+
+
+def _float_input(input):
+    if input.data.dtype.kind in "biu":
+        return _cast(input, _default_float_numpy())
+    return input
+
+
+def _unary(op):
+    def function(input):
+        return op.apply(_float_input(input))
+
+    function.__name__ = op.__name__.lower()
+    function.__doc__ = f"Elementwise ``{op.__name__.lower()}``; integer inputs give the default float dtype."
+    return function
+
+
+exp = _unary(E.Exp)
+log = _unary(E.Log)
+log1p = _unary(E.Log1p)
+sqrt = _unary(E.Sqrt)
+rsqrt = _unary(E.Rsqrt)
+sin = _unary(E.Sin)
+cos = _unary(E.Cos)
+tanh = _unary(E.Tanh)
+sigmoid = _unary(E.Sigmoid)
+erf = _unary(E.Erf)
+silu = _unary(E.Silu)
+
+
+def log2(input):
+    return log(input) / float(np.log(2.0))
+
+
+def log10(input):
+    return log(input) / float(np.log(10.0))
+
+
+def abs(input):
+    return E.Abs.apply(input)
+
+
+absolute = abs
+
+
+def relu(input):
+    """``max(x, 0)``.
+
+    >>> import dtorch
+    >>> dtorch.relu(dtorch.tensor([-1., 2.]))
+    tensor([0., 2.])
+    """
+    return E.Relu.apply(input)
+
+
+def gelu(input, approximate="none"):
+    if approximate not in ("none", "tanh"):
+        raise RuntimeError(f"approximate argument must be either none or tanh, got '{approximate}'")
+    return E.Gelu.apply(input, approximate=approximate)
+
+
+def softplus(input, beta=1.0, threshold=20.0):
+    return E.Softplus.apply(input, beta=beta, threshold=threshold)
+
+
+def reciprocal(input):
+    return div(1.0, _float_input(input))
+
+
+def square(input):
+    return mul(input, input)
+
+
+def sign(input):
+    return E.ZeroGradUnary.apply(input, function="sign", decimals=0)
+
+
+def floor(input):
+    if input.data.dtype.kind in "biu":
+        return input.clone()
+    return E.ZeroGradUnary.apply(input, function="floor", decimals=0)
+
+
+def ceil(input):
+    if input.data.dtype.kind in "biu":
+        return input.clone()
+    return E.ZeroGradUnary.apply(input, function="ceil", decimals=0)
+
+
+def trunc(input):
+    if input.data.dtype.kind in "biu":
+        return input.clone()
+    return E.ZeroGradUnary.apply(input, function="trunc", decimals=0)
+
+
+def round(input, *, decimals=0):
+    """Round half to even, as PyTorch does."""
+    if input.data.dtype.kind in "biu":
+        return input.clone()
+    return E.ZeroGradUnary.apply(input, function="round", decimals=decimals)
+
+
+def clone(input, *, memory_format=None):
+    return E.Clone.apply(input)
+
+
+# ---- comparisons and logic ------------------------------------------------------------------------------------
+
+
+def _compare(function):
+    def compare(input, other):
+        return _binary(E.Compare, input, other, function=function)
+
+    compare.__name__ = function
+    return compare
+
+
+eq = _compare("equal")
+ne = _compare("not_equal")
+lt = _compare("less")
+le = _compare("less_equal")
+gt = _compare("greater")
+ge = _compare("greater_equal")
+less, less_equal, greater, greater_equal, not_equal = lt, le, gt, ge, ne
+
+
+def _logical(function):
+    def logical(input, other):
+        return _binary(E.Compare, input, other, function=function)
+
+    logical.__name__ = function
+    return logical
+
+
+logical_and = _logical("logical_and")
+logical_or = _logical("logical_or")
+logical_xor = _logical("logical_xor")
+bitwise_and = _logical("bitwise_and")
+bitwise_or = _logical("bitwise_or")
+bitwise_xor = _logical("bitwise_xor")
+
+
+def logical_not(input):
+    return E.Compare.apply(input, function="logical_not")
+
+
+def bitwise_not(input):
+    return E.Compare.apply(input, function="invert")
+
+
+def isnan(input):
+    return E.Compare.apply(input, function="isnan")
+
+
+def isinf(input):
+    return E.Compare.apply(input, function="isinf")
+
+
+def isfinite(input):
+    return E.Compare.apply(input, function="isfinite")
+
+
+def equal(input, other):
+    """True when both tensors have the same shape and elements."""
+    return input.shape == other.shape and bool((input.data == other.data).all())
+
+
+def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    xp = _backend.xp_of(input.data)
+    return bool(xp.allclose(input.data, other.data, rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    xp = _backend.xp_of(input.data)
+    other_data = other.data if isinstance(other, Tensor) else other
+    return _new(xp.isclose(input.data, other_data, rtol=rtol, atol=atol, equal_nan=equal_nan), None)
+
+
+# ======================================================================================================================
+# reductions
+
+
+def _check_dtype_arg(dtype):
+    return None if dtype is None else _backend.to_numpy_dtype(dtype)
+
+
+def sum(input, dim=None, keepdim=False, *, dtype=None):
+    """Sum over ``dim`` (an int, a tuple, or all dimensions). Integer and bool inputs sum to int64.
+
+    >>> import dtorch
+    >>> dtorch.sum(dtorch.tensor([[1., 2.], [3., 4.]]), dim=0)
+    tensor([4., 6.])
+    """
+    numpy_dtype = _check_dtype_arg(dtype)
+    if numpy_dtype is None and input.data.dtype.kind in "biu":
+        numpy_dtype = np.dtype(np.int64)
+    axes = normalize_dims(dim, input.data.ndim)
+    return R.Sum.apply(input, axes=axes, keepdim=keepdim, dtype=numpy_dtype)
+
+
+def mean(input, dim=None, keepdim=False, *, dtype=None):
+    """Mean over ``dim``; floating inputs only (pass ``dtype`` for integers), as in PyTorch."""
+    if dtype is not None:
+        input = _cast(input, _backend.to_numpy_dtype(dtype))
+    if input.data.dtype.kind != "f":
+        raise RuntimeError(
+            "mean(): could not infer output dtype. Input dtype must be either a floating point or complex dtype. "
+            f"Got: {input.dtype}"
+        )
+    axes = normalize_dims(dim, input.data.ndim)
+    return R.Mean.apply(input, axes=axes, keepdim=keepdim)
+
+
+def prod(input, dim=None, keepdim=False, *, dtype=None):
+    if dtype is not None:
+        input = _cast(input, _backend.to_numpy_dtype(dtype))
+    elif input.data.dtype.kind in "biu":
+        input = _cast(input, np.dtype(np.int64))
+    axes = normalize_dims(dim, input.data.ndim) if dim is not None else tuple(range(input.data.ndim))
+    return R.Prod.apply(input, axes=axes, keepdim=keepdim)
+
+
+_values_indices = {}
+
+
+def _return_type(name):
+    found = _values_indices.get(name)
+    if found is None:
+        found = _values_indices[name] = collections.namedtuple(name, ["values", "indices"])
+    return found
+
+
+def _check_nonempty_reduction(input, name):
+    if input.data.size == 0:
+        raise IndexError(
+            f"{name}(): Expected reduction dim to be specified for input.numel() == 0. Specify the reduction dim "
+            "with the 'dim' argument."
+        )
+
+
+def max(input, dim=None, keepdim=False, *, out=None):
+    """The largest element; with ``dim``, ``(values, indices)``; with a tensor, the elementwise maximum.
+
+    >>> import dtorch
+    >>> dtorch.max(dtorch.tensor([[1, 5], [7, 2]]), dim=1)
+    max(values=tensor([5, 7]), indices=tensor([1, 0]))
+    """
+    if isinstance(dim, Tensor):
+        return maximum(input, dim)
+    if dim is None:
+        _check_nonempty_reduction(input, "max")
+        return R.MaxMin.apply(input, axes=tuple(range(input.data.ndim)), keepdim=False, mode="max")
+    axis = _wrap_dim(dim, input.data.ndim)
+    values, indices = R.MaxMinDim.apply(input, axis=axis, keepdim=keepdim, mode="max")
+    return _return_type("max")(values, indices)
+
+
+def min(input, dim=None, keepdim=False, *, out=None):
+    """The smallest element; with ``dim``, ``(values, indices)``; with a tensor, the elementwise minimum."""
+    if isinstance(dim, Tensor):
+        return minimum(input, dim)
+    if dim is None:
+        _check_nonempty_reduction(input, "min")
+        return R.MaxMin.apply(input, axes=tuple(range(input.data.ndim)), keepdim=False, mode="min")
+    axis = _wrap_dim(dim, input.data.ndim)
+    values, indices = R.MaxMinDim.apply(input, axis=axis, keepdim=keepdim, mode="min")
+    return _return_type("min")(values, indices)
+
+
+def amax(input, dim=(), keepdim=False):
+    axes = normalize_dims(dim if dim != () else None, input.data.ndim)
+    return R.MaxMin.apply(input, axes=axes, keepdim=keepdim, mode="max")
+
+
+def amin(input, dim=(), keepdim=False):
+    axes = normalize_dims(dim if dim != () else None, input.data.ndim)
+    return R.MaxMin.apply(input, axes=axes, keepdim=keepdim, mode="min")
+
+
+def argmax(input, dim=None, keepdim=False):
+    axis = None if dim is None else _wrap_dim(dim, input.data.ndim)
+    return R.ArgExtreme.apply(input, axis=axis, keepdim=keepdim, mode="max")
+
+
+def argmin(input, dim=None, keepdim=False):
+    axis = None if dim is None else _wrap_dim(dim, input.data.ndim)
+    return R.ArgExtreme.apply(input, axis=axis, keepdim=keepdim, mode="min")
+
+
+def _correction(unbiased, correction):
+    if correction is not None:
+        return correction
+    if unbiased is None:
+        return 1
+    return 1 if unbiased else 0
+
+
+def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """Variance over ``dim`` with ``correction`` (default 1, Bessel's); ``unbiased=False`` means correction 0.
+
+    >>> import dtorch
+    >>> dtorch.var(dtorch.tensor([1., 2., 3., 4.]))
+    tensor(1.6667)
+    """
+    if isinstance(dim, bool):
+        dim, unbiased = None, dim
+    axes = normalize_dims(dim, input.data.ndim)
+    return R.Var.apply(_float_input(input), axes=axes, keepdim=keepdim, correction=_correction(unbiased, correction))
+
+
+def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """Standard deviation over ``dim``; same arguments as ``var``."""
+    if isinstance(dim, bool):
+        dim, unbiased = None, dim
+    axes = normalize_dims(dim, input.data.ndim)
+    return R.Std.apply(_float_input(input), axes=axes, keepdim=keepdim, correction=_correction(unbiased, correction))
+
+
+def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    return var(input, dim, unbiased, keepdim, correction=correction), mean(input, dim, keepdim)
+
+
+def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    return std(input, dim, unbiased, keepdim, correction=correction), mean(input, dim, keepdim)
+
+
+def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
+    """The vector p-norm over ``dim`` (all elements by default); ``'fro'`` is the 2-norm.
+
+    >>> import dtorch
+    >>> dtorch.norm(dtorch.tensor([3., 4.]))
+    tensor(5.)
+    """
+    if dtype is not None:
+        input = _cast(input, _backend.to_numpy_dtype(dtype))
+    if p == "fro" or p is None:
+        p = 2
+    if p == "nuc":
+        raise NotImplementedError("dtorch.norm: the nuclear norm is not implemented")
+    axes = normalize_dims(dim, input.data.ndim)
+    return R.Norm.apply(_float_input(input), p=float(p), axes=axes, keepdim=keepdim)
+
+
+def logsumexp(input, dim, keepdim=False):
+    axes = normalize_dims(dim, input.data.ndim)
+    return R.LogSumExp.apply(_float_input(input), axes=axes, keepdim=keepdim)
+
+
+def cumsum(input, dim, *, dtype=None):
+    if dtype is not None:
+        input = _cast(input, _backend.to_numpy_dtype(dtype))
+    elif input.data.dtype.kind in "biu":
+        input = _cast(input, np.dtype(np.int64))
+    return R.CumSum.apply(input, axis=_wrap_dim(dim, input.data.ndim))
+
+
+def cumprod(input, dim, *, dtype=None):
+    if dtype is not None:
+        input = _cast(input, _backend.to_numpy_dtype(dtype))
+    return R.CumProd.apply(input, axis=_wrap_dim(dim, input.data.ndim))
+
+
+def all(input, dim=None, keepdim=False):
+    axes = None if dim is None else normalize_dims(dim, input.data.ndim)
+    return R.AllAny.apply(input, axes=axes, keepdim=keepdim, mode="all")
+
+
+def any(input, dim=None, keepdim=False):
+    axes = None if dim is None else normalize_dims(dim, input.data.ndim)
+    return R.AllAny.apply(input, axes=axes, keepdim=keepdim, mode="any")
+
+
+def count_nonzero(input, dim=None):
+    return sum(ne(input, 0), dim)
+
+
+# ======================================================================================================================
+# shape
+
+
+def _shape_arg(shape):
+    """Accept ``f(2, 3)``, ``f((2, 3))`` and ``f([2, 3])`` (and Size)."""
+    if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)):
+        shape = shape[0]
+    return tuple(int(s) for s in shape)
+
+
+def _infer_shape(shape, numel):
+    shape = list(shape)
+    unknown = [i for i, s in enumerate(shape) if s == -1]
+    if len(unknown) > 1:
+        raise RuntimeError("only one dimension can be inferred")
+    known = 1
+    for s in shape:
+        if s != -1:
+            if s < 0:
+                raise RuntimeError(f"invalid shape dimension {s}")
+            known *= s
+    if unknown:
+        if known == 0 or numel % known != 0:
+            raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {numel}")
+        shape[unknown[0]] = numel // known
+    elif known != numel:
+        raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {numel}")
+    return tuple(shape)
+
+
+def reshape(input, *shape):
+    """The same elements in a new shape (a view when the layout allows); one extent may be -1.
+
+    >>> import dtorch
+    >>> dtorch.arange(6).reshape(2, -1)
+    tensor([[0, 1, 2],
+            [3, 4, 5]])
+    """
+    target = _infer_shape(_shape_arg(shape), input.data.size)
+    if target == input.data.shape:
+        return S.Reshape.apply(input, shape=target)
+    return S.Reshape.apply(input, shape=target)
+
+
+def view(input, *shape):
+    """Like ``reshape`` but never copies: a RuntimeError when the memory layout does not allow a view."""
+    if len(shape) == 1 and isinstance(shape[0], _backend.dtype):
+        raise NotImplementedError("Tensor.view(dtype) is not supported by dtorch")
+    target = _infer_shape(_shape_arg(shape), input.data.size)
+    data = input.data
+    if not data.flags.c_contiguous and not _view_possible(data, target):
+        raise RuntimeError(
+            "view size is not compatible with input tensor's size and stride (at least one dimension spans across "
+            "two contiguous subspaces). Use .reshape(...) instead."
+        )
+    return S.Reshape.apply(input, shape=target)
+
+
+def _view_possible(array, shape):
+    if type(array) is np.ndarray:
+        try:
+            np.reshape(array, shape, copy=False)
+            return True
+        except ValueError:
+            return False
+    out = array.reshape(shape)
+    return out.base is not None
+
+
+def flatten(input, start_dim=0, end_dim=-1):
+    ndim = input.data.ndim
+    if ndim == 0:
+        return reshape(input, 1)
+    start = _wrap_dim(start_dim, ndim)
+    end = _wrap_dim(end_dim, ndim)
+    if start > end:
+        raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
+    shape = input.data.shape
+    middle = 1
+    for extent in shape[start:end + 1]:
+        middle *= extent
+    return reshape(input, shape[:start] + (middle,) + shape[end + 1:])
+
+
+def unflatten(input, dim, sizes):
+    axis = _wrap_dim(dim, input.data.ndim)
+    shape = input.data.shape
+    sizes = _infer_shape(tuple(sizes), shape[axis])
+    return reshape(input, shape[:axis] + sizes + shape[axis + 1:])
+
+
+def squeeze(input, dim=None):
+    shape = input.data.shape
+    if dim is None:
+        target = tuple(s for s in shape if s != 1)
+    else:
+        axes = normalize_dims(dim, input.data.ndim) if input.data.ndim else ()
+        target = tuple(s for i, s in enumerate(shape) if not (i in axes and s == 1))
+    return S.Reshape.apply(input, shape=target)
+
+
+def unsqueeze(input, dim):
+    ndim = input.data.ndim
+    axis = _wrap_dim(dim, ndim + 1)
+    shape = input.data.shape
+    return S.Reshape.apply(input, shape=shape[:axis] + (1,) + shape[axis:])
+
+
+def permute(input, *dims):
+    dims = _shape_arg(dims)
+    ndim = input.data.ndim
+    if len(dims) != ndim:
+        raise RuntimeError(
+            f"permute(sparse_coo): number of dimensions in the tensor input does not match the length of the desired "
+            f"ordering of dimensions i.e. input.dim() = {ndim} is not equal to len(dims) = {len(dims)}"
+        )
+    axes = tuple(_wrap_dim(d, ndim) for d in dims)
+    if len(set(axes)) != ndim:
+        raise RuntimeError("permute(): duplicate dims are not allowed.")
+    return S.Permute.apply(input, dims=axes)
+
+
+def transpose(input, dim0, dim1):
+    """Swap two dimensions (a view).
+
+    >>> import dtorch
+    >>> dtorch.zeros(2, 3, 4).transpose(0, 2).shape
+    dtorch.Size([4, 3, 2])
+    """
+    ndim = input.data.ndim
+    if ndim == 0:
+        return input
+    a, b = _wrap_dim(dim0, ndim), _wrap_dim(dim1, ndim)
+    dims = list(range(ndim))
+    dims[a], dims[b] = dims[b], dims[a]
+    return S.Permute.apply(input, dims=tuple(dims))
+
+
+swapaxes = swapdims = transpose
+
+
+def t(input):
+    if input.data.ndim > 2:
+        raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {input.data.ndim}D")
+    if input.data.ndim < 2:
+        return input
+    return transpose(input, 0, 1)
+
+
+def movedim(input, source, destination):
+    ndim = input.data.ndim
+    source = [source] if isinstance(source, int) else list(source)
+    destination = [destination] if isinstance(destination, int) else list(destination)
+    source = [_wrap_dim(d, ndim) for d in source]
+    destination = [_wrap_dim(d, ndim) for d in destination]
+    order = [d for d in range(ndim) if d not in source]
+    for dest, src in sorted(zip(destination, source)):
+        order.insert(dest, src)
+    return S.Permute.apply(input, dims=tuple(order))
+
+
+def expand(input, *sizes):
+    """Broadcast to ``sizes`` without copying; -1 keeps an extent."""
+    sizes = _shape_arg(sizes)
+    shape = input.data.shape
+    if len(sizes) < len(shape):
+        raise RuntimeError(
+            f"expand(torch.FloatTensor{{{list(shape)}}}, size=[{', '.join(map(str, sizes))}]): the number of sizes "
+            f"provided ({len(sizes)}) must be greater or equal to the number of dimensions in the tensor "
+            f"({len(shape)})"
+        )
+    lead = len(sizes) - len(shape)
+    target = []
+    for i, size in enumerate(sizes):
+        if size == -1:
+            if i < lead:
+                raise RuntimeError("expand: -1 is not allowed in a leading, non-existing dimension")
+            size = shape[i - lead]
+        elif i >= lead and shape[i - lead] != 1 and shape[i - lead] != size:
+            raise RuntimeError(
+                f"The expanded size of the tensor ({size}) must match the existing size ({shape[i - lead]}) at "
+                f"non-singleton dimension {i}.  Target sizes: {list(sizes)}.  Tensor sizes: {list(shape)}"
+            )
+        target.append(size)
+    return S.Expand.apply(input, shape=tuple(target))
+
+
+def expand_as(input, other):
+    return expand(input, other.shape)
+
+
+def broadcast_to(input, shape):
+    return expand(input, tuple(shape))
+
+
+def repeat(input, *sizes):
+    sizes = _shape_arg(sizes)
+    if len(sizes) < input.data.ndim:
+        raise RuntimeError(
+            "Number of dimensions of repeat dims can not be smaller than number of dimensions of tensor"
+        )
+    return S.Repeat.apply(input, repeats=sizes)
+
+
+def _same_dtype(tensors):
+    result = tensors[0].data.dtype
+    for t_ in tensors[1:]:
+        if t_.data.dtype is not result:
+            result = _backend.result_numpy_dtype(result, False, t_.data.dtype, False)
+    return [_cast(t_, result) for t_ in tensors]
+
+
+def cat(tensors, dim=0):
+    """Join tensors along an existing dimension; dtypes promote as in PyTorch.
+
+    >>> import dtorch
+    >>> dtorch.cat([dtorch.zeros(1, 2), dtorch.ones(2, 2)]).shape
+    dtorch.Size([3, 2])
+    """
+    tensors = [t_ for t_ in tensors]
+    if not tensors:
+        raise RuntimeError("torch.cat(): expected a non-empty list of Tensors")
+    # PyTorch skips 1-D empty tensors in cat (legacy behaviour scripts rely on)
+    non_empty = [t_ for t_ in tensors if not (t_.data.ndim == 1 and t_.data.shape[0] == 0)]
+    if not non_empty:
+        return tensors[0].clone()
+    tensors = _same_dtype(non_empty)
+    ndim = tensors[0].data.ndim
+    axis = _wrap_dim(dim, ndim)
+    reference = tensors[0].data.shape
+    for index, t_ in enumerate(tensors[1:], start=1):
+        shape = t_.data.shape
+        if len(shape) != ndim:
+            raise RuntimeError(
+                f"Tensors must have same number of dimensions: got {ndim} and {len(shape)}"
+            )
+        for d in range(ndim):
+            if d != axis and shape[d] != reference[d]:
+                raise RuntimeError(
+                    f"Sizes of tensors must match except in dimension {axis}. Expected size {reference[d]} but got "
+                    f"size {shape[d]} for tensor number {index} in the list."
+                )
+    return S.Cat.apply(*tensors, axis=axis)
+
+
+concat = concatenate = cat
+
+
+def stack(tensors, dim=0):
+    """Join same-shaped tensors along a new dimension."""
+    tensors = list(tensors)
+    if not tensors:
+        raise RuntimeError("stack expects a non-empty TensorList")
+    tensors = _same_dtype(tensors)
+    reference = tensors[0].data.shape
+    for index, t_ in enumerate(tensors[1:], start=1):
+        if t_.data.shape != reference:
+            raise RuntimeError(
+                f"stack expects each tensor to be equal size, but got {list(reference)} at entry 0 and "
+                f"{list(t_.data.shape)} at entry {index}"
+            )
+    axis = _wrap_dim(dim, len(reference) + 1)
+    return S.Stack.apply(*tensors, axis=axis)
+
+
+def hstack(tensors):
+    tensors = list(tensors)
+    return cat(tensors, 0 if tensors[0].data.ndim == 1 else 1)
+
+
+def vstack(tensors):
+    return cat([t_ if t_.data.ndim > 1 else unsqueeze(t_, 0) for t_ in tensors], 0)
+
+
+def narrow(input, dim, start, length):
+    axis = _wrap_dim(dim, input.data.ndim)
+    size = input.data.shape[axis]
+    start = int(start)
+    if start < 0:
+        start += size
+    if start < 0 or start + length > size:
+        raise RuntimeError(f"start ({start}) + length ({length}) exceeds dimension size ({size}).")
+    spec = tuple(("slice", None, None, None) for _ in range(axis)) + (("slice", start, start + length, None),)
+    return I.Index.apply(input, spec=spec)
+
+
+def select(input, dim, index):
+    axis = _wrap_dim(dim, input.data.ndim)
+    size = input.data.shape[axis]
+    if index < -size or index >= size:
+        raise IndexError(f"select(): index {index} out of range for tensor of size {list(input.shape)} at dimension {axis}")
+    spec = tuple(("slice", None, None, None) for _ in range(axis)) + (("int", int(index)),)
+    return I.Index.apply(input, spec=spec)
+
+
+def split(tensor, split_size_or_sections, dim=0):
+    """Split into pieces of ``split_size`` (the last may be smaller) or of the given section sizes."""
+    axis = _wrap_dim(dim, tensor.data.ndim)
+    size = tensor.data.shape[axis]
+    if isinstance(split_size_or_sections, int):
+        step = split_size_or_sections
+        if step <= 0:
+            raise RuntimeError(f"split_size can only be 0 if dimension size is 0, but got dimension size of {size}")
+        sections = [builtins.min(step, size - start) for start in range(0, size, step)] or [0]
+    else:
+        sections = list(split_size_or_sections)
+        if builtins.sum(sections) != size:
+            raise RuntimeError(
+                f"split_with_sizes expects split_sizes to sum exactly to {size} (input tensor's size at dimension "
+                f"{axis}), but got split_sizes={sections}"
+            )
+    pieces = []
+    start = 0
+    for length in sections:
+        pieces.append(narrow(tensor, axis, start, length))
+        start += length
+    return tuple(pieces)
+
+
+def chunk(input, chunks, dim=0):
+    axis = _wrap_dim(dim, input.data.ndim)
+    size = input.data.shape[axis]
+    step = -(-size // chunks) if size else 1
+    return split(input, step, axis) if size else (input,)
+
+
+def tensor_split(input, indices_or_sections, dim=0):
+    axis = _wrap_dim(dim, input.data.ndim)
+    size = input.data.shape[axis]
+    if isinstance(indices_or_sections, int):
+        n = indices_or_sections
+        sections = [size // n + (1 if i < size % n else 0) for i in range(n)]
+        return split(input, sections, axis)
+    bounds = [0] + [int(i) for i in indices_or_sections] + [size]
+    return tuple(narrow(input, axis, a, builtins.max(b - a, 0)) for a, b in zip(bounds, bounds[1:]))
+
+
+def unbind(input, dim=0):
+    axis = _wrap_dim(dim, input.data.ndim)
+    return tuple(select(input, axis, i) for i in range(input.data.shape[axis]))
+
+
+def flip(input, dims):
+    dims = (dims,) if isinstance(dims, int) else tuple(dims)
+    return S.Flip.apply(input, dims=tuple(_wrap_dim(d, input.data.ndim) for d in dims))
+
+
+def roll(input, shifts, dims=None):
+    if dims is None:
+        shift = shifts if isinstance(shifts, int) else int(shifts[0])
+        return S.Roll.apply(input, shifts=shift, dims=None)
+    shifts = (shifts,) if isinstance(shifts, int) else tuple(shifts)
+    dims = (dims,) if isinstance(dims, int) else tuple(dims)
+    return S.Roll.apply(input, shifts=shifts, dims=tuple(_wrap_dim(d, input.data.ndim) for d in dims))
+
+
+def contiguous(input, memory_format=None):
+    if input.data.flags.c_contiguous:
+        return input
+    return S.Contiguous.apply(input)
+
+
+# ======================================================================================================================
+# indexing
+
+
+def _index_spec(input, key):
+    """Turn a user key into a recorded spec plus the index tensors it names."""
+    if not isinstance(key, tuple):
+        key = (key,)
+    spec = []
+    tensors = []
+    for entry in key:
+        if isinstance(entry, Tensor):
+            if entry.data.ndim == 0 and entry.data.dtype.kind in "iu":
+                spec.append(("int", int(entry.item())))
+                continue
+            if entry.data.dtype.kind not in "iub":
+                raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
+            spec.append(("tensor", len(tensors)))
+            tensors.append(entry)
+        elif isinstance(entry, slice):
+            start, stop, step = (
+                _slice_bound(entry.start),
+                _slice_bound(entry.stop),
+                _slice_bound(entry.step),
+            )
+            if step is not None and step <= 0:
+                raise ValueError("step must be greater than zero")
+            spec.append(("slice", start, stop, step))
+        elif entry is None:
+            spec.append(("none",))
+        elif entry is Ellipsis:
+            spec.append(("ellipsis",))
+        elif isinstance(entry, (bool, np.bool_)):
+            spec.append(("tensor", len(tensors)))
+            tensors.append(_new(np.asarray(entry), None))
+        elif isinstance(entry, (int, np.integer)):
+            spec.append(("int", int(entry)))
+        elif isinstance(entry, (list, np.ndarray)) or _backend.is_cupy_array(entry):
+            array = np.asarray(entry) if isinstance(entry, list) else entry
+            if array.dtype.kind == "f":
+                raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
+            spec.append(("tensor", len(tensors)))
+            tensors.append(_constant(array, input))
+        else:
+            raise IndexError(
+                f"only integers, slices (`:`), ellipsis (`...`), None and long or byte Variables are valid indices "
+                f"(got {type(entry).__name__})"
+            )
+    return tuple(spec), tensors
+
+
+def _slice_bound(value):
+    if value is None:
+        return None
+    return int(value)
+
+
+def getitem(input, key):
+    """``input[key]`` with ints, slices, None, ``...``, integer and boolean tensors (NumPy's rules)."""
+    spec, tensors = _index_spec(input, key)
+    try:
+        return I.Index.apply(input, *tensors, spec=spec)
+    except IndexError as error:
+        raise IndexError(f"{error} (indexing a tensor of shape {list(input.shape)})") from None
+
+
+def setitem(input, key, value):
+    """``input[key] = value``: in place, recorded for autograd when gradients are involved."""
+    spec, tensors = _index_spec(input, key)
+    value_is_tensor = isinstance(value, Tensor)
+    if value_is_tensor and type(value.data) is not type(input.data):
+        E_ = RuntimeError(
+            f"Expected all tensors to be on the same device, but found at least two devices, {input.device} and "
+            f"{value.device}!"
+        )
+        raise E_
+    needs_graph = _grad_state["enabled"] and (input.requires_grad or (value_is_tensor and value.requires_grad))
+    if not needs_graph:
+        key_arrays = I.build_key(spec, [t_.data for t_ in tensors])
+        input.data[key_arrays] = value.data if value_is_tensor else value
+        input._bump_version()
+        return
+    if not value_is_tensor:
+        value = _new(input.data.dtype.type(value) if np.ndim(value) == 0 else np.asarray(value, input.data.dtype), None)
+        if _backend.is_cupy_array(input.data):
+            value = _new(_backend.to_device(value.data, input.device), None)
+    if value.data.dtype != input.data.dtype:
+        value = _cast(value, input.data.dtype)
+    _inplace_from(input, I.IndexPut.apply(input, value, *tensors, spec=spec, accumulate=False))
+
+
+def index_select(input, dim, index):
+    return I.IndexSelect.apply(input, index, axis=_wrap_dim(dim, input.data.ndim))
+
+
+def gather(input, dim, index):
+    """``out[i][j] = input[i][index[i][j]]`` along ``dim``."""
+    if index.data.ndim != input.data.ndim:
+        raise RuntimeError("Index tensor must have the same number of dimensions as input tensor")
+    return I.Gather.apply(input, index, axis=_wrap_dim(dim, input.data.ndim))
+
+
+def scatter(input, dim, index, src=None, *, value=None, reduce=None):
+    """Write ``src`` (a tensor) or ``value`` into a copy of ``input`` at ``index`` along ``dim``."""
+    if isinstance(src, (int, float)):
+        value, src = src, None
+    axis = _wrap_dim(dim, input.data.ndim)
+    if reduce not in (None, "add"):
+        raise NotImplementedError(f"scatter: reduce='{reduce}' is not supported by dtorch")
+    if src is None:
+        return I.Scatter.apply(input, index, axis=axis, reduce=reduce, value=value)
+    if src.data.dtype != input.data.dtype:
+        src = _cast(src, input.data.dtype)
+    return I.Scatter.apply(input, index, src, axis=axis, reduce=reduce, value=None)
+
+
+def scatter_add(input, dim, index, src):
+    return scatter(input, dim, index, src, reduce="add")
+
+
+def masked_fill(input, mask, value):
+    if isinstance(value, Tensor):
+        value = value.item()
+    if mask.data.dtype != np.bool_:
+        raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype {mask.dtype}")
+    if isinstance(value, float) and input.data.dtype.kind in "biu":
+        pass  # PyTorch keeps the input dtype and truncates the value
+    try:
+        return I.MaskedFill.apply(input, mask, value=value)
+    except ValueError as error:
+        raise _broadcast_error(input, mask, error) from None
+
+
+def masked_select(input, mask):
+    input_b, mask_b = input, mask
+    if input.data.shape != mask.data.shape:
+        shape = np.broadcast_shapes(input.data.shape, mask.data.shape)
+        input_b, mask_b = expand(input, shape), expand(mask, shape)
+    return getitem(input_b, mask_b)
+
+
+def nonzero(input, *, as_tuple=False):
+    xp = _backend.xp_of(input.data)
+    indices = xp.nonzero(input.data)
+    if as_tuple:
+        return tuple(_new(i.astype(np.int64), None) for i in indices)
+    return _new(xp.stack(indices, axis=1).astype(np.int64) if indices else xp.zeros((0, 0), np.int64), None)
+
+
+def take_along_dim(input, indices, dim):
+    return gather(input, dim, indices)
+
+
+# ======================================================================================================================
+# products and sorting
+
+
+def matmul(input, other):
+    """Matrix product with PyTorch's rules for every shape: 1-D operands, batched and broadcast operands.
+
+    >>> import dtorch
+    >>> (dtorch.ones(2, 3) @ dtorch.ones(3)).shape
+    dtorch.Size([2])
+    """
+    if input.data.ndim == 0 or other.data.ndim == 0:
+        raise RuntimeError(
+            f"both arguments to matmul need to be at least 1D, but they are {input.data.ndim}D and {other.data.ndim}D"
+        )
+    if input.data.dtype is not other.data.dtype:
+        if input.data.dtype != other.data.dtype:
+            raise RuntimeError(
+                f"expected m1 and m2 to have the same dtype, but got: {input.dtype} != {other.dtype}"
+            )
+    try:
+        return L.MatMul.apply(input, other)
+    except ValueError:
+        a, b = input.data.shape, other.data.shape
+        raise RuntimeError(
+            f"mat1 and mat2 shapes cannot be multiplied ({'x'.join(map(str, a))} and {'x'.join(map(str, b))})"
+        ) from None
+
+
+def mm(input, mat2):
+    if input.data.ndim != 2 or mat2.data.ndim != 2:
+        raise RuntimeError(f"mm: expected 2-D tensors, got {input.data.ndim}-D and {mat2.data.ndim}-D")
+    return matmul(input, mat2)
+
+
+def bmm(input, mat2):
+    if input.data.ndim != 3 or mat2.data.ndim != 3:
+        raise RuntimeError(f"bmm: expected 3-D tensors, got {input.data.ndim}-D and {mat2.data.ndim}-D")
+    if input.data.shape[0] != mat2.data.shape[0]:
+        raise RuntimeError(
+            f"Expected size for first two dimensions of batch2 tensor to be: [{input.data.shape[0]}, "
+            f"{input.data.shape[2]}] but got: [{mat2.data.shape[0]}, {mat2.data.shape[1]}]."
+        )
+    return matmul(input, mat2)
+
+
+def dot(input, other):
+    if input.data.ndim != 1 or other.data.ndim != 1:
+        raise RuntimeError(f"1D tensors expected, but got {input.data.ndim}D and {other.data.ndim}D tensors")
+    if input.data.shape != other.data.shape:
+        raise RuntimeError(
+            f"inconsistent tensor size, expected tensor [{input.data.shape[0]}] and src [{other.data.shape[0]}] to have "
+            "the same number of elements, but got different"
+        )
+    return matmul(input, other)
+
+
+inner = dot
+
+
+def outer(input, vec2):
+    return mul(unsqueeze(input, 1), unsqueeze(vec2, 0))
+
+
+ger = outer
+
+
+def einsum(equation, *operands):
+    """Einstein summation, e.g. ``einsum('bij,bjk->bik', a, b)``; ``...`` is supported."""
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    operands = _same_dtype(list(operands))
+    return L.Einsum.apply(*operands, equation=equation)
+
+
+def sort(input, dim=-1, descending=False, stable=False):
+    """Sorted values and their indices along ``dim``."""
+    axis = _wrap_dim(dim, input.data.ndim) if input.data.ndim else 0
+    if input.data.ndim == 0:
+        return _return_type("sort")(input.clone(), zeros_like_int(input))
+    values, indices = L.Sort.apply(input, axis=axis, descending=descending, stable=stable)
+    return _return_type("sort")(values, indices)
+
+
+def zeros_like_int(input):
+    xp = _backend.xp_of(input.data)
+    return _new(xp.zeros(input.data.shape, dtype=np.int64), None)
+
+
+def argsort(input, dim=-1, descending=False, stable=False):
+    return sort(input, dim, descending, stable).indices
+
+
+def topk(input, k, dim=-1, largest=True, sorted=True):
+    """The ``k`` largest (or smallest) elements along ``dim`` and their indices."""
+    axis = _wrap_dim(dim, input.data.ndim) if input.data.ndim else 0
+    if input.data.ndim and (k < 0 or k > input.data.shape[axis]):
+        raise RuntimeError("selected index k out of range")
+    values, indices = L.TopK.apply(input, k=int(k), axis=axis, largest=largest, sorted=sorted)
+    return _return_type("topk")(values, indices)
+
+
+# ======================================================================================================================
+# in-place versions
+
+
+def _inplace_from(target, result):
+    """Write an out-of-place ``result`` into ``target``'s memory and make ``target`` the recorded output.
+
+    Rules (PyTorch's): a leaf that requires grad may not be modified while grad is recorded; the result's dtype
+    must be castable to the target's; the result may not broadcast the target to a larger shape. If the recording
+    node saved ``target`` itself, it keeps a snapshot of the old value.
+    """
+    recording = result.grad_fn is not None
+    if recording:
+        if target.grad_fn is None and target.requires_grad:
+            raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+        if target._base is not None:
+            raise RuntimeError(
+                "dtorch does not record in-place operations on views of tensors that require grad; apply the "
+                "operation out of place (x = x.op(...)) instead"
+            )
+    if result.data.shape != target.data.shape:
+        raise RuntimeError(
+            f"output with shape {list(target.data.shape)} doesn't match the broadcast shape {list(result.data.shape)}"
+        )
+    if result.data.dtype != target.data.dtype:
+        if not np.can_cast(result.data.dtype, target.data.dtype, casting="same_kind"):
+            raise RuntimeError(
+                f"result type {_backend.from_numpy_dtype(result.data.dtype)} can't be cast to the desired output "
+                f"type {target.dtype}"
+            )
+    if recording:
+        node = result.grad_fn
+        saved = node._saved
+        if saved is not None:
+            for position, (owner, array, version) in enumerate(saved):
+                if owner is target:
+                    snapshot = _new(array.copy(), target.grad_fn)
+                    snapshot.requires_grad = target.requires_grad
+                    saved[position] = (snapshot, snapshot.data, 0)
+        target.data[...] = result.data
+        target.grad_fn = node
+        target.requires_grad = True
+    else:
+        target.data[...] = result.data
+    target._bump_version()
+    return target
+
+
+def _inplace(function):
+    def method(self, *args, **kwargs):
+        needs_graph = _grad_state["enabled"] and (
+            self.requires_grad or builtins.any(isinstance(a, Tensor) and a.requires_grad for a in args)
+        )
+        if needs_graph:
+            return _inplace_from(self, function(self, *args, **kwargs))
+        with grad_mode.no_grad():
+            result = function(self, *args, **kwargs)
+        return _inplace_from(self, result)
+
+    method.__name__ = function.__name__ + "_"
+    method.__doc__ = f"In-place version of ``{function.__name__}``: writes into this tensor, returns it."
+    return method
+
+
+def zero_(input):
+    """Fill with zeros in place (never recorded)."""
+    if _grad_state["enabled"] and input.requires_grad and input.grad_fn is None:
+        raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+    input.data[...] = 0
+    input._bump_version()
+    return input
+
+
+def fill_(input, value):
+    if _grad_state["enabled"] and input.requires_grad and input.grad_fn is None:
+        raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+    if isinstance(value, Tensor):
+        value = value.item()
+    if input.requires_grad and _grad_state["enabled"]:
+        return _inplace_from(input, E.Clone.apply(input) * 0 + value)
+    input.data[...] = value
+    input._bump_version()
+    return input
+
+
+def copy_(input, src, non_blocking=False):
+    """Copy ``src`` (broadcast, cast, moved across devices) into this tensor."""
+    if not isinstance(src, Tensor):
+        src = _constant(src, input)
+    needs_graph = _grad_state["enabled"] and (input.requires_grad or src.requires_grad)
+    if needs_graph:
+        moved = src.to(input.device) if src.device != input.device else src
+        moved = _cast(moved, input.data.dtype)
+        if moved.data.shape != input.data.shape:
+            moved = expand(moved, input.shape)
+        # the old contents of ``input`` get no gradient: the result depends on ``src`` alone
+        return _inplace_from(input, E.Clone.apply(moved))
+    data = src.data
+    if _backend.device_of(data) != input.device:
+        data = _backend.to_device(data, input.device)
+    input.data[...] = data
+    input._bump_version()
+    return input

@@ -1,0 +1,460 @@
+"""Elementwise ops: arithmetic with broadcasting, unary math, activations, comparisons and logic.
+
+Each op's forward and backward stand together. Backward formulas use only ``xp`` functions, operators and
+``sum_to``, and read their saved *inputs*, so the same formula builds a graph in a ``create_graph`` backward.
+"""
+
+import math
+
+from dtorch.autograd.function import Function, graph_mode
+from dtorch.ops._util import TWO_OVER_SQRT_PI, erf, sum_to
+
+
+def _shape(value):
+    return getattr(value, "shape", ())
+
+
+def _erf(xp, x):
+    if xp is graph_mode.namespace:
+        return xp.erf(x)
+    return erf(xp, x)
+
+
+# ---- binary arithmetic -----------------------------------------------------------------------------------------
+
+
+class Add(Function):
+    def forward(self, a, b):
+        self.shapes = (_shape(a), _shape(b))
+        return a + b
+
+    def backward(self, grad):
+        a_shape, b_shape = self.shapes
+        a_edge, b_edge = self.edges
+        return (
+            sum_to(self.xp, grad, a_shape) if a_edge is not None else None,
+            sum_to(self.xp, grad, b_shape) if b_edge is not None else None,
+        )
+
+
+class Sub(Function):
+    def forward(self, a, b):
+        self.shapes = (_shape(a), _shape(b))
+        return a - b
+
+    def backward(self, grad):
+        a_shape, b_shape = self.shapes
+        a_edge, b_edge = self.edges
+        return (
+            sum_to(self.xp, grad, a_shape) if a_edge is not None else None,
+            sum_to(self.xp, -grad, b_shape) if b_edge is not None else None,
+        )
+
+
+class Mul(Function):
+    def forward(self, a, b):
+        self.save_for_backward(a, b)
+        return a * b
+
+    def backward(self, grad):
+        a, b = self.saved_tensors
+        a_edge, b_edge = self.edges
+        return (
+            sum_to(self.xp, grad * b, _shape(a)) if a_edge is not None else None,
+            sum_to(self.xp, grad * a, _shape(b)) if b_edge is not None else None,
+        )
+
+
+class Div(Function):
+    def forward(self, a, b):
+        self.save_for_backward(a, b)
+        return a / b
+
+    def backward(self, grad):
+        a, b = self.saved_tensors
+        a_edge, b_edge = self.edges
+        grad_a = grad / b
+        return (
+            sum_to(self.xp, grad_a, _shape(a)) if a_edge is not None else None,
+            sum_to(self.xp, -grad_a * a / b, _shape(b)) if b_edge is not None else None,
+        )
+
+
+class Pow(Function):
+    """``a ** b`` for tensors or a scalar on either side."""
+
+    def forward(self, a, b):
+        self.save_for_backward(a, b)
+        return a ** b
+
+    def backward(self, grad):
+        a, b = self.saved_tensors
+        a_edge, b_edge = self.edges
+        xp = self.xp
+        grad_a = grad_b = None
+        if a_edge is not None:
+            grad_a = sum_to(xp, grad * b * a ** (b - 1), _shape(a))
+        if b_edge is not None:
+            # d(a^b)/db = a^b log a, taken as 0 where a == 0 (PyTorch's convention)
+            safe_log = xp.log(xp.where(a == 0, 1.0, a) if not isinstance(a, (int, float)) else a)
+            grad_b = sum_to(xp, grad * a ** b * safe_log, _shape(b))
+        return grad_a, grad_b
+
+
+class Maximum(Function):
+    def forward(self, a, b):
+        self.save_for_backward(a, b)
+        return self.xp.maximum(a, b)
+
+    def backward(self, grad):
+        a, b = self.saved_tensors
+        xp = self.xp
+        # ties share the gradient equally, as in PyTorch
+        share_a = xp.where(a > b, 1.0, xp.where(a == b, 0.5, 0.0))
+        a_edge, b_edge = self.edges
+        return (
+            sum_to(xp, grad * share_a, _shape(a)) if a_edge is not None else None,
+            sum_to(xp, grad * (1.0 - share_a), _shape(b)) if b_edge is not None else None,
+        )
+
+
+class Minimum(Function):
+    def forward(self, a, b):
+        self.save_for_backward(a, b)
+        return self.xp.minimum(a, b)
+
+    def backward(self, grad):
+        a, b = self.saved_tensors
+        xp = self.xp
+        share_a = xp.where(a < b, 1.0, xp.where(a == b, 0.5, 0.0))
+        a_edge, b_edge = self.edges
+        return (
+            sum_to(xp, grad * share_a, _shape(a)) if a_edge is not None else None,
+            sum_to(xp, grad * (1.0 - share_a), _shape(b)) if b_edge is not None else None,
+        )
+
+
+class Where(Function):
+    """``where(condition, a, b)``; the condition gets no gradient."""
+
+    def forward(self, condition, a, b):
+        self.save_for_backward(condition)
+        self.shapes = (_shape(a), _shape(b))
+        return self.xp.where(condition, a, b)
+
+    def backward(self, grad):
+        (condition,) = self.saved_tensors
+        xp = self.xp
+        a_shape, b_shape = self.shapes
+        _, a_edge, b_edge = self.edges
+        zero = grad * 0
+        return (
+            None,
+            sum_to(xp, xp.where(condition, grad, zero), a_shape) if a_edge is not None else None,
+            sum_to(xp, xp.where(condition, zero, grad), b_shape) if b_edge is not None else None,
+        )
+
+
+# ---- unary math ----------------------------------------------------------------------------------------------------
+
+
+class Neg(Function):
+    def forward(self, x):
+        return -x
+
+    def backward(self, grad):
+        return (-grad,)
+
+
+class Exp(Function):
+    def forward(self, x):
+        self.save_for_backward(x)
+        return self.xp.exp(x)
+
+    def backward(self, grad):
+        (x,) = self.saved_tensors
+        return (grad * self.xp.exp(x),)
+
+
+class Log(Function):
+    def forward(self, x):
+        self.save_for_backward(x)
+        return self.xp.log(x)
+
+    def backward(self, grad):
+        (x,) = self.saved_tensors
+        return (grad / x,)
+
+
+class Log1p(Function):
+    def forward(self, x):
+        self.save_for_backward(x)
+        return self.xp.log1p(x)
+
+    def backward(self, grad):
+        (x,) = self.saved_tensors
+        return (grad / (x + 1),)
+
+
+class Sqrt(Function):
+    def forward(self, x):
+        self.save_for_backward(x)
+        return self.xp.sqrt(x)
+
+    def backward(self, grad):
+        (x,) = self.saved_tensors
+        return (grad / (2 * self.xp.sqrt(x)),)
+
+
+class Rsqrt(Function):
+    def forward(self, x):
+        self.save_for_backward(x)
+        return 1 / self.xp.sqrt(x)
+
+    def backward(self, grad):
+        (x,) = self.saved_tensors
+        return (grad * (-0.5) / (x * self.xp.sqrt(x)),)
+
+
+class Abs(Function):
+    def forward(self, x):
+        self.save_for_backward(x)
+        return self.xp.abs(x)
+
+    def backward(self, grad):
+        (x,) = self.saved_tensors
+        return (grad * self.xp.sign(x),)
+
+
+class Sin(Function):
+    def forward(self, x):
+        self.save_for_backward(x)
+        return self.xp.sin(x)
+
+    def backward(self, grad):
+        (x,) = self.saved_tensors
+        return (grad * self.xp.cos(x),)
+
+
+class Cos(Function):
+    def forward(self, x):
+        self.save_for_backward(x)
+        return self.xp.cos(x)
+
+    def backward(self, grad):
+        (x,) = self.saved_tensors
+        return (-grad * self.xp.sin(x),)
+
+
+class Tanh(Function):
+    def forward(self, x):
+        self.save_for_backward(x)
+        return self.xp.tanh(x)
+
+    def backward(self, grad):
+        (x,) = self.saved_tensors
+        y = self.xp.tanh(x)
+        return (grad * (1 - y * y),)
+
+
+class Sigmoid(Function):
+    def forward(self, x):
+        self.save_for_backward(x)
+        # exp(-softplus(-x)): no overflow for large |x|
+        return self.xp.exp(-self.xp.logaddexp(0, -x))
+
+    def backward(self, grad):
+        (x,) = self.saved_tensors
+        s = self.xp.exp(-self.xp.logaddexp(0, -x))
+        return (grad * s * (1 - s),)
+
+
+class Relu(Function):
+    def forward(self, x):
+        self.save_for_backward(x)
+        return self.xp.maximum(x, 0)
+
+    def backward(self, grad):
+        (x,) = self.saved_tensors
+        return (grad * (x > 0),)
+
+
+class Silu(Function):
+    def forward(self, x):
+        self.save_for_backward(x)
+        return x * self.xp.exp(-self.xp.logaddexp(0, -x))
+
+    def backward(self, grad):
+        (x,) = self.saved_tensors
+        s = self.xp.exp(-self.xp.logaddexp(0, -x))
+        return (grad * s * (1 + x * (1 - s)),)
+
+
+class Softplus(Function):
+    """``log(1 + exp(beta x)) / beta``, linear where ``beta x > threshold`` (PyTorch's definition)."""
+
+    attr_names = ("beta", "threshold")
+
+    def forward(self, x):
+        self.save_for_backward(x)
+        xp = self.xp
+        scaled = x * self.beta
+        return xp.where(scaled > self.threshold, x, xp.logaddexp(0, scaled) / self.beta).astype(x.dtype, copy=False)
+
+    def backward(self, grad):
+        (x,) = self.saved_tensors
+        xp = self.xp
+        scaled = x * self.beta
+        s = xp.exp(-xp.logaddexp(0, -scaled))
+        return (grad * xp.where(scaled > self.threshold, 1.0, s),)
+
+
+class Gelu(Function):
+    """``x Φ(x)``; ``approximate='tanh'`` uses PyTorch's tanh form."""
+
+    attr_names = ("approximate",)
+
+    def forward(self, x):
+        self.save_for_backward(x)
+        xp = self.xp
+        if self.approximate == "tanh":
+            inner = math.sqrt(2 / math.pi) * (x + 0.044715 * x * x * x)
+            return 0.5 * x * (1 + xp.tanh(inner))
+        return 0.5 * x * (1 + _erf(xp, x * (1 / math.sqrt(2))))
+
+    def backward(self, grad):
+        (x,) = self.saved_tensors
+        xp = self.xp
+        if self.approximate == "tanh":
+            k = math.sqrt(2 / math.pi)
+            t = xp.tanh(k * (x + 0.044715 * x * x * x))
+            derivative = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * 0.044715 * x * x)
+        else:
+            cdf = 0.5 * (1 + _erf(xp, x * (1 / math.sqrt(2))))
+            pdf = xp.exp(-0.5 * x * x) * (1 / math.sqrt(2 * math.pi))
+            derivative = cdf + x * pdf
+        return (grad * derivative,)
+
+
+class Erf(Function):
+    def forward(self, x):
+        self.save_for_backward(x)
+        return _erf(self.xp, x)
+
+    def backward(self, grad):
+        (x,) = self.saved_tensors
+        return (grad * TWO_OVER_SQRT_PI * self.xp.exp(-x * x),)
+
+
+class Clamp(Function):
+    """Clamp into ``[min, max]`` (either may be None); the gradient passes where ``min <= x <= max``."""
+
+    attr_names = ("min", "max")
+
+    def forward(self, x):
+        self.save_for_backward(x)
+        return self.xp.clip(x, self.min, self.max)
+
+    def backward(self, grad):
+        (x,) = self.saved_tensors
+        inside = True
+        if self.min is not None:
+            inside = x >= self.min
+        if self.max is not None:
+            inside = (x <= self.max) & inside
+        return (grad * inside,)
+
+
+class ClampTensor(Function):
+    """Clamp with tensor bounds: ``minimum(maximum(x, low), high)``."""
+
+    def forward(self, x, low, high):
+        self.save_for_backward(x, low, high)
+        xp = self.xp
+        out = x
+        if low is not None:
+            out = xp.maximum(out, low)
+        if high is not None:
+            out = xp.minimum(out, high)
+        return out
+
+    def backward(self, grad):
+        x, low, high = self.saved_tensors
+        xp = self.xp
+        below = (x < low) if low is not None else False
+        above = (x > high) if high is not None else False
+        grad_x = xp.where(below | above, 0.0, grad)
+        x_edge, low_edge, high_edge = self.edges
+        grad_low = grad_high = None
+        if low_edge is not None:
+            grad_low = sum_to(xp, xp.where(below & ~above, grad, 0.0), _shape(low))
+        if high_edge is not None:
+            grad_high = sum_to(xp, xp.where(above, grad, 0.0), _shape(high))
+        return grad_x, grad_low, grad_high
+
+
+class ZeroGradUnary(Function):
+    """Piecewise-constant functions (floor, ceil, round, sign, trunc, frac is not one): gradient zero."""
+
+    attr_names = ("function", "decimals")
+
+    def forward(self, x):
+        xp = self.xp
+        if self.function == "round":
+            return xp.round(x, self.decimals) if self.decimals else xp.rint(x)
+        return getattr(xp, self.function)(x)
+
+    def backward(self, grad):
+        return (grad * 0,)
+
+
+class Cast(Function):
+    """Change dtype; the gradient is cast back to the input's dtype."""
+
+    attr_names = ("dtype",)
+
+    def forward(self, x):
+        self.source_dtype = x.dtype
+        return x.astype(self.dtype)
+
+    def backward(self, grad):
+        if self.xp is graph_mode.namespace:
+            return (self.xp.astype(grad, self.source_dtype),)
+        return (grad.astype(self.source_dtype),)
+
+
+class Clone(Function):
+    def forward(self, x):
+        return x.copy()
+
+    def backward(self, grad):
+        return (grad,)
+
+
+# ---- not differentiable ------------------------------------------------------------------------------------------
+
+
+class Compare(Function):
+    """Comparisons and logical/bitwise ops: ``function`` names the ``xp`` ufunc (``less``, ``logical_and``, ...)."""
+
+    attr_names = ("function",)
+    differentiable = False
+
+    def forward(self, *arrays):
+        return getattr(self.xp, self.function)(*arrays)
+
+
+class IntegerArithmetic(Function):
+    """``floor_divide``, ``remainder``, ``fmod``: piecewise; the gradient of ``a`` passes for remainder/fmod."""
+
+    attr_names = ("function",)
+
+    def forward(self, a, b):
+        self.shapes = (_shape(a), _shape(b))
+        return getattr(self.xp, self.function)(a, b)
+
+    def backward(self, grad):
+        a_shape, _ = self.shapes
+        if self.function == "floor_divide":
+            return grad * 0 if self.edges[0] is not None else None, None
+        return sum_to(self.xp, grad, a_shape), None

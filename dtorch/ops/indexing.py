@@ -1,0 +1,195 @@
+"""Indexing ops: ``x[key]``, ``x[key] = v``, ``index_select``, ``gather``, ``scatter``, ``scatter_add``,
+``masked_fill``.
+
+A key is recorded as plain data: a tuple of entries ``('int', i)``, ``('slice', start, stop, step)``,
+``('none',)``, ``('ellipsis',)`` and ``('tensor', k)``, the last naming the k-th index array, which is passed to
+the op as an extra (non-differentiable) input. Advanced indexing follows NumPy's rules, which PyTorch shares.
+Gradients of repeated indices accumulate (``xp.add.at``).
+"""
+
+from dtorch.autograd.function import Function
+from dtorch.ops._util import sum_to
+
+
+def build_key(spec, index_arrays):
+    """The NumPy/CuPy index for a recorded key ``spec`` and its index arrays."""
+    key = []
+    for entry in spec:
+        kind = entry[0]
+        if kind == "int":
+            key.append(entry[1])
+        elif kind == "slice":
+            key.append(slice(entry[1], entry[2], entry[3]))
+        elif kind == "none":
+            key.append(None)
+        elif kind == "ellipsis":
+            key.append(Ellipsis)
+        else:
+            key.append(index_arrays[entry[1]])
+    return tuple(key)
+
+
+def _scatter_add_into(xp, target, key, values):
+    """``target[key] += values`` with repeated indices accumulating."""
+    if hasattr(xp, "add") and hasattr(xp.add, "at"):
+        xp.add.at(target, key, values)
+    else:  # CuPy versions without ufunc.at
+        import cupyx  # noqa: F401  (only reached with CuPy)
+
+        cupyx.scatter_add(target, key, values)
+
+
+class Index(Function):
+    """``x[key]``: a view for basic keys (ints, slices, None, ...), a copy for tensor keys."""
+
+    attr_names = ("spec",)
+    differentiable_backward = False
+
+    def forward(self, x, *index_arrays):
+        key = build_key(self.spec, index_arrays)
+        self.key = key
+        self.input_shape = x.shape
+        self.input_dtype = x.dtype
+        self.is_view = not index_arrays
+        return x[key]
+
+    def backward(self, grad):
+        xp = self.xp
+        out = xp.zeros(self.input_shape, dtype=grad.dtype)
+        if self.is_view:
+            out[self.key] = grad
+        else:
+            _scatter_add_into(xp, out, self.key, grad)
+        return (out,) + (None,) * (len(self.edges) - 1)
+
+
+class IndexPut(Function):
+    """Out-of-place ``x[key] = values`` (``Tensor.__setitem__`` writes the result back into ``x``)."""
+
+    attr_names = ("spec", "accumulate")
+    differentiable_backward = False
+
+    def forward(self, x, values, *index_arrays):
+        key = build_key(self.spec, index_arrays)
+        self.key = key
+        self.values_shape = getattr(values, "shape", ())
+        out = x.copy()
+        if self.accumulate:
+            _scatter_add_into(self.xp, out, key, values)
+        else:
+            out[key] = values
+        return out
+
+    def backward(self, grad):
+        grad_x = grad_values = None
+        x_edge, values_edge = self.edges[:2]
+        if x_edge is not None:
+            grad_x = grad if self.accumulate else grad.copy()
+            if not self.accumulate:
+                grad_x[self.key] = 0
+        if values_edge is not None:
+            grad_values = sum_to(self.xp, grad[self.key], self.values_shape)
+        return (grad_x, grad_values) + (None,) * (len(self.edges) - 2)
+
+
+class IndexSelect(Function):
+    attr_names = ("axis",)
+    differentiable_backward = False
+
+    def forward(self, x, index):
+        self.save_for_backward(index)
+        self.input_shape = x.shape
+        return self.xp.take(x, index, axis=self.axis)
+
+    def backward(self, grad):
+        (index,) = self.saved_tensors
+        xp = self.xp
+        out = xp.zeros(self.input_shape, dtype=grad.dtype)
+        key = [slice(None)] * len(self.input_shape)
+        key[self.axis] = index
+        moved_grad = grad
+        _scatter_add_into(xp, out, tuple(key), moved_grad)
+        return out, None
+
+
+def _along_axis_key(xp, index, axis):
+    """Open-mesh key that addresses ``index``'s entries along ``axis`` (for gather/scatter)."""
+    grids = xp.meshgrid(*[xp.arange(n) for n in index.shape], indexing="ij", sparse=True)
+    grids[axis] = index
+    return tuple(grids)
+
+
+class Gather(Function):
+    """``out[i][j] = x[i][index[i][j]]`` along ``axis``; ``index`` may be smaller than ``x`` off the axis."""
+
+    attr_names = ("axis",)
+    differentiable_backward = False
+
+    def forward(self, x, index):
+        self.input_shape = x.shape
+        key = _along_axis_key(self.xp, index, self.axis)
+        self.key = key
+        return x[key]
+
+    def backward(self, grad):
+        xp = self.xp
+        out = xp.zeros(self.input_shape, dtype=grad.dtype)
+        _scatter_add_into(xp, out, self.key, grad)
+        return out, None
+
+
+class Scatter(Function):
+    """``out = x`` with ``out[i][index[i][j]] = src[i][j]`` along ``axis``; ``reduce='add'`` accumulates
+    (``scatter_add``). ``src`` may be a tensor or a Python number (``value``)."""
+
+    attr_names = ("axis", "reduce", "value")
+    differentiable_backward = False
+
+    def forward(self, x, index, src=None):
+        xp = self.xp
+        key = _along_axis_key(xp, index, self.axis)
+        self.key = key
+        out = x.copy()
+        if src is None:
+            values = self.value
+        else:
+            values = src[tuple(slice(0, n) for n in index.shape)]
+        if self.reduce == "add":
+            _scatter_add_into(xp, out, key, values)
+        else:
+            out[key] = values
+        self.index_shape = index.shape
+        self.src_shape = None if src is None else src.shape
+        return out
+
+    def backward(self, grad):
+        xp = self.xp
+        x_edge = self.edges[0]
+        grad_x = None
+        if x_edge is not None:
+            if self.reduce == "add":
+                grad_x = grad
+            else:
+                grad_x = grad.copy()
+                grad_x[self.key] = 0
+        grad_src = None
+        if len(self.edges) > 2 and self.edges[2] is not None:
+            grad_src = xp.zeros(self.src_shape, dtype=grad.dtype)
+            grad_src[tuple(slice(0, n) for n in self.index_shape)] = grad[self.key]
+        if len(self.edges) > 2:
+            return grad_x, None, grad_src
+        return grad_x, None
+
+
+class MaskedFill(Function):
+    attr_names = ("value",)
+
+    def forward(self, x, mask):
+        self.save_for_backward(mask)
+        self.input_shape = x.shape
+        return self.xp.where(mask, self.value, x).astype(x.dtype, copy=False)
+
+    def backward(self, grad):
+        (mask,) = self.saved_tensors
+        xp = self.xp
+        return sum_to(xp, xp.where(mask, grad * 0, grad), self.input_shape), None

@@ -1,0 +1,159 @@
+"""Matrix products (``matmul`` in every shape combination PyTorch accepts, ``einsum``) and sorting
+(``sort``, ``topk``)."""
+
+from dtorch.autograd.function import Function
+from dtorch.ops._util import sum_to
+
+
+class MatMul(Function):
+    """``a @ b`` with NumPy/PyTorch rules: 1-D operands gain and lose a dimension, batch dimensions broadcast."""
+
+    def forward(self, a, b):
+        self.save_for_backward(a, b)
+        return self.xp.matmul(a, b)
+
+    def backward(self, grad):
+        a, b = self.saved_tensors
+        xp = self.xp
+        a_matrix = xp.expand_dims(a, 0) if a.ndim == 1 else a
+        b_matrix = xp.expand_dims(b, 1) if b.ndim == 1 else b
+        grad_matrix = grad
+        if a.ndim == 1:
+            grad_matrix = xp.expand_dims(grad_matrix, -2)
+        if b.ndim == 1:
+            grad_matrix = xp.expand_dims(grad_matrix, -1)
+        a_edge, b_edge = self.edges
+        grad_a = grad_b = None
+        if a_edge is not None:
+            grad_a = xp.matmul(grad_matrix, xp.swapaxes(b_matrix, -1, -2))
+            grad_a = xp.reshape(sum_to(xp, grad_a, a_matrix.shape), a.shape)
+        if b_edge is not None:
+            grad_b = xp.matmul(xp.swapaxes(a_matrix, -1, -2), grad_matrix)
+            grad_b = xp.reshape(sum_to(xp, grad_b, b_matrix.shape), b.shape)
+        return grad_a, grad_b
+
+
+def parse_einsum(equation, ndims):
+    """Split an einsum equation into input and output subscripts, with ``...`` spelled out as letters."""
+    equation = equation.replace(" ", "")
+    if "->" in equation:
+        inputs_text, output = equation.split("->")
+    else:
+        inputs_text, output = equation, None
+    inputs = inputs_text.split(",")
+    if len(inputs) != len(ndims):
+        raise RuntimeError(
+            f"einsum(): more operands were provided than specified in the equation"
+            if len(ndims) > len(inputs)
+            else "einsum(): fewer operands were provided than specified in the equation"
+        )
+    used = set(equation)
+    spare = [c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ" if c not in used]
+    ellipsis_rank = 0
+    for subscripts, ndim in zip(inputs, ndims):
+        if "..." in subscripts:
+            ellipsis_rank = max(ellipsis_rank, ndim - (len(subscripts) - 3))
+    ellipsis_letters = "".join(spare[:ellipsis_rank])
+    expanded = []
+    for subscripts, ndim in zip(inputs, ndims):
+        if "..." in subscripts:
+            rank = ndim - (len(subscripts) - 3)
+            subscripts = subscripts.replace("...", ellipsis_letters[ellipsis_rank - rank:])
+        expanded.append(subscripts)
+    if output is None:
+        counts = {}
+        for subscripts in expanded:
+            for letter in subscripts:
+                counts[letter] = counts.get(letter, 0) + 1
+        output = ellipsis_letters + "".join(sorted(c for c, n in counts.items() if n == 1 and c not in ellipsis_letters))
+    else:
+        output = output.replace("...", ellipsis_letters)
+    return expanded, output
+
+
+class Einsum(Function):
+    attr_names = ("equation",)
+
+    def forward(self, *arrays):
+        self.save_for_backward(*arrays)
+        self.subscripts, self.output = parse_einsum(self.equation, [a.ndim for a in arrays])
+        for subscripts in self.subscripts:
+            if len(set(subscripts)) != len(subscripts):
+                self.differentiable_backward = False
+        spelled = ",".join(self.subscripts) + "->" + self.output
+        return self.xp.einsum(spelled, *arrays)
+
+    def backward(self, grad):
+        operands = self.saved_tensors
+        xp = self.xp
+        grads = []
+        for i, (operand, subscripts, edge) in enumerate(zip(operands, self.subscripts, self.edges)):
+            if edge is None:
+                grads.append(None)
+                continue
+            if len(set(subscripts)) != len(subscripts):
+                raise RuntimeError(f"einsum backward: repeated subscripts in one operand ('{subscripts}') are not supported")
+            others = [(s, o) for j, (s, o) in enumerate(zip(self.subscripts, operands)) if j != i]
+            available = set(self.output)
+            for s, _ in others:
+                available |= set(s)
+            present = "".join(c for c in subscripts if c in available)
+            spelled = ",".join([self.output] + [s for s, _ in others]) + "->" + present
+            partial = xp.einsum(spelled, grad, *[o for _, o in others])
+            if present != subscripts:
+                # letters summed only inside this operand: their gradient is the same along them
+                kept_shape = tuple(operand.shape[k] if c in available else 1 for k, c in enumerate(subscripts))
+                partial = xp.broadcast_to(xp.reshape(partial, kept_shape), operand.shape)
+            grads.append(partial)
+        return tuple(grads)
+
+
+class Sort(Function):
+    """Sort along ``axis``: the sorted values, plus the indices as a non-differentiable second output."""
+
+    attr_names = ("axis", "descending", "stable")
+    n_outputs = 2
+    differentiable_backward = False
+
+    def forward(self, x):
+        xp = self.xp
+        keys = x
+        if self.descending:
+            keys = -(x.astype("int64") if x.dtype.kind in "bu" else x)
+        indices = xp.argsort(keys, axis=self.axis, kind="stable")
+        self.indices = indices
+        self.input_shape = x.shape
+        return xp.take_along_axis(x, indices, axis=self.axis), indices.astype("int64")
+
+    def backward(self, grad):
+        xp = self.xp
+        out = xp.zeros(self.input_shape, dtype=grad.dtype)
+        xp.put_along_axis(out, self.indices, grad, axis=self.axis)
+        return (out,)
+
+
+class TopK(Function):
+    attr_names = ("k", "axis", "largest", "sorted")
+    n_outputs = 2
+    differentiable_backward = False
+
+    def forward(self, x):
+        xp = self.xp
+        if self.k > x.shape[self.axis] if x.ndim else self.k > 1:
+            raise RuntimeError("selected index k out of range")
+        keys = x
+        if self.largest:
+            keys = -(x.astype("int64") if x.dtype.kind in "bu" else x)
+        indices = xp.argsort(keys, axis=self.axis, kind="stable")
+        index = [slice(None)] * x.ndim
+        index[self.axis] = slice(0, self.k)
+        indices = indices[tuple(index)]
+        self.indices = indices
+        self.input_shape = x.shape
+        return xp.take_along_axis(x, indices, axis=self.axis), indices.astype("int64")
+
+    def backward(self, grad):
+        xp = self.xp
+        out = xp.zeros(self.input_shape, dtype=grad.dtype)
+        xp.put_along_axis(out, self.indices, grad, axis=self.axis)
+        return (out,)

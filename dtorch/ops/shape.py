@@ -1,0 +1,143 @@
+"""Shape ops: reshape/view, permute/transpose, expand, repeat, cat/stack, flip, roll, contiguous.
+
+Front ends resolve every argument to plain data (full target shapes, non-negative axes) before calling ``apply``,
+so recorded ops replay as they ran. ``squeeze``, ``unsqueeze``, ``flatten``, ``unflatten`` and ``view`` are
+``Reshape``; ``transpose``, ``t`` and ``mT`` are ``Permute``; ``split``, ``chunk``, ``unbind`` and ``narrow`` are
+slices (``dtorch.ops.indexing``).
+"""
+
+from dtorch.autograd.function import Function
+from dtorch.ops._util import sum_to
+
+
+class Reshape(Function):
+    """A new shape with the same elements; shares memory with the input when the layout allows (a view)."""
+
+    attr_names = ("shape",)
+    is_view = True
+
+    def forward(self, x):
+        self.input_shape = x.shape
+        return self.xp.reshape(x, self.shape)
+
+    def backward(self, grad):
+        return (self.xp.reshape(grad, self.input_shape),)
+
+
+class Permute(Function):
+    attr_names = ("dims",)
+    is_view = True
+
+    def forward(self, x):
+        return self.xp.transpose(x, self.dims)
+
+    def backward(self, grad):
+        inverse = [0] * len(self.dims)
+        for position, axis in enumerate(self.dims):
+            inverse[axis] = position
+        return (self.xp.transpose(grad, tuple(inverse)),)
+
+
+class Expand(Function):
+    """Broadcast to ``shape`` without copying (a read-only view, as PyTorch's expand is for writes)."""
+
+    attr_names = ("shape",)
+    is_view = True
+
+    def forward(self, x):
+        self.input_shape = x.shape
+        return self.xp.broadcast_to(x, self.shape)
+
+    def backward(self, grad):
+        return (sum_to(self.xp, grad, self.input_shape),)
+
+
+class Repeat(Function):
+    """``Tensor.repeat``: tile the input ``repeats`` times along each dimension."""
+
+    attr_names = ("repeats",)
+
+    def forward(self, x):
+        # leading repeats beyond the input's rank add dimensions, as in PyTorch
+        self.input_shape = (1,) * (len(self.repeats) - x.ndim) + x.shape
+        self.original_shape = x.shape
+        return self.xp.tile(self.xp.reshape(x, self.input_shape), self.repeats)
+
+    def backward(self, grad):
+        xp = self.xp
+        split_shape = []
+        for count, extent in zip(self.repeats, self.input_shape):
+            split_shape += [count, extent]
+        grad = xp.reshape(grad, tuple(split_shape))
+        grad = xp.sum(grad, axis=tuple(range(0, len(split_shape), 2)))
+        return (xp.reshape(grad, self.original_shape),)
+
+
+class Cat(Function):
+    attr_names = ("axis",)
+
+    def forward(self, *arrays):
+        self.sizes = [a.shape[self.axis] for a in arrays]
+        return self.xp.concatenate(arrays, axis=self.axis)
+
+    def backward(self, grad):
+        pieces = []
+        start = 0
+        for size, edge in zip(self.sizes, self.edges):
+            if edge is None:
+                pieces.append(None)
+            else:
+                index = [slice(None)] * grad.ndim
+                index[self.axis] = slice(start, start + size)
+                pieces.append(grad[tuple(index)])
+            start += size
+        return tuple(pieces)
+
+
+class Stack(Function):
+    attr_names = ("axis",)
+
+    def forward(self, *arrays):
+        return self.xp.stack(arrays, axis=self.axis)
+
+    def backward(self, grad):
+        pieces = []
+        for position, edge in enumerate(self.edges):
+            if edge is None:
+                pieces.append(None)
+            else:
+                index = [slice(None)] * grad.ndim
+                index[self.axis] = position
+                pieces.append(grad[tuple(index)])
+        return tuple(pieces)
+
+
+class Flip(Function):
+    attr_names = ("dims",)
+
+    def forward(self, x):
+        # a copy, as PyTorch's flip (NumPy's flip is a negative-stride view)
+        return self.xp.ascontiguousarray(self.xp.flip(x, axis=self.dims))
+
+    def backward(self, grad):
+        return (self.xp.flip(grad, axis=self.dims),)
+
+
+class Roll(Function):
+    attr_names = ("shifts", "dims")
+
+    def forward(self, x):
+        return self.xp.roll(x, self.shifts, axis=self.dims)
+
+    def backward(self, grad):
+        if self.dims is None:
+            return (self.xp.roll(grad, -self.shifts),)
+        return (self.xp.roll(grad, tuple(-s for s in self.shifts), axis=self.dims),)
+
+
+class Contiguous(Function):
+    def forward(self, x):
+        return self.xp.ascontiguousarray(x)
+
+    def backward(self, grad):
+        return (grad,)

@@ -1,0 +1,115 @@
+"""``default_collate`` and ``default_convert``: how a list of samples becomes a batch, as in PyTorch.
+
+``default_collate`` stacks along a new first dimension: Tensors with ``dtorch.stack``, NumPy arrays with
+``numpy.stack`` (then one ``dtorch.from_numpy``, no per-sample Tensor), Python ints to an int64 Tensor, floats to
+a float64 Tensor, bools to a bool Tensor; strings and bytes stay a list; dicts, named tuples and sequences are
+collated field by field (a tuple batch comes back as a list, as PyTorch does).
+"""
+import collections.abc
+import copy
+import numbers
+
+import numpy as np
+
+import dtorch
+
+_ERR = "default_collate: batch must contain tensors, numpy arrays, numbers, dicts or lists; found {}"
+
+
+def _is_namedtuple(obj):
+    return isinstance(obj, tuple) and hasattr(obj, "_fields")
+
+
+def _rebuild_mapping(elem, values):
+    """A mapping of ``elem``'s type holding ``values`` (PyTorch copies a mutable one and updates the copy)."""
+    if type(elem) is dict:
+        return values
+    try:
+        if isinstance(elem, collections.abc.MutableMapping):
+            clone = copy.copy(elem)
+            clone.update(values)
+            return clone
+        return type(elem)(values)
+    except TypeError:  # a mapping type that cannot be built from a dict
+        return values
+
+
+def default_collate(batch):
+    """Collates a list of samples into a batch.
+
+    Args:
+        batch: a non-empty list of samples of one structure.
+
+    Returns:
+        the batch, with the samples' structure and a new leading batch dimension on every leaf.
+
+    Example:
+        >>> out = default_collate([(np.zeros(2), 1), (np.ones(2), 2)])
+        >>> out[0].shape, out[1].tolist()
+        ((2, 2), [1, 2])
+    """
+    elem = batch[0]
+    if isinstance(elem, dtorch.Tensor):
+        return dtorch.stack(list(batch), 0)
+    if isinstance(elem, np.ndarray):
+        if elem.dtype.kind in "OSUV":
+            raise TypeError(_ERR.format(elem.dtype))
+        return dtorch.from_numpy(np.stack(batch, 0))
+    if isinstance(elem, np.generic):
+        if elem.dtype.kind in "OSUV":
+            raise TypeError(_ERR.format(elem.dtype))
+        return dtorch.from_numpy(np.asarray(batch))
+    if isinstance(elem, bool):
+        return dtorch.from_numpy(np.asarray(batch, dtype=np.bool_))
+    if isinstance(elem, int):
+        return dtorch.from_numpy(np.asarray(batch, dtype=np.int64))
+    if isinstance(elem, float):
+        return dtorch.from_numpy(np.asarray(batch, dtype=np.float64))
+    if isinstance(elem, (str, bytes)):
+        return batch
+    if isinstance(elem, collections.abc.Mapping):
+        return _rebuild_mapping(elem, {key: default_collate([d[key] for d in batch]) for key in elem})
+    if _is_namedtuple(elem):
+        return type(elem)(*(default_collate(list(field)) for field in zip(*batch)))
+    if isinstance(elem, collections.abc.Sequence):
+        size = len(elem)
+        if any(len(sample) != size for sample in batch):
+            raise RuntimeError("each element in list of batch should be of equal size")
+        fields = [default_collate(list(field)) for field in zip(*batch)]
+        if isinstance(elem, tuple):
+            return fields
+        try:
+            return type(elem)(fields)
+        except TypeError:  # a sequence type that cannot be built from a list
+            return fields
+    if isinstance(elem, numbers.Number):
+        return dtorch.from_numpy(np.asarray(batch))
+    raise TypeError(_ERR.format(type(elem)))
+
+
+def default_convert(data):
+    """Converts NumPy arrays (and numeric NumPy scalars) inside ``data`` to Tensors, keeping everything else: the
+    ``collate_fn`` when automatic batching is off (``batch_size=None``).
+
+    Example:
+        >>> default_convert({"x": np.zeros(2), "name": "a"})["name"]
+        'a'
+    """
+    if isinstance(data, dtorch.Tensor):
+        return data
+    if isinstance(data, (np.ndarray, np.generic)):
+        if data.dtype.kind in "OSUV":
+            return data
+        return dtorch.from_numpy(np.asarray(data))
+    if isinstance(data, collections.abc.Mapping):
+        return _rebuild_mapping(data, {key: default_convert(value) for key, value in data.items()})
+    if _is_namedtuple(data):
+        return type(data)(*(default_convert(d) for d in data))
+    if isinstance(data, tuple):
+        return [default_convert(d) for d in data]
+    if isinstance(data, collections.abc.Sequence) and not isinstance(data, (str, bytes)):
+        try:
+            return type(data)([default_convert(d) for d in data])
+        except TypeError:
+            return [default_convert(d) for d in data]
+    return data

@@ -1,0 +1,317 @@
+"""What runs inside a DataLoader worker process, and how its batches reach the main process.
+
+Transport. A worker pickles each batch with a pickler that lifts every NumPy array of at least
+``SHM_MIN_BYTES`` (the arrays under Tensors included) out of the pickle into one file in ``/dev/shm``; only the
+small pickle and the file's name travel through the worker's pipe. The main process maps the file, unlinks it at
+once and wraps the mapped memory as arrays without a copy; the memory is freed when the last array over it dies.
+Files are named ``dtorch-dl-<token>-w<worker id>-<n>`` so that whichever side outlives the other can sweep the
+leftovers of one loader.
+
+Lifetime. A worker leaves its loop when it reads ``None`` from its index queue, when its parent process is gone
+(it polls ``os.getppid()``), or when its result pipe breaks. Workers are daemonic, so the main process's exit
+terminates them as well.
+
+Seeding. Worker ``i`` seeds dtorch's default generator and Python's ``random`` with ``base_seed + i`` and NumPy's
+global RNG with a 32-bit mix of both, where the main process draws ``base_seed`` from the loader's generator.
+"""
+import glob
+import mmap
+import os
+import pickle
+import queue
+import random
+import sys
+import tempfile
+import traceback
+
+import numpy as np
+
+SHM_MIN_BYTES = 32 * 1024
+POLL_INTERVAL = 0.5  # seconds between checks for a dead parent while idle
+_ALIGN = 64
+
+_worker_info = None
+
+
+class WorkerInfo:
+    """What a worker knows about itself: ``id``, ``num_workers``, ``seed`` and its copy of ``dataset``."""
+
+    __slots__ = ("id", "num_workers", "seed", "dataset")
+
+    def __init__(self, id, num_workers, seed, dataset):
+        self.id = id
+        self.num_workers = num_workers
+        self.seed = seed
+        self.dataset = dataset
+
+    def __repr__(self):
+        return f"WorkerInfo(id={self.id}, num_workers={self.num_workers}, seed={self.seed}, dataset={self.dataset!r})"
+
+
+def get_worker_info():
+    """The ``WorkerInfo`` of the current DataLoader worker process, or None in the main process.
+
+    An ``IterableDataset`` uses it to shard its stream across workers.
+
+    Example:
+        >>> get_worker_info() is None  # not inside a worker
+        True
+    """
+    return _worker_info
+
+
+class _IterableEnd:
+    """A worker's signal that its copy of an IterableDataset is exhausted for this epoch."""
+
+    def __init__(self, worker_id):
+        self.worker_id = worker_id
+
+
+class KeyErrorMessage(str):
+    """A KeyError message that prints its newlines (KeyError would show the repr)."""
+
+    def __repr__(self):
+        return self
+
+
+class ExceptionWrapper:
+    """An exception caught in a worker, carried to the main process with its formatted traceback."""
+
+    def __init__(self, exc_info, where):
+        exc_type = exc_info[0]
+        try:
+            pickle.dumps(exc_type)
+        except Exception:  # a class defined where the main process cannot import it
+            exc_type = RuntimeError
+        self.exc_type = exc_type
+        self.exc_msg = "".join(traceback.format_exception(*exc_info))
+        self.where = where
+
+    def reraise(self):
+        message = f"Caught {self.exc_type.__name__} {self.where}.\nOriginal {self.exc_msg}"
+        if self.exc_type is KeyError:
+            message = KeyErrorMessage(message)
+        try:
+            exception = self.exc_type(message)
+        except Exception:  # an exception type that needs other arguments
+            raise RuntimeError(message) from None
+        raise exception
+
+
+# ---- shared-memory transport ----------------------------------------------------------------------------------------
+
+def shm_dir():
+    return "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else tempfile.gettempdir()
+
+
+class _ArrayLifter(pickle.Pickler):
+    """Pickles everything except large plain NumPy arrays, which it records for the shared-memory file."""
+
+    def __init__(self, file):
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self.arrays = []
+        self.size = 0
+
+    def persistent_id(self, obj):
+        if type(obj) is not np.ndarray or obj.nbytes < SHM_MIN_BYTES or obj.dtype.hasobject:
+            return None
+        offset = self.size
+        self.arrays.append((offset, obj))
+        self.size = offset + (obj.nbytes + _ALIGN - 1) // _ALIGN * _ALIGN
+        return (offset, obj.dtype, obj.shape)
+
+
+class _ArrayRestorer(pickle.Unpickler):
+    def __init__(self, file, buffer):
+        super().__init__(file)
+        self.buffer = buffer
+
+    def persistent_load(self, pid):
+        offset, dtype, shape = pid
+        return np.ndarray(shape, dtype=dtype, buffer=self.buffer, offset=offset)
+
+
+def _write_all(fd, data, offset):
+    view = memoryview(data).cast("B")
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view = view[written:]
+        offset += written
+
+
+def encode(obj, path):
+    """``(payload, path or None, size)``: ``obj`` pickled with its large arrays written to the file ``path``."""
+    import io
+
+    buf = io.BytesIO()
+    lifter = _ArrayLifter(buf)
+    lifter.dump(obj)
+    if not lifter.arrays:
+        return buf.getvalue(), None, 0
+    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+    try:
+        os.ftruncate(fd, lifter.size)
+        for offset, array in lifter.arrays:
+            _write_all(fd, np.ascontiguousarray(array), offset)
+    finally:
+        os.close(fd)
+    return buf.getvalue(), path, lifter.size
+
+
+def decode(payload, path, size):
+    """The object ``encode`` sent; unlinks its shared-memory file (the mapping lives on with the arrays)."""
+    import io
+
+    if path is None:
+        return pickle.loads(payload)
+    fd = os.open(path, os.O_RDWR)
+    try:
+        buffer = mmap.mmap(fd, size)
+    finally:
+        os.close(fd)
+        os.unlink(path)
+    return _ArrayRestorer(io.BytesIO(payload), buffer).load()
+
+
+def discard(path):
+    """Frees an encoded message that will never be decoded."""
+    if path is not None:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+
+
+def sweep(token, worker_id="*"):
+    """Unlinks the leftover shared-memory files of one loader (or of one of its workers)."""
+    for path in glob.glob(os.path.join(shm_dir(), f"dtorch-dl-{token}-w{worker_id}-*")):
+        discard(path)
+
+
+# ---- fetching -------------------------------------------------------------------------------------------------------
+
+class MapFetcher:
+    """Fetches the samples at given indices from a map-style dataset and collates them."""
+
+    def __init__(self, dataset, auto_collation, collate_fn, drop_last):
+        self.dataset = dataset
+        self.auto_collation = auto_collation
+        self.collate_fn = collate_fn
+        getitems = getattr(dataset, "__getitems__", None)
+        self.getitems = getitems if callable(getitems) else None
+
+    def fetch(self, index):
+        if not self.auto_collation:
+            return self.collate_fn(self.dataset[index])
+        if self.getitems is not None:
+            return self.collate_fn(self.getitems(index))
+        dataset = self.dataset
+        return self.collate_fn([dataset[i] for i in index])
+
+
+class IterableFetcher:
+    """Pulls the next sample (or ``len(index)`` samples) from an iterable dataset; StopIteration at its end."""
+
+    def __init__(self, dataset, auto_collation, collate_fn, drop_last):
+        self.iterator = iter(dataset)
+        self.auto_collation = auto_collation
+        self.collate_fn = collate_fn
+        self.drop_last = drop_last
+        self.ended = False
+
+    def fetch(self, index):
+        if self.ended:
+            raise StopIteration
+        if not self.auto_collation:
+            return self.collate_fn(next(self.iterator))
+        data = []
+        for _ in index:
+            try:
+                data.append(next(self.iterator))
+            except StopIteration:
+                self.ended = True
+                break
+        if not data or (self.drop_last and len(data) < len(index)):
+            self.ended = True
+            raise StopIteration
+        return self.collate_fn(data)
+
+
+def _numpy_seed(base_seed, worker_id):
+    """A 32-bit seed for NumPy's legacy global RNG, mixed from the loader's base seed and the worker id."""
+    return int(np.random.SeedSequence([base_seed & 0xFFFFFFFF, base_seed >> 32, worker_id]).generate_state(1)[0])
+
+
+def _seed_worker(seed, base_seed, worker_id):
+    import dtorch
+
+    random.seed(seed)
+    np.random.seed(_numpy_seed(base_seed, worker_id))
+    dtorch.manual_seed(seed)
+
+
+def worker_loop(is_iterable, dataset, index_queue, result_conn, auto_collation, collate_fn, drop_last,
+                base_seed, init_fn, worker_id, num_workers, token, parent_pid):
+    """The body of worker ``worker_id``: answers ``(epoch, idx, index)`` tasks with encoded batches."""
+    global _worker_info
+    seed = base_seed + worker_id
+    fetcher_type = IterableFetcher if is_iterable else MapFetcher
+    pending_error = None
+    fetcher = None
+    epoch = None
+    sent = 0
+    try:
+        _seed_worker(seed, base_seed, worker_id)
+        _worker_info = WorkerInfo(id=worker_id, num_workers=num_workers, seed=seed, dataset=dataset)
+        if init_fn is not None:
+            init_fn(worker_id)
+        if not is_iterable:
+            fetcher = fetcher_type(dataset, auto_collation, collate_fn, drop_last)
+    except Exception:
+        pending_error = ExceptionWrapper(sys.exc_info(), f"in DataLoader worker process {worker_id}")
+    try:
+        while True:
+            try:
+                task = index_queue.get(timeout=POLL_INTERVAL)
+            except queue.Empty:
+                if os.getppid() != parent_pid:
+                    break
+                continue
+            if task is None:
+                break
+            task_epoch, idx, index = task
+            if is_iterable and task_epoch != epoch and pending_error is None:
+                try:
+                    fetcher = fetcher_type(dataset, auto_collation, collate_fn, drop_last)
+                except Exception:
+                    pending_error = ExceptionWrapper(sys.exc_info(), f"in DataLoader worker process {worker_id}")
+            epoch = task_epoch
+            if pending_error is not None:
+                data, pending_error = pending_error, None
+            else:
+                try:
+                    data = fetcher.fetch(index)
+                except StopIteration:
+                    data = _IterableEnd(worker_id)
+                except Exception:
+                    data = ExceptionWrapper(sys.exc_info(), f"in DataLoader worker process {worker_id}")
+            path = os.path.join(shm_dir(), f"dtorch-dl-{token}-w{worker_id}-{sent}")
+            sent += 1
+            try:
+                payload, path, size = encode(data, path)
+            except Exception:  # e.g. a batch that cannot be pickled
+                discard(path)
+                error = ExceptionWrapper(sys.exc_info(), f"in DataLoader worker process {worker_id}")
+                payload, path, size = encode(error, None)
+            try:
+                result_conn.send((task_epoch, idx, worker_id, payload, path, size))
+            except (BrokenPipeError, EOFError, OSError):
+                discard(path)
+                break
+            del data
+    except KeyboardInterrupt:
+        pass  # the main process handles Ctrl-C
+    finally:
+        if os.getppid() != parent_pid:
+            sweep(token, worker_id)
+        result_conn.close()

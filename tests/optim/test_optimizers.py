@@ -1,0 +1,335 @@
+"""Optimizers against PyTorch: 20-step trajectories on a deterministic quadratic, every option that matters,
+float64 and float32, the per-parameter loop and the flat-buffer path; plus state_dict round trips and checks."""
+
+import copy
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+import dtorch
+from dtorch import optim
+from dtorch.tensor import Tensor
+
+STEPS = 20
+SHAPES = [(3, 4), (5,), (2, 2, 3), (1,)]
+
+
+def make_param(array):
+    parameter = getattr(getattr(dtorch, "nn", None), "Parameter", None)
+    if parameter is not None:
+        return parameter(Tensor._from_array(array, None))
+    tensor = Tensor._from_array(array, None)
+    tensor.requires_grad = True
+    return tensor
+
+
+def initial_arrays(dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(shape).astype(dtype) for shape in SHAPES]
+
+
+def quadratic_grad(values, step, index, maximize=False):
+    """A deterministic gradient of 0.5·c·|p − t|² plus a step-dependent drift, computed in float64 (of its negative
+    for ``maximize``, so that both directions converge instead of amplifying rounding)."""
+    if maximize:
+        return -quadratic_grad(values, step, index)
+    rng = np.random.default_rng(1000 * step + index)
+    target = rng.standard_normal(values.shape)
+    scale = 0.5 + index
+    return scale * (values.astype(np.float64) - target) + 0.1 * np.sin(step + np.arange(values.size)).reshape(values.shape)
+
+
+def run_dtorch(cls, kwargs, dtype, foreach, steps=STEPS, groups=None):
+    params = [make_param(a.copy()) for a in initial_arrays(dtype)]
+    opt = cls(_grouped(params, groups), foreach=foreach, **kwargs)
+    history = []
+    for step in range(steps):
+        for i, p in enumerate(params):
+            g = quadratic_grad(p.data, step, i, kwargs.get("maximize", False)).astype(dtype)
+            p.grad = Tensor._from_array(g, None)
+        opt.step()
+        history.append([p.data.copy() for p in params])
+    return params, opt, history
+
+
+def run_torch(cls, kwargs, dtype, steps=STEPS, groups=None):
+    params = [torch.nn.Parameter(torch.from_numpy(a.copy())) for a in initial_arrays(dtype)]
+    opt = cls(_grouped(params, groups), foreach=False, **kwargs)
+    history = []
+    for step in range(steps):
+        for i, p in enumerate(params):
+            g = quadratic_grad(p.detach().numpy(), step, i, kwargs.get("maximize", False)).astype(dtype)
+            p.grad = torch.from_numpy(g)
+        opt.step()
+        history.append([p.detach().numpy().copy() for p in params])
+    return params, opt, history
+
+
+def _grouped(params, groups):
+    if groups is None:
+        return params
+    return [dict(params=params[:2], **groups[0]), dict(params=params[2:], **groups[1])]
+
+
+def check_optimizer(name, kwargs, dtype, foreach, groups=None):
+    """dtorch's trajectory and final state equal torch's within 1e-6 at every step."""
+    _, dt_opt, dt_hist = run_dtorch(getattr(optim, name), kwargs, dtype, foreach, groups=groups)
+    _, th_opt, th_hist = run_torch(getattr(torch.optim, name), kwargs, dtype, groups=groups)
+    for step, (ours, theirs) in enumerate(zip(dt_hist, th_hist)):
+        for i, (a, b) in enumerate(zip(ours, theirs)):
+            assert a.dtype == b.dtype
+            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6, err_msg=f"{name} {kwargs} step {step} param {i}")
+    ours, theirs = dt_opt.state_dict(), th_opt.state_dict()
+    assert set(ours["state"]) == set(theirs["state"])
+    for key, state in theirs["state"].items():
+        assert list(ours["state"][key]) == list(state), "state entries and their order match torch's"
+        for entry, value in state.items():
+            np.testing.assert_allclose(np.asarray(ours["state"][key][entry].data), value.numpy(), rtol=1e-6, atol=1e-6)
+    for ours_group, theirs_group in zip(ours["param_groups"], theirs["param_groups"]):
+        assert ours_group == {k: v for k, v in theirs_group.items() if k != "foreach"} | {"foreach": ours_group["foreach"]}
+
+
+def _cases():
+    cases = []
+    for momentum, dampening, nesterov, wd, maximize in itertools.product(
+        [0, 0.9], [0, 0.25], [False, True], [0, 0.05], [False, True]
+    ):
+        if nesterov and (momentum == 0 or dampening != 0):
+            continue
+        if momentum == 0 and dampening != 0:
+            continue
+        cases.append(("SGD", dict(lr=0.05, momentum=momentum, dampening=dampening, nesterov=nesterov,
+                                  weight_decay=wd, maximize=maximize)))
+    for name in ("Adam", "AdamW"):
+        for amsgrad, wd, maximize in itertools.product([False, True], [0, 0.1], [False, True]):
+            cases.append((name, dict(lr=0.05, betas=(0.8, 0.95), amsgrad=amsgrad, weight_decay=wd, maximize=maximize)))
+    for momentum, centered, wd, maximize in itertools.product([0, 0.5], [False, True], [0, 0.05], [False, True]):
+        cases.append(("RMSprop", dict(lr=0.01, alpha=0.9, momentum=momentum, centered=centered, weight_decay=wd,
+                                      maximize=maximize)))
+    for lr_decay, wd, init, maximize in itertools.product([0, 0.05], [0, 0.05], [0, 0.1], [False, True]):
+        cases.append(("Adagrad", dict(lr=0.1, lr_decay=lr_decay, weight_decay=wd, initial_accumulator_value=init,
+                                      maximize=maximize)))
+    return cases
+
+
+CASES = _cases()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("foreach", [False, None], ids=["loop", "flat"])
+@pytest.mark.parametrize("name,kwargs", CASES, ids=[f"{n}-{i}" for i, (n, _) in enumerate(CASES)])
+def test_trajectory_matches_torch(name, kwargs, dtype, foreach):
+    check_optimizer(name, kwargs, dtype, foreach)
+
+
+@pytest.mark.parametrize("name,kwargs", [
+    ("SGD", dict(lr=0.1, momentum=0.9)), ("Adam", dict(lr=0.01)), ("AdamW", dict(lr=0.01, amsgrad=True)),
+    ("RMSprop", dict(lr=0.01, momentum=0.5, centered=True)), ("Adagrad", dict(lr=0.1)),
+])
+def test_param_groups_with_own_hyperparameters(name, kwargs):
+    groups = [dict(lr=kwargs["lr"] * 2), dict(weight_decay=0.01)]
+    check_optimizer(name, kwargs, np.float64, None, groups=groups)
+    check_optimizer(name, kwargs, np.float64, False, groups=groups)
+
+
+@pytest.mark.parametrize("name,kwargs", [
+    (n, k) for n, k in CASES if k.get("maximize") is False and k.get("weight_decay", 0) == 0.05 or n == "AdamW"
+])
+def test_flat_path_equals_loop_bitwise(name, kwargs):
+    """The flat-buffer fast path gives the same bits as the per-parameter reference loop."""
+    for dtype in (np.float32, np.float64):
+        flat_params, _, flat_hist = run_dtorch(getattr(optim, name), kwargs, dtype, None)
+        loop_params, _, loop_hist = run_dtorch(getattr(optim, name), kwargs, dtype, False)
+        for flat_step, loop_step in zip(flat_hist, loop_hist):
+            for a, b in zip(flat_step, loop_step):
+                np.testing.assert_array_equal(a, b)
+
+
+def test_flat_path_keeps_parameter_and_state_identity():
+    params = [make_param(a.copy()) for a in initial_arrays(np.float32)]
+    opt = optim.Adam(params, lr=0.1)
+    for p in params:
+        p.grad = Tensor._from_array(np.ones_like(p.data), None)
+    opt.step()
+    arrays = [p.data for p in params]
+    views = [p.data.reshape(-1)[:1] for p in params]
+    bucket = opt._flat[id(opt.param_groups[0])][0]
+    assert all(np.shares_memory(p.data, bucket.param) for p in params)
+    assert all(np.shares_memory(opt.state[p]["exp_avg"].data, bucket.arrays[0]) for p in params)
+    opt.step()
+    assert all(p.data is a for p, a in zip(params, arrays)), "after the first flat step p.data is updated in place"
+    assert all(v[0] == p.data.reshape(-1)[0] for v, p in zip(views, params))
+    assert float(opt.state[params[0]]["step"].data) == 2.0
+    assert opt.state[params[0]]["step"].data.dtype == np.float32
+
+
+def test_flat_path_falls_back_when_a_grad_is_missing_and_matches_torch():
+    def run(lib, make, foreach):
+        params = [make(a.copy()) for a in initial_arrays(np.float64)]
+        opt = (optim if lib == "d" else torch.optim).Adam(params, lr=0.05, foreach=foreach)
+        for step in range(6):
+            for i, p in enumerate(params):
+                if step == 2 and i == 1:
+                    p.grad = None
+                    continue
+                value = p.data if lib == "d" else p.detach().numpy()
+                g = quadratic_grad(value, step, i)
+                p.grad = Tensor._from_array(g, None) if lib == "d" else torch.from_numpy(g)
+            opt.step()
+        return [np.array(p.data if lib == "d" else p.detach().numpy()) for p in params], opt
+
+    ours, opt = run("d", make_param, None)
+    theirs, th_opt = run("t", lambda a: torch.nn.Parameter(torch.from_numpy(a)), False)
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+    assert float(opt.state[opt.param_groups[0]["params"][1]]["step"].data) == 5.0
+
+
+def test_mixed_dtypes_make_one_bucket_each():
+    params = [make_param(np.ones(3, np.float32)), make_param(np.ones(2, np.float64)), make_param(np.ones(4, np.float32))]
+    opt = optim.SGD(params, lr=0.1, momentum=0.9)
+    for _ in range(2):
+        for p in params:
+            p.grad = Tensor._from_array(np.ones_like(p.data), None)
+        opt.step()
+    buckets = opt._flat[id(opt.param_groups[0])]
+    assert sorted(b.param.size for b in buckets) == [2, 7]
+    np.testing.assert_allclose(params[1].data, 1 - 0.1 - 0.1 * 1.9)
+
+
+def test_rebinding_parameter_data_rebuilds_the_flat_buffer():
+    params = [make_param(np.ones(3)), make_param(np.ones(2))]
+    opt = optim.SGD(params, lr=0.5)
+    for p in params:
+        p.grad = Tensor._from_array(np.ones_like(p.data), None)
+    opt.step()
+    params[0].data = np.full(3, 10.0)  # e.g. a module's load_state_dict assigning new arrays
+    opt.step()
+    np.testing.assert_allclose(params[0].data, 9.5)
+    np.testing.assert_allclose(params[1].data, 0.0)
+
+
+def test_zero_grad():
+    p = make_param(np.ones(2))
+    opt = optim.SGD([p], lr=0.1)
+    p.grad = Tensor._from_array(np.ones(2), None)
+    opt.zero_grad(set_to_none=False)
+    np.testing.assert_array_equal(p.grad.data, 0)
+    opt.zero_grad()
+    assert p.grad is None
+
+
+def test_argument_checks():
+    p = [make_param(np.ones(2))]
+    with pytest.raises(ValueError, match="Invalid learning rate: -1"):
+        optim.SGD(p, lr=-1)
+    with pytest.raises(ValueError, match="Invalid momentum value: -0.5"):
+        optim.SGD(p, momentum=-0.5)
+    with pytest.raises(ValueError, match="Nesterov momentum requires a momentum and zero dampening"):
+        optim.SGD(p, lr=0.1, nesterov=True)
+    with pytest.raises(ValueError, match="Invalid beta parameter at index 0: 1.0"):
+        optim.Adam(p, betas=(1.0, 0.9))
+    with pytest.raises(ValueError, match="Invalid epsilon value: -1"):
+        optim.AdamW(p, eps=-1)
+    with pytest.raises(ValueError, match="Invalid alpha value: -0.1"):
+        optim.RMSprop(p, alpha=-0.1)
+    with pytest.raises(ValueError, match="Invalid lr_decay value: -1"):
+        optim.Adagrad(p, lr_decay=-1)
+    with pytest.raises(ValueError, match="optimizer got an empty parameter list"):
+        optim.Adam([])
+    with pytest.raises(TypeError, match="iterable of Tensors or dicts"):
+        optim.Adam(p[0])
+    with pytest.raises(TypeError, match="ordered collections"):
+        optim.Adam([{"params": set(p)}])
+    opt = optim.SGD(p, lr=0.1)
+    with pytest.raises(ValueError, match="more than one parameter group"):
+        opt.add_param_group({"params": p})
+
+
+def test_add_param_group_and_repr_match_torch():
+    a, b = make_param(np.ones(2)), make_param(np.ones(3))
+    opt = optim.SGD([a], lr=0.1, momentum=0.9)
+    opt.add_param_group({"params": b, "lr": 0.01})
+    assert opt.param_groups[1]["momentum"] == 0.9 and opt.param_groups[1]["lr"] == 0.01
+    ta, tb = torch.nn.Parameter(torch.ones(2)), torch.nn.Parameter(torch.ones(3))
+    topt = torch.optim.SGD([ta], lr=0.1, momentum=0.9)
+    topt.add_param_group({"params": tb, "lr": 0.01})
+    assert repr(opt) == repr(topt)
+
+
+def test_named_parameters():
+    a = make_param(np.ones(2))
+    opt = optim.Adam([("weight", a)])
+    assert opt.param_groups[0]["param_names"] == ["weight"]
+
+
+@pytest.mark.parametrize("name,kwargs", [
+    ("SGD", dict(lr=0.05, momentum=0.9, nesterov=True)), ("Adam", dict(lr=0.05, amsgrad=True)),
+    ("AdamW", dict(lr=0.05)), ("RMSprop", dict(lr=0.01, momentum=0.5, centered=True)),
+    ("Adagrad", dict(lr=0.1, lr_decay=0.01)),
+])
+@pytest.mark.parametrize("foreach", [False, None], ids=["loop", "flat"])
+def test_resume_from_state_dict_continues_exactly(name, kwargs, foreach):
+    """10 steps, state_dict, a fresh optimizer loads it, 10 more steps == 20 uninterrupted steps (bitwise)."""
+    cls = getattr(optim, name)
+    _, _, full = run_dtorch(cls, kwargs, np.float32, foreach)
+    params, opt, _ = run_dtorch(cls, kwargs, np.float32, foreach, steps=10)
+    saved = copy.deepcopy(opt.state_dict())
+    resumed = [make_param(p.data.copy()) for p in params]
+    opt2 = cls(resumed, foreach=foreach, **kwargs)
+    opt2.load_state_dict(saved)
+    for step in range(10, STEPS):
+        for i, p in enumerate(resumed):
+            p.grad = Tensor._from_array(quadratic_grad(p.data, step, i).astype(np.float32), None)
+        opt2.step()
+    for a, b in zip(resumed, full[-1]):
+        np.testing.assert_array_equal(a.data, b)
+
+
+@pytest.mark.parametrize("name,kwargs", [
+    ("SGD", dict(lr=0.05, momentum=0.9)), ("Adam", dict(lr=0.05, amsgrad=True)),
+    ("RMSprop", dict(lr=0.01, momentum=0.5, centered=True)), ("Adagrad", dict(lr=0.1)),
+])
+def test_state_dict_moves_between_dtorch_and_torch(name, kwargs):
+    """A torch optimizer loads dtorch's state_dict (converted tensor by tensor) and continues on the same track."""
+    _, _, full = run_torch(getattr(torch.optim, name), kwargs, np.float64)
+    params, opt, _ = run_dtorch(getattr(optim, name), kwargs, np.float64, None, steps=10)
+    sd = opt.state_dict()
+    converted = {
+        "state": {k: {n: torch.from_numpy(np.array(v.data)) for n, v in s.items()} for k, s in sd["state"].items()},
+        "param_groups": sd["param_groups"],
+    }
+    tparams = [torch.nn.Parameter(torch.from_numpy(p.data.copy())) for p in params]
+    topt = getattr(torch.optim, name)(tparams, foreach=False, **kwargs)
+    topt.load_state_dict(converted)
+    for step in range(10, STEPS):
+        for i, p in enumerate(tparams):
+            p.grad = torch.from_numpy(quadratic_grad(p.detach().numpy(), step, i))
+        topt.step()
+    for a, b in zip(tparams, full[-1]):
+        np.testing.assert_allclose(a.detach().numpy(), b, rtol=1e-12, atol=1e-12)
+    # and back: dtorch loads torch's state_dict
+    back = [make_param(p.detach().numpy().copy()) for p in tparams]
+    opt3 = getattr(optim, name)(back, **kwargs)
+    tsd = topt.state_dict()
+    opt3.load_state_dict({
+        "state": {k: {n: Tensor._from_array(v.numpy().copy(), None) for n, v in s.items()} for k, s in tsd["state"].items()},
+        "param_groups": tsd["param_groups"],
+    })
+    for key, state in tsd["state"].items():
+        for entry, value in state.items():
+            np.testing.assert_array_equal(np.asarray(opt3.state[back[key]][entry].data), value.numpy())
+
+
+def test_closure_is_called_and_its_loss_returned():
+    p = make_param(np.ones(2))
+    opt = optim.SGD([p], lr=0.1)
+
+    def closure():
+        p.grad = Tensor._from_array(np.ones(2), None)
+        return 3.0
+
+    assert opt.step(closure) == 3.0
+    np.testing.assert_allclose(p.data, 0.9)

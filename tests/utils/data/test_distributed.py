@@ -1,0 +1,63 @@
+"""DistributedSampler: torch's indices exactly without shuffle; properties with shuffle."""
+import pytest
+import torch.utils.data as tud
+
+from dtorch.utils.data import DistributedSampler
+
+CASES = [(n, r) for n in (0, 1, 5, 7, 10, 16, 17) for r in (1, 2, 3, 4, 8)]
+
+
+@pytest.mark.parametrize("n,replicas", CASES)
+@pytest.mark.parametrize("drop_last", [False, True])
+def test_unshuffled_indices_equal_torch(n, replicas, drop_last):
+    data = list(range(n))
+    for rank in range(replicas):
+        mine = DistributedSampler(data, replicas, rank, shuffle=False, drop_last=drop_last)
+        ref = tud.DistributedSampler(data, replicas, rank, shuffle=False, drop_last=drop_last)
+        assert list(mine) == list(ref), (n, replicas, rank, drop_last)
+        assert len(mine) == len(ref) == mine.num_samples and mine.total_size == ref.total_size
+
+
+def _shares(n, replicas, epoch, seed=0, drop_last=False):
+    shares = []
+    for rank in range(replicas):
+        sampler = DistributedSampler(range(n), replicas, rank, shuffle=True, seed=seed, drop_last=drop_last)
+        sampler.set_epoch(epoch)
+        shares.append(list(sampler))
+    return shares
+
+
+@pytest.mark.parametrize("n,replicas", [(20, 4), (23, 4), (7, 3), (100, 8)])
+def test_shuffled_shares_disjoint_covering_equal(n, replicas):
+    shares = _shares(n, replicas, epoch=1)
+    sizes = {len(s) for s in shares}
+    assert len(sizes) == 1
+    flat = [i for s in shares for i in s]
+    assert set(flat) == set(range(n))
+    assert len(flat) - len(set(flat)) == (-n) % replicas  # only the padding repeats
+    dropped = _shares(n, replicas, epoch=1, drop_last=True)
+    flat = [i for s in dropped for i in s]
+    assert len(flat) == len(set(flat)) == n - n % replicas
+
+
+def test_shuffled_ranks_view_one_permutation_and_epoch_changes_it():
+    n, replicas = 40, 4
+    shares = _shares(n, replicas, epoch=3)
+    permutation = [shares[i % replicas][i // replicas] for i in range(n)]  # undo the interleaving
+    assert sorted(permutation) == list(range(n))
+    again = _shares(n, replicas, epoch=3)
+    assert again == shares
+    assert _shares(n, replicas, epoch=4) != shares
+    assert _shares(n, replicas, epoch=3, seed=1) != shares
+
+
+def test_defaults_fall_back_to_a_world_of_one():
+    sampler = DistributedSampler(range(5), shuffle=False)
+    assert (sampler.num_replicas, sampler.rank) == (1, 0)
+    assert list(sampler) == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("rank", [-1, 2, 5])
+def test_bad_rank_names_the_interval(rank):
+    with pytest.raises(ValueError, match=r"Invalid rank .*\[0, 1\]"):
+        DistributedSampler(range(5), num_replicas=2, rank=rank)
