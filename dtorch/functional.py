@@ -1122,7 +1122,7 @@ def setitem(input, key, value):
         input._bump_version()
         return
     if not value_is_tensor:
-        value = _new(input.data.dtype.type(value) if np.ndim(value) == 0 else np.asarray(value, input.data.dtype), None)
+        value = _new(np.asarray(value, dtype=input.data.dtype), None)
         if _backend.is_cupy_array(input.data):
             value = _new(_backend.to_device(value.data, input.device), None)
     if value.data.dtype != input.data.dtype:

@@ -1,0 +1,110 @@
+"""Tensor basics: metadata, conversions, devices, hooks' preconditions, numpy sharing."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+import dtorch
+
+
+def test_metadata_matches_torch():
+    x = dtorch.zeros(2, 3, 4)
+    t = torch.zeros(2, 3, 4)
+    assert tuple(x.shape) == tuple(t.shape) and x.size(1) == t.size(1) and x.size(-1) == 4
+    assert x.dim() == 3 and x.numel() == 24 and x.element_size() == 4
+    assert x.stride() == t.stride()
+    assert x.transpose(0, 2).stride() == t.transpose(0, 2).stride()
+    assert not x.transpose(0, 2).is_contiguous()
+    assert repr(x.shape) == "dtorch.Size([2, 3, 4])"
+    with pytest.raises(IndexError, match="Dimension out of range"):
+        x.size(3)
+
+
+def test_numpy_shares_memory_and_refuses_requires_grad():
+    x = dtorch.zeros(3)
+    x.numpy()[0] = 5
+    assert x[0].item() == 5
+    y = dtorch.zeros(3, requires_grad=True)
+    with pytest.raises(RuntimeError, match="Use tensor.detach\\(\\).numpy\\(\\)"):
+        y.numpy()
+    y.detach().numpy()[1] = 2
+    assert y[1].item() == 2
+
+
+def test_item_tolist_and_python_conversions():
+    x = dtorch.tensor([[1, 2], [3, 4]])
+    assert x.tolist() == [[1, 2], [3, 4]]
+    assert dtorch.tensor(2.5).item() == 2.5 and float(dtorch.tensor([2.5])) == 2.5 and int(dtorch.tensor(7)) == 7
+    with pytest.raises(RuntimeError, match="cannot be converted to Scalar"):
+        x.item()
+    with pytest.raises(RuntimeError, match="ambiguous"):
+        bool(x)
+    assert [t.tolist() for t in x] == [[1, 2], [3, 4]]
+    assert np.asarray(x).shape == (2, 2)
+    assert len(x) == 2
+
+
+def test_to_and_dtype_conversions():
+    x = dtorch.tensor([1.7, -2.2], requires_grad=True)
+    assert x.double().dtype == dtorch.float64 and x.double().requires_grad
+    long = x.long()
+    assert long.dtype == dtorch.int64 and not long.requires_grad and long.tolist() == [1, -2]
+    assert x.to(dtorch.float32) is x
+    assert x.to("cpu") is x and x.cpu() is x
+    assert x.to(dtorch.zeros(1, dtype=dtorch.float16)).dtype == dtorch.float16
+    x.double().sum().backward()
+    assert x.grad.dtype == dtorch.float32
+
+
+def test_cuda_unavailable_is_a_clear_error():
+    if dtorch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    assert dtorch.cuda.device_count() == 0
+    with pytest.raises(RuntimeError, match="cuda"):
+        dtorch.ones(2).cuda()
+
+
+def test_device_objects():
+    assert dtorch.device("cuda:1") == dtorch.device("cuda", 1)
+    assert str(dtorch.device("cuda", 0)) == "cuda:0"
+    assert dtorch.ones(1).device == dtorch.device("cpu") == "cpu"
+    with pytest.raises(RuntimeError, match="Expected one of cpu, cuda"):
+        dtorch.device("tpu")
+
+
+def test_detach_shares_memory_and_cuts_graph():
+    x = dtorch.ones(2, requires_grad=True)
+    d = (x * 2).detach()
+    assert not d.requires_grad and d.grad_fn is None and d.is_leaf
+
+
+def test_requires_grad_rules():
+    with pytest.raises(RuntimeError, match="floating point"):
+        dtorch.tensor([1, 2], requires_grad=True)
+    x = dtorch.ones(2, requires_grad=True)
+    with pytest.raises(RuntimeError, match="leaf variables"):
+        (x * 2).requires_grad_(False)
+    with pytest.raises(RuntimeError, match="doesn't require gradient"):
+        dtorch.ones(2).register_hook(lambda g: g)
+
+
+def test_pickle_round_trip():
+    x = dtorch.tensor([[1.0, 2.0]], requires_grad=True)
+    y = pickle.loads(pickle.dumps(x))
+    assert y.tolist() == x.tolist() and y.requires_grad
+
+
+def test_mixing_devices_names_both(monkeypatch):
+    # A CuPy-free stand-in for a GPU array: any array type other than numpy's counts as another device.
+    class FakeDeviceArray(np.ndarray):
+        pass
+
+    a = dtorch.ones(2)
+    b = dtorch.Tensor._from_array(np.ones(2).view(FakeDeviceArray), None)
+    monkeypatch.setattr(dtorch._backend, "device_of", lambda arr: dtorch.device("cuda", 0)
+                        if isinstance(arr, FakeDeviceArray) else dtorch.device("cpu"))
+    monkeypatch.setattr("dtorch.autograd.function.device_of", dtorch._backend.device_of)
+    with pytest.raises(RuntimeError, match="same device, but found at least two devices, cpu and cuda:0"):
+        a + b
