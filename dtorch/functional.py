@@ -137,6 +137,11 @@ def add(input, other, *, alpha=1):
     """
     if alpha != 1:
         other = _binary(E.Mul, other, alpha)
+    elif type(input) is Tensor and type(other) is Tensor and input.data.dtype is other.data.dtype:
+        try:  # the common case, without the promotion logic of _binary
+            return E.Add.apply(input, other)
+        except ValueError as error:
+            raise _broadcast_error(input, other, error) from None
     return _binary(E.Add, input, other)
 
 
@@ -1359,12 +1364,8 @@ def _inplace(function):
 
 
 def zero_(input):
-    """Fill with zeros in place (never recorded)."""
-    if _grad_state["enabled"] and input.requires_grad and input.grad_fn is None:
-        raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
-    input.data[...] = 0
-    input._bump_version()
-    return input
+    """Fill with zeros in place (recorded like ``fill_``: the old values get a zero gradient)."""
+    return fill_(input, 0)
 
 
 def fill_(input, value):
@@ -1373,7 +1374,7 @@ def fill_(input, value):
     if isinstance(value, Tensor):
         value = value.item()
     if input.requires_grad and _grad_state["enabled"]:
-        return _inplace_from(input, E.Clone.apply(input) * 0 + value)
+        return _inplace_from(input, E.Fill.apply(input, value=value))
     input.data[...] = value
     input._bump_version()
     return input

@@ -209,13 +209,11 @@ class Tensor:
         if not self.requires_grad:
             raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
         if self.grad_fn is not None:
-            import weakref
-
-            self.grad_fn.__dict__["_retained_tensor"] = weakref.ref(self)
+            self.grad_fn.retain_output_grad(self)
 
     @property
     def retains_grad(self):
-        return self.grad_fn is not None and "_retained_tensor" in self.grad_fn.__dict__
+        return self.grad_fn is not None and self.grad_fn._retained_tensor is not None
 
     def register_hook(self, hook):
         """Call ``hook(grad)`` when this tensor's gradient is computed; a returned tensor replaces the gradient.
@@ -233,7 +231,7 @@ class Tensor:
         if not self.requires_grad:
             raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
         if self.grad_fn is not None:
-            hooks = self.grad_fn.__dict__.setdefault("_pre_hooks", [])
+            hooks = self.grad_fn.pre_hook_list()
         else:
             if self._hooks is None:
                 self._hooks = []

@@ -23,6 +23,7 @@ import numpy as np
 from dtorch import tensor as tensor_module
 from dtorch.autograd import function as function_module
 from dtorch.autograd import grad_mode
+from dtorch.autograd.function import _FREED
 
 Tensor = tensor_module.Tensor
 _graph_mode = function_module.graph_mode
@@ -111,6 +112,7 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
             heapq.heappush(ready, (-node.sequence_nr, id(node), node))
             dependencies[id(node)] = -1  # queued
 
+    plain = not create_graph and capture is None and not anomaly_mode.enabled
     stored_leaf_arrays = set()
     callbacks = []
     _callback_stack.append(callbacks)
@@ -123,13 +125,22 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
             while ready:
                 _, key, node = heapq.heappop(ready)
                 grad = buffers.pop(key, None)
-                grad_inputs = _run_node(node, grad, capture, create_graph, retain_graph)
+                if grad is not None and plain and not node.has_hooks:
+                    # the common case: no hooks, captures, anomaly checks or graph recording on this node
+                    grad_inputs = node.backward(grad)
+                    if not retain_graph and node._saved is not None:
+                        node._saved = _FREED
+                    if type(grad_inputs) is not tuple:
+                        grad_inputs = _check_gradient_count(node, grad_inputs)
+                else:
+                    grad_inputs = _run_node(node, grad, capture, create_graph, retain_graph)
                 for edge, edge_grad in zip(node.edges, grad_inputs):
                     if edge is None:
                         continue
                     edge_key = id(edge)
                     if edge_grad is not None:
-                        buffers[edge_key] = _add(buffers.get(edge_key), edge_grad)
+                        existing = buffers.get(edge_key)
+                        buffers[edge_key] = edge_grad if existing is None else existing + edge_grad
                     remaining = dependencies[edge_key] - 1
                     dependencies[edge_key] = remaining
                     if remaining == 0:
@@ -149,6 +160,17 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
         _callback_stack.pop()
 
 
+def _check_gradient_count(node, grad_inputs):
+    if type(grad_inputs) is not tuple and type(grad_inputs) is not list:
+        grad_inputs = (grad_inputs,)
+    if len(grad_inputs) != len(node.edges):
+        raise RuntimeError(
+            f"function {node.name()} returned an incorrect number of gradients (expected {len(node.edges)}, "
+            f"got {len(grad_inputs)})"
+        )
+    return grad_inputs
+
+
 def _run_node(node, grad, capture, create_graph, retain_graph):
     """Run one node's hooks and backward; returns one gradient (or None) per input edge."""
     edges = node.edges
@@ -156,13 +178,13 @@ def _run_node(node, grad, capture, create_graph, retain_graph):
         if not retain_graph:
             node.release_saved()
         return [None] * len(edges)
-    hooks = node.__dict__.get("_pre_hooks")
+    hooks = node._pre_hooks
     if hooks:
         for hook in list(hooks):
             result = hook(_as_hook_value(grad, create_graph))
             if result is not None:
                 grad = _from_hook_value(result, create_graph)
-    retained = node.__dict__.get("_retained_tensor")
+    retained = node._retained_tensor
     if retained is not None:
         tensor = retained()
         if tensor is not None:
@@ -184,16 +206,10 @@ def _run_node(node, grad, capture, create_graph, retain_graph):
         grad_inputs = node.backward(grad)
     if not retain_graph:
         node.release_saved()
-    if type(grad_inputs) is not tuple and type(grad_inputs) is not list:
-        grad_inputs = (grad_inputs,)
-    if len(grad_inputs) != len(edges):
-        raise RuntimeError(
-            f"function {node.name()} returned an incorrect number of gradients (expected {len(edges)}, "
-            f"got {len(grad_inputs)})"
-        )
+    grad_inputs = _check_gradient_count(node, grad_inputs)
     if anomaly_mode.enabled:
         _check_anomaly(node, grad_inputs)
-    post_hooks = node.__dict__.get("_post_hooks")
+    post_hooks = node._post_hooks
     if post_hooks:
         for hook in list(post_hooks):
             hook(tuple(_as_hook_value(g, create_graph) for g in grad_inputs), (_as_hook_value(grad, create_graph),))

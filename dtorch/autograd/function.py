@@ -69,6 +69,14 @@ class Function:
     is_view = False  # True when the output may share the first input's memory (reshape, transpose, slicing)
     differentiable = True  # False for comparisons, argmax and the like: their outputs never require grad
     differentiable_backward = True
+    needs_input_shapes = False  # True: ``_record`` keeps ``self.input_shapes`` (only when the graph is recorded)
+    xp = np  # the array module of the inputs; set per node only for CuPy
+    _saved = None
+    # hooks live on the node (a non-leaf tensor's hooks are its grad_fn's); has_hooks lets the engine skip them all
+    has_hooks = False
+    _pre_hooks = None
+    _post_hooks = None
+    _retained_tensor = None
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -101,11 +109,8 @@ class Function:
                     requires_grad = True
             else:
                 arrays.append(x)
-        if array_type is _numpy_ndarray:
-            node.xp = np
-        else:
+        if array_type is not _numpy_ndarray:
             node.xp = _xp_for_inputs(inputs)
-        node._saved = None
         out = node.forward(*arrays)
         extras = None
         if cls.n_outputs != 1:
@@ -129,14 +134,13 @@ class Function:
 
     def _record(self, inputs):
         """Link this node into the graph: one edge per input, saved inputs kept as Tensors with their versions."""
-        edges = []
-        for x in inputs:
-            if isinstance(x, Tensor) and x.requires_grad:
-                edges.append(x.grad_fn if x.grad_fn is not None else x)
-            else:
-                edges.append(None)
-        self.edges = edges
+        # an edge is the input's grad_fn, the input itself for a leaf (accumulate into its .grad), or None
+        self.edges = [
+            (x.grad_fn or x) if isinstance(x, Tensor) and x.requires_grad else None for x in inputs
+        ]
         self.sequence_nr = next(_sequence_numbers)
+        if self.needs_input_shapes:
+            self.input_shapes = [x.data.shape if isinstance(x, Tensor) else () for x in inputs]
         saved = self._saved
         if saved is not None:
             entries = []
@@ -223,13 +227,28 @@ class Function:
 
     def register_hook(self, hook):
         """``hook(grad_inputs, grad_outputs)`` after this node's backward (PyTorch's Node.register_hook)."""
-        hooks = self.__dict__.setdefault("_post_hooks", [])
-        return RemovableHandle(hooks, hook)
+        if self._post_hooks is None:
+            self._post_hooks = []
+        self.has_hooks = True
+        return RemovableHandle(self._post_hooks, hook)
 
     def register_prehook(self, hook):
         """``hook(grad_outputs)`` before this node's backward; may return replacement gradients."""
-        hooks = self.__dict__.setdefault("_pre_hooks", [])
-        return RemovableHandle(hooks, lambda grad, hook=hook: _first_or_none(hook((grad,))))
+        return RemovableHandle(self.pre_hook_list(), lambda grad, hook=hook: _first_or_none(hook((grad,))))
+
+    def pre_hook_list(self):
+        """The list of hooks run on this node's output gradient before its backward (tensor hooks go here)."""
+        if self._pre_hooks is None:
+            self._pre_hooks = []
+        self.has_hooks = True
+        return self._pre_hooks
+
+    def retain_output_grad(self, tensor):
+        """Store the output gradient in ``tensor.grad`` during backward (``Tensor.retain_grad``)."""
+        import weakref
+
+        self._retained_tensor = weakref.ref(tensor)
+        self.has_hooks = True
 
     def __repr__(self):
         return f"<{self.name()} object at {hex(id(self))}>"

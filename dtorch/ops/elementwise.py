@@ -24,12 +24,13 @@ def _erf(xp, x):
 
 
 class Add(Function):
+    needs_input_shapes = True
+
     def forward(self, a, b):
-        self.shapes = (_shape(a), _shape(b))
         return a + b
 
     def backward(self, grad):
-        a_shape, b_shape = self.shapes
+        a_shape, b_shape = self.input_shapes
         a_edge, b_edge = self.edges
         return (
             sum_to(self.xp, grad, a_shape) if a_edge is not None else None,
@@ -38,12 +39,13 @@ class Add(Function):
 
 
 class Sub(Function):
+    needs_input_shapes = True
+
     def forward(self, a, b):
-        self.shapes = (_shape(a), _shape(b))
         return a - b
 
     def backward(self, grad):
-        a_shape, b_shape = self.shapes
+        a_shape, b_shape = self.input_shapes
         a_edge, b_edge = self.edges
         return (
             sum_to(self.xp, grad, a_shape) if a_edge is not None else None,
@@ -96,7 +98,10 @@ class Pow(Function):
             grad_a = sum_to(xp, grad * b * a ** (b - 1), _shape(a))
         if b_edge is not None:
             # d(a^b)/db = a^b log a, taken as 0 where a == 0 (PyTorch's convention)
-            safe_log = xp.log(xp.where(a == 0, 1.0, a) if not isinstance(a, (int, float)) else a)
+            if isinstance(a, (int, float)):  # a Python base: math.log keeps the gradient in the exponent's dtype
+                safe_log = math.log(a) if a > 0 else 0.0
+            else:
+                safe_log = xp.log(xp.where(a == 0, 1.0, a))
             grad_b = sum_to(xp, grad * a ** b * safe_log, _shape(b))
         return grad_a, grad_b
 
@@ -109,12 +114,12 @@ class Maximum(Function):
     def backward(self, grad):
         a, b = self.saved_tensors
         xp = self.xp
-        # ties share the gradient equally, as in PyTorch
-        share_a = xp.where(a > b, 1.0, xp.where(a == b, 0.5, 0.0))
+        # ties share the gradient equally, as in PyTorch; selecting from ``grad`` keeps its dtype
+        grad_a = xp.where(a > b, grad, xp.where(a == b, grad * 0.5, grad * 0))
         a_edge, b_edge = self.edges
         return (
-            sum_to(xp, grad * share_a, _shape(a)) if a_edge is not None else None,
-            sum_to(xp, grad * (1.0 - share_a), _shape(b)) if b_edge is not None else None,
+            sum_to(xp, grad_a, _shape(a)) if a_edge is not None else None,
+            sum_to(xp, grad - grad_a, _shape(b)) if b_edge is not None else None,
         )
 
 
@@ -126,11 +131,11 @@ class Minimum(Function):
     def backward(self, grad):
         a, b = self.saved_tensors
         xp = self.xp
-        share_a = xp.where(a < b, 1.0, xp.where(a == b, 0.5, 0.0))
+        grad_a = xp.where(a < b, grad, xp.where(a == b, grad * 0.5, grad * 0))
         a_edge, b_edge = self.edges
         return (
-            sum_to(xp, grad * share_a, _shape(a)) if a_edge is not None else None,
-            sum_to(xp, grad * (1.0 - share_a), _shape(b)) if b_edge is not None else None,
+            sum_to(xp, grad_a, _shape(a)) if a_edge is not None else None,
+            sum_to(xp, grad - grad_a, _shape(b)) if b_edge is not None else None,
         )
 
 
@@ -169,11 +174,14 @@ class Neg(Function):
 class Exp(Function):
     def forward(self, x):
         self.save_for_backward(x)
-        return self.xp.exp(x)
+        self.output = self.xp.exp(x)
+        return self.output
 
     def backward(self, grad):
         (x,) = self.saved_tensors
-        return (grad * self.xp.exp(x),)
+        # the saved output is a constant to autograd: a create_graph backward recomputes it from the input
+        y = self.xp.exp(x) if graph_mode.active else self.output
+        return (grad * y,)
 
 
 class Log(Function):
@@ -249,23 +257,29 @@ class Cos(Function):
 class Tanh(Function):
     def forward(self, x):
         self.save_for_backward(x)
-        return self.xp.tanh(x)
+        self.output = self.xp.tanh(x)
+        return self.output
 
     def backward(self, grad):
         (x,) = self.saved_tensors
-        y = self.xp.tanh(x)
+        y = self.xp.tanh(x) if graph_mode.active else self.output
         return (grad * (1 - y * y),)
+
+
+def _sigmoid(xp, x):
+    # exp(-softplus(-x)): no overflow for large |x| and full relative precision in the tails
+    return xp.exp(-xp.logaddexp(0, -x))
 
 
 class Sigmoid(Function):
     def forward(self, x):
         self.save_for_backward(x)
-        # exp(-softplus(-x)): no overflow for large |x|
-        return self.xp.exp(-self.xp.logaddexp(0, -x))
+        self.output = _sigmoid(self.xp, x)
+        return self.output
 
     def backward(self, grad):
         (x,) = self.saved_tensors
-        s = self.xp.exp(-self.xp.logaddexp(0, -x))
+        s = _sigmoid(self.xp, x) if graph_mode.active else self.output
         return (grad * s * (1 - s),)
 
 
@@ -282,11 +296,11 @@ class Relu(Function):
 class Silu(Function):
     def forward(self, x):
         self.save_for_backward(x)
-        return x * self.xp.exp(-self.xp.logaddexp(0, -x))
+        return x * _sigmoid(self.xp, x)
 
     def backward(self, grad):
         (x,) = self.saved_tensors
-        s = self.xp.exp(-self.xp.logaddexp(0, -x))
+        s = _sigmoid(self.xp, x)
         return (grad * s * (1 + x * (1 - s)),)
 
 
@@ -429,6 +443,18 @@ class Clone(Function):
 
     def backward(self, grad):
         return (grad,)
+
+
+class Fill(Function):
+    """Every element set to ``value`` (``fill_``/``zero_`` under autograd): the input gets a zero gradient."""
+
+    attr_names = ("value",)
+
+    def forward(self, x):
+        return self.xp.full_like(x, self.value)
+
+    def backward(self, grad):
+        return (grad * 0,)
 
 
 # ---- not differentiable ------------------------------------------------------------------------------------------
