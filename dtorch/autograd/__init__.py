@@ -59,8 +59,17 @@ class Function(_NodeFunction):
         saved = node.__dict__.pop("_user_saved", ())
         node._record(inputs)
         node._user_saved = saved
-        result = Tensor._from_array(outputs[0].data, node)
-        return result
+        dirty = node.__dict__.get("_dirty", ())
+        if any(outputs[0] is t for t in dirty):
+            # an input modified in place (mark_dirty) becomes the output itself, as in PyTorch
+            result = outputs[0]
+            if result.grad_fn is None and result.requires_grad:
+                raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+            result.grad_fn = node
+            result.requires_grad = True
+            result._bump_version()
+            return result
+        return Tensor._from_array(outputs[0].data, node)
 
 
 class _CustomNode(_NodeFunction):
@@ -69,6 +78,10 @@ class _CustomNode(_NodeFunction):
     def save_for_backward(self, *tensors):
         self.__dict__["_user_saved"] = tensors
         self._saved = None
+
+    def mark_dirty(self, *tensors):
+        """Declare inputs that ``forward`` modified in place: each becomes the output, recorded by this node."""
+        self.__dict__["_dirty"] = tensors
 
     @property
     def saved_tensors(self):

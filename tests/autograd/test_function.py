@@ -79,3 +79,25 @@ def test_ops_are_recordable_and_replay_from_attrs():
     np.testing.assert_allclose(replayed.forward(x.detach().numpy()), y.detach().numpy())
     for value in node.attrs.values():
         assert isinstance(value, (int, float, str, tuple, bool, type(None), np.dtype))
+
+
+def test_mark_dirty_turns_the_input_into_the_output():
+    class DoubleInPlace(Function):
+        @staticmethod
+        def forward(ctx, x):
+            x.data *= 2
+            ctx.mark_dirty(x)
+            return x
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad * 2
+
+    leaf = dtorch.tensor([1.0, 3.0], requires_grad=True)
+    h = leaf * 1
+    out = DoubleInPlace.apply(h)
+    assert out is h and h.grad_fn.name() == "DoubleInPlaceBackward"
+    out.sum().backward()
+    np.testing.assert_allclose(leaf.grad.numpy(), [2.0, 2.0])
+    with pytest.raises(RuntimeError, match="leaf Variable"):
+        DoubleInPlace.apply(dtorch.ones(2, requires_grad=True))
