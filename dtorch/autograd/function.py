@@ -94,21 +94,37 @@ class Function:
         node = cls.__new__(cls)
         if attrs:
             node.__dict__.update(attrs)
-        arrays = []
-        requires_grad = False
-        array_type = None
-        for x in inputs:
-            if isinstance(x, Tensor):
-                data = x.data
-                if array_type is None:
-                    array_type = type(data)
-                elif type(data) is not array_type:
-                    _raise_device_mismatch(inputs)
-                arrays.append(data)
-                if x.requires_grad:
-                    requires_grad = True
-            else:
-                arrays.append(x)
+        count = len(inputs)
+        # Unary and tensor-tensor binary ops are most of all calls: they skip the general loop below (which is
+        # the reference form; tests run every op both ways, with tensors and with Python scalars).
+        if count == 1 and isinstance(inputs[0], Tensor):
+            x = inputs[0]
+            arrays = (x.data,)
+            array_type = type(x.data)
+            requires_grad = x.requires_grad
+        elif count == 2 and isinstance(inputs[0], Tensor) and isinstance(inputs[1], Tensor):
+            a, b = inputs
+            arrays = (a.data, b.data)
+            array_type = type(a.data)
+            if type(b.data) is not array_type:
+                _raise_device_mismatch(inputs)
+            requires_grad = a.requires_grad or b.requires_grad
+        else:
+            arrays = []
+            requires_grad = False
+            array_type = None
+            for x in inputs:
+                if isinstance(x, Tensor):
+                    data = x.data
+                    if array_type is None:
+                        array_type = type(data)
+                    elif type(data) is not array_type:
+                        _raise_device_mismatch(inputs)
+                    arrays.append(data)
+                    if x.requires_grad:
+                        requires_grad = True
+                else:
+                    arrays.append(x)
         if array_type is not _numpy_ndarray:
             node.xp = _xp_for_inputs(inputs)
         out = node.forward(*arrays)
@@ -135,27 +151,39 @@ class Function:
     def _record(self, inputs):
         """Link this node into the graph: one edge per input, saved inputs kept as Tensors with their versions."""
         # an edge is the input's grad_fn, the input itself for a leaf (accumulate into its .grad), or None
-        self.edges = [
-            (x.grad_fn or x) if isinstance(x, Tensor) and x.requires_grad else None for x in inputs
-        ]
+        count = len(inputs)
+        if count == 2:
+            a, b = inputs
+            self.edges = [
+                (a.grad_fn or a) if isinstance(a, Tensor) and a.requires_grad else None,
+                (b.grad_fn or b) if isinstance(b, Tensor) and b.requires_grad else None,
+            ]
+        elif count == 1:
+            a = inputs[0]
+            self.edges = [(a.grad_fn or a) if a.requires_grad else None]
+        else:
+            self.edges = [(x.grad_fn or x) if isinstance(x, Tensor) and x.requires_grad else None for x in inputs]
         self.sequence_nr = next(_sequence_numbers)
         if self.needs_input_shapes:
             self.input_shapes = [x.data.shape if isinstance(x, Tensor) else () for x in inputs]
-        saved = self._saved
-        if saved is not None:
-            entries = []
-            for array in saved:
-                owner = None
-                for x in inputs:
-                    if isinstance(x, Tensor) and x.data is array:
-                        owner = x
-                        break
-                if owner is None:
-                    entries.append((None, array, 0))
-                else:
-                    base = owner._base if owner._base is not None else owner
-                    entries.append((owner, array, base._vc))
-            self._saved = entries
+        if self._saved is not None:
+            self._keep_saved(inputs)
+
+    def _keep_saved(self, inputs):
+        """Replace saved arrays by (input Tensor or None, array, version at save time) entries."""
+        entries = []
+        for array in self._saved:
+            owner = None
+            for x in inputs:
+                if isinstance(x, Tensor) and x.data is array:
+                    owner = x
+                    break
+            if owner is None:
+                entries.append((None, array, 0))
+            else:
+                base = owner._base if owner._base is not None else owner
+                entries.append((owner, array, base._vc))
+        self._saved = entries
 
     def save_for_backward(self, *arrays):
         """Keep arrays (inputs, or constants such as masks) for backward. Call it from ``forward``."""
