@@ -265,6 +265,8 @@ def _finish_leaf(tensor, grad, capture, accumulate, create_graph, stored):
     else:
         if isinstance(grad, Tensor):
             grad = grad.data
+        if grad.dtype != tensor.data.dtype:
+            grad = grad.astype(tensor.data.dtype)
         existing = tensor.grad
         if existing is None:
             tensor.grad = Tensor._from_array(_own(grad, stored), None)

@@ -45,7 +45,7 @@ def default_collate(batch):
 
     Example:
         >>> out = default_collate([(np.zeros(2), 1), (np.ones(2), 2)])
-        >>> out[0].shape, out[1].tolist()
+        >>> tuple(out[0].shape), out[1].tolist()
         ((2, 2), [1, 2])
     """
     elem = batch[0]

@@ -14,7 +14,9 @@ terminates them as well.
 Seeding. Worker ``i`` seeds dtorch's default generator and Python's ``random`` with ``base_seed + i`` and NumPy's
 global RNG with a 32-bit mix of both, where the main process draws ``base_seed`` from the loader's generator.
 """
+import functools
 import glob
+import io
 import mmap
 import os
 import pickle
@@ -79,6 +81,7 @@ class ExceptionWrapper:
 
     def __init__(self, exc_info, where):
         exc_type = exc_info[0]
+        self.exc_name = exc_type.__name__
         try:
             pickle.dumps(exc_type)
         except Exception:  # a class defined where the main process cannot import it
@@ -88,7 +91,7 @@ class ExceptionWrapper:
         self.where = where
 
     def reraise(self):
-        message = f"Caught {self.exc_type.__name__} {self.where}.\nOriginal {self.exc_msg}"
+        message = f"Caught {self.exc_name} {self.where}.\nOriginal {self.exc_msg}"
         if self.exc_type is KeyError:
             message = KeyErrorMessage(message)
         try:
@@ -100,7 +103,9 @@ class ExceptionWrapper:
 
 # ---- shared-memory transport ----------------------------------------------------------------------------------------
 
+@functools.lru_cache(maxsize=None)
 def shm_dir():
+    """Where batch files go: ``/dev/shm`` (RAM) where it exists, else the temporary directory."""
     return "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else tempfile.gettempdir()
 
 
@@ -141,8 +146,6 @@ def _write_all(fd, data, offset):
 
 def encode(obj, path):
     """``(payload, path or None, size)``: ``obj`` pickled with its large arrays written to the file ``path``."""
-    import io
-
     buf = io.BytesIO()
     lifter = _ArrayLifter(buf)
     lifter.dump(obj)
@@ -160,8 +163,6 @@ def encode(obj, path):
 
 def decode(payload, path, size):
     """The object ``encode`` sent; unlinks its shared-memory file (the mapping lives on with the arrays)."""
-    import io
-
     if path is None:
         return pickle.loads(payload)
     fd = os.open(path, os.O_RDWR)
@@ -250,25 +251,67 @@ def _seed_worker(seed, base_seed, worker_id):
     dtorch.manual_seed(seed)
 
 
+class _Worker:
+    """The state of one worker process: its fetcher, the epoch it serves and the error it still owes."""
+
+    def __init__(self, is_iterable, dataset, auto_collation, collate_fn, drop_last, worker_id, token):
+        self.is_iterable = is_iterable
+        self.dataset = dataset
+        self.fetcher_args = (dataset, auto_collation, collate_fn, drop_last)
+        self.worker_id = worker_id
+        self.token = token
+        self.where = f"in DataLoader worker process {worker_id}"
+        self.fetcher = None
+        self.epoch = None
+        self.pending_error = None  # an exception from set-up, answered to the first task
+        self.sent = 0
+
+    def start(self, seed, base_seed, num_workers, init_fn):
+        global _worker_info
+        try:
+            _seed_worker(seed, base_seed, self.worker_id)
+            _worker_info = WorkerInfo(id=self.worker_id, num_workers=num_workers, seed=seed, dataset=self.dataset)
+            if init_fn is not None:
+                init_fn(self.worker_id)
+            if not self.is_iterable:
+                self.fetcher = MapFetcher(*self.fetcher_args)
+        except Exception:
+            self.pending_error = ExceptionWrapper(sys.exc_info(), self.where)
+
+    def answer(self, epoch, index):
+        """The batch for ``index``, an ``_IterableEnd``, or an ``ExceptionWrapper``."""
+        if self.is_iterable and epoch != self.epoch and self.pending_error is None:
+            try:  # an iterable restarts its stream every epoch (persistent workers see several)
+                self.fetcher = IterableFetcher(*self.fetcher_args)
+            except Exception:
+                self.pending_error = ExceptionWrapper(sys.exc_info(), self.where)
+        self.epoch = epoch
+        if self.pending_error is not None:
+            error, self.pending_error = self.pending_error, None
+            return error
+        try:
+            return self.fetcher.fetch(index)
+        except StopIteration:
+            return _IterableEnd(self.worker_id)
+        except Exception:
+            return ExceptionWrapper(sys.exc_info(), self.where)
+
+    def encode(self, data):
+        path = os.path.join(shm_dir(), f"dtorch-dl-{self.token}-w{self.worker_id}-{self.sent}")
+        self.sent += 1
+        try:
+            return encode(data, path)
+        except Exception:  # e.g. a batch that cannot be pickled, or /dev/shm full
+            discard(path)
+            return encode(ExceptionWrapper(sys.exc_info(), self.where), None)
+
+
 def worker_loop(is_iterable, dataset, index_queue, result_conn, auto_collation, collate_fn, drop_last,
                 base_seed, init_fn, worker_id, num_workers, token, parent_pid):
-    """The body of worker ``worker_id``: answers ``(epoch, idx, index)`` tasks with encoded batches."""
-    global _worker_info
-    seed = base_seed + worker_id
-    fetcher_type = IterableFetcher if is_iterable else MapFetcher
-    pending_error = None
-    fetcher = None
-    epoch = None
-    sent = 0
-    try:
-        _seed_worker(seed, base_seed, worker_id)
-        _worker_info = WorkerInfo(id=worker_id, num_workers=num_workers, seed=seed, dataset=dataset)
-        if init_fn is not None:
-            init_fn(worker_id)
-        if not is_iterable:
-            fetcher = fetcher_type(dataset, auto_collation, collate_fn, drop_last)
-    except Exception:
-        pending_error = ExceptionWrapper(sys.exc_info(), f"in DataLoader worker process {worker_id}")
+    """The body of worker ``worker_id``: answers ``(epoch, idx, index)`` tasks with encoded batches until it reads
+    None, its parent is gone, or its pipe breaks."""
+    worker = _Worker(is_iterable, dataset, auto_collation, collate_fn, drop_last, worker_id, token)
+    worker.start(base_seed + worker_id, base_seed, num_workers, init_fn)
     try:
         while True:
             try:
@@ -279,36 +322,13 @@ def worker_loop(is_iterable, dataset, index_queue, result_conn, auto_collation, 
                 continue
             if task is None:
                 break
-            task_epoch, idx, index = task
-            if is_iterable and task_epoch != epoch and pending_error is None:
-                try:
-                    fetcher = fetcher_type(dataset, auto_collation, collate_fn, drop_last)
-                except Exception:
-                    pending_error = ExceptionWrapper(sys.exc_info(), f"in DataLoader worker process {worker_id}")
-            epoch = task_epoch
-            if pending_error is not None:
-                data, pending_error = pending_error, None
-            else:
-                try:
-                    data = fetcher.fetch(index)
-                except StopIteration:
-                    data = _IterableEnd(worker_id)
-                except Exception:
-                    data = ExceptionWrapper(sys.exc_info(), f"in DataLoader worker process {worker_id}")
-            path = os.path.join(shm_dir(), f"dtorch-dl-{token}-w{worker_id}-{sent}")
-            sent += 1
+            epoch, idx, index = task
+            payload, path, size = worker.encode(worker.answer(epoch, index))
             try:
-                payload, path, size = encode(data, path)
-            except Exception:  # e.g. a batch that cannot be pickled
-                discard(path)
-                error = ExceptionWrapper(sys.exc_info(), f"in DataLoader worker process {worker_id}")
-                payload, path, size = encode(error, None)
-            try:
-                result_conn.send((task_epoch, idx, worker_id, payload, path, size))
+                result_conn.send((epoch, idx, worker_id, payload, path, size))
             except (BrokenPipeError, EOFError, OSError):
                 discard(path)
                 break
-            del data
     except KeyboardInterrupt:
         pass  # the main process handles Ctrl-C
     finally:

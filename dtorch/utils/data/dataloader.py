@@ -8,6 +8,11 @@ and on their process sentinels together, so a worker that dies is reported at on
 waited on; an exception inside a worker is raised again in the main process, naming the worker and showing the
 worker's traceback. Workers end with the epoch (or with the loader, when ``persistent_workers``); an iterator
 dropped early, a loader garbage-collected, or a main process that exits or is killed leaves no worker behind.
+
+Fork safety: ``fork`` (the default on Linux, as in PyTorch) copies the main process, so the dataset must hold no
+CUDA state, and workers never touch MPI. Where the main process already runs helper threads that hold locks
+(asynchronous collectives, for example), pass ``multiprocessing_context="forkserver"`` or ``"spawn"``; the dataset,
+``collate_fn`` and ``worker_init_fn`` then have to be picklable.
 """
 import itertools
 import multiprocessing
@@ -16,6 +21,7 @@ import os
 import secrets
 import sys
 import time
+import weakref
 from collections import deque
 
 from dtorch.utils.data import _rng, _worker
@@ -23,7 +29,7 @@ from dtorch.utils.data._collate import default_collate, default_convert
 from dtorch.utils.data.dataset import IterableDataset
 from dtorch.utils.data.sampler import BatchSampler, RandomSampler, SequentialSampler
 
-_SHUTDOWN_GRACE = 5.0  # seconds a worker gets to leave on its own before it is terminated
+_SHUTDOWN_GRACE = 1.0  # seconds a worker gets to leave on its own before it is terminated
 _STATUS_INTERVAL = 5.0  # the longest single wait before the main process re-checks timeouts
 
 
@@ -61,6 +67,7 @@ class DataLoader:
         prefetch_factor: batches in flight per worker (default 2 when ``num_workers > 0``).
         persistent_workers: keep the workers alive between epochs.
         pin_memory_device: accepted and ignored, like ``pin_memory``.
+        in_order: accepted; batches always come in sampler order (``in_order=False`` only permits reordering).
 
     Example:
         >>> loader = DataLoader(list(range(10)), batch_size=4)
@@ -71,7 +78,7 @@ class DataLoader:
     def __init__(self, dataset, batch_size=1, shuffle=None, sampler=None, batch_sampler=None, num_workers=0,
                  collate_fn=None, pin_memory=False, drop_last=False, timeout=0, worker_init_fn=None,
                  multiprocessing_context=None, generator=None, *, prefetch_factor=None, persistent_workers=False,
-                 pin_memory_device=""):
+                 pin_memory_device="", in_order=True):
         if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
             raise ValueError("num_workers option should be non-negative; use num_workers=0 to disable "
                              f"multiprocessing, got num_workers={num_workers!r}")
@@ -79,7 +86,8 @@ class DataLoader:
             raise ValueError(f"timeout option should be non-negative, got timeout={timeout!r}")
         if num_workers == 0 and prefetch_factor is not None:
             raise ValueError("prefetch_factor option could only be specified in multiprocessing. Let num_workers > 0 "
-                             f"to enable multiprocessing, otherwise set prefetch_factor to None (got {prefetch_factor!r})")
+                             "to enable multiprocessing, otherwise set prefetch_factor to None "
+                             f"(got {prefetch_factor!r})")
         if num_workers > 0 and prefetch_factor is None:
             prefetch_factor = 2
         if prefetch_factor is not None and (not isinstance(prefetch_factor, int) or prefetch_factor < 1):
@@ -132,6 +140,7 @@ class DataLoader:
             default_collate if batch_sampler is not None else default_convert)
         self.pin_memory = pin_memory
         self.pin_memory_device = pin_memory_device
+        self.in_order = in_order
         self.timeout = timeout
         self.worker_init_fn = worker_init_fn
         self.multiprocessing_context = multiprocessing_context
@@ -178,6 +187,9 @@ class _SingleProcessIter:
     """Fetches every batch in the main process."""
 
     def __init__(self, loader):
+        # PyTorch draws a base seed from the loader's generator in every iterator, workers or not; doing the same
+        # keeps the shuffle order of a seeded generator independent of num_workers
+        _rng.draw_seed(loader.generator)
         fetcher_type = _worker.IterableFetcher if loader._is_iterable else _worker.MapFetcher
         self._fetcher = fetcher_type(loader.dataset, loader._auto_collation, loader.collate_fn, loader.drop_last)
         self._sampler_iter = iter(loader._index_sampler)
@@ -193,7 +205,11 @@ class _MultiProcessIter:
     """Drives ``num_workers`` worker processes; see the module docstring for the protocol."""
 
     def __init__(self, loader):
-        self._loader = loader
+        self._index_sampler = loader._index_sampler  # no reference to the loader: its __del__ must be able to run
+        try:
+            self._length = len(loader)
+        except TypeError:
+            self._length = None
         self._num_workers = loader.num_workers
         self._prefetch = loader.prefetch_factor * loader.num_workers
         self._persistent = loader.persistent_workers
@@ -223,12 +239,14 @@ class _MultiProcessIter:
         except BaseException:
             self._shutdown()
             raise
+        # at interpreter exit multiprocessing terminates the daemonic workers; sweep what they leave in /dev/shm
+        weakref.finalize(self, _worker.sweep, self._token)
         self._epoch = 0
         self._reset()
 
     def _reset(self):
         self._epoch += 1
-        self._sampler_iter = iter(self._loader._index_sampler)
+        self._sampler_iter = iter(self._index_sampler)
         self._send_idx = 0
         self._rcvd_idx = 0
         self._task_info = {}  # idx -> [worker_id] while pending, [worker_id, batch] when it arrived early
@@ -290,12 +308,14 @@ class _MultiProcessIter:
     def _deliver(self, data):
         self._try_put_index()
         if isinstance(data, _worker.ExceptionWrapper):
-            self._shutdown()
-            data.reraise()
+            data.reraise()  # the iterator stays usable, as PyTorch's: the next batch may still be fine
         return data
 
     def _get_data(self):
         """The next message from any worker, decoded; raises if a worker died or ``timeout`` passed."""
+        if self._shut_down:
+            raise RuntimeError("this DataLoader iterator's workers were shut down after an earlier error; "
+                               "start a new iteration over the loader")
         deadline = time.monotonic() + self._timeout if self._timeout > 0 else None
         while not self._ready:
             wait_for = _STATUS_INTERVAL if deadline is None else max(0.0, deadline - time.monotonic())
@@ -368,7 +388,9 @@ class _MultiProcessIter:
         _worker.sweep(self._token)
 
     def __len__(self):
-        return len(self._loader)
+        if self._length is None:
+            raise TypeError("this DataLoader iterates over a dataset without a length")
+        return self._length
 
     def __del__(self):
         if sys is not None and not getattr(self, "_shut_down", True):

@@ -31,6 +31,7 @@ import os
 
 import numpy as np
 
+from dtorch.utils.data import _rng
 from dtorch.utils.data._worker import get_worker_info
 from dtorch.utils.data.dataset import IterableDataset
 from dtorch.utils.data.distributed import _default_world
@@ -186,7 +187,9 @@ class ShardedDataset(IterableDataset):
 
     Args:
         root: the directory holding ``index.json``.
-        batch_size: the DataLoader's batch size; batches are dealt to workers whole, so give the same value.
+        batch_size: the DataLoader's batch size. Batches are dealt to workers whole; with another value in the
+            DataLoader the split, the coverage and the equal counts per rank still hold, but the order within an
+            epoch then depends on ``num_workers``.
         shuffle: permute the shards and pass each rank's range through a shuffle buffer, anew every epoch.
         seed: the base seed (the same on every rank).
         shuffle_buffer: samples in the shuffle buffer (used with ``shuffle``).
@@ -242,6 +245,11 @@ class ShardedDataset(IterableDataset):
         self.set_offset(start_offset)
         self._open = {}  # shard number -> {field: array}, per process, filled lazily
 
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_open"] = {}  # memory maps stay behind: a spawned worker maps what it reads itself
+        return state
+
     def set_epoch(self, epoch):
         """Selects the epoch whose order the next iteration follows (call it on every rank alike)."""
         self.epoch = epoch
@@ -262,8 +270,8 @@ class ShardedDataset(IterableDataset):
         epoch = self.epoch if epoch is None else epoch
         rank = self.rank if rank is None else rank
         shard_order = np.arange(len(self.shard_sizes))
-        if self.shuffle:
-            shard_order = np.random.default_rng([self.seed, epoch]).permutation(len(self.shard_sizes))
+        if self.shuffle:  # seeded like DistributedSampler: the same on every rank, new every epoch
+            shard_order = _rng.seeded_numpy_generator(self.seed + epoch).permutation(len(self.shard_sizes))
         length = self.samples_per_rank
         positions = np.arange(rank * length, (rank + 1) * length, dtype=np.int64) % max(self.total_samples, 1)
         ends = np.cumsum(self.shard_sizes[shard_order])
@@ -271,39 +279,50 @@ class ShardedDataset(IterableDataset):
         shards = shard_order[k]
         order = self.shard_starts[shards] + positions - (ends[k] - self.shard_sizes[shards])
         if self.shuffle and self.shuffle_buffer > 1:
-            order = shuffle_buffer_order(order, self.shuffle_buffer, np.random.default_rng([self.seed, epoch, rank]))
+            buffer_seed = int(np.random.SeedSequence([self.seed, epoch, rank]).generate_state(1, np.uint64)[0] >> 1)
+            order = shuffle_buffer_order(order, self.shuffle_buffer, _rng.seeded_numpy_generator(buffer_seed))
         return order
 
     def _shard(self, number):
-        arrays = self._open.get(number)
-        if arrays is None:
+        """The columns of shard ``number`` in field order: plain ndarray views of read-only memory maps (indexing
+        a plain ndarray is cheaper than a ``np.memmap``), or arrays loaded whole for an ``.npz`` shard."""
+        columns = self._open.get(number)
+        if columns is None:
             entry = self.index["shards"][number]
             if "npz" in entry:
                 with np.load(os.path.join(self.root, entry["npz"])) as archive:
-                    arrays = {name: archive[name] for name in self.fields}
+                    columns = tuple(archive[name] for name in self.fields)
             else:
-                arrays = {name: np.load(os.path.join(self.root, entry["files"][name]), mmap_mode="r")
-                          for name in self.fields}
-            self._open[number] = arrays
-        return arrays
+                columns = tuple(np.load(os.path.join(self.root, entry["files"][name]), mmap_mode="r").view(np.ndarray)
+                                for name in self.fields)
+            self._open[number] = columns
+        return columns
 
-    def _sample(self, global_index):
-        number = int(np.searchsorted(self.shard_starts, global_index, side="right")) - 1
-        arrays = self._shard(number)
-        local = int(global_index - self.shard_starts[number])
-        values = tuple(np.asarray(arrays[name][local]) for name in self.fields)
-        return values[0] if len(values) == 1 else values
+    def _samples(self, global_indices):
+        numbers = np.searchsorted(self.shard_starts, global_indices, side="right") - 1
+        rows = (global_indices - self.shard_starts[numbers]).tolist()
+        single = len(self.fields) == 1
+        for number, row in zip(numbers.tolist(), rows):
+            columns = self._shard(number)
+            yield columns[0][row] if single else tuple(column[row] for column in columns)
 
     def _batch(self, global_indices):
         numbers = np.searchsorted(self.shard_starts, global_indices, side="right") - 1
+        if numbers[0] == numbers[-1] and (numbers == numbers[0]).all():  # one shard: gather straight into place
+            columns = self._shard(int(numbers[0]))
+            local = global_indices - self.shard_starts[numbers[0]]
+            if (np.diff(local) == 1).all():
+                result = [np.array(column[local[0]:local[-1] + 1]) for column in columns]
+            else:
+                result = [np.take(column, local, axis=0) for column in columns]
+            return result[0] if len(result) == 1 else tuple(result)
         result = [None] * len(self.fields)
         for number in np.unique(numbers):
             where = np.nonzero(numbers == number)[0]
             local = global_indices[where] - self.shard_starts[number]
             sort = np.argsort(local, kind="stable")  # read each shard front to back
-            arrays = self._shard(int(number))
-            for f, name in enumerate(self.fields):
-                rows = arrays[name][local[sort]]
+            for f, column in enumerate(self._shard(int(number))):
+                rows = column[local[sort]]
                 if result[f] is None:
                     result[f] = np.empty((len(global_indices),) + rows.shape[1:], rows.dtype)
                 result[f][where[sort]] = rows
@@ -320,6 +339,8 @@ class ShardedDataset(IterableDataset):
                 item = self._batch(chunk)
                 yield self.transform(item) if self.transform is not None else item
                 continue
-            for global_index in chunk:
-                sample = self._sample(global_index)
-                yield self.transform(sample) if self.transform is not None else sample
+            if self.transform is None:
+                yield from self._samples(chunk)
+            else:
+                for sample in self._samples(chunk):
+                    yield self.transform(sample)

@@ -10,7 +10,6 @@ import time
 
 import numpy as np
 import pytest
-import torch
 import torch.utils.data as tud
 
 import dtorch
@@ -79,6 +78,11 @@ class Sharded(IterableDataset):
 
 
 class Unsharded(IterableDataset):
+    def __iter__(self):
+        return iter(range(3))
+
+
+class TorchUnsharded(tud.IterableDataset):
     def __iter__(self):
         return iter(range(3))
 
@@ -178,7 +182,7 @@ def test_iterable_dataset_shards_through_worker_info():
     assert out == list(range(17))
     # torch's semantics: an iterable that does not shard itself is repeated by each worker
     assert sorted(sum((b.tolist() for b in DataLoader(Unsharded(), batch_size=2, num_workers=2)), [])) == \
-        sorted(sum((b.tolist() for b in tud.DataLoader(Unsharded(), batch_size=2, num_workers=2)), []))
+        sorted(sum((b.tolist() for b in tud.DataLoader(TorchUnsharded(), batch_size=2, num_workers=2)), []))
 
 
 def test_worker_exception_names_worker_and_traceback():
@@ -193,9 +197,12 @@ def test_worker_exception_names_worker_and_traceback():
 
 def test_dead_worker_is_reported_not_waited_on():
     start = time.monotonic()
+    it = iter(DataLoader(Dying(), batch_size=2, num_workers=2))
     with pytest.raises(RuntimeError, match=r"DataLoader worker 1 \(pid \d+\) exited unexpectedly"):
-        list(DataLoader(Dying(), batch_size=2, num_workers=2))
+        list(it)
     assert time.monotonic() - start < 10
+    with pytest.raises(RuntimeError, match="shut down after an earlier error"):
+        next(it)
 
 
 def test_timeout_raises():
@@ -239,18 +246,43 @@ def test_killed_main_process_leaves_no_workers(tmp_path):
             def __getitem__(self, i): return np.full(10000, os.getpid())
         it = iter(DataLoader(Pids(), batch_size=4, num_workers=2))
         pids = {int(next(it)[0, 0]) for _ in range(2)}
-        print(" ".join(map(str, pids)), flush=True)
+        print(os.getpid(), " ".join(map(str, pids)), flush=True)
         os.kill(os.getpid(), signal.SIGKILL)
     """)
     path = tmp_path / "main.py"
     path.write_text(script)
-    root = os.path.dirname(os.path.dirname(dtorch.utils.__file__))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(dtorch.utils.__file__))))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([root] + sys.path))
     proc = subprocess.run([sys.executable, str(path), root], capture_output=True, text=True, timeout=60, env=env)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
-    pids = [int(p) for p in proc.stdout.split()]
+    main_pid, *pids = [int(p) for p in proc.stdout.split()]
     assert len(pids) == 2
     assert _wait_gone(pids) == []
+    assert not glob.glob(os.path.join(_worker.shm_dir(), f"dtorch-dl-{main_pid}-*"))  # workers swept their files
+
+
+def test_main_exiting_mid_epoch_leaves_no_workers_or_files(tmp_path):
+    script = textwrap.dedent("""
+        import os, sys
+        import numpy as np
+        sys.path.insert(0, sys.argv[1])
+        from dtorch.utils.data import DataLoader, Dataset
+        class Pids(Dataset):
+            def __len__(self): return 1000
+            def __getitem__(self, i): return np.full(10000, os.getpid())
+        it = iter(DataLoader(Pids(), batch_size=4, num_workers=2, prefetch_factor=4))
+        pids = {int(next(it)[0, 0]) for _ in range(2)}
+        print(os.getpid(), " ".join(map(str, pids)), flush=True)
+    """)
+    path = tmp_path / "main.py"
+    path.write_text(script)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(dtorch.utils.__file__))))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([root] + sys.path))
+    proc = subprocess.run([sys.executable, str(path), root], capture_output=True, text=True, timeout=60, env=env)
+    assert proc.returncode == 0, proc.stderr
+    main_pid, *pids = [int(p) for p in proc.stdout.split()]
+    assert len(pids) == 2 and _wait_gone(pids) == []
+    assert not glob.glob(os.path.join(_worker.shm_dir(), f"dtorch-dl-{main_pid}-*"))
 
 
 def test_persistent_workers_survive_epochs_and_restart_cleanly():
@@ -304,3 +336,25 @@ def test_len_and_pin_memory_accepted():
     assert len(DataLoader(Squares(10), batch_size=4, drop_last=True)) == 2
     with pytest.raises(TypeError):
         len(DataLoader(Unsharded(), batch_size=2))
+
+
+def test_errors_in_worker_init_and_in_sending_reach_the_main_process():
+    def bad_init(worker_id):
+        raise KeyError(f"no config for worker {worker_id}")
+
+    with pytest.raises(KeyError, match="Caught KeyError in DataLoader worker process 0"):
+        list(DataLoader(Squares(4), batch_size=2, num_workers=1, worker_init_fn=bad_init))
+    unpicklable = DataLoader(Squares(4), batch_size=2, num_workers=1, collate_fn=lambda batch: lambda: batch)
+    with pytest.raises(Exception, match="in DataLoader worker process 0"):
+        list(unpicklable)
+
+
+def test_iterator_stays_usable_after_a_worker_error():
+    it = iter(DataLoader(Failing(), batch_size=2, num_workers=2))
+    got = []
+    for _ in range(4):
+        try:
+            got.append(next(it).tolist())
+        except ValueError:
+            got.append("error")
+    assert got == [[0, 1], [2, 3], "error", [6, 7]]

@@ -61,3 +61,21 @@ def test_defaults_fall_back_to_a_world_of_one():
 def test_bad_rank_names_the_interval(rank):
     with pytest.raises(ValueError, match=r"Invalid rank .*\[0, 1\]"):
         DistributedSampler(range(5), num_replicas=2, rank=rank)
+
+
+def test_defaults_come_from_an_initialised_process_group(monkeypatch):
+    import sys
+    import types
+
+    import dtorch
+
+    fake = types.ModuleType("dtorch.distributed")
+    fake.is_initialized = lambda: True
+    fake.get_world_size = lambda: 4
+    fake.get_rank = lambda: 3
+    monkeypatch.setitem(sys.modules, "dtorch.distributed", fake)
+    monkeypatch.setattr(dtorch, "distributed", fake, raising=False)
+    sampler = DistributedSampler(range(10), shuffle=False)
+    assert (sampler.num_replicas, sampler.rank) == (4, 3)
+    assert list(sampler) == list(tud.DistributedSampler(range(10), 4, 3, shuffle=False))
+    assert DistributedSampler(range(10), num_replicas=2, rank=0).num_replicas == 2  # explicit values win
