@@ -1,0 +1,322 @@
+"""Fused recurrent layers: one ``Function`` runs a whole layer (one direction) of an Elman RNN, LSTM or GRU.
+
+Composing a recurrent layer from elementwise ops records ~10 graph nodes per time step; at sequence 35 and two
+layers that is hundreds of nodes, and the per-node overhead dominates (bench/bench_nn.py, LSTM workload). Here
+the input projection of every time step is one matmul before the loop, the loop does one ``h @ W_hh^T`` per step
+plus in-place gate arithmetic on raw arrays, and backward walks the steps in reverse on raw arrays, then forms
+the weight and input gradients with three matmuls over all steps at once.
+
+Equations (PyTorch's, gate order as in its weight layout):
+
+- ``RNN_TANH`` / ``RNN_RELU``: ``h' = act(x W_ih^T + b_ih + h W_hh^T + b_hh)``
+- ``LSTM`` (gates i, f, g, o): ``i, f, o = sigmoid(...)``, ``g = tanh(...)``, ``c' = f c + i g``, ``h' = o tanh(c')``
+- ``GRU`` (gates r, z, n): ``r, z = sigmoid(x W_i{r,z}^T + b_i{r,z} + h W_h{r,z}^T + b_h{r,z})``,
+  ``n = tanh(x W_in^T + b_in + r (h W_hn^T + b_hn))``, ``h' = (1 - z) n + z h``
+
+- LSTM with projections (``w_hr`` given, PyTorch's ``proj_size``): ``h' = (o tanh(c')) W_hr^T``.
+
+Output packing. A Function has one differentiable output, so ``RNNLayer`` returns one array ``Y``:
+``Y[:T]`` holds the hidden state at every time position (in time order, also for ``reverse=True``) and, for the
+LSTM only, ``Y[T]`` holds the final cell state. The module takes ``output``, ``h_n`` and ``c_n`` as views of ``Y``
+so their gradients meet again in ``Y``'s gradient. With projections the hidden state (width P) and the cell state
+(width H) differ in width, so ``Y`` is flat: the (T, B, P) hidden states, raveled, then the (B, H) cell state.
+"""
+
+from dtorch.autograd.function import Function
+
+MODES = ("RNN_TANH", "RNN_RELU", "LSTM", "GRU")
+GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
+
+
+def _sigmoid_(xp, a):
+    """In-place logistic function, through tanh so that large |a| never overflows ``exp``."""
+    a *= 0.5
+    xp.tanh(a, out=a)
+    a *= 0.5
+    a += 0.5
+    return a
+
+
+def _matmul(xp, a, b, out=None):
+    if out is None:
+        return xp.matmul(a, b)
+    return xp.matmul(a, b, out=out)
+
+
+class RNNLayer(Function):
+    """One direction of one recurrent layer over a whole sequence.
+
+    Inputs: ``x`` (T, B, I), ``h0`` (B, H), ``c0`` (B, H) for the LSTM else None, ``w_ih`` (G*H, I),
+    ``w_hh`` (G*H, H), ``b_ih`` and ``b_hh`` (G*H,) or None, and for an LSTM with projections ``w_hr`` (P, H)
+    (then ``h0`` is (B, P) and ``w_hh`` is (4*H, P)). Attrs: ``mode`` (one of ``MODES``) and ``reverse`` (walk
+    the sequence from the last position to the first). Returns ``Y`` as described in the module docstring.
+
+    >>> import numpy as np
+    >>> x, h0 = np.ones((3, 2, 4), np.float32), np.zeros((2, 5), np.float32)
+    >>> w_ih, w_hh = np.full((5, 4), 0.1, np.float32), np.zeros((5, 5), np.float32)
+    >>> layer = RNNLayer(mode="RNN_TANH", reverse=False); layer.xp = np
+    >>> layer.forward(x, h0, None, w_ih, w_hh, None, None).shape
+    (3, 2, 5)
+    """
+
+    attr_names = ("mode", "reverse")
+    differentiable_backward = False  # backward loops over raw arrays with in-place updates
+
+    def forward(self, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr=None):
+        xp = self.xp
+        mode = self.mode
+        steps, batch, _ = x.shape
+        hidden = w_hh.shape[1]  # the width of h: P with projections
+        dtype = x.dtype
+        self.save_for_backward(x, w_ih, w_hh, w_hr)
+        # every step's input projection in one matmul
+        gx = _matmul(xp, x.reshape(steps * batch, -1), w_ih.T).reshape(steps, batch, -1)
+        if b_ih is not None:
+            if mode == "GRU":
+                gx += b_ih
+            else:
+                gx += b_ih + b_hh  # b_hh only ever adds to the same pre-activation
+        w_hh_t = w_hh.T
+        # h_pad holds h0 and every step's hidden state; the state before position t is h_pad[t] going forward
+        # and h_pad[t + 1] going backward, so the hidden-state inputs of all steps form one contiguous slice
+        h_pad = xp.empty((steps + 1, batch, hidden), dtype=dtype)
+        offset = 1 if not self.reverse else 0
+        h_pad[steps if self.reverse else 0] = h0
+        order = range(steps - 1, -1, -1) if self.reverse else range(steps)
+        if mode == "LSTM":
+            out = self._lstm_forward(xp, gx, w_hh_t, w_hr, h_pad, c0, order, offset)
+        elif mode == "GRU":
+            out = self._gru_forward(xp, gx, w_hh_t, b_hh, h_pad, order, offset)
+        else:
+            out = self._elman_forward(xp, gx, w_hh_t, h_pad, order, offset)
+        self.h_pad = h_pad
+        return out
+
+    # ---- forward loops --------------------------------------------------------------------------------------------
+
+    def _elman_forward(self, xp, gx, w_hh_t, h_pad, order, offset):
+        relu = self.mode == "RNN_RELU"
+        for t in order:
+            h_prev = h_pad[t + 1 - offset]
+            h = h_pad[t + offset]
+            _matmul(xp, h_prev, w_hh_t, out=h)
+            h += gx[t]
+            if relu:
+                xp.maximum(h, 0, out=h)
+            else:
+                xp.tanh(h, out=h)
+        start = 1 if offset else 0
+        return h_pad[start:start + len(gx)].copy()
+
+    def _lstm_forward(self, xp, gx, w_hh_t, w_hr, h_pad, c0, order, offset):
+        steps, batch, four_hidden = gx.shape
+        hidden = four_hidden // 4
+        # with projections o * tanh(c) is kept per step and projected into h_pad
+        h_full = None if w_hr is None else xp.empty((steps, batch, hidden), dtype=gx.dtype)
+        w_hr_t = None if w_hr is None else w_hr.T
+        c_pad = xp.empty((steps + 1, batch, hidden), dtype=gx.dtype)
+        c_pad[steps if self.reverse else 0] = c0
+        tanh_c = xp.empty((steps, batch, hidden), dtype=gx.dtype)
+        gates = gx  # activated in place, step by step
+        for t in order:
+            g = gates[t]
+            g += _matmul(xp, h_pad[t + 1 - offset], w_hh_t)
+            _sigmoid_(xp, g[:, : 2 * hidden])
+            xp.tanh(g[:, 2 * hidden: 3 * hidden], out=g[:, 2 * hidden: 3 * hidden])
+            _sigmoid_(xp, g[:, 3 * hidden:])
+            i = g[:, :hidden]
+            f = g[:, hidden: 2 * hidden]
+            cand = g[:, 2 * hidden: 3 * hidden]
+            o = g[:, 3 * hidden:]
+            c = c_pad[t + offset]
+            xp.multiply(f, c_pad[t + 1 - offset], out=c)
+            c += i * cand
+            tc = tanh_c[t]
+            xp.tanh(c, out=tc)
+            if h_full is None:
+                xp.multiply(o, tc, out=h_pad[t + offset])
+            else:
+                xp.multiply(o, tc, out=h_full[t])
+                _matmul(xp, h_full[t], w_hr_t, out=h_pad[t + offset])
+        self.gates = gates
+        self.c_pad = c_pad
+        self.tanh_c = tanh_c
+        self.h_full = h_full
+        start = 1 if offset else 0
+        c_final = c_pad[0 if self.reverse else steps]
+        if h_full is None:
+            out = xp.empty((steps + 1, batch, hidden), dtype=gx.dtype)
+            out[:steps] = h_pad[start:start + steps]
+            out[steps] = c_final
+            return out
+        return xp.concatenate([h_pad[start:start + steps].ravel(), c_final.ravel()])
+
+    def _gru_forward(self, xp, gx, w_hh_t, b_hh, h_pad, order, offset):
+        steps, batch, three_hidden = gx.shape
+        hidden = three_hidden // 3
+        gh_n = xp.empty((steps, batch, hidden), dtype=gx.dtype)
+        gates = gx  # r, z, n activated in place
+        for t in order:
+            h_prev = h_pad[t + 1 - offset]
+            gh = _matmul(xp, h_prev, w_hh_t)
+            if b_hh is not None:
+                gh += b_hh
+            g = gates[t]
+            rz = g[:, : 2 * hidden]
+            rz += gh[:, : 2 * hidden]
+            _sigmoid_(xp, rz)
+            r = g[:, :hidden]
+            z = g[:, hidden: 2 * hidden]
+            n = g[:, 2 * hidden:]
+            gh_n[t] = gh[:, 2 * hidden:]
+            n += r * gh_n[t]
+            xp.tanh(n, out=n)
+            h = h_pad[t + offset]
+            xp.subtract(h_prev, n, out=h)
+            h *= z
+            h += n
+        self.gates = gates
+        self.gh_n = gh_n
+        start = 1 if offset else 0
+        return h_pad[start:start + steps].copy()
+
+    # ---- backward -------------------------------------------------------------------------------------------------
+
+    def backward(self, grad):
+        xp = self.xp
+        x, w_ih, w_hh, w_hr = self.saved_tensors
+        steps, batch, _ = x.shape
+        hidden = w_hh.shape[1]
+        offset = 1 if not self.reverse else 0
+        order = range(steps) if self.reverse else range(steps - 1, -1, -1)
+        grad_w_hr = None
+        if self.mode == "LSTM":
+            d_gx, d_gh, dh0, dc0, grad_w_hr = self._lstm_backward(xp, grad, w_hh, w_hr, order, offset, hidden)
+        elif self.mode == "GRU":
+            d_gx, d_gh, dh0 = self._gru_backward(xp, grad, w_hh, order, offset, hidden)
+            dc0 = None
+        else:
+            d_gx, d_gh, dh0 = self._elman_backward(xp, grad, w_hh, order, offset)
+            dc0 = None
+        x_edge, h0_edge, c0_edge, w_ih_edge, w_hh_edge, b_ih_edge, b_hh_edge = self.edges[:7]
+        rows = steps * batch
+        d_gx_2d = d_gx.reshape(rows, -1)
+        d_gh_2d = d_gh.reshape(rows, -1)
+        grad_x = grad_w_ih = grad_w_hh = grad_b_ih = grad_b_hh = None
+        if x_edge is not None:
+            grad_x = _matmul(xp, d_gx_2d, w_ih).reshape(x.shape)
+        if w_ih_edge is not None:
+            grad_w_ih = _matmul(xp, d_gx_2d.T, x.reshape(rows, -1))
+        if w_hh_edge is not None:
+            h_prev = self.h_pad[1:] if self.reverse else self.h_pad[:steps]
+            grad_w_hh = _matmul(xp, d_gh_2d.T, h_prev.reshape(rows, hidden))
+        if b_ih_edge is not None:
+            grad_b_ih = d_gx_2d.sum(axis=0)
+        if b_hh_edge is not None:
+            grad_b_hh = d_gh_2d.sum(axis=0)
+        return (
+            grad_x,
+            dh0 if h0_edge is not None else None,
+            dc0 if c0_edge is not None else None,
+            grad_w_ih,
+            grad_w_hh,
+            grad_b_ih,
+            grad_b_hh,
+        ) + ((grad_w_hr,) if len(self.edges) == 8 else ())
+
+    def _elman_backward(self, xp, grad, w_hh, order, offset):
+        h_pad = self.h_pad
+        d_pre = xp.empty(grad.shape, dtype=grad.dtype)
+        dh_next = None
+        for t in order:
+            dh = grad[t] if dh_next is None else grad[t] + dh_next
+            h = h_pad[t + offset]
+            d = d_pre[t]
+            if self.mode == "RNN_RELU":
+                xp.multiply(dh, h > 0, out=d)
+            else:
+                xp.multiply(dh, 1.0 - h * h, out=d)
+            dh_next = _matmul(xp, d, w_hh)
+        return d_pre, d_pre, dh_next
+
+    def _lstm_backward(self, xp, grad, w_hh, w_hr, order, offset, width):
+        gates, c_pad, tanh_c, h_full = self.gates, self.c_pad, self.tanh_c, self.h_full
+        steps, batch, four_hidden = gates.shape
+        hidden = four_hidden // 4
+        if w_hr is None:
+            grad_h = grad[:steps]
+            dc_next = grad[steps].copy()
+        else:
+            grad_h = grad[: steps * batch * width].reshape(steps, batch, width)
+            dc_next = grad[steps * batch * width:].reshape(batch, hidden).copy()
+            d_proj = xp.empty((steps, batch, width), dtype=grad.dtype)  # gradient of each step's projected h
+        d_gates = xp.empty(gates.shape, dtype=grad.dtype)
+        dh_next = None
+        for t in order:
+            dh = grad_h[t] if dh_next is None else grad_h[t] + dh_next
+            if w_hr is not None:
+                d_proj[t] = dh
+                dh = _matmul(xp, dh, w_hr)
+            g = gates[t]
+            i = g[:, :hidden]
+            f = g[:, hidden: 2 * hidden]
+            cand = g[:, 2 * hidden: 3 * hidden]
+            o = g[:, 3 * hidden:]
+            tc = tanh_c[t]
+            d = d_gates[t]
+            # dc = dc_next + dh * o * (1 - tanh(c)^2)
+            dc = dh * o
+            dc *= 1.0 - tc * tc
+            dc += dc_next
+            # the gates' gradients before their activations' derivatives: dc * (g, c_prev, i) and dh * tanh(c) ...
+            xp.multiply(dc, cand, out=d[:, :hidden])
+            xp.multiply(dc, c_pad[t + 1 - offset], out=d[:, hidden: 2 * hidden])
+            xp.multiply(dc, i, out=d[:, 2 * hidden: 3 * hidden])
+            xp.multiply(dh, tc, out=d[:, 3 * hidden:])
+            # ... times s (1 - s) for the sigmoid gates and 1 - g^2 for g, in one pass over the 4H row
+            slope = 1.0 - g
+            slope *= g
+            xp.multiply(cand, cand, out=slope[:, 2 * hidden: 3 * hidden])
+            xp.subtract(1.0, slope[:, 2 * hidden: 3 * hidden], out=slope[:, 2 * hidden: 3 * hidden])
+            d *= slope
+            dc *= f
+            dc_next = dc
+            dh_next = _matmul(xp, d, w_hh)
+        grad_w_hr = None
+        if w_hr is not None and self.edges[7] is not None:
+            rows = steps * batch
+            grad_w_hr = _matmul(xp, d_proj.reshape(rows, width).T, h_full.reshape(rows, hidden))
+        return d_gates, d_gates, dh_next, dc_next, grad_w_hr
+
+    def _gru_backward(self, xp, grad, w_hh, order, offset, hidden):
+        gates, gh_n, h_pad = self.gates, self.gh_n, self.h_pad
+        d_gx = xp.empty(gates.shape, dtype=grad.dtype)
+        d_gh = xp.empty(gates.shape, dtype=grad.dtype)
+        dh_next = None
+        for t in order:
+            dh = grad[t] if dh_next is None else grad[t] + dh_next
+            g = gates[t]
+            r = g[:, :hidden]
+            z = g[:, hidden: 2 * hidden]
+            n = g[:, 2 * hidden:]
+            h_prev = h_pad[t + 1 - offset]
+            dx = d_gx[t]
+            dhh = d_gh[t]
+            d_r = dx[:, :hidden]
+            d_z = dx[:, hidden: 2 * hidden]
+            d_n = dx[:, 2 * hidden:]
+            # n' pre-activation gradient: dh * (1 - z) * (1 - n^2)
+            xp.multiply(dh, 1.0 - z, out=d_n)
+            d_n *= 1.0 - n * n
+            # z pre-activation: dh * (h_prev - n) * z * (1 - z)
+            xp.subtract(h_prev, n, out=d_z)
+            d_z *= dh
+            d_z *= z * (1.0 - z)
+            # r pre-activation: d_n * (h W_hn^T + b_hn) * r * (1 - r)
+            xp.multiply(d_n, gh_n[t], out=d_r)
+            d_r *= r * (1.0 - r)
+            dhh[:, : 2 * hidden] = dx[:, : 2 * hidden]
+            xp.multiply(d_n, r, out=dhh[:, 2 * hidden:])
+            dh_next = _matmul(xp, dhh, w_hh)
+            dh_next += dh * z
+        return d_gx, d_gh, dh_next
