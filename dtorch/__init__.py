@@ -253,3 +253,19 @@ Tensor.__ge__ = _F.ge
 Tensor.__hash__ = lambda self: id(self)
 
 del _name, _dtype
+
+# The layers above the tensor core. They import the core, so they come last; none of them initialises MPI or
+# imports CuPy at import time (``distributed`` starts MPI only in ``init_process_group``).
+from dtorch import nn  # noqa: E402,F401
+from dtorch import optim  # noqa: E402,F401
+from dtorch import utils  # noqa: E402,F401
+import dtorch.utils.data  # noqa: E402,F401
+from dtorch import distributed  # noqa: E402,F401
+from dtorch.serialization import load, save  # noqa: E402,F401
+from dtorch.nn import functional as _NF  # noqa: E402
+
+# softmax lives with the nn ops (its backward is fused) but PyTorch also offers it as a method and at top level
+Tensor.softmax = _NF._tensor_softmax
+Tensor.log_softmax = _NF._tensor_log_softmax
+softmax = _NF._tensor_softmax
+log_softmax = _NF._tensor_log_softmax

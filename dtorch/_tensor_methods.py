@@ -1,6 +1,10 @@
 """Tensor methods that are not math: conversion (``to``, ``float``, ``cpu``), ``detach``, ``backward``, the
 ``new_*`` factories and in-place random fills. Bound onto ``Tensor`` by ``dtorch/__init__.py``."""
 
+import math
+
+import numpy as np
+
 from dtorch import _backend
 from dtorch import autograd
 from dtorch import factories
@@ -222,6 +226,12 @@ def apply_(self, callable):
 
 
 def nan_to_num(self, nan=0.0, posinf=None, neginf=None):
-    xp = _backend.xp_of(self.data)
-    return _new(xp.nan_to_num(self.data, nan=nan, posinf=posinf, neginf=neginf), None)
+    """NaN, +inf and -inf replaced (by 0 and the dtype's largest and smallest values unless given); the gradient
+    passes where the input is finite, as in PyTorch."""
+    if self.data.dtype.kind != "f":
+        return F.clone(self)
+    info = np.finfo(self.data.dtype)
+    result = F.where(F.isnan(self), float(nan), self)
+    result = F.where(F.eq(self, math.inf), float(info.max if posinf is None else posinf), result)
+    return F.where(F.eq(self, -math.inf), float(info.min if neginf is None else neginf), result)
 

@@ -33,22 +33,19 @@ class _Formatter:
             strings = [str(v) for v in values.ravel().tolist()]
             self.width = max((len(s) for s in strings), default=1)
             return
+        # PyTorch sizes and chooses the format on the finite non-zero values only (zeros, nan and inf just follow)
         flat = values.astype(np.float64).ravel()
-        finite = flat[np.isfinite(flat)]
-        nonzero = np.abs(finite[finite != 0])
-        self.mode = "fixed"
-        if nonzero.size:
-            largest, smallest = float(nonzero.max()), float(nonzero.min())
-            whole = bool(np.all(np.ceil(finite) == finite))
-            if whole:
-                self.mode = "whole"
-                if largest / smallest > 1000.0 or largest > 1.0e8:
-                    self.mode = "sci"
-            elif largest / smallest > 1000.0 or largest > 1.0e8 or smallest < 1.0e-4:
-                self.mode = "sci"
-        elif finite.size and bool(np.all(finite == 0)):
-            self.mode = "whole"
-        self.width = max((len(self._format_float(v)) for v in flat.tolist()), default=1)
+        shown = flat[np.isfinite(flat) & (flat != 0)]
+        self.mode = "whole"
+        if not shown.size:
+            return
+        magnitude = np.abs(shown)
+        largest, smallest = float(magnitude.max()), float(magnitude.min())
+        if largest / smallest > 1000.0 or largest > 1.0e8 or smallest < 1.0e-4:
+            self.mode = "sci"
+        elif not bool(np.all(np.ceil(shown) == shown)):
+            self.mode = "fixed"
+        self.width = max(len(self._format_float(v)) for v in shown.tolist())
 
     def _format_float(self, value):
         if math.isnan(value):
@@ -123,25 +120,42 @@ def tensor_repr(tensor, prefix="tensor("):
         array = array.get()
     indent = len(prefix)
     suffixes = []
-    if array.size == 0:
-        body = "[]"
-        if array.shape != (0,):
-            suffixes.append(f"size={tuple(array.shape)}")
-    else:
-        summarize = array.size > THRESHOLD
-        formatter = _Formatter(_shown_values(array))
-        body = _body(array, indent, summarize, formatter)
     device = tensor.device
     if device.type == "cuda":
         suffixes.append(f"device='{device}'")
     dtype = tensor.dtype
-    if dtype not in (_backend.get_default_dtype(), _backend.int64, _backend.bool_):
+    if array.size == 0:
+        body = "[]"
+        if array.shape != (0,):
+            suffixes.append(f"size={tuple(array.shape)}")
+        # no element shows the dtype, so only the default float goes without saying
+        shown_by_values = (_backend.get_default_dtype(),)
+    else:
+        summarize = array.size > THRESHOLD
+        formatter = _Formatter(_shown_values(array))
+        body = _body(array, indent, summarize, formatter)
+        shown_by_values = (_backend.get_default_dtype(), _backend.int64, _backend.bool_)
+    if dtype not in shown_by_values:
         suffixes.append(f"dtype={dtype}")
     if tensor.grad_fn is not None:
         suffixes.append(f"grad_fn=<{tensor.grad_fn.name()}>")
     elif tensor.requires_grad:
         suffixes.append("requires_grad=True")
-    text = prefix + body
+    return _with_suffixes(prefix + body, suffixes, indent)
+
+
+def _with_suffixes(text, suffixes, indent):
+    """Append ``, suffix`` items, each moving to a new line when it would pass the line width (PyTorch's rule).
+
+    A suffix is measured as PyTorch's spelling (``torch.float64``), so the lines break where PyTorch's do.
+    """
+    last_line_length = len(text) - text.rfind("\n") + 1
     for suffix in suffixes:
-        text += ", " + suffix
+        length = len(suffix.replace("dtorch.", "torch."))
+        if last_line_length + length + 2 > LINE_WIDTH:
+            text += ",\n" + " " * indent + suffix
+            last_line_length = indent + length
+        else:
+            text += ", " + suffix
+            last_line_length += length + 2
     return text + ")"

@@ -61,6 +61,8 @@ def _scalar_for(tensor, scalar):
         scalar = scalar.item()
     if type(scalar) is float and tensor.data.dtype.kind in "biu":
         return _cast(tensor, _default_float_numpy()), scalar
+    if type(scalar) is int and tensor.data.dtype.kind == "b":  # NumPy picks int8 for some ufuncs; PyTorch int64
+        return _cast(tensor, np.dtype(np.int64)), scalar
     return tensor, scalar
 
 
@@ -68,6 +70,21 @@ def _promote_pair(a, b):
     da, db = a.data.dtype, b.data.dtype
     target = _backend.result_numpy_dtype(da, a.data.ndim == 0, db, b.data.ndim == 0)
     return _cast(a, target), _cast(b, target)
+
+
+def _result_numpy_dtype(tensors):
+    """PyTorch's result type of several tensors: dimensioned ones promote together; 0-dim ones count only when of
+    a higher category."""
+    dimensioned = zero_dim = None
+    for t_ in tensors:
+        dtype = t_.data.dtype
+        if t_.data.ndim:
+            dimensioned = dtype if dimensioned is None else _backend.result_numpy_dtype(dimensioned, False, dtype, False)
+        else:
+            zero_dim = dtype if zero_dim is None else _backend.result_numpy_dtype(zero_dim, True, dtype, True)
+    if dimensioned is None or zero_dim is None:
+        return zero_dim if dimensioned is None else dimensioned
+    return _backend.result_numpy_dtype(dimensioned, False, zero_dim, True)
 
 
 def _broadcast_error(a, b, error):
@@ -180,7 +197,10 @@ def div(input, other, *, rounding_mode=None):
     if rounding_mode == "floor":
         return floor_divide(input, other)
     if rounding_mode == "trunc":
-        integral = all(not isinstance(v, Tensor) or v.data.dtype.kind in "biu" for v in (input, other))
+        integral = builtins.all(
+            v.data.dtype.kind in "biu" if isinstance(v, Tensor) else isinstance(v, (int, np.integer))
+            for v in (input, other)
+        )
         quotient = _binary(E.Div, *_float_operands(input, other))
         result = trunc(quotient)
         if integral and isinstance(input, Tensor):
@@ -283,6 +303,8 @@ def clamp(input, min=None, max=None):
     if isinstance(min, Tensor) or isinstance(max, Tensor):
         low = _constant(min, input) if min is not None else None
         high = _constant(max, input) if max is not None else None
+        target = _result_numpy_dtype([t_ for t_ in (input, low, high) if t_ is not None])
+        input, low, high = (_cast(t_, target) if t_ is not None else None for t_ in (input, low, high))
         return E.ClampTensor.apply(input, low, high)
     if isinstance(min, float) or isinstance(max, float):
         input, _ = _scalar_for(input, 0.0)
@@ -375,10 +397,14 @@ def reciprocal(input):
 
 
 def square(input):
+    if input.data.dtype.kind == "b":  # PyTorch squares bools as int64 (it is pow(x, 2))
+        input = _cast(input, np.dtype(np.int64))
     return mul(input, input)
 
 
 def sign(input):
+    if input.data.dtype.kind == "b":
+        return input.clone()
     return E.ZeroGradUnary.apply(input, function="sign", decimals=0)
 
 
@@ -499,7 +525,10 @@ def sum(input, dim=None, keepdim=False, *, dtype=None):
     tensor([4., 6.])
     """
     numpy_dtype = _check_dtype_arg(dtype)
-    if numpy_dtype is None and input.data.dtype.kind in "biu":
+    if numpy_dtype is not None:
+        # cast first, as PyTorch does, so the gradient comes back in the input's dtype
+        input, numpy_dtype = _cast(input, numpy_dtype), None
+    elif input.data.dtype.kind in "biu":
         numpy_dtype = np.dtype(np.int64)
     axes = normalize_dims(dim, input.data.ndim)
     return R.Sum.apply(input, axes=axes, keepdim=keepdim, dtype=numpy_dtype)
@@ -531,18 +560,32 @@ _values_indices = {}
 
 
 def _return_type(name):
+    """A ``(values, indices)`` named tuple that prints like ``torch.return_types.<name>``."""
     found = _values_indices.get(name)
     if found is None:
-        found = _values_indices[name] = collections.namedtuple(name, ["values", "indices"])
+        def __repr__(self):
+            return f"dtorch.return_types.{name}(\nvalues={self.values!r},\nindices={self.indices!r})"
+
+        base = collections.namedtuple(name, ["values", "indices"])
+        found = type(name, (base,), {"__slots__": (), "__repr__": __repr__, "__module__": "dtorch.return_types"})
+        _values_indices[name] = found
     return found
 
 
-def _check_nonempty_reduction(input, name):
+def _check_nonempty_reduction(input, name, error=RuntimeError):
     if input.data.size == 0:
-        raise IndexError(
+        raise error(
             f"{name}(): Expected reduction dim to be specified for input.numel() == 0. Specify the reduction dim "
             "with the 'dim' argument."
         )
+
+
+def _check_nonzero_extents(input, axes, name):
+    """max/min/argmax/argmin have no identity: reducing an axis of extent 0 is PyTorch's IndexError."""
+    if input.data.size == 0:
+        for axis in axes:
+            if input.data.shape[axis] == 0:
+                raise IndexError(f"{name}(): Expected reduction dim {axis} to have non-zero size.")
 
 
 def max(input, dim=None, keepdim=False, *, out=None):
@@ -550,7 +593,9 @@ def max(input, dim=None, keepdim=False, *, out=None):
 
     >>> import dtorch
     >>> dtorch.max(dtorch.tensor([[1, 5], [7, 2]]), dim=1)
-    max(values=tensor([5, 7]), indices=tensor([1, 0]))
+    dtorch.return_types.max(
+    values=tensor([5, 7]),
+    indices=tensor([1, 0]))
     """
     if isinstance(dim, Tensor):
         return maximum(input, dim)
@@ -558,6 +603,7 @@ def max(input, dim=None, keepdim=False, *, out=None):
         _check_nonempty_reduction(input, "max")
         return R.MaxMin.apply(input, axes=tuple(range(input.data.ndim)), keepdim=False, mode="max")
     axis = _wrap_dim(dim, input.data.ndim)
+    _check_nonzero_extents(input, (axis,), "max")
     values, indices = R.MaxMinDim.apply(input, axis=axis, keepdim=keepdim, mode="max")
     return _return_type("max")(values, indices)
 
@@ -570,28 +616,44 @@ def min(input, dim=None, keepdim=False, *, out=None):
         _check_nonempty_reduction(input, "min")
         return R.MaxMin.apply(input, axes=tuple(range(input.data.ndim)), keepdim=False, mode="min")
     axis = _wrap_dim(dim, input.data.ndim)
+    _check_nonzero_extents(input, (axis,), "min")
     values, indices = R.MaxMinDim.apply(input, axis=axis, keepdim=keepdim, mode="min")
     return _return_type("min")(values, indices)
 
 
 def amax(input, dim=(), keepdim=False):
     axes = normalize_dims(dim if dim != () else None, input.data.ndim)
+    _check_nonzero_extents(input, axes, "amax")
     return R.MaxMin.apply(input, axes=axes, keepdim=keepdim, mode="max")
 
 
 def amin(input, dim=(), keepdim=False):
     axes = normalize_dims(dim if dim != () else None, input.data.ndim)
+    _check_nonzero_extents(input, axes, "amin")
     return R.MaxMin.apply(input, axes=axes, keepdim=keepdim, mode="min")
 
 
 def argmax(input, dim=None, keepdim=False):
     axis = None if dim is None else _wrap_dim(dim, input.data.ndim)
+    if axis is None:
+        _check_nonempty_reduction(input, "argmax", IndexError)
+    else:
+        _check_nonzero_extents(input, (axis,), "argmax")
     return R.ArgExtreme.apply(input, axis=axis, keepdim=keepdim, mode="max")
 
 
 def argmin(input, dim=None, keepdim=False):
     axis = None if dim is None else _wrap_dim(dim, input.data.ndim)
+    if axis is None:
+        _check_nonempty_reduction(input, "argmin", IndexError)
+    else:
+        _check_nonzero_extents(input, (axis,), "argmin")
     return R.ArgExtreme.apply(input, axis=axis, keepdim=keepdim, mode="min")
+
+
+def _check_floating(input, message):
+    if input.data.dtype.kind != "f":
+        raise RuntimeError(message)
 
 
 def _correction(unbiased, correction):
@@ -611,16 +673,18 @@ def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     """
     if isinstance(dim, bool):
         dim, unbiased = None, dim
+    _check_floating(input, "std and var only support floating point and complex dtypes")
     axes = normalize_dims(dim, input.data.ndim)
-    return R.Var.apply(_float_input(input), axes=axes, keepdim=keepdim, correction=_correction(unbiased, correction))
+    return R.Var.apply(input, axes=axes, keepdim=keepdim, correction=_correction(unbiased, correction))
 
 
 def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     """Standard deviation over ``dim``; same arguments as ``var``."""
     if isinstance(dim, bool):
         dim, unbiased = None, dim
+    _check_floating(input, "std and var only support floating point and complex dtypes")
     axes = normalize_dims(dim, input.data.ndim)
-    return R.Std.apply(_float_input(input), axes=axes, keepdim=keepdim, correction=_correction(unbiased, correction))
+    return R.Std.apply(input, axes=axes, keepdim=keepdim, correction=_correction(unbiased, correction))
 
 
 def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
@@ -644,8 +708,10 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
         p = 2
     if p == "nuc":
         raise NotImplementedError("dtorch.norm: the nuclear norm is not implemented")
+    _check_floating(input, f"linalg.vector_norm: Expected a floating point or complex tensor as input. Got "
+                           f"{input.dtype}")
     axes = normalize_dims(dim, input.data.ndim)
-    return R.Norm.apply(_float_input(input), p=float(p), axes=axes, keepdim=keepdim)
+    return R.Norm.apply(input, p=float(p), axes=axes, keepdim=keepdim)
 
 
 def logsumexp(input, dim, keepdim=False):
@@ -664,17 +730,26 @@ def cumsum(input, dim, *, dtype=None):
 def cumprod(input, dim, *, dtype=None):
     if dtype is not None:
         input = _cast(input, _backend.to_numpy_dtype(dtype))
+    elif input.data.dtype.kind in "biu":
+        input = _cast(input, np.dtype(np.int64))
     return R.CumProd.apply(input, axis=_wrap_dim(dim, input.data.ndim))
 
 
 def all(input, dim=None, keepdim=False):
     axes = None if dim is None else normalize_dims(dim, input.data.ndim)
-    return R.AllAny.apply(input, axes=axes, keepdim=keepdim, mode="all")
+    return _uint8_like(input, R.AllAny.apply(input, axes=axes, keepdim=keepdim, mode="all"))
 
 
 def any(input, dim=None, keepdim=False):
     axes = None if dim is None else normalize_dims(dim, input.data.ndim)
-    return R.AllAny.apply(input, axes=axes, keepdim=keepdim, mode="any")
+    return _uint8_like(input, R.AllAny.apply(input, axes=axes, keepdim=keepdim, mode="any"))
+
+
+def _uint8_like(input, result):
+    """PyTorch's all/any of a uint8 tensor are uint8 (0 or 1), of anything else bool."""
+    if input.data.dtype == np.uint8:
+        return _new(result.data.astype(np.uint8), None)
+    return result
 
 
 def count_nonzero(input, dim=None):
@@ -909,6 +984,9 @@ def cat(tensors, dim=0):
     if not non_empty:
         return tensors[0].clone()
     tensors = _same_dtype(non_empty)
+    for index, t_ in enumerate(tensors):
+        if t_.data.ndim == 0:
+            raise RuntimeError(f"zero-dimensional tensor (at position {index}) cannot be concatenated")
     ndim = tensors[0].data.ndim
     axis = _wrap_dim(dim, ndim)
     reference = tensors[0].data.shape
@@ -1002,10 +1080,13 @@ def split(tensor, split_size_or_sections, dim=0):
 
 
 def chunk(input, chunks, dim=0):
+    if chunks <= 0:
+        raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
     axis = _wrap_dim(dim, input.data.ndim)
     size = input.data.shape[axis]
-    step = -(-size // chunks) if size else 1
-    return split(input, step, axis) if size else (input,)
+    if not size:  # PyTorch gives ``chunks`` empty pieces
+        return tuple(narrow(input, axis, 0, 0) for _ in range(chunks))
+    return split(input, -(-size // chunks), axis)
 
 
 def tensor_split(input, indices_or_sections, dim=0):
@@ -1026,7 +1107,8 @@ def unbind(input, dim=0):
 
 def flip(input, dims):
     dims = (dims,) if isinstance(dims, int) else tuple(dims)
-    return S.Flip.apply(input, dims=tuple(_wrap_dim(d, input.data.ndim) for d in dims))
+    axes = tuple(_wrap_dim(d, input.data.ndim) for d in dims)
+    return S.Flip.apply(input, dims=axes if input.data.ndim else ())
 
 
 def roll(input, shifts, dims=None):
@@ -1123,7 +1205,10 @@ def setitem(input, key, value):
     needs_graph = _grad_state["enabled"] and (input.requires_grad or (value_is_tensor and value.requires_grad))
     if not needs_graph:
         key_arrays = I.build_key(spec, [t_.data for t_ in tensors])
-        input.data[key_arrays] = value.data if value_is_tensor else value
+        try:
+            input.data[key_arrays] = value.data if value_is_tensor else value
+        except ValueError:
+            raise _setitem_shape_error(input, key_arrays, value) from None
         input._bump_version()
         return
     if not value_is_tensor:
@@ -1132,18 +1217,40 @@ def setitem(input, key, value):
             value = _new(_backend.to_device(value.data, input.device), None)
     if value.data.dtype != input.data.dtype:
         value = _cast(value, input.data.dtype)
-    _inplace_from(input, I.IndexPut.apply(input, value, *tensors, spec=spec, accumulate=False))
+    try:
+        result = I.IndexPut.apply(input, value, *tensors, spec=spec, accumulate=False)
+    except ValueError:
+        raise _setitem_shape_error(input, I.build_key(spec, [t_.data for t_ in tensors]), value) from None
+    _inplace_from(input, result)
+
+
+def _setitem_shape_error(input, key_arrays, value):
+    target = list(input.data[key_arrays].shape)
+    return RuntimeError(
+        f"shape mismatch: value tensor of shape {list(getattr(value, 'shape', ()))} cannot be broadcast to indexing "
+        f"result of shape {target}"
+    )
 
 
 def index_select(input, dim, index):
-    return I.IndexSelect.apply(input, index, axis=_wrap_dim(dim, input.data.ndim))
+    if index.data.ndim == 0:  # PyTorch keeps the dimension: a 0-dim index selects a slice of extent 1
+        index = reshape(index, 1)
+    return _apply_indexing(I.IndexSelect, input, index, axis=_wrap_dim(dim, input.data.ndim))
+
+
+def _apply_indexing(op, *inputs, **attrs):
+    """Apply an op that reads at given indices: one out of range is PyTorch's RuntimeError (NumPy's IndexError)."""
+    try:
+        return op.apply(*inputs, **attrs)
+    except IndexError as error:
+        raise RuntimeError(str(error).replace(" axis ", " dimension ")) from None
 
 
 def gather(input, dim, index):
     """``out[i][j] = input[i][index[i][j]]`` along ``dim``."""
     if index.data.ndim != input.data.ndim:
         raise RuntimeError("Index tensor must have the same number of dimensions as input tensor")
-    return I.Gather.apply(input, index, axis=_wrap_dim(dim, input.data.ndim))
+    return _apply_indexing(I.Gather, input, index, axis=_wrap_dim(dim, input.data.ndim))
 
 
 def scatter(input, dim, index, src=None, *, value=None, reduce=None):
@@ -1154,10 +1261,10 @@ def scatter(input, dim, index, src=None, *, value=None, reduce=None):
     if reduce not in (None, "add"):
         raise NotImplementedError(f"scatter: reduce='{reduce}' is not supported by dtorch")
     if src is None:
-        return I.Scatter.apply(input, index, axis=axis, reduce=reduce, value=value)
+        return _apply_indexing(I.Scatter, input, index, axis=axis, reduce=reduce, value=value)
     if src.data.dtype != input.data.dtype:
         src = _cast(src, input.data.dtype)
-    return I.Scatter.apply(input, index, src, axis=axis, reduce=reduce, value=None)
+    return _apply_indexing(I.Scatter, input, index, src, axis=axis, reduce=reduce, value=None)
 
 
 def scatter_add(input, dim, index, src):
@@ -1208,6 +1315,8 @@ def matmul(input, other):
     >>> (dtorch.ones(2, 3) @ dtorch.ones(3)).shape
     dtorch.Size([2])
     """
+    if not isinstance(input, Tensor) or not isinstance(other, Tensor):  # NumPy arrays or nested lists
+        input, other = _constant(input, other if isinstance(other, Tensor) else None), _constant(other, input)
     if input.data.ndim == 0 or other.data.ndim == 0:
         raise RuntimeError(
             f"both arguments to matmul need to be at least 1D, but they are {input.data.ndim}D and {other.data.ndim}D"
@@ -1269,7 +1378,12 @@ def einsum(equation, *operands):
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
     operands = _same_dtype(list(operands))
-    return L.Einsum.apply(*operands, equation=equation)
+    try:
+        return L.Einsum.apply(*operands, equation=equation)
+    except ValueError as error:
+        shapes = " ".join(str(list(o.shape)) for o in operands)
+        raise RuntimeError(f"einsum(): operands do not match the equation '{equation}' (shapes {shapes}): {error}") \
+            from None
 
 
 def sort(input, dim=-1, descending=False, stable=False):
@@ -1295,6 +1409,10 @@ def topk(input, k, dim=-1, largest=True, sorted=True):
     axis = _wrap_dim(dim, input.data.ndim) if input.data.ndim else 0
     if input.data.ndim and (k < 0 or k > input.data.shape[axis]):
         raise RuntimeError("selected index k out of range")
+    if input.data.ndim == 0:
+        if k not in (0, 1):
+            raise RuntimeError("selected index k out of range")
+        return _return_type("topk")(input.clone(), zeros_like_int(input))
     values, indices = L.TopK.apply(input, k=int(k), axis=axis, largest=largest, sorted=sorted)
     return _return_type("topk")(values, indices)
 
@@ -1311,14 +1429,8 @@ def _inplace_from(target, result):
     node saved ``target`` itself, it keeps a snapshot of the old value.
     """
     recording = result.grad_fn is not None
-    if recording:
-        if target.grad_fn is None and target.requires_grad:
-            raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
-        if target._base is not None:
-            raise RuntimeError(
-                "dtorch does not record in-place operations on views of tensors that require grad; apply the "
-                "operation out of place (x = x.op(...)) instead"
-            )
+    if recording and target.grad_fn is None and target.requires_grad:
+        raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
     if result.data.shape != target.data.shape:
         raise RuntimeError(
             f"output with shape {list(target.data.shape)} doesn't match the broadcast shape {list(result.data.shape)}"
@@ -1338,11 +1450,41 @@ def _inplace_from(target, result):
                     snapshot = _new(array.copy(), target.grad_fn)
                     snapshot.requires_grad = target.requires_grad
                     saved[position] = (snapshot, snapshot.data, 0)
+        if target._base is not None:
+            return _inplace_on_view(target, result)
         target.data[...] = result.data
         target.grad_fn = node
         target.requires_grad = True
     else:
         target.data[...] = result.data
+    target._bump_version()
+    return target
+
+
+def _inplace_on_view(target, result):
+    """Record an in-place change of a view made by basic indexing (``y[:, 0] += 1``, ``y[1].mul_(2)``) on its base.
+
+    As PyTorch's CopySlices: the base becomes ``IndexPut(base, result)`` at the view's key, and the view is
+    re-derived from the new base, so gradients reach both the old base values and ``result``. Other views (of
+    reshapes, transposes, views of views) raise.
+    """
+    base = target._base
+    view_node = target.grad_fn
+    if base.grad_fn is None and base.requires_grad:
+        raise RuntimeError("a view of a leaf Variable that requires grad is being used in an in-place operation.")
+    if not (isinstance(view_node, I.Index) and view_node.is_view and base.grad_fn is not None
+            and view_node.edges[0] is base.grad_fn):
+        raise RuntimeError(
+            "dtorch records in-place operations on views only for views made by indexing a tensor directly "
+            "(y[key].op_()); apply the operation out of place (x = x.op(...)) instead"
+        )
+    value = _cast(result, target.data.dtype)
+    updated = I.IndexPut.apply(base, value, spec=view_node.spec, accumulate=False)
+    target.data[...] = value.data  # the view's memory is the base's
+    base.grad_fn = updated.grad_fn
+    base.requires_grad = True
+    target.grad_fn = I.Index.apply(base, spec=view_node.spec).grad_fn
+    target.requires_grad = True
     target._bump_version()
     return target
 

@@ -37,7 +37,7 @@ import zipfile
 import numpy as np
 
 from dtorch import _backend
-from dtorch.tensor import Tensor
+from dtorch.tensor import Size, Tensor
 
 __all__ = ["save", "load"]
 
@@ -175,6 +175,12 @@ class _Encoder:
                 self._save_tensor(obj)
             elif kind is tuple:
                 self._save_tuple(obj)
+            elif kind is Size:
+                self._save_reduce(_Global("torch", "Size"), (tuple(obj),))
+                self._put(obj)
+            elif isinstance(obj, tuple):
+                # a namedtuple or other tuple subclass is written as a plain tuple
+                self._save_tuple(tuple(obj))
             elif kind is list:
                 write(_EMPTY_LIST)
                 self._put(obj)
@@ -468,7 +474,8 @@ def save(obj, f, pickle_module=None, pickle_protocol=2, _use_new_zipfile_seriali
     if pickle_protocol != 2:
         raise ValueError(f"dtorch.save writes pickle protocol 2 (as torch does), got pickle_protocol={pickle_protocol}")
     if isinstance(f, (str, bytes, os.PathLike)):
-        _save_atomically(obj, os.fsdecode(f))
+        # through a symlink, replace the file it points to (as writing through it would), not the link
+        _save_atomically(obj, os.path.realpath(os.fsdecode(f)))
     else:
         _write_archive(f, obj)
 
@@ -630,6 +637,7 @@ def _allowed_globals():
         ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
         ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter_with_state,
         ("torch", "device"): _make_device,
+        ("torch", "Size"): Size,
         ("torch.storage", "UntypedStorage"): _StorageType("UntypedStorage", np.dtype(np.uint8)),
         ("_codecs", "encode"): _decode_bytes,
     }
@@ -727,6 +735,9 @@ def load(f, map_location=None, pickle_module=None, *, weights_only=True, mmap=No
 
 
 def _load_archive(handle, map_location, weights_only):
+    seekable = getattr(handle, "seekable", None)
+    if seekable is None or not seekable():
+        handle = io.BytesIO(handle.read())  # a pipe or socket: zip needs random access
     if not zipfile.is_zipfile(handle):
         raise RuntimeError(
             "dtorch.load reads PyTorch's zip checkpoint format (torch >= 1.6); this file is not a zip archive "

@@ -48,6 +48,10 @@ class ReduceOp(enum.Enum):
     BXOR = 6
     AVG = 7
 
+    # members are singletons: identity hashing is correct and, unlike Enum's hash of the name, costs no Python call
+    # (ops are dictionary keys on every collective's path)
+    __hash__ = object.__hash__
+
     def __repr__(self):
         return f"<ReduceOp.{self.name}: {self.value}>"
 
@@ -160,7 +164,8 @@ class Work:
         if timeout is not None and hasattr(timeout, "total_seconds"):
             timeout = timeout.total_seconds()
         if not self.future._done.wait(timeout):
-            raise RuntimeError(f"{self.label or 'work'}: wait(timeout={timeout}) expired before the operation completed")
+            raise RuntimeError(f"{self.label or 'work'}: wait(timeout={timeout}) expired before the operation "
+                               f"completed")
         if self.future._error is not None:
             raise self.future._error
         return True
@@ -204,6 +209,7 @@ class FifoExecutor:
         self.name = name
         self.on_start = on_start  # called as on_start(work) on the running thread before each queued operation
         self.current = None  # (work label, monotonic start time) of the queued operation running now
+        self.running_work = None  # its Work
         self._queue = collections.deque()
         self._cv = threading.Condition()
         self._pending = 0
@@ -243,6 +249,7 @@ class FifoExecutor:
                 if not self._queue:
                     return
                 fn, args, work, finish = self._queue.popleft()
+            self.running_work = work
             self.current = (work.label, time.monotonic())
             try:
                 if self.on_start is not None:
@@ -259,6 +266,7 @@ class FifoExecutor:
 
     def _done_one(self):
         self.current = None
+        self.running_work = None
         with self._cv:
             self._pending -= 1
 
@@ -339,6 +347,9 @@ class Communicator:
     def allgather_bytes(self, data):
         """Every rank's ``bytes``, in rank order: the path for fingerprints and pickled objects."""
         raise NotImplementedError
+
+    def check_reduction(self, op, dtype):
+        """Raise TypeError, before any rank communicates, when this backend cannot reduce ``dtype`` with ``op``."""
 
     # ---- lifecycle --------------------------------------------------------------------------------------------------
 

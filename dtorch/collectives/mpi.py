@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from dtorch.collectives.base import Communicator, ReduceOp, Work
+from dtorch.collectives.base import Communicator, ReduceOp
 
 _MPI = None
 
@@ -37,7 +37,7 @@ def mpi():
     return _MPI
 
 
-# ---- dtypes and reduce ops --------------------------------------------------------------------------------------------
+# ---- dtypes and reduce ops -----------------------------------------------------------------------------------------
 
 _DATATYPES = {}
 _REDUCTIONS = {}
@@ -82,6 +82,8 @@ def reduction(op, dtype):
     if found is None:
         name = _OP_NAMES.get((op, dtype.kind))
         if name is None:
+            if dtype.kind not in "biufc":
+                raise TypeError(f"dtype {dtype} is not supported by the mpi backend for reductions")
             if not isinstance(op, ReduceOp):
                 raise TypeError(f"expected a dtorch.distributed.ReduceOp, got {op!r}")
             need = "floating dtypes only" if op is ReduceOp.AVG else (
@@ -92,7 +94,7 @@ def reduction(op, dtype):
     return found
 
 
-# ---- CUDA-aware MPI ---------------------------------------------------------------------------------------------------
+# ---- CUDA-aware MPI ------------------------------------------------------------------------------------------------
 
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
@@ -136,7 +138,7 @@ def _query_cuda_support():
     return function()
 
 
-# ---- buffers ----------------------------------------------------------------------------------------------------------
+# ---- buffers -------------------------------------------------------------------------------------------------------
 
 
 def _is_host(array):
@@ -194,7 +196,7 @@ def _synchronize_stream():
     _backend.cupy().cuda.get_current_stream().synchronize()
 
 
-# ---- the communicator -------------------------------------------------------------------------------------------------
+# ---- the communicator ----------------------------------------------------------------------------------------------
 
 
 class MpiCommunicator(Communicator):
@@ -231,6 +233,9 @@ class MpiCommunicator(Communicator):
         return None
 
     # ---- reductions -------------------------------------------------------------------------------------------------
+
+    def check_reduction(self, op, dtype):
+        reduction(op, dtype)
 
     def allreduce(self, sendbuf, recvbuf, op):
         datatype, mpi_op, average = reduction(op, recvbuf.dtype)
@@ -511,6 +516,11 @@ class RequestPoller:
                 time.sleep(pause)
 
 
+def _int64_slots(buffer, count):
+    """The first ``count`` int64 slots of an MPI memory buffer, as a memoryview (stores cost less than NumPy's)."""
+    return memoryview(buffer).cast("B")[: 8 * count].cast("q")
+
+
 class ProgressBoard:
     """Where each rank posts the collective it entered last, readable by the others without their help.
 
@@ -528,17 +538,17 @@ class ProgressBoard:
         node = comm.Split_type(MPI.COMM_TYPE_SHARED)
         self.shared = node.Get_size() == comm.Get_size()
         node.Free()
-        nbytes = 8 * self.SLOTS
+        # a cache line per rank: posting must not make the ranks' caches fight over one line
+        nbytes = 64
         if self.shared:
             self.win = MPI.Win.Allocate_shared(nbytes, 8, comm=comm)
-            self.peers = [np.frombuffer(self.win.Shared_query(r)[0], np.int64)[: self.SLOTS]
-                          for r in range(comm.Get_size())]
+            self.peers = [_int64_slots(self.win.Shared_query(r)[0], self.SLOTS) for r in range(comm.Get_size())]
             self.mine = self.peers[comm.Get_rank()]
         else:
             self.win = MPI.Win.Allocate(nbytes, 8, comm=comm)
-            self.mine = np.frombuffer(self.win.tomemory(), np.int64)[: self.SLOTS]
+            self.mine = _int64_slots(self.win.tomemory(), self.SLOTS)
             self.peers = None
-        self.mine[:] = (-1, 0, 0)
+        self.mine[0], self.mine[1], self.mine[2] = -1, 0, 0
         comm.Barrier()
 
     def post(self, seq, code, inside):
@@ -550,10 +560,10 @@ class ProgressBoard:
     def read(self, timeout=1.0):
         """Every rank's ``(seq, code, inside)`` tuple, None where it could not be read within ``timeout``."""
         if self.peers is not None:
-            return [tuple(int(v) for v in peer) for peer in self.peers]
+            return [tuple(peer.tolist()) for peer in self.peers]
         size = self.comm.Get_size()
         found = [None] * size
-        found[self.comm.Get_rank()] = tuple(int(v) for v in self.mine)
+        found[self.comm.Get_rank()] = tuple(self.mine.tolist())
 
         def fetch():
             MPI = mpi()

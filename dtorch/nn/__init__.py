@@ -15,9 +15,6 @@ from dtorch.nn.modules import __all__ as _module_names
 from dtorch.nn.modules.module import Module  # noqa: F401
 from dtorch.nn import modules  # noqa: F401
 
-try:  # written concurrently (gradient clipping); the package must import without it
-    from dtorch.nn import utils  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
+from dtorch.nn import utils  # noqa: F401
 
 __all__ = ["Parameter", "functional", "init", "modules", "utils"] + list(_module_names)

@@ -5,3 +5,4 @@ and ``dtorch.nn.functional``; they resolve arguments to plain data and call ``Op
 """
 
 from dtorch.ops import device, elementwise, indexing, linalg, reduction, shape  # noqa: F401
+from dtorch.ops import conv, loss, nn, norm, rnn  # noqa: F401

@@ -95,7 +95,12 @@ class Pow(Function):
         xp = self.xp
         grad_a = grad_b = None
         if a_edge is not None:
-            grad_a = sum_to(xp, grad * b * a ** (b - 1), _shape(a))
+            # b a^(b-1) is 0 * inf at a = 0, b = 0: PyTorch defines the gradient there as 0
+            if isinstance(b, (int, float)):
+                grad_a = grad * 0 if b == 0 else grad * b * a ** (b - 1)
+            else:
+                grad_a = xp.where(b == 0, grad * 0, grad * b * a ** (b - 1))
+            grad_a = sum_to(xp, grad_a, _shape(a))
         if b_edge is not None:
             # d(a^b)/db = a^b log a, taken as 0 where a == 0 (PyTorch's convention)
             if isinstance(a, (int, float)):  # a Python base: math.log keeps the gradient in the exponent's dtype
@@ -471,16 +476,24 @@ class Compare(Function):
 
 
 class IntegerArithmetic(Function):
-    """``floor_divide``, ``remainder``, ``fmod``: piecewise; the gradient of ``a`` passes for remainder/fmod."""
+    """``floor_divide``, ``remainder``, ``fmod``: piecewise. ``a - q b`` with ``q = floor(a/b)`` (remainder) or
+    ``trunc(a/b)`` (fmod) gives ``a`` the gradient unchanged and ``b`` the gradient ``-q``."""
 
     attr_names = ("function",)
+    differentiable_backward = False
 
     def forward(self, a, b):
-        self.shapes = (_shape(a), _shape(b))
+        self.save_for_backward(a, b)
         return getattr(self.xp, self.function)(a, b)
 
     def backward(self, grad):
-        a_shape, _ = self.shapes
+        a, b = self.saved_tensors
+        xp = self.xp
+        a_edge, b_edge = self.edges
         if self.function == "floor_divide":
-            return grad * 0 if self.edges[0] is not None else None, None
-        return sum_to(self.xp, grad, a_shape), None
+            return (grad * 0 if a_edge is not None else None), None
+        grad_b = None
+        if b_edge is not None:
+            quotient = (xp.floor if self.function == "remainder" else xp.trunc)(a / b)
+            grad_b = sum_to(xp, -grad * quotient, _shape(b))
+        return (sum_to(xp, grad, _shape(a)) if a_edge is not None else None), grad_b

@@ -114,7 +114,7 @@ class IndexSelect(Function):
 
 def _along_axis_key(xp, index, axis):
     """Open-mesh key that addresses ``index``'s entries along ``axis`` (for gather/scatter)."""
-    grids = xp.meshgrid(*[xp.arange(n) for n in index.shape], indexing="ij", sparse=True)
+    grids = list(xp.meshgrid(*[xp.arange(n) for n in index.shape], indexing="ij", sparse=True))
     grids[axis] = index
     return tuple(grids)
 

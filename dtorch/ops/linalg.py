@@ -8,9 +8,16 @@ from dtorch.ops._util import sum_to
 class MatMul(Function):
     """``a @ b`` with NumPy/PyTorch rules: 1-D operands gain and lose a dimension, batch dimensions broadcast."""
 
+    # PyTorch names the node after the kernel it dispatched to; the plain-matrix cases are named the same here
+    _TORCH_NAMES = {(1, 1): "DotBackward0", (2, 1): "MvBackward0", (2, 2): "MmBackward0", (3, 3): "BmmBackward0"}
+
     def forward(self, a, b):
         self.save_for_backward(a, b)
+        self.ndims = (a.ndim, b.ndim)
         return self.xp.matmul(a, b)
+
+    def name(self):
+        return self._TORCH_NAMES.get(getattr(self, "ndims", None), "MatMulBackward0")
 
     def backward(self, grad):
         a, b = self.saved_tensors
@@ -18,10 +25,11 @@ class MatMul(Function):
         a_matrix = xp.expand_dims(a, 0) if a.ndim == 1 else a
         b_matrix = xp.expand_dims(b, 1) if b.ndim == 1 else b
         grad_matrix = grad
-        if a.ndim == 1:
-            grad_matrix = xp.expand_dims(grad_matrix, -2)
+        # the column first: for 1-D . 1-D the gradient is 0-dim and becomes (1, 1)
         if b.ndim == 1:
             grad_matrix = xp.expand_dims(grad_matrix, -1)
+        if a.ndim == 1:
+            grad_matrix = xp.expand_dims(grad_matrix, -2)
         a_edge, b_edge = self.edges
         grad_a = grad_b = None
         if a_edge is not None:
@@ -91,21 +99,38 @@ class Einsum(Function):
             if edge is None:
                 grads.append(None)
                 continue
-            if len(set(subscripts)) != len(subscripts):
-                raise RuntimeError(f"einsum backward: repeated subscripts in one operand ('{subscripts}') are not supported")
+            letters = "".join(dict.fromkeys(subscripts))  # each letter once, in order of appearance
+            extents = {c: operand.shape[k] for k, c in enumerate(subscripts)}
             others = [(s, o) for j, (s, o) in enumerate(zip(self.subscripts, operands)) if j != i]
             available = set(self.output)
             for s, _ in others:
                 available |= set(s)
-            present = "".join(c for c in subscripts if c in available)
+            present = "".join(c for c in letters if c in available)
             spelled = ",".join([self.output] + [s for s, _ in others]) + "->" + present
             partial = xp.einsum(spelled, grad, *[o for _, o in others])
-            if present != subscripts:
+            if present != letters:
                 # letters summed only inside this operand: their gradient is the same along them
-                kept_shape = tuple(operand.shape[k] if c in available else 1 for k, c in enumerate(subscripts))
-                partial = xp.broadcast_to(xp.reshape(partial, kept_shape), operand.shape)
+                kept_shape = tuple(extents[c] if c in available else 1 for c in letters)
+                partial = xp.broadcast_to(xp.reshape(partial, kept_shape), tuple(extents[c] for c in letters))
+            if letters != subscripts:
+                # a repeated letter reads a diagonal ('ii->i'): the gradient goes back onto it, zero elsewhere
+                grids = xp.ix_(*[xp.arange(extents[c]) for c in letters])
+                full = xp.zeros(operand.shape, dtype=partial.dtype)
+                full[tuple(grids[letters.index(c)] for c in subscripts)] = partial
+                partial = full
             grads.append(partial)
         return tuple(grads)
+
+
+def _descending_order(xp, x, axis):
+    """Stable descending argsort along ``axis`` with NaN first (PyTorch counts NaN as the largest value)."""
+    keys = -(x.astype("int64") if x.dtype.kind in "bu" else x)
+    order = xp.argsort(keys, axis=axis, kind="stable")
+    if x.dtype.kind == "f":
+        # negation leaves NaN last; a second stable pass on "is a number" moves the NaNs to the front
+        is_number = ~xp.isnan(xp.take_along_axis(x, order, axis=axis))
+        order = xp.take_along_axis(order, xp.argsort(is_number, axis=axis, kind="stable"), axis=axis)
+    return order
 
 
 class Sort(Function):
@@ -117,10 +142,10 @@ class Sort(Function):
 
     def forward(self, x):
         xp = self.xp
-        keys = x
         if self.descending:
-            keys = -(x.astype("int64") if x.dtype.kind in "bu" else x)
-        indices = xp.argsort(keys, axis=self.axis, kind="stable")
+            indices = _descending_order(xp, x, self.axis)
+        else:
+            indices = xp.argsort(x, axis=self.axis, kind="stable")
         self.indices = indices
         self.input_shape = x.shape
         return xp.take_along_axis(x, indices, axis=self.axis), indices.astype("int64")
@@ -141,10 +166,10 @@ class TopK(Function):
         xp = self.xp
         if self.k > x.shape[self.axis] if x.ndim else self.k > 1:
             raise RuntimeError("selected index k out of range")
-        keys = x
         if self.largest:
-            keys = -(x.astype("int64") if x.dtype.kind in "bu" else x)
-        indices = xp.argsort(keys, axis=self.axis, kind="stable")
+            indices = _descending_order(xp, x, self.axis)
+        else:
+            indices = xp.argsort(x, axis=self.axis, kind="stable")
         index = [slice(None)] * x.ndim
         index[self.axis] = slice(0, self.k)
         indices = indices[tuple(index)]

@@ -4,6 +4,8 @@ The ``axes`` attribute is always a sorted tuple of non-negative axes, resolved b
 op replays without knowing the input's rank.
 """
 
+import math
+
 from dtorch.autograd.function import Function
 from dtorch.ops._util import expand_reduced
 
@@ -60,7 +62,12 @@ def _product_of_others(xp, x, axes):
     """For each element, the product of the other elements in its reduction group."""
     moved = xp.moveaxis(x, axes, tuple(range(x.ndim - len(axes), x.ndim)))
     kept_shape = moved.shape[: x.ndim - len(axes)]
-    flat = xp.reshape(moved, kept_shape + (-1,))
+    group = 1
+    for axis in axes:
+        group *= x.shape[axis]
+    if group == 0:
+        return xp.zeros_like(x)
+    flat = xp.reshape(moved, kept_shape + (group,))
     ones = xp.ones(kept_shape + (1,), dtype=x.dtype)
     left = xp.cumprod(xp.concatenate([ones, flat[..., :-1]], axis=-1), axis=-1)
     right = xp.flip(xp.cumprod(xp.flip(xp.concatenate([flat[..., 1:], ones], axis=-1), axis=-1), axis=-1), axis=-1)
@@ -87,7 +94,8 @@ class MaxMin(Function):
         xp = self.xp
         grad = expand_reduced(xp, grad, x.shape, self.axes, self.keepdim)
         hits = x == self.extreme
-        count = xp.sum(hits, axis=self.axes, keepdims=True)
+        # counted in the gradient's dtype: an int64 count would promote a float32 gradient to float64
+        count = xp.sum(hits, axis=self.axes, keepdims=True, dtype=grad.dtype)
         return (grad * hits / count,)
 
 
@@ -100,6 +108,9 @@ class MaxMinDim(Function):
 
     def forward(self, x):
         xp = self.xp
+        self.input_shape = x.shape
+        if x.ndim == 0:  # dim 0 or -1 of a 0-dim tensor: the value itself, index 0
+            return x.copy(), xp.zeros((), dtype="int64")
         pick = xp.argmax if self.mode == "max" else xp.argmin
         indices = xp.expand_dims(pick(x, axis=self.axis), self.axis)
         self.indices = indices
@@ -112,6 +123,8 @@ class MaxMinDim(Function):
 
     def backward(self, grad):
         xp = self.xp
+        if not self.input_shape:
+            return (grad,)
         if not self.keepdim:
             grad = xp.expand_dims(grad, self.axis)
         out = xp.zeros(self.input_shape, dtype=grad.dtype)
@@ -129,7 +142,8 @@ class Var(Function):
         count = 1
         for axis in self.axes:
             count *= x.shape[axis]
-        self.divisor = max(count - self.correction, 0)
+        # PyTorch's backward divides by N - correction unclamped (0 gives inf/nan, never a Python error)
+        self.divisor = count - self.correction
         return self.xp.var(x, axis=self.axes, keepdims=self.keepdim, ddof=self.correction)
 
     def backward(self, grad):
@@ -137,7 +151,7 @@ class Var(Function):
         xp = self.xp
         grad = expand_reduced(xp, grad, x.shape, self.axes, self.keepdim)
         centered = x - xp.mean(x, axis=self.axes, keepdims=True)
-        return (grad * centered * (2.0 / self.divisor),)
+        return (grad * centered * 2.0 / self.divisor,)
 
 
 class Std(Function):
@@ -148,7 +162,7 @@ class Std(Function):
         count = 1
         for axis in self.axes:
             count *= x.shape[axis]
-        self.divisor = max(count - self.correction, 0)
+        self.divisor = count - self.correction  # unclamped in backward, as in Var
         return self.xp.std(x, axis=self.axes, keepdims=self.keepdim, ddof=self.correction)
 
     def backward(self, grad):
@@ -156,7 +170,7 @@ class Std(Function):
         xp = self.xp
         grad = expand_reduced(xp, grad, x.shape, self.axes, self.keepdim)
         centered = x - xp.mean(x, axis=self.axes, keepdims=True)
-        std = xp.sqrt(xp.sum(centered * centered, axis=self.axes, keepdims=True) / self.divisor)
+        std = xp.sqrt(xp.sum(centered * centered, axis=self.axes, keepdims=True) / max(self.divisor, 0))
         return (grad * centered / (std * self.divisor),)
 
 
@@ -196,7 +210,7 @@ class Norm(Function):
             reduce = xp.max if p > 0 else xp.min
             extreme = reduce(magnitude, axis=self.axes, keepdims=True)
             hits = magnitude == extreme
-            count = xp.sum(hits, axis=self.axes, keepdims=True)
+            count = xp.sum(hits, axis=self.axes, keepdims=True, dtype=grad.dtype)
             return (grad * xp.sign(x) * hits / count,)
         norm = xp.sum(magnitude ** p, axis=self.axes, keepdims=True) ** (1.0 / p)
         safe_norm = xp.where(norm == 0, 1.0, norm)
@@ -211,6 +225,8 @@ class LogSumExp(Function):
     def forward(self, x):
         self.save_for_backward(x)
         xp = self.xp
+        if x.size == 0:  # an empty sum: log(0) = -inf, as in PyTorch (max has no identity to shift by)
+            return xp.full_like(xp.sum(x, axis=self.axes, keepdims=self.keepdim), -math.inf)
         shift = xp.max(x, axis=self.axes, keepdims=True)
         shift = xp.where(xp.isfinite(shift), shift, 0)
         out = xp.log(xp.sum(xp.exp(x - shift), axis=self.axes, keepdims=True)) + shift
@@ -221,6 +237,8 @@ class LogSumExp(Function):
     def backward(self, grad):
         (x,) = self.saved_tensors
         xp = self.xp
+        if x.size == 0:
+            return (x * 0,)
         grad = expand_reduced(xp, grad, x.shape, self.axes, self.keepdim)
         shift = xp.max(x, axis=self.axes, keepdims=True)
         weights = xp.exp(x - shift)
@@ -232,10 +250,14 @@ class CumSum(Function):
     attr_names = ("axis",)
 
     def forward(self, x):
+        if x.ndim == 0:
+            return x.copy()
         return self.xp.cumsum(x, axis=self.axis)
 
     def backward(self, grad):
         xp = self.xp
+        if grad.ndim == 0:
+            return (grad,)
         return (xp.flip(xp.cumsum(xp.flip(grad, axis=self.axis), axis=self.axis), axis=self.axis),)
 
 
@@ -245,11 +267,15 @@ class CumProd(Function):
 
     def forward(self, x):
         self.save_for_backward(x)
+        if x.ndim == 0:
+            return x.copy()
         return self.xp.cumprod(x, axis=self.axis)
 
     def backward(self, grad):
         (x,) = self.saved_tensors
         xp = self.xp
+        if x.ndim == 0:
+            return (grad,)
         # d out_j / d x_i = prod_{k<=j, k!=i} x_k, summed against grad_j for j >= i; O(n^2) but exact with zeros
         moved = xp.moveaxis(x, self.axis, -1)
         g = xp.moveaxis(grad, self.axis, -1)

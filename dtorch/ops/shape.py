@@ -116,8 +116,8 @@ class Flip(Function):
     attr_names = ("dims",)
 
     def forward(self, x):
-        # a copy, as PyTorch's flip (NumPy's flip is a negative-stride view)
-        return self.xp.ascontiguousarray(self.xp.flip(x, axis=self.dims))
+        # a copy, as PyTorch's flip (NumPy's flip is a negative-stride view); ``copy`` keeps a 0-dim input 0-dim
+        return self.xp.flip(x, axis=self.dims).copy()
 
     def backward(self, grad):
         return (self.xp.flip(grad, axis=self.dims),)

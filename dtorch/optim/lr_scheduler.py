@@ -398,8 +398,8 @@ class OneCycleLR(LRScheduler):
 
     >>> import dtorch
     >>> opt = dtorch.optim.SGD([dtorch.nn.Parameter(dtorch.ones(1))], lr=0.1, momentum=0.9)
-    >>> s = dtorch.optim.lr_scheduler.OneCycleLR(opt, max_lr=1.0, total_steps=10); s.get_last_lr()
-    [0.04]
+    >>> s = dtorch.optim.lr_scheduler.OneCycleLR(opt, max_lr=1.0, total_steps=10); round(s.get_last_lr()[0], 6)
+    0.04
     """
 
     def __init__(self, optimizer, max_lr, total_steps=None, epochs=None, steps_per_epoch=None, pct_start=0.3,

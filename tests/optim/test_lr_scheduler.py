@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import dtorch
+import dtorch.nn
 from dtorch import optim, serialization
 from dtorch.optim import lr_scheduler as dsched
 from dtorch.tensor import Tensor
@@ -17,12 +18,7 @@ EPOCHS = 30
 
 
 def make_param(array):
-    parameter = getattr(getattr(dtorch, "nn", None), "Parameter", None)
-    if parameter is not None:
-        return parameter(Tensor._from_array(array, None))
-    tensor = Tensor._from_array(array, None)
-    tensor.requires_grad = True
-    return tensor
+    return dtorch.nn.Parameter(Tensor._from_array(array, None))
 
 
 def optimizers(opt_name="SGD", **kwargs):

@@ -1,0 +1,492 @@
+"""Process groups: who talks to whom, in what order, with which transport, and how long anyone may wait.
+
+A :class:`ProcessGroup` owns an MPI communicator for its collectives (a private duplicate, so user code on
+``MPI.COMM_WORLD`` never matches its messages), a second one for point-to-point transfers (so a ``send`` never
+interleaves with a queued collective), optionally an NCCL communicator for CUDA tensors, a per-group FIFO
+communication thread for ``async_op=True`` work, a sequence counter and a progress board for the debug checks and
+the timeout watchdog. Groups are made collectively: every rank of the world calls ``init_process_group`` and
+``new_group`` in the same order, like PyTorch.
+
+How ranks are found is :mod:`dtorch.distributed.rendezvous`; ``init_process_group`` then sets ``RANK``,
+``WORLD_SIZE``, ``LOCAL_RANK`` and ``LOCAL_WORLD_SIZE`` in ``os.environ`` for the script.
+
+Threads: collectives of one group are called from one thread (the FIFO order is the order of the calls); groups'
+communication threads and the watchdog are daemon threads. A process forked while groups exist (DataLoader
+workers) must not use them: the child has the parent's MPI state but none of its threads.
+
+>>> import dtorch.distributed as dist
+>>> dist.init_process_group()               # doctest: +SKIP
+>>> dist.get_rank(), dist.get_world_size()  # doctest: +SKIP
+(0, 1)
+"""
+
+import atexit
+import collections
+import datetime
+import os
+import time
+import warnings
+import zlib
+
+from dtorch.collectives.base import FifoExecutor, Work
+from dtorch.distributed import checks
+from dtorch.distributed.rendezvous import resolve_backend, world_communicator
+from dtorch.distributed.watchdog import watchdog, install_excepthook
+
+DEFAULT_TIMEOUT = datetime.timedelta(minutes=10)
+
+# board op codes (ints in shared memory); index into OP_NAMES
+OP_NAMES = ("?", "all_reduce", "broadcast", "reduce", "all_gather", "all_gather_into_tensor", "gather", "scatter",
+            "reduce_scatter", "reduce_scatter_tensor", "all_to_all", "all_to_all_single", "barrier",
+            "all_gather_object", "broadcast_object_list", "gather_object", "scatter_object_list")
+OP_CODES = {name: code for code, name in enumerate(OP_NAMES)}
+
+
+def _seconds(timeout):
+    if timeout is None:
+        return DEFAULT_TIMEOUT.total_seconds()
+    if isinstance(timeout, datetime.timedelta):
+        return timeout.total_seconds()
+    return float(timeout)
+
+
+class ProcessGroup:
+    """A set of ranks that run collectives together (PyTorch's ``ProcessGroup``).
+
+    ``ranks`` are the global ranks of the members, in group-rank order. Use ``rank()``/``size()`` for this process's
+    place in the group.
+
+    >>> pg = dist.new_group([0, 1])             # doctest: +SKIP
+    >>> pg.rank(), pg.size()                    # doctest: +SKIP
+    (0, 2)
+    """
+
+    def __init__(self, comm, ranks, global_rank, timeout, backend="mpi", name="WORLD", nccl=None):
+        self.comm = comm  # collectives (MPI, or the local world of one)
+        self.p2p = comm.split(list(range(comm.size))) if comm.size > 1 else comm  # point-to-point transfers
+        self.nccl = nccl
+        self.ranks = list(ranks)
+        self.global_rank = global_rank
+        self.timeout = _seconds(timeout)
+        self.backend = backend
+        self.name = name
+        self.seq = 0
+        self.p2p_seq = 0
+        self.inflight = None  # (name, seq, start) of the collective running now, read by the watchdog
+        self.p2p_open = {}  # id -> (description, start, work, on_main_thread)
+        self.gpu_pending = collections.deque()  # (name, seq, start, CUDA event) of launched NCCL collectives
+        self.executor = FifoExecutor(name)
+        self.board = comm.board() if hasattr(comm, "board") and comm.size > 1 else None
+        self.board_slots = self.board.mine if self.board is not None else None
+        self._group_rank = {g: i for i, g in enumerate(self.ranks)}
+        self.alive = True
+        watchdog.watch(self)
+
+    # ---- identity ---------------------------------------------------------------------------------------------------
+
+    def rank(self):
+        return self.comm.rank
+
+    def size(self):
+        return self.comm.size
+
+    def group_rank(self, global_rank, what="rank"):
+        """This group's rank of a global rank; ValueError naming the group's ranks when it is not a member."""
+        found = self._group_rank.get(global_rank)
+        if found is None:
+            raise ValueError(f"{what} {global_rank} is not in group {self.name} (its global ranks are {self.ranks})")
+        return found
+
+    def __repr__(self):
+        return f"<ProcessGroup {self.name} backend={self.backend} ranks={self.ranks} rank={self.rank()}>"
+
+    # ---- running a collective ---------------------------------------------------------------------------------------
+
+    def run(self, name, fn, args, spec, async_op, outputs=None, finish=None):
+        """Run the collective ``fn(*args)`` in this group's order, with the checks; a Work when ``async_op``.
+
+        ``spec`` is what every rank must agree on (see :mod:`dtorch.distributed.checks`); ``finish()`` runs after
+        the transfer (copying out of a packed buffer). The work's future holds ``outputs``.
+        """
+        if not self.alive:
+            raise RuntimeError(f"process group {self.name} was destroyed")
+        seq = self.seq
+        self.seq = seq + 1
+        if async_op:
+            if self.nccl is not None and fn.__self__ is self.nccl:
+                self._execute_on_gpu(name, seq, fn, args, spec, finish)  # queued on the CUDA stream: already async
+                return Work.completed(name, outputs)
+            if not state.threaded:  # no MPI_THREAD_MULTIPLE: no communication thread, the work runs now
+                self._execute(name, seq, fn, args, spec, finish)
+                return Work.completed(name, outputs)
+            return self.executor.submit(self._execute, (name, seq, fn, args, spec, finish), Work(name),
+                                        lambda _: outputs)
+        if self.nccl is not None and fn.__self__ is self.nccl:
+            self._execute_on_gpu(name, seq, fn, args, spec, finish)
+        elif self.executor._pending == 0:  # nothing queued: run here, no thread hop
+            self._execute(name, seq, fn, args, spec, finish)
+        else:
+            self.executor.run(self._execute, (name, seq, fn, args, spec, finish), Work(name))
+        return None
+
+    def _execute(self, name, seq, fn, args, spec, finish):
+        mine = self.board_slots
+        if mine is not None:  # (seq, op code, inside), read by the other ranks' watchdogs
+            mine[1] = OP_CODES[name]
+            mine[0] = seq
+            mine[2] = 1
+        self.inflight = (name, seq, time.monotonic())
+        try:
+            if checks.due(seq) and self.comm.size > 1:
+                checks.verify(self.comm, name, seq, spec, self.name, self.ranks)
+            fn(*args)
+            if finish is not None:
+                finish()
+        finally:
+            self.inflight = None
+            if mine is not None:
+                mine[2] = 0
+
+    def _execute_on_gpu(self, name, seq, fn, args, spec, finish):
+        """Launch an NCCL collective on the current stream and remember a CUDA event after it: the watchdog ends
+        the job when the event has not completed within the timeout (a hang on the GPU, not on the host)."""
+        self._execute(name, seq, fn, args, spec, finish)
+        self.gpu_pending.append((name, seq, time.monotonic(), self.nccl.mark()))
+
+    def open_p2p(self, description, work, on_main_thread):
+        """Register a point-to-point transfer with the watchdog; returns the key to ``close_p2p`` it."""
+        key = object()
+        self.p2p_open[key] = (description, time.monotonic(), work, on_main_thread)
+        return key
+
+    def close_p2p(self, key):
+        self.p2p_open.pop(key, None)
+
+    # ---- timeouts ---------------------------------------------------------------------------------------------------
+
+    def expired(self, now):
+        """``(what, start, work, on_main_thread)`` of an operation past the timeout, or None (for the watchdog)."""
+        current = self.inflight
+        if current is not None and now - current[2] > self.timeout:
+            name, seq, started = current
+            running_queued = self.executor.current is not None
+            work = None
+            if running_queued:
+                work = self._queued_work()
+            return ((name, seq), started, work, not running_queued)
+        for description, started, work, on_main in list(self.p2p_open.values()):
+            if now - started > self.timeout:
+                return (description, started, work, on_main)
+        if self.nccl is not None:
+            return self._gpu_expired(now)
+        return None
+
+    def _gpu_expired(self, now):
+        pending = self.gpu_pending
+        while pending and pending[0][3].query():
+            pending.popleft()
+        if pending and now - pending[0][2] > self.timeout:
+            name, seq, started, _ = pending[0]
+            return ((name, seq), started, None, False)
+        try:
+            self.nccl.check_async_error()
+        except Exception as error:  # noqa: BLE001 - any NCCL error ends the job
+            return (f"an NCCL collective (NCCL reported: {error})", now - self.timeout, None, False)
+        return None
+
+    def _queued_work(self):
+        return self.executor.running_work
+
+    def timeout_message(self, what, waited):
+        if isinstance(what, tuple):
+            name, seq = what
+            head = (f"dtorch.distributed: {name} (sequence number {seq}) on group {self.name} did not complete "
+                    f"within the group's timeout of {self.timeout:g} s (waited {waited:.1f} s) on rank "
+                    f"{self.global_rank}.")
+            return head + "\n" + self._laggards(seq)
+        return (f"dtorch.distributed: {what} on group {self.name} did not complete within the group's timeout of "
+                f"{self.timeout:g} s (waited {waited:.1f} s) on rank {self.global_rank}.")
+
+    def _laggards(self, seq):
+        if self.board is None:
+            return "Could not tell which ranks have not reached it (no progress board on this group)."
+        try:
+            states = self.board.read(timeout=1.0)
+        except Exception as error:  # noqa: BLE001 - the report must not fail
+            return f"Could not read the other ranks' progress ({error})."
+        missing, unknown, notes = [], [], []
+        for group_rank, state in enumerate(states):
+            global_rank = self.ranks[group_rank]
+            if state is None:
+                unknown.append(global_rank)
+                continue
+            their_seq, code, inside = state
+            if their_seq < seq:
+                missing.append(global_rank)
+                where = (f"waiting in {OP_NAMES[code]} #{their_seq}" if inside else
+                         f"last entered {OP_NAMES[code]} #{their_seq}, now outside any collective" if their_seq >= 0
+                         else "has not entered any collective of this group")
+                notes.append(f"  rank {global_rank}: {where}")
+        text = f"Ranks that have not reached it: {missing}."
+        if not missing and not unknown:
+            text = ("Every rank has reached it, so they disagree on its arguments (root, sizes) or a transfer is "
+                    "stuck; set DTORCH_DISTRIBUTED_DEBUG=DETAIL to check every call's arguments.")
+        if notes:
+            text += "\n" + "\n".join(notes)
+        if unknown:
+            text += f"\nRanks whose progress could not be read (busy outside MPI, so not there either): {unknown}."
+        return text
+
+    def abort(self):
+        if self.nccl is not None:
+            self.nccl.abort(1)  # ncclCommAbort frees the GPU from the stuck kernel, then MPI_Abort
+        self.comm.abort(1)
+
+    # ---- teardown ---------------------------------------------------------------------------------------------------
+
+    def destroy(self):
+        """Finish queued work and free the communicators (collective over the group)."""
+        if not self.alive:
+            return
+        self.executor.shutdown(wait=True)
+        self.alive = False
+        watchdog.forget(self)
+        if self.p2p is not self.comm:
+            self.p2p.free()
+        if self.nccl is not None:
+            self.nccl.free()
+        self.comm.free()
+
+
+class _NonMember:
+    """What ``new_group`` returns on ranks outside the group (PyTorch's ``GroupMember.NON_GROUP_MEMBER``)."""
+
+    def __repr__(self):
+        return "GroupMember.NON_GROUP_MEMBER"
+
+
+class GroupMember:
+    """``GroupMember.WORLD`` is the default group once initialised; ``NON_GROUP_MEMBER`` marks non-members."""
+
+    WORLD = None
+    NON_GROUP_MEMBER = _NonMember()
+
+
+class group:  # noqa: N801 - PyTorch's name
+    """``dist.group.WORLD``: the default process group."""
+
+    WORLD = None
+
+
+class _State:
+    """The process's distributed state: the default group and every group made since."""
+
+    def __init__(self):
+        self.default = None
+        self.groups = []
+        self.world_comm = None
+        self.local_rank = 0
+        self.local_world_size = 1
+        self.group_count = 0
+        self.exit_hook = False
+        self.threaded = True  # MPI allows calls from several threads at once (MPI_THREAD_MULTIPLE)
+
+
+state = _State()
+
+
+def _make_nccl(comm):
+    from dtorch.collectives.nccl import NcclCommunicator
+
+    return NcclCommunicator.from_mpi(comm, local_rank=state.local_rank)
+
+
+def is_available():
+    """True: dtorch always has its distributed package (MPI may still be missing; see ``init_process_group``)."""
+    return True
+
+
+def is_initialized():
+    """Whether the default process group exists."""
+    return state.default is not None
+
+
+def is_mpi_available():
+    try:
+        import mpi4py  # noqa: F401
+
+        return True
+    except ImportError:
+        return False
+
+
+def is_nccl_available():
+    try:
+        from dtorch.collectives.nccl import load_nccl
+
+        load_nccl()
+        return True
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def is_gloo_available():
+    return False
+
+
+def init_process_group(backend=None, init_method=None, timeout=None, world_size=-1, rank=-1, store=None,
+                       group_name="", pg_options=None, device_id=None):
+    """Join the job's default process group (collective over every rank). PyTorch's signature.
+
+    Args:
+        backend: ``'mpi'`` (CPU tensors; ``'gloo'`` is taken as ``'mpi'``), ``'nccl'`` (CUDA tensors; CPU tensors of
+            an NCCL group still go over MPI), or None: NCCL when CUDA is available, MPI otherwise.
+        init_method: None or ``'env://'``. Ranks meet through MPI, so ``MASTER_ADDR``/``MASTER_PORT`` are not needed;
+            other methods are accepted with a warning and ignored.
+        timeout: how long a collective may wait (a ``timedelta`` or seconds; default 10 minutes) before the job is
+            ended with an error naming the collective and the ranks that did not reach it.
+        world_size, rank: checked against MPI's when given.
+
+    >>> dist.init_process_group("mpi", timeout=datetime.timedelta(seconds=30))   # doctest: +SKIP
+    """
+    if state.default is not None:
+        raise RuntimeError("trying to initialize the default process group twice!")
+    if init_method not in (None, "", "env://"):
+        warnings.warn(f"init_method={init_method!r} is ignored: dtorch's ranks meet through MPI (launch with mpiexec "
+                      f"or dtorchrun)", stacklevel=2)
+    if store is not None:
+        warnings.warn("store= is ignored: dtorch's ranks meet through MPI", stacklevel=2)
+    name = resolve_backend(backend)
+    comm, local_rank, local_size, state.threaded = world_communicator(world_size, rank)
+    state.world_comm = comm
+    state.local_rank, state.local_world_size = local_rank, local_size
+    for key, value in (("RANK", comm.rank), ("WORLD_SIZE", comm.size), ("LOCAL_RANK", local_rank),
+                       ("LOCAL_WORLD_SIZE", local_size)):
+        os.environ[key] = str(value)
+    nccl = _make_nccl(comm) if name == "nccl" else None
+    pg = ProcessGroup(comm, range(comm.size), comm.rank, timeout, backend=name, name=group_name or "WORLD", nccl=nccl)
+    state.default = pg
+    state.groups = [pg]
+    GroupMember.WORLD = group.WORLD = pg
+    if comm.size > 1:
+        install_excepthook(comm.rank, comm.abort)
+    if not state.exit_hook:
+        # finish queued async work before mpi4py's own exit hook (registered earlier, so run later) finalises MPI
+        atexit.register(_finish_queued_work)
+        state.exit_hook = True
+
+
+def _finish_queued_work():
+    for pg in list(state.groups):
+        pg.executor.shutdown(wait=True)
+
+
+def destroy_process_group(group=None):
+    """Free a group, or with no argument every group and the default one (collective over the group's ranks)."""
+    if group is None or group is state.default:
+        for pg in reversed(state.groups):
+            pg.destroy()
+        state.groups = []
+        state.default = None
+        state.world_comm = None
+        GroupMember.WORLD = globals()["group"].WORLD = None
+        return
+    if group is GroupMember.NON_GROUP_MEMBER:
+        return
+    group.destroy()
+    if group in state.groups:
+        state.groups.remove(group)
+
+
+def default_group():
+    """The default group; RuntimeError saying what to call when there is none."""
+    pg = state.default
+    if pg is None:
+        raise RuntimeError("Default process group has not been initialized, please make sure to call "
+                           "init_process_group.")
+    return pg
+
+
+def new_group(ranks=None, timeout=None, backend=None, pg_options=None, use_local_synchronization=False,
+              group_desc=None, device_id=None):
+    """A process group over ``ranks`` (global ranks; all ranks when None), PyTorch's ``new_group``.
+
+    Every rank of the world must call it, in the same order (unless ``use_local_synchronization``: then only the
+    members do). Ranks outside get ``GroupMember.NON_GROUP_MEMBER``. The group's ranks are sorted, as in PyTorch.
+
+    >>> evens = dist.new_group([0, 2], timeout=60)   # doctest: +SKIP
+    """
+    world = default_group()
+    size = world.size()
+    members = sorted(set(range(size) if ranks is None else (int(r) for r in ranks)))
+    if ranks is not None and len(members) != len(list(ranks)):
+        raise ValueError(f"new_group: ranks {list(ranks)} list a rank twice")
+    outside = [r for r in members if not 0 <= r < size]
+    if outside:
+        raise ValueError(f"new_group: ranks {outside} are outside the world of {size} ranks (0..{size - 1})")
+    state.group_count += 1
+    name = group_desc or f"group{state.group_count}{members}"
+    if use_local_synchronization:
+        # the tag must be the same on every member, and counters differ between ranks that made different groups
+        sub = world.comm.create_group(members, tag=zlib.crc32(repr(members).encode()) & 0x7FFF)
+    else:
+        sub = world.comm.split(members)
+    if sub is None:
+        return GroupMember.NON_GROUP_MEMBER
+    backend_name = world.backend if backend is None else resolve_backend(backend)
+    nccl = _make_nccl(sub) if backend_name == "nccl" else None
+    pg = ProcessGroup(sub, members, world.global_rank, world.timeout if timeout is None else _seconds(timeout),
+                      backend=backend_name, name=name, nccl=nccl)
+    state.groups.append(pg)
+    return pg
+
+
+def resolve(group):
+    """The group a collective runs on: the default one for None; None for ``NON_GROUP_MEMBER``."""
+    if group is None:
+        return default_group()
+    if group is GroupMember.NON_GROUP_MEMBER:
+        return None
+    if not isinstance(group, ProcessGroup):
+        raise TypeError(f"expected a ProcessGroup (from new_group) or None, got {group!r}")
+    return group
+
+
+def get_rank(group=None):
+    """This process's rank in ``group`` (the world by default); -1 when it is not a member."""
+    pg = resolve(group)
+    return -1 if pg is None else pg.rank()
+
+
+def get_world_size(group=None):
+    """The number of ranks in ``group``; -1 when this process is not a member."""
+    pg = resolve(group)
+    return -1 if pg is None else pg.size()
+
+
+def get_backend(group=None):
+    pg = resolve(group)
+    if pg is None:
+        raise ValueError("Invalid process group specified")
+    return pg.backend
+
+
+def get_global_rank(group, group_rank):
+    pg = resolve(group)
+    if not 0 <= group_rank < len(pg.ranks):
+        raise ValueError(f"group rank {group_rank} is outside group {pg.name} of {len(pg.ranks)} ranks")
+    return pg.ranks[group_rank]
+
+
+def get_group_rank(group, global_rank):
+    return resolve(group).group_rank(global_rank)
+
+
+def get_process_group_ranks(group):
+    return list(resolve(group).ranks)
+
+
+def get_node_local_rank(fallback_rank=None):
+    if state.default is None and fallback_rank is not None:
+        return fallback_rank
+    return state.local_rank

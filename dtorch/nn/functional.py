@@ -1,0 +1,2027 @@
+"""``dtorch.nn.functional``: PyTorch's functional layers, activations and losses with PyTorch's signatures.
+
+Each function checks its arguments up front (RuntimeErrors that name the shapes involved, as PyTorch's do), turns
+them into plain data and calls one op from ``dtorch.ops`` (``conv``, ``norm``, ``loss``, ``nn``) or, where a
+composition costs nothing, composes ops of ``dtorch.functional``. The activations that ``dtorch`` itself has
+(``relu``, ``gelu``, ``silu``, ``sigmoid``, ``tanh``, ``softplus``) run the very same op here.
+
+Deliberate differences from PyTorch, all documented at the function: ``embedding(scale_grad_by_freq=True)`` is
+not supported; ``embedding(sparse=True)`` gives a dense gradient; dropout draws from dtorch's generator, so its
+masks are not PyTorch's; ``interpolate`` has no ``'bicubic'`` mode and no ``antialias``. The fused ops (conv,
+pooling, norms, softmax, losses, attention) have no double-backward formula: a ``create_graph=True`` backward
+through them raises a RuntimeError that names the op (``linear`` and the elementwise activations do support it).
+"""
+
+import math
+import warnings
+
+import numpy as np
+
+from dtorch import _backend
+from dtorch import functional as _F
+from dtorch import random as _random
+from dtorch.autograd import grad_mode
+from dtorch.ops import conv as _conv
+from dtorch.ops import elementwise as _E
+from dtorch.ops import loss as _loss
+from dtorch.ops import nn as _nn
+from dtorch.ops import norm as _norm
+from dtorch.tensor import Size, Tensor, _wrap_dim
+
+_new = Tensor._from_array
+_grad_state = grad_mode._state
+
+# ======================================================================================================================
+# argument helpers
+
+
+def _tuple(value, n, name):
+    """An int or a sequence of ``n`` ints (a 1-sequence is repeated) as a tuple of ``n`` ints."""
+    if isinstance(value, (int, np.integer)):
+        return (int(value),) * n
+    value = tuple(int(v) for v in value)
+    if len(value) == 1:
+        return value * n
+    if len(value) != n:
+        raise RuntimeError(f"expected {name} to be a single integer value or a list of {n} values, got {list(value)}")
+    return value
+
+
+def _shape_text(tensor):
+    return str(list(tensor.shape))
+
+
+def _check_rank(input, ranks, name):
+    if input.data.ndim not in ranks:
+        lo, hi = ranks
+        raise RuntimeError(
+            f"Expected {lo}D (unbatched) or {hi}D (batched) input to {name}, but got input of size: "
+            f"{_shape_text(input)}"
+        )
+
+
+def _same_dtype(name, input, *others):
+    for other in others:
+        if other is not None and other.data.dtype != input.data.dtype:
+            raise RuntimeError(
+                f"{name}: expected input and parameters to have the same dtype, but got input of dtype "
+                f"{input.dtype} and a parameter of dtype {other.dtype}"
+            )
+
+
+def _check_float(input, name):
+    if input.data.dtype.kind != "f":
+        raise RuntimeError(f"\"{name}\" not implemented for '{str(input.dtype).replace('dtorch.', '')}'")
+
+
+def _inplace(input, compute):
+    """Run ``compute(input)`` and write the result into ``input`` (PyTorch's ``inplace=True``)."""
+    return _F._inplace(compute)(input)
+
+
+# ======================================================================================================================
+# linear and convolution
+
+
+def linear(input, weight, bias=None):
+    """``input @ weight.T + bias``.
+
+    Args:
+        input: ``(*, in_features)``. weight: ``(out_features, in_features)``. bias: ``(out_features,)`` or None.
+    Returns:
+        ``(*, out_features)``.
+
+    >>> import dtorch
+    >>> linear(dtorch.ones(2, 3), dtorch.ones(4, 3), dtorch.zeros(4)).shape
+    dtorch.Size([2, 4])
+    """
+    if weight.data.ndim != 2 or input.data.ndim == 0:
+        out = _F.matmul(input, _F.t(weight))
+        return out if bias is None else out + bias
+    if input.data.shape[-1] != weight.data.shape[1]:
+        a = input.data.shape
+        rows = int(np.prod(a[:-1])) if len(a) > 1 else 1
+        raise RuntimeError(
+            f"mat1 and mat2 shapes cannot be multiplied ({rows}x{a[-1]} and "
+            f"{weight.data.shape[1]}x{weight.data.shape[0]})"
+        )
+    if input.data.dtype != weight.data.dtype or (bias is not None and bias.data.dtype != weight.data.dtype):
+        other = bias if input.data.dtype == weight.data.dtype else input
+        raise RuntimeError(f"mat1 and mat2 must have the same dtype, but got {other.dtype} and {weight.dtype}")
+    if bias is not None and bias.data.shape not in ((weight.data.shape[0],), ()):
+        return _nn.Linear.apply(input, weight, None) + bias
+    return _nn.Linear.apply(input, weight, bias)
+
+
+def _conv_padding(padding, kernel, dilation, stride, name):
+    """``(top, bottom, left, right)`` from an int, a pair, ``'valid'`` or ``'same'`` (odd extra at the end)."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0, 0, 0, 0)
+        if padding != "same":
+            raise ValueError(f"Invalid padding string '{padding}', should be one of {{'valid', 'same'}}")
+        if any(s != 1 for s in stride):
+            raise ValueError("padding='same' is not supported for strided convolutions")
+        pads = []
+        for k, d in zip(kernel, dilation):
+            total = d * (k - 1)
+            pads += [total // 2, total - total // 2]
+        return tuple(pads)
+    ph, pw = _tuple(padding, 2, "padding")
+    if ph < 0 or pw < 0:
+        raise RuntimeError(f"{name}: negative padding is not supported")
+    return (ph, ph, pw, pw)
+
+
+def _conv2d_checked(input, weight, bias, stride, padding, dilation, groups, name):
+    """The shared body of conv1d/conv2d on a batched 4-D input and 4-D weight."""
+    n, c, h, w = input.data.shape
+    o, cg, kh, kw = weight.data.shape
+    if groups <= 0:
+        raise RuntimeError("non-positive groups is not supported")
+    if o % groups != 0:
+        raise RuntimeError(
+            f"Given groups={groups}, expected weight to be divisible by {groups} at dimension 0, but got weight of "
+            f"size {_shape_text(weight)} instead"
+        )
+    if c != cg * groups:
+        raise RuntimeError(
+            f"Given groups={groups}, weight of size {_shape_text(weight)}, expected input{_shape_text(input)} to have "
+            f"{cg * groups} channels, but got {c} channels instead"
+        )
+    if bias is not None and tuple(bias.data.shape) != (o,):
+        raise RuntimeError(
+            f"Given weight of size {_shape_text(weight)}, expected bias to be 1-dimensional with {o} elements, but "
+            f"got bias of size {_shape_text(bias)} instead"
+        )
+    if stride[0] <= 0 or stride[1] <= 0:
+        raise RuntimeError("non-positive stride is not supported")
+    if dilation[0] <= 0 or dilation[1] <= 0:
+        raise RuntimeError("dilation should be greater than zero")
+    pads = padding
+    if (h + pads[0] + pads[1] < dilation[0] * (kh - 1) + 1) or (w + pads[2] + pads[3] < dilation[1] * (kw - 1) + 1):
+        raise RuntimeError(
+            f"Calculated padded input size per channel: ({h + pads[0] + pads[1]} x {w + pads[2] + pads[3]}). "
+            f"Kernel size: ({dilation[0] * (kh - 1) + 1} x {dilation[1] * (kw - 1) + 1}). Kernel size can't be "
+            "greater than actual input size"
+        )
+    _same_dtype(name, input, weight, bias)
+    return _conv.Conv2d.apply(input, weight, bias, stride=stride, padding=pads, dilation=dilation, groups=groups)
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-D convolution (cross-correlation) over ``(N, C, H, W)`` or unbatched ``(C, H, W)`` input.
+
+    Args:
+        weight: ``(out_channels, in_channels // groups, kH, kW)``. stride, dilation: int or pair.
+        padding: int, pair, ``'valid'`` or ``'same'`` (stride 1 only).
+    Returns:
+        ``(N, out_channels, H_out, W_out)``.
+
+    >>> import dtorch
+    >>> conv2d(dtorch.ones(1, 2, 5, 5), dtorch.ones(3, 2, 3, 3), padding='same').shape
+    dtorch.Size([1, 3, 5, 5])
+    """
+    _check_rank(input, (3, 4), "conv2d")
+    if weight.data.ndim != 4:
+        raise RuntimeError(f"conv2d: expected a 4-D weight, got weight of size {_shape_text(weight)}")
+    unbatched = input.data.ndim == 3
+    if unbatched:
+        input = _F.unsqueeze(input, 0)
+    stride = _tuple(stride, 2, "stride")
+    dilation = _tuple(dilation, 2, "dilation")
+    pads = _conv_padding(padding, weight.data.shape[2:], dilation, stride, "conv2d")
+    out = _conv2d_checked(input, weight, bias, stride, pads, dilation, groups, "conv2d")
+    return _F.squeeze(out, 0) if unbatched else out
+
+
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """1-D convolution over ``(N, C, L)`` or unbatched ``(C, L)`` input (a height-1 ``conv2d``).
+
+    Args:
+        weight: ``(out_channels, in_channels // groups, k)``. padding: int, ``'valid'`` or ``'same'``.
+
+    >>> import dtorch
+    >>> conv1d(dtorch.ones(2, 4, 10), dtorch.ones(6, 4, 3), stride=2).shape
+    dtorch.Size([2, 6, 4])
+    """
+    _check_rank(input, (2, 3), "conv1d")
+    if weight.data.ndim != 3:
+        raise RuntimeError(f"conv1d: expected a 3-D weight, got weight of size {_shape_text(weight)}")
+    unbatched = input.data.ndim == 2
+    if unbatched:
+        input = _F.unsqueeze(input, 0)
+    (s,) = _tuple(stride, 1, "stride")
+    (d,) = _tuple(dilation, 1, "dilation")
+    if isinstance(padding, str):
+        pads = _conv_padding(padding, (1, weight.data.shape[2]), (1, d), (1, s), "conv1d")
+    else:
+        (p,) = _tuple(padding, 1, "padding")
+        pads = (0, 0, p, p)
+    n, c, length = input.data.shape
+    if c != weight.data.shape[1] * groups:
+        raise RuntimeError(
+            f"Given groups={groups}, weight of size {_shape_text(weight)}, expected input{_shape_text(input)} to have "
+            f"{weight.data.shape[1] * groups} channels, but got {c} channels instead"
+        )
+    out = _conv2d_checked(_F.unsqueeze(input, 2), _F.unsqueeze(weight, 2), bias, (1, s), pads, (1, d), groups,
+                          "conv1d")
+    out = _F.squeeze(out, 2)
+    return _F.squeeze(out, 0) if unbatched else out
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """Transposed 2-D convolution ("deconvolution"), the gradient of ``conv2d`` with respect to its input.
+
+    Args:
+        weight: ``(in_channels, out_channels // groups, kH, kW)``. output_padding: extra rows/columns at the
+        bottom/right (smaller than stride or dilation).
+    Returns:
+        ``(N, out_channels, (H - 1) * stride - 2 * padding + dilation * (kH - 1) + output_padding + 1, ...)``.
+
+    >>> import dtorch
+    >>> conv_transpose2d(dtorch.ones(1, 4, 3, 3), dtorch.ones(4, 2, 3, 3), stride=2).shape
+    dtorch.Size([1, 2, 7, 7])
+    """
+    _check_rank(input, (3, 4), "conv_transpose2d")
+    if weight.data.ndim != 4:
+        raise RuntimeError(f"conv_transpose2d: expected a 4-D weight, got weight of size {_shape_text(weight)}")
+    unbatched = input.data.ndim == 3
+    if unbatched:
+        input = _F.unsqueeze(input, 0)
+    stride = _tuple(stride, 2, "stride")
+    padding = _tuple(padding, 2, "padding")
+    output_padding = _tuple(output_padding, 2, "output_padding")
+    dilation = _tuple(dilation, 2, "dilation")
+    c = input.data.shape[1]
+    cin, coutg = weight.data.shape[:2]
+    if c != cin or cin % groups != 0:
+        raise RuntimeError(
+            f"Given transposed=1, weight of size {_shape_text(weight)}, expected input{_shape_text(input)} to have "
+            f"{cin} channels, but got {c} channels instead"
+        )
+    if bias is not None and tuple(bias.data.shape) != (coutg * groups,):
+        raise RuntimeError(
+            f"Given transposed=1, weight of size {_shape_text(weight)}, expected bias to be 1-dimensional with "
+            f"{coutg * groups} elements, but got bias of size {_shape_text(bias)} instead"
+        )
+    for a in range(2):
+        if output_padding[a] >= stride[a] and output_padding[a] >= dilation[a]:
+            raise RuntimeError(
+                f"output padding must be smaller than either stride or dilation, but got output_padding="
+                f"{list(output_padding)}, stride={list(stride)}, dilation={list(dilation)}"
+            )
+    h, w = input.data.shape[2:]
+    kh, kw = weight.data.shape[2:]
+    out_h = (h - 1) * stride[0] - 2 * padding[0] + dilation[0] * (kh - 1) + output_padding[0] + 1
+    out_w = (w - 1) * stride[1] - 2 * padding[1] + dilation[1] * (kw - 1) + output_padding[1] + 1
+    if out_h <= 0 or out_w <= 0:
+        raise RuntimeError(
+            f"Given input size per channel: ({h} x {w}). Calculated output size per channel: ({out_h} x {out_w}). "
+            "Output size is too small"
+        )
+    _same_dtype("conv_transpose2d", input, weight, bias)
+    out = _conv.ConvTranspose2d.apply(input, weight, bias, stride=stride, padding=padding,
+                                      output_padding=output_padding, dilation=dilation, groups=groups)
+    return _F.squeeze(out, 0) if unbatched else out
+
+
+def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """Transposed 1-D convolution of ``(N, C, L)`` or ``(C, L)`` input (a height-1 ``conv_transpose2d``).
+
+    >>> import dtorch
+    >>> conv_transpose1d(dtorch.ones(1, 4, 5), dtorch.ones(4, 2, 3), stride=2).shape
+    dtorch.Size([1, 2, 11])
+    """
+    _check_rank(input, (2, 3), "conv_transpose1d")
+    if weight.data.ndim != 3:
+        raise RuntimeError(f"conv_transpose1d: expected a 3-D weight, got weight of size {_shape_text(weight)}")
+    args = [(1,) + _tuple(v, 1, name) for v, name in ((stride, "stride"), (padding, "padding"),
+                                                      (output_padding, "output_padding"), (dilation, "dilation"))]
+    args[1] = (0,) + args[1][1:]
+    args[2] = (0,) + args[2][1:]
+    out = conv_transpose2d(_F.unsqueeze(input, -2), _F.unsqueeze(weight, 2), bias, args[0], args[1], args[2], groups,
+                           args[3])
+    return _F.squeeze(out, -2)
+
+
+def bilinear(input1, input2, weight, bias=None):
+    """``out[..., k] = input1[..., i] * weight[k, i, j] * input2[..., j] + bias[k]``.
+
+    >>> import dtorch
+    >>> bilinear(dtorch.ones(2, 3), dtorch.ones(2, 4), dtorch.ones(5, 3, 4)).shape
+    dtorch.Size([2, 5])
+    """
+    if weight.data.ndim != 3 or input1.data.shape[-1] != weight.data.shape[1] or \
+            input2.data.shape[-1] != weight.data.shape[2]:
+        raise RuntimeError(
+            f"bilinear: expected input1 [*, {weight.data.shape[1]}] and input2 [*, {weight.data.shape[2]}] for "
+            f"weight of size {_shape_text(weight)}, got {_shape_text(input1)} and {_shape_text(input2)}"
+        )
+    out = _F.einsum("...i,kij,...j->...k", input1, weight, input2)
+    return out if bias is None else _F.add(out, bias)
+
+
+def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
+    """Sliding ``kernel_size`` blocks of ``(N, C, H, W)`` input as columns ``(N, C * kH * kW, L)`` (im2col).
+
+    >>> import dtorch
+    >>> unfold(dtorch.ones(2, 3, 4, 5), 2).shape
+    dtorch.Size([2, 12, 12])
+    """
+    _check_rank(input, (3, 4), "unfold")
+    unbatched = input.data.ndim == 3
+    x = _F.unsqueeze(input, 0) if unbatched else input
+    kernel, dilation = _tuple(kernel_size, 2, "kernel_size"), _tuple(dilation, 2, "dilation")
+    padding, stride = _tuple(padding, 2, "padding"), _tuple(stride, 2, "stride")
+    h, w = x.data.shape[2:]
+    for a, size in enumerate((h, w)):
+        if _conv.conv_output_size(size, kernel[a], stride[a], 2 * padding[a], dilation[a]) <= 0:
+            raise RuntimeError(
+                f"Given input with spatial size ({h}, {w}), kernel_size={list(kernel)}, dilation={list(dilation)}, "
+                f"padding={list(padding)}, calculated shape of the array of sliding blocks is non-positive"
+            )
+    out = _conv.Unfold.apply(x, kernel_size=kernel, stride=stride, dilation=dilation, padding=padding)
+    return _F.squeeze(out, 0) if unbatched else out
+
+
+def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
+    """Sum columns ``(N, C * kH * kW, L)`` back into an ``(N, C, *output_size)`` image (col2im; overlapping
+    blocks add up), the adjoint of ``unfold``.
+
+    >>> import dtorch
+    >>> fold(dtorch.ones(1, 4, 4), (3, 3), 2)
+    tensor([[[[1., 2., 1.],
+              [2., 4., 2.],
+              [1., 2., 1.]]]])
+    """
+    _check_rank(input, (2, 3), "fold")
+    unbatched = input.data.ndim == 2
+    x = _F.unsqueeze(input, 0) if unbatched else input
+    size = _tuple(output_size, 2, "output_size")
+    kernel, dilation = _tuple(kernel_size, 2, "kernel_size"), _tuple(dilation, 2, "dilation")
+    padding, stride = _tuple(padding, 2, "padding"), _tuple(stride, 2, "stride")
+    blocks = 1
+    for a in range(2):
+        blocks *= _conv.conv_output_size(size[a], kernel[a], stride[a], 2 * padding[a], dilation[a])
+    rows, columns = x.data.shape[1:]
+    if rows % (kernel[0] * kernel[1]) or columns != blocks:
+        raise RuntimeError(
+            f"fold: expected input of size [N, C * {kernel[0] * kernel[1]}, {blocks}] for output_size={list(size)}, "
+            f"kernel_size={list(kernel)}, got input of size {_shape_text(input)}"
+        )
+    out = _conv.Fold.apply(x, output_size=size, kernel_size=kernel, stride=stride, dilation=dilation,
+                           padding=padding)
+    return _F.squeeze(out, 0) if unbatched else out
+
+
+# ======================================================================================================================
+# pooling
+
+
+def _pool_args(kernel_size, stride, padding, dilation, n):
+    kernel = _tuple(kernel_size, n, "kernel_size")
+    stride = kernel if stride is None or (not isinstance(stride, int) and len(stride) == 0) else _tuple(
+        stride, n, "stride")
+    padding = _tuple(padding, n, "padding")
+    dilation = _tuple(dilation, n, "dilation")
+    for k, p, s in zip(kernel, padding, stride):
+        if k <= 0 or s <= 0:
+            raise RuntimeError(f"kernel size and stride should be greater than zero, but got kernel_size={kernel}, "
+                               f"stride={stride}")
+        if p > k // 2:
+            raise RuntimeError(
+                f"pad should be smaller than or equal to half of kernel size, but got padding={list(padding)} and "
+                f"kernel_size={list(kernel)}"
+            )
+    return kernel, stride, padding, dilation
+
+
+def _check_pool_output(input, kernel, stride, padding, dilation, ceil_mode, name):
+    h, w = input.data.shape[-2:]
+    oh = _conv.pool_output_size(h, kernel[0], stride[0], padding[0], dilation[0], ceil_mode)
+    ow = _conv.pool_output_size(w, kernel[1], stride[1], padding[1], dilation[1], ceil_mode)
+    if oh <= 0 or ow <= 0:
+        raise RuntimeError(
+            f"{name}: Given input size: ({'x'.join(map(str, input.data.shape[-3:]))}). Calculated output size: "
+            f"({input.data.shape[-3]}x{oh}x{ow}). Output size is too small"
+        )
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """Max over ``kernel_size`` windows of ``(N, C, H, W)`` or ``(C, H, W)`` input.
+
+    Args:
+        stride: defaults to ``kernel_size``. padding: implicit ``-inf`` on both sides, at most half the kernel.
+        ceil_mode: round the output size up. return_indices: also return each maximum's flat ``H * W`` index.
+
+    >>> import dtorch
+    >>> max_pool2d(dtorch.arange(16.).reshape(1, 1, 4, 4), 2)
+    tensor([[[[ 5.,  7.],
+              [13., 15.]]]])
+    """
+    _check_rank(input, (3, 4), "max_pool2d")
+    kernel, stride, padding, dilation = _pool_args(kernel_size, stride, padding, dilation, 2)
+    _check_pool_output(input, kernel, stride, padding, dilation, ceil_mode, "max_pool2d")
+    unbatched = input.data.ndim == 3
+    x = _F.unsqueeze(input, 0) if unbatched else input
+    result = _max_pool(x, kernel, stride, padding, dilation, ceil_mode, return_indices)
+    if unbatched:
+        result = tuple(_F.squeeze(t_, 0) for t_ in result)
+    return result if return_indices else result[0]
+
+
+def _max_pool(x, kernel, stride, padding, dilation, ceil_mode, return_indices):
+    """``(out,)`` or ``(out, indices)`` of the max-pool op on a 4-D input."""
+    op = _conv.MaxPool2dWithIndices if return_indices else _conv.MaxPool2d
+    result = op.apply(x, kernel_size=tuple(kernel), stride=tuple(stride), padding=tuple(padding),
+                      dilation=tuple(dilation), ceil_mode=bool(ceil_mode))
+    return result if return_indices else (result,)
+
+
+def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """Max over windows of ``(N, C, L)`` or ``(C, L)`` input; same arguments as ``max_pool2d`` in one dimension.
+
+    >>> import dtorch
+    >>> max_pool1d(dtorch.tensor([[[1., 3., 2., 5.]]]), 2)
+    tensor([[[3., 5.]]])
+    """
+    _check_rank(input, (2, 3), "max_pool1d")
+    kernel, stride, padding, dilation = _pool_args(kernel_size, stride, padding, dilation, 1)
+    x = _F.unsqueeze(input, -2)
+    args = ((1,) + kernel, (1,) + stride, (0,) + padding, (1,) + dilation)
+    _check_pool_output(x, *args, ceil_mode, "max_pool1d")
+    unbatched = x.data.ndim == 3
+    if unbatched:
+        x = _F.unsqueeze(x, 0)
+    result = tuple(_F.squeeze(t_, -2) for t_ in _max_pool(x, *args, ceil_mode, return_indices))
+    if unbatched:
+        result = tuple(_F.squeeze(t_, 0) for t_ in result)
+    return result if return_indices else result[0]
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """Mean over ``kernel_size`` windows of ``(N, C, H, W)`` or ``(C, H, W)`` input.
+
+    Args:
+        count_include_pad: count the zero padding in the divisor. divisor_override: use this divisor instead.
+
+    >>> import dtorch
+    >>> avg_pool2d(dtorch.arange(16.).reshape(1, 1, 4, 4), 2)
+    tensor([[[[ 2.5000,  4.5000],
+              [10.5000, 12.5000]]]])
+    """
+    _check_rank(input, (3, 4), "avg_pool2d")
+    _check_float(input, "avg_pool2d")
+    kernel, stride, padding, _ = _pool_args(kernel_size, stride, padding, 1, 2)
+    if divisor_override is not None and divisor_override == 0:
+        raise RuntimeError("divisor must be not zero")
+    _check_pool_output(input, kernel, stride, padding, (1, 1), ceil_mode, "avg_pool2d")
+    unbatched = input.data.ndim == 3
+    x = _F.unsqueeze(input, 0) if unbatched else input
+    out = _conv.AvgPool2d.apply(x, kernel_size=kernel, stride=stride, padding=padding, ceil_mode=bool(ceil_mode),
+                                count_include_pad=bool(count_include_pad), divisor_override=divisor_override)
+    return _F.squeeze(out, 0) if unbatched else out
+
+
+def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    """Mean over windows of ``(N, C, L)`` or ``(C, L)`` input.
+
+    >>> import dtorch
+    >>> avg_pool1d(dtorch.tensor([[[1., 3., 2., 6.]]]), 2)
+    tensor([[[2., 4.]]])
+    """
+    _check_rank(input, (2, 3), "avg_pool1d")
+    kernel, stride, padding, _ = _pool_args(kernel_size, stride, padding, 1, 1)
+    out = avg_pool2d(_F.unsqueeze(input, -2), (1,) + kernel, (1,) + stride, (0,) + padding, ceil_mode,
+                     count_include_pad)
+    return _F.squeeze(out, -2)
+
+
+def _adaptive_size(output_size, shape):
+    """``output_size`` (an int, or a pair whose entries may be None to keep that extent) as a pair of ints."""
+    if output_size is None or isinstance(output_size, (int, np.integer)):
+        sizes = (output_size, output_size)
+    else:
+        sizes = tuple(output_size)
+        if len(sizes) == 1:
+            sizes = sizes * 2
+        if len(sizes) != 2:
+            raise RuntimeError(f"adaptive pooling: output_size must be 2 values, got {list(sizes)}")
+    return tuple(shape[i] if s is None else int(s) for i, s in enumerate(sizes))
+
+
+def adaptive_avg_pool2d(input, output_size):
+    """Average pooling of ``(N, C, H, W)`` or ``(C, H, W)`` input to ``output_size`` (an int, or a pair whose
+    entries may be None to keep that extent); window i spans ``[floor(i*H/out), ceil((i+1)*H/out))``.
+
+    >>> import dtorch
+    >>> adaptive_avg_pool2d(dtorch.ones(2, 3, 7, 5), (2, None)).shape
+    dtorch.Size([2, 3, 2, 5])
+    """
+    _check_rank(input, (3, 4), "adaptive_avg_pool2d")
+    _check_float(input, "adaptive_avg_pool2d")
+    if 0 in input.data.shape[-2:]:
+        raise RuntimeError(
+            f"adaptive_avg_pool2d(): Expected input to have non-zero size for non-batch dimensions, but input has "
+            f"sizes {_shape_text(input)} with dimension {list(input.data.shape).index(0)} being empty"
+        )
+    size = _adaptive_size(output_size, input.data.shape[-2:])
+    return _conv.AdaptiveAvgPool2d.apply(input, output_size=size)
+
+
+def adaptive_avg_pool1d(input, output_size):
+    """Average pooling of ``(N, C, L)`` or ``(C, L)`` input to ``output_size`` elements.
+
+    >>> import dtorch
+    >>> adaptive_avg_pool1d(dtorch.ones(2, 3, 7), 3).shape
+    dtorch.Size([2, 3, 3])
+    """
+    _check_rank(input, (2, 3), "adaptive_avg_pool1d")
+    _check_float(input, "adaptive_avg_pool1d")
+    (size,) = _tuple(output_size, 1, "output_size")
+    out = _conv.AdaptiveAvgPool2d.apply(_F.unsqueeze(input, -2), output_size=(1, size))
+    return _F.squeeze(out, -2)
+
+
+def adaptive_max_pool2d(input, output_size, return_indices=False):
+    """Max pooling of ``(N, C, H, W)`` or ``(C, H, W)`` input to ``output_size`` (None keeps an extent), with
+    PyTorch's adaptive window bounds; ``return_indices`` also gives each maximum's flat ``H * W`` index.
+
+    >>> import dtorch
+    >>> adaptive_max_pool2d(dtorch.arange(16.).reshape(1, 4, 4), 1)
+    tensor([[[15.]]])
+    """
+    _check_rank(input, (3, 4), "adaptive_max_pool2d")
+    size = _adaptive_size(output_size, input.data.shape[-2:])
+    h, w = input.data.shape[-2:]
+    if h % size[0] == 0 and w % size[1] == 0 and input.data.ndim == 4:
+        kernel = (h // size[0], w // size[1])
+        result = _max_pool(input, kernel, kernel, (0, 0), (1, 1), False, return_indices)
+        return result if return_indices else result[0]
+    out, indices = _conv.AdaptiveMaxPool2d.apply(input, output_size=size)
+    return (out, indices) if return_indices else out
+
+
+def adaptive_max_pool1d(input, output_size, return_indices=False):
+    """Max pooling of ``(N, C, L)`` or ``(C, L)`` input to ``output_size`` elements.
+
+    >>> import dtorch
+    >>> adaptive_max_pool1d(dtorch.tensor([[1., 5., 2., 0., 3.]]), 2)
+    tensor([[5., 3.]])
+    """
+    _check_rank(input, (2, 3), "adaptive_max_pool1d")
+    (size,) = _tuple(output_size, 1, "output_size")
+    out, indices = _conv.AdaptiveMaxPool2d.apply(_F.unsqueeze(input, -2), output_size=(1, size))
+    out, indices = _F.squeeze(out, -2), _F.squeeze(indices, -2)
+    return (out, indices) if return_indices else out
+
+
+_LINEAR_MODES = {"linear": 1, "bilinear": 2, "trilinear": 3}
+
+
+def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None, recompute_scale_factor=None,
+                antialias=False):
+    """Resize the spatial dimensions of ``(N, C, *spatial)`` input to ``size`` or by ``scale_factor``.
+
+    Modes: ``'nearest'``, ``'nearest-exact'``, ``'linear'`` (3-D), ``'bilinear'`` (4-D), ``'trilinear'`` (5-D)
+    and ``'area'`` (adaptive average pooling); ``align_corners`` for the linear modes. dtorch does not implement
+    ``'bicubic'`` or ``antialias=True`` (NotImplementedError).
+
+    >>> import dtorch
+    >>> interpolate(dtorch.ones(1, 2, 3, 4), scale_factor=2, mode='bilinear').shape
+    dtorch.Size([1, 2, 6, 8])
+    """
+    ndim = input.data.ndim
+    spatial = ndim - 2
+    if spatial < 1:
+        raise ValueError(f"interpolate: expected input of at least 3 dimensions (N, C, *), got {_shape_text(input)}")
+    if mode in _LINEAR_MODES and _LINEAR_MODES[mode] != spatial:
+        raise NotImplementedError(
+            f"Got {ndim}D input, but {mode} mode needs {_LINEAR_MODES[mode] + 2}D input"
+        )
+    if mode not in ("nearest", "nearest-exact", "area") and mode not in _LINEAR_MODES:
+        raise NotImplementedError(f"interpolate: mode '{mode}' is not supported by dtorch")
+    if antialias:
+        raise NotImplementedError("interpolate: antialias=True is not supported by dtorch")
+    if mode != "nearest":
+        _check_float(input, f"upsample_{mode}")
+    if align_corners is not None and mode not in _LINEAR_MODES:
+        raise ValueError(
+            "align_corners option can only be set with the interpolating modes: linear | bilinear | bicubic | trilinear"
+        )
+    if (size is None) == (scale_factor is None):
+        raise ValueError("either size or scale_factor should be defined" if size is None else
+                         "only one of size or scale_factor should be defined")
+    in_sizes = input.data.shape[2:]
+    scales = None
+    if size is not None:
+        out_sizes = _tuple(size, spatial, "size")
+    else:
+        factors = tuple(float(f) for f in (scale_factor if isinstance(scale_factor, (list, tuple))
+                                           else [scale_factor] * spatial))
+        if len(factors) != spatial:
+            raise ValueError(f"Input and scale_factor must have the same number of spatial dimensions, but got input "
+                             f"with spatial dimensions of {list(in_sizes)} and scale_factor of shape {list(factors)}.")
+        out_sizes = tuple(int(math.floor(s * f)) for s, f in zip(in_sizes, factors))
+        if not recompute_scale_factor:
+            scales = tuple(1.0 / f for f in factors)
+    if mode == "area":
+        if spatial == 1:
+            return adaptive_avg_pool1d(input, out_sizes)
+        if spatial == 2:
+            return adaptive_avg_pool2d(input, out_sizes)
+        raise NotImplementedError("interpolate: mode 'area' supports 3-D and 4-D input in dtorch")
+    if mode in _LINEAR_MODES and align_corners:
+        scales = None
+    return _conv.Resample.apply(input, out_sizes=out_sizes, mode=mode, align_corners=bool(align_corners),
+                                scales=scales)
+
+
+# ======================================================================================================================
+# normalisation
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-05):
+    """Batch normalisation over every axis but the channel axis 1 of ``(N, C, *)`` input.
+
+    With ``training=True`` the batch statistics normalise and ``running_mean``/``running_var`` (when given) are
+    updated in place: ``running = (1 - momentum) * running + momentum * batch`` (the unbiased variance). Otherwise
+    the running statistics normalise.
+
+    >>> import dtorch
+    >>> x = dtorch.randn(8, 3); rm, rv = dtorch.zeros(3), dtorch.ones(3)
+    >>> y = batch_norm(x, rm, rv, training=True)
+    >>> bool(rm.abs().sum() > 0)
+    True
+    """
+    if input.data.ndim < 2:
+        raise ValueError(f"expected 2D or higher input (got {input.data.ndim}D input)")
+    c = input.data.shape[1]
+    for name, t_ in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight),
+                     ("bias", bias)):
+        if t_ is not None and t_.data.size != c:
+            raise RuntimeError(f"{name} should contain {c} elements not {t_.data.size}")
+    use_batch = training or running_mean is None or running_var is None
+    if training and input.data.size // max(c, 1) <= 1:
+        raise ValueError(
+            f"Expected more than 1 value per channel when training, got input size {Size(input.shape)!r}"
+            .replace("dtorch.Size", "torch.Size")
+        )
+    _check_float(input, "batch_norm")
+    _same_dtype("batch_norm", input, weight, bias)
+    out, mean, var = _norm.BatchNorm.apply(
+        input, weight, bias,
+        None if use_batch else running_mean, None if use_batch else running_var,
+        training=bool(use_batch), eps=float(eps),
+    )
+    if training:
+        if momentum is None:
+            raise TypeError("batch_norm: momentum=None (cumulative average) is handled by the module; pass a float")
+        for buffer, stat in ((running_mean, mean), (running_var, var)):
+            if buffer is not None:
+                data = buffer.data
+                data *= 1 - momentum
+                data += (momentum * stat.data).astype(data.dtype, copy=False)
+                buffer._bump_version()
+    return out
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-05):
+    """Normalise over the trailing ``normalized_shape`` axes, then scale by ``weight`` and shift by ``bias``.
+
+    >>> import dtorch
+    >>> y = layer_norm(dtorch.randn(4, 10), (10,))
+    >>> bool(y.mean(-1).abs().max() < 1e-5)
+    True
+    """
+    shape = (int(normalized_shape),) if isinstance(normalized_shape, (int, np.integer)) else tuple(
+        int(s) for s in normalized_shape)
+    k = len(shape)
+    if k == 0 or input.data.ndim < k or tuple(input.data.shape[input.data.ndim - k:]) != shape:
+        raise RuntimeError(
+            f"Given normalized_shape={list(shape)}, expected input with shape [*, {', '.join(map(str, shape))}], "
+            f"but got input of size{_shape_text(input)}"
+        )
+    for name, t_ in (("weight", weight), ("bias", bias)):
+        if t_ is not None and tuple(t_.data.shape) != shape:
+            raise RuntimeError(
+                f"Expected {name} to be of same shape as normalized_shape, but got {name} of shape "
+                f"{_shape_text(t_)} and normalized_shape = {list(shape)}"
+            )
+    _check_float(input, "layer_norm")
+    _same_dtype("layer_norm", input, weight, bias)
+    return _norm.LayerNorm.apply(input, weight, bias, normalized_ndim=k, eps=float(eps))
+
+
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-05):
+    """Normalise each sample over groups of ``C // num_groups`` channels, then scale and shift per channel.
+
+    >>> import dtorch
+    >>> group_norm(dtorch.randn(2, 6, 4, 4), 3).shape
+    dtorch.Size([2, 6, 4, 4])
+    """
+    if input.data.ndim < 2:
+        raise RuntimeError(f"Expected at least 2 dimensions for input tensor but received {input.data.ndim}")
+    c = input.data.shape[1]
+    if num_groups <= 0 or c % num_groups != 0:
+        raise RuntimeError(
+            f"Expected number of channels in input to be divisible by num_groups, but got input of shape "
+            f"{_shape_text(input)} and num_groups={num_groups}"
+        )
+    for name, t_ in (("weight", weight), ("bias", bias)):
+        if t_ is not None and tuple(t_.data.shape) != (c,):
+            raise RuntimeError(
+                f"Expected {name} to be a vector of size equal to the number of channels in input, but got {name} "
+                f"of shape {_shape_text(t_)} and input of shape {_shape_text(input)}"
+            )
+    _check_float(input, "group_norm")
+    _same_dtype("group_norm", input, weight, bias)
+    return _norm.GroupNorm.apply(input, weight, bias, num_groups=int(num_groups), eps=float(eps))
+
+
+def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None, use_input_stats=True,
+                  momentum=0.1, eps=1e-05):
+    """Normalise each channel of each sample of ``(N, C, *)`` input over its spatial extent.
+
+    With ``use_input_stats`` the per-instance statistics normalise and the running buffers (if given) move towards
+    their mean over the batch; otherwise the running statistics normalise (as ``batch_norm`` in eval mode).
+
+    >>> import dtorch
+    >>> instance_norm(dtorch.randn(2, 3, 8)).shape
+    dtorch.Size([2, 3, 8])
+    """
+    if input.data.ndim < 3:
+        raise ValueError(f"instance_norm: expected input of at least 3 dimensions (N, C, *), got {_shape_text(input)}")
+    if not use_input_stats:
+        return batch_norm(input, running_mean, running_var, weight, bias, False, momentum, eps)
+    n, c = input.data.shape[:2]
+    if input.data[0, 0].size <= 1:
+        raise ValueError(
+            f"Expected more than 1 spatial element when training, got input size {list(input.data.shape)}"
+        )
+    merged = _F.reshape(input, (1, n * c) + input.data.shape[2:])
+    out, mean, var = _norm.BatchNorm.apply(merged, None, None, None, None, training=True, eps=float(eps))
+    out = _F.reshape(out, input.data.shape)
+    shape = (1, c) + (1,) * (input.data.ndim - 2)
+    if weight is not None:
+        out = _F.mul(out, _F.reshape(weight, shape))
+    if bias is not None:
+        out = _F.add(out, _F.reshape(bias, shape))
+    for buffer, stat in ((running_mean, mean), (running_var, var)):
+        if buffer is not None:
+            data = buffer.data
+            data *= 1 - momentum
+            data += (momentum * stat.data.reshape(n, c).mean(axis=0)).astype(data.dtype, copy=False)
+            buffer._bump_version()
+    return out
+
+
+def rms_norm(input, normalized_shape, weight=None, eps=None):
+    """``x / sqrt(mean(x**2) + eps) * weight`` over the trailing ``normalized_shape`` axes; ``eps`` defaults to
+    the dtype's machine epsilon.
+
+    >>> import dtorch
+    >>> rms_norm(dtorch.ones(2, 4), (4,))
+    tensor([[1., 1., 1., 1.],
+            [1., 1., 1., 1.]])
+    """
+    shape = (int(normalized_shape),) if isinstance(normalized_shape, (int, np.integer)) else tuple(
+        int(s) for s in normalized_shape)
+    k = len(shape)
+    if k == 0 or input.data.ndim < k or tuple(input.data.shape[input.data.ndim - k:]) != shape:
+        raise RuntimeError(
+            f"Given normalized_shape={list(shape)}, expected input with shape [*, {', '.join(map(str, shape))}], "
+            f"but got input of size{_shape_text(input)}"
+        )
+    if eps is None:
+        eps = float(np.finfo(input.data.dtype).eps)
+    dims = tuple(range(input.data.ndim - k, input.data.ndim))
+    out = _F.mul(input, _F.rsqrt(_F.add(_F.mean(_F.mul(input, input), dims, keepdim=True), eps)))
+    return out if weight is None else _F.mul(out, weight)
+
+
+# ======================================================================================================================
+# dropout
+
+
+def _check_p(p):
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+
+
+def _dropout_mask(input, p, shape):
+    """``keep / (1 - p)`` drawn from dtorch's default generator, on the input's device."""
+    rng = _random.numpy_generator()
+    keep = rng.random(shape, dtype=np.float32) >= p
+    mask = keep.astype(input.data.dtype) * input.data.dtype.type(1.0 / (1.0 - p))
+    if _backend.is_cupy_array(input.data):
+        mask = _backend.to_device(mask, input.device)
+    return _new(mask, None)
+
+
+def _apply_mask(input, p, shape, inplace):
+    if p == 1.0:
+        mask = _new(_backend.xp_of(input.data).zeros(shape, dtype=input.data.dtype), None)
+    else:
+        mask = _dropout_mask(input, p, shape)
+    if inplace:
+        return _inplace(input, lambda x: _F.mul(x, mask))
+    return _F.mul(input, mask)
+
+
+def dropout(input, p=0.5, training=True, inplace=False):
+    """Zero each element with probability ``p`` and scale the rest by ``1 / (1 - p)``; identity unless training.
+
+    The mask comes from dtorch's default generator (``dtorch.manual_seed`` governs it), not PyTorch's.
+
+    >>> import dtorch
+    >>> _ = dtorch.manual_seed(0)
+    >>> y = dropout(dtorch.ones(1000), 0.5)
+    >>> sorted(set(y.tolist()))
+    [0.0, 2.0]
+    """
+    _check_p(p)
+    if not training or p == 0.0:
+        return input
+    return _apply_mask(input, p, input.data.shape, inplace)
+
+
+def _feature_dropout(input, p, training, inplace, batched_ndim, name):
+    _check_p(p)
+    ndim = input.data.ndim
+    if ndim not in (batched_ndim - 1, batched_ndim):
+        raise RuntimeError(
+            f"{name}: Expected {batched_ndim - 1}D or {batched_ndim}D input, but received a {ndim}D input of size "
+            f"{_shape_text(input)}"
+        )
+    if not training or p == 0.0:
+        return input
+    channel_axes = 2 if ndim == batched_ndim else 1
+    shape = input.data.shape[:channel_axes] + (1,) * (ndim - channel_axes)
+    return _apply_mask(input, p, shape, inplace)
+
+
+def dropout1d(input, p=0.5, training=True, inplace=False):
+    """Zero whole channels of ``(N, C, L)`` or ``(C, L)`` input with probability ``p``.
+
+    >>> import dtorch
+    >>> dropout1d(dtorch.ones(2, 3, 4), training=False).shape
+    dtorch.Size([2, 3, 4])
+    """
+    return _feature_dropout(input, p, training, inplace, 3, "dropout1d")
+
+
+def dropout2d(input, p=0.5, training=True, inplace=False):
+    """Zero whole channels of ``(N, C, H, W)`` input with probability ``p`` (3-D input: channels of ``(N, C, L)``,
+    as PyTorch does after its warning).
+
+    >>> import dtorch
+    >>> dropout2d(dtorch.ones(2, 3, 4, 4), training=False).shape
+    dtorch.Size([2, 3, 4, 4])
+    """
+    _check_p(p)
+    if input.data.ndim not in (3, 4):
+        raise RuntimeError(f"dropout2d: Expected 3D or 4D input, but received a {input.data.ndim}D input")
+    if not training or p == 0.0:
+        return input
+    shape = input.data.shape[:2] + (1,) * (input.data.ndim - 2)
+    return _apply_mask(input, p, shape, inplace)
+
+
+def dropout3d(input, p=0.5, training=True, inplace=False):
+    """Zero whole channels of ``(N, C, D, H, W)`` or ``(C, D, H, W)`` input with probability ``p``.
+
+    >>> import dtorch
+    >>> dropout3d(dtorch.ones(2, 3, 2, 2, 2), training=False).shape
+    dtorch.Size([2, 3, 2, 2, 2])
+    """
+    return _feature_dropout(input, p, training, inplace, 5, "dropout3d")
+
+
+# ======================================================================================================================
+# embedding
+
+
+def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False, sparse=False):
+    """Rows of ``weight`` at the integer indices ``input``; row ``padding_idx`` receives no gradient.
+
+    ``max_norm`` renormalises the looked-up rows of ``weight`` in place, as PyTorch does. dtorch differs in that
+    ``scale_grad_by_freq=True`` raises NotImplementedError and ``sparse=True`` still gives a dense gradient.
+
+    >>> import dtorch
+    >>> embedding(dtorch.tensor([[0, 2]]), dtorch.eye(3)).tolist()
+    [[[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]]
+    """
+    if input.data.dtype.kind not in "iu":
+        raise RuntimeError(
+            "Expected tensor for argument #1 'indices' to have one of the following scalar types: Long, Int; but got "
+            f"{input.dtype} instead (while checking arguments for embedding)"
+        )
+    if weight.data.ndim != 2:
+        raise RuntimeError(f"'weight' must be 2-D, got weight of size {_shape_text(weight)}")
+    rows = weight.data.shape[0]
+    if padding_idx is not None:
+        if padding_idx >= rows or padding_idx < -rows:
+            raise AssertionError("Padding_idx must be within num_embeddings")
+        if padding_idx < 0:
+            padding_idx += rows
+        padding_idx = int(padding_idx)
+    if scale_grad_by_freq:
+        raise NotImplementedError("embedding: scale_grad_by_freq=True is not supported by dtorch")
+    if input.data.size:
+        low, high = int(input.data.min()), int(input.data.max())
+        if low < 0 or high >= rows:
+            raise IndexError(f"index out of range in self (index {low if low < 0 else high}, {rows} embeddings)")
+    if max_norm is not None:
+        _embedding_renorm(weight, input, float(max_norm), float(norm_type))
+    return _nn.Embedding.apply(input, weight, padding_idx=padding_idx)
+
+
+def _embedding_renorm(weight, input, max_norm, norm_type):
+    xp = _backend.xp_of(weight.data)
+    index = xp.unique(input.data.reshape(-1))
+    rows = weight.data[index]
+    norms = (xp.abs(rows) ** norm_type).sum(axis=1) ** (1.0 / norm_type)
+    scale = xp.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0).astype(weight.data.dtype)
+    weight.data[index] = rows * scale[:, None]
+    weight._bump_version()
+
+
+# ======================================================================================================================
+# activations
+
+
+def relu(input, inplace=False):
+    """``max(x, 0)`` (the op behind ``dtorch.relu`` and ``Tensor.relu``).
+
+    >>> import dtorch
+    >>> relu(dtorch.tensor([-1., 2.]))
+    tensor([0., 2.])
+    """
+    if inplace:
+        return input.relu_()
+    return _E.Relu.apply(input)
+
+
+def relu_(input):
+    """In-place ``relu``.
+
+    >>> import dtorch
+    >>> relu_(dtorch.tensor([-1., 2.]))
+    tensor([0., 2.])
+    """
+    return input.relu_()
+
+
+def relu6(input, inplace=False):
+    """``min(max(x, 0), 6)``.
+
+    >>> import dtorch
+    >>> relu6(dtorch.tensor([-1., 7.]))
+    tensor([0., 6.])
+    """
+    return hardtanh(input, 0.0, 6.0, inplace)
+
+
+def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
+    """Clamp to ``[min_val, max_val]``; the gradient passes strictly inside.
+
+    >>> import dtorch
+    >>> hardtanh(dtorch.tensor([-2., 0.5]))
+    tensor([-1.0000,  0.5000])
+    """
+    if min_val > max_val:
+        raise ValueError("min_val cannot be greater than max_val")
+
+    def compute(x):
+        return _nn.Hardtanh.apply(x, min_val=float(min_val), max_val=float(max_val))
+
+    return _inplace(input, compute) if inplace else compute(input)
+
+
+def leaky_relu(input, negative_slope=0.01, inplace=False):
+    """``x`` where positive, ``negative_slope * x`` elsewhere.
+
+    >>> import dtorch
+    >>> leaky_relu(dtorch.tensor([-1., 2.]), 0.1)
+    tensor([-0.1000,  2.0000])
+    """
+    def compute(x):
+        return _nn.LeakyRelu.apply(x, negative_slope=float(negative_slope))
+
+    return _inplace(input, compute) if inplace else compute(input)
+
+
+def _elu_family(input, alpha, scale, input_scale, inplace):
+    def compute(x):
+        return _nn.Elu.apply(x, alpha=float(alpha), scale=float(scale), input_scale=float(input_scale))
+
+    return _inplace(input, compute) if inplace else compute(input)
+
+
+def elu(input, alpha=1.0, inplace=False):
+    """``x`` where positive, ``alpha * (exp(x) - 1)`` elsewhere.
+
+    >>> import dtorch
+    >>> elu(dtorch.tensor([0., 1.]))
+    tensor([0., 1.])
+    """
+    return _elu_family(input, alpha, 1.0, 1.0, inplace)
+
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def selu(input, inplace=False):
+    """``scale * elu(x, alpha)`` with SELU's fixed constants.
+
+    >>> import dtorch
+    >>> selu(dtorch.tensor([0.]))
+    tensor([0.])
+    """
+    return _elu_family(input, _SELU_ALPHA, _SELU_SCALE, 1.0, inplace)
+
+
+def celu(input, alpha=1.0, inplace=False):
+    """``max(0, x) + min(0, alpha * (exp(x / alpha) - 1))``.
+
+    >>> import dtorch
+    >>> celu(dtorch.tensor([0.]))
+    tensor([0.])
+    """
+    return _elu_family(input, alpha, 1.0, 1.0 / alpha, inplace)
+
+
+def gelu(input, approximate="none"):
+    """``x * Φ(x)``; ``approximate='tanh'`` uses the tanh approximation.
+
+    >>> import dtorch
+    >>> gelu(dtorch.tensor([0.]))
+    tensor([0.])
+    """
+    return _F.gelu(input, approximate=approximate)
+
+
+def silu(input, inplace=False):
+    """``x * sigmoid(x)``.
+
+    >>> import dtorch
+    >>> silu(dtorch.tensor([0.]))
+    tensor([0.])
+    """
+    if inplace:
+        return _inplace(input, _F.silu)
+    return _F.silu(input)
+
+
+def mish(input, inplace=False):
+    """``x * tanh(softplus(x))``.
+
+    >>> import dtorch
+    >>> mish(dtorch.tensor([0.]))
+    tensor([0.])
+    """
+    def compute(x):
+        return _F.mul(x, _F.tanh(_F.softplus(x)))
+
+    return _inplace(input, compute) if inplace else compute(input)
+
+
+def sigmoid(input):
+    """``1 / (1 + exp(-x))``, stable for large ``|x|``.
+
+    >>> import dtorch
+    >>> sigmoid(dtorch.tensor([0.]))
+    tensor([0.5000])
+    """
+    return _F.sigmoid(input)
+
+
+def tanh(input):
+    """Hyperbolic tangent.
+
+    >>> import dtorch
+    >>> tanh(dtorch.tensor([0.]))
+    tensor([0.])
+    """
+    return _F.tanh(input)
+
+
+def softplus(input, beta=1.0, threshold=20.0):
+    """``log(1 + exp(beta * x)) / beta``, linear where ``beta * x > threshold``.
+
+    >>> import dtorch
+    >>> softplus(dtorch.tensor([30.]))
+    tensor([30.])
+    """
+    return _F.softplus(input, beta, threshold)
+
+
+def logsigmoid(input):
+    """``log(sigmoid(x)) = -softplus(-x)``.
+
+    >>> import dtorch
+    >>> logsigmoid(dtorch.tensor([0.]))
+    tensor([-0.6931])
+    """
+    return _F.neg(_F.softplus(_F.neg(input)))
+
+
+def hardsigmoid(input, inplace=False):
+    """``relu6(x + 3) / 6``.
+
+    >>> import dtorch
+    >>> hardsigmoid(dtorch.tensor([0.]))
+    tensor([0.5000])
+    """
+    def compute(x):
+        return _F.div(_nn.Hardtanh.apply(_F.add(x, 3.0), min_val=0.0, max_val=6.0), 6.0)
+
+    return _inplace(input, compute) if inplace else compute(input)
+
+
+def hardswish(input, inplace=False):
+    """``x * relu6(x + 3) / 6``.
+
+    >>> import dtorch
+    >>> hardswish(dtorch.tensor([0.]))
+    tensor([0.])
+    """
+    def compute(x):
+        return _F.mul(x, hardsigmoid(x))
+
+    return _inplace(input, compute) if inplace else compute(input)
+
+
+def softsign(input):
+    """``x / (1 + |x|)``.
+
+    >>> import dtorch
+    >>> softsign(dtorch.tensor([1.]))
+    tensor([0.5000])
+    """
+    return _F.div(input, _F.add(_F.abs(input), 1.0))
+
+
+def tanhshrink(input):
+    """``x - tanh(x)``.
+
+    >>> import dtorch
+    >>> tanhshrink(dtorch.tensor([0.]))
+    tensor([0.])
+    """
+    return _F.sub(input, _F.tanh(input))
+
+
+def threshold(input, threshold, value, inplace=False):
+    """``x`` where ``x > threshold``, else ``value``.
+
+    >>> import dtorch
+    >>> threshold(dtorch.tensor([0.5, 2.]), 1.0, -1.0)
+    tensor([-1.,  2.])
+    """
+    def compute(x):
+        return _F.where(_F.gt(x, threshold), x, float(value))
+
+    return _inplace(input, compute) if inplace else compute(input)
+
+
+def glu(input, dim=-1):
+    """``a * sigmoid(b)`` where ``a, b`` are the halves of ``input`` along ``dim``.
+
+    >>> import dtorch
+    >>> glu(dtorch.ones(2, 4)).shape
+    dtorch.Size([2, 2])
+    """
+    size = input.data.shape[_wrap_dim(dim, input.data.ndim)]
+    if size % 2:
+        raise RuntimeError(f"Halving dimension must be even, but dimension {dim} is size {size}")
+    a, b = _F.chunk(input, 2, dim)
+    return _F.mul(a, _F.sigmoid(b))
+
+
+def prelu(input, weight):
+    """``x`` where positive, ``weight * x`` elsewhere; ``weight`` has one entry or one per channel (dim 1).
+
+    >>> import dtorch
+    >>> prelu(dtorch.tensor([[-1., 2.]]), dtorch.tensor([0.25]))
+    tensor([[-0.2500,  2.0000]])
+    """
+    if weight.data.size != 1:
+        channels = input.data.shape[1] if input.data.ndim >= 2 else input.data.shape[0] if input.data.ndim else 1
+        if weight.data.size != channels:
+            raise RuntimeError(
+                f"Mismatch of parameter numbers and input channel size. Found parameter numbers = {weight.data.size} "
+                f"and channel size = {channels}."
+            )
+        if input.data.ndim >= 2:
+            weight = _F.reshape(weight, (channels,) + (1,) * (input.data.ndim - 2))
+    elif weight.data.ndim:
+        weight = _F.reshape(weight, ())
+    return _F.where(_F.gt(input, 0), input, _F.mul(input, weight))
+
+
+def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False, inplace=False):
+    """Leaky ReLU whose negative slope is drawn uniformly from ``[lower, upper]`` per element when training
+    (from dtorch's generator) and is ``(lower + upper) / 2`` otherwise.
+
+    >>> import dtorch
+    >>> rrelu(dtorch.tensor([-1., 2.]), 0.1, 0.3)
+    tensor([-0.2000,  2.0000])
+    """
+    if not training:
+        return leaky_relu(input, (lower + upper) / 2, inplace)
+    slopes = _random.numpy_generator().uniform(lower, upper, size=input.data.shape).astype(input.data.dtype)
+    if _backend.is_cupy_array(input.data):
+        slopes = _backend.to_device(slopes, input.device)
+    slope_tensor = _new(slopes, None)
+
+    def compute(x):
+        return _F.where(_F.ge(x, 0), x, _F.mul(x, slope_tensor))
+
+    return _inplace(input, compute) if inplace else compute(input)
+
+
+def hardshrink(input, lambd=0.5):
+    """``x`` where ``|x| > lambd``, else 0.
+
+    >>> import dtorch
+    >>> hardshrink(dtorch.tensor([-1., 0.2]))
+    tensor([-1.,  0.])
+    """
+    return _F.where(_F.gt(_F.abs(input), lambd), input, 0.0)
+
+
+def softshrink(input, lambd=0.5):
+    """``x - lambd`` above ``lambd``, ``x + lambd`` below ``-lambd``, else 0.
+
+    >>> import dtorch
+    >>> softshrink(dtorch.tensor([-1., 0.2, 2.]))
+    tensor([-0.5000,  0.0000,  1.5000])
+    """
+    shrunk = _F.sub(input, _F.mul(_F.sign(input), lambd))
+    return _F.where(_F.gt(_F.abs(input), lambd), shrunk, 0.0)
+
+
+def elu_(input, alpha=1.0):
+    """In-place ``elu``.
+
+    >>> import dtorch
+    >>> elu_(dtorch.tensor([1.]))
+    tensor([1.])
+    """
+    return elu(input, alpha, inplace=True)
+
+
+def leaky_relu_(input, negative_slope=0.01):
+    """In-place ``leaky_relu``.
+
+    >>> import dtorch
+    >>> leaky_relu_(dtorch.tensor([-1.]), 0.5)
+    tensor([-0.5000])
+    """
+    return leaky_relu(input, negative_slope, inplace=True)
+
+
+def hardtanh_(input, min_val=-1.0, max_val=1.0):
+    """In-place ``hardtanh``.
+
+    >>> import dtorch
+    >>> hardtanh_(dtorch.tensor([3.]))
+    tensor([1.])
+    """
+    return hardtanh(input, min_val, max_val, inplace=True)
+
+
+def threshold_(input, threshold_value, value):
+    """In-place ``threshold`` (``threshold_value`` is PyTorch's ``threshold``, renamed not to hide the function).
+
+    >>> import dtorch
+    >>> threshold_(dtorch.tensor([0.5]), 1.0, 0.0)
+    tensor([0.])
+    """
+    return threshold(input, threshold_value, value, inplace=True)
+
+
+def rrelu_(input, lower=1.0 / 8, upper=1.0 / 3, training=False):
+    """In-place ``rrelu``.
+
+    >>> import dtorch
+    >>> rrelu_(dtorch.tensor([2.]))
+    tensor([2.])
+    """
+    return rrelu(input, lower, upper, training, inplace=True)
+
+
+def _softmax_dim(name, ndim, stacklevel):
+    warnings.warn(
+        f"Implicit dimension choice for {name} has been deprecated. Change the call to include dim=X as an argument.",
+        stacklevel=stacklevel,
+    )
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+def _softmax_like(op, name, input, dim, stacklevel, dtype):
+    if dim is None:
+        dim = _softmax_dim(name, input.data.ndim, stacklevel + 1)
+    if dtype is not None:
+        input = _F._cast(input, _backend.to_numpy_dtype(dtype))
+    _check_float(input, name)
+    ndim = input.data.ndim
+    axis = _wrap_dim(dim, ndim)
+    if ndim == 0:
+        return _F.reshape(op.apply(_F.reshape(input, 1), axis=0), ())
+    return op.apply(input, axis=axis)
+
+
+def softmax(input, dim=None, _stacklevel=3, dtype=None):
+    """``exp(x) / sum(exp(x))`` along ``dim``, computed after subtracting the maximum (no overflow).
+
+    Without ``dim`` PyTorch's implicit choice applies (0 for 0-, 1- and 3-D input, else 1) with a warning.
+
+    >>> import dtorch
+    >>> softmax(dtorch.tensor([[0., 0.]]), dim=1)
+    tensor([[0.5000, 0.5000]])
+    """
+    return _softmax_like(_nn.Softmax, "softmax", input, dim, _stacklevel, dtype)
+
+
+def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
+    """``x - logsumexp(x)`` along ``dim``, fused and numerically stable.
+
+    >>> import dtorch
+    >>> log_softmax(dtorch.tensor([0., 0.]), dim=0)
+    tensor([-0.6931, -0.6931])
+    """
+    return _softmax_like(_nn.LogSoftmax, "log_softmax", input, dim, _stacklevel, dtype)
+
+
+def _tensor_softmax(input, dim, dtype=None):
+    """``Tensor.softmax(dim, dtype=None)`` and ``dtorch.softmax(input, dim, dtype=None)``: the same fused op.
+
+    >>> import dtorch
+    >>> _tensor_softmax(dtorch.tensor([0., 0.]), 0)
+    tensor([0.5000, 0.5000])
+    """
+    return _softmax_like(_nn.Softmax, "softmax", input, dim, 3, dtype)
+
+
+def _tensor_log_softmax(input, dim, dtype=None):
+    """``Tensor.log_softmax(dim, dtype=None)`` and ``dtorch.log_softmax(input, dim, dtype=None)``.
+
+    >>> import dtorch
+    >>> _tensor_log_softmax(dtorch.tensor([0., 0.]), 0)
+    tensor([-0.6931, -0.6931])
+    """
+    return _softmax_like(_nn.LogSoftmax, "log_softmax", input, dim, 3, dtype)
+
+
+def softmin(input, dim=None, _stacklevel=3, dtype=None):
+    """``softmax(-x)`` along ``dim``.
+
+    >>> import dtorch
+    >>> softmin(dtorch.tensor([0., 0.]), dim=0)
+    tensor([0.5000, 0.5000])
+    """
+    return _softmax_like(_nn.Softmax, "softmin", _F.neg(input), dim, _stacklevel, dtype)
+
+
+def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
+    """``x / max(||x||_p, eps)`` along ``dim``.
+
+    >>> import dtorch
+    >>> normalize(dtorch.tensor([[3., 4.]]))
+    tensor([[0.6000, 0.8000]])
+    """
+    norm = _F.clamp(_F.norm(input, p, dim, keepdim=True), min=eps)
+    return _F.div(input, norm)
+
+
+def cosine_similarity(x1, x2, dim=1, eps=1e-8):
+    """``x1 . x2 / max(||x1|| * ||x2||, eps)`` along ``dim``.
+
+    >>> import dtorch
+    >>> cosine_similarity(dtorch.tensor([[1., 0.]]), dtorch.tensor([[1., 0.]]))
+    tensor([1.])
+    """
+    dot = _F.sum(_F.mul(x1, x2), dim)
+    norms = _F.mul(_F.norm(x1, 2, dim), _F.norm(x2, 2, dim))
+    return _F.div(dot, _F.clamp(norms, min=eps))
+
+
+# ======================================================================================================================
+# padding, one_hot, attention
+
+
+def pad(input, pad, mode="constant", value=None):
+    """Pad the last ``len(pad) // 2`` dimensions: ``pad = (left_last, right_last, left_2nd_last, ...)``.
+
+    Args:
+        mode: ``'constant'`` (negative pads crop), ``'reflect'``, ``'replicate'`` or ``'circular'``.
+        value: the fill for ``'constant'`` (0 by default).
+
+    >>> import dtorch
+    >>> pad(dtorch.tensor([[1., 2.]]), (1, 1), mode='reflect')
+    tensor([[2., 1., 2., 1.]])
+    """
+    pad = tuple(int(p) for p in pad)
+    ndim = input.data.ndim
+    if len(pad) % 2:
+        raise RuntimeError("Padding length must be divisible by 2")
+    if len(pad) // 2 > ndim:
+        raise RuntimeError(
+            f"Padding length should be less than or equal to two times the input dimension but got padding length "
+            f"{len(pad)} and input of dimension {ndim}"
+        )
+    pads = [(0, 0)] * ndim
+    for i in range(len(pad) // 2):
+        pads[ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
+    pads = tuple(pads)
+    if mode == "constant":
+        for axis, (before, after) in enumerate(pads):
+            if input.data.shape[axis] + before + after < 0:
+                raise RuntimeError(
+                    f"The input size {input.data.shape[axis]}, plus negative padding {before} and {after} resulted "
+                    f"in a negative output size, which is invalid. Check dimension {axis} of your input."
+                )
+        return _nn.ConstantPad.apply(input, pads=pads, value=0.0 if value is None else value)
+    if mode not in ("reflect", "replicate", "circular"):
+        raise NotImplementedError(f"Unsupported padding mode: {mode}")
+    if value is not None and value != 0:
+        raise ValueError(f"Padding mode \"{mode}\" doesn't take in value argument")
+    n = len(pad) // 2
+    if ndim not in (n + 1, n + 2):
+        raise NotImplementedError(
+            f"Only 2D, 3D, 4D, 5D padding with non-constant padding are supported for now (got a {ndim}D input and "
+            f"{n} padded dimensions in mode '{mode}')"
+        )
+    for axis, (before, after) in enumerate(pads):
+        size = input.data.shape[axis]
+        if before < 0 or after < 0:
+            raise RuntimeError(f"negative padding is only supported in constant mode, got {pad}")
+        if mode == "reflect" and (before >= size or after >= size) and (before or after):
+            raise RuntimeError(
+                f"Argument #4: Padding size should be less than the corresponding input dimension, but got: padding "
+                f"({before}, {after}) at dimension {axis} of input {_shape_text(input)}"
+            )
+        if mode == "circular" and (before > size or after > size):
+            raise RuntimeError("Padding value causes wrapping around more than once.")
+    return _nn.IndexPad.apply(input, pads=pads, mode=mode)
+
+
+def one_hot(tensor, num_classes=-1):
+    """Integer class indices to a one-hot int64 tensor with one more (last) dimension of ``num_classes``.
+
+    >>> import dtorch
+    >>> one_hot(dtorch.tensor([0, 2]), 3)
+    tensor([[1, 0, 0],
+            [0, 0, 1]])
+    """
+    data = tensor.data
+    if data.dtype != np.int64:
+        raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
+    xp = _backend.xp_of(data)
+    if num_classes == -1:
+        if data.size == 0:
+            raise RuntimeError("Can not infer total number of classes from empty tensor.")
+        num_classes = int(data.max()) + 1
+    if data.size:
+        if int(data.min()) < 0:
+            raise RuntimeError("Class values must be non-negative.")
+        if int(data.max()) >= num_classes:
+            raise RuntimeError("Class values must be smaller than num_classes.")
+    return _new((data[..., None] == xp.arange(num_classes)).astype(np.int64), None)
+
+
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
+                                 enable_gqa=False):
+    """``softmax(query @ key^T * scale + mask) @ value`` over the last two dimensions.
+
+    Args:
+        query: ``(..., L, E)``; key: ``(..., S, E)``; value: ``(..., S, Ev)``.
+        attn_mask: bool (True = take part) or float (added to the scores), broadcastable to ``(..., L, S)``.
+        dropout_p: dropout on the attention weights (always applied when > 0, as in PyTorch).
+        is_causal: mask out future positions (the upper triangle); not with ``attn_mask``. A query whose every
+            key is masked attends to nothing: its output and gradients are 0, as in PyTorch.
+        scale: defaults to ``1 / sqrt(E)``. enable_gqa: key/value heads (dim -3) are repeated to match query's.
+
+    >>> import dtorch
+    >>> q = dtorch.randn(2, 4, 5, 8)
+    >>> scaled_dot_product_attention(q, q, q, is_causal=True).shape
+    dtorch.Size([2, 4, 5, 8])
+    """
+    if is_causal and attn_mask is not None:
+        raise RuntimeError("_scaled_dot_product_attention: Explicit attn_mask should not be set when is_causal=True")
+    if query.data.shape[-1] != key.data.shape[-1]:
+        raise RuntimeError(
+            f"scaled_dot_product_attention: query and key must have the same embedding size, got query "
+            f"{_shape_text(query)} and key {_shape_text(key)}"
+        )
+    if enable_gqa and query.data.ndim >= 3 and key.data.shape[-3] != query.data.shape[-3]:
+        repeats = query.data.shape[-3] // key.data.shape[-3]
+        key, value = _repeat_heads(key, repeats), _repeat_heads(value, repeats)
+    scale = 1.0 / math.sqrt(query.data.shape[-1]) if scale is None else float(scale)
+    dtype = query.data.dtype
+    if key.data.dtype != dtype or value.data.dtype != dtype:
+        raise RuntimeError(
+            f"Expected query, key, and value to have the same dtype, but got query.dtype: {query.dtype} key.dtype: "
+            f"{key.dtype} and value.dtype: {value.dtype} instead."
+        )
+    if attn_mask is not None:
+        if attn_mask.data.dtype.kind == "f" and attn_mask.data.dtype != dtype:
+            attn_mask = _F._cast(attn_mask, dtype)
+        elif attn_mask.data.dtype.kind != "f" and attn_mask.data.dtype != np.bool_:
+            raise RuntimeError(f"Expected attn_mask dtype to be bool or float or to match query dtype, but got "
+                               f"attn_mask.dtype: {attn_mask.dtype}")
+    dropout_mask = None
+    if dropout_p > 0.0:
+        _check_p(dropout_p)
+        batch = np.broadcast_shapes(query.data.shape[:-2], key.data.shape[:-2])
+        shape = batch + (query.data.shape[-2], key.data.shape[-2])
+        if attn_mask is not None:
+            shape = np.broadcast_shapes(shape, attn_mask.data.shape)
+        if dropout_p == 1.0:
+            dropout_mask = _new(_backend.xp_of(query.data).zeros(shape, dtype=dtype), None)
+        else:
+            dropout_mask = _dropout_mask(query, dropout_p, shape)
+    try:
+        return _nn.ScaledDotProductAttention.apply(query, key, value, attn_mask, dropout_mask, scale=scale,
+                                                   is_causal=bool(is_causal))
+    except ValueError as error:
+        raise RuntimeError(
+            f"scaled_dot_product_attention: shapes do not broadcast: query {_shape_text(query)}, key "
+            f"{_shape_text(key)}, value {_shape_text(value)}"
+            + ("" if attn_mask is None else f", attn_mask {_shape_text(attn_mask)}") + f" ({error})"
+        ) from None
+
+
+def _repeat_heads(t_, repeats):
+    shape = t_.data.shape
+    expanded = _F.expand(_F.unsqueeze(t_, -3), shape[:-2] + (repeats,) + shape[-2:])
+    return _F.reshape(expanded, shape[:-3] + (shape[-3] * repeats,) + shape[-2:])
+
+
+# ======================================================================================================================
+# losses
+
+_REDUCTIONS = ("none", "mean", "sum")
+
+
+def _legacy_reduction(size_average, reduce, reduction):
+    """PyTorch's deprecated ``size_average``/``reduce`` pair mapped to a ``reduction`` string."""
+    if size_average is None and reduce is None:
+        return reduction
+    warnings.warn("size_average and reduce args will be deprecated, please use reduction='mean' instead.",
+                  stacklevel=3)
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    if not reduce:
+        return "none"
+    return "mean" if size_average else "sum"
+
+
+def _check_reduction(reduction, allowed=_REDUCTIONS):
+    if reduction not in allowed:
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+
+
+def _as_operand(value, like):
+    if isinstance(value, Tensor):
+        return value
+    return _F._constant(value, like)
+
+
+def _promote(input, target):
+    target = _as_operand(target, input)
+    if input.data.dtype != target.data.dtype:
+        input, target = _F._promote_pair(input, target)
+    return input, target
+
+
+def _warn_size(input, target):
+    if input.data.shape != target.data.shape:
+        warnings.warn(
+            f"Using a target size ({Size(target.shape)}) that is different to the input size ({Size(input.shape)}). "
+            "This will likely lead to incorrect results due to broadcasting. Please ensure they have the same size.",
+            stacklevel=3,
+        )
+        try:
+            np.broadcast_shapes(input.data.shape, target.data.shape)
+        except ValueError:
+            raise RuntimeError(
+                f"The size of tensor a ({input.data.shape}) must match the size of tensor b ({target.data.shape}): "
+                "input and target do not broadcast"
+            ) from None
+
+
+def _pointwise_loss(kind, input, target, reduction, beta, weight, weighted_mean_by_sum):
+    _check_reduction(reduction)
+    input, target = _promote(input, target)
+    _warn_size(input, target)
+    if weight is not None:
+        if tuple(weight.data.shape) != tuple(input.data.shape):
+            raise ValueError("Weights and input must have the same size.")
+        if reduction == "mean" and weighted_mean_by_sum:
+            total = _loss.PointwiseLoss.apply(input, target, weight, kind=kind, reduction="sum", beta=beta)
+            return _F.div(total, _F.sum(weight))
+    return _loss.PointwiseLoss.apply(input, target, weight, kind=kind, reduction=reduction, beta=float(beta))
+
+
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    """Mean squared error ``(input - target) ** 2``; a ``weight`` mean divides by ``weight.sum()``.
+
+    >>> import dtorch
+    >>> mse_loss(dtorch.tensor([1., 2.]), dtorch.tensor([1., 4.]))
+    tensor(2.)
+    """
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    return _pointwise_loss("mse", input, target, reduction, 0.0, weight, True)
+
+
+def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    """Mean absolute error ``|input - target|``; a ``weight`` mean divides by ``weight.sum()``.
+
+    >>> import dtorch
+    >>> l1_loss(dtorch.tensor([1., 2.]), dtorch.tensor([1., 4.]))
+    tensor(1.)
+    """
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    return _pointwise_loss("l1", input, target, reduction, 0.0, weight, True)
+
+
+def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
+    """``0.5 * d**2 / beta`` where ``|d| < beta``, else ``|d| - 0.5 * beta`` (``d = input - target``).
+
+    >>> import dtorch
+    >>> smooth_l1_loss(dtorch.tensor([0., 3.]), dtorch.tensor([0.5, 0.]), reduction='sum')
+    tensor(2.6250)
+    """
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    if beta < 0:
+        raise RuntimeError("smooth_l1_loss does not support negative values for beta.")
+    return _pointwise_loss("smooth_l1", input, target, reduction, float(beta), None, False)
+
+
+def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
+    """``0.5 * d**2`` where ``|d| < delta``, else ``delta * (|d| - 0.5 * delta)``.
+
+    >>> import dtorch
+    >>> huber_loss(dtorch.tensor([0., 3.]), dtorch.tensor([0.5, 0.]), reduction='sum')
+    tensor(2.6250)
+    """
+    if delta <= 0:
+        raise RuntimeError("huber_loss does not support non-positive values for delta.")
+    return _pointwise_loss("huber", input, target, reduction, float(delta), weight, False)
+
+
+def _class_axis(input, name):
+    if input.data.ndim == 0:
+        raise ValueError(f"Expected input to have at least 1 dimension for {name}, got a 0-D input")
+    return 0 if input.data.ndim == 1 else 1
+
+
+def _check_class_target(input, target, axis, weight, name):
+    """Class-index targets: integer dtype and the input's shape without the class axis."""
+    shape = input.data.shape
+    expected = shape[:axis] + shape[axis + 1:]
+    if tuple(target.data.shape) != tuple(expected):
+        if axis == 1 and target.data.shape[:1] != shape[:1]:
+            raise ValueError(
+                f"Expected input batch_size ({shape[0]}) to match target batch_size ({target.data.shape[0]})."
+            )
+        raise RuntimeError(
+            f"{name}: expected target of size {list(expected)} for input of size {list(shape)}, got target of size "
+            f"{_shape_text(target)}"
+        )
+    c = shape[axis]
+    if weight is not None and tuple(weight.data.shape) != (c,):
+        raise RuntimeError(
+            f"weight tensor should be defined either for all {c} classes or no classes but got weight tensor of "
+            f"shape: {_shape_text(weight)}"
+        )
+
+
+def _check_labels(target, ignore_index, c):
+    data = target.data
+    if data.size:
+        valid = data[data != ignore_index]
+        if valid.size and (int(valid.min()) < 0 or int(valid.max()) >= c):
+            bad = int(valid.min()) if int(valid.min()) < 0 else int(valid.max())
+            raise IndexError(f"Target {bad} is out of bounds (the input has {c} classes).")
+
+
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean",
+                  label_smoothing=0.0):
+    """Fused log-softmax and negative log-likelihood over the class axis (1, or 0 for unbatched input).
+
+    Args:
+        input: logits ``(N, C)``, ``(N, C, d1, ...)`` or ``(C,)``.
+        target: class indices of shape ``(N, d1, ...)`` (integer dtype), or class probabilities of the input's
+            shape (float dtype).
+        weight: ``(C,)`` class weights. ignore_index: target value that contributes nothing (class indices only).
+        label_smoothing: mix the target with the uniform distribution by this amount.
+    Returns:
+        The loss, reduced by ``reduction``; ``'mean'`` over class indices divides by the summed target weights.
+
+    >>> import dtorch
+    >>> cross_entropy(dtorch.zeros(2, 4), dtorch.tensor([1, 3]))
+    tensor(1.3863)
+    """
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    _check_float(input, "log_softmax")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
+    axis = _class_axis(input, "cross_entropy")
+    target = _as_operand(target, input)
+    c = input.data.shape[axis]
+    probabilities = target.data.dtype.kind == "f"
+    if probabilities:
+        if ignore_index != -100:
+            raise RuntimeError("ignore_index is not supported for floating point target")
+        if tuple(target.data.shape) != tuple(input.data.shape):
+            raise RuntimeError(
+                f"cross_entropy: a float (class probabilities) target must have the input's shape "
+                f"{_shape_text(input)}, got {_shape_text(target)}"
+            )
+        if weight is not None and tuple(weight.data.shape) != (c,):
+            raise RuntimeError(f"weight tensor should be defined either for all {c} classes or no classes but got "
+                               f"weight tensor of shape: {_shape_text(weight)}")
+        if target.data.dtype != input.data.dtype:
+            target = _F._cast(target, input.data.dtype)
+    else:
+        if target.data.dtype.kind not in "iu":
+            raise RuntimeError(f"expected scalar type Long but found {target.dtype}")
+        _check_class_target(input, target, axis, weight, "cross_entropy")
+        _check_labels(target, ignore_index, c)
+    _same_dtype("cross_entropy", input, weight)
+    return _loss.CrossEntropy.apply(input, target, weight, axis=axis, probabilities=probabilities,
+                                    ignore_index=int(ignore_index), reduction=reduction,
+                                    label_smoothing=float(label_smoothing))
+
+
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
+    """Negative log-likelihood of class indices given log-probabilities (class axis 1, or 0 unbatched).
+
+    >>> import dtorch
+    >>> nll_loss(dtorch.tensor([[-1., -2.]]), dtorch.tensor([1]))
+    tensor(2.)
+    """
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    axis = _class_axis(input, "nll_loss")
+    if target.data.dtype.kind not in "iu":
+        raise RuntimeError(f"expected scalar type Long but found {target.dtype}")
+    _check_class_target(input, target, axis, weight, "nll_loss")
+    _check_labels(target, ignore_index, input.data.shape[axis])
+    _same_dtype("nll_loss", input, weight)
+    return _loss.NLLLoss.apply(input, target, weight, axis=axis, ignore_index=int(ignore_index),
+                               reduction=reduction)
+
+
+def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
+    """``-w * (t * log(x) + (1 - t) * log(1 - x))`` for probabilities ``x``; logs are clamped at -100.
+
+    >>> import dtorch
+    >>> binary_cross_entropy(dtorch.tensor([0.5]), dtorch.tensor([1.]))
+    tensor(0.6931)
+    """
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    target = _as_operand(target, input)
+    if tuple(target.data.shape) != tuple(input.data.shape):
+        raise ValueError(
+            f"Using a target size ({Size(target.shape)}) that is different to the input size ({Size(input.shape)}) "
+            "is deprecated. Please ensure they have the same size."
+        )
+    data = input.data
+    if data.size and (float(data.min()) < 0 or float(data.max()) > 1):
+        raise RuntimeError("all elements of input should be between 0 and 1")
+    input, target = _promote(input, target)
+    if weight is not None:
+        weight = _F._cast(_as_operand(weight, input), input.data.dtype)
+    return _loss.BinaryCrossEntropy.apply(input, target, weight, reduction=reduction)
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None, reduction="mean",
+                                     pos_weight=None):
+    """Sigmoid and binary cross-entropy fused and stable:
+    ``w * ((1 - t) * x + (1 + (pos_weight - 1) * t) * log(1 + exp(-x)))``.
+
+    Args:
+        weight: broadcast over the elements. pos_weight: weight of the positive class, broadcast over the last
+        (class) dimension.
+
+    >>> import dtorch
+    >>> binary_cross_entropy_with_logits(dtorch.tensor([0.]), dtorch.tensor([1.]))
+    tensor(0.6931)
+    """
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    target = _as_operand(target, input)
+    if tuple(target.data.shape) != tuple(input.data.shape):
+        raise ValueError(
+            f"Target size ({Size(target.shape)}) must be the same as input size ({Size(input.shape)})"
+        )
+    input, target = _promote(input, target)
+    for name, value in (("weight", weight), ("pos_weight", pos_weight)):
+        if isinstance(value, Tensor) and value.requires_grad and _grad_state["enabled"]:
+            raise RuntimeError(
+                f"The function 'binary_cross_entropy_with_logits' is not differentiable with respect to argument "
+                f"'{name}'. This input cannot have requires_grad True."
+            )
+    if weight is not None:
+        weight = _F._cast(_as_operand(weight, input), input.data.dtype)
+    if pos_weight is not None:
+        pos_weight = _F._cast(_as_operand(pos_weight, input), input.data.dtype)
+    return _loss.BinaryCrossEntropyWithLogits.apply(input, target, weight, pos_weight, reduction=reduction)
+
+
+def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
+    """Kullback-Leibler divergence ``target * (log(target) - input)`` with ``input`` given as log-probabilities.
+
+    Args:
+        reduction: also ``'batchmean'`` (the sum divided by the batch size: the true KL divergence).
+        log_target: ``target`` is given as log-probabilities too.
+
+    dtorch differs in one corner: the gradient with respect to a target entry equal to 0 is ``-input`` (the limit
+    from above) where PyTorch gives NaN.
+
+    >>> import dtorch
+    >>> kl_div(dtorch.tensor([[0., 0.]]), dtorch.tensor([[1., 0.]]), reduction='batchmean')
+    tensor(0.)
+    """
+    if size_average is not None or reduce is not None:
+        reduction = _legacy_reduction(size_average, reduce, reduction)
+    elif reduction == "mean":
+        warnings.warn(
+            "reduction: 'mean' divides the total loss by both the batch size and the support size.'batchmean' "
+            "divides only by the batch size, and aligns with the KL div math definition.'mean' will be changed to "
+            "behave the same as 'batchmean' in the next major release.",
+            stacklevel=2,
+        )
+    _check_reduction(reduction, _REDUCTIONS + ("batchmean",))
+    input, target = _promote(input, target)
+    return _loss.KLDiv.apply(input, target, reduction=reduction, log_target=bool(log_target))
+
+
+
+# ---- losses composed from tensor ops (no fused op: they are rare and cheap) -------------------------------------
+
+
+def _reduce_loss(loss, reduction):
+    _check_reduction(reduction)
+    if reduction == "none":
+        return loss
+    return _F.sum(loss) if reduction == "sum" else _F.mean(loss)
+
+
+def pairwise_distance(x1, x2, p=2.0, eps=1e-06, keepdim=False):
+    """``||x1 - x2 + eps||_p`` over the last dimension.
+
+    >>> import dtorch
+    >>> pairwise_distance(dtorch.tensor([[3., 0.]]), dtorch.tensor([[0., 4.]]), eps=0.0)
+    tensor([5.])
+    """
+    return _F.norm(_F.add(_F.sub(x1, x2), eps), p, -1, keepdim)
+
+
+def poisson_nll_loss(input, target, log_input=True, full=False, size_average=None, eps=1e-08, reduce=None,
+                     reduction="mean"):
+    """Poisson negative log-likelihood: ``exp(input) - target * input`` (``log_input``), else
+    ``input - target * log(input + eps)``; ``full`` adds Stirling's term where ``target > 1``.
+
+    >>> import dtorch
+    >>> poisson_nll_loss(dtorch.tensor([0.]), dtorch.tensor([1.]))
+    tensor(1.)
+    """
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    if log_input:
+        loss = _F.sub(_F.exp(input), _F.mul(target, input))
+    else:
+        loss = _F.sub(input, _F.mul(target, _F.log(_F.add(input, eps))))
+    if full:
+        safe = _F.where(_F.gt(target, 1), target, 1.0)
+        stirling = _F.add(_F.sub(_F.mul(safe, _F.log(safe)), safe), _F.mul(_F.log(_F.mul(safe, 2 * math.pi)), 0.5))
+        loss = _F.add(loss, _F.where(_F.gt(target, 1), stirling, 0.0))
+    return _reduce_loss(loss, reduction)
+
+
+def gaussian_nll_loss(input, target, var, full=False, eps=1e-06, reduction="mean"):
+    """Gaussian negative log-likelihood ``0.5 * (log(var) + (input - target)**2 / var)`` (plus
+    ``0.5 * log(2 pi)`` with ``full``); ``var`` is clamped below at ``eps`` with its gradient passing unchanged.
+
+    >>> import dtorch
+    >>> gaussian_nll_loss(dtorch.tensor([1.]), dtorch.tensor([1.]), dtorch.tensor([1.]))
+    tensor(0.)
+    """
+    if not isinstance(var, Tensor):
+        var = _new(_backend.xp_of(input.data).full(input.data.shape, float(var), dtype=input.data.dtype), None)
+    if tuple(var.shape) != tuple(input.shape):
+        if tuple(input.shape[:-1]) == tuple(var.shape):
+            var = _F.unsqueeze(var, -1)
+        elif not (tuple(input.shape[:-1]) == tuple(var.shape[:-1]) and var.shape[-1] == 1):
+            raise ValueError("var is of incorrect size")
+    _check_reduction(reduction)
+    if bool((var.data < 0).any()):
+        raise ValueError("var has negative entry/entries")
+    # clamp the value only: the gradient reaches var as if unclamped (PyTorch clamps in place under no_grad)
+    raised = _new(_backend.xp_of(var.data).maximum(var.data, eps) - var.data, None)
+    var = _F.add(var, raised)
+    diff = _F.sub(input, target)
+    loss = _F.mul(_F.add(_F.log(var), _F.div(_F.mul(diff, diff), var)), 0.5)
+    if full:
+        loss = _F.add(loss, 0.5 * math.log(2 * math.pi))
+    return _reduce_loss(loss, reduction)
+
+
+def margin_ranking_loss(input1, input2, target, margin=0, size_average=None, reduce=None, reduction="mean"):
+    """``max(0, -target * (input1 - input2) + margin)``.
+
+    >>> import dtorch
+    >>> margin_ranking_loss(dtorch.tensor([1.]), dtorch.tensor([2.]), dtorch.tensor([1.]))
+    tensor(1.)
+    """
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    loss = _F.clamp(_F.add(_F.mul(_F.neg(target), _F.sub(input1, input2)), float(margin)), min=0.0)
+    return _reduce_loss(loss, reduction)
+
+
+def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    """``log(1 + exp(-target * input))``.
+
+    >>> import dtorch
+    >>> soft_margin_loss(dtorch.tensor([0.]), dtorch.tensor([1.]))
+    tensor(0.6931)
+    """
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    return _reduce_loss(_F.softplus(_F.neg(_F.mul(target, input))), reduction)
+
+
+def hinge_embedding_loss(input, target, margin=1.0, size_average=None, reduce=None, reduction="mean"):
+    """``input`` where ``target == 1``, ``max(0, margin - input)`` where ``target == -1``.
+
+    >>> import dtorch
+    >>> hinge_embedding_loss(dtorch.tensor([0.3, 0.3]), dtorch.tensor([1., -1.]), reduction='none')
+    tensor([0.3000, 0.7000])
+    """
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    margin_part = _F.where(_F.ne(target, 1), _F.clamp(_F.sub(float(margin), input), min=0.0), 0.0)
+    self_part = _F.where(_F.ne(target, -1), input, 0.0)
+    return _reduce_loss(_F.add(margin_part, self_part), reduction)
+
+
+def cosine_embedding_loss(input1, input2, target, margin=0, size_average=None, reduce=None, reduction="mean"):
+    """``1 - cos(x1, x2)`` where ``target == 1``, ``max(0, cos(x1, x2) - margin)`` where ``target == -1``.
+
+    >>> import dtorch
+    >>> cosine_embedding_loss(dtorch.tensor([[1., 0.]]), dtorch.tensor([[1., 0.]]), dtorch.tensor([1.]))
+    tensor(0.)
+    """
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    dim = input1.data.ndim - 1
+    tiny = 1e-12
+    dot = _F.sum(_F.mul(input1, input2), dim)
+    squares = _F.mul(_F.add(_F.sum(_F.mul(input1, input1), dim), tiny),
+                     _F.add(_F.sum(_F.mul(input2, input2), dim), tiny))
+    cos = _F.div(dot, _F.sqrt(squares))
+    positive = _F.where(_F.eq(target, 1), _F.sub(1.0, cos), 0.0)
+    negative = _F.where(_F.eq(target, -1), _F.clamp(_F.sub(cos, float(margin)), min=0.0), 0.0)
+    return _reduce_loss(_F.add(positive, negative), reduction)
+
+
+def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-06, swap=False, size_average=None,
+                        reduce=None, reduction="mean"):
+    """``max(0, d(anchor, positive) - d(anchor, negative) + margin)`` with ``d = pairwise_distance``; ``swap`` uses
+    the smaller of ``d(anchor, negative)`` and ``d(positive, negative)``.
+
+    >>> import dtorch
+    >>> triplet_margin_loss(dtorch.zeros(1, 2), dtorch.zeros(1, 2), dtorch.ones(1, 2), margin=0.5)
+    tensor(0.)
+    """
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    d_positive = pairwise_distance(anchor, positive, p, eps)
+    d_negative = pairwise_distance(anchor, negative, p, eps)
+    if swap:
+        d_negative = _F.minimum(d_negative, pairwise_distance(positive, negative, p, eps))
+    loss = _F.clamp(_F.add(_F.sub(d_positive, d_negative), float(margin)), min=0.0)
+    return _reduce_loss(loss, reduction)
+
+
+def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
+    """Per-class binary cross-entropy on logits, averaged over the classes (the last dimension).
+
+    >>> import dtorch
+    >>> multilabel_soft_margin_loss(dtorch.zeros(1, 2), dtorch.tensor([[1., 0.]]))
+    tensor(0.6931)
+    """
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    loss = _F.neg(_F.add(_F.mul(target, logsigmoid(input)), _F.mul(_F.sub(1.0, target), logsigmoid(_F.neg(input)))))
+    if weight is not None:
+        loss = _F.mul(loss, weight)
+    dim = input.data.ndim - 1
+    loss = _F.div(_F.sum(loss, dim), float(input.data.shape[dim]))
+    return _reduce_loss(loss, reduction)

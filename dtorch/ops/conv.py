@@ -1,0 +1,566 @@
+"""Convolution, pooling and resampling on raw arrays: ``Conv2d``, ``ConvTranspose2d``, ``MaxPool2d`` (and
+``MaxPool2dWithIndices``), ``AvgPool2d``, ``AdaptiveAvgPool2d``, ``AdaptiveMaxPool2d``, ``Unfold``, ``Fold``,
+``Resample``. One-dimensional versions are these ops on a height-1 image (the front end reshapes).
+
+How they are fast on NumPy: the input windows are a strided view (``as_strided``, no copy) laid out as
+``(C, kh, kw, N, OH, OW)``; one contiguous copy of it is the im2col matrix, and one (group-batched) matmul with the
+weight gives the whole output. The backward scatters window gradients back ("col2im") with a loop over the
+``kh * kw`` kernel offsets only, each offset one strided ``+=`` over every pixel at once. Pooling works the same
+way without the copy: one ``maximum`` or ``+=`` per kernel offset over the strided view of that offset.
+
+Padding is carried as ``(top, bottom, left, right)`` so that ``padding='same'`` with an even kernel (PyTorch puts
+the odd extra pixel at the bottom/right) and ``ceil_mode`` pooling (extra pixels at the bottom/right) are plain
+attributes. Every op keeps only ints and tuples as attrs, so ``Op(**attrs).forward(*arrays)`` replays it.
+"""
+
+from dtorch.autograd.function import Function
+from dtorch.ops.indexing import _scatter_add_into
+
+
+def _pad_hw(xp, x, padding, value=0):
+    """Pad the last two axes by ``(top, bottom, left, right)`` with ``value``; no copy when all are zero."""
+    top, bottom, left, right = padding
+    if not (top or bottom or left or right):
+        return x
+    shape = x.shape[:-2] + (x.shape[-2] + top + bottom, x.shape[-1] + left + right)
+    out = xp.full(shape, value, dtype=x.dtype)
+    out[..., top:top + x.shape[-2], left:left + x.shape[-1]] = x
+    return out
+
+
+def _crop_hw(x, padding, height, width):
+    top, _, left, _ = padding
+    return x[..., top:top + height, left:left + width]
+
+
+def _windows_cfirst(xp, xpad, kernel, stride, dilation, out_hw):
+    """Strided view ``(C, kh, kw, N, OH, OW)`` of the windows of ``xpad`` (N, C, Hp, Wp): no copy."""
+    n, c = xpad.shape[:2]
+    kh, kw = kernel
+    sn, sc, sh, sw = xpad.strides
+    shape = (c, kh, kw, n, out_hw[0], out_hw[1])
+    strides = (sc, sh * dilation[0], sw * dilation[1], sn, sh * stride[0], sw * stride[1])
+    return xp.lib.stride_tricks.as_strided(xpad, shape=shape, strides=strides)
+
+
+def _windows_last(xp, xpad, kernel, stride, dilation, out_hw):
+    """Strided view ``(N, C, OH, OW, kh, kw)`` of the windows of ``xpad``: no copy."""
+    n, c = xpad.shape[:2]
+    sn, sc, sh, sw = xpad.strides
+    shape = (n, c, out_hw[0], out_hw[1], kernel[0], kernel[1])
+    strides = (sn, sc, sh * stride[0], sw * stride[1], sh * dilation[0], sw * dilation[1])
+    return xp.lib.stride_tricks.as_strided(xpad, shape=shape, strides=strides)
+
+
+def _offset_slices(i, j, stride, dilation, out_hw):
+    """The strided slices of the padded image that kernel offset ``(i, j)`` touches, one per output pixel."""
+    h0, w0 = i * dilation[0], j * dilation[1]
+    return (
+        slice(h0, h0 + stride[0] * (out_hw[0] - 1) + 1, stride[0]),
+        slice(w0, w0 + stride[1] * (out_hw[1] - 1) + 1, stride[1]),
+    )
+
+
+def _col2im_cfirst(xp, cols, padded_hw, stride, dilation):
+    """Sum window gradients ``cols`` (C, kh, kw, N, OH, OW) back onto a padded image, laid out (C, N, Hp, Wp)."""
+    c, kh, kw, n, oh, ow = cols.shape
+    out = xp.zeros((c, n) + tuple(padded_hw), dtype=cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            rows, columns = _offset_slices(i, j, stride, dilation, (oh, ow))
+            out[:, :, rows, columns] += cols[:, i, j]
+    return out
+
+
+def conv_output_size(size, kernel, stride, pad_total, dilation):
+    return (size + pad_total - dilation * (kernel - 1) - 1) // stride + 1
+
+
+class Conv2d(Function):
+    """2-D cross-correlation: ``out[n, o] = sum_c w[o, c] * x[n, c]`` over windows, in groups; bias optional.
+
+    Inputs ``(x, weight, bias)`` with x ``(N, C, H, W)``, weight ``(O, C // groups, kh, kw)``, bias ``(O,)`` or None.
+    Only ``x`` and ``weight`` are kept for backward; the im2col matrix is rebuilt there when the weight needs a
+    gradient (one copy, a few percent of the matmuls) rather than held in memory between forward and backward.
+    """
+
+    attr_names = ("stride", "padding", "dilation", "groups")
+    differentiable_backward = False
+
+    def _columns(self, x, kernel):
+        """The im2col matrix ``(G, C/G * kh * kw, N * OH * OW)`` of ``x`` and the output extent ``(OH, OW)``."""
+        xp = self.xp
+        n, c, h, w = x.shape
+        kh, kw = kernel
+        top, bottom, left, right = self.padding
+        oh = conv_output_size(h, kh, self.stride[0], top + bottom, self.dilation[0])
+        ow = conv_output_size(w, kw, self.stride[1], left + right, self.dilation[1])
+        xpad = _pad_hw(xp, x, self.padding)
+        cols = xp.ascontiguousarray(_windows_cfirst(xp, xpad, kernel, self.stride, self.dilation, (oh, ow)))
+        return cols.reshape(self.groups, (c // self.groups) * kh * kw, n * oh * ow), (oh, ow)
+
+    def forward(self, x, weight, bias):
+        xp = self.xp
+        n = x.shape[0]
+        o = weight.shape[0]
+        g = self.groups
+        cols, (oh, ow) = self._columns(x, weight.shape[2:])
+        out = xp.matmul(weight.reshape(g, o // g, cols.shape[1]), cols)  # (G, O/G, N*L): one gemm per group
+        out = xp.ascontiguousarray(out.reshape(o, n, oh, ow).transpose(1, 0, 2, 3))
+        if bias is not None:
+            out += bias.reshape(1, o, 1, 1)
+        self.save_for_backward(x, weight)
+        return out
+
+    def backward(self, grad):
+        xp = self.xp
+        x, weight = self.saved_tensors
+        x_edge, w_edge, b_edge = self.edges
+        o, cg, kh, kw = weight.shape
+        g = self.groups
+        n, _, oh, ow = grad.shape
+        grad_cols_t = xp.ascontiguousarray(grad.transpose(1, 0, 2, 3)).reshape(g, o // g, n * oh * ow)
+        grad_x = grad_w = grad_b = None
+        if w_edge is not None:
+            cols, _ = self._columns(x, (kh, kw))
+            grad_w = xp.matmul(grad_cols_t, cols.transpose(0, 2, 1)).reshape(weight.shape)
+        if b_edge is not None:
+            grad_b = grad.sum(axis=(0, 2, 3))
+        if x_edge is not None:
+            wm = weight.reshape(g, o // g, cg * kh * kw)
+            cols = xp.matmul(wm.transpose(0, 2, 1), grad_cols_t).reshape(cg * g, kh, kw, n, oh, ow)
+            top, bottom, left, right = self.padding
+            h, w = x.shape[2:]
+            padded = _col2im_cfirst(xp, cols, (h + top + bottom, w + left + right), self.stride, self.dilation)
+            grad_x = xp.ascontiguousarray(_crop_hw(padded, self.padding, h, w).transpose(1, 0, 2, 3))
+        return grad_x, grad_w, grad_b
+
+
+class ConvTranspose2d(Function):
+    """The adjoint of ``Conv2d`` in its input ("deconvolution"): each input pixel scatters ``weight`` windows.
+
+    Inputs ``(x, weight, bias)`` with x ``(N, Cin, H, W)``, weight ``(Cin, Cout // groups, kh, kw)``.
+    ``padding`` crops ``(ph, pw)`` from both sides of the full result; ``output_padding`` adds bottom/right rows.
+    """
+
+    attr_names = ("stride", "padding", "output_padding", "dilation", "groups")
+    differentiable_backward = False
+
+    def forward(self, x, weight, bias):
+        xp = self.xp
+        n, cin, h, w = x.shape
+        _, coutg, kh, kw = weight.shape
+        g = self.groups
+        cout = coutg * g
+        sh, sw = self.stride
+        dh, dw = self.dilation
+        full_hw = ((h - 1) * sh + dh * (kh - 1) + 1 + self.output_padding[0],
+                   (w - 1) * sw + dw * (kw - 1) + 1 + self.output_padding[1])
+        ph, pw = self.padding
+        out_hw = (full_hw[0] - 2 * ph, full_hw[1] - 2 * pw)
+        x_t = xp.ascontiguousarray(x.transpose(1, 0, 2, 3)).reshape(g, cin // g, n * h * w)
+        wm = weight.reshape(g, cin // g, coutg * kh * kw)
+        cols = xp.matmul(wm.transpose(0, 2, 1), x_t).reshape(cout, kh, kw, n, h, w)
+        full = _col2im_cfirst(xp, cols, full_hw, self.stride, self.dilation)
+        out = xp.ascontiguousarray(full[:, :, ph:ph + out_hw[0], pw:pw + out_hw[1]].transpose(1, 0, 2, 3))
+        if bias is not None:
+            out += bias.reshape(1, cout, 1, 1)
+        self.save_for_backward(x, weight)
+        self.full_hw = full_hw
+        return out
+
+    def backward(self, grad):
+        xp = self.xp
+        x, weight = self.saved_tensors
+        x_edge, w_edge, b_edge = self.edges
+        cin, coutg, kh, kw = weight.shape
+        g = self.groups
+        n, _, h, w = x.shape
+        ph, pw = self.padding
+        full_h, full_w = self.full_hw
+        pads = (ph, full_h - ph - grad.shape[2], pw, full_w - pw - grad.shape[3])
+        grad_full = _pad_hw(xp, grad, pads)
+        cols = xp.ascontiguousarray(_windows_cfirst(xp, grad_full, (kh, kw), self.stride, self.dilation, (h, w)))
+        cols = cols.reshape(g, coutg * kh * kw, n * h * w)
+        grad_x = grad_w = grad_b = None
+        if x_edge is not None:
+            wm = weight.reshape(g, cin // g, coutg * kh * kw)
+            grad_x = xp.matmul(wm, cols).reshape(cin, n, h, w)
+            grad_x = xp.ascontiguousarray(grad_x.transpose(1, 0, 2, 3))
+        if w_edge is not None:
+            x_t = xp.ascontiguousarray(x.transpose(1, 0, 2, 3)).reshape(g, cin // g, n * h * w)
+            grad_w = xp.matmul(x_t, cols.transpose(0, 2, 1)).reshape(weight.shape)
+        if b_edge is not None:
+            grad_b = grad.sum(axis=(0, 2, 3))
+        return grad_x, grad_w, grad_b
+
+
+def pool_output_size(size, kernel, stride, padding, dilation, ceil_mode):
+    """PyTorch's pooling output extent: with ``ceil_mode`` the last window must start inside input or left pad."""
+    span = size + 2 * padding - dilation * (kernel - 1) - 1
+    if ceil_mode:
+        out = -(-span // stride) + 1
+        if (out - 1) * stride >= size + padding:
+            out -= 1
+    else:
+        out = span // stride + 1
+    return out
+
+
+def _pool_padding(size_hw, out_hw, kernel, stride, padding, dilation):
+    """``(top, bottom, left, right)``: symmetric padding plus what the last ``ceil_mode`` window needs."""
+    pads = []
+    for axis in range(2):
+        needed = (out_hw[axis] - 1) * stride[axis] + dilation[axis] * (kernel[axis] - 1) + 1
+        after = max(needed - size_hw[axis] - padding[axis], padding[axis])
+        pads += [padding[axis], after]
+    return tuple(pads)
+
+
+def _offset_views(windows):
+    """The ``kh * kw`` strided views ``windows[..., i, j]`` (each of the output's shape), in row-major order."""
+    kh, kw = windows.shape[-2:]
+    return [(i, j, windows[..., i, j]) for i in range(kh) for j in range(kw)]
+
+
+class MaxPool2d(Function):
+    """Max over windows: one ``maximum`` per kernel offset over every output pixel at once (NaN propagates).
+
+    The backward routes each output gradient to the first (row-major) position of its window that holds the
+    maximum, as PyTorch's kernel does; ``MaxPool2dWithIndices`` also returns those positions.
+    """
+
+    attr_names = ("kernel_size", "stride", "padding", "dilation", "ceil_mode")
+    differentiable_backward = False
+
+    def _windows(self, x):
+        xp = self.xp
+        h, w = x.shape[2:]
+        out_hw = tuple(
+            pool_output_size((h, w)[a], self.kernel_size[a], self.stride[a], self.padding[a], self.dilation[a],
+                             self.ceil_mode)
+            for a in range(2)
+        )
+        pads = _pool_padding((h, w), out_hw, self.kernel_size, self.stride, self.padding, self.dilation)
+        low = -xp.inf if x.dtype.kind == "f" else xp.iinfo(x.dtype).min
+        xpad = _pad_hw(xp, x, pads, low)
+        self.pads, self.input_shape, self.padded_hw = pads, x.shape, xpad.shape[2:]
+        return _windows_last(xp, xpad, self.kernel_size, self.stride, self.dilation, out_hw)
+
+    def forward(self, x):
+        views = _offset_views(self._windows(x))
+        out = views[0][2].copy()
+        for _, _, view in views[1:]:
+            self.xp.maximum(out, view, out=out)
+        self.views, self.out = views, out
+        self.save_for_backward(x)  # the views read x in backward: an in-place change of x must be an error
+        return out
+
+    def _winner_masks(self):
+        """Yield ``(i, j, mask)``: where offset (i, j) is the first position holding the window's maximum."""
+        xp = self.xp
+        out = self.out
+        taken = xp.zeros(out.shape, dtype=bool)
+        for i, j, view in self.views:
+            hit = (view == out) | (view != view)  # ``view != view``: a NaN maximum goes to the first NaN
+            hit &= ~taken
+            taken |= hit
+            yield i, j, hit
+
+    def backward(self, grad):
+        xp = self.xp
+        self.saved_tensors  # raises if the input was modified in place since forward
+        out_hw = grad.shape[2:]
+        padded = xp.zeros(self.input_shape[:2] + tuple(self.padded_hw), dtype=grad.dtype)
+        for i, j, hit in self._winner_masks():
+            rows, columns = _offset_slices(i, j, self.stride, self.dilation, out_hw)
+            padded[:, :, rows, columns] += grad * hit
+        return (_crop_hw(padded, self.pads, *self.input_shape[2:]),)
+
+
+class MaxPool2dWithIndices(MaxPool2d):
+    """``MaxPool2d`` that also returns, not differentiable, each maximum's flat index into the unpadded ``H * W``."""
+
+    n_outputs = 2
+
+    def forward(self, x):
+        xp = self.xp
+        out = super().forward(x)
+        w = self.input_shape[3]
+        out_hw = out.shape[2:]
+        base_rows = xp.arange(out_hw[0]).reshape(-1, 1) * self.stride[0] - self.padding[0]
+        base_cols = xp.arange(out_hw[1]) * self.stride[1] - self.padding[1]
+        indices = xp.zeros(out.shape, dtype=xp.int64)
+        for i, j, hit in self._winner_masks():
+            flat = (base_rows + i * self.dilation[0]) * w + base_cols + j * self.dilation[1]
+            indices += hit * flat
+        return out, indices
+
+
+class AvgPool2d(Function):
+    """Mean over windows with PyTorch's divisor rules (``count_include_pad``, ``ceil_mode``, ``divisor_override``).
+
+    The window sums are one ``+=`` per kernel offset over every output pixel at once.
+    """
+
+    attr_names = ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override")
+    differentiable_backward = False
+
+    def forward(self, x):
+        xp = self.xp
+        n, c, h, w = x.shape
+        ones = (1, 1)
+        out_hw = tuple(
+            pool_output_size((h, w)[a], self.kernel_size[a], self.stride[a], self.padding[a], 1, self.ceil_mode)
+            for a in range(2)
+        )
+        pads = _pool_padding((h, w), out_hw, self.kernel_size, self.stride, self.padding, ones)
+        xpad = _pad_hw(xp, x, pads)
+        views = _offset_views(_windows_last(xp, xpad, self.kernel_size, self.stride, ones, out_hw))
+        total = views[0][2].copy()
+        for _, _, view in views[1:]:
+            total += view
+        self.divisor = self._divisor(xp, (h, w), out_hw, x.dtype)
+        self.pads = pads
+        self.input_shape = x.shape
+        self.padded_hw = xpad.shape[2:]
+        total /= self.divisor
+        return total
+
+    def _divisor(self, xp, size_hw, out_hw, dtype):
+        if self.divisor_override:
+            return dtype.type(self.divisor_override)
+        counts = []
+        for a in range(2):
+            start = xp.arange(out_hw[a]) * self.stride[a] - self.padding[a]
+            end = xp.minimum(start + self.kernel_size[a], size_hw[a] + self.padding[a])
+            if not self.count_include_pad:
+                start = xp.maximum(start, 0)
+                end = xp.minimum(end, size_hw[a])
+            counts.append(end - start)
+        return (counts[0].reshape(-1, 1) * counts[1]).astype(dtype)
+
+    def backward(self, grad):
+        xp = self.xp
+        kh, kw = self.kernel_size
+        out_hw = grad.shape[2:]
+        share = grad / self.divisor
+        padded = xp.zeros(self.input_shape[:2] + tuple(self.padded_hw), dtype=grad.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                rows, columns = _offset_slices(i, j, self.stride, (1, 1), out_hw)
+                padded[:, :, rows, columns] += share
+        return (_crop_hw(padded, self.pads, *self.input_shape[2:]),)
+
+
+def adaptive_matrix(xp, size, out_size, dtype):
+    """``(out_size, size)`` averaging matrix: row i averages ``[floor(i*size/out), ceil((i+1)*size/out))``."""
+    matrix = xp.zeros((out_size, size), dtype=dtype)
+    for i in range(out_size):
+        start = (i * size) // out_size
+        end = -(-((i + 1) * size) // out_size)
+        matrix[i, start:end] = 1.0 / (end - start)
+    return matrix
+
+
+class AdaptiveAvgPool2d(Function):
+    """Average pooling to a fixed output size: ``out = Ph @ x @ Pw^T`` with two averaging matrices."""
+
+    attr_names = ("output_size",)
+    differentiable_backward = False
+
+    def forward(self, x):
+        xp = self.xp
+        lead = x.shape[:-2]
+        h, w = x.shape[-2:]
+        oh, ow = self.output_size
+        if (oh, ow) == (1, 1):
+            self.input_shape = x.shape
+            return x.mean(axis=(-2, -1), keepdims=True)
+        ph = adaptive_matrix(xp, h, oh, x.dtype)
+        pw = adaptive_matrix(xp, w, ow, x.dtype)
+        rows = (x.reshape(-1, w) @ pw.T).reshape(-1, h, ow)  # (NC, H, OW)
+        out = xp.tensordot(ph, rows, axes=(1, 1))  # (OH, NC, OW): one gemm
+        self.matrices = (ph, pw)
+        self.input_shape = x.shape
+        return xp.ascontiguousarray(out.transpose(1, 0, 2)).reshape(lead + (oh, ow))
+
+    def backward(self, grad):
+        xp = self.xp
+        h, w = self.input_shape[-2:]
+        if tuple(self.output_size) == (1, 1):
+            return (xp.broadcast_to(grad / (h * w), self.input_shape).copy(),)
+        ph, pw = self.matrices
+        oh, ow = self.output_size
+        rows = (grad.reshape(-1, ow) @ pw).reshape(-1, oh, w)  # (NC, OH, W)
+        full = xp.tensordot(ph.T, rows, axes=(1, 1))  # (H, NC, W)
+        return (xp.ascontiguousarray(full.transpose(1, 0, 2)).reshape(self.input_shape),)
+
+
+def adaptive_bounds(size, out_size):
+    """``(start, end)`` of each adaptive window: ``[floor(i*size/out), ceil((i+1)*size/out))``."""
+    return [((i * size) // out_size, -(-((i + 1) * size) // out_size)) for i in range(out_size)]
+
+
+class AdaptiveMaxPool2d(Function):
+    """Max over adaptive windows (PyTorch's bounds), two stages: rows within each output row, then columns.
+
+    A second, non-differentiable output holds the flat ``H * W`` index of each maximum. The loops run over
+    output rows and output columns (``OH + OW`` slices), never over pixels.
+    """
+
+    attr_names = ("output_size",)
+    n_outputs = 2
+    differentiable_backward = False
+
+    def forward(self, x):
+        xp = self.xp
+        lead = x.shape[:-2]
+        h, w = x.shape[-2:]
+        oh, ow = self.output_size
+        flat = x.reshape((-1, h, w))
+        m = flat.shape[0]
+        row_values = xp.empty((m, oh, w), dtype=x.dtype)
+        row_index = xp.empty((m, oh, w), dtype=xp.int64)
+        for i, (start, end) in enumerate(adaptive_bounds(h, oh)):
+            arg = xp.argmax(flat[:, start:end, :], axis=1)
+            row_index[:, i, :] = arg + start
+            row_values[:, i, :] = xp.take_along_axis(flat[:, start:end, :], arg[:, None, :], axis=1)[:, 0, :]
+        out = xp.empty((m, oh, ow), dtype=x.dtype)
+        index = xp.empty((m, oh, ow), dtype=xp.int64)
+        for j, (start, end) in enumerate(adaptive_bounds(w, ow)):
+            arg = xp.argmax(row_values[:, :, start:end], axis=2)
+            out[:, :, j] = xp.take_along_axis(row_values[:, :, start:end], arg[:, :, None], axis=2)[:, :, 0]
+            rows = xp.take_along_axis(row_index[:, :, start:end], arg[:, :, None], axis=2)[:, :, 0]
+            index[:, :, j] = rows * w + arg + start
+        self.index = index
+        self.input_shape = x.shape
+        return out.reshape(lead + (oh, ow)), index.reshape(lead + (oh, ow))
+
+    def backward(self, grad):
+        xp = self.xp
+        h, w = self.input_shape[-2:]
+        m = self.index.shape[0]
+        grad_flat = xp.zeros((m, h * w), dtype=grad.dtype)
+        rows = xp.broadcast_to(xp.arange(m).reshape(-1, 1, 1), self.index.shape)
+        _scatter_add_into(xp, grad_flat, (rows, self.index), grad.reshape(self.index.shape))
+        return (grad_flat.reshape(self.input_shape),)
+
+
+def resample_matrix(xp, size, out_size, mode, align_corners, scale, dtype):
+    """``(out_size, size)`` matrix taking one axis from ``size`` to ``out_size`` samples (PyTorch's source-index
+    rules); ``scale`` is the output-to-input step, or None for ``size / out_size``."""
+    step = size / out_size if scale is None else scale
+    dst = xp.arange(out_size, dtype=xp.float64)
+    if mode in ("nearest", "nearest-exact"):
+        offset = 0.5 if mode == "nearest-exact" else 0.0
+        src = xp.minimum(xp.floor((dst + offset) * step).astype(xp.int64), size - 1)
+        return (xp.arange(size) == src.reshape(-1, 1)).astype(dtype)
+    if align_corners:
+        src = dst * ((size - 1) / (out_size - 1)) if out_size > 1 else dst * 0
+    else:
+        src = xp.maximum((dst + 0.5) * step - 0.5, 0)
+    low = xp.minimum(xp.floor(src).astype(xp.int64), size - 1)
+    high = xp.minimum(low + 1, size - 1)
+    frac = (src - low).reshape(-1, 1)
+    columns = xp.arange(size)
+    matrix = (columns == low.reshape(-1, 1)) * (1 - frac) + (columns == high.reshape(-1, 1)) * frac
+    return matrix.astype(dtype)
+
+
+class Resample(Function):
+    """``interpolate``'s nearest and (bi/tri)linear modes: one small matrix per resized axis, applied by
+    ``tensordot`` (the backward applies the transposes). Axes are the trailing ``len(out_sizes)`` ones."""
+
+    attr_names = ("out_sizes", "mode", "align_corners", "scales")
+    differentiable_backward = False
+
+    def forward(self, x):
+        xp = self.xp
+        first = x.ndim - len(self.out_sizes)
+        matrices = []
+        out = x
+        for offset, out_size in enumerate(self.out_sizes):
+            axis = first + offset
+            scale = None if self.scales is None or self.scales[offset] is None else self.scales[offset]
+            matrix = resample_matrix(xp, x.shape[axis], out_size, self.mode, self.align_corners, scale, x.dtype)
+            matrices.append(matrix)
+            out = xp.moveaxis(xp.tensordot(out, matrix, axes=([axis], [1])), -1, axis)
+        self.matrices = matrices
+        self.first = first
+        return xp.ascontiguousarray(out)
+
+    def backward(self, grad):
+        xp = self.xp
+        for offset, matrix in enumerate(self.matrices):
+            axis = self.first + offset
+            grad = xp.moveaxis(xp.tensordot(grad, matrix, axes=([axis], [0])), -1, axis)
+        return (xp.ascontiguousarray(grad),)
+
+
+def _unfold(xp, x, kernel, stride, dilation, padding, out_hw):
+    """``(N, C * kh * kw, OH * OW)`` patches of ``x`` (N, C, H, W), PyTorch's ``unfold`` layout."""
+    n, c = x.shape[:2]
+    xpad = _pad_hw(xp, x, padding)
+    sn, sc, sh, sw = xpad.strides
+    shape = (n, c, kernel[0], kernel[1], out_hw[0], out_hw[1])
+    strides = (sn, sc, sh * dilation[0], sw * dilation[1], sh * stride[0], sw * stride[1])
+    patches = xp.lib.stride_tricks.as_strided(xpad, shape=shape, strides=strides)
+    return xp.ascontiguousarray(patches).reshape(n, c * kernel[0] * kernel[1], out_hw[0] * out_hw[1])
+
+
+def _fold(xp, cols, channels, size_hw, kernel, stride, dilation, padding, out_hw):
+    """Sum ``(N, C * kh * kw, OH * OW)`` patches back onto ``(N, C, H, W)``: the adjoint of ``_unfold``."""
+    n = cols.shape[0]
+    kh, kw = kernel
+    patches = cols.reshape(n, channels, kh, kw, out_hw[0], out_hw[1])
+    top, bottom, left, right = padding
+    padded = xp.zeros((n, channels, size_hw[0] + top + bottom, size_hw[1] + left + right), dtype=cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            rows, columns = _offset_slices(i, j, stride, dilation, out_hw)
+            padded[:, :, rows, columns] += patches[:, :, i, j]
+    return xp.ascontiguousarray(_crop_hw(padded, padding, *size_hw))
+
+
+class Unfold(Function):
+    """Sliding local blocks of ``(N, C, H, W)`` as columns ``(N, C * kh * kw, L)`` (im2col); backward is fold."""
+
+    attr_names = ("kernel_size", "stride", "dilation", "padding")
+    differentiable_backward = False
+
+    def forward(self, x):
+        h, w = x.shape[2:]
+        pads = (self.padding[0], self.padding[0], self.padding[1], self.padding[1])
+        self.out_hw = tuple(conv_output_size((h, w)[a], self.kernel_size[a], self.stride[a], 2 * self.padding[a],
+                                             self.dilation[a]) for a in range(2))
+        self.input_shape = x.shape
+        return _unfold(self.xp, x, self.kernel_size, self.stride, self.dilation, pads, self.out_hw)
+
+    def backward(self, grad):
+        pads = (self.padding[0], self.padding[0], self.padding[1], self.padding[1])
+        n, c, h, w = self.input_shape
+        return (_fold(self.xp, grad, c, (h, w), self.kernel_size, self.stride, self.dilation, pads, self.out_hw),)
+
+
+class Fold(Function):
+    """Columns ``(N, C * kh * kw, L)`` summed into an ``output_size`` image (col2im); backward is unfold."""
+
+    attr_names = ("output_size", "kernel_size", "stride", "dilation", "padding")
+    differentiable_backward = False
+
+    def _geometry(self):
+        pads = (self.padding[0], self.padding[0], self.padding[1], self.padding[1])
+        out_hw = tuple(conv_output_size(self.output_size[a], self.kernel_size[a], self.stride[a], 2 * self.padding[a],
+                                        self.dilation[a]) for a in range(2))
+        return pads, out_hw
+
+    def forward(self, cols):
+        pads, out_hw = self._geometry()
+        channels = cols.shape[1] // (self.kernel_size[0] * self.kernel_size[1])
+        return _fold(self.xp, cols, channels, self.output_size, self.kernel_size, self.stride, self.dilation, pads,
+                     out_hw)
+
+    def backward(self, grad):
+        pads, out_hw = self._geometry()
+        return (_unfold(self.xp, grad, self.kernel_size, self.stride, self.dilation, pads, out_hw),)

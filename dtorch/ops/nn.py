@@ -1,0 +1,299 @@
+"""Neural-network ops that are not convolution, pooling, normalisation or losses (those live in ``conv.py``,
+``norm.py`` and ``loss.py``): ``Linear``, activations that ``elementwise.py`` lacks, fused ``Softmax`` and
+``LogSoftmax``, ``Embedding`` and ``Pad``.
+
+Softmax and log-softmax subtract the maximum along the axis before exponentiating, so no input overflows; their
+backward uses the saved softmax ``p`` (``p * g - p * sum(p * g)`` and ``g - p * sum(g)``), no ``exp`` again.
+"""
+
+from dtorch.autograd.function import Function
+from dtorch.ops._util import sum_to
+from dtorch.ops.indexing import _scatter_add_into
+
+
+def sum_last(xp, a):
+    """``a.sum(axis=-1, keepdims=True)`` as a matrix-vector product: NumPy's reductions over short contiguous
+    rows run several times slower than BLAS. Falls back to ``sum`` for non-contiguous arrays."""
+    if not a.flags.c_contiguous or a.ndim == 0:
+        return a.sum(axis=-1, keepdims=True)
+    n = a.shape[-1]
+    return (a.reshape(-1, n) @ xp.ones(n, dtype=a.dtype)).reshape(a.shape[:-1] + (1,))
+
+
+def sum_axis(xp, a, axis):
+    """``a.sum(axis=axis, keepdims=True)``, through ``sum_last`` when ``axis`` is the last one."""
+    if axis == a.ndim - 1 or axis == -1:
+        return sum_last(xp, a)
+    return a.sum(axis=axis, keepdims=True)
+
+
+class Linear(Function):
+    """``x @ weight.T + bias`` in one op; x has any number of leading dimensions, weight is ``(out, in)``.
+
+    The backward is written with ``xp`` names only, so it also runs in a ``create_graph`` backward (gradient
+    penalties through MLPs).
+    """
+
+    def forward(self, x, weight, bias):
+        out = x @ weight.T
+        if bias is not None:
+            out += bias
+        self.save_for_backward(x, weight)
+        return out
+
+    def backward(self, grad):
+        x_edge, w_edge, b_edge = self.edges
+        xp = self.xp
+        x, weight = self.saved_tensors
+        grad_x = grad_w = grad_b = None
+        if x_edge is not None:
+            grad_x = xp.matmul(grad, weight)
+        if w_edge is not None or b_edge is not None:
+            grad2d = xp.reshape(grad, (-1, grad.shape[-1]))
+            if w_edge is not None:
+                grad_w = xp.matmul(xp.swapaxes(grad2d, 0, 1), xp.reshape(x, (-1, x.shape[-1])))
+            if b_edge is not None:
+                grad_b = xp.sum(grad2d, axis=0)
+        return grad_x, grad_w, grad_b
+
+
+# ---- activations ----------------------------------------------------------------------------------------------------
+
+
+class LeakyRelu(Function):
+    attr_names = ("negative_slope",)
+
+    def forward(self, x):
+        self.save_for_backward(x)
+        return self.xp.where(x > 0, x, x * self.negative_slope)
+
+    def backward(self, grad):
+        (x,) = self.saved_tensors
+        return (self.xp.where(x > 0, grad, grad * self.negative_slope),)
+
+
+class Elu(Function):
+    """``x`` for ``x > 0``, else ``alpha * (exp(x) - 1)``; ``scale`` and ``input_scale`` give SELU and CELU."""
+
+    attr_names = ("alpha", "scale", "input_scale")
+
+    def forward(self, x):
+        self.save_for_backward(x)
+        xp = self.xp
+        negative = self.alpha * (xp.exp(xp.minimum(x, 0) * self.input_scale) - 1)
+        return (self.scale * xp.where(x > 0, x, negative)).astype(x.dtype, copy=False)
+
+    def backward(self, grad):
+        (x,) = self.saved_tensors
+        xp = self.xp
+        slope = self.alpha * self.input_scale * xp.exp(xp.minimum(x, 0) * self.input_scale)
+        return (grad * (self.scale * xp.where(x > 0, 1.0, slope)),)
+
+
+class Hardtanh(Function):
+    """Clamp to ``[min_val, max_val]``; the gradient passes strictly inside (PyTorch's convention)."""
+
+    attr_names = ("min_val", "max_val")
+
+    def forward(self, x):
+        self.save_for_backward(x)
+        return self.xp.clip(x, self.min_val, self.max_val)
+
+    def backward(self, grad):
+        (x,) = self.saved_tensors
+        return (grad * ((x > self.min_val) & (x < self.max_val)),)
+
+
+class Softmax(Function):
+    attr_names = ("axis",)
+    differentiable_backward = False
+
+    def forward(self, x):
+        xp = self.xp
+        out = x - x.max(axis=self.axis, keepdims=True)
+        xp.exp(out, out=out)
+        out /= sum_axis(xp, out, self.axis)
+        self.out = out
+        return out
+
+    def backward(self, grad):
+        out = self.out
+        inner = grad * out
+        inner -= out * sum_axis(self.xp, inner, self.axis)
+        return (inner,)
+
+
+class LogSoftmax(Function):
+    """Keeps the softmax itself for backward (one ``exp`` fewer than recomputing it from the output)."""
+
+    attr_names = ("axis",)
+    differentiable_backward = False
+
+    def forward(self, x):
+        xp = self.xp
+        out = x - x.max(axis=self.axis, keepdims=True)
+        probs = xp.exp(out)
+        total = sum_axis(xp, probs, self.axis)
+        out -= xp.log(total)
+        probs /= total
+        self.probs = probs
+        return out
+
+    def backward(self, grad):
+        return (grad - self.probs * sum_axis(self.xp, grad, self.axis),)
+
+
+# ---- lookup and padding ---------------------------------------------------------------------------------------------
+
+
+class Embedding(Function):
+    """Inputs ``(indices, weight)``: rows of ``weight``; the row ``padding_idx`` (if any) gets no gradient."""
+
+    attr_names = ("padding_idx",)
+    differentiable_backward = False
+
+    def forward(self, indices, weight):
+        self.indices = indices
+        self.weight_shape = weight.shape
+        return weight[indices]
+
+    def backward(self, grad):
+        xp = self.xp
+        rows, dim = self.weight_shape
+        flat = self.indices.reshape(-1)
+        grad_w = xp.zeros((rows, dim), dtype=grad.dtype)
+        _scatter_add_into(xp, grad_w, flat, grad.reshape(-1, dim))
+        if self.padding_idx is not None:
+            grad_w[self.padding_idx] = 0
+        return None, grad_w
+
+
+class ConstantPad(Function):
+    """Pad with a constant; ``pads`` holds ``(before, after)`` per axis, negative values crop."""
+
+    attr_names = ("pads", "value")
+
+    def forward(self, x):
+        xp = self.xp
+        crop = tuple(slice(max(-b, 0), x.shape[i] - max(-a, 0)) for i, (b, a) in enumerate(self.pads))
+        cropped = x[crop]
+        grow = tuple((max(b, 0), max(a, 0)) for b, a in self.pads)
+        self.input_shape = x.shape
+        if not any(b or a for b, a in grow):
+            return cropped.copy()
+        out = xp.full(tuple(s + b + a for s, (b, a) in zip(cropped.shape, grow)), self.value, dtype=x.dtype)
+        out[tuple(slice(b, b + s) for s, (b, _) in zip(cropped.shape, grow))] = cropped
+        return out
+
+    def backward(self, grad):
+        xp = self.xp
+        inner = tuple(slice(max(b, 0), grad.shape[i] - max(a, 0)) for i, (b, a) in enumerate(self.pads))
+        piece = grad[inner]
+        if all(b >= 0 and a >= 0 for b, a in self.pads):
+            return (piece,)
+        out = xp.zeros(self.input_shape, dtype=grad.dtype)
+        out[tuple(slice(max(-b, 0), s - max(-a, 0)) for s, (b, a) in zip(self.input_shape, self.pads))] = piece
+        return (out,)
+
+
+def pad_index(xp, size, before, after, mode):
+    """Source index of every output position along one axis for ``reflect``/``replicate``/``circular``."""
+    positions = xp.arange(-before, size + after)
+    if mode == "replicate":
+        return xp.clip(positions, 0, size - 1)
+    if mode == "circular":
+        return positions % size
+    period = 2 * (size - 1)  # reflect without repeating the edge
+    folded = xp.abs(positions) % period if period else positions * 0
+    return xp.where(folded >= size, period - folded, folded)
+
+
+class IndexPad(Function):
+    """``reflect``, ``replicate`` and ``circular`` padding: a gather along each padded axis; the backward adds
+    each output gradient onto its source position (a one-hot matrix product per axis)."""
+
+    attr_names = ("pads", "mode")
+    differentiable_backward = False
+
+    def forward(self, x):
+        xp = self.xp
+        self.input_shape = x.shape
+        out = x
+        for axis, (before, after) in enumerate(self.pads):
+            if before or after:
+                out = xp.take(out, pad_index(xp, x.shape[axis], before, after, self.mode), axis=axis)
+        return out
+
+    def backward(self, grad):
+        xp = self.xp
+        for axis in reversed(range(len(self.pads))):
+            before, after = self.pads[axis]
+            if before or after:
+                size = self.input_shape[axis]
+                index = pad_index(xp, size, before, after, self.mode)
+                one_hot = (index[:, None] == xp.arange(size)).astype(grad.dtype)
+                grad = xp.moveaxis(xp.tensordot(grad, one_hot, axes=([axis], [0])), -1, axis)
+        return (xp.ascontiguousarray(grad),)
+
+
+# ---- attention ------------------------------------------------------------------------------------------------------
+
+
+class ScaledDotProductAttention(Function):
+    """``softmax(q @ k^T * scale + mask) @ v`` in one op; inputs ``(q, k, v, attn_mask, dropout_mask)``.
+
+    ``attn_mask`` is None, bool (True takes part) or float (added to the scores, and differentiable);
+    ``dropout_mask`` is None or ``keep / (1 - p)`` of the scores' shape, drawn by the front end. ``is_causal``
+    masks the upper triangle. A row with every position masked attends to nothing (output 0). Backward:
+    ``dS = P * (dP - sum(dP * P))``, then three matmuls.
+    """
+
+    attr_names = ("scale", "is_causal")
+    differentiable_backward = False
+
+    def forward(self, q, k, v, attn_mask, dropout_mask):
+        xp = self.xp
+        scores = xp.matmul(q, xp.swapaxes(k, -1, -2))
+        scores *= self.scale
+        if self.is_causal:
+            length, source = scores.shape[-2:]
+            scores = xp.where(xp.tril(xp.ones((length, source), dtype=bool)), scores, -xp.inf)
+        if attn_mask is not None:
+            if attn_mask.dtype == bool:
+                scores = xp.where(attn_mask, scores, -xp.inf)
+            else:
+                scores = scores + attn_mask
+        # a fully masked row (all -inf) gets weights 0, so output and gradients 0, as PyTorch's safe softmax does
+        row_max = scores.max(axis=-1, keepdims=True)
+        probs = scores - xp.where(row_max == -xp.inf, 0, row_max)
+        xp.exp(probs, out=probs)
+        total = sum_last(xp, probs)
+        probs /= xp.where(total == 0, 1, total)
+        used = probs if dropout_mask is None else probs * dropout_mask
+        self.probs, self.used = probs, used
+        self.q, self.k, self.v = q, k, v
+        self.mask_shape = None if attn_mask is None else attn_mask.shape
+        self.dropout_mask = dropout_mask
+        return xp.matmul(used, v)
+
+    def backward(self, grad):
+        xp = self.xp
+        q, k, v, probs = self.q, self.k, self.v, self.probs
+        q_edge, k_edge, v_edge, mask_edge, _ = self.edges
+        grad_q = grad_k = grad_v = grad_mask = None
+        if v_edge is not None:
+            grad_v = sum_to(xp, xp.matmul(xp.swapaxes(self.used, -1, -2), grad), v.shape)
+        if q_edge is None and k_edge is None and mask_edge is None:
+            return grad_q, grad_k, grad_v, grad_mask, None
+        grad_probs = xp.matmul(grad, xp.swapaxes(v, -1, -2))
+        if self.dropout_mask is not None:
+            grad_probs *= self.dropout_mask
+        grad_scores = probs * (grad_probs - sum_last(xp, grad_probs * probs))
+        if mask_edge is not None:
+            grad_mask = sum_to(xp, grad_scores, self.mask_shape)
+        grad_scores *= self.scale
+        if q_edge is not None:
+            grad_q = sum_to(xp, xp.matmul(grad_scores, k), q.shape)
+        if k_edge is not None:
+            grad_k = sum_to(xp, xp.matmul(xp.swapaxes(grad_scores, -1, -2), q), k.shape)
+        return grad_q, grad_k, grad_v, grad_mask, None

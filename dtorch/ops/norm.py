@@ -1,0 +1,163 @@
+"""Normalisation layers as fused ops: ``BatchNorm``, ``LayerNorm``, ``GroupNorm``.
+
+Each forward keeps the normalised input ``xhat`` and ``1 / sqrt(var + eps)``; each backward is the closed form
+``dx = inv_std * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))`` over the normalised axes (``dxhat`` is
+the output gradient times the weight), which costs a few passes over the input instead of the dozen small ops
+a composition would record. Statistics use the biased variance, as PyTorch's do.
+"""
+
+from dtorch.autograd.function import Function
+
+
+def _normalise_backward(xp, dxhat, xhat, inv_std, axes):
+    mean_dxhat = dxhat.mean(axis=axes, keepdims=True)
+    mean_dxhat_xhat = (dxhat * xhat).mean(axis=axes, keepdims=True)
+    return inv_std * (dxhat - mean_dxhat - xhat * mean_dxhat_xhat)
+
+
+class BatchNorm(Function):
+    """Inputs ``(x, weight, bias, running_mean, running_var)``; x is ``(N, C, *)``, the rest ``(C,)`` or None.
+
+    ``training=True`` normalises with the batch statistics and also returns them (mean and the unbiased variance,
+    not differentiable) so the front end can update the running buffers; otherwise the running statistics are used.
+    """
+
+    attr_names = ("training", "eps")
+    n_outputs = 3
+    differentiable_backward = False
+
+    def forward(self, x, weight, bias, running_mean, running_var):
+        xp = self.xp
+        c = x.shape[1]
+        axes = (0,) + tuple(range(2, x.ndim))
+        shape = (1, c) + (1,) * (x.ndim - 2)
+        if self.training:
+            mean = x.mean(axis=axes, keepdims=True)
+            centred = x - mean
+            var = (centred * centred).mean(axis=axes, keepdims=True)
+            count = x.size // c
+            unbiased = var.reshape(c) * (count / max(count - 1, 1))
+            batch_stats = (mean.reshape(c), unbiased)
+        else:
+            centred = x - running_mean.reshape(shape)
+            var = running_var.reshape(shape)
+            batch_stats = (xp.zeros(0, x.dtype), xp.zeros(0, x.dtype))
+        inv_std = (1.0 / xp.sqrt(var + self.eps)).astype(x.dtype, copy=False)
+        xhat = centred * inv_std
+        out = xhat
+        if weight is not None:
+            out = out * weight.reshape(shape)
+        if bias is not None:
+            out = out + bias.reshape(shape)
+        self.xhat = xhat
+        self.inv_std = inv_std
+        self.weight = weight
+        self.axes = axes
+        self.shape = shape
+        return (out,) + batch_stats
+
+    def backward(self, grad):
+        x_edge, w_edge, b_edge = self.edges[:3]
+        xhat, inv_std, axes = self.xhat, self.inv_std, self.axes
+        grad_x = grad_w = grad_b = None
+        if w_edge is not None:
+            grad_w = (grad * xhat).sum(axis=axes)
+        if b_edge is not None:
+            grad_b = grad.sum(axis=axes)
+        if x_edge is not None:
+            dxhat = grad if self.weight is None else grad * self.weight.reshape(self.shape)
+            if self.training:
+                grad_x = _normalise_backward(self.xp, dxhat, xhat, inv_std, axes)
+            else:
+                grad_x = dxhat * inv_std
+        return grad_x, grad_w, grad_b, None, None
+
+
+class LayerNorm(Function):
+    """Inputs ``(x, weight, bias)``: normalise over the last ``normalized_ndim`` axes, then scale and shift.
+
+    Works on the ``(rows, features)`` view: the row means are one matrix-vector product and the row sums of
+    products one ``einsum``, which NumPy runs far faster than ``mean(axis=-1)`` over short rows; the normalised
+    values are built in place, so forward makes three passes over the data and backward five.
+    """
+
+    attr_names = ("normalized_ndim", "eps")
+    differentiable_backward = False
+
+    def forward(self, x, weight, bias):
+        xp = self.xp
+        features = 1
+        for extent in x.shape[x.ndim - self.normalized_ndim:]:
+            features *= extent
+        rows = x.reshape(-1, features)
+        averager = xp.full(features, 1.0 / features, dtype=x.dtype)
+        xhat = rows - (rows @ averager)[:, None]
+        var = xp.einsum("ij,ij->i", xhat, xhat) / features
+        inv_std = (1.0 / xp.sqrt(var + self.eps)).astype(x.dtype, copy=False)[:, None]
+        xhat *= inv_std
+        out = xhat * weight.reshape(-1) if weight is not None else xhat.copy()
+        if bias is not None:
+            out += bias.reshape(-1)
+        self.xhat, self.inv_std, self.weight, self.averager = xhat, inv_std, weight, averager
+        return out.reshape(x.shape)
+
+    def backward(self, grad):
+        xp = self.xp
+        x_edge, w_edge, b_edge = self.edges
+        xhat = self.xhat
+        grad_rows = grad.reshape(xhat.shape)
+        grad_x = grad_w = grad_b = None
+        if w_edge is not None:
+            grad_w = xp.einsum("ij,ij->j", grad_rows, xhat).reshape(self.weight.shape)
+        if b_edge is not None:
+            grad_b = grad_rows.sum(axis=0).reshape(grad.shape[grad.ndim - self.normalized_ndim:])
+        if x_edge is not None:
+            dxhat = grad_rows * self.weight.reshape(-1) if self.weight is not None else grad_rows.copy()
+            mean_dxhat = dxhat @ self.averager
+            mean_dxhat_xhat = xp.einsum("ij,ij->i", dxhat, xhat) / xhat.shape[1]
+            dxhat -= mean_dxhat[:, None]
+            dxhat -= xhat * mean_dxhat_xhat[:, None]
+            dxhat *= self.inv_std
+            grad_x = dxhat.reshape(grad.shape)
+        return grad_x, grad_w, grad_b
+
+
+class GroupNorm(Function):
+    """Inputs ``(x, weight, bias)``; x ``(N, C, *)`` is normalised per sample over each of ``num_groups``
+    channel groups, then scaled and shifted per channel."""
+
+    attr_names = ("num_groups", "eps")
+    differentiable_backward = False
+
+    def forward(self, x, weight, bias):
+        xp = self.xp
+        n, c = x.shape[:2]
+        grouped = x.reshape(n, self.num_groups, -1)
+        mean = grouped.mean(axis=2, keepdims=True)
+        centred = grouped - mean
+        var = (centred * centred).mean(axis=2, keepdims=True)
+        inv_std = (1.0 / xp.sqrt(var + self.eps)).astype(x.dtype, copy=False)
+        xhat = centred * inv_std
+        shape = (1, c) + (1,) * (x.ndim - 2)
+        out = xhat.reshape(x.shape)
+        if weight is not None:
+            out = out * weight.reshape(shape)
+        if bias is not None:
+            out = out + bias.reshape(shape)
+        self.xhat, self.inv_std, self.weight, self.shape = xhat, inv_std, weight, shape
+        return out
+
+    def backward(self, grad):
+        x_edge, w_edge, b_edge = self.edges
+        xhat = self.xhat
+        axes = (0,) + tuple(range(2, grad.ndim))
+        grad_x = grad_w = grad_b = None
+        if w_edge is not None:
+            grad_w = (grad * xhat.reshape(grad.shape)).sum(axis=axes)
+        if b_edge is not None:
+            grad_b = grad.sum(axis=axes)
+        if x_edge is not None:
+            dxhat = grad if self.weight is None else grad * self.weight.reshape(self.shape)
+            dxhat = dxhat.reshape(xhat.shape)
+            grad_x = _normalise_backward(self.xp, dxhat, xhat, self.inv_std, 2).reshape(grad.shape)
+        return grad_x, grad_w, grad_b

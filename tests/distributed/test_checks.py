@@ -1,0 +1,126 @@
+"""Fingerprint checks: ranks that call different collectives get an error on every rank, naming the collective,
+its sequence number and what each rank passed; the group stays usable afterwards."""
+
+import numpy as np
+import pytest
+
+import dtorch
+import dtorch.distributed as dist
+from dtorch.distributed import checks
+from dtorch.distributed.checks import CollectiveMismatchError, DebugLevel
+
+
+def T(array):
+    return dtorch.from_numpy(np.array(array, copy=True))
+
+
+@pytest.fixture
+def detail():
+    before = dist.get_debug_level()
+    dist.set_debug_level(DebugLevel.DETAIL)
+    yield
+    dist.set_debug_level(before)
+
+
+# ---- pure logic ----------------------------------------------------------------------------------------------------
+
+
+def test_due_by_level():
+    before = dist.get_debug_level()
+    try:
+        dist.set_debug_level("INFO")
+        assert [s for s in range(1100) if checks.due(s)] == list(range(16)) + [256, 512, 768, 1024]
+        dist.set_debug_level(DebugLevel.DETAIL)
+        assert all(checks.due(s) for s in range(100))
+        dist.set_debug_level(DebugLevel.OFF)
+        assert not any(checks.due(s) for s in range(100))
+    finally:
+        dist.set_debug_level(before)
+
+
+def test_fingerprint_is_stable_and_discriminating():
+    a = checks.fingerprint("all_reduce", (np.dtype("float32"), (4,), dist.ReduceOp.SUM))
+    assert a == checks.fingerprint("all_reduce", (np.dtype("float32"), (4,), dist.ReduceOp.SUM))
+    assert 0 <= a < 2**63
+    assert a != checks.fingerprint("all_reduce", (np.dtype("float64"), (4,), dist.ReduceOp.SUM))
+    assert a != checks.fingerprint("all_reduce", (np.dtype("float32"), (4,), dist.ReduceOp.MAX))
+    assert a != checks.fingerprint("broadcast", (np.dtype("float32"), (4,), dist.ReduceOp.SUM))
+
+
+def test_mismatch_message_names_ranks_and_calls():
+    text = checks.mismatch_message(
+        ["all_reduce #7 (dtype=float32, shape=(4,), op=SUM)", "all_reduce #7 (dtype=float32, shape=(4,), op=SUM)",
+         "broadcast #7 (dtype=float32, shape=(4,), src=0)"], "WORLD", [0, 1, 2], 2)
+    assert "collective mismatch in group WORLD at broadcast #7" in text
+    assert "ranks [2] disagree with rank 0" in text
+    assert "ranks [0, 1] called all_reduce #7 (dtype=float32, shape=(4,), op=SUM)" in text
+    assert "ranks [2] called broadcast #7" in text
+
+
+# ---- across ranks --------------------------------------------------------------------------------------------------
+
+
+def _expect_mismatch(call, *needles):
+    with pytest.raises(CollectiveMismatchError) as caught:
+        call()
+    for needle in needles:
+        assert needle in str(caught.value), str(caught.value)
+    # the group is still in step
+    t = T(np.ones(1))
+    dist.all_reduce(t)
+    assert t.data[0] == dist.get_world_size()
+
+
+@pytest.mark.mpi(min_size=2)
+def test_dtype_mismatch(world, detail):
+    me = dist.get_rank()
+    dtype = np.float64 if me == 1 else np.float32
+    _expect_mismatch(lambda: dist.all_reduce(T(np.ones(4, dtype))), "ranks [1] disagree with rank 0",
+                     "dtype=float64", "dtype=float32")
+
+
+@pytest.mark.mpi(min_size=2)
+def test_shape_mismatch(world, detail):
+    me = dist.get_rank()
+    _expect_mismatch(lambda: dist.broadcast(T(np.ones(3 + (me == 1))), src=0), "shape=(4,)", "shape=(3,)",
+                     "broadcast #")
+
+
+@pytest.mark.mpi(min_size=2)
+def test_op_mismatch(world, detail):
+    op = dist.ReduceOp.MAX if dist.get_rank() == 0 else dist.ReduceOp.SUM
+    _expect_mismatch(lambda: dist.all_reduce(T(np.ones(2)), op=op), "op=ReduceOp.MAX", "op=ReduceOp.SUM")
+
+
+@pytest.mark.mpi(min_size=2)
+def test_skipped_call(world, detail):
+    """Rank 1 skips an all_reduce: at that sequence number it is already in the barrier."""
+
+    def script():
+        if dist.get_rank() != 1:
+            dist.all_reduce(T(np.ones(2)))
+        dist.barrier()
+
+    _expect_mismatch(script, "all_reduce #", "barrier #")
+
+
+@pytest.mark.mpi(min_size=2)
+def test_async_mismatch_raises_at_wait(world, detail):
+    dtype = np.int32 if dist.get_rank() == 0 else np.int64
+    work = dist.all_reduce(T(np.ones(2, dtype)), async_op=True)
+    _expect_mismatch(work.wait, "dtype=int32", "dtype=int64")
+
+
+@pytest.mark.mpi(min_size=2)
+def test_default_level_checks_a_new_groups_first_calls(world):
+    """Without DETAIL: the first calls of a group are checked."""
+    before = dist.get_debug_level()
+    dist.set_debug_level(DebugLevel.INFO)
+    try:
+        g = dist.new_group()
+        size = 5 if dist.get_rank() == 0 else 6
+        with pytest.raises(CollectiveMismatchError, match="shape=\\(5,\\)"):
+            dist.all_gather_into_tensor(T(np.zeros(size * dist.get_world_size())), T(np.zeros(size)), group=g)
+        dist.destroy_process_group(g)
+    finally:
+        dist.set_debug_level(before)

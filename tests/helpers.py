@@ -1,0 +1,229 @@
+"""``check_op``: run one function with dtorch and with PyTorch on the same seeded inputs and compare.
+
+The model is tinygrad's ``test_ops``: one helper, one line per case. ``check_op`` compares forward values, dtypes
+and shapes (every tensor in a nested tuple/list output), whether each output requires grad, and the gradients of
+every floating input after a backward of a random upstream gradient through every differentiable output.
+
+>>> check_op(lambda x, y: x * y, None, [(3, 4), (4,)])
+"""
+
+import numpy as np
+import torch
+
+import dtorch
+
+FLOAT_TOLERANCES = {
+    # dtype: (forward atol, forward rtol, gradient atol, gradient rtol)
+    "float16": (1e-2, 1e-2, 1e-2, 1e-2),
+    "float32": (1e-5, 1e-4, 1e-4, 1e-3),
+    "float64": (1e-10, 1e-8, 1e-9, 1e-7),
+}
+
+
+def ints(shape, low=0, high=5, dtype=np.int64, seed=1):
+    """A seeded integer array (an index or an integer operand); pass it to ``check_op`` as an input."""
+    return np.random.default_rng(seed).integers(low, high, size=shape).astype(dtype)
+
+
+def bools(shape, p=0.5, seed=2):
+    """A seeded boolean array (a mask)."""
+    return np.random.default_rng(seed).random(shape) < p
+
+
+def _float_array(shape, dtype, low, high, rng, noncontiguous):
+    """Random floats in ``[low, high)``; with ``noncontiguous`` a strided view holding the same values."""
+    if not noncontiguous or len(shape) == 0:
+        return rng.uniform(low, high, size=shape).astype(dtype)
+    if len(shape) == 1:
+        return rng.uniform(low, high, size=(2 * shape[0],)).astype(dtype)[::2]
+    swapped = tuple(shape[:-2]) + (shape[-1], shape[-2])
+    return np.swapaxes(rng.uniform(low, high, size=swapped).astype(dtype), -1, -2)
+
+
+def make_inputs(spec, *, dtype="float32", low=-2.0, high=2.0, seed=0, noncontiguous=False):
+    """NumPy arrays (or pass-through values) for ``spec``: shapes become random floats, arrays are kept."""
+    rng = np.random.default_rng(seed)
+    values = []
+    for entry in spec:
+        if isinstance(entry, tuple) and all(isinstance(n, int) for n in entry):
+            values.append(_float_array(entry, np.dtype(dtype), low, high, rng, noncontiguous))
+        else:
+            values.append(entry)
+    return values
+
+
+def _is_strided_shape(entry):
+    """True for a shape whose strided version cannot be contiguous (every one with two extents > 1 at the end)."""
+    if not (isinstance(entry, tuple) and all(isinstance(n, int) for n in entry)):
+        return False
+    return (len(entry) == 1 and entry[0] > 1) or (len(entry) >= 2 and entry[-1] > 1 and entry[-2] > 1)
+
+
+def _strided_copy(array):
+    """A copy of ``array`` with the same strides pattern (so a transposed view stays a transposed view)."""
+    if array.flags.c_contiguous:
+        return array.copy()
+    if array.ndim >= 2 and np.swapaxes(array, -1, -2).flags.c_contiguous:
+        return np.swapaxes(np.swapaxes(array, -1, -2).copy(), -1, -2)
+    doubled = np.zeros((2 * array.shape[0],) + array.shape[1:], dtype=array.dtype)
+    doubled[::2] = array
+    return doubled[::2]
+
+
+def _wrap(values, library, grad):
+    wrapped = []
+    for value in values:
+        if isinstance(value, np.ndarray):
+            array = _strided_copy(value)
+            tensor = torch.from_numpy(array) if library is torch else dtorch.from_numpy(array)
+            if grad and array.dtype.kind == "f":
+                tensor.requires_grad_(True)
+            wrapped.append(tensor)
+        else:
+            wrapped.append(value)
+    return wrapped
+
+
+def _dtype_name(dtype):
+    return str(dtype).split(".")[-1]
+
+
+def _flatten(output):
+    if isinstance(output, (tuple, list)):
+        result = []
+        for item in output:
+            result.extend(_flatten(item))
+        return result
+    return [output]
+
+
+def _compare_tensor(ours, theirs, atol, rtol, what):
+    assert isinstance(ours, dtorch.Tensor), f"{what}: expected a dtorch.Tensor, got {type(ours).__name__}"
+    assert tuple(ours.shape) == tuple(theirs.shape), (
+        f"{what}: shape {tuple(ours.shape)} != torch's {tuple(theirs.shape)}"
+    )
+    assert _dtype_name(ours.dtype) == _dtype_name(theirs.dtype), (
+        f"{what}: dtype {ours.dtype} != torch's {theirs.dtype}"
+    )
+    expected = theirs.detach().numpy()
+    actual = np.asarray(ours.detach().data)
+    if expected.dtype.kind == "f":
+        np.testing.assert_allclose(actual, expected, atol=atol, rtol=rtol, equal_nan=True, err_msg=what)
+    else:
+        np.testing.assert_array_equal(actual, expected, err_msg=what)
+
+
+def check_op(dtorch_fn, torch_fn, inputs, *, dtype="float32", low=-2.0, high=2.0, seed=0, grad=True,
+             noncontiguous=False, second_order=False, atol=None, rtol=None, grad_atol=None, grad_rtol=None):
+    """Compare ``dtorch_fn`` with ``torch_fn`` (the same function when None) on seeded inputs.
+
+    Args:
+        dtorch_fn: a function of the inputs, called with dtorch tensors.
+        torch_fn: the same function for torch tensors, or None when ``dtorch_fn`` works for both (methods,
+            operators).
+        inputs: a list; a tuple of ints is a shape (random floats of ``dtype`` in ``[low, high)``), a NumPy array
+            is used as it is (``ints``/``bools`` make integer and boolean ones), anything else is passed unchanged.
+        dtype: the float dtype of shape inputs.
+        low, high: the range of the random floats (log and sqrt want ``low > 0``).
+        grad: make floating inputs require grad and compare their gradients.
+        noncontiguous: build shape inputs as strided views (a transposed matrix, every other element of a vector).
+        second_order: take the input gradients with ``create_graph=True``, compare them, then compare the
+            gradients of ``sum(gradient * random)`` (a Hessian-vector product) with torch's.
+        atol, rtol, grad_atol, grad_rtol: tolerances overriding ``FLOAT_TOLERANCES[dtype]``.
+
+    Returns:
+        The dtorch output, for further checks.
+    """
+    torch_fn = dtorch_fn if torch_fn is None else torch_fn
+    defaults = FLOAT_TOLERANCES[_dtype_name(dtype)]
+    atol = defaults[0] if atol is None else atol
+    rtol = defaults[1] if rtol is None else rtol
+    grad_atol = defaults[2] if grad_atol is None else grad_atol
+    grad_rtol = defaults[3] if grad_rtol is None else grad_rtol
+
+    values = make_inputs(inputs, dtype=dtype, low=low, high=high, seed=seed, noncontiguous=noncontiguous)
+    torch_inputs = _wrap(values, torch, grad)
+    dtorch_inputs = _wrap(values, dtorch, grad)
+    if noncontiguous:
+        for entry, tensor in zip(inputs, dtorch_inputs):
+            assert not _is_strided_shape(entry) or not tensor.is_contiguous(), f"input {entry} is contiguous"
+    torch_out = torch_fn(*torch_inputs)
+    dtorch_out = dtorch_fn(*dtorch_inputs)
+
+    torch_flat, dtorch_flat = _flatten(torch_out), _flatten(dtorch_out)
+    assert len(torch_flat) == len(dtorch_flat), f"{len(dtorch_flat)} outputs, torch has {len(torch_flat)}"
+    roots, torch_roots, upstream = [], [], []
+    rng = np.random.default_rng(seed + 1000)
+    for index, (ours, theirs) in enumerate(zip(dtorch_flat, torch_flat)):
+        what = f"output {index}"
+        if not isinstance(theirs, torch.Tensor):
+            assert not isinstance(ours, dtorch.Tensor) and ours == theirs, f"{what}: {ours!r} != torch's {theirs!r}"
+            continue
+        _compare_tensor(ours, theirs, atol, rtol, what)
+        assert ours.requires_grad == theirs.requires_grad, (
+            f"{what}: requires_grad {ours.requires_grad} != torch's {theirs.requires_grad}"
+        )
+        if theirs.requires_grad:
+            g = rng.standard_normal(tuple(theirs.shape)).astype(theirs.detach().numpy().dtype)
+            roots.append(ours)
+            torch_roots.append(theirs)
+            upstream.append(g)
+    if not grad or not roots:
+        return dtorch_out
+    if second_order:
+        _check_second_order(roots, torch_roots, upstream, dtorch_inputs, torch_inputs, grad_atol, grad_rtol, seed)
+        return dtorch_out
+    torch.autograd.backward(torch_roots, [torch.from_numpy(g.copy()) for g in upstream])
+    dtorch.autograd.backward(roots, [dtorch.from_numpy(g.copy()) for g in upstream])
+    for index, (ours, theirs) in enumerate(zip(dtorch_inputs, torch_inputs)):
+        if not isinstance(theirs, torch.Tensor) or not theirs.requires_grad:
+            continue
+        what = f"gradient of input {index}"
+        # "no gradient" and "a zero gradient" are the same answer (torch gives zeros where copy_ overwrote)
+        if theirs.grad is None:
+            assert ours.grad is None or not np.any(np.asarray(ours.grad.data)), f"{what}: torch has none"
+            continue
+        if ours.grad is None:
+            assert not theirs.grad.any(), f"{what}: dtorch computed none"
+            continue
+        _compare_tensor(ours.grad, theirs.grad, grad_atol, grad_rtol, what)
+    return dtorch_out
+
+
+def _check_second_order(roots, torch_roots, upstream, dtorch_inputs, torch_inputs, atol, rtol, seed):
+    pairs = [(ours, theirs) for ours, theirs in zip(dtorch_inputs, torch_inputs)
+             if isinstance(theirs, torch.Tensor) and theirs.requires_grad]
+    theirs_grads = torch.autograd.grad(torch_roots, [t for _, t in pairs],
+                                       [torch.from_numpy(g.copy()) for g in upstream], create_graph=True,
+                                       allow_unused=True)
+    ours_grads = dtorch.autograd.grad(roots, [o for o, _ in pairs], [dtorch.from_numpy(g.copy()) for g in upstream],
+                                      create_graph=True, allow_unused=True)
+    rng = np.random.default_rng(seed + 2000)
+    second_ours, second_theirs, vectors = [], [], []
+    for index, (ours, theirs) in enumerate(zip(ours_grads, theirs_grads)):
+        if theirs is None:
+            continue
+        _compare_tensor(ours, theirs, atol, rtol, f"gradient {index} (create_graph)")
+        if theirs.requires_grad:
+            assert ours.requires_grad, f"gradient {index}: torch's is differentiable, dtorch's is not"
+            vectors.append(rng.standard_normal(tuple(theirs.shape)).astype(theirs.detach().numpy().dtype))
+            second_ours.append(ours)
+            second_theirs.append(theirs)
+    if not second_theirs:
+        return
+    torch.autograd.backward(second_theirs, [torch.from_numpy(v.copy()) for v in vectors])
+    dtorch.autograd.backward(second_ours, [dtorch.from_numpy(v.copy()) for v in vectors])
+    for index, (ours, theirs) in enumerate(pairs):
+        what = f"second-order gradient of input {index}"
+        if theirs.grad is None or not theirs.grad.any():
+            assert ours.grad is None or not np.any(np.asarray(ours.grad.data)), f"{what}: torch's is zero"
+            continue
+        assert ours.grad is not None, f"{what}: dtorch computed none"
+        _compare_tensor(ours.grad, theirs.grad, atol, rtol, what)
+
+
+def check_repr(make):
+    """``repr`` of ``make(torch)`` with ``torch.`` spelled ``dtorch.`` equals ``repr`` of ``make(dtorch)``."""
+    expected = repr(make(torch)).replace("torch.", "dtorch.")
+    actual = repr(make(dtorch))
+    assert actual == expected, f"\n{actual}\n!=\n{expected}"

@@ -1,0 +1,445 @@
+"""dtorch.save / dtorch.load: PyTorch's zip format both ways, a restricted unpickler, atomic saves under SIGKILL."""
+
+import collections
+import glob
+import io
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+
+import dtorch
+import dtorch.nn
+from dtorch import serialization
+from dtorch.tensor import Tensor
+
+save, load = serialization.save, serialization.load
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def T(array, requires_grad=False):
+    tensor = Tensor._from_array(np.asarray(array), None)
+    tensor.requires_grad = requires_grad
+    return tensor
+
+
+def as_numpy(value):
+    return value.data if isinstance(value, Tensor) else value.detach().numpy()
+
+
+def assert_same(ours, theirs):
+    """Structural equality between a dtorch object and a torch one (tensors by dtype, shape and values)."""
+    if isinstance(ours, Tensor) or isinstance(theirs, torch.Tensor):
+        a, b = as_numpy(ours), as_numpy(theirs)
+        assert a.dtype == b.dtype and a.shape == b.shape
+        np.testing.assert_array_equal(a, b)
+        assert ours.requires_grad == theirs.requires_grad
+    elif isinstance(ours, dict):
+        assert type(ours) is type(theirs) and list(ours) == list(theirs)
+        for key in ours:
+            assert_same(ours[key], theirs[key])
+    elif isinstance(ours, (list, tuple)):
+        assert type(ours) is type(theirs) and len(ours) == len(theirs)
+        for a, b in zip(ours, theirs):
+            assert_same(a, b)
+    else:
+        assert ours == theirs and type(ours) is type(theirs)
+
+
+def sample(lib):
+    """The same nested object in either library."""
+    rng = np.random.default_rng(0)
+    arrays = {
+        "w": rng.standard_normal((3, 4)).astype(np.float32),
+        "d": rng.standard_normal(5),
+        "h": rng.standard_normal(3).astype(np.float16),
+        "i": np.arange(6, dtype=np.int64).reshape(2, 3),
+        "i32": np.array([1, -2], dtype=np.int32),
+        "i16": np.array([3], dtype=np.int16),
+        "i8": np.array([-4], dtype=np.int8),
+        "u8": np.array([250], dtype=np.uint8),
+        "b": np.array([True, False]),
+        "scalar": np.array(2.5, dtype=np.float32),
+        "empty": np.zeros((0, 3), dtype=np.float32),
+    }
+    make = (lambda a: T(a.copy())) if lib == "dtorch" else (lambda a: torch.from_numpy(a.copy()))
+    obj = {name: make(a) for name, a in arrays.items()}
+    obj["nested"] = [1, 2.5, "text", None, True, (1, (2, 3)), {"k": [make(arrays["d"])]}, -(2**40), 2**70, b"\x00\xff"]
+    obj["ordered"] = collections.OrderedDict([("b", 1), ("a", make(arrays["i32"]))])
+    obj["epoch"] = 7
+    return obj
+
+
+def test_dtorch_file_loads_in_torch(tmp_path):
+    path = tmp_path / "ours.pt"
+    save(sample("dtorch"), path)
+    assert_same(sample("dtorch"), torch.load(path, weights_only=True))
+
+
+def test_torch_file_loads_in_dtorch(tmp_path):
+    path = tmp_path / "theirs.pt"
+    torch.save(sample("torch"), path)
+    assert_same(load(path), sample("torch"))
+
+
+def test_round_trip_through_dtorch_and_requires_grad(tmp_path):
+    obj = sample("dtorch")
+    obj["grad"] = T(np.ones(2), requires_grad=True)
+    buffer = io.BytesIO()
+    save(obj, buffer)
+    buffer.seek(0)
+    back = load(buffer)
+    assert_same(back, obj)
+    buffer.seek(0)
+    assert torch.load(buffer, weights_only=True)["grad"].requires_grad
+
+
+def test_module_state_dict_from_torch(tmp_path):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.BatchNorm2d(2), torch.nn.Flatten(), torch.nn.Linear(8, 3))
+    path = tmp_path / "model.pt"
+    torch.save(model.state_dict(), path)
+    loaded = load(path)
+    assert isinstance(loaded, collections.OrderedDict)
+    assert list(loaded) == list(model.state_dict())
+    for key, value in model.state_dict().items():
+        np.testing.assert_array_equal(loaded[key].data, value.numpy())
+    assert loaded["1.num_batches_tracked"].data.dtype == np.int64
+
+
+def test_parameters_both_ways(tmp_path):
+    path = tmp_path / "param.pt"
+    torch.save({"p": torch.nn.Parameter(torch.ones(2))}, path)
+    loaded = load(path)["p"]
+    assert loaded.requires_grad and loaded.data.dtype == np.float32
+    parameter = dtorch.nn.Parameter
+    assert isinstance(loaded, parameter)
+    save({"p": parameter(T(np.ones(3)))}, path)
+    back = torch.load(path, weights_only=True)["p"]
+    assert isinstance(back, torch.nn.Parameter) and back.requires_grad
+
+
+def test_views_share_one_storage_both_ways(tmp_path):
+    base = np.arange(24, dtype=np.float32).reshape(4, 6)
+    obj = {"base": T(base), "row": T(base[1]), "col": T(base[:, 2]), "t": T(base.T), "step": T(base[::2, ::3]), "same": None}
+    obj["same"] = obj["base"]
+    path = tmp_path / "views.pt"
+    save(obj, path)
+    with zipfile.ZipFile(path) as archive:
+        assert [n for n in archive.namelist() if "/data/" in n] == ["archive/data/0"]
+    theirs = torch.load(path, weights_only=True)
+    for key in ("row", "col", "t", "step"):
+        np.testing.assert_array_equal(theirs[key].numpy(), obj[key].data)
+        assert theirs[key].untyped_storage().data_ptr() == theirs["base"].untyped_storage().data_ptr()
+    assert theirs["same"] is theirs["base"]
+    ours = load(path)
+    assert ours["same"] is ours["base"]
+    for key in ("row", "col", "t", "step"):
+        np.testing.assert_array_equal(ours[key].data, obj[key].data)
+        assert np.shares_memory(ours[key].data, ours["base"].data)
+    ours["base"].data[1, 0] = -1
+    assert ours["row"].data[0] == -1
+
+    tbase = torch.arange(12.0).reshape(3, 4)
+    torch.save({"a": tbase, "v": tbase[:, 1:3], "tt": tbase.t()}, path)
+    ours = load(path)
+    np.testing.assert_array_equal(ours["v"].data, tbase[:, 1:3].numpy())
+    np.testing.assert_array_equal(ours["tt"].data, tbase.t().numpy())
+    assert np.shares_memory(ours["v"].data, ours["a"].data)
+
+
+def test_storages_are_64_byte_aligned(tmp_path):
+    path = tmp_path / "aligned.pt"
+    save({"a": T(np.ones(3, np.float32)), "b": T(np.ones(5))}, path)
+    with open(path, "rb") as handle, zipfile.ZipFile(path) as archive:
+        raw = handle.read()
+        for info in archive.infolist():
+            name_len, extra_len = np.frombuffer(raw[info.header_offset + 26 : info.header_offset + 30], "<u2")
+            start = info.header_offset + 30 + int(name_len) + int(extra_len)
+            if "/data/" in info.filename:
+                assert start % 64 == 0
+            assert raw[start : start + info.file_size] == archive.read(info.filename)
+
+
+def test_unsupported_objects_raise_before_touching_the_target(tmp_path):
+    path = tmp_path / "keep.pt"
+    save({"v": 1}, path)
+
+    class Custom:
+        pass
+
+    with pytest.raises(TypeError, match="cannot write an object of type"):
+        save({"x": Custom()}, path)
+    with pytest.raises(TypeError, match="bare NumPy arrays"):
+        save(np.ones(2), path)
+    assert load(path) == {"v": 1}
+    assert os.listdir(tmp_path) == ["keep.pt"], "no temporary file is left behind"
+
+
+def test_numpy_scalars_become_python_scalars():
+    buffer = io.BytesIO()
+    save({"loss": np.float32(0.5), "n": np.int64(3)}, buffer)
+    buffer.seek(0)
+    assert load(buffer) == {"loss": 0.5, "n": 3}
+
+
+def test_dtypes_and_devices_round_trip(tmp_path):
+    path = tmp_path / "meta.pt"
+    save({"dtype": dtorch._backend.float64, "device": dtorch._backend.device("cpu"), "s": {1, 2}, "c": 1 + 2j}, path)
+    theirs = torch.load(path, weights_only=True)
+    assert theirs == {"dtype": torch.float64, "device": torch.device("cpu"), "s": {1, 2}, "c": 1 + 2j}
+    torch.save(theirs, path)
+    ours = load(path)
+    assert ours["dtype"] is dtorch._backend.float64 and ours["device"] == dtorch._backend.device("cpu")
+    assert ours["s"] == {1, 2} and ours["c"] == 1 + 2j
+
+
+def test_map_location(tmp_path):
+    path = tmp_path / "m.pt"
+    save({"a": T(np.ones(2))}, path)
+    for location in ("cpu", dtorch._backend.device("cpu"), {"cpu": "cpu"}):
+        assert load(path, map_location=location)["a"].data.tolist() == [1.0, 1.0]
+    seen = []
+
+    def mapper(array, where):
+        seen.append(where)
+        return array * 2
+
+    assert load(path, map_location=mapper)["a"].data.tolist() == [2.0, 2.0]
+    assert seen == ["cpu"]
+
+
+@pytest.mark.skipif(dtorch._backend.cuda_is_available(), reason="checks the no-GPU error")
+def test_cuda_tensor_without_gpu_is_a_clear_error(tmp_path):
+    path = tmp_path / "cuda.pt"
+    torch.save({"a": torch.ones(2)}, path)
+    with zipfile.ZipFile(path) as archive:
+        names = archive.namelist()
+        entries = {n: archive.read(n) for n in names}
+    pkl = [n for n in names if n.endswith("data.pkl")][0]
+    entries[pkl] = entries[pkl].replace(b"X\x03\x00\x00\x00cpu", b"X\x06\x00\x00\x00cuda:0")
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    with pytest.raises(RuntimeError, match="CuPy"):
+        load(path)
+    assert load(path, map_location="cpu")["a"].data.tolist() == [1.0, 1.0]
+    assert load(path, map_location={"cuda:0": "cpu"})["a"].data.tolist() == [1.0, 1.0]
+
+
+def _archive_with_pickle(path, payload):
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("archive/data.pkl", payload)
+        archive.writestr("archive/byteorder", "little")
+        archive.writestr("archive/version", "3\n")
+
+
+class _RunsCode:
+    def __init__(self, command):
+        self.command = command
+
+    def __reduce__(self):
+        return (os.system, (self.command,))
+
+
+@pytest.mark.parametrize("protocol", [2, 4])
+def test_malicious_pickle_runs_nothing(tmp_path, protocol):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.pt"
+    _archive_with_pickle(path, pickle.dumps({"x": _RunsCode(f"touch {marker}")}, protocol=protocol))
+    with pytest.raises(pickle.UnpicklingError, match="unsupported global"):
+        load(path)
+    assert not marker.exists()
+    # hand-written opcodes naming builtins.eval and subprocess too
+    for module, name in (("builtins", "eval"), ("subprocess", "check_call"), ("torch", "load")):
+        payload = b"\x80\x02c" + f"{module}\n{name}\n".encode() + b"X\x04\x00\x00\x00argsq\x00\x85R."
+        _archive_with_pickle(path, payload)
+        with pytest.raises(pickle.UnpicklingError):
+            load(path)
+
+
+def test_tensor_record_outside_its_storage_is_rejected(tmp_path):
+    path = tmp_path / "oob.pt"
+    torch.save({"a": torch.ones(4)}, path)
+    with zipfile.ZipFile(path) as archive:
+        entries = {n: archive.read(n) for n in archive.namelist()}
+    pkl = [n for n in entries if n.endswith("data.pkl")][0]
+    # the size tuple (4,) becomes (200,): reading it would run past the 4-element storage
+    entries[pkl] = entries[pkl].replace(b"K\x04\x85", b"K\xc8\x85", 1)
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    with pytest.raises(pickle.UnpicklingError, match="overruns its storage"):
+        load(path)
+
+
+def test_not_a_zip_file(tmp_path):
+    path = tmp_path / "legacy.pt"
+    torch.save({"a": 1}, path, _use_new_zipfile_serialization=False)
+    with pytest.raises(RuntimeError, match="zip"):
+        load(path)
+
+
+def test_save_to_path_leaves_no_temporary_and_sets_permissions(tmp_path):
+    path = tmp_path / "ckpt.pt"
+    save({"a": T(np.ones(2))}, str(path))
+    save({"a": T(np.zeros(2))}, path)
+    assert os.listdir(tmp_path) == ["ckpt.pt"]
+    assert load(path)["a"].data.tolist() == [0.0, 0.0]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert os.stat(path).st_mode & 0o777 == 0o666 & ~umask
+
+
+_KILL_CHILD = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    sys.path.insert(0, sys.argv[2])
+    from dtorch import serialization
+    from dtorch.tensor import Tensor
+    big = {f"t{i}": Tensor._from_array(np.full(1 << 21, float(i), dtype=np.float32), None) for i in range(64)}
+    print("ready", flush=True)
+    sys.stdin.readline()
+    serialization.save({"version": 2, "big": big}, sys.argv[1])
+    print("finished", flush=True)
+    """
+)
+
+
+def test_sigkill_mid_save_leaves_previous_checkpoint_intact(tmp_path):
+    path = tmp_path / "ckpt.pt"
+    previous = {"version": 1, "weights": T(np.arange(10, dtype=np.float32))}
+    save(previous, path)
+    child = subprocess.Popen(
+        [sys.executable, "-c", _KILL_CHILD, str(path), REPO],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        deadline = time.monotonic() + 60
+        caught = None
+        while time.monotonic() < deadline:
+            temps = glob.glob(str(tmp_path / ".ckpt.pt.*.tmp"))
+            if temps and os.path.getsize(temps[0]) > (8 << 20):
+                caught = os.path.getsize(temps[0])
+                os.kill(child.pid, signal.SIGKILL)
+                break
+            if child.poll() is not None:
+                break
+            time.sleep(0.0005)
+        child.wait(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert caught is not None, "the save finished before the test could kill it"
+    assert child.returncode == -signal.SIGKILL
+    loaded = load(path)
+    assert loaded["version"] == 1
+    np.testing.assert_array_equal(loaded["weights"].data, np.arange(10, dtype=np.float32))
+    assert torch.load(path, weights_only=True)["version"] == 1
+    # the partial temporary file is what the kill left; the checkpoint itself was never opened for writing
+    assert glob.glob(str(tmp_path / ".ckpt.pt.*.tmp"))
+
+
+def test_optimizer_state_through_a_file_continues_in_torch(tmp_path):
+    """dtorch Adam (flat path) for 5 steps -> dtorch.save -> torch.load -> torch Adam continues = torch all along."""
+    rng = np.random.default_rng(0)
+    init = [rng.standard_normal((3, 2)), rng.standard_normal(4)]
+    grads = [[rng.standard_normal(a.shape) for a in init] for _ in range(10)]
+
+    tparams = [torch.nn.Parameter(torch.from_numpy(a.copy())) for a in init]
+    topt = torch.optim.Adam(tparams, lr=0.1, amsgrad=True, foreach=False)
+    for step in range(10):
+        for p, g in zip(tparams, grads[step]):
+            p.grad = torch.from_numpy(g)
+        topt.step()
+
+    from dtorch import optim
+
+    params = []
+    for a in init:
+        p = T(a.copy())
+        p.requires_grad = True
+        params.append(p)
+    opt = optim.Adam(params, lr=0.1, amsgrad=True)
+    for step in range(5):
+        for p, g in zip(params, grads[step]):
+            p.grad = T(g)
+        opt.step()
+    path = tmp_path / "opt.pt"
+    save({"model": {f"p{i}": p for i, p in enumerate(params)}, "optim": opt.state_dict()}, path)
+    loaded = torch.load(path, weights_only=True)
+    resumed = [torch.nn.Parameter(loaded["model"][f"p{i}"].detach().clone()) for i in range(2)]
+    ropt = torch.optim.Adam(resumed, lr=0.1, amsgrad=True, foreach=False)
+    ropt.load_state_dict(loaded["optim"])
+    for step in range(5, 10):
+        for p, g in zip(resumed, grads[step]):
+            p.grad = torch.from_numpy(g)
+        ropt.step()
+    for a, b in zip(resumed, tparams):
+        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=0, atol=1e-12)
+
+    # and the other way: torch's optimizer state into dtorch
+    torch.save(topt.state_dict(), path)
+    sd = load(path)
+    assert isinstance(sd["state"][0]["step"], Tensor) and sd["state"][0]["step"].data.dtype == np.float32
+    opt.load_state_dict(sd)
+    assert float(opt.state[params[0]]["step"].data) == 10.0
+
+
+def test_size_and_namedtuple(tmp_path):
+    path = tmp_path / "size.pt"
+    point = collections.namedtuple("Point", "x y")
+    save({"shape": dtorch.Size([2, 3]), "point": point(1, 2)}, path)
+    theirs = torch.load(path, weights_only=True)
+    assert theirs["shape"] == torch.Size([2, 3]) and type(theirs["shape"]) is torch.Size
+    assert theirs["point"] == (1, 2)
+    torch.save({"shape": torch.Size([4])}, path)
+    ours = load(path)["shape"]
+    assert type(ours) is dtorch.Size and ours == (4,)
+
+
+def test_save_through_a_symlink_replaces_its_target(tmp_path):
+    target = tmp_path / "real.pt"
+    link = tmp_path / "link.pt"
+    save({"v": 1}, target)
+    os.symlink(target, link)
+    save({"v": 2}, link)
+    assert os.path.islink(link) and load(target) == {"v": 2}
+
+
+def test_load_from_a_non_seekable_stream(tmp_path):
+    path = tmp_path / "pipe.pt"
+    save({"a": T(np.arange(3.0))}, path)
+    reader = subprocess.Popen(["cat", str(path)], stdout=subprocess.PIPE)
+    try:
+        assert load(reader.stdout)["a"].data.tolist() == [0.0, 1.0, 2.0]
+    finally:
+        reader.stdout.close()
+        reader.wait()
+
+
+@pytest.mark.gpu
+def test_cuda_tensors_round_trip(tmp_path):
+    cp = dtorch._backend.cupy()
+    path = tmp_path / "gpu.pt"
+    save({"a": T(cp.arange(4, dtype=cp.float32))}, path)
+    theirs = torch.load(path, weights_only=True, map_location="cpu")
+    assert theirs["a"].tolist() == [0.0, 1.0, 2.0, 3.0]
+    ours = load(path)
+    assert dtorch._backend.is_cupy_array(ours["a"].data)
+    assert load(path, map_location="cpu")["a"].data.tolist() == [0.0, 1.0, 2.0, 3.0]
+    torch.save({"b": torch.ones(2)}, path)
+    assert dtorch._backend.is_cupy_array(load(path, map_location="cuda:0")["b"].data)

@@ -1,0 +1,109 @@
+"""Printed forms: ``repr`` of dtorch tensors equals PyTorch's with ``torch.`` spelled ``dtorch.``."""
+
+import math
+
+import pytest
+import torch
+
+import dtorch
+from helpers import check_repr
+
+CASES = {
+    "whole floats": lambda lib: lib.tensor([1.0, 2.0, -3.0]),
+    "fixed": lambda lib: lib.tensor([1.5, -2.25, 3.125]),
+    "fixed rounding": lambda lib: lib.tensor([0.1, 0.123456, 100.5]),
+    "scientific small": lambda lib: lib.tensor([1e-5, 1.0]),
+    "scientific large": lambda lib: lib.tensor([1e9, 1.5]),
+    "scientific ratio": lambda lib: lib.tensor([0.001, 10.5]),
+    "whole large ratio": lambda lib: lib.tensor([1.0, 100000.0]),
+    "zeros": lambda lib: lib.zeros(3),
+    "negative zero": lambda lib: lib.tensor([-0.0, 1.0]),
+    "scalar float": lambda lib: lib.tensor(3.5),
+    "scalar whole": lambda lib: lib.tensor(2.0),
+    "scalar int": lambda lib: lib.tensor(7),
+    "scalar bool": lambda lib: lib.tensor(True),
+    "ints": lambda lib: lib.tensor([1, -20, 300]),
+    "bools": lambda lib: lib.tensor([True, False]),
+    "2-D floats": lambda lib: lib.tensor([[1.0, 2.5], [-3.0, 4.0]]),
+    "2-D ints": lambda lib: lib.arange(6).reshape(2, 3),
+    "3-D": lambda lib: lib.arange(12.0).reshape(2, 2, 3),
+    "empty": lambda lib: lib.tensor([]),
+    "empty 2-D": lambda lib: lib.zeros(0, 3),
+    "empty int32": lambda lib: lib.zeros(2, 0, dtype=lib.int32),
+    "nan inf": lambda lib: lib.tensor([math.nan, math.inf, -math.inf, 1.5]),
+    "nan whole": lambda lib: lib.tensor([math.nan, 1.0, 2.0]),
+    "float64": lambda lib: lib.tensor([1.5, 2.0], dtype=lib.float64),
+    "float16": lambda lib: lib.tensor([1.5, 2.0], dtype=lib.float16),
+    "int32": lambda lib: lib.tensor([1, 2], dtype=lib.int32),
+    "uint8": lambda lib: lib.tensor([1, 255], dtype=lib.uint8),
+    "int8 2-D": lambda lib: lib.tensor([[1], [-2]], dtype=lib.int8),
+    "requires grad": lambda lib: lib.tensor([1.0, 2.0], requires_grad=True),
+    "requires grad float64": lambda lib: lib.tensor([1.0], dtype=lib.float64, requires_grad=True),
+    "grad_fn add": lambda lib: lib.tensor([1.0, 2.0], requires_grad=True) + 1,
+    "grad_fn mul": lambda lib: lib.tensor([1.0, 2.0], requires_grad=True) * 2,
+    "grad_fn sum": lambda lib: lib.tensor([1.0, 2.0], requires_grad=True).sum(),
+    "grad_fn mean": lambda lib: lib.tensor([1.0, 2.0], requires_grad=True).mean(),
+    "grad_fn exp": lambda lib: lib.tensor([0.0], requires_grad=True).exp(),
+    "grad_fn sub": lambda lib: lib.tensor([0.0], requires_grad=True) - 1,
+    "grad_fn div": lambda lib: lib.tensor([1.0], requires_grad=True) / 2,
+    "grad_fn neg": lambda lib: -lib.tensor([1.0], requires_grad=True),
+    "grad_fn tanh": lambda lib: lib.tensor([1.0], requires_grad=True).tanh(),
+    "grad_fn sigmoid": lambda lib: lib.tensor([1.0], requires_grad=True).sigmoid(),
+    "grad_fn relu": lambda lib: lib.tensor([1.0], requires_grad=True).relu(),
+    "grad_fn pow": lambda lib: lib.tensor([1.0], requires_grad=True) ** 2,
+    "grad_fn clone": lambda lib: lib.tensor([1.0], requires_grad=True).clone(),
+    "grad_fn matmul": lambda lib: lib.ones(2, 2, requires_grad=True) @ lib.ones(2, 2),
+    "detached": lambda lib: (lib.tensor([1.0], requires_grad=True) * 2).detach(),
+    "no_grad": lambda lib: _no_grad(lib),
+    "wide row wraps": lambda lib: lib.arange(30.0) / 7,
+    "long int row wraps": lambda lib: lib.arange(40) * 1000,
+    "summarized": lambda lib: lib.arange(2000.0),
+    "summarized 2-D": lambda lib: lib.arange(2000).reshape(40, 50),
+    "mixed widths": lambda lib: lib.tensor([[1.0, -100.5], [0.5, 2.0]]),
+    "precision": lambda lib: lib.tensor([1.23456789]),
+    "empty int64 names its dtype": lambda lib: lib.tensor([], dtype=lib.int64),
+    "empty bool 2-D": lambda lib: lib.zeros(0, 2, dtype=lib.bool),
+    "inf whole": lambda lib: lib.tensor([math.inf, 1.0, -2.0]),
+    "suffix wraps": lambda lib: lib.arange(12.0).reshape(3, 4).double() * 1e8,
+    "two suffixes wrap": lambda lib: (lib.arange(12.0, dtype=lib.float16).reshape(3, 4) * 1000 + 0.5).requires_grad_()
+    * 2,
+    "wide summarized rows": lambda lib: lib.arange(4000.0).reshape(4, 1000) / 3,
+    "tall summarized": lambda lib: lib.arange(2000).reshape(1000, 2),
+    "4-D": lambda lib: lib.arange(16).reshape(2, 2, 2, 2),
+}
+
+
+def _no_grad(lib):
+    with lib.no_grad():
+        return lib.tensor([1.0], requires_grad=True) * 2
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_repr_matches_torch(name):
+    check_repr(CASES[name])
+
+
+def test_str_and_size_and_dtype_reprs():
+    assert str(dtorch.tensor([1.0, 2.0])) == str(torch.tensor([1.0, 2.0]))
+    assert repr(dtorch.zeros(2, 3).shape) == repr(torch.zeros(2, 3).shape).replace("torch.", "dtorch.")
+    for name in ("float32", "float64", "float16", "int8", "int16", "int32", "int64", "uint8", "bool"):
+        assert repr(getattr(dtorch, name)) == repr(getattr(torch, name)).replace("torch.", "dtorch.")
+    assert repr(dtorch.device("cpu")) == repr(torch.device("cpu"))
+
+
+def test_max_with_dim_prints_like_torch():
+    check_repr(lambda lib: lib.tensor([[1, 5], [7, 2]]).max(dim=1))
+    check_repr(lambda lib: lib.tensor([3.0, 1.0, 2.0]).sort())
+
+
+@pytest.mark.parametrize("options", [dict(precision=2), dict(threshold=5), dict(edgeitems=1, threshold=5),
+                                     dict(linewidth=40)], ids=str)
+def test_set_printoptions_like_torch(options):
+    try:
+        torch.set_printoptions(**options)
+        dtorch.set_printoptions(**options)
+        check_repr(lambda lib: lib.arange(12.0).reshape(3, 4) / 3)
+        check_repr(lambda lib: lib.arange(30) * 1000)
+    finally:
+        torch.set_printoptions(profile="default")
+        dtorch.set_printoptions(precision=4, threshold=1000, edgeitems=3, linewidth=80)
