@@ -11,10 +11,12 @@ from dtorch._backend import (  # noqa: F401
     bool_ as bool,
     device,
     dtype,
+    finfo,
     float16,
     float32,
     float64,
     get_default_dtype,
+    iinfo,
     int8,
     int16,
     int32,
@@ -96,6 +98,13 @@ long = int64
 
 __version__ = "0.1.0"
 
+import math as _math  # noqa: E402
+
+inf = _math.inf
+nan = _math.nan
+pi = _math.pi
+e = _math.e
+
 _function.graph_mode.namespace = _graph_namespace
 
 
@@ -135,6 +144,19 @@ def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=N
         _tensor_str.LINE_WIDTH = linewidth
 
 
+def compile(model=None, **options):
+    """Return ``model`` unchanged: dtorch has no compiler; accepted so that scripts calling ``torch.compile`` run.
+
+    >>> import dtorch
+    >>> layer = dtorch.nn.Linear(2, 2)
+    >>> dtorch.compile(layer, mode="max-autotune") is layer
+    True
+    """
+    if model is None:  # used as a decorator with options: @dtorch.compile(mode=...)
+        return lambda function: function
+    return model
+
+
 def get_num_threads():
     return 1
 
@@ -156,7 +178,10 @@ _METHODS_FROM_FUNCTIONAL = (
     "reshape view flatten unflatten squeeze unsqueeze permute transpose swapaxes swapdims t movedim expand "
     "expand_as broadcast_to repeat narrow select split chunk tensor_split unbind flip roll contiguous "
     "index_select gather scatter scatter_add masked_fill masked_select nonzero take_along_dim "
-    "matmul mm bmm dot inner outer ger sort argsort topk"
+    "matmul mm bmm dot inner outer ger sort argsort topk "
+    "expm1 exp2 sinh cosh asin arcsin acos arccos atan arctan atan2 arctan2 hypot logaddexp frac sgn signbit "
+    "lerp addcmul addcdiv addmm baddbmm triu tril diagonal diag_embed diag trace unique bincount tile "
+    "repeat_interleave ravel moveaxis dist index_add index_fill index_copy bernoulli"
 ).split()
 
 for _name in _METHODS_FROM_FUNCTIONAL:
@@ -171,12 +196,14 @@ Tensor.silu = _F.silu
 _INPLACE = (
     "add sub mul div pow clamp clip clamp_min clamp_max neg exp log log1p sqrt rsqrt abs sin cos tanh sigmoid "
     "relu floor ceil trunc round sign reciprocal remainder fmod masked_fill scatter scatter_add maximum minimum "
-    "square"
+    "square expm1 sinh cosh asin acos atan atan2 hypot frac lerp addcmul addcdiv addmm baddbmm triu tril "
+    "index_add index_fill index_copy logaddexp floor_divide bitwise_and bitwise_or bitwise_xor"
 ).split()
 for _name in _INPLACE:
     setattr(Tensor, _name + "_", _F._inplace(getattr(_F, _name)))
 
 Tensor.zero_ = _F.zero_
+Tensor.fill_diagonal_ = _F.fill_diagonal_
 Tensor.fill_ = _F.fill_
 Tensor.copy_ = _F.copy_
 Tensor.__setitem__ = _F.setitem
@@ -184,7 +211,8 @@ Tensor.__getitem__ = _F.getitem
 
 for _name in (
     "to cpu cuda type_as detach detach_ backward new_zeros new_ones new_empty new_full new_tensor uniform_ normal_ "
-    "bernoulli_ exponential_ random_ view_as reshape_as apply_ nan_to_num"
+    "bernoulli_ exponential_ random_ view_as reshape_as apply_ nan_to_num storage_offset pin_memory is_pinned "
+    "share_memory_"
 ).split():
     setattr(Tensor, _name, getattr(_M, _name))
 Tensor.type = _M.tensor_type
@@ -226,6 +254,11 @@ Tensor.__truediv__ = _F.div
 Tensor.__rtruediv__ = _reflected(_F.div)
 Tensor.__itruediv__ = Tensor.div_
 Tensor.__floordiv__ = _F.floor_divide
+Tensor.__ifloordiv__ = Tensor.floor_divide_
+Tensor.__imod__ = Tensor.remainder_
+Tensor.__iand__ = Tensor.bitwise_and_
+Tensor.__ior__ = Tensor.bitwise_or_
+Tensor.__ixor__ = Tensor.bitwise_xor_
 Tensor.__rfloordiv__ = _reflected(_F.floor_divide)
 Tensor.__mod__ = _F.remainder
 Tensor.__rmod__ = _reflected(_F.remainder)

@@ -173,6 +173,56 @@ def dtype_for_python_scalar(value):
     return _default_float
 
 
+class finfo:
+    """Machine limits of a floating dtype (the default dtype when none is given), PyTorch's ``torch.finfo``.
+
+    >>> import dtorch
+    >>> dtorch.finfo(dtorch.float16).max
+    65504.0
+    """
+
+    def __init__(self, type=None):
+        d = get_default_dtype() if type is None else type
+        numpy_dtype = to_numpy_dtype(d)
+        if numpy_dtype.kind != "f":
+            raise TypeError(f"torch.finfo() requires a floating point input type, got {from_numpy_dtype(numpy_dtype)}")
+        info = np.finfo(numpy_dtype)
+        self.bits = info.bits
+        self.eps = float(info.eps)
+        self.max = float(info.max)
+        self.min = float(info.min)
+        self.tiny = float(info.smallest_normal)
+        self.smallest_normal = self.tiny
+        self.resolution = 10.0 ** -info.precision  # a power of ten, as a Python float (NumPy rounds it to dtype)
+        self.dtype = from_numpy_dtype(numpy_dtype).name
+
+    def __repr__(self):
+        return (f"finfo(resolution={self.resolution}, min={self.min:g}, max={self.max:g}, eps={self.eps:g}, "
+                f"smallest_normal={self.tiny:g}, tiny={self.tiny:g}, dtype={self.dtype})")
+
+
+class iinfo:
+    """Limits of an integer dtype, PyTorch's ``torch.iinfo``.
+
+    >>> import dtorch
+    >>> dtorch.iinfo(dtorch.uint8).max
+    255
+    """
+
+    def __init__(self, type):
+        numpy_dtype = to_numpy_dtype(type)
+        if numpy_dtype.kind not in "iub":
+            raise TypeError(f"torch.iinfo() requires an integer input type, got {from_numpy_dtype(numpy_dtype)}")
+        info = np.iinfo(np.uint8 if numpy_dtype.kind == "b" else numpy_dtype)
+        self.bits = info.bits
+        self.max = int(info.max) if numpy_dtype.kind != "b" else 1
+        self.min = int(info.min)
+        self.dtype = from_numpy_dtype(numpy_dtype).name
+
+    def __repr__(self):
+        return f"iinfo(min={self.min}, max={self.max}, dtype={self.dtype})"
+
+
 # ----------------------------------------------------------------------------------------------------------------------
 # devices
 

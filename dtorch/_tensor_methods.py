@@ -235,3 +235,32 @@ def nan_to_num(self, nan=0.0, posinf=None, neginf=None):
     result = F.where(F.eq(self, math.inf), float(info.max if posinf is None else posinf), result)
     return F.where(F.eq(self, -math.inf), float(info.min if neginf is None else neginf), result)
 
+
+
+def storage_offset(self):
+    """How many elements into its base tensor's memory this view starts (0 for a tensor that owns its memory).
+
+    >>> import dtorch
+    >>> dtorch.arange(6).reshape(2, 3)[1:].storage_offset()
+    3
+    """
+    if self._base is None:
+        return 0
+    from dtorch.ops.views import _address
+
+    return (_address(self.data) - _address(self._base.data)) // self.data.itemsize
+
+
+def pin_memory(self):
+    """Accepted for compatibility: host arrays are already usable for copies to the GPU; returns ``self``."""
+    return self
+
+
+def is_pinned(self):
+    """False: dtorch does not allocate page-locked host memory."""
+    return False
+
+
+def share_memory_(self):
+    """Accepted for compatibility; returns ``self``. (DataLoader workers send batches through shared memory.)"""
+    return self

@@ -8,6 +8,7 @@ import math
 import numpy as np
 
 from dtorch import _backend
+from dtorch.ops._util import checked_fill_value
 from dtorch.random import numpy_generator
 from dtorch.tensor import Tensor
 
@@ -52,11 +53,13 @@ def _infer_array(data, dtype):
     if array.dtype == object:
         raise TypeError(f"Could not infer dtype of {type(data).__name__} (ragged nested sequence?)")
     if dtype is not None:
-        return array.astype(dtype)
+        with np.errstate(over="ignore"):  # a value beyond the dtype's range becomes inf, silently as in PyTorch
+            return array.astype(dtype)
     if array.dtype.kind == "f":
         if isinstance(data, np.generic):
             return array
-        return array.astype(_backend.get_default_dtype().numpy_dtype)
+        with np.errstate(over="ignore"):
+            return array.astype(_backend.get_default_dtype().numpy_dtype)
     if array.dtype.kind in "iu" and not isinstance(data, np.generic):
         return array.astype(np.int64)
     if array.dtype.kind in "US":
@@ -134,7 +137,7 @@ def _filled(size, fill, dtype, device, requires_grad):
     elif fill == 0:
         array = xp.zeros(size, dtype=numpy_dtype)
     else:
-        array = xp.full(size, fill, dtype=numpy_dtype)
+        array = xp.full(size, checked_fill_value(fill, numpy_dtype), dtype=numpy_dtype)
     tensor_ = _new(array, None)
     if requires_grad:
         tensor_.requires_grad_(True)
@@ -207,6 +210,8 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=Fa
     start, end, step = values
     if step == 0:
         raise RuntimeError("step must be nonzero")
+    if not (math.isfinite(start) and math.isfinite(end)):
+        raise RuntimeError(f"unsupported range: {start} -> {end}")
     if (end - start) * step < 0 and end != start:
         raise RuntimeError("upper bound and larger bound inconsistent with step sign")
     integral = all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values)

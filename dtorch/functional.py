@@ -17,9 +17,11 @@ from dtorch.autograd import grad_mode
 from dtorch.ops import elementwise as E
 from dtorch.ops import indexing as I
 from dtorch.ops import linalg as L
+from dtorch.ops import matrix as MX
 from dtorch.ops import reduction as R
 from dtorch.ops import shape as S
-from dtorch.ops._util import normalize_dims
+from dtorch.ops import views as V
+from dtorch.ops._util import checked_fill_value, normalize_dims
 from dtorch.tensor import Size, Tensor, _wrap_dim
 
 _new = Tensor._from_array
@@ -59,11 +61,26 @@ def _scalar_for(tensor, scalar):
     """Adjust a Python scalar operand: ints/bools meeting a float scalar become the default float (PyTorch)."""
     if isinstance(scalar, np.generic):
         scalar = scalar.item()
-    if type(scalar) is float and tensor.data.dtype.kind in "biu":
+    kind = tensor.data.dtype.kind
+    if type(scalar) is float and kind in "biu":
         return _cast(tensor, _default_float_numpy()), scalar
-    if type(scalar) is int and tensor.data.dtype.kind == "b":  # NumPy picks int8 for some ufuncs; PyTorch int64
-        return _cast(tensor, np.dtype(np.int64)), scalar
+    if type(scalar) is int and kind in "biu":
+        if kind == "b":  # NumPy picks int8 for some ufuncs; PyTorch int64
+            return _cast(tensor, np.dtype(np.int64)), scalar
+        if not 0 <= scalar <= 127:
+            scalar = _wrap_integer(scalar, tensor.data.dtype)
     return tensor, scalar
+
+
+def _wrap_integer(value, dtype):
+    """A Python int outside ``dtype``'s range wraps around as PyTorch's cast does (``uint8 tensor - 1`` adds 255);
+    NumPy would raise an OverflowError."""
+    info = np.iinfo(dtype)
+    if info.min <= value <= info.max:
+        return value
+    if not -2 ** 63 <= value < 2 ** 64:
+        raise OverflowError("int too big to convert")
+    return int(np.array(value % 2 ** 64, dtype=np.uint64).astype(dtype))
 
 
 def _promote_pair(a, b):
@@ -87,9 +104,18 @@ def _result_numpy_dtype(tensors):
     return _backend.result_numpy_dtype(dimensioned, False, zero_dim, True)
 
 
+def _broadcastable(a, b):
+    try:
+        np.broadcast_shapes(a.data.shape, b.data.shape)
+    except ValueError:
+        return False
+    return True
+
+
 def _broadcast_error(a, b, error):
-    shape_a = list(getattr(a, "shape", ()))
-    shape_b = list(getattr(b, "shape", ()))
+    """PyTorch's error for operands ``a`` and ``b`` (tensors, scalars or shape tuples) that do not broadcast."""
+    shape_a = list(a) if isinstance(a, tuple) else list(getattr(a, "shape", ()))
+    shape_b = list(b) if isinstance(b, tuple) else list(getattr(b, "shape", ()))
     for offset in range(1, builtins.min(len(shape_a), len(shape_b)) + 1):
         size_a, size_b = shape_a[-offset], shape_b[-offset]
         if size_a != size_b and size_a != 1 and size_b != 1:
@@ -166,7 +192,11 @@ def sub(input, other, *, alpha=1):
     """``input - alpha * other`` with broadcasting."""
     if alpha != 1:
         other = _binary(E.Mul, other, alpha)
-    return _binary(E.Sub, input, other)
+    try:
+        return _binary(E.Sub, input, other)
+    except TypeError:  # NumPy refuses bool - bool with a TypeError; PyTorch's error is a RuntimeError
+        raise RuntimeError("Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` or "
+                           "`logical_xor()` operator instead.") from None
 
 
 def rsub(input, other, *, alpha=1):
@@ -201,6 +231,8 @@ def div(input, other, *, rounding_mode=None):
             v.data.dtype.kind in "biu" if isinstance(v, Tensor) else isinstance(v, (int, np.integer))
             for v in (input, other)
         )
+        if integral:
+            _check_integer_divisor(input, other)
         quotient = _binary(E.Div, *_float_operands(input, other))
         result = trunc(quotient)
         if integral and isinstance(input, Tensor):
@@ -214,17 +246,33 @@ multiply = mul
 subtract = sub
 
 
+def _check_integer_divisor(input, other):
+    """An integer division by zero is PyTorch's RuntimeError (NumPy's gives 0 and a warning). Checked on the CPU
+    only: on a GPU the check would wait for the device (and PyTorch's CUDA kernels do not check either)."""
+    if isinstance(other, Tensor):
+        divisor = other.data
+        if divisor.dtype.kind not in "biu" or type(divisor) is not np.ndarray or divisor.all():
+            return
+    elif type(other) not in (int, bool) or other != 0:
+        return
+    if input.data.dtype.kind in "biu" if isinstance(input, Tensor) else type(input) in (int, bool):
+        raise RuntimeError("ZeroDivisionError")
+
+
 def floor_divide(input, other):
+    _check_integer_divisor(input, other)
     return _binary(E.IntegerArithmetic, input, other, function="floor_divide")
 
 
 def remainder(input, other):
     """Python-style remainder (the sign of the divisor)."""
+    _check_integer_divisor(input, other)
     return _binary(E.IntegerArithmetic, input, other, function="remainder")
 
 
 def fmod(input, other):
     """C-style remainder (the sign of the dividend)."""
+    _check_integer_divisor(input, other)
     return _binary(E.IntegerArithmetic, input, other, function="fmod")
 
 
@@ -238,7 +286,26 @@ def pow(input, exponent):
     if isinstance(input, Tensor) and input.data.dtype.kind in "biu" and isinstance(exponent, Tensor):
         if exponent.data.dtype.kind == "f":
             input = _cast(input, exponent.data.dtype)
+    if isinstance(exponent, Tensor) and exponent.data.dtype.kind in "iu" and _integral_base(input):
+        powers = exponent.data
+        if type(powers) is np.ndarray and powers.size and powers.min() < 0:
+            return _integer_power_with_negative_exponents(input, exponent)
     return _binary(E.Pow, input, exponent)
+
+
+def _integral_base(value):
+    if isinstance(value, Tensor):
+        return value.data.dtype.kind in "iu"
+    return type(value) is int or isinstance(value, np.integer)
+
+
+def _integer_power_with_negative_exponents(input, exponent):
+    """PyTorch's integer pow at negative exponents (NumPy raises): 1 for a base of 1, +-1 for -1, 0 otherwise."""
+    result = pow(input, clamp(exponent, min=0))  # PyTorch's dtype and broadcasting
+    base = input.data if isinstance(input, Tensor) else input
+    powers = exponent.data
+    at_negative = np.where(base == 1, 1, np.where(base == -1, np.where(powers % 2 == 0, 1, -1), 0))
+    return _new(np.where(powers < 0, at_negative, result.data).astype(result.data.dtype), None)
 
 
 def maximum(input, other):
@@ -261,6 +328,11 @@ def where(condition, input=None, other=None):
         return nonzero(condition, as_tuple=True)
     condition = _constant(condition)
     if condition.data.dtype != np.bool_:
+        if condition.data.dtype != np.uint8:  # (PyTorch still takes uint8 masks, with a deprecation warning)
+            legacy = {"int8": "Char", "int16": "Short", "int32": "Int", "int64": "Long", "float16": "Half",
+                      "float32": "Float", "float64": "Double"}
+            raise RuntimeError(f"where expected condition to be a boolean tensor, but got a tensor with dtype "
+                               f"{legacy.get(condition.data.dtype.name, condition.data.dtype.name)}")
         condition = _new(condition.data.astype(bool), None)
     like = input if isinstance(input, Tensor) else other if isinstance(other, Tensor) else condition
     if not isinstance(input, Tensor):
@@ -272,7 +344,13 @@ def where(condition, input=None, other=None):
     try:
         return E.Where.apply(condition, input, other)
     except ValueError as error:
-        raise _broadcast_error(input, other, error) from None
+        shape = condition.data.shape  # PyTorch broadcasts condition, input, other in turn and names the first misfit
+        for operand in (input, other):
+            try:
+                shape = np.broadcast_shapes(shape, operand.data.shape)
+            except ValueError:
+                raise _broadcast_error(shape, operand, error) from None
+        raise
 
 
 def _scalar_tensor(value, partner, like):
@@ -287,6 +365,8 @@ def _scalar_tensor(value, partner, like):
             dtype = np.dtype(np.int64)
     else:
         dtype = _backend.dtype_for_python_scalar(value).numpy_dtype
+    if dtype.kind in "iu":
+        value = checked_fill_value(value, dtype)
     array = _backend.array_module_for(like.device).asarray(value, dtype=dtype)
     return _new(array, None)
 
@@ -305,7 +385,11 @@ def clamp(input, min=None, max=None):
         high = _constant(max, input) if max is not None else None
         target = _result_numpy_dtype([t_ for t_ in (input, low, high) if t_ is not None])
         input, low, high = (_cast(t_, target) if t_ is not None else None for t_ in (input, low, high))
-        return E.ClampTensor.apply(input, low, high)
+        try:
+            return E.ClampTensor.apply(input, low, high)
+        except ValueError as error:
+            bound = low if low is not None and not _broadcastable(input, low) else high
+            raise _broadcast_error(input, bound, error) from None
     if isinstance(min, float) or isinstance(max, float):
         input, _ = _scalar_for(input, 0.0)
     return E.Clamp.apply(input, min=min, max=max)
@@ -635,6 +719,8 @@ def amin(input, dim=(), keepdim=False):
 
 def argmax(input, dim=None, keepdim=False):
     axis = None if dim is None else _wrap_dim(dim, input.data.ndim)
+    if not input.data.ndim:  # dim 0 or -1 of a 0-dim tensor: index 0, 0-dim even with keepdim
+        axis = None
     if axis is None:
         _check_nonempty_reduction(input, "argmax", IndexError)
     else:
@@ -644,6 +730,8 @@ def argmax(input, dim=None, keepdim=False):
 
 def argmin(input, dim=None, keepdim=False):
     axis = None if dim is None else _wrap_dim(dim, input.data.ndim)
+    if not input.data.ndim:  # dim 0 or -1 of a 0-dim tensor: index 0, 0-dim even with keepdim
+        axis = None
     if axis is None:
         _check_nonempty_reduction(input, "argmin", IndexError)
     else:
@@ -736,13 +824,20 @@ def cumprod(input, dim, *, dtype=None):
 
 
 def all(input, dim=None, keepdim=False):
-    axes = None if dim is None else normalize_dims(dim, input.data.ndim)
-    return _uint8_like(input, R.AllAny.apply(input, axes=axes, keepdim=keepdim, mode="all"))
+    return _uint8_like(input, R.AllAny.apply(input, axes=_all_any_axes(input, dim), keepdim=keepdim, mode="all"))
 
 
 def any(input, dim=None, keepdim=False):
-    axes = None if dim is None else normalize_dims(dim, input.data.ndim)
-    return _uint8_like(input, R.AllAny.apply(input, axes=axes, keepdim=keepdim, mode="any"))
+    return _uint8_like(input, R.AllAny.apply(input, axes=_all_any_axes(input, dim), keepdim=keepdim, mode="any"))
+
+
+def _all_any_axes(input, dim):
+    """all/any reduce no dim for an empty tuple (where sum and mean reduce them all), as in PyTorch."""
+    if dim is None:
+        return None
+    if not isinstance(dim, int) and len(dim) == 0:
+        return ()
+    return normalize_dims(dim, input.data.ndim)
 
 
 def _uint8_like(input, result):
@@ -912,6 +1007,12 @@ def movedim(input, source, destination):
     destination = [destination] if isinstance(destination, int) else list(destination)
     source = [_wrap_dim(d, ndim) for d in source]
     destination = [_wrap_dim(d, ndim) for d in destination]
+    if len(source) != len(destination):
+        raise RuntimeError(f"movedim: Invalid source or destination dims: source ({source} dims) should contain the "
+                           f"same number of dims as destination ({destination} dims)")
+    for name, dims in (("source", source), ("destination", destination)):
+        if len(set(dims)) != len(dims):
+            raise RuntimeError(f"movedim: repeated dim in `{name}` ({dims})")
     order = [d for d in range(ndim) if d not in source]
     for dest, src in sorted(zip(destination, source)):
         order.insert(dest, src)
@@ -978,7 +1079,7 @@ def cat(tensors, dim=0):
     """
     tensors = [t_ for t_ in tensors]
     if not tensors:
-        raise RuntimeError("torch.cat(): expected a non-empty list of Tensors")
+        raise ValueError("torch.cat(): expected a non-empty list of Tensors")
     # PyTorch skips 1-D empty tensors in cat (legacy behaviour scripts rely on)
     non_empty = [t_ for t_ in tensors if not (t_.data.ndim == 1 and t_.data.shape[0] == 0)]
     if not non_empty:
@@ -1038,6 +1139,8 @@ def narrow(input, dim, start, length):
     axis = _wrap_dim(dim, input.data.ndim)
     size = input.data.shape[axis]
     start = int(start)
+    if length < 0:
+        raise RuntimeError("narrow(): length must be non-negative.")
     if start < 0:
         start += size
     if start < 0 or start + length > size:
@@ -1057,6 +1160,8 @@ def select(input, dim, index):
 
 def split(tensor, split_size_or_sections, dim=0):
     """Split into pieces of ``split_size`` (the last may be smaller) or of the given section sizes."""
+    if not tensor.data.ndim:
+        raise RuntimeError("split expects at least a 1-dimensional tensor")
     axis = _wrap_dim(dim, tensor.data.ndim)
     size = tensor.data.shape[axis]
     if isinstance(split_size_or_sections, int):
@@ -1082,6 +1187,8 @@ def split(tensor, split_size_or_sections, dim=0):
 def chunk(input, chunks, dim=0):
     if chunks <= 0:
         raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
+    if not input.data.ndim:
+        raise RuntimeError("chunk expects at least a 1-dimensional tensor")
     axis = _wrap_dim(dim, input.data.ndim)
     size = input.data.shape[axis]
     if not size:  # PyTorch gives ``chunks`` empty pieces
@@ -1101,6 +1208,8 @@ def tensor_split(input, indices_or_sections, dim=0):
 
 
 def unbind(input, dim=0):
+    if not input.data.ndim:
+        raise IndexError(f"Dimension specified as {dim} but tensor has no dimensions")
     axis = _wrap_dim(dim, input.data.ndim)
     return tuple(select(input, axis, i) for i in range(input.data.shape[axis]))
 
@@ -1108,6 +1217,9 @@ def unbind(input, dim=0):
 def flip(input, dims):
     dims = (dims,) if isinstance(dims, int) else tuple(dims)
     axes = tuple(_wrap_dim(d, input.data.ndim) for d in dims)
+    if len(set(axes)) != len(axes):
+        raise RuntimeError(f"dim {builtins.min(d for d in axes if axes.count(d) > 1)} appears multiple times in the "
+                           f"list of dims")
     return S.Flip.apply(input, dims=axes if input.data.ndim else ())
 
 
@@ -1117,6 +1229,8 @@ def roll(input, shifts, dims=None):
         return S.Roll.apply(input, shifts=shift, dims=None)
     shifts = (shifts,) if isinstance(shifts, int) else tuple(shifts)
     dims = (dims,) if isinstance(dims, int) else tuple(dims)
+    if len(shifts) != len(dims):
+        raise RuntimeError(f"shifts and dimensions must align. shifts: {len(shifts)}, dims:{len(dims)}")
     return S.Roll.apply(input, shifts=shifts, dims=tuple(_wrap_dim(d, input.data.ndim) for d in dims))
 
 
@@ -1183,19 +1297,58 @@ def _slice_bound(value):
     return int(value)
 
 
+def _selects_first(input, spec, tensors):
+    """Split a key that mixes ints with index tensors into (the ints, as a basic key) and (the rest).
+
+    PyTorch applies integer entries first, as selects, and then the rest of the key; NumPy counts an integer among
+    the advanced indices, which can move the advanced result dims elsewhere (``x[1, None, mask]``). Returns None
+    when the key has no such mix.
+    """
+    kinds = [entry[0] for entry in spec]
+    if "int" not in kinds or "tensor" not in kinds:
+        return None
+    consumed = {"int": 1, "slice": 1, "none": 0, "ellipsis": 0}
+    widths = [consumed[kind] if kind != "tensor" else
+              (tensors[entry[1]].data.ndim if tensors[entry[1]].data.dtype == np.bool_ else 1)
+              for kind, entry in zip(kinds, spec)]
+    selects = []
+    for kind, entry, width in zip(kinds, spec, widths):
+        if kind == "int" or kind == "ellipsis":
+            selects.append(entry)
+        else:
+            selects.extend([("slice", None, None, None)] * width)
+    rest = tuple(entry for kind, entry in zip(kinds, spec) if kind != "int")
+    return tuple(selects), rest
+
+
 def getitem(input, key):
-    """``input[key]`` with ints, slices, None, ``...``, integer and boolean tensors (NumPy's rules)."""
+    """``input[key]`` with ints, slices, None, ``...``, integer and boolean tensors (PyTorch's rules: NumPy's, but
+    integers are applied before the index tensors)."""
     spec, tensors = _index_spec(input, key)
+    split = _selects_first(input, spec, tensors)
+    if split is not None:
+        input = getitem(input, _spec_key(split[0], ()))
+        spec = split[1]
     try:
         return I.Index.apply(input, *tensors, spec=spec)
     except IndexError as error:
         raise IndexError(f"{error} (indexing a tensor of shape {list(input.shape)})") from None
 
 
+def _spec_key(spec, tensors):
+    """A user key for a recorded spec (for re-indexing a part of a key)."""
+    return tuple(I.build_key(spec, tensors))
+
+
 def setitem(input, key, value):
     """``input[key] = value``: in place, recorded for autograd when gradients are involved."""
     spec, tensors = _index_spec(input, key)
+    split = _selects_first(input, spec, tensors) if input.data.size else None  # (an empty tensor takes no write)
+    if split is not None:  # write through the view the integer entries select (PyTorch's order, see getitem)
+        return setitem(getitem(input, _spec_key(split[0], ())), _spec_key(split[1], tensors), value)
     value_is_tensor = isinstance(value, Tensor)
+    if not value_is_tensor and input.data.dtype.kind in "biu" and isinstance(value, numbers.Number):
+        value = checked_fill_value(value, input.data.dtype)
     if value_is_tensor and type(value.data) is not type(input.data):
         E_ = RuntimeError(
             f"Expected all tensors to be on the same device, but found at least two devices, {input.device} and "
@@ -1233,9 +1386,34 @@ def _setitem_shape_error(input, key_arrays, value):
 
 
 def index_select(input, dim, index):
+    if input.data.ndim == 0:  # PyTorch reads a 0-dim input as one element and keeps the result 0-dim
+        if index.data.size != 1:
+            raise RuntimeError(f"index_select(): Index to scalar can have only 1 value, got {index.data.size} value(s)")
+        _wrap_dim(dim, 0)
+        return reshape(index_select(reshape(input, 1), 0, reshape(index, 1)), ())
+    if index.data.dtype.kind not in "iu":
+        raise RuntimeError("index_select(): Expected dtype int32 or int64 for index")
+    if index.data.ndim > 1:
+        raise IndexError("index_select(): Index is supposed to be a vector")
     if index.data.ndim == 0:  # PyTorch keeps the dimension: a 0-dim index selects a slice of extent 1
         index = reshape(index, 1)
-    return _apply_indexing(I.IndexSelect, input, index, axis=_wrap_dim(dim, input.data.ndim))
+    axis = _wrap_dim(dim, input.data.ndim)
+    indices = index.data
+    # NumPy's take wraps negative indices around; PyTorch rejects them. (Checked on the CPU only: on a GPU the
+    # check would wait for the device, and CuPy's take wraps every index anyway.)
+    if type(indices) is np.ndarray and indices.size and indices.min() < 0:
+        raise _index_select_error(input, axis, int(indices.min()))
+    try:
+        return I.IndexSelect.apply(input, index, axis=axis)
+    except IndexError:
+        raise _index_select_error(input, axis, int(indices.max())) from None
+
+
+def _index_select_error(input, axis, index):
+    """PyTorch's error for an index out of range: an IndexError along dim 0, a RuntimeError along the others."""
+    if axis == 0:
+        return IndexError("index out of range in self")
+    return RuntimeError(f"INDICES element is out of DATA bounds, id={index} axis_dim={input.data.shape[axis]}")
 
 
 def _apply_indexing(op, *inputs, **attrs):
@@ -1246,24 +1424,55 @@ def _apply_indexing(op, *inputs, **attrs):
         raise RuntimeError(str(error).replace(" axis ", " dimension ")) from None
 
 
+def _check_index_rank(input, index, what):
+    """PyTorch's rank rule for gather/scatter, under which a 0-dim tensor counts as 1-dim."""
+    if builtins.max(index.data.ndim, 1) != builtins.max(input.data.ndim, 1):
+        raise RuntimeError(f"Index tensor must have the same number of dimensions as {what} tensor")
+
+
+def _reject_negative_indices(input, index, axis):
+    """NumPy's indexing wraps negative indices around; PyTorch's gather and scatter reject them. (Checked on the
+    CPU only: on a GPU the check would wait for the device.)"""
+    indices = index.data
+    if type(indices) is np.ndarray and indices.size and indices.min() < 0:
+        raise RuntimeError(f"index {int(indices.min())} is out of bounds for dimension {axis} with size "
+                           f"{input.data.shape[axis]}")
+
+
+def _at_least_1d(tensor):
+    return reshape(tensor, 1) if isinstance(tensor, Tensor) and tensor.data.ndim == 0 else tensor
+
+
 def gather(input, dim, index):
     """``out[i][j] = input[i][index[i][j]]`` along ``dim``."""
-    if index.data.ndim != input.data.ndim:
-        raise RuntimeError("Index tensor must have the same number of dimensions as input tensor")
-    return _apply_indexing(I.Gather, input, index, axis=_wrap_dim(dim, input.data.ndim))
+    _check_index_rank(input, index, "input")
+    if input.data.ndim == 0 or index.data.ndim == 0:  # the output has the index's shape
+        out = gather(_at_least_1d(input), _wrap_dim(dim, 1), _at_least_1d(index))
+        return reshape(out, ()) if index.data.ndim == 0 else out
+    axis = _wrap_dim(dim, input.data.ndim)
+    _reject_negative_indices(input, index, axis)
+    return _apply_indexing(I.Gather, input, index, axis=axis)
 
 
 def scatter(input, dim, index, src=None, *, value=None, reduce=None):
     """Write ``src`` (a tensor) or ``value`` into a copy of ``input`` at ``index`` along ``dim``."""
     if isinstance(src, (int, float)):
         value, src = src, None
+    _check_index_rank(input, index, "self")
+    if input.data.ndim == 0 or index.data.ndim == 0:  # the output has the input's shape
+        out = scatter(_at_least_1d(input), _wrap_dim(dim, 1), _at_least_1d(index), _at_least_1d(src), value=value,
+                      reduce=reduce)
+        return reshape(out, ()) if input.data.ndim == 0 else out
     axis = _wrap_dim(dim, input.data.ndim)
+    _reject_negative_indices(input, index, axis)
     if reduce not in (None, "add"):
         raise NotImplementedError(f"scatter: reduce='{reduce}' is not supported by dtorch")
     if src is None:
+        if input.data.dtype.kind in "biu":
+            value = checked_fill_value(value, input.data.dtype)
         return _apply_indexing(I.Scatter, input, index, axis=axis, reduce=reduce, value=value)
     if src.data.dtype != input.data.dtype:
-        src = _cast(src, input.data.dtype)
+        raise RuntimeError("scatter(): Expected self.dtype to be equal to src.dtype")
     return _apply_indexing(I.Scatter, input, index, src, axis=axis, reduce=reduce, value=None)
 
 
@@ -1272,12 +1481,17 @@ def scatter_add(input, dim, index, src):
 
 
 def masked_fill(input, mask, value):
-    if isinstance(value, Tensor):
-        value = value.item()
     if mask.data.dtype != np.bool_:
         raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype {mask.dtype}")
-    if isinstance(value, float) and input.data.dtype.kind in "biu":
-        pass  # PyTorch keeps the input dtype and truncates the value
+    if isinstance(value, Tensor):
+        if value.data.ndim:
+            raise RuntimeError(f"masked_fill_ only supports a 0-dimensional value tensor, but got tensor with "
+                               f"{value.data.ndim} dimension(s).")
+        if value.requires_grad and _grad_state["enabled"]:  # the value gets the gradient of the filled places
+            return where(mask, _cast(value, input.data.dtype), input)
+        value = value.item()
+    if input.data.dtype.kind in "biu":  # PyTorch keeps the input dtype: the value is converted (and checked)
+        value = checked_fill_value(value, input.data.dtype)
     try:
         return I.MaskedFill.apply(input, mask, value=value)
     except ValueError as error:
@@ -1285,6 +1499,8 @@ def masked_fill(input, mask, value):
 
 
 def masked_select(input, mask):
+    if mask.data.dtype != np.bool_:
+        raise RuntimeError("masked_select: expected BoolTensor for mask")
     input_b, mask_b = input, mask
     if input.data.shape != mask.data.shape:
         shape = np.broadcast_shapes(input.data.shape, mask.data.shape)
@@ -1367,6 +1583,9 @@ inner = dot
 
 
 def outer(input, vec2):
+    for name, vector in (("self", input), ("vec2", vec2)):
+        if vector.data.ndim != 1:
+            raise RuntimeError(f"outer: Expected 1-D argument {name}, but got {vector.data.ndim}-D")
     return mul(unsqueeze(input, 1), unsqueeze(vec2, 0))
 
 
@@ -1462,23 +1681,40 @@ def _inplace_from(target, result):
 
 
 def _inplace_on_view(target, result):
-    """Record an in-place change of a view made by basic indexing (``y[:, 0] += 1``, ``y[1].mul_(2)``) on its base.
+    """Record an in-place change of a view (``y.view(-1).add_(1)``, ``y.t().mul_(2)``, ``y[1:] += 1``) on its base.
 
-    As PyTorch's CopySlices: the base becomes ``IndexPut(base, result)`` at the view's key, and the view is
-    re-derived from the new base, so gradients reach both the old base values and ``result``. Other views (of
-    reshapes, transposes, views of views) raise.
+    As PyTorch's CopySlices: the base becomes ``ViewScatter(base, result)`` at the view's layout in the base's
+    memory, and the view is re-derived from the new base (``ViewOf``), so gradients reach both the old base values
+    and ``result`` (see ``dtorch.ops.views``). A base whose memory is not C-contiguous has no such layout; views
+    made by indexing such a base directly go through ``IndexPut`` instead, and others raise.
     """
     base = target._base
-    view_node = target.grad_fn
     if base.grad_fn is None and base.requires_grad:
         raise RuntimeError("a view of a leaf Variable that requires grad is being used in an in-place operation.")
+    value = _cast(result, target.data.dtype)
+    layout = V.view_layout(target.data, base.data)
+    if layout is None:
+        return _inplace_on_indexed_view(target, value)
+    shape, strides, offset = layout
+    updated = V.ViewScatter.apply(base, value, shape=shape, strides=strides, offset=offset)  # writes base's memory
+    base.grad_fn = updated.grad_fn
+    base.requires_grad = True
+    target.grad_fn = V.ViewOf.apply(base, shape=shape, strides=strides, offset=offset).grad_fn
+    target.requires_grad = True
+    target._bump_version()
+    return target
+
+
+def _inplace_on_indexed_view(target, value):
+    """The in-place change of a view made by basic indexing of a base without a strided layout: ``IndexPut``."""
+    base = target._base
+    view_node = target.grad_fn
     if not (isinstance(view_node, I.Index) and view_node.is_view and base.grad_fn is not None
             and view_node.edges[0] is base.grad_fn):
         raise RuntimeError(
-            "dtorch records in-place operations on views only for views made by indexing a tensor directly "
-            "(y[key].op_()); apply the operation out of place (x = x.op(...)) instead"
+            "dtorch cannot record this in-place operation on a view of a non-contiguous tensor; apply the "
+            "operation out of place (x = x.op(...)) or make the base contiguous first"
         )
-    value = _cast(result, target.data.dtype)
     updated = I.IndexPut.apply(base, value, spec=view_node.spec, accumulate=False)
     target.data[...] = value.data  # the view's memory is the base's
     base.grad_fn = updated.grad_fn
@@ -1514,7 +1750,14 @@ def fill_(input, value):
     if _grad_state["enabled"] and input.requires_grad and input.grad_fn is None:
         raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
     if isinstance(value, Tensor):
+        if value.data.ndim:
+            raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got tensor with {value.data.ndim} "
+                               f"dimensions.")
+        if value.requires_grad and _grad_state["enabled"]:  # recorded as a copy of the value, which gets the gradient
+            return copy_(input, value)
         value = value.item()
+    if input.data.dtype.kind in "biu":
+        value = checked_fill_value(value, input.data.dtype)
     if input.requires_grad and _grad_state["enabled"]:
         return _inplace_from(input, E.Fill.apply(input, value=value))
     input.data[...] = value
@@ -1526,6 +1769,13 @@ def copy_(input, src, non_blocking=False):
     """Copy ``src`` (broadcast, cast, moved across devices) into this tensor."""
     if not isinstance(src, Tensor):
         src = _constant(src, input)
+    if src.data.shape != input.data.shape:  # src broadcasts to this tensor's shape, never beyond it
+        try:
+            shape = np.broadcast_shapes(input.data.shape, src.data.shape)
+        except ValueError as error:
+            raise _broadcast_error(input, src, error) from None
+        if shape != input.data.shape:
+            raise RuntimeError(f"output with shape {list(input.shape)} doesn't match the broadcast shape {list(shape)}")
     needs_graph = _grad_state["enabled"] and (input.requires_grad or src.requires_grad)
     if needs_graph:
         moved = src.to(input.device) if src.device != input.device else src
@@ -1540,3 +1790,461 @@ def copy_(input, src, non_blocking=False):
     input.data[...] = data
     input._bump_version()
     return input
+
+
+# ======================================================================================================================
+# more elementwise math
+
+
+expm1 = _unary(E.Expm1)
+exp2 = _unary(E.Exp2)
+sinh = _unary(E.Sinh)
+cosh = _unary(E.Cosh)
+asin = arcsin = _unary(E.Asin)
+acos = arccos = _unary(E.Acos)
+atan = arctan = _unary(E.Atan)
+frac = _unary(E.Frac)
+
+
+def atan2(input, other):
+    """The angle of the point ``(other, input)`` in radians, elementwise with broadcasting.
+
+    >>> import dtorch
+    >>> dtorch.atan2(dtorch.tensor([1.0]), dtorch.tensor([1.0]))
+    tensor([0.7854])
+    """
+    return _binary(E.Atan2, *_float_operands(input, other))
+
+
+arctan2 = atan2
+
+
+def hypot(input, other):
+    """``sqrt(input² + other²)`` elementwise, without intermediate overflow."""
+    return _binary(E.Hypot, *_float_operands(input, other))
+
+
+def logaddexp(input, other):
+    """``log(exp(input) + exp(other))`` elementwise, without overflow.
+
+    >>> import dtorch
+    >>> dtorch.logaddexp(dtorch.tensor([0.0]), dtorch.tensor([0.0]))
+    tensor([0.6931])
+    """
+    return _binary(E.LogAddExp, *_float_operands(input, other))
+
+
+def sgn(input):
+    """``sign`` for real tensors (PyTorch's ``sgn`` differs only for complex ones, which dtorch has not)."""
+    return sign(input)
+
+
+def signbit(input):
+    """True where the sign bit is set (negative numbers and ``-0.0``); never requires grad."""
+    return _new(_backend.xp_of(input.data).signbit(input.data), None)
+
+
+def lerp(input, end, weight):
+    """``input + weight * (end - input)``; ``weight`` a number or a tensor.
+
+    >>> import dtorch
+    >>> dtorch.lerp(dtorch.tensor([0.0, 10.0]), dtorch.tensor([10.0, 20.0]), 0.5)
+    tensor([ 5., 15.])
+    """
+    return add(input, mul(weight, sub(end, input)))
+
+
+def addcmul(input, tensor1, tensor2, *, value=1):
+    """``input + value * tensor1 * tensor2``."""
+    return add(input, mul(mul(tensor1, tensor2), value))
+
+
+def addcdiv(input, tensor1, tensor2, *, value=1):
+    """``input + value * tensor1 / tensor2``."""
+    return add(input, mul(div(tensor1, tensor2), value))
+
+
+def addmm(input, mat1, mat2, *, beta=1, alpha=1):
+    """``beta * input + alpha * (mat1 @ mat2)`` (``input`` broadcasts to the product's shape).
+
+    >>> import dtorch
+    >>> dtorch.addmm(dtorch.zeros(2, 2), dtorch.eye(2), dtorch.ones(2, 2), alpha=2)
+    tensor([[2., 2.],
+            [2., 2.]])
+    """
+    if mat1.data.ndim != 2 or mat2.data.ndim != 2:
+        raise RuntimeError(f"addmm: expected 2-D matrices, got shapes {list(mat1.shape)} and {list(mat2.shape)}")
+    return _scaled_sum(input, mm(mat1, mat2), beta, alpha)
+
+
+def baddbmm(input, batch1, batch2, *, beta=1, alpha=1):
+    """``beta * input + alpha * (batch1 @ batch2)`` over batches of matrices."""
+    if batch1.data.ndim != 3 or batch2.data.ndim != 3:
+        raise RuntimeError(
+            f"baddbmm: expected 3-D tensors, got shapes {list(batch1.shape)} and {list(batch2.shape)}"
+        )
+    return _scaled_sum(input, bmm(batch1, batch2), beta, alpha)
+
+
+def _scaled_sum(input, product, beta, alpha):
+    if alpha != 1:
+        product = mul(product, alpha)
+    if beta == 0:  # PyTorch ignores input then, NaNs included
+        return product
+    return add(mul(input, beta) if beta != 1 else input, product)
+
+
+# ======================================================================================================================
+# triangles and diagonals
+
+
+def triu(input, diagonal=0):
+    """The upper triangle of the last two dims, on and above the ``diagonal``-th diagonal; zeros elsewhere.
+
+    >>> import dtorch
+    >>> dtorch.triu(dtorch.ones(2, 3), diagonal=1)
+    tensor([[0., 1., 1.],
+            [0., 0., 1.]])
+    """
+    _need_matrix(input, "triu")
+    return MX.Triangle.apply(input, diagonal=int(diagonal), upper=True)
+
+
+def tril(input, diagonal=0):
+    """The lower triangle of the last two dims, on and below the ``diagonal``-th diagonal; zeros elsewhere."""
+    _need_matrix(input, "tril")
+    return MX.Triangle.apply(input, diagonal=int(diagonal), upper=False)
+
+
+def _need_matrix(input, name):
+    if input.data.ndim < 2:
+        raise RuntimeError(f"{name}: input tensor must have at least 2 dimensions, got shape {list(input.shape)}")
+
+
+def diagonal(input, offset=0, dim1=0, dim2=1):
+    """The ``offset``-th diagonal of the planes ``(dim1, dim2)``, as the last dimension (a read-only view).
+
+    >>> import dtorch
+    >>> dtorch.diagonal(dtorch.arange(9).reshape(3, 3), 1)
+    tensor([1, 5])
+    """
+    ndim = input.data.ndim
+    dim1, dim2 = _wrap_dim(dim1, ndim), _wrap_dim(dim2, ndim)
+    if dim1 == dim2:
+        raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
+    return MX.Diagonal.apply(input, offset=int(offset), dim1=dim1, dim2=dim2)
+
+
+def diag_embed(input, offset=0, dim1=-2, dim2=-1):
+    """Matrices (in dims ``dim1, dim2`` of the result) with the last dimension of ``input`` on a diagonal."""
+    ndim = input.data.ndim + 1
+    dim1, dim2 = _wrap_dim(dim1, ndim), _wrap_dim(dim2, ndim)
+    if dim1 == dim2:
+        raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
+    return MX.DiagEmbed.apply(input, offset=int(offset), dim1=dim1, dim2=dim2)
+
+
+def diag(input, diagonal=0):
+    """A 1-D tensor becomes a square matrix with it on the ``diagonal``-th diagonal; a matrix gives that diagonal.
+
+    >>> import dtorch
+    >>> dtorch.diag(dtorch.tensor([1, 2]))
+    tensor([[1, 0],
+            [0, 2]])
+    """
+    if input.data.ndim == 1:
+        return diag_embed(input, diagonal, 0, 1)
+    if input.data.ndim == 2:
+        return globals()["diagonal"](input, diagonal, 0, 1)
+    raise RuntimeError(f"diag(): Supports 1D or 2D tensors. Got {input.data.ndim}D")
+
+
+def trace(input):
+    """The sum of the main diagonal of a matrix."""
+    if input.data.ndim != 2:
+        raise RuntimeError(f"trace: expected a matrix, but got tensor with dim {input.data.ndim}")
+    return sum(diagonal(input))
+
+
+def fill_diagonal_(input, fill_value, wrap=False):
+    """Fill the main diagonal (all dims equal indices) in place; ``wrap`` continues below a tall matrix's square.
+
+    >>> import dtorch
+    >>> dtorch.zeros(2, 2).fill_diagonal_(5)
+    tensor([[5., 0.],
+            [0., 5.]])
+    """
+    shape = input.data.shape
+    if input.data.ndim < 2:
+        raise RuntimeError("dimensions must larger than 1")
+    if input.data.ndim > 2 and len(set(shape)) != 1:
+        raise RuntimeError("all dimensions of input must be of equal length")
+    xp = _backend.xp_of(input.data)
+    mask = xp.zeros(shape, dtype=bool)
+    if input.data.ndim == 2:
+        rows, cols = shape
+        stop = rows if wrap else builtins.min(rows, cols)
+        flat = mask.reshape(-1)
+        flat[: stop * cols : cols + 1] = True
+    else:
+        index = xp.arange(shape[0])
+        mask[(index,) * input.data.ndim] = True
+    return input.masked_fill_(_new(mask, None), fill_value)
+
+
+# ======================================================================================================================
+# search, counting and sampling (integer results: never require grad)
+
+
+def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=None):
+    """The distinct values (sorted), optionally with each element's index into them and each value's count.
+
+    >>> import dtorch
+    >>> dtorch.unique(dtorch.tensor([3, 1, 3]), return_counts=True)
+    (tensor([1, 3]), tensor([1, 2]))
+    """
+    xp = _backend.xp_of(input.data)
+    values, inverse, counts = xp.unique(input.data, return_inverse=True, return_counts=True, axis=dim)
+    result = [_new(values, None)]
+    if return_inverse:
+        shape = input.data.shape if dim is None else (input.data.shape[_wrap_dim(dim, input.data.ndim)],)
+        result.append(_new(inverse.reshape(shape).astype(np.int64), None))
+    if return_counts:
+        result.append(_new(counts.astype(np.int64), None))
+    return result[0] if len(result) == 1 else tuple(result)
+
+
+def bincount(input, weights=None, minlength=0):
+    """How often each non-negative integer occurs in a 1-D tensor (summing ``weights`` instead when given)."""
+    if input.data.ndim != 1 or input.data.dtype.kind not in "iub":
+        raise RuntimeError(f"bincount only supports 1-d non-negative integral inputs, got {input.dtype} with "
+                           f"shape {list(input.shape)}")
+    xp = _backend.xp_of(input.data)
+    if input.data.size and int(input.data.min()) < 0:
+        raise RuntimeError("bincount only supports 1-d non-negative integral inputs.")
+    if weights is None:
+        return _new(xp.bincount(input.data, minlength=minlength).astype(np.int64), None)
+    counts = xp.bincount(input.data, weights=weights.data, minlength=minlength)
+    dtype = weights.data.dtype if weights.data.dtype.kind == "f" else np.float64
+    return _new(counts.astype(dtype), None)
+
+
+def searchsorted(sorted_sequence, input, *, out_int32=False, right=False, side=None, sorter=None):
+    """Where ``input``'s values would go in the innermost dimension of ``sorted_sequence`` to keep it sorted.
+
+    >>> import dtorch
+    >>> dtorch.searchsorted(dtorch.tensor([1, 3, 5]), dtorch.tensor([3, 6]))
+    tensor([1, 3])
+    """
+    side = side or ("right" if right else "left")
+    xp = _backend.xp_of(sorted_sequence.data)
+    values = input.data if isinstance(input, Tensor) else xp.asarray(input)
+    boundaries = sorted_sequence.data
+    if sorter is not None:
+        boundaries = xp.take_along_axis(boundaries, sorter.data, axis=-1)
+    if boundaries.ndim == 1:
+        found = xp.searchsorted(boundaries, values, side=side)
+    else:
+        if boundaries.shape[:-1] != values.shape[:-1]:
+            raise RuntimeError(
+                f"torch.searchsorted(): boundaries tensor should be 1 dimension or the first N-1 dimensions of "
+                f"boundaries tensor and input value tensor must match, but we got boundaries tensor "
+                f"{list(boundaries.shape)} and input value tensor {list(values.shape)}"
+            )
+        rows_b = boundaries.reshape(-1, boundaries.shape[-1])
+        rows_v = values.reshape(-1, values.shape[-1])
+        found = xp.stack([xp.searchsorted(b, v, side=side) for b, v in zip(rows_b, rows_v)]).reshape(values.shape)
+    return _new(found.astype(np.int32 if out_int32 else np.int64), None)
+
+
+def bucketize(input, boundaries, *, out_int32=False, right=False):
+    """The index of the bucket of ``boundaries`` (1-D, sorted) each value falls in (``right``: open on the left)."""
+    return searchsorted(boundaries, input, out_int32=out_int32, side="left" if not right else "right")
+
+
+def multinomial(input, num_samples, replacement=False, *, generator=None):
+    """Draw category indices with probabilities proportional to the rows of ``input`` (1-D or 2-D).
+
+    >>> import dtorch
+    >>> dtorch.multinomial(dtorch.tensor([0.0, 1.0, 0.0]), 2, replacement=True)
+    tensor([1, 1])
+    """
+    from dtorch.random import numpy_generator
+
+    weights = _backend.to_device(input.data, "cpu").astype(np.float64)
+    if weights.ndim not in (1, 2):
+        raise RuntimeError(f"prob_dist must be 1 or 2 dim, got shape {list(input.shape)}")
+    if (weights < 0).any() or not np.isfinite(weights).all():
+        raise RuntimeError("probability tensor contains either `inf`, `nan` or element < 0")
+    rows = weights.reshape(-1, weights.shape[-1])
+    if not replacement and num_samples > rows.shape[1]:
+        raise RuntimeError("cannot sample n_sample > prob_dist.size(-1) samples without replacement")
+    rng = numpy_generator(generator)
+    drawn = []
+    for row in rows:
+        total = row.sum()
+        if total <= 0:
+            raise RuntimeError("invalid multinomial distribution (sum of probabilities <= 0)")
+        if not replacement and np.count_nonzero(row) < num_samples:
+            raise RuntimeError("invalid multinomial distribution (with replacement=False, not enough non-negative "
+                               "category to sample)")
+        drawn.append(rng.choice(row.size, size=num_samples, replace=replacement, p=row / total))
+    samples = np.array(drawn, dtype=np.int64).reshape(weights.shape[:-1] + (num_samples,))
+    return _new(_backend.to_device(samples, input.device), None)
+
+
+def bernoulli(input, p=None, *, generator=None):
+    """0/1 samples: 1 with probability ``input`` elementwise (or ``p`` for every element), in ``input``'s dtype."""
+    from dtorch.random import numpy_generator
+
+    probabilities = _backend.to_device(input.data, "cpu") if p is None else p
+    draws = numpy_generator(generator).random(input.data.shape) < probabilities
+    return _new(_backend.to_device(draws.astype(input.data.dtype), input.device), None)
+
+
+# ======================================================================================================================
+# more shape helpers
+
+
+def tile(input, dims):
+    """Repeat the tensor ``dims[i]`` times along dimension ``i``; missing leading dims count as 1 (NumPy's tile).
+
+    >>> import dtorch
+    >>> dtorch.tile(dtorch.tensor([1, 2]), (2,))
+    tensor([1, 2, 1, 2])
+    """
+    dims = tuple(dims)
+    ndim = input.data.ndim
+    if len(dims) < ndim:
+        dims = (1,) * (ndim - len(dims)) + dims
+    return repeat(input, *dims)
+
+
+def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
+    """Repeat each element ``repeats`` times (a number, or one count per element along ``dim``).
+
+    >>> import dtorch
+    >>> dtorch.repeat_interleave(dtorch.tensor([1, 2]), 2)
+    tensor([1, 1, 2, 2])
+    """
+    if repeats is None:  # repeat_interleave(counts): the indices 0..n-1, each repeated counts[i] times
+        counts = input.data
+        xp = _backend.xp_of(counts)
+        return _new(xp.repeat(xp.arange(counts.shape[0]), counts), None)
+    if dim is None:
+        input = reshape(input, (-1,))
+        dim = 0
+    axis = _wrap_dim(dim, input.data.ndim)
+    xp = _backend.xp_of(input.data)
+    if isinstance(repeats, Tensor):
+        counts = repeats.data if repeats.data.ndim else xp.full(input.data.shape[axis], int(repeats.item()))
+    else:
+        counts = xp.full(input.data.shape[axis], int(repeats))
+    if counts.shape[0] != input.data.shape[axis]:
+        raise RuntimeError(f"repeats must have the same size as input along dim, but got repeats.size(0) = "
+                           f"{counts.shape[0]} and input.size({dim}) = {input.data.shape[axis]}")
+    index = xp.repeat(xp.arange(input.data.shape[axis]), counts)
+    return index_select(input, axis, _new(index, None))
+
+
+def meshgrid(*tensors, indexing="ij"):
+    """Coordinate grids from 1-D tensors; ``indexing='ij'`` (matrix, PyTorch's default) or ``'xy'`` (Cartesian)."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    if indexing not in ("ij", "xy"):
+        raise ValueError(f"torch.meshgrid: indexing must be one of 'xy' or 'ij', but received: {indexing}")
+    sizes = [t.data.shape[0] if t.data.ndim else 1 for t in tensors]
+    if indexing == "xy" and len(tensors) >= 2:
+        sizes[0], sizes[1] = sizes[1], sizes[0]
+    grids = []
+    for position, t in enumerate(tensors):
+        axis = position
+        if indexing == "xy" and len(tensors) >= 2 and position < 2:
+            axis = 1 - position
+        shape = [1] * len(tensors)
+        shape[axis] = -1
+        grids.append(expand(reshape(t, tuple(shape)), tuple(sizes)))
+    return tuple(grids)
+
+
+def broadcast_tensors(*tensors):
+    """The tensors expanded to their common broadcast shape (views)."""
+    xp = _backend.xp_of(tensors[0].data)
+    try:
+        shape = xp.broadcast_shapes(*[t.data.shape for t in tensors])
+    except ValueError:
+        shapes = ", ".join(str(list(t.shape)) for t in tensors)
+        raise RuntimeError(f"broadcast_tensors: shapes {shapes} cannot be broadcast together") from None
+    return tuple(expand(t, shape) for t in tensors)
+
+
+def ravel(input):
+    """The elements as a 1-D tensor (a view when the layout allows)."""
+    return reshape(input, (-1,))
+
+
+moveaxis = movedim
+
+
+def tensordot(a, b, dims=2):
+    """Sum of products over ``dims`` (a count of trailing/leading dims, or two lists of dims), as NumPy's.
+
+    >>> import dtorch
+    >>> dtorch.tensordot(dtorch.ones(2, 3), dtorch.ones(3, 4), dims=1).shape
+    dtorch.Size([2, 4])
+    """
+    if isinstance(dims, int):
+        dims_a = list(range(a.data.ndim - dims, a.data.ndim))
+        dims_b = list(range(dims))
+    else:
+        dims_a, dims_b = ([d] if isinstance(d, int) else list(d) for d in dims)
+    dims_a = [_wrap_dim(d, a.data.ndim) for d in dims_a]
+    dims_b = [_wrap_dim(d, b.data.ndim) for d in dims_b]
+    letters = iter("abcdefghijklmnopqrstuvwxyz")
+    subscripts_a = [next(letters) for _ in range(a.data.ndim)]
+    subscripts_b = [next(letters) for _ in range(b.data.ndim)]
+    for da, db in zip(dims_a, dims_b):
+        subscripts_b[db] = subscripts_a[da]
+    kept = [s for d, s in enumerate(subscripts_a) if d not in dims_a]
+    kept += [s for d, s in enumerate(subscripts_b) if d not in dims_b]
+    return einsum(f"{''.join(subscripts_a)},{''.join(subscripts_b)}->{''.join(kept)}", a, b)
+
+
+def cdist(x1, x2, p=2.0):
+    """Pairwise ``p``-norm distances between the rows of ``x1`` (..., P, M) and ``x2`` (..., R, M)."""
+    difference = sub(unsqueeze(x1, -2), unsqueeze(x2, -3))
+    return norm(difference, p, dim=-1)
+
+
+def dist(input, other, p=2):
+    """The ``p``-norm of ``input - other``."""
+    return norm(sub(input, other), p)
+
+
+def index_add(input, dim, index, source, *, alpha=1):
+    """``input`` with ``alpha * source`` slices added at positions ``index`` along ``dim`` (repeats accumulate)."""
+    axis = _wrap_dim(dim, input.data.ndim)
+    shape = [1] * source.data.ndim
+    shape[axis] = -1
+    expanded = expand(reshape(index, tuple(shape)), tuple(source.shape))
+    return scatter_add(input, axis, expanded, mul(source, alpha) if alpha != 1 else source)
+
+
+def index_fill(input, dim, index, value):
+    """``input`` with the slices at ``index`` along ``dim`` set to ``value``."""
+    axis = _wrap_dim(dim, input.data.ndim)
+    xp = _backend.xp_of(input.data)
+    selected = xp.zeros(input.data.shape[axis], dtype=bool)
+    selected[index.data] = True
+    shape = [1] * input.data.ndim
+    shape[axis] = -1
+    return masked_fill(input, _new(selected.reshape(shape), None), value)
+
+
+def index_copy(input, dim, index, source):
+    """``input`` with the slices at ``index`` along ``dim`` replaced by ``source``'s slices."""
+    axis = _wrap_dim(dim, input.data.ndim)
+    shape = [1] * source.data.ndim
+    shape[axis] = -1
+    expanded = expand(reshape(index, tuple(shape)), tuple(source.shape))
+    return scatter(input, axis, expanded, source)

@@ -121,9 +121,11 @@ class _Encoder:
         self.memo = {}  # id(obj) -> (memo index, obj): obj is kept alive so its id is not reused
         self.globals = {}  # (module, name) -> memo index
         self.storages = []
-        self._storage_by_base = {}  # id(base array) -> (_Storage, base)
+        self._storage_by_base = {}  # id(base array) -> (_Storage, base, first element written)
+        self._spans = {}  # id(base array) -> [first, end) elements that the saved tensors view
 
     def dump(self, obj):
+        self._collect_spans(obj)
         self.out.write(_PROTO + b"\x02")
         self._save(obj)
         self.out.write(_STOP)
@@ -342,28 +344,59 @@ class _Encoder:
             self._put(storage)
         self.out.write(_BINPERSID)
 
+    def _collect_spans(self, obj):
+        """Record, per NumPy base array, the element range the saved tensors view, so a storage holds only that
+        range: a parameter that the optimizer's flat path made a view of one buffer is written alone, not with
+        every other parameter of the buffer (``torch.save`` writes whole storages; its parameters own theirs)."""
+        seen = set()
+        stack = [obj]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, (str, bytes, int, float, type(None))):
+                continue
+            if id(item) in seen:
+                continue
+            seen.add(id(item))
+            if isinstance(item, Tensor):
+                array = item.data
+                if type(array) is not np.ndarray:
+                    continue
+                base = _base_of(array)
+                view = _view_of(array, base)
+                if view is None:
+                    continue
+                span = self._spans.setdefault(id(base), [base.size, 0])
+                if array.size:  # an empty view reads nothing (it is written at offset 0)
+                    offset, stride = view
+                    end = offset + sum((n - 1) * st for n, st in zip(array.shape, stride)) + 1
+                    span[0], span[1] = min(span[0], offset), max(span[1], end)
+            elif isinstance(item, dict):
+                stack.extend(item.values())
+            elif isinstance(item, (list, tuple, set, frozenset)):
+                stack.extend(item)
+
     def _storage_for(self, array):
         """(storage, offset, size, stride) for an array, sharing one storage among views of one NumPy base."""
         shape = tuple(int(n) for n in array.shape)
         if type(array) is np.ndarray:
             location = "cpu"
-            base = array
-            while isinstance(base.base, np.ndarray):
-                base = base.base
+            base = _base_of(array)
             view = _view_of(array, base)
             if view is not None:
                 found = self._storage_by_base.get(id(base))
                 if found is None:
-                    flat = base.reshape(-1)
+                    first, end = self._spans.get(id(base), (0, base.size))
+                    first = min(first, end)
+                    flat = base.reshape(-1)[first:end]
                     if flat.dtype.byteorder == ">":
                         flat = flat.astype(flat.dtype.newbyteorder("<"))
                     storage = _Storage(str(len(self.storages)), flat, location)
                     self.storages.append(storage)
-                    self._storage_by_base[id(base)] = (storage, base)
+                    self._storage_by_base[id(base)] = (storage, base, first)
                 else:
-                    storage = found[0]
+                    storage, _, first = found
                 offset, stride = view
-                return storage, offset, shape, stride
+                return storage, (offset - first if array.size else 0), shape, stride
             host = np.ascontiguousarray(array)
         else:  # a CuPy array: copied to the host as a storage of its own
             location = str(_backend.device_of(array))
@@ -373,6 +406,13 @@ class _Encoder:
         storage = _Storage(str(len(self.storages)), host.reshape(-1), location)
         self.storages.append(storage)
         return storage, 0, shape, _contiguous_strides(shape)
+
+
+def _base_of(array):
+    base = array
+    while isinstance(base.base, np.ndarray):
+        base = base.base
+    return base
 
 
 def _contiguous_strides(shape):

@@ -269,7 +269,7 @@ class Tensor:
         >>> dtorch.tensor([1, 2]).numpy()
         array([1, 2])
         """
-        if self.requires_grad and not force:
+        if self.requires_grad and not force and _grad_enabled():  # PyTorch allows it under no_grad
             raise RuntimeError(
                 "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead."
             )
@@ -313,11 +313,16 @@ class Tensor:
             )
         return bool(self.data.reshape(()).item())
 
+    def _scalar_for_conversion(self):
+        if self.data.size != 1:
+            raise ValueError("only one element tensors can be converted to Python scalars")
+        return self.item()
+
     def __float__(self):
-        return float(self.item())
+        return float(self._scalar_for_conversion())
 
     def __int__(self):
-        return int(self.item())
+        return int(self._scalar_for_conversion())
 
     def __index__(self):
         if self.data.dtype.kind not in "iub" or self.data.size != 1:
@@ -361,3 +366,9 @@ def _wrap_dim(dim, ndim):
             f"Dimension out of range (expected to be in range of [{-size}, {size - 1}], but got {dim})"
         )
     return dim % size if ndim > 0 else 0
+
+
+def _grad_enabled():
+    from dtorch.autograd.grad_mode import is_grad_enabled  # here: the autograd package imports this module
+
+    return is_grad_enabled()

@@ -5,7 +5,10 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 PYTHONDONTWRITEBYTECODE=1
-MULTI_RANK_DIRS=(tests/distributed tests/collectives tests/utils)
+# every test of these packages runs on every rank (each test works at any world size) ...
+MULTI_RANK_DIRS=(tests/distributed tests/collectives)
+# ... while from the data tests only the ones marked `mpi` need several ranks
+MPI_MARKED_DIRS=(tests/utils)
 logs=$(mktemp -d)
 status=0
 
@@ -22,14 +25,12 @@ run_part() {
 
 run_part serial timeout 1500 python -m pytest -q -p no:cacheprovider tests
 
-existing=()
-for dir in "${MULTI_RANK_DIRS[@]}"; do [ -d "$dir" ] && existing+=("$dir"); done
-if [ ${#existing[@]} -gt 0 ]; then
-  for ranks in 2 4; do
-    run_part "mpi-$ranks" timeout 600 mpiexec -n "$ranks" python -m mpi4py -m pytest -q -p no:cacheprovider \
-      --with-mpi -m mpi "${existing[@]}"
-  done
-fi
+for ranks in 2 4; do
+  run_part "mpi-$ranks" timeout 600 mpiexec -n "$ranks" python -m mpi4py -m pytest -q -p no:cacheprovider \
+    --with-mpi "${MULTI_RANK_DIRS[@]}"
+  run_part "mpi-marked-$ranks" timeout 600 mpiexec -n "$ranks" python -m mpi4py -m pytest -q -p no:cacheprovider \
+    --with-mpi -m mpi "${MPI_MARKED_DIRS[@]}"
+done
 
 # total the first pytest summary line of each part (under mpiexec every rank prints one)
 python - "$logs" <<'PY' || status=1

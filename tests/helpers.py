@@ -53,8 +53,9 @@ def make_inputs(spec, *, dtype="float32", low=-2.0, high=2.0, seed=0, noncontigu
 
 
 def _is_strided_shape(entry):
-    """True for a shape whose strided version cannot be contiguous (every one with two extents > 1 at the end)."""
-    if not (isinstance(entry, tuple) and all(isinstance(n, int) for n in entry)):
+    """True for a shape whose strided version cannot be contiguous (every one with two extents > 1 at the end and
+    no extent 0: NumPy flags every empty array contiguous)."""
+    if not (isinstance(entry, tuple) and all(isinstance(n, int) for n in entry)) or 0 in entry:
         return False
     return (len(entry) == 1 and entry[0] > 1) or (len(entry) >= 2 and entry[-1] > 1 and entry[-2] > 1)
 
@@ -107,6 +108,8 @@ def _compare_tensor(ours, theirs, atol, rtol, what):
     )
     expected = theirs.detach().numpy()
     actual = np.asarray(ours.detach().data)
+    if expected.dtype == np.float16:  # a half result of wider inputs is good to half precision only
+        atol, rtol = max(atol, FLOAT_TOLERANCES["float16"][0]), max(rtol, FLOAT_TOLERANCES["float16"][1])
     if expected.dtype.kind == "f":
         np.testing.assert_allclose(actual, expected, atol=atol, rtol=rtol, equal_nan=True, err_msg=what)
     else:

@@ -221,3 +221,44 @@ def test_factories_follow_set_default_dtype():
     finally:
         dtorch.set_default_dtype(dtorch.float32)
         torch.set_default_dtype(torch.float32)
+
+
+@pytest.mark.filterwarnings("error")  # torch converts these silently
+def test_tensor_edge_values_and_dtypes():
+    _both(lambda lib: lib.tensor([1e40]))  # beyond float32: inf
+    _both(lambda lib: lib.tensor([1e5], dtype=lib.float16))
+    _both(lambda lib: lib.tensor(float("nan")))
+    _both(lambda lib: lib.tensor([[1, 2], [3, 4]], dtype=lib.uint8))
+    _both(lambda lib: lib.tensor([1.5, -2.5], dtype=lib.int8))
+    _both(lambda lib: lib.tensor([[lib.tensor(1.0)]]))
+    _both(lambda lib: lib.tensor([], dtype=lib.bool))
+    _both(lambda lib: lib.tensor([[], []]))
+    _both(lambda lib: lib.tensor([True, 1.5]))
+    _both(lambda lib: lib.tensor(np.float16(1.5)))
+    _both(lambda lib: lib.as_tensor([1.0, 2.0], dtype=lib.float16))
+    _both(lambda lib: lib.as_tensor(3.5))
+    _both(lambda lib: lib.as_tensor(lib.arange(3), dtype=lib.float32))
+    _both(lambda lib: lib.from_numpy(np.zeros((2, 3)).T))
+    _both(lambda lib: lib.from_numpy(np.array(5, dtype=np.int16)))
+
+
+def test_factory_edge_shapes_and_dtypes():
+    _both(lambda lib: lib.zeros((2, 0)))
+    _both(lambda lib: lib.ones([]))
+    _both(lambda lib: lib.full((2,), 2.5, dtype=lib.int32))
+    _both(lambda lib: lib.full((2, 2), False))
+    _both(lambda lib: lib.zeros_like(lib.ones(2, 3).t()))
+    _both(lambda lib: lib.ones_like(lib.tensor(True)))
+    _both(lambda lib: lib.empty_like(lib.zeros(2, dtype=lib.int8)), values=False)
+    _both(lambda lib: lib.empty(2, 3, dtype=lib.float16), values=False)
+    _both(lambda lib: lib.arange(0, 1, 0.3, dtype=lib.float64))
+    _both(lambda lib: lib.arange(-5, 5, 3))
+    _both(lambda lib: lib.arange(lib.tensor(3)))
+    _both(lambda lib: lib.arange(1, 4, dtype=lib.uint8))
+    _both(lambda lib: lib.arange(0.5, 3))
+    _both(lambda lib: lib.linspace(3, 1, 3))
+    _both(lambda lib: lib.linspace(lib.tensor(0.0), lib.tensor(1.0), 3))
+    _both(lambda lib: lib.linspace(0, 1, 5, dtype=lib.float16))
+    _both(lambda lib: lib.eye(2, 0))
+    _both(lambda lib: lib.eye(1, dtype=lib.bool))
+    _both(lambda lib: lib.eye(2, 3, requires_grad=True))

@@ -443,3 +443,91 @@ def test_cuda_tensors_round_trip(tmp_path):
     assert load(path, map_location="cpu")["a"].data.tolist() == [0.0, 1.0, 2.0, 3.0]
     torch.save({"b": torch.ones(2)}, path)
     assert dtorch._backend.is_cupy_array(load(path, map_location="cuda:0")["b"].data)
+
+
+_LOAD_WITHOUT_TORCH = textwrap.dedent(
+    """
+    import sys
+    sys.path.insert(0, sys.argv[2])
+
+    class _NoTorch:
+        def find_spec(self, name, path=None, target=None):
+            if name == "torch" or name.startswith("torch."):
+                raise ImportError("torch must not be imported by dtorch.load")
+
+    sys.meta_path.insert(0, _NoTorch())
+    import numpy as np
+    import dtorch
+    from dtorch import nn, optim
+
+    ck = dtorch.load(sys.argv[1])
+    model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.ReLU(), nn.Linear(4, 2))
+    model.load_state_dict(ck["model"])
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    opt.load_state_dict(ck["optimizer"])
+    scheduler = optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+    scheduler.load_state_dict(ck["scheduler"])
+    model.eval()
+    with dtorch.no_grad():
+        out = model(dtorch.from_numpy(np.asarray(ck["x"].numpy())))
+    np.save(sys.argv[3], out.numpy())
+    assert ck["epoch"] == 3 and ck["note"] == "torch wrote me"
+    assert float(opt.state[model[0].weight]["momentum_buffer"].abs().sum()) > 0
+    print("lr", scheduler.get_last_lr()[0], "torch" in sys.modules, flush=True)
+    """
+)
+
+
+def test_torch_checkpoint_loads_in_a_process_without_torch(tmp_path):
+    """A full training checkpoint written by torch.save is read by dtorch with torch made unimportable."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    scheduler = torch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+    x = torch.randn(5, 3)
+    for _ in range(3):
+        opt.zero_grad()
+        model(x).pow(2).mean().backward()
+        opt.step()
+        scheduler.step()
+    path, out = tmp_path / "torch_ckpt.pt", tmp_path / "out.npy"
+    torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": scheduler.state_dict(),
+                "epoch": 3, "note": "torch wrote me", "x": x}, path)
+    result = subprocess.run([sys.executable, "-c", _LOAD_WITHOUT_TORCH, str(path), REPO, str(out)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["lr", str(scheduler.get_last_lr()[0]), "False"]
+    model.eval()
+    np.testing.assert_allclose(np.load(out), model(x).detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_storage_holds_only_the_range_the_saved_views_use(tmp_path):
+    """Views of one array still share one storage, trimmed to the elements they use; a parameter the optimizer's
+    flat path turned into a slice of one buffer is written alone."""
+    path = tmp_path / "views.pt"
+    base = T(np.arange(20, dtype=np.float32))
+    a, b = T(base.data[2:4]), T(base.data[6:12].reshape(2, 3)[:, ::2])
+    save({"a": a, "b": b, "empty": T(base.data[15:15])}, path)
+    theirs = torch.load(path, weights_only=True)
+    assert theirs["a"].tolist() == [2.0, 3.0] and theirs["b"].tolist() == [[6.0, 8.0], [9.0, 11.0]]
+    assert theirs["empty"].shape == (0,)
+    assert theirs["a"].untyped_storage().data_ptr() == theirs["b"].untyped_storage().data_ptr()
+    assert theirs["a"].untyped_storage().nbytes() == 10 * 4  # elements 2..11
+    ours = load(path)
+    assert ours["b"].data.tolist() == [[6.0, 8.0], [9.0, 11.0]]
+    assert ours["a"].data.tolist() == [2.0, 3.0] and ours["empty"].shape == (0,)
+
+    model = dtorch.nn.Sequential(dtorch.nn.Linear(50, 40), dtorch.nn.Linear(40, 30))
+    opt = dtorch.optim.Adam(model.parameters())
+    model(dtorch.randn(2, 50)).sum().backward()
+    opt.step()
+    # the flat path's single buffer
+    assert serialization._base_of(model[0].weight.data) is serialization._base_of(model[1].weight.data)
+    save({"w": model[1].weight}, path)
+    single = torch.load(path, weights_only=True)["w"]
+    assert single.untyped_storage().nbytes() == 40 * 30 * 4
+    np.testing.assert_array_equal(single.detach().numpy(), model[1].weight.data)
+    save(model.state_dict(), path)
+    whole = torch.load(path, weights_only=True)
+    for key, value in model.state_dict().items():
+        np.testing.assert_array_equal(whole[key].numpy(), value.data)

@@ -1,6 +1,7 @@
 """Tensor basics: metadata, conversions, devices, hooks' preconditions, numpy sharing."""
 
 import pickle
+import sys
 
 import numpy as np
 import pytest
@@ -108,3 +109,47 @@ def test_mixing_devices_names_both(monkeypatch):
     monkeypatch.setattr("dtorch.autograd.function.device_of", dtorch._backend.device_of)
     with pytest.raises(RuntimeError, match="same device, but found at least two devices, cpu and cuda:0"):
         a + b
+
+
+@pytest.mark.parametrize("name, make", [
+    ("add", lambda a, b: a + b),
+    ("matmul", lambda a, b: a @ b),
+    ("cat", lambda a, b: dtorch.cat([a, b])),
+    ("stack", lambda a, b: dtorch.stack([a, b])),
+    ("where", lambda a, b: dtorch.where(a > 0, a, b)),
+    ("maximum", lambda a, b: dtorch.maximum(a, b)),
+    ("setitem", lambda a, b: a.__setitem__(slice(0, 1), b[0:1])),
+    ("mul, other device first", lambda a, b: dtorch.mul(b, a)),
+    ("einsum", lambda a, b: dtorch.einsum("i,i->", a, b)),
+])
+def test_every_kind_of_op_refuses_mixed_devices(monkeypatch, name, make):
+    class FakeDeviceArray(np.ndarray):
+        pass
+
+    a = dtorch.ones(2)
+    b = dtorch.Tensor._from_array(np.ones(2).astype(np.float32).view(FakeDeviceArray), None)
+    monkeypatch.setattr(dtorch._backend, "device_of", lambda arr: dtorch.device("cuda", 0)
+                        if isinstance(arr, FakeDeviceArray) else dtorch.device("cpu"))
+    monkeypatch.setattr("dtorch.autograd.function.device_of", dtorch._backend.device_of)
+    monkeypatch.setattr(sys.modules["dtorch.tensor"], "device_of", dtorch._backend.device_of)
+    with pytest.raises(RuntimeError, match="same device, but found at least two devices, (cpu and cuda:0|cuda:0 "
+                                           "and cpu)"):
+        make(a, b)
+
+
+def test_numpy_shares_memory_for_every_layout_and_dtype():
+    for lib in (torch, dtorch):
+        x = lib.arange(6.0).reshape(2, 3).t()
+        array = x.numpy()
+        array[0, 1] = 100
+        assert x.tolist() == [[0.0, 100.0], [1.0, 4.0], [2.0, 5.0]] and array.strides == (4, 12)
+        scalar = lib.tensor(2.0)
+        scalar.numpy()[()] = 5
+        assert scalar.item() == 5 and scalar.numpy().shape == ()
+        assert lib.zeros(0, 3).numpy().shape == (0, 3)
+        for dtype, expected in (("bool", np.bool_), ("float16", np.float16), ("uint8", np.uint8), ("int8", np.int8)):
+            assert lib.zeros(2, dtype=getattr(lib, dtype)).numpy().dtype == expected
+        grad_output = lib.ones(2, requires_grad=True) * 2
+        with pytest.raises(RuntimeError, match=r"Use tensor.detach\(\).numpy\(\) instead"):
+            grad_output.numpy()
+        assert grad_output.numpy(force=True).tolist() == [2.0, 2.0]

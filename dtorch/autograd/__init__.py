@@ -58,7 +58,6 @@ class Function(_NodeFunction):
         node.n_args = len(args)
         saved = node.__dict__.pop("_user_saved", ())
         node._record(inputs)
-        node._user_saved = saved
         dirty = node.__dict__.get("_dirty", ())
         if any(outputs[0] is t for t in dirty):
             # an input modified in place (mark_dirty) becomes the output itself, as in PyTorch
@@ -68,8 +67,20 @@ class Function(_NodeFunction):
             result.grad_fn = node
             result.requires_grad = True
             result._bump_version()
-            return result
-        return Tensor._from_array(outputs[0].data, node)
+        else:
+            result = Tensor._from_array(outputs[0].data, node)
+        # a saved output is the Tensor the caller gets back, so that changing it in place is caught in backward
+        saved = tuple(result if t is outputs[0] else t for t in saved)
+        node._user_saved = saved
+        node._saved_versions = [_version_of(t) for t in saved]
+        return result
+
+
+def _version_of(value):
+    """The version counter that in-place changes of ``value`` (or of a view of it) bump; None for non-Tensors."""
+    if not isinstance(value, Tensor):
+        return None
+    return value._base._vc if value._base is not None else value._vc
 
 
 class _CustomNode(_NodeFunction):
@@ -85,7 +96,20 @@ class _CustomNode(_NodeFunction):
 
     @property
     def saved_tensors(self):
-        return tuple(self.__dict__.get("_user_saved", ()))
+        saved = self.__dict__.get("_user_saved", ())
+        versions = self.__dict__.get("_saved_versions")
+        if versions is None:
+            return tuple(saved)  # read inside forward, before apply recorded the versions
+        for tensor, version in zip(saved, versions):
+            current = _version_of(tensor)
+            if current != version:
+                raise RuntimeError(
+                    "one of the variables needed for gradient computation has been modified by an inplace "
+                    f"operation: [{tensor.dtype} {list(tensor.shape)}], which is saved by {self.name()}, is at "
+                    f"version {current}; expected version {version} instead. Hint: use an out-of-place version "
+                    "(x = x + y instead of x += y)."
+                )
+        return tuple(saved)
 
     def name(self):
         return self.user_class.__name__ + "Backward"

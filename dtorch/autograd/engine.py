@@ -127,6 +127,8 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
                 grad = buffers.pop(key, None)
                 if grad is not None and plain and not node.has_hooks:
                     # the common case: no hooks, captures, anomaly checks or graph recording on this node
+                    if node._output_ref is not None:
+                        node.check_saved_output()
                     grad_inputs = node.backward(grad)
                     if not retain_graph and node._saved is not None:
                         node._saved = _FREED
@@ -178,12 +180,8 @@ def _run_node(node, grad, capture, create_graph, retain_graph):
         if not retain_graph:
             node.release_saved()
         return [None] * len(edges)
-    hooks = node._pre_hooks
-    if hooks:
-        for hook in list(hooks):
-            result = hook(_as_hook_value(grad, create_graph))
-            if result is not None:
-                grad = _from_hook_value(result, create_graph)
+    if node._pre_hooks:
+        grad = _run_gradient_hooks(node._pre_hooks, grad, create_graph)
     retained = node._retained_tensor
     if retained is not None:
         tensor = retained()
@@ -191,6 +189,8 @@ def _run_node(node, grad, capture, create_graph, retain_graph):
             _accumulate_retained(tensor, grad, create_graph)
     if capture is not None and id(node) in capture:
         capture[id(node)] = _add(capture[id(node)], grad)
+    if node._output_ref is not None:
+        node.check_saved_output()
     if create_graph:
         if not node.differentiable_backward:
             raise RuntimeError(
@@ -247,14 +247,19 @@ def _own(array, stored):
     return array
 
 
+def _run_gradient_hooks(hooks, grad, create_graph):
+    """Call each ``hook(grad)`` in registration order; a hook that returns a value replaces the gradient."""
+    for hook in list(hooks):  # a copy: a hook may remove itself
+        result = hook(_as_hook_value(grad, create_graph))
+        if result is not None:
+            grad = _from_hook_value(result, create_graph)
+    return grad
+
+
 def _finish_leaf(tensor, grad, capture, accumulate, create_graph, stored):
     """All contributions for a leaf have arrived: hooks, then accumulate into ``.grad``, then post hooks."""
-    hooks = tensor._hooks
-    if hooks:
-        for hook in list(hooks):
-            result = hook(_as_hook_value(grad, create_graph))
-            if result is not None:
-                grad = _from_hook_value(result, create_graph)
+    if tensor._hooks:
+        grad = _run_gradient_hooks(tensor._hooks, grad, create_graph)
     if capture is not None and id(tensor) in capture:
         capture[id(tensor)] = _add(capture[id(tensor)], grad)
     if not accumulate:

@@ -22,6 +22,7 @@ Contracts:
 """
 
 import itertools
+import weakref
 
 import numpy as np
 
@@ -70,6 +71,13 @@ class Function:
     differentiable = True  # False for comparisons, argmax and the like: their outputs never require grad
     differentiable_backward = True
     needs_input_shapes = False  # True: ``_record`` keeps ``self.input_shapes`` (only when the graph is recorded)
+    # True when backward reads the forward's own output array (exp, tanh, sigmoid, softmax): changing that output
+    # in place must then raise in backward, as it does in PyTorch, instead of giving wrong gradients
+    saves_output = False
+    # True when a plain backward reads only the saved output and the saved inputs serve a create_graph backward
+    # alone: changing an input in place afterwards is then allowed (as in PyTorch) unless create_graph is on
+    inputs_saved_for_graph_only = False
+    _output_ref = None  # a weak reference to the output Tensor, set for ``saves_output`` ops when recorded
     xp = np  # the array module of the inputs; set per node only for CuPy
     _saved = None
     # hooks live on the node (a non-leaf tensor's hooks are its grad_fn's); has_hooks lets the engine skip them all
@@ -136,6 +144,9 @@ class Function:
         if requires_grad and cls.differentiable and _grad_state["enabled"]:
             node._record(inputs)
             result = _new_tensor(out, node)
+            if cls.saves_output:
+                # weak: the output holds its grad_fn; once the output is gone nobody can modify it in place
+                node._output_ref = weakref.ref(result)
         else:
             result = _new_tensor(out, None)
         if node.is_view:
@@ -216,7 +227,7 @@ class Function:
                 values.append(array)
                 continue
             base = owner._base if owner._base is not None else owner
-            if base._vc != version:
+            if base._vc != version and (graph_mode.active or not self.inputs_saved_for_graph_only):
                 raise RuntimeError(
                     "one of the variables needed for gradient computation has been modified by an inplace "
                     f"operation: [{owner.dtype} {list(owner.shape)}], which is an input of {self.name()}, is at "
@@ -225,6 +236,24 @@ class Function:
                 )
             values.append(owner if graph_mode.active else array)
         return tuple(values)
+
+    def check_saved_output(self):
+        """Raise PyTorch's in-place RuntimeError when the output this node kept for backward was modified since.
+
+        The output was a fresh Tensor at version 0 when the node recorded it, so any other version means an
+        in-place op ran on it (or on a view of it) afterwards.
+        """
+        output = self._output_ref()
+        if output is None:
+            return
+        version = output._base._vc if output._base is not None else output._vc
+        if version != 0:
+            raise RuntimeError(
+                "one of the variables needed for gradient computation has been modified by an inplace operation: "
+                f"[{output.dtype} {list(output.shape)}], which is output 0 of {self.name()}, is at version "
+                f"{version}; expected version 0 instead. Hint: the operation that modified it ran after this one; "
+                "use an out-of-place version (x = x + y instead of x += y)."
+            )
 
     def release_saved(self):
         """Drop saved values after a backward that does not retain the graph."""

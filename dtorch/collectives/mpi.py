@@ -238,12 +238,20 @@ class MpiCommunicator(Communicator):
         reduction(op, dtype)
 
     def allreduce(self, sendbuf, recvbuf, op):
-        datatype, mpi_op, average = reduction(op, recvbuf.dtype)
+        # the hot path of DDP: a cached lookup, and exact type tests instead of the general staging check
+        found = _REDUCTIONS.get((op, recvbuf.dtype))
+        datatype, mpi_op, average = found if found is not None else reduction(op, recvbuf.dtype)
         MPI = _MPI
+        if recvbuf.__class__ is np.ndarray and (sendbuf is None or sendbuf.__class__ is np.ndarray):
+            send = MPI.IN_PLACE if sendbuf is None else (sendbuf, datatype)
+            self.comm.Allreduce(send, (recvbuf, datatype), mpi_op)
+            if average:
+                recvbuf /= self.size
+            return
         stage = self._stage(sendbuf, recvbuf)
-        if stage is None:
-            send = MPI.IN_PLACE if sendbuf is None else [sendbuf, datatype]
-            self.comm.Allreduce(send, [recvbuf, datatype], mpi_op)
+        if stage is None:  # NumPy subclasses
+            self.comm.Allreduce(MPI.IN_PLACE if sendbuf is None else [sendbuf, datatype], [recvbuf, datatype],
+                                mpi_op)
             if average:
                 recvbuf /= self.size
             return
@@ -524,13 +532,30 @@ def _int64_slots(buffer, count):
 class ProgressBoard:
     """Where each rank posts the collective it entered last, readable by the others without their help.
 
-    Each rank owns three int64 slots ``(sequence number, op code, inside)`` in an MPI window. When the whole
-    communicator is on one node the window is shared memory and peers are read with plain loads; across nodes a
-    peer is read by a one-sided ``Get`` that is given ``timeout`` seconds (a rank busy outside MPI may not answer:
-    it is reported as unknown, None). Posting is three stores into local memory: cheap enough for every collective.
+    Each rank owns one int64 slot in an MPI window holding ``(sequence number, op code, inside)`` packed by
+    :meth:`encode`: one aligned 8-byte store, so a reader never sees half of an update, and cheap enough for every
+    collective. When the whole communicator is on one node the window is shared memory and peers are read with
+    plain loads; across nodes a peer is read by a one-sided ``Get`` that is given ``timeout`` seconds (a rank busy
+    outside MPI may not answer: it is reported as unknown, None).
+
+    >>> ProgressBoard.decode(ProgressBoard.encode(41, 3, 1))
+    (41, 3, 1)
+    >>> ProgressBoard.decode(ProgressBoard.encode(-1, 0, 0))     # no collective entered yet
+    (-1, 0, 0)
     """
 
-    SLOTS = 3
+    CODE_BITS = 15  # op codes below 2**15
+
+    @staticmethod
+    def encode(seq, code, inside):
+        """The slot value of ``(seq, code, inside)``: ``seq`` in the high bits, then the op code, then the flag."""
+        return (seq << (ProgressBoard.CODE_BITS + 1)) | (code << 1) | (1 if inside else 0)
+
+    @staticmethod
+    def decode(value):
+        """``(seq, code, inside)`` of a slot value (``seq`` keeps its sign: -1 is "none yet")."""
+        return (value >> (ProgressBoard.CODE_BITS + 1), (value >> 1) & ((1 << ProgressBoard.CODE_BITS) - 1),
+                value & 1)
 
     def __init__(self, comm):
         MPI = mpi()
@@ -542,39 +567,36 @@ class ProgressBoard:
         nbytes = 64
         if self.shared:
             self.win = MPI.Win.Allocate_shared(nbytes, 8, comm=comm)
-            self.peers = [_int64_slots(self.win.Shared_query(r)[0], self.SLOTS) for r in range(comm.Get_size())]
+            self.peers = [_int64_slots(self.win.Shared_query(r)[0], 1) for r in range(comm.Get_size())]
             self.mine = self.peers[comm.Get_rank()]
         else:
             self.win = MPI.Win.Allocate(nbytes, 8, comm=comm)
-            self.mine = _int64_slots(self.win.tomemory(), self.SLOTS)
+            self.mine = _int64_slots(self.win.tomemory(), 1)
             self.peers = None
-        self.mine[0], self.mine[1], self.mine[2] = -1, 0, 0
+        self.mine[0] = self.encode(-1, 0, 0)
         comm.Barrier()
 
     def post(self, seq, code, inside):
-        mine = self.mine
-        mine[1] = code
-        mine[0] = seq
-        mine[2] = inside
+        self.mine[0] = self.encode(seq, code, inside)
 
     def read(self, timeout=1.0):
         """Every rank's ``(seq, code, inside)`` tuple, None where it could not be read within ``timeout``."""
         if self.peers is not None:
-            return [tuple(peer.tolist()) for peer in self.peers]
+            return [self.decode(peer[0]) for peer in self.peers]
         size = self.comm.Get_size()
         found = [None] * size
-        found[self.comm.Get_rank()] = tuple(self.mine.tolist())
+        found[self.comm.Get_rank()] = self.decode(self.mine[0])
 
         def fetch():
             MPI = mpi()
             for r in range(size):
                 if r == self.comm.Get_rank():
                     continue
-                buf = np.zeros(self.SLOTS, np.int64)
+                buf = np.zeros(1, np.int64)
                 self.win.Lock(r, MPI.LOCK_SHARED)
                 self.win.Get([buf, MPI.INT64_T], r)
                 self.win.Unlock(r)
-                found[r] = tuple(int(v) for v in buf)
+                found[r] = self.decode(int(buf[0]))
 
         reader = threading.Thread(target=fetch, name="dtorch-board-read", daemon=True)
         reader.start()

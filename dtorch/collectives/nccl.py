@@ -63,6 +63,8 @@ def nccl_op(op, dtype, nccl):
                         f"(NCCL has SUM, PRODUCT, MIN, MAX, AVG; bool also BAND/BOR)")
     if op is ReduceOp.AVG and np.dtype(dtype).kind not in "f":
         raise TypeError(f"ReduceOp.AVG is not supported for {np.dtype(dtype)} (floating dtypes only)")
+    if not hasattr(nccl, name):  # ncclAvg came with NCCL 2.10
+        raise TypeError(f"ReduceOp.{op.name} is not supported by this NCCL build ({name} is missing)")
     return getattr(nccl, name)
 
 

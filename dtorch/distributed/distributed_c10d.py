@@ -19,18 +19,38 @@ tensor([3., 3., 3.])
 """
 
 import threading
+import time
 import warnings
 
 import numpy as np
 
 from dtorch.collectives.base import ReduceOp, Work
 from dtorch.distributed import process_group as _pg
-from dtorch.distributed.process_group import resolve
+from dtorch.distributed.process_group import resolve, state as _state
 
-_Tensor = None
+_Tensor = None  # dtorch.tensor.Tensor, bound at the first call (the core may be absent: raw arrays still work)
 
 
-def _tensor_class():
+def _array(tensor, what, output=False):
+    """The raw array under a Tensor (raw NumPy/CuPy arrays are taken too); clear errors for anything else."""
+    # exact class tests first: this runs on every collective, and isinstance cascades cost more
+    cls = tensor.__class__
+    if cls is _Tensor:
+        array = tensor.data
+    elif cls is np.ndarray:
+        array = tensor
+    else:
+        array = _unwrap(tensor, what)
+    if not array.flags.c_contiguous:
+        raise ValueError(f"{what}: tensors must be contiguous; got {'an output' if output else 'a'} tensor of shape "
+                         f"{tuple(array.shape)} with strides {tuple(array.strides)} (call .contiguous() first)")
+    if array.dtype.hasobject:
+        raise TypeError(f"{what}: dtype {array.dtype} is not supported: collectives move numbers, not Python "
+                        f"objects (use all_gather_object and the other *_object collectives)")
+    return array
+
+
+def _unwrap(tensor, what):
     global _Tensor
     if _Tensor is None:
         try:
@@ -39,25 +59,11 @@ def _tensor_class():
             _Tensor = Tensor
         except Exception:  # noqa: BLE001 - the core may be absent; raw arrays still work
             _Tensor = False
-    return _Tensor
-
-
-def _array(tensor, what, output=False):
-    """The raw array under a Tensor (raw NumPy/CuPy arrays are taken too); clear errors for anything else."""
-    if type(tensor) is np.ndarray:
-        array = tensor
-    else:
-        Tensor = _tensor_class()
-        if Tensor and isinstance(tensor, Tensor):
-            array = tensor.data
-        elif isinstance(tensor, np.ndarray) or hasattr(tensor, "__cuda_array_interface__"):
-            array = tensor
-        else:
-            raise TypeError(f"{what} expects a Tensor, got {type(tensor).__name__}")
-    if not array.flags.c_contiguous:
-        raise ValueError(f"{what}: tensors must be contiguous; got {'an output' if output else 'a'} tensor of shape "
-                         f"{tuple(array.shape)} with strides {tuple(array.strides)} (call .contiguous() first)")
-    return array
+    if _Tensor and isinstance(tensor, _Tensor):
+        return tensor.data
+    if isinstance(tensor, np.ndarray) or hasattr(tensor, "__cuda_array_interface__"):
+        return tensor
+    raise TypeError(f"{what} expects a Tensor, got {type(tensor).__name__}")
 
 
 def _arrays(tensors, what, like=None):
@@ -119,7 +125,7 @@ def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False):
     >>> t = dtorch.tensor([float(dist.get_rank())]); dist.all_reduce(t, op=dist.ReduceOp.MAX)   # doctest: +SKIP
     """
     # the hot path of DDP: no more calls than needed
-    pg = _pg.state.default if group is None else resolve(group)
+    pg = _state.default if group is None else resolve(group)
     if pg is None:
         if group is None:
             _pg.default_group()  # raises: not initialised
@@ -130,8 +136,9 @@ def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False):
     comm = pg.comm if pg.nccl is None else _transport(pg, array)
     if async_op:
         comm.check_reduction(op, array.dtype)  # a sync call's verb checks before it communicates
-    return pg.run("all_reduce", comm.allreduce, (None, array, op), (array.dtype, array.shape, op), async_op,
-                  [tensor])
+        return pg.run("all_reduce", comm.allreduce, (None, array, op), (array.dtype, array.shape, op), True,
+                      [tensor])
+    return pg.run("all_reduce", comm.allreduce, (None, array, op), (array.dtype, array.shape, op), False)
 
 
 def broadcast(tensor, src=None, group=None, async_op=False, group_src=None):
@@ -359,12 +366,22 @@ def all_to_all_single(output, input, output_split_sizes=None, input_split_sizes=
                   async_op, [output])
 
 
-def barrier(group=None, async_op=False, device_ids=None):
-    """Wait until every rank of the group reaches it."""
+def barrier(group=None, async_op=False, device_ids=None, timeout=None):
+    """Wait until every rank of the group reaches it.
+
+    ``timeout`` (a ``timedelta`` or seconds) replaces the group's timeout for this barrier: past it the rank
+    reports the ranks that have not arrived and the job is ended, as for any collective.
+
+    >>> dist.barrier(timeout=datetime.timedelta(seconds=30))     # doctest: +SKIP
+    """
     pg = resolve(group)
     if pg is None:
         return _not_member("barrier")
-    return pg.run("barrier", pg.comm.barrier, (), (), async_op, [])
+    limit = None
+    if timeout is not None:
+        limit = _pg._seconds(timeout)
+        _pg.watchdog.tighten(limit)
+    return pg.run("barrier", pg.comm.barrier, (), (), async_op, [], timeout=limit)
 
 
 # ---- point to point ------------------------------------------------------------------------------------------------
@@ -439,7 +456,16 @@ class _RequestWork(Work):
 
     def wait(self, timeout=None):
         if not self.future.done():
-            self.request.wait()
+            if timeout is None:
+                self.request.wait()
+            else:  # poll: a blocking MPI wait cannot be given a deadline
+                seconds = timeout.total_seconds() if hasattr(timeout, "total_seconds") else float(timeout)
+                deadline = time.monotonic() + seconds
+                while not self.request.test():
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"{self.label}: wait(timeout={seconds:g}) expired before the transfer "
+                                           f"completed")
+                    time.sleep(0.0002)
             self.future.set_result(self.outputs)
         return True
 
@@ -524,7 +550,6 @@ def monitored_barrier(group=None, timeout=None, wait_all_ranks=False):
         return None
     comm = pg.p2p
     token = np.zeros(1, np.int64)
-    import time
 
     def wait_all(requests, names):
         deadline = time.monotonic() + seconds

@@ -24,14 +24,17 @@ import atexit
 import collections
 import datetime
 import os
+import threading
 import time
 import warnings
 import zlib
 
 from dtorch.collectives.base import FifoExecutor, Work
+from dtorch.collectives.mpi import ProgressBoard
 from dtorch.distributed import checks
+from dtorch.distributed.checks import due as _due
 from dtorch.distributed.rendezvous import resolve_backend, world_communicator
-from dtorch.distributed.watchdog import watchdog, install_excepthook
+from dtorch.distributed.watchdog import install_excepthook, watchdog
 
 DEFAULT_TIMEOUT = datetime.timedelta(minutes=10)
 
@@ -40,6 +43,8 @@ OP_NAMES = ("?", "all_reduce", "broadcast", "reduce", "all_gather", "all_gather_
             "reduce_scatter", "reduce_scatter_tensor", "all_to_all", "all_to_all_single", "barrier",
             "all_gather_object", "broadcast_object_list", "gather_object", "scatter_object_list")
 OP_CODES = {name: code for code, name in enumerate(OP_NAMES)}
+_SEQ_SHIFT = ProgressBoard.CODE_BITS + 1  # the layout of ProgressBoard.encode, written inline on the hot path
+_monotonic = time.monotonic
 
 
 def _seconds(timeout):
@@ -72,12 +77,13 @@ class ProcessGroup:
         self.name = name
         self.seq = 0
         self.p2p_seq = 0
-        self.inflight = None  # (name, seq, start) of the collective running now, read by the watchdog
+        self.inflight = None  # (name, seq, start, timeout) of the collective running now, read by the watchdog
         self.p2p_open = {}  # id -> (description, start, work, on_main_thread)
         self.gpu_pending = collections.deque()  # (name, seq, start, CUDA event) of launched NCCL collectives
         self.executor = FifoExecutor(name)
         self.board = comm.board() if hasattr(comm, "board") and comm.size > 1 else None
         self.board_slots = self.board.mine if self.board is not None else None
+        self.checked = comm.size > 1  # fingerprints are compared only where there is another rank
         self._group_rank = {g: i for i, g in enumerate(self.ranks)}
         self.alive = True
         watchdog.watch(self)
@@ -102,42 +108,42 @@ class ProcessGroup:
 
     # ---- running a collective ---------------------------------------------------------------------------------------
 
-    def run(self, name, fn, args, spec, async_op, outputs=None, finish=None):
+    def run(self, name, fn, args, spec, async_op, outputs=None, finish=None, timeout=None):
         """Run the collective ``fn(*args)`` in this group's order, with the checks; a Work when ``async_op``.
 
         ``spec`` is what every rank must agree on (see :mod:`dtorch.distributed.checks`); ``finish()`` runs after
-        the transfer (copying out of a packed buffer). The work's future holds ``outputs``.
+        the transfer (copying out of a packed buffer). The work's future holds ``outputs``. ``timeout`` (seconds)
+        replaces the group's timeout for this call (``barrier(timeout=...)``).
         """
         if not self.alive:
             raise RuntimeError(f"process group {self.name} was destroyed")
         seq = self.seq
         self.seq = seq + 1
+        limit = self.timeout if timeout is None else timeout
+        if self.nccl is not None and getattr(fn, "__self__", None) is self.nccl:
+            # queued on the current CUDA stream: already asynchronous to the host, as in PyTorch
+            self._execute_on_gpu(name, seq, fn, args, spec, finish, limit)
+            return Work.completed(name, outputs) if async_op else None
         if async_op:
-            if self.nccl is not None and fn.__self__ is self.nccl:
-                self._execute_on_gpu(name, seq, fn, args, spec, finish)  # queued on the CUDA stream: already async
-                return Work.completed(name, outputs)
             if not state.threaded:  # no MPI_THREAD_MULTIPLE: no communication thread, the work runs now
-                self._execute(name, seq, fn, args, spec, finish)
+                self._execute(name, seq, fn, args, spec, finish, limit)
                 return Work.completed(name, outputs)
-            return self.executor.submit(self._execute, (name, seq, fn, args, spec, finish), Work(name),
+            return self.executor.submit(self._execute, (name, seq, fn, args, spec, finish, limit), Work(name),
                                         lambda _: outputs)
-        if self.nccl is not None and fn.__self__ is self.nccl:
-            self._execute_on_gpu(name, seq, fn, args, spec, finish)
-        elif self.executor._pending == 0:  # nothing queued: run here, no thread hop
-            self._execute(name, seq, fn, args, spec, finish)
+        if self.executor._pending == 0:  # nothing queued: run here, no thread hop
+            self._execute(name, seq, fn, args, spec, finish, limit)
         else:
-            self.executor.run(self._execute, (name, seq, fn, args, spec, finish), Work(name))
+            self.executor.run(self._execute, (name, seq, fn, args, spec, finish, limit), Work(name))
         return None
 
-    def _execute(self, name, seq, fn, args, spec, finish):
+    def _execute(self, name, seq, fn, args, spec, finish, limit):
         mine = self.board_slots
-        if mine is not None:  # (seq, op code, inside), read by the other ranks' watchdogs
-            mine[1] = OP_CODES[name]
-            mine[0] = seq
-            mine[2] = 1
-        self.inflight = (name, seq, time.monotonic())
+        if mine is not None:  # (seq, op code, inside) in one store, read by the other ranks' watchdogs
+            posted = (seq << _SEQ_SHIFT) | (OP_CODES[name] << 1)
+            mine[0] = posted | 1
+        self.inflight = (name, seq, _monotonic(), limit)
         try:
-            if checks.due(seq) and self.comm.size > 1:
+            if self.checked and _due(seq):
                 checks.verify(self.comm, name, seq, spec, self.name, self.ranks)
             fn(*args)
             if finish is not None:
@@ -145,12 +151,12 @@ class ProcessGroup:
         finally:
             self.inflight = None
             if mine is not None:
-                mine[2] = 0
+                mine[0] = posted
 
-    def _execute_on_gpu(self, name, seq, fn, args, spec, finish):
+    def _execute_on_gpu(self, name, seq, fn, args, spec, finish, limit=None):
         """Launch an NCCL collective on the current stream and remember a CUDA event after it: the watchdog ends
         the job when the event has not completed within the timeout (a hang on the GPU, not on the host)."""
-        self._execute(name, seq, fn, args, spec, finish)
+        self._execute(name, seq, fn, args, spec, finish, self.timeout if limit is None else limit)
         self.gpu_pending.append((name, seq, time.monotonic(), self.nccl.mark()))
 
     def open_p2p(self, description, work, on_main_thread):
@@ -167,13 +173,13 @@ class ProcessGroup:
     def expired(self, now):
         """``(what, start, work, on_main_thread)`` of an operation past the timeout, or None (for the watchdog)."""
         current = self.inflight
-        if current is not None and now - current[2] > self.timeout:
-            name, seq, started = current
-            running_queued = self.executor.current is not None
-            work = None
-            if running_queued:
-                work = self._queued_work()
-            return ((name, seq), started, work, not running_queued)
+        if current is not None and now - current[2] > current[3]:
+            name, seq, started, limit = current
+            work, on_main = None, True
+            if self.executor.current is not None:  # queued work: its waiters can be told
+                work = self.executor.running_work
+                on_main = self.executor.runner == threading.main_thread().ident
+            return ((name, seq) if limit == self.timeout else (name, seq, limit), started, work, on_main)
         for description, started, work, on_main in list(self.p2p_open.values()):
             if now - started > self.timeout:
                 return (description, started, work, on_main)
@@ -194,15 +200,13 @@ class ProcessGroup:
             return (f"an NCCL collective (NCCL reported: {error})", now - self.timeout, None, False)
         return None
 
-    def _queued_work(self):
-        return self.executor.running_work
-
     def timeout_message(self, what, waited):
-        if isinstance(what, tuple):
-            name, seq = what
+        if isinstance(what, tuple):  # (name, seq), or (name, seq, timeout) for a call with its own timeout
+            name, seq = what[:2]
+            limit = (f"its timeout of {what[2]:g} s" if len(what) > 2 else
+                     f"the group's timeout of {self.timeout:g} s")
             head = (f"dtorch.distributed: {name} (sequence number {seq}) on group {self.name} did not complete "
-                    f"within the group's timeout of {self.timeout:g} s (waited {waited:.1f} s) on rank "
-                    f"{self.global_rank}.")
+                    f"within {limit} (waited {waited:.1f} s) on rank {self.global_rank}.")
             return head + "\n" + self._laggards(seq)
         return (f"dtorch.distributed: {what} on group {self.name} did not complete within the group's timeout of "
                 f"{self.timeout:g} s (waited {waited:.1f} s) on rank {self.global_rank}.")
@@ -408,19 +412,21 @@ def default_group():
 
 
 def new_group(ranks=None, timeout=None, backend=None, pg_options=None, use_local_synchronization=False,
-              group_desc=None, device_id=None):
+              group_desc=None, device_id=None, sort_ranks=True):
     """A process group over ``ranks`` (global ranks; all ranks when None), PyTorch's ``new_group``.
 
     Every rank of the world must call it, in the same order (unless ``use_local_synchronization``: then only the
-    members do). Ranks outside get ``GroupMember.NON_GROUP_MEMBER``. The group's ranks are sorted, as in PyTorch.
+    members do). Ranks outside get ``GroupMember.NON_GROUP_MEMBER``. The group's ranks are sorted, as in PyTorch;
+    with ``sort_ranks=False`` group rank ``i`` is ``ranks[i]``.
 
     >>> evens = dist.new_group([0, 2], timeout=60)   # doctest: +SKIP
     """
     world = default_group()
     size = world.size()
-    members = sorted(set(range(size) if ranks is None else (int(r) for r in ranks)))
-    if ranks is not None and len(members) != len(list(ranks)):
-        raise ValueError(f"new_group: ranks {list(ranks)} list a rank twice")
+    listed = list(range(size)) if ranks is None else [int(r) for r in ranks]
+    members = sorted(set(listed)) if sort_ranks else listed
+    if len(set(listed)) != len(listed):
+        raise ValueError(f"new_group: ranks {listed} list a rank twice")
     outside = [r for r in members if not 0 <= r < size]
     if outside:
         raise ValueError(f"new_group: ranks {outside} are outside the world of {size} ranks (0..{size - 1})")

@@ -71,9 +71,36 @@ def world_communicator(world_size=-1, rank=-1):
     if rank not in (-1, None) and rank != comm.rank:
         raise ValueError(f"init_process_group(rank={rank}) but MPI gave this process rank {comm.rank}")
     node = comm.local_split()
-    local = (node.rank, node.size)
-    node.free()
+    try:
+        local = _local_rank(node) if comm.size > 1 else (0, 1)  # a world of one ignores stale variables, as RANK
+    finally:
+        node.free()
     return comm, local[0], local[1], threaded
+
+
+def _local_rank(node):
+    """``(local rank, local world size)`` from the node's communicator (MPI's shared-memory split, ordered by
+    global rank), honouring ``LOCAL_RANK``/``LOCAL_WORLD_SIZE`` when a launcher set them consistently.
+
+    Collective over ``node``. ``LOCAL_RANK`` set on every rank of the node and numbering them ``0..n-1`` is
+    kept (a launcher may pin its own order to GPUs); a partial or inconsistent setting, or a ``LOCAL_WORLD_SIZE``
+    other than the node's rank count, is an error naming every rank's value.
+    """
+    env_size = _env_int("LOCAL_WORLD_SIZE")
+    mine = _env_int("LOCAL_RANK")
+    values = [int(v) for v in node.comm.allgather(-1 if mine is None else mine)]
+    sizes = [int(v) for v in node.comm.allgather(-1 if env_size is None else env_size)]
+    if any(v not in (-1, node.size) for v in sizes):
+        raise RuntimeError(f"LOCAL_WORLD_SIZE does not match the {node.size} ranks MPI placed on this node "
+                           f"(values by local rank: {['unset' if v == -1 else v for v in sizes]}); unset it or "
+                           f"launch {node.size} ranks per node")
+    if all(v == -1 for v in values):
+        return node.rank, node.size
+    if sorted(values) != list(range(node.size)):
+        listing = ", ".join(f"local rank {r}: LOCAL_RANK={'unset' if v == -1 else v}" for r, v in enumerate(values))
+        raise RuntimeError(f"the LOCAL_RANK environment variables do not number the {node.size} ranks of this node "
+                           f"0..{node.size - 1} ({listing}); unset LOCAL_RANK and let MPI number them")
+    return mine, node.size
 
 
 def _order_by_env_rank(comm, MPI):

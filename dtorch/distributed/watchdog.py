@@ -1,13 +1,16 @@
 """Never a silent hang: the timeout watchdog, and ending every rank when one rank fails.
 
 **Timeouts.** Each process group records the operation it runs now (``ProcessGroup.inflight``: name, sequence
-number, start time) and the point-to-point transfers it has open. One daemon thread, the :class:`Watchdog`, looks at
-them a few times a second. When one has run past its group's timeout it
+number, start time, timeout) and the point-to-point transfers it has open. One daemon thread, the :class:`Watchdog`,
+looks at them a few times a second. When one has run past its timeout (the group's, or its own for
+``barrier(timeout=...)``) it
 
 1. reads the group's progress board to learn which ranks have not reached that collective (each rank posts the
    sequence number it entered last; see :class:`dtorch.collectives.mpi.ProgressBoard`),
 2. fails the operation's :class:`~dtorch.collectives.base.Work` with a :class:`DistTimeoutError` naming the
-   collective, its sequence number and those ranks, so a rank blocked in ``work.wait()`` raises it,
+   collective, its sequence number and those ranks, so a rank blocked in ``work.wait()`` raises it (when the
+   communication thread runs the work; a waiting thread that took the work over is blocked inside MPI, as a
+   sync call is, and gets the report of step 3),
 3. after a short grace (``DTORCH_ABORT_GRACE`` seconds, default 1; the raised error usually ends the job sooner
    through the exception hook) prints the error, prefixed with the rank, with the stack of the rank's main thread
    when it is stuck inside a blocking MPI call (where Python cannot raise), and calls ``MPI_Abort``: the launcher
@@ -74,6 +77,16 @@ class Watchdog:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name="dtorch-watchdog", daemon=True)
                 self._thread.start()
+        self._wake.set()
+
+    def tighten(self, seconds):
+        """Poll often enough for an operation given its own, shorter, timeout (``barrier(timeout=...)``).
+
+        >>> watchdog.tighten(2.0); watchdog.interval <= 0.1
+        True
+        """
+        with self._lock:
+            self.interval = max(0.02, min(self.interval, seconds / 20.0))
         self._wake.set()
 
     def forget(self, group):

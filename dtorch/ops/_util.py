@@ -100,3 +100,33 @@ def _erf_float64(xp, x):
         term = term * square / n
         total += term / (2 * n + 1)
     return xp.where(xp.abs(x) < 3.0, TWO_OVER_SQRT_PI * total, _erf_fit(xp, x))
+
+
+def checked_fill_value(value, dtype):
+    """A Python number for a tensor of integer or bool NumPy ``dtype``, converted as PyTorch converts a fill value
+    (``fill_``, ``full``, ``x[key] = v``, ``where``/``scatter`` scalars): a value out of the dtype's range is
+    PyTorch's RuntimeError, except that unsigned types take negative ints down to ``-max``, wrapped around; floats
+    are truncated. Values for other dtypes come back unchanged.
+
+    >>> import numpy as np
+    >>> checked_fill_value(-1, np.dtype(np.uint8)), checked_fill_value(2.7, np.dtype(np.int8))
+    (255, 2)
+    """
+    kind = dtype.kind
+    if kind == "b":
+        return bool(value)
+    if kind not in "iu":
+        return value
+    maximum = (1 << (8 * dtype.itemsize - (kind == "i"))) - 1
+    if isinstance(value, float) or getattr(value, "dtype", None) is not None and value.dtype.kind == "f":
+        value = float(value)
+        fits = math.isfinite(value) and (-maximum - 1 if kind == "i" else 0) <= value <= maximum
+        converted = int(value) if fits else None
+    else:
+        converted = int(value)
+        fits = (-maximum - 1 if kind == "i" else -maximum) <= converted <= maximum
+        if fits and converted < 0 and kind == "u":
+            converted += maximum + 1
+    if not fits:
+        raise RuntimeError(f"value cannot be converted to type {dtype.name}_t without overflow")
+    return converted

@@ -254,7 +254,9 @@ class MaxPool2d(Function):
             self.xp.maximum(out, view, out=out)
         self.views, self.out = views, out
         self.save_for_backward(x)  # the views read x in backward: an in-place change of x must be an error
-        return out
+        # the caller gets a copy: backward compares the windows with this node's maxima, and PyTorch lets the
+        # output be changed in place (an in-place ReLU after pooling), which must not move the winners
+        return out.copy()
 
     def _winner_masks(self):
         """Yield ``(i, j, mask)``: where offset (i, j) is the first position holding the window's maximum."""

@@ -177,6 +177,13 @@ class Neg(Function):
 
 
 class Exp(Function):
+    """Backward reads the output (``d exp(x) = exp(x)``), as PyTorch's does: changing the input in place later is
+    fine, changing the output raises. A create_graph backward recomputes the output from the input instead, since
+    the saved output array is a constant to autograd."""
+
+    saves_output = True
+    inputs_saved_for_graph_only = True
+
     def forward(self, x):
         self.save_for_backward(x)
         self.output = self.xp.exp(x)
@@ -184,7 +191,6 @@ class Exp(Function):
 
     def backward(self, grad):
         (x,) = self.saved_tensors
-        # the saved output is a constant to autograd: a create_graph backward recomputes it from the input
         y = self.xp.exp(x) if graph_mode.active else self.output
         return (grad * y,)
 
@@ -210,23 +216,37 @@ class Log1p(Function):
 
 
 class Sqrt(Function):
+    """Backward from the output, ``grad / (2 sqrt(x))``, as PyTorch's (see ``Exp``)."""
+
+    saves_output = True
+    inputs_saved_for_graph_only = True
+
     def forward(self, x):
         self.save_for_backward(x)
-        return self.xp.sqrt(x)
+        self.output = self.xp.sqrt(x)
+        return self.output
 
     def backward(self, grad):
         (x,) = self.saved_tensors
-        return (grad / (2 * self.xp.sqrt(x)),)
+        y = self.xp.sqrt(x) if graph_mode.active else self.output
+        return (grad / (2 * y),)
 
 
 class Rsqrt(Function):
+    """Backward from the output: ``d x^(-1/2) = -1/2 x^(-3/2) = -1/2 y^3`` (see ``Exp``)."""
+
+    saves_output = True
+    inputs_saved_for_graph_only = True
+
     def forward(self, x):
         self.save_for_backward(x)
-        return 1 / self.xp.sqrt(x)
+        self.output = 1 / self.xp.sqrt(x)
+        return self.output
 
     def backward(self, grad):
         (x,) = self.saved_tensors
-        return (grad * (-0.5) / (x * self.xp.sqrt(x)),)
+        y = 1 / self.xp.sqrt(x) if graph_mode.active else self.output
+        return (grad * (-0.5) * (y * y * y),)
 
 
 class Abs(Function):
@@ -260,6 +280,11 @@ class Cos(Function):
 
 
 class Tanh(Function):
+    """Backward from the output, ``1 - tanh(x)^2`` (see ``Exp``)."""
+
+    saves_output = True
+    inputs_saved_for_graph_only = True
+
     def forward(self, x):
         self.save_for_backward(x)
         self.output = self.xp.tanh(x)
@@ -277,6 +302,11 @@ def _sigmoid(xp, x):
 
 
 class Sigmoid(Function):
+    """Backward from the output, ``s (1 - s)`` (see ``Exp``)."""
+
+    saves_output = True
+    inputs_saved_for_graph_only = True
+
     def forward(self, x):
         self.save_for_backward(x)
         self.output = _sigmoid(self.xp, x)
@@ -289,13 +319,19 @@ class Sigmoid(Function):
 
 
 class Relu(Function):
+    """The gradient passes where the output is positive (the same places as the input; NaN passes nowhere).
+    The mask is read from the output, as PyTorch's is, and is a constant even in a create_graph backward."""
+
+    saves_output = True
+
     def forward(self, x):
-        self.save_for_backward(x)
-        return self.xp.maximum(x, 0)
+        self.output = self.xp.maximum(x, 0)
+        self.save_for_backward()  # nothing: only so a second backward without retain_graph raises
+        return self.output
 
     def backward(self, grad):
-        (x,) = self.saved_tensors
-        return (grad * (x > 0),)
+        self.saved_tensors  # raises when the graph was freed by an earlier backward
+        return (grad * (self.output > 0),)
 
 
 class Silu(Function):
@@ -363,6 +399,140 @@ class Erf(Function):
     def backward(self, grad):
         (x,) = self.saved_tensors
         return (grad * TWO_OVER_SQRT_PI * self.xp.exp(-x * x),)
+
+
+class Expm1(Function):
+    def forward(self, x):
+        self.save_for_backward(x)
+        return self.xp.expm1(x)
+
+    def backward(self, grad):
+        (x,) = self.saved_tensors
+        return (grad * self.xp.exp(x),)
+
+
+class Exp2(Function):
+    def forward(self, x):
+        self.save_for_backward(x)
+        return self.xp.exp2(x)
+
+    def backward(self, grad):
+        (x,) = self.saved_tensors
+        return (grad * (math.log(2.0) * self.xp.exp(x * math.log(2.0))),)
+
+
+class Sinh(Function):
+    def forward(self, x):
+        self.save_for_backward(x)
+        return self.xp.sinh(x)
+
+    def backward(self, grad):
+        (x,) = self.saved_tensors
+        xp = self.xp
+        return (grad * ((xp.exp(x) + xp.exp(-x)) * 0.5),)  # cosh, spelled with exp so it also builds a graph
+
+
+class Cosh(Function):
+    def forward(self, x):
+        self.save_for_backward(x)
+        return self.xp.cosh(x)
+
+    def backward(self, grad):
+        (x,) = self.saved_tensors
+        xp = self.xp
+        return (grad * ((xp.exp(x) - xp.exp(-x)) * 0.5),)  # sinh
+
+
+class Asin(Function):
+    def forward(self, x):
+        self.save_for_backward(x)
+        return self.xp.arcsin(x)
+
+    def backward(self, grad):
+        (x,) = self.saved_tensors
+        return (grad / self.xp.sqrt(1 - x * x),)
+
+
+class Acos(Function):
+    def forward(self, x):
+        self.save_for_backward(x)
+        return self.xp.arccos(x)
+
+    def backward(self, grad):
+        (x,) = self.saved_tensors
+        return (-grad / self.xp.sqrt(1 - x * x),)
+
+
+class Atan(Function):
+    def forward(self, x):
+        self.save_for_backward(x)
+        return self.xp.arctan(x)
+
+    def backward(self, grad):
+        (x,) = self.saved_tensors
+        return (grad / (1 + x * x),)
+
+
+class Atan2(Function):
+    """``atan2(y, x)``: the angle of the point ``(x, y)``; d/dy = x / r², d/dx = -y / r²."""
+
+    def forward(self, y, x):
+        self.save_for_backward(y, x)
+        return self.xp.arctan2(y, x)
+
+    def backward(self, grad):
+        y, x = self.saved_tensors
+        scaled = grad / (x * x + y * y)
+        y_edge, x_edge = self.edges
+        return (
+            sum_to(self.xp, scaled * x, _shape(y)) if y_edge is not None else None,
+            sum_to(self.xp, -scaled * y, _shape(x)) if x_edge is not None else None,
+        )
+
+
+class Hypot(Function):
+    """``sqrt(a² + b²)``; d/da = a / hypot, d/db = b / hypot."""
+
+    def forward(self, a, b):
+        self.save_for_backward(a, b)
+        return self.xp.hypot(a, b)
+
+    def backward(self, grad):
+        a, b = self.saved_tensors
+        scaled = grad / self.xp.sqrt(a * a + b * b)
+        a_edge, b_edge = self.edges
+        return (
+            sum_to(self.xp, scaled * a, _shape(a)) if a_edge is not None else None,
+            sum_to(self.xp, scaled * b, _shape(b)) if b_edge is not None else None,
+        )
+
+
+class LogAddExp(Function):
+    """``log(exp(a) + exp(b))`` without overflow; d/da = exp(a - out), d/db = exp(b - out)."""
+
+    def forward(self, a, b):
+        self.save_for_backward(a, b)
+        return self.xp.logaddexp(a, b)
+
+    def backward(self, grad):
+        a, b = self.saved_tensors
+        xp = self.xp
+        out = xp.logaddexp(a, b)
+        a_edge, b_edge = self.edges
+        return (
+            sum_to(xp, grad * xp.exp(a - out), _shape(a)) if a_edge is not None else None,
+            sum_to(xp, grad * xp.exp(b - out), _shape(b)) if b_edge is not None else None,
+        )
+
+
+class Frac(Function):
+    """``x - trunc(x)``: the gradient passes unchanged."""
+
+    def forward(self, x):
+        return x - self.xp.trunc(x)
+
+    def backward(self, grad):
+        return (grad,)
 
 
 class Clamp(Function):

@@ -45,6 +45,15 @@ class Index(Function):
     attr_names = ("spec",)
     differentiable_backward = False
 
+    def name(self):
+        # PyTorch records a basic key as one node per entry; the last one that does something names it
+        kinds = [entry[0] for entry in self.spec
+                 if entry[0] not in ("ellipsis", "slice") or entry[0] == "slice" and entry[1:] != (None, None, None)]
+        if "tensor" in kinds:
+            return "IndexBackward0"
+        last = kinds[-1] if kinds else "slice"
+        return {"int": "SelectBackward0", "none": "UnsqueezeBackward0"}.get(last, "SliceBackward0")
+
     def forward(self, x, *index_arrays):
         key = build_key(self.spec, index_arrays)
         self.key = key
@@ -144,6 +153,11 @@ class Scatter(Function):
 
     attr_names = ("axis", "reduce", "value")
     differentiable_backward = False
+
+    def name(self):
+        if self.reduce == "add":
+            return "ScatterAddBackward0"
+        return "ScatterBackward1" if self.value is not None else "ScatterBackward0"
 
     def forward(self, x, index, src=None):
         xp = self.xp

@@ -108,6 +108,14 @@ class Einsum(Function):
             present = "".join(c for c in letters if c in available)
             spelled = ",".join([self.output] + [s for s, _ in others]) + "->" + present
             partial = xp.einsum(spelled, grad, *[o for _, o in others])
+            # size-1 broadcasting between operands: a letter of extent 1 here sums its gradient back to 1; one of
+            # extent 1 in the others (so in ``partial``) but longer here gets the same gradient all along
+            broadcast = tuple(k for k, c in enumerate(present) if extents[c] == 1 and partial.shape[k] != 1)
+            if broadcast:
+                partial = xp.sum(partial, axis=broadcast, keepdims=True)
+            wanted = tuple(extents[c] for c in present)
+            if tuple(partial.shape) != wanted:
+                partial = xp.broadcast_to(partial, wanted)
             if present != letters:
                 # letters summed only inside this operand: their gradient is the same along them
                 kept_shape = tuple(extents[c] if c in available else 1 for c in letters)
@@ -161,6 +169,9 @@ class TopK(Function):
     attr_names = ("k", "axis", "largest", "sorted")
     n_outputs = 2
     differentiable_backward = False
+
+    def name(self):
+        return "TopkBackward0"
 
     def forward(self, x):
         xp = self.xp

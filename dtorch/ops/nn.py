@@ -106,6 +106,7 @@ class Hardtanh(Function):
 
 class Softmax(Function):
     attr_names = ("axis",)
+    saves_output = True  # backward reads the output: changing it in place raises, as in PyTorch
     differentiable_backward = False
 
     def forward(self, x):

@@ -44,7 +44,8 @@ class BatchNorm(Function):
             batch_stats = (xp.zeros(0, x.dtype), xp.zeros(0, x.dtype))
         inv_std = (1.0 / xp.sqrt(var + self.eps)).astype(x.dtype, copy=False)
         xhat = centred * inv_std
-        out = xhat
+        # never hand out xhat itself: backward reads it, and the output may be changed in place (ReLU(inplace=True))
+        out = xhat if weight is not None or bias is not None else xhat.copy()
         if weight is not None:
             out = out * weight.reshape(shape)
         if bias is not None:
@@ -139,7 +140,8 @@ class GroupNorm(Function):
         inv_std = (1.0 / xp.sqrt(var + self.eps)).astype(x.dtype, copy=False)
         xhat = centred * inv_std
         shape = (1, c) + (1,) * (x.ndim - 2)
-        out = xhat.reshape(x.shape)
+        # never hand out (a view of) xhat: backward reads it, and the output may be changed in place
+        out = xhat.reshape(x.shape) if weight is not None or bias is not None else xhat.reshape(x.shape).copy()
         if weight is not None:
             out = out * weight.reshape(shape)
         if bias is not None:

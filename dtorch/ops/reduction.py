@@ -6,12 +6,25 @@ op replays without knowing the input's rank.
 
 import math
 
-from dtorch.autograd.function import Function
+import numpy as np
+
+from dtorch import _backend
+from dtorch.autograd.function import Function, graph_mode
 from dtorch.ops._util import expand_reduced
+
+
+def _torch_reduction_name(op, node, ndim):
+    """PyTorch's grad_fn name of a reduction: ``SumBackward0`` for ``sum()``, ``SumBackward1`` with a ``dim``
+    (told apart by the axes: a ``dim`` naming every axis reads as ``sum()``)."""
+    every_axis = not node.keepdim and len(node.axes) == ndim
+    return f"{op}Backward{0 if every_axis else 1}"
 
 
 class Sum(Function):
     attr_names = ("axes", "keepdim", "dtype")
+
+    def name(self):
+        return _torch_reduction_name("Sum", self, len(self.input_shape))
 
     def forward(self, x):
         self.input_shape = x.shape
@@ -26,36 +39,45 @@ class Sum(Function):
 class Mean(Function):
     attr_names = ("axes", "keepdim")
 
+    def name(self):
+        return _torch_reduction_name("Mean", self, len(self.input_shape))
+
     def forward(self, x):
         self.input_shape = x.shape
         count = 1
         for axis in self.axes:
             count *= x.shape[axis]
         self.count = count
+        if count == 0:  # NaN, as in PyTorch, without NumPy's "mean of empty slice" warning
+            return self.xp.sum(x, axis=self.axes, keepdims=self.keepdim) * math.nan
         return self.xp.mean(x, axis=self.axes, keepdims=self.keepdim)
 
     def backward(self, grad):
         xp = self.xp
         grad = expand_reduced(xp, grad, self.input_shape, self.axes, self.keepdim)
-        return (xp.broadcast_to(grad / self.count, self.input_shape),)
+        # an empty input has an empty gradient, whatever the scale
+        return (xp.broadcast_to(grad / self.count if self.count else grad * 0, self.input_shape),)
 
 
 class Prod(Function):
     attr_names = ("axes", "keepdim")
-    differentiable_backward = False
+
+    def name(self):
+        return _torch_reduction_name("Prod", self, self.input_ndim)
 
     def forward(self, x):
         self.save_for_backward(x)
+        self.input_ndim = x.ndim
         return self.xp.prod(x, axis=self.axes, keepdims=self.keepdim)
 
     def backward(self, grad):
         (x,) = self.saved_tensors
         xp = self.xp
         grad = expand_reduced(xp, grad, x.shape, self.axes, self.keepdim)
-        # product of all the other elements, computed without dividing so zeros are handled: for each axis in
-        # turn, exclusive cumulative products from the left and the right
-        others = _product_of_others(xp, x, self.axes)
-        return (grad * others,)
+        # product of all the other elements, computed without dividing so zeros are handled
+        if graph_mode.active:
+            return (grad * _product_of_others_recorded(xp, x, self.axes),)
+        return (grad * _product_of_others(xp, x, self.axes),)
 
 
 def _product_of_others(xp, x, axes):
@@ -75,13 +97,36 @@ def _product_of_others(xp, x, axes):
     return xp.moveaxis(result, tuple(range(x.ndim - len(axes), x.ndim)), axes)
 
 
+def _product_of_others_recorded(xp, x, axes):
+    """``_product_of_others`` as recorded ops (a ``create_graph`` backward): the products of n rows, row i being
+    the group with its i-th element replaced by 1; O(n^2) for a group of n, but differentiable again."""
+    kept = tuple(a for a in range(x.ndim) if a not in axes)
+    order = kept + tuple(axes)
+    moved = xp.transpose(x, order)
+    group = 1
+    for axis in axes:
+        group *= x.shape[axis]
+    flat = xp.reshape(moved, tuple(moved.shape[: len(kept)]) + (group,))
+    eye = _backend.xp_of(x.data).eye(group, dtype=bool)
+    rows = xp.where(eye, 1, xp.expand_dims(flat, -2))  # (..., group, group)
+    others = Prod.apply(rows, axes=(rows.ndim - 1,), keepdim=False)
+    return xp.transpose(xp.reshape(others, moved.shape), tuple(np.argsort(order)))
+
+
 class MaxMin(Function):
     """``amax``/``amin`` over axes; the gradient is shared equally among tied extremes (PyTorch's rule)."""
 
     attr_names = ("axes", "keepdim", "mode")
 
+    def name(self):
+        # max() and min() are MaxBackward1/MinBackward1 in PyTorch, amax/amin (with a dim) AmaxBackward0/AminBackward0
+        if not self.keepdim and len(self.axes) == self.input_ndim:
+            return f"{self.mode.capitalize()}Backward1"
+        return f"A{self.mode}Backward0"
+
     def forward(self, x):
         self.save_for_backward(x)
+        self.input_ndim = x.ndim
         reduce = self.xp.max if self.mode == "max" else self.xp.min
         out = reduce(x, axis=self.axes, keepdims=True)
         self.extreme = out
@@ -104,7 +149,9 @@ class MaxMinDim(Function):
 
     attr_names = ("axis", "keepdim", "mode")
     n_outputs = 2
-    differentiable_backward = False
+
+    def name(self):
+        return f"{self.mode.capitalize()}Backward0"
 
     def forward(self, x):
         xp = self.xp
@@ -127,6 +174,11 @@ class MaxMinDim(Function):
             return (grad,)
         if not self.keepdim:
             grad = xp.expand_dims(grad, self.axis)
+        if graph_mode.active:  # the same scatter as a recorded where: differentiable again
+            arrays = _backend.xp_of(self.indices)
+            extent = self.input_shape[self.axis]
+            positions = arrays.arange(extent).reshape((extent,) + (1,) * (len(self.input_shape) - self.axis - 1))
+            return (xp.where(positions == self.indices, grad, 0),)
         out = xp.zeros(self.input_shape, dtype=grad.dtype)
         xp.put_along_axis(out, self.indices, grad, axis=self.axis)
         return (out,)
@@ -171,6 +223,8 @@ class Std(Function):
         grad = expand_reduced(xp, grad, x.shape, self.axes, self.keepdim)
         centered = x - xp.mean(x, axis=self.axes, keepdims=True)
         std = xp.sqrt(xp.sum(centered * centered, axis=self.axes, keepdims=True) / max(self.divisor, 0))
+        # PyTorch passes no gradient where the deviation is 0 (its subgradient; the formula would give 0 / 0)
+        std = xp.where(std == 0, 1, std)
         return (grad * centered / (std * self.divisor),)
 
 
@@ -178,6 +232,9 @@ class Norm(Function):
     """The vector p-norm over axes (p may be inf, -inf, 0 or any real); PyTorch's subgradient 0 at x = 0."""
 
     attr_names = ("p", "axes", "keepdim")
+
+    def name(self):
+        return "LinalgVectorNormBackward0"
 
     def forward(self, x):
         self.save_for_backward(x)
@@ -222,6 +279,9 @@ class Norm(Function):
 class LogSumExp(Function):
     attr_names = ("axes", "keepdim")
 
+    def name(self):
+        return "LogsumexpBackward0"
+
     def forward(self, x):
         self.save_for_backward(x)
         xp = self.xp
@@ -229,7 +289,8 @@ class LogSumExp(Function):
             return xp.full_like(xp.sum(x, axis=self.axes, keepdims=self.keepdim), -math.inf)
         shift = xp.max(x, axis=self.axes, keepdims=True)
         shift = xp.where(xp.isfinite(shift), shift, 0)
-        out = xp.log(xp.sum(xp.exp(x - shift), axis=self.axes, keepdims=True)) + shift
+        with np.errstate(divide="ignore"):  # every term -inf: log(0) = -inf, as in PyTorch
+            out = xp.log(xp.sum(xp.exp(x - shift), axis=self.axes, keepdims=True)) + shift
         if not self.keepdim:
             out = xp.squeeze(out, axis=self.axes)
         return out
@@ -249,6 +310,9 @@ class LogSumExp(Function):
 class CumSum(Function):
     attr_names = ("axis",)
 
+    def name(self):
+        return "CumsumBackward0"
+
     def forward(self, x):
         if x.ndim == 0:
             return x.copy()
@@ -263,7 +327,9 @@ class CumSum(Function):
 
 class CumProd(Function):
     attr_names = ("axis",)
-    differentiable_backward = False
+
+    def name(self):
+        return "CumprodBackward0"
 
     def forward(self, x):
         self.save_for_backward(x)
@@ -276,6 +342,8 @@ class CumProd(Function):
         xp = self.xp
         if x.ndim == 0:
             return (grad,)
+        if graph_mode.active:
+            return (_cumprod_backward_recorded(xp, x, grad, self.axis),)
         # d out_j / d x_i = prod_{k<=j, k!=i} x_k, summed against grad_j for j >= i; O(n^2) but exact with zeros
         moved = xp.moveaxis(x, self.axis, -1)
         g = xp.moveaxis(grad, self.axis, -1)
@@ -287,6 +355,21 @@ class CumProd(Function):
             partial = xp.cumprod(others, axis=-1)
             result[..., i] = xp.sum((g * partial)[..., i:], axis=-1)
         return (xp.moveaxis(result, -1, self.axis),)
+
+
+def _cumprod_backward_recorded(xp, x, grad, axis):
+    """CumProd's backward as recorded ops (a ``create_graph`` backward): row i of an n x n matrix is x with its
+    i-th element replaced by 1, whose cumulative products are d out_j / d x_i for j >= i."""
+    last = x.ndim - 1
+    moved = xp.swapaxes(x, axis, last)
+    g = xp.swapaxes(grad, axis, last)
+    n = moved.shape[-1]
+    arrays = _backend.xp_of(x.data)
+    rows = xp.where(arrays.eye(n, dtype=bool), 1, xp.expand_dims(moved, -2))  # (..., n, n)
+    partial = CumProd.apply(rows, axis=rows.ndim - 1)  # [..., i, j] = prod_{k <= j, k != i} x_k
+    later = arrays.triu(arrays.ones((n, n), dtype=bool))  # j >= i
+    result = xp.sum(xp.where(later, xp.expand_dims(g, -2) * partial, 0), axis=-1)
+    return xp.swapaxes(result, axis, last)
 
 
 class ArgExtreme(Function):

@@ -16,6 +16,9 @@ class Reshape(Function):
     attr_names = ("shape",)
     is_view = True
 
+    def name(self):
+        return "ViewBackward0"  # (view, reshape, flatten, unflatten; PyTorch names squeeze/unsqueeze apart)
+
     def forward(self, x):
         self.input_shape = x.shape
         return self.xp.reshape(x, self.shape)
@@ -27,6 +30,13 @@ class Reshape(Function):
 class Permute(Function):
     attr_names = ("dims",)
     is_view = True
+
+    def name(self):
+        # t() of a matrix, transpose (two axes swapped) and permute are three nodes in PyTorch
+        moved = [axis for position, axis in enumerate(self.dims) if axis != position]
+        if len(self.dims) == 2 and moved:
+            return "TBackward0"
+        return "TransposeBackward0" if len(moved) == 2 else "PermuteBackward0"
 
     def forward(self, x):
         return self.xp.transpose(x, self.dims)
@@ -136,6 +146,9 @@ class Roll(Function):
 
 
 class Contiguous(Function):
+    def name(self):
+        return "CloneBackward0"
+
     def forward(self, x):
         return self.xp.ascontiguousarray(x)
 

@@ -6,6 +6,10 @@ is valid at once. Each ``get_lr`` uses the same recurrence as PyTorch (most are 
 ``group["lr"]``, so they compose with other schedulers and with manual changes), which keeps the two libraries'
 sequences equal to the last bit, not merely close; ``_get_closed_form_lr`` serves the deprecated ``step(epoch)``.
 
+As in PyTorch, building a scheduler wraps its optimizer's ``step`` (once, on the instance) to note that it ran, so
+a first ``scheduler.step()`` before any ``optimizer.step()`` warns, and ``get_lr()`` called outside ``step()``
+warns to use ``get_last_lr()``.
+
 ``state_dict()`` is the scheduler's ``__dict__`` without the optimizer (lambdas are left out, as in PyTorch):
 plain numbers, lists and dicts that ``dtorch.save`` writes. Restore a run by building the optimizer and scheduler
 as before, then ``optimizer.load_state_dict`` and ``scheduler.load_state_dict``.
@@ -13,16 +17,59 @@ as before, then ``optimizer.load_state_dict`` and ``scheduler.load_state_dict``.
 
 import bisect
 import collections
+import functools
 import math
 import types
 import warnings
+import weakref
 
 from dtorch.optim.optimizer import Optimizer
 
 __all__ = [
-    "LRScheduler", "LambdaLR", "StepLR", "MultiStepLR", "ConstantLR", "LinearLR", "ExponentialLR",
-    "CosineAnnealingLR", "SequentialLR", "OneCycleLR", "ReduceLROnPlateau",
+    "LRScheduler", "LambdaLR", "MultiplicativeLR", "StepLR", "MultiStepLR", "ConstantLR", "LinearLR",
+    "ExponentialLR", "PolynomialLR", "CosineAnnealingLR", "CosineAnnealingWarmRestarts", "SequentialLR",
+    "ChainedScheduler", "CyclicLR", "OneCycleLR", "ReduceLROnPlateau",
 ]
+
+
+def _track_optimizer_steps(optimizer):
+    """Wrap ``optimizer.step`` (on the instance, once) so that calling it sets ``optimizer._opt_called``.
+
+    The scheduler's first ``step()`` warns when it comes before any ``optimizer.step()``, PyTorch's hint for the
+    pre-1.1 call order that skips the schedule's first value. The wrapper holds the optimizer weakly (no cycle).
+    """
+    if hasattr(optimizer.step, "_wrapped_by_lr_sched"):
+        return
+    owner = weakref.ref(optimizer)
+    unbound = optimizer.step.__func__
+
+    @functools.wraps(unbound)
+    def step(*args, **kwargs):
+        opt = owner()
+        opt._opt_called = True
+        return unbound(opt, *args, **kwargs)
+
+    step._wrapped_by_lr_sched = True
+    optimizer.step = step
+
+
+def _warn_get_lr_called_outside_step(scheduler):
+    if not scheduler._get_lr_called_within_step:
+        warnings.warn("To get the last learning rate computed by the scheduler, please use `get_last_lr()`.",
+                      UserWarning, stacklevel=3)
+
+
+class _within_step:
+    """Marks ``get_lr`` calls made by ``step()`` (a direct ``get_lr()`` call warns, as in PyTorch)."""
+
+    def __init__(self, scheduler):
+        self.scheduler = scheduler
+
+    def __enter__(self):
+        self.scheduler._get_lr_called_within_step = True
+
+    def __exit__(self, *exc):
+        self.scheduler._get_lr_called_within_step = False
 
 
 def _lrs(optimizer):
@@ -37,6 +84,8 @@ class LRScheduler:
         optimizer (Optimizer): whose ``param_groups[i]["lr"]`` this scheduler sets.
         last_epoch (int): the index of the last epoch when resuming; -1 (default) starts fresh.
     """
+
+    _get_lr_called_within_step = False
 
     def __init__(self, optimizer, last_epoch=-1):
         if not isinstance(optimizer, Optimizer):
@@ -53,6 +102,7 @@ class LRScheduler:
                     )
         self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
         self.last_epoch = last_epoch
+        _track_optimizer_steps(optimizer)
         self._initial_step()
 
     def _initial_step(self):
@@ -78,20 +128,35 @@ class LRScheduler:
 
     def step(self, epoch=None):
         """Advance one epoch (call after ``optimizer.step()``) and write the new learning rates into the groups."""
+        if self._step_count == 1:
+            if not hasattr(self.optimizer.step, "_wrapped_by_lr_sched"):
+                warnings.warn(
+                    "Seems like `optimizer.step()` has been overridden after learning rate scheduler "
+                    "initialization. Please, make sure to call `optimizer.step()` before `lr_scheduler.step()`.",
+                    UserWarning, stacklevel=2,
+                )
+            elif not getattr(self.optimizer, "_opt_called", False):
+                warnings.warn(
+                    "Detected call of `lr_scheduler.step()` before `optimizer.step()`. You should call them in the "
+                    "opposite order: `optimizer.step()` before `lr_scheduler.step()`. Failure to do this will result "
+                    "in skipping the first value of the learning rate schedule.",
+                    UserWarning, stacklevel=2,
+                )
         self._step_count += 1
-        if epoch is None:
-            self.last_epoch += 1
-            values = self.get_lr()
-        else:
-            warnings.warn(
-                "The epoch parameter in `scheduler.step()` was not necessary and is being deprecated where "
-                "possible. Please use `scheduler.step()` to step the scheduler.",
-                UserWarning,
-                stacklevel=2,
-            )
-            self.last_epoch = epoch
-            closed_form = getattr(self, "_get_closed_form_lr", None)
-            values = closed_form() if closed_form is not None else self.get_lr()
+        with _within_step(self):
+            if epoch is None:
+                self.last_epoch += 1
+                values = self.get_lr()
+            else:
+                warnings.warn(
+                    "The epoch parameter in `scheduler.step()` was not necessary and is being deprecated where "
+                    "possible. Please use `scheduler.step()` to step the scheduler.",
+                    UserWarning,
+                    stacklevel=2,
+                )
+                self.last_epoch = epoch
+                closed_form = getattr(self, "_get_closed_form_lr", None)
+                values = closed_form() if closed_form is not None else self.get_lr()
         self._apply(values)
 
     def _apply(self, values):
@@ -116,7 +181,7 @@ class LambdaLR(LRScheduler):
 
     >>> import dtorch
     >>> opt = dtorch.optim.SGD([dtorch.nn.Parameter(dtorch.ones(1))], lr=1.0)
-    >>> s = dtorch.optim.lr_scheduler.LambdaLR(opt, lambda epoch: 0.5 ** epoch); s.step(); s.get_last_lr()
+    >>> s = dtorch.optim.lr_scheduler.LambdaLR(opt, lambda epoch: 0.5 ** epoch); opt.step(); s.step(); s.get_last_lr()
     [0.5]
     """
 
@@ -146,7 +211,41 @@ class LambdaLR(LRScheduler):
                 fn.__dict__.update(saved)
 
     def get_lr(self):
+        _warn_get_lr_called_outside_step(self)
         return [base_lr * fn(self.last_epoch) for fn, base_lr in zip(self.lr_lambdas, self.base_lrs)]
+
+
+class MultiplicativeLR(LRScheduler):
+    """Multiply each group's learning rate by ``λ(epoch)`` every epoch (one λ for all groups or one per group).
+
+    >>> import dtorch
+    >>> opt = dtorch.optim.SGD([dtorch.nn.Parameter(dtorch.ones(1))], lr=1.0)
+    >>> s = dtorch.optim.lr_scheduler.MultiplicativeLR(opt, lambda epoch: 0.5)
+    >>> [(opt.step(), s.step(), s.get_last_lr()[0])[2] for _ in range(2)]
+    [0.5, 0.25]
+    """
+
+    def __init__(self, optimizer, lr_lambda, last_epoch=-1):
+        self.optimizer = optimizer
+        if not isinstance(lr_lambda, (list, tuple)):
+            self.lr_lambdas = [lr_lambda] * len(optimizer.param_groups)
+        else:
+            if len(lr_lambda) != len(optimizer.param_groups):
+                raise ValueError(f"Expected {len(optimizer.param_groups)} lr_lambdas, but got {len(lr_lambda)}")
+            self.lr_lambdas = list(lr_lambda)
+        for fn in self.lr_lambdas:
+            if not callable(fn):
+                raise TypeError(f"lr_lambda should be a function, but got {type(fn).__name__}")
+        super().__init__(optimizer, last_epoch)
+
+    state_dict = LambdaLR.state_dict
+    load_state_dict = LambdaLR.load_state_dict
+
+    def get_lr(self):
+        _warn_get_lr_called_outside_step(self)
+        if self._is_initial:
+            return _lrs(self.optimizer)
+        return [group["lr"] * fn(self.last_epoch) for fn, group in zip(self.lr_lambdas, self.optimizer.param_groups)]
 
 
 class StepLR(LRScheduler):
@@ -155,7 +254,7 @@ class StepLR(LRScheduler):
     >>> import dtorch
     >>> opt = dtorch.optim.SGD([dtorch.nn.Parameter(dtorch.ones(1))], lr=1.0)
     >>> s = dtorch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
-    >>> [(s.step(), s.get_last_lr()[0])[1] for _ in range(4)]
+    >>> [(opt.step(), s.step(), s.get_last_lr()[0])[2] for _ in range(4)]
     [1.0, 0.5, 0.5, 0.25]
     """
 
@@ -165,6 +264,7 @@ class StepLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
+        _warn_get_lr_called_outside_step(self)
         if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
             return _lrs(self.optimizer)
         return [group["lr"] * self.gamma for group in self.optimizer.param_groups]
@@ -179,7 +279,7 @@ class MultiStepLR(LRScheduler):
     >>> import dtorch
     >>> opt = dtorch.optim.SGD([dtorch.nn.Parameter(dtorch.ones(1))], lr=1.0)
     >>> s = dtorch.optim.lr_scheduler.MultiStepLR(opt, milestones=[1, 3], gamma=0.1)
-    >>> [(s.step(), round(s.get_last_lr()[0], 6))[1] for _ in range(3)]
+    >>> [(opt.step(), s.step(), round(s.get_last_lr()[0], 6))[2] for _ in range(3)]
     [0.1, 0.1, 0.01]
     """
 
@@ -193,6 +293,7 @@ class MultiStepLR(LRScheduler):
         self.milestones = collections.Counter({int(k): v for k, v in dict(self.milestones).items()})
 
     def get_lr(self):
+        _warn_get_lr_called_outside_step(self)
         if self.last_epoch not in self.milestones:
             return _lrs(self.optimizer)
         return [group["lr"] * self.gamma ** self.milestones[self.last_epoch] for group in self.optimizer.param_groups]
@@ -213,6 +314,7 @@ class ConstantLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
+        _warn_get_lr_called_outside_step(self)
         if self.last_epoch == 0:
             return [group["lr"] * self.factor for group in self.optimizer.param_groups]
         if self.last_epoch != self.total_iters:
@@ -245,6 +347,7 @@ class LinearLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
+        _warn_get_lr_called_outside_step(self)
         if self.last_epoch == 0:
             return [group["lr"] * self.start_factor for group in self.optimizer.param_groups]
         if self._is_initial or self.last_epoch > self.total_iters:
@@ -267,12 +370,43 @@ class ExponentialLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
+        _warn_get_lr_called_outside_step(self)
         if self._is_initial:
             return _lrs(self.optimizer)
         return [group["lr"] * self.gamma for group in self.optimizer.param_groups]
 
     def _get_closed_form_lr(self):
         return [base_lr * self.gamma**self.last_epoch for base_lr in self.base_lrs]
+
+
+class PolynomialLR(LRScheduler):
+    """Decay the learning rate polynomially to zero over ``total_iters`` epochs, then hold it:
+
+        lrₜ = base_lr · (1 − min(t, total_iters)/total_iters)^power
+
+    >>> import dtorch
+    >>> opt = dtorch.optim.SGD([dtorch.nn.Parameter(dtorch.ones(1))], lr=1.0)
+    >>> s = dtorch.optim.lr_scheduler.PolynomialLR(opt, total_iters=4, power=1.0)
+    >>> [(opt.step(), s.step(), s.get_last_lr()[0])[2] for _ in range(2)]
+    [0.75, 0.5]
+    """
+
+    def __init__(self, optimizer, total_iters=5, power=1.0, last_epoch=-1):
+        self.total_iters = total_iters
+        self.power = power
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        _warn_get_lr_called_outside_step(self)
+        if self._is_initial or self.last_epoch > self.total_iters:
+            return _lrs(self.optimizer)
+        factor = ((1.0 - self.last_epoch / self.total_iters) / (1.0 - (self.last_epoch - 1) / self.total_iters)) \
+            ** self.power
+        return [group["lr"] * factor for group in self.optimizer.param_groups]
+
+    def _get_closed_form_lr(self):
+        return [base_lr * (1.0 - min(self.total_iters, self.last_epoch) / self.total_iters) ** self.power
+                for base_lr in self.base_lrs]
 
 
 class CosineAnnealingLR(LRScheduler):
@@ -290,6 +424,7 @@ class CosineAnnealingLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
+        _warn_get_lr_called_outside_step(self)
         groups = self.optimizer.param_groups
         if self._is_initial:
             return _lrs(self.optimizer)
@@ -308,6 +443,70 @@ class CosineAnnealingLR(LRScheduler):
                 for base_lr in self.base_lrs]
 
 
+class CosineAnnealingWarmRestarts(LRScheduler):
+    """SGDR: cosine annealing from the initial learning rate to ``eta_min`` over ``T_i`` epochs, then a restart;
+    ``T_0`` is the first period and each period is ``T_mult`` times the previous one:
+
+        ηₜ = η_min + (η₀ − η_min)·(1 + cos(π·T_cur/T_i))/2
+
+    ``step()`` advances one epoch; ``step(epoch)`` accepts a fractional epoch (step it per batch with
+    ``epoch + i / iters``).
+
+    >>> import dtorch
+    >>> opt = dtorch.optim.SGD([dtorch.nn.Parameter(dtorch.ones(1))], lr=1.0)
+    >>> s = dtorch.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=2)
+    >>> [(opt.step(), s.step(), s.get_last_lr()[0])[2] for _ in range(2)]
+    [0.5, 1.0]
+    """
+
+    def __init__(self, optimizer, T_0, T_mult=1, eta_min=0.0, last_epoch=-1):
+        if not isinstance(T_0, int) or T_0 <= 0:
+            raise ValueError(f"Expected positive integer T_0, but got {T_0}")
+        if not isinstance(T_mult, int) or T_mult < 1:
+            raise ValueError(f"Expected integer T_mult >= 1, but got {T_mult}")
+        if not isinstance(eta_min, (float, int)):
+            raise ValueError(f"Expected float or int eta_min, but got {eta_min} of type {type(eta_min)}")
+        self.T_0 = T_0
+        self.T_i = T_0
+        self.T_mult = T_mult
+        self.eta_min = eta_min
+        self.T_cur = last_epoch
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        _warn_get_lr_called_outside_step(self)
+        return [self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * self.T_cur / self.T_i)) / 2
+                for base_lr in self.base_lrs]
+
+    def step(self, epoch=None):
+        """Advance one epoch, or go to ``epoch`` (may be fractional)."""
+        if epoch is None and self.last_epoch < 0:
+            epoch = 0
+        if epoch is None:
+            epoch = self.last_epoch + 1
+            self.T_cur = self.T_cur + 1
+            if self.T_cur >= self.T_i:
+                self.T_cur = self.T_cur % self.T_i
+                self.T_i = self.T_i * self.T_mult
+        else:
+            if epoch < 0:
+                raise ValueError(f"Expected non-negative epoch, but got {epoch}")
+            if epoch < self.T_0:
+                self.T_i = self.T_0
+                self.T_cur = epoch
+            elif self.T_mult == 1:
+                self.T_cur = epoch % self.T_0
+            else:
+                # the restart n with T_0·(T_mult^n − 1)/(T_mult − 1) <= epoch: a geometric series solved for n
+                n = int(math.log(epoch / self.T_0 * (self.T_mult - 1) + 1, self.T_mult))
+                self.T_cur = epoch - self.T_0 * (self.T_mult**n - 1) / (self.T_mult - 1)
+                self.T_i = self.T_0 * self.T_mult**n
+        self.last_epoch = math.floor(epoch)
+        with _within_step(self):
+            values = self.get_lr()
+        self._apply(values)
+
+
 class SequentialLR(LRScheduler):
     """Run ``schedulers`` one after another, switching at the epochs in ``milestones``.
 
@@ -322,22 +521,7 @@ class SequentialLR(LRScheduler):
     def __init__(self, optimizer, schedulers, milestones, last_epoch=-1):
         if len(schedulers) < 1:
             raise ValueError(f"{self.__class__.__name__} expects at least one scheduler, but got no scheduler.")
-        for index, scheduler in enumerate(schedulers):
-            if not hasattr(scheduler, "optimizer"):
-                raise TypeError(
-                    f"{self.__class__.__name__} at index {index} should have `optimizer` as its attribute."
-                )
-            if isinstance(scheduler, ReduceLROnPlateau):
-                raise ValueError(
-                    f"{self.__class__.__name__} does not support `ReduceLROnPlateau` scheduler as it requires "
-                    f"additional kwargs to be specified when calling `step`, but got one at index {index} in the "
-                    "given schedulers sequence."
-                )
-            if optimizer is not scheduler.optimizer:
-                raise ValueError(
-                    f"{self.__class__.__name__} expects all schedulers to belong to the same optimizer, but got "
-                    f"scheduler {scheduler.__class__.__name__} at index {index} with a different optimizer"
-                )
+        _check_composed_schedulers(type(self).__name__, schedulers, optimizer)
         if len(milestones) != len(schedulers) - 1:
             raise ValueError(
                 "Sequential Schedulers expects number of schedulers provided to be one more than the number of "
@@ -364,7 +548,9 @@ class SequentialLR(LRScheduler):
         if index > 0 and self._milestones[index - 1] == self.last_epoch:
             scheduler.last_epoch = 0
             closed_form = getattr(scheduler, "_get_closed_form_lr", None)
-            scheduler._apply(closed_form() if closed_form is not None else scheduler.get_lr())
+            with _within_step(scheduler):
+                values = closed_form() if closed_form is not None else scheduler.get_lr()
+            scheduler._apply(values)
         else:
             scheduler.step()
         self._last_lr = scheduler.get_last_lr()
@@ -382,6 +568,38 @@ class SequentialLR(LRScheduler):
             scheduler.load_state_dict(state)
 
 
+class ChainedScheduler(LRScheduler):
+    """Step several chainable schedulers of one optimizer together: each ``step()`` steps every one in order,
+    so their factors multiply.
+
+    >>> import dtorch
+    >>> from dtorch.optim import lr_scheduler as L
+    >>> opt = dtorch.optim.SGD([dtorch.nn.Parameter(dtorch.ones(1))], lr=1.0)
+    >>> s = L.ChainedScheduler([L.ConstantLR(opt, factor=0.5, total_iters=2), L.ExponentialLR(opt, gamma=0.5)])
+    >>> s.get_last_lr()
+    [0.5]
+    """
+
+    def __init__(self, schedulers, optimizer=None):
+        if len(schedulers) < 1:
+            raise ValueError(
+                f"{self.__class__.__name__} expects at least one scheduler to be chained, but got no scheduler."
+            )
+        optimizer = optimizer or schedulers[0].optimizer
+        _check_composed_schedulers(type(self).__name__, schedulers, optimizer)
+        self._schedulers = schedulers
+        self.optimizer = optimizer
+        self._last_lr = [group["lr"] for group in self._schedulers[-1].optimizer.param_groups]
+
+    def step(self):
+        for scheduler in self._schedulers:
+            scheduler.step()
+        self._last_lr = [group["lr"] for group in self._schedulers[-1].optimizer.param_groups]
+
+    state_dict = SequentialLR.state_dict
+    load_state_dict = SequentialLR.load_state_dict
+
+
 def _undo_initial(scheduler):
     inner = getattr(scheduler, "_schedulers", None)
     if inner is not None:
@@ -389,6 +607,113 @@ def _undo_initial(scheduler):
             _undo_initial(s)
     elif hasattr(scheduler, "last_epoch"):
         scheduler.last_epoch -= 1
+
+
+class CyclicLR(LRScheduler):
+    """Cyclical learning rates (CLR): each group's learning rate goes linearly from ``base_lr`` up to ``max_lr`` over
+    ``step_size_up`` steps and back over ``step_size_down``, the amplitude scaled per cycle (``'triangular'``: 1,
+    ``'triangular2'``: halved each cycle) or per step (``'exp_range'``: ``gamma**step``) or by ``scale_fn``;
+    momentum (or Adam's β₁) cycles the other way when ``cycle_momentum``. Step it once per batch. With
+    ``c = floor(1 + t/T)`` and ``x = 1 + t/T − c`` (``T`` the cycle length):
+
+        lrₜ = base_lr + (max_lr − base_lr) · ramp(x) · scale(c or t)
+
+    >>> import dtorch
+    >>> opt = dtorch.optim.SGD([dtorch.nn.Parameter(dtorch.ones(1))], lr=1.0, momentum=0.9)
+    >>> s = dtorch.optim.lr_scheduler.CyclicLR(opt, base_lr=0.1, max_lr=0.5, step_size_up=2)
+    >>> [round((opt.step(), s.step(), s.get_last_lr()[0])[2], 6) for _ in range(4)]
+    [0.3, 0.5, 0.3, 0.1]
+    """
+
+    def __init__(self, optimizer, base_lr, max_lr, step_size_up=2000, step_size_down=None, mode="triangular",
+                 gamma=1.0, scale_fn=None, scale_mode="cycle", cycle_momentum=True, base_momentum=0.8,
+                 max_momentum=0.9, last_epoch=-1):
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
+        self.optimizer = optimizer
+        base_lrs = _per_group("base_lr", optimizer, base_lr)
+        if last_epoch == -1:
+            for lr, group in zip(base_lrs, optimizer.param_groups):
+                group["lr"] = lr
+        self.max_lrs = _per_group("max_lr", optimizer, max_lr)
+        step_size_up = float(step_size_up)
+        step_size_down = float(step_size_down) if step_size_down is not None else step_size_up
+        self.total_size = step_size_up + step_size_down
+        self.step_ratio = step_size_up / self.total_size
+        if mode not in ("triangular", "triangular2", "exp_range") and scale_fn is None:
+            raise ValueError("mode is invalid and scale_fn is None")
+        self.mode = mode
+        self.gamma = gamma
+        self._scale_fn_custom = scale_fn
+        self.scale_mode = scale_mode
+        self._init_scale_fn()
+        self.cycle_momentum = cycle_momentum
+        if cycle_momentum:
+            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
+                raise ValueError("optimizer must support momentum or beta1 with `cycle_momentum` option enabled")
+            self.use_beta1 = "betas" in optimizer.defaults
+            self.base_momentums = _per_group("base_momentum", optimizer, base_momentum)
+            self.max_momentums = _per_group("max_momentum", optimizer, max_momentum)
+            if last_epoch == -1:
+                for high, low, group in zip(self.max_momentums, self.base_momentums, optimizer.param_groups):
+                    if self.use_beta1:
+                        group["betas"] = (high, *group["betas"][1:])
+                    else:
+                        group["momentum"] = high
+                    group["max_momentum"] = high
+                    group["base_momentum"] = low
+        super().__init__(optimizer, last_epoch)
+        self.base_lrs = base_lrs
+
+    def _init_scale_fn(self):
+        # the built-in policies fix what the scale is evaluated on
+        if self._scale_fn_custom is None:
+            self.scale_mode = "iterations" if self.mode == "exp_range" else "cycle"
+
+    def scale_fn(self, x):
+        """The amplitude's scale at ``x`` (the cycle number or the step, per ``scale_mode``)."""
+        if self._scale_fn_custom is not None:
+            return self._scale_fn_custom(x)
+        if self.mode == "triangular":
+            return 1.0
+        if self.mode == "triangular2":
+            return 1 / (2.0 ** (x - 1))
+        return self.gamma**x
+
+    def get_lr(self):
+        _warn_get_lr_called_outside_step(self)
+        cycle = math.floor(1 + self.last_epoch / self.total_size)
+        x = 1.0 + self.last_epoch / self.total_size - cycle
+        if x <= self.step_ratio:
+            ramp = x / self.step_ratio
+        else:
+            ramp = (x - 1) / (self.step_ratio - 1)
+        scale = self.scale_fn(cycle if self.scale_mode == "cycle" else self.last_epoch)
+        lrs = [base_lr + (max_lr - base_lr) * ramp * scale for base_lr, max_lr in zip(self.base_lrs, self.max_lrs)]
+        if self.cycle_momentum:
+            for group, low, high in zip(self.optimizer.param_groups, self.base_momentums, self.max_momentums):
+                momentum = high - (high - low) * ramp * scale
+                if self.use_beta1:
+                    group["betas"] = (momentum, *group["betas"][1:])
+                else:
+                    group["momentum"] = momentum
+        return lrs
+
+    def state_dict(self):
+        """As the base class, with a plain-function ``scale_fn`` replaced by None (a callable object's
+        ``__dict__`` is kept)."""
+        state = super().state_dict()
+        fn = state.get("_scale_fn_custom")
+        state["_scale_fn_custom"] = None if fn is None or isinstance(fn, types.FunctionType) else dict(fn.__dict__)
+        return state
+
+    def load_state_dict(self, state_dict):
+        state_dict = dict(state_dict)
+        saved = state_dict.pop("_scale_fn_custom", None)
+        super().load_state_dict(state_dict)
+        if saved is not None and self._scale_fn_custom is not None:
+            self._scale_fn_custom.__dict__.update(saved)
+        self._init_scale_fn()
 
 
 class OneCycleLR(LRScheduler):
@@ -471,6 +796,7 @@ class OneCycleLR(LRScheduler):
         return (end - start) * pct + start
 
     def get_lr(self):
+        _warn_get_lr_called_outside_step(self)
         step_num = self.last_epoch
         if step_num > self.total_steps:
             raise ValueError(
@@ -613,3 +939,25 @@ class ReduceLROnPlateau(LRScheduler):
     def load_state_dict(self, state_dict):
         self.__dict__.update(state_dict)
         self._init_is_better(self.mode, self.threshold, self.threshold_mode)
+
+
+class _LRScheduler(LRScheduler):
+    """The old name of ``LRScheduler``, kept (as in PyTorch) for schedulers written against it."""
+
+
+def _check_composed_schedulers(owner, schedulers, optimizer):
+    """The checks SequentialLR and ChainedScheduler share: real schedulers, none of them ReduceLROnPlateau (its
+    ``step`` takes a metric), all driving ``optimizer``."""
+    for index, scheduler in enumerate(schedulers):
+        if not hasattr(scheduler, "optimizer"):
+            raise TypeError(f"{owner} at index {index} should have `optimizer` as its attribute.")
+        if isinstance(scheduler, ReduceLROnPlateau):
+            raise ValueError(
+                f"{owner} does not support `ReduceLROnPlateau` scheduler as it requires additional kwargs to be "
+                f"specified when calling `step`, but got one at index {index} in the given schedulers sequence."
+            )
+        if optimizer is not scheduler.optimizer:
+            raise ValueError(
+                f"{owner} expects all schedulers to belong to the same optimizer, but got scheduler "
+                f"{scheduler.__class__.__name__} at index {index} with a different optimizer"
+            )

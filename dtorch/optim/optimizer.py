@@ -376,12 +376,15 @@ class Optimizer:
             )
         )
         state = collections.defaultdict(dict)
+        # a built-in optimizer keeps ``step`` as a float32 tensor (an old file's Python int becomes one, as in
+        # PyTorch's __setstate__); a user's subclass with its own step() gets its non-tensor values back unchanged
+        step_as_tensor = type(self)._update is not Optimizer._update
         for key, value in state_dict["state"].items():
             param = id_map.get(key)
             if param is None:
                 state[key] = copy.deepcopy(value)
                 continue
-            state[param] = {name: _cast_state(name, item, param) for name, item in value.items()}
+            state[param] = {name: _cast_state(name, item, param, step_as_tensor) for name, item in value.items()}
         new_groups = []
         for group, saved in zip(groups, saved_groups):
             saved["params"] = group["params"]
@@ -427,9 +430,9 @@ def _array_or_none(value):
     return value.data if isinstance(value, Tensor) else None
 
 
-def _cast_state(name, value, param):
+def _cast_state(name, value, param, step_as_tensor=True):
     if not isinstance(value, Tensor):
-        if name == "step":
+        if name == "step" and step_as_tensor:
             return _wrap(np.array(float(value), dtype=np.float32))
         return copy.deepcopy(value)
     array = value.data

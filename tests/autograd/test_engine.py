@@ -231,10 +231,96 @@ def test_backward_order_is_deterministic():
 def test_inplace_on_saved_tensor_raises():
     x = dtorch.tensor([1.0, 2.0], requires_grad=True)
     h = x * 1
-    y = h.exp()
+    y = h.log()  # log's backward reads its input
     h.add_(1)
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         y.sum().backward()
+
+
+@pytest.mark.parametrize("op", ["exp", "tanh", "sigmoid", "sqrt", "rsqrt", "relu"])
+def test_inplace_on_input_of_an_op_that_saves_its_output_is_allowed_like_torch(op):
+    grads = []
+    for lib in (dtorch, torch):
+        x = lib.tensor([0.5, 1.5, 2.0], requires_grad=True)
+        h = x * 1
+        y = getattr(h, op)()
+        h.add_(1)  # PyTorch saved y, not h, for these ops
+        (y * lib.tensor([1.0, 2.0, 3.0])).sum().backward()
+        grads.append(x.grad.numpy())
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-6)
+
+
+def test_create_graph_through_an_output_saving_op_still_checks_its_input():
+    x = dtorch.tensor([0.5, 1.5], requires_grad=True)
+    h = x * 1
+    y = h.exp()
+    h.add_(1)  # the double-backward formula reads h: with create_graph this must raise
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        dtorch.autograd.grad(y.sum(), x, create_graph=True)
+
+
+@pytest.mark.parametrize("op", ["exp", "tanh", "sigmoid", "sqrt", "rsqrt", "relu"])
+@pytest.mark.parametrize("modify", ["add_", "setitem", "slice mul_"])
+def test_inplace_on_saved_output_raises_like_torch(op, modify):
+    # these ops' backward reads their own output: changing it afterwards must raise, not give wrong gradients
+    for lib in (dtorch, torch):
+        x = lib.tensor([0.5, -1.0, 2.0], requires_grad=True)
+        y = getattr(x * 1, op)()
+        if modify == "add_":
+            y.add_(1)
+        elif modify == "setitem":
+            y[0] = 3.0
+        else:
+            y[1:].mul_(2)
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            y.sum().backward()
+
+
+def test_saved_output_left_alone_backpropagates():
+    x = dtorch.tensor([0.5, -1.0], requires_grad=True)
+    y = x.exp()
+    z = y * 1  # a new tensor: changing it leaves exp's output intact
+    z.add_(1)
+    z.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), np.exp([0.5, -1.0]), rtol=1e-6)
+
+
+def test_custom_function_saved_output_and_input_are_version_checked():
+    class Exp(dtorch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            out = x.exp()
+            ctx.save_for_backward(out)
+            return out
+
+        @staticmethod
+        def backward(ctx, grad):
+            (out,) = ctx.saved_tensors
+            return grad * out
+
+    class Square(dtorch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x
+
+        @staticmethod
+        def backward(ctx, grad):
+            (x,) = ctx.saved_tensors
+            return 2 * x * grad
+
+    x = dtorch.tensor([0.5, 1.0], requires_grad=True)
+    y = Exp.apply(x)
+    y.sum().backward(retain_graph=True)
+    np.testing.assert_allclose(x.grad.numpy(), np.exp([0.5, 1.0]), rtol=1e-6)
+    y.mul_(2)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.sum().backward()
+    h = x * 1
+    z = Square.apply(h)
+    h.add_(1)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        z.sum().backward()
 
 
 def test_inplace_on_leaf_requiring_grad_raises():

@@ -154,6 +154,9 @@ def test_op_map():
         nccl_op(ReduceOp.BXOR, np.int32, module)
     with pytest.raises(TypeError, match="ReduceOp.AVG is not supported for int32"):
         nccl_op(ReduceOp.AVG, np.int32, module)
+    del module.NCCL_AVG  # an NCCL older than 2.10
+    with pytest.raises(TypeError, match="ReduceOp.AVG is not supported by this NCCL build"):
+        nccl_op(ReduceOp.AVG, np.float32, module)
 
 
 def test_uid_round_trip():

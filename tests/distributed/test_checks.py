@@ -58,6 +58,7 @@ def test_mismatch_message_names_ranks_and_calls():
 
 
 # ---- across ranks --------------------------------------------------------------------------------------------------
+# each raises on every rank at once: a mismatch must never wait for the group's timeout (60 s in these tests)
 
 
 def _expect_mismatch(call, *needles):
@@ -72,6 +73,7 @@ def _expect_mismatch(call, *needles):
 
 
 @pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(20)
 def test_dtype_mismatch(world, detail):
     me = dist.get_rank()
     dtype = np.float64 if me == 1 else np.float32
@@ -80,6 +82,7 @@ def test_dtype_mismatch(world, detail):
 
 
 @pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(20)
 def test_shape_mismatch(world, detail):
     me = dist.get_rank()
     _expect_mismatch(lambda: dist.broadcast(T(np.ones(3 + (me == 1))), src=0), "shape=(4,)", "shape=(3,)",
@@ -87,12 +90,14 @@ def test_shape_mismatch(world, detail):
 
 
 @pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(20)
 def test_op_mismatch(world, detail):
     op = dist.ReduceOp.MAX if dist.get_rank() == 0 else dist.ReduceOp.SUM
     _expect_mismatch(lambda: dist.all_reduce(T(np.ones(2)), op=op), "op=ReduceOp.MAX", "op=ReduceOp.SUM")
 
 
 @pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(20)
 def test_skipped_call(world, detail):
     """Rank 1 skips an all_reduce: at that sequence number it is already in the barrier."""
 
@@ -105,6 +110,7 @@ def test_skipped_call(world, detail):
 
 
 @pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(20)
 def test_async_mismatch_raises_at_wait(world, detail):
     dtype = np.int32 if dist.get_rank() == 0 else np.int64
     work = dist.all_reduce(T(np.ones(2, dtype)), async_op=True)
@@ -112,6 +118,7 @@ def test_async_mismatch_raises_at_wait(world, detail):
 
 
 @pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(20)
 def test_default_level_checks_a_new_groups_first_calls(world):
     """Without DETAIL: the first calls of a group are checked."""
     before = dist.get_debug_level()

@@ -195,6 +195,24 @@ def test_sub_groups(world, async_op):
 
 
 @pytest.mark.mpi(min_size=2)
+def test_unsorted_group_keeps_the_listed_order(world):
+    n, me = dist.get_world_size(), dist.get_rank()
+    order = list(reversed(range(n)))
+    g = dist.new_group(order, sort_ranks=False)
+    assert dist.get_rank(g) == order.index(me) and dist.get_process_group_ranks(g) == order
+    outs = [T(np.zeros(1)) for _ in range(n)]
+    dist.all_gather(outs, T(np.array([float(me)])), group=g)
+    assert [arr(o)[0] for o in outs] == [float(r) for r in order]
+    t = T(np.array([float(me)]))
+    dist.broadcast(t, group_src=0, group=g)  # group rank 0 is global rank n-1
+    assert arr(t)[0] == float(n - 1)
+    sorted_group = dist.new_group(order)
+    assert dist.get_process_group_ranks(sorted_group) == list(range(n))  # sorted by default, as in PyTorch
+    dist.destroy_process_group(sorted_group)
+    dist.destroy_process_group(g)
+
+
+@pytest.mark.mpi(min_size=2)
 def test_group_made_by_its_members_only(world):
     """use_local_synchronization=True: ranks outside the group do not take part in making it."""
     n, me = dist.get_world_size(), dist.get_rank()
@@ -270,7 +288,96 @@ def test_bad_input_errors(world):
     if n > 1:
         with pytest.raises(ValueError, match="not divisible"):
             dist.all_to_all_single(T(np.zeros(n * 2 + 1)), T(np.zeros(n * 2 + 1)))
+    # non-contiguous outputs, in every form an output takes
+    strided = dtorch.from_numpy(np.zeros((2 * n, 2))[:, :1])
+    with pytest.raises(ValueError, match=r"contiguous; got an output tensor of shape \(2, 1\)"):
+        dist.all_gather([strided[:2]] * n, T(np.zeros((2, 1))))
+    with pytest.raises(ValueError, match=r"contiguous; got an output tensor of shape \(%d, 1\)" % (2 * n)):
+        dist.all_gather_into_tensor(strided, T(np.zeros((2, 1))))
+    with pytest.raises(ValueError, match="contiguous; got an output tensor"):
+        dist.reduce_scatter_tensor(strided, T(np.zeros((2 * n * n, 1))))
+    with pytest.raises(ValueError, match="contiguous; got an output tensor"):
+        dist.recv(strided, src=0) if n > 1 else dist.scatter(strided, [strided] if dist.get_rank() == 0 else None)
+    # dtypes the backend cannot take
+    with pytest.raises(TypeError, match="dtype object is not supported"):
+        dist.broadcast(np.array([None, 1], dtype=object), src=0)
+    with pytest.raises(TypeError, match="dtype object is not supported"):
+        dist.all_reduce(np.array([None, 1], dtype=object))
+    with pytest.raises(TypeError, match="ReduceOp.BXOR is not supported for float64"):
+        dist.all_reduce(T(np.zeros(2)), op=ReduceOp.BXOR, async_op=True)
+    with pytest.raises(TypeError, match="ReduceOp.AVG is not supported for int64"):
+        dist.reduce(T(np.zeros(2, np.int64)), dst=0, op=ReduceOp.AVG)
+    # a rank outside the group, as a root, a peer or a group rank
+    with pytest.raises(ValueError, match=f"dst {n} is not in group WORLD"):
+        dist.gather(T(np.zeros(2)), dst=n)
+    with pytest.raises(ValueError, match=f"group_src={n} is outside group WORLD of {n} ranks"):
+        dist.broadcast(T(np.zeros(2)), group_src=n)
+    with pytest.raises(ValueError, match=f"dst {n + 3} is not in group WORLD"):
+        dist.isend(T(np.zeros(2)), dst=n + 3)
     # nothing above communicated: the group is still in step
     t = T(np.ones(1))
     dist.all_reduce(t)
     assert arr(t)[0] == n
+
+
+@pytest.mark.gpu
+def test_cuda_arrays_over_the_mpi_backend(world):
+    """Ranks sharing a GPU through the MPI group: CuPy arrays staged through host memory (the PyPI MPI is not
+    CUDA-aware), every rank's result equal to the NumPy reference."""
+    import cupy
+
+    n, me = dist.get_world_size(), dist.get_rank()
+    inputs = [rank_data(r, (3, 4), "float32", seed=20) for r in range(n)]
+    x = cupy.asarray(inputs[me])
+    dist.all_reduce(x)
+    assert_close(cupy.asnumpy(x), reference(inputs, ReduceOp.SUM))
+    out = cupy.empty((3 * n, 4), cupy.float32)
+    dist.all_gather_into_tensor(out, cupy.asarray(inputs[me]))
+    assert_close(cupy.asnumpy(out), np.concatenate(inputs))
+    y = cupy.asarray(inputs[me])
+    work = dist.broadcast(y, src=n - 1, async_op=True)
+    work.wait()
+    assert_close(cupy.asnumpy(y), inputs[n - 1])
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.parametrize("async_op", [False, True], ids=["sync", "async"])
+def test_every_collective_on_a_sub_group(world, async_op):
+    """A group of all ranks but the last, in reversed order (sort_ranks=False): roots, peers and results are the
+    group's ranks, checked against NumPy on the members; the rank left out takes no part."""
+    n, me = dist.get_world_size(), dist.get_rank()
+    members = list(reversed(range(n - 1))) if n > 2 else [1, 0]
+    g = dist.new_group(members, sort_ranks=False)
+    if me not in members:
+        assert g is dist.GroupMember.NON_GROUP_MEMBER
+        return
+    k, gr = len(members), members.index(me)
+    inputs = [rank_data(r, (k, 3), "float64", seed=30) for r in members]  # by group rank
+    mine = inputs[gr]
+    root = members[-1]  # global rank of group rank k-1
+    t = T(mine)
+    finish(dist.reduce(t, dst=root, op=ReduceOp.SUM, group=g, async_op=async_op), async_op)
+    assert_close(arr(t), reference(inputs, ReduceOp.SUM) if me == root else mine)
+    out = T(np.zeros(3))
+    finish(dist.reduce_scatter_tensor(out, T(mine.reshape(-1)), op=ReduceOp.MAX, group=g, async_op=async_op),
+           async_op)
+    assert_close(arr(out), reference(inputs, ReduceOp.MAX)[gr])
+    flat = T(np.zeros((k * k, 3)))
+    finish(dist.all_gather_into_tensor(flat, T(mine), group=g, async_op=async_op), async_op)
+    assert_close(arr(flat), np.concatenate(inputs))
+    gathered = [T(np.zeros((k, 3))) for _ in range(k)] if gr == 0 else None
+    finish(dist.gather(T(mine), gathered, group_dst=0, group=g, async_op=async_op), async_op)
+    if gr == 0:
+        for r in range(k):
+            assert_close(arr(gathered[r]), inputs[r])
+    got = T(np.zeros((k, 3)))
+    finish(dist.scatter(got, [T(a) for a in inputs] if me == root else None, src=root, group=g,
+                        async_op=async_op), async_op)
+    assert_close(arr(got), inputs[gr])
+    received = T(np.zeros((k, 3)))
+    finish(dist.all_to_all_single(received, T(mine), group=g, async_op=async_op), async_op)
+    assert_close(arr(received), np.stack([inputs[r][gr] for r in range(k)]))
+    objects = [None] * k
+    dist.all_gather_object(objects, ("rank", me), group=g)
+    assert objects == [("rank", r) for r in members]
+    dist.destroy_process_group(g)

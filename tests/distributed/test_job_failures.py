@@ -2,6 +2,7 @@
 its exit status and output. Skipped inside an MPI run of the suite (no nested launchers); run by plain pytest."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -104,6 +105,7 @@ def test_async_timeout_raises_at_wait_then_ends_the_job(tmp_path):
         if dist.get_rank() == 1:
             time.sleep(60)
         work = dist.all_reduce(np.ones(4), async_op=True)
+        time.sleep(0.3)         # the communication thread has taken the work (a waiter would run it itself)
         try:
             work.wait()
         except dist.DistTimeoutError as error:
@@ -113,6 +115,37 @@ def test_async_timeout_raises_at_wait_then_ends_the_job(tmp_path):
     assert code not in (0, 124), out
     assert took < 20, f"took {took:.1f} s"
     assert "caught: dtorch.distributed: all_reduce (sequence number 0)" in out
+    assert "Ranks that have not reached it: [1]" in out
+
+
+def test_async_work_waited_at_once_times_out_with_the_report(tmp_path):
+    """wait() right away: the main thread usually runs the queued all_reduce itself (so it is blocked in MPI, and
+    the watchdog prints the report with its stack), else it raises the error at wait(); either way the report
+    names the collective and the missing rank and the job ends."""
+    code, out, took = run_job(tmp_path, """
+        dist.init_process_group(timeout=1.0)
+        if dist.get_rank() == 1:
+            time.sleep(60)
+        dist.all_reduce(np.ones(4), async_op=True).wait()
+    """)
+    assert code not in (0, 124), out
+    assert took < 20, f"took {took:.1f} s"
+    assert re.search(r"\[rank 0\] (dtorch\.distributed\.watchdog\.)?DistTimeoutError: dtorch.distributed: "
+                     r"all_reduce \(sequence number 0\) on group WORLD", out), out
+    assert "Ranks that have not reached it: [1]" in out
+
+
+def test_barrier_with_its_own_timeout_ends_the_job(tmp_path):
+    code, out, took = run_job(tmp_path, """
+        import datetime
+        dist.init_process_group()       # the group's timeout stays 10 minutes
+        if dist.get_rank() == 1:
+            time.sleep(60)
+        dist.barrier(timeout=datetime.timedelta(seconds=1))
+    """)
+    assert code not in (0, 124), out
+    assert took < 20, f"took {took:.1f} s"
+    assert "barrier (sequence number 0) on group WORLD did not complete within its timeout of 1 s" in out
     assert "Ranks that have not reached it: [1]" in out
 
 
@@ -146,16 +179,18 @@ def test_rank_variables_reorder_the_ranks(tmp_path):
         dist.broadcast(x, src=0)
         print(f"mpi {MPI.COMM_WORLD.rank} is rank {dist.get_rank()} of {os.environ['WORLD_SIZE']}, "
               f"local {os.environ['LOCAL_RANK']}/{os.environ['LOCAL_WORLD_SIZE']}, got {x[0]}", flush=True)
-    """, args=[MPIEXEC, "-n", "1", "-env", "RANK", "1", sys.executable, "SCRIPT", ":",
-               "-n", "1", "-env", "RANK", "0", sys.executable, "SCRIPT"])
+    """, args=[MPIEXEC, "-n", "1", "-env", "RANK", "1", "-env", "LOCAL_RANK", "0", sys.executable, "SCRIPT", ":",
+               "-n", "1", "-env", "RANK", "0", "-env", "LOCAL_RANK", "1", sys.executable, "SCRIPT"])
     assert code == 0, out
-    assert "mpi 0 is rank 1 of 2, local 1/2, got 0.0" in out
-    assert "mpi 1 is rank 0 of 2, local 0/2, got 0.0" in out
+    # RANK reorders the world; LOCAL_RANK, set consistently by the launcher, is kept as it is
+    assert "mpi 0 is rank 1 of 2, local 0/2, got 0.0" in out
+    assert "mpi 1 is rank 0 of 2, local 1/2, got 0.0" in out
 
 
 def test_import_does_not_start_mpi_and_no_mpi_is_a_world_of_one(tmp_path):
     code, out, _ = run_job(tmp_path, """
-        assert "mpi4py.MPI" not in sys.modules, "import dtorch.distributed started MPI"
+        import dtorch
+        assert "mpi4py.MPI" not in sys.modules, "import dtorch started MPI"
         sys.modules["mpi4py"] = None            # as if no MPI library could be loaded
         dist.init_process_group()
         x = np.ones(3)

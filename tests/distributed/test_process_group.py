@@ -63,6 +63,8 @@ def test_destroy_then_use_then_init_again(world):
         dist.get_rank()
     with pytest.raises(RuntimeError, match="was destroyed"):
         dist.all_reduce(T(np.ones(1)), group=sub)
+    os.environ.setdefault("MASTER_ADDR", "127.0.0.1")  # what a script written for PyTorch sets; not needed here
+    os.environ.setdefault("MASTER_PORT", "29500")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         dist.init_process_group("gloo", init_method="env://", timeout=datetime.timedelta(seconds=60))
@@ -90,3 +92,32 @@ def test_nccl_without_cupy_names_the_extra(world, monkeypatch):
     assert not dist.is_nccl_available()
     with pytest.raises(RuntimeError, match=r"dtorch\[cuda12\]"):
         dist.new_group(backend="nccl")
+
+
+class FakeNode:
+    """The node communicator as _local_rank sees it: ``comm.allgather`` returns what each rank of the node set."""
+
+    def __init__(self, rank, local_ranks, local_sizes):
+        self.rank, self.size = rank, len(local_ranks)
+        answers = iter([local_ranks, local_sizes])
+        self.comm = type("Comm", (), {"allgather": staticmethod(lambda value: next(answers))})()
+
+
+def test_local_rank_from_the_split_or_from_the_launcher(monkeypatch):
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    assert rendezvous._local_rank(FakeNode(1, [-1, -1, -1], [-1, -1, -1])) == (1, 3)
+    monkeypatch.setenv("LOCAL_RANK", "2")  # a launcher's own numbering is kept
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "3")
+    assert rendezvous._local_rank(FakeNode(0, [2, 0, 1], [3, 3, 3])) == (2, 3)
+    with pytest.raises(RuntimeError, match=r"LOCAL_RANK environment variables do not number the 3 ranks .*"
+                                           r"local rank 1: LOCAL_RANK=unset"):
+        rendezvous._local_rank(FakeNode(0, [2, -1, 1], [3, 3, 3]))
+    with pytest.raises(RuntimeError, match=r"LOCAL_WORLD_SIZE does not match the 3 ranks .*\[3, 4, 3\]"):
+        rendezvous._local_rank(FakeNode(0, [2, 0, 1], [3, 4, 3]))
+
+
+def test_barrier_with_its_own_timeout(world):
+    dist.barrier(timeout=datetime.timedelta(seconds=30))
+    assert dist.barrier(timeout=30, async_op=True).wait()
+    assert world.inflight is None

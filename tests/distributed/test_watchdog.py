@@ -1,6 +1,7 @@
 """The timeout watchdog's decisions and reports, on a world of one with fake boards and a fake NCCL communicator
 (the end-to-end behaviour, a job that is ended, is in test_job_failures)."""
 
+import threading
 import time
 
 from dtorch.collectives.base import Work
@@ -54,7 +55,7 @@ def group(timeout=2.0, nccl=None, ranks=(0,)):
 def test_a_running_collective_expires_after_the_timeout():
     pg = group(timeout=2.0)
     now = time.monotonic()
-    pg.inflight = ("all_reduce", 7, now)
+    pg.inflight = ("all_reduce", 7, now, pg.timeout)
     assert pg.expired(now + 1.0) is None
     what, started, work, on_main = pg.expired(now + 2.5)
     assert what == ("all_reduce", 7) and started == now and work is None and on_main
@@ -67,7 +68,7 @@ def test_a_queued_collective_names_its_work():
     deadline = time.monotonic() + 5
     while pg.executor.current is None and time.monotonic() < deadline:
         time.sleep(0.001)
-    pg.inflight = ("all_gather", 0, time.monotonic() - 10)
+    pg.inflight = ("all_gather", 0, time.monotonic() - 10, pg.timeout)
     what, _, work, on_main = pg.expired(time.monotonic())
     assert work.label == "all_gather" and not on_main
     gate.future.set_result(None)
@@ -123,3 +124,51 @@ def test_nccl_async_errors_end_the_job():
 def test_say_prefixes_every_line(capsys):
     watchdog_mod._say(3, "one\ntwo\n")
     assert capsys.readouterr().err == "[rank 3] one\n[rank 3] two\n"
+
+
+def test_a_call_with_its_own_timeout_expires_on_it():
+    """barrier(timeout=...) style: the call's limit, not the group's, decides and is named in the report."""
+    pg = group(timeout=60.0)
+    seen = []
+
+    def check():
+        now = time.monotonic()
+        seen.append((pg.expired(now + 0.2), pg.expired(now + 0.6)))
+
+    pg.run("barrier", check, (), (), False, timeout=0.5)
+    early, late = seen[0]
+    assert early is None
+    assert late[0] == ("barrier", 0, 0.5) and late[3] is True
+    text = pg.timeout_message(late[0], 0.6)
+    assert "barrier (sequence number 0) on group G did not complete within its timeout of 0.5 s" in text
+    assert pg.expired(time.monotonic() + 1) is None  # over: nothing in flight
+
+
+def test_queued_work_run_by_the_waiting_main_thread_is_reported_as_blocking_it():
+    pg = group(timeout=1.0)
+    seen = []
+
+    def op():
+        seen.append((pg.expired(time.monotonic() + 2), threading.current_thread() is threading.main_thread()))
+
+    for _ in range(5):  # whichever thread runs it, the report says whether the main thread is the one blocked
+        work = pg.executor.submit(pg._execute, ("all_reduce", 0, op, (), (), None, pg.timeout), Work("all_reduce"))
+        work.wait()  # runs it here, unless the communication thread was quicker
+        (what, _, running, on_main), ran_on_main = seen.pop()
+        assert what == ("all_reduce", 0) and running is work
+        assert on_main is ran_on_main
+    pg.executor.shutdown()
+
+
+def test_object_collectives_on_a_group_with_an_nccl_communicator():
+    """Object collectives pass plain functions to ProcessGroup.run; an NCCL group must run them over MPI."""
+    import dtorch.distributed as dist
+
+    pg = group(nccl=FakeNccl())
+    out = [None]
+    dist.all_gather_object(out, {"a": 1}, group=pg)
+    assert out == [{"a": 1}]
+    items = ["x", 2]
+    dist.broadcast_object_list(items, src=0, group=pg)
+    assert items == ["x", 2]
+    assert list(pg.gpu_pending) == []  # nothing was taken for GPU work

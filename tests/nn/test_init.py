@@ -179,3 +179,51 @@ def test_layer_default_initialisation_follows_torch():
 def test_deprecated_aliases_warn():
     with pytest.warns(FutureWarning, match="nn.init.normal is now deprecated in favor of nn.init.normal_"):
         init.normal(dtorch.empty(2))
+
+
+DEFAULT_INIT_LAYERS = [
+    ("Linear", (300, 200)),
+    ("Conv1d", (32, 48, 5)),
+    ("Conv2d", (24, 64, 3), {"groups": 4}),
+    ("ConvTranspose2d", (40, 24, 3), {"groups": 2}),
+    ("Bilinear", (30, 20, 40)),
+    ("Embedding", (500, 16)),
+    ("BatchNorm2d", (64,)),
+    ("LayerNorm", (64,)),
+    ("GroupNorm", (4, 64)),
+    ("RNN", (16, 64)),
+    ("LSTM", (16, 48), {"num_layers": 2, "bidirectional": True, "proj_size": 24}),
+    ("GRU", (16, 48)),
+    ("LSTMCell", (16, 48)),
+    ("GRUCell", (16, 48)),
+    ("MultiheadAttention", (64, 4)),
+    ("MultiheadAttention", (64, 4), {"kdim": 32, "vdim": 48, "add_bias_kv": True}),
+    ("TransformerEncoderLayer", (64, 4, 128)),
+    ("TransformerDecoderLayer", (64, 4, 128)),
+]
+
+
+@pytest.mark.parametrize("spec", DEFAULT_INIT_LAYERS, ids=[f"{s[0]}{i}" for i, s in enumerate(DEFAULT_INIT_LAYERS)])
+def test_default_initialisation_statistics_match_torch(spec):
+    """Each parameter of a fresh layer has torch's distribution: constants exactly, otherwise the same mean, std
+    and shape (the share of values within one std: 0.577 for a uniform, 0.683 for a normal)."""
+    name, args, kwargs = (spec + ({},))[:3]
+    torch.manual_seed(0)
+    dtorch.manual_seed(0)
+    ours = dict(getattr(nn, name)(*args, **kwargs).named_parameters())
+    theirs = dict(getattr(torch.nn, name)(*args, **kwargs).named_parameters())
+    assert list(ours) == list(theirs)
+    for key, reference in theirs.items():
+        a = np.asarray(ours[key].detach().numpy(), dtype=np.float64).ravel()
+        b = reference.detach().numpy().astype(np.float64).ravel()
+        assert a.shape == b.shape, key
+        if b.std() == 0:
+            np.testing.assert_array_equal(a, b, err_msg=key)
+            continue
+        n = a.size
+        assert abs(a.mean() - b.mean()) < 6 * b.std() / math.sqrt(n), key
+        assert abs(a.std() - b.std()) < 6 * b.std() / math.sqrt(2 * n), key
+        assert np.abs(a).max() <= np.abs(b).max() * (1 + 8 / math.sqrt(n)), key
+        if n >= 2000:
+            share = lambda v: np.mean(np.abs(v - v.mean()) < v.std())  # noqa: E731
+            assert abs(share(a) - share(b)) < 0.04, key

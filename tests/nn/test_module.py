@@ -89,6 +89,8 @@ def test_shared_members_and_remove_duplicate():
             [n for n, _ in torch_model.named_parameters(**kwargs)]
         assert [n for n, _ in dtorch_model.named_modules(**kwargs)] == \
             [n for n, _ in torch_model.named_modules(**kwargs)]
+        assert [type(m).__name__ for m in dtorch_model.modules(**kwargs)] == \
+            [type(m).__name__ for m in torch_model.modules(**kwargs)]
     assert list(dtorch_model.state_dict()) == list(torch_model.state_dict())
     assert len(list(dtorch_model.parameters())) == 3
 

@@ -143,8 +143,9 @@ def test_unbatched_input(kind):
     _compare(torch_module, dtorch_module, x)
 
 
-def test_lstm_eval_mode_and_dropout_between_layers():
-    torch_module, dtorch_module = _pair("LSTM", 4, 8, num_layers=3, dropout=0.5)
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
+def test_eval_mode_and_dropout_between_layers(kind):
+    torch_module, dtorch_module = _pair(kind, 4, 8, num_layers=3, dropout=0.5, bidirectional=kind == "GRU")
     x = RNG.standard_normal((5, 2, 4))
     torch_module.eval()
     dtorch_module.eval()
@@ -155,7 +156,7 @@ def test_lstm_eval_mode_and_dropout_between_layers():
     train_out = dtorch_module.train()(d_x)[0].detach().numpy()
     assert not np.allclose(train_out, eval_out)
     # the first layer sees no dropout: with one layer, train and eval agree
-    single = nn.LSTM(4, 8, num_layers=1).double().train()
+    single = getattr(nn, kind)(4, 8, num_layers=1).double().train()
     np.testing.assert_array_equal(single(d_x)[0].detach().numpy(), single.eval()(d_x)[0].detach().numpy())
 
 

@@ -141,3 +141,87 @@ def test_adam_with_scheduler_trains_a_cnn():
         first = loss.item() if first is None else first
     assert loss.item() < 0.5 * first
     assert scheduler.get_last_lr() == [pytest.approx(0.02 * 0.125)]
+
+
+def _plain_script(torch, init_state, x_array, y_array, save_path, resume_path):
+    """An ordinary PyTorch training script, written once and run with ``torch`` bound to either library: a model
+    class, weight-decay groups from ``named_parameters``, AdamW, a cosine schedule, gradient clipping, a
+    ``no_grad``-decorated evaluation, a checkpoint at epoch 5, and a resumed run from ``resume_path``."""
+    nn, F = torch.nn, torch.nn.functional
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Sequential(nn.Linear(10, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Linear(32, 32), nn.GELU())
+            self.drop = nn.Dropout(0.0)
+            self.head = nn.Linear(32, 2)
+
+        def forward(self, x):
+            return self.head(self.drop(self.body(x)))
+
+    def build():
+        model = Net().to("cpu")
+        model.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in init_state.items()})
+        decay = [p for n, p in model.named_parameters() if p.requires_grad and p.dim() >= 2]
+        no_decay = [p for n, p in model.named_parameters() if p.requires_grad and p.dim() < 2]
+        opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1},
+                                 {"params": no_decay, "weight_decay": 0.0, "lr": 5e-3}], lr=1e-2)
+        return model, opt, torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=10)
+
+    x, y = torch.from_numpy(x_array), torch.from_numpy(y_array)
+
+    def run(model, opt, sched, epochs, save_at=None):
+        @torch.no_grad()
+        def evaluate():
+            model.eval()
+            out = model(x)
+            return F.cross_entropy(out, y).item(), (out.argmax(1) == y).float().mean().item()
+
+        seen = []
+        for epoch in epochs:
+            model.train()
+            opt.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            seen.append((loss.detach().item(), norm.item(), sched.get_last_lr()[0]) + evaluate())
+            if epoch == save_at:
+                torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+                            "epoch": epoch}, save_path)
+        return seen
+
+    first = run(*build(), range(10), save_at=4)
+    model, opt, sched = build()
+    checkpoint = torch.load(resume_path)
+    model.load_state_dict(checkpoint["model"])
+    opt.load_state_dict(checkpoint["opt"])
+    sched.load_state_dict(checkpoint["sched"])
+    resumed = run(model, opt, sched, range(checkpoint["epoch"] + 1, 10))
+    return first, resumed
+
+
+def test_plain_pytorch_script_runs_unchanged_and_matches_torch(tmp_path):
+    """The same source runs on both libraries with the same numbers; each resumes from the other's checkpoint."""
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    body = torch.nn.Sequential(torch.nn.Linear(10, 32), torch.nn.BatchNorm1d(32), torch.nn.ReLU(),
+                               torch.nn.Linear(32, 32), torch.nn.GELU())
+    head = torch.nn.Linear(32, 2)
+    init_state = {"body." + k: v.numpy().copy() for k, v in body.state_dict().items()}
+    init_state.update({"head." + k: v.detach().numpy().copy() for k, v in head.state_dict().items()})
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 10)).astype(np.float32)
+    y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(np.int64)
+    ours_path, theirs_path = tmp_path / "dtorch.pt", tmp_path / "torch.pt"
+    # each library first resumes from its own checkpoint, then from the other library's
+    torch_first, torch_own = _plain_script(torch, init_state, x, y, theirs_path, theirs_path)
+    ours_first, ours_own = _plain_script(dtorch, init_state, x, y, ours_path, ours_path)
+    _, torch_from_ours = _plain_script(torch, init_state, x, y, tmp_path / "unused.pt", ours_path)
+    _, ours_from_torch = _plain_script(dtorch, init_state, x, y, tmp_path / "unused2.pt", theirs_path)
+    # per epoch: train loss, gradient norm, learning rate, eval loss, eval accuracy
+    np.testing.assert_allclose(np.array(ours_first), np.array(torch_first), rtol=2e-4, atol=2e-5)
+    assert ours_first[-1][3] < 0.6 * ours_first[0][3], "evaluation loss decreases"
+    for resumed in (torch_own, ours_own, torch_from_ours, ours_from_torch):
+        np.testing.assert_allclose(np.array(resumed), np.array(torch_first[5:]), rtol=2e-4, atol=2e-5)

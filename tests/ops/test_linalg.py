@@ -188,3 +188,110 @@ def test_matmul_with_a_numpy_operand_and_reflected_operators():
     check_op(lambda a: 5 % (a.abs() + 0.5), None, [(3,)], grad=False)  # torch has no derivative here
     check_op(lambda a: 1 - a, None, [(3,)])
     check_op(lambda a: _lib(a).rsub(a, 1), None, [(3,)])
+
+
+# ---- edge shapes, layouts and dtypes (the audit of issue 3's test list) -------------------------------------------
+
+MATMUL_EDGE_SHAPES = [
+    [(0,), (0,)],  # an empty dot product: 0
+    [(0,), (0, 4)],
+    [(2, 0), (0,)],
+    [(0, 2, 3), (3, 4)],  # an empty batch
+    [(2, 3), (0, 3, 4)],
+    [(3,), (0, 3, 2)],
+    [(0, 3), (3,)],
+    [(1, 2, 3), (4, 3, 5)],  # a batch of 1 broadcasts
+    [(4, 1, 2, 3), (1, 5, 3, 2)],
+    [(3,), (1, 3, 1)],
+    [(2, 1, 3), (3,)],
+    [(1,), (1,)],
+    [(1,), (1, 5)],
+]
+
+
+@pytest.mark.parametrize("shapes", MATMUL_EDGE_SHAPES, ids=str)
+def test_matmul_edge_shapes(shapes):
+    check_op(lambda a, b: a @ b, None, shapes)
+    check_op(lambda a, b: a @ b, None, shapes, noncontiguous=True)
+
+
+def test_products_dtypes_and_empty_operands():
+    check_op(lambda a, b: a @ b, None, [(2, 3, 4), (4,)], dtype="float64")
+    check_op(lambda a, b: a @ b, None, [(2, 3, 4), (4, 2)], dtype="float16")
+    check_op(lambda a, b: a @ b, None, [ints((3,)), ints((3, 2))])
+    check_op(lambda a, b: a @ b, None, [ints((2, 3, 3)), ints((3,))])
+    check_op(lambda a, b: a.mm(b), None, [(0, 3), (3, 4)])
+    check_op(lambda a, b: a.mm(b), None, [(2, 0), (0, 4)])
+    check_op(lambda a, b: a.mm(b), None, [ints((2, 3)), ints((3, 4))])
+    check_op(lambda a, b: a.bmm(b), None, [(0, 2, 3), (0, 3, 4)])
+    check_op(lambda a, b: a.bmm(b), None, [(2, 2, 0), (2, 0, 4)])
+    check_op(lambda a, b: a.bmm(b), None, [(2, 2, 3), (2, 3, 4)], dtype="float64")
+    check_op(lambda a, b: a.outer(b), None, [(0,), (3,)])
+    check_op(lambda a, b: a.outer(b), None, [ints((3,)), (2,)])
+    check_op(lambda a, b: a.dot(b), None, [ints((3,)), ints((3,))])
+    check_op(lambda a, b: a.dot(b), None, [(3,), (3,)], dtype="float64")
+
+
+EINSUM_EDGE_CASES = [
+    ("ij,jk->ik", [(0, 3), (3, 4)]),
+    ("ij,jk->ik", [(2, 0), (0, 4)]),
+    (",->", [(), ()]),
+    (",i->i", [(), (3,)]),
+    ("ij,ij->i", [(3, 1), (3, 4)]),  # size-1 broadcasting between operands
+    ("ij,ij->i", [(3, 4), (1, 4)]),
+    ("...i,...i->...", [(2, 1, 4), (3, 4)]),
+    ("ij,j->", [(3, 1), (4,)]),
+    ("ii,ij->j", [(3, 3), (3, 1)]),
+    ("ii->", [(3, 3)]),
+    ("Ab,bC->AC", [(2, 3), (3, 4)]),
+    ("i,j,k->ijk", [(2,), (3,), (4,)]),
+]
+
+
+@pytest.mark.parametrize("equation, shapes", EINSUM_EDGE_CASES, ids=[f"{c[0]} {c[1]}" for c in EINSUM_EDGE_CASES])
+def test_einsum_edge_cases(equation, shapes):
+    check_op(lambda *ops: _lib(ops[0]).einsum(equation, *ops), None, shapes)
+    check_op(lambda *ops: _lib(ops[0]).einsum(equation, *ops), None, shapes, noncontiguous=True)
+    check_op(lambda *ops: _lib(ops[0]).einsum(equation, *ops), None, shapes, dtype="float64")
+
+
+def test_einsum_integer_operands():
+    check_op(lambda a, b: _lib(a).einsum("ij,jk->ik", a, b), None, [ints((2, 3)), ints((3, 4))])
+
+
+def test_sort_topk_edge_cases_and_dtypes():
+    check_op(lambda x: x.sort(descending=True), None, [()])
+    check_op(lambda x: x.sort(1), None, [(0, 3)])
+    check_op(lambda x: x.sort(1), None, [(3, 0)])
+    check_op(lambda x: x.sort(1), None, [(2, 3, 4)], dtype="float64", noncontiguous=True)
+    check_op(lambda x: x.sort(0, descending=True), None, [(5, 3)], dtype="float16")
+    check_op(lambda x: x.sort(), None, [np.array([np.inf, -1.0, -np.inf, 0.0], dtype=np.float32)])
+    check_op(lambda x: x.argsort(), None, [()])
+    check_op(lambda x: x.argsort(stable=True), None, [ints((8,), 0, 3)])
+    check_op(lambda x: x.topk(0), None, [()])
+    check_op(lambda x: x.topk(0, 0), None, [(0, 3)])
+    check_op(lambda x: x.topk(0), None, [(5,)])
+    check_op(lambda x: x.topk(2, 1), None, [(2, 3, 4)], noncontiguous=True)
+    check_op(lambda x: x.topk(5, largest=False), None, [(5,)])
+    check_op(lambda x: x.topk(2), None, [(3, 5)], dtype="float64")
+    check_op(lambda x: x.topk(2, largest=False), None, [ints((6,), 0, 250, dtype=np.uint8)])
+
+
+def test_gradcheck_matmul_forms_and_einsum_broadcasting():
+    dtorch.manual_seed(4)
+    gradcheck = dtorch.autograd.gradcheck
+
+    def f64(*shape):
+        return dtorch.randn(*shape, dtype=dtorch.float64, requires_grad=True)
+
+    assert gradcheck(lambda a, b: a @ b, (f64(3), f64(3)))
+    assert gradcheck(lambda a, b: a @ b, (f64(3), f64(3, 2)))
+    assert gradcheck(lambda a, b: a @ b, (f64(2, 3), f64(3)))
+    assert gradcheck(lambda a, b: a @ b, (f64(2, 1, 2, 3), f64(3, 3, 2)))
+    assert gradcheck(lambda a, b: a.bmm(b), (f64(2, 2, 3), f64(2, 3, 2)))
+    assert gradcheck(lambda a, b: a.outer(b), (f64(3), f64(2)))
+    assert gradcheck(lambda a, b: dtorch.einsum("ij,ij->i", a, b), (f64(3, 1), f64(3, 4)))
+    assert gradcheck(lambda a, b: dtorch.einsum("...i,...i->...", a, b), (f64(2, 1, 4), f64(3, 4)))
+    assert gradcheck(lambda a: dtorch.einsum("ii->", a), (f64(3, 3),))
+    assert gradcheck(lambda t: t.sort(1, descending=True).values, (f64(2, 3, 4),))
+    assert gradcheck(lambda t: t.topk(3, 2, largest=False).values, (f64(2, 3, 4),))

@@ -253,3 +253,129 @@ def test_integer_cumulative_ops_give_int64():
     for dtype in (np.uint8, np.int8, np.int32, np.bool_):
         check_op(lambda x: x.cumprod(0), None, [ints((2, 3), 0, 3, dtype=dtype)])
         check_op(lambda x: x.cumsum(1), None, [ints((2, 3), 0, 3, dtype=dtype)])
+
+
+# ---- edge shapes, layouts and dtypes (the audit of issue 3's test list) -------------------------------------------
+
+REDUCTION_DIMS = [None, 1, -1, (0, 1)]
+
+
+@pytest.mark.parametrize("dim", REDUCTION_DIMS, ids=str)
+@pytest.mark.parametrize("keepdim", [False, True])
+def test_reductions_on_a_transposed_input(dim, keepdim):
+    options = {} if dim is None else {"dim": dim, "keepdim": keepdim}
+    for name in ("sum", "mean", "var", "std", "logsumexp", "amax", "amin", "norm"):
+        if name in ("logsumexp", "amax", "amin") and dim is None:
+            continue
+        check_op(lambda x: getattr(x, name)(**options), None, [(3, 4)], noncontiguous=True)
+    check_op(lambda x: (x > 0).all(**options), None, [(3, 4)], noncontiguous=True)
+    check_op(lambda x: (x > 0).any(**options), None, [(3, 4)], noncontiguous=True)
+    if isinstance(dim, int):
+        for name in ("max", "min", "argmax", "argmin", "prod", "cumsum"):
+            check_op(lambda x: getattr(x, name)(dim, **({} if name == "cumsum" else {"keepdim": keepdim})), None,
+                     [(3, 4)], noncontiguous=True)
+
+
+@pytest.mark.filterwarnings("error")  # torch computes these silently
+def test_reductions_of_empty_inputs_give_torch_values_without_warnings():
+    check_op(lambda x: x.mean(1), None, [(3, 0)])  # NaN, as in torch
+    check_op(lambda x: x.mean(), None, [(0, 3)])
+    check_op(lambda x: x.mean(0, keepdim=True), None, [(0, 3)], dtype="float16")
+    check_op(lambda x: x.cumsum(1), None, [(0, 3)])
+    check_op(lambda x: x.norm(dim=1), None, [(0, 3)])
+    check_op(lambda x: x.norm(p=1), None, [(0, 3)])
+    check_op(lambda x: x.sum((0, 1)), None, [(0, 3)])
+    check_op(lambda x: x.all(1), None, [bools((0, 3))])
+    check_op(lambda x: x.any(1), None, [bools((3, 0))])
+
+
+@pytest.mark.filterwarnings("error")  # torch computes these silently
+def test_reductions_of_0d_inputs():
+    check_op(lambda x: x.std(0, correction=0), None, [()])  # a zero deviation passes no gradient (torch)
+    check_op(lambda x: x.var(correction=0), None, [()])
+    check_op(lambda x: x.norm(p=1), None, [()])
+    check_op(lambda x: x.logsumexp(()), None, [()])
+    check_op(lambda x: x.argmax(keepdim=True), None, [()])
+    check_op(lambda x: x.argmax(0, keepdim=True), None, [()])
+    check_op(lambda x: x.argmin(-1, keepdim=True), None, [ints((), 0, 3)])
+    check_op(lambda x: x.min(0), None, [()])
+
+
+def test_std_of_constant_slices_has_zero_gradient_like_torch():
+    values = np.array([[1.0, 1.0, 1.0], [1.0, 2.0, 3.0]], dtype=np.float32)
+    check_op(lambda x: x.std(1), None, [values])
+    check_op(lambda x: x.std(1, keepdim=True, correction=0), None, [values])
+    check_op(lambda x: x.std(), None, [np.full((2, 2), 3.0, dtype=np.float32)])
+
+
+@pytest.mark.filterwarnings("error")  # torch computes these silently
+def test_logsumexp_of_all_minus_infinity_is_minus_infinity():
+    check_op(lambda x: x.logsumexp(0), None, [np.array([-np.inf, -np.inf], dtype=np.float32)], grad=False)
+    check_op(lambda x: x.logsumexp(1), None, [np.array([[-np.inf, -np.inf], [1.0, 2.0]], dtype=np.float32)],
+             grad=False)
+    check_op(lambda x: x.logsumexp(0), None, [np.array([np.inf, 1.0], dtype=np.float32)], grad=False)
+    check_op(lambda x: x.logsumexp(0), None, [ints((3,))])
+
+
+def test_reductions_with_tuple_and_list_dims_and_extra_norms():
+    check_op(lambda x: x.logsumexp((0, 1), keepdim=True), None, [(3, 4)])
+    check_op(lambda x: x.amax(()), None, [(3, 4)])
+    check_op(lambda x: x.sum(()), None, [(3, 4)])
+    check_op(lambda x: x.mean([0, 1]), None, [(3, 4)])
+    check_op(lambda x: x.std((0, 1)), None, [(3, 4)], dtype="float64")
+    check_op(lambda x: x.norm(p=-1, dim=1), None, [(3, 4)], low=0.5)
+    check_op(lambda x: x.norm(p=0.5), None, [(3, 4)], low=0.5)
+    check_op(lambda x: x.norm(p="fro"), None, [(3, 4)])
+    check_op(lambda x: x.norm(p="fro", dim=(0, 1)), None, [(3, 4)])
+    check_op(lambda x: dtorch.norm(x, dim=None, keepdim=True) if isinstance(x, dtorch.Tensor) else
+             torch.norm(x, dim=None, keepdim=True), None, [(3, 4)])
+
+
+def test_reductions_with_nan_ties_and_small_dtypes():
+    with_nan = np.array([1.0, np.nan, 2.0], dtype=np.float32)
+    for fn in (lambda x: x.max(), lambda x: x.max(0), lambda x: x.argmax(), lambda x: x.amax(), lambda x: x.min(0)):
+        check_op(fn, None, [with_nan], grad=False)
+    ties = np.array([[1.0, 0.0, 0.0]], dtype=np.float32)
+    check_op(lambda x: x.argmin(), None, [ties])
+    check_op(lambda x: x.min(1), None, [ties])
+    check_op(lambda x: x.min(), None, [ties])
+    check_op(lambda x: x.argmax(1), None, [np.array([[1.0, 3.0, 3.0]], dtype=np.float32)])
+    check_op(lambda x: x.max(1), None, [np.array([[2, 2, 1]])])
+    check_op(lambda x: x.min(0), None, [np.array([[2, 2], [2, 1]])])
+    check_op(lambda x: x.max(), None, [bools((3,))])
+    check_op(lambda x: x.sum(1, keepdim=True), None, [bools((3, 4))])
+    check_op(lambda x: x.prod(), None, [bools((3,))])
+    check_op(lambda x: x.cumsum(0), None, [bools((4,))])
+    check_op(lambda x: x.sum(), None, [ints((100,), 100, 127, dtype=np.int8)])  # int64 accumulation
+    check_op(lambda x: x.prod(), None, [ints((10,), 2, 5, dtype=np.int8)])
+    check_op(lambda x: x.all(1), None, [ints((3, 2), 0, 2, dtype=np.uint8)])
+    check_op(lambda x: x.any(), None, [ints((3, 2), 0, 2)])
+    check_op(lambda x: x.mean(0), None, [(3, 4)], dtype="float16")
+    check_op(lambda x: x.cumsum(0), None, [(3, 4)], dtype="float16")
+    check_op(lambda x: dtorch.cumsum(x, 0, dtype=dtorch.float64) if isinstance(x, dtorch.Tensor) else
+             torch.cumsum(x, 0, dtype=torch.float64), None, [(3,)])
+
+
+def test_reduction_gradcheck_float64_more_forms():
+    dtorch.manual_seed(2)
+    gradcheck = dtorch.autograd.gradcheck
+    x = dtorch.randn(2, 3, 4, dtype=dtorch.float64, requires_grad=True)
+    assert gradcheck(lambda t: t.var((0, 2), keepdim=True), (x,))
+    assert gradcheck(lambda t: t.std(-1, correction=2), (x,))
+    assert gradcheck(lambda t: t.norm(p=2.5, dim=(0, 1)), (x,))
+    assert gradcheck(lambda t: t.norm(p=float("inf"), dim=2), (x,))
+    assert gradcheck(lambda t: t.logsumexp((1, 2)), (x,))
+    assert gradcheck(lambda t: t.mean((0, 2)), (x,))
+    assert gradcheck(lambda t: t.amax(1), (x,))
+    assert gradcheck(lambda t: t.max(2).values, (x,))
+    assert gradcheck(lambda t: t.cumsum(1), (x,))
+
+
+def test_all_any_with_an_empty_dim_tuple_reduce_nothing():
+    check_op(lambda x: x.all(()), None, [bools((3, 4))])
+    check_op(lambda x: x.any(dim=(), keepdim=True), None, [bools((3, 4))])
+    check_op(lambda x: x.all(dim=[]), None, [bools((3, 4))])
+    check_op(lambda x: x.sum(()), None, [(3, 4)])  # sum and mean reduce every dim for ()
+    check_op(lambda x: x.mean(()), None, [(3, 4)])
+    check_op(lambda x: x.any(()), None, [np.array([[0.0, 1.5]], dtype=np.float32)], grad=False)
+    check_op(lambda x: x.all(()), None, [np.array([[0, 3]], dtype=np.uint8)])

@@ -46,6 +46,16 @@ CASES = [
     ("matmul", lambda a, b: (a @ b) * (a @ b), [(2, 3), (3, 4)], {}),
     ("matmul batched", lambda a, b: (a @ b).pow(2), [(2, 2, 3), (3,)], {}),
     ("reshape transpose", lambda a: (a.t().reshape(-1) ** 2).expand(2, -1), [(3, 4)], {}),
+    ("prod", lambda a: a.prod(1), [(3, 4)], {"low": 0.5}),
+    ("max dim", lambda a: (a * a).max(1).values, [(3, 4)], {}),
+    ("norm p", lambda a: a.norm(p=3, dim=0), [(3, 4)], {}),
+    ("einsum", lambda a, b: (torch if isinstance(a, torch.Tensor) else dtorch).einsum("ij,jk->ik", a, b) ** 2,
+     [(2, 3), (3, 4)], {}),
+    ("bmm", lambda a, b: a.bmm(b) * a.sum(), [(2, 2, 3), (2, 3, 2)], {}),
+    ("prod tuple", lambda a: a.prod() * a.prod(0).sum(), [(2, 3)], {"low": 0.5}),
+    ("prod with a zero", lambda a: (a * a).prod(1), [np.array([[0.0, 1.5, -2.0], [1.0, 0.5, 2.0]])], {}),
+    ("cumprod", lambda a: a.cumprod(1), [(2, 4)], {}),
+    ("min dim", lambda a: (a ** 3).min(0).values, [(3, 4)], {}),
     ("cat stack", lambda a, b: (torch if isinstance(a, torch.Tensor) else dtorch).stack([a * b, a.exp()]), [(3,), (3,)],
      {}),
 ]
@@ -54,4 +64,4 @@ CASES = [
 @pytest.mark.parametrize("name, fn, shapes, options", CASES, ids=[c[0] for c in CASES])
 def test_second_order_matches_torch(name, fn, shapes, options):
     check_op(fn, None, shapes, second_order=True, **options)
-    check_op(fn, None, shapes, second_order=True, dtype="float64")
+    check_op(fn, None, shapes, second_order=True, dtype="float64", **options)

@@ -1,5 +1,6 @@
 """Shape ops against PyTorch: views, permutations, expansion, joining and splitting, flip/roll."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -231,3 +232,113 @@ def test_shape_and_index_errors_have_torch_types(name, make):
         make(torch)
     with pytest.raises(expected.type):
         make(dtorch)
+
+
+# ---- edge shapes, layouts and dtypes (the audit of issue 3's test list) -------------------------------------------
+
+
+def test_view_reshape_flatten_unflatten_edge_shapes():
+    check_op(lambda x: x.unflatten(0, (2, 2)), None, [(4, 3)], noncontiguous=True)
+    check_op(lambda x: x.unflatten(1, (3, 1)), None, [(0, 3)])
+    check_op(lambda x: x.unflatten(0, (0, 2)), None, [(0, 3)])
+    check_op(lambda x: x.view(1), None, [()])
+    check_op(lambda x: x.view(-1), None, [()])
+    check_op(lambda x: x.view(3, 0), None, [(0, 3)])
+    check_op(lambda x: x.view(-1, 3), None, [(0, 3)])
+    check_op(lambda x: x.flatten(0, -1), None, [()])
+    check_op(lambda x: x.flatten(0, 1), None, [(2, 0, 3)])
+    check_op(lambda x: x.reshape(2, -1), None, [ints((3, 4))])
+    for lib in (torch, dtorch):
+        with pytest.raises(RuntimeError):
+            lib.zeros(0, 3).reshape(0, -1)  # -1 is ambiguous for an empty tensor
+
+
+def test_permutations_edge_shapes():
+    check_op(lambda x: x.permute(1, 0), None, [(3, 4)], noncontiguous=True)
+    check_op(lambda x: x.transpose(0, -1), None, [()])
+    check_op(lambda x: x.transpose(0, 0), None, [(3,)])
+    check_op(lambda x: x.mT, None, [(2, 0, 3)])
+    check_op(lambda x: x.t(), None, [(0, 3)])
+    check_op(lambda x: x.movedim((0, 1), (2, 0)), None, [(2, 3, 4)])
+    check_op(lambda x: x.permute(2, 0, 1), None, [ints((2, 3, 4))])
+
+
+def test_squeeze_unsqueeze_expand_repeat_edge_shapes():
+    check_op(lambda x: x.squeeze(), None, [(1, 0, 1)])
+    check_op(lambda x: x.unsqueeze(1).squeeze(1), None, [(3, 4)], noncontiguous=True)
+    check_op(lambda x: x.squeeze((-1, 0)), None, [(1, 3, 1)])
+    check_op(lambda x: x.unsqueeze(1), None, [(0, 3)])
+    check_op(lambda x: x.expand(2, 3), None, [()])
+    check_op(lambda x, y: x.expand_as(y), None, [(3, 1), (3, 4)], noncontiguous=True)
+    check_op(lambda x, y: x.expand_as(y), None, [(), (3, 4)])
+    check_op(lambda x, y: x.expand_as(y), None, [(1, 3), (0, 3)])
+    check_op(lambda x: x.repeat(2, 3), None, [(0, 3)])
+    check_op(lambda x: x.repeat(2, 1, 1, 2), None, [(2, 3)])
+    check_op(lambda x: x.expand(2, 3).contiguous(), None, [(1, 3)])
+    check_op(lambda x: x.contiguous(), None, [()])
+    check_op(lambda x: x.contiguous(), None, [(0, 3)])
+
+
+def test_cat_stack_promote_and_edge_shapes():
+    check_op(lambda a, b: dtorch.cat([a, b]), lambda a, b: torch.cat([a, b]),
+             [ints((2,), dtype=np.int32), np.array([True, False])])
+    check_op(lambda a, b: dtorch.cat([a, b]), lambda a, b: torch.cat([a, b]),
+             [np.ones(2, dtype=np.float16), np.ones(2, dtype=np.float32)])
+    check_op(lambda a, b: dtorch.cat([a, b]), lambda a, b: torch.cat([a, b]), [(0,), (2, 3)])  # legacy empty 1-D
+    check_op(lambda a: dtorch.cat([a]), lambda a: torch.cat([a]), [(2, 3)])
+    check_op(lambda a, b: dtorch.cat([a, b], 0), lambda a, b: torch.cat([a, b], 0), [(2, 3), (4, 3)],
+             noncontiguous=True)
+    check_op(lambda a, b, c: dtorch.stack([a, b, c], 1), lambda a, b, c: torch.stack([a, b, c], 1),
+             [(2, 3), (2, 3), (2, 3)], noncontiguous=True)
+    check_op(lambda a, b: dtorch.stack([a, b]), lambda a, b: torch.stack([a, b]), [ints((2,)), (2,)])
+    check_op(lambda a, b: dtorch.stack([a, b]), lambda a, b: torch.stack([a, b]),
+             [np.ones(2, dtype=np.float16), np.ones(2, dtype=np.float64)])
+
+
+def test_split_chunk_flip_roll_narrow_edge_shapes():
+    check_op(lambda x: x.split([1, 3], 1), None, [(3, 4)], noncontiguous=True)
+    check_op(lambda x: x.chunk(2, 1), None, [(3, 4)], noncontiguous=True)
+    check_op(lambda x: x.chunk(10), None, [(3,)])
+    check_op(lambda x: x.flip(1), None, [(0, 3)])
+    check_op(lambda x: x.flip((0, 2)), None, [(2, 3, 4)], noncontiguous=True)
+    check_op(lambda x: x.roll(2), None, [(0, 3)])
+    check_op(lambda x: x.roll((-1, 5), (1, 0)), None, [(3, 4)], noncontiguous=True)
+    check_op(lambda x: x.roll(3), None, [(3, 4)], noncontiguous=True)
+    check_op(lambda x: x.roll(1, 0), None, [ints((4,))])
+    check_op(lambda x: x.narrow(-1, 1, 2), None, [(2, 3, 4)])
+    check_op(lambda x: x.narrow(0, 0, 0), None, [(0, 3)])
+    check_op(lambda x: x.narrow(0, dtorch.tensor(1) if isinstance(x, dtorch.Tensor) else torch.tensor(1), 2), None,
+             [(4, 3)])
+    for lib in (torch, dtorch):
+        for make in (lambda: lib.zeros(()).split(1), lambda: lib.zeros(()).chunk(2),
+                     lambda: lib.cat([lib.zeros(()), lib.zeros(())])):
+            with pytest.raises(RuntimeError, match="(expects at least a 1-dimensional|zero-dimensional) tensor"):
+                make()
+        with pytest.raises(IndexError, match="Dimension specified as 0 but tensor has no dimensions"):
+            lib.zeros(()).unbind()
+
+
+@pytest.mark.parametrize("name, make", [
+    ("narrow negative length", lambda L: L.zeros(3).narrow(0, 0, -1)),
+    ("roll shifts and dims differ", lambda L: L.zeros(3, 3).roll((1, 2), (0,))),
+    ("flip repeated dim", lambda L: L.zeros(3, 3).flip((0, 0))),
+    ("movedim repeated dim", lambda L: L.zeros(2, 3).movedim((0, 0), (0, 1))),
+    ("cat of nothing", lambda L: L.cat([])),
+    ("split 0-d", lambda L: L.zeros(()).split(1)),
+    ("chunk 0-d", lambda L: L.zeros(()).chunk(2)),
+    ("unbind 0-d", lambda L: L.zeros(()).unbind()),
+    ("outer of a matrix", lambda L: L.zeros(2, 2).outer(L.zeros(2))),
+    ("masked_select integer mask", lambda L: L.zeros(3).masked_select(L.zeros(3, dtype=L.int64))),
+    ("where integer condition", lambda L: L.where(L.zeros(3, dtype=L.int64), L.zeros(3), L.ones(3))),
+    ("index_select matrix index", lambda L: L.zeros(2, 3).index_select(1, L.zeros(2, 2, dtype=L.int64))),
+    ("index_select float index", lambda L: L.zeros(2, 3).index_select(1, L.zeros(2))),
+    ("scatter src dtype", lambda L: L.zeros(2, 3).scatter(1, L.zeros(2, 3, dtype=L.int64),
+                                                          L.ones(2, 3, dtype=L.float64))),
+    ("arange to nan", lambda L: L.arange(0, float("nan"))),
+])
+def test_errors_match_torch_in_type_and_message(name, make):
+    with pytest.raises(Exception) as expected:
+        make(torch)
+    with pytest.raises(expected.type) as actual:
+        make(dtorch)
+    assert str(actual.value).split(":")[0] == str(expected.value).split(":")[0]

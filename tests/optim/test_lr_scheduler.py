@@ -64,6 +64,19 @@ CASES = {
     "SequentialLR-3": lambda L, o: L.SequentialLR(
         o, [L.ConstantLR(o, factor=0.3, total_iters=2), L.ExponentialLR(o, gamma=0.8),
             L.StepLR(o, step_size=4, gamma=0.5)], milestones=[3, 8]),
+    "MultiplicativeLR": lambda L, o: L.MultiplicativeLR(o, lambda epoch: 0.9 if epoch % 2 else 0.99),
+    "PolynomialLR": lambda L, o: L.PolynomialLR(o, total_iters=12, power=2.0),
+    "CosineAnnealingWarmRestarts": lambda L, o: L.CosineAnnealingWarmRestarts(o, T_0=4, eta_min=0.001),
+    "CosineAnnealingWarmRestarts-mult": lambda L, o: L.CosineAnnealingWarmRestarts(o, T_0=3, T_mult=2),
+    "CyclicLR": lambda L, o: L.CyclicLR(o, base_lr=[0.01, 0.02], max_lr=0.1, step_size_up=4, step_size_down=3),
+    "CyclicLR-triangular2": lambda L, o: L.CyclicLR(o, base_lr=0.01, max_lr=0.1, step_size_up=3,
+                                                     mode="triangular2", base_momentum=0.7),
+    "CyclicLR-exp_range": lambda L, o: L.CyclicLR(o, base_lr=0.01, max_lr=0.1, step_size_up=2, mode="exp_range",
+                                                   gamma=0.9, cycle_momentum=False),
+    "CyclicLR-scale_fn": lambda L, o: L.CyclicLR(o, base_lr=0.01, max_lr=0.1, step_size_up=3,
+                                                  scale_fn=lambda x: 0.8**x, scale_mode="iterations"),
+    "ChainedScheduler": lambda L, o: L.ChainedScheduler(
+        [L.LinearLR(o, start_factor=0.2, total_iters=4), L.ExponentialLR(o, gamma=0.95)]),
 }
 
 
@@ -75,18 +88,98 @@ def test_lr_sequence_equals_torch(name):
     assert ours == theirs
 
 
-def test_one_cycle_cycles_adam_beta1_like_torch():
+@pytest.mark.parametrize("name", ["OneCycleLR", "CyclicLR"])
+def test_cycles_adam_beta1_like_torch(name):
+    def make(L, o):
+        if name == "OneCycleLR":
+            return L.OneCycleLR(o, max_lr=0.1, total_steps=EPOCHS)
+        return L.CyclicLR(o, base_lr=0.01, max_lr=0.1, step_size_up=5)
+
     ours_opt, theirs_opt = optimizers("Adam", lr=0.01)
-    ours = sequence(ours_opt, dsched.OneCycleLR(ours_opt, max_lr=0.1, total_steps=EPOCHS), watch=("lr", "betas"))
-    theirs = sequence(theirs_opt, tsched.OneCycleLR(theirs_opt, max_lr=0.1, total_steps=EPOCHS), watch=("lr", "betas"))
+    ours = sequence(ours_opt, make(dsched, ours_opt), watch=("lr", "betas"))
+    theirs = sequence(theirs_opt, make(tsched, theirs_opt), watch=("lr", "betas"))
     assert ours == theirs
+
+
+def _comparable_state(state):
+    """A scheduler state_dict with what cannot be compared across libraries (callables) left out."""
+    if isinstance(state, dict):
+        return {k: _comparable_state(v) for k, v in state.items() if not callable(v)}
+    if isinstance(state, list):
+        return [_comparable_state(v) for v in state]
+    return state
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_state_dict_equals_torch(name):
+    """Same keys in the same order and the same values as torch's, before and after some epochs."""
+    ours_opt, theirs_opt = optimizers(momentum=0.9)
+    ours, theirs = CASES[name](dsched, ours_opt), CASES[name](tsched, theirs_opt)
+    for _ in range(3):
+        assert _comparable_state(ours.state_dict()) == _comparable_state(theirs.state_dict())
+        for _ in range(4):
+            ours_opt.step()
+            ours.step()
+            theirs_opt.step()
+            theirs.step()
+
+
+def test_reduce_lr_on_plateau_state_dict_equals_torch():
+    ours_opt, theirs_opt = optimizers()
+    ours, theirs = dsched.ReduceLROnPlateau(ours_opt, patience=1), tsched.ReduceLROnPlateau(theirs_opt, patience=1)
+    for metric in METRICS[:8]:
+        ours.step(metric)
+        theirs.step(metric)
+    assert ours.state_dict() == theirs.state_dict()
+
+
+def test_warm_restarts_with_fractional_epochs_equals_torch():
+    ours_opt, theirs_opt = optimizers()
+    ours = dsched.CosineAnnealingWarmRestarts(ours_opt, T_0=2, T_mult=3, eta_min=0.01)
+    theirs = tsched.CosineAnnealingWarmRestarts(theirs_opt, T_0=2, T_mult=3, eta_min=0.01)
+    for epoch in [0.25, 1.5, 2.0, 3.75, 7.9, 8.0, 8.5, 26.0, 30.2]:
+        ours_opt.step()
+        theirs_opt.step()
+        ours.step(epoch)
+        theirs.step(epoch)
+        assert ours.get_last_lr() == theirs.get_last_lr()
+        assert (ours.T_i, ours.T_cur, ours.last_epoch) == (theirs.T_i, theirs.T_cur, theirs.last_epoch)
+    with pytest.raises(ValueError, match="Expected positive integer T_0, but got 0"):
+        dsched.CosineAnnealingWarmRestarts(ours_opt, T_0=0)
+    with pytest.raises(ValueError, match="Expected non-negative epoch, but got -1"):
+        ours.step(-1)
+
+
+def test_stepping_before_the_optimizer_warns_like_torch():
+    for lib, opt in zip((dsched, tsched), optimizers()):
+        scheduler = lib.StepLR(opt, step_size=2)
+        with pytest.warns(UserWarning, match=r"Detected call of `lr_scheduler.step\(\)` before `optimizer.step\(\)`"):
+            scheduler.step()
+    for lib, opt in zip((dsched, tsched), optimizers()):
+        scheduler = lib.ExponentialLR(opt, gamma=0.5)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            for _ in range(3):
+                opt.step()
+                scheduler.step()
+        with pytest.warns(UserWarning, match=r"please use `get_last_lr\(\)`"):
+            scheduler.get_lr()
+    ours_opt, _ = optimizers()
+    dsched.StepLR(ours_opt, step_size=2)
+    dsched.LinearLR(ours_opt)  # a second scheduler wraps optimizer.step once
+    assert ours_opt.step._wrapped_by_lr_sched and not hasattr(ours_opt.step.__wrapped__, "_wrapped_by_lr_sched")
+    ours_opt.step()
+    assert ours_opt._opt_called
+    assert issubclass(dsched._LRScheduler, dsched.LRScheduler)
 
 
 def test_one_cycle_past_total_steps_raises():
     opt, _ = optimizers(momentum=0.9)
     scheduler = dsched.OneCycleLR(opt, max_lr=0.1, total_steps=2)
-    scheduler.step()
-    scheduler.step()
+    for _ in range(2):
+        opt.step()
+        scheduler.step()
+    opt.step()
     with pytest.raises(ValueError, match="Tried to step 3 times"):
         scheduler.step()
 
@@ -147,7 +240,8 @@ def test_step_with_epoch_uses_closed_form_and_warns():
 
 
 @pytest.mark.parametrize("name", ["StepLR", "MultiStepLR", "CosineAnnealingLR", "OneCycleLR", "SequentialLR",
-                                  "LinearLR", "LambdaLR"])
+                                  "LinearLR", "LambdaLR", "PolynomialLR", "CosineAnnealingWarmRestarts-mult",
+                                  "ChainedScheduler", "MultiplicativeLR", "CyclicLR-triangular2"])
 def test_resume_from_state_dict_through_save_load(name, tmp_path):
     """Build, step 7 epochs, save optimizer+scheduler state, rebuild, load, continue: the same LRs as one run."""
     full_opt, _ = optimizers(momentum=0.9)

@@ -402,3 +402,70 @@ def test_training_with_autograd_gradients_matches_torch(name, kwargs):
     np.testing.assert_allclose(w.data, tw.detach().numpy(), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(b.data, tb.detach().numpy(), rtol=1e-5, atol=1e-6)
     assert losses[-1] < losses[0]
+
+
+def _user_optimizer(lib):
+    """A user's optimizer written against PyTorch's documented subclassing API, for either library."""
+
+    class HeavyBall(lib.optim.Optimizer):
+        def __init__(self, params, lr=0.1, momentum=0.9):
+            super().__init__(params, dict(lr=lr, momentum=momentum))
+
+        @lib.no_grad()
+        def step(self, closure=None):
+            loss = None
+            if closure is not None:
+                with lib.enable_grad():
+                    loss = closure()
+            for group in self.param_groups:
+                for p in group["params"]:
+                    if p.grad is None:
+                        continue
+                    state = self.state[p]
+                    if len(state) == 0:
+                        state["step"] = 0
+                        state["buf"] = lib.zeros_like(p)
+                    state["step"] += 1
+                    state["buf"].mul_(group["momentum"]).add_(p.grad)
+                    p.add_(state["buf"], alpha=-group["lr"])
+            return loss
+
+    return HeavyBall
+
+
+def test_user_subclass_of_optimizer_runs_like_torch(tmp_path):
+    """A subclass with its own step(), driven by a closure and a scheduler, follows torch's run; its state (an int
+    step, a tensor buffer) survives state_dict -> dtorch.save -> load unchanged in type."""
+    rng = np.random.default_rng(0)
+    w0, x, y = rng.standard_normal((3, 1)), rng.standard_normal((16, 3)), rng.standard_normal((16, 1))
+
+    def run(lib, steps, path=None, resume=None):
+        w = lib.nn.Parameter(lib.tensor(w0.copy()))
+        opt = _user_optimizer(lib)([w], lr=0.05)
+        sched = lib.optim.lr_scheduler.StepLR(opt, step_size=3, gamma=0.5)
+        if resume is not None:
+            saved = lib.load(resume)
+            with lib.no_grad():
+                w.copy_(saved["w"])
+            opt.load_state_dict(saved["opt"])
+            sched.load_state_dict(saved["sched"])
+        xt, yt = lib.tensor(x), lib.tensor(y)
+        losses = []
+        for _ in range(steps):
+            def closure():
+                opt.zero_grad()
+                loss = ((xt @ w - yt) ** 2).mean()
+                loss.backward()
+                return loss
+            losses.append(opt.step(closure).item())
+            sched.step()
+        if path is not None:
+            lib.save({"w": w.detach(), "opt": opt.state_dict(), "sched": sched.state_dict()}, path)
+        return losses, opt
+
+    theirs, _ = run(torch, 10)
+    ours, opt = run(dtorch, 5, path=tmp_path / "ckpt.pt")
+    assert opt.state_dict()["state"][0]["step"] == 5 and type(opt.state_dict()["state"][0]["step"]) is int
+    resumed, opt = run(dtorch, 5, resume=tmp_path / "ckpt.pt")
+    assert type(opt.state_dict()["state"][0]["step"]) is int
+    np.testing.assert_allclose(ours + resumed, theirs, rtol=1e-10)

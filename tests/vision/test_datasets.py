@@ -127,6 +127,10 @@ def test_cifar10_reads_python_batches(tmp_path):
     assert image.shape == (32, 32, 3) and image.dtype == np.uint8
     assert np.array_equal(image, data[1].reshape(3, 32, 32).transpose(1, 2, 0)) and label == labels[1]
     assert test.classes[3] == "cat" and test.class_to_idx["truck"] == 9
+    # torchvision keeps CIFAR10's images as a NumPy array and its labels as a list (MNIST's are Tensors)
+    assert isinstance(train.data, np.ndarray) and train.data.shape == (20, 32, 32, 3) and train.data.dtype == np.uint8
+    assert np.array_equal(train.data[5], image)
+    assert isinstance(train.targets, list) and train.targets[5] == label and isinstance(train.targets[5], int)
     assert tuple(transforms.ToTensor()(image).shape) == (3, 32, 32)
 
 

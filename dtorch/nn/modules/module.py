@@ -431,9 +431,10 @@ class Module:
                 seen.add(id(module))
                 yield name, module
 
-    def modules(self):
-        """This module and all submodules, depth first, each once."""
-        for _, module in self.named_modules():
+    def modules(self, remove_duplicate=True):
+        """This module and all submodules, depth first, each once (or as often as reached, without
+        ``remove_duplicate``)."""
+        for _, module in self.named_modules(remove_duplicate=remove_duplicate):
             yield module
 
     def named_modules(self, memo=None, prefix="", remove_duplicate=True):

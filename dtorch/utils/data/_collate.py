@@ -2,12 +2,13 @@
 
 ``default_collate`` stacks along a new first dimension: Tensors with ``dtorch.stack``, NumPy arrays with
 ``numpy.stack`` (then one ``dtorch.from_numpy``, no per-sample Tensor), Python ints to an int64 Tensor, floats to
-a float64 Tensor, bools to a bool Tensor; strings and bytes stay a list; dicts, named tuples and sequences are
-collated field by field (a tuple batch comes back as a list, as PyTorch does).
+a float64 Tensor, bools to a bool Tensor; strings and bytes are returned as the sequence they came in (the
+loader's list at the top level, a tuple for a field of a tuple or named tuple, exactly as PyTorch); dicts, named
+tuples and sequences are collated field by field (a tuple batch comes back as a list, as PyTorch does). Anything
+else (None, complex, arbitrary objects) is a TypeError, and arrays of unequal shapes a RuntimeError, as in PyTorch.
 """
 import collections.abc
 import copy
-import numbers
 
 import numpy as np
 
@@ -54,7 +55,15 @@ def default_collate(batch):
     if isinstance(elem, np.ndarray):
         if elem.dtype.kind in "OSUV":
             raise TypeError(_ERR.format(elem.dtype))
-        return dtorch.from_numpy(np.stack(batch, 0))
+        try:
+            return dtorch.from_numpy(np.stack(batch, 0))
+        except ValueError:  # PyTorch's stack names the first mismatching sample with a RuntimeError
+            shapes = [np.shape(sample) for sample in batch]
+            bad = next((i for i, s in enumerate(shapes) if s != shapes[0]), None)
+            if bad is None:
+                raise
+            raise RuntimeError(f"stack expects each tensor to be equal size, but got {list(shapes[0])} at entry 0 "
+                               f"and {list(shapes[bad])} at entry {bad}") from None
     if isinstance(elem, np.generic):
         if elem.dtype.kind in "OSUV":
             raise TypeError(_ERR.format(elem.dtype))
@@ -70,21 +79,19 @@ def default_collate(batch):
     if isinstance(elem, collections.abc.Mapping):
         return _rebuild_mapping(elem, {key: default_collate([d[key] for d in batch]) for key in elem})
     if _is_namedtuple(elem):
-        return type(elem)(*(default_collate(list(field)) for field in zip(*batch)))
+        return type(elem)(*(default_collate(field) for field in zip(*batch)))
     if isinstance(elem, collections.abc.Sequence):
         size = len(elem)
         if any(len(sample) != size for sample in batch):
             raise RuntimeError("each element in list of batch should be of equal size")
-        fields = [default_collate(list(field)) for field in zip(*batch)]
+        fields = [default_collate(field) for field in zip(*batch)]
         if isinstance(elem, tuple):
             return fields
         try:
             return type(elem)(fields)
         except TypeError:  # a sequence type that cannot be built from a list
             return fields
-    if isinstance(elem, numbers.Number):
-        return dtorch.from_numpy(np.asarray(batch))
-    raise TypeError(_ERR.format(type(elem)))
+    raise TypeError(_ERR.format(type(elem)))  # complex, Fraction, None, ...: refused, as by PyTorch
 
 
 def default_convert(data):

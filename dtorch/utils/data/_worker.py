@@ -278,10 +278,13 @@ class _Worker:
         except Exception:
             self.pending_error = ExceptionWrapper(sys.exc_info(), self.where)
 
-    def answer(self, epoch, index):
-        """The batch for ``index``, an ``_IterableEnd``, or an ``ExceptionWrapper``."""
+    def answer(self, epoch, index, dataset_state=None):
+        """The batch for ``index``, an ``_IterableEnd``, or an ``ExceptionWrapper``. ``dataset_state`` comes from
+        the main process's ``dataset._worker_epoch_state()`` and is applied before an iterable's epoch starts."""
         if self.is_iterable and epoch != self.epoch and self.pending_error is None:
             try:  # an iterable restarts its stream every epoch (persistent workers see several)
+                if dataset_state is not None:
+                    self.dataset._apply_worker_epoch_state(dataset_state)
                 self.fetcher = IterableFetcher(*self.fetcher_args)
             except Exception:
                 self.pending_error = ExceptionWrapper(sys.exc_info(), self.where)
@@ -308,8 +311,8 @@ class _Worker:
 
 def worker_loop(is_iterable, dataset, index_queue, result_conn, auto_collation, collate_fn, drop_last,
                 base_seed, init_fn, worker_id, num_workers, token, parent_pid):
-    """The body of worker ``worker_id``: answers ``(epoch, idx, index)`` tasks with encoded batches until it reads
-    None, its parent is gone, or its pipe breaks."""
+    """The body of worker ``worker_id``: answers ``(epoch, idx, index, dataset_state)`` tasks with encoded
+    batches until it reads None, its parent is gone, or its pipe breaks."""
     worker = _Worker(is_iterable, dataset, auto_collation, collate_fn, drop_last, worker_id, token)
     worker.start(base_seed + worker_id, base_seed, num_workers, init_fn)
     try:
@@ -322,8 +325,8 @@ def worker_loop(is_iterable, dataset, index_queue, result_conn, auto_collation, 
                 continue
             if task is None:
                 break
-            epoch, idx, index = task
-            payload, path, size = worker.encode(worker.answer(epoch, index))
+            epoch, idx, index, dataset_state = task
+            payload, path, size = worker.encode(worker.answer(epoch, index, dataset_state))
             try:
                 result_conn.send((epoch, idx, worker_id, payload, path, size))
             except (BrokenPipeError, EOFError, OSError):

@@ -32,6 +32,13 @@ from dtorch.utils.data.sampler import BatchSampler, RandomSampler, SequentialSam
 _SHUTDOWN_GRACE = 1.0  # seconds a worker gets to leave on its own before it is terminated
 _STATUS_INTERVAL = 5.0  # the longest single wait before the main process re-checks timeouts
 
+# token -> (processes, index queues, result connections) of every iterator whose workers still run. An iterator
+# dropped inside a reference cycle (one kept by an exception's traceback, say) is collected together with whatever
+# only it references, and the garbage collector finalizes those objects in no fixed order: a Queue's finalizer stops
+# its feeder thread, so the None that tells a worker to leave would never be written, and a closed result pipe
+# would break the shutdown. Holding them here keeps them alive until the iterator's own shutdown has used them.
+_LIVE = {}
+
 
 class _InfiniteConstantSampler:
     """The sampler of an IterableDataset: ``None`` forever (the dataset decides what comes next)."""
@@ -206,6 +213,7 @@ class _MultiProcessIter:
 
     def __init__(self, loader):
         self._index_sampler = loader._index_sampler  # no reference to the loader: its __del__ must be able to run
+        self._dataset = loader.dataset
         try:
             self._length = len(loader)
         except TypeError:
@@ -219,6 +227,7 @@ class _MultiProcessIter:
         ctx = loader.multiprocessing_context or _default_context()
         base_seed = _rng.draw_seed(loader.generator)
         self._workers, self._index_queues, self._conns = [], [], []
+        _LIVE[self._token] = (self._workers, self._index_queues, self._conns)
         try:
             for worker_id in range(self._num_workers):
                 index_queue = ctx.Queue()
@@ -246,6 +255,12 @@ class _MultiProcessIter:
 
     def _reset(self):
         self._epoch += 1
+        # an iterable dataset may hand its workers the per-epoch settings made in the main process since they were
+        # started (ShardedDataset: set_epoch, set_offset); persistent workers would otherwise keep their copy's
+        self._dataset_state = None
+        state_fn = getattr(self._dataset, "_worker_epoch_state", None)
+        if isinstance(self._dataset, IterableDataset) and callable(state_fn):
+            self._dataset_state = state_fn()
         self._sampler_iter = iter(self._index_sampler)
         self._send_idx = 0
         self._rcvd_idx = 0
@@ -270,7 +285,7 @@ class _MultiProcessIter:
                 break
         else:
             return
-        self._index_queues[worker_id].put((self._epoch, self._send_idx, index))
+        self._index_queues[worker_id].put((self._epoch, self._send_idx, index, self._dataset_state))
         self._task_info[self._send_idx] = [worker_id]
         self._send_idx += 1
 
@@ -386,6 +401,7 @@ class _MultiProcessIter:
         for conn in self._conns:
             conn.close()
         _worker.sweep(self._token)
+        _LIVE.pop(self._token, None)
 
     def __len__(self):
         if self._length is None:

@@ -7,6 +7,8 @@ because they compute the same thing. Call ``set_epoch(epoch)`` before every epoc
 order.
 """
 import math
+import os
+import warnings
 
 import numpy as np
 
@@ -14,17 +16,41 @@ from dtorch.utils.data import _rng
 from dtorch.utils.data.sampler import Sampler
 
 
-def _default_world():
+# what launchers export as the number of processes (dtorchrun/torchrun, MPICH/Hydra, Open MPI, MVAPICH)
+_LAUNCHER_SIZE_VARIABLES = ("WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
+
+
+def _launched_world_size():
+    """The job size a launcher announced in the environment, or 1."""
+    for name in _LAUNCHER_SIZE_VARIABLES:
+        try:
+            return max(int(os.environ[name]), 1)
+        except (KeyError, ValueError):
+            continue
+    return 1
+
+
+def _default_world(who="DistributedSampler"):
     """``(world_size, rank)`` of dtorch's default process group, or ``(1, 0)`` where ``dtorch.distributed`` is
-    missing or not initialised (imported lazily: the distributed layer sits beside this one)."""
+    missing or not initialised (imported at call time, so importing the data layer loads nothing of it).
+
+    PyTorch raises where no process group exists; dtorch treats a single process as a world of one (DESIGN.md), but
+    warns when a launcher says the job has more processes: every rank would then read the whole dataset.
+    """
     try:
         import dtorch.distributed as dist
     except ImportError:
-        return 1, 0
+        dist = None
     is_initialized = getattr(dist, "is_initialized", None)
-    if is_initialized is None or not is_initialized():
-        return 1, 0
-    return dist.get_world_size(), dist.get_rank()
+    if is_initialized is not None and is_initialized():
+        return dist.get_world_size(), dist.get_rank()
+    launched = _launched_world_size()
+    if launched > 1:
+        warnings.warn(f"{who}: dtorch.distributed is not initialised, so num_replicas=1 and rank=0, although the "
+                      f"launcher started {launched} processes: every rank will read the whole dataset. Call "
+                      "dtorch.distributed.init_process_group() first, or pass num_replicas and rank.",
+                      RuntimeWarning, stacklevel=3)
+    return 1, 0
 
 
 class DistributedSampler(Sampler):
@@ -33,7 +59,8 @@ class DistributedSampler(Sampler):
     Args:
         dataset: a sized dataset.
         num_replicas: the number of ranks sharing the data; default: the default process group's world size
-            (1 when ``dtorch.distributed`` is not initialised).
+            (1 when ``dtorch.distributed`` is not initialised, where PyTorch would raise; with a RuntimeWarning
+            when the launcher's environment says the job has more processes).
         rank: this rank, in ``[0, num_replicas)``; default: the default process group's rank (0 likewise).
         shuffle: permute the indices every epoch (seeded by ``seed + epoch``, identical on every rank).
         seed: the base seed; must be the same on every rank.

@@ -24,6 +24,10 @@ Order of one epoch, computed identically and without communication on every rank
 5. the rest is cut into batches of ``batch_size``; worker ``w`` of ``W`` handles batches ``w, w + W, ...``, which
    is exactly the order in which the DataLoader collects them, so the rank's order does not depend on
    ``num_workers``.
+
+``set_epoch`` and ``set_offset`` act on the next iteration, also with ``persistent_workers=True``: the DataLoader
+hands the dataset's epoch and offset to its workers at the start of every epoch (PyTorch's workers would keep the
+copy of the dataset they started with).
 """
 import json
 import math
@@ -209,7 +213,7 @@ class ShardedDataset(IterableDataset):
     def __init__(self, root, batch_size=1, shuffle=False, seed=0, shuffle_buffer=8192, drop_last=False,
                  num_replicas=None, rank=None, start_offset=0, transform=None, batched=False):
         if num_replicas is None or rank is None:
-            world, default_rank = _default_world()
+            world, default_rank = _default_world("ShardedDataset")
             num_replicas = world if num_replicas is None else num_replicas
             rank = default_rank if rank is None else rank
         if isinstance(num_replicas, bool) or not isinstance(num_replicas, int) or num_replicas < 1:
@@ -253,6 +257,13 @@ class ShardedDataset(IterableDataset):
     def set_epoch(self, epoch):
         """Selects the epoch whose order the next iteration follows (call it on every rank alike)."""
         self.epoch = epoch
+
+    def _worker_epoch_state(self):
+        """What a DataLoader passes to its (possibly persistent) workers at the start of every epoch."""
+        return self.epoch, self.start_offset
+
+    def _apply_worker_epoch_state(self, state):
+        self.epoch, self.start_offset = state
 
     def set_offset(self, start_offset):
         """Skips the first ``start_offset`` samples of this rank's order in the next iteration."""

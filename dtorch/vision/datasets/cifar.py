@@ -78,6 +78,16 @@ class CIFAR10(VisionDataset):
         self.class_to_idx = {name: i for i, name in enumerate(self.classes)}
 
     @property
+    def data(self):
+        """All images as one (N, 32, 32, 3) uint8 NumPy array, as torchvision's CIFAR10 keeps them."""
+        return self._images
+
+    @property
+    def targets(self):
+        """All labels as a list of ints, as torchvision's CIFAR10 keeps them."""
+        return self._targets.tolist()
+
+    @property
     def folder(self):
         return os.path.join(self.root, self.base_folder)
 

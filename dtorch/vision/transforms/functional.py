@@ -44,7 +44,7 @@ def to_tensor(pic):
     array = pic[:, :, None] if pic.ndim == 2 else pic
     array = array.transpose(2, 0, 1)
     if array.dtype == np.uint8:
-        array = array.astype(np.float32) * np.float32(1 / 255)
+        array = array.astype(np.float32) / np.float32(255)  # a division, as torchvision: bit-identical values
     return dtorch.from_numpy(np.ascontiguousarray(array))
 
 
@@ -127,9 +127,19 @@ def _pair(size, name):
 
 
 def center_crop(img, output_size):
-    """The centred ``output_size`` window (an int for a square); smaller images are zero-padded first."""
+    """The centred ``output_size`` window (an int for a square).
+
+    An image smaller than the window is first zero-padded as torchvision does: ``(t - s) // 2`` before and
+    ``(t - s + 1) // 2`` after along each short axis (so an odd excess puts the extra row or column after).
+    """
     th, tw = _pair(output_size, "output_size")
     w, h = get_image_size(img)
+    if th > h or tw > w:
+        pad_w, pad_h = max(tw - w, 0), max(th - h, 0)
+        img = pad(img, (pad_w // 2, pad_h // 2, (pad_w + 1) // 2, (pad_h + 1) // 2))
+        w, h = get_image_size(img)
+        if (h, w) == (th, tw):
+            return img
     return crop(img, int(round((h - th) / 2.0)), int(round((w - tw) / 2.0)), th, tw)
 
 

@@ -3,6 +3,7 @@
 which seed that generator per worker, every worker draws its own stream.
 """
 import numbers
+import warnings
 
 from dtorch.utils.data import _rng
 from dtorch.vision.transforms import functional as F
@@ -158,7 +159,11 @@ class RandomHorizontalFlip:
 
 
 class Resize:
-    """Bilinear resize to ``size``: an int matches the shorter edge, ``(h, w)`` is exact (see ``F.resize``)."""
+    """Bilinear resize to ``size``: an int matches the shorter edge, ``(h, w)`` is exact (see ``F.resize``).
+
+    No antialiasing filter runs (``interpolate(mode="bilinear", align_corners=False, antialias=False)``);
+    ``antialias=True`` is accepted with a warning, since torchvision's antialiased shrinking gives other values.
+    """
 
     def __init__(self, size, interpolation="bilinear", max_size=None, antialias=None):
         if isinstance(size, numbers.Integral):
@@ -168,6 +173,9 @@ class Resize:
             raise ValueError(f"size should be an int or a sequence of 1 or 2 ints, got {size}")
         if max_size is not None:
             raise NotImplementedError("Resize(max_size=...) is not implemented in dtorch")
+        if antialias:
+            warnings.warn("dtorch's Resize does not antialias: antialias=True is ignored, so shrinking differs from "
+                          "torchvision's antialiased result (enlarging is the same)", UserWarning, stacklevel=2)
         self.size = size
         self.interpolation = interpolation
         self.antialias = antialias

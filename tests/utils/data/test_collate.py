@@ -43,6 +43,14 @@ BATCHES = {
     "dicts": [{"x": np.zeros(3), "y": 1, "name": "a"}, {"x": np.ones(3), "y": 2, "name": "b"}],
     "namedtuples": [Point(np.zeros(2), 1), Point(np.ones(2), 2)],
     "nested": [{"p": (1, [np.int32(2), 3.0])}, {"p": (4, [np.int32(5), 6.0])}],
+    "bytes": [b"a", b"bc"],
+    "np_bools": [np.bool_(True), np.bool_(False)],
+    "np_uint8": [np.uint8(3), np.uint8(250)],
+    "zero_d_arrays": [np.array(1.5), np.array(2.5)],
+    "int8_arrays": [np.array([-1, 2], np.int8), np.array([3, -4], np.int8)],
+    "ordered_dicts": [collections.OrderedDict(b=1, a=np.zeros(1)), collections.OrderedDict(b=2, a=np.ones(1))],
+    "namedtuple_of_strings_and_dicts": [Point("p", {"k": 1.0}), Point("q", {"k": 2.0})],
+    "list_of_tuples": [[(1, "a"), (2.0, "b")], [(3, "c"), (4.0, "d")]],
 }
 
 
@@ -56,6 +64,37 @@ def test_collate_stacks_dtorch_tensors():
     batch = [dtorch.from_numpy(np.full((2,), float(i))) for i in range(3)]
     out = default_collate(batch)
     assert isinstance(out, dtorch.Tensor) and tuple(out.shape) == (3, 2)
+
+
+def test_collate_keeps_mapping_type():
+    batch = BATCHES["ordered_dicts"]
+    assert type(default_collate(batch)) is type(torch_collate(batch)) is collections.OrderedDict
+    assert list(default_collate(batch)) == ["b", "a"]
+
+
+def _error(fn, batch):
+    try:
+        fn(batch)
+    except Exception as error:  # noqa: BLE001 - the point is to compare the kind of error
+        return type(error), str(error)
+    return None
+
+
+@pytest.mark.parametrize("batch", [
+    [[1, 2], [3]],
+    [np.zeros(2), np.zeros(3)],
+    [np.zeros((2, 2)), np.zeros((2, 2)), np.zeros((3, 2))],
+    [1 + 2j, 3j],
+    [None, None],
+    [object(), object()],
+    [np.array(["a"]), np.array(["b"])],
+], ids=["ragged_lists", "ragged_arrays", "ragged_third", "complex", "none", "object", "str_arrays"])
+def test_collate_error_kinds_match_torch(batch):
+    mine, ref = _error(default_collate, batch), _error(torch_collate, batch)
+    assert mine is not None and ref is not None
+    assert mine[0] is ref[0], (mine, ref)
+    if mine[0] is RuntimeError:
+        assert mine[1] == ref[1]
 
 
 def test_collate_errors_like_torch():

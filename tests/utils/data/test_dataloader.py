@@ -87,6 +87,47 @@ class TorchUnsharded(tud.IterableDataset):
         return iter(range(3))
 
 
+class SizedSharded(Sharded):
+    def __len__(self):
+        return self.n
+
+
+class TorchSizedSharded(tud.IterableDataset):
+    def __init__(self, n):
+        self.n = n
+
+    def __len__(self):
+        return self.n
+
+    def __iter__(self):
+        info = tud.get_worker_info()
+        start, step = (0, 1) if info is None else (info.id, info.num_workers)
+        return iter(range(start, self.n, step))
+
+
+class FailingStream(IterableDataset):
+    def __iter__(self):
+        info = get_worker_info()
+        for i in range(6):
+            if info is not None and info.id == 1 and i == 2:
+                raise ValueError("stream broke")
+            yield i
+
+
+class Recording(Dataset):
+    """Leaves one file per fetched index, so the test sees how far the workers ran ahead."""
+
+    def __init__(self, folder):
+        self.folder = folder
+
+    def __len__(self):
+        return 100
+
+    def __getitem__(self, i):
+        open(os.path.join(self.folder, str(i)), "w").close()
+        return i
+
+
 class Big(Dataset):
     def __len__(self):
         return 6
@@ -102,6 +143,20 @@ class Seeds(Dataset):
     def __getitem__(self, i):
         info = get_worker_info()
         return np.array([info.id, info.seed % 1000, info.num_workers]), dtorch.random.numpy_generator().random()
+
+
+class AllRngs(Dataset):
+    """What each global RNG a worker seeds gives, plus the worker's seed as dtorch reports it."""
+
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, i):
+        import random
+
+        info = get_worker_info()
+        return (info.id, info.seed, dtorch.initial_seed(), random.random(), float(np.random.random()),
+                float(dtorch.rand(1).item()))
 
 
 def as_lists(loader):
@@ -358,3 +413,102 @@ def test_iterator_stays_usable_after_a_worker_error():
         except ValueError:
             got.append("error")
     assert got == [[0, 1], [2, 3], "error", [6, 7]]
+
+
+@pytest.mark.parametrize("workers", [0, 2, 3])
+@pytest.mark.parametrize("drop_last", [False, True])
+def test_iterable_batches_and_len_match_torch(workers, drop_last):
+    mine = DataLoader(SizedSharded(11), batch_size=2, num_workers=workers, drop_last=drop_last)
+    ref = tud.DataLoader(TorchSizedSharded(11), batch_size=2, num_workers=workers, drop_last=drop_last)
+    assert len(mine) == len(ref)
+    assert [b.tolist() for b in mine] == [b.tolist() for b in ref]  # the same interleaving of the workers
+
+
+def test_batch_size_none_and_batch_sampler_with_workers_match_torch():
+    ds = Squares(9)
+    mine = [b[1] for b in DataLoader(ds, batch_size=None, num_workers=2)]
+    ref = [b[1] for b in tud.DataLoader(ds, batch_size=None, num_workers=2)]
+    assert mine == ref == list(range(9))
+    batches = [[8, 0], [3], [4, 5, 6], [1]]
+    mine = DataLoader(ds, batch_sampler=batches, num_workers=2)
+    ref = tud.DataLoader(ds, batch_sampler=batches, num_workers=2)
+    assert len(mine) == len(ref) == 4 and as_lists(mine) == as_lists(ref)
+
+
+def test_exception_in_an_iterable_worker_is_raised_with_its_id():
+    with pytest.raises(ValueError, match="(?s)Caught ValueError in DataLoader worker process 1.*stream broke"):
+        list(DataLoader(FailingStream(), batch_size=2, num_workers=2))
+
+
+def test_default_generator_seeds_shuffle_and_workers():
+    def epoch():
+        dtorch.manual_seed(123)
+        order = [b[1].tolist() for b in DataLoader(Squares(12), batch_size=3, shuffle=True, num_workers=2)]
+        draws = [float(b[1]) for b in DataLoader(Seeds(), batch_size=None, num_workers=2)]
+        return order, draws
+
+    first = epoch()
+    assert epoch() == first
+    assert sorted(sum(first[0], [])) == list(range(12)) and len(set(first[1])) == 4
+
+
+def test_spawn_context_gives_the_same_batches():
+    x = np.arange(20 * 2048, dtype=np.float32).reshape(20, 2048)  # large enough for the shared-memory path
+    ds = TensorDataset(x, np.arange(20))
+    expected = [b[1].tolist() for b in DataLoader(ds, batch_size=4)]
+    loader = DataLoader(ds, batch_size=4, num_workers=2, multiprocessing_context="spawn")
+    got = list(loader)
+    assert [b[1].tolist() for b in got] == expected
+    assert all(np.array_equal(b[0].numpy(), x[b[1].numpy()]) for b in got)
+    assert not leftover_shm()
+
+
+def test_iterator_collected_in_a_cycle_lets_its_workers_exit_cleanly():
+    import gc
+
+    def fail():
+        it = iter(DataLoader(Failing(), batch_size=2, num_workers=2))
+        processes = list(it._workers)
+        try:
+            list(it)
+        except ValueError as error:
+            return processes, error  # the traceback keeps the iterator alive, in a reference cycle
+
+    processes, error = fail()
+    assert all(p.is_alive() for p in processes)
+    del error
+    start = time.monotonic()
+    gc.collect()
+    assert time.monotonic() - start < 0.8  # no waiting out the grace period for workers that never got None
+    for p in processes:
+        p.join(5)
+    assert [p.exitcode for p in processes] == [0, 0]  # they left on their own, not by SIGTERM
+    assert not leftover_shm()
+
+
+@pytest.mark.parametrize("workers,prefetch", [(1, 1), (2, 3)])
+def test_prefetch_factor_bounds_the_work_in_flight(tmp_path, workers, prefetch):
+    it = iter(DataLoader(Recording(str(tmp_path)), batch_size=1, num_workers=workers, prefetch_factor=prefetch))
+    assert next(it).tolist() == [0]
+    expected = workers * prefetch + 1  # the initial tasks, plus the one sent when the first batch was taken
+    deadline = time.monotonic() + 10
+    while len(os.listdir(tmp_path)) < expected and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.3)  # give a worker that would run ahead the time to do so
+    assert sorted(int(n) for n in os.listdir(tmp_path)) == list(range(expected))
+    del it
+
+
+def test_every_global_rng_is_seeded_per_worker():
+    def run(seed):
+        loader = DataLoader(AllRngs(), batch_size=None, num_workers=2, generator=dtorch.Generator().manual_seed(seed))
+        return list(loader)
+
+    first = run(0)
+    assert [row[0] for row in first] == [0, 1, 0, 1]
+    w0, w1 = first[0], first[1]
+    assert w1[1] == w0[1] + 1  # seed = base_seed + worker id, as in PyTorch
+    assert all(row[2] == row[1] for row in first)  # dtorch's default generator is seeded with it
+    for k in (3, 4, 5):  # Python's random, NumPy's global RNG and dtorch's RNG differ between workers
+        assert w0[k] != w1[k]
+    assert run(0) == first and run(1)[0][3:] != first[0][3:]

@@ -103,3 +103,23 @@ def test_random_split_bad_lengths():
         random_split(Range(5), [2, 2])
     with pytest.raises(ValueError):
         random_split(Range(5), [-1, 6])
+
+
+@pytest.mark.parametrize("fractions", [[0.9, 0.05, 0.05], [0.25] * 4, [0.7, 0.3]])
+def test_random_split_small_fractions_match_torch_and_warn(fractions):
+    import warnings
+
+    def run(fn):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            lengths = [len(p) for p in fn(Range(2), fractions)]
+        return lengths, [str(w.message) for w in caught]
+
+    assert run(random_split) == run(tud.random_split)
+
+
+def test_random_split_fractions_not_summing_to_one_are_refused():
+    with pytest.raises(ValueError):
+        random_split(Range(2), [0.5, 0.6])
+    with pytest.raises(ValueError):
+        tud.random_split(range(2), [0.5, 0.6])

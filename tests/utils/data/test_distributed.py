@@ -79,3 +79,58 @@ def test_defaults_come_from_an_initialised_process_group(monkeypatch):
     assert (sampler.num_replicas, sampler.rank) == (4, 3)
     assert list(sampler) == list(tud.DistributedSampler(range(10), 4, 3, shuffle=False))
     assert DistributedSampler(range(10), num_replicas=2, rank=0).num_replicas == 2  # explicit values win
+
+
+@pytest.mark.parametrize("n,replicas", [(10, 4), (3, 8), (9, 3), (1, 2)])
+def test_shuffled_padding_repeats_the_front_of_the_permutation(n, replicas):
+    shares = _shares(n, replicas, epoch=2, seed=7)
+    total = len(shares[0]) * replicas
+    order = [shares[i % replicas][i // replicas] for i in range(total)]  # undo the interleaving
+    permutation = order[:n]
+    assert sorted(permutation) == list(range(n))
+    assert order[n:] == (permutation * (total // n + 1))[: total - n]  # padding cycles from the front, as torch
+
+
+def test_set_epoch_only_matters_with_shuffle():
+    sampler = DistributedSampler(range(12), num_replicas=3, rank=1, shuffle=False)
+    before = list(sampler)
+    sampler.set_epoch(5)
+    assert list(sampler) == before == [1, 4, 7, 10]
+    shuffled = DistributedSampler(range(12), num_replicas=3, rank=1, shuffle=True, seed=0)
+    orders = []
+    for epoch in range(3):
+        shuffled.set_epoch(epoch)
+        orders.append(list(shuffled))
+        assert list(shuffled) == orders[-1]  # iterating twice within an epoch repeats it
+    assert len({tuple(o) for o in orders}) == 3
+
+
+@pytest.mark.parametrize("variable", ["WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE"])
+def test_world_of_one_under_a_launcher_warns(monkeypatch, variable):
+    import warnings
+
+    for name in ("WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE"):
+        monkeypatch.delenv(name, raising=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        DistributedSampler(range(4))  # a plain single process: silent
+        monkeypatch.setenv(variable, "1")
+        DistributedSampler(range(4))
+    monkeypatch.setenv(variable, "4")
+    with pytest.warns(RuntimeWarning, match="launcher started 4 processes"):
+        sampler = DistributedSampler(range(4))
+    assert (sampler.num_replicas, sampler.rank) == (1, 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        DistributedSampler(range(4), num_replicas=4, rank=2)  # explicit values: nothing to warn about
+
+
+def test_sharded_dataset_warns_too(monkeypatch, tmp_path):
+    import numpy as np
+
+    from dtorch.utils.data import ShardedDataset, write_shards
+
+    write_shards(tmp_path, np.arange(4), samples_per_shard=2)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.warns(RuntimeWarning, match="ShardedDataset: dtorch.distributed is not initialised"):
+        ShardedDataset(tmp_path)

@@ -1,6 +1,7 @@
 """Samplers: torch's deterministic samplers as the oracle, properties for the random ones."""
 import collections
 
+import numpy as np
 import pytest
 import torch.utils.data as tud
 
@@ -67,3 +68,56 @@ def test_weighted_random_sampler():
         WeightedRandomSampler([1, 0], 2, replacement=False)
     with pytest.raises(ValueError, match="non-negative"):
         WeightedRandomSampler([1, -1], 2)
+
+
+def test_random_sampler_generator_streams():
+    g = dtorch.Generator().manual_seed(11)
+    sampler = RandomSampler(range(30), generator=g)
+    epoch1, epoch2 = list(sampler), list(sampler)
+    assert sorted(epoch1) == sorted(epoch2) == list(range(30)) and epoch1 != epoch2  # the generator advances
+    g.manual_seed(11)
+    assert list(sampler) == epoch1
+    drawn = [list(RandomSampler(range(7), replacement=True, num_samples=50,
+                                generator=dtorch.Generator().manual_seed(2))) for _ in range(2)]
+    assert drawn[0] == drawn[1] and len(set(drawn[0])) > 3 and all(0 <= i < 7 for i in drawn[0])
+    assert len(RandomSampler(range(3), replacement=True)) == len(tud.RandomSampler(range(3), replacement=True)) == 3
+    with pytest.raises(ValueError, match="num_samples=1.5"):
+        RandomSampler(range(3), num_samples=1.5)
+
+
+def test_random_sampler_without_replacement_repeats_whole_permutations():
+    out = list(RandomSampler(range(4), num_samples=11, generator=dtorch.Generator().manual_seed(0)))
+    assert [sorted(out[k:k + 4]) for k in (0, 4)] == [[0, 1, 2, 3]] * 2
+    assert len(out) == 11 and len(set(out[8:])) == 3  # the tail is a prefix of a third permutation
+
+
+def test_subset_random_sampler_generator_and_default_seed():
+    indices = [3, 9, 27, 81, 243]
+    a = list(SubsetRandomSampler(indices, generator=dtorch.Generator().manual_seed(4)))
+    b = list(SubsetRandomSampler(indices, generator=dtorch.Generator().manual_seed(4)))
+    assert a == b and sorted(a) == indices and len(SubsetRandomSampler(indices)) == 5
+    dtorch.manual_seed(1)
+    first = list(SubsetRandomSampler(list(range(40))))
+    dtorch.manual_seed(1)
+    assert list(SubsetRandomSampler(list(range(40)))) == first != list(range(40))
+
+
+def test_weighted_random_sampler_options_and_checks():
+    weights = dtorch.from_numpy(np.array([1.0, 2.0, 7.0]))  # a Tensor of weights, as in torch
+    g = dtorch.Generator().manual_seed(3)
+    first = list(WeightedRandomSampler(weights, 20, generator=g))
+    assert first == list(WeightedRandomSampler(weights, 20, generator=dtorch.Generator().manual_seed(3)))
+    assert len(WeightedRandomSampler(weights, 20)) == 20
+    # without replacement: each draw is proportional to the remaining weights, so the first index of a draw is
+    # 2 with probability 0.7 and a full draw is a permutation
+    firsts = collections.Counter(next(iter(WeightedRandomSampler(weights, 3, replacement=False, generator=g)))
+                                 for _ in range(2000))
+    assert 0.65 < firsts[2] / 2000 < 0.75 and 0.05 < firsts[0] / 2000 < 0.15
+    assert sorted(WeightedRandomSampler(weights, 3, replacement=False)) == [0, 1, 2]
+    for kwargs in ({"weights": [[1.0, 2.0]], "num_samples": 2}, {"weights": [1.0, 2.0], "num_samples": 0},
+                   {"weights": [1.0, 2.0], "num_samples": 2, "replacement": 1}):
+        with pytest.raises(ValueError) as mine:
+            WeightedRandomSampler(**kwargs)
+        with pytest.raises(ValueError) as ref:
+            tud.WeightedRandomSampler(**kwargs)
+        assert str(mine.value) == str(ref.value)

@@ -181,3 +181,26 @@ def test_mismatched_loader_batch_size_keeps_split_and_counts(shards):
     assert len({len(batches) for batches in per_rank}) == 1
     flat = [i for batches in per_rank for b in batches for i in b]
     assert set(flat) == set(range(103)) and len(flat) == 105
+
+
+def test_set_epoch_and_offset_reach_persistent_workers(shards):
+    root, _, _ = shards
+
+    def expected(epoch, offset=0):
+        ds = ShardedDataset(root, num_replicas=2, rank=1, shuffle=True, batch_size=8, start_offset=offset)
+        ds.set_epoch(epoch)
+        return ids(ds)
+
+    ds = ShardedDataset(root, num_replicas=2, rank=1, shuffle=True, batch_size=8)
+    loader = DataLoader(ds, batch_size=8, num_workers=2, persistent_workers=True)
+    seen = []
+    for epoch in range(3):
+        ds.set_epoch(epoch)
+        seen.append(sum((b[1].tolist() for b in loader), []))
+        assert seen[-1] == expected(epoch), epoch
+    assert seen[0] != seen[1] != seen[2]
+    ds.set_epoch(4)
+    ds.set_offset(16)
+    assert sum((b[1].tolist() for b in loader), []) == expected(4, 16)
+    workers = loader._iterator._workers
+    assert len(workers) == 2 and all(w.is_alive() for w in workers)  # the same processes served every epoch
