@@ -294,6 +294,12 @@ from dtorch import optim  # noqa: E402,F401
 from dtorch import utils  # noqa: E402,F401
 import dtorch.utils.data  # noqa: E402,F401
 from dtorch import distributed  # noqa: E402,F401
+from dtorch import linalg  # noqa: E402,F401
+
+inverse = linalg.inv
+det = linalg.det
+Tensor.inverse = linalg.inv
+Tensor.det = linalg.det
 from dtorch.serialization import load, save  # noqa: E402,F401
 from dtorch.nn import functional as _NF  # noqa: E402
 

@@ -193,3 +193,76 @@ class TopK(Function):
         out = xp.zeros(self.input_shape, dtype=grad.dtype)
         xp.put_along_axis(out, self.indices, grad, axis=self.axis)
         return (out,)
+
+
+# ---- dense linear algebra on (batches of) square matrices -----------------------------------------------------------
+
+
+def _mT(xp, a):
+    return xp.swapaxes(a, -1, -2)
+
+
+class Inverse(Function):
+    """``A^-1``; backward ``-A^-T grad A^-T`` (from ``d(A^-1) = -A^-1 dA A^-1``), read from the output."""
+
+    saves_output = True
+    differentiable_backward = False
+
+    def forward(self, a):
+        self.inverse = self.xp.linalg.inv(a)
+        return self.inverse
+
+    def backward(self, grad):
+        xp = self.xp
+        inverse_t = _mT(xp, self.inverse)
+        return (-xp.matmul(xp.matmul(inverse_t, grad), inverse_t),)
+
+
+class Det(Function):
+    """``det(A)``; backward ``grad * det(A) * A^-T`` (Jacobi's formula; needs A invertible)."""
+
+    saves_output = True
+    differentiable_backward = False
+
+    def forward(self, a):
+        self.save_for_backward(a)
+        self.det = self.xp.linalg.det(a)
+        return self.det
+
+    def backward(self, grad):
+        (a,) = self.saved_tensors
+        xp = self.xp
+        scale = (grad * self.det)[..., None, None]
+        return (scale * _mT(xp, xp.linalg.inv(a)),)
+
+
+class Solve(Function):
+    """``X`` with ``A X = B`` (``B`` a batch of matrices, or of vectors when ``vector``); backward
+    ``grad_B = A^-T grad``, ``grad_A = -grad_B X^T``."""
+
+    attr_names = ("vector",)
+    saves_output = True
+    differentiable_backward = False
+
+    def forward(self, a, b):
+        xp = self.xp
+        self.save_for_backward(a)
+        rhs = b[..., None] if self.vector else b
+        self.solution = xp.linalg.solve(a, rhs)
+        self.b_shape = b.shape
+        return self.solution[..., 0] if self.vector else self.solution
+
+    def backward(self, grad):
+        (a,) = self.saved_tensors
+        xp = self.xp
+        grad_rhs = grad[..., None] if self.vector else grad
+        grad_b = xp.linalg.solve(_mT(xp, a), grad_rhs)
+        a_edge, b_edge = self.edges
+        grad_a = None
+        if a_edge is not None:
+            grad_a = sum_to(xp, -xp.matmul(grad_b, _mT(xp, self.solution)), a.shape)
+        if b_edge is not None:
+            grad_b = sum_to(xp, grad_b[..., 0] if self.vector else grad_b, self.b_shape)
+        else:
+            grad_b = None
+        return grad_a, grad_b

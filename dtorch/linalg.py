@@ -1,0 +1,107 @@
+"""``dtorch.linalg``: PyTorch's ``torch.linalg`` for the calls training code makes: norms, ``inv``, ``det``,
+``solve``. Matrices are the last two dimensions; leading dimensions are batches.
+
+>>> import dtorch
+>>> dtorch.linalg.vector_norm(dtorch.tensor([3.0, 4.0]))
+tensor(5.)
+"""
+
+import math
+
+from dtorch import functional as F
+from dtorch.ops import linalg as L
+from dtorch.tensor import _wrap_dim
+
+
+def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):
+    """``sum(|x|^ord)^(1/ord)`` over ``dim`` (every element by default); ``ord`` may be ``inf``, ``-inf`` or 0.
+
+    >>> import dtorch
+    >>> dtorch.linalg.vector_norm(dtorch.tensor([[1.0, -2.0]]), ord=float("inf"), dim=1)
+    tensor([2.])
+    """
+    return F.norm(x, p=ord, dim=dim, keepdim=keepdim, dtype=dtype)
+
+
+def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None):
+    """A matrix norm over the two dims ``dim``: ``'fro'``, or ``1``/``-1``/``inf``/``-inf`` (max/min absolute column
+    or row sum). The spectral and nuclear norms (``2``, ``-2``, ``'nuc'``) need an SVD, which dtorch lacks."""
+    if A.data.ndim < 2:
+        raise RuntimeError(f"linalg.matrix_norm: The input tensor A must have at least 2 dimensions, got shape "
+                           f"{list(A.shape)}")
+    if dtype is not None:
+        A = A.to(dtype)
+    rows, cols = (_wrap_dim(d, A.data.ndim) for d in dim)
+    if ord == "fro":
+        return F.norm(A, p=2, dim=(rows, cols), keepdim=keepdim)
+    if ord in (1, -1, math.inf, -math.inf):
+        summed_dim, picked_dim = (rows, cols) if ord in (1, -1) else (cols, rows)
+        sums = F.sum(F.abs(A), dim=summed_dim, keepdim=True)
+        picked = F.amax(sums, dim=picked_dim, keepdim=True) if ord > 0 else F.amin(sums, dim=picked_dim, keepdim=True)
+        return picked if keepdim else F.squeeze(F.squeeze(picked, max(rows, cols)), min(rows, cols))
+    raise NotImplementedError(f"linalg.matrix_norm: ord={ord!r} needs an SVD, which dtorch does not implement")
+
+
+def norm(A, ord=None, dim=None, keepdim=False, *, dtype=None):
+    """``vector_norm`` for a vector (or an int ``dim``), ``matrix_norm`` for a matrix (or a 2-tuple ``dim``);
+    ``ord=None`` is the 2-norm of the flattened input or the Frobenius norm.
+
+    >>> import dtorch
+    >>> dtorch.linalg.norm(dtorch.ones(2, 2))
+    tensor(2.)
+    """
+    if dim is not None and not isinstance(dim, int) and len(dim) == 2:
+        return matrix_norm(A, "fro" if ord is None else ord, dim, keepdim, dtype=dtype)
+    if dim is None and A.data.ndim == 2 and ord is not None:
+        return matrix_norm(A, ord, (-2, -1), keepdim, dtype=dtype)
+    return vector_norm(A, 2 if ord is None else ord, dim, keepdim, dtype=dtype)
+
+
+def _check_square(A, name):
+    if A.data.ndim < 2 or A.data.shape[-1] != A.data.shape[-2]:
+        raise RuntimeError(f"linalg.{name}: A must be batches of square matrices, but got shape {list(A.shape)}")
+    if A.data.dtype.kind != "f":
+        raise RuntimeError(f"linalg.{name}: Expected a floating point tensor as input. Got {A.dtype}")
+
+
+def inv(A):
+    """The inverse of each square matrix; a singular one raises ``RuntimeError`` (PyTorch: ``torch.linalg.inv``).
+
+    >>> import dtorch
+    >>> dtorch.linalg.inv(dtorch.tensor([[2.0, 0.0], [0.0, 4.0]]))
+    tensor([[0.5000, 0.0000],
+            [0.0000, 0.2500]])
+    """
+    _check_square(A, "inv")
+    try:
+        return L.Inverse.apply(A)
+    except Exception as error:  # numpy.linalg.LinAlgError or CuPy's equivalent
+        if type(error).__name__ != "LinAlgError":
+            raise
+        raise RuntimeError("linalg.inv: The diagonal element of the LU factorization is zero: the input matrix "
+                           "is singular") from None
+
+
+def det(A):
+    """The determinant of each square matrix."""
+    _check_square(A, "det")
+    return L.Det.apply(A)
+
+
+def solve(A, B, *, left=True):
+    """``X`` with ``A @ X = B``; ``B`` a (batch of) matrix, or a vector when its shape is ``A``'s without the last
+    dim. ``left=False`` solves ``X @ A = B``."""
+    _check_square(A, "solve")
+    if not left:
+        return F.transpose(solve(F.transpose(A, -2, -1), F.transpose(B, -2, -1)), -2, -1)
+    vector = B.data.ndim == 1 or (B.data.ndim == A.data.ndim - 1 and B.data.shape == A.data.shape[:-1])
+    if B.data.shape[-2 if not vector else -1] != A.data.shape[-1]:
+        raise RuntimeError(f"linalg.solve: Incompatible shapes of A and B for the equation AX = B "
+                           f"({A.data.shape[-2]}x{A.data.shape[-1]} and {'x'.join(map(str, B.data.shape))})")
+    A, B = F._same_dtype([A, B])
+    try:
+        return L.Solve.apply(A, B, vector=vector)
+    except Exception as error:
+        if type(error).__name__ != "LinAlgError":
+            raise
+        raise RuntimeError("linalg.solve: The solver failed because the input matrix is singular.") from None
