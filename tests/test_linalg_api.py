@@ -1,4 +1,4 @@
-"""dtorch.linalg against torch.linalg: norms, inv, det and solve, forward and gradients, batched, with errors."""
+"""dtorch.linalg (dtorch/linalg.py) against torch.linalg: norms, inv, det and solve, forward and gradients, batched,
 
 import math
 
