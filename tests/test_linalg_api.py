@@ -1,4 +1,4 @@
-"""dtorch.linalg (dtorch/linalg.py) against torch.linalg: norms, inv, det and solve, forward and gradients, batched,
+"""dtorch.linalg (dtorch/linalg.py) against torch.linalg: norms, inv, det and solve, with gradients and errors."""
 
 import math
 
