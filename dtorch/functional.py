@@ -899,7 +899,7 @@ def reshape(input, *shape):
 def view(input, *shape):
     """Like ``reshape`` but never copies: a RuntimeError when the memory layout does not allow a view."""
     if len(shape) == 1 and isinstance(shape[0], _backend.dtype):
-        raise NotImplementedError("Tensor.view(dtype) is not supported by dtorch")
+        return _view_as_dtype(input, shape[0])
     target = _infer_shape(_shape_arg(shape), input.data.size)
     data = input.data
     if not data.flags.c_contiguous and not _view_possible(data, target):
@@ -908,6 +908,33 @@ def view(input, *shape):
             "two contiguous subspaces). Use .reshape(...) instead."
         )
     return S.Reshape.apply(input, shape=target)
+
+
+def _view_as_dtype(input, dtype):
+    """The same bytes read as ``dtype`` (``Tensor.view(dtype)``): the last dimension scales by the item-size ratio.
+    Not differentiable, as in PyTorch (except to the same dtype, which is an ordinary view).
+
+    >>> import dtorch
+    >>> dtorch.tensor([1.0]).view(dtorch.int32)
+    tensor([1065353216], dtype=dtorch.int32)
+    """
+    data = input.data
+    target = dtype.numpy_dtype
+    if target == data.dtype:
+        return S.Reshape.apply(input, shape=data.shape)
+    if target.itemsize != data.itemsize:
+        if data.ndim == 0:
+            raise RuntimeError("self.dim() cannot be 0 to view " + str(input.dtype) + " as " + str(dtype) +
+                               " (different element sizes)")
+        if data.strides[-1] != data.itemsize:
+            raise RuntimeError("self.stride(-1) must be 1 to view " + str(input.dtype) + " as " + str(dtype) +
+                               " (different element sizes)")
+        if (data.shape[-1] * data.itemsize) % target.itemsize:
+            raise RuntimeError(f"self.size(-1) must be divisible by {target.itemsize // data.itemsize} to view "
+                               f"{input.dtype} as {dtype} (different element sizes), but got {data.shape[-1]}")
+    result = _new(data.view(target), None)  # outside the graph, as in PyTorch
+    result._base = input._base if input._base is not None else input  # shares memory: in-place changes show
+    return result
 
 
 def _view_possible(array, shape):

@@ -342,3 +342,28 @@ def test_errors_match_torch_in_type_and_message(name, make):
     with pytest.raises(expected.type) as actual:
         make(dtorch)
     assert str(actual.value).split(":")[0] == str(expected.value).split(":")[0]
+
+
+@pytest.mark.parametrize("source, target", [("float32", "int32"), ("float32", "int16"), ("float32", "float64"),
+                                            ("int64", "float32"), ("uint8", "int8"), ("float16", "int16")])
+def test_view_as_dtype_matches_torch(source, target):
+    values = np.arange(-4, 4).astype(source).reshape(2, 4)
+    ours = dtorch.tensor(values).view(getattr(dtorch, target))
+    theirs = torch.tensor(values).view(getattr(torch, target))
+    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    assert tuple(ours.shape) == tuple(theirs.shape)
+
+
+def test_view_as_dtype_shares_memory_and_checks_sizes():
+    x = dtorch.tensor([1.0, -2.0], requires_grad=True)
+    bits = x.view(dtorch.int32)
+    assert not bits.requires_grad
+    y = dtorch.tensor([1.0, 2.0])
+    alias = y.view(dtorch.int32)
+    y.mul_(2)
+    np.testing.assert_array_equal(alias.numpy(), torch.tensor([2.0, 4.0]).view(torch.int32).numpy())
+    for lib in (dtorch, torch):
+        with pytest.raises(RuntimeError, match="must be divisible by 2"):
+            lib.ones(3).view(lib.float64)
+        with pytest.raises(RuntimeError, match="stride\\(-1\\) must be 1"):
+            lib.ones(4, 4).t().view(lib.float64)
