@@ -10,7 +10,16 @@ Each layer and direction runs as one fused op (``dtorch.ops.rnn.RNNLayer``); the
 concatenates directions and applies dropout between layers. Weights are looked up by name on every call, so
 ``load_state_dict``, ``to()`` and parameter replacement need no extra bookkeeping (``flatten_parameters`` is a
 no-op kept for scripts that call it). An LSTM with ``proj_size > 0`` adds ``weight_hr_l{k}{suffix}`` (P, H), as
-PyTorch does. Not supported: ``PackedSequence`` inputs.
+PyTorch does.
+
+``PackedSequence`` inputs (``dtorch.nn.utils.rnn``) run on the packed rows directly, as cuDNN does: the steps are
+cut into segments over which ``batch_sizes`` is constant, each segment is one ``RNNLayer`` call on its rows
+(``(steps, batch, features)``, contiguous in the packed layout), and a sequence leaves the running batch where its
+segment ends, so its final state is the state at its own last step. The reverse direction walks the segments
+from last to first, and a sequence joins the running batch (with its initial state) at its own last step. Cost:
+every step is computed once, on only the sequences still running, but each layer and direction makes one op call
+(and a few slices and one ``cat``) per distinct length in the batch, instead of one: with all lengths distinct
+that is up to ``min(T, B)`` calls.
 """
 
 import math
@@ -21,6 +30,7 @@ import dtorch
 from dtorch.nn import functional as F
 from dtorch.nn.modules.module import Module
 from dtorch.nn.parameter import Parameter
+from dtorch.nn.utils.rnn import PackedSequence
 from dtorch.ops.rnn import GATES, RNNLayer
 
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
@@ -159,6 +169,10 @@ class RNNBase(Module):
                 states = tuple(state.unsqueeze(1) for state in states)
         elif self.batch_first:
             input = input.transpose(0, 1)
+        self._check_input(input)
+        return input, self._initial_states(states, input.shape[1], input), batched
+
+    def _check_input(self, input):
         if input.shape[-1] != self.input_size:
             raise RuntimeError(
                 f"input.size(-1) must be equal to input_size. Expected {self.input_size}, got {input.shape[-1]}"
@@ -166,60 +180,144 @@ class RNNBase(Module):
         weight = getattr(self, self._flat_weights_names[0])
         if input.dtype != weight.dtype:
             raise RuntimeError(f"input must have the type {weight.dtype}, got type {input.dtype}")
-        batch = input.shape[1]
+
+    def _initial_states(self, states, batch, input):
+        """Check the given (L*D, B, H) states, or make zero ones like ``input``."""
         layers = self.num_layers * (2 if self.bidirectional else 1)
         expected = [(layers, batch, self.proj_size if self.proj_size > 0 else self.hidden_size)]
         if self.mode == "LSTM":
             expected.append((layers, batch, self.hidden_size))
         if states is None:
-            states = tuple(dtorch.zeros(shape, dtype=input.dtype, device=input.device) for shape in expected)
-        else:
-            names = ("hidden[0]", "hidden[1]") if self.mode == "LSTM" else ("hidden",)
-            for state, shape, what in zip(states, expected, names):
-                if tuple(state.shape) != shape:
-                    raise RuntimeError(f"Expected {what} size {shape}, got {list(state.shape)}")
-        return input, states, batched
+            return tuple(dtorch.zeros(shape, dtype=input.dtype, device=input.device) for shape in expected)
+        names = ("hidden[0]", "hidden[1]") if self.mode == "LSTM" else ("hidden",)
+        for state, shape, what in zip(states, expected, names):
+            if tuple(state.shape) != shape:
+                raise RuntimeError(f"Expected {what} size {shape}, got {list(state.shape)}")
+        return states
 
-    def _run(self, input, h0, c0):
-        """All layers and directions over (T, B, I) ``input``: output (T, B, D*H), h_n and c_n (or None)."""
-        steps = input.shape[0]
+    def _run(self, input, h0, c0, batch_sizes=None):
+        """All layers and directions: output, h_n and c_n (or None).
+
+        ``input`` is (T, B, I) when ``batch_sizes`` is None, else the (N, I) rows of a ``PackedSequence`` with
+        those ``batch_sizes``; the output has the same layout with D*H features.
+        """
         lstm = self.mode == "LSTM"
         num_directions = 2 if self.bidirectional else 1
+        segments = None if batch_sizes is None else _segments(batch_sizes)
         layer_input = input
         h_finals = []
         c_finals = []
-        batch = input.shape[1]
         for layer in range(self.num_layers):
             outputs = []
             for direction in range(num_directions):
                 index = layer * num_directions + direction
-                names = self._all_weights[index]
-                w_ih = getattr(self, names[0])
-                w_hh = getattr(self, names[1])
-                b_ih = getattr(self, names[2]) if self.bias else None
-                b_hh = getattr(self, names[3]) if self.bias else None
-                w_hr = getattr(self, names[-1]) if self.proj_size > 0 else None
-                packed = RNNLayer.apply(layer_input, h0[index], c0[index] if lstm else None, w_ih, w_hh, b_ih, b_hh,
-                                        w_hr, mode=self.mode, reverse=direction == 1)
-                # unpack the op's single output (see dtorch/ops/rnn.py): views, so gradients meet in ``packed``
-                if w_hr is not None:
-                    split = steps * batch * self.proj_size
-                    output = packed[:split].reshape(steps, batch, self.proj_size)
-                    c_finals.append(packed[split:].reshape(batch, self.hidden_size))
-                elif lstm:
-                    output = packed[:steps]
-                    c_finals.append(packed[steps])
+                reverse = direction == 1
+                weights = self._layer_weights(index)
+                c_start = c0[index] if lstm else None
+                if segments is None:
+                    output, h_last, c_last = self._layer(layer_input, h0[index], c_start, weights, reverse)
                 else:
-                    output = packed
+                    output, h_last, c_last = self._packed_layer(layer_input, segments, h0[index], c_start, weights,
+                                                                reverse)
                 outputs.append(output)
-                h_finals.append(output[0] if direction == 1 else output[steps - 1])
-            layer_output = outputs[0] if num_directions == 1 else dtorch.cat(outputs, 2)
+                h_finals.append(h_last)
+                c_finals.append(c_last)
+            layer_output = outputs[0] if num_directions == 1 else dtorch.cat(outputs, -1)
             if self.dropout > 0 and self.training and layer < self.num_layers - 1:
                 layer_output = F.dropout(layer_output, self.dropout, True)
             layer_input = layer_output
         h_n = dtorch.stack(h_finals, 0)
         c_n = dtorch.stack(c_finals, 0) if lstm else None
         return layer_input, h_n, c_n
+
+    def _layer_weights(self, index):
+        """(w_ih, w_hh, b_ih, b_hh, w_hr) of layer-and-direction ``index``, None where absent."""
+        names = self._all_weights[index]
+        b_ih = getattr(self, names[2]) if self.bias else None
+        b_hh = getattr(self, names[3]) if self.bias else None
+        w_hr = getattr(self, names[-1]) if self.proj_size > 0 else None
+        return getattr(self, names[0]), getattr(self, names[1]), b_ih, b_hh, w_hr
+
+    def _layer(self, input, h0, c0, weights, reverse):
+        """One direction of one layer over (T, B, I) ``input``: output (T, B, H), last h (B, H), last c or None.
+
+        "Last" is the state after the final step taken: position T-1 going forward, position 0 in reverse.
+        """
+        steps, batch = input.shape[0], input.shape[1]
+        w_ih, w_hh, b_ih, b_hh, w_hr = weights
+        packed = RNNLayer.apply(input, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, mode=self.mode, reverse=reverse)
+        # unpack the op's single output (see dtorch/ops/rnn.py): views, so gradients meet in ``packed``
+        c_last = None
+        if w_hr is not None:
+            split = steps * batch * self.proj_size
+            output = packed[:split].reshape(steps, batch, self.proj_size)
+            c_last = packed[split:].reshape(batch, self.hidden_size)
+        elif self.mode == "LSTM":
+            output = packed[:steps]
+            c_last = packed[steps]
+        else:
+            output = packed
+        return output, (output[0] if reverse else output[steps - 1]), c_last
+
+    def _packed_layer(self, data, segments, h0, c0, weights, reverse):
+        """One direction of one layer over packed rows ``data`` (N, I); see the module docstring.
+
+        Returns output rows (N, H) and the final h (B, H) and c (or None) of every sequence, each taken at the
+        sequence's own last step (its first position in reverse).
+        """
+        lstm = c0 is not None
+        outputs = [None] * len(segments)
+        if not reverse:
+            # the running batch shrinks: rows past a segment's batch have finished, their states are final
+            h, c = h0, c0
+            h_done, c_done = [], []
+            for k, (start, steps, batch) in enumerate(segments):
+                if h.shape[0] > batch:
+                    h_done.append(h[batch:])
+                    h = h[:batch]
+                    if lstm:
+                        c_done.append(c[batch:])
+                        c = c[:batch]
+                x = data[start:start + steps * batch].reshape(steps, batch, data.shape[-1])
+                output, h, c = self._layer(x, h, c, weights, False)
+                outputs[k] = output.reshape(steps * batch, output.shape[-1])
+            # the finished rows were collected from the back of the batch forward
+            h_final = dtorch.cat([h] + h_done[::-1], 0) if h_done else h
+            c_final = (dtorch.cat([c] + c_done[::-1], 0) if c_done else c) if lstm else None
+        else:
+            # the running batch grows: a sequence joins, from its initial state, at its own last step
+            h = c = None
+            for k in range(len(segments) - 1, -1, -1):
+                start, steps, batch = segments[k]
+                if h is None:
+                    h = h0[:batch]
+                    c = c0[:batch] if lstm else None
+                elif h.shape[0] < batch:
+                    h = dtorch.cat([h, h0[h.shape[0]:batch]], 0)
+                    if lstm:
+                        c = dtorch.cat([c, c0[c.shape[0]:batch]], 0)
+                x = data[start:start + steps * batch].reshape(steps, batch, data.shape[-1])
+                output, h, c = self._layer(x, h, c, weights, True)
+                outputs[k] = output.reshape(steps * batch, output.shape[-1])
+            h_final, c_final = h, c
+        output = outputs[0] if len(outputs) == 1 else dtorch.cat(outputs, 0)
+        return output, h_final, c_final
+
+    def _forward_packed(self, packed, states):
+        """Run a ``PackedSequence``: returns the output ``PackedSequence``, h_n and c_n (or None), the states in
+        the caller's batch order."""
+        data, batch_sizes, sorted_indices, unsorted_indices = packed
+        if data.dim() != 2:
+            raise RuntimeError(f"input must have 2 dimensions, got {data.dim()}")
+        self._check_input(data)
+        states = self._initial_states(states, int(batch_sizes[0]), data)
+        if sorted_indices is not None:
+            states = tuple(state.index_select(1, sorted_indices) for state in states)
+        output, h_n, c_n = self._run(data, states[0], states[1] if self.mode == "LSTM" else None, batch_sizes)
+        if unsorted_indices is not None:
+            h_n = h_n.index_select(1, unsorted_indices)
+            c_n = None if c_n is None else c_n.index_select(1, unsorted_indices)
+        return PackedSequence(output, batch_sizes, sorted_indices, unsorted_indices), h_n, c_n
 
     def _finish(self, output, batched):
         if not batched:
@@ -229,6 +327,9 @@ class RNNBase(Module):
         return output
 
     def forward(self, input, hx=None):
+        if isinstance(input, PackedSequence):
+            output, h_n, _ = self._forward_packed(input, None if hx is None else (hx,))
+            return output, h_n
         input, (h0,), batched = self._prepare(input, None if hx is None else (hx,))
         output, h_n, _ = self._run(input, h0, None)
         return self._finish(output, batched), (h_n if batched else h_n.squeeze(1))
@@ -243,7 +344,9 @@ class RNN(RNNBase):
         bias: learn ``b_ih`` and ``b_hh`` (default True). batch_first: input/output as (B, T, F) (default False).
         dropout: dropout on each layer's output except the last (default 0). bidirectional: default False.
 
-    Returns ``(output, h_n)``: output (T, B, D*H) and h_n (num_layers*D, B, H).
+    Returns ``(output, h_n)``: output (T, B, D*H) and h_n (num_layers*D, B, H). The input may also be a
+    ``PackedSequence`` (``dtorch.nn.utils.rnn``): then ``output`` is one too, and h_n holds each sequence's state
+    at its own last step.
 
     >>> import dtorch
     >>> rnn = RNN(10, 20, 2)
@@ -291,6 +394,9 @@ class LSTM(RNNBase):
     def forward(self, input, hx=None):
         if hx is not None and (not isinstance(hx, (tuple, list)) or len(hx) != 2):
             raise RuntimeError("LSTM expects hx to be a tuple (h_0, c_0)")
+        if isinstance(input, PackedSequence):
+            output, h_n, c_n = self._forward_packed(input, None if hx is None else tuple(hx))
+            return output, (h_n, c_n)
         input, (h0, c0), batched = self._prepare(input, None if hx is None else tuple(hx))
         output, h_n, c_n = self._run(input, h0, c0)
         if not batched:
@@ -315,6 +421,20 @@ class GRU(RNNBase):
         if "proj_size" in kwargs:
             raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
         super().__init__("GRU", *args, **kwargs)
+
+
+def _segments(batch_sizes):
+    """``(first_row, steps, batch)`` of each run of equal batch sizes, in time order: each run's packed rows are
+    contiguous and time-major, so they reshape to (steps, batch, features)."""
+    segments = []
+    row = 0
+    for size in batch_sizes.tolist():
+        if segments and segments[-1][2] == size:
+            segments[-1][1] += 1
+        else:
+            segments.append([row, 1, size])
+        row += size
+    return [tuple(segment) for segment in segments]
 
 
 # ======================================================================================================================
