@@ -157,6 +157,32 @@ def compile(model=None, **options):
     return model
 
 
+import builtins as _builtins  # noqa: E402
+
+_settings = {"float32_matmul_precision": "highest", "deterministic": False, "deterministic_warn_only": False}
+
+
+def set_float32_matmul_precision(precision):
+    """Accepted for compatibility ('highest', 'high', 'medium'); dtorch's float32 matmuls always run in float32."""
+    if precision not in ("highest", "high", "medium"):
+        raise RuntimeError(f"Invalid precision: {precision!r}; expected one of 'highest', 'high', 'medium'")
+    _settings["float32_matmul_precision"] = precision
+
+
+def get_float32_matmul_precision():
+    return _settings["float32_matmul_precision"]
+
+
+def use_deterministic_algorithms(mode, *, warn_only=False):
+    """Recorded for compatibility: dtorch's ops are already deterministic on NumPy (no parallel reductions)."""
+    _settings["deterministic"] = _builtins.bool(mode)  # ``bool`` is dtorch.bool in this module
+    _settings["deterministic_warn_only"] = _builtins.bool(warn_only)
+
+
+def are_deterministic_algorithms_enabled():
+    return _settings["deterministic"]
+
+
 def get_num_threads():
     return 1
 
@@ -295,6 +321,10 @@ from dtorch import utils  # noqa: E402,F401
 import dtorch.utils.data  # noqa: E402,F401
 from dtorch import distributed  # noqa: E402,F401
 from dtorch import linalg  # noqa: E402,F401
+from dtorch import amp, backends  # noqa: E402,F401
+from dtorch.amp import autocast  # noqa: E402,F401
+
+cuda.amp = amp  # the older spelling, torch.cuda.amp.GradScaler / autocast
 
 inverse = linalg.inv
 det = linalg.det
