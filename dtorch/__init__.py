@@ -321,7 +321,7 @@ from dtorch import utils  # noqa: E402,F401
 import dtorch.utils.data  # noqa: E402,F401
 from dtorch import distributed  # noqa: E402,F401
 from dtorch import linalg  # noqa: E402,F401
-from dtorch import amp, backends  # noqa: E402,F401
+from dtorch import amp, backends, testing  # noqa: E402,F401
 from dtorch.amp import autocast  # noqa: E402,F401
 
 cuda.amp = amp  # the older spelling, torch.cuda.amp.GradScaler / autocast
