@@ -7,7 +7,7 @@
 dtorch.Size([3, 2])
 """
 
-from dtorch.nn.parameter import Parameter  # noqa: F401
+from dtorch.nn.parameter import Buffer, Parameter, UninitializedBuffer, UninitializedParameter  # noqa: F401
 from dtorch.nn import functional  # noqa: F401
 from dtorch.nn import init  # noqa: F401
 from dtorch.nn.modules import *  # noqa: F401,F403
@@ -17,4 +17,5 @@ from dtorch.nn import modules  # noqa: F401
 
 from dtorch.nn import utils  # noqa: F401
 
-__all__ = ["Parameter", "functional", "init", "modules", "utils"] + list(_module_names)
+__all__ = ["Buffer", "Parameter", "UninitializedBuffer", "UninitializedParameter", "functional", "init", "modules",
+           "utils"] + list(_module_names)

@@ -70,8 +70,9 @@ def _same_dtype(name, input, *others):
 
 
 def _check_float(input, name):
+    # PyTorch raises NotImplementedError (a RuntimeError) naming its scalar type: "... not implemented for 'Long'"
     if input.data.dtype.kind != "f":
-        raise RuntimeError(f"\"{name}\" not implemented for '{str(input.dtype).replace('dtorch.', '')}'")
+        raise NotImplementedError(f"\"{name}\" not implemented for '{_scalar_type_name(input)}'")
 
 
 def _inplace(input, compute):
@@ -500,15 +501,16 @@ def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
 
 
 def _adaptive_size(output_size, shape):
-    """``output_size`` (an int, or a pair whose entries may be None to keep that extent) as a pair of ints."""
+    """``output_size`` (an int, or one entry per extent of ``shape``, None keeping that extent) as ints."""
+    n = len(shape)
     if output_size is None or isinstance(output_size, (int, np.integer)):
-        sizes = (output_size, output_size)
+        sizes = (output_size,) * n
     else:
         sizes = tuple(output_size)
         if len(sizes) == 1:
-            sizes = sizes * 2
-        if len(sizes) != 2:
-            raise RuntimeError(f"adaptive pooling: output_size must be 2 values, got {list(sizes)}")
+            sizes = sizes * n
+        if len(sizes) != n:
+            raise RuntimeError(f"adaptive pooling: output_size must be {n} values, got {list(sizes)}")
     return tuple(shape[i] if s is None else int(s) for i, s in enumerate(sizes))
 
 
@@ -1683,24 +1685,49 @@ def _class_axis(input, name):
     return 0 if input.data.ndim == 1 else 1
 
 
-def _check_class_target(input, target, axis, weight, name):
-    """Class-index targets: integer dtype and the input's shape without the class axis."""
-    shape = input.data.shape
+# PyTorch's names of scalar types, which its loss errors use ("expected target dtype to be Long or Byte, but got Int")
+_SCALAR_TYPE_NAMES = {
+    "int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte", "uint16": "UInt16",
+    "uint32": "UInt32", "uint64": "UInt64", "float64": "Double", "float32": "Float", "float16": "Half",
+    "bfloat16": "BFloat16", "bool": "Bool", "complex64": "ComplexFloat", "complex128": "ComplexDouble",
+}
+
+
+def _scalar_type_name(tensor):
+    name = str(tensor.data.dtype)
+    return _SCALAR_TYPE_NAMES.get(name, name)
+
+
+def _check_class_target(input, target, axis):
+    """Class-index targets: the input's shape without the class axis, then int64 or uint8 (PyTorch's order and
+    errors: a batch-size mismatch is a ValueError, every other mismatch a RuntimeError)."""
+    shape, target_shape = input.data.shape, tuple(target.data.shape)
     expected = shape[:axis] + shape[axis + 1:]
-    if tuple(target.data.shape) != tuple(expected):
-        if axis == 1 and target.data.shape[:1] != shape[:1]:
+    if target_shape != expected:
+        if axis == 0:
+            if len(target_shape) == 1:
+                raise ValueError(
+                    f"For 1D input, 1D target must have size 1, but got target size: {target_shape[0]}"
+                )
+            raise RuntimeError("0D or 1D target tensor expected, multi-target not supported")
+        if not target_shape or target_shape[0] != shape[0]:
             raise ValueError(
-                f"Expected input batch_size ({shape[0]}) to match target batch_size ({target.data.shape[0]})."
+                f"Expected input batch_size ({shape[0]}) to match target batch_size "
+                f"({target_shape[0] if target_shape else 0})."
             )
-        raise RuntimeError(
-            f"{name}: expected target of size {list(expected)} for input of size {list(shape)}, got target of size "
-            f"{_shape_text(target)}"
-        )
-    c = shape[axis]
+        if len(shape) == 2:
+            raise RuntimeError("0D or 1D target tensor expected, multi-target not supported")
+        raise RuntimeError(f"Expected target size {list(expected)}, got {list(target_shape)}")
+    dtype = target.data.dtype
+    if dtype != np.int64 and dtype != np.uint8:
+        raise RuntimeError(f"expected target dtype to be Long or Byte, but got {_scalar_type_name(target)}")
+
+
+def _check_class_weight(weight, c, name=""):
     if weight is not None and tuple(weight.data.shape) != (c,):
         raise RuntimeError(
-            f"weight tensor should be defined either for all {c} classes or no classes but got weight tensor of "
-            f"shape: {_shape_text(weight)}"
+            f"{name}weight tensor should be defined either for all {c} classes or no classes but got weight tensor "
+            f"of shape: {_shape_text(weight)}"
         )
 
 
@@ -1719,8 +1746,8 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
 
     Args:
         input: logits ``(N, C)``, ``(N, C, d1, ...)`` or ``(C,)``.
-        target: class indices of shape ``(N, d1, ...)`` (integer dtype), or class probabilities of the input's
-            shape (float dtype).
+        target: class indices of shape ``(N, d1, ...)`` (int64 or uint8, as PyTorch: int32 targets raise), or
+            class probabilities of the input's shape (float dtype).
         weight: ``(C,)`` class weights. ignore_index: target value that contributes nothing (class indices only).
         label_smoothing: mix the target with the uniform distribution by this amount.
     Returns:
@@ -1738,24 +1765,21 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     axis = _class_axis(input, "cross_entropy")
     target = _as_operand(target, input)
     c = input.data.shape[axis]
-    probabilities = target.data.dtype.kind == "f"
+    # as PyTorch: a target of the input's shape holds class probabilities, any other one class indices
+    probabilities = target.data.shape == input.data.shape
     if probabilities:
+        if target.data.dtype.kind != "f":
+            raise RuntimeError(
+                f"Expected floating point type for target with class probabilities, got {_scalar_type_name(target)}"
+            )
         if ignore_index != -100:
             raise RuntimeError("ignore_index is not supported for floating point target")
-        if tuple(target.data.shape) != tuple(input.data.shape):
-            raise RuntimeError(
-                f"cross_entropy: a float (class probabilities) target must have the input's shape "
-                f"{_shape_text(input)}, got {_shape_text(target)}"
-            )
-        if weight is not None and tuple(weight.data.shape) != (c,):
-            raise RuntimeError(f"weight tensor should be defined either for all {c} classes or no classes but got "
-                               f"weight tensor of shape: {_shape_text(weight)}")
+        _check_class_weight(weight, c, "cross_entropy: ")
         if target.data.dtype != input.data.dtype:
             target = _F._cast(target, input.data.dtype)
     else:
-        if target.data.dtype.kind not in "iu":
-            raise RuntimeError(f"expected scalar type Long but found {target.dtype}")
-        _check_class_target(input, target, axis, weight, "cross_entropy")
+        _check_class_target(input, target, axis)
+        _check_class_weight(weight, c)
         _check_labels(target, ignore_index, c)
     _same_dtype("cross_entropy", input, weight)
     return _loss.CrossEntropy.apply(input, target, weight, axis=axis, probabilities=probabilities,
@@ -1773,9 +1797,10 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction)
     axis = _class_axis(input, "nll_loss")
-    if target.data.dtype.kind not in "iu":
-        raise RuntimeError(f"expected scalar type Long but found {target.dtype}")
-    _check_class_target(input, target, axis, weight, "nll_loss")
+    _check_float(input, "nll_loss")
+    target = _as_operand(target, input)
+    _check_class_target(input, target, axis)
+    _check_class_weight(weight, input.data.shape[axis])
     _check_labels(target, ignore_index, input.data.shape[axis])
     _same_dtype("nll_loss", input, weight)
     return _loss.NLLLoss.apply(input, target, weight, axis=axis, ignore_index=int(ignore_index),
@@ -2025,3 +2050,946 @@ def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, r
     dim = input.data.ndim - 1
     loss = _F.div(_F.sum(loss, dim), float(input.data.shape[dim]))
     return _reduce_loss(loss, reduction)
+
+
+# ======================================================================================================================
+# further ops of torch.nn.functional, composed from the ops above
+
+
+def max_pool1d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+                            return_indices=True):
+    """``max_pool1d`` returning ``(output, indices)``.
+
+    >>> import dtorch
+    >>> max_pool1d_with_indices(dtorch.tensor([[1., 3., 2., 0.]]), 2)[1]
+    tensor([[1, 2]])
+    """
+    return max_pool1d(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices=True)
+
+
+def max_pool2d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+                            return_indices=True):
+    """``max_pool2d`` returning ``(output, indices)``.
+
+    >>> import dtorch
+    >>> max_pool2d_with_indices(dtorch.arange(4.).reshape(1, 2, 2), 2)[1]
+    tensor([[[3]]])
+    """
+    return max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices=True)
+
+
+def adaptive_max_pool1d_with_indices(input, output_size, return_indices=True):
+    """``adaptive_max_pool1d`` returning ``(output, indices)``.
+
+    >>> import dtorch
+    >>> adaptive_max_pool1d_with_indices(dtorch.tensor([[1., 5., 2., 0.]]), 2)[1]
+    tensor([[1, 2]])
+    """
+    return adaptive_max_pool1d(input, output_size, return_indices=True)
+
+
+def adaptive_max_pool2d_with_indices(input, output_size, return_indices=True):
+    """``adaptive_max_pool2d`` returning ``(output, indices)``.
+
+    >>> import dtorch
+    >>> adaptive_max_pool2d_with_indices(dtorch.arange(4.).reshape(1, 2, 2), 1)[1]
+    tensor([[[3]]])
+    """
+    return adaptive_max_pool2d(input, output_size, return_indices=True)
+
+
+def celu_(input, alpha=1.0):
+    """In-place ``celu``.
+
+    >>> import dtorch
+    >>> celu_(dtorch.tensor([1.]))
+    tensor([1.])
+    """
+    return celu(input, alpha, inplace=True)
+
+
+def selu_(input):
+    """In-place ``selu``.
+
+    >>> import dtorch
+    >>> selu_(dtorch.tensor([0.]))
+    tensor([0.])
+    """
+    return selu(input, inplace=True)
+
+
+def pixel_shuffle(input, upscale_factor):
+    """Rearrange ``(*, C * r**2, H, W)`` into ``(*, C, H * r, W * r)`` (``r = upscale_factor``).
+
+    >>> import dtorch
+    >>> pixel_shuffle(dtorch.arange(4.).reshape(1, 4, 1, 1), 2)
+    tensor([[[[0., 1.],
+              [2., 3.]]]])
+    """
+    if input.data.ndim < 3:
+        raise RuntimeError(
+            f"pixel_shuffle expects input to have at least 3 dimensions, but got input with {input.data.ndim} "
+            "dimension(s)"
+        )
+    r = int(upscale_factor)
+    *batch, c, h, w = input.data.shape
+    if r <= 0 or c % (r * r):
+        raise RuntimeError(
+            f"pixel_shuffle expects its input's 'channel' dimension to be divisible by the square of upscale_factor, "
+            f"but input.size(-3)={c} is not divisible by {r * r}"
+        )
+    nb = len(batch)
+    x = _F.reshape(input, (*batch, c // (r * r), r, r, h, w))
+    x = _F.permute(x, (*range(nb), nb, nb + 3, nb + 1, nb + 4, nb + 2))
+    return _F.reshape(x, (*batch, c // (r * r), h * r, w * r))
+
+
+def pixel_unshuffle(input, downscale_factor):
+    """Rearrange ``(*, C, H * r, W * r)`` into ``(*, C * r**2, H, W)``: the inverse of ``pixel_shuffle``.
+
+    >>> import dtorch
+    >>> pixel_unshuffle(dtorch.arange(4.).reshape(1, 1, 2, 2), 2).flatten()
+    tensor([0., 1., 2., 3.])
+    """
+    if input.data.ndim < 3:
+        raise RuntimeError(
+            f"pixel_unshuffle expects input to have at least 3 dimensions, but got input with {input.data.ndim} "
+            "dimension(s)"
+        )
+    r = int(downscale_factor)
+    *batch, c, h, w = input.data.shape
+    if r <= 0 or h % r or w % r:
+        raise RuntimeError(
+            f"pixel_unshuffle expects height and width to be divisible by downscale_factor, but got height={h}, "
+            f"width={w} and downscale_factor={r}"
+        )
+    nb = len(batch)
+    x = _F.reshape(input, (*batch, c, h // r, r, w // r, r))
+    x = _F.permute(x, (*range(nb), nb, nb + 2, nb + 4, nb + 1, nb + 3))
+    return _F.reshape(x, (*batch, c * r * r, h // r, w // r))
+
+
+def channel_shuffle(input, groups):
+    """Split the channels of ``(N, C, *)`` input into ``groups`` and interleave them (ShuffleNet).
+
+    >>> import dtorch
+    >>> channel_shuffle(dtorch.arange(4.).reshape(1, 4, 1), 2).flatten()
+    tensor([0., 2., 1., 3.])
+    """
+    shape = input.data.shape
+    if len(shape) < 3:
+        raise RuntimeError(f"channel_shuffle expects input to have at least 3 dimensions, but got input with "
+                           f"{len(shape)} dimension(s)")
+    if groups <= 0:
+        raise RuntimeError(f"Number of groups to divide channels in must be positive. Value of groups:{groups}")
+    if shape[1] % groups:
+        raise RuntimeError(f"Number of channels must be divisible by groups. Got {shape[1]} channels and "
+                           f"{groups} groups.")
+    x = _F.reshape(input, (shape[0], groups, shape[1] // groups) + shape[2:])
+    return _F.reshape(_F.transpose(x, 1, 2), shape)
+
+
+native_channel_shuffle = channel_shuffle
+
+
+def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
+    """Divide each element by ``(k + alpha * mean of x**2 over size neighbouring channels) ** beta``.
+
+    The window covers channels ``c - size // 2`` to ``c + (size - 1) // 2`` (zeros beyond the edges), as PyTorch's.
+
+    >>> import dtorch
+    >>> local_response_norm(dtorch.ones(1, 3, 2), 2, alpha=1.0, beta=1.0, k=0.0)[0, :, 0]
+    tensor([2., 1., 1.])
+    """
+    dim = input.data.ndim
+    if dim < 3:
+        raise ValueError(f"Expected 3D or higher dimensionality input (got {dim} dimensions)")
+    if input.data.size == 0:
+        return input
+    c = input.data.shape[1]
+    squares = _F.mul(input, input)
+    zeros = _new(_backend.xp_of(input.data).zeros(
+        (input.data.shape[0], size - 1) + input.data.shape[2:], dtype=input.data.dtype), None)
+    before, after = size // 2, (size - 1) // 2
+    padded = _F.cat([_F.narrow(zeros, 1, 0, before), squares, _F.narrow(zeros, 1, 0, after)], 1)
+    window = _F.narrow(padded, 1, 0, c)
+    for shift in range(1, size):
+        window = _F.add(window, _F.narrow(padded, 1, shift, c))
+    div = _F.pow(_F.add(_F.mul(window, alpha / size), k), beta)
+    return _F.div(input, div)
+
+
+def _lp_pool(input, norm_type, kernel_size, stride, ceil_mode, pool, count):
+    out = pool(_F.pow(input, norm_type), kernel_size, stride, 0, ceil_mode)
+    return _F.pow(_F.mul(_F.mul(_F.sign(out), relu(_F.abs(out))), float(count)), 1.0 / norm_type)
+
+
+def lp_pool1d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
+    """Power-average pooling ``(sum over the window of x**p) ** (1 / p)`` of ``(N, C, L)`` input.
+
+    >>> import dtorch
+    >>> lp_pool1d(dtorch.tensor([[3., 4.]]), 2, 2)
+    tensor([[5.]])
+    """
+    return _lp_pool(input, float(norm_type), kernel_size, stride, ceil_mode, avg_pool1d, kernel_size)
+
+
+def lp_pool2d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
+    """Power-average pooling ``(sum over the window of x**p) ** (1 / p)`` of ``(N, C, H, W)`` input.
+
+    >>> import dtorch
+    >>> lp_pool2d(dtorch.tensor([[[3., 4.]]]), 2, (1, 2))
+    tensor([[[5.]]])
+    """
+    kh, kw = _tuple(kernel_size, 2, "kernel_size")
+    return _lp_pool(input, float(norm_type), kernel_size, stride, ceil_mode, avg_pool2d, kh * kw)
+
+
+def _max_unpool(input, indices, kernel_size, stride, padding, output_size, n, name):
+    kernel = _tuple(kernel_size, n, "kernel_size")
+    stride = kernel if stride is None else _tuple(stride, n, "stride")
+    padding = _tuple(padding, n, "padding")
+    spatial = input.data.shape[-n:]
+    default = tuple((spatial[i] - 1) * stride[i] - 2 * padding[i] + kernel[i] for i in range(n))
+    if output_size is None:
+        size = default
+    else:
+        size = tuple(output_size)[-n:]
+        for i in range(n):
+            low, high = default[i] - stride[i], default[i] + stride[i]
+            if not low < size[i] < high:
+                raise ValueError(
+                    f"invalid output_size \"{list(output_size)}\" (dim {i} must be between {low} and {high})"
+                )
+    if tuple(indices.data.shape) != tuple(input.data.shape):
+        raise RuntimeError(f"Expected shape of indices to be same as that of the input tensor "
+                           f"({_shape_text(input)}) but got indices tensor with shape: {_shape_text(indices)}")
+    lead = input.data.shape[:-n]
+    plane = math.prod(size)
+    if indices.data.size and (int(indices.data.min()) < 0 or int(indices.data.max()) >= plane):
+        raise RuntimeError(f"Found an invalid max index: {int(indices.data.max())} (output volumes are of size "
+                           f"{'x'.join(str(s) for s in size)}")
+    flat_input = _F.reshape(input, lead + (-1,))
+    flat_index = _F.reshape(indices, lead + (-1,))
+    zeros = _new(_backend.xp_of(input.data).zeros(lead + (plane,), dtype=input.data.dtype), None)
+    out = _F.scatter(zeros, len(lead), flat_index, flat_input)
+    return _F.reshape(out, lead + size)
+
+
+def max_unpool1d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """Put each value of ``(N, C, L)`` input back at its ``max_pool1d`` index; zeros elsewhere.
+
+    >>> import dtorch
+    >>> out, idx = max_pool1d(dtorch.tensor([[1., 3., 2., 0.]]), 2, return_indices=True)
+    >>> max_unpool1d(out, idx, 2)
+    tensor([[0., 3., 2., 0.]])
+    """
+    return _max_unpool(input, indices, kernel_size, stride, padding, output_size, 1, "max_unpool1d")
+
+
+def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """Put each value of ``(N, C, H, W)`` input back at its ``max_pool2d`` index; zeros elsewhere.
+
+    >>> import dtorch
+    >>> out, idx = max_pool2d(dtorch.arange(4.).reshape(1, 2, 2), 2, return_indices=True)
+    >>> max_unpool2d(out, idx, 2)
+    tensor([[[0., 0.],
+             [0., 3.]]])
+    """
+    return _max_unpool(input, indices, kernel_size, stride, padding, output_size, 2, "max_unpool2d")
+
+
+def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=None, reduce=None,
+                      reduction="mean"):
+    """Multi-class hinge loss: ``sum over j != y of max(0, margin - x[y] + x[j]) ** p / C`` (times ``weight[y]``).
+
+    >>> import dtorch
+    >>> multi_margin_loss(dtorch.tensor([[0.1, 0.2, 0.4, 0.8]]), dtorch.tensor([3]))
+    tensor(0.3250)
+    """
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    if p not in (1, 2):
+        raise ValueError("only p == 1 and p == 2 supported")
+    if weight is not None and weight.data.ndim != 1:
+        raise ValueError("weight must be one-dimensional")
+    unbatched = input.data.ndim <= 1
+    x = _F.reshape(input, (1, -1)) if unbatched else input
+    if x.data.ndim != 2 or (input.data.size == 0 and input.data.ndim != 2):
+        raise RuntimeError(f"Expected non-empty vector or matrix with optional 0-dim batch size, but got: "
+                           f"{_shape_text(input)}")
+    n, c = x.data.shape
+    labels = _F.reshape(target, (-1,))
+    if tuple(labels.data.shape) != (n,):
+        raise RuntimeError(f"inconsistent target size, expected {n} but got {_shape_text(target)}")
+    if labels.data.size and (int(labels.data.min()) < 0 or int(labels.data.max()) >= c):
+        raise IndexError("target out of range")
+    index = _F.reshape(labels, (n, 1))
+    picked = _F.gather(x, 1, index)
+    hinge = _F.clamp(_F.add(_F.sub(x, picked), float(margin)), min=0.0)
+    if p == 2:
+        hinge = _F.mul(hinge, hinge)
+    if weight is not None:
+        hinge = _F.mul(hinge, _F.reshape(_F.index_select(weight, 0, labels), (n, 1)))
+    not_target = np.arange(c)[None, :] != _backend.to_device(labels.data, "cpu")[:, None]
+    hinge = _F.mul(hinge, _new(_backend.xp_of(x.data).asarray(not_target.astype(x.data.dtype)), None))
+    loss = _F.div(_F.sum(hinge, 1), float(c))
+    if unbatched:
+        loss = _F.reshape(loss, ())
+    return _reduce_loss(loss, reduction)
+
+
+def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    """Multi-label hinge loss: for each target class ``j`` (the leading entries of ``target`` before the first -1)
+    and each non-target class ``i``, ``max(0, 1 - (x[j] - x[i]))``, summed and divided by ``C``.
+
+    >>> import dtorch
+    >>> multilabel_margin_loss(dtorch.tensor([[0.1, 0.2, 0.4, 0.8]]), dtorch.tensor([[3, 0, -1, 1]]))
+    tensor(0.8500)
+    """
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    unbatched = input.data.ndim <= 1
+    x = _F.reshape(input, (1, -1)) if unbatched else input
+    n, c = x.data.shape
+    labels = _backend.to_device(target.data, "cpu").reshape(n, -1)
+    if labels.shape != (n, c):
+        raise RuntimeError(f"inconsistent target size: {_shape_text(target)} for input of size: {_shape_text(input)}")
+    counts = np.zeros((n, c), dtype=np.int64)  # how often class j is listed before the first -1
+    for row in range(n):
+        for label in labels[row]:
+            if label < 0:
+                break
+            if label >= c:
+                raise IndexError(f"target {label} out of range for {c} classes")
+            counts[row, label] += 1
+    is_target = counts > 0
+    xp = _backend.xp_of(x.data)
+    pair_weight = (counts[:, :, None] * ~is_target[:, None, :]).astype(x.data.dtype)  # [n, target j, other i]
+    margins = _F.add(_F.sub(_F.unsqueeze(x, 1), _F.unsqueeze(x, 2)), 1.0)  # 1 - x[j] + x[i]
+    hinge = _F.mul(_F.clamp(margins, min=0.0), _new(xp.asarray(pair_weight), None))
+    loss = _F.div(_F.sum(hinge, (1, 2)), float(c))
+    if unbatched:
+        loss = _F.reshape(loss, ())
+    return _reduce_loss(loss, reduction)
+
+
+def pdist(input, p=2):
+    """The ``p``-norm distance between every pair of rows ``i < j`` of an ``(N, M)`` input: ``N * (N - 1) / 2``
+    values in row-major order of the upper triangle.
+
+    >>> import dtorch
+    >>> pdist(dtorch.tensor([[0., 0.], [3., 4.], [6., 8.]]))
+    tensor([ 5., 10.,  5.])
+    """
+    if input.data.ndim != 2:
+        raise RuntimeError(f"pdist only supports 2D tensors, got: {input.data.ndim}D")
+    first, second = np.triu_indices(input.data.shape[0], 1)
+    xp = _backend.xp_of(input.data)
+    a = _F.index_select(input, 0, _new(xp.asarray(first), None))
+    b = _F.index_select(input, 0, _new(xp.asarray(second), None))
+    return _F.norm(_F.sub(a, b), p, -1)
+
+
+def triplet_margin_with_distance_loss(anchor, positive, negative, *, distance_function=None, margin=1.0, swap=False,
+                                      reduction="mean"):
+    """``max(0, d(anchor, positive) - d(anchor, negative) + margin)`` for any distance ``d`` (default
+    ``pairwise_distance``); ``swap`` uses the smaller of ``d(anchor, negative)`` and ``d(positive, negative)``.
+
+    >>> import dtorch
+    >>> triplet_margin_with_distance_loss(dtorch.zeros(1, 2), dtorch.zeros(1, 2), dtorch.ones(1, 2), margin=2.0)
+    tensor(0.5858)
+    """
+    _check_reduction(reduction)
+    if margin <= 0:
+        raise ValueError(f"TripletMarginWithDistanceLoss: expected margin to be greater than 0, got {margin} instead")
+    dims = (anchor.data.ndim, positive.data.ndim, negative.data.ndim)
+    if len(set(dims)) != 1:
+        raise RuntimeError(f"The anchor, positive, and negative tensors are expected to have the same number of "
+                           f"dimensions, but got: anchor {dims[0]}D, positive {dims[1]}D, and negative {dims[2]}D "
+                           "inputs")
+    distance = pairwise_distance if distance_function is None else distance_function
+    d_positive = distance(anchor, positive)
+    d_negative = distance(anchor, negative)
+    if swap:
+        d_negative = _F.minimum(d_negative, distance(positive, negative))
+    loss = _F.clamp(_F.add(_F.sub(d_positive, d_negative), float(margin)), min=0.0)
+    return _reduce_loss(loss, reduction)
+
+
+def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=None):
+    """Deprecated spelling of ``interpolate`` (warns, as PyTorch does).
+
+    >>> import dtorch, warnings
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     upsample(dtorch.ones(1, 1, 2), scale_factor=2).shape
+    dtorch.Size([1, 1, 4])
+    """
+    warnings.warn("`nn.functional.upsample` is deprecated. Use `nn.functional.interpolate` instead.", stacklevel=2)
+    return interpolate(input, size, scale_factor, mode, align_corners)
+
+
+def upsample_nearest(input, size=None, scale_factor=None):
+    """Deprecated: ``interpolate(..., mode='nearest')`` (warns).
+
+    >>> import dtorch, warnings
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     upsample_nearest(dtorch.ones(1, 1, 2), scale_factor=2).shape
+    dtorch.Size([1, 1, 4])
+    """
+    warnings.warn("`nn.functional.upsample_nearest` is deprecated. Use `nn.functional.interpolate` instead.",
+                  stacklevel=2)
+    return interpolate(input, size, scale_factor, mode="nearest")
+
+
+def upsample_bilinear(input, size=None, scale_factor=None):
+    """Deprecated: ``interpolate(..., mode='bilinear', align_corners=True)`` (warns).
+
+    >>> import dtorch, warnings
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     upsample_bilinear(dtorch.ones(1, 1, 2, 2), scale_factor=2).shape
+    dtorch.Size([1, 1, 4, 4])
+    """
+    warnings.warn("`nn.functional.upsample_bilinear` is deprecated. Use `nn.functional.interpolate` instead.",
+                  stacklevel=2)
+    return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)
+
+
+_SELU_ALPHA_SCALED = 1.7580993408473766  # SELU's scale * alpha: the value dropped units of alpha dropout go to
+
+
+def _alpha_dropout(input, p, training, inplace, shape):
+    _check_p(p)
+    if not training or p == 0.0:
+        return input
+    if p == 1.0:
+        return _F.mul(input, 0.0)
+    rng = _random.numpy_generator()
+    keep = (rng.random(shape, dtype=np.float32) >= p).astype(input.data.dtype)
+    a = 1.0 / math.sqrt((_SELU_ALPHA_SCALED ** 2 * p + 1) * (1 - p))
+    # kept units: a * x + a * alpha * p; dropped units: a * alpha * (p - 1), so mean and variance are kept
+    xp = _backend.xp_of(input.data)
+    scale = _new(xp.asarray(keep * input.data.dtype.type(a)), None)
+    shift = _new(xp.asarray(((keep - 1) * _SELU_ALPHA_SCALED * a + _SELU_ALPHA_SCALED * a * p).astype(
+        input.data.dtype)), None)
+    if inplace:
+        return _inplace(input, lambda x: _F.add(_F.mul(x, scale), shift))
+    return _F.add(_F.mul(input, scale), shift)
+
+
+def alpha_dropout(input, p=0.5, training=False, inplace=False):
+    """Dropout for SELU networks: dropped units take SELU's negative saturation value and the result is rescaled
+    so that zero-mean, unit-variance inputs keep their mean and variance. Identity when not ``training``.
+
+    >>> import dtorch
+    >>> alpha_dropout(dtorch.ones(3), 0.5, training=False)
+    tensor([1., 1., 1.])
+    """
+    return _alpha_dropout(input, p, training, inplace, input.data.shape)
+
+
+def feature_alpha_dropout(input, p=0.5, training=False, inplace=False):
+    """``alpha_dropout`` of whole channels of ``(N, C, *)`` input (one draw per sample and channel).
+
+    >>> import dtorch
+    >>> feature_alpha_dropout(dtorch.ones(1, 2, 3), 0.5, training=False).shape
+    dtorch.Size([1, 2, 3])
+    """
+    shape = input.data.shape[:2] + (1,) * (input.data.ndim - 2)
+    return _alpha_dropout(input, p, training, inplace, shape)
+
+
+def gumbel_softmax(logits, tau=1.0, hard=False, eps=1e-10, dim=-1):
+    """A sample of the Gumbel-softmax distribution: ``softmax((logits + gumbel noise) / tau)``; with ``hard`` the
+    one-hot of its argmax, with the soft sample's gradient (straight-through).
+
+    >>> import dtorch
+    >>> gumbel_softmax(dtorch.zeros(2, 3), hard=True).sum(-1)
+    tensor([1., 1.])
+    """
+    rng = _random.numpy_generator()
+    xp = _backend.xp_of(logits.data)
+    gumbels = -np.log(rng.exponential(size=logits.data.shape)).astype(logits.data.dtype)
+    y_soft = softmax(_F.div(_F.add(logits, _new(xp.asarray(gumbels), None)), tau), dim)
+    if not hard:
+        return y_soft
+    axis = _wrap_dim(dim, logits.data.ndim)
+    index = xp.expand_dims(xp.argmax(y_soft.data, axis=axis), axis)
+    y_hard = xp.zeros_like(y_soft.data)
+    xp.put_along_axis(y_hard, index, 1.0, axis=axis)
+    return _F.add(_F.sub(_new(y_hard, None), _new(y_soft.data, None)), y_soft)
+
+
+def affine_grid(theta, size, align_corners=None):
+    """Sampling grid ``(N, H, W, 2)`` for ``grid_sample`` from affine matrices ``theta`` ``(N, 2, 3)``.
+
+    Pixel centres lie at ``-1 + (2 i + 1) / W`` (``align_corners=False``, the default) or at ``-1 + 2 i / (W - 1)``
+    (``align_corners=True``).
+
+    >>> import dtorch
+    >>> affine_grid(dtorch.tensor([[[1., 0., 0.], [0., 1., 0.]]]), (1, 1, 1, 2), align_corners=False)[0, 0]
+    tensor([[-0.5000,  0.0000],
+            [ 0.5000,  0.0000]])
+    """
+    if align_corners is None:
+        align_corners = False
+    if not theta.data.dtype.kind == "f":
+        raise ValueError(f"Expected theta to have floating point type, but got {theta.dtype}")
+    if len(size) != 4:
+        raise NotImplementedError(
+            f"affine_grid only supports 4D sizes, for 2D affine transforms. Got size {list(size)}. (dtorch has no "
+            "volumetric affine_grid)"
+        )
+    n, _, h, w = size
+    if theta.data.ndim != 3 or tuple(theta.data.shape[1:]) != (2, 3):
+        raise ValueError(
+            f"Expected a batch of 2D affine matrices of shape Nx2x3 for size {list(size)}. Got {_shape_text(theta)}."
+        )
+    if min(size) <= 0:
+        raise ValueError(f"Expected non-zero, positive output size. Got {list(size)}")
+
+    def coords(steps):
+        if steps == 1:
+            return np.zeros(1)
+        line = np.linspace(-1.0, 1.0, steps)
+        return line if align_corners else line * (steps - 1) / steps
+
+    ys, xs = np.meshgrid(coords(h), coords(w), indexing="ij")
+    base = np.stack([xs, ys, np.ones_like(xs)], -1).reshape(1, h * w, 3).astype(theta.data.dtype)
+    base = _new(_backend.xp_of(theta.data).asarray(base), None)
+    grid = _F.matmul(base, _F.transpose(theta, 1, 2))
+    return _F.reshape(grid, (n, h, w, 2))
+
+
+def _unnormalize(coord, extent, align_corners):
+    if align_corners:
+        return _F.mul(_F.add(coord, 1.0), (extent - 1) / 2)
+    return _F.div(_F.sub(_F.mul(_F.add(coord, 1.0), extent), 1.0), 2.0)
+
+
+def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corners=None):
+    """Sample ``(N, C, H, W)`` input at the normalised ``(x, y)`` locations of ``grid`` ``(N, Ho, Wo, 2)``.
+
+    ``mode`` ``'bilinear'`` or ``'nearest'``; ``padding_mode`` ``'zeros'`` or ``'border'`` (dtorch has no
+    ``'reflection'`` or ``'bicubic'``); ``align_corners`` as in ``affine_grid``. Gradients reach ``input`` and,
+    for bilinear sampling, ``grid``.
+
+    >>> import dtorch
+    >>> grid_sample(dtorch.tensor([[[[1., 3.]]]]), dtorch.zeros(1, 1, 1, 2), align_corners=False)
+    tensor([[[[2.]]]])
+    """
+    if align_corners is None:
+        align_corners = False
+    if mode not in ("bilinear", "nearest"):
+        raise NotImplementedError(f"grid_sample: dtorch supports mode 'bilinear' and 'nearest', got '{mode}'")
+    if padding_mode not in ("zeros", "border"):
+        raise NotImplementedError(
+            f"grid_sample: dtorch supports padding_mode 'zeros' and 'border', got '{padding_mode}'"
+        )
+    if input.data.ndim != 4 or grid.data.ndim != 4 or grid.data.shape[-1] != 2:
+        raise RuntimeError(f"grid_sample: dtorch supports 4-D input and grid (N, Ho, Wo, 2), got input of shape "
+                           f"{_shape_text(input)} and grid of shape {_shape_text(grid)}")
+    if input.data.shape[0] != grid.data.shape[0]:
+        raise RuntimeError(f"grid_sampler(): expected grid and input to have same batch size, but got input with "
+                           f"sizes {_shape_text(input)} and grid with sizes {_shape_text(grid)}")
+    _same_dtype("grid_sample", input, grid)
+    n, c, h, w = input.data.shape
+    ho, wo = grid.data.shape[1:3]
+    xp = _backend.xp_of(input.data)
+    x = _unnormalize(_F.getitem(grid, (Ellipsis, 0)), w, align_corners)
+    y = _unnormalize(_F.getitem(grid, (Ellipsis, 1)), h, align_corners)
+    if padding_mode == "border":
+        x = _F.clamp(x, 0.0, float(w - 1))
+        y = _F.clamp(y, 0.0, float(h - 1))
+    flat = _F.reshape(input, (n, c, h * w))
+
+    def gather(ix, iy):
+        """input at integer pixels ``(iy, ix)`` (arrays of shape (N, Ho, Wo)), zero outside."""
+        valid = (ix >= 0) & (ix < w) & (iy >= 0) & (iy < h)
+        index = xp.where(valid, xp.clip(iy, 0, h - 1) * w + xp.clip(ix, 0, w - 1), 0).reshape(n, 1, ho * wo)
+        values = _F.gather(flat, 2, _new(xp.broadcast_to(index, (n, c, ho * wo)).copy(), None))
+        mask = _new(valid.reshape(n, 1, ho * wo).astype(input.data.dtype), None)
+        return _F.reshape(_F.mul(values, mask), (n, c, ho, wo))
+
+    if mode == "nearest":
+        # PyTorch rounds half to even (nearbyint)
+        return gather(xp.rint(x.data).astype(np.int64), xp.rint(y.data).astype(np.int64))
+    x0, y0 = xp.floor(x.data), xp.floor(y.data)
+    wx1 = _F.unsqueeze(_F.sub(x, _new(x0, None)), 1)  # weight of the right neighbours, (N, 1, Ho, Wo)
+    wy1 = _F.unsqueeze(_F.sub(y, _new(y0, None)), 1)
+    wx0, wy0 = _F.sub(1.0, wx1), _F.sub(1.0, wy1)
+    ix0, iy0 = x0.astype(np.int64), y0.astype(np.int64)
+    out = _F.mul(gather(ix0, iy0), _F.mul(wx0, wy0))
+    out = _F.add(out, _F.mul(gather(ix0 + 1, iy0), _F.mul(wx1, wy0)))
+    out = _F.add(out, _F.mul(gather(ix0, iy0 + 1), _F.mul(wx0, wy1)))
+    return _F.add(out, _F.mul(gather(ix0 + 1, iy0 + 1), _F.mul(wx1, wy1)))
+
+
+def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale_grad_by_freq=False, mode="mean",
+                  sparse=False, per_sample_weights=None, include_last_offset=False, padding_idx=None):
+    """Sum, mean or max of the ``weight`` rows of each bag of indices, without building the per-index embeddings'
+    batch: ``(B, N)`` input holds B bags of N indices; 1-D input is split into bags at ``offsets``.
+
+    Entries equal to ``padding_idx`` are left out (and not counted by the mean); an empty bag gives zeros.
+    ``per_sample_weights`` (``mode='sum'`` only) scales each index's row.
+
+    >>> import dtorch
+    >>> embedding_bag(dtorch.tensor([0, 1, 2]), dtorch.eye(3), dtorch.tensor([0, 1]), mode='sum')
+    tensor([[1., 0., 0.],
+            [0., 1., 1.]])
+    """
+    if mode not in ("sum", "mean", "max"):
+        raise ValueError(f"mode has to be one of sum, mean or max, but got {mode}")
+    if weight.data.ndim != 2:
+        raise ValueError(f"weight has to be a 2D Tensor, but got Tensor of dimension {weight.data.ndim}")
+    if per_sample_weights is not None:
+        if mode != "sum":
+            raise NotImplementedError(
+                f"embedding_bag: per_sample_weights was not None. per_sample_weights is only supported for "
+                f"mode='sum' (got mode='{mode}'). Please open a feature request on GitHub."
+            )
+        if tuple(per_sample_weights.shape) != tuple(input.shape):
+            raise ValueError(f"embedding_bag: If per_sample_weights ({_shape_text(per_sample_weights)}) is not None, "
+                             f"then it must have the same shape as the input ({_shape_text(input)})")
+    rows = weight.data.shape[0]
+    if padding_idx is not None:
+        if not -rows <= padding_idx < rows:
+            raise AssertionError("padding_idx must be within the number of embeddings")
+        padding_idx = int(padding_idx) % rows
+    indices = _backend.to_device(input.data, "cpu")
+    if indices.ndim == 2:
+        if offsets is not None:
+            raise ValueError(
+                "if input is 2D, then offsets has to be None, as input is treated is a mini-batch of fixed length "
+                f"sequences. However, found offsets of type {type(offsets)}"
+            )
+        bags, length = indices.shape
+        bag_of = np.repeat(np.arange(bags), length)
+    elif indices.ndim == 1:
+        if offsets is None:
+            raise ValueError("offsets has to be a 1D Tensor but got None")
+        if offsets.data.ndim != 1:
+            raise ValueError("offsets has to be a 1D Tensor")
+        starts = _backend.to_device(offsets.data, "cpu").astype(np.int64)
+        end = indices.shape[0]
+        if include_last_offset:
+            starts, end = starts[:-1], int(starts[-1])
+        bags = starts.shape[0]
+        if bags and (starts[0] != 0 or (np.diff(starts) < 0).any() or starts[-1] > indices.shape[0]):
+            raise RuntimeError("offsets must start at 0, be non-decreasing and not exceed the number of indices")
+        positions = np.arange(indices.shape[0])
+        bag_of = np.searchsorted(starts, positions, side="right") - 1
+        bag_of[positions >= end] = -1
+    else:
+        raise ValueError(f"input has to be 1D or 2D Tensor, but got Tensor of dimension {indices.ndim}")
+    flat = indices.reshape(-1)
+    keep = bag_of >= 0
+    if padding_idx is not None:
+        keep &= flat != padding_idx
+    kept = np.nonzero(keep)[0]
+    xp = _backend.xp_of(weight.data)
+    dim = weight.data.shape[1]
+    looked_up = embedding(_new(xp.asarray(flat[kept]), None), weight, max_norm=max_norm, norm_type=norm_type,
+                          scale_grad_by_freq=scale_grad_by_freq)
+    bag_index = bag_of[kept]
+    if mode == "max":
+        counts = np.bincount(bag_index, minlength=bags)
+        width = max(int(counts.max()) if counts.size else 0, 1)
+        slot = np.arange(kept.size) - np.concatenate([[0], np.cumsum(counts)[:-1]])[bag_index]
+        table = np.zeros((bags, width), dtype=np.int64)  # per bag: positions in looked_up, padded with 0
+        table[bag_index, slot] = np.arange(kept.size)
+        filled = np.zeros((bags, width), dtype=bool)
+        filled[bag_index, slot] = True
+        if kept.size == 0:  # every bag empty: zeros that still depend on weight, as PyTorch's do
+            return _F.add(_new(xp.zeros((bags, dim), dtype=weight.data.dtype), None), _F.mul(_F.sum(weight), 0.0))
+        gathered = _F.reshape(_F.index_select(looked_up, 0, _new(xp.asarray(table.reshape(-1)), None)),
+                              (bags, width, dim))
+        mask = _new(xp.asarray(filled[:, :, None]), None)
+        best = _F.amax(_F.where(mask, gathered, -math.inf), 1)
+        return _F.where(_new(xp.asarray((counts > 0)[:, None]), None), best, 0.0)
+    if per_sample_weights is not None:
+        scale = _F.index_select(_F.reshape(per_sample_weights, (-1,)), 0, _new(xp.asarray(kept), None))
+        looked_up = _F.mul(looked_up, _F.unsqueeze(scale, 1))
+    zeros = _new(xp.zeros((bags, dim), dtype=weight.data.dtype), None)
+    target = _new(xp.asarray(np.broadcast_to(bag_index[:, None], (kept.size, dim)).copy()), None)
+    out = _F.scatter_add(zeros, 0, target, looked_up)
+    if mode == "mean":
+        counts = np.maximum(np.bincount(bag_index, minlength=bags), 1).astype(weight.data.dtype)
+        out = _F.div(out, _new(xp.asarray(counts[:, None]), None))
+    return out
+
+
+# ---- volumetric (3-D) ops, composed from the 1-D and 2-D ones ----------------------------------------------------
+# Pooling over a box is separable: the mean (with PyTorch's divisor, a product of per-axis counts) and the max of a
+# box are the mean and max along each axis in turn, so the 3-D pools run the 1-D ones along D, H and W.
+
+
+def _along(input, axis, fn):
+    """Apply a 1-D op ``fn`` on ``(M, 1, L)`` to every line of ``input`` along ``axis``."""
+    moved = _F.movedim(input, axis, -1)
+    lead = moved.data.shape[:-1]
+    out = fn(_F.reshape(moved, (-1, 1, moved.data.shape[-1])))
+    return _F.movedim(_F.reshape(out, lead + (out.data.shape[-1],)), -1, axis)
+
+
+def _pool3d_input(input, name):
+    if input.data.ndim not in (4, 5):
+        raise RuntimeError(f"{name}: Expected 4D or 5D (batch mode) tensor for input, got {_shape_text(input)}")
+
+
+def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """Average pooling of ``(N, C, D, H, W)`` or ``(C, D, H, W)`` input (same options as ``avg_pool2d``).
+
+    >>> import dtorch
+    >>> avg_pool3d(dtorch.ones(1, 1, 4, 4, 4), 2).shape
+    dtorch.Size([1, 1, 2, 2, 2])
+    """
+    _pool3d_input(input, "avg_pool3d")
+    _check_float(input, "avg_pool3d")
+    kernel = _tuple(kernel_size, 3, "kernel_size")
+    stride = kernel if stride is None or (not isinstance(stride, int) and len(stride) == 0) else \
+        _tuple(stride, 3, "stride")
+    padding = _tuple(padding, 3, "padding")
+    out = input
+    for i in range(3):
+        # per-axis sums when the divisor is overridden, per-axis means otherwise
+        out = _along(out, input.data.ndim - 3 + i, lambda t, i=i: avg_pool2d(
+            _F.unsqueeze(t, 2), (1, kernel[i]), (1, stride[i]), (0, padding[i]), ceil_mode, count_include_pad,
+            1 if divisor_override else None)[:, :, 0])
+    if divisor_override:
+        out = _F.div(out, float(divisor_override))
+    return out
+
+
+def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """Max pooling of ``(N, C, D, H, W)`` or ``(C, D, H, W)`` input; ``return_indices`` also gives each maximum's
+    flat ``D * H * W`` index (the first in scan order among ties), for ``max_unpool3d``.
+
+    >>> import dtorch
+    >>> max_pool3d(dtorch.arange(8.).reshape(1, 1, 2, 2, 2), 2, return_indices=True)[1].flatten()
+    tensor([7])
+    """
+    _pool3d_input(input, "max_pool3d")
+    kernel = _tuple(kernel_size, 3, "kernel_size")
+    stride = kernel if stride is None or (not isinstance(stride, int) and len(stride) == 0) else \
+        _tuple(stride, 3, "stride")
+    padding = _tuple(padding, 3, "padding")
+    dilation = _tuple(dilation, 3, "dilation")
+    if return_indices:
+        # the maxima at PyTorch's indices (first in scan order among ties), the gradient flowing to them
+        out_size = tuple(_pool_output_size(size, k, s, p, d, ceil_mode) for size, k, s, p, d in zip(
+            input.data.shape[-3:], kernel, stride, padding, dilation))
+        indices = _max_pool3d_indices(input, out_size, kernel, stride, padding, dilation)
+        lead = input.data.shape[:-3]
+        out = _F.gather(_F.reshape(input, lead + (-1,)), len(lead), _F.reshape(indices, lead + (-1,)))
+        return _F.reshape(out, lead + out_size), indices
+    out = input  # separable: tied maxima may get the gradient in another order than PyTorch's
+    for i in range(3):
+        out = _along(out, input.data.ndim - 3 + i, lambda t, i=i: max_pool1d(
+            t, kernel[i], stride[i], padding[i], dilation[i], ceil_mode))
+    return out
+
+
+def _pool_output_size(size, kernel, stride, padding, dilation, ceil_mode):
+    """PyTorch's pooling output extent (a ceil-mode window must start inside the input or its left padding)."""
+    span = size + 2 * padding - dilation * (kernel - 1) - 1
+    out = (-(-span // stride) if ceil_mode else span // stride) + 1
+    if ceil_mode and (out - 1) * stride >= size + padding:
+        out -= 1
+    return out
+
+
+def _max_pool3d_indices(input, out_size, kernel, stride, padding, dilation):
+    """The flat ``D * H * W`` index of each window's maximum (first in scan order), computed on the host."""
+    data = _backend.to_device(input.data, "cpu")
+    spatial = data.shape[-3:]
+    span = [(k - 1) * d + 1 for k, d in zip(kernel, dilation)]
+    # pad with -inf: before by ``padding``, after as far as the last window reaches
+    needed = [(o - 1) * s + e for o, s, e in zip(out_size, stride, span)]
+    pads = [(0, 0)] * (data.ndim - 3) + [(p, max(n - p - size, 0)) for p, n, size in zip(padding, needed, spatial)]
+    padded = np.pad(data.astype(np.float64), pads, constant_values=-np.inf)
+    windows = np.lib.stride_tricks.sliding_window_view(padded, span, axis=(-3, -2, -1))
+    windows = windows[..., ::stride[0], ::stride[1], ::stride[2], ::dilation[0], ::dilation[1], ::dilation[2]]
+    windows = windows[..., :out_size[0], :out_size[1], :out_size[2], :, :, :]
+    best = windows.reshape(windows.shape[:-3] + (-1,)).argmax(-1)
+    kd, kh, kw = np.unravel_index(best, kernel)
+    grids = np.meshgrid(*[np.arange(o) for o in out_size], indexing="ij")
+    z = grids[0] * stride[0] - padding[0] + kd * dilation[0]
+    y = grids[1] * stride[1] - padding[1] + kh * dilation[1]
+    x = grids[2] * stride[2] - padding[2] + kw * dilation[2]
+    flat = (z * spatial[1] + y) * spatial[2] + x
+    return _new(_backend.xp_of(input.data).asarray(flat.astype(np.int64)), None)
+
+
+def max_pool3d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+                            return_indices=True):
+    """``max_pool3d`` returning ``(output, indices)``.
+
+    >>> import dtorch
+    >>> max_pool3d_with_indices(dtorch.arange(8.).reshape(1, 2, 2, 2), 2)[1].flatten()
+    tensor([7])
+    """
+    return max_pool3d(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices=True)
+
+
+def adaptive_avg_pool3d(input, output_size):
+    """Mean pooling of ``(N, C, D, H, W)`` or ``(C, D, H, W)`` input to ``output_size`` (None keeps an extent).
+
+    >>> import dtorch
+    >>> adaptive_avg_pool3d(dtorch.ones(1, 2, 5, 6, 7), (2, None, 3)).shape
+    dtorch.Size([1, 2, 2, 6, 3])
+    """
+    _pool3d_input(input, "adaptive_avg_pool3d")
+    _check_float(input, "adaptive_avg_pool3d")
+    size = _adaptive_size(output_size, input.data.shape[-3:])
+    out = input
+    for i in range(3):
+        out = _along(out, input.data.ndim - 3 + i, lambda t, i=i: adaptive_avg_pool1d(t, size[i]))
+    return out
+
+
+def adaptive_max_pool3d(input, output_size, return_indices=False):
+    """Max pooling of ``(N, C, D, H, W)`` or ``(C, D, H, W)`` input to ``output_size``. No ``return_indices``.
+
+    >>> import dtorch
+    >>> adaptive_max_pool3d(dtorch.ones(1, 2, 5, 6, 7), 2).shape
+    dtorch.Size([1, 2, 2, 2, 2])
+    """
+    if return_indices:
+        raise NotImplementedError("adaptive_max_pool3d: return_indices=True is not supported by dtorch")
+    _pool3d_input(input, "adaptive_max_pool3d")
+    size = _adaptive_size(output_size, input.data.shape[-3:])
+    out = input
+    for i in range(3):
+        out = _along(out, input.data.ndim - 3 + i, lambda t, i=i: adaptive_max_pool1d(t, size[i]))
+    return out
+
+
+def lp_pool3d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
+    """Power-average pooling of ``(N, C, D, H, W)`` input.
+
+    >>> import dtorch
+    >>> lp_pool3d(dtorch.ones(1, 1, 2, 2, 2), 1, 2).flatten()
+    tensor([8.])
+    """
+    kd, kh, kw = _tuple(kernel_size, 3, "kernel_size")
+    return _lp_pool(input, float(norm_type), kernel_size, stride, ceil_mode, avg_pool3d, kd * kh * kw)
+
+
+def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """3-D convolution of ``(N, C, D, H, W)`` (or ``(C, D, H, W)``) input with ``(O, C / groups, kD, kH, kW)``
+    weights: one batched ``conv2d`` per kernel depth, summed.
+
+    >>> import dtorch
+    >>> conv3d(dtorch.ones(1, 2, 4, 5, 6), dtorch.ones(3, 2, 3, 3, 3), padding=1).shape
+    dtorch.Size([1, 3, 4, 5, 6])
+    """
+    if input.data.ndim not in (4, 5):
+        raise RuntimeError(f"Expected 4D (unbatched) or 5D (batched) input to conv3d, but got input of size: "
+                           f"{_shape_text(input)}")
+    if weight.data.ndim != 5:
+        raise RuntimeError(f"conv3d: expected a 5-D weight (out, in / groups, kD, kH, kW), got {_shape_text(weight)}")
+    if input.data.ndim == 4:
+        return _F.squeeze(conv3d(_F.unsqueeze(input, 0), weight, bias, stride, padding, dilation, groups), 0)
+    _same_dtype("conv3d", input, weight, bias)
+    kernel = weight.data.shape[2:]
+    stride = _tuple(stride, 3, "stride")
+    dilation = _tuple(dilation, 3, "dilation")
+    if isinstance(padding, str):
+        if padding not in ("valid", "same"):
+            raise ValueError(f"Invalid padding string '{padding}', should be one of {{'valid', 'same'}}")
+        if padding == "same" and any(s != 1 for s in stride):
+            raise ValueError("padding='same' is not supported for strided convolutions")
+        totals = [d * (k - 1) if padding == "same" else 0 for k, d in zip(kernel, dilation)]
+        pads = [(t // 2, t - t // 2) for t in totals]
+    else:
+        pads = [(p, p) for p in _tuple(padding, 3, "padding")]
+    n, c = input.data.shape[:2]
+    if c != weight.data.shape[1] * groups:
+        raise RuntimeError(
+            f"Given groups={groups}, weight of size {_shape_text(weight)}, expected input{_shape_text(input)} to "
+            f"have {weight.data.shape[1] * groups} channels, but got {c} channels instead"
+        )
+    x = pad(input, (pads[2][0], pads[2][1], pads[1][0], pads[1][1], pads[0][0], pads[0][1]))
+    depth = x.data.shape[2]
+    d_out = (depth - dilation[0] * (kernel[0] - 1) - 1) // stride[0] + 1
+    if d_out <= 0:
+        raise RuntimeError(f"conv3d: the kernel of depth {kernel[0]} (dilation {dilation[0]}) does not fit the padded "
+                           f"input depth {depth}")
+    xp = _backend.xp_of(input.data)
+    out = None
+    for kd in range(kernel[0]):
+        rows = _new(xp.asarray(np.arange(d_out) * stride[0] + kd * dilation[0]), None)
+        slices = _F.movedim(_F.index_select(x, 2, rows), 2, 1)  # (N, D_out, C, H, W)
+        slices = _F.reshape(slices, (n * d_out,) + slices.data.shape[2:])
+        term = conv2d(slices, _F.getitem(weight, (slice(None), slice(None), kd)), None, stride[1:], 0,
+                      dilation[1:], groups)
+        out = term if out is None else _F.add(out, term)
+    out = _F.movedim(_F.reshape(out, (n, d_out) + out.data.shape[1:]), 1, 2)
+    if bias is not None:
+        out = _F.add(out, _F.reshape(bias, (1, -1, 1, 1, 1)))
+    return out
+
+
+def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """Transposed 3-D convolution of ``(N, C, D, H, W)`` (or ``(C, D, H, W)``) input with ``(C, O / groups, kD, kH,
+    kW)`` weights: one batched ``conv_transpose2d`` per kernel depth, each placed at its output depths.
+
+    >>> import dtorch
+    >>> conv_transpose3d(dtorch.ones(1, 4, 2, 3, 3), dtorch.ones(4, 2, 3, 3, 3), stride=2).shape
+    dtorch.Size([1, 2, 5, 7, 7])
+    """
+    if input.data.ndim not in (4, 5):
+        raise RuntimeError(f"Expected 4D (unbatched) or 5D (batched) input to conv_transpose3d, but got input of "
+                           f"size: {_shape_text(input)}")
+    if weight.data.ndim != 5:
+        raise RuntimeError(f"conv_transpose3d: expected a 5-D weight, got weight of size {_shape_text(weight)}")
+    if input.data.ndim == 4:
+        return _F.squeeze(conv_transpose3d(_F.unsqueeze(input, 0), weight, bias, stride, padding, output_padding,
+                                           groups, dilation), 0)
+    stride = _tuple(stride, 3, "stride")
+    padding = _tuple(padding, 3, "padding")
+    output_padding = _tuple(output_padding, 3, "output_padding")
+    dilation = _tuple(dilation, 3, "dilation")
+    if output_padding[0] >= stride[0] and output_padding[0] >= dilation[0]:
+        raise RuntimeError(
+            f"output padding must be smaller than either stride or dilation, but got output_padding="
+            f"{list(output_padding)}, stride={list(stride)}, dilation={list(dilation)}"
+        )
+    n, c, depth = input.data.shape[:3]
+    k_depth = weight.data.shape[2]
+    d_out = (depth - 1) * stride[0] - 2 * padding[0] + dilation[0] * (k_depth - 1) + output_padding[0] + 1
+    if d_out <= 0:
+        raise RuntimeError(f"conv_transpose3d: calculated output depth {d_out} is too small")
+    planes = _F.reshape(_F.movedim(input, 2, 1), (n * depth, c) + input.data.shape[3:])
+    xp = _backend.xp_of(input.data)
+    out = None
+    for kd in range(k_depth):
+        y = conv_transpose2d(planes, _F.getitem(weight, (slice(None), slice(None), kd)), None, stride[1:],
+                             padding[1:], output_padding[1:], groups, dilation[1:])
+        y = _F.movedim(_F.reshape(y, (n, depth) + y.data.shape[1:]), 1, -1)  # (N, O, Ho, Wo, D)
+        # input depth d lands at output depth d * stride + kd * dilation - padding (when inside the output)
+        place = np.zeros((depth, d_out), dtype=input.data.dtype)
+        target = np.arange(depth) * stride[0] + kd * dilation[0] - padding[0]
+        inside = (target >= 0) & (target < d_out)
+        place[np.arange(depth)[inside], target[inside]] = 1
+        term = _F.matmul(y, _new(xp.asarray(place), None))
+        out = term if out is None else _F.add(out, term)
+    out = _F.movedim(out, -1, 2)
+    if bias is not None:
+        out = _F.add(out, _F.reshape(bias, (1, -1, 1, 1, 1)))
+    return out
+
+
+def max_unpool3d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """Put each value of ``(N, C, D, H, W)`` input back at its ``max_pool3d`` index; zeros elsewhere.
+
+    >>> import dtorch
+    >>> max_unpool3d(dtorch.ones(1, 1, 1, 1, 1), dtorch.tensor([[[[[7]]]]]), 2).flatten().tolist()
+    [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0]
+    """
+    return _max_unpool(input, indices, kernel_size, stride, padding, output_size, 3, "max_unpool3d")

@@ -41,3 +41,109 @@ class Parameter(Tensor):
         result = Parameter(Tensor._from_array(self.data.copy(), None), self.requires_grad)
         memo[id(self)] = result
         return result
+
+
+class _BufferMeta(type):
+    # as PyTorch's: a Buffer is a plain Tensor marked ``_is_buffer``, so ``isinstance`` checks the mark
+    def __instancecheck__(cls, instance):
+        if cls is Buffer:
+            return isinstance(instance, Tensor) and getattr(instance, "_is_buffer", False)
+        return super().__instancecheck__(instance)
+
+
+class Buffer(Tensor, metaclass=_BufferMeta):
+    """A Tensor that a Module registers as a buffer when assigned as an attribute (PyTorch's ``nn.Buffer``).
+
+    ``Buffer(data, persistent=False)`` keeps it out of ``state_dict``. What is stored is ``data`` detached (the
+    same memory), marked as a buffer.
+
+    >>> import dtorch
+    >>> m = dtorch.nn.Module()
+    >>> m.steps = Buffer(dtorch.zeros(1))
+    >>> [name for name, _ in m.named_buffers()], list(m.state_dict())
+    (['steps'], ['steps'])
+    """
+
+    def __new__(cls, data=None, *, persistent=True):
+        if data is None:
+            import numpy as np
+
+            data = Tensor._from_array(np.empty((0,), dtype=np.float32), None)
+        buffer = data.detach().requires_grad_(data.requires_grad)
+        buffer.persistent = persistent
+        buffer._is_buffer = True
+        return buffer
+
+
+class _UninitializedMixin:
+    """A placeholder of unknown shape (an empty array) for lazy modules; ``materialize(shape)`` gives it memory
+    and turns it, in place, into its ``cls_to_become`` (so whoever holds it, an optimizer say, keeps it)."""
+
+    cls_to_become = None
+
+    def materialize(self, shape, device=None, dtype=None):
+        from dtorch import factories
+
+        dtype = self.dtype if dtype is None else dtype
+        device = self.device if device is None else device
+        self.data = factories.empty(tuple(shape), device=device, dtype=dtype).data
+        self.__class__ = self.cls_to_become
+
+    def __repr__(self):
+        return f"<{type(self).__name__}>"
+
+    def __deepcopy__(self, memo):
+        result = type(self)(self.requires_grad, dtype=self.dtype)
+        result.data = self.data.copy()
+        memo[id(self)] = result
+        return result
+
+    def __reduce_ex__(self, protocol):
+        return (_rebuild_uninitialized, (type(self), self.requires_grad, str(self.dtype).split(".")[-1]))
+
+
+def _rebuild_uninitialized(cls, requires_grad, dtype_name):
+    import dtorch
+
+    return cls(requires_grad, dtype=getattr(dtorch, dtype_name))
+
+
+class UninitializedParameter(_UninitializedMixin, Parameter):
+    """A ``Parameter`` whose shape a lazy module fills in at its first call (PyTorch's).
+
+    >>> p = UninitializedParameter()
+    >>> p.materialize((2, 3)); type(p).__name__, tuple(p.shape)
+    ('Parameter', (2, 3))
+    """
+
+    cls_to_become = Parameter
+
+    def __new__(cls, requires_grad=True, device=None, dtype=None):
+        from dtorch import factories
+
+        return Parameter.__new__(cls, factories.empty(0, device=device, dtype=dtype), requires_grad)
+
+    def __init__(self, requires_grad=True, device=None, dtype=None):
+        pass
+
+
+class UninitializedBuffer(_UninitializedMixin, Tensor):
+    """A buffer whose shape a lazy module fills in at its first call (PyTorch's).
+
+    >>> b = UninitializedBuffer()
+    >>> b.materialize((4,)); type(b).__name__, tuple(b.shape)
+    ('Tensor', (4,))
+    """
+
+    cls_to_become = Tensor
+
+    def __new__(cls, requires_grad=False, device=None, dtype=None):
+        from dtorch import factories
+
+        placeholder = factories.empty(0, device=device, dtype=dtype)
+        buffer = Tensor._from_array.__func__(cls, placeholder.data, None)
+        buffer.requires_grad = bool(requires_grad)
+        return buffer
+
+    def __init__(self, requires_grad=False, device=None, dtype=None):
+        pass

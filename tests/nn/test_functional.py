@@ -680,3 +680,58 @@ def test_value_errors_like_torch():
         DF.cross_entropy(dtorch.randn(2, 3), dtorch.tensor([0, 3]))
     with pytest.raises(RuntimeError, match="between 0 and 1"):
         DF.binary_cross_entropy(dtorch.tensor([1.5]), dtorch.tensor([1.0]))
+
+
+# ---- class-target losses reject what torch rejects, with torch's error type and message ----------------------------
+
+
+def _class_loss_cases():
+    x, x4 = r(3, 4, seed=5), r(2, 3, 4, 5, seed=6)
+
+    def both(fn, input, target, **kwargs):
+        return lambda lib: fn(lib)(lib.tensor(input), lib.tensor(target),
+                                   **{k: lib.tensor(v) for k, v in kwargs.items() if k == "weight"},
+                                   **{k: v for k, v in kwargs.items() if k != "weight"})
+
+    ce = lambda lib: lib.nn.functional.cross_entropy  # noqa: E731
+    nll = lambda lib: lib.nn.functional.nll_loss  # noqa: E731
+    ce_module = lambda lib: lib.nn.CrossEntropyLoss()  # noqa: E731
+    nll_module = lambda lib: lib.nn.NLLLoss()  # noqa: E731
+    cases = []
+    for dtype in (np.int32, np.int16, np.int8, np.float32, np.float64, np.bool_):
+        target = np.array([0, 1, 1]).astype(dtype)
+        for name, fn in (("ce", ce), ("nll", nll), ("CrossEntropyLoss", ce_module), ("NLLLoss", nll_module)):
+            cases.append((f"{name}_{np.dtype(dtype).name}", both(fn, x, target)))
+    return cases + [
+        ("ce_int32_4d", both(ce, x4, np.zeros((2, 4, 5), np.int32))),
+        ("ce_int32_unbatched", both(ce, x[0], np.array(1, np.int32))),
+        ("ce_int32_smoothing", both(ce, x, np.array([0, 1, 1], np.int32), label_smoothing=0.2)),
+        ("ce_int32_before_weight", both(ce, x, np.array([0, 1, 2], np.int32), weight=np.ones(5, np.float32))),
+        ("ce_int32_before_bounds", both(ce, x, np.array([0, 1, 9], np.int32))),
+        ("ce_int32_batch_first", both(ce, x, np.array([0, 1], np.int32))),
+        ("ce_float_wrong_shape", both(ce, x, r(3, 5, seed=1).astype(np.float32))),
+        ("ce_float_class_shape", both(ce, x, np.array([0.0, 1.0, 1.0], np.float32))),
+        ("ce_long_probabilities", both(ce, x, np.zeros((3, 4), np.int64))),
+        ("ce_uint8_probabilities", both(ce, x, np.zeros((3, 4), np.uint8))),
+        ("ce_probabilities_weight", both(ce, x, r(3, 4, seed=1).astype(np.float32), weight=np.ones(3, np.float32))),
+        ("nll_float_multi_target", both(nll, x, r(3, 4, seed=1).astype(np.float32))),
+        ("nll_3d_target_size", both(nll, r(2, 3, 4), np.zeros((2, 5), np.int64))),
+        ("nll_unbatched_target_size", both(nll, r(3), np.zeros(2, np.int64))),
+        ("ce_long_input", both(ce, np.ones((2, 3), np.int64), np.array([0, 1]))),
+    ]
+
+
+@pytest.mark.parametrize("name, call", _class_loss_cases(), ids=[c[0] for c in _class_loss_cases()])
+def test_class_loss_target_errors_match_torch(name, call):
+    with pytest.raises(Exception) as expected:
+        call(torch)
+    with pytest.raises(Exception) as actual:
+        call(dtorch)
+    assert type(actual.value) is type(expected.value), (actual.value, expected.value)
+    if "kernel" not in str(expected.value):  # the kernel names in torch's not-implemented errors are its own
+        assert str(actual.value) == str(expected.value)
+
+
+@pytest.mark.parametrize("fn", ["cross_entropy", "nll_loss"])
+def test_class_loss_accepts_uint8_targets_like_torch(fn):
+    check(lambda F, x, t: getattr(F, fn)(F.log_softmax(x, 1), t), r(3, 4), Const(np.array([0, 3, 1], np.uint8)))

@@ -370,6 +370,159 @@ def test_full_backward_hook_matches_torch():
     np.testing.assert_allclose(dx.grad.numpy(), tx.grad.numpy(), rtol=1e-5, atol=1e-6)
 
 
+# ---- full backward hooks and backward pre-hooks, against torch -------------------------------------------------------
+
+
+def _as_list(value):
+    return None if value is None else np.asarray(value.detach().numpy()).tolist()
+
+
+def _run_backward_hooks(lib, forward, call, requires, *, hook=None, pre_hook=None, seed_grads=None):
+    """Build a module from ``forward`` in ``lib`` (torch or dtorch), hook it, run ``call`` and backward.
+
+    Returns what the hooks saw and the inputs' ``.grad`` (lists, None where absent), to compare across libraries.
+    """
+    module = type("M", (lib.nn.Module,), {"forward": forward})()
+    seen = []
+    if pre_hook is not None:
+        def record_pre(m, grad_output):
+            seen.append(("pre", [_as_list(g) for g in grad_output]))
+            return pre_hook(grad_output)
+        module.register_full_backward_pre_hook(record_pre)
+    if hook is not None:
+        def record(m, grad_input, grad_output):
+            seen.append(("full", [_as_list(g) for g in grad_input], [_as_list(g) for g in grad_output]))
+            return hook(grad_input)
+        module.register_full_backward_hook(record)
+    data = np.arange(1.0, 7.0).reshape(3, 2)
+    inputs = [lib.tensor(data[i] + i, requires_grad=r) for i, r in enumerate(requires)]
+    outputs = call(module, *inputs)
+    outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+    loss = sum((o * (k + 2)).sum() for k, o in enumerate(outputs) if isinstance(o, lib.Tensor) and k != 1)
+    loss.backward()
+    return seen, [_as_list(x.grad) for x in inputs]
+
+
+def _bilinear_like(self, x, k, y, z, scale=1.0):
+    return x * y * k + x * scale + z
+
+
+def _two_outputs(self, x, y, z):
+    return x * 2 + z, x * y, 7, y * 3
+
+
+def _times(factor):
+    return lambda grads: tuple(None if g is None else g * factor for g in grads)
+
+
+@pytest.mark.parametrize("requires", [(True, True, False), (True, False, False), (False, True, True)])
+@pytest.mark.parametrize("hook", [lambda g: None, _times(100)], ids=["observe", "replace"])
+def test_full_backward_hook_several_inputs_matches_torch(requires, hook):
+    """grad_input has one entry per positional argument (None for the int, zeros for a Tensor that needs no grad);
+    a returned tuple replaces the gradient of every input, not just the last one's."""
+    def call(m, x, y, z):
+        return m(x, 2, y, z, scale=3.0)
+
+    expected = _run_backward_hooks(torch, _bilinear_like, call, requires, hook=hook)
+    actual = _run_backward_hooks(dtorch, _bilinear_like, call, requires, hook=hook)
+    assert actual == expected
+
+
+@pytest.mark.parametrize("requires", [(True, True, False), (True, False, True)])
+@pytest.mark.parametrize("pre_hook", [None, lambda g: None, _times(10)], ids=["none", "observe", "replace"])
+def test_backward_hooks_on_a_tuple_output_match_torch(requires, pre_hook):
+    """Output 1 is unused by the loss (grad_output None), output 2 is not a Tensor; the pre-hook's replacement is
+    what the module and the full hook see."""
+    def call(m, x, y, z):
+        return m(x, y, z)
+
+    expected = _run_backward_hooks(torch, _two_outputs, call, requires, hook=_times(3), pre_hook=pre_hook)
+    actual = _run_backward_hooks(dtorch, _two_outputs, call, requires, hook=_times(3), pre_hook=pre_hook)
+    assert actual == expected
+
+
+def test_full_backward_hook_without_differentiable_inputs_warns_like_torch():
+    def run(lib):
+        lin = lib.nn.Linear(2, 1)
+        seen = []
+        lin.register_full_backward_hook(lambda m, gi, go: seen.append((gi, tuple(go[0].shape))))
+        with pytest.warns(UserWarning, match="no inputs require gradients"):
+            lin(lib.ones(3, 2)).sum().backward()
+        lin.register_full_backward_hook(lambda m, gi, go: (lib.ones(1),))
+        with pytest.warns(UserWarning), pytest.raises(RuntimeError) as error:
+            lin(lib.ones(3, 2)).sum().backward()
+        return seen, str(error.value)
+
+    assert run(dtorch) == run(torch)
+
+
+@pytest.mark.parametrize("kind", ["full", "pre"])
+def test_backward_hook_wrong_length_errors_match_torch(kind):
+    def run(lib):
+        module = type("M", (lib.nn.Module,), {"forward": _two_outputs})()
+        if kind == "full":
+            module.register_full_backward_hook(lambda m, gi, go: gi[:1])
+        else:
+            module.register_full_backward_pre_hook(lambda m, go: go[:2])
+        x, y = lib.ones(2, requires_grad=True), lib.ones(2, requires_grad=True)
+        with pytest.raises(RuntimeError) as error:
+            module(x, y, x)[0].sum().backward()
+        return str(error.value)
+
+    assert run(dtorch) == run(torch)
+
+
+def test_backward_hooks_order_prepend_remove_and_retained_graph():
+    def run(lib):
+        order = []
+        m = lib.nn.Tanh()
+        m.register_full_backward_hook(lambda mod, gi, go: order.append("a"))
+        h = m.register_full_backward_hook(lambda mod, gi, go: order.append("b"), prepend=True)
+        m.register_full_backward_pre_hook(lambda mod, go: order.append("pre-a"))
+        m.register_full_backward_pre_hook(lambda mod, go: order.append("pre-b"), prepend=True)
+        x = lib.ones(2, requires_grad=True)
+        y = m(x).sum()
+        y.backward(retain_graph=True)
+        y.backward()
+        h.remove()
+        m(x).sum().backward()
+        return order, _as_list(x.grad)
+
+    (order, grad), (expected_order, expected_grad) = run(dtorch), run(torch)
+    assert order == expected_order
+    np.testing.assert_allclose(grad, expected_grad, rtol=1e-6)
+
+
+def test_global_backward_hooks_run_before_the_modules_own():
+    from dtorch.nn.modules import module as module_module
+
+    order = []
+    m = nn.Identity()
+    m.register_full_backward_hook(lambda mod, gi, go: order.append("own"))
+    with module_module.register_module_full_backward_hook(lambda mod, gi, go: order.append("global")), \
+            module_module.register_module_full_backward_pre_hook(lambda mod, go: order.append("global-pre")):
+        m(dtorch.ones(1, requires_grad=True)).sum().backward()
+    m(dtorch.ones(1, requires_grad=True)).sum().backward()
+    assert order == ["global-pre", "global", "own", "own"]
+
+
+def test_full_backward_hook_with_create_graph():
+    m = nn.Tanh()
+    m.register_full_backward_hook(lambda mod, gi, go: (gi[0] * 2,))
+    x = dtorch.tensor([0.5, -1.0], requires_grad=True)
+    (g,) = dtorch.autograd.grad(m(x).sum(), x, create_graph=True)
+    tx = torch.tensor([0.5, -1.0], requires_grad=True)
+    np.testing.assert_allclose(g.detach().numpy(), 2 * (1 - torch.tanh(tx) ** 2).detach().numpy(), rtol=1e-6)
+    assert g.requires_grad
+
+
+def test_share_memory_returns_self_and_keeps_parameters():
+    m = nn.Linear(2, 2)
+    weight = m.weight
+    assert m.share_memory() is m and m.weight is weight
+    assert isinstance(torch.nn.Linear(2, 2).share_memory(), torch.nn.Linear)
+
+
 # ---- repr ------------------------------------------------------------------------------------------------------------
 
 
@@ -586,3 +739,91 @@ def test_global_forward_hooks():
     assert names == ["Sequential", "ReLU", "Tanh"]
     nn.ReLU()(dtorch.ones(1))
     assert len(names) == 3
+
+
+def test_always_call_forward_hooks_and_global_kwargs_hooks_match_torch():
+    """A forward hook that raises still lets the always-call hooks run (global ones too); their own errors become
+    warnings, and the first error propagates."""
+    def run(lib):
+        import importlib
+        import warnings
+
+        module_module = importlib.import_module(lib.__name__ + ".nn.modules.module")
+
+        class Scale(lib.nn.Module):
+            def forward(self, x, factor=1.0):
+                return x * factor
+
+        m, seen = Scale(), []
+        handle = module_module.register_module_forward_hook(
+            lambda mod, args, kwargs, out: seen.append(("global", kwargs)), with_kwargs=True, always_call=True)
+        m.register_forward_hook(lambda mod, args, out: seen.append(("fails", out.tolist())) or 1 / 0)
+        m.register_forward_hook(lambda mod, args, out: seen.append(("always", out is None)) or 1 / 0, always_call=True)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with pytest.raises(ZeroDivisionError):
+                m(lib.ones(1), factor=2.0)
+        handle.remove()
+        return seen, [str(w.message).split(":")[0] for w in caught]
+
+    assert run(dtorch) == run(torch)
+
+
+def test_buffer_assignment_matches_torch():
+    def run(lib):
+        m = lib.nn.Module()
+        m.a = lib.nn.Buffer(lib.ones(2))
+        m.b = lib.nn.Buffer(lib.ones(2, requires_grad=True), persistent=False)
+        seen = [list(m.state_dict()), [n for n, _ in m.named_buffers()], isinstance(m.a, lib.nn.Buffer),
+                isinstance(lib.ones(1), lib.nn.Buffer), m.b.requires_grad, m.b.is_leaf]
+        m.a = lib.zeros(3)
+        m.register_buffer("c", lib.nn.Buffer(lib.ones(1), persistent=False))
+        seen += [m.a.tolist(), list(m.state_dict())]
+        m.x = 5
+        with pytest.raises(KeyError) as error:
+            m.x = lib.nn.Buffer(lib.ones(1))
+        return seen + [str(error.value)]
+
+    assert run(dtorch) == run(torch)
+    source = dtorch.ones(2)
+    buffer = nn.Buffer(source)
+    buffer.add_(1.0)
+    assert source.tolist() == [2.0, 2.0]  # the same memory, as torch's detach()
+
+
+def test_nested_and_shared_module_backward_hooks_fire_in_torchs_order():
+    def run(lib):
+        def total(grads):
+            return [None if g is None else round(float(g.sum()), 3) for g in grads]
+
+        order = []
+        seq = lib.nn.Sequential(lib.nn.Identity(), lib.nn.Tanh(), lib.nn.Identity())
+        for i, mod in enumerate([seq, *seq]):
+            mod.register_full_backward_hook(lambda m, gi, go, i=i: order.append(("full", i, total(gi), total(go))))
+            mod.register_full_backward_pre_hook(lambda m, go, i=i: order.append(("pre", i)))
+        (seq(lib.tensor([0.5, -0.25], requires_grad=True)) * 3).sum().backward()
+        shared = lib.nn.Tanh()  # called twice: each call has its own hook state
+        shared.register_full_backward_hook(lambda m, gi, go: order.append(("shared", total(gi))))
+        shared(shared(lib.tensor([0.5, -0.25], requires_grad=True))).sum().backward()
+        return order
+
+    assert run(dtorch) == run(torch)
+
+
+def test_in_place_forward_under_a_backward_hook_is_still_checked():
+    """The hook's stand-in for an input shares its memory and its version counter: an in-place change of a tensor
+    saved for backward still raises (torch refuses any in-place change there), other in-place changes give the
+    gradients they would without the hook."""
+    class Double(nn.Module):
+        def forward(self, x):
+            return x.mul_(2)
+
+    m = Double()
+    m.register_full_backward_hook(lambda *args: None)
+    x = dtorch.tensor([-1.0, 0.5, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        m(dtorch.tanh(x)).sum().backward()
+    m(x * 1.0).sum().backward()
+    assert x.grad.tolist() == [2.0, 2.0, 2.0]
+    with pytest.raises(RuntimeError, match="leaf Variable"):
+        m(x)

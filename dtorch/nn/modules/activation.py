@@ -6,12 +6,16 @@ PyTorch's legacy implicit dimension with its deprecation warning.
 
 import warnings
 
+from dtorch import factories
 from dtorch.nn import functional as F
+from dtorch.nn import init as nn_init
 from dtorch.nn.modules.module import Module
+from dtorch.nn.parameter import Parameter
 
 __all__ = ["ReLU", "ReLU6", "LeakyReLU", "ELU", "GELU", "SiLU", "Mish", "Sigmoid", "Tanh", "Softplus",
            "Softmax", "LogSoftmax", "Hardtanh", "SELU", "CELU", "Threshold", "GLU", "Softmin", "Hardsigmoid",
-           "Hardswish", "LogSigmoid", "Softsign", "Tanhshrink"]
+           "Hardswish", "LogSigmoid", "Softsign", "Tanhshrink", "Hardshrink", "Softshrink", "PReLU", "RReLU",
+           "Softmax2d"]
 
 
 def _inplace_repr(inplace, leading=""):
@@ -433,3 +437,94 @@ class Tanhshrink(Module):
 
     def forward(self, input):
         return F.tanhshrink(input)
+
+
+class Hardshrink(Module):
+    """``x`` where ``|x| > lambd``, else 0.
+
+    >>> import dtorch
+    >>> dtorch.nn.Hardshrink()(dtorch.tensor([-1.0, 0.2])).tolist()
+    [-1.0, 0.0]
+    """
+
+    def __init__(self, lambd=0.5):
+        super().__init__()
+        self.lambd = lambd
+
+    def forward(self, input):
+        return F.hardshrink(input, self.lambd)
+
+    def extra_repr(self):
+        return f"{self.lambd}"
+
+
+class Softshrink(Hardshrink):
+    """``x - lambd`` above ``lambd``, ``x + lambd`` below ``-lambd``, else 0.
+
+    >>> import dtorch
+    >>> dtorch.nn.Softshrink()(dtorch.tensor([-1.0, 0.2])).tolist()
+    [-0.5, 0.0]
+    """
+
+    def forward(self, input):
+        return F.softshrink(input, self.lambd)
+
+
+class PReLU(Module):
+    """``max(0, x) + weight * min(0, x)`` with a learned slope, one for all channels or one per channel.
+
+    >>> import dtorch
+    >>> dtorch.nn.PReLU()(dtorch.tensor([-4.0, 2.0])).tolist()
+    [-1.0, 2.0]
+    """
+
+    def __init__(self, num_parameters=1, init=0.25, device=None, dtype=None):
+        super().__init__()
+        self.num_parameters = num_parameters
+        self.init = init
+        self.weight = Parameter(factories.empty(num_parameters, device=device, dtype=dtype))
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        nn_init.constant_(self.weight, self.init)
+
+    def forward(self, input):
+        return F.prelu(input, self.weight)
+
+    def extra_repr(self):
+        return f"num_parameters={self.num_parameters}"
+
+
+class RReLU(Module):
+    """Leaky ReLU with a random slope from ``U(lower, upper)`` in training, ``(lower + upper) / 2`` in eval mode.
+
+    >>> import dtorch
+    >>> dtorch.nn.RReLU(0.1, 0.3).eval()(dtorch.tensor([-1.0, 2.0])).tolist()
+    [-0.20000000298023224, 2.0]
+    """
+
+    def __init__(self, lower=1.0 / 8, upper=1.0 / 3, inplace=False):
+        super().__init__()
+        self.lower = lower
+        self.upper = upper
+        self.inplace = inplace
+
+    def forward(self, input):
+        return F.rrelu(input, self.lower, self.upper, self.training, self.inplace)
+
+    def extra_repr(self):
+        return f"lower={self.lower}, upper={self.upper}" + _inplace_repr(self.inplace, ", ")
+
+
+class Softmax2d(Module):
+    """Softmax over the channels of ``(N, C, H, W)`` or ``(C, H, W)`` input, at every location.
+
+    >>> import dtorch
+    >>> dtorch.nn.Softmax2d()(dtorch.zeros(2, 3, 3)).sum(0)[0, 0].item()
+    1.0
+    """
+
+    def forward(self, input):
+        if input.dim() not in (3, 4):
+            raise ValueError(f"Softmax2d: expected input to be 3D or 4D, got {input.dim()}D instead")
+        return F.softmax(input, -3)

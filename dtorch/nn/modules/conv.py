@@ -1,4 +1,4 @@
-"""Convolutions: ``Conv1d``, ``Conv2d``, ``ConvTranspose1d``, ``ConvTranspose2d``.
+"""Convolutions: ``Conv1d/2d/3d`` and ``ConvTranspose1d/2d/3d``.
 
 Weights have PyTorch's layouts (``(out, in/groups, *kernel)``; transposed: ``(in, out/groups, *kernel)``) and
 initialisation (``kaiming_uniform_(a=sqrt(5))``, bias from U(-1/sqrt(fan_in), 1/sqrt(fan_in))), so state_dicts
@@ -14,7 +14,7 @@ from dtorch.nn import init
 from dtorch.nn.modules.module import Module
 from dtorch.nn.parameter import Parameter
 
-__all__ = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d"]
+__all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"]
 
 
 def _ntuple(value, n):
@@ -159,6 +159,21 @@ class Conv2d(_ConvForward):
     _functional = "conv2d"
 
 
+class Conv3d(_ConvForward):
+    """3-D convolution over ``(N, C_in, D, H, W)`` (or ``(C_in, D, H, W)``) input.
+
+    >>> import dtorch
+    >>> m = dtorch.nn.Conv3d(4, 6, 3, padding=1)
+    >>> m
+    Conv3d(4, 6, kernel_size=(3, 3, 3), stride=(1, 1, 1), padding=(1, 1, 1))
+    >>> m(dtorch.randn(2, 4, 3, 5, 5)).shape
+    dtorch.Size([2, 6, 3, 5, 5])
+    """
+
+    _dims = 3
+    _functional = "conv3d"
+
+
 class _ConvTransposeNd(_ConvNd):
     _functional = None
 
@@ -242,3 +257,15 @@ class ConvTranspose2d(_ConvTransposeNd):
 
     _dims = 2
     _functional = "conv_transpose2d"
+
+
+class ConvTranspose3d(_ConvTransposeNd):
+    """3-D transposed convolution (the gradient of ``Conv3d`` with respect to its input).
+
+    >>> import dtorch
+    >>> dtorch.nn.ConvTranspose3d(4, 2, 3, stride=2)(dtorch.randn(1, 4, 2, 3, 3)).shape
+    dtorch.Size([1, 2, 5, 7, 7])
+    """
+
+    _dims = 3
+    _functional = "conv_transpose3d"

@@ -4,7 +4,7 @@ the identity in eval mode. Masks come from dtorch's RNG (``dtorch.manual_seed``)
 from dtorch.nn import functional as F
 from dtorch.nn.modules.module import Module
 
-__all__ = ["Dropout", "Dropout1d", "Dropout2d"]
+__all__ = ["Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout"]
 
 
 class _DropoutNd(Module):
@@ -56,3 +56,39 @@ class Dropout2d(_DropoutNd):
 
     def forward(self, input):
         return F.dropout2d(input, self.p, self.training, self.inplace)
+
+
+class Dropout3d(_DropoutNd):
+    """Zero whole channels of ``(N, C, D, H, W)`` input during training.
+
+    >>> import dtorch
+    >>> dtorch.nn.Dropout3d(0.5)(dtorch.ones(2, 4, 2, 3, 3)).shape
+    dtorch.Size([2, 4, 2, 3, 3])
+    """
+
+    def forward(self, input):
+        return F.dropout3d(input, self.p, self.training, self.inplace)
+
+
+class AlphaDropout(_DropoutNd):
+    """Dropout for SELU networks, keeping zero mean and unit variance (``F.alpha_dropout``).
+
+    >>> import dtorch
+    >>> dtorch.nn.AlphaDropout(0.2)
+    AlphaDropout(p=0.2, inplace=False)
+    """
+
+    def forward(self, input):
+        return F.alpha_dropout(input, self.p, self.training, self.inplace)
+
+
+class FeatureAlphaDropout(_DropoutNd):
+    """``AlphaDropout`` of whole channels (``F.feature_alpha_dropout``).
+
+    >>> import dtorch
+    >>> dtorch.nn.FeatureAlphaDropout(0.2).eval()(dtorch.ones(1, 2, 3)).shape
+    dtorch.Size([1, 2, 3])
+    """
+
+    def forward(self, input):
+        return F.feature_alpha_dropout(input, self.p, self.training, self.inplace)

@@ -11,22 +11,33 @@ Contracts:
 - ``state_dict`` holds detached tensors that share memory with the parameters and persistent buffers;
   ``load_state_dict`` copies into them (or assigns with ``assign=True``) and reports mismatches with PyTorch's
   messages.
+- Backward hooks (``register_full_backward_hook``/``register_full_backward_pre_hook``) follow PyTorch: per call the
+  Tensor outputs and the Tensor inputs each pass through a gate (``_Gate``) that hands over all their gradients at
+  once, so a hook sees every input's gradient together and a returned ``grad_input`` replaces each of them.
 - Not thread-safe: a module is meant to be used from one thread at a time.
 """
 
 import collections
 import functools
 import itertools
+import warnings
 import weakref
 from collections import OrderedDict, namedtuple
 
 from dtorch import _backend
 from dtorch import factories
-from dtorch.autograd import grad_mode
-from dtorch.nn.parameter import Parameter
+from dtorch.autograd import Function, grad_mode
+from dtorch.nn.parameter import Buffer, Parameter
 from dtorch.tensor import Tensor
 
-__all__ = ["Module", "RemovableHandle", "register_module_forward_pre_hook", "register_module_forward_hook"]
+__all__ = [
+    "Module",
+    "RemovableHandle",
+    "register_module_forward_pre_hook",
+    "register_module_forward_hook",
+    "register_module_full_backward_hook",
+    "register_module_full_backward_pre_hook",
+]
 
 
 class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
@@ -68,6 +79,21 @@ class RemovableHandle:
             if hooks is not None and self.id in hooks:
                 del hooks[self.id]
 
+    def __getstate__(self):
+        # weak references do not pickle: keep the dicts themselves (pickle restores them as the module's own)
+        return (self.hooks_dict_ref(), self.id, tuple(reference() for reference in self.extra_dicts_ref))
+
+    def __setstate__(self, state):
+        hooks, self.id, extra = state
+        self._kept = [d for d in (hooks, *extra) if d is not None]  # a dict no module holds must stay alive
+        self.hooks_dict_ref = weakref.ref(hooks if hooks is not None else self._new_dict())
+        self.extra_dicts_ref = tuple(weakref.ref(d if d is not None else self._new_dict()) for d in extra)
+        RemovableHandle._next_id = max(RemovableHandle._next_id, self.id + 1)
+
+    def _new_dict(self):
+        self._kept.append(OrderedDict())
+        return self._kept[-1]
+
     def __enter__(self):
         return self
 
@@ -78,19 +104,79 @@ class RemovableHandle:
 # hooks that every module runs (``register_module_forward_*_hook``)
 _global_forward_pre_hooks = OrderedDict()
 _global_forward_hooks = OrderedDict()
+_global_forward_hooks_with_kwargs = OrderedDict()
+_global_forward_hooks_always_called = OrderedDict()
+_global_backward_hooks = OrderedDict()
+_global_backward_pre_hooks = OrderedDict()
 
 
 def register_module_forward_pre_hook(hook):
-    """Register ``hook(module, args)`` to run before every module's ``forward``; returns a handle."""
+    """Register ``hook(module, args)`` to run before every module's ``forward``; returns a handle.
+
+    >>> import dtorch
+    >>> seen = []
+    >>> with register_module_forward_pre_hook(lambda m, args: seen.append(type(m).__name__)):
+    ...     _ = dtorch.nn.ReLU()(dtorch.ones(1))
+    >>> seen
+    ['ReLU']
+    """
     handle = RemovableHandle(_global_forward_pre_hooks)
     _global_forward_pre_hooks[handle.id] = hook
     return handle
 
 
-def register_module_forward_hook(hook):
-    """Register ``hook(module, args, output)`` to run after every module's ``forward``; returns a handle."""
-    handle = RemovableHandle(_global_forward_hooks)
+def register_module_forward_hook(hook, *, with_kwargs=False, always_call=False):
+    """Register ``hook(module, args, output)`` to run after every module's ``forward``; returns a handle.
+
+    ``with_kwargs`` and ``always_call`` mean what they mean for ``Module.register_forward_hook``.
+
+    >>> import dtorch
+    >>> with register_module_forward_hook(lambda m, args, out: out * 0):
+    ...     dtorch.nn.ReLU()(dtorch.ones(1)).tolist()
+    [0.0]
+    """
+    handle = RemovableHandle(
+        _global_forward_hooks, extra_dicts=(_global_forward_hooks_with_kwargs, _global_forward_hooks_always_called)
+    )
     _global_forward_hooks[handle.id] = hook
+    if with_kwargs:
+        _global_forward_hooks_with_kwargs[handle.id] = True
+    if always_call:
+        _global_forward_hooks_always_called[handle.id] = True
+    return handle
+
+
+def register_module_full_backward_hook(hook):
+    """Register ``hook(module, grad_input, grad_output)`` as a full backward hook of every module; returns a handle.
+
+    Global hooks run before the module's own (see ``Module.register_full_backward_hook``).
+
+    >>> import dtorch
+    >>> seen = []
+    >>> with register_module_full_backward_hook(lambda m, gi, go: seen.append(type(m).__name__)):
+    ...     dtorch.nn.Tanh()(dtorch.ones(1, requires_grad=True)).sum().backward()
+    >>> seen
+    ['Tanh']
+    """
+    handle = RemovableHandle(_global_backward_hooks)
+    _global_backward_hooks[handle.id] = hook
+    return handle
+
+
+def register_module_full_backward_pre_hook(hook):
+    """Register ``hook(module, grad_output)`` as a backward pre-hook of every module; returns a handle.
+
+    Global hooks run before the module's own (see ``Module.register_full_backward_pre_hook``).
+
+    >>> import dtorch
+    >>> x = dtorch.ones(1, requires_grad=True)
+    >>> with register_module_full_backward_pre_hook(lambda m, go: (go[0] * 3,)):
+    ...     dtorch.nn.Identity()(x).sum().backward()
+    >>> x.grad
+    tensor([3.])
+    """
+    handle = RemovableHandle(_global_backward_pre_hooks)
+    _global_backward_pre_hooks[handle.id] = hook
     return handle
 
 
@@ -156,6 +242,7 @@ class Module:
         setter(self, "_buffers", {})
         setter(self, "_non_persistent_buffers_set", set())
         setter(self, "_backward_hooks", OrderedDict())
+        setter(self, "_backward_pre_hooks", OrderedDict())
         setter(self, "_forward_hooks", OrderedDict())
         setter(self, "_forward_hooks_with_kwargs", OrderedDict())
         setter(self, "_forward_hooks_always_called", OrderedDict())
@@ -333,7 +420,11 @@ class Module:
                 modules[name] = value
             else:
                 buffers = state.get("_buffers")
-                if buffers is not None and name in buffers:
+                if isinstance(value, Buffer):  # nn.Buffer: register it, with the persistence it carries
+                    if buffers is None:
+                        raise AttributeError("cannot assign buffer before Module.__init__() call")
+                    self.register_buffer(name, value, value.persistent)
+                elif buffers is not None and name in buffers:
                     if value is not None and not isinstance(value, Tensor):
                         raise TypeError(
                             f"cannot assign '{_type_name(value)}' as buffer '{name}' (dtorch.Tensor or None expected)"
@@ -361,6 +452,7 @@ class Module:
     def __setstate__(self, state):
         self.__dict__.update(state)
         defaults = {
+            "_backward_pre_hooks": OrderedDict(),
             "_forward_hooks_with_kwargs": OrderedDict(),
             "_forward_hooks_always_called": OrderedDict(),
             "_forward_pre_hooks_with_kwargs": OrderedDict(),
@@ -821,6 +913,12 @@ class Module:
 
         With ``with_kwargs=True`` the hook is ``hook(module, args, kwargs)`` and may return ``(args, kwargs)``.
         Returns a handle whose ``remove()`` takes the hook out.
+
+        >>> import dtorch
+        >>> m = dtorch.nn.ReLU()
+        >>> _ = m.register_forward_pre_hook(lambda module, args: (args[0] - 1,))
+        >>> m(dtorch.tensor([3.0])).tolist()
+        [2.0]
         """
         handle = RemovableHandle(self._forward_pre_hooks, extra_dicts=(self._forward_pre_hooks_with_kwargs,))
         self._forward_pre_hooks[handle.id] = hook
@@ -856,14 +954,24 @@ class Module:
         return handle
 
     def register_full_backward_hook(self, hook, prepend=False):
-        """Run ``hook(module, grad_input, grad_output)`` when the gradients of the module's tensor inputs are known.
+        """Run ``hook(module, grad_input, grad_output)`` once the gradients of the module's inputs are known.
 
-        ``grad_input`` holds the gradients of the positional Tensor arguments (None for those that need none),
-        ``grad_output`` those of the Tensor outputs; a non-None result replaces ``grad_input``. Returns a handle.
+        ``grad_input`` has one entry per positional argument: the gradient of a Tensor argument (zeros where none
+        reached it, as PyTorch materialises them), None for a non-Tensor one; keyword arguments are not included.
+        ``grad_output`` has one entry per output (per element of a returned tuple): its gradient, or None. A
+        non-None result (a tuple as long as ``grad_input``) replaces the gradients of every input. When no input
+        requires grad the hook runs once the output gradients are known, with ``grad_input`` all None, and warns.
+        Returns a handle whose ``remove()`` takes the hook out.
 
-        Differs from PyTorch: the hook runs when the gradient of the last differentiable input arrives, so with
-        several differentiable inputs a returned ``grad_input`` replaces only that last input's gradient (the
-        others have already flowed on). With one input, the common case, it behaves as PyTorch's.
+        >>> import dtorch
+        >>> class Mul(dtorch.nn.Module):
+        ...     def forward(self, x, y):
+        ...         return x * y
+        >>> m = Mul()
+        >>> _ = m.register_full_backward_hook(lambda mod, gin, gout: tuple(g * 10 for g in gin))
+        >>> x = dtorch.tensor([2.0], requires_grad=True); y = dtorch.tensor([3.0], requires_grad=True)
+        >>> m(x, y).sum().backward(); x.grad, y.grad
+        (tensor([30.]), tensor([20.]))
         """
         handle = RemovableHandle(self._backward_hooks)
         self._backward_hooks[handle.id] = hook
@@ -871,9 +979,40 @@ class Module:
             self._backward_hooks.move_to_end(handle.id, last=False)
         return handle
 
+    def register_full_backward_pre_hook(self, hook, prepend=False):
+        """Run ``hook(module, grad_output)`` once the gradients of the module's outputs are known.
+
+        ``grad_output`` has one entry per output (None for one without a gradient); a non-None result (a tuple as
+        long as ``grad_output``) replaces those gradients before they flow into the module, and is what the full
+        backward hooks then see. Returns a handle whose ``remove()`` takes the hook out.
+
+        >>> import dtorch
+        >>> m = dtorch.nn.Identity()
+        >>> _ = m.register_full_backward_pre_hook(lambda mod, gout: (gout[0] * 2,))
+        >>> x = dtorch.tensor([1.0], requires_grad=True)
+        >>> m(x).sum().backward(); x.grad
+        tensor([2.])
+        """
+        handle = RemovableHandle(self._backward_pre_hooks)
+        self._backward_pre_hooks[handle.id] = hook
+        if prepend:
+            self._backward_pre_hooks.move_to_end(handle.id, last=False)
+        return handle
+
+    def share_memory(self):
+        """Move parameters and buffers to shared memory (``Tensor.share_memory_``); returns ``self``.
+
+        >>> import dtorch
+        >>> m = dtorch.nn.Linear(2, 2)
+        >>> m.share_memory() is m
+        True
+        """
+        return self._apply(lambda t: t.share_memory_())
+
     def _call_impl(self, *args, **kwargs):
-        if not (self._forward_pre_hooks or self._forward_hooks or self._backward_hooks
-                or _global_forward_pre_hooks or _global_forward_hooks):
+        if not (self._forward_pre_hooks or self._forward_hooks or self._backward_hooks or self._backward_pre_hooks
+                or _global_forward_pre_hooks or _global_forward_hooks or _global_backward_hooks
+                or _global_backward_pre_hooks):
             return self.forward(*args, **kwargs)
         for hook_id, hook in itertools.chain(_global_forward_pre_hooks.items(), self._forward_pre_hooks.items()):
             if hook_id in self._forward_pre_hooks_with_kwargs:
@@ -890,28 +1029,46 @@ class Module:
                 if result is not None:
                     args = result if isinstance(result, tuple) else (result,)
         backward_state = None
-        if self._backward_hooks:
-            backward_state = _BackwardHookState(self, list(self._backward_hooks.values()))
-            args = backward_state.wrap_inputs(args)
+        hooks = list(_global_backward_hooks.values()) + list(self._backward_hooks.values())
+        pre_hooks = list(_global_backward_pre_hooks.values()) + list(self._backward_pre_hooks.values())
+        if hooks or pre_hooks:
+            backward_state = _BackwardHook(self, hooks, pre_hooks)
+            args = backward_state.setup_input_hook(args)
+        output = None
+        called = set()  # ids of the always-call hooks that already ran
         try:
             output = self.forward(*args, **kwargs)
-        except BaseException:
-            for hook_id, hook in self._forward_hooks.items():
-                if hook_id in self._forward_hooks_always_called:
-                    if hook_id in self._forward_hooks_with_kwargs:
-                        hook(self, args, kwargs, None)
+            for hook_id, hook in itertools.chain(_global_forward_hooks.items(), self._forward_hooks.items()):
+                if hook_id in _global_forward_hooks_always_called or hook_id in self._forward_hooks_always_called:
+                    called.add(hook_id)
+                if hook_id in _global_forward_hooks_with_kwargs or hook_id in self._forward_hooks_with_kwargs:
+                    result = hook(self, args, kwargs, output)
+                else:
+                    result = hook(self, args, output)
+                if result is not None:
+                    output = result
+        except Exception:
+            # as PyTorch: the always-call hooks that have not run yet still run; their own errors become warnings
+            for hook_id, hook in itertools.chain(_global_forward_hooks.items(), self._forward_hooks.items()):
+                if hook_id in called or not (
+                    hook_id in _global_forward_hooks_always_called or hook_id in self._forward_hooks_always_called
+                ):
+                    continue
+                try:
+                    if hook_id in _global_forward_hooks_with_kwargs or hook_id in self._forward_hooks_with_kwargs:
+                        result = hook(self, args, kwargs, output)
                     else:
-                        hook(self, args, None)
+                        result = hook(self, args, output)
+                    if result is not None:
+                        output = result
+                except Exception as error:
+                    warnings.warn(
+                        "module forward hook with ``always_call=True`` raised an exception that was silenced as "
+                        f"another error was raised in forward: {error}"
+                    )
             raise
-        for hook_id, hook in itertools.chain(_global_forward_hooks.items(), self._forward_hooks.items()):
-            if hook_id in self._forward_hooks_with_kwargs:
-                result = hook(self, args, kwargs, output)
-            else:
-                result = hook(self, args, output)
-            if result is not None:
-                output = result
         if backward_state is not None:
-            output = backward_state.wrap_outputs(output)
+            output = backward_state.setup_output_hook(output)
         return output
 
     __call__ = _call_impl
@@ -965,72 +1122,162 @@ def _parse_module_to(args, kwargs):
     return device, dtype
 
 
-class _BackwardHookState:
-    """The machinery behind ``register_full_backward_hook`` for one call of a module.
+class _GateCollect(Function):
+    """Gathers the gated tensors into one graph node: its backward runs once every ``_GateRelease`` has run."""
 
-    Every Tensor input that requires grad passes through an identity whose gradient hook records
-    ``grad_input``; every Tensor output gets a gradient hook that records ``grad_output``. When the last
-    expected input gradient has arrived the user hooks run (a module without differentiable inputs runs them once
-    all output gradients are known, with ``grad_input`` all None).
+    @staticmethod
+    def forward(ctx, gate, *tensors):
+        ctx.gate = gate
+        return tensors[0].new_zeros((0,))
+
+    @staticmethod
+    def backward(ctx, grad):
+        return (None,) + tuple(ctx.gate.release())
+
+
+class _GateRelease(Function):
+    """Hands one gated tensor's value on; its backward only records the gradient for ``_GateCollect``."""
+
+    @staticmethod
+    def forward(ctx, token, value, gate, index):
+        ctx.gate, ctx.index = gate, index
+        return value
+
+    @staticmethod
+    def backward(ctx, grad):
+        ctx.gate.grads[ctx.index] = grad
+        return factories.zeros_like(ctx.gate.token), None, None, None
+
+
+class _Gate:
+    """Hold back the gradients of several tensors until all have arrived, then hand them over together.
+
+    ``wrap()`` returns stand-ins for ``tensors``; their gradients are collected as they arrive and, once the graph
+    has delivered every one (the engine runs ``_GateCollect`` only after all its consumers), ``on_backward(grads)``
+    sees them all at once (None for one that got none) and returns the gradients that flow on to the tensors.
+    The engine's nodes have one output each, so this pair of nodes stands in for PyTorch's multi-output
+    ``BackwardHookFunction``.
     """
 
-    def __init__(self, module, hooks):
+    def __init__(self, tensors, on_backward):
+        self.tensors = tensors
+        self.on_backward = on_backward
+        self.grads = [None] * len(tensors)
+        self.token = None
+
+    def wrap(self):
+        self.token = _GateCollect.apply(self, *self.tensors)
+        wrapped = []
+        for i, t in enumerate(self.tensors):
+            out = _GateRelease.apply(self.token, t.detach(), self, i)
+            # the stand-in shares t's memory: share its version counter too, so that changing it in place is
+            # caught where t was saved for backward
+            out._base = t._base if t._base is not None else t
+            wrapped.append(out)
+        return wrapped
+
+    def release(self):
+        grads, self.grads = tuple(self.grads), [None] * len(self.tensors)  # reset: a retained graph runs again
+        return self.on_backward(grads)
+
+
+class _BackwardHook:
+    """The machinery behind ``register_full_backward_hook`` and ``register_full_backward_pre_hook``, one call.
+
+    As in PyTorch: the Tensor inputs pass through one gate and the Tensor outputs through another. When the output
+    gradients are all known the pre-hooks run (each may replace ``grad_output``); when the input gradients are all
+    known the full hooks run with ``grad_input`` (one entry per positional argument: None for a non-Tensor,
+    zeros for a Tensor that got no gradient) and may replace every input's gradient. When no input requires grad
+    the full hooks run at the output stage with ``grad_input`` all None, and must return None.
+    """
+
+    def __init__(self, module, hooks, pre_hooks):
         self.module = module
         self.hooks = hooks
-        self.grad_inputs = []
-        self.pending_inputs = 0
-        self.grad_outputs = []
-        self.pending_outputs = 0
+        self.pre_hooks = pre_hooks
+        self.grad_outputs = None
+        self.n_inputs = 0
+        self.input_positions = None  # positions of the Tensor arguments; None when no input is gated
+        self.inputs = ()
+        self.n_outputs = 0
+        self.output_positions = None
 
-    def wrap_inputs(self, args):
-        wrapped = []
-        for arg in args:
-            if isinstance(arg, Tensor):  # grad_input lists the Tensor arguments only, as PyTorch's does
-                if arg.requires_grad and grad_mode.is_grad_enabled():
-                    arg = arg.view_as(arg)
-                    arg.register_hook(functools.partial(self._on_input_grad, len(self.grad_inputs)))
-                    self.pending_inputs += 1
-                self.grad_inputs.append(None)
-            wrapped.append(arg)
-        return tuple(wrapped)
+    @staticmethod
+    def _gate(values, on_backward):
+        positions = [i for i, v in enumerate(values) if isinstance(v, Tensor)]
+        if not (grad_mode.is_grad_enabled() and any(values[i].requires_grad for i in positions)):
+            return values, None, ()
+        tensors = [values[i] for i in positions]
+        gated = [i for i in positions if values[i].requires_grad]
+        wrapped = _Gate([values[i] for i in gated], functools.partial(on_backward, gated)).wrap()
+        values = list(values)
+        for i, w in zip(gated, wrapped):
+            values[i] = w
+        return tuple(values), positions, tensors
 
-    def wrap_outputs(self, output):
-        outputs = output if isinstance(output, tuple) else (output,)
-        for position, value in enumerate(outputs):
-            self.grad_outputs.append(None)
-            if isinstance(value, Tensor) and value.requires_grad:
-                value.register_hook(functools.partial(self._on_output_grad, position))
-                self.pending_outputs += 1
-        return output
+    def setup_input_hook(self, args):
+        self.n_inputs = len(args)
+        args, self.input_positions, self.inputs = self._gate(args, self._on_input_grads)
+        return args
 
-    def _on_output_grad(self, position, grad):
-        self.grad_outputs[position] = grad
-        self.pending_outputs -= 1
-        if self.pending_outputs == 0 and self.pending_inputs == 0:
-            self._run_hooks()
-        return None
+    def setup_output_hook(self, output):
+        is_tuple = isinstance(output, tuple)
+        outputs = output if is_tuple else (output,)
+        self.n_outputs = len(outputs)
+        outputs, self.output_positions, _ = self._gate(outputs, self._on_output_grads)
+        return outputs if is_tuple else outputs[0]
 
-    def _on_input_grad(self, position, grad):
-        self.grad_inputs[position] = grad
-        self.pending_inputs -= 1
-        if self.pending_inputs == 0:
-            replaced = self._run_hooks()
-            if replaced is not None:
-                return replaced[position]
-        return None
+    def _on_output_grads(self, gated, grads):
+        grad_outputs = [None] * self.n_outputs
+        for i, g in zip(gated, grads):
+            grad_outputs[i] = g
+        grad_outputs = tuple(grad_outputs)
+        for hook in self.pre_hooks:
+            result = hook(self.module, grad_outputs)
+            if result is None:
+                continue
+            if len(result) != len(grad_outputs):
+                raise RuntimeError(
+                    "Backward pre hook returned an invalid number of grad_output, "
+                    f"got {len(result)}, but expected {len(grad_outputs)}"
+                )
+            grad_outputs = tuple(result)
+        if self.input_positions is None:
+            warnings.warn(
+                "Full backward hook is firing when gradients are computed with respect to module outputs since no "
+                "inputs require gradients. See the documentation of Module.register_full_backward_hook for more "
+                "details.",
+                stacklevel=2,
+            )
+            grad_input = (None,) * self.n_inputs
+            for hook in self.hooks:
+                result = hook(self.module, grad_input, grad_outputs)
+                if result is not None and not (isinstance(result, tuple) and all(r is None for r in result)):
+                    raise RuntimeError(
+                        "Backward hook for Modules where no input requires gradient should always return None or "
+                        "None for all gradients."
+                    )
+        else:
+            self.grad_outputs = grad_outputs
+        return tuple(grad_outputs[i] for i in gated)
 
-    def _run_hooks(self):
-        grad_input = tuple(self.grad_inputs)
-        replaced = None
-        for hook in self.hooks:
-            result = hook(self.module, grad_input, tuple(self.grad_outputs))
-            if result is not None:
-                result = tuple(result) if isinstance(result, (tuple, list)) else (result,)
+    def _on_input_grads(self, gated, grads):
+        arrived = dict(zip(gated, grads))
+        grad_input = [None] * self.n_inputs
+        for i, tensor in zip(self.input_positions, self.inputs):
+            g = arrived.get(i)
+            grad_input[i] = factories.zeros_like(tensor.detach()) if g is None else g  # PyTorch's are materialised
+        grad_input = tuple(grad_input)
+        if self.grad_outputs is not None:  # None: the gradient reached the inputs without passing the outputs
+            for hook in self.hooks:
+                result = hook(self.module, grad_input, self.grad_outputs)
+                if result is None:
+                    continue
                 if len(result) != len(grad_input):
                     raise RuntimeError(
-                        f"Backward hook returned an invalid number of grad_input, got {len(result)}, but "
-                        f"expected {len(grad_input)}"
+                        "Backward hook returned an invalid number of grad_input, "
+                        f"got {len(result)}, but expected {len(grad_input)}"
                     )
-                grad_input = result
-                replaced = result
-        return replaced
+                grad_input = tuple(result)
+            self.grad_outputs = None
+        return tuple(grad_input[i] for i in gated)
