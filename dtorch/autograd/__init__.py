@@ -51,13 +51,13 @@ class Function(_NodeFunction):
         requires_grad = grad_mode.is_grad_enabled() and any(args[i].requires_grad for i in tensor_positions)
         if not requires_grad:
             return output
-        if len(outputs) != 1:
-            raise RuntimeError("dtorch custom Functions support exactly one output Tensor")
         inputs = [args[i] for i in tensor_positions]
         node.tensor_positions = tensor_positions
         node.n_args = len(args)
         saved = node.__dict__.pop("_user_saved", ())
         node._record(inputs)
+        if not single:
+            return _multiple_outputs(node, outputs, saved)
         dirty = node.__dict__.get("_dirty", ())
         if any(outputs[0] is t for t in dirty):
             # an input modified in place (mark_dirty) becomes the output itself, as in PyTorch
@@ -74,6 +74,49 @@ class Function(_NodeFunction):
         node._user_saved = saved
         node._saved_versions = [_version_of(t) for t in saved]
         return result
+
+
+def _multiple_outputs(node, outputs, saved):
+    """Wire a custom Function with several outputs into the graph, whose nodes have one output each.
+
+    The node's own output is an empty *anchor* tensor; every differentiable output is an ``_OutputSlot`` of the
+    anchor. In backward each slot stores its gradient on the node and passes an empty gradient to the anchor; the
+    engine runs the node after every slot that the loss reaches, and the node then calls the user's ``backward``
+    with one gradient per output (zeros for outputs without one, unless ``ctx.set_materialize_grads(False)``).
+    """
+    if node.__dict__.get("_dirty"):
+        raise RuntimeError("dtorch custom Functions support mark_dirty only with a single output")
+    non_differentiable = {id(t) for t in node.__dict__.get("_non_differentiable", ())}
+    anchor = Tensor._from_array(np.zeros(0, dtype=np.float32), node)
+    node.output_templates = [o if isinstance(o, Tensor) else None for o in outputs]
+    node.slot_grads = [None] * len(outputs)
+    results = []
+    for index, value in enumerate(outputs):
+        if not isinstance(value, Tensor):
+            results.append(value)
+        elif id(value) in non_differentiable or value.data.dtype.kind not in "fc":
+            results.append(Tensor._from_array(value.data, None))
+        else:
+            results.append(_OutputSlot.apply(anchor, slot=index, owner=node, value=value.data))
+    # saved outputs are the Tensors the caller gets back, so that changing them in place is caught in backward
+    by_id = {id(o): r for o, r in zip(outputs, results)}
+    saved = tuple(by_id.get(id(t), t) for t in saved)
+    node._user_saved = saved
+    node._saved_versions = [_version_of(t) for t in saved]
+    return tuple(results)
+
+
+class _OutputSlot(_NodeFunction):
+    """Output ``slot`` of a custom Function with several outputs (see ``_multiple_outputs``)."""
+
+    attr_names = ("slot",)
+
+    def forward(self, anchor):
+        return self.value
+
+    def backward(self, grad):
+        self.owner.slot_grads[self.slot] = grad
+        return (grad.reshape(-1)[:0],)  # an empty gradient for the anchor: it only orders the owner after us
 
 
 def _version_of(value):
@@ -93,6 +136,14 @@ class _CustomNode(_NodeFunction):
     def mark_dirty(self, *tensors):
         """Declare inputs that ``forward`` modified in place: each becomes the output, recorded by this node."""
         self.__dict__["_dirty"] = tensors
+
+    def mark_non_differentiable(self, *tensors):
+        """Declare outputs that get no gradient (indices, masks): they are returned without ``requires_grad``."""
+        self.__dict__["_non_differentiable"] = tensors
+
+    def set_materialize_grads(self, value):
+        """With False, ``backward`` gets None (not zeros) for outputs that received no gradient."""
+        self.__dict__["_materialize_grads"] = bool(value)
 
     @property
     def saved_tensors(self):
@@ -114,9 +165,27 @@ class _CustomNode(_NodeFunction):
     def name(self):
         return self.user_class.__name__ + "Backward"
 
+    def _gradients_of_every_output(self):
+        """The slots' gradients as Tensors, zeros (or None) for the outputs that got none; resets the slots."""
+        materialize = self.__dict__.get("_materialize_grads", True)
+        grads = []
+        for template, grad in zip(self.output_templates, self.slot_grads):
+            if grad is None:
+                if template is not None and materialize:
+                    grad = template.data * 0  # zeros shaped and typed like the output, on its device
+                else:
+                    grads.append(None)
+                    continue
+            grads.append(grad if isinstance(grad, Tensor) else Tensor._from_array(grad, None))
+        self.slot_grads = [None] * len(self.slot_grads)
+        return grads
+
     def backward(self, grad):
-        grad_tensor = grad if isinstance(grad, Tensor) else Tensor._from_array(grad, None)
-        results = self.user_class.backward(self, grad_tensor)
+        if "slot_grads" in self.__dict__:
+            grads = self._gradients_of_every_output()
+        else:
+            grads = (grad if isinstance(grad, Tensor) else Tensor._from_array(grad, None),)
+        results = self.user_class.backward(self, *grads)
         if not isinstance(results, tuple):
             results = (results,)
         if len(results) != self.n_args:
