@@ -322,6 +322,17 @@ import dtorch.utils.data  # noqa: E402,F401
 from dtorch import distributed  # noqa: E402,F401
 from dtorch import linalg  # noqa: E402,F401
 from dtorch import amp, backends, testing  # noqa: E402,F401
+from dtorch._legacy_types import (  # noqa: E402,F401
+    BoolTensor,
+    ByteTensor,
+    CharTensor,
+    DoubleTensor,
+    FloatTensor,
+    HalfTensor,
+    IntTensor,
+    LongTensor,
+    ShortTensor,
+)
 from dtorch.amp import autocast  # noqa: E402,F401
 
 cuda.amp = amp  # the older spelling, torch.cuda.amp.GradScaler / autocast

@@ -94,6 +94,15 @@ def tensor_type(self, dtype=None, non_blocking=False):
                  "int32": "IntTensor", "int16": "ShortTensor", "int8": "CharTensor", "uint8": "ByteTensor",
                  "bool": "BoolTensor"}
         return "dtorch." + names[self.dtype.name]
+    from dtorch import _legacy_types
+
+    if isinstance(dtype, str):  # 'torch.FloatTensor' or 'dtorch.FloatTensor'
+        name = dtype.rsplit(".", 1)[-1]
+        if name not in _legacy_types.BY_NAME:
+            raise ValueError(f"invalid type: {dtype!r}")
+        dtype = _legacy_types.BY_NAME[name]
+    if isinstance(dtype, _legacy_types._LegacyTensorType):
+        dtype = dtype.dtype
     return to(self, dtype)
 
 

@@ -1,0 +1,58 @@
+"""PyTorch's legacy tensor types (``torch.FloatTensor``, ``torch.LongTensor``, ...), still common in older scripts.
+
+Each is a constructor (``FloatTensor(2, 3)`` uninitialised, ``FloatTensor([1, 2])`` from data) and a type that
+``isinstance`` checks against a CPU tensor's dtype, and ``Tensor.type(FloatTensor)`` casts to it.
+
+>>> import dtorch
+>>> isinstance(dtorch.ones(2), dtorch.FloatTensor), dtorch.LongTensor([1, 2]).dtype
+(True, dtorch.int64)
+"""
+
+from dtorch import _backend
+from dtorch.tensor import Size, Tensor
+
+
+class _LegacyTensorType(type):
+    """The metaclass: ``isinstance(t, FloatTensor)`` is "a CPU tensor of dtype float32"."""
+
+    def __instancecheck__(cls, obj):
+        return isinstance(obj, Tensor) and obj.dtype is cls.dtype and obj.device.type == "cpu"
+
+    def __repr__(cls):
+        return f"<class 'dtorch.{cls.__name__}'>"
+
+
+def _construct(cls, *args, device=None):
+    from dtorch import factories
+
+    if len(args) == 1 and not isinstance(args[0], int):
+        data = args[0]
+        if isinstance(data, Size):  # FloatTensor(x.shape): a shape, not data
+            return factories.empty(*data, dtype=cls.dtype, device=device)
+        return factories.tensor(data, dtype=cls.dtype, device=device)
+    if not all(isinstance(n, int) for n in args):
+        raise TypeError(f"{cls.__name__}() takes sizes (ints) or data, got {args!r}")
+    return factories.empty(*args, dtype=cls.dtype, device=device) if args else \
+        factories.empty(0, dtype=cls.dtype, device=device)
+
+
+def _legacy_type(name, dtype):
+    return _LegacyTensorType(name, (), {
+        "dtype": dtype,
+        "__new__": _construct,
+        "__doc__": f"Legacy constructor and type for CPU tensors of dtype {dtype}.",
+    })
+
+
+FloatTensor = _legacy_type("FloatTensor", _backend.float32)
+DoubleTensor = _legacy_type("DoubleTensor", _backend.float64)
+HalfTensor = _legacy_type("HalfTensor", _backend.float16)
+LongTensor = _legacy_type("LongTensor", _backend.int64)
+IntTensor = _legacy_type("IntTensor", _backend.int32)
+ShortTensor = _legacy_type("ShortTensor", _backend.int16)
+CharTensor = _legacy_type("CharTensor", _backend.int8)
+ByteTensor = _legacy_type("ByteTensor", _backend.uint8)
+BoolTensor = _legacy_type("BoolTensor", _backend.bool_)
+
+BY_NAME = {t.__name__: t for t in (FloatTensor, DoubleTensor, HalfTensor, LongTensor, IntTensor, ShortTensor,
+                                   CharTensor, ByteTensor, BoolTensor)}
