@@ -977,14 +977,15 @@ def squeeze(input, dim=None):
     else:
         axes = normalize_dims(dim, input.data.ndim) if input.data.ndim else ()
         target = tuple(s for i, s in enumerate(shape) if not (i in axes and s == 1))
-    return S.Reshape.apply(input, shape=target)
+    kind = "squeeze" if dim is None else ("squeeze_dim" if isinstance(dim, int) else "squeeze_dims")
+    return S.Reshape.apply(input, shape=target, kind=kind)
 
 
 def unsqueeze(input, dim):
     ndim = input.data.ndim
     axis = _wrap_dim(dim, ndim + 1)
     shape = input.data.shape
-    return S.Reshape.apply(input, shape=shape[:axis] + (1,) + shape[axis:])
+    return S.Reshape.apply(input, shape=shape[:axis] + (1,) + shape[axis:], kind="unsqueeze")
 
 
 def permute(input, *dims):

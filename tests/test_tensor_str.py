@@ -161,3 +161,15 @@ def test_set_printoptions_like_torch(options):
     finally:
         torch.set_printoptions(profile="default")
         dtorch.set_printoptions(precision=4, threshold=1000, edgeitems=3, linewidth=80)
+
+
+@pytest.mark.parametrize("make", [
+    lambda x: x.unsqueeze(0), lambda x: x.squeeze(), lambda x: x.squeeze(1), lambda x: x.squeeze((1,)),
+    lambda x: x.view(6), lambda x: x.flatten(),
+], ids=["unsqueeze", "squeeze", "squeeze dim", "squeeze dims", "view", "flatten"])
+def test_reshape_family_grad_fn_names_match_torch(make):
+    names = []
+    for lib in (dtorch, torch):
+        out = make(lib.ones(2, 1, 3, requires_grad=True) * 1)
+        names.append(out.grad_fn.name() if lib is dtorch else type(out.grad_fn).__name__)
+    assert names[0] == names[1]

@@ -11,13 +11,20 @@ from dtorch.ops._util import sum_to
 
 
 class Reshape(Function):
-    """A new shape with the same elements; shares memory with the input when the layout allows (a view)."""
+    """A new shape with the same elements; shares memory with the input when the layout allows (a view).
 
-    attr_names = ("shape",)
+    ``kind`` only names the node as PyTorch would (``squeeze``, ``squeeze_dim``, ``squeeze_dims``, ``unsqueeze``,
+    or ``view``, the default); the computation is the same.
+    """
+
+    attr_names = ("shape", "kind")
     is_view = True
+    kind = "view"
+    _TORCH_NAMES = {"view": "ViewBackward0", "squeeze": "SqueezeBackward0", "squeeze_dim": "SqueezeBackward1",
+                    "squeeze_dims": "SqueezeBackward2", "unsqueeze": "UnsqueezeBackward0"}
 
     def name(self):
-        return "ViewBackward0"  # (view, reshape, flatten, unflatten; PyTorch names squeeze/unsqueeze apart)
+        return self._TORCH_NAMES[self.kind]
 
     def forward(self, x):
         self.input_shape = x.shape
