@@ -322,6 +322,7 @@ import dtorch.utils.data  # noqa: E402,F401
 from dtorch import distributed  # noqa: E402,F401
 from dtorch import linalg  # noqa: E402,F401
 from dtorch import amp, backends, testing  # noqa: E402,F401
+from dtorch import distributions  # noqa: E402,F401
 from dtorch._legacy_types import (  # noqa: E402,F401
     BoolTensor,
     ByteTensor,
