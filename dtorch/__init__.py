@@ -238,7 +238,7 @@ Tensor.__getitem__ = _F.getitem
 for _name in (
     "to cpu cuda type_as detach detach_ backward new_zeros new_ones new_empty new_full new_tensor uniform_ normal_ "
     "bernoulli_ exponential_ random_ view_as reshape_as apply_ nan_to_num storage_offset pin_memory is_pinned "
-    "share_memory_"
+    "share_memory_ numpy"
 ).split():
     setattr(Tensor, _name, getattr(_M, _name))
 Tensor.type = _M.tensor_type

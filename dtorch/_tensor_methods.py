@@ -273,3 +273,24 @@ def is_pinned(self):
 def share_memory_(self):
     """Accepted for compatibility; returns ``self``. (DataLoader workers send batches through shared memory.)"""
     return self
+
+
+def numpy(self, *, force=False):
+    """The NumPy array behind this CPU tensor (shared memory, no copy).
+
+    >>> import dtorch
+    >>> dtorch.tensor([1, 2]).numpy()
+    array([1, 2])
+    """
+    if self.requires_grad and not force and grad_mode.is_grad_enabled():  # PyTorch allows it under no_grad
+        raise RuntimeError(
+            "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead."
+        )
+    if _backend.is_cupy_array(self.data):
+        if force:
+            return self.data.get()
+        raise TypeError(
+            f"can't convert {self.device} device type tensor to numpy. Use Tensor.cpu() to copy the tensor "
+            "to host memory first."
+        )
+    return self.data

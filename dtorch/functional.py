@@ -525,6 +525,8 @@ def clone(input, *, memory_format=None):
 
 
 def _compare(function):
+    """A broadcasting binary op whose result needs no gradient: comparisons, logical and bitwise ops."""
+
     def compare(input, other):
         return _binary(E.Compare, input, other, function=function)
 
@@ -541,20 +543,12 @@ ge = _compare("greater_equal")
 less, less_equal, greater, greater_equal, not_equal = lt, le, gt, ge, ne
 
 
-def _logical(function):
-    def logical(input, other):
-        return _binary(E.Compare, input, other, function=function)
-
-    logical.__name__ = function
-    return logical
-
-
-logical_and = _logical("logical_and")
-logical_or = _logical("logical_or")
-logical_xor = _logical("logical_xor")
-bitwise_and = _logical("bitwise_and")
-bitwise_or = _logical("bitwise_or")
-bitwise_xor = _logical("bitwise_xor")
+logical_and = _compare("logical_and")
+logical_or = _compare("logical_or")
+logical_xor = _compare("logical_xor")
+bitwise_and = _compare("bitwise_and")
+bitwise_or = _compare("bitwise_or")
+bitwise_xor = _compare("bitwise_xor")
 
 
 def logical_not(input):

@@ -262,26 +262,6 @@ class Tensor:
 
     # ---- conversion to Python and NumPy -------------------------------------------------------------------------
 
-    def numpy(self, *, force=False):
-        """The NumPy array behind this CPU tensor (shared memory, no copy).
-
-        >>> import dtorch
-        >>> dtorch.tensor([1, 2]).numpy()
-        array([1, 2])
-        """
-        if self.requires_grad and not force and _grad_enabled():  # PyTorch allows it under no_grad
-            raise RuntimeError(
-                "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead."
-            )
-        if _backend.is_cupy_array(self.data):
-            if force:
-                return self.data.get()
-            raise TypeError(
-                f"can't convert {self.device} device type tensor to numpy. Use Tensor.cpu() to copy the tensor "
-                "to host memory first."
-            )
-        return self.data
-
     def __array__(self, dtype=None, copy=None):
         array = self.data.get() if _backend.is_cupy_array(self.data) else self.data
         if dtype is not None:
@@ -366,9 +346,3 @@ def _wrap_dim(dim, ndim):
             f"Dimension out of range (expected to be in range of [{-size}, {size - 1}], but got {dim})"
         )
     return dim % size if ndim > 0 else 0
-
-
-def _grad_enabled():
-    from dtorch.autograd.grad_mode import is_grad_enabled  # here: the autograd package imports this module
-
-    return is_grad_enabled()

@@ -51,6 +51,14 @@ def _shape_text(tensor):
     return str(list(tensor.shape))
 
 
+def _check_conv_ranks(input, weight, spatial, name):
+    """A convolution's input is ``(N, C, *spatial)`` or unbatched ``(C, *spatial)``; its weight has
+    ``2 + spatial`` dims. Raises PyTorch's RuntimeError naming the shapes otherwise."""
+    _check_rank(input, (spatial + 1, spatial + 2), name)
+    if weight.data.ndim != spatial + 2:
+        raise RuntimeError(f"{name}: expected a {spatial + 2}-D weight, got weight of size {_shape_text(weight)}")
+
+
 def _check_rank(input, ranks, name):
     if input.data.ndim not in ranks:
         lo, hi = ranks
@@ -183,9 +191,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     >>> conv2d(dtorch.ones(1, 2, 5, 5), dtorch.ones(3, 2, 3, 3), padding='same').shape
     dtorch.Size([1, 3, 5, 5])
     """
-    _check_rank(input, (3, 4), "conv2d")
-    if weight.data.ndim != 4:
-        raise RuntimeError(f"conv2d: expected a 4-D weight, got weight of size {_shape_text(weight)}")
+    _check_conv_ranks(input, weight, 2, "conv2d")
     unbatched = input.data.ndim == 3
     if unbatched:
         input = _F.unsqueeze(input, 0)
@@ -206,9 +212,7 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     >>> conv1d(dtorch.ones(2, 4, 10), dtorch.ones(6, 4, 3), stride=2).shape
     dtorch.Size([2, 6, 4])
     """
-    _check_rank(input, (2, 3), "conv1d")
-    if weight.data.ndim != 3:
-        raise RuntimeError(f"conv1d: expected a 3-D weight, got weight of size {_shape_text(weight)}")
+    _check_conv_ranks(input, weight, 1, "conv1d")
     unbatched = input.data.ndim == 2
     if unbatched:
         input = _F.unsqueeze(input, 0)
@@ -244,9 +248,7 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     >>> conv_transpose2d(dtorch.ones(1, 4, 3, 3), dtorch.ones(4, 2, 3, 3), stride=2).shape
     dtorch.Size([1, 2, 7, 7])
     """
-    _check_rank(input, (3, 4), "conv_transpose2d")
-    if weight.data.ndim != 4:
-        raise RuntimeError(f"conv_transpose2d: expected a 4-D weight, got weight of size {_shape_text(weight)}")
+    _check_conv_ranks(input, weight, 2, "conv_transpose2d")
     unbatched = input.data.ndim == 3
     if unbatched:
         input = _F.unsqueeze(input, 0)
@@ -294,9 +296,7 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
     >>> conv_transpose1d(dtorch.ones(1, 4, 5), dtorch.ones(4, 2, 3), stride=2).shape
     dtorch.Size([1, 2, 11])
     """
-    _check_rank(input, (2, 3), "conv_transpose1d")
-    if weight.data.ndim != 3:
-        raise RuntimeError(f"conv_transpose1d: expected a 3-D weight, got weight of size {_shape_text(weight)}")
+    _check_conv_ranks(input, weight, 1, "conv_transpose1d")
     args = [(1,) + _tuple(v, 1, name) for v, name in ((stride, "stride"), (padding, "padding"),
                                                       (output_padding, "output_padding"), (dilation, "dilation"))]
     args[1] = (0,) + args[1][1:]
@@ -2888,11 +2888,7 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     >>> conv3d(dtorch.ones(1, 2, 4, 5, 6), dtorch.ones(3, 2, 3, 3, 3), padding=1).shape
     dtorch.Size([1, 3, 4, 5, 6])
     """
-    if input.data.ndim not in (4, 5):
-        raise RuntimeError(f"Expected 4D (unbatched) or 5D (batched) input to conv3d, but got input of size: "
-                           f"{_shape_text(input)}")
-    if weight.data.ndim != 5:
-        raise RuntimeError(f"conv3d: expected a 5-D weight (out, in / groups, kD, kH, kW), got {_shape_text(weight)}")
+    _check_conv_ranks(input, weight, 3, "conv3d")
     if input.data.ndim == 4:
         return _F.squeeze(conv3d(_F.unsqueeze(input, 0), weight, bias, stride, padding, dilation, groups), 0)
     _same_dtype("conv3d", input, weight, bias)
@@ -2943,11 +2939,7 @@ def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_paddi
     >>> conv_transpose3d(dtorch.ones(1, 4, 2, 3, 3), dtorch.ones(4, 2, 3, 3, 3), stride=2).shape
     dtorch.Size([1, 2, 5, 7, 7])
     """
-    if input.data.ndim not in (4, 5):
-        raise RuntimeError(f"Expected 4D (unbatched) or 5D (batched) input to conv_transpose3d, but got input of "
-                           f"size: {_shape_text(input)}")
-    if weight.data.ndim != 5:
-        raise RuntimeError(f"conv_transpose3d: expected a 5-D weight, got weight of size {_shape_text(weight)}")
+    _check_conv_ranks(input, weight, 3, "conv_transpose3d")
     if input.data.ndim == 4:
         return _F.squeeze(conv_transpose3d(_F.unsqueeze(input, 0), weight, bias, stride, padding, output_padding,
                                            groups, dilation), 0)

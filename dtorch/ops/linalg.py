@@ -141,6 +141,13 @@ def _descending_order(xp, x, axis):
     return order
 
 
+def _scatter_to_positions(xp, grad, indices, shape, axis):
+    """Sort's and topk's backward: each output's gradient goes back to the input position it was taken from."""
+    out = xp.zeros(shape, dtype=grad.dtype)
+    xp.put_along_axis(out, indices, grad, axis=axis)
+    return out
+
+
 class Sort(Function):
     """Sort along ``axis``: the sorted values, plus the indices as a non-differentiable second output."""
 
@@ -159,10 +166,7 @@ class Sort(Function):
         return xp.take_along_axis(x, indices, axis=self.axis), indices.astype("int64")
 
     def backward(self, grad):
-        xp = self.xp
-        out = xp.zeros(self.input_shape, dtype=grad.dtype)
-        xp.put_along_axis(out, self.indices, grad, axis=self.axis)
-        return (out,)
+        return (_scatter_to_positions(self.xp, grad, self.indices, self.input_shape, self.axis),)
 
 
 class TopK(Function):
@@ -189,10 +193,7 @@ class TopK(Function):
         return xp.take_along_axis(x, indices, axis=self.axis), indices.astype("int64")
 
     def backward(self, grad):
-        xp = self.xp
-        out = xp.zeros(self.input_shape, dtype=grad.dtype)
-        xp.put_along_axis(out, self.indices, grad, axis=self.axis)
-        return (out,)
+        return (_scatter_to_positions(self.xp, grad, self.indices, self.input_shape, self.axis),)
 
 
 # ---- dense linear algebra on (batches of) square matrices -----------------------------------------------------------

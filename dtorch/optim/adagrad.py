@@ -1,7 +1,7 @@
 """Adagrad, with learning-rate decay, weight decay, an initial accumulator value and maximize."""
 
 from dtorch import _backend
-from dtorch.optim.optimizer import Optimizer
+from dtorch.optim.optimizer import Optimizer, direction_and_decay
 
 __all__ = ["Adagrad", "adagrad_update"]
 
@@ -23,12 +23,7 @@ def adagrad_update(param, grad, state_sum, step, *, lr, lr_decay, weight_decay, 
     array([-0.1])
     """
     xp = _backend.xp_of(param)
-    if maximize:
-        grad = xp.negative(grad)
-    if weight_decay != 0:
-        decayed = xp.multiply(param, weight_decay, out=xp.empty_like(param))
-        decayed += grad
-        grad = decayed
+    grad = direction_and_decay(xp, param, grad, weight_decay, maximize)
     clr = lr / (1 + (step - 1) * lr_decay)
     scratch = xp.multiply(grad, grad, out=xp.empty_like(param))
     state_sum += scratch

@@ -1,7 +1,7 @@
 """Adam and AdamW (decoupled weight decay), with AMSGrad and maximize."""
 
 from dtorch import _backend
-from dtorch.optim.optimizer import Optimizer
+from dtorch.optim.optimizer import Optimizer, direction_and_decay
 
 __all__ = ["Adam", "AdamW", "adam_update"]
 
@@ -34,15 +34,9 @@ def adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, *, lr, b
     array([-0.1])
     """
     xp = _backend.xp_of(param)
-    if maximize:
-        grad = xp.negative(grad)
-    if weight_decay != 0:
-        if decoupled_weight_decay:
-            param *= 1 - lr * weight_decay
-        else:
-            decayed = xp.multiply(param, weight_decay, out=xp.empty_like(param))
-            decayed += grad
-            grad = decayed
+    if decoupled_weight_decay and weight_decay != 0:  # AdamW: shrink the parameter, not through the gradient
+        param *= 1 - lr * weight_decay
+    grad = direction_and_decay(xp, param, grad, 0 if decoupled_weight_decay else weight_decay, maximize)
     scratch = xp.subtract(grad, exp_avg, out=xp.empty_like(param))
     scratch *= 1 - beta1
     exp_avg += scratch

@@ -582,3 +582,20 @@ def _buckets_valid(buckets, group, state):
         if any(state.get(p) is not s for p, s in zip(bucket.params, bucket.states)):
             return False
     return True
+
+
+def direction_and_decay(xp, param, grad, weight_decay, maximize):
+    """The gradient every update rule starts from: negated with ``maximize``, plus ``weight_decay * param``
+    (L2 weight decay). A new array whenever it differs from ``grad``, which is never written to.
+
+    >>> import numpy as np
+    >>> direction_and_decay(np, np.ones(1), np.full(1, 2.0), 0.5, True)
+    array([-1.5])
+    """
+    if maximize:
+        grad = xp.negative(grad)
+    if weight_decay != 0:
+        decayed = xp.multiply(param, weight_decay, out=xp.empty_like(param))
+        decayed += grad
+        grad = decayed
+    return grad

@@ -1,7 +1,7 @@
 """RMSprop, with momentum, the centered variant, weight decay and maximize."""
 
 from dtorch import _backend
-from dtorch.optim.optimizer import Optimizer
+from dtorch.optim.optimizer import Optimizer, direction_and_decay
 
 __all__ = ["RMSprop", "rmsprop_update"]
 
@@ -31,12 +31,7 @@ def rmsprop_update(param, grad, square_avg, momentum_buffer, grad_avg, *, lr, al
     array([-0.1])
     """
     xp = _backend.xp_of(param)
-    if maximize:
-        grad = xp.negative(grad)
-    if weight_decay != 0:
-        decayed = xp.multiply(param, weight_decay, out=xp.empty_like(param))
-        decayed += grad
-        grad = decayed
+    grad = direction_and_decay(xp, param, grad, weight_decay, maximize)
     scratch = xp.multiply(grad, 1 - alpha, out=xp.empty_like(param))
     square_avg *= alpha
     scratch *= grad

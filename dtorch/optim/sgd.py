@@ -1,7 +1,7 @@
 """Stochastic gradient descent with momentum, dampening, Nesterov momentum, weight decay and maximize."""
 
 from dtorch import _backend
-from dtorch.optim.optimizer import Optimizer
+from dtorch.optim.optimizer import Optimizer, direction_and_decay
 
 __all__ = ["SGD", "sgd_update"]
 
@@ -33,12 +33,7 @@ def sgd_update(param, grad, momentum_buffer, *, lr, momentum, dampening, weight_
     array([0.5, 0.5])
     """
     xp = _backend.xp_of(param)
-    if maximize:
-        grad = xp.negative(grad)
-    if weight_decay != 0:
-        decayed = xp.multiply(param, weight_decay, out=xp.empty_like(param))
-        decayed += grad
-        grad = decayed
+    grad = direction_and_decay(xp, param, grad, weight_decay, maximize)
     if momentum != 0:
         if momentum_buffer is None:
             momentum_buffer = xp.array(grad, copy=True)

@@ -351,12 +351,17 @@ class Module:
                 raise AttributeError("`" + item + "` is not an nn.Module")
         return module
 
-    def get_parameter(self, target):
-        """The parameter at a dotted path such as ``"fc.weight"``."""
+    def _owner_and_name(self, target):
+        """The submodule holding the attribute at dotted path ``target``, and the attribute's name."""
         module_path, _, name = target.rpartition(".")
         module = self.get_submodule(module_path)
         if not hasattr(module, name):
             raise AttributeError(module._get_name() + " has no attribute `" + name + "`")
+        return module, name
+
+    def get_parameter(self, target):
+        """The parameter at a dotted path such as ``"fc.weight"``."""
+        module, name = self._owner_and_name(target)
         param = getattr(module, name)
         if not isinstance(param, Parameter):
             raise AttributeError("`" + name + "` is not an nn.Parameter")
@@ -364,10 +369,7 @@ class Module:
 
     def get_buffer(self, target):
         """The buffer at a dotted path such as ``"bn.running_mean"``."""
-        module_path, _, name = target.rpartition(".")
-        module = self.get_submodule(module_path)
-        if not hasattr(module, name):
-            raise AttributeError(module._get_name() + " has no attribute `" + name + "`")
+        module, name = self._owner_and_name(target)
         if name not in module._buffers:
             raise AttributeError("`" + name + "` is not a buffer")
         return getattr(module, name)
