@@ -114,7 +114,7 @@ def is_tensor(obj):
 
 
 def is_floating_point(input):
-    return input.data.dtype.kind == "f"
+    return input._array.dtype.kind == "f"
 
 
 def numel(input):
@@ -124,7 +124,7 @@ def numel(input):
 def result_type(tensor1, tensor2):
     def parts(value):
         if isinstance(value, Tensor):
-            return value.data.dtype, value.data.ndim == 0
+            return value._array.dtype, value._array.ndim == 0
         return _backend.dtype_for_python_scalar(value).numpy_dtype, True
 
     (a, a_scalar), (b, b_scalar) = parts(tensor1), parts(tensor2)

@@ -57,11 +57,11 @@ def to(self, *args, **kwargs):
             result = ToDevice.apply(result, device=str(target))
     if dtype is not None:
         numpy_dtype = _backend.to_numpy_dtype(dtype)
-        if result.data.dtype != numpy_dtype:
+        if result._array.dtype != numpy_dtype:
             if numpy_dtype.kind == "f":
                 result = F._cast(result, numpy_dtype)
             else:
-                result = _new(result.data.astype(numpy_dtype), None)
+                result = _new(result._array.astype(numpy_dtype), None)
     if copy and result is self:
         result = F.clone(self)
     return result
@@ -108,7 +108,7 @@ def tensor_type(self, dtype=None, non_blocking=False):
 
 def detach(self):
     """A tensor sharing this one's memory, cut from the graph (it never requires grad)."""
-    result = _new(self.data, None)
+    result = _new(self._array, None)
     result._base = self._base if self._base is not None else self
     return result
 
@@ -166,36 +166,36 @@ def _fill_from_host(self, sample):
     """In-place random fill: never recorded (like ``nn.init``), bumps the version."""
     if grad_mode.is_grad_enabled() and self.requires_grad and self.grad_fn is None:
         raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
-    sample = sample.astype(self.data.dtype, copy=False)
-    if _backend.is_cupy_array(self.data):
+    sample = sample.astype(self._array.dtype, copy=False)
+    if _backend.is_cupy_array(self._array):
         sample = _backend.to_device(sample, self.device)
-    self.data[...] = sample
+    self._array[...] = sample
     self._bump_version()
     return self
 
 
 def uniform_(self, a=0.0, b=1.0, *, generator=None):
     """Fill with samples uniform in ``[a, b)``."""
-    return _fill_from_host(self, numpy_generator(generator).uniform(a, b, self.data.shape))
+    return _fill_from_host(self, numpy_generator(generator).uniform(a, b, self._array.shape))
 
 
 def normal_(self, mean=0.0, std=1.0, *, generator=None):
     """Fill with normal samples."""
-    return _fill_from_host(self, numpy_generator(generator).normal(mean, std, self.data.shape))
+    return _fill_from_host(self, numpy_generator(generator).normal(mean, std, self._array.shape))
 
 
 def bernoulli_(self, p=0.5, *, generator=None):
-    return _fill_from_host(self, numpy_generator(generator).random(self.data.shape) < p)
+    return _fill_from_host(self, numpy_generator(generator).random(self._array.shape) < p)
 
 
 def exponential_(self, lambd=1.0, *, generator=None):
-    return _fill_from_host(self, numpy_generator(generator).exponential(1.0 / lambd, self.data.shape))
+    return _fill_from_host(self, numpy_generator(generator).exponential(1.0 / lambd, self._array.shape))
 
 
 def random_(self, low=0, high=None, *, generator=None):
     if high is None:
         low, high = 0, low
-    return _fill_from_host(self, numpy_generator(generator).integers(low, high, self.data.shape))
+    return _fill_from_host(self, numpy_generator(generator).integers(low, high, self._array.shape))
 
 
 def view_as(self, other):
@@ -207,7 +207,7 @@ def reshape_as(self, other):
 
 
 def iterate(self):
-    if self.data.ndim == 0:
+    if self._array.ndim == 0:
         raise TypeError("iteration over a 0-d tensor")
     return iter(F.unbind(self, 0))
 
@@ -217,17 +217,17 @@ def tensor_all(self, dim=None, keepdim=False):
 
 
 def T(self):
-    return F.permute(self, *reversed(range(self.data.ndim)))
+    return F.permute(self, *reversed(range(self._array.ndim)))
 
 
 def mT(self):
-    if self.data.ndim < 2:
+    if self._array.ndim < 2:
         raise RuntimeError("tensor.mT is only supported on matrices or batches of matrices. Got 1-D tensor.")
     return F.transpose(self, -2, -1)
 
 
 def apply_(self, callable):
-    flat = self.data.reshape(-1)
+    flat = self._array.reshape(-1)
     for index in range(flat.size):
         flat[index] = callable(flat[index].item())
     self._bump_version()
@@ -237,9 +237,9 @@ def apply_(self, callable):
 def nan_to_num(self, nan=0.0, posinf=None, neginf=None):
     """NaN, +inf and -inf replaced (by 0 and the dtype's largest and smallest values unless given); the gradient
     passes where the input is finite, as in PyTorch."""
-    if self.data.dtype.kind != "f":
+    if self._array.dtype.kind != "f":
         return F.clone(self)
-    info = np.finfo(self.data.dtype)
+    info = np.finfo(self._array.dtype)
     result = F.where(F.isnan(self), float(nan), self)
     result = F.where(F.eq(self, math.inf), float(info.max if posinf is None else posinf), result)
     return F.where(F.eq(self, -math.inf), float(info.min if neginf is None else neginf), result)
@@ -257,7 +257,7 @@ def storage_offset(self):
         return 0
     from dtorch.ops.views import _address
 
-    return (_address(self.data) - _address(self._base.data)) // self.data.itemsize
+    return (_address(self._array) - _address(self._base._array)) // self._array.itemsize
 
 
 def pin_memory(self):
@@ -286,11 +286,11 @@ def numpy(self, *, force=False):
         raise RuntimeError(
             "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead."
         )
-    if _backend.is_cupy_array(self.data):
+    if _backend.is_cupy_array(self._array):
         if force:
-            return self.data.get()
+            return self._array.get()
         raise TypeError(
             f"can't convert {self.device} device type tensor to numpy. Use Tensor.cpu() to copy the tensor "
             "to host memory first."
         )
-    return self.data
+    return self._array

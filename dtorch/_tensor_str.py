@@ -115,7 +115,7 @@ def _body(array, indent, summarize, formatter):
 
 def tensor_repr(tensor, prefix="tensor("):
     """The string ``repr(tensor)`` shows."""
-    array = tensor.data
+    array = tensor._array
     if _backend.is_cupy_array(array):
         array = array.get()
     indent = len(prefix)

@@ -129,7 +129,7 @@ class GradScaler:
                 for param in group["params"]:
                     if param.grad is None:
                         continue
-                    grad = param.grad.data
+                    grad = param.grad._array
                     grad *= inverse
                     param.grad._bump_version()
                     if not bool(_backend.xp_of(grad).isfinite(grad).all()):

@@ -42,7 +42,7 @@ def _size(size):
 def _infer_array(data, dtype):
     """An array for Python data with PyTorch's inference: floats give the default float, ints int64."""
     if isinstance(data, Tensor):
-        array = data.data.copy()
+        array = data._array.copy()
         return array if dtype is None else array.astype(dtype)
     if isinstance(data, np.ndarray) or _backend.is_cupy_array(data):
         array = data.copy()
@@ -105,7 +105,7 @@ def as_tensor(data, dtype=None, device=None):
     numpy_dtype = _numpy_dtype(dtype)
     if isinstance(data, Tensor):
         result = data
-        if numpy_dtype is not None and data.data.dtype != numpy_dtype:
+        if numpy_dtype is not None and data._array.dtype != numpy_dtype:
             result = data.to(dtype)
         if device is not None:
             result = result.to(device)
@@ -179,22 +179,22 @@ def _like(input, dtype, device):
 
 def zeros_like(input, *, dtype=None, device=None, requires_grad=False, memory_format=None):
     dtype, device = _like(input, dtype, device)
-    return _filled(tuple(input.data.shape), 0, dtype, device, requires_grad)
+    return _filled(tuple(input._array.shape), 0, dtype, device, requires_grad)
 
 
 def ones_like(input, *, dtype=None, device=None, requires_grad=False, memory_format=None):
     dtype, device = _like(input, dtype, device)
-    return _filled(tuple(input.data.shape), 1, dtype, device, requires_grad)
+    return _filled(tuple(input._array.shape), 1, dtype, device, requires_grad)
 
 
 def empty_like(input, *, dtype=None, device=None, requires_grad=False, memory_format=None):
     dtype, device = _like(input, dtype, device)
-    return _filled(tuple(input.data.shape), None, dtype, device, requires_grad)
+    return _filled(tuple(input._array.shape), None, dtype, device, requires_grad)
 
 
 def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False, memory_format=None):
     dtype, device = _like(input, dtype, device)
-    return _filled(tuple(input.data.shape), fill_value, dtype, device, requires_grad)
+    return _filled(tuple(input._array.shape), fill_value, dtype, device, requires_grad)
 
 
 def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False):
@@ -310,12 +310,12 @@ def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, device=None,
     rng = numpy_generator(generator)
     if isinstance(mean, Tensor) or isinstance(std, Tensor):
         like = mean if isinstance(mean, Tensor) else std
-        mean_data = mean.data if isinstance(mean, Tensor) else mean
-        std_data = std.data if isinstance(std, Tensor) else std
+        mean_data = mean._array if isinstance(mean, Tensor) else mean
+        std_data = std._array if isinstance(std, Tensor) else std
         shape = np.broadcast_shapes(np.shape(_host(mean_data)), np.shape(_host(std_data)))
-        sample = rng.standard_normal(shape).astype(like.data.dtype)
+        sample = rng.standard_normal(shape).astype(like._array.dtype)
         array = _host(mean_data) + _host(std_data) * sample
-        return _finish(np.asarray(array, dtype=like.data.dtype), like.device, requires_grad)
+        return _finish(np.asarray(array, dtype=like._array.dtype), like.device, requires_grad)
     if size is None:
         raise TypeError("normal() with scalar mean and std needs a size")
     numpy_dtype = _float_dtype(dtype)
@@ -329,14 +329,14 @@ def _host(value):
 
 def rand_like(input, *, dtype=None, device=None, requires_grad=False, generator=None):
     dtype, device = _like(input, dtype, device)
-    return rand(tuple(input.data.shape), generator=generator, dtype=dtype, device=device, requires_grad=requires_grad)
+    return rand(tuple(input._array.shape), generator=generator, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
 def randn_like(input, *, dtype=None, device=None, requires_grad=False, generator=None):
     dtype, device = _like(input, dtype, device)
-    return randn(tuple(input.data.shape), generator=generator, dtype=dtype, device=device, requires_grad=requires_grad)
+    return randn(tuple(input._array.shape), generator=generator, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
 def randint_like(input, low=0, high=None, *, dtype=None, device=None, requires_grad=False, generator=None):
     dtype, device = _like(input, dtype, device)
-    return randint(low, high, tuple(input.data.shape), generator=generator, dtype=dtype, device=device)
+    return randint(low, high, tuple(input._array.shape), generator=generator, dtype=dtype, device=device)

@@ -48,7 +48,7 @@ def _constant(value, like=None):
 
 
 def _cast(tensor, numpy_dtype):
-    if tensor.data.dtype == numpy_dtype:
+    if tensor._array.dtype == numpy_dtype:
         return tensor
     return E.Cast.apply(tensor, dtype=numpy_dtype)
 
@@ -61,14 +61,14 @@ def _scalar_for(tensor, scalar):
     """Adjust a Python scalar operand: ints/bools meeting a float scalar become the default float (PyTorch)."""
     if isinstance(scalar, np.generic):
         scalar = scalar.item()
-    kind = tensor.data.dtype.kind
+    kind = tensor._array.dtype.kind
     if type(scalar) is float and kind in "biu":
         return _cast(tensor, _default_float_numpy()), scalar
     if type(scalar) is int and kind in "biu":
         if kind == "b":  # NumPy picks int8 for some ufuncs; PyTorch int64
             return _cast(tensor, np.dtype(np.int64)), scalar
         if not 0 <= scalar <= 127:
-            scalar = _wrap_integer(scalar, tensor.data.dtype)
+            scalar = _wrap_integer(scalar, tensor._array.dtype)
     return tensor, scalar
 
 
@@ -84,8 +84,8 @@ def _wrap_integer(value, dtype):
 
 
 def _promote_pair(a, b):
-    da, db = a.data.dtype, b.data.dtype
-    target = _backend.result_numpy_dtype(da, a.data.ndim == 0, db, b.data.ndim == 0)
+    da, db = a._array.dtype, b._array.dtype
+    target = _backend.result_numpy_dtype(da, a._array.ndim == 0, db, b._array.ndim == 0)
     return _cast(a, target), _cast(b, target)
 
 
@@ -94,8 +94,8 @@ def _result_numpy_dtype(tensors):
     a higher category."""
     dimensioned = zero_dim = None
     for t_ in tensors:
-        dtype = t_.data.dtype
-        if t_.data.ndim:
+        dtype = t_._array.dtype
+        if t_._array.ndim:
             dimensioned = dtype if dimensioned is None else _backend.result_numpy_dtype(dimensioned, False, dtype, False)
         else:
             zero_dim = dtype if zero_dim is None else _backend.result_numpy_dtype(zero_dim, True, dtype, True)
@@ -106,7 +106,7 @@ def _result_numpy_dtype(tensors):
 
 def _broadcastable(a, b):
     try:
-        np.broadcast_shapes(a.data.shape, b.data.shape)
+        np.broadcast_shapes(a._array.shape, b._array.shape)
     except ValueError:
         return False
     return True
@@ -131,7 +131,7 @@ def _binary(op, a, b, **attrs):
     """Apply a broadcasting binary op with PyTorch's promotion; either side may be a Python scalar."""
     if isinstance(a, Tensor):
         if isinstance(b, Tensor):
-            if a.data.dtype is not b.data.dtype:
+            if a._array.dtype is not b._array.dtype:
                 a, b = _promote_pair(a, b)
         elif type(b) in _SCALAR_TYPES or isinstance(b, (numbers.Number, np.generic)):
             a, b = _scalar_for(a, b)
@@ -152,11 +152,11 @@ def _binary(op, a, b, **attrs):
 
 def _float_operands(a, b):
     """True division and friends: integer/bool operands become the default float first."""
-    if isinstance(a, Tensor) and a.data.dtype.kind in "biu":
-        if not isinstance(b, Tensor) or b.data.dtype.kind in "biu":
+    if isinstance(a, Tensor) and a._array.dtype.kind in "biu":
+        if not isinstance(b, Tensor) or b._array.dtype.kind in "biu":
             a = _cast(a, _default_float_numpy())
-    if isinstance(b, Tensor) and b.data.dtype.kind in "biu":
-        if not isinstance(a, Tensor) or a.data.dtype.kind in "biu":
+    if isinstance(b, Tensor) and b._array.dtype.kind in "biu":
+        if not isinstance(a, Tensor) or a._array.dtype.kind in "biu":
             b = _cast(b, _default_float_numpy())
     return a, b
 
@@ -180,7 +180,7 @@ def add(input, other, *, alpha=1):
     """
     if alpha != 1:
         other = _binary(E.Mul, other, alpha)
-    elif type(input) is Tensor and type(other) is Tensor and input.data.dtype is other.data.dtype:
+    elif type(input) is Tensor and type(other) is Tensor and input._array.dtype is other._array.dtype:
         try:  # the common case, without the promotion logic of _binary
             return E.Add.apply(input, other)
         except ValueError as error:
@@ -228,7 +228,7 @@ def div(input, other, *, rounding_mode=None):
         return floor_divide(input, other)
     if rounding_mode == "trunc":
         integral = builtins.all(
-            v.data.dtype.kind in "biu" if isinstance(v, Tensor) else isinstance(v, (int, np.integer))
+            v._array.dtype.kind in "biu" if isinstance(v, Tensor) else isinstance(v, (int, np.integer))
             for v in (input, other)
         )
         if integral:
@@ -250,12 +250,12 @@ def _check_integer_divisor(input, other):
     """An integer division by zero is PyTorch's RuntimeError (NumPy's gives 0 and a warning). Checked on the CPU
     only: on a GPU the check would wait for the device (and PyTorch's CUDA kernels do not check either)."""
     if isinstance(other, Tensor):
-        divisor = other.data
+        divisor = other._array
         if divisor.dtype.kind not in "biu" or type(divisor) is not np.ndarray or divisor.all():
             return
     elif type(other) not in (int, bool) or other != 0:
         return
-    if input.data.dtype.kind in "biu" if isinstance(input, Tensor) else type(input) in (int, bool):
+    if input._array.dtype.kind in "biu" if isinstance(input, Tensor) else type(input) in (int, bool):
         raise RuntimeError("ZeroDivisionError")
 
 
@@ -283,11 +283,11 @@ def pow(input, exponent):
     >>> dtorch.pow(dtorch.tensor([1., 2., 3.]), 2)
     tensor([1., 4., 9.])
     """
-    if isinstance(input, Tensor) and input.data.dtype.kind in "biu" and isinstance(exponent, Tensor):
-        if exponent.data.dtype.kind == "f":
-            input = _cast(input, exponent.data.dtype)
-    if isinstance(exponent, Tensor) and exponent.data.dtype.kind in "iu" and _integral_base(input):
-        powers = exponent.data
+    if isinstance(input, Tensor) and input._array.dtype.kind in "biu" and isinstance(exponent, Tensor):
+        if exponent._array.dtype.kind == "f":
+            input = _cast(input, exponent._array.dtype)
+    if isinstance(exponent, Tensor) and exponent._array.dtype.kind in "iu" and _integral_base(input):
+        powers = exponent._array
         if type(powers) is np.ndarray and powers.size and powers.min() < 0:
             return _integer_power_with_negative_exponents(input, exponent)
     return _binary(E.Pow, input, exponent)
@@ -295,17 +295,17 @@ def pow(input, exponent):
 
 def _integral_base(value):
     if isinstance(value, Tensor):
-        return value.data.dtype.kind in "iu"
+        return value._array.dtype.kind in "iu"
     return type(value) is int or isinstance(value, np.integer)
 
 
 def _integer_power_with_negative_exponents(input, exponent):
     """PyTorch's integer pow at negative exponents (NumPy raises): 1 for a base of 1, +-1 for -1, 0 otherwise."""
     result = pow(input, clamp(exponent, min=0))  # PyTorch's dtype and broadcasting
-    base = input.data if isinstance(input, Tensor) else input
-    powers = exponent.data
+    base = input._array if isinstance(input, Tensor) else input
+    powers = exponent._array
     at_negative = np.where(base == 1, 1, np.where(base == -1, np.where(powers % 2 == 0, 1, -1), 0))
-    return _new(np.where(powers < 0, at_negative, result.data).astype(result.data.dtype), None)
+    return _new(np.where(powers < 0, at_negative, result._array).astype(result._array.dtype), None)
 
 
 def maximum(input, other):
@@ -327,27 +327,27 @@ def where(condition, input=None, other=None):
     if input is None and other is None:
         return nonzero(condition, as_tuple=True)
     condition = _constant(condition)
-    if condition.data.dtype != np.bool_:
-        if condition.data.dtype != np.uint8:  # (PyTorch still takes uint8 masks, with a deprecation warning)
+    if condition._array.dtype != np.bool_:
+        if condition._array.dtype != np.uint8:  # (PyTorch still takes uint8 masks, with a deprecation warning)
             legacy = {"int8": "Char", "int16": "Short", "int32": "Int", "int64": "Long", "float16": "Half",
                       "float32": "Float", "float64": "Double"}
             raise RuntimeError(f"where expected condition to be a boolean tensor, but got a tensor with dtype "
-                               f"{legacy.get(condition.data.dtype.name, condition.data.dtype.name)}")
-        condition = _new(condition.data.astype(bool), None)
+                               f"{legacy.get(condition._array.dtype.name, condition._array.dtype.name)}")
+        condition = _new(condition._array.astype(bool), None)
     like = input if isinstance(input, Tensor) else other if isinstance(other, Tensor) else condition
     if not isinstance(input, Tensor):
         input = _scalar_tensor(input, other if isinstance(other, Tensor) else None, like)
     if not isinstance(other, Tensor):
         other = _scalar_tensor(other, input, like)
-    if input.data.dtype is not other.data.dtype:
+    if input._array.dtype is not other._array.dtype:
         input, other = _promote_pair(input, other)
     try:
         return E.Where.apply(condition, input, other)
     except ValueError as error:
-        shape = condition.data.shape  # PyTorch broadcasts condition, input, other in turn and names the first misfit
+        shape = condition._array.shape  # PyTorch broadcasts condition, input, other in turn and names the first misfit
         for operand in (input, other):
             try:
-                shape = np.broadcast_shapes(shape, operand.data.shape)
+                shape = np.broadcast_shapes(shape, operand._array.shape)
             except ValueError:
                 raise _broadcast_error(shape, operand, error) from None
         raise
@@ -358,7 +358,7 @@ def _scalar_tensor(value, partner, like):
     if isinstance(value, Tensor):
         return value
     if partner is not None:
-        dtype = partner.data.dtype
+        dtype = partner._array.dtype
         if isinstance(value, float) and dtype.kind in "biu":
             dtype = _default_float_numpy()
         elif isinstance(value, int) and not isinstance(value, bool) and dtype.kind == "b":
@@ -414,7 +414,7 @@ negative = neg
 
 
 def _float_input(input):
-    if input.data.dtype.kind in "biu":
+    if input._array.dtype.kind in "biu":
         return _cast(input, _default_float_numpy())
     return input
 
@@ -481,38 +481,38 @@ def reciprocal(input):
 
 
 def square(input):
-    if input.data.dtype.kind == "b":  # PyTorch squares bools as int64 (it is pow(x, 2))
+    if input._array.dtype.kind == "b":  # PyTorch squares bools as int64 (it is pow(x, 2))
         input = _cast(input, np.dtype(np.int64))
     return mul(input, input)
 
 
 def sign(input):
-    if input.data.dtype.kind == "b":
+    if input._array.dtype.kind == "b":
         return input.clone()
     return E.ZeroGradUnary.apply(input, function="sign", decimals=0)
 
 
 def floor(input):
-    if input.data.dtype.kind in "biu":
+    if input._array.dtype.kind in "biu":
         return input.clone()
     return E.ZeroGradUnary.apply(input, function="floor", decimals=0)
 
 
 def ceil(input):
-    if input.data.dtype.kind in "biu":
+    if input._array.dtype.kind in "biu":
         return input.clone()
     return E.ZeroGradUnary.apply(input, function="ceil", decimals=0)
 
 
 def trunc(input):
-    if input.data.dtype.kind in "biu":
+    if input._array.dtype.kind in "biu":
         return input.clone()
     return E.ZeroGradUnary.apply(input, function="trunc", decimals=0)
 
 
 def round(input, *, decimals=0):
     """Round half to even, as PyTorch does."""
-    if input.data.dtype.kind in "biu":
+    if input._array.dtype.kind in "biu":
         return input.clone()
     return E.ZeroGradUnary.apply(input, function="round", decimals=decimals)
 
@@ -573,18 +573,18 @@ def isfinite(input):
 
 def equal(input, other):
     """True when both tensors have the same shape and elements."""
-    return input.shape == other.shape and bool((input.data == other.data).all())
+    return input.shape == other.shape and bool((input._array == other._array).all())
 
 
 def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
-    xp = _backend.xp_of(input.data)
-    return bool(xp.allclose(input.data, other.data, rtol=rtol, atol=atol, equal_nan=equal_nan))
+    xp = _backend.xp_of(input._array)
+    return bool(xp.allclose(input._array, other._array, rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 
 def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
-    xp = _backend.xp_of(input.data)
-    other_data = other.data if isinstance(other, Tensor) else other
-    return _new(xp.isclose(input.data, other_data, rtol=rtol, atol=atol, equal_nan=equal_nan), None)
+    xp = _backend.xp_of(input._array)
+    other_data = other._array if isinstance(other, Tensor) else other
+    return _new(xp.isclose(input._array, other_data, rtol=rtol, atol=atol, equal_nan=equal_nan), None)
 
 
 # ======================================================================================================================
@@ -606,9 +606,9 @@ def sum(input, dim=None, keepdim=False, *, dtype=None):
     if numpy_dtype is not None:
         # cast first, as PyTorch does, so the gradient comes back in the input's dtype
         input, numpy_dtype = _cast(input, numpy_dtype), None
-    elif input.data.dtype.kind in "biu":
+    elif input._array.dtype.kind in "biu":
         numpy_dtype = np.dtype(np.int64)
-    axes = normalize_dims(dim, input.data.ndim)
+    axes = normalize_dims(dim, input._array.ndim)
     return R.Sum.apply(input, axes=axes, keepdim=keepdim, dtype=numpy_dtype)
 
 
@@ -616,21 +616,21 @@ def mean(input, dim=None, keepdim=False, *, dtype=None):
     """Mean over ``dim``; floating inputs only (pass ``dtype`` for integers), as in PyTorch."""
     if dtype is not None:
         input = _cast(input, _backend.to_numpy_dtype(dtype))
-    if input.data.dtype.kind != "f":
+    if input._array.dtype.kind != "f":
         raise RuntimeError(
             "mean(): could not infer output dtype. Input dtype must be either a floating point or complex dtype. "
             f"Got: {input.dtype}"
         )
-    axes = normalize_dims(dim, input.data.ndim)
+    axes = normalize_dims(dim, input._array.ndim)
     return R.Mean.apply(input, axes=axes, keepdim=keepdim)
 
 
 def prod(input, dim=None, keepdim=False, *, dtype=None):
     if dtype is not None:
         input = _cast(input, _backend.to_numpy_dtype(dtype))
-    elif input.data.dtype.kind in "biu":
+    elif input._array.dtype.kind in "biu":
         input = _cast(input, np.dtype(np.int64))
-    axes = normalize_dims(dim, input.data.ndim) if dim is not None else tuple(range(input.data.ndim))
+    axes = normalize_dims(dim, input._array.ndim) if dim is not None else tuple(range(input._array.ndim))
     return R.Prod.apply(input, axes=axes, keepdim=keepdim)
 
 
@@ -651,7 +651,7 @@ def _return_type(name):
 
 
 def _check_nonempty_reduction(input, name, error=RuntimeError):
-    if input.data.size == 0:
+    if input._array.size == 0:
         raise error(
             f"{name}(): Expected reduction dim to be specified for input.numel() == 0. Specify the reduction dim "
             "with the 'dim' argument."
@@ -660,9 +660,9 @@ def _check_nonempty_reduction(input, name, error=RuntimeError):
 
 def _check_nonzero_extents(input, axes, name):
     """max/min/argmax/argmin have no identity: reducing an axis of extent 0 is PyTorch's IndexError."""
-    if input.data.size == 0:
+    if input._array.size == 0:
         for axis in axes:
-            if input.data.shape[axis] == 0:
+            if input._array.shape[axis] == 0:
                 raise IndexError(f"{name}(): Expected reduction dim {axis} to have non-zero size.")
 
 
@@ -679,8 +679,8 @@ def max(input, dim=None, keepdim=False, *, out=None):
         return maximum(input, dim)
     if dim is None:
         _check_nonempty_reduction(input, "max")
-        return R.MaxMin.apply(input, axes=tuple(range(input.data.ndim)), keepdim=False, mode="max")
-    axis = _wrap_dim(dim, input.data.ndim)
+        return R.MaxMin.apply(input, axes=tuple(range(input._array.ndim)), keepdim=False, mode="max")
+    axis = _wrap_dim(dim, input._array.ndim)
     _check_nonzero_extents(input, (axis,), "max")
     values, indices = R.MaxMinDim.apply(input, axis=axis, keepdim=keepdim, mode="max")
     return _return_type("max")(values, indices)
@@ -692,28 +692,28 @@ def min(input, dim=None, keepdim=False, *, out=None):
         return minimum(input, dim)
     if dim is None:
         _check_nonempty_reduction(input, "min")
-        return R.MaxMin.apply(input, axes=tuple(range(input.data.ndim)), keepdim=False, mode="min")
-    axis = _wrap_dim(dim, input.data.ndim)
+        return R.MaxMin.apply(input, axes=tuple(range(input._array.ndim)), keepdim=False, mode="min")
+    axis = _wrap_dim(dim, input._array.ndim)
     _check_nonzero_extents(input, (axis,), "min")
     values, indices = R.MaxMinDim.apply(input, axis=axis, keepdim=keepdim, mode="min")
     return _return_type("min")(values, indices)
 
 
 def amax(input, dim=(), keepdim=False):
-    axes = normalize_dims(dim if dim != () else None, input.data.ndim)
+    axes = normalize_dims(dim if dim != () else None, input._array.ndim)
     _check_nonzero_extents(input, axes, "amax")
     return R.MaxMin.apply(input, axes=axes, keepdim=keepdim, mode="max")
 
 
 def amin(input, dim=(), keepdim=False):
-    axes = normalize_dims(dim if dim != () else None, input.data.ndim)
+    axes = normalize_dims(dim if dim != () else None, input._array.ndim)
     _check_nonzero_extents(input, axes, "amin")
     return R.MaxMin.apply(input, axes=axes, keepdim=keepdim, mode="min")
 
 
 def argmax(input, dim=None, keepdim=False):
-    axis = None if dim is None else _wrap_dim(dim, input.data.ndim)
-    if not input.data.ndim:  # dim 0 or -1 of a 0-dim tensor: index 0, 0-dim even with keepdim
+    axis = None if dim is None else _wrap_dim(dim, input._array.ndim)
+    if not input._array.ndim:  # dim 0 or -1 of a 0-dim tensor: index 0, 0-dim even with keepdim
         axis = None
     if axis is None:
         _check_nonempty_reduction(input, "argmax", IndexError)
@@ -723,8 +723,8 @@ def argmax(input, dim=None, keepdim=False):
 
 
 def argmin(input, dim=None, keepdim=False):
-    axis = None if dim is None else _wrap_dim(dim, input.data.ndim)
-    if not input.data.ndim:  # dim 0 or -1 of a 0-dim tensor: index 0, 0-dim even with keepdim
+    axis = None if dim is None else _wrap_dim(dim, input._array.ndim)
+    if not input._array.ndim:  # dim 0 or -1 of a 0-dim tensor: index 0, 0-dim even with keepdim
         axis = None
     if axis is None:
         _check_nonempty_reduction(input, "argmin", IndexError)
@@ -734,7 +734,7 @@ def argmin(input, dim=None, keepdim=False):
 
 
 def _check_floating(input, message):
-    if input.data.dtype.kind != "f":
+    if input._array.dtype.kind != "f":
         raise RuntimeError(message)
 
 
@@ -756,7 +756,7 @@ def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     if isinstance(dim, bool):
         dim, unbiased = None, dim
     _check_floating(input, "std and var only support floating point and complex dtypes")
-    axes = normalize_dims(dim, input.data.ndim)
+    axes = normalize_dims(dim, input._array.ndim)
     return R.Var.apply(input, axes=axes, keepdim=keepdim, correction=_correction(unbiased, correction))
 
 
@@ -765,7 +765,7 @@ def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     if isinstance(dim, bool):
         dim, unbiased = None, dim
     _check_floating(input, "std and var only support floating point and complex dtypes")
-    axes = normalize_dims(dim, input.data.ndim)
+    axes = normalize_dims(dim, input._array.ndim)
     return R.Std.apply(input, axes=axes, keepdim=keepdim, correction=_correction(unbiased, correction))
 
 
@@ -792,29 +792,29 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
         raise NotImplementedError("dtorch.norm: the nuclear norm is not implemented")
     _check_floating(input, f"linalg.vector_norm: Expected a floating point or complex tensor as input. Got "
                            f"{input.dtype}")
-    axes = normalize_dims(dim, input.data.ndim)
+    axes = normalize_dims(dim, input._array.ndim)
     return R.Norm.apply(input, p=float(p), axes=axes, keepdim=keepdim)
 
 
 def logsumexp(input, dim, keepdim=False):
-    axes = normalize_dims(dim, input.data.ndim)
+    axes = normalize_dims(dim, input._array.ndim)
     return R.LogSumExp.apply(_float_input(input), axes=axes, keepdim=keepdim)
 
 
 def cumsum(input, dim, *, dtype=None):
     if dtype is not None:
         input = _cast(input, _backend.to_numpy_dtype(dtype))
-    elif input.data.dtype.kind in "biu":
+    elif input._array.dtype.kind in "biu":
         input = _cast(input, np.dtype(np.int64))
-    return R.CumSum.apply(input, axis=_wrap_dim(dim, input.data.ndim))
+    return R.CumSum.apply(input, axis=_wrap_dim(dim, input._array.ndim))
 
 
 def cumprod(input, dim, *, dtype=None):
     if dtype is not None:
         input = _cast(input, _backend.to_numpy_dtype(dtype))
-    elif input.data.dtype.kind in "biu":
+    elif input._array.dtype.kind in "biu":
         input = _cast(input, np.dtype(np.int64))
-    return R.CumProd.apply(input, axis=_wrap_dim(dim, input.data.ndim))
+    return R.CumProd.apply(input, axis=_wrap_dim(dim, input._array.ndim))
 
 
 def all(input, dim=None, keepdim=False):
@@ -831,13 +831,13 @@ def _all_any_axes(input, dim):
         return None
     if not isinstance(dim, int) and len(dim) == 0:
         return ()
-    return normalize_dims(dim, input.data.ndim)
+    return normalize_dims(dim, input._array.ndim)
 
 
 def _uint8_like(input, result):
     """PyTorch's all/any of a uint8 tensor are uint8 (0 or 1), of anything else bool."""
-    if input.data.dtype == np.uint8:
-        return _new(result.data.astype(np.uint8), None)
+    if input._array.dtype == np.uint8:
+        return _new(result._array.astype(np.uint8), None)
     return result
 
 
@@ -884,8 +884,8 @@ def reshape(input, *shape):
     tensor([[0, 1, 2],
             [3, 4, 5]])
     """
-    target = _infer_shape(_shape_arg(shape), input.data.size)
-    if target == input.data.shape:
+    target = _infer_shape(_shape_arg(shape), input._array.size)
+    if target == input._array.shape:
         return S.Reshape.apply(input, shape=target)
     return S.Reshape.apply(input, shape=target)
 
@@ -894,8 +894,8 @@ def view(input, *shape):
     """Like ``reshape`` but never copies: a RuntimeError when the memory layout does not allow a view."""
     if len(shape) == 1 and isinstance(shape[0], _backend.dtype):
         return _view_as_dtype(input, shape[0])
-    target = _infer_shape(_shape_arg(shape), input.data.size)
-    data = input.data
+    target = _infer_shape(_shape_arg(shape), input._array.size)
+    data = input._array
     if not data.flags.c_contiguous and not _view_possible(data, target):
         raise RuntimeError(
             "view size is not compatible with input tensor's size and stride (at least one dimension spans across "
@@ -912,7 +912,7 @@ def _view_as_dtype(input, dtype):
     >>> dtorch.tensor([1.0]).view(dtorch.int32)
     tensor([1065353216], dtype=dtorch.int32)
     """
-    data = input.data
+    data = input._array
     target = dtype.numpy_dtype
     if target == data.dtype:
         return S.Reshape.apply(input, shape=data.shape)
@@ -943,14 +943,14 @@ def _view_possible(array, shape):
 
 
 def flatten(input, start_dim=0, end_dim=-1):
-    ndim = input.data.ndim
+    ndim = input._array.ndim
     if ndim == 0:
         return reshape(input, 1)
     start = _wrap_dim(start_dim, ndim)
     end = _wrap_dim(end_dim, ndim)
     if start > end:
         raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
-    shape = input.data.shape
+    shape = input._array.shape
     middle = 1
     for extent in shape[start:end + 1]:
         middle *= extent
@@ -958,33 +958,33 @@ def flatten(input, start_dim=0, end_dim=-1):
 
 
 def unflatten(input, dim, sizes):
-    axis = _wrap_dim(dim, input.data.ndim)
-    shape = input.data.shape
+    axis = _wrap_dim(dim, input._array.ndim)
+    shape = input._array.shape
     sizes = _infer_shape(tuple(sizes), shape[axis])
     return reshape(input, shape[:axis] + sizes + shape[axis + 1:])
 
 
 def squeeze(input, dim=None):
-    shape = input.data.shape
+    shape = input._array.shape
     if dim is None:
         target = tuple(s for s in shape if s != 1)
     else:
-        axes = normalize_dims(dim, input.data.ndim) if input.data.ndim else ()
+        axes = normalize_dims(dim, input._array.ndim) if input._array.ndim else ()
         target = tuple(s for i, s in enumerate(shape) if not (i in axes and s == 1))
     kind = "squeeze" if dim is None else ("squeeze_dim" if isinstance(dim, int) else "squeeze_dims")
     return S.Reshape.apply(input, shape=target, kind=kind)
 
 
 def unsqueeze(input, dim):
-    ndim = input.data.ndim
+    ndim = input._array.ndim
     axis = _wrap_dim(dim, ndim + 1)
-    shape = input.data.shape
+    shape = input._array.shape
     return S.Reshape.apply(input, shape=shape[:axis] + (1,) + shape[axis:], kind="unsqueeze")
 
 
 def permute(input, *dims):
     dims = _shape_arg(dims)
-    ndim = input.data.ndim
+    ndim = input._array.ndim
     if len(dims) != ndim:
         raise RuntimeError(
             f"permute(sparse_coo): number of dimensions in the tensor input does not match the length of the desired "
@@ -1003,7 +1003,7 @@ def transpose(input, dim0, dim1):
     >>> dtorch.zeros(2, 3, 4).transpose(0, 2).shape
     dtorch.Size([4, 3, 2])
     """
-    ndim = input.data.ndim
+    ndim = input._array.ndim
     if ndim == 0:
         return input
     a, b = _wrap_dim(dim0, ndim), _wrap_dim(dim1, ndim)
@@ -1016,15 +1016,15 @@ swapaxes = swapdims = transpose
 
 
 def t(input):
-    if input.data.ndim > 2:
-        raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {input.data.ndim}D")
-    if input.data.ndim < 2:
+    if input._array.ndim > 2:
+        raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {input._array.ndim}D")
+    if input._array.ndim < 2:
         return input
     return transpose(input, 0, 1)
 
 
 def movedim(input, source, destination):
-    ndim = input.data.ndim
+    ndim = input._array.ndim
     source = [source] if isinstance(source, int) else list(source)
     destination = [destination] if isinstance(destination, int) else list(destination)
     source = [_wrap_dim(d, ndim) for d in source]
@@ -1044,7 +1044,7 @@ def movedim(input, source, destination):
 def expand(input, *sizes):
     """Broadcast to ``sizes`` without copying; -1 keeps an extent."""
     sizes = _shape_arg(sizes)
-    shape = input.data.shape
+    shape = input._array.shape
     if len(sizes) < len(shape):
         raise RuntimeError(
             f"expand(torch.FloatTensor{{{list(shape)}}}, size=[{', '.join(map(str, sizes))}]): the number of sizes "
@@ -1077,7 +1077,7 @@ def broadcast_to(input, shape):
 
 def repeat(input, *sizes):
     sizes = _shape_arg(sizes)
-    if len(sizes) < input.data.ndim:
+    if len(sizes) < input._array.ndim:
         raise RuntimeError(
             "Number of dimensions of repeat dims can not be smaller than number of dimensions of tensor"
         )
@@ -1085,10 +1085,10 @@ def repeat(input, *sizes):
 
 
 def _same_dtype(tensors):
-    result = tensors[0].data.dtype
+    result = tensors[0]._array.dtype
     for t_ in tensors[1:]:
-        if t_.data.dtype is not result:
-            result = _backend.result_numpy_dtype(result, False, t_.data.dtype, False)
+        if t_._array.dtype is not result:
+            result = _backend.result_numpy_dtype(result, False, t_._array.dtype, False)
     return [_cast(t_, result) for t_ in tensors]
 
 
@@ -1103,18 +1103,18 @@ def cat(tensors, dim=0):
     if not tensors:
         raise ValueError("torch.cat(): expected a non-empty list of Tensors")
     # PyTorch skips 1-D empty tensors in cat (legacy behaviour scripts rely on)
-    non_empty = [t_ for t_ in tensors if not (t_.data.ndim == 1 and t_.data.shape[0] == 0)]
+    non_empty = [t_ for t_ in tensors if not (t_._array.ndim == 1 and t_._array.shape[0] == 0)]
     if not non_empty:
         return tensors[0].clone()
     tensors = _same_dtype(non_empty)
     for index, t_ in enumerate(tensors):
-        if t_.data.ndim == 0:
+        if t_._array.ndim == 0:
             raise RuntimeError(f"zero-dimensional tensor (at position {index}) cannot be concatenated")
-    ndim = tensors[0].data.ndim
+    ndim = tensors[0]._array.ndim
     axis = _wrap_dim(dim, ndim)
-    reference = tensors[0].data.shape
+    reference = tensors[0]._array.shape
     for index, t_ in enumerate(tensors[1:], start=1):
-        shape = t_.data.shape
+        shape = t_._array.shape
         if len(shape) != ndim:
             raise RuntimeError(
                 f"Tensors must have same number of dimensions: got {ndim} and {len(shape)}"
@@ -1137,12 +1137,12 @@ def stack(tensors, dim=0):
     if not tensors:
         raise RuntimeError("stack expects a non-empty TensorList")
     tensors = _same_dtype(tensors)
-    reference = tensors[0].data.shape
+    reference = tensors[0]._array.shape
     for index, t_ in enumerate(tensors[1:], start=1):
-        if t_.data.shape != reference:
+        if t_._array.shape != reference:
             raise RuntimeError(
                 f"stack expects each tensor to be equal size, but got {list(reference)} at entry 0 and "
-                f"{list(t_.data.shape)} at entry {index}"
+                f"{list(t_._array.shape)} at entry {index}"
             )
     axis = _wrap_dim(dim, len(reference) + 1)
     return S.Stack.apply(*tensors, axis=axis)
@@ -1150,16 +1150,16 @@ def stack(tensors, dim=0):
 
 def hstack(tensors):
     tensors = list(tensors)
-    return cat(tensors, 0 if tensors[0].data.ndim == 1 else 1)
+    return cat(tensors, 0 if tensors[0]._array.ndim == 1 else 1)
 
 
 def vstack(tensors):
-    return cat([t_ if t_.data.ndim > 1 else unsqueeze(t_, 0) for t_ in tensors], 0)
+    return cat([t_ if t_._array.ndim > 1 else unsqueeze(t_, 0) for t_ in tensors], 0)
 
 
 def narrow(input, dim, start, length):
-    axis = _wrap_dim(dim, input.data.ndim)
-    size = input.data.shape[axis]
+    axis = _wrap_dim(dim, input._array.ndim)
+    size = input._array.shape[axis]
     start = int(start)
     if length < 0:
         raise RuntimeError("narrow(): length must be non-negative.")
@@ -1172,8 +1172,8 @@ def narrow(input, dim, start, length):
 
 
 def select(input, dim, index):
-    axis = _wrap_dim(dim, input.data.ndim)
-    size = input.data.shape[axis]
+    axis = _wrap_dim(dim, input._array.ndim)
+    size = input._array.shape[axis]
     if index < -size or index >= size:
         raise IndexError(f"select(): index {index} out of range for tensor of size {list(input.shape)} at dimension {axis}")
     spec = tuple(("slice", None, None, None) for _ in range(axis)) + (("int", int(index)),)
@@ -1182,10 +1182,10 @@ def select(input, dim, index):
 
 def split(tensor, split_size_or_sections, dim=0):
     """Split into pieces of ``split_size`` (the last may be smaller) or of the given section sizes."""
-    if not tensor.data.ndim:
+    if not tensor._array.ndim:
         raise RuntimeError("split expects at least a 1-dimensional tensor")
-    axis = _wrap_dim(dim, tensor.data.ndim)
-    size = tensor.data.shape[axis]
+    axis = _wrap_dim(dim, tensor._array.ndim)
+    size = tensor._array.shape[axis]
     if isinstance(split_size_or_sections, int):
         step = split_size_or_sections
         if step <= 0:
@@ -1209,18 +1209,18 @@ def split(tensor, split_size_or_sections, dim=0):
 def chunk(input, chunks, dim=0):
     if chunks <= 0:
         raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
-    if not input.data.ndim:
+    if not input._array.ndim:
         raise RuntimeError("chunk expects at least a 1-dimensional tensor")
-    axis = _wrap_dim(dim, input.data.ndim)
-    size = input.data.shape[axis]
+    axis = _wrap_dim(dim, input._array.ndim)
+    size = input._array.shape[axis]
     if not size:  # PyTorch gives ``chunks`` empty pieces
         return tuple(narrow(input, axis, 0, 0) for _ in range(chunks))
     return split(input, -(-size // chunks), axis)
 
 
 def tensor_split(input, indices_or_sections, dim=0):
-    axis = _wrap_dim(dim, input.data.ndim)
-    size = input.data.shape[axis]
+    axis = _wrap_dim(dim, input._array.ndim)
+    size = input._array.shape[axis]
     if isinstance(indices_or_sections, int):
         n = indices_or_sections
         sections = [size // n + (1 if i < size % n else 0) for i in range(n)]
@@ -1230,19 +1230,19 @@ def tensor_split(input, indices_or_sections, dim=0):
 
 
 def unbind(input, dim=0):
-    if not input.data.ndim:
+    if not input._array.ndim:
         raise IndexError(f"Dimension specified as {dim} but tensor has no dimensions")
-    axis = _wrap_dim(dim, input.data.ndim)
-    return tuple(select(input, axis, i) for i in range(input.data.shape[axis]))
+    axis = _wrap_dim(dim, input._array.ndim)
+    return tuple(select(input, axis, i) for i in range(input._array.shape[axis]))
 
 
 def flip(input, dims):
     dims = (dims,) if isinstance(dims, int) else tuple(dims)
-    axes = tuple(_wrap_dim(d, input.data.ndim) for d in dims)
+    axes = tuple(_wrap_dim(d, input._array.ndim) for d in dims)
     if len(set(axes)) != len(axes):
         raise RuntimeError(f"dim {builtins.min(d for d in axes if axes.count(d) > 1)} appears multiple times in the "
                            f"list of dims")
-    return S.Flip.apply(input, dims=axes if input.data.ndim else ())
+    return S.Flip.apply(input, dims=axes if input._array.ndim else ())
 
 
 def roll(input, shifts, dims=None):
@@ -1253,11 +1253,11 @@ def roll(input, shifts, dims=None):
     dims = (dims,) if isinstance(dims, int) else tuple(dims)
     if len(shifts) != len(dims):
         raise RuntimeError(f"shifts and dimensions must align. shifts: {len(shifts)}, dims:{len(dims)}")
-    return S.Roll.apply(input, shifts=shifts, dims=tuple(_wrap_dim(d, input.data.ndim) for d in dims))
+    return S.Roll.apply(input, shifts=shifts, dims=tuple(_wrap_dim(d, input._array.ndim) for d in dims))
 
 
 def contiguous(input, memory_format=None):
-    if input.data.flags.c_contiguous:
+    if input._array.flags.c_contiguous:
         return input
     return S.Contiguous.apply(input)
 
@@ -1274,10 +1274,10 @@ def _index_spec(input, key):
     tensors = []
     for entry in key:
         if isinstance(entry, Tensor):
-            if entry.data.ndim == 0 and entry.data.dtype.kind in "iu":
+            if entry._array.ndim == 0 and entry._array.dtype.kind in "iu":
                 spec.append(("int", int(entry.item())))
                 continue
-            if entry.data.dtype.kind not in "iub":
+            if entry._array.dtype.kind not in "iub":
                 raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
             spec.append(("tensor", len(tensors)))
             tensors.append(entry)
@@ -1331,7 +1331,7 @@ def _selects_first(input, spec, tensors):
         return None
     consumed = {"int": 1, "slice": 1, "none": 0, "ellipsis": 0}
     widths = [consumed[kind] if kind != "tensor" else
-              (tensors[entry[1]].data.ndim if tensors[entry[1]].data.dtype == np.bool_ else 1)
+              (tensors[entry[1]]._array.ndim if tensors[entry[1]]._array.dtype == np.bool_ else 1)
               for kind, entry in zip(kinds, spec)]
     selects = []
     for kind, entry, width in zip(kinds, spec, widths):
@@ -1365,13 +1365,13 @@ def _spec_key(spec, tensors):
 def setitem(input, key, value):
     """``input[key] = value``: in place, recorded for autograd when gradients are involved."""
     spec, tensors = _index_spec(input, key)
-    split = _selects_first(input, spec, tensors) if input.data.size else None  # (an empty tensor takes no write)
+    split = _selects_first(input, spec, tensors) if input._array.size else None  # (an empty tensor takes no write)
     if split is not None:  # write through the view the integer entries select (PyTorch's order, see getitem)
         return setitem(getitem(input, _spec_key(split[0], ())), _spec_key(split[1], tensors), value)
     value_is_tensor = isinstance(value, Tensor)
-    if not value_is_tensor and input.data.dtype.kind in "biu" and isinstance(value, numbers.Number):
-        value = checked_fill_value(value, input.data.dtype)
-    if value_is_tensor and type(value.data) is not type(input.data):
+    if not value_is_tensor and input._array.dtype.kind in "biu" and isinstance(value, numbers.Number):
+        value = checked_fill_value(value, input._array.dtype)
+    if value_is_tensor and type(value._array) is not type(input._array):
         E_ = RuntimeError(
             f"Expected all tensors to be on the same device, but found at least two devices, {input.device} and "
             f"{value.device}!"
@@ -1379,28 +1379,28 @@ def setitem(input, key, value):
         raise E_
     needs_graph = _grad_state["enabled"] and (input.requires_grad or (value_is_tensor and value.requires_grad))
     if not needs_graph:
-        key_arrays = I.build_key(spec, [t_.data for t_ in tensors])
+        key_arrays = I.build_key(spec, [t_._array for t_ in tensors])
         try:
-            input.data[key_arrays] = value.data if value_is_tensor else value
+            input._array[key_arrays] = value._array if value_is_tensor else value
         except ValueError:
             raise _setitem_shape_error(input, key_arrays, value) from None
         input._bump_version()
         return
     if not value_is_tensor:
-        value = _new(np.asarray(value, dtype=input.data.dtype), None)
-        if _backend.is_cupy_array(input.data):
-            value = _new(_backend.to_device(value.data, input.device), None)
-    if value.data.dtype != input.data.dtype:
-        value = _cast(value, input.data.dtype)
+        value = _new(np.asarray(value, dtype=input._array.dtype), None)
+        if _backend.is_cupy_array(input._array):
+            value = _new(_backend.to_device(value._array, input.device), None)
+    if value._array.dtype != input._array.dtype:
+        value = _cast(value, input._array.dtype)
     try:
         result = I.IndexPut.apply(input, value, *tensors, spec=spec, accumulate=False)
     except ValueError:
-        raise _setitem_shape_error(input, I.build_key(spec, [t_.data for t_ in tensors]), value) from None
+        raise _setitem_shape_error(input, I.build_key(spec, [t_._array for t_ in tensors]), value) from None
     _inplace_from(input, result)
 
 
 def _setitem_shape_error(input, key_arrays, value):
-    target = list(input.data[key_arrays].shape)
+    target = list(input._array[key_arrays].shape)
     return RuntimeError(
         f"shape mismatch: value tensor of shape {list(getattr(value, 'shape', ()))} cannot be broadcast to indexing "
         f"result of shape {target}"
@@ -1408,19 +1408,19 @@ def _setitem_shape_error(input, key_arrays, value):
 
 
 def index_select(input, dim, index):
-    if input.data.ndim == 0:  # PyTorch reads a 0-dim input as one element and keeps the result 0-dim
-        if index.data.size != 1:
-            raise RuntimeError(f"index_select(): Index to scalar can have only 1 value, got {index.data.size} value(s)")
+    if input._array.ndim == 0:  # PyTorch reads a 0-dim input as one element and keeps the result 0-dim
+        if index._array.size != 1:
+            raise RuntimeError(f"index_select(): Index to scalar can have only 1 value, got {index._array.size} value(s)")
         _wrap_dim(dim, 0)
         return reshape(index_select(reshape(input, 1), 0, reshape(index, 1)), ())
-    if index.data.dtype.kind not in "iu":
+    if index._array.dtype.kind not in "iu":
         raise RuntimeError("index_select(): Expected dtype int32 or int64 for index")
-    if index.data.ndim > 1:
+    if index._array.ndim > 1:
         raise IndexError("index_select(): Index is supposed to be a vector")
-    if index.data.ndim == 0:  # PyTorch keeps the dimension: a 0-dim index selects a slice of extent 1
+    if index._array.ndim == 0:  # PyTorch keeps the dimension: a 0-dim index selects a slice of extent 1
         index = reshape(index, 1)
-    axis = _wrap_dim(dim, input.data.ndim)
-    indices = index.data
+    axis = _wrap_dim(dim, input._array.ndim)
+    indices = index._array
     # NumPy's take wraps negative indices around; PyTorch rejects them. (Checked on the CPU only: on a GPU the
     # check would wait for the device, and CuPy's take wraps every index anyway.)
     if type(indices) is np.ndarray and indices.size and indices.min() < 0:
@@ -1435,7 +1435,7 @@ def _index_select_error(input, axis, index):
     """PyTorch's error for an index out of range: an IndexError along dim 0, a RuntimeError along the others."""
     if axis == 0:
         return IndexError("index out of range in self")
-    return RuntimeError(f"INDICES element is out of DATA bounds, id={index} axis_dim={input.data.shape[axis]}")
+    return RuntimeError(f"INDICES element is out of DATA bounds, id={index} axis_dim={input._array.shape[axis]}")
 
 
 def _apply_indexing(op, *inputs, **attrs):
@@ -1448,30 +1448,30 @@ def _apply_indexing(op, *inputs, **attrs):
 
 def _check_index_rank(input, index, what):
     """PyTorch's rank rule for gather/scatter, under which a 0-dim tensor counts as 1-dim."""
-    if builtins.max(index.data.ndim, 1) != builtins.max(input.data.ndim, 1):
+    if builtins.max(index._array.ndim, 1) != builtins.max(input._array.ndim, 1):
         raise RuntimeError(f"Index tensor must have the same number of dimensions as {what} tensor")
 
 
 def _reject_negative_indices(input, index, axis):
     """NumPy's indexing wraps negative indices around; PyTorch's gather and scatter reject them. (Checked on the
     CPU only: on a GPU the check would wait for the device.)"""
-    indices = index.data
+    indices = index._array
     if type(indices) is np.ndarray and indices.size and indices.min() < 0:
         raise RuntimeError(f"index {int(indices.min())} is out of bounds for dimension {axis} with size "
-                           f"{input.data.shape[axis]}")
+                           f"{input._array.shape[axis]}")
 
 
 def _at_least_1d(tensor):
-    return reshape(tensor, 1) if isinstance(tensor, Tensor) and tensor.data.ndim == 0 else tensor
+    return reshape(tensor, 1) if isinstance(tensor, Tensor) and tensor._array.ndim == 0 else tensor
 
 
 def gather(input, dim, index):
     """``out[i][j] = input[i][index[i][j]]`` along ``dim``."""
     _check_index_rank(input, index, "input")
-    if input.data.ndim == 0 or index.data.ndim == 0:  # the output has the index's shape
+    if input._array.ndim == 0 or index._array.ndim == 0:  # the output has the index's shape
         out = gather(_at_least_1d(input), _wrap_dim(dim, 1), _at_least_1d(index))
-        return reshape(out, ()) if index.data.ndim == 0 else out
-    axis = _wrap_dim(dim, input.data.ndim)
+        return reshape(out, ()) if index._array.ndim == 0 else out
+    axis = _wrap_dim(dim, input._array.ndim)
     _reject_negative_indices(input, index, axis)
     return _apply_indexing(I.Gather, input, index, axis=axis)
 
@@ -1481,19 +1481,19 @@ def scatter(input, dim, index, src=None, *, value=None, reduce=None):
     if isinstance(src, (int, float)):
         value, src = src, None
     _check_index_rank(input, index, "self")
-    if input.data.ndim == 0 or index.data.ndim == 0:  # the output has the input's shape
+    if input._array.ndim == 0 or index._array.ndim == 0:  # the output has the input's shape
         out = scatter(_at_least_1d(input), _wrap_dim(dim, 1), _at_least_1d(index), _at_least_1d(src), value=value,
                       reduce=reduce)
-        return reshape(out, ()) if input.data.ndim == 0 else out
-    axis = _wrap_dim(dim, input.data.ndim)
+        return reshape(out, ()) if input._array.ndim == 0 else out
+    axis = _wrap_dim(dim, input._array.ndim)
     _reject_negative_indices(input, index, axis)
     if reduce not in (None, "add"):
         raise NotImplementedError(f"scatter: reduce='{reduce}' is not supported by dtorch")
     if src is None:
-        if input.data.dtype.kind in "biu":
-            value = checked_fill_value(value, input.data.dtype)
+        if input._array.dtype.kind in "biu":
+            value = checked_fill_value(value, input._array.dtype)
         return _apply_indexing(I.Scatter, input, index, axis=axis, reduce=reduce, value=value)
-    if src.data.dtype != input.data.dtype:
+    if src._array.dtype != input._array.dtype:
         raise RuntimeError("scatter(): Expected self.dtype to be equal to src.dtype")
     return _apply_indexing(I.Scatter, input, index, src, axis=axis, reduce=reduce, value=None)
 
@@ -1503,17 +1503,17 @@ def scatter_add(input, dim, index, src):
 
 
 def masked_fill(input, mask, value):
-    if mask.data.dtype != np.bool_:
+    if mask._array.dtype != np.bool_:
         raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype {mask.dtype}")
     if isinstance(value, Tensor):
-        if value.data.ndim:
+        if value._array.ndim:
             raise RuntimeError(f"masked_fill_ only supports a 0-dimensional value tensor, but got tensor with "
-                               f"{value.data.ndim} dimension(s).")
+                               f"{value._array.ndim} dimension(s).")
         if value.requires_grad and _grad_state["enabled"]:  # the value gets the gradient of the filled places
-            return where(mask, _cast(value, input.data.dtype), input)
+            return where(mask, _cast(value, input._array.dtype), input)
         value = value.item()
-    if input.data.dtype.kind in "biu":  # PyTorch keeps the input dtype: the value is converted (and checked)
-        value = checked_fill_value(value, input.data.dtype)
+    if input._array.dtype.kind in "biu":  # PyTorch keeps the input dtype: the value is converted (and checked)
+        value = checked_fill_value(value, input._array.dtype)
     try:
         return I.MaskedFill.apply(input, mask, value=value)
     except ValueError as error:
@@ -1521,18 +1521,18 @@ def masked_fill(input, mask, value):
 
 
 def masked_select(input, mask):
-    if mask.data.dtype != np.bool_:
+    if mask._array.dtype != np.bool_:
         raise RuntimeError("masked_select: expected BoolTensor for mask")
     input_b, mask_b = input, mask
-    if input.data.shape != mask.data.shape:
-        shape = np.broadcast_shapes(input.data.shape, mask.data.shape)
+    if input._array.shape != mask._array.shape:
+        shape = np.broadcast_shapes(input._array.shape, mask._array.shape)
         input_b, mask_b = expand(input, shape), expand(mask, shape)
     return getitem(input_b, mask_b)
 
 
 def nonzero(input, *, as_tuple=False):
-    xp = _backend.xp_of(input.data)
-    indices = xp.nonzero(input.data)
+    xp = _backend.xp_of(input._array)
+    indices = xp.nonzero(input._array)
     if as_tuple:
         return tuple(_new(i.astype(np.int64), None) for i in indices)
     return _new(xp.stack(indices, axis=1).astype(np.int64) if indices else xp.zeros((0, 0), np.int64), None)
@@ -1555,47 +1555,47 @@ def matmul(input, other):
     """
     if not isinstance(input, Tensor) or not isinstance(other, Tensor):  # NumPy arrays or nested lists
         input, other = _constant(input, other if isinstance(other, Tensor) else None), _constant(other, input)
-    if input.data.ndim == 0 or other.data.ndim == 0:
+    if input._array.ndim == 0 or other._array.ndim == 0:
         raise RuntimeError(
-            f"both arguments to matmul need to be at least 1D, but they are {input.data.ndim}D and {other.data.ndim}D"
+            f"both arguments to matmul need to be at least 1D, but they are {input._array.ndim}D and {other._array.ndim}D"
         )
-    if input.data.dtype is not other.data.dtype:
-        if input.data.dtype != other.data.dtype:
+    if input._array.dtype is not other._array.dtype:
+        if input._array.dtype != other._array.dtype:
             raise RuntimeError(
                 f"expected m1 and m2 to have the same dtype, but got: {input.dtype} != {other.dtype}"
             )
     try:
         return L.MatMul.apply(input, other)
     except ValueError:
-        a, b = input.data.shape, other.data.shape
+        a, b = input._array.shape, other._array.shape
         raise RuntimeError(
             f"mat1 and mat2 shapes cannot be multiplied ({'x'.join(map(str, a))} and {'x'.join(map(str, b))})"
         ) from None
 
 
 def mm(input, mat2):
-    if input.data.ndim != 2 or mat2.data.ndim != 2:
-        raise RuntimeError(f"mm: expected 2-D tensors, got {input.data.ndim}-D and {mat2.data.ndim}-D")
+    if input._array.ndim != 2 or mat2._array.ndim != 2:
+        raise RuntimeError(f"mm: expected 2-D tensors, got {input._array.ndim}-D and {mat2._array.ndim}-D")
     return matmul(input, mat2)
 
 
 def bmm(input, mat2):
-    if input.data.ndim != 3 or mat2.data.ndim != 3:
-        raise RuntimeError(f"bmm: expected 3-D tensors, got {input.data.ndim}-D and {mat2.data.ndim}-D")
-    if input.data.shape[0] != mat2.data.shape[0]:
+    if input._array.ndim != 3 or mat2._array.ndim != 3:
+        raise RuntimeError(f"bmm: expected 3-D tensors, got {input._array.ndim}-D and {mat2._array.ndim}-D")
+    if input._array.shape[0] != mat2._array.shape[0]:
         raise RuntimeError(
-            f"Expected size for first two dimensions of batch2 tensor to be: [{input.data.shape[0]}, "
-            f"{input.data.shape[2]}] but got: [{mat2.data.shape[0]}, {mat2.data.shape[1]}]."
+            f"Expected size for first two dimensions of batch2 tensor to be: [{input._array.shape[0]}, "
+            f"{input._array.shape[2]}] but got: [{mat2._array.shape[0]}, {mat2._array.shape[1]}]."
         )
     return matmul(input, mat2)
 
 
 def dot(input, other):
-    if input.data.ndim != 1 or other.data.ndim != 1:
-        raise RuntimeError(f"1D tensors expected, but got {input.data.ndim}D and {other.data.ndim}D tensors")
-    if input.data.shape != other.data.shape:
+    if input._array.ndim != 1 or other._array.ndim != 1:
+        raise RuntimeError(f"1D tensors expected, but got {input._array.ndim}D and {other._array.ndim}D tensors")
+    if input._array.shape != other._array.shape:
         raise RuntimeError(
-            f"inconsistent tensor size, expected tensor [{input.data.shape[0]}] and src [{other.data.shape[0]}] to have "
+            f"inconsistent tensor size, expected tensor [{input._array.shape[0]}] and src [{other._array.shape[0]}] to have "
             "the same number of elements, but got different"
         )
     return matmul(input, other)
@@ -1606,8 +1606,8 @@ inner = dot
 
 def outer(input, vec2):
     for name, vector in (("self", input), ("vec2", vec2)):
-        if vector.data.ndim != 1:
-            raise RuntimeError(f"outer: Expected 1-D argument {name}, but got {vector.data.ndim}-D")
+        if vector._array.ndim != 1:
+            raise RuntimeError(f"outer: Expected 1-D argument {name}, but got {vector._array.ndim}-D")
     return mul(unsqueeze(input, 1), unsqueeze(vec2, 0))
 
 
@@ -1629,16 +1629,16 @@ def einsum(equation, *operands):
 
 def sort(input, dim=-1, descending=False, stable=False):
     """Sorted values and their indices along ``dim``."""
-    axis = _wrap_dim(dim, input.data.ndim) if input.data.ndim else 0
-    if input.data.ndim == 0:
+    axis = _wrap_dim(dim, input._array.ndim) if input._array.ndim else 0
+    if input._array.ndim == 0:
         return _return_type("sort")(input.clone(), zeros_like_int(input))
     values, indices = L.Sort.apply(input, axis=axis, descending=descending, stable=stable)
     return _return_type("sort")(values, indices)
 
 
 def zeros_like_int(input):
-    xp = _backend.xp_of(input.data)
-    return _new(xp.zeros(input.data.shape, dtype=np.int64), None)
+    xp = _backend.xp_of(input._array)
+    return _new(xp.zeros(input._array.shape, dtype=np.int64), None)
 
 
 def argsort(input, dim=-1, descending=False, stable=False):
@@ -1647,10 +1647,10 @@ def argsort(input, dim=-1, descending=False, stable=False):
 
 def topk(input, k, dim=-1, largest=True, sorted=True):
     """The ``k`` largest (or smallest) elements along ``dim`` and their indices."""
-    axis = _wrap_dim(dim, input.data.ndim) if input.data.ndim else 0
-    if input.data.ndim and (k < 0 or k > input.data.shape[axis]):
+    axis = _wrap_dim(dim, input._array.ndim) if input._array.ndim else 0
+    if input._array.ndim and (k < 0 or k > input._array.shape[axis]):
         raise RuntimeError("selected index k out of range")
-    if input.data.ndim == 0:
+    if input._array.ndim == 0:
         if k not in (0, 1):
             raise RuntimeError("selected index k out of range")
         return _return_type("topk")(input.clone(), zeros_like_int(input))
@@ -1672,14 +1672,14 @@ def _inplace_from(target, result):
     recording = result.grad_fn is not None
     if recording and target.grad_fn is None and target.requires_grad:
         raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
-    if result.data.shape != target.data.shape:
+    if result._array.shape != target._array.shape:
         raise RuntimeError(
-            f"output with shape {list(target.data.shape)} doesn't match the broadcast shape {list(result.data.shape)}"
+            f"output with shape {list(target._array.shape)} doesn't match the broadcast shape {list(result._array.shape)}"
         )
-    if result.data.dtype != target.data.dtype:
-        if not np.can_cast(result.data.dtype, target.data.dtype, casting="same_kind"):
+    if result._array.dtype != target._array.dtype:
+        if not np.can_cast(result._array.dtype, target._array.dtype, casting="same_kind"):
             raise RuntimeError(
-                f"result type {_backend.from_numpy_dtype(result.data.dtype)} can't be cast to the desired output "
+                f"result type {_backend.from_numpy_dtype(result._array.dtype)} can't be cast to the desired output "
                 f"type {target.dtype}"
             )
     if recording:
@@ -1690,14 +1690,14 @@ def _inplace_from(target, result):
                 if owner is target:
                     snapshot = _new(array.copy(), target.grad_fn)
                     snapshot.requires_grad = target.requires_grad
-                    saved[position] = (snapshot, snapshot.data, 0)
+                    saved[position] = (snapshot, snapshot._array, 0)
         if target._base is not None:
             return _inplace_on_view(target, result)
-        target.data[...] = result.data
+        target._array[...] = result._array
         target.grad_fn = node
         target.requires_grad = True
     else:
-        target.data[...] = result.data
+        target._array[...] = result._array
     target._bump_version()
     return target
 
@@ -1713,8 +1713,8 @@ def _inplace_on_view(target, result):
     base = target._base
     if base.grad_fn is None and base.requires_grad:
         raise RuntimeError("a view of a leaf Variable that requires grad is being used in an in-place operation.")
-    value = _cast(result, target.data.dtype)
-    layout = V.view_layout(target.data, base.data)
+    value = _cast(result, target._array.dtype)
+    layout = V.view_layout(target._array, base._array)
     if layout is None:
         return _inplace_on_indexed_view(target, value)
     shape, strides, offset = layout
@@ -1738,7 +1738,7 @@ def _inplace_on_indexed_view(target, value):
             "operation out of place (x = x.op(...)) or make the base contiguous first"
         )
     updated = I.IndexPut.apply(base, value, spec=view_node.spec, accumulate=False)
-    target.data[...] = value.data  # the view's memory is the base's
+    target._array[...] = value._array  # the view's memory is the base's
     base.grad_fn = updated.grad_fn
     base.requires_grad = True
     target.grad_fn = I.Index.apply(base, spec=view_node.spec).grad_fn
@@ -1772,17 +1772,17 @@ def fill_(input, value):
     if _grad_state["enabled"] and input.requires_grad and input.grad_fn is None:
         raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
     if isinstance(value, Tensor):
-        if value.data.ndim:
-            raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got tensor with {value.data.ndim} "
+        if value._array.ndim:
+            raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got tensor with {value._array.ndim} "
                                f"dimensions.")
         if value.requires_grad and _grad_state["enabled"]:  # recorded as a copy of the value, which gets the gradient
             return copy_(input, value)
         value = value.item()
-    if input.data.dtype.kind in "biu":
-        value = checked_fill_value(value, input.data.dtype)
+    if input._array.dtype.kind in "biu":
+        value = checked_fill_value(value, input._array.dtype)
     if input.requires_grad and _grad_state["enabled"]:
         return _inplace_from(input, E.Fill.apply(input, value=value))
-    input.data[...] = value
+    input._array[...] = value
     input._bump_version()
     return input
 
@@ -1791,25 +1791,25 @@ def copy_(input, src, non_blocking=False):
     """Copy ``src`` (broadcast, cast, moved across devices) into this tensor."""
     if not isinstance(src, Tensor):
         src = _constant(src, input)
-    if src.data.shape != input.data.shape:  # src broadcasts to this tensor's shape, never beyond it
+    if src._array.shape != input._array.shape:  # src broadcasts to this tensor's shape, never beyond it
         try:
-            shape = np.broadcast_shapes(input.data.shape, src.data.shape)
+            shape = np.broadcast_shapes(input._array.shape, src._array.shape)
         except ValueError as error:
             raise _broadcast_error(input, src, error) from None
-        if shape != input.data.shape:
+        if shape != input._array.shape:
             raise RuntimeError(f"output with shape {list(input.shape)} doesn't match the broadcast shape {list(shape)}")
     needs_graph = _grad_state["enabled"] and (input.requires_grad or src.requires_grad)
     if needs_graph:
         moved = src.to(input.device) if src.device != input.device else src
-        moved = _cast(moved, input.data.dtype)
-        if moved.data.shape != input.data.shape:
+        moved = _cast(moved, input._array.dtype)
+        if moved._array.shape != input._array.shape:
             moved = expand(moved, input.shape)
         # the old contents of ``input`` get no gradient: the result depends on ``src`` alone
         return _inplace_from(input, E.Clone.apply(moved))
-    data = src.data
+    data = src._array
     if _backend.device_of(data) != input.device:
         data = _backend.to_device(data, input.device)
-    input.data[...] = data
+    input._array[...] = data
     input._bump_version()
     return input
 
@@ -1863,7 +1863,7 @@ def sgn(input):
 
 def signbit(input):
     """True where the sign bit is set (negative numbers and ``-0.0``); never requires grad."""
-    return _new(_backend.xp_of(input.data).signbit(input.data), None)
+    return _new(_backend.xp_of(input._array).signbit(input._array), None)
 
 
 def lerp(input, end, weight):
@@ -1894,14 +1894,14 @@ def addmm(input, mat1, mat2, *, beta=1, alpha=1):
     tensor([[2., 2.],
             [2., 2.]])
     """
-    if mat1.data.ndim != 2 or mat2.data.ndim != 2:
+    if mat1._array.ndim != 2 or mat2._array.ndim != 2:
         raise RuntimeError(f"addmm: expected 2-D matrices, got shapes {list(mat1.shape)} and {list(mat2.shape)}")
     return _scaled_sum(input, mm(mat1, mat2), beta, alpha)
 
 
 def baddbmm(input, batch1, batch2, *, beta=1, alpha=1):
     """``beta * input + alpha * (batch1 @ batch2)`` over batches of matrices."""
-    if batch1.data.ndim != 3 or batch2.data.ndim != 3:
+    if batch1._array.ndim != 3 or batch2._array.ndim != 3:
         raise RuntimeError(
             f"baddbmm: expected 3-D tensors, got shapes {list(batch1.shape)} and {list(batch2.shape)}"
         )
@@ -1939,7 +1939,7 @@ def tril(input, diagonal=0):
 
 
 def _need_matrix(input, name):
-    if input.data.ndim < 2:
+    if input._array.ndim < 2:
         raise RuntimeError(f"{name}: input tensor must have at least 2 dimensions, got shape {list(input.shape)}")
 
 
@@ -1950,7 +1950,7 @@ def diagonal(input, offset=0, dim1=0, dim2=1):
     >>> dtorch.diagonal(dtorch.arange(9).reshape(3, 3), 1)
     tensor([1, 5])
     """
-    ndim = input.data.ndim
+    ndim = input._array.ndim
     dim1, dim2 = _wrap_dim(dim1, ndim), _wrap_dim(dim2, ndim)
     if dim1 == dim2:
         raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
@@ -1959,7 +1959,7 @@ def diagonal(input, offset=0, dim1=0, dim2=1):
 
 def diag_embed(input, offset=0, dim1=-2, dim2=-1):
     """Matrices (in dims ``dim1, dim2`` of the result) with the last dimension of ``input`` on a diagonal."""
-    ndim = input.data.ndim + 1
+    ndim = input._array.ndim + 1
     dim1, dim2 = _wrap_dim(dim1, ndim), _wrap_dim(dim2, ndim)
     if dim1 == dim2:
         raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
@@ -1974,17 +1974,17 @@ def diag(input, diagonal=0):
     tensor([[1, 0],
             [0, 2]])
     """
-    if input.data.ndim == 1:
+    if input._array.ndim == 1:
         return diag_embed(input, diagonal, 0, 1)
-    if input.data.ndim == 2:
+    if input._array.ndim == 2:
         return globals()["diagonal"](input, diagonal, 0, 1)
-    raise RuntimeError(f"diag(): Supports 1D or 2D tensors. Got {input.data.ndim}D")
+    raise RuntimeError(f"diag(): Supports 1D or 2D tensors. Got {input._array.ndim}D")
 
 
 def trace(input):
     """The sum of the main diagonal of a matrix."""
-    if input.data.ndim != 2:
-        raise RuntimeError(f"trace: expected a matrix, but got tensor with dim {input.data.ndim}")
+    if input._array.ndim != 2:
+        raise RuntimeError(f"trace: expected a matrix, but got tensor with dim {input._array.ndim}")
     return sum(diagonal(input))
 
 
@@ -1996,21 +1996,21 @@ def fill_diagonal_(input, fill_value, wrap=False):
     tensor([[5., 0.],
             [0., 5.]])
     """
-    shape = input.data.shape
-    if input.data.ndim < 2:
+    shape = input._array.shape
+    if input._array.ndim < 2:
         raise RuntimeError("dimensions must larger than 1")
-    if input.data.ndim > 2 and len(set(shape)) != 1:
+    if input._array.ndim > 2 and len(set(shape)) != 1:
         raise RuntimeError("all dimensions of input must be of equal length")
-    xp = _backend.xp_of(input.data)
+    xp = _backend.xp_of(input._array)
     mask = xp.zeros(shape, dtype=bool)
-    if input.data.ndim == 2:
+    if input._array.ndim == 2:
         rows, cols = shape
         stop = rows if wrap else builtins.min(rows, cols)
         flat = mask.reshape(-1)
         flat[: stop * cols : cols + 1] = True
     else:
         index = xp.arange(shape[0])
-        mask[(index,) * input.data.ndim] = True
+        mask[(index,) * input._array.ndim] = True
     return input.masked_fill_(_new(mask, None), fill_value)
 
 
@@ -2025,11 +2025,11 @@ def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=No
     >>> dtorch.unique(dtorch.tensor([3, 1, 3]), return_counts=True)
     (tensor([1, 3]), tensor([1, 2]))
     """
-    xp = _backend.xp_of(input.data)
-    values, inverse, counts = xp.unique(input.data, return_inverse=True, return_counts=True, axis=dim)
+    xp = _backend.xp_of(input._array)
+    values, inverse, counts = xp.unique(input._array, return_inverse=True, return_counts=True, axis=dim)
     result = [_new(values, None)]
     if return_inverse:
-        shape = input.data.shape if dim is None else (input.data.shape[_wrap_dim(dim, input.data.ndim)],)
+        shape = input._array.shape if dim is None else (input._array.shape[_wrap_dim(dim, input._array.ndim)],)
         result.append(_new(inverse.reshape(shape).astype(np.int64), None))
     if return_counts:
         result.append(_new(counts.astype(np.int64), None))
@@ -2038,16 +2038,16 @@ def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=No
 
 def bincount(input, weights=None, minlength=0):
     """How often each non-negative integer occurs in a 1-D tensor (summing ``weights`` instead when given)."""
-    if input.data.ndim != 1 or input.data.dtype.kind not in "iub":
+    if input._array.ndim != 1 or input._array.dtype.kind not in "iub":
         raise RuntimeError(f"bincount only supports 1-d non-negative integral inputs, got {input.dtype} with "
                            f"shape {list(input.shape)}")
-    xp = _backend.xp_of(input.data)
-    if input.data.size and int(input.data.min()) < 0:
+    xp = _backend.xp_of(input._array)
+    if input._array.size and int(input._array.min()) < 0:
         raise RuntimeError("bincount only supports 1-d non-negative integral inputs.")
     if weights is None:
-        return _new(xp.bincount(input.data, minlength=minlength).astype(np.int64), None)
-    counts = xp.bincount(input.data, weights=weights.data, minlength=minlength)
-    dtype = weights.data.dtype if weights.data.dtype.kind == "f" else np.float64
+        return _new(xp.bincount(input._array, minlength=minlength).astype(np.int64), None)
+    counts = xp.bincount(input._array, weights=weights._array, minlength=minlength)
+    dtype = weights._array.dtype if weights._array.dtype.kind == "f" else np.float64
     return _new(counts.astype(dtype), None)
 
 
@@ -2059,11 +2059,11 @@ def searchsorted(sorted_sequence, input, *, out_int32=False, right=False, side=N
     tensor([1, 3])
     """
     side = side or ("right" if right else "left")
-    xp = _backend.xp_of(sorted_sequence.data)
-    values = input.data if isinstance(input, Tensor) else xp.asarray(input)
-    boundaries = sorted_sequence.data
+    xp = _backend.xp_of(sorted_sequence._array)
+    values = input._array if isinstance(input, Tensor) else xp.asarray(input)
+    boundaries = sorted_sequence._array
     if sorter is not None:
-        boundaries = xp.take_along_axis(boundaries, sorter.data, axis=-1)
+        boundaries = xp.take_along_axis(boundaries, sorter._array, axis=-1)
     if boundaries.ndim == 1:
         found = xp.searchsorted(boundaries, values, side=side)
     else:
@@ -2093,7 +2093,7 @@ def multinomial(input, num_samples, replacement=False, *, generator=None):
     """
     from dtorch.random import numpy_generator
 
-    weights = _backend.to_device(input.data, "cpu").astype(np.float64)
+    weights = _backend.to_device(input._array, "cpu").astype(np.float64)
     if weights.ndim not in (1, 2):
         raise RuntimeError(f"prob_dist must be 1 or 2 dim, got shape {list(input.shape)}")
     if (weights < 0).any() or not np.isfinite(weights).all():
@@ -2119,9 +2119,9 @@ def bernoulli(input, p=None, *, generator=None):
     """0/1 samples: 1 with probability ``input`` elementwise (or ``p`` for every element), in ``input``'s dtype."""
     from dtorch.random import numpy_generator
 
-    probabilities = _backend.to_device(input.data, "cpu") if p is None else p
-    draws = numpy_generator(generator).random(input.data.shape) < probabilities
-    return _new(_backend.to_device(draws.astype(input.data.dtype), input.device), None)
+    probabilities = _backend.to_device(input._array, "cpu") if p is None else p
+    draws = numpy_generator(generator).random(input._array.shape) < probabilities
+    return _new(_backend.to_device(draws.astype(input._array.dtype), input.device), None)
 
 
 # ======================================================================================================================
@@ -2136,7 +2136,7 @@ def tile(input, dims):
     tensor([1, 2, 1, 2])
     """
     dims = tuple(dims)
-    ndim = input.data.ndim
+    ndim = input._array.ndim
     if len(dims) < ndim:
         dims = (1,) * (ndim - len(dims)) + dims
     return repeat(input, *dims)
@@ -2150,22 +2150,22 @@ def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
     tensor([1, 1, 2, 2])
     """
     if repeats is None:  # repeat_interleave(counts): the indices 0..n-1, each repeated counts[i] times
-        counts = input.data
+        counts = input._array
         xp = _backend.xp_of(counts)
         return _new(xp.repeat(xp.arange(counts.shape[0]), counts), None)
     if dim is None:
         input = reshape(input, (-1,))
         dim = 0
-    axis = _wrap_dim(dim, input.data.ndim)
-    xp = _backend.xp_of(input.data)
+    axis = _wrap_dim(dim, input._array.ndim)
+    xp = _backend.xp_of(input._array)
     if isinstance(repeats, Tensor):
-        counts = repeats.data if repeats.data.ndim else xp.full(input.data.shape[axis], int(repeats.item()))
+        counts = repeats._array if repeats._array.ndim else xp.full(input._array.shape[axis], int(repeats.item()))
     else:
-        counts = xp.full(input.data.shape[axis], int(repeats))
-    if counts.shape[0] != input.data.shape[axis]:
+        counts = xp.full(input._array.shape[axis], int(repeats))
+    if counts.shape[0] != input._array.shape[axis]:
         raise RuntimeError(f"repeats must have the same size as input along dim, but got repeats.size(0) = "
-                           f"{counts.shape[0]} and input.size({dim}) = {input.data.shape[axis]}")
-    index = xp.repeat(xp.arange(input.data.shape[axis]), counts)
+                           f"{counts.shape[0]} and input.size({dim}) = {input._array.shape[axis]}")
+    index = xp.repeat(xp.arange(input._array.shape[axis]), counts)
     return index_select(input, axis, _new(index, None))
 
 
@@ -2175,7 +2175,7 @@ def meshgrid(*tensors, indexing="ij"):
         tensors = tuple(tensors[0])
     if indexing not in ("ij", "xy"):
         raise ValueError(f"torch.meshgrid: indexing must be one of 'xy' or 'ij', but received: {indexing}")
-    sizes = [t.data.shape[0] if t.data.ndim else 1 for t in tensors]
+    sizes = [t._array.shape[0] if t._array.ndim else 1 for t in tensors]
     if indexing == "xy" and len(tensors) >= 2:
         sizes[0], sizes[1] = sizes[1], sizes[0]
     grids = []
@@ -2191,9 +2191,9 @@ def meshgrid(*tensors, indexing="ij"):
 
 def broadcast_tensors(*tensors):
     """The tensors expanded to their common broadcast shape (views)."""
-    xp = _backend.xp_of(tensors[0].data)
+    xp = _backend.xp_of(tensors[0]._array)
     try:
-        shape = xp.broadcast_shapes(*[t.data.shape for t in tensors])
+        shape = xp.broadcast_shapes(*[t._array.shape for t in tensors])
     except ValueError:
         shapes = ", ".join(str(list(t.shape)) for t in tensors)
         raise RuntimeError(f"broadcast_tensors: shapes {shapes} cannot be broadcast together") from None
@@ -2216,15 +2216,15 @@ def tensordot(a, b, dims=2):
     dtorch.Size([2, 4])
     """
     if isinstance(dims, int):
-        dims_a = list(range(a.data.ndim - dims, a.data.ndim))
+        dims_a = list(range(a._array.ndim - dims, a._array.ndim))
         dims_b = list(range(dims))
     else:
         dims_a, dims_b = ([d] if isinstance(d, int) else list(d) for d in dims)
-    dims_a = [_wrap_dim(d, a.data.ndim) for d in dims_a]
-    dims_b = [_wrap_dim(d, b.data.ndim) for d in dims_b]
+    dims_a = [_wrap_dim(d, a._array.ndim) for d in dims_a]
+    dims_b = [_wrap_dim(d, b._array.ndim) for d in dims_b]
     letters = iter("abcdefghijklmnopqrstuvwxyz")
-    subscripts_a = [next(letters) for _ in range(a.data.ndim)]
-    subscripts_b = [next(letters) for _ in range(b.data.ndim)]
+    subscripts_a = [next(letters) for _ in range(a._array.ndim)]
+    subscripts_b = [next(letters) for _ in range(b._array.ndim)]
     for da, db in zip(dims_a, dims_b):
         subscripts_b[db] = subscripts_a[da]
     kept = [s for d, s in enumerate(subscripts_a) if d not in dims_a]
@@ -2245,8 +2245,8 @@ def dist(input, other, p=2):
 
 def index_add(input, dim, index, source, *, alpha=1):
     """``input`` with ``alpha * source`` slices added at positions ``index`` along ``dim`` (repeats accumulate)."""
-    axis = _wrap_dim(dim, input.data.ndim)
-    shape = [1] * source.data.ndim
+    axis = _wrap_dim(dim, input._array.ndim)
+    shape = [1] * source._array.ndim
     shape[axis] = -1
     expanded = expand(reshape(index, tuple(shape)), tuple(source.shape))
     return scatter_add(input, axis, expanded, mul(source, alpha) if alpha != 1 else source)
@@ -2254,19 +2254,19 @@ def index_add(input, dim, index, source, *, alpha=1):
 
 def index_fill(input, dim, index, value):
     """``input`` with the slices at ``index`` along ``dim`` set to ``value``."""
-    axis = _wrap_dim(dim, input.data.ndim)
-    xp = _backend.xp_of(input.data)
-    selected = xp.zeros(input.data.shape[axis], dtype=bool)
-    selected[index.data] = True
-    shape = [1] * input.data.ndim
+    axis = _wrap_dim(dim, input._array.ndim)
+    xp = _backend.xp_of(input._array)
+    selected = xp.zeros(input._array.shape[axis], dtype=bool)
+    selected[index._array] = True
+    shape = [1] * input._array.ndim
     shape[axis] = -1
     return masked_fill(input, _new(selected.reshape(shape), None), value)
 
 
 def index_copy(input, dim, index, source):
     """``input`` with the slices at ``index`` along ``dim`` replaced by ``source``'s slices."""
-    axis = _wrap_dim(dim, input.data.ndim)
-    shape = [1] * source.data.ndim
+    axis = _wrap_dim(dim, input._array.ndim)
+    shape = [1] * source._array.ndim
     shape[axis] = -1
     expanded = expand(reshape(index, tuple(shape)), tuple(source.shape))
     return scatter(input, axis, expanded, source)

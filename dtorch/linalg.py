@@ -26,12 +26,12 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):
 def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None):
     """A matrix norm over the two dims ``dim``: ``'fro'``, or ``1``/``-1``/``inf``/``-inf`` (max/min absolute column
     or row sum). The spectral and nuclear norms (``2``, ``-2``, ``'nuc'``) need an SVD, which dtorch lacks."""
-    if A.data.ndim < 2:
+    if A._array.ndim < 2:
         raise RuntimeError(f"linalg.matrix_norm: The input tensor A must have at least 2 dimensions, got shape "
                            f"{list(A.shape)}")
     if dtype is not None:
         A = A.to(dtype)
-    rows, cols = (_wrap_dim(d, A.data.ndim) for d in dim)
+    rows, cols = (_wrap_dim(d, A._array.ndim) for d in dim)
     if ord == "fro":
         return F.norm(A, p=2, dim=(rows, cols), keepdim=keepdim)
     if ord in (1, -1, math.inf, -math.inf):
@@ -52,15 +52,15 @@ def norm(A, ord=None, dim=None, keepdim=False, *, dtype=None):
     """
     if dim is not None and not isinstance(dim, int) and len(dim) == 2:
         return matrix_norm(A, "fro" if ord is None else ord, dim, keepdim, dtype=dtype)
-    if dim is None and A.data.ndim == 2 and ord is not None:
+    if dim is None and A._array.ndim == 2 and ord is not None:
         return matrix_norm(A, ord, (-2, -1), keepdim, dtype=dtype)
     return vector_norm(A, 2 if ord is None else ord, dim, keepdim, dtype=dtype)
 
 
 def _check_square(A, name):
-    if A.data.ndim < 2 or A.data.shape[-1] != A.data.shape[-2]:
+    if A._array.ndim < 2 or A._array.shape[-1] != A._array.shape[-2]:
         raise RuntimeError(f"linalg.{name}: A must be batches of square matrices, but got shape {list(A.shape)}")
-    if A.data.dtype.kind != "f":
+    if A._array.dtype.kind != "f":
         raise RuntimeError(f"linalg.{name}: Expected a floating point tensor as input. Got {A.dtype}")
 
 
@@ -94,10 +94,10 @@ def solve(A, B, *, left=True):
     _check_square(A, "solve")
     if not left:
         return F.transpose(solve(F.transpose(A, -2, -1), F.transpose(B, -2, -1)), -2, -1)
-    vector = B.data.ndim == 1 or (B.data.ndim == A.data.ndim - 1 and B.data.shape == A.data.shape[:-1])
-    if B.data.shape[-2 if not vector else -1] != A.data.shape[-1]:
+    vector = B._array.ndim == 1 or (B._array.ndim == A._array.ndim - 1 and B._array.shape == A._array.shape[:-1])
+    if B._array.shape[-2 if not vector else -1] != A._array.shape[-1]:
         raise RuntimeError(f"linalg.solve: Incompatible shapes of A and B for the equation AX = B "
-                           f"({A.data.shape[-2]}x{A.data.shape[-1]} and {'x'.join(map(str, B.data.shape))})")
+                           f"({A._array.shape[-2]}x{A._array.shape[-1]} and {'x'.join(map(str, B._array.shape))})")
     A, B = F._same_dtype([A, B])
     try:
         return L.Solve.apply(A, B, vector=vector)

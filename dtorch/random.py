@@ -65,7 +65,7 @@ class Generator:
         return Tensor._from_array(np.frombuffer(payload, dtype=np.uint8).copy(), None)
 
     def set_state(self, new_state):
-        data = np.asarray(new_state.data if isinstance(new_state, Tensor) else new_state, dtype=np.uint8)
+        data = np.asarray(new_state._array if isinstance(new_state, Tensor) else new_state, dtype=np.uint8)
         if data.ndim != 1 or data.size != 45:
             raise RuntimeError(f"RNG state is wrong size: expected 45 bytes, got {data.size}")
         payload = data.tobytes()

@@ -304,7 +304,7 @@ class _Encoder:
     # -- tensors
 
     def _save_tensor(self, tensor):
-        array = tensor.data
+        array = tensor._array
         storage, offset, size, stride = self._storage_for(array)
         is_parameter = type(tensor).__name__ == "Parameter"
         if is_parameter:
@@ -358,7 +358,7 @@ class _Encoder:
                 continue
             seen.add(id(item))
             if isinstance(item, Tensor):
-                array = item.data
+                array = item._array
                 if type(array) is not np.ndarray:
                     continue
                 base = _base_of(array)
@@ -652,7 +652,7 @@ def _rebuild_parameter(data, requires_grad, backward_hooks, state=None):
     parameter = getattr(nn, "Parameter", None)
     if parameter is not None:
         return parameter(data, requires_grad=bool(requires_grad))
-    return _wrap(data.data, requires_grad)
+    return _wrap(data._array, requires_grad)
 
 
 def _rebuild_parameter_with_state(data, requires_grad, backward_hooks, state):

@@ -1,6 +1,7 @@
 """``Tensor``: one backend array plus the fields autograd needs. No math lives here.
 
-A Tensor owns ``data`` (a NumPy or CuPy array: its device is where that array lives), ``requires_grad``, ``grad``,
+A Tensor owns one backend array in the private slot ``_array`` (NumPy or CuPy: its device is where that array
+lives), ``requires_grad``, ``grad``,
 ``grad_fn`` (the graph node that produced it, None for leaves), a version counter bumped by in-place ops (shared by
 views through ``_base``) and its hooks. The arithmetic operators and math methods are bound to the ops in
 ``dtorch/__init__.py`` when the package is assembled, so every path (``a + b``, ``a.add(b)``, ``dtorch.add``) runs
@@ -46,7 +47,7 @@ class Tensor:
     """
 
     __slots__ = (
-        "data",
+        "_array",  # the backend array (NumPy or CuPy); ``.data`` wraps it in a Tensor
         "requires_grad",
         "grad",
         "grad_fn",
@@ -65,14 +66,14 @@ class Tensor:
     def __init__(self, *args, device=None, dtype=None):
         if len(args) == 1 and not isinstance(args[0], int):
             source = args[0]
-            array = np.array(source.data if isinstance(source, Tensor) else source,
+            array = np.array(source._array if isinstance(source, Tensor) else source,
                              dtype=(dtype or _backend.get_default_dtype()).numpy_dtype)
         else:
             shape = tuple(args[0]) if len(args) == 1 and not isinstance(args[0], int) else args
             array = np.empty(shape, dtype=(dtype or _backend.get_default_dtype()).numpy_dtype)
         if device is not None:
             array = _backend.to_device(array, device)
-        self.data = array
+        self._array = array
         self.requires_grad = False
         self.grad = None
         self.grad_fn = None
@@ -85,7 +86,7 @@ class Tensor:
     def _from_array(cls, array, grad_fn):
         """Wrap an array without copying: the per-op constructor. ``grad_fn`` None makes a tensor without grad."""
         tensor = object.__new__(cls)
-        tensor.data = array
+        tensor._array = array
         tensor.grad_fn = grad_fn
         tensor.requires_grad = grad_fn is not None
         tensor.grad = None
@@ -99,21 +100,21 @@ class Tensor:
 
     @property
     def shape(self):
-        return Size(self.data.shape)
+        return Size(self._array.shape)
 
     def size(self, dim=None):
         """The shape, or the extent of one dimension (negative ``dim`` counts from the end)."""
         if dim is None:
-            return Size(self.data.shape)
-        return self.data.shape[_wrap_dim(dim, self.data.ndim)]
+            return Size(self._array.shape)
+        return self._array.shape[_wrap_dim(dim, self._array.ndim)]
 
     @property
     def dtype(self):
-        return from_numpy_dtype(self.data.dtype)
+        return from_numpy_dtype(self._array.dtype)
 
     @property
     def device(self):
-        return device_of(self.data)
+        return device_of(self._array)
 
     @property
     def is_cuda(self):
@@ -125,52 +126,52 @@ class Tensor:
 
     @property
     def ndim(self):
-        return self.data.ndim
+        return self._array.ndim
 
     def dim(self):
-        return self.data.ndim
+        return self._array.ndim
 
     def ndimension(self):
-        return self.data.ndim
+        return self._array.ndim
 
     def numel(self):
-        return int(self.data.size)
+        return int(self._array.size)
 
     def nelement(self):
-        return int(self.data.size)
+        return int(self._array.size)
 
     def element_size(self):
-        return self.data.itemsize
+        return self._array.itemsize
 
     @property
     def itemsize(self):
-        return self.data.itemsize
+        return self._array.itemsize
 
     @property
     def nbytes(self):
-        return int(self.data.nbytes)
+        return int(self._array.nbytes)
 
     def stride(self, dim=None):
         """Strides in elements, like PyTorch's (NumPy counts bytes)."""
-        itemsize = self.data.itemsize
-        strides = tuple(s // itemsize for s in self.data.strides)
+        itemsize = self._array.itemsize
+        strides = tuple(s // itemsize for s in self._array.strides)
         if dim is None:
             return strides
-        return strides[_wrap_dim(dim, self.data.ndim)]
+        return strides[_wrap_dim(dim, self._array.ndim)]
 
     def is_contiguous(self, memory_format=None):
-        return bool(self.data.flags.c_contiguous)
+        return bool(self._array.flags.c_contiguous)
 
     def is_floating_point(self):
-        return self.data.dtype.kind == "f"
+        return self._array.dtype.kind == "f"
 
     def is_complex(self):
         return False
 
     def data_ptr(self):
-        if _backend.is_cupy_array(self.data):
-            return self.data.data.ptr
-        return self.data.ctypes.data
+        if _backend.is_cupy_array(self._array):
+            return self._array.data.ptr
+        return self._array.ctypes._array
 
     def get_device(self):
         return -1 if self.device.type == "cpu" else self.device.index
@@ -184,6 +185,29 @@ class Tensor:
         """Record an in-place change of ``data`` (made outside the ops) so autograd notices stale saved values."""
         base = self._base if self._base is not None else self
         base._vc += 1
+
+    @property
+    def data(self):
+        """This tensor's memory as a new Tensor without history (PyTorch's ``Tensor.data``).
+
+        The result shares memory with ``self``, has ``requires_grad=False`` and its own version counter, so in-place
+        changes through it are not seen by autograd: that is why old code writes ``p.data.add_(...)``. Prefer
+        ``with dtorch.no_grad():`` or ``detach()``, which autograd does check. Assigning ``t.data = other`` swaps
+        ``t``'s storage for ``other``'s (shape and dtype may change, as in PyTorch).
+
+        >>> import dtorch
+        >>> w = dtorch.ones(2, requires_grad=True)
+        >>> _ = w.data.mul_(3)
+        >>> w
+        tensor([3., 3.], requires_grad=True)
+        """
+        return Tensor._from_array(self._array, None)
+
+    @data.setter
+    def data(self, value):
+        if not isinstance(value, Tensor):
+            raise TypeError(f"Tensor.data must be set to a Tensor, but got {type(value).__name__}")
+        self._array = value._array
 
     # ---- autograd fields ------------------------------------------------------------------------------------------
 
@@ -199,7 +223,7 @@ class Tensor:
                 "you can only change requires_grad flags of leaf variables. If you want to use a computed "
                 "variable in a subgraph that doesn't require differentiation use var_no_grad = var.detach()."
             )
-        if requires_grad and self.data.dtype.kind not in "f":
+        if requires_grad and self._array.dtype.kind not in "f":
             raise RuntimeError("only Tensors of floating point dtype can require gradients")
         self.requires_grad = bool(requires_grad)
         return self
@@ -263,38 +287,38 @@ class Tensor:
     # ---- conversion to Python and NumPy -------------------------------------------------------------------------
 
     def __array__(self, dtype=None, copy=None):
-        array = self.data.get() if _backend.is_cupy_array(self.data) else self.data
+        array = self._array.get() if _backend.is_cupy_array(self._array) else self._array
         if dtype is not None:
             return array.astype(dtype, copy=False)
         return array
 
     def item(self):
         """The single value of a one-element tensor as a Python number."""
-        if self.data.size != 1:
+        if self._array.size != 1:
             raise RuntimeError(
-                f"a Tensor with {self.data.size} elements cannot be converted to Scalar"
+                f"a Tensor with {self._array.size} elements cannot be converted to Scalar"
             )
-        return self.data.reshape(()).item()
+        return self._array.reshape(()).item()
 
     def tolist(self):
         """Nested Python lists of Python numbers (a number for a 0-dim tensor)."""
-        data = self.data.get() if _backend.is_cupy_array(self.data) else self.data
+        data = self._array.get() if _backend.is_cupy_array(self._array) else self._array
         return data.tolist()
 
     def __len__(self):
-        if self.data.ndim == 0:
+        if self._array.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
-        return self.data.shape[0]
+        return self._array.shape[0]
 
     def __bool__(self):
-        if self.data.size != 1:
+        if self._array.size != 1:
             raise RuntimeError(
                 f"Boolean value of Tensor with more than one value is ambiguous"
             )
-        return bool(self.data.reshape(()).item())
+        return bool(self._array.reshape(()).item())
 
     def _scalar_for_conversion(self):
-        if self.data.size != 1:
+        if self._array.size != 1:
             raise ValueError("only one element tensors can be converted to Python scalars")
         return self.item()
 
@@ -305,7 +329,7 @@ class Tensor:
         return int(self._scalar_for_conversion())
 
     def __index__(self):
-        if self.data.dtype.kind not in "iub" or self.data.size != 1:
+        if self._array.dtype.kind not in "iub" or self._array.size != 1:
             raise TypeError("only integer tensors of a single element can be converted to an index")
         return int(self.item())
 
@@ -321,13 +345,13 @@ class Tensor:
         return tensor_repr(self)
 
     def __format__(self, spec):
-        if self.data.ndim == 0:
+        if self._array.ndim == 0:
             return self.item().__format__(spec)
         return object.__format__(self, spec)
 
     def __reduce_ex__(self, protocol):
         # plain pickling (DataLoader workers, object collectives) carries the CPU array and requires_grad only
-        array = self.data.get() if _backend.is_cupy_array(self.data) else self.data
+        array = self._array.get() if _backend.is_cupy_array(self._array) else self._array
         return (_rebuild_tensor, (array, self.requires_grad, str(self.device)))
 
 

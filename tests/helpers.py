@@ -107,7 +107,7 @@ def _compare_tensor(ours, theirs, atol, rtol, what):
         f"{what}: dtype {ours.dtype} != torch's {theirs.dtype}"
     )
     expected = theirs.detach().numpy()
-    actual = np.asarray(ours.detach().data)
+    actual = np.asarray(ours.detach()._array)
     if expected.dtype == np.float16:  # a half result of wider inputs is good to half precision only
         atol, rtol = max(atol, FLOAT_TOLERANCES["float16"][0]), max(rtol, FLOAT_TOLERANCES["float16"][1])
     if expected.dtype.kind == "f":
@@ -184,7 +184,7 @@ def check_op(dtorch_fn, torch_fn, inputs, *, dtype="float32", low=-2.0, high=2.0
         what = f"gradient of input {index}"
         # "no gradient" and "a zero gradient" are the same answer (torch gives zeros where copy_ overwrote)
         if theirs.grad is None:
-            assert ours.grad is None or not np.any(np.asarray(ours.grad.data)), f"{what}: torch has none"
+            assert ours.grad is None or not np.any(np.asarray(ours.grad._array)), f"{what}: torch has none"
             continue
         if ours.grad is None:
             assert not theirs.grad.any(), f"{what}: dtorch computed none"
@@ -219,7 +219,7 @@ def _check_second_order(roots, torch_roots, upstream, dtorch_inputs, torch_input
     for index, (ours, theirs) in enumerate(pairs):
         what = f"second-order gradient of input {index}"
         if theirs.grad is None or not theirs.grad.any():
-            assert ours.grad is None or not np.any(np.asarray(ours.grad.data)), f"{what}: torch's is zero"
+            assert ours.grad is None or not np.any(np.asarray(ours.grad._array)), f"{what}: torch's is zero"
             continue
         assert ours.grad is not None, f"{what}: dtorch computed none"
         _compare_tensor(ours.grad, theirs.grad, atol, rtol, what)

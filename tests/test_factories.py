@@ -13,7 +13,7 @@ def _same(ours, theirs, values=True):
     assert str(ours.dtype).split(".")[-1] == str(theirs.dtype).split(".")[-1], (ours.dtype, theirs.dtype)
     assert ours.requires_grad == theirs.requires_grad
     if values:
-        np.testing.assert_allclose(np.asarray(ours.detach().data, dtype=np.float64),
+        np.testing.assert_allclose(np.asarray(ours.detach()._array, dtype=np.float64),
                                    theirs.detach().double().numpy(), rtol=1e-6, atol=1e-7)
 
 

@@ -32,7 +32,7 @@ def T(array, requires_grad=False):
 
 
 def as_numpy(value):
-    return value.data if isinstance(value, Tensor) else value.detach().numpy()
+    return value._array if isinstance(value, Tensor) else value.detach().numpy()
 
 
 def assert_same(ours, theirs):
@@ -111,15 +111,15 @@ def test_module_state_dict_from_torch(tmp_path):
     assert isinstance(loaded, collections.OrderedDict)
     assert list(loaded) == list(model.state_dict())
     for key, value in model.state_dict().items():
-        np.testing.assert_array_equal(loaded[key].data, value.numpy())
-    assert loaded["1.num_batches_tracked"].data.dtype == np.int64
+        np.testing.assert_array_equal(loaded[key]._array, value.numpy())
+    assert loaded["1.num_batches_tracked"]._array.dtype == np.int64
 
 
 def test_parameters_both_ways(tmp_path):
     path = tmp_path / "param.pt"
     torch.save({"p": torch.nn.Parameter(torch.ones(2))}, path)
     loaded = load(path)["p"]
-    assert loaded.requires_grad and loaded.data.dtype == np.float32
+    assert loaded.requires_grad and loaded._array.dtype == np.float32
     parameter = dtorch.nn.Parameter
     assert isinstance(loaded, parameter)
     save({"p": parameter(T(np.ones(3)))}, path)
@@ -137,23 +137,23 @@ def test_views_share_one_storage_both_ways(tmp_path):
         assert [n for n in archive.namelist() if "/data/" in n] == ["archive/data/0"]
     theirs = torch.load(path, weights_only=True)
     for key in ("row", "col", "t", "step"):
-        np.testing.assert_array_equal(theirs[key].numpy(), obj[key].data)
+        np.testing.assert_array_equal(theirs[key].numpy(), obj[key]._array)
         assert theirs[key].untyped_storage().data_ptr() == theirs["base"].untyped_storage().data_ptr()
     assert theirs["same"] is theirs["base"]
     ours = load(path)
     assert ours["same"] is ours["base"]
     for key in ("row", "col", "t", "step"):
-        np.testing.assert_array_equal(ours[key].data, obj[key].data)
-        assert np.shares_memory(ours[key].data, ours["base"].data)
-    ours["base"].data[1, 0] = -1
-    assert ours["row"].data[0] == -1
+        np.testing.assert_array_equal(ours[key]._array, obj[key]._array)
+        assert np.shares_memory(ours[key]._array, ours["base"]._array)
+    ours["base"]._array[1, 0] = -1
+    assert ours["row"]._array[0] == -1
 
     tbase = torch.arange(12.0).reshape(3, 4)
     torch.save({"a": tbase, "v": tbase[:, 1:3], "tt": tbase.t()}, path)
     ours = load(path)
-    np.testing.assert_array_equal(ours["v"].data, tbase[:, 1:3].numpy())
-    np.testing.assert_array_equal(ours["tt"].data, tbase.t().numpy())
-    assert np.shares_memory(ours["v"].data, ours["a"].data)
+    np.testing.assert_array_equal(ours["v"]._array, tbase[:, 1:3].numpy())
+    np.testing.assert_array_equal(ours["tt"]._array, tbase.t().numpy())
+    assert np.shares_memory(ours["v"]._array, ours["a"]._array)
 
 
 def test_storages_are_64_byte_aligned(tmp_path):
@@ -206,14 +206,14 @@ def test_map_location(tmp_path):
     path = tmp_path / "m.pt"
     save({"a": T(np.ones(2))}, path)
     for location in ("cpu", dtorch._backend.device("cpu"), {"cpu": "cpu"}):
-        assert load(path, map_location=location)["a"].data.tolist() == [1.0, 1.0]
+        assert load(path, map_location=location)["a"]._array.tolist() == [1.0, 1.0]
     seen = []
 
     def mapper(array, where):
         seen.append(where)
         return array * 2
 
-    assert load(path, map_location=mapper)["a"].data.tolist() == [2.0, 2.0]
+    assert load(path, map_location=mapper)["a"]._array.tolist() == [2.0, 2.0]
     assert seen == ["cpu"]
 
 
@@ -231,8 +231,8 @@ def test_cuda_tensor_without_gpu_is_a_clear_error(tmp_path):
             archive.writestr(name, data)
     with pytest.raises(RuntimeError, match="CuPy"):
         load(path)
-    assert load(path, map_location="cpu")["a"].data.tolist() == [1.0, 1.0]
-    assert load(path, map_location={"cuda:0": "cpu"})["a"].data.tolist() == [1.0, 1.0]
+    assert load(path, map_location="cpu")["a"]._array.tolist() == [1.0, 1.0]
+    assert load(path, map_location={"cuda:0": "cpu"})["a"]._array.tolist() == [1.0, 1.0]
 
 
 def _archive_with_pickle(path, payload):
@@ -293,7 +293,7 @@ def test_save_to_path_leaves_no_temporary_and_sets_permissions(tmp_path):
     save({"a": T(np.ones(2))}, str(path))
     save({"a": T(np.zeros(2))}, path)
     assert os.listdir(tmp_path) == ["ckpt.pt"]
-    assert load(path)["a"].data.tolist() == [0.0, 0.0]
+    assert load(path)["a"]._array.tolist() == [0.0, 0.0]
     umask = os.umask(0)
     os.umask(umask)
     assert os.stat(path).st_mode & 0o777 == 0o666 & ~umask
@@ -347,7 +347,7 @@ def test_sigkill_mid_save_leaves_previous_checkpoint_intact(tmp_path):
     assert child.returncode == -signal.SIGKILL
     loaded = load(path)
     assert loaded["version"] == 1
-    np.testing.assert_array_equal(loaded["weights"].data, np.arange(10, dtype=np.float32))
+    np.testing.assert_array_equal(loaded["weights"]._array, np.arange(10, dtype=np.float32))
     assert torch.load(path, weights_only=True)["version"] == 1
     # the partial temporary file is what the kill left; the checkpoint itself was never opened for writing
     assert glob.glob(str(tmp_path / ".ckpt.pt.*.tmp"))
@@ -394,9 +394,9 @@ def test_optimizer_state_through_a_file_continues_in_torch(tmp_path):
     # and the other way: torch's optimizer state into dtorch
     torch.save(topt.state_dict(), path)
     sd = load(path)
-    assert isinstance(sd["state"][0]["step"], Tensor) and sd["state"][0]["step"].data.dtype == np.float32
+    assert isinstance(sd["state"][0]["step"], Tensor) and sd["state"][0]["step"]._array.dtype == np.float32
     opt.load_state_dict(sd)
-    assert float(opt.state[params[0]]["step"].data) == 10.0
+    assert float(opt.state[params[0]]["step"]._array) == 10.0
 
 
 def test_size_and_namedtuple(tmp_path):
@@ -425,7 +425,7 @@ def test_load_from_a_non_seekable_stream(tmp_path):
     save({"a": T(np.arange(3.0))}, path)
     reader = subprocess.Popen(["cat", str(path)], stdout=subprocess.PIPE)
     try:
-        assert load(reader.stdout)["a"].data.tolist() == [0.0, 1.0, 2.0]
+        assert load(reader.stdout)["a"]._array.tolist() == [0.0, 1.0, 2.0]
     finally:
         reader.stdout.close()
         reader.wait()
@@ -439,10 +439,10 @@ def test_cuda_tensors_round_trip(tmp_path):
     theirs = torch.load(path, weights_only=True, map_location="cpu")
     assert theirs["a"].tolist() == [0.0, 1.0, 2.0, 3.0]
     ours = load(path)
-    assert dtorch._backend.is_cupy_array(ours["a"].data)
-    assert load(path, map_location="cpu")["a"].data.tolist() == [0.0, 1.0, 2.0, 3.0]
+    assert dtorch._backend.is_cupy_array(ours["a"]._array)
+    assert load(path, map_location="cpu")["a"]._array.tolist() == [0.0, 1.0, 2.0, 3.0]
     torch.save({"b": torch.ones(2)}, path)
-    assert dtorch._backend.is_cupy_array(load(path, map_location="cuda:0")["b"].data)
+    assert dtorch._backend.is_cupy_array(load(path, map_location="cuda:0")["b"]._array)
 
 
 _LOAD_WITHOUT_TORCH = textwrap.dedent(
@@ -506,28 +506,28 @@ def test_storage_holds_only_the_range_the_saved_views_use(tmp_path):
     flat path turned into a slice of one buffer is written alone."""
     path = tmp_path / "views.pt"
     base = T(np.arange(20, dtype=np.float32))
-    a, b = T(base.data[2:4]), T(base.data[6:12].reshape(2, 3)[:, ::2])
-    save({"a": a, "b": b, "empty": T(base.data[15:15])}, path)
+    a, b = T(base._array[2:4]), T(base._array[6:12].reshape(2, 3)[:, ::2])
+    save({"a": a, "b": b, "empty": T(base._array[15:15])}, path)
     theirs = torch.load(path, weights_only=True)
     assert theirs["a"].tolist() == [2.0, 3.0] and theirs["b"].tolist() == [[6.0, 8.0], [9.0, 11.0]]
     assert theirs["empty"].shape == (0,)
     assert theirs["a"].untyped_storage().data_ptr() == theirs["b"].untyped_storage().data_ptr()
     assert theirs["a"].untyped_storage().nbytes() == 10 * 4  # elements 2..11
     ours = load(path)
-    assert ours["b"].data.tolist() == [[6.0, 8.0], [9.0, 11.0]]
-    assert ours["a"].data.tolist() == [2.0, 3.0] and ours["empty"].shape == (0,)
+    assert ours["b"]._array.tolist() == [[6.0, 8.0], [9.0, 11.0]]
+    assert ours["a"]._array.tolist() == [2.0, 3.0] and ours["empty"].shape == (0,)
 
     model = dtorch.nn.Sequential(dtorch.nn.Linear(50, 40), dtorch.nn.Linear(40, 30))
     opt = dtorch.optim.Adam(model.parameters())
     model(dtorch.randn(2, 50)).sum().backward()
     opt.step()
     # the flat path's single buffer
-    assert serialization._base_of(model[0].weight.data) is serialization._base_of(model[1].weight.data)
+    assert serialization._base_of(model[0].weight._array) is serialization._base_of(model[1].weight._array)
     save({"w": model[1].weight}, path)
     single = torch.load(path, weights_only=True)["w"]
     assert single.untyped_storage().nbytes() == 40 * 30 * 4
-    np.testing.assert_array_equal(single.detach().numpy(), model[1].weight.data)
+    np.testing.assert_array_equal(single.detach().numpy(), model[1].weight._array)
     save(model.state_dict(), path)
     whole = torch.load(path, weights_only=True)
     for key, value in model.state_dict().items():
-        np.testing.assert_array_equal(whole[key].numpy(), value.data)
+        np.testing.assert_array_equal(whole[key].numpy(), value._array)

@@ -153,3 +153,47 @@ def test_numpy_shares_memory_for_every_layout_and_dtype():
         with pytest.raises(RuntimeError, match=r"Use tensor.detach\(\).numpy\(\) instead"):
             grad_output.numpy()
         assert grad_output.numpy(force=True).tolist() == [2.0, 2.0]
+
+
+# ---- Tensor.data: PyTorch's semantics (a Tensor sharing memory, without history) -------------------------------
+
+def test_data_is_a_tensor_sharing_memory_without_history():
+    w = dtorch.ones(3, requires_grad=True)
+    y = (w * 2).sum()
+    d = w.data
+    assert type(d) is dtorch.Tensor and not d.requires_grad and d.grad_fn is None
+    d.mul_(5)  # changes w's memory, unseen by autograd (no version error)
+    np.testing.assert_array_equal(w.detach().numpy(), [5.0, 5.0, 5.0])
+    y.backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [2.0, 2.0, 2.0])
+
+
+def test_data_idioms_of_old_training_scripts_match_torch():
+    for lib in (dtorch, torch):
+        lib.manual_seed(0)
+    dw = dtorch.nn.Linear(4, 3)
+    tw = torch.nn.Linear(4, 3)
+    with torch.no_grad():
+        tw.weight.copy_(torch.from_numpy(dw.weight.detach().numpy()))
+        tw.bias.copy_(torch.from_numpy(dw.bias.detach().numpy()))
+    x = np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32)
+    for lib, module in ((dtorch, dw), (torch, tw)):
+        out = module(lib.from_numpy(x))
+        out.sum().backward()
+        for p in module.parameters():
+            p.data.add_(p.grad.data, alpha=-0.1)  # the classic hand-written SGD step
+            p.grad.data.zero_()
+            p.data.clamp_(-0.3, 0.3)
+        values, index = lib.max(module(lib.from_numpy(x)).data, 1)
+        module.result = (values.numpy(), index.numpy(), module.weight.data.view(-1).numpy())
+    for ours, theirs in zip(dw.result, tw.result):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=1e-6)
+    assert type(dw.weight.data) is dtorch.Tensor  # a Parameter's .data is a plain Tensor, as in PyTorch
+
+
+def test_data_assignment_swaps_storage_and_rejects_non_tensors():
+    p = dtorch.nn.Parameter(dtorch.zeros(2, 3))
+    p.data = dtorch.arange(4.0, dtype=dtorch.float64)  # shape and dtype may change, as in PyTorch
+    assert p.shape == (4,) and p.dtype == dtorch.float64 and p.requires_grad
+    with pytest.raises(TypeError, match="ndarray"):
+        p.data = np.zeros(2)

@@ -68,7 +68,7 @@ class Function(_NodeFunction):
             result.requires_grad = True
             result._bump_version()
         else:
-            result = Tensor._from_array(outputs[0].data, node)
+            result = Tensor._from_array(outputs[0]._array, node)
         # a saved output is the Tensor the caller gets back, so that changing it in place is caught in backward
         saved = tuple(result if t is outputs[0] else t for t in saved)
         node._user_saved = saved
@@ -94,10 +94,10 @@ def _multiple_outputs(node, outputs, saved):
     for index, value in enumerate(outputs):
         if not isinstance(value, Tensor):
             results.append(value)
-        elif id(value) in non_differentiable or value.data.dtype.kind not in "fc":
-            results.append(Tensor._from_array(value.data, None))
+        elif id(value) in non_differentiable or value._array.dtype.kind not in "fc":
+            results.append(Tensor._from_array(value._array, None))
         else:
-            results.append(_OutputSlot.apply(anchor, slot=index, owner=node, value=value.data))
+            results.append(_OutputSlot.apply(anchor, slot=index, owner=node, value=value._array))
     # saved outputs are the Tensors the caller gets back, so that changing them in place is caught in backward
     by_id = {id(o): r for o, r in zip(outputs, results)}
     saved = tuple(by_id.get(id(t), t) for t in saved)
@@ -172,7 +172,7 @@ class _CustomNode(_NodeFunction):
         for template, grad in zip(self.output_templates, self.slot_grads):
             if grad is None:
                 if template is not None and materialize:
-                    grad = template.data * 0  # zeros shaped and typed like the output, on its device
+                    grad = template._array * 0  # zeros shaped and typed like the output, on its device
                 else:
                     grads.append(None)
                     continue
@@ -201,7 +201,7 @@ class _CustomNode(_NodeFunction):
             elif engine._graph_mode.active:
                 picked.append(value)
             else:
-                picked.append(value.data if isinstance(value, Tensor) else value)
+                picked.append(value._array if isinstance(value, Tensor) else value)
         return tuple(picked)
 
 
@@ -222,26 +222,26 @@ def _root_gradients(outputs, grad_outputs, create_graph):
             )
         given = None if grad_outputs is None else grad_outputs[index]
         if given is None:
-            if output.data.size != 1:
+            if output._array.size != 1:
                 raise RuntimeError("grad can be implicitly created only for scalar outputs")
-            xp = _backend.xp_of(output.data)
-            given_array = xp.ones(output.data.shape, dtype=output.data.dtype)
+            xp = _backend.xp_of(output._array)
+            given_array = xp.ones(output._array.shape, dtype=output._array.dtype)
             given = Tensor._from_array(given_array, None) if create_graph else given_array
         else:
             if not isinstance(given, Tensor):
-                given = Tensor._from_array(np.asarray(given, dtype=output.data.dtype), None)
-            if given.data.shape != output.data.shape:
+                given = Tensor._from_array(np.asarray(given, dtype=output._array.dtype), None)
+            if given._array.shape != output._array.shape:
                 raise RuntimeError(
                     f"Mismatch in shape: grad_output[{index}] has a shape of {given.shape} and output[{index}] has "
                     f"a shape of {output.shape}."
                 )
-            if type(given.data) is not type(output.data):
+            if type(given._array) is not type(output._array):
                 raise RuntimeError(
                     f"Expected all tensors to be on the same device, but found at least two devices, "
                     f"{output.device} and {given.device}!"
                 )
             if not create_graph:
-                given = given.data
+                given = given._array
         roots.append(output)
         grads.append(given)
     return roots, grads
@@ -312,8 +312,8 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     for index, value in enumerate(results):
         if value is None:
             if materialize_grads:
-                xp = _backend.xp_of(inputs[index].data)
-                results[index] = Tensor._from_array(xp.zeros_like(inputs[index].data), None)
+                xp = _backend.xp_of(inputs[index]._array)
+                results[index] = Tensor._from_array(xp.zeros_like(inputs[index]._array), None)
             elif not allow_unused:
                 raise RuntimeError(
                     "One of the differentiated Tensors appears to not have been used in the graph. Set "
@@ -323,15 +323,15 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
 
 
 def _numeric_jacobian_column(func, inputs, index, flat_index, eps):
-    array = inputs[index].data
+    array = inputs[index]._array
     flat = array.reshape(-1)
     original = flat[flat_index].item()
     flat[flat_index] = original + eps
     with grad_mode.no_grad():
-        plus = [o.data.copy() for o in _as_tuple(func(*inputs))]
+        plus = [o._array.copy() for o in _as_tuple(func(*inputs))]
     flat[flat_index] = original - eps
     with grad_mode.no_grad():
-        minus = [o.data.copy() for o in _as_tuple(func(*inputs))]
+        minus = [o._array.copy() for o in _as_tuple(func(*inputs))]
     flat[flat_index] = original
     return [((p - m) / (2 * eps)).reshape(-1) for p, m in zip(plus, minus)]
 
@@ -352,27 +352,27 @@ def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=T
     outputs = _as_tuple(func(*inputs))
     for input_index in differentiable:
         tensor = inputs[input_index]
-        if tensor.data.dtype != np.float64:
+        if tensor._array.dtype != np.float64:
             import warnings
 
             warnings.warn("gradcheck: input is not float64; the comparison may fail for lack of precision")
-        if not tensor.data.flags.c_contiguous:
+        if not tensor._array.flags.c_contiguous:
             raise RuntimeError("gradcheck needs contiguous inputs")
-        n = tensor.data.size
+        n = tensor._array.size
         for output_index, output in enumerate(outputs):
             if not output.requires_grad:
                 continue
-            m = output.data.size
+            m = output._array.size
             analytic = np.zeros((m, n))
             for row in range(m):
-                seed = np.zeros(m, dtype=output.data.dtype)
+                seed = np.zeros(m, dtype=output._array.dtype)
                 seed[row] = 1
                 fresh_outputs = _as_tuple(func(*inputs))
                 (g,) = grad(fresh_outputs[output_index], tensor,
-                            grad_outputs=Tensor._from_array(seed.reshape(output.data.shape), None),
+                            grad_outputs=Tensor._from_array(seed.reshape(output._array.shape), None),
                             allow_unused=True)
                 if g is not None:
-                    analytic[row] = np.asarray(g.data, dtype=np.float64).reshape(-1)
+                    analytic[row] = np.asarray(g._array, dtype=np.float64).reshape(-1)
             numeric = np.zeros((m, n))
             for column in range(n):
                 numeric[:, column] = _numeric_jacobian_column(func, inputs, input_index, column, eps)[output_index]

@@ -220,7 +220,7 @@ def _check_anomaly(node, grad_inputs):
     for index, grad in enumerate(grad_inputs):
         if grad is None:
             continue
-        array = grad.data if isinstance(grad, Tensor) else grad
+        array = grad._array if isinstance(grad, Tensor) else grad
         xp = node.xp if not isinstance(grad, Tensor) else np
         if array.dtype.kind == "f" and bool(xp.isnan(array).any()):
             raise RuntimeError(f"Function '{node.name()}' returned nan values in its {index}th output.")
@@ -235,7 +235,7 @@ def _as_hook_value(grad, create_graph):
 
 def _from_hook_value(value, create_graph):
     if isinstance(value, Tensor):
-        return value if create_graph else value.data
+        return value if create_graph else value._array
     return value
 
 
@@ -269,14 +269,14 @@ def _finish_leaf(tensor, grad, capture, accumulate, create_graph, stored):
         tensor.grad = grad_tensor if tensor.grad is None else tensor.grad + grad_tensor
     else:
         if isinstance(grad, Tensor):
-            grad = grad.data
-        if grad.dtype != tensor.data.dtype:
-            grad = grad.astype(tensor.data.dtype)
+            grad = grad._array
+        if grad.dtype != tensor._array.dtype:
+            grad = grad.astype(tensor._array.dtype)
         existing = tensor.grad
         if existing is None:
             tensor.grad = Tensor._from_array(_own(grad, stored), None)
-        elif existing.grad_fn is None and existing.data.shape == grad.shape and existing.data.flags.writeable:
-            existing.data += grad
+        elif existing.grad_fn is None and existing._array.shape == grad.shape and existing._array.flags.writeable:
+            existing._array += grad
             existing._vc += 1
         else:
             tensor.grad = existing + Tensor._from_array(grad, None)
@@ -290,7 +290,7 @@ def _accumulate_retained(tensor, grad, create_graph):
     if create_graph:
         value = grad if isinstance(grad, Tensor) else Tensor._from_array(grad, None)
     else:
-        value = Tensor._from_array(grad.data.copy() if isinstance(grad, Tensor) else grad.copy(), None)
+        value = Tensor._from_array(grad._array.copy() if isinstance(grad, Tensor) else grad.copy(), None)
     tensor.grad = value if tensor.grad is None else tensor.grad + value
 
 

@@ -107,14 +107,14 @@ class Function:
         # the reference form; tests run every op both ways, with tensors and with Python scalars).
         if count == 1 and isinstance(inputs[0], Tensor):
             x = inputs[0]
-            arrays = (x.data,)
-            array_type = type(x.data)
+            arrays = (x._array,)
+            array_type = type(x._array)
             requires_grad = x.requires_grad
         elif count == 2 and isinstance(inputs[0], Tensor) and isinstance(inputs[1], Tensor):
             a, b = inputs
-            arrays = (a.data, b.data)
-            array_type = type(a.data)
-            if type(b.data) is not array_type:
+            arrays = (a._array, b._array)
+            array_type = type(a._array)
+            if type(b._array) is not array_type:
                 _raise_device_mismatch(inputs)
             requires_grad = a.requires_grad or b.requires_grad
         else:
@@ -123,7 +123,7 @@ class Function:
             array_type = None
             for x in inputs:
                 if isinstance(x, Tensor):
-                    data = x.data
+                    data = x._array
                     if array_type is None:
                         array_type = type(data)
                     elif type(data) is not array_type:
@@ -176,7 +176,7 @@ class Function:
             self.edges = [(x.grad_fn or x) if isinstance(x, Tensor) and x.requires_grad else None for x in inputs]
         self.sequence_nr = next(_sequence_numbers)
         if self.needs_input_shapes:
-            self.input_shapes = [x.data.shape if isinstance(x, Tensor) else () for x in inputs]
+            self.input_shapes = [x._array.shape if isinstance(x, Tensor) else () for x in inputs]
         if self._saved is not None:
             self._keep_saved(inputs)
 
@@ -186,7 +186,7 @@ class Function:
         for array in self._saved:
             owner = None
             for x in inputs:
-                if isinstance(x, Tensor) and x.data is array:
+                if isinstance(x, Tensor) and x._array is array:
                     owner = x
                     break
             if owner is None:
@@ -368,7 +368,7 @@ def _raise_device_mismatch(inputs):
     devices = []
     for x in inputs:
         if isinstance(x, Tensor):
-            name = str(device_of(x.data))
+            name = str(device_of(x._array))
             if name not in devices:
                 devices.append(name)
     raise RuntimeError(
@@ -383,8 +383,8 @@ def _xp_for_inputs(inputs):
     for x in inputs:
         if isinstance(x, Tensor):
             if first is None:
-                first = x.data
-            elif x.data.device.id != first.device.id:
+                first = x._array
+            elif x._array.device.id != first.device.id:
                 _raise_device_mismatch(inputs)
     if first is None:
         return np

@@ -36,7 +36,7 @@ def _array(tensor, what, output=False):
     # exact class tests first: this runs on every collective, and isinstance cascades cost more
     cls = tensor.__class__
     if cls is _Tensor:
-        array = tensor.data
+        array = tensor._array
     elif cls is np.ndarray:
         array = tensor
     else:
@@ -60,7 +60,7 @@ def _unwrap(tensor, what):
         except Exception:  # noqa: BLE001 - the core may be absent; raw arrays still work
             _Tensor = False
     if _Tensor and isinstance(tensor, _Tensor):
-        return tensor.data
+        return tensor._array
     if isinstance(tensor, np.ndarray) or hasattr(tensor, "__cuda_array_interface__"):
         return tensor
     raise TypeError(f"{what} expects a Tensor, got {type(tensor).__name__}")

@@ -55,12 +55,12 @@ def _check_conv_ranks(input, weight, spatial, name):
     """A convolution's input is ``(N, C, *spatial)`` or unbatched ``(C, *spatial)``; its weight has
     ``2 + spatial`` dims. Raises PyTorch's RuntimeError naming the shapes otherwise."""
     _check_rank(input, (spatial + 1, spatial + 2), name)
-    if weight.data.ndim != spatial + 2:
+    if weight._array.ndim != spatial + 2:
         raise RuntimeError(f"{name}: expected a {spatial + 2}-D weight, got weight of size {_shape_text(weight)}")
 
 
 def _check_rank(input, ranks, name):
-    if input.data.ndim not in ranks:
+    if input._array.ndim not in ranks:
         lo, hi = ranks
         raise RuntimeError(
             f"Expected {lo}D (unbatched) or {hi}D (batched) input to {name}, but got input of size: "
@@ -70,7 +70,7 @@ def _check_rank(input, ranks, name):
 
 def _same_dtype(name, input, *others):
     for other in others:
-        if other is not None and other.data.dtype != input.data.dtype:
+        if other is not None and other._array.dtype != input._array.dtype:
             raise RuntimeError(
                 f"{name}: expected input and parameters to have the same dtype, but got input of dtype "
                 f"{input.dtype} and a parameter of dtype {other.dtype}"
@@ -79,7 +79,7 @@ def _same_dtype(name, input, *others):
 
 def _check_float(input, name):
     # PyTorch raises NotImplementedError (a RuntimeError) naming its scalar type: "... not implemented for 'Long'"
-    if input.data.dtype.kind != "f":
+    if input._array.dtype.kind != "f":
         raise NotImplementedError(f"\"{name}\" not implemented for '{_scalar_type_name(input)}'")
 
 
@@ -104,20 +104,20 @@ def linear(input, weight, bias=None):
     >>> linear(dtorch.ones(2, 3), dtorch.ones(4, 3), dtorch.zeros(4)).shape
     dtorch.Size([2, 4])
     """
-    if weight.data.ndim != 2 or input.data.ndim == 0:
+    if weight._array.ndim != 2 or input._array.ndim == 0:
         out = _F.matmul(input, _F.t(weight))
         return out if bias is None else out + bias
-    if input.data.shape[-1] != weight.data.shape[1]:
-        a = input.data.shape
+    if input._array.shape[-1] != weight._array.shape[1]:
+        a = input._array.shape
         rows = int(np.prod(a[:-1])) if len(a) > 1 else 1
         raise RuntimeError(
             f"mat1 and mat2 shapes cannot be multiplied ({rows}x{a[-1]} and "
-            f"{weight.data.shape[1]}x{weight.data.shape[0]})"
+            f"{weight._array.shape[1]}x{weight._array.shape[0]})"
         )
-    if input.data.dtype != weight.data.dtype or (bias is not None and bias.data.dtype != weight.data.dtype):
-        other = bias if input.data.dtype == weight.data.dtype else input
+    if input._array.dtype != weight._array.dtype or (bias is not None and bias._array.dtype != weight._array.dtype):
+        other = bias if input._array.dtype == weight._array.dtype else input
         raise RuntimeError(f"mat1 and mat2 must have the same dtype, but got {other.dtype} and {weight.dtype}")
-    if bias is not None and bias.data.shape not in ((weight.data.shape[0],), ()):
+    if bias is not None and bias._array.shape not in ((weight._array.shape[0],), ()):
         return _nn.Linear.apply(input, weight, None) + bias
     return _nn.Linear.apply(input, weight, bias)
 
@@ -144,8 +144,8 @@ def _conv_padding(padding, kernel, dilation, stride, name):
 
 def _conv2d_checked(input, weight, bias, stride, padding, dilation, groups, name):
     """The shared body of conv1d/conv2d on a batched 4-D input and 4-D weight."""
-    n, c, h, w = input.data.shape
-    o, cg, kh, kw = weight.data.shape
+    n, c, h, w = input._array.shape
+    o, cg, kh, kw = weight._array.shape
     if groups <= 0:
         raise RuntimeError("non-positive groups is not supported")
     if o % groups != 0:
@@ -158,7 +158,7 @@ def _conv2d_checked(input, weight, bias, stride, padding, dilation, groups, name
             f"Given groups={groups}, weight of size {_shape_text(weight)}, expected input{_shape_text(input)} to have "
             f"{cg * groups} channels, but got {c} channels instead"
         )
-    if bias is not None and tuple(bias.data.shape) != (o,):
+    if bias is not None and tuple(bias._array.shape) != (o,):
         raise RuntimeError(
             f"Given weight of size {_shape_text(weight)}, expected bias to be 1-dimensional with {o} elements, but "
             f"got bias of size {_shape_text(bias)} instead"
@@ -192,12 +192,12 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     dtorch.Size([1, 3, 5, 5])
     """
     _check_conv_ranks(input, weight, 2, "conv2d")
-    unbatched = input.data.ndim == 3
+    unbatched = input._array.ndim == 3
     if unbatched:
         input = _F.unsqueeze(input, 0)
     stride = _tuple(stride, 2, "stride")
     dilation = _tuple(dilation, 2, "dilation")
-    pads = _conv_padding(padding, weight.data.shape[2:], dilation, stride, "conv2d")
+    pads = _conv_padding(padding, weight._array.shape[2:], dilation, stride, "conv2d")
     out = _conv2d_checked(input, weight, bias, stride, pads, dilation, groups, "conv2d")
     return _F.squeeze(out, 0) if unbatched else out
 
@@ -213,21 +213,21 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     dtorch.Size([2, 6, 4])
     """
     _check_conv_ranks(input, weight, 1, "conv1d")
-    unbatched = input.data.ndim == 2
+    unbatched = input._array.ndim == 2
     if unbatched:
         input = _F.unsqueeze(input, 0)
     (s,) = _tuple(stride, 1, "stride")
     (d,) = _tuple(dilation, 1, "dilation")
     if isinstance(padding, str):
-        pads = _conv_padding(padding, (1, weight.data.shape[2]), (1, d), (1, s), "conv1d")
+        pads = _conv_padding(padding, (1, weight._array.shape[2]), (1, d), (1, s), "conv1d")
     else:
         (p,) = _tuple(padding, 1, "padding")
         pads = (0, 0, p, p)
-    n, c, length = input.data.shape
-    if c != weight.data.shape[1] * groups:
+    n, c, length = input._array.shape
+    if c != weight._array.shape[1] * groups:
         raise RuntimeError(
             f"Given groups={groups}, weight of size {_shape_text(weight)}, expected input{_shape_text(input)} to have "
-            f"{weight.data.shape[1] * groups} channels, but got {c} channels instead"
+            f"{weight._array.shape[1] * groups} channels, but got {c} channels instead"
         )
     out = _conv2d_checked(_F.unsqueeze(input, 2), _F.unsqueeze(weight, 2), bias, (1, s), pads, (1, d), groups,
                           "conv1d")
@@ -249,21 +249,21 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     dtorch.Size([1, 2, 7, 7])
     """
     _check_conv_ranks(input, weight, 2, "conv_transpose2d")
-    unbatched = input.data.ndim == 3
+    unbatched = input._array.ndim == 3
     if unbatched:
         input = _F.unsqueeze(input, 0)
     stride = _tuple(stride, 2, "stride")
     padding = _tuple(padding, 2, "padding")
     output_padding = _tuple(output_padding, 2, "output_padding")
     dilation = _tuple(dilation, 2, "dilation")
-    c = input.data.shape[1]
-    cin, coutg = weight.data.shape[:2]
+    c = input._array.shape[1]
+    cin, coutg = weight._array.shape[:2]
     if c != cin or cin % groups != 0:
         raise RuntimeError(
             f"Given transposed=1, weight of size {_shape_text(weight)}, expected input{_shape_text(input)} to have "
             f"{cin} channels, but got {c} channels instead"
         )
-    if bias is not None and tuple(bias.data.shape) != (coutg * groups,):
+    if bias is not None and tuple(bias._array.shape) != (coutg * groups,):
         raise RuntimeError(
             f"Given transposed=1, weight of size {_shape_text(weight)}, expected bias to be 1-dimensional with "
             f"{coutg * groups} elements, but got bias of size {_shape_text(bias)} instead"
@@ -274,8 +274,8 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
                 f"output padding must be smaller than either stride or dilation, but got output_padding="
                 f"{list(output_padding)}, stride={list(stride)}, dilation={list(dilation)}"
             )
-    h, w = input.data.shape[2:]
-    kh, kw = weight.data.shape[2:]
+    h, w = input._array.shape[2:]
+    kh, kw = weight._array.shape[2:]
     out_h = (h - 1) * stride[0] - 2 * padding[0] + dilation[0] * (kh - 1) + output_padding[0] + 1
     out_w = (w - 1) * stride[1] - 2 * padding[1] + dilation[1] * (kw - 1) + output_padding[1] + 1
     if out_h <= 0 or out_w <= 0:
@@ -313,10 +313,10 @@ def bilinear(input1, input2, weight, bias=None):
     >>> bilinear(dtorch.ones(2, 3), dtorch.ones(2, 4), dtorch.ones(5, 3, 4)).shape
     dtorch.Size([2, 5])
     """
-    if weight.data.ndim != 3 or input1.data.shape[-1] != weight.data.shape[1] or \
-            input2.data.shape[-1] != weight.data.shape[2]:
+    if weight._array.ndim != 3 or input1._array.shape[-1] != weight._array.shape[1] or \
+            input2._array.shape[-1] != weight._array.shape[2]:
         raise RuntimeError(
-            f"bilinear: expected input1 [*, {weight.data.shape[1]}] and input2 [*, {weight.data.shape[2]}] for "
+            f"bilinear: expected input1 [*, {weight._array.shape[1]}] and input2 [*, {weight._array.shape[2]}] for "
             f"weight of size {_shape_text(weight)}, got {_shape_text(input1)} and {_shape_text(input2)}"
         )
     out = _F.einsum("...i,kij,...j->...k", input1, weight, input2)
@@ -331,11 +331,11 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
     dtorch.Size([2, 12, 12])
     """
     _check_rank(input, (3, 4), "unfold")
-    unbatched = input.data.ndim == 3
+    unbatched = input._array.ndim == 3
     x = _F.unsqueeze(input, 0) if unbatched else input
     kernel, dilation = _tuple(kernel_size, 2, "kernel_size"), _tuple(dilation, 2, "dilation")
     padding, stride = _tuple(padding, 2, "padding"), _tuple(stride, 2, "stride")
-    h, w = x.data.shape[2:]
+    h, w = x._array.shape[2:]
     for a, size in enumerate((h, w)):
         if _conv.conv_output_size(size, kernel[a], stride[a], 2 * padding[a], dilation[a]) <= 0:
             raise RuntimeError(
@@ -357,7 +357,7 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
               [1., 2., 1.]]]])
     """
     _check_rank(input, (2, 3), "fold")
-    unbatched = input.data.ndim == 2
+    unbatched = input._array.ndim == 2
     x = _F.unsqueeze(input, 0) if unbatched else input
     size = _tuple(output_size, 2, "output_size")
     kernel, dilation = _tuple(kernel_size, 2, "kernel_size"), _tuple(dilation, 2, "dilation")
@@ -365,7 +365,7 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
     blocks = 1
     for a in range(2):
         blocks *= _conv.conv_output_size(size[a], kernel[a], stride[a], 2 * padding[a], dilation[a])
-    rows, columns = x.data.shape[1:]
+    rows, columns = x._array.shape[1:]
     if rows % (kernel[0] * kernel[1]) or columns != blocks:
         raise RuntimeError(
             f"fold: expected input of size [N, C * {kernel[0] * kernel[1]}, {blocks}] for output_size={list(size)}, "
@@ -399,13 +399,13 @@ def _pool_args(kernel_size, stride, padding, dilation, n):
 
 
 def _check_pool_output(input, kernel, stride, padding, dilation, ceil_mode, name):
-    h, w = input.data.shape[-2:]
+    h, w = input._array.shape[-2:]
     oh = _conv.pool_output_size(h, kernel[0], stride[0], padding[0], dilation[0], ceil_mode)
     ow = _conv.pool_output_size(w, kernel[1], stride[1], padding[1], dilation[1], ceil_mode)
     if oh <= 0 or ow <= 0:
         raise RuntimeError(
-            f"{name}: Given input size: ({'x'.join(map(str, input.data.shape[-3:]))}). Calculated output size: "
-            f"({input.data.shape[-3]}x{oh}x{ow}). Output size is too small"
+            f"{name}: Given input size: ({'x'.join(map(str, input._array.shape[-3:]))}). Calculated output size: "
+            f"({input._array.shape[-3]}x{oh}x{ow}). Output size is too small"
         )
 
 
@@ -424,7 +424,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     _check_rank(input, (3, 4), "max_pool2d")
     kernel, stride, padding, dilation = _pool_args(kernel_size, stride, padding, dilation, 2)
     _check_pool_output(input, kernel, stride, padding, dilation, ceil_mode, "max_pool2d")
-    unbatched = input.data.ndim == 3
+    unbatched = input._array.ndim == 3
     x = _F.unsqueeze(input, 0) if unbatched else input
     result = _max_pool(x, kernel, stride, padding, dilation, ceil_mode, return_indices)
     if unbatched:
@@ -452,7 +452,7 @@ def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     x = _F.unsqueeze(input, -2)
     args = ((1,) + kernel, (1,) + stride, (0,) + padding, (1,) + dilation)
     _check_pool_output(x, *args, ceil_mode, "max_pool1d")
-    unbatched = x.data.ndim == 3
+    unbatched = x._array.ndim == 3
     if unbatched:
         x = _F.unsqueeze(x, 0)
     result = tuple(_F.squeeze(t_, -2) for t_ in _max_pool(x, *args, ceil_mode, return_indices))
@@ -479,7 +479,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
     if divisor_override is not None and divisor_override == 0:
         raise RuntimeError("divisor must be not zero")
     _check_pool_output(input, kernel, stride, padding, (1, 1), ceil_mode, "avg_pool2d")
-    unbatched = input.data.ndim == 3
+    unbatched = input._array.ndim == 3
     x = _F.unsqueeze(input, 0) if unbatched else input
     out = _conv.AvgPool2d.apply(x, kernel_size=kernel, stride=stride, padding=padding, ceil_mode=bool(ceil_mode),
                                 count_include_pad=bool(count_include_pad), divisor_override=divisor_override)
@@ -524,12 +524,12 @@ def adaptive_avg_pool2d(input, output_size):
     """
     _check_rank(input, (3, 4), "adaptive_avg_pool2d")
     _check_float(input, "adaptive_avg_pool2d")
-    if 0 in input.data.shape[-2:]:
+    if 0 in input._array.shape[-2:]:
         raise RuntimeError(
             f"adaptive_avg_pool2d(): Expected input to have non-zero size for non-batch dimensions, but input has "
-            f"sizes {_shape_text(input)} with dimension {list(input.data.shape).index(0)} being empty"
+            f"sizes {_shape_text(input)} with dimension {list(input._array.shape).index(0)} being empty"
         )
-    size = _adaptive_size(output_size, input.data.shape[-2:])
+    size = _adaptive_size(output_size, input._array.shape[-2:])
     return _conv.AdaptiveAvgPool2d.apply(input, output_size=size)
 
 
@@ -556,9 +556,9 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):
     tensor([[[15.]]])
     """
     _check_rank(input, (3, 4), "adaptive_max_pool2d")
-    size = _adaptive_size(output_size, input.data.shape[-2:])
-    h, w = input.data.shape[-2:]
-    if h % size[0] == 0 and w % size[1] == 0 and input.data.ndim == 4:
+    size = _adaptive_size(output_size, input._array.shape[-2:])
+    h, w = input._array.shape[-2:]
+    if h % size[0] == 0 and w % size[1] == 0 and input._array.ndim == 4:
         kernel = (h // size[0], w // size[1])
         result = _max_pool(input, kernel, kernel, (0, 0), (1, 1), False, return_indices)
         return result if return_indices else result[0]
@@ -595,7 +595,7 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     >>> interpolate(dtorch.ones(1, 2, 3, 4), scale_factor=2, mode='bilinear').shape
     dtorch.Size([1, 2, 6, 8])
     """
-    ndim = input.data.ndim
+    ndim = input._array.ndim
     spatial = ndim - 2
     if spatial < 1:
         raise ValueError(f"interpolate: expected input of at least 3 dimensions (N, C, *), got {_shape_text(input)}")
@@ -616,7 +616,7 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     if (size is None) == (scale_factor is None):
         raise ValueError("either size or scale_factor should be defined" if size is None else
                          "only one of size or scale_factor should be defined")
-    in_sizes = input.data.shape[2:]
+    in_sizes = input._array.shape[2:]
     scales = None
     if size is not None:
         out_sizes = _tuple(size, spatial, "size")
@@ -658,15 +658,15 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     >>> bool(rm.abs().sum() > 0)
     True
     """
-    if input.data.ndim < 2:
-        raise ValueError(f"expected 2D or higher input (got {input.data.ndim}D input)")
-    c = input.data.shape[1]
+    if input._array.ndim < 2:
+        raise ValueError(f"expected 2D or higher input (got {input._array.ndim}D input)")
+    c = input._array.shape[1]
     for name, t_ in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight),
                      ("bias", bias)):
-        if t_ is not None and t_.data.size != c:
-            raise RuntimeError(f"{name} should contain {c} elements not {t_.data.size}")
+        if t_ is not None and t_._array.size != c:
+            raise RuntimeError(f"{name} should contain {c} elements not {t_._array.size}")
     use_batch = training or running_mean is None or running_var is None
-    if training and input.data.size // max(c, 1) <= 1:
+    if training and input._array.size // max(c, 1) <= 1:
         raise ValueError(
             f"Expected more than 1 value per channel when training, got input size {Size(input.shape)!r}"
             .replace("dtorch.Size", "torch.Size")
@@ -683,9 +683,9 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
             raise TypeError("batch_norm: momentum=None (cumulative average) is handled by the module; pass a float")
         for buffer, stat in ((running_mean, mean), (running_var, var)):
             if buffer is not None:
-                data = buffer.data
+                data = buffer._array
                 data *= 1 - momentum
-                data += (momentum * stat.data).astype(data.dtype, copy=False)
+                data += (momentum * stat._array).astype(data.dtype, copy=False)
                 buffer._bump_version()
     return out
 
@@ -701,13 +701,13 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-05):
     shape = (int(normalized_shape),) if isinstance(normalized_shape, (int, np.integer)) else tuple(
         int(s) for s in normalized_shape)
     k = len(shape)
-    if k == 0 or input.data.ndim < k or tuple(input.data.shape[input.data.ndim - k:]) != shape:
+    if k == 0 or input._array.ndim < k or tuple(input._array.shape[input._array.ndim - k:]) != shape:
         raise RuntimeError(
             f"Given normalized_shape={list(shape)}, expected input with shape [*, {', '.join(map(str, shape))}], "
             f"but got input of size{_shape_text(input)}"
         )
     for name, t_ in (("weight", weight), ("bias", bias)):
-        if t_ is not None and tuple(t_.data.shape) != shape:
+        if t_ is not None and tuple(t_._array.shape) != shape:
             raise RuntimeError(
                 f"Expected {name} to be of same shape as normalized_shape, but got {name} of shape "
                 f"{_shape_text(t_)} and normalized_shape = {list(shape)}"
@@ -724,16 +724,16 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-05):
     >>> group_norm(dtorch.randn(2, 6, 4, 4), 3).shape
     dtorch.Size([2, 6, 4, 4])
     """
-    if input.data.ndim < 2:
-        raise RuntimeError(f"Expected at least 2 dimensions for input tensor but received {input.data.ndim}")
-    c = input.data.shape[1]
+    if input._array.ndim < 2:
+        raise RuntimeError(f"Expected at least 2 dimensions for input tensor but received {input._array.ndim}")
+    c = input._array.shape[1]
     if num_groups <= 0 or c % num_groups != 0:
         raise RuntimeError(
             f"Expected number of channels in input to be divisible by num_groups, but got input of shape "
             f"{_shape_text(input)} and num_groups={num_groups}"
         )
     for name, t_ in (("weight", weight), ("bias", bias)):
-        if t_ is not None and tuple(t_.data.shape) != (c,):
+        if t_ is not None and tuple(t_._array.shape) != (c,):
             raise RuntimeError(
                 f"Expected {name} to be a vector of size equal to the number of channels in input, but got {name} "
                 f"of shape {_shape_text(t_)} and input of shape {_shape_text(input)}"
@@ -754,28 +754,28 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     >>> instance_norm(dtorch.randn(2, 3, 8)).shape
     dtorch.Size([2, 3, 8])
     """
-    if input.data.ndim < 3:
+    if input._array.ndim < 3:
         raise ValueError(f"instance_norm: expected input of at least 3 dimensions (N, C, *), got {_shape_text(input)}")
     if not use_input_stats:
         return batch_norm(input, running_mean, running_var, weight, bias, False, momentum, eps)
-    n, c = input.data.shape[:2]
-    if input.data[0, 0].size <= 1:
+    n, c = input._array.shape[:2]
+    if input._array[0, 0].size <= 1:
         raise ValueError(
-            f"Expected more than 1 spatial element when training, got input size {list(input.data.shape)}"
+            f"Expected more than 1 spatial element when training, got input size {list(input._array.shape)}"
         )
-    merged = _F.reshape(input, (1, n * c) + input.data.shape[2:])
+    merged = _F.reshape(input, (1, n * c) + input._array.shape[2:])
     out, mean, var = _norm.BatchNorm.apply(merged, None, None, None, None, training=True, eps=float(eps))
-    out = _F.reshape(out, input.data.shape)
-    shape = (1, c) + (1,) * (input.data.ndim - 2)
+    out = _F.reshape(out, input._array.shape)
+    shape = (1, c) + (1,) * (input._array.ndim - 2)
     if weight is not None:
         out = _F.mul(out, _F.reshape(weight, shape))
     if bias is not None:
         out = _F.add(out, _F.reshape(bias, shape))
     for buffer, stat in ((running_mean, mean), (running_var, var)):
         if buffer is not None:
-            data = buffer.data
+            data = buffer._array
             data *= 1 - momentum
-            data += (momentum * stat.data.reshape(n, c).mean(axis=0)).astype(data.dtype, copy=False)
+            data += (momentum * stat._array.reshape(n, c).mean(axis=0)).astype(data.dtype, copy=False)
             buffer._bump_version()
     return out
 
@@ -792,14 +792,14 @@ def rms_norm(input, normalized_shape, weight=None, eps=None):
     shape = (int(normalized_shape),) if isinstance(normalized_shape, (int, np.integer)) else tuple(
         int(s) for s in normalized_shape)
     k = len(shape)
-    if k == 0 or input.data.ndim < k or tuple(input.data.shape[input.data.ndim - k:]) != shape:
+    if k == 0 or input._array.ndim < k or tuple(input._array.shape[input._array.ndim - k:]) != shape:
         raise RuntimeError(
             f"Given normalized_shape={list(shape)}, expected input with shape [*, {', '.join(map(str, shape))}], "
             f"but got input of size{_shape_text(input)}"
         )
     if eps is None:
-        eps = float(np.finfo(input.data.dtype).eps)
-    dims = tuple(range(input.data.ndim - k, input.data.ndim))
+        eps = float(np.finfo(input._array.dtype).eps)
+    dims = tuple(range(input._array.ndim - k, input._array.ndim))
     out = _F.mul(input, _F.rsqrt(_F.add(_F.mean(_F.mul(input, input), dims, keepdim=True), eps)))
     return out if weight is None else _F.mul(out, weight)
 
@@ -817,15 +817,15 @@ def _dropout_mask(input, p, shape):
     """``keep / (1 - p)`` drawn from dtorch's default generator, on the input's device."""
     rng = _random.numpy_generator()
     keep = rng.random(shape, dtype=np.float32) >= p
-    mask = keep.astype(input.data.dtype) * input.data.dtype.type(1.0 / (1.0 - p))
-    if _backend.is_cupy_array(input.data):
+    mask = keep.astype(input._array.dtype) * input._array.dtype.type(1.0 / (1.0 - p))
+    if _backend.is_cupy_array(input._array):
         mask = _backend.to_device(mask, input.device)
     return _new(mask, None)
 
 
 def _apply_mask(input, p, shape, inplace):
     if p == 1.0:
-        mask = _new(_backend.xp_of(input.data).zeros(shape, dtype=input.data.dtype), None)
+        mask = _new(_backend.xp_of(input._array).zeros(shape, dtype=input._array.dtype), None)
     else:
         mask = _dropout_mask(input, p, shape)
     if inplace:
@@ -847,12 +847,12 @@ def dropout(input, p=0.5, training=True, inplace=False):
     _check_p(p)
     if not training or p == 0.0:
         return input
-    return _apply_mask(input, p, input.data.shape, inplace)
+    return _apply_mask(input, p, input._array.shape, inplace)
 
 
 def _feature_dropout(input, p, training, inplace, batched_ndim, name):
     _check_p(p)
-    ndim = input.data.ndim
+    ndim = input._array.ndim
     if ndim not in (batched_ndim - 1, batched_ndim):
         raise RuntimeError(
             f"{name}: Expected {batched_ndim - 1}D or {batched_ndim}D input, but received a {ndim}D input of size "
@@ -861,7 +861,7 @@ def _feature_dropout(input, p, training, inplace, batched_ndim, name):
     if not training or p == 0.0:
         return input
     channel_axes = 2 if ndim == batched_ndim else 1
-    shape = input.data.shape[:channel_axes] + (1,) * (ndim - channel_axes)
+    shape = input._array.shape[:channel_axes] + (1,) * (ndim - channel_axes)
     return _apply_mask(input, p, shape, inplace)
 
 
@@ -884,11 +884,11 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
     dtorch.Size([2, 3, 4, 4])
     """
     _check_p(p)
-    if input.data.ndim not in (3, 4):
-        raise RuntimeError(f"dropout2d: Expected 3D or 4D input, but received a {input.data.ndim}D input")
+    if input._array.ndim not in (3, 4):
+        raise RuntimeError(f"dropout2d: Expected 3D or 4D input, but received a {input._array.ndim}D input")
     if not training or p == 0.0:
         return input
-    shape = input.data.shape[:2] + (1,) * (input.data.ndim - 2)
+    shape = input._array.shape[:2] + (1,) * (input._array.ndim - 2)
     return _apply_mask(input, p, shape, inplace)
 
 
@@ -916,14 +916,14 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
     >>> embedding(dtorch.tensor([[0, 2]]), dtorch.eye(3)).tolist()
     [[[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]]
     """
-    if input.data.dtype.kind not in "iu":
+    if input._array.dtype.kind not in "iu":
         raise RuntimeError(
             "Expected tensor for argument #1 'indices' to have one of the following scalar types: Long, Int; but got "
             f"{input.dtype} instead (while checking arguments for embedding)"
         )
-    if weight.data.ndim != 2:
+    if weight._array.ndim != 2:
         raise RuntimeError(f"'weight' must be 2-D, got weight of size {_shape_text(weight)}")
-    rows = weight.data.shape[0]
+    rows = weight._array.shape[0]
     if padding_idx is not None:
         if padding_idx >= rows or padding_idx < -rows:
             raise AssertionError("Padding_idx must be within num_embeddings")
@@ -932,8 +932,8 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
         padding_idx = int(padding_idx)
     if scale_grad_by_freq:
         raise NotImplementedError("embedding: scale_grad_by_freq=True is not supported by dtorch")
-    if input.data.size:
-        low, high = int(input.data.min()), int(input.data.max())
+    if input._array.size:
+        low, high = int(input._array.min()), int(input._array.max())
         if low < 0 or high >= rows:
             raise IndexError(f"index out of range in self (index {low if low < 0 else high}, {rows} embeddings)")
     if max_norm is not None:
@@ -942,12 +942,12 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
 
 
 def _embedding_renorm(weight, input, max_norm, norm_type):
-    xp = _backend.xp_of(weight.data)
-    index = xp.unique(input.data.reshape(-1))
-    rows = weight.data[index]
+    xp = _backend.xp_of(weight._array)
+    index = xp.unique(input._array.reshape(-1))
+    rows = weight._array[index]
     norms = (xp.abs(rows) ** norm_type).sum(axis=1) ** (1.0 / norm_type)
-    scale = xp.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0).astype(weight.data.dtype)
-    weight.data[index] = rows * scale[:, None]
+    scale = xp.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0).astype(weight._array.dtype)
+    weight._array[index] = rows * scale[:, None]
     weight._bump_version()
 
 
@@ -1198,7 +1198,7 @@ def glu(input, dim=-1):
     >>> glu(dtorch.ones(2, 4)).shape
     dtorch.Size([2, 2])
     """
-    size = input.data.shape[_wrap_dim(dim, input.data.ndim)]
+    size = input._array.shape[_wrap_dim(dim, input._array.ndim)]
     if size % 2:
         raise RuntimeError(f"Halving dimension must be even, but dimension {dim} is size {size}")
     a, b = _F.chunk(input, 2, dim)
@@ -1212,16 +1212,16 @@ def prelu(input, weight):
     >>> prelu(dtorch.tensor([[-1., 2.]]), dtorch.tensor([0.25]))
     tensor([[-0.2500,  2.0000]])
     """
-    if weight.data.size != 1:
-        channels = input.data.shape[1] if input.data.ndim >= 2 else input.data.shape[0] if input.data.ndim else 1
-        if weight.data.size != channels:
+    if weight._array.size != 1:
+        channels = input._array.shape[1] if input._array.ndim >= 2 else input._array.shape[0] if input._array.ndim else 1
+        if weight._array.size != channels:
             raise RuntimeError(
-                f"Mismatch of parameter numbers and input channel size. Found parameter numbers = {weight.data.size} "
+                f"Mismatch of parameter numbers and input channel size. Found parameter numbers = {weight._array.size} "
                 f"and channel size = {channels}."
             )
-        if input.data.ndim >= 2:
-            weight = _F.reshape(weight, (channels,) + (1,) * (input.data.ndim - 2))
-    elif weight.data.ndim:
+        if input._array.ndim >= 2:
+            weight = _F.reshape(weight, (channels,) + (1,) * (input._array.ndim - 2))
+    elif weight._array.ndim:
         weight = _F.reshape(weight, ())
     return _F.where(_F.gt(input, 0), input, _F.mul(input, weight))
 
@@ -1236,8 +1236,8 @@ def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False, inplace=False):
     """
     if not training:
         return leaky_relu(input, (lower + upper) / 2, inplace)
-    slopes = _random.numpy_generator().uniform(lower, upper, size=input.data.shape).astype(input.data.dtype)
-    if _backend.is_cupy_array(input.data):
+    slopes = _random.numpy_generator().uniform(lower, upper, size=input._array.shape).astype(input._array.dtype)
+    if _backend.is_cupy_array(input._array):
         slopes = _backend.to_device(slopes, input.device)
     slope_tensor = _new(slopes, None)
 
@@ -1328,11 +1328,11 @@ def _softmax_dim(name, ndim, stacklevel):
 
 def _softmax_like(op, name, input, dim, stacklevel, dtype):
     if dim is None:
-        dim = _softmax_dim(name, input.data.ndim, stacklevel + 1)
+        dim = _softmax_dim(name, input._array.ndim, stacklevel + 1)
     if dtype is not None:
         input = _F._cast(input, _backend.to_numpy_dtype(dtype))
     _check_float(input, name)
-    ndim = input.data.ndim
+    ndim = input._array.ndim
     axis = _wrap_dim(dim, ndim)
     if ndim == 0:
         return _F.reshape(op.apply(_F.reshape(input, 1), axis=0), ())
@@ -1430,7 +1430,7 @@ def pad(input, pad, mode="constant", value=None):
     tensor([[2., 1., 2., 1.]])
     """
     pad = tuple(int(p) for p in pad)
-    ndim = input.data.ndim
+    ndim = input._array.ndim
     if len(pad) % 2:
         raise RuntimeError("Padding length must be divisible by 2")
     if len(pad) // 2 > ndim:
@@ -1444,9 +1444,9 @@ def pad(input, pad, mode="constant", value=None):
     pads = tuple(pads)
     if mode == "constant":
         for axis, (before, after) in enumerate(pads):
-            if input.data.shape[axis] + before + after < 0:
+            if input._array.shape[axis] + before + after < 0:
                 raise RuntimeError(
-                    f"The input size {input.data.shape[axis]}, plus negative padding {before} and {after} resulted "
+                    f"The input size {input._array.shape[axis]}, plus negative padding {before} and {after} resulted "
                     f"in a negative output size, which is invalid. Check dimension {axis} of your input."
                 )
         return _nn.ConstantPad.apply(input, pads=pads, value=0.0 if value is None else value)
@@ -1461,7 +1461,7 @@ def pad(input, pad, mode="constant", value=None):
             f"{n} padded dimensions in mode '{mode}')"
         )
     for axis, (before, after) in enumerate(pads):
-        size = input.data.shape[axis]
+        size = input._array.shape[axis]
         if before < 0 or after < 0:
             raise RuntimeError(f"negative padding is only supported in constant mode, got {pad}")
         if mode == "reflect" and (before >= size or after >= size) and (before or after):
@@ -1482,7 +1482,7 @@ def one_hot(tensor, num_classes=-1):
     tensor([[1, 0, 0],
             [0, 0, 1]])
     """
-    data = tensor.data
+    data = tensor._array
     if data.dtype != np.int64:
         raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
     xp = _backend.xp_of(data)
@@ -1517,36 +1517,36 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     """
     if is_causal and attn_mask is not None:
         raise RuntimeError("_scaled_dot_product_attention: Explicit attn_mask should not be set when is_causal=True")
-    if query.data.shape[-1] != key.data.shape[-1]:
+    if query._array.shape[-1] != key._array.shape[-1]:
         raise RuntimeError(
             f"scaled_dot_product_attention: query and key must have the same embedding size, got query "
             f"{_shape_text(query)} and key {_shape_text(key)}"
         )
-    if enable_gqa and query.data.ndim >= 3 and key.data.shape[-3] != query.data.shape[-3]:
-        repeats = query.data.shape[-3] // key.data.shape[-3]
+    if enable_gqa and query._array.ndim >= 3 and key._array.shape[-3] != query._array.shape[-3]:
+        repeats = query._array.shape[-3] // key._array.shape[-3]
         key, value = _repeat_heads(key, repeats), _repeat_heads(value, repeats)
-    scale = 1.0 / math.sqrt(query.data.shape[-1]) if scale is None else float(scale)
-    dtype = query.data.dtype
-    if key.data.dtype != dtype or value.data.dtype != dtype:
+    scale = 1.0 / math.sqrt(query._array.shape[-1]) if scale is None else float(scale)
+    dtype = query._array.dtype
+    if key._array.dtype != dtype or value._array.dtype != dtype:
         raise RuntimeError(
             f"Expected query, key, and value to have the same dtype, but got query.dtype: {query.dtype} key.dtype: "
             f"{key.dtype} and value.dtype: {value.dtype} instead."
         )
     if attn_mask is not None:
-        if attn_mask.data.dtype.kind == "f" and attn_mask.data.dtype != dtype:
+        if attn_mask._array.dtype.kind == "f" and attn_mask._array.dtype != dtype:
             attn_mask = _F._cast(attn_mask, dtype)
-        elif attn_mask.data.dtype.kind != "f" and attn_mask.data.dtype != np.bool_:
+        elif attn_mask._array.dtype.kind != "f" and attn_mask._array.dtype != np.bool_:
             raise RuntimeError(f"Expected attn_mask dtype to be bool or float or to match query dtype, but got "
                                f"attn_mask.dtype: {attn_mask.dtype}")
     dropout_mask = None
     if dropout_p > 0.0:
         _check_p(dropout_p)
-        batch = np.broadcast_shapes(query.data.shape[:-2], key.data.shape[:-2])
-        shape = batch + (query.data.shape[-2], key.data.shape[-2])
+        batch = np.broadcast_shapes(query._array.shape[:-2], key._array.shape[:-2])
+        shape = batch + (query._array.shape[-2], key._array.shape[-2])
         if attn_mask is not None:
-            shape = np.broadcast_shapes(shape, attn_mask.data.shape)
+            shape = np.broadcast_shapes(shape, attn_mask._array.shape)
         if dropout_p == 1.0:
-            dropout_mask = _new(_backend.xp_of(query.data).zeros(shape, dtype=dtype), None)
+            dropout_mask = _new(_backend.xp_of(query._array).zeros(shape, dtype=dtype), None)
         else:
             dropout_mask = _dropout_mask(query, dropout_p, shape)
     try:
@@ -1561,7 +1561,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
 
 
 def _repeat_heads(t_, repeats):
-    shape = t_.data.shape
+    shape = t_._array.shape
     expanded = _F.expand(_F.unsqueeze(t_, -3), shape[:-2] + (repeats,) + shape[-2:])
     return _F.reshape(expanded, shape[:-3] + (shape[-3] * repeats,) + shape[-2:])
 
@@ -1598,23 +1598,23 @@ def _as_operand(value, like):
 
 def _promote(input, target):
     target = _as_operand(target, input)
-    if input.data.dtype != target.data.dtype:
+    if input._array.dtype != target._array.dtype:
         input, target = _F._promote_pair(input, target)
     return input, target
 
 
 def _warn_size(input, target):
-    if input.data.shape != target.data.shape:
+    if input._array.shape != target._array.shape:
         warnings.warn(
             f"Using a target size ({Size(target.shape)}) that is different to the input size ({Size(input.shape)}). "
             "This will likely lead to incorrect results due to broadcasting. Please ensure they have the same size.",
             stacklevel=3,
         )
         try:
-            np.broadcast_shapes(input.data.shape, target.data.shape)
+            np.broadcast_shapes(input._array.shape, target._array.shape)
         except ValueError:
             raise RuntimeError(
-                f"The size of tensor a ({input.data.shape}) must match the size of tensor b ({target.data.shape}): "
+                f"The size of tensor a ({input._array.shape}) must match the size of tensor b ({target._array.shape}): "
                 "input and target do not broadcast"
             ) from None
 
@@ -1624,7 +1624,7 @@ def _pointwise_loss(kind, input, target, reduction, beta, weight, weighted_mean_
     input, target = _promote(input, target)
     _warn_size(input, target)
     if weight is not None:
-        if tuple(weight.data.shape) != tuple(input.data.shape):
+        if tuple(weight._array.shape) != tuple(input._array.shape):
             raise ValueError("Weights and input must have the same size.")
         if reduction == "mean" and weighted_mean_by_sum:
             total = _loss.PointwiseLoss.apply(input, target, weight, kind=kind, reduction="sum", beta=beta)
@@ -1680,9 +1680,9 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
 
 
 def _class_axis(input, name):
-    if input.data.ndim == 0:
+    if input._array.ndim == 0:
         raise ValueError(f"Expected input to have at least 1 dimension for {name}, got a 0-D input")
-    return 0 if input.data.ndim == 1 else 1
+    return 0 if input._array.ndim == 1 else 1
 
 
 # PyTorch's names of scalar types, which its loss errors use ("expected target dtype to be Long or Byte, but got Int")
@@ -1694,14 +1694,14 @@ _SCALAR_TYPE_NAMES = {
 
 
 def _scalar_type_name(tensor):
-    name = str(tensor.data.dtype)
+    name = str(tensor._array.dtype)
     return _SCALAR_TYPE_NAMES.get(name, name)
 
 
 def _check_class_target(input, target, axis):
     """Class-index targets: the input's shape without the class axis, then int64 or uint8 (PyTorch's order and
     errors: a batch-size mismatch is a ValueError, every other mismatch a RuntimeError)."""
-    shape, target_shape = input.data.shape, tuple(target.data.shape)
+    shape, target_shape = input._array.shape, tuple(target._array.shape)
     expected = shape[:axis] + shape[axis + 1:]
     if target_shape != expected:
         if axis == 0:
@@ -1718,13 +1718,13 @@ def _check_class_target(input, target, axis):
         if len(shape) == 2:
             raise RuntimeError("0D or 1D target tensor expected, multi-target not supported")
         raise RuntimeError(f"Expected target size {list(expected)}, got {list(target_shape)}")
-    dtype = target.data.dtype
+    dtype = target._array.dtype
     if dtype != np.int64 and dtype != np.uint8:
         raise RuntimeError(f"expected target dtype to be Long or Byte, but got {_scalar_type_name(target)}")
 
 
 def _check_class_weight(weight, c, name=""):
-    if weight is not None and tuple(weight.data.shape) != (c,):
+    if weight is not None and tuple(weight._array.shape) != (c,):
         raise RuntimeError(
             f"{name}weight tensor should be defined either for all {c} classes or no classes but got weight tensor "
             f"of shape: {_shape_text(weight)}"
@@ -1732,7 +1732,7 @@ def _check_class_weight(weight, c, name=""):
 
 
 def _check_labels(target, ignore_index, c):
-    data = target.data
+    data = target._array
     if data.size:
         valid = data[data != ignore_index]
         if valid.size and (int(valid.min()) < 0 or int(valid.max()) >= c):
@@ -1764,19 +1764,19 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
         raise ValueError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
     axis = _class_axis(input, "cross_entropy")
     target = _as_operand(target, input)
-    c = input.data.shape[axis]
+    c = input._array.shape[axis]
     # as PyTorch: a target of the input's shape holds class probabilities, any other one class indices
-    probabilities = target.data.shape == input.data.shape
+    probabilities = target._array.shape == input._array.shape
     if probabilities:
-        if target.data.dtype.kind != "f":
+        if target._array.dtype.kind != "f":
             raise RuntimeError(
                 f"Expected floating point type for target with class probabilities, got {_scalar_type_name(target)}"
             )
         if ignore_index != -100:
             raise RuntimeError("ignore_index is not supported for floating point target")
         _check_class_weight(weight, c, "cross_entropy: ")
-        if target.data.dtype != input.data.dtype:
-            target = _F._cast(target, input.data.dtype)
+        if target._array.dtype != input._array.dtype:
+            target = _F._cast(target, input._array.dtype)
     else:
         _check_class_target(input, target, axis)
         _check_class_weight(weight, c)
@@ -1800,8 +1800,8 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     _check_float(input, "nll_loss")
     target = _as_operand(target, input)
     _check_class_target(input, target, axis)
-    _check_class_weight(weight, input.data.shape[axis])
-    _check_labels(target, ignore_index, input.data.shape[axis])
+    _check_class_weight(weight, input._array.shape[axis])
+    _check_labels(target, ignore_index, input._array.shape[axis])
     _same_dtype("nll_loss", input, weight)
     return _loss.NLLLoss.apply(input, target, weight, axis=axis, ignore_index=int(ignore_index),
                                reduction=reduction)
@@ -1817,17 +1817,17 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction)
     target = _as_operand(target, input)
-    if tuple(target.data.shape) != tuple(input.data.shape):
+    if tuple(target._array.shape) != tuple(input._array.shape):
         raise ValueError(
             f"Using a target size ({Size(target.shape)}) that is different to the input size ({Size(input.shape)}) "
             "is deprecated. Please ensure they have the same size."
         )
-    data = input.data
+    data = input._array
     if data.size and (float(data.min()) < 0 or float(data.max()) > 1):
         raise RuntimeError("all elements of input should be between 0 and 1")
     input, target = _promote(input, target)
     if weight is not None:
-        weight = _F._cast(_as_operand(weight, input), input.data.dtype)
+        weight = _F._cast(_as_operand(weight, input), input._array.dtype)
     return _loss.BinaryCrossEntropy.apply(input, target, weight, reduction=reduction)
 
 
@@ -1847,7 +1847,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction)
     target = _as_operand(target, input)
-    if tuple(target.data.shape) != tuple(input.data.shape):
+    if tuple(target._array.shape) != tuple(input._array.shape):
         raise ValueError(
             f"Target size ({Size(target.shape)}) must be the same as input size ({Size(input.shape)})"
         )
@@ -1859,9 +1859,9 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
                 f"'{name}'. This input cannot have requires_grad True."
             )
     if weight is not None:
-        weight = _F._cast(_as_operand(weight, input), input.data.dtype)
+        weight = _F._cast(_as_operand(weight, input), input._array.dtype)
     if pos_weight is not None:
-        pos_weight = _F._cast(_as_operand(pos_weight, input), input.data.dtype)
+        pos_weight = _F._cast(_as_operand(pos_weight, input), input._array.dtype)
     return _loss.BinaryCrossEntropyWithLogits.apply(input, target, weight, pos_weight, reduction=reduction)
 
 
@@ -1944,17 +1944,17 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-06, reduction="mean
     tensor(0.)
     """
     if not isinstance(var, Tensor):
-        var = _new(_backend.xp_of(input.data).full(input.data.shape, float(var), dtype=input.data.dtype), None)
+        var = _new(_backend.xp_of(input._array).full(input._array.shape, float(var), dtype=input._array.dtype), None)
     if tuple(var.shape) != tuple(input.shape):
         if tuple(input.shape[:-1]) == tuple(var.shape):
             var = _F.unsqueeze(var, -1)
         elif not (tuple(input.shape[:-1]) == tuple(var.shape[:-1]) and var.shape[-1] == 1):
             raise ValueError("var is of incorrect size")
     _check_reduction(reduction)
-    if bool((var.data < 0).any()):
+    if bool((var._array < 0).any()):
         raise ValueError("var has negative entry/entries")
     # clamp the value only: the gradient reaches var as if unclamped (PyTorch clamps in place under no_grad)
-    raised = _new(_backend.xp_of(var.data).maximum(var.data, eps) - var.data, None)
+    raised = _new(_backend.xp_of(var._array).maximum(var._array, eps) - var._array, None)
     var = _F.add(var, raised)
     diff = _F.sub(input, target)
     loss = _F.mul(_F.add(_F.log(var), _F.div(_F.mul(diff, diff), var)), 0.5)
@@ -2007,7 +2007,7 @@ def cosine_embedding_loss(input1, input2, target, margin=0, size_average=None, r
     tensor(0.)
     """
     reduction = _legacy_reduction(size_average, reduce, reduction)
-    dim = input1.data.ndim - 1
+    dim = input1._array.ndim - 1
     tiny = 1e-12
     dot = _F.sum(_F.mul(input1, input2), dim)
     squares = _F.mul(_F.add(_F.sum(_F.mul(input1, input1), dim), tiny),
@@ -2047,8 +2047,8 @@ def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, r
     loss = _F.neg(_F.add(_F.mul(target, logsigmoid(input)), _F.mul(_F.sub(1.0, target), logsigmoid(_F.neg(input)))))
     if weight is not None:
         loss = _F.mul(loss, weight)
-    dim = input.data.ndim - 1
-    loss = _F.div(_F.sum(loss, dim), float(input.data.shape[dim]))
+    dim = input._array.ndim - 1
+    loss = _F.div(_F.sum(loss, dim), float(input._array.shape[dim]))
     return _reduce_loss(loss, reduction)
 
 
@@ -2126,13 +2126,13 @@ def pixel_shuffle(input, upscale_factor):
     tensor([[[[0., 1.],
               [2., 3.]]]])
     """
-    if input.data.ndim < 3:
+    if input._array.ndim < 3:
         raise RuntimeError(
-            f"pixel_shuffle expects input to have at least 3 dimensions, but got input with {input.data.ndim} "
+            f"pixel_shuffle expects input to have at least 3 dimensions, but got input with {input._array.ndim} "
             "dimension(s)"
         )
     r = int(upscale_factor)
-    *batch, c, h, w = input.data.shape
+    *batch, c, h, w = input._array.shape
     if r <= 0 or c % (r * r):
         raise RuntimeError(
             f"pixel_shuffle expects its input's 'channel' dimension to be divisible by the square of upscale_factor, "
@@ -2151,13 +2151,13 @@ def pixel_unshuffle(input, downscale_factor):
     >>> pixel_unshuffle(dtorch.arange(4.).reshape(1, 1, 2, 2), 2).flatten()
     tensor([0., 1., 2., 3.])
     """
-    if input.data.ndim < 3:
+    if input._array.ndim < 3:
         raise RuntimeError(
-            f"pixel_unshuffle expects input to have at least 3 dimensions, but got input with {input.data.ndim} "
+            f"pixel_unshuffle expects input to have at least 3 dimensions, but got input with {input._array.ndim} "
             "dimension(s)"
         )
     r = int(downscale_factor)
-    *batch, c, h, w = input.data.shape
+    *batch, c, h, w = input._array.shape
     if r <= 0 or h % r or w % r:
         raise RuntimeError(
             f"pixel_unshuffle expects height and width to be divisible by downscale_factor, but got height={h}, "
@@ -2176,7 +2176,7 @@ def channel_shuffle(input, groups):
     >>> channel_shuffle(dtorch.arange(4.).reshape(1, 4, 1), 2).flatten()
     tensor([0., 2., 1., 3.])
     """
-    shape = input.data.shape
+    shape = input._array.shape
     if len(shape) < 3:
         raise RuntimeError(f"channel_shuffle expects input to have at least 3 dimensions, but got input with "
                            f"{len(shape)} dimension(s)")
@@ -2201,15 +2201,15 @@ def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
     >>> local_response_norm(dtorch.ones(1, 3, 2), 2, alpha=1.0, beta=1.0, k=0.0)[0, :, 0]
     tensor([2., 1., 1.])
     """
-    dim = input.data.ndim
+    dim = input._array.ndim
     if dim < 3:
         raise ValueError(f"Expected 3D or higher dimensionality input (got {dim} dimensions)")
-    if input.data.size == 0:
+    if input._array.size == 0:
         return input
-    c = input.data.shape[1]
+    c = input._array.shape[1]
     squares = _F.mul(input, input)
-    zeros = _new(_backend.xp_of(input.data).zeros(
-        (input.data.shape[0], size - 1) + input.data.shape[2:], dtype=input.data.dtype), None)
+    zeros = _new(_backend.xp_of(input._array).zeros(
+        (input._array.shape[0], size - 1) + input._array.shape[2:], dtype=input._array.dtype), None)
     before, after = size // 2, (size - 1) // 2
     padded = _F.cat([_F.narrow(zeros, 1, 0, before), squares, _F.narrow(zeros, 1, 0, after)], 1)
     window = _F.narrow(padded, 1, 0, c)
@@ -2249,7 +2249,7 @@ def _max_unpool(input, indices, kernel_size, stride, padding, output_size, n, na
     kernel = _tuple(kernel_size, n, "kernel_size")
     stride = kernel if stride is None else _tuple(stride, n, "stride")
     padding = _tuple(padding, n, "padding")
-    spatial = input.data.shape[-n:]
+    spatial = input._array.shape[-n:]
     default = tuple((spatial[i] - 1) * stride[i] - 2 * padding[i] + kernel[i] for i in range(n))
     if output_size is None:
         size = default
@@ -2261,17 +2261,17 @@ def _max_unpool(input, indices, kernel_size, stride, padding, output_size, n, na
                 raise ValueError(
                     f"invalid output_size \"{list(output_size)}\" (dim {i} must be between {low} and {high})"
                 )
-    if tuple(indices.data.shape) != tuple(input.data.shape):
+    if tuple(indices._array.shape) != tuple(input._array.shape):
         raise RuntimeError(f"Expected shape of indices to be same as that of the input tensor "
                            f"({_shape_text(input)}) but got indices tensor with shape: {_shape_text(indices)}")
-    lead = input.data.shape[:-n]
+    lead = input._array.shape[:-n]
     plane = math.prod(size)
-    if indices.data.size and (int(indices.data.min()) < 0 or int(indices.data.max()) >= plane):
-        raise RuntimeError(f"Found an invalid max index: {int(indices.data.max())} (output volumes are of size "
+    if indices._array.size and (int(indices._array.min()) < 0 or int(indices._array.max()) >= plane):
+        raise RuntimeError(f"Found an invalid max index: {int(indices._array.max())} (output volumes are of size "
                            f"{'x'.join(str(s) for s in size)}")
     flat_input = _F.reshape(input, lead + (-1,))
     flat_index = _F.reshape(indices, lead + (-1,))
-    zeros = _new(_backend.xp_of(input.data).zeros(lead + (plane,), dtype=input.data.dtype), None)
+    zeros = _new(_backend.xp_of(input._array).zeros(lead + (plane,), dtype=input._array.dtype), None)
     out = _F.scatter(zeros, len(lead), flat_index, flat_input)
     return _F.reshape(out, lead + size)
 
@@ -2311,18 +2311,18 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=
     _check_reduction(reduction)
     if p not in (1, 2):
         raise ValueError("only p == 1 and p == 2 supported")
-    if weight is not None and weight.data.ndim != 1:
+    if weight is not None and weight._array.ndim != 1:
         raise ValueError("weight must be one-dimensional")
-    unbatched = input.data.ndim <= 1
+    unbatched = input._array.ndim <= 1
     x = _F.reshape(input, (1, -1)) if unbatched else input
-    if x.data.ndim != 2 or (input.data.size == 0 and input.data.ndim != 2):
+    if x._array.ndim != 2 or (input._array.size == 0 and input._array.ndim != 2):
         raise RuntimeError(f"Expected non-empty vector or matrix with optional 0-dim batch size, but got: "
                            f"{_shape_text(input)}")
-    n, c = x.data.shape
+    n, c = x._array.shape
     labels = _F.reshape(target, (-1,))
-    if tuple(labels.data.shape) != (n,):
+    if tuple(labels._array.shape) != (n,):
         raise RuntimeError(f"inconsistent target size, expected {n} but got {_shape_text(target)}")
-    if labels.data.size and (int(labels.data.min()) < 0 or int(labels.data.max()) >= c):
+    if labels._array.size and (int(labels._array.min()) < 0 or int(labels._array.max()) >= c):
         raise IndexError("target out of range")
     index = _F.reshape(labels, (n, 1))
     picked = _F.gather(x, 1, index)
@@ -2331,8 +2331,8 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=
         hinge = _F.mul(hinge, hinge)
     if weight is not None:
         hinge = _F.mul(hinge, _F.reshape(_F.index_select(weight, 0, labels), (n, 1)))
-    not_target = np.arange(c)[None, :] != _backend.to_device(labels.data, "cpu")[:, None]
-    hinge = _F.mul(hinge, _new(_backend.xp_of(x.data).asarray(not_target.astype(x.data.dtype)), None))
+    not_target = np.arange(c)[None, :] != _backend.to_device(labels._array, "cpu")[:, None]
+    hinge = _F.mul(hinge, _new(_backend.xp_of(x._array).asarray(not_target.astype(x._array.dtype)), None))
     loss = _F.div(_F.sum(hinge, 1), float(c))
     if unbatched:
         loss = _F.reshape(loss, ())
@@ -2349,10 +2349,10 @@ def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduct
     """
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction)
-    unbatched = input.data.ndim <= 1
+    unbatched = input._array.ndim <= 1
     x = _F.reshape(input, (1, -1)) if unbatched else input
-    n, c = x.data.shape
-    labels = _backend.to_device(target.data, "cpu").reshape(n, -1)
+    n, c = x._array.shape
+    labels = _backend.to_device(target._array, "cpu").reshape(n, -1)
     if labels.shape != (n, c):
         raise RuntimeError(f"inconsistent target size: {_shape_text(target)} for input of size: {_shape_text(input)}")
     counts = np.zeros((n, c), dtype=np.int64)  # how often class j is listed before the first -1
@@ -2364,8 +2364,8 @@ def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduct
                 raise IndexError(f"target {label} out of range for {c} classes")
             counts[row, label] += 1
     is_target = counts > 0
-    xp = _backend.xp_of(x.data)
-    pair_weight = (counts[:, :, None] * ~is_target[:, None, :]).astype(x.data.dtype)  # [n, target j, other i]
+    xp = _backend.xp_of(x._array)
+    pair_weight = (counts[:, :, None] * ~is_target[:, None, :]).astype(x._array.dtype)  # [n, target j, other i]
     margins = _F.add(_F.sub(_F.unsqueeze(x, 1), _F.unsqueeze(x, 2)), 1.0)  # 1 - x[j] + x[i]
     hinge = _F.mul(_F.clamp(margins, min=0.0), _new(xp.asarray(pair_weight), None))
     loss = _F.div(_F.sum(hinge, (1, 2)), float(c))
@@ -2382,10 +2382,10 @@ def pdist(input, p=2):
     >>> pdist(dtorch.tensor([[0., 0.], [3., 4.], [6., 8.]]))
     tensor([ 5., 10.,  5.])
     """
-    if input.data.ndim != 2:
-        raise RuntimeError(f"pdist only supports 2D tensors, got: {input.data.ndim}D")
-    first, second = np.triu_indices(input.data.shape[0], 1)
-    xp = _backend.xp_of(input.data)
+    if input._array.ndim != 2:
+        raise RuntimeError(f"pdist only supports 2D tensors, got: {input._array.ndim}D")
+    first, second = np.triu_indices(input._array.shape[0], 1)
+    xp = _backend.xp_of(input._array)
     a = _F.index_select(input, 0, _new(xp.asarray(first), None))
     b = _F.index_select(input, 0, _new(xp.asarray(second), None))
     return _F.norm(_F.sub(a, b), p, -1)
@@ -2403,7 +2403,7 @@ def triplet_margin_with_distance_loss(anchor, positive, negative, *, distance_fu
     _check_reduction(reduction)
     if margin <= 0:
         raise ValueError(f"TripletMarginWithDistanceLoss: expected margin to be greater than 0, got {margin} instead")
-    dims = (anchor.data.ndim, positive.data.ndim, negative.data.ndim)
+    dims = (anchor._array.ndim, positive._array.ndim, negative._array.ndim)
     if len(set(dims)) != 1:
         raise RuntimeError(f"The anchor, positive, and negative tensors are expected to have the same number of "
                            f"dimensions, but got: anchor {dims[0]}D, positive {dims[1]}D, and negative {dims[2]}D "
@@ -2468,13 +2468,13 @@ def _alpha_dropout(input, p, training, inplace, shape):
     if p == 1.0:
         return _F.mul(input, 0.0)
     rng = _random.numpy_generator()
-    keep = (rng.random(shape, dtype=np.float32) >= p).astype(input.data.dtype)
+    keep = (rng.random(shape, dtype=np.float32) >= p).astype(input._array.dtype)
     a = 1.0 / math.sqrt((_SELU_ALPHA_SCALED ** 2 * p + 1) * (1 - p))
     # kept units: a * x + a * alpha * p; dropped units: a * alpha * (p - 1), so mean and variance are kept
-    xp = _backend.xp_of(input.data)
-    scale = _new(xp.asarray(keep * input.data.dtype.type(a)), None)
+    xp = _backend.xp_of(input._array)
+    scale = _new(xp.asarray(keep * input._array.dtype.type(a)), None)
     shift = _new(xp.asarray(((keep - 1) * _SELU_ALPHA_SCALED * a + _SELU_ALPHA_SCALED * a * p).astype(
-        input.data.dtype)), None)
+        input._array.dtype)), None)
     if inplace:
         return _inplace(input, lambda x: _F.add(_F.mul(x, scale), shift))
     return _F.add(_F.mul(input, scale), shift)
@@ -2488,7 +2488,7 @@ def alpha_dropout(input, p=0.5, training=False, inplace=False):
     >>> alpha_dropout(dtorch.ones(3), 0.5, training=False)
     tensor([1., 1., 1.])
     """
-    return _alpha_dropout(input, p, training, inplace, input.data.shape)
+    return _alpha_dropout(input, p, training, inplace, input._array.shape)
 
 
 def feature_alpha_dropout(input, p=0.5, training=False, inplace=False):
@@ -2498,7 +2498,7 @@ def feature_alpha_dropout(input, p=0.5, training=False, inplace=False):
     >>> feature_alpha_dropout(dtorch.ones(1, 2, 3), 0.5, training=False).shape
     dtorch.Size([1, 2, 3])
     """
-    shape = input.data.shape[:2] + (1,) * (input.data.ndim - 2)
+    shape = input._array.shape[:2] + (1,) * (input._array.ndim - 2)
     return _alpha_dropout(input, p, training, inplace, shape)
 
 
@@ -2511,16 +2511,16 @@ def gumbel_softmax(logits, tau=1.0, hard=False, eps=1e-10, dim=-1):
     tensor([1., 1.])
     """
     rng = _random.numpy_generator()
-    xp = _backend.xp_of(logits.data)
-    gumbels = -np.log(rng.exponential(size=logits.data.shape)).astype(logits.data.dtype)
+    xp = _backend.xp_of(logits._array)
+    gumbels = -np.log(rng.exponential(size=logits._array.shape)).astype(logits._array.dtype)
     y_soft = softmax(_F.div(_F.add(logits, _new(xp.asarray(gumbels), None)), tau), dim)
     if not hard:
         return y_soft
-    axis = _wrap_dim(dim, logits.data.ndim)
-    index = xp.expand_dims(xp.argmax(y_soft.data, axis=axis), axis)
-    y_hard = xp.zeros_like(y_soft.data)
+    axis = _wrap_dim(dim, logits._array.ndim)
+    index = xp.expand_dims(xp.argmax(y_soft._array, axis=axis), axis)
+    y_hard = xp.zeros_like(y_soft._array)
     xp.put_along_axis(y_hard, index, 1.0, axis=axis)
-    return _F.add(_F.sub(_new(y_hard, None), _new(y_soft.data, None)), y_soft)
+    return _F.add(_F.sub(_new(y_hard, None), _new(y_soft._array, None)), y_soft)
 
 
 def affine_grid(theta, size, align_corners=None):
@@ -2536,7 +2536,7 @@ def affine_grid(theta, size, align_corners=None):
     """
     if align_corners is None:
         align_corners = False
-    if not theta.data.dtype.kind == "f":
+    if not theta._array.dtype.kind == "f":
         raise ValueError(f"Expected theta to have floating point type, but got {theta.dtype}")
     if len(size) != 4:
         raise NotImplementedError(
@@ -2544,7 +2544,7 @@ def affine_grid(theta, size, align_corners=None):
             "volumetric affine_grid)"
         )
     n, _, h, w = size
-    if theta.data.ndim != 3 or tuple(theta.data.shape[1:]) != (2, 3):
+    if theta._array.ndim != 3 or tuple(theta._array.shape[1:]) != (2, 3):
         raise ValueError(
             f"Expected a batch of 2D affine matrices of shape Nx2x3 for size {list(size)}. Got {_shape_text(theta)}."
         )
@@ -2558,8 +2558,8 @@ def affine_grid(theta, size, align_corners=None):
         return line if align_corners else line * (steps - 1) / steps
 
     ys, xs = np.meshgrid(coords(h), coords(w), indexing="ij")
-    base = np.stack([xs, ys, np.ones_like(xs)], -1).reshape(1, h * w, 3).astype(theta.data.dtype)
-    base = _new(_backend.xp_of(theta.data).asarray(base), None)
+    base = np.stack([xs, ys, np.ones_like(xs)], -1).reshape(1, h * w, 3).astype(theta._array.dtype)
+    base = _new(_backend.xp_of(theta._array).asarray(base), None)
     grid = _F.matmul(base, _F.transpose(theta, 1, 2))
     return _F.reshape(grid, (n, h, w, 2))
 
@@ -2589,16 +2589,16 @@ def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corner
         raise NotImplementedError(
             f"grid_sample: dtorch supports padding_mode 'zeros' and 'border', got '{padding_mode}'"
         )
-    if input.data.ndim != 4 or grid.data.ndim != 4 or grid.data.shape[-1] != 2:
+    if input._array.ndim != 4 or grid._array.ndim != 4 or grid._array.shape[-1] != 2:
         raise RuntimeError(f"grid_sample: dtorch supports 4-D input and grid (N, Ho, Wo, 2), got input of shape "
                            f"{_shape_text(input)} and grid of shape {_shape_text(grid)}")
-    if input.data.shape[0] != grid.data.shape[0]:
+    if input._array.shape[0] != grid._array.shape[0]:
         raise RuntimeError(f"grid_sampler(): expected grid and input to have same batch size, but got input with "
                            f"sizes {_shape_text(input)} and grid with sizes {_shape_text(grid)}")
     _same_dtype("grid_sample", input, grid)
-    n, c, h, w = input.data.shape
-    ho, wo = grid.data.shape[1:3]
-    xp = _backend.xp_of(input.data)
+    n, c, h, w = input._array.shape
+    ho, wo = grid._array.shape[1:3]
+    xp = _backend.xp_of(input._array)
     x = _unnormalize(_F.getitem(grid, (Ellipsis, 0)), w, align_corners)
     y = _unnormalize(_F.getitem(grid, (Ellipsis, 1)), h, align_corners)
     if padding_mode == "border":
@@ -2611,13 +2611,13 @@ def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corner
         valid = (ix >= 0) & (ix < w) & (iy >= 0) & (iy < h)
         index = xp.where(valid, xp.clip(iy, 0, h - 1) * w + xp.clip(ix, 0, w - 1), 0).reshape(n, 1, ho * wo)
         values = _F.gather(flat, 2, _new(xp.broadcast_to(index, (n, c, ho * wo)).copy(), None))
-        mask = _new(valid.reshape(n, 1, ho * wo).astype(input.data.dtype), None)
+        mask = _new(valid.reshape(n, 1, ho * wo).astype(input._array.dtype), None)
         return _F.reshape(_F.mul(values, mask), (n, c, ho, wo))
 
     if mode == "nearest":
         # PyTorch rounds half to even (nearbyint)
-        return gather(xp.rint(x.data).astype(np.int64), xp.rint(y.data).astype(np.int64))
-    x0, y0 = xp.floor(x.data), xp.floor(y.data)
+        return gather(xp.rint(x._array).astype(np.int64), xp.rint(y._array).astype(np.int64))
+    x0, y0 = xp.floor(x._array), xp.floor(y._array)
     wx1 = _F.unsqueeze(_F.sub(x, _new(x0, None)), 1)  # weight of the right neighbours, (N, 1, Ho, Wo)
     wy1 = _F.unsqueeze(_F.sub(y, _new(y0, None)), 1)
     wx0, wy0 = _F.sub(1.0, wx1), _F.sub(1.0, wy1)
@@ -2643,8 +2643,8 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale
     """
     if mode not in ("sum", "mean", "max"):
         raise ValueError(f"mode has to be one of sum, mean or max, but got {mode}")
-    if weight.data.ndim != 2:
-        raise ValueError(f"weight has to be a 2D Tensor, but got Tensor of dimension {weight.data.ndim}")
+    if weight._array.ndim != 2:
+        raise ValueError(f"weight has to be a 2D Tensor, but got Tensor of dimension {weight._array.ndim}")
     if per_sample_weights is not None:
         if mode != "sum":
             raise NotImplementedError(
@@ -2654,12 +2654,12 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale
         if tuple(per_sample_weights.shape) != tuple(input.shape):
             raise ValueError(f"embedding_bag: If per_sample_weights ({_shape_text(per_sample_weights)}) is not None, "
                              f"then it must have the same shape as the input ({_shape_text(input)})")
-    rows = weight.data.shape[0]
+    rows = weight._array.shape[0]
     if padding_idx is not None:
         if not -rows <= padding_idx < rows:
             raise AssertionError("padding_idx must be within the number of embeddings")
         padding_idx = int(padding_idx) % rows
-    indices = _backend.to_device(input.data, "cpu")
+    indices = _backend.to_device(input._array, "cpu")
     if indices.ndim == 2:
         if offsets is not None:
             raise ValueError(
@@ -2671,9 +2671,9 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale
     elif indices.ndim == 1:
         if offsets is None:
             raise ValueError("offsets has to be a 1D Tensor but got None")
-        if offsets.data.ndim != 1:
+        if offsets._array.ndim != 1:
             raise ValueError("offsets has to be a 1D Tensor")
-        starts = _backend.to_device(offsets.data, "cpu").astype(np.int64)
+        starts = _backend.to_device(offsets._array, "cpu").astype(np.int64)
         end = indices.shape[0]
         if include_last_offset:
             starts, end = starts[:-1], int(starts[-1])
@@ -2690,8 +2690,8 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale
     if padding_idx is not None:
         keep &= flat != padding_idx
     kept = np.nonzero(keep)[0]
-    xp = _backend.xp_of(weight.data)
-    dim = weight.data.shape[1]
+    xp = _backend.xp_of(weight._array)
+    dim = weight._array.shape[1]
     looked_up = embedding(_new(xp.asarray(flat[kept]), None), weight, max_norm=max_norm, norm_type=norm_type,
                           scale_grad_by_freq=scale_grad_by_freq)
     bag_index = bag_of[kept]
@@ -2704,7 +2704,7 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale
         filled = np.zeros((bags, width), dtype=bool)
         filled[bag_index, slot] = True
         if kept.size == 0:  # every bag empty: zeros that still depend on weight, as PyTorch's do
-            return _F.add(_new(xp.zeros((bags, dim), dtype=weight.data.dtype), None), _F.mul(_F.sum(weight), 0.0))
+            return _F.add(_new(xp.zeros((bags, dim), dtype=weight._array.dtype), None), _F.mul(_F.sum(weight), 0.0))
         gathered = _F.reshape(_F.index_select(looked_up, 0, _new(xp.asarray(table.reshape(-1)), None)),
                               (bags, width, dim))
         mask = _new(xp.asarray(filled[:, :, None]), None)
@@ -2713,11 +2713,11 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale
     if per_sample_weights is not None:
         scale = _F.index_select(_F.reshape(per_sample_weights, (-1,)), 0, _new(xp.asarray(kept), None))
         looked_up = _F.mul(looked_up, _F.unsqueeze(scale, 1))
-    zeros = _new(xp.zeros((bags, dim), dtype=weight.data.dtype), None)
+    zeros = _new(xp.zeros((bags, dim), dtype=weight._array.dtype), None)
     target = _new(xp.asarray(np.broadcast_to(bag_index[:, None], (kept.size, dim)).copy()), None)
     out = _F.scatter_add(zeros, 0, target, looked_up)
     if mode == "mean":
-        counts = np.maximum(np.bincount(bag_index, minlength=bags), 1).astype(weight.data.dtype)
+        counts = np.maximum(np.bincount(bag_index, minlength=bags), 1).astype(weight._array.dtype)
         out = _F.div(out, _new(xp.asarray(counts[:, None]), None))
     return out
 
@@ -2730,13 +2730,13 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale
 def _along(input, axis, fn):
     """Apply a 1-D op ``fn`` on ``(M, 1, L)`` to every line of ``input`` along ``axis``."""
     moved = _F.movedim(input, axis, -1)
-    lead = moved.data.shape[:-1]
-    out = fn(_F.reshape(moved, (-1, 1, moved.data.shape[-1])))
-    return _F.movedim(_F.reshape(out, lead + (out.data.shape[-1],)), -1, axis)
+    lead = moved._array.shape[:-1]
+    out = fn(_F.reshape(moved, (-1, 1, moved._array.shape[-1])))
+    return _F.movedim(_F.reshape(out, lead + (out._array.shape[-1],)), -1, axis)
 
 
 def _pool3d_input(input, name):
-    if input.data.ndim not in (4, 5):
+    if input._array.ndim not in (4, 5):
         raise RuntimeError(f"{name}: Expected 4D or 5D (batch mode) tensor for input, got {_shape_text(input)}")
 
 
@@ -2757,7 +2757,7 @@ def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
     out = input
     for i in range(3):
         # per-axis sums when the divisor is overridden, per-axis means otherwise
-        out = _along(out, input.data.ndim - 3 + i, lambda t, i=i: avg_pool2d(
+        out = _along(out, input._array.ndim - 3 + i, lambda t, i=i: avg_pool2d(
             _F.unsqueeze(t, 2), (1, kernel[i]), (1, stride[i]), (0, padding[i]), ceil_mode, count_include_pad,
             1 if divisor_override else None)[:, :, 0])
     if divisor_override:
@@ -2782,14 +2782,14 @@ def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     if return_indices:
         # the maxima at PyTorch's indices (first in scan order among ties), the gradient flowing to them
         out_size = tuple(_pool_output_size(size, k, s, p, d, ceil_mode) for size, k, s, p, d in zip(
-            input.data.shape[-3:], kernel, stride, padding, dilation))
+            input._array.shape[-3:], kernel, stride, padding, dilation))
         indices = _max_pool3d_indices(input, out_size, kernel, stride, padding, dilation)
-        lead = input.data.shape[:-3]
+        lead = input._array.shape[:-3]
         out = _F.gather(_F.reshape(input, lead + (-1,)), len(lead), _F.reshape(indices, lead + (-1,)))
         return _F.reshape(out, lead + out_size), indices
     out = input  # separable: tied maxima may get the gradient in another order than PyTorch's
     for i in range(3):
-        out = _along(out, input.data.ndim - 3 + i, lambda t, i=i: max_pool1d(
+        out = _along(out, input._array.ndim - 3 + i, lambda t, i=i: max_pool1d(
             t, kernel[i], stride[i], padding[i], dilation[i], ceil_mode))
     return out
 
@@ -2805,7 +2805,7 @@ def _pool_output_size(size, kernel, stride, padding, dilation, ceil_mode):
 
 def _max_pool3d_indices(input, out_size, kernel, stride, padding, dilation):
     """The flat ``D * H * W`` index of each window's maximum (first in scan order), computed on the host."""
-    data = _backend.to_device(input.data, "cpu")
+    data = _backend.to_device(input._array, "cpu")
     spatial = data.shape[-3:]
     span = [(k - 1) * d + 1 for k, d in zip(kernel, dilation)]
     # pad with -inf: before by ``padding``, after as far as the last window reaches
@@ -2822,7 +2822,7 @@ def _max_pool3d_indices(input, out_size, kernel, stride, padding, dilation):
     y = grids[1] * stride[1] - padding[1] + kh * dilation[1]
     x = grids[2] * stride[2] - padding[2] + kw * dilation[2]
     flat = (z * spatial[1] + y) * spatial[2] + x
-    return _new(_backend.xp_of(input.data).asarray(flat.astype(np.int64)), None)
+    return _new(_backend.xp_of(input._array).asarray(flat.astype(np.int64)), None)
 
 
 def max_pool3d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
@@ -2845,10 +2845,10 @@ def adaptive_avg_pool3d(input, output_size):
     """
     _pool3d_input(input, "adaptive_avg_pool3d")
     _check_float(input, "adaptive_avg_pool3d")
-    size = _adaptive_size(output_size, input.data.shape[-3:])
+    size = _adaptive_size(output_size, input._array.shape[-3:])
     out = input
     for i in range(3):
-        out = _along(out, input.data.ndim - 3 + i, lambda t, i=i: adaptive_avg_pool1d(t, size[i]))
+        out = _along(out, input._array.ndim - 3 + i, lambda t, i=i: adaptive_avg_pool1d(t, size[i]))
     return out
 
 
@@ -2862,10 +2862,10 @@ def adaptive_max_pool3d(input, output_size, return_indices=False):
     if return_indices:
         raise NotImplementedError("adaptive_max_pool3d: return_indices=True is not supported by dtorch")
     _pool3d_input(input, "adaptive_max_pool3d")
-    size = _adaptive_size(output_size, input.data.shape[-3:])
+    size = _adaptive_size(output_size, input._array.shape[-3:])
     out = input
     for i in range(3):
-        out = _along(out, input.data.ndim - 3 + i, lambda t, i=i: adaptive_max_pool1d(t, size[i]))
+        out = _along(out, input._array.ndim - 3 + i, lambda t, i=i: adaptive_max_pool1d(t, size[i]))
     return out
 
 
@@ -2889,10 +2889,10 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     dtorch.Size([1, 3, 4, 5, 6])
     """
     _check_conv_ranks(input, weight, 3, "conv3d")
-    if input.data.ndim == 4:
+    if input._array.ndim == 4:
         return _F.squeeze(conv3d(_F.unsqueeze(input, 0), weight, bias, stride, padding, dilation, groups), 0)
     _same_dtype("conv3d", input, weight, bias)
-    kernel = weight.data.shape[2:]
+    kernel = weight._array.shape[2:]
     stride = _tuple(stride, 3, "stride")
     dilation = _tuple(dilation, 3, "dilation")
     if isinstance(padding, str):
@@ -2904,28 +2904,28 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         pads = [(t // 2, t - t // 2) for t in totals]
     else:
         pads = [(p, p) for p in _tuple(padding, 3, "padding")]
-    n, c = input.data.shape[:2]
-    if c != weight.data.shape[1] * groups:
+    n, c = input._array.shape[:2]
+    if c != weight._array.shape[1] * groups:
         raise RuntimeError(
             f"Given groups={groups}, weight of size {_shape_text(weight)}, expected input{_shape_text(input)} to "
-            f"have {weight.data.shape[1] * groups} channels, but got {c} channels instead"
+            f"have {weight._array.shape[1] * groups} channels, but got {c} channels instead"
         )
     x = pad(input, (pads[2][0], pads[2][1], pads[1][0], pads[1][1], pads[0][0], pads[0][1]))
-    depth = x.data.shape[2]
+    depth = x._array.shape[2]
     d_out = (depth - dilation[0] * (kernel[0] - 1) - 1) // stride[0] + 1
     if d_out <= 0:
         raise RuntimeError(f"conv3d: the kernel of depth {kernel[0]} (dilation {dilation[0]}) does not fit the padded "
                            f"input depth {depth}")
-    xp = _backend.xp_of(input.data)
+    xp = _backend.xp_of(input._array)
     out = None
     for kd in range(kernel[0]):
         rows = _new(xp.asarray(np.arange(d_out) * stride[0] + kd * dilation[0]), None)
         slices = _F.movedim(_F.index_select(x, 2, rows), 2, 1)  # (N, D_out, C, H, W)
-        slices = _F.reshape(slices, (n * d_out,) + slices.data.shape[2:])
+        slices = _F.reshape(slices, (n * d_out,) + slices._array.shape[2:])
         term = conv2d(slices, _F.getitem(weight, (slice(None), slice(None), kd)), None, stride[1:], 0,
                       dilation[1:], groups)
         out = term if out is None else _F.add(out, term)
-    out = _F.movedim(_F.reshape(out, (n, d_out) + out.data.shape[1:]), 1, 2)
+    out = _F.movedim(_F.reshape(out, (n, d_out) + out._array.shape[1:]), 1, 2)
     if bias is not None:
         out = _F.add(out, _F.reshape(bias, (1, -1, 1, 1, 1)))
     return out
@@ -2940,7 +2940,7 @@ def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_paddi
     dtorch.Size([1, 2, 5, 7, 7])
     """
     _check_conv_ranks(input, weight, 3, "conv_transpose3d")
-    if input.data.ndim == 4:
+    if input._array.ndim == 4:
         return _F.squeeze(conv_transpose3d(_F.unsqueeze(input, 0), weight, bias, stride, padding, output_padding,
                                            groups, dilation), 0)
     stride = _tuple(stride, 3, "stride")
@@ -2952,20 +2952,20 @@ def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_paddi
             f"output padding must be smaller than either stride or dilation, but got output_padding="
             f"{list(output_padding)}, stride={list(stride)}, dilation={list(dilation)}"
         )
-    n, c, depth = input.data.shape[:3]
-    k_depth = weight.data.shape[2]
+    n, c, depth = input._array.shape[:3]
+    k_depth = weight._array.shape[2]
     d_out = (depth - 1) * stride[0] - 2 * padding[0] + dilation[0] * (k_depth - 1) + output_padding[0] + 1
     if d_out <= 0:
         raise RuntimeError(f"conv_transpose3d: calculated output depth {d_out} is too small")
-    planes = _F.reshape(_F.movedim(input, 2, 1), (n * depth, c) + input.data.shape[3:])
-    xp = _backend.xp_of(input.data)
+    planes = _F.reshape(_F.movedim(input, 2, 1), (n * depth, c) + input._array.shape[3:])
+    xp = _backend.xp_of(input._array)
     out = None
     for kd in range(k_depth):
         y = conv_transpose2d(planes, _F.getitem(weight, (slice(None), slice(None), kd)), None, stride[1:],
                              padding[1:], output_padding[1:], groups, dilation[1:])
-        y = _F.movedim(_F.reshape(y, (n, depth) + y.data.shape[1:]), 1, -1)  # (N, O, Ho, Wo, D)
+        y = _F.movedim(_F.reshape(y, (n, depth) + y._array.shape[1:]), 1, -1)  # (N, O, Ho, Wo, D)
         # input depth d lands at output depth d * stride + kd * dilation - padding (when inside the output)
-        place = np.zeros((depth, d_out), dtype=input.data.dtype)
+        place = np.zeros((depth, d_out), dtype=input._array.dtype)
         target = np.arange(depth) * stride[0] + kd * dilation[0] - padding[0]
         inside = (target >= 0) & (target < d_out)
         place[np.arange(depth)[inside], target[inside]] = 1

@@ -22,7 +22,7 @@ __all__ = [
 
 def _fill(tensor, values):
     """Write ``values`` (a host array or scalar) into ``tensor`` in place, outside autograd."""
-    data = tensor.data
+    data = tensor._array
     if isinstance(values, np.ndarray):
         values = values.astype(data.dtype, copy=False)
         if _backend.is_cupy_array(data):

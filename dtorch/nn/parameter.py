@@ -21,7 +21,7 @@ class Parameter(Tensor):
         if data is None:
             array = np.empty((0,), dtype=np.float32)
         elif isinstance(data, Tensor):
-            array = data.data
+            array = data._array
         else:
             array = np.asarray(data)
         parameter = Tensor._from_array.__func__(cls, array, None)
@@ -35,10 +35,10 @@ class Parameter(Tensor):
         return "Parameter containing:\n" + super().__repr__()
 
     def __reduce_ex__(self, protocol):
-        return (Parameter, (Tensor._from_array(self.data, None), self.requires_grad))
+        return (Parameter, (Tensor._from_array(self._array, None), self.requires_grad))
 
     def __deepcopy__(self, memo):
-        result = Parameter(Tensor._from_array(self.data.copy(), None), self.requires_grad)
+        result = Parameter(Tensor._from_array(self._array.copy(), None), self.requires_grad)
         memo[id(self)] = result
         return result
 
@@ -86,7 +86,7 @@ class _UninitializedMixin:
 
         dtype = self.dtype if dtype is None else dtype
         device = self.device if device is None else device
-        self.data = factories.empty(tuple(shape), device=device, dtype=dtype).data
+        self._array = factories.empty(tuple(shape), device=device, dtype=dtype)._array
         self.__class__ = self.cls_to_become
 
     def __repr__(self):
@@ -94,7 +94,7 @@ class _UninitializedMixin:
 
     def __deepcopy__(self, memo):
         result = type(self)(self.requires_grad, dtype=self.dtype)
-        result.data = self.data.copy()
+        result._array = self._array.copy()
         memo[id(self)] = result
         return result
 
@@ -141,7 +141,7 @@ class UninitializedBuffer(_UninitializedMixin, Tensor):
         from dtorch import factories
 
         placeholder = factories.empty(0, device=device, dtype=dtype)
-        buffer = Tensor._from_array.__func__(cls, placeholder.data, None)
+        buffer = Tensor._from_array.__func__(cls, placeholder._array, None)
         buffer.requires_grad = bool(requires_grad)
         return buffer
 

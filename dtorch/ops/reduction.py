@@ -107,7 +107,7 @@ def _product_of_others_recorded(xp, x, axes):
     for axis in axes:
         group *= x.shape[axis]
     flat = xp.reshape(moved, tuple(moved.shape[: len(kept)]) + (group,))
-    eye = _backend.xp_of(x.data).eye(group, dtype=bool)
+    eye = _backend.xp_of(x._array).eye(group, dtype=bool)
     rows = xp.where(eye, 1, xp.expand_dims(flat, -2))  # (..., group, group)
     others = Prod.apply(rows, axes=(rows.ndim - 1,), keepdim=False)
     return xp.transpose(xp.reshape(others, moved.shape), tuple(np.argsort(order)))
@@ -364,7 +364,7 @@ def _cumprod_backward_recorded(xp, x, grad, axis):
     moved = xp.swapaxes(x, axis, last)
     g = xp.swapaxes(grad, axis, last)
     n = moved.shape[-1]
-    arrays = _backend.xp_of(x.data)
+    arrays = _backend.xp_of(x._array)
     rows = xp.where(arrays.eye(n, dtype=bool), 1, xp.expand_dims(moved, -2))  # (..., n, n)
     partial = CumProd.apply(rows, axis=rows.ndim - 1)  # [..., i, j] = prod_{k <= j, k != i} x_k
     later = arrays.triu(arrays.ones((n, n), dtype=bool))  # j >= i

@@ -5,20 +5,20 @@ parameter ids); inside, every optimizer supplies one update function on raw arra
 ``adam_update``, ...) and this base class runs it in one of two ways:
 
 - the **per-parameter loop** (``foreach=False``, and whenever the fast path does not apply): the update function
-  once per parameter, on ``p.data``, ``p.grad.data`` and that parameter's state arrays. This is the reference.
+  once per parameter, on ``p._array``, ``p.grad._array`` and that parameter's state arrays. This is the reference.
 - the **flat-buffer path** (the default, ``foreach=None`` or ``True``): the parameters of a group that share a dtype
-  and device are moved, once, into one contiguous array (each ``p.data`` is rebound to a view of its slice, same
+  and device are moved, once, into one contiguous array (each ``p._array`` is rebound to a view of its slice, same
   shape, dtype and values) and so is each state array; a step gathers the gradients into one flat array and calls
   the *same* update function once on the flat arrays. Elementwise math gives the same bits either way, and a test
   holds the two paths equal. The cost per step no longer grows with the number of tensors.
 
 What the flat path assumes, and checks before each step (falling back to the loop, or rebuilding, when not so):
-every parameter of the group has a gradient, the parameters are floating point, each ``p.data`` and each state
-tensor's ``.data`` is still the view it set up, and the group's state is uniform (all parameters fresh, or all
-with the same state entries and equal step counts). Because it rebinds ``p.data`` once, NumPy views of a
+every parameter of the group has a gradient, the parameters are floating point, each ``p._array`` and each state
+tensor's ``._array`` is still the view it set up, and the group's state is uniform (all parameters fresh, or all
+with the same state entries and equal step counts). Because it rebinds ``p._array`` once, NumPy views of a
 parameter's array taken before the first step no longer alias it; pass ``foreach=False`` where that matters.
 
-Updates happen in place (``p.data`` keeps its identity after the first flat step) and bump each parameter's
+Updates happen in place (``p._array`` keeps its identity after the first flat step) and bump each parameter's
 version counter. Nothing here is thread-safe: one thread steps an optimizer.
 """
 
@@ -187,7 +187,7 @@ class Optimizer:
                 else:
                     grad.grad_fn = None
                     grad.requires_grad = False
-                    grad.data.fill(0)
+                    grad._array.fill(0)
 
     # ---- the update -----------------------------------------------------------------------------------------------
 
@@ -238,7 +238,7 @@ class Optimizer:
                 if self._has_step:
                     step = _increment(state)
                 arrays = [_array_or_none(state.get(key)) for key in keys]
-            new = self._update(p.data, p.grad.data, arrays, step, group)
+            new = self._update(p._array, p.grad._array, arrays, step, group)
             for key, old, array in zip(keys, arrays, new):
                 if old is None and array is not None:
                     state[key] = _wrap(array)
@@ -248,11 +248,11 @@ class Optimizer:
         """Fresh state for one parameter: step 0 (a float32 0-dim tensor, as PyTorch keeps it) and filled arrays."""
         if self._has_step:
             state["step"] = _wrap(np.zeros((), dtype=np.float32))
-        xp = _backend.xp_of(p.data)
+        xp = _backend.xp_of(p._array)
         for key in self._array_keys(group):
             value = self._initial_value(key, group)
             if value is not None:
-                state[key] = _wrap(xp.full(p.data.shape, value, dtype=p.data.dtype))
+                state[key] = _wrap(xp.full(p._array.shape, value, dtype=p._array.dtype))
 
     # ---- the flat-buffer path -----------------------------------------------------------------------------------------
 
@@ -274,7 +274,7 @@ class Optimizer:
         if len({id(p) for p in params}) != len(params):
             return None
         for p in params:
-            if p.data.dtype.kind != "f" or p.grad is None or p.grad.data.shape != p.data.shape:
+            if p._array.dtype.kind != "f" or p.grad is None or p.grad._array.shape != p._array.shape:
                 return None
         states = [self.state.get(p) for p in params]
         fresh = [not s for s in states]
@@ -290,12 +290,12 @@ class Optimizer:
             if self._has_step:
                 if not all(isinstance(s.get("step"), Tensor) for s in states):
                     return None
-                first = float(states[0]["step"].data)
-                if any(float(s["step"].data) != first for s in states):
+                first = float(states[0]["step"]._array)
+                if any(float(s["step"]._array) != first for s in states):
                     return None
         by_kind = collections.OrderedDict()
         for p in params:
-            by_kind.setdefault((p.data.dtype, _backend.device_of(p.data)), []).append(p)
+            by_kind.setdefault((p._array.dtype, _backend.device_of(p._array)), []).append(p)
         buckets = []
         for members in by_kind.values():
             buckets.append(_FlatBucket(self, group, members, keys, fresh[0], present))
@@ -422,12 +422,12 @@ def _increment(state):
     step_t = state.get("step")
     if not isinstance(step_t, Tensor):
         step_t = state["step"] = _wrap(np.array(float(step_t or 0), dtype=np.float32))
-    step_t.data += 1
-    return float(step_t.data)
+    step_t._array += 1
+    return float(step_t._array)
 
 
 def _array_or_none(value):
-    return value.data if isinstance(value, Tensor) else None
+    return value._array if isinstance(value, Tensor) else None
 
 
 def _cast_state(name, value, param, step_as_tensor=True):
@@ -435,12 +435,12 @@ def _cast_state(name, value, param, step_as_tensor=True):
         if name == "step" and step_as_tensor:
             return _wrap(np.array(float(value), dtype=np.float32))
         return copy.deepcopy(value)
-    array = value.data
+    array = value._array
     if name == "step":
         host = array.get() if _backend.is_cupy_array(array) else array
         return _wrap(np.array(host, dtype=np.float32))
-    target = param.data.dtype if param.data.dtype.kind == "f" else array.dtype
-    array = _backend.to_device(array, _backend.device_of(param.data))
+    target = param._array.dtype if param._array.dtype.kind == "f" else array.dtype
+    array = _backend.to_device(array, _backend.device_of(param._array))
     xp = _backend.xp_of(array)
     return _wrap(xp.array(array, dtype=target, copy=True))
 
@@ -449,7 +449,7 @@ class _FlatBucket:
     """The parameters of one group with one dtype and device, and their state, as views of flat arrays.
 
     ``param`` and each entry of ``arrays`` (None for a state array not created yet) are 1-D arrays over all member
-    parameters back to back; each ``p.data`` and ``state[p][key].data`` is a view of its slice. ``steps`` holds the
+    parameters back to back; each ``p._array`` and ``state[p][key]._array`` is a view of its slice. ``steps`` holds the
     members' step counts (their ``state[p]["step"]`` tensors are 0-dim views of it).
     """
 
@@ -457,11 +457,11 @@ class _FlatBucket:
         self.optimizer = optimizer
         self.params = params
         self.keys = keys
-        first = params[0].data
+        first = params[0]._array
         xp = self.xp = _backend.xp_of(first)
         dtype = first.dtype
-        self.shapes = [p.data.shape for p in params]
-        sizes = [int(p.data.size) for p in params]
+        self.shapes = [p._array.shape for p in params]
+        sizes = [int(p._array.size) for p in params]
         self.bounds = list(zip(itertools.accumulate([0] + sizes[:-1]), itertools.accumulate(sizes)))
         total = sum(sizes)
         self.param = xp.empty(total, dtype=dtype)
@@ -473,9 +473,9 @@ class _FlatBucket:
         scratch = max((stop - start for start, stop, members in self.segments if len(members) > 1), default=0)
         self.grad = xp.empty(scratch, dtype=dtype)
         for p, (start, stop) in zip(params, self.bounds):
-            self.param[start:stop] = p.data.reshape(-1)
-            p.data = self.param[start:stop].reshape(p.data.shape)
-        self.param_views = [p.data for p in params]
+            self.param[start:stop] = p._array.reshape(-1)
+            p._array = self.param[start:stop].reshape(p._array.shape)
+        self.param_views = [p._array for p in params]
         states = [optimizer.state[p] for p in params]
         self.states = states
         self.state_views = []  # (state dict, key, tensor, view) for the identity check
@@ -486,8 +486,8 @@ class _FlatBucket:
                 if fresh:
                     s["step"] = _wrap(view)  # step first, as PyTorch orders state entries
                 else:
-                    self.steps[i] = float(s["step"].data)
-                    s["step"].data = view
+                    self.steps[i] = float(s["step"]._array)
+                    s["step"]._array = view
                 self.state_views.append((s, "step", s["step"], view))
         self.arrays = []
         for key in keys:
@@ -497,7 +497,7 @@ class _FlatBucket:
             elif present[key]:
                 flat = xp.empty(total, dtype=dtype)
                 for s, (start, stop) in zip(states, self.bounds):
-                    flat[start:stop] = s[key].data.reshape(-1)
+                    flat[start:stop] = s[key]._array.reshape(-1)
             else:
                 flat = None
             self.arrays.append(flat)
@@ -511,7 +511,7 @@ class _FlatBucket:
             if create or s.get(key) is None:
                 s[key] = _wrap(view)
             else:
-                s[key].data = view
+                s[key]._array = view
             self.state_views.append((s, key, s[key], view))
 
     def adopt(self, index, flat):
@@ -521,7 +521,7 @@ class _FlatBucket:
 
     def gather_grads(self):
         """All gradients in one flat array (a fresh one on the CPU, where steps normally go by segments)."""
-        grads = [p.grad.data.reshape(-1) for p in self.params]
+        grads = [p.grad._array.reshape(-1) for p in self.params]
         out = self.grad if self.grad.size == self.param.size else self.xp.empty_like(self.param)
         self.xp.concatenate(grads, out=out, casting="same_kind")
         return out
@@ -535,12 +535,12 @@ class _FlatBucket:
         dtype = self.param.dtype
         for start, stop, members in self.segments:
             if len(members) == 1:
-                grad = self.params[members[0]].grad.data.reshape(-1)
+                grad = self.params[members[0]].grad._array.reshape(-1)
                 if grad.dtype != dtype:
                     grad = grad.astype(dtype)
             else:
                 grad = self.grad[: stop - start]
-                self.xp.concatenate([self.params[i].grad.data.reshape(-1) for i in members], out=grad,
+                self.xp.concatenate([self.params[i].grad._array.reshape(-1) for i in members], out=grad,
                                     casting="same_kind")
             yield start, stop, grad
 
@@ -575,9 +575,9 @@ def _buckets_valid(buckets, group, state):
         if {id(p) for p in params} != {id(p) for b in buckets for p in b.params}:
             return False
     for bucket in buckets:
-        if any(p.data is not v for p, v in zip(bucket.params, bucket.param_views)):
+        if any(p._array is not v for p, v in zip(bucket.params, bucket.param_views)):
             return False
-        if any(s.get(key) is not t or t.data is not v for s, key, t, v in bucket.state_views):
+        if any(s.get(key) is not t or t._array is not v for s, key, t, v in bucket.state_views):
             return False
         if any(state.get(p) is not s for p, s in zip(bucket.params, bucket.states)):
             return False

@@ -69,7 +69,7 @@ def _expect_mismatch(call, *needles):
     # the group is still in step
     t = T(np.ones(1))
     dist.all_reduce(t)
-    assert t.data[0] == dist.get_world_size()
+    assert t._array[0] == dist.get_world_size()
 
 
 @pytest.mark.mpi(min_size=2)

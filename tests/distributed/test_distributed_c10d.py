@@ -19,7 +19,7 @@ def T(array):
 
 
 def arr(tensor):
-    return tensor.data
+    return tensor._array
 
 
 def finish(result, async_op):
@@ -133,7 +133,7 @@ def test_barrier_and_raw_arrays(world):
 def test_async_work_future_then(world):
     t = T(np.ones(2, np.float32))
     work = dist.all_reduce(t, async_op=True)
-    doubled = work.get_future().then(lambda fut: fut.value()[0].data * 2)
+    doubled = work.get_future().then(lambda fut: fut.value()[0]._array * 2)
     assert np.all(doubled.wait() == 2 * dist.get_world_size())
     assert work.get_future().value()[0] is t
 
@@ -156,7 +156,7 @@ def test_async_overlaps_with_computation(world):
     while not all(w.is_completed() for w in works) and time.monotonic() < deadline:
         sum(range(20000))  # busy in Python, never inside an MPI call
     assert all(w.is_completed() for w in works)
-    assert works[0].get_future().value()[0].data[0] == dist.get_world_size()
+    assert works[0].get_future().value()[0]._array[0] == dist.get_world_size()
 
 
 @pytest.mark.mpi(min_size=2)

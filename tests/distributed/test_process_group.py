@@ -71,7 +71,7 @@ def test_destroy_then_use_then_init_again(world):
     assert world.__class__ is dist.ProcessGroup and dist.group.WORLD.timeout == 60
     t = T(np.ones(1))
     dist.all_reduce(t)
-    assert t.data[0] == n
+    assert t._array[0] == n
 
 
 def test_other_init_methods_warn_and_world_size_is_checked(world):

@@ -67,8 +67,8 @@ def check(fn, *inputs, dtype=np.float32, atol=None, rtol=None, backward=True):
     for od, ot in zip(outs_d, outs_t):
         assert tuple(od.shape) == tuple(ot.shape), (od.shape, ot.shape)
         expected = ot.detach().numpy()
-        assert od.data.dtype == expected.dtype, (od.data.dtype, expected.dtype)
-        np.testing.assert_allclose(od.data, expected, atol=atol, rtol=rtol, err_msg="forward")
+        assert od._array.dtype == expected.dtype, (od._array.dtype, expected.dtype)
+        np.testing.assert_allclose(od._array, expected, atol=atol, rtol=rtol, err_msg="forward")
     if not backward:
         return
     grads_d, grads_t = [], []
@@ -85,7 +85,7 @@ def check(fn, *inputs, dtype=np.float32, atol=None, rtol=None, backward=True):
         if t.requires_grad:
             assert (d.grad is None) == (t.grad is None), f"input {position}: grad presence differs"
             if t.grad is not None:
-                np.testing.assert_allclose(d.grad.data, t.grad.numpy(), atol=atol * 10, rtol=rtol * 10,
+                np.testing.assert_allclose(d.grad._array, t.grad.numpy(), atol=atol * 10, rtol=rtol * 10,
                                            err_msg=f"gradient of input {position}")
 
 
@@ -389,16 +389,16 @@ def test_batch_norm_running_stats_updated_in_place():
     x = r(6, 3, 2, 2)
     rm_d, rv_d = dtorch.zeros(3), dtorch.ones(3)
     rm_t, rv_t = torch.zeros(3), torch.ones(3)
-    mean_array = rm_d.data
+    mean_array = rm_d._array
     for momentum in (0.1, 0.5):
         DF.batch_norm(dtorch.tensor(x, dtype=dtorch.float32), rm_d, rv_d, training=True, momentum=momentum)
         TF.batch_norm(torch.tensor(x, dtype=torch.float32), rm_t, rv_t, training=True, momentum=momentum)
-    assert rm_d.data is mean_array
-    np.testing.assert_allclose(rm_d.data, rm_t.numpy(), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(rv_d.data, rv_t.numpy(), rtol=1e-5, atol=1e-6)
-    before = rm_d.data.copy()
+    assert rm_d._array is mean_array
+    np.testing.assert_allclose(rm_d._array, rm_t.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(rv_d._array, rv_t.numpy(), rtol=1e-5, atol=1e-6)
+    before = rm_d._array.copy()
     DF.batch_norm(dtorch.tensor(x, dtype=dtorch.float32), rm_d, rv_d, training=False)
-    np.testing.assert_array_equal(rm_d.data, before)
+    np.testing.assert_array_equal(rm_d._array, before)
 
 
 def test_instance_norm_running_stats():
@@ -407,8 +407,8 @@ def test_instance_norm_running_stats():
     rm_t, rv_t = torch.zeros(3), torch.ones(3)
     DF.instance_norm(dtorch.tensor(x, dtype=dtorch.float32), rm_d, rv_d, momentum=0.3)
     TF.instance_norm(torch.tensor(x, dtype=torch.float32), rm_t, rv_t, momentum=0.3)
-    np.testing.assert_allclose(rm_d.data, rm_t.numpy(), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(rv_d.data, rv_t.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(rm_d._array, rm_t.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(rv_d._array, rv_t.numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_batch_norm_one_value_per_channel():
@@ -421,8 +421,8 @@ def test_max_pool_propagates_nan_like_torch():
     x[0, 0, 1, 2] = np.nan
     out_d, index_d = DF.max_pool2d(dtorch.tensor(x, requires_grad=True), 2, return_indices=True)
     out_t, index_t = TF.max_pool2d(torch.tensor(x), 2, return_indices=True)
-    np.testing.assert_array_equal(out_d.data, out_t.numpy())
-    np.testing.assert_array_equal(index_d.data, index_t.numpy())
+    np.testing.assert_array_equal(out_d._array, out_t.numpy())
+    np.testing.assert_array_equal(index_d._array, index_t.numpy())
 
 
 def test_inputs_modified_in_place_after_conv_or_pool_are_an_error():
@@ -441,12 +441,12 @@ def test_dropout_train_eval_and_seed():
     y = DF.dropout(x, 0.3)
     dtorch.manual_seed(7)
     y2 = DF.dropout(x, 0.3)
-    np.testing.assert_array_equal(y.data, y2.data)
-    values = set(np.unique(y.data).tolist())
+    np.testing.assert_array_equal(y._array, y2._array)
+    values = set(np.unique(y._array).tolist())
     assert values <= {0.0, np.float32(1 / 0.7)}
-    assert abs((y.data == 0).mean() - 0.3) < 0.02
+    assert abs((y._array == 0).mean() - 0.3) < 0.02
     y.sum().backward()
-    np.testing.assert_array_equal(x.grad.data, y.data)
+    np.testing.assert_array_equal(x.grad._array, y._array)
     assert float(DF.dropout(x, 1.0).sum()) == 0.0
     with pytest.raises(ValueError, match="between 0 and 1"):
         DF.dropout(x, 1.5)
@@ -455,7 +455,7 @@ def test_dropout_train_eval_and_seed():
 def test_dropout2d_zeroes_whole_channels():
     dtorch.manual_seed(0)
     y = DF.dropout2d(dtorch.ones(8, 16, 3, 3), 0.5)
-    per_channel = y.data.reshape(8, 16, 9)
+    per_channel = y._array.reshape(8, 16, 9)
     assert np.all((per_channel == 0).all(-1) | (per_channel == 2).all(-1))
 
 
@@ -463,21 +463,21 @@ def test_rrelu_training_slopes_in_range():
     dtorch.manual_seed(0)
     x = -dtorch.ones(1000)
     y = DF.rrelu(x, 0.1, 0.3, training=True)
-    slopes = -y.data
+    slopes = -y._array
     assert slopes.min() >= 0.1 and slopes.max() <= 0.3 and slopes.std() > 0.03
 
 
 def test_dropout3d_zeroes_whole_channels():
     dtorch.manual_seed(0)
     y = DF.dropout3d(dtorch.ones(4, 8, 2, 2, 2), 0.5)
-    per_channel = y.data.reshape(4, 8, 8)
+    per_channel = y._array.reshape(4, 8, 8)
     assert np.all((per_channel == 0).all(-1) | (per_channel == 2).all(-1))
 
 
 def test_dropout_inplace():
     x = dtorch.ones(10, 10)
     y = DF.dropout(x, 0.5, inplace=True)
-    assert y is x and set(np.unique(x.data).tolist()) <= {0.0, 2.0}
+    assert y is x and set(np.unique(x._array).tolist()) <= {0.0, 2.0}
 
 
 def test_sdpa_dropout_matches_composition_with_the_same_mask():
@@ -485,16 +485,16 @@ def test_sdpa_dropout_matches_composition_with_the_same_mask():
     dtorch.manual_seed(1)
     out = DF.scaled_dot_product_attention(q, k, v, dropout_p=0.4)
     out.sum().backward()
-    fused = [t.grad.data.copy() for t in (q, k, v)]
+    fused = [t.grad._array.copy() for t in (q, k, v)]
     for t in (q, k, v):
         t.grad = None
     dtorch.manual_seed(1)
     mask = DF.dropout(dtorch.ones(2, 3, 5, 5, dtype=dtorch.float64), 0.4)
     weights = DF.softmax(dtorch.matmul(q, k.transpose(-2, -1)) / 2.0, dim=-1)
     expected = dtorch.matmul(weights * mask, v)
-    np.testing.assert_allclose(out.data, expected.data, rtol=1e-12)
+    np.testing.assert_allclose(out._array, expected._array, rtol=1e-12)
     expected.sum().backward()
-    for mine, reference in zip(fused, (q.grad.data, k.grad.data, v.grad.data)):
+    for mine, reference in zip(fused, (q.grad._array, k.grad._array, v.grad._array)):
         np.testing.assert_allclose(mine, reference, rtol=1e-10, atol=1e-12)
 
 
@@ -504,17 +504,17 @@ def test_embedding_max_norm_renormalises_in_place():
     index = ints(5, 4)
     out_d = DF.embedding(dtorch.tensor(index), d_w, max_norm=1.0)
     out_t = TF.embedding(torch.tensor(index), t_w, max_norm=1.0)
-    np.testing.assert_allclose(out_d.data, out_t.numpy(), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(d_w.data, t_w.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out_d._array, out_t.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(d_w._array, t_w.numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_inplace_activations():
     for name, args in (("relu", ()), ("leaky_relu", (0.1,)), ("elu", ()), ("hardtanh", ()), ("silu", ())):
         x = dtorch.tensor(r(3, 4), dtype=dtorch.float32)
-        expected = getattr(TF, name)(torch.tensor(x.data), *args)
+        expected = getattr(TF, name)(torch.tensor(x._array), *args)
         y = getattr(DF, name)(x, *args, inplace=True)
         assert y is x
-        np.testing.assert_allclose(x.data, expected.numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(x._array, expected.numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_inplace_activation_on_a_non_leaf_backpropagates():
@@ -526,7 +526,7 @@ def test_inplace_activation_on_a_non_leaf_backpropagates():
         g = h * 3
         F.leaky_relu(g, 0.1, inplace=True)
         (h * g).sum().backward()
-        grads.append(np.asarray(a.grad.data if lib is dtorch else a.grad.numpy()))
+        grads.append(np.asarray(a.grad._array if lib is dtorch else a.grad.numpy()))
     np.testing.assert_allclose(grads[0], grads[1], rtol=1e-10)
 
 
@@ -538,11 +538,11 @@ def test_softmax_implicit_dim_warns():
 def test_tensor_softmax_method_wrappers():
     # what dtorch/__init__.py binds as Tensor.softmax / Tensor.log_softmax (dim required, dtype second)
     x = dtorch.randn(3, 4)
-    t = torch.tensor(x.data)
-    np.testing.assert_allclose(DF._tensor_softmax(x, 1).data, t.softmax(1).numpy(), rtol=1e-5)
+    t = torch.tensor(x._array)
+    np.testing.assert_allclose(DF._tensor_softmax(x, 1)._array, t.softmax(1).numpy(), rtol=1e-5)
     out = DF._tensor_log_softmax(x, -1, dtorch.float64)
     assert out.dtype == dtorch.float64
-    np.testing.assert_allclose(out.data, t.log_softmax(-1, torch.float64).numpy(), rtol=1e-6)
+    np.testing.assert_allclose(out._array, t.log_softmax(-1, torch.float64).numpy(), rtol=1e-6)
 
 
 def test_double_backward_through_linear_and_activations():
@@ -553,7 +553,7 @@ def test_double_backward_through_linear_and_activations():
         y = F.elu(F.leaky_relu(F.linear(x, W, B), 0.1))
         (g,) = lib.autograd.grad(y.sum(), x, create_graph=True)
         (g * g).sum().backward()
-        results.append([np.asarray(t.grad.data if lib is dtorch else t.grad.numpy()) for t in (x, W, B)])
+        results.append([np.asarray(t.grad._array if lib is dtorch else t.grad.numpy()) for t in (x, W, B)])
     for mine, theirs in zip(*results):
         np.testing.assert_allclose(mine, theirs, rtol=1e-8, atol=1e-10)
 
@@ -563,8 +563,8 @@ def test_fused_ops_are_recordable():
     w = dtorch.randn(4, 3, 3, 3, requires_grad=True)
     y = DF.conv2d(x, w, stride=2, padding=1)
     node = y.grad_fn
-    replay = type(node)(**node.attrs).forward(x.data, w.data, None)
-    np.testing.assert_array_equal(replay, y.data)
+    replay = type(node)(**node.attrs).forward(x._array, w._array, None)
+    np.testing.assert_array_equal(replay, y._array)
     loss = DF.cross_entropy(dtorch.randn(4, 5, requires_grad=True), dtorch.tensor([0, 1, 2, 3]))
     assert set(loss.grad_fn.attrs) == {"axis", "probabilities", "ignore_index", "reduction", "label_smoothing"}
 

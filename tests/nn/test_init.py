@@ -169,8 +169,8 @@ def test_layer_default_initialisation_follows_torch():
     for norm in (nn.BatchNorm2d(5), nn.LayerNorm(5), nn.GroupNorm(1, 5)):
         assert np.all(norm.weight.detach().numpy() == 1) and np.all(norm.bias.detach().numpy() == 0)
     bn = nn.BatchNorm1d(5)
-    bn.running_mean.data[...] = 3
-    bn.num_batches_tracked.data[...] = 9
+    bn.running_mean._array[...] = 3
+    bn.num_batches_tracked._array[...] = 9
     bn.reset_running_stats()
     assert np.all(bn.running_mean.numpy() == 0) and np.all(bn.running_var.numpy() == 1)
     assert bn.num_batches_tracked.item() == 0

@@ -236,7 +236,7 @@ def test_state_dict_shares_memory_and_detaches():
     fc = nn.Linear(2, 2)
     state = fc.state_dict()
     assert not state["weight"].requires_grad
-    state["weight"].data[...] = 7
+    state["weight"]._array[...] = 7
     assert float(fc.weight[0, 0].item()) == 7
     assert fc.state_dict(keep_vars=True)["weight"] is fc.weight
     assert list(fc.state_dict(prefix="fc.")) == ["fc.weight", "fc.bias"]

@@ -44,7 +44,7 @@ class _ManualSGD:
     def step(self):
         for p in self.params:
             if p.grad is not None:
-                p.data -= self.lr * p.grad.data
+                p._array -= self.lr * p.grad._array
 
     def state_dict(self):
         return {}

@@ -58,8 +58,8 @@ def test_synchronised_statistics_and_gradients_match_batch_norm_on_the_global_ba
         with torch.no_grad():
             reference.weight.uniform_(0.5, 1.5)
             reference.bias.uniform_(-0.5, 0.5)
-        module.weight.data[...] = reference.weight.detach().numpy()
-        module.bias.data[...] = reference.bias.detach().numpy()
+        module.weight._array[...] = reference.weight.detach().numpy()
+        module.bias._array[...] = reference.bias.detach().numpy()
     mine = slice(rank * shape[0], (rank + 1) * shape[0])
     for step in range(2):  # twice: the running statistics (and the momentum=None average) move the same way
         tx = torch.from_numpy(x.copy()).requires_grad_()

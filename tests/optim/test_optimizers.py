@@ -43,10 +43,10 @@ def run_dtorch(cls, kwargs, dtype, foreach, steps=STEPS, groups=None):
     history = []
     for step in range(steps):
         for i, p in enumerate(params):
-            g = quadratic_grad(p.data, step, i, kwargs.get("maximize", False)).astype(dtype)
+            g = quadratic_grad(p._array, step, i, kwargs.get("maximize", False)).astype(dtype)
             p.grad = Tensor._from_array(g, None)
         opt.step()
-        history.append([p.data.copy() for p in params])
+        history.append([p._array.copy() for p in params])
     return params, opt, history
 
 
@@ -82,7 +82,7 @@ def check_optimizer(name, kwargs, dtype, foreach, groups=None):
     for key, state in theirs["state"].items():
         assert list(ours["state"][key]) == list(state), "state entries and their order match torch's"
         for entry, value in state.items():
-            np.testing.assert_allclose(np.asarray(ours["state"][key][entry].data), value.numpy(), rtol=1e-6, atol=1e-6)
+            np.testing.assert_allclose(np.asarray(ours["state"][key][entry]._array), value.numpy(), rtol=1e-6, atol=1e-6)
     for ours_group, theirs_group in zip(ours["param_groups"], theirs["param_groups"]):
         assert ours_group == {k: v for k, v in theirs_group.items() if k != "foreach"} | {"foreach": ours_group["foreach"]}
 
@@ -147,18 +147,18 @@ def test_flat_path_keeps_parameter_and_state_identity():
     params = [make_param(a.copy()) for a in initial_arrays(np.float32)]
     opt = optim.Adam(params, lr=0.1)
     for p in params:
-        p.grad = Tensor._from_array(np.ones_like(p.data), None)
+        p.grad = Tensor._from_array(np.ones_like(p._array), None)
     opt.step()
-    arrays = [p.data for p in params]
-    views = [p.data.reshape(-1)[:1] for p in params]
+    arrays = [p._array for p in params]
+    views = [p._array.reshape(-1)[:1] for p in params]
     bucket = opt._flat[id(opt.param_groups[0])][0]
-    assert all(np.shares_memory(p.data, bucket.param) for p in params)
-    assert all(np.shares_memory(opt.state[p]["exp_avg"].data, bucket.arrays[0]) for p in params)
+    assert all(np.shares_memory(p._array, bucket.param) for p in params)
+    assert all(np.shares_memory(opt.state[p]["exp_avg"]._array, bucket.arrays[0]) for p in params)
     opt.step()
-    assert all(p.data is a for p, a in zip(params, arrays)), "after the first flat step p.data is updated in place"
-    assert all(v[0] == p.data.reshape(-1)[0] for v, p in zip(views, params))
-    assert float(opt.state[params[0]]["step"].data) == 2.0
-    assert opt.state[params[0]]["step"].data.dtype == np.float32
+    assert all(p._array is a for p, a in zip(params, arrays)), "after the first flat step p._array is updated in place"
+    assert all(v[0] == p._array.reshape(-1)[0] for v, p in zip(views, params))
+    assert float(opt.state[params[0]]["step"]._array) == 2.0
+    assert opt.state[params[0]]["step"]._array.dtype == np.float32
 
 
 def test_flat_path_falls_back_when_a_grad_is_missing_and_matches_torch():
@@ -170,17 +170,17 @@ def test_flat_path_falls_back_when_a_grad_is_missing_and_matches_torch():
                 if step == 2 and i == 1:
                     p.grad = None
                     continue
-                value = p.data if lib == "d" else p.detach().numpy()
+                value = p._array if lib == "d" else p.detach().numpy()
                 g = quadratic_grad(value, step, i)
                 p.grad = Tensor._from_array(g, None) if lib == "d" else torch.from_numpy(g)
             opt.step()
-        return [np.array(p.data if lib == "d" else p.detach().numpy()) for p in params], opt
+        return [np.array(p._array if lib == "d" else p.detach().numpy()) for p in params], opt
 
     ours, opt = run("d", make_param, None)
     theirs, th_opt = run("t", lambda a: torch.nn.Parameter(torch.from_numpy(a)), False)
     for a, b in zip(ours, theirs):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
-    assert float(opt.state[opt.param_groups[0]["params"][1]]["step"].data) == 5.0
+    assert float(opt.state[opt.param_groups[0]["params"][1]]["step"]._array) == 5.0
 
 
 def test_mixed_dtypes_make_one_bucket_each():
@@ -188,23 +188,23 @@ def test_mixed_dtypes_make_one_bucket_each():
     opt = optim.SGD(params, lr=0.1, momentum=0.9)
     for _ in range(2):
         for p in params:
-            p.grad = Tensor._from_array(np.ones_like(p.data), None)
+            p.grad = Tensor._from_array(np.ones_like(p._array), None)
         opt.step()
     buckets = opt._flat[id(opt.param_groups[0])]
     assert sorted(b.param.size for b in buckets) == [2, 7]
-    np.testing.assert_allclose(params[1].data, 1 - 0.1 - 0.1 * 1.9)
+    np.testing.assert_allclose(params[1]._array, 1 - 0.1 - 0.1 * 1.9)
 
 
 def test_rebinding_parameter_data_rebuilds_the_flat_buffer():
     params = [make_param(np.ones(3)), make_param(np.ones(2))]
     opt = optim.SGD(params, lr=0.5)
     for p in params:
-        p.grad = Tensor._from_array(np.ones_like(p.data), None)
+        p.grad = Tensor._from_array(np.ones_like(p._array), None)
     opt.step()
-    params[0].data = np.full(3, 10.0)  # e.g. a module's load_state_dict assigning new arrays
+    params[0]._array = np.full(3, 10.0)  # e.g. a module's load_state_dict assigning new arrays
     opt.step()
-    np.testing.assert_allclose(params[0].data, 9.5)
-    np.testing.assert_allclose(params[1].data, 0.0)
+    np.testing.assert_allclose(params[0]._array, 9.5)
+    np.testing.assert_allclose(params[1]._array, 0.0)
 
 
 def test_zero_grad():
@@ -212,7 +212,7 @@ def test_zero_grad():
     opt = optim.SGD([p], lr=0.1)
     p.grad = Tensor._from_array(np.ones(2), None)
     opt.zero_grad(set_to_none=False)
-    np.testing.assert_array_equal(p.grad.data, 0)
+    np.testing.assert_array_equal(p.grad._array, 0)
     opt.zero_grad()
     assert p.grad is None
 
@@ -273,15 +273,15 @@ def test_resume_from_state_dict_continues_exactly(name, kwargs, foreach):
     _, _, full = run_dtorch(cls, kwargs, np.float32, foreach)
     params, opt, _ = run_dtorch(cls, kwargs, np.float32, foreach, steps=10)
     saved = copy.deepcopy(opt.state_dict())
-    resumed = [make_param(p.data.copy()) for p in params]
+    resumed = [make_param(p._array.copy()) for p in params]
     opt2 = cls(resumed, foreach=foreach, **kwargs)
     opt2.load_state_dict(saved)
     for step in range(10, STEPS):
         for i, p in enumerate(resumed):
-            p.grad = Tensor._from_array(quadratic_grad(p.data, step, i).astype(np.float32), None)
+            p.grad = Tensor._from_array(quadratic_grad(p._array, step, i).astype(np.float32), None)
         opt2.step()
     for a, b in zip(resumed, full[-1]):
-        np.testing.assert_array_equal(a.data, b)
+        np.testing.assert_array_equal(a._array, b)
 
 
 @pytest.mark.parametrize("name,kwargs", [
@@ -294,10 +294,10 @@ def test_state_dict_moves_between_dtorch_and_torch(name, kwargs):
     params, opt, _ = run_dtorch(getattr(optim, name), kwargs, np.float64, None, steps=10)
     sd = opt.state_dict()
     converted = {
-        "state": {k: {n: torch.from_numpy(np.array(v.data)) for n, v in s.items()} for k, s in sd["state"].items()},
+        "state": {k: {n: torch.from_numpy(np.array(v._array)) for n, v in s.items()} for k, s in sd["state"].items()},
         "param_groups": sd["param_groups"],
     }
-    tparams = [torch.nn.Parameter(torch.from_numpy(p.data.copy())) for p in params]
+    tparams = [torch.nn.Parameter(torch.from_numpy(p._array.copy())) for p in params]
     topt = getattr(torch.optim, name)(tparams, foreach=False, **kwargs)
     topt.load_state_dict(converted)
     for step in range(10, STEPS):
@@ -316,7 +316,7 @@ def test_state_dict_moves_between_dtorch_and_torch(name, kwargs):
     })
     for key, state in tsd["state"].items():
         for entry, value in state.items():
-            np.testing.assert_array_equal(np.asarray(opt3.state[back[key]][entry].data), value.numpy())
+            np.testing.assert_array_equal(np.asarray(opt3.state[back[key]][entry]._array), value.numpy())
 
 
 def test_closure_is_called_and_its_loss_returned():
@@ -328,7 +328,7 @@ def test_closure_is_called_and_its_loss_returned():
         return 3.0
 
     assert opt.step(closure) == 3.0
-    np.testing.assert_allclose(p.data, 0.9)
+    np.testing.assert_allclose(p._array, 0.9)
 
 
 @pytest.mark.parametrize("chunk", [1, 5, 13, 1000])
@@ -365,11 +365,11 @@ def test_cuda_parameters_follow_the_cpu_trajectory(name, kwargs, foreach):
     opt = getattr(optim, name)(params, foreach=foreach, **kwargs)
     for step in range(STEPS):
         for i, p in enumerate(params):
-            p.grad = Tensor._from_array(cp.asarray(quadratic_grad(p.data.get(), step, i)), None)
+            p.grad = Tensor._from_array(cp.asarray(quadratic_grad(p._array.get(), step, i)), None)
         opt.step()
     for p, expected in zip(params, cpu_hist[-1]):
-        assert dtorch._backend.is_cupy_array(p.data)
-        np.testing.assert_allclose(p.data.get(), expected, rtol=1e-10, atol=1e-10)
+        assert dtorch._backend.is_cupy_array(p._array)
+        np.testing.assert_allclose(p._array.get(), expected, rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize("name,kwargs", [("SGD", dict(lr=0.1, momentum=0.9)), ("Adam", dict(lr=0.05)),
@@ -399,8 +399,8 @@ def test_training_with_autograd_gradients_matches_torch(name, kwargs):
         topt.step()
         losses.append(float(loss.item()))
         np.testing.assert_allclose(loss.item(), tloss.item(), rtol=1e-5)
-    np.testing.assert_allclose(w.data, tw.detach().numpy(), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(b.data, tb.detach().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(w._array, tw.detach().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(b._array, tb.detach().numpy(), rtol=1e-5, atol=1e-6)
     assert losses[-1] < losses[0]
 
 

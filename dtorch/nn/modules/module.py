@@ -585,7 +585,7 @@ class Module:
                     grad.detach_()
                 else:
                     grad.requires_grad = False
-                grad.data[...] = 0
+                grad._array[...] = 0
                 grad._bump_version()
 
     def apply(self, fn):
@@ -605,7 +605,7 @@ class Module:
     def _apply(self, fn, recurse=True):
         """Convert every parameter and buffer with ``fn`` (a Tensor -> Tensor function).
 
-        Parameters keep their identity: the converted array replaces ``param.data`` (and ``param.grad.data``),
+        Parameters keep their identity: the converted array replaces ``param._array`` (and ``param.grad._array``),
         so optimizers still hold them. Buffers are replaced by the converted tensors.
         """
         if recurse:
@@ -617,13 +617,13 @@ class Module:
             with grad_mode.no_grad():
                 converted = fn(param)
             if converted is not param:
-                param.data = converted.data
+                param._array = converted._array
                 param._bump_version()
             if param.grad is not None:
                 with grad_mode.no_grad():
                     grad = fn(param.grad)
                 if grad is not param.grad:
-                    param.grad.data = grad.data
+                    param.grad._array = grad._array
         for key, buffer in self._buffers.items():
             if buffer is not None:
                 with grad_mode.no_grad():
@@ -649,7 +649,7 @@ class Module:
             )
 
         def convert(tensor):
-            target_dtype = dtype if dtype is not None and tensor.data.dtype.kind == "f" else None
+            target_dtype = dtype if dtype is not None and tensor._array.dtype.kind == "f" else None
             return tensor.to(device=device, dtype=target_dtype)
 
         return self._apply(convert)
@@ -672,7 +672,7 @@ class Module:
         return self._apply(lambda t: t.cuda(device))
 
     def _cast_floating(self, dtype):
-        return self._apply(lambda t: t.to(dtype) if t.data.dtype.kind == "f" else t)
+        return self._apply(lambda t: t.to(dtype) if t._array.dtype.kind == "f" else t)
 
     def float(self):
         """Cast floating parameters and buffers to float32; returns self."""

@@ -87,7 +87,7 @@ class _BatchNorm(Module):
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats and self.num_batches_tracked is not None:
             counter = self.num_batches_tracked
-            counter.data += 1  # a counter outside autograd, like PyTorch's in-place add_
+            counter._array += 1  # a counter outside autograd, like PyTorch's in-place add_
             counter._bump_version()
             factor = 1.0 / float(counter.item()) if self.momentum is None else self.momentum
         use_batch_stats = self.training or (self.running_mean is None and self.running_var is None)
@@ -371,16 +371,16 @@ class _SyncBatchNormFunction(Function):
 
     @staticmethod
     def forward(ctx, input, weight, bias, mean, invstd, count, group):
-        x = input.data
+        x = input._array
         shape = (1, -1) + (1,) * (x.ndim - 2)
         xhat = (x - mean.reshape(shape)) * invstd.reshape(shape)
         out = xhat
         if weight is not None:
-            out = out * weight.data.reshape(shape)
+            out = out * weight._array.reshape(shape)
         if bias is not None:
-            out = out + bias.data.reshape(shape)
+            out = out + bias._array.reshape(shape)
         ctx.xhat, ctx.invstd, ctx.count, ctx.group = xhat, invstd, count, group
-        ctx.weight = None if weight is None else weight.data
+        ctx.weight = None if weight is None else weight._array
         ctx.has_bias = bias is not None
         return Tensor._from_array(out.astype(x.dtype, copy=False), None)
 
@@ -388,7 +388,7 @@ class _SyncBatchNormFunction(Function):
     def backward(ctx, grad):
         import dtorch.distributed as dist
 
-        g = grad.data
+        g = grad._array
         xhat = ctx.xhat
         axes = (0,) + tuple(range(2, g.ndim))
         shape = (1, -1) + (1,) * (g.ndim - 2)
@@ -397,8 +397,8 @@ class _SyncBatchNormFunction(Function):
         sums = Tensor._from_array(_backend.xp_of(g).concatenate([sum_dy, sum_dy_xhat]), None)
         dist.all_reduce(sums, group=ctx.group)
         c = sum_dy.shape[0]
-        mean_dy = sums.data[:c] / ctx.count
-        mean_dy_xhat = sums.data[c:] / ctx.count
+        mean_dy = sums._array[:c] / ctx.count
+        mean_dy_xhat = sums._array[c:] / ctx.count
         scale = ctx.invstd if ctx.weight is None else ctx.invstd * ctx.weight
         grad_input = (scale.reshape(shape) * (g - mean_dy.reshape(shape) - xhat * mean_dy_xhat.reshape(shape)))
         wrap = Tensor._from_array
@@ -454,10 +454,10 @@ class SyncBatchNorm(_BatchNorm):
 
         factor = 0.0 if self.momentum is None else self.momentum
         if self.track_running_stats and self.num_batches_tracked is not None:
-            self.num_batches_tracked.data += 1
+            self.num_batches_tracked._array += 1
             self.num_batches_tracked._bump_version()
             factor = 1.0 / float(self.num_batches_tracked.item()) if self.momentum is None else self.momentum
-        x = input.data
+        x = input._array
         xp = _backend.xp_of(x)
         axes = (0,) + tuple(range(2, x.ndim))
         local_count = x.size // x.shape[1]
@@ -467,16 +467,16 @@ class SyncBatchNorm(_BatchNorm):
         with grad_mode.no_grad():
             dist.all_reduce(stats, group=group)
         c = x.shape[1]
-        count = float(stats.data[-1])
+        count = float(stats._array[-1])
         if count <= 1:
             raise ValueError(f"Expected more than 1 value per channel when training, got input size {list(x.shape)}")
-        mean = stats.data[:c] / count
-        var = xp.maximum(stats.data[c:2 * c] / count - mean * mean, 0.0)
+        mean = stats._array[:c] / count
+        var = xp.maximum(stats._array[c:2 * c] / count - mean * mean, 0.0)
         invstd = 1.0 / xp.sqrt(var + self.eps)
         if self.track_running_stats and self.running_mean is not None:
             for buffer, value in ((self.running_mean, mean), (self.running_var, var * count / (count - 1))):
-                buffer.data *= 1 - factor
-                buffer.data += (factor * value).astype(buffer.data.dtype)
+                buffer._array *= 1 - factor
+                buffer._array += (factor * value).astype(buffer._array.dtype)
                 buffer._bump_version()
         return _SyncBatchNormFunction.apply(input, self.weight, self.bias, mean.astype(x.dtype),
                                             invstd.astype(x.dtype), count, group)

@@ -63,7 +63,7 @@ class Embedding(Module):
 
     def _fill_padding_idx_with_zero(self):
         if self.padding_idx is not None:
-            self.weight.data[self.padding_idx] = 0
+            self.weight._array[self.padding_idx] = 0
             self.weight._bump_version()
 
     def forward(self, input):
@@ -143,7 +143,7 @@ class EmbeddingBag(Module):
     def reset_parameters(self):
         init.normal_(self.weight)
         if self.padding_idx is not None:
-            self.weight.data[self.padding_idx] = 0
+            self.weight._array[self.padding_idx] = 0
             self.weight._bump_version()
 
     def forward(self, input, offsets=None, per_sample_weights=None):

@@ -65,10 +65,10 @@ def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False, foreach=Non
     norm_type = float(norm_type)
     if not tensors:
         return Tensor._from_array(np.zeros((), dtype=np.float32), None)
-    first = tensors[0].data
+    first = tensors[0]._array
     xp = _backend.xp_of(first)
     first_device = _backend.device_of(first)
-    norms = [_backend.to_device(_vector_norm(t.data, norm_type), first_device) for t in tensors]
+    norms = [_backend.to_device(_vector_norm(t._array, norm_type), first_device) for t in tensors]
     dtype = np.result_type(*[n.dtype for n in norms])
     total = _vector_norm(xp.stack([n.astype(dtype, copy=False) for n in norms]), norm_type)
     if error_if_nonfinite and not bool(xp.isfinite(total)):
@@ -92,15 +92,15 @@ def clip_grads_with_norm_(parameters, max_norm, total_norm, foreach=None):
     grads = [p.grad for p in _as_list(parameters) if p.grad is not None]
     if not grads:
         return
-    total = total_norm.data if isinstance(total_norm, Tensor) else np.asarray(total_norm, dtype=np.float32)
+    total = total_norm._array if isinstance(total_norm, Tensor) else np.asarray(total_norm, dtype=np.float32)
     xp = _backend.xp_of(total)
     # computed in the norm's dtype, as PyTorch does, so float32 coefficients agree to the bit
     coefficient = xp.asarray(max_norm, dtype=total.dtype) / (total + xp.asarray(1e-6, dtype=total.dtype))
     coefficient = xp.minimum(coefficient, xp.asarray(1.0, dtype=total.dtype))
     for grad in grads:
-        scale = _backend.to_device(coefficient, _backend.device_of(grad.data))
+        scale = _backend.to_device(coefficient, _backend.device_of(grad._array))
         with np.errstate(invalid="ignore"):  # a non-finite norm scales to nan, as in PyTorch
-            grad.data *= scale.astype(grad.data.dtype)
+            grad._array *= scale.astype(grad._array.dtype)
         grad._bump_version()
 
 
@@ -168,6 +168,6 @@ def clip_grad_value_(parameters, clip_value, foreach=None):
         grad = p.grad
         if grad is None:
             continue
-        xp = _backend.xp_of(grad.data)
-        xp.clip(grad.data, -clip_value, clip_value, out=grad.data)
+        xp = _backend.xp_of(grad._array)
+        xp.clip(grad._array, -clip_value, clip_value, out=grad._array)
         grad._bump_version()

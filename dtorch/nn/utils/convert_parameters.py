@@ -8,7 +8,7 @@ __all__ = ["parameters_to_vector", "vector_to_parameters"]
 
 
 def _check_same_device(param, previous):
-    here = _backend.device_of(param.data)
+    here = _backend.device_of(param._array)
     if previous is not None and here != previous:
         raise TypeError("Found two parameters on different devices, this is currently not supported.")
     return here
@@ -38,7 +38,7 @@ def parameters_to_vector(parameters):
 def vector_to_parameters(vec, parameters):
     """Copy consecutive slices of ``vec`` into ``parameters``, in place.
 
-    Unlike PyTorch, which rebinds each ``param.data`` to a view of ``vec``, the values are copied into the
+    Unlike PyTorch, which rebinds each ``param._array`` to a view of ``vec``, the values are copied into the
     parameters' own arrays: a parameter keeps its memory (and an optimizer's flat buffers stay valid), and later
     changes to ``vec`` do not reach the parameters.
 
@@ -56,12 +56,12 @@ def vector_to_parameters(vec, parameters):
         raise TypeError(f"expected torch.Tensor, but got: {type(vec).__name__}")
     device = None
     pointer = 0
-    source = vec.data.reshape(-1)
+    source = vec._array.reshape(-1)
     for param in parameters:
         device = _check_same_device(param, device)
-        count = int(param.data.size)
+        count = int(param._array.size)
         if pointer + count > source.size:
             raise RuntimeError(f"vector of {source.size} elements is too short for the parameters")
-        param.data[...] = source[pointer : pointer + count].reshape(param.data.shape)
+        param._array[...] = source[pointer : pointer + count].reshape(param._array.shape)
         param._bump_version()
         pointer += count

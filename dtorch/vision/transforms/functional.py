@@ -16,7 +16,7 @@ def _layout(img):
     if isinstance(img, dtorch.Tensor):
         if img.dim() < 2:
             raise ValueError(f"a tensor image needs at least 2 dimensions [..., H, W], got shape {tuple(img.shape)}")
-        return img.data, img.dim() - 2, img.dim() - 1, dtorch.from_numpy
+        return img._array, img.dim() - 2, img.dim() - 1, dtorch.from_numpy
     if isinstance(img, np.ndarray):
         if img.ndim not in (2, 3):
             raise ValueError(f"a NumPy image must be HxW or HxWxC, got shape {img.shape}")
@@ -56,14 +56,14 @@ def normalize(tensor, mean, std, inplace=False):
         raise TypeError(f"Input tensor should be a float tensor. Got {tensor.dtype}.")
     if tensor.dim() < 3:
         raise ValueError(f"Expected tensor to be a tensor image of size (..., C, H, W). Got {tuple(tensor.shape)}.")
-    dtype = tensor.data.dtype
+    dtype = tensor._array.dtype
     mean_a = np.asarray(mean, dtype=dtype).reshape(-1, 1, 1)
     std_a = np.asarray(std, dtype=dtype).reshape(-1, 1, 1)
     if (std_a == 0).any():
         raise ValueError(f"std evaluated to zero after conversion to {dtype}, leading to division by zero (std={std}).")
     if inplace:
-        tensor.data -= mean_a
-        tensor.data /= std_a
+        tensor._array -= mean_a
+        tensor._array /= std_a
         return tensor
     return (tensor - dtorch.from_numpy(mean_a)) / dtorch.from_numpy(std_a)
 

@@ -24,9 +24,9 @@ def test_parameters_to_vector_matches_torch():
     vec = parameters_to_vector(ours)
     expected = torch.nn.utils.parameters_to_vector(theirs)
     assert vec.shape == tuple(expected.shape)
-    np.testing.assert_array_equal(vec.data, expected.detach().numpy())
-    vec.data[0] = 100.0
-    assert ours[0].data[0, 0] != 100.0, "a copy"
+    np.testing.assert_array_equal(vec._array, expected.detach().numpy())
+    vec._array[0] = 100.0
+    assert ours[0]._array[0, 0] != 100.0, "a copy"
 
 
 def test_parameters_to_vector_is_differentiable():
@@ -35,19 +35,19 @@ def test_parameters_to_vector_is_differentiable():
     assert vec.requires_grad
     (vec * vec).sum().backward()
     for p in ours:
-        np.testing.assert_allclose(p.grad.data, 2 * p.data)
+        np.testing.assert_allclose(p.grad._array, 2 * p._array)
 
 
 def test_vector_to_parameters_round_trip_in_place():
     ours, theirs = params()
-    arrays = [p.data for p in ours]
+    arrays = [p._array for p in ours]
     source = np.arange(sum(max(1, int(np.prod(s))) for s in SHAPES), dtype=np.float32)
     vector_to_parameters(Tensor._from_array(source.copy(), None), ours)
     torch.nn.utils.vector_to_parameters(torch.from_numpy(source.copy()), theirs)
     for p, q, a in zip(ours, theirs, arrays):
-        np.testing.assert_array_equal(p.data, q.detach().numpy())
-        assert p.data is a
-    np.testing.assert_array_equal(parameters_to_vector(ours).data, source)
+        np.testing.assert_array_equal(p._array, q.detach().numpy())
+        assert p._array is a
+    np.testing.assert_array_equal(parameters_to_vector(ours)._array, source)
 
 
 def test_vector_to_parameters_checks():
