@@ -37,6 +37,8 @@ _grad_state = grad_mode._state
 REGISTRY = {}
 _sequence_numbers = itertools.count()
 _numpy_ndarray = np.ndarray
+# set by dtorch.jit while a trace or export records ops: called as capture(node, inputs, attrs, result)
+capture = None
 
 
 class _GraphModeState:
@@ -155,9 +157,11 @@ class Function:
             if out.base is owner:
                 source = inputs[0]
                 result._base = source._base if source._base is not None else source
-        if extras is None:
-            return result
-        return (result, *[_new_tensor(node.xp.asarray(e), None) for e in extras])
+        if extras is not None:
+            result = (result, *[_new_tensor(node.xp.asarray(e), None) for e in extras])
+        if capture is not None:  # dtorch.jit/export/onnx record the op; None outside a capture (the only cost)
+            capture(node, inputs, attrs, result)
+        return result
 
     def _record(self, inputs):
         """Link this node into the graph: one edge per input, saved inputs kept as Tensors with their versions."""
