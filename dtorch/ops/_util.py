@@ -2,7 +2,20 @@
 
 import math
 
-from dtorch.tensor import _wrap_dim
+from dtorch._backend import xp_of
+from dtorch.tensor import Tensor, _wrap_dim
+
+
+def constant(array):
+    """A backend array as a Tensor without history: index arrays and masks that a ``create_graph`` backward
+    passes to differentiable ops."""
+    return Tensor._from_array(array, None)
+
+
+def array_module(tensor):
+    """NumPy or CuPy for a Tensor's array: in a ``create_graph`` backward ``self.xp`` is the graph namespace, and
+    masks and index arrays are still built with the real array module."""
+    return xp_of(tensor._array)
 
 
 def sum_to(xp, grad, shape):

@@ -5,10 +5,14 @@ A key is recorded as plain data: a tuple of entries ``('int', i)``, ``('slice', 
 ``('none',)``, ``('ellipsis',)`` and ``('tensor', k)``, the last naming the k-th index array, which is passed to
 the op as an extra (non-differentiable) input. Advanced indexing follows NumPy's rules, which PyTorch shares.
 Gradients of repeated indices accumulate (``xp.add.at``).
+
+Double backward: ``Index``'s backward is ``IndexScatter`` (zeros with the gradient added at the key) and
+``IndexScatter``'s backward is ``Index``, so a ``create_graph`` backward of any indexing op (slicing, ``split``,
+``unbind``, ``gather``, ``index_select``, ``x[idx]``) records one of these two and gradients of any order follow.
 """
 
-from dtorch.autograd.function import Function
-from dtorch.ops._util import sum_to
+from dtorch.autograd.function import Function, graph_mode
+from dtorch.ops._util import array_module, constant, sum_to
 
 
 def build_key(spec, index_arrays):
@@ -39,11 +43,26 @@ def _scatter_add_into(xp, target, key, values):
         cupyx.scatter_add(target, key, values)
 
 
+def index_scatter(grad, spec, index_arrays, shape, accumulate=True):
+    """Differentiable ``zeros(shape)`` with ``grad`` added at ``key``: ``IndexScatter`` on Tensors."""
+    return IndexScatter.apply(grad, *[constant(a) for a in index_arrays], spec=tuple(spec), shape=tuple(shape),
+                              accumulate=accumulate)
+
+
+def index_graph(grad, spec, index_arrays):
+    """Differentiable ``grad[key]``: ``Index`` on Tensors."""
+    return Index.apply(grad, *[constant(a) for a in index_arrays], spec=tuple(spec))
+
+
+def along_axis_spec(ndim, axis):
+    """The spec of ``x[:, ..., index, ...]`` with ``index`` (tensor 0) on ``axis``."""
+    return (("slice", None, None, None),) * axis + (("tensor", 0),)
+
+
 class Index(Function):
     """``x[key]``: a view for basic keys (ints, slices, None, ...), a copy for tensor keys."""
 
     attr_names = ("spec",)
-    differentiable_backward = False
 
     def name(self):
         # PyTorch records a basic key as one node per entry; the last one that does something names it
@@ -60,10 +79,14 @@ class Index(Function):
         self.input_shape = x.shape
         self.input_dtype = x.dtype
         self.is_view = not index_arrays
+        self.index_arrays = index_arrays
         return x[key]
 
     def backward(self, grad):
         xp = self.xp
+        if xp is graph_mode.namespace:
+            out = index_scatter(grad, self.spec, self.index_arrays, self.input_shape, accumulate=not self.is_view)
+            return (out,) + (None,) * (len(self.edges) - 1)
         out = xp.zeros(self.input_shape, dtype=grad.dtype)
         if self.is_view:
             out[self.key] = grad
@@ -72,15 +95,39 @@ class Index(Function):
         return (out,) + (None,) * (len(self.edges) - 1)
 
 
+class IndexScatter(Function):
+    """Zeros of ``shape`` with ``values`` put (or, with ``accumulate``, added) at the key: the backward of
+    ``Index``. Its own backward is ``Index`` of the gradient."""
+
+    attr_names = ("spec", "shape", "accumulate")
+
+    def forward(self, values, *index_arrays):
+        key = build_key(self.spec, index_arrays)
+        self.key, self.index_arrays = key, index_arrays
+        out = self.xp.zeros(self.shape, dtype=values.dtype)
+        if self.accumulate:
+            _scatter_add_into(self.xp, out, key, values)
+        else:
+            out[key] = values
+        return out
+
+    def backward(self, grad):
+        if self.xp is graph_mode.namespace:
+            picked = index_graph(grad, self.spec, self.index_arrays)
+        else:
+            picked = grad[self.key]
+        return (picked,) + (None,) * (len(self.edges) - 1)
+
+
 class IndexPut(Function):
     """Out-of-place ``x[key] = values`` (``Tensor.__setitem__`` writes the result back into ``x``)."""
 
     attr_names = ("spec", "accumulate")
-    differentiable_backward = False
 
     def forward(self, x, values, *index_arrays):
         key = build_key(self.spec, index_arrays)
         self.key = key
+        self.index_arrays = index_arrays
         self.values_shape = getattr(values, "shape", ())
         out = x.copy()
         if self.accumulate:
@@ -92,6 +139,16 @@ class IndexPut(Function):
     def backward(self, grad):
         grad_x = grad_values = None
         x_edge, values_edge = self.edges[:2]
+        if self.xp is graph_mode.namespace:
+            if x_edge is not None:
+                grad_x = grad
+                if not self.accumulate:
+                    keep = array_module(grad).ones(grad.shape, dtype=bool)
+                    keep[self.key] = False
+                    grad_x = grad * constant(keep)
+            if values_edge is not None:
+                grad_values = sum_to(self.xp, index_graph(grad, self.spec, self.index_arrays), self.values_shape)
+            return (grad_x, grad_values) + (None,) * (len(self.edges) - 2)
         if x_edge is not None:
             grad_x = grad if self.accumulate else grad.copy()
             if not self.accumulate:
@@ -103,14 +160,17 @@ class IndexPut(Function):
 
 class IndexSelect(Function):
     attr_names = ("axis",)
-    differentiable_backward = False
 
     def forward(self, x, index):
         self.save_for_backward(index)
+        self.index = index
         self.input_shape = x.shape
         return self.xp.take(x, index, axis=self.axis)
 
     def backward(self, grad):
+        if self.xp is graph_mode.namespace:
+            spec = along_axis_spec(len(self.input_shape), self.axis)
+            return index_scatter(grad, spec, (self.index,), self.input_shape), None
         (index,) = self.saved_tensors
         xp = self.xp
         out = xp.zeros(self.input_shape, dtype=grad.dtype)
@@ -128,11 +188,14 @@ def _along_axis_key(xp, index, axis):
     return tuple(grids)
 
 
+def _all_tensor_spec(count):
+    return tuple(("tensor", k) for k in range(count))
+
+
 class Gather(Function):
     """``out[i][j] = x[i][index[i][j]]`` along ``axis``; ``index`` may be smaller than ``x`` off the axis."""
 
     attr_names = ("axis",)
-    differentiable_backward = False
 
     def forward(self, x, index):
         self.input_shape = x.shape
@@ -142,6 +205,8 @@ class Gather(Function):
 
     def backward(self, grad):
         xp = self.xp
+        if xp is graph_mode.namespace:
+            return index_scatter(grad, _all_tensor_spec(len(self.key)), self.key, self.input_shape), None
         out = xp.zeros(self.input_shape, dtype=grad.dtype)
         _scatter_add_into(xp, out, self.key, grad)
         return out, None
@@ -152,7 +217,6 @@ class Scatter(Function):
     (``scatter_add``). ``src`` may be a tensor or a Python number (``value``)."""
 
     attr_names = ("axis", "reduce", "value")
-    differentiable_backward = False
 
     def name(self):
         if self.reduce == "add":
@@ -178,6 +242,8 @@ class Scatter(Function):
 
     def backward(self, grad):
         xp = self.xp
+        if xp is graph_mode.namespace:
+            return self._graph_backward(grad)
         x_edge = self.edges[0]
         grad_x = None
         if x_edge is not None:
@@ -190,6 +256,24 @@ class Scatter(Function):
         if len(self.edges) > 2 and self.edges[2] is not None:
             grad_src = xp.zeros(self.src_shape, dtype=grad.dtype)
             grad_src[tuple(slice(0, n) for n in self.index_shape)] = grad[self.key]
+        if len(self.edges) > 2:
+            return grad_x, None, grad_src
+        return grad_x, None
+
+    def _graph_backward(self, grad):
+        grad_x = grad_src = None
+        if self.edges[0] is not None:
+            grad_x = grad
+            if self.reduce != "add":
+                keep = array_module(grad).ones(grad.shape, dtype=bool)
+                keep[self.key] = False
+                grad_x = grad * constant(keep)
+        if len(self.edges) > 2 and self.edges[2] is not None:
+            picked = index_graph(grad, _all_tensor_spec(len(self.key)), self.key)
+            grad_src = picked
+            if tuple(self.src_shape) != tuple(self.index_shape):  # src larger than index: zeros beyond it
+                spec = tuple(("slice", 0, n, None) for n in self.index_shape)
+                grad_src = index_scatter(picked, spec, (), self.src_shape, accumulate=False)
         if len(self.edges) > 2:
             return grad_x, None, grad_src
         return grad_x, None

@@ -2,10 +2,12 @@
 
 Each keeps or places a fixed set of positions, so its backward keeps or gathers the same positions of the
 gradient. ``triu``/``tril`` keep a constant mask from forward, so their backward also builds a graph
-(``create_graph=True``); the diagonal ops write through strided views and have no double backward.
+(``create_graph=True``); in a ``create_graph`` backward ``Diagonal`` and ``DiagEmbed`` are each other's backward
+(with a constant pad for non-square planes), so gradients of any order go through them.
 """
 
-from dtorch.autograd.function import Function
+from dtorch.autograd.function import Function, graph_mode
+from dtorch.ops.nn import ConstantPad
 
 
 def triangle_mask(xp, rows, cols, diagonal, upper):
@@ -41,13 +43,20 @@ class Diagonal(Function):
     attr_names = ("offset", "dim1", "dim2")
     is_view = True
     needs_input_shapes = True
-    differentiable_backward = False  # backward writes through a strided view, which builds no graph
 
     def forward(self, x):
         return self.xp.diagonal(x, self.offset, self.dim1, self.dim2)
 
     def backward(self, grad):
         (shape,) = self.input_shapes
+        if self.xp is graph_mode.namespace:
+            planes = DiagEmbed.apply(grad, offset=self.offset, dim1=self.dim1, dim2=self.dim2)
+            pads = [(0, 0)] * len(shape)
+            for axis in (self.dim1, self.dim2):
+                pads[axis] = (0, shape[axis] - planes.shape[axis])
+            if any(after for _, after in pads):
+                planes = ConstantPad.apply(planes, pads=tuple(pads), value=0)
+            return (planes,)
         full = self.xp.zeros(shape, dtype=grad.dtype)
         _writable_diagonal(self.xp, full, self.offset, self.dim1, self.dim2)[...] = grad
         return (full,)
@@ -57,7 +66,6 @@ class DiagEmbed(Function):
     """Put the last axis of ``x`` on the ``offset``-th diagonal of new planes ``(dim1, dim2)``."""
 
     attr_names = ("offset", "dim1", "dim2")
-    differentiable_backward = False
 
     def forward(self, x):
         xp = self.xp
@@ -70,6 +78,8 @@ class DiagEmbed(Function):
         return xp.moveaxis(planes, (out_ndim - 2, out_ndim - 1), (self.dim1, self.dim2))
 
     def backward(self, grad):
+        if self.xp is graph_mode.namespace:
+            return (Diagonal.apply(grad, offset=self.offset, dim1=self.dim1, dim2=self.dim2),)
         return (self.xp.diagonal(grad, self.offset, self.dim1, self.dim2),)
 
 

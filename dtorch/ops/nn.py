@@ -6,9 +6,9 @@ Softmax and log-softmax subtract the maximum along the axis before exponentiatin
 backward uses the saved softmax ``p`` (``p * g - p * sum(p * g)`` and ``g - p * sum(g)``), no ``exp`` again.
 """
 
-from dtorch.autograd.function import Function
-from dtorch.ops._util import sum_to
-from dtorch.ops.indexing import _scatter_add_into
+from dtorch.autograd.function import Function, graph_mode
+from dtorch.ops._util import array_module, constant, sum_to
+from dtorch.ops.indexing import _scatter_add_into, along_axis_spec, index_scatter
 
 
 def sum_last(xp, a):
@@ -105,9 +105,12 @@ class Hardtanh(Function):
 
 
 class Softmax(Function):
+    """Softmax along ``axis``. A ``create_graph`` backward recomputes the softmax from the saved input as an op
+    of its own, so the gradient formula is differentiable in the input as well as in the gradient."""
+
     attr_names = ("axis",)
     saves_output = True  # backward reads the output: changing it in place raises, as in PyTorch
-    differentiable_backward = False
+    inputs_saved_for_graph_only = True
 
     def forward(self, x):
         xp = self.xp
@@ -115,9 +118,15 @@ class Softmax(Function):
         xp.exp(out, out=out)
         out /= sum_axis(xp, out, self.axis)
         self.out = out
+        self.save_for_backward(x)
         return out
 
     def backward(self, grad):
+        if self.xp is graph_mode.namespace:
+            (x,) = self.saved_tensors
+            out = Softmax.apply(x, axis=self.axis)
+            inner = grad * out
+            return (inner - out * inner.sum(self.axis, keepdim=True),)
         out = self.out
         inner = grad * out
         inner -= out * sum_axis(self.xp, inner, self.axis)
@@ -128,7 +137,7 @@ class LogSoftmax(Function):
     """Keeps the softmax itself for backward (one ``exp`` fewer than recomputing it from the output)."""
 
     attr_names = ("axis",)
-    differentiable_backward = False
+    inputs_saved_for_graph_only = True
 
     def forward(self, x):
         xp = self.xp
@@ -138,9 +147,13 @@ class LogSoftmax(Function):
         out -= xp.log(total)
         probs /= total
         self.probs = probs
+        self.save_for_backward(x)
         return out
 
     def backward(self, grad):
+        if self.xp is graph_mode.namespace:
+            (x,) = self.saved_tensors
+            return (grad - Softmax.apply(x, axis=self.axis) * grad.sum(self.axis, keepdim=True),)
         return (grad - self.probs * sum_axis(self.xp, grad, self.axis),)
 
 
@@ -151,7 +164,6 @@ class Embedding(Function):
     """Inputs ``(indices, weight)``: rows of ``weight``; the row ``padding_idx`` (if any) gets no gradient."""
 
     attr_names = ("padding_idx",)
-    differentiable_backward = False
 
     def forward(self, indices, weight):
         self.indices = indices
@@ -161,6 +173,14 @@ class Embedding(Function):
     def backward(self, grad):
         xp = self.xp
         rows, dim = self.weight_shape
+        if xp is graph_mode.namespace:
+            flat = grad.reshape(-1, dim)
+            grad_w = index_scatter(flat, (("tensor", 0),), (self.indices.reshape(-1),), self.weight_shape)
+            if self.padding_idx is not None:
+                keep = array_module(grad).ones((rows, 1), dtype=bool)
+                keep[self.padding_idx] = False
+                grad_w = grad_w * constant(keep)
+            return None, grad_w
         flat = self.indices.reshape(-1)
         grad_w = xp.zeros((rows, dim), dtype=grad.dtype)
         _scatter_add_into(xp, grad_w, flat, grad.reshape(-1, dim))
@@ -188,6 +208,8 @@ class ConstantPad(Function):
 
     def backward(self, grad):
         xp = self.xp
+        if xp is graph_mode.namespace:  # padding's adjoint is cropping: the same op with the pads negated
+            return (ConstantPad.apply(grad, pads=tuple((-b, -a) for b, a in self.pads), value=0),)
         inner = tuple(slice(max(b, 0), grad.shape[i] - max(a, 0)) for i, (b, a) in enumerate(self.pads))
         piece = grad[inner]
         if all(b >= 0 and a >= 0 for b, a in self.pads):
@@ -214,7 +236,6 @@ class IndexPad(Function):
     each output gradient onto its source position (a one-hot matrix product per axis)."""
 
     attr_names = ("pads", "mode")
-    differentiable_backward = False
 
     def forward(self, x):
         xp = self.xp
@@ -227,6 +248,16 @@ class IndexPad(Function):
 
     def backward(self, grad):
         xp = self.xp
+        if xp is graph_mode.namespace:
+            real_xp = array_module(grad)
+            for axis in reversed(range(len(self.pads))):
+                before, after = self.pads[axis]
+                if before or after:
+                    size = self.input_shape[axis]
+                    index = pad_index(real_xp, size, before, after, self.mode)
+                    shape = tuple(grad.shape[:axis]) + (size,) + tuple(grad.shape[axis + 1:])
+                    grad = index_scatter(grad, along_axis_spec(grad.ndim, axis), (index,), shape)
+            return (grad,)
         for axis in reversed(range(len(self.pads))):
             before, after = self.pads[axis]
             if before or after:

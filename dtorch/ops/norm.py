@@ -4,15 +4,32 @@ Each forward keeps the normalised input ``xhat`` and ``1 / sqrt(var + eps)``; ea
 ``dx = inv_std * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))`` over the normalised axes (``dxhat`` is
 the output gradient times the weight), which costs a few passes over the input instead of the dozen small ops
 a composition would record. Statistics use the biased variance, as PyTorch's do.
+
+A ``create_graph`` backward (gradient penalties, MAML) recomputes ``xhat`` and ``inv_std`` from the saved input
+Tensors with differentiable ops and applies the same closed form with ``self.xp`` (the graph namespace), so the
+gradient is differentiable in the input, the weight and the upstream gradient.
 """
 
-from dtorch.autograd.function import Function
+from dtorch.autograd.function import Function, graph_mode
+from dtorch.ops._util import constant
 
 
 def _normalise_backward(xp, dxhat, xhat, inv_std, axes):
-    mean_dxhat = dxhat.mean(axis=axes, keepdims=True)
-    mean_dxhat_xhat = (dxhat * xhat).mean(axis=axes, keepdims=True)
+    mean_dxhat = xp.mean(dxhat, axis=axes, keepdims=True)
+    mean_dxhat_xhat = xp.mean(dxhat * xhat, axis=axes, keepdims=True)
     return inv_std * (dxhat - mean_dxhat - xhat * mean_dxhat_xhat)
+
+
+def _graph_statistics(xp, x, axes, eps):
+    """``(xhat, inv_std)`` of Tensor ``x`` over ``axes``, built from differentiable ops."""
+    centred = x - xp.mean(x, axis=axes, keepdims=True)
+    inv_std = 1.0 / xp.sqrt(xp.mean(centred * centred, axis=axes, keepdims=True) + eps)
+    return centred * inv_std, inv_std
+
+
+def _sum_over(xp, value, axes):
+    """``value`` summed over ``axes``; no axes leaves it as it is (``sum(dim=())`` would sum everything)."""
+    return xp.sum(value, axis=axes) if axes else value
 
 
 class BatchNorm(Function):
@@ -24,7 +41,7 @@ class BatchNorm(Function):
 
     attr_names = ("training", "eps")
     n_outputs = 3
-    differentiable_backward = False
+    inputs_saved_for_graph_only = True
 
     def forward(self, x, weight, bias, running_mean, running_var):
         xp = self.xp
@@ -39,7 +56,8 @@ class BatchNorm(Function):
             unbiased = var.reshape(c) * (count / max(count - 1, 1))
             batch_stats = (mean.reshape(c), unbiased)
         else:
-            centred = x - running_mean.reshape(shape)
+            self.centre = running_mean.reshape(shape)
+            centred = x - self.centre
             var = running_var.reshape(shape)
             batch_stats = (xp.zeros(0, x.dtype), xp.zeros(0, x.dtype))
         inv_std = (1.0 / xp.sqrt(var + self.eps)).astype(x.dtype, copy=False)
@@ -55,10 +73,13 @@ class BatchNorm(Function):
         self.weight = weight
         self.axes = axes
         self.shape = shape
+        self.save_for_backward(x, weight)
         return (out,) + batch_stats
 
     def backward(self, grad):
         x_edge, w_edge, b_edge = self.edges[:3]
+        if self.xp is graph_mode.namespace:
+            return self._graph_backward(grad) + (None, None)
         xhat, inv_std, axes = self.xhat, self.inv_std, self.axes
         grad_x = grad_w = grad_b = None
         if w_edge is not None:
@@ -73,6 +94,26 @@ class BatchNorm(Function):
                 grad_x = dxhat * inv_std
         return grad_x, grad_w, grad_b, None, None
 
+    def _graph_backward(self, grad):
+        xp = self.xp
+        x, weight = self.saved_tensors
+        x_edge, w_edge, b_edge = self.edges[:3]
+        axes = self.axes
+        if self.training:
+            xhat, inv_std = _graph_statistics(xp, x, axes, self.eps)
+        else:
+            inv_std = constant(self.inv_std)
+            xhat = (x - constant(self.centre)) * inv_std
+        grad_x = grad_w = grad_b = None
+        if w_edge is not None:
+            grad_w = xp.sum(grad * xhat, axis=axes)
+        if b_edge is not None:
+            grad_b = xp.sum(grad, axis=axes)
+        if x_edge is not None:
+            dxhat = grad if weight is None else grad * xp.reshape(weight, self.shape)
+            grad_x = _normalise_backward(xp, dxhat, xhat, inv_std, axes) if self.training else dxhat * inv_std
+        return grad_x, grad_w, grad_b
+
 
 class LayerNorm(Function):
     """Inputs ``(x, weight, bias)``: normalise over the last ``normalized_ndim`` axes, then scale and shift.
@@ -83,7 +124,7 @@ class LayerNorm(Function):
     """
 
     attr_names = ("normalized_ndim", "eps")
-    differentiable_backward = False
+    inputs_saved_for_graph_only = True
 
     def forward(self, x, weight, bias):
         xp = self.xp
@@ -100,11 +141,25 @@ class LayerNorm(Function):
         if bias is not None:
             out += bias.reshape(-1)
         self.xhat, self.inv_std, self.weight, self.averager = xhat, inv_std, weight, averager
+        self.save_for_backward(x, weight)
         return out.reshape(x.shape)
 
     def backward(self, grad):
         xp = self.xp
         x_edge, w_edge, b_edge = self.edges
+        if xp is graph_mode.namespace:
+            x, weight = self.saved_tensors
+            lead = tuple(range(x.ndim - self.normalized_ndim))
+            axes = tuple(range(x.ndim - self.normalized_ndim, x.ndim))
+            xhat, inv_std = _graph_statistics(xp, x, axes, self.eps)
+            grad_x = grad_w = grad_b = None
+            if w_edge is not None:
+                grad_w = _sum_over(xp, grad * xhat, lead)
+            if b_edge is not None:
+                grad_b = _sum_over(xp, grad, lead)
+            if x_edge is not None:
+                grad_x = _normalise_backward(xp, grad if weight is None else grad * weight, xhat, inv_std, axes)
+            return grad_x, grad_w, grad_b
         xhat = self.xhat
         grad_rows = grad.reshape(xhat.shape)
         grad_x = grad_w = grad_b = None
@@ -128,7 +183,7 @@ class GroupNorm(Function):
     channel groups, then scaled and shifted per channel."""
 
     attr_names = ("num_groups", "eps")
-    differentiable_backward = False
+    inputs_saved_for_graph_only = True
 
     def forward(self, x, weight, bias):
         xp = self.xp
@@ -147,12 +202,15 @@ class GroupNorm(Function):
         if bias is not None:
             out = out + bias.reshape(shape)
         self.xhat, self.inv_std, self.weight, self.shape = xhat, inv_std, weight, shape
+        self.save_for_backward(x, weight)
         return out
 
     def backward(self, grad):
         x_edge, w_edge, b_edge = self.edges
         xhat = self.xhat
         axes = (0,) + tuple(range(2, grad.ndim))
+        if self.xp is graph_mode.namespace:
+            return self._graph_backward(grad, axes)
         grad_x = grad_w = grad_b = None
         if w_edge is not None:
             grad_w = (grad * xhat.reshape(grad.shape)).sum(axis=axes)
@@ -162,4 +220,21 @@ class GroupNorm(Function):
             dxhat = grad if self.weight is None else grad * self.weight.reshape(self.shape)
             dxhat = dxhat.reshape(xhat.shape)
             grad_x = _normalise_backward(self.xp, dxhat, xhat, self.inv_std, 2).reshape(grad.shape)
+        return grad_x, grad_w, grad_b
+
+    def _graph_backward(self, grad, axes):
+        xp = self.xp
+        x, weight = self.saved_tensors
+        x_edge, w_edge, b_edge = self.edges
+        grouped_shape = (x.shape[0], self.num_groups, -1)
+        xhat, inv_std = _graph_statistics(xp, xp.reshape(x, grouped_shape), (2,), self.eps)
+        grad_x = grad_w = grad_b = None
+        if w_edge is not None:
+            grad_w = xp.sum(grad * xp.reshape(xhat, tuple(x.shape)), axis=axes)
+        if b_edge is not None:
+            grad_b = xp.sum(grad, axis=axes)
+        if x_edge is not None:
+            dxhat = grad if weight is None else grad * xp.reshape(weight, self.shape)
+            grad_x = _normalise_backward(xp, xp.reshape(dxhat, grouped_shape), xhat, inv_std, (2,))
+            grad_x = xp.reshape(grad_x, tuple(x.shape))
         return grad_x, grad_w, grad_b

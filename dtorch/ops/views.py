@@ -11,10 +11,12 @@ buffer. Two ops use it:
 - ``ViewOf(base)``: the view re-derived from the new base; backward scatters the gradient into zeros of the
   base's shape.
 
-Both are plain ``Function``s with plain-data ``attrs``, so they record and replay like every other op.
+Both are plain ``Function``s with plain-data ``attrs``, so they record and replay like every other op. In a
+``create_graph`` backward they use ``ViewOf`` and ``StridedScatter`` (zeros of the base's shape with the view's
+region set), each the other's backward, so gradients of any order go through in-place changes of views.
 """
 
-from dtorch.autograd.function import Function
+from dtorch.autograd.function import Function, graph_mode
 
 OVERLAP_MESSAGE = (
     "unsupported operation: more than one element of the written-to tensor refers to a single memory location. "
@@ -73,6 +75,10 @@ class ViewScatter(Function):
 
     def backward(self, grad):
         xp = self.xp
+        if xp is graph_mode.namespace:
+            layout = {"shape": self.shape, "strides": self.strides, "offset": self.offset}
+            grad_value = ViewOf.apply(grad, **layout)
+            return grad - StridedScatter.apply(grad_value, base_shape=tuple(grad.shape), **layout), grad_value
         grad_base = xp.array(grad, order="C", copy=True)  # our own C-contiguous copy: the layout assumes it
         grad_value = region(xp, grad_base, self.shape, self.strides, self.offset).copy()
         region(xp, grad_base, self.shape, self.strides, self.offset)[...] = 0  # overwritten: no gradient
@@ -91,6 +97,27 @@ class ViewOf(Function):
 
     def backward(self, grad):
         (base_shape,) = self.input_shapes
+        if self.xp is graph_mode.namespace:
+            layout = {"shape": self.shape, "strides": self.strides, "offset": self.offset}
+            return (StridedScatter.apply(grad, base_shape=tuple(base_shape), **layout),)
         grad_base = self.xp.zeros(base_shape, dtype=grad.dtype)
         region(self.xp, grad_base, self.shape, self.strides, self.offset)[...] = grad
         return (grad_base,)
+
+
+class StridedScatter(Function):
+    """Zeros of ``base_shape`` with the region at ``(shape, strides, offset)`` set to ``value``: ``ViewOf``'s
+    backward, whose own backward is ``ViewOf``."""
+
+    attr_names = ("base_shape", "shape", "strides", "offset")
+
+    def forward(self, value):
+        out = self.xp.zeros(self.base_shape, dtype=value.dtype)
+        region(self.xp, out, self.shape, self.strides, self.offset)[...] = value
+        return out
+
+    def backward(self, grad):
+        layout = {"shape": self.shape, "strides": self.strides, "offset": self.offset}
+        if self.xp is graph_mode.namespace:
+            return (ViewOf.apply(grad, **layout),)
+        return (region(self.xp, self.xp.ascontiguousarray(grad), **layout).copy(),)
