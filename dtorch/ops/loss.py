@@ -5,13 +5,17 @@
 label-smoothing weights) with no intermediate op. The class axis is axis 1 (axis 0 for an unbatched input); it is
 moved last internally so every row is one sample. Mean reductions follow PyTorch: class-index losses divide by
 the summed weights of the non-ignored targets, everything else by the element count.
+
+Each loss saves its inputs for a ``create_graph`` backward only (``inputs_saved_for_graph_only``): there the same
+gradient is written with differentiable Tensor ops (``_graph_backward``), so gradient penalties and
+second-order methods differentiate through it in the input, the target and the upstream gradient.
 """
 
 import numpy as np
 
-from dtorch.autograd.function import Function
-from dtorch.ops._util import sum_to
-from dtorch.ops.nn import sum_last
+from dtorch.autograd.function import Function, graph_mode
+from dtorch.ops._util import array_module, constant, sum_to
+from dtorch.ops.nn import LogSoftmax, Softmax, sum_last
 
 
 def _safe_denominator(xp, denominator):
@@ -40,7 +44,7 @@ class PointwiseLoss(Function):
     ``input - target``; inputs ``(input, target, weight)`` broadcast, weight may be None."""
 
     attr_names = ("kind", "reduction", "beta")
-    differentiable_backward = False
+    inputs_saved_for_graph_only = True
 
     def forward(self, x, target, weight):
         xp = self.xp
@@ -65,10 +69,13 @@ class PointwiseLoss(Function):
             self.raw = loss
             loss = loss * weight
         self.count = loss.size
+        self.save_for_backward(x, target, weight)
         return _reduce(loss, self.reduction)
 
     def backward(self, grad):
         xp = self.xp
+        if xp is graph_mode.namespace:
+            return self._graph_backward(grad)
         diff, beta, kind = self.diff, self.beta, self.kind
         scale = _scale(grad, self.reduction, self.count)
         if kind == "mse":
@@ -91,10 +98,41 @@ class PointwiseLoss(Function):
             sum_to(xp, self.raw * scale, weight.shape) if w_edge is not None else None,
         )
 
+    def _graph_backward(self, grad):
+        xp = self.xp
+        x, target, weight = self.saved_tensors
+        diff = x - target
+        beta, kind = self.beta, self.kind
+        size = diff.abs()
+        if kind == "mse":
+            slope, raw = 2 * diff, diff * diff
+        elif kind == "l1":
+            slope, raw = diff.sign(), size
+        elif kind == "smooth_l1":
+            if beta == 0:
+                slope, raw = diff.sign(), size
+            else:
+                inside = size < beta
+                slope = xp.where(inside, diff / beta, diff.sign())
+                raw = xp.where(inside, 0.5 * diff * diff / beta, size - 0.5 * beta)
+        else:
+            slope = diff.clamp(-beta, beta)
+            raw = xp.where(size < beta, 0.5 * diff * diff, beta * (size - 0.5 * beta))
+        scale = _scale(grad, self.reduction, self.count)
+        local = slope * scale if weight is None else slope * scale * weight
+        x_edge, t_edge, w_edge = self.edges
+        return (
+            sum_to(xp, local, x.shape) if x_edge is not None else None,
+            sum_to(xp, -local, target.shape) if t_edge is not None else None,
+            sum_to(xp, raw * scale, weight.shape) if w_edge is not None else None,
+        )
+
 
 def _rows(xp, x, axis):
     """``(M, C)`` view of ``x`` with the class axis last."""
     c = x.shape[axis]
+    if axis == x.ndim - 1:  # already last (2-D logits): moveaxis would only add its Python cost
+        return x.reshape(-1, c)
     return xp.moveaxis(x, axis, -1).reshape(-1, c)
 
 
@@ -124,7 +162,7 @@ class CrossEntropy(Function):
     extra dimensions, ``ignore_index`` skipped); ``True``: target holds class probabilities of the logits' shape."""
 
     attr_names = ("axis", "probabilities", "ignore_index", "reduction", "label_smoothing")
-    differentiable_backward = False
+    inputs_saved_for_graph_only = True
 
     def forward(self, logits, target, weight):
         xp = self.xp
@@ -133,6 +171,7 @@ class CrossEntropy(Function):
         logp = _log_softmax_rows(xp, _rows(xp, logits, axis))
         eps = self.label_smoothing
         self.logp, self.weight, self.shape = logp, weight, logits.shape
+        self.save_for_backward(logits, target)
         out_shape = logits.shape[:axis] + logits.shape[axis + 1:]
         if self.probabilities:
             t = _rows(xp, target, axis)
@@ -152,6 +191,8 @@ class CrossEntropy(Function):
             smooth = -(logp * weight).sum(axis=1) if weight is not None else -logp.sum(axis=1)
             smooth = smooth * valid
         if self.reduction == "mean":
+            if not eps and self.denominator != 0:  # the common case, without errstate's cost
+                return (nll.sum() / self.denominator).astype(logp.dtype, copy=False)
             with np.errstate(invalid="ignore", divide="ignore"):  # all targets ignored: NaN, as in PyTorch
                 loss = nll.sum() / self.denominator
                 if eps:
@@ -165,6 +206,8 @@ class CrossEntropy(Function):
         logits_edge, target_edge, _ = self.edges
         logp = self.logp
         m, c = logp.shape
+        if xp is graph_mode.namespace:
+            return self._graph_backward(grad)
         if self.reduction == "none":
             scale = grad.reshape(-1, 1)
         elif self.reduction == "sum":
@@ -194,12 +237,63 @@ class CrossEntropy(Function):
             grad_logits = _unrows(xp, grad_logits.astype(logp.dtype, copy=False), self.shape, self.axis)
         return grad_logits, grad_target, None
 
+    def _graph_backward(self, grad):
+        xp = self.xp
+        logits, target = self.saved_tensors
+        logits_edge, target_edge, _ = self.edges
+        real_xp = array_module(grad)
+        m, c = self.logp.shape
+        eps = self.label_smoothing
+        rows = _graph_rows(logits, self.axis)
+        if self.reduction == "none":
+            scale = grad.reshape(-1, 1)
+        elif self.probabilities:
+            scale = grad / self.count if self.reduction == "mean" else grad
+        else:
+            scale = grad / float(_safe_denominator(real_xp, self.denominator)) if self.reduction == "mean" else grad
+        weight = None if self.weight is None else constant(self.weight)
+        grad_logits = grad_target = None
+        if self.probabilities:
+            t = _graph_rows(target, self.axis)
+            wt = t * (1 - eps) + eps / c if eps else t
+            if weight is not None:
+                wt = wt * weight
+            if logits_edge is not None:
+                grad_logits = (Softmax.apply(rows, axis=1) * wt.sum(1, keepdim=True) - wt) * scale
+            if target_edge is not None:
+                logp = LogSoftmax.apply(rows, axis=1)
+                grad_target = -(1 - eps) * (logp if weight is None else logp * weight) * scale
+                grad_target = _graph_unrows(grad_target, self.shape, self.axis)
+        elif logits_edge is not None:
+            onehot = real_xp.zeros((m, c), dtype=self.logp.dtype)
+            onehot[real_xp.arange(m), self.safe] = 1
+            a = constant(((1 - eps) * self.row_weight).reshape(-1, 1).astype(self.logp.dtype)) * scale
+            probs = Softmax.apply(rows, axis=1)
+            grad_logits = probs * a - constant(onehot) * a
+            if eps:
+                w = weight if weight is not None else constant(real_xp.ones(c, dtype=self.logp.dtype))
+                b = (eps / c) * w * (constant(self.valid.reshape(-1, 1).astype(self.logp.dtype)) * scale)
+                grad_logits = grad_logits + probs * b.sum(1, keepdim=True) - b
+        if grad_logits is not None:
+            grad_logits = _graph_unrows(grad_logits, self.shape, self.axis)
+        return grad_logits, grad_target, None
+
+
+def _graph_rows(x, axis):
+    """``_rows`` on a Tensor, with differentiable ops."""
+    return x.movedim(axis, -1).reshape(-1, x.shape[axis])
+
+
+def _graph_unrows(rows, shape, axis):
+    moved = tuple(shape[:axis]) + tuple(shape[axis + 1:]) + (shape[axis],)
+    return rows.reshape(moved).movedim(-1, axis)
+
 
 class NLLLoss(Function):
     """Inputs ``(log_probs, target, weight)``: ``-weight[y] * log_probs[y]`` per sample, class axis ``axis``."""
 
     attr_names = ("axis", "ignore_index", "reduction")
-    differentiable_backward = False
+    inputs_saved_for_graph_only = True
 
     def forward(self, logp, target, weight):
         xp = self.xp
@@ -216,14 +310,25 @@ class NLLLoss(Function):
 
     def backward(self, grad):
         xp = self.xp
+        m = self.safe.shape[0]
+        c = self.shape[self.axis]
+        if xp is graph_mode.namespace:  # linear in the gradient: a constant matrix times it
+            real_xp = array_module(grad)
+            rows = real_xp.zeros((m, c), dtype=grad._array.dtype)
+            rows[real_xp.arange(m), self.safe] = -self.row_weight
+            if self.reduction == "none":
+                scale = grad.reshape(-1, 1)
+            elif self.reduction == "sum":
+                scale = grad
+            else:
+                scale = grad / float(_safe_denominator(real_xp, self.denominator))
+            return _graph_unrows(constant(rows) * scale, self.shape, self.axis), None, None
         if self.reduction == "none":
             scale = grad.reshape(-1)
         elif self.reduction == "sum":
             scale = grad
         else:
             scale = grad / _safe_denominator(xp, self.denominator)
-        m = self.safe.shape[0]
-        c = self.shape[self.axis]
         rows = xp.zeros((m, c), dtype=grad.dtype)
         rows[xp.arange(m), self.safe] = -self.row_weight * scale
         return _unrows(xp, rows, self.shape, self.axis), None, None
@@ -233,7 +338,7 @@ class BinaryCrossEntropy(Function):
     """Inputs ``(probabilities, target, weight)``; logs are clamped at -100 as in PyTorch."""
 
     attr_names = ("reduction",)
-    differentiable_backward = False
+    inputs_saved_for_graph_only = True
 
     def forward(self, x, target, weight):
         xp = self.xp
@@ -245,23 +350,31 @@ class BinaryCrossEntropy(Function):
         self.raw, self.logs = raw, (log_x, log_1mx)
         loss = raw * weight if weight is not None else raw
         self.count = loss.size
+        self.save_for_backward(x, target, weight)
         return _reduce(loss, self.reduction).astype(x.dtype, copy=False)
 
     def backward(self, grad):
         xp = self.xp
-        x, target, weight = self.x, self.target, self.weight
+        if xp is graph_mode.namespace:
+            x, target, weight = self.saved_tensors
+            log_x, log_1mx = x.log().clamp_min(-100), (-x).log1p().clamp_min(-100)
+        else:
+            x, target, weight = self.x, self.target, self.weight
+            log_x, log_1mx = self.logs
         scale = _scale(grad, self.reduction, self.count)
         if weight is not None:
             scale = scale * weight
         x_edge, t_edge, w_edge = self.edges
         grad_x = grad_t = grad_w = None
         if x_edge is not None:
-            grad_x = sum_to(xp, (x - target) / xp.maximum((1 - x) * x, 1e-12) * scale, x.shape)
+            spread = (1 - x) * x
+            spread = spread.clamp_min(1e-12) if xp is graph_mode.namespace else xp.maximum(spread, 1e-12)
+            grad_x = sum_to(xp, (x - target) / spread * scale, x.shape)
         if t_edge is not None:
-            log_x, log_1mx = self.logs
             grad_t = sum_to(xp, (log_1mx - log_x) * scale, target.shape)
         if w_edge is not None:
-            grad_w = sum_to(xp, self.raw * _scale(grad, self.reduction, self.count), weight.shape)
+            raw = -(target * log_x + (1 - target) * log_1mx)
+            grad_w = sum_to(xp, raw * _scale(grad, self.reduction, self.count), weight.shape)
         return grad_x, grad_t, grad_w
 
 
@@ -270,7 +383,7 @@ class BinaryCrossEntropyWithLogits(Function):
     ``loss = w * ((1 - t) x + (1 + (pos_weight - 1) t) softplus(-x))``, stable for any ``x``."""
 
     attr_names = ("reduction",)
-    differentiable_backward = False
+    inputs_saved_for_graph_only = True
 
     def forward(self, x, target, weight, pos_weight):
         xp = self.xp
@@ -280,17 +393,24 @@ class BinaryCrossEntropyWithLogits(Function):
         loss = raw * weight if weight is not None else raw
         self.saved = (x, target, weight, pos_weight, softplus_neg, log_weight, raw)
         self.count = loss.size
+        self.save_for_backward(x, target, weight, pos_weight)
         return _reduce(loss, self.reduction).astype(x.dtype, copy=False)
 
     def backward(self, grad):
         xp = self.xp
-        x, target, weight, pos_weight, softplus_neg, log_weight, raw = self.saved
+        if xp is graph_mode.namespace:
+            x, target, weight, pos_weight = self.saved_tensors
+            softplus_neg = (-x).clamp_min(0) + (-x.abs()).exp().log1p()  # log(1 + exp(-x)), differentiable
+            log_weight = 1 + (pos_weight - 1) * target if pos_weight is not None else 1
+            raw = (1 - target) * x + log_weight * softplus_neg
+        else:
+            x, target, weight, pos_weight, softplus_neg, log_weight, raw = self.saved
         base_scale = _scale(grad, self.reduction, self.count)
         scale = base_scale * weight if weight is not None else base_scale
         x_edge, t_edge, w_edge, pw_edge = self.edges
         grad_x = grad_t = grad_w = grad_pw = None
         if x_edge is not None:
-            sigmoid = xp.exp(-xp.logaddexp(0, -x))
+            sigmoid = x.sigmoid() if xp is graph_mode.namespace else xp.exp(-xp.logaddexp(0, -x))
             grad_x = sum_to(xp, ((1 - target) + log_weight * (sigmoid - 1)) * scale, x.shape)
         if t_edge is not None:
             slope = -x if pos_weight is None else -x + (pos_weight - 1) * softplus_neg
@@ -308,7 +428,7 @@ class KLDiv(Function):
     where ``target == 0`` is ``-input`` (the limit from above); PyTorch gives NaN there."""
 
     attr_names = ("reduction", "log_target")
-    differentiable_backward = False
+    inputs_saved_for_graph_only = True
 
     def forward(self, x, target):
         xp = self.xp
@@ -319,6 +439,7 @@ class KLDiv(Function):
             loss = xp.where(positive, target * xp.log(xp.where(positive, target, 1)), 0) - target * x
         self.x, self.target = x, target
         self.shapes = (x.shape, target.shape)
+        self.save_for_backward(x, target)
         loss = loss.astype(xp.result_type(x, target), copy=False)
         if self.reduction == "batchmean":
             self.count = x.shape[0] if x.ndim else 1
@@ -328,7 +449,7 @@ class KLDiv(Function):
 
     def backward(self, grad):
         xp = self.xp
-        x, target = self.x, self.target
+        x, target = self.saved_tensors if xp is graph_mode.namespace else (self.x, self.target)
         scale = grad / self.count if self.reduction in ("mean", "batchmean") else grad
         x_edge, t_edge = self.edges
         grad_x = grad_t = None
