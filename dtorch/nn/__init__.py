@@ -16,6 +16,7 @@ from dtorch.nn.modules.module import Module  # noqa: F401
 from dtorch.nn import modules  # noqa: F401
 
 from dtorch.nn import utils  # noqa: F401
+from dtorch.nn import parallel  # noqa: F401
 
 __all__ = ["Buffer", "Parameter", "UninitializedBuffer", "UninitializedParameter", "functional", "init", "modules",
-           "utils"] + list(_module_names)
+           "parallel", "utils"] + list(_module_names)
