@@ -8,6 +8,7 @@ messages that name the shapes or devices involved.
 
 import builtins
 import collections
+import math
 import numbers
 
 import numpy as np
@@ -192,6 +193,12 @@ def sub(input, other, *, alpha=1):
     """``input - alpha * other`` with broadcasting."""
     if alpha != 1:
         other = _binary(E.Mul, other, alpha)
+    elif type(input) is Tensor and type(other) is Tensor and input._array.dtype is other._array.dtype \
+            and input._array.dtype.kind == "f":
+        try:  # the common case, as in ``add``
+            return E.Sub.apply(input, other)
+        except ValueError as error:
+            raise _broadcast_error(input, other, error) from None
     try:
         return _binary(E.Sub, input, other)
     except TypeError:  # NumPy refuses bool - bool with a TypeError; PyTorch's error is a RuntimeError
@@ -211,6 +218,11 @@ def mul(input, other):
     tensor([[3., 6.],
             [4., 8.]])
     """
+    if type(input) is Tensor and type(other) is Tensor and input._array.dtype is other._array.dtype:
+        try:  # the common case, as in ``add``
+            return E.Mul.apply(input, other)
+        except ValueError as error:
+            raise _broadcast_error(input, other, error) from None
     return _binary(E.Mul, input, other)
 
 
@@ -222,6 +234,12 @@ def div(input, other, *, rounding_mode=None):
     tensor([ 3, -3])
     """
     if rounding_mode is None:
+        if type(input) is Tensor and type(other) is Tensor and input._array.dtype is other._array.dtype \
+                and input._array.dtype.kind == "f":
+            try:  # the common case, as in ``add``
+                return E.Div.apply(input, other)
+            except ValueError as error:
+                raise _broadcast_error(input, other, error) from None
         a, b = _float_operands(input, other)
         return _binary(E.Div, a, b)
     if rounding_mode == "floor":
@@ -528,6 +546,11 @@ def _compare(function):
     """A broadcasting binary op whose result needs no gradient: comparisons, logical and bitwise ops."""
 
     def compare(input, other):
+        if type(input) is Tensor and type(other) is Tensor and input._array.dtype is other._array.dtype:
+            try:  # the common case, as in ``add``
+                return E.Compare.apply(input, other, function=function)
+            except ValueError as error:
+                raise _broadcast_error(input, other, error) from None
         return _binary(E.Compare, input, other, function=function)
 
     compare.__name__ = function
@@ -853,10 +876,13 @@ def _shape_arg(shape):
     """Accept ``f(2, 3)``, ``f((2, 3))`` and ``f([2, 3])`` (and Size)."""
     if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)):
         shape = shape[0]
-    return tuple(int(s) for s in shape)
+    return tuple(map(int, shape))
 
 
 def _infer_shape(shape, numel):
+    # the common case first: every extent given, none negative, and they multiply to the element count
+    if -1 not in shape and math.prod(shape) == numel and (not shape or builtins.min(shape) >= 0):
+        return tuple(shape)
     shape = list(shape)
     unknown = [i for i, s in enumerate(shape) if s == -1]
     if len(unknown) > 1:
@@ -885,8 +911,6 @@ def reshape(input, *shape):
             [3, 4, 5]])
     """
     target = _infer_shape(_shape_arg(shape), input._array.size)
-    if target == input._array.shape:
-        return S.Reshape.apply(input, shape=target)
     return S.Reshape.apply(input, shape=target)
 
 
@@ -1086,9 +1110,13 @@ def repeat(input, *sizes):
 
 def _same_dtype(tensors):
     result = tensors[0]._array.dtype
+    mixed = False
     for t_ in tensors[1:]:
         if t_._array.dtype is not result:
             result = _backend.result_numpy_dtype(result, False, t_._array.dtype, False)
+            mixed = True
+    if not mixed:
+        return tensors
     return [_cast(t_, result) for t_ in tensors]
 
 
@@ -1107,6 +1135,18 @@ def cat(tensors, dim=0):
     if not non_empty:
         return tensors[0].clone()
     tensors = _same_dtype(non_empty)
+    if tensors[0]._array.ndim == 0:
+        _check_cat(tensors, dim)  # raises
+    axis = _wrap_dim(dim, tensors[0]._array.ndim)
+    try:  # NumPy checks the shapes; PyTorch's message is built only when they do not fit
+        return S.Cat.apply(*tensors, axis=axis)
+    except ValueError:
+        _check_cat(tensors, dim)
+        raise
+
+
+def _check_cat(tensors, dim):
+    """Raise PyTorch's error for tensors that ``cat`` cannot join along ``dim``."""
     for index, t_ in enumerate(tensors):
         if t_._array.ndim == 0:
             raise RuntimeError(f"zero-dimensional tensor (at position {index}) cannot be concatenated")
@@ -1125,7 +1165,6 @@ def cat(tensors, dim=0):
                     f"Sizes of tensors must match except in dimension {axis}. Expected size {reference[d]} but got "
                     f"size {shape[d]} for tensor number {index} in the list."
                 )
-    return S.Cat.apply(*tensors, axis=axis)
 
 
 concat = concatenate = cat
@@ -1198,10 +1237,12 @@ def split(tensor, split_size_or_sections, dim=0):
                 f"split_with_sizes expects split_sizes to sum exactly to {size} (input tensor's size at dimension "
                 f"{axis}), but got split_sizes={sections}"
             )
+    # each piece is ``narrow(tensor, axis, start, length)``, built here directly: the sections are known to fit
+    lead = (("slice", None, None, None),) * axis
     pieces = []
     start = 0
     for length in sections:
-        pieces.append(narrow(tensor, axis, start, length))
+        pieces.append(I.Index.apply(tensor, spec=lead + (("slice", start, start + length, None),)))
         start += length
     return tuple(pieces)
 
@@ -1346,8 +1387,15 @@ def _selects_first(input, spec, tensors):
 def getitem(input, key):
     """``input[key]`` with ints, slices, None, ``...``, integer and boolean tensors (PyTorch's rules: NumPy's, but
     integers are applied before the index tensors)."""
+    kind = type(key)
+    if kind is int or kind is slice and _plain_slice(key):  # x[i], x[a:b]: the spec directly
+        spec = (("int", key),) if kind is int else (("slice", key.start, key.stop, key.step),)
+        try:
+            return I.Index.apply(input, spec=spec)
+        except IndexError as error:
+            raise IndexError(f"{error} (indexing a tensor of shape {list(input.shape)})") from None
     spec, tensors = _index_spec(input, key)
-    split = _selects_first(input, spec, tensors)
+    split = _selects_first(input, spec, tensors) if tensors else None
     if split is not None:
         input = getitem(input, _spec_key(split[0], ()))
         spec = split[1]
@@ -1355,6 +1403,13 @@ def getitem(input, key):
         return I.Index.apply(input, *tensors, spec=spec)
     except IndexError as error:
         raise IndexError(f"{error} (indexing a tensor of shape {list(input.shape)})") from None
+
+
+def _plain_slice(key):
+    """True for a slice of Python ints or None with a positive step: its spec needs no conversion or check."""
+    start, stop, step = type(key.start), type(key.stop), key.step
+    return ((start is int or key.start is None) and (stop is int or key.stop is None)
+            and (step is None or type(step) is int and step > 0))
 
 
 def _spec_key(spec, tensors):
@@ -1747,8 +1802,45 @@ def _inplace_on_indexed_view(target, value):
     return target
 
 
+# In-place arithmetic that needs no graph runs as one NumPy ufunc writing into the tensor's memory (``fast``
+# below); the reference path computes out of place and copies the result in (``_inplace_from``).
+_INPLACE_UFUNCS = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.true_divide}
+
+
 def _inplace(function):
+    ufunc = _INPLACE_UFUNCS.get(function.__name__)
+
+    def fast(self, other):
+        """``ufunc(self, other, out=self)`` for a float NumPy tensor and a same-dtype tensor or a Python number;
+        None when the case is not that one (the reference path then runs, and raises what PyTorch raises)."""
+        array = self._array
+        if type(array) is not np.ndarray or array.dtype.kind != "f":
+            return None
+        kind = type(other)
+        if kind is Tensor:
+            if other._array.dtype is not array.dtype or type(other._array) is not np.ndarray:
+                return None
+            if _grad_state["enabled"] and (self.requires_grad or other.requires_grad):
+                return None
+            operand = other._array
+        elif kind is float or kind is int:
+            if _grad_state["enabled"] and self.requires_grad:
+                return None
+            operand = other
+        else:
+            return None
+        try:
+            ufunc(array, operand, out=array)
+        except ValueError:  # ``other`` does not broadcast to ``self``'s shape: nothing was written
+            return None
+        self._bump_version()
+        return self
+
     def method(self, *args, **kwargs):
+        if ufunc is not None and len(args) == 1 and not kwargs:
+            result = fast(self, args[0])
+            if result is not None:
+                return result
         needs_graph = _grad_state["enabled"] and (
             self.requires_grad or builtins.any(isinstance(a, Tensor) and a.requires_grad for a in args)
         )

@@ -1733,7 +1733,7 @@ def _check_class_weight(weight, c, name=""):
 
 def _check_labels(target, ignore_index, c):
     data = target._array
-    if data.size:
+    if data.size and not 0 <= data.min() <= data.max() < c:  # (the common case needs no mask of ignored labels)
         valid = data[data != ignore_index]
         if valid.size and (int(valid.min()) < 0 or int(valid.max()) >= c):
             bad = int(valid.min()) if int(valid.min()) < 0 else int(valid.max())

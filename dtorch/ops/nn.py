@@ -14,7 +14,8 @@ from dtorch.ops.indexing import _scatter_add_into, along_axis_spec, index_scatte
 def sum_last(xp, a):
     """``a.sum(axis=-1, keepdims=True)`` as a matrix-vector product: NumPy's reductions over short contiguous
     rows run several times slower than BLAS. Falls back to ``sum`` for non-contiguous arrays."""
-    if not a.flags.c_contiguous or a.ndim == 0:
+    if not a.flags.c_contiguous or a.ndim == 0 or a.size <= 4096:
+        # (small arrays: allocating the vector of ones costs more than the reduction saves)
         return a.sum(axis=-1, keepdims=True)
     n = a.shape[-1]
     return (a.reshape(-1, n) @ xp.ones(n, dtype=a.dtype)).reshape(a.shape[:-1] + (1,))

@@ -28,7 +28,8 @@ class Sum(Function):
 
     def forward(self, x):
         self.input_shape = x.shape
-        return self.xp.sum(x, axis=self.axes, keepdims=self.keepdim, dtype=self.dtype)
+        # array methods, here and below: NumPy's module functions add a Python dispatch layer per call
+        return x.sum(axis=self.axes, keepdims=self.keepdim, dtype=self.dtype)
 
     def backward(self, grad):
         xp = self.xp
@@ -50,7 +51,10 @@ class Mean(Function):
         self.count = count
         if count == 0:  # NaN, as in PyTorch, without NumPy's "mean of empty slice" warning
             return self.xp.sum(x, axis=self.axes, keepdims=self.keepdim) * math.nan
-        return self.xp.mean(x, axis=self.axes, keepdims=self.keepdim)
+        if x.dtype.itemsize >= 4:
+            # what NumPy's mean computes (a sum in the input's dtype, then one division) without its Python layer
+            return x.sum(axis=self.axes, keepdims=self.keepdim) / count
+        return self.xp.mean(x, axis=self.axes, keepdims=self.keepdim)  # float16: NumPy sums in float32
 
     def backward(self, grad):
         xp = self.xp
@@ -127,11 +131,14 @@ class MaxMin(Function):
     def forward(self, x):
         self.save_for_backward(x)
         self.input_ndim = x.ndim
-        reduce = self.xp.max if self.mode == "max" else self.xp.min
-        out = reduce(x, axis=self.axes, keepdims=True)
+        if not self.keepdim and len(self.axes) == x.ndim:  # every axis: the 0-dim extreme broadcasts in backward
+            out = x.max() if self.mode == "max" else x.min()
+            self.extreme = out
+            return out
+        out = x.max(axis=self.axes, keepdims=True) if self.mode == "max" else x.min(axis=self.axes, keepdims=True)
         self.extreme = out
         if not self.keepdim:
-            out = self.xp.squeeze(out, axis=self.axes)
+            out = out.squeeze(axis=self.axes)
         return out
 
     def backward(self, grad):
@@ -158,15 +165,17 @@ class MaxMinDim(Function):
         self.input_shape = x.shape
         if x.ndim == 0:  # dim 0 or -1 of a 0-dim tensor: the value itself, index 0
             return x.copy(), xp.zeros((), dtype="int64")
-        pick = xp.argmax if self.mode == "max" else xp.argmin
-        indices = xp.expand_dims(pick(x, axis=self.axis), self.axis)
+        axis = self.axis
+        if self.mode == "max":
+            indices = x.argmax(axis=axis, keepdims=True)
+            values = x.max(axis=axis, keepdims=self.keepdim)  # the values at ``indices`` (NaN included)
+        else:
+            indices = x.argmin(axis=axis, keepdims=True)
+            values = x.min(axis=axis, keepdims=self.keepdim)
         self.indices = indices
-        self.input_shape = x.shape
-        values = xp.take_along_axis(x, indices, axis=self.axis)
         if not self.keepdim:
-            values = xp.squeeze(values, axis=self.axis)
-            indices = xp.squeeze(indices, axis=self.axis)
-        return values, indices.astype("int64")
+            indices = indices.reshape(values.shape)
+        return values, indices.astype("int64", copy=False)
 
     def backward(self, grad):
         xp = self.xp
@@ -378,16 +387,11 @@ class ArgExtreme(Function):
 
     def forward(self, x):
         xp = self.xp
-        pick = xp.argmax if self.mode == "max" else xp.argmin
-        if self.axis is None:
-            out = pick(x)
-            if self.keepdim:
-                out = xp.reshape(out, (1,) * x.ndim)
-            return xp.asarray(out, dtype="int64")
-        out = pick(x, axis=self.axis)
-        if self.keepdim:
-            out = xp.expand_dims(out, self.axis)
-        return out.astype("int64")
+        out = x.argmax(axis=self.axis, keepdims=self.keepdim) if self.mode == "max" else \
+            x.argmin(axis=self.axis, keepdims=self.keepdim)
+        if self.axis is None and self.keepdim:  # NumPy keeps one axis of extent 1; PyTorch every axis
+            out = out.reshape((1,) * x.ndim)
+        return xp.asarray(out, dtype="int64")
 
 
 class AllAny(Function):

@@ -1,0 +1,262 @@
+"""Fast paths of issue 12 held equal to the reference paths they stand beside (and to PyTorch).
+
+Each fast path skips work only in a common case (same dtypes, a plain slice, a C-contiguous array, ...); these
+tests run the fast and the reference path on the same inputs and compare values, gradients, versions and errors.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+import dtorch
+from dtorch import functional as F
+from dtorch.ops import reduction as R
+from dtorch.ops import shape as S
+from dtorch.ops.nn import sum_last
+from helpers import check_op
+
+
+def _rand(*shape, seed=0, dtype=np.float32):
+    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+
+
+# ---- shapes and views ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape, numel", [((2, 3), 6), ((6,), 6), ((), 1), ((0, 5), 0), ((2, -1), 6), ((-1,), 0),
+                                          ((5, 0, -1), 0)])
+def test_infer_shape_fast_path_equals_general(shape, numel):
+    if -1 in shape and numel == 0 and shape.count(-1) == 1 and 0 in shape:
+        with pytest.raises(RuntimeError):
+            F._infer_shape(shape, numel)
+        return
+    expected = list(shape)
+    if -1 in expected:
+        known = int(np.prod([s for s in expected if s != -1]))
+        expected[expected.index(-1)] = numel // known if known else 0
+    assert F._infer_shape(shape, numel) == tuple(expected)
+
+
+@pytest.mark.parametrize("shape", [(2, -3), (-2, -3), (4, 2), (7,)])
+def test_infer_shape_rejects_what_the_general_path_rejects(shape):
+    with pytest.raises(RuntimeError):
+        F._infer_shape(shape, 6)
+
+
+@pytest.mark.parametrize("source, target", [((8, 1), (8, 8)), ((1,), (3, 4)), ((), (2, 3)), ((3, 1, 2), (4, 3, 5, 2)),
+                                            ((0, 1), (0, 4)), ((2, 3), (2, 3))])
+def test_expand_view_equals_broadcast_to(source, target):
+    x = _rand(*source)
+    fast = S._expand_view(x, target)
+    reference = np.broadcast_to(x, target)
+    assert fast.shape == reference.shape and fast.dtype == reference.dtype
+    np.testing.assert_array_equal(fast, reference)
+    assert fast.strides == reference.strides
+    assert not fast.flags.writeable
+    assert np.shares_memory(fast, x) or x.size == 0
+
+
+def test_expand_of_a_view_shares_memory_and_version_with_the_base():
+    base = dtorch.zeros(4, 1)
+    view = base[1:3]
+    expanded = view.expand(2, 5)
+    assert expanded._base is base
+    base[1, 0] = 7.0
+    assert expanded[0, 3].item() == 7.0
+    assert expanded._version == base._version
+    check_op(lambda x: x.expand(3, 4, 5), None, [(4, 1)])
+    check_op(lambda x: x.expand(2, 3), None, [(3,)], noncontiguous=True)  # the reference path (not contiguous)
+
+
+def test_getitem_plain_key_fast_path_equals_tuple_path():
+    x = dtorch.tensor(_rand(6, 5), requires_grad=True)
+    for key in (2, -1, 0, slice(1, 4), slice(None, None, 2), slice(-3, None), slice(4, 1), slice(None)):
+        fast, reference = x[key], x[(key,)]
+        np.testing.assert_array_equal(fast.detach().numpy(), reference.detach().numpy())
+        assert fast.grad_fn.name() == reference.grad_fn.name()
+        assert fast._base is x
+        upstream = dtorch.tensor(_rand(*fast.shape, seed=3))
+        (fast_grad,) = dtorch.autograd.grad(fast, x, upstream)
+        (reference_grad,) = dtorch.autograd.grad(reference, x, upstream)
+        np.testing.assert_array_equal(fast_grad.numpy(), reference_grad.numpy())
+    with pytest.raises(IndexError, match="shape \\[6, 5\\]"):
+        x[6]
+    with pytest.raises(ValueError):
+        x[::-1]  # not a plain slice: the reference path raises PyTorch's error
+    check_op(lambda x: x[1:3], None, [(4, 3)])
+    check_op(lambda x: x[-2], None, [(4, 3)])
+
+
+def test_split_pieces_equal_narrow():
+    x = dtorch.tensor(_rand(7, 4), requires_grad=True)
+    for dim, size in ((0, 3), (1, 2), (-1, 3)):
+        pieces = x.split(size, dim)
+        start = 0
+        for piece in pieces:
+            reference = x.narrow(dim, start, piece.shape[dim])
+            np.testing.assert_array_equal(piece.detach().numpy(), reference.detach().numpy())
+            assert piece._base is x
+            start += piece.shape[dim]
+    check_op(lambda x: x.split(3, 1), None, [(2, 7)])
+    check_op(lambda x: x.chunk(3), None, [(7, 2)])
+
+
+def test_cat_errors_are_pytorchs_after_the_fast_path():
+    a, b = dtorch.zeros(2, 3), dtorch.zeros(2, 4)
+    with pytest.raises(RuntimeError, match="Sizes of tensors must match except in dimension 0"):
+        dtorch.cat([a, b])
+    with pytest.raises(RuntimeError, match="same number of dimensions"):
+        dtorch.cat([a, dtorch.zeros(3)])
+    with pytest.raises(RuntimeError, match="zero-dimensional tensor \\(at position 0\\)"):
+        dtorch.cat([dtorch.tensor(1.0), dtorch.tensor(2.0)])
+    assert dtorch.cat([a, b], 1).shape == (2, 7)
+    check_op(lambda x, y: torch.cat([x, y], 1) if isinstance(x, torch.Tensor) else dtorch.cat([x, y], 1), None,
+             [(2, 3), (2, 4)])
+    mixed = dtorch.cat([dtorch.zeros(1, dtype=dtorch.int64), dtorch.ones(1)])  # promotion: the reference path
+    assert mixed.dtype == dtorch.float32
+
+
+# ---- reductions --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("axes, keepdim", [((0, 1, 2), False), ((1,), True), ((0, 2), False)])
+def test_mean_as_sum_over_count_equals_numpy_mean(dtype, axes, keepdim):
+    x = _rand(5, 6, 7, dtype=dtype)
+    out = R.Mean(axes=axes, keepdim=keepdim).forward(x)
+    np.testing.assert_array_equal(out, np.mean(x, axis=axes, keepdims=keepdim))
+    assert np.asarray(out).dtype == dtype
+
+
+def test_mean_float16_keeps_the_reference_path():
+    x = _rand(300, dtype=np.float16)
+    out = R.Mean(axes=(0,), keepdim=False).forward(x)
+    np.testing.assert_array_equal(out, np.mean(x, axis=(0,)))
+
+
+def test_max_dim_values_equal_the_values_at_the_indices():
+    x = _rand(5, 6)
+    x[2, 3] = np.nan
+    x[4, :] = 1.5  # ties: the first index, as PyTorch
+    for mode in ("max", "min"):
+        for keepdim in (False, True):
+            values, indices = R.MaxMinDim(axis=1, keepdim=keepdim, mode=mode).forward(x)
+            pick = np.argmax(x, axis=1) if mode == "max" else np.argmin(x, axis=1)
+            reference = np.take_along_axis(x, np.expand_dims(pick, 1), 1)
+            if not keepdim:
+                reference = reference[:, 0]
+            np.testing.assert_array_equal(values, reference)
+            np.testing.assert_array_equal(indices.reshape(-1), pick)
+            assert indices.dtype == np.int64
+    check_op(lambda x: x.max(dim=1), None, [(4, 5)])
+    check_op(lambda x: x.min(dim=0, keepdim=True), None, [(4, 5)])
+
+
+def test_max_of_every_axis_shares_the_gradient_among_ties():
+    x = dtorch.tensor([1.0, 3.0, 3.0, 2.0], requires_grad=True)
+    t = torch.tensor([1.0, 3.0, 3.0, 2.0], requires_grad=True)
+    x.max().backward()
+    t.max().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), t.grad.numpy())
+    check_op(lambda x: x.amax((0, 1)), None, [(3, 4)])
+    check_op(lambda x: x.max(), None, [(3, 4)])
+    check_op(lambda x: x.min(), None, [(3, 4)])
+
+
+def test_argmax_keepdim_shapes():
+    check_op(lambda x: x.argmax(), None, [(3, 4)])
+    check_op(lambda x: x.argmax(keepdim=True), None, [(3, 4)])
+    check_op(lambda x: x.argmin(1, keepdim=True), None, [(3, 4)])
+
+
+def test_sum_last_small_and_large_agree():
+    for shape in ((8, 8), (300, 40)):
+        a = _rand(*shape)
+        np.testing.assert_allclose(sum_last(np, a), a.sum(axis=-1, keepdims=True), rtol=1e-5, atol=1e-5)
+
+
+# ---- binary and in-place arithmetic -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["add", "sub", "mul", "div"])
+def test_inplace_fast_path_equals_reference(name):
+    a, b = _rand(4, 5), _rand(5, seed=1) + 3.0
+    fast = dtorch.tensor(a)
+    version = fast._version
+    getattr(fast, name + "_")(dtorch.tensor(b))
+    assert fast._version == version + 1
+    reference = dtorch.tensor(a)
+    with dtorch.no_grad():  # through the general path: an out-of-place result copied in
+        F._inplace_from(reference, getattr(F, name)(reference, dtorch.tensor(b)))
+    np.testing.assert_array_equal(fast.numpy(), reference.numpy())
+    scalar = dtorch.tensor(a)
+    getattr(scalar, name + "_")(2.5)
+    expected = getattr(torch.tensor(a), name + "_")(2.5)
+    np.testing.assert_allclose(scalar.numpy(), expected.numpy(), rtol=1e-6)
+
+
+def test_inplace_fast_path_leaves_the_errors_to_the_reference_path():
+    small = dtorch.zeros(3)
+    with pytest.raises(RuntimeError, match="doesn't match the broadcast shape"):
+        small.add_(dtorch.ones(2, 3))
+    assert small._version == 0
+    leaf = dtorch.zeros(3, requires_grad=True)
+    with pytest.raises(RuntimeError, match="leaf Variable"):
+        leaf.mul_(2.0)
+    integer = dtorch.zeros(3, dtype=dtorch.int64)
+    with pytest.raises(RuntimeError, match="can't be cast"):
+        integer.add_(1.5)
+    with dtorch.no_grad():
+        leaf.add_(dtorch.ones(3))
+    np.testing.assert_array_equal(leaf.detach().numpy(), np.ones(3, np.float32))
+
+
+def test_inplace_on_a_view_is_seen_by_the_base():
+    base = dtorch.zeros(2, 3)
+    row = base[1]
+    row += dtorch.ones(3)
+    np.testing.assert_array_equal(base.numpy(), [[0, 0, 0], [1, 1, 1]])
+    assert base._version == 1
+
+
+def test_binary_fast_paths_equal_promotion_paths():
+    check_op(lambda x, y: x * y, None, [(3, 4), (4,)])
+    check_op(lambda x, y: x - y, None, [(3, 1), (4,)])
+    check_op(lambda x, y: x / y, None, [(3, 4), (3, 4)], low=0.5, high=2.0)
+    for op in ("mul", "sub", "div", "gt", "eq"):
+        a = dtorch.tensor([[1.0, 2.0]], dtype=dtorch.float64)
+        b = dtorch.tensor([3.0, 4.0])  # float32: the promotion path
+        ta, tb = torch.tensor([[1.0, 2.0]], dtype=torch.float64), torch.tensor([3.0, 4.0])
+        ours, theirs = getattr(dtorch, op)(a, b), getattr(torch, op)(ta, tb)
+        assert str(ours.dtype).split(".")[-1] == str(theirs.dtype).split(".")[-1]
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    with pytest.raises(RuntimeError, match="size of tensor a \\(3\\) must match the size of tensor b \\(2\\)"):
+        dtorch.zeros(3) * dtorch.zeros(2)
+    with pytest.raises(RuntimeError, match="size of tensor a \\(3\\)"):
+        dtorch.zeros(3) > dtorch.zeros(2)
+
+
+# ---- losses -------------------------------------------------------------------------------------------------------
+
+
+def test_cross_entropy_fast_paths():
+    logits = _rand(6, 5)
+    target = np.array([0, 4, 2, -100, 1, 3])
+    for kwargs in ({}, {"ignore_index": -100}, {"reduction": "sum"}, {"label_smoothing": 0.1}):
+        x, t = dtorch.tensor(logits, requires_grad=True), torch.tensor(logits, requires_grad=True)
+        safe = np.where(target < 0, 0, target)
+        ours = dtorch.nn.functional.cross_entropy(x, dtorch.tensor(safe if not kwargs else target), **kwargs)
+        theirs = torch.nn.functional.cross_entropy(t, torch.tensor(safe if not kwargs else target), **kwargs)
+        np.testing.assert_allclose(ours.item(), theirs.item(), rtol=1e-5)
+        ours.backward()
+        theirs.backward()
+        np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), rtol=1e-5, atol=1e-6)
+    every_ignored = dtorch.nn.functional.cross_entropy(dtorch.tensor(logits), dtorch.full((6,), -100))
+    assert np.isnan(every_ignored.item())
+    with pytest.raises(IndexError, match="Target 5 is out of bounds"):
+        dtorch.nn.functional.cross_entropy(dtorch.tensor(logits), dtorch.tensor([0, 5, 0, 0, 0, 0]))
+    with pytest.raises(IndexError, match="Target -1 is out of bounds"):
+        dtorch.nn.functional.cross_entropy(dtorch.tensor(logits), dtorch.tensor([0, -1, 0, 0, 0, 0]))
+    check_op(lambda x: torch.nn.functional.cross_entropy(x, torch.tensor([[1, 0], [2, 1]]))
+             if isinstance(x, torch.Tensor) else
+             dtorch.nn.functional.cross_entropy(x, dtorch.tensor([[1, 0], [2, 1]])), None, [(2, 3, 2)])
