@@ -91,7 +91,7 @@ class Adam(Optimizer):
     >>> import dtorch
     >>> w = dtorch.nn.Parameter(dtorch.tensor([1.0]))
     >>> opt = dtorch.optim.Adam([w], lr=0.1)
-    >>> (w * w).sum().backward(); opt.step(); w.data.round(4)
+    >>> (w * w).sum().backward(); opt.step(); w.data.numpy().round(4)
     array([0.9], dtype=float32)
     """
 

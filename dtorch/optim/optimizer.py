@@ -75,6 +75,10 @@ class Optimizer:
     """
 
     _has_step = True
+    # names among ``_array_keys`` that are per-parameter 0-dim float32 scalars (NAdam's ``mu_product``, ASGD's
+    # ``eta`` and ``mu``), created like ``step``; the update changes them once per step, so such an optimizer
+    # always runs the per-parameter loop (the flat path calls the update once per cache-sized piece)
+    _scalar_keys = ()
 
     def __init__(self, params, defaults):
         self.defaults = defaults
@@ -212,7 +216,7 @@ class Optimizer:
         if group.get("differentiable"):
             raise RuntimeError("dtorch optimizers update raw arrays in place: differentiable=True is not supported")
         params = group["params"]
-        use_flat = group.get("foreach") is not False or bool(group.get("fused"))
+        use_flat = (group.get("foreach") is not False or bool(group.get("fused"))) and not self._scalar_keys
         if use_flat and params and all(p.grad is not None for p in params):
             buckets = self._flat_buckets(group)
             if buckets is not None:
@@ -251,7 +255,9 @@ class Optimizer:
         xp = _backend.xp_of(p._array)
         for key in self._array_keys(group):
             value = self._initial_value(key, group)
-            if value is not None:
+            if key in self._scalar_keys:
+                state[key] = _wrap(np.array(value, dtype=np.float32))
+            elif value is not None:
                 state[key] = _wrap(xp.full(p._array.shape, value, dtype=p._array.dtype))
 
     # ---- the flat-buffer path -----------------------------------------------------------------------------------------
@@ -431,6 +437,9 @@ def _array_or_none(value):
 
 
 def _cast_state(name, value, param, step_as_tensor=True):
+    if isinstance(value, (list, tuple)) and any(isinstance(v, Tensor) for v in value):
+        # LBFGS keeps lists of history tensors: each follows its parameter, as PyTorch's _cast does
+        return type(value)(_cast_state(None, v, param) if isinstance(v, Tensor) else copy.deepcopy(v) for v in value)
     if not isinstance(value, Tensor):
         if name == "step" and step_as_tensor:
             return _wrap(np.array(float(value), dtype=np.float32))
@@ -599,3 +608,28 @@ def direction_and_decay(xp, param, grad, weight_decay, maximize):
         decayed += grad
         grad = decayed
     return grad
+
+
+def lerp_(xp, start, end, weight, scratch):
+    """``start ← start + weight·(end − start)`` in place, with PyTorch's two formulas (the one for weight ≥ ½
+    goes from ``end``), so float32 results round as ``torch.lerp_`` does. ``scratch`` is a temporary of start's shape.
+
+    >>> import numpy as np
+    >>> a = np.zeros(2); lerp_(np, a, np.ones(2), 0.25, np.empty(2)); a
+    array([0.25, 0.25])
+    """
+    xp.subtract(end, start, out=scratch)
+    if weight < 0.5:
+        scratch *= weight
+        start += scratch
+    else:
+        scratch *= weight - 1
+        xp.add(end, scratch, out=start)
+
+
+def check_lr(lr):
+    """PyTorch's checks of a learning rate (a float, or a one-element Tensor)."""
+    if isinstance(lr, Tensor) and lr.numel() != 1:
+        raise ValueError("Tensor lr must be 1-element")
+    if not 0.0 <= lr:
+        raise ValueError(f"Invalid learning rate: {lr}")

@@ -74,7 +74,7 @@ class SGD(Optimizer):
     >>> w = dtorch.nn.Parameter(dtorch.tensor([1.0]))
     >>> opt = dtorch.optim.SGD([w], lr=0.1, momentum=0.9)
     >>> (w * w).sum().backward(); opt.step(); w.data
-    array([0.8], dtype=float32)
+    tensor([0.8000])
     """
 
     _has_step = False

@@ -107,6 +107,23 @@ def _cases():
     for lr_decay, wd, init, maximize in itertools.product([0, 0.05], [0, 0.05], [0, 0.1], [False, True]):
         cases.append(("Adagrad", dict(lr=0.1, lr_decay=lr_decay, weight_decay=wd, initial_accumulator_value=init,
                                       maximize=maximize)))
+    for rho, wd, maximize in itertools.product([0.9, 0.5], [0, 0.05], [False, True]):
+        cases.append(("Adadelta", dict(lr=0.5, rho=rho, weight_decay=wd, maximize=maximize)))
+    for betas, wd, maximize in itertools.product([(0.8, 0.95), (0.3, 0.9)], [0, 0.05], [False, True]):
+        cases.append(("Adamax", dict(lr=0.05, betas=betas, weight_decay=wd, maximize=maximize)))
+    for wd, decoupled, momentum_decay, maximize in itertools.product([0, 0.05], [False, True], [4e-3, 0.1],
+                                                                    [False, True]):
+        cases.append(("NAdam", dict(lr=0.05, betas=(0.8, 0.95), weight_decay=wd, decoupled_weight_decay=decoupled,
+                                    momentum_decay=momentum_decay, maximize=maximize)))
+    for wd, decoupled, maximize in itertools.product([0, 0.05], [False, True], [False, True]):
+        # betas[1] = 0.95: the rectification switches on after a few steps, so both branches run
+        cases.append(("RAdam", dict(lr=0.05, betas=(0.8, 0.95), weight_decay=wd, decoupled_weight_decay=decoupled,
+                                    maximize=maximize)))
+    for lambd, t0, wd, maximize in itertools.product([1e-4, 0.1], [1e6, 5], [0, 0.05], [False, True]):
+        cases.append(("ASGD", dict(lr=0.05, lambd=lambd, alpha=0.75, t0=t0, weight_decay=wd, maximize=maximize)))
+    for etas, step_sizes, maximize in itertools.product([(0.5, 1.2), (0.3, 1.5)], [(1e-6, 50), (1e-3, 0.05)],
+                                                        [False, True]):
+        cases.append(("Rprop", dict(lr=0.02, etas=etas, step_sizes=step_sizes, maximize=maximize)))
     return cases
 
 
@@ -123,6 +140,8 @@ def test_trajectory_matches_torch(name, kwargs, dtype, foreach):
 @pytest.mark.parametrize("name,kwargs", [
     ("SGD", dict(lr=0.1, momentum=0.9)), ("Adam", dict(lr=0.01)), ("AdamW", dict(lr=0.01, amsgrad=True)),
     ("RMSprop", dict(lr=0.01, momentum=0.5, centered=True)), ("Adagrad", dict(lr=0.1)),
+    ("Adadelta", dict(lr=0.5)), ("Adamax", dict(lr=0.05)), ("NAdam", dict(lr=0.05, decoupled_weight_decay=True)),
+    ("RAdam", dict(lr=0.05, betas=(0.8, 0.95))), ("ASGD", dict(lr=0.05, t0=5)), ("Rprop", dict(lr=0.02)),
 ])
 def test_param_groups_with_own_hyperparameters(name, kwargs):
     groups = [dict(lr=kwargs["lr"] * 2), dict(weight_decay=0.01)]
@@ -131,7 +150,8 @@ def test_param_groups_with_own_hyperparameters(name, kwargs):
 
 
 @pytest.mark.parametrize("name,kwargs", [
-    (n, k) for n, k in CASES if k.get("maximize") is False and k.get("weight_decay", 0) == 0.05 or n == "AdamW"
+    (n, k) for n, k in CASES
+    if k.get("maximize") is False and k.get("weight_decay", 0) == 0.05 or n in ("AdamW", "Rprop")
 ])
 def test_flat_path_equals_loop_bitwise(name, kwargs):
     """The flat-buffer fast path gives the same bits as the per-parameter reference loop."""
@@ -264,7 +284,9 @@ def test_named_parameters():
 @pytest.mark.parametrize("name,kwargs", [
     ("SGD", dict(lr=0.05, momentum=0.9, nesterov=True)), ("Adam", dict(lr=0.05, amsgrad=True)),
     ("AdamW", dict(lr=0.05)), ("RMSprop", dict(lr=0.01, momentum=0.5, centered=True)),
-    ("Adagrad", dict(lr=0.1, lr_decay=0.01)),
+    ("Adagrad", dict(lr=0.1, lr_decay=0.01)), ("Adadelta", dict(lr=0.5, weight_decay=0.01)),
+    ("Adamax", dict(lr=0.05)), ("NAdam", dict(lr=0.05, weight_decay=0.01)), ("RAdam", dict(lr=0.05, betas=(0.8, 0.95))),
+    ("ASGD", dict(lr=0.05, t0=5)), ("Rprop", dict(lr=0.02)),
 ])
 @pytest.mark.parametrize("foreach", [False, None], ids=["loop", "flat"])
 def test_resume_from_state_dict_continues_exactly(name, kwargs, foreach):
@@ -339,6 +361,9 @@ def test_closure_is_called_and_its_loss_returned():
     ("AdamW", dict(lr=0.05)),
     ("RMSprop", dict(lr=0.01, momentum=0.5, centered=True)),
     ("Adagrad", dict(lr=0.1, lr_decay=0.01)),
+    ("Adadelta", dict(lr=0.5, weight_decay=0.01)), ("Adamax", dict(lr=0.05, betas=(0.3, 0.9))),
+    ("RAdam", dict(lr=0.05, betas=(0.8, 0.95), decoupled_weight_decay=True, weight_decay=0.1)),
+    ("Rprop", dict(lr=0.02, maximize=True)),
 ])
 def test_flat_path_in_cache_sized_pieces_equals_loop(monkeypatch, name, kwargs, chunk):
     """Segments (small parameters gathered together) and pieces (a big parameter split) give the loop's bits."""
