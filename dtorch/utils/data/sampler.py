@@ -9,11 +9,20 @@ import itertools
 
 import numpy as np
 
+# indices drawn per call of the RNG by the samplers that draw with replacement: the memory a sampler holds does
+# not grow with num_samples (PyTorch's RandomSampler draws 32 at a time; RandomSampler(ds, replacement=True,
+# num_samples=int(1e10)) must not try to hold 10**10 indices)
+DRAW_CHUNK = 4096
+
 from dtorch.utils.data import _rng
 
 
 class Sampler:
-    """Base class: subclasses define ``__iter__`` (yielding indices) and, where known, ``__len__``."""
+    """Base class: subclasses define ``__iter__`` (yielding indices) and, where known, ``__len__``.
+
+    Every sampler here is lazy in its length: the memory it holds while iterating is bounded by its data source
+    (a permutation of ``len(data_source)``, the weights), never by ``num_samples``.
+    """
 
     def __init__(self, data_source=None):
         pass
@@ -85,7 +94,9 @@ class RandomSampler(Sampler):
         n = len(self.data_source)
         rng = _epoch_stream(self.generator)
         if self.replacement:
-            yield from rng.integers(0, n, size=self.num_samples, dtype=np.int64).tolist()
+            for start in range(0, self.num_samples, DRAW_CHUNK):
+                size = min(DRAW_CHUNK, self.num_samples - start)
+                yield from rng.integers(0, n, size=size, dtype=np.int64).tolist()
             return
         for _ in range(self.num_samples // n):
             yield from rng.permutation(n).tolist()
@@ -150,7 +161,15 @@ class WeightedRandomSampler(Sampler):
     def __iter__(self):
         p = self.weights / self.weights.sum()
         rng = _rng.numpy_generator(self.generator)
-        yield from rng.choice(len(p), size=self.num_samples, replace=self.replacement, p=p).tolist()
+        if not self.replacement:  # num_samples is at most len(weights) here
+            yield from rng.choice(len(p), size=self.num_samples, replace=False, p=p).tolist()
+            return
+        # what rng.choice(replace=True, p=p) does, a chunk at a time: uniform draws looked up in the CDF
+        cdf = np.cumsum(p)
+        cdf /= cdf[-1]
+        for start in range(0, self.num_samples, DRAW_CHUNK):
+            size = min(DRAW_CHUNK, self.num_samples - start)
+            yield from np.searchsorted(cdf, rng.random(size), side="right").tolist()
 
     def __len__(self):
         return self.num_samples

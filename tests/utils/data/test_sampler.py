@@ -1,5 +1,6 @@
 """Samplers: torch's deterministic samplers as the oracle, properties for the random ones."""
 import collections
+import itertools
 
 import numpy as np
 import pytest
@@ -121,3 +122,50 @@ def test_weighted_random_sampler_options_and_checks():
         with pytest.raises(ValueError) as ref:
             tud.WeightedRandomSampler(**kwargs)
         assert str(mine.value) == str(ref.value)
+
+
+def _peak_bytes(iterator, count):
+    """Peak Python allocation while taking ``count`` items from ``iterator`` (tracemalloc)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        for _ in itertools.islice(iterator, count):
+            pass
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("make", [
+    lambda: RandomSampler(range(10), replacement=True, num_samples=int(1e10)),
+    lambda: RandomSampler(range(10), num_samples=int(1e10)),
+    lambda: WeightedRandomSampler([1.0, 2.0, 3.0], num_samples=int(1e10)),
+    lambda: BatchSampler(RandomSampler(range(10), replacement=True, num_samples=int(1e10)), 64, False),
+], ids=["random-replacement", "random-repeated-permutations", "weighted", "batched"])
+def test_samplers_are_lazy_in_their_length(make):
+    """minGPT's RandomSampler(ds, replacement=True, num_samples=int(1e10)): the length is known at once and
+    iterating holds a chunk, not 10**10 indices (which would be 74.5 GiB)."""
+    sampler = make()
+    assert len(sampler) in (int(1e10), int(1e10) // 64 + 1)
+    peak = _peak_bytes(iter(sampler), 50_000)
+    assert peak < 2_000_000, f"{peak} bytes while drawing 50,000 indices"
+    first = next(iter(sampler))
+    assert (0 <= first < 10) if isinstance(first, int) else all(0 <= i < 10 for i in first)
+
+
+def test_chunked_draws_keep_their_distribution_and_seed():
+    g = dtorch.Generator().manual_seed(3)
+    h = dtorch.Generator().manual_seed(3)
+    a = list(RandomSampler(range(7), replacement=True, num_samples=10_000, generator=g))
+    b = list(RandomSampler(range(7), replacement=True, num_samples=10_000, generator=h))
+    assert a == b and len(a) == 10_000
+    counts = collections.Counter(a)
+    assert set(counts) == set(range(7)) and min(counts.values()) > 1200
+    # the weighted sampler's chunked CDF lookup is NumPy's choice(p=...) drawn a chunk at a time: the same stream
+    weights = np.array([0.5, 0.0, 2.0, 1.5])
+    drawn = list(WeightedRandomSampler(weights, 9_000, generator=dtorch.Generator().manual_seed(4)))
+    from dtorch.utils.data import _rng
+
+    rng = _rng.numpy_generator(dtorch.Generator().manual_seed(4))
+    assert drawn == rng.choice(4, size=9_000, p=weights / weights.sum()).tolist()
