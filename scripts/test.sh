@@ -6,7 +6,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 PYTHONDONTWRITEBYTECODE=1
 # every test of these packages (and files) runs on every rank (each test works at any world size) ...
-MULTI_RANK_DIRS=(tests/distributed tests/collectives tests/nn/test_sync_batchnorm.py)
+MULTI_RANK_DIRS=(tests/distributed tests/collectives tests/nn/test_sync_batchnorm.py tests/nn/parallel)
 # ... while from the data tests only the ones marked `mpi` need several ranks
 MPI_MARKED_DIRS=(tests/utils)
 logs=$(mktemp -d)

@@ -1,0 +1,186 @@
+"""PowerSGD gradient compression (Vogels et al., 2019), PyTorch's ``powerSGD_hook``.
+
+Each gradient matrix ``M`` (a tensor viewed as ``shape[0] x rest``) of a bucket is sent as two thin factors instead
+of itself: with ``Q`` (``rest x r``, random at first, then the previous iteration's: warm start)
+
+    P = sum_ranks(M Q),  P <- orthonormalise(P),  Q = sum_ranks(M^T P),  M_avg ~ P Q^T / world
+
+so a rank sends ``(rows + cols) * r`` numbers instead of ``rows * cols``. Vectors, and matrices that would not
+shrink by ``min_compression_rate``, are averaged uncompressed. With error feedback the part of the gradient the
+approximation missed is added to the next iteration's gradient. For the first ``start_powerSGD_iter`` iterations
+the hook is a plain average (PowerSGD needs the early, large gradients exact to converge well).
+
+dtorch runs the hook's three collectives in order within the hook (it returns a completed future), so a bucket
+compressed with PowerSGD does not overlap with the rest of backward; the plain-average iterations do.
+
+>>> state = PowerSGDState(process_group=None, matrix_approximation_rank=1, start_powerSGD_iter=10)
+>>> ddp.register_comm_hook(state, powerSGD_hook)             # doctest: +SKIP
+"""
+
+import numpy as np
+
+import dtorch.distributed as dist
+from dtorch import _backend
+from dtorch.distributed.algorithms.ddp_comm_hooks import default_hooks
+from dtorch.tensor import Tensor
+
+__all__ = ["PowerSGDState", "powerSGD_hook"]
+
+
+class PowerSGDState:
+    """PowerSGD's settings and what it keeps between iterations (error feedback, warm-start ``Q`` factors).
+
+    Args:
+        process_group: the group to average over (None: the default group).
+        matrix_approximation_rank: ``r``, the rank of the approximation (larger: more exact, more bytes).
+        start_powerSGD_iter: iterations of plain averaging before compression starts.
+        min_compression_rate: compress a matrix only if that divides its size by at least this much.
+        use_error_feedback: add what the approximation missed to the next gradient.
+        warm_start: reuse the last iteration's ``Q`` instead of a fresh random one.
+        orthogonalization_epsilon: added to norms in the orthonormalisation (0: exact; a zero column becomes 0).
+        random_seed: the seed of the initial ``Q`` (the same on every rank, so the factors agree).
+
+    >>> PowerSGDState(None, start_powerSGD_iter=2).iter
+    0
+    """
+
+    def __init__(self, process_group, matrix_approximation_rank=1, start_powerSGD_iter=1_000, min_compression_rate=2,
+                 use_error_feedback=True, warm_start=True, orthogonalization_epsilon=0, random_seed=0,
+                 compression_stats_logging_frequency=10_000, batch_tensors_with_same_shape=False):
+        if int(matrix_approximation_rank) < 1:
+            raise ValueError(f"matrix_approximation_rank must be at least 1, got {matrix_approximation_rank}")
+        self.process_group = process_group
+        self.matrix_approximation_rank = int(matrix_approximation_rank)
+        self.start_powerSGD_iter = int(start_powerSGD_iter)
+        self.min_compression_rate = min_compression_rate
+        self.use_error_feedback = use_error_feedback
+        self.warm_start = warm_start
+        self.orthogonalization_epsilon = orthogonalization_epsilon
+        self.rng = np.random.RandomState(random_seed)
+        self.compression_stats_logging_frequency = max(1, compression_stats_logging_frequency)
+        self.batch_tensors_with_same_shape = batch_tensors_with_same_shape
+        self.error_dict = {}
+        self.q_memory_dict = {}
+        self.iter = 0
+        self.total_numel_before_compression = 0
+        self.total_numel_after_compression = 0
+
+    def maybe_increase_iter(self, bucket):
+        """Count an iteration when its last bucket has been handled."""
+        if bucket.is_last():
+            self.iter += 1
+
+    def compression_stats(self):
+        """``(compression rate, numel before, numel after)`` summed over the compressed iterations so far."""
+        after = self.total_numel_after_compression
+        rate = self.total_numel_before_compression / after if after else 0
+        return rate, self.total_numel_before_compression, after
+
+
+def _should_compress(rows, cols, rank, min_compression_rate):
+    uncompressed, compressed = rows * cols, (rows + cols) * rank
+    return compressed * min_compression_rate < uncompressed, uncompressed, compressed
+
+
+def _orthogonalize(matrix, epsilon):
+    """Gram-Schmidt on the columns of ``matrix``, in place."""
+    xp = _backend.xp_of(matrix)
+    for i in range(matrix.shape[1]):
+        column = matrix[:, i]
+        norm = float(xp.linalg.norm(column))
+        if epsilon == 0:
+            if norm == 0:
+                column[...] = 0
+            else:
+                column /= norm
+        else:
+            column /= norm + epsilon
+        if i + 1 < matrix.shape[1]:
+            rest = matrix[:, i + 1:]
+            rest -= xp.outer(column, column @ rest)
+
+
+def _sum(array, group):
+    dist.all_reduce(Tensor._from_array(array, None), group=group)
+
+
+def powerSGD_hook(state, bucket):  # noqa: N802 - PyTorch's name
+    """Average the bucket with PowerSGD compression (see the module docstring).
+
+    >>> ddp.register_comm_hook(PowerSGDState(None, start_powerSGD_iter=2), powerSGD_hook)     # doctest: +SKIP
+    """
+    group = dist.group.WORLD if state.process_group is None else state.process_group
+    world = dist.get_world_size(group)
+    buffer = bucket.buffer()
+    if state.iter < state.start_powerSGD_iter:
+        state.maybe_increase_iter(bucket)
+        return default_hooks._allreduce_fut(group, buffer)
+    flat = buffer._array
+    xp = _backend.xp_of(flat)
+    index = bucket.index()
+    if state.use_error_feedback:
+        error = state.error_dict.get(index)
+        if error is not None and error.shape == flat.shape:
+            flat += error
+        compensated = flat.copy()
+    uncompressed, compressed = [], []
+    for grad in bucket.gradients():
+        array = grad._array
+        rows = array.shape[0] if array.ndim else 1
+        matrix = array.reshape(rows, -1)
+        rank = min(rows, matrix.shape[1], state.matrix_approximation_rank)
+        ok, before, after = _should_compress(rows, matrix.shape[1], rank, state.min_compression_rate)
+        state.total_numel_before_compression += before
+        if array.ndim > 1 and ok:
+            compressed.append((matrix, rank))
+            state.total_numel_after_compression += after
+        else:
+            uncompressed.append(array)
+            state.total_numel_after_compression += before
+    # vectors and incompressible matrices: one plain average, started first so it runs beside the factors' math
+    plain = xp.concatenate([a.reshape(-1) for a in uncompressed]) if uncompressed else None
+    plain_work = last_work = (dist.all_reduce(Tensor._from_array(plain, None), group=group, async_op=True)
+                              if plain is not None else None)
+    if compressed:
+        qs = state.q_memory_dict.get(index)
+        fresh = not state.warm_start or qs is None or len(qs) != len(compressed)
+        if fresh:
+            qs = []
+            for matrix, rank in compressed:
+                rng = np.random.RandomState(state.rng.randint(1_000_000_000))
+                q = xp.asarray(rng.standard_normal((matrix.shape[1], rank))).astype(matrix.dtype)
+                _orthogonalize(q, state.orthogonalization_epsilon)
+                qs.append(q)
+            state.q_memory_dict[index] = qs
+        ps = [matrix @ q for (matrix, _), q in zip(compressed, qs)]
+        p_flat = xp.concatenate([p.reshape(-1) for p in ps])
+        _sum(p_flat, group)
+        offset = 0
+        for i, p in enumerate(ps):
+            ps[i] = p_flat[offset:offset + p.size].reshape(p.shape)
+            offset += p.size
+            _orthogonalize(ps[i], state.orthogonalization_epsilon)
+        q_new = [matrix.T @ p for (matrix, _), p in zip(compressed, ps)]
+        q_flat = xp.concatenate([q.reshape(-1) for q in q_new])
+        last_work = dist.all_reduce(Tensor._from_array(q_flat, None), group=group, async_op=True)
+        last_work.wait()
+        offset = 0
+        kept = []
+        for (matrix, _), p, q in zip(compressed, ps, q_new):
+            q = q_flat[offset:offset + q.size].reshape(q.shape)
+            offset += q.size
+            kept.append(q.copy())
+            matrix[...] = (p @ q.T) / world
+        state.q_memory_dict[index] = kept
+    if plain_work is not None:
+        plain_work.wait()
+        plain /= world
+        offset = 0
+        for array in uncompressed:
+            array[...] = plain[offset:offset + array.size].reshape(array.shape)
+            offset += array.size
+    if state.use_error_feedback:
+        state.error_dict[index] = compensated - flat
+    state.maybe_increase_iter(bucket)
+    # the work is done: chaining on its future gives a completed future that holds the bucket
+    return last_work.get_future().then(lambda fut: buffer)

@@ -1,0 +1,76 @@
+"""The built-in DDP communication hooks (dtorch.distributed.algorithms.ddp_comm_hooks) against DDP's own average,
+at any world size."""
+
+import numpy as np
+import pytest
+
+import dtorch
+import dtorch.distributed as dist
+from dtorch import nn
+from dtorch.distributed.algorithms.ddp_comm_hooks import default_hooks
+from dtorch.distributed.algorithms.ddp_comm_hooks import powerSGD_hook as powerSGD
+from dtorch.nn.parallel import DistributedDataParallel as DDP
+
+
+def _model(dtype=dtorch.float64):
+    dtorch.manual_seed(5)
+    return nn.Sequential(nn.Linear(6, 5), nn.Tanh(), nn.Linear(5, 4), nn.Tanh(), nn.Linear(4, 2)).to(dtype)
+
+
+def _grads(model, steps=1, hook=None, state=None, dtype=dtorch.float64):
+    """This rank's gradients after ``steps`` backward passes (each on fresh data) of a DDP model."""
+    rank = dist.get_rank()
+    ddp = DDP(model)
+    if hook is not None:
+        ddp.register_comm_hook(state, hook)
+    rng = np.random.default_rng(rank)  # different data on every rank
+    for _ in range(steps):
+        ddp.zero_grad()
+        x = dtorch.tensor(rng.standard_normal((8, 6)), dtype=dtype)  # 8 rows: full-rank gradients
+        ddp(x).pow(2).sum().backward()
+    return [p.grad.numpy().copy() for p in ddp.parameters()]
+
+
+def _assert_close(ours, theirs, rtol, atol):
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=atol)
+
+
+def test_allreduce_hook_equals_the_builtin_average(world):
+    _assert_close(_grads(_model(), hook=default_hooks.allreduce_hook), _grads(_model()), 1e-12, 1e-12)
+
+
+def test_fp16_compress_hook_averages_with_float16_rounding(world):
+    ours = _grads(_model(), hook=default_hooks.fp16_compress_hook)
+    exact = _grads(_model())
+    _assert_close(ours, exact, 2e-3, 2e-3)
+    assert ours[0].dtype == np.float64  # written back in the bucket's dtype
+
+
+def test_power_sgd_is_a_plain_average_before_start_iteration(world):
+    state = powerSGD.PowerSGDState(None, start_powerSGD_iter=5)
+    _assert_close(_grads(_model(), steps=2, hook=powerSGD.powerSGD_hook, state=state), _grads(_model(), steps=2),
+                  1e-12, 1e-12)
+    assert state.iter == 2
+
+
+def test_power_sgd_with_full_rank_reproduces_the_average(world):
+    # rank >= the matrices' smaller side: P spans the whole column space, so P P^T M = M exactly
+    state = powerSGD.PowerSGDState(None, matrix_approximation_rank=6, start_powerSGD_iter=0, min_compression_rate=0,
+                                   use_error_feedback=True)
+    _assert_close(_grads(_model(), steps=2, hook=powerSGD.powerSGD_hook, state=state), _grads(_model(), steps=2),
+                  1e-9, 1e-9)
+    rate, before, after = state.compression_stats()
+    assert before > 0 and after > 0
+
+
+def test_power_sgd_low_rank_keeps_what_it_missed_as_error_feedback(world):
+    state = powerSGD.PowerSGDState(None, matrix_approximation_rank=1, start_powerSGD_iter=0, min_compression_rate=1)
+    ours = _grads(_model(), hook=powerSGD.powerSGD_hook, state=state)
+    exact = _grads(_model())
+    # every weight is compressed to rank 1; the biases travel uncompressed
+    np.testing.assert_allclose(ours[1], exact[1], rtol=1e-9, atol=1e-12)
+    assert np.linalg.matrix_rank(ours[0], tol=1e-9) == 1
+    assert state.error_dict and all(np.abs(e).max() > 0 for e in state.error_dict.values())
+    with pytest.raises(ValueError, match="matrix_approximation_rank"):
+        powerSGD.PowerSGDState(None, matrix_approximation_rank=0)
