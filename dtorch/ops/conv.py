@@ -11,10 +11,17 @@ way without the copy: one ``maximum`` or ``+=`` per kernel offset over the strid
 Padding is carried as ``(top, bottom, left, right)`` so that ``padding='same'`` with an even kernel (PyTorch puts
 the odd extra pixel at the bottom/right) and ``ceil_mode`` pooling (extra pixels at the bottom/right) are plain
 attributes. Every op keeps only ints and tuples as attrs, so ``Op(**attrs).forward(*arrays)`` replays it.
+
+A ``create_graph`` backward (WGAN-GP penalties on conv critics, MAML) writes the same gradients with
+differentiable ops (the ``_graph_*`` functions at the end): convolution as ``Unfold`` + matmul and its adjoint as
+matmul + ``Fold`` (``Unfold`` and ``Fold`` are each other's backward), pooling as ``Fold`` or ``IndexScatter``.
 """
 
-from dtorch.autograd.function import Function
-from dtorch.ops.indexing import _scatter_add_into
+from dtorch._backend import xp_of
+from dtorch.autograd.function import Function, graph_mode
+from dtorch.ops._util import constant
+from dtorch.ops.indexing import _scatter_add_into, index_scatter
+from dtorch.ops.nn import ConstantPad
 
 
 def _pad_hw(xp, x, padding, value=0):
@@ -85,7 +92,6 @@ class Conv2d(Function):
     """
 
     attr_names = ("stride", "padding", "dilation", "groups")
-    differentiable_backward = False
 
     def _columns(self, x, kernel):
         """The im2col matrix ``(G, C/G * kh * kw, N * OH * OW)`` of ``x`` and the output extent ``(OH, OW)``."""
@@ -114,6 +120,8 @@ class Conv2d(Function):
 
     def backward(self, grad):
         xp = self.xp
+        if xp is graph_mode.namespace:
+            return _graph_conv_backward(self, grad)
         x, weight = self.saved_tensors
         x_edge, w_edge, b_edge = self.edges
         o, cg, kh, kw = weight.shape
@@ -144,7 +152,6 @@ class ConvTranspose2d(Function):
     """
 
     attr_names = ("stride", "padding", "output_padding", "dilation", "groups")
-    differentiable_backward = False
 
     def forward(self, x, weight, bias):
         xp = self.xp
@@ -171,6 +178,8 @@ class ConvTranspose2d(Function):
 
     def backward(self, grad):
         xp = self.xp
+        if xp is graph_mode.namespace:
+            return _graph_conv_transpose_backward(self, grad)
         x, weight = self.saved_tensors
         x_edge, w_edge, b_edge = self.edges
         cin, coutg, kh, kw = weight.shape
@@ -231,7 +240,6 @@ class MaxPool2d(Function):
     """
 
     attr_names = ("kernel_size", "stride", "padding", "dilation", "ceil_mode")
-    differentiable_backward = False
 
     def _windows(self, x):
         xp = self.xp
@@ -260,7 +268,7 @@ class MaxPool2d(Function):
 
     def _winner_masks(self):
         """Yield ``(i, j, mask)``: where offset (i, j) is the first position holding the window's maximum."""
-        xp = self.xp
+        xp = xp_of(self.out)  # not self.xp: a create_graph backward calls this with the graph namespace there
         out = self.out
         taken = xp.zeros(out.shape, dtype=bool)
         for i, j, view in self.views:
@@ -272,6 +280,8 @@ class MaxPool2d(Function):
     def backward(self, grad):
         xp = self.xp
         self.saved_tensors  # raises if the input was modified in place since forward
+        if xp is graph_mode.namespace:
+            return (_graph_max_pool_backward(self, grad),)
         out_hw = grad.shape[2:]
         padded = xp.zeros(self.input_shape[:2] + tuple(self.padded_hw), dtype=grad.dtype)
         for i, j, hit in self._winner_masks():
@@ -306,7 +316,6 @@ class AvgPool2d(Function):
     """
 
     attr_names = ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override")
-    differentiable_backward = False
 
     def forward(self, x):
         xp = self.xp
@@ -344,6 +353,8 @@ class AvgPool2d(Function):
 
     def backward(self, grad):
         xp = self.xp
+        if xp is graph_mode.namespace:
+            return (_graph_avg_pool_backward(self, grad),)
         kh, kw = self.kernel_size
         out_hw = grad.shape[2:]
         share = grad / self.divisor
@@ -369,7 +380,6 @@ class AdaptiveAvgPool2d(Function):
     """Average pooling to a fixed output size: ``out = Ph @ x @ Pw^T`` with two averaging matrices."""
 
     attr_names = ("output_size",)
-    differentiable_backward = False
 
     def forward(self, x):
         xp = self.xp
@@ -390,6 +400,11 @@ class AdaptiveAvgPool2d(Function):
     def backward(self, grad):
         xp = self.xp
         h, w = self.input_shape[-2:]
+        if xp is graph_mode.namespace:
+            if tuple(self.output_size) == (1, 1):
+                return (grad.expand(*self.input_shape) / (h * w),)
+            ph, pw = self.matrices
+            return (constant(ph.T) @ (grad @ constant(pw)),)
         if tuple(self.output_size) == (1, 1):
             return (xp.broadcast_to(grad / (h * w), self.input_shape).copy(),)
         ph, pw = self.matrices
@@ -413,7 +428,6 @@ class AdaptiveMaxPool2d(Function):
 
     attr_names = ("output_size",)
     n_outputs = 2
-    differentiable_backward = False
 
     def forward(self, x):
         xp = self.xp
@@ -443,6 +457,11 @@ class AdaptiveMaxPool2d(Function):
         xp = self.xp
         h, w = self.input_shape[-2:]
         m = self.index.shape[0]
+        if xp is graph_mode.namespace:
+            rows = xp_of(self.index).arange(m).reshape(-1, 1, 1)
+            spec = (("tensor", 0), ("tensor", 1))
+            flat = index_scatter(grad.reshape(self.index.shape), spec, (rows, self.index), (m, h * w))
+            return (flat.reshape(self.input_shape),)
         grad_flat = xp.zeros((m, h * w), dtype=grad.dtype)
         rows = xp.broadcast_to(xp.arange(m).reshape(-1, 1, 1), self.index.shape)
         _scatter_add_into(xp, grad_flat, (rows, self.index), grad.reshape(self.index.shape))
@@ -475,7 +494,6 @@ class Resample(Function):
     ``tensordot`` (the backward applies the transposes). Axes are the trailing ``len(out_sizes)`` ones."""
 
     attr_names = ("out_sizes", "mode", "align_corners", "scales")
-    differentiable_backward = False
 
     def forward(self, x):
         xp = self.xp
@@ -494,6 +512,11 @@ class Resample(Function):
 
     def backward(self, grad):
         xp = self.xp
+        if xp is graph_mode.namespace:
+            for offset, matrix in enumerate(self.matrices):
+                axis = self.first + offset
+                grad = (grad.movedim(axis, -1) @ constant(matrix)).movedim(-1, axis)
+            return (grad,)
         for offset, matrix in enumerate(self.matrices):
             axis = self.first + offset
             grad = xp.moveaxis(xp.tensordot(grad, matrix, axes=([axis], [0])), -1, axis)
@@ -529,7 +552,6 @@ class Unfold(Function):
     """Sliding local blocks of ``(N, C, H, W)`` as columns ``(N, C * kh * kw, L)`` (im2col); backward is fold."""
 
     attr_names = ("kernel_size", "stride", "dilation", "padding")
-    differentiable_backward = False
 
     def forward(self, x):
         h, w = x.shape[2:]
@@ -542,6 +564,9 @@ class Unfold(Function):
     def backward(self, grad):
         pads = (self.padding[0], self.padding[0], self.padding[1], self.padding[1])
         n, c, h, w = self.input_shape
+        if self.xp is graph_mode.namespace:
+            return (Fold.apply(grad, output_size=(h, w), kernel_size=self.kernel_size, stride=self.stride,
+                               dilation=self.dilation, padding=self.padding),)
         return (_fold(self.xp, grad, c, (h, w), self.kernel_size, self.stride, self.dilation, pads, self.out_hw),)
 
 
@@ -549,7 +574,6 @@ class Fold(Function):
     """Columns ``(N, C * kh * kw, L)`` summed into an ``output_size`` image (col2im); backward is unfold."""
 
     attr_names = ("output_size", "kernel_size", "stride", "dilation", "padding")
-    differentiable_backward = False
 
     def _geometry(self):
         pads = (self.padding[0], self.padding[0], self.padding[1], self.padding[1])
@@ -565,4 +589,94 @@ class Fold(Function):
 
     def backward(self, grad):
         pads, out_hw = self._geometry()
+        if self.xp is graph_mode.namespace:
+            return (Unfold.apply(grad, kernel_size=self.kernel_size, stride=self.stride, dilation=self.dilation,
+                                 padding=self.padding),)
         return (_unfold(self.xp, grad, self.kernel_size, self.stride, self.dilation, pads, out_hw),)
+
+
+# ---- create_graph backward: the same gradients written with differentiable ops ----------------------------------------
+
+
+def _graph_pad(x, pads, sign=1):
+    """``ConstantPad`` of the last two axes by ``(top, bottom, left, right)`` (``sign=-1`` crops)."""
+    if not any(pads):
+        return x
+    top, bottom, left, right = (sign * p for p in pads)
+    return ConstantPad.apply(x, pads=((0, 0), (0, 0), (top, bottom), (left, right)), value=0)
+
+
+def _graph_conv_backward(node, grad):
+    """``Conv2d``'s gradients: ``grad_w = grad @ unfold(x)^T``, ``grad_x = fold(w^T @ grad)``, per group."""
+    x, weight = node.saved_tensors
+    x_edge, w_edge, b_edge = node.edges
+    o, cg, kh, kw = weight.shape
+    g = node.groups
+    n, _, oh, ow = grad.shape
+    grad_rows = grad.reshape(n, g, o // g, oh * ow)
+    geometry = {"kernel_size": (kh, kw), "stride": node.stride, "dilation": node.dilation, "padding": (0, 0)}
+    grad_x = grad_w = grad_b = None
+    if w_edge is not None:
+        cols = Unfold.apply(_graph_pad(x, node.padding), **geometry).reshape(n, g, cg * kh * kw, oh * ow)
+        grad_w = (grad_rows @ cols.transpose(-1, -2)).sum(0).reshape(o, cg, kh, kw)
+    if b_edge is not None:
+        grad_b = grad.sum((0, 2, 3))
+    if x_edge is not None:
+        top, bottom, left, right = node.padding
+        h, w = x.shape[2:]
+        cols = weight.reshape(g, o // g, cg * kh * kw).transpose(-1, -2) @ grad_rows
+        padded = Fold.apply(cols.reshape(n, g * cg * kh * kw, oh * ow), output_size=(h + top + bottom, w + left + right),
+                            **geometry)
+        grad_x = _graph_pad(padded, node.padding, -1)
+    return grad_x, grad_w, grad_b
+
+
+def _graph_conv_transpose_backward(node, grad):
+    """``ConvTranspose2d``'s gradients: windows of the (padded back) gradient against the weight and the input."""
+    x, weight = node.saved_tensors
+    x_edge, w_edge, b_edge = node.edges
+    cin, coutg, kh, kw = weight.shape
+    g = node.groups
+    n, _, h, w = x.shape
+    ph, pw = node.padding
+    full_h, full_w = node.full_hw
+    grad_full = _graph_pad(grad, (ph, full_h - ph - grad.shape[2], pw, full_w - pw - grad.shape[3]))
+    cols = Unfold.apply(grad_full, kernel_size=(kh, kw), stride=node.stride, dilation=node.dilation, padding=(0, 0))
+    cols = cols.reshape(n, g, coutg * kh * kw, h * w)
+    grad_x = grad_w = grad_b = None
+    if x_edge is not None:
+        grad_x = (weight.reshape(g, cin // g, coutg * kh * kw) @ cols).reshape(n, cin, h, w)
+    if w_edge is not None:
+        grad_w = (x.reshape(n, g, cin // g, h * w) @ cols.transpose(-1, -2)).sum(0).reshape(cin, coutg, kh, kw)
+    if b_edge is not None:
+        grad_b = grad.sum((0, 2, 3))
+    return grad_x, grad_w, grad_b
+
+
+def _graph_max_pool_backward(node, grad):
+    """Each output gradient added at its window's winner (``IndexScatter``), then the padding cropped."""
+    xp = xp_of(node.out)
+    n, c, oh, ow = node.out.shape
+    rows = xp.zeros(node.out.shape, dtype=xp.int64)
+    columns = xp.zeros(node.out.shape, dtype=xp.int64)
+    base_rows = xp.arange(oh).reshape(-1, 1) * node.stride[0]
+    base_columns = xp.arange(ow) * node.stride[1]
+    for i, j, hit in node._winner_masks():
+        rows += hit * (base_rows + i * node.dilation[0])
+        columns += hit * (base_columns + j * node.dilation[1])
+    key = (xp.arange(n).reshape(-1, 1, 1, 1), xp.arange(c).reshape(1, -1, 1, 1), rows, columns)
+    spec = tuple(("tensor", k) for k in range(4))
+    padded = index_scatter(grad, spec, key, (n, c) + tuple(node.padded_hw))
+    return _graph_pad(padded, node.pads, -1)
+
+
+def _graph_avg_pool_backward(node, grad):
+    """Each output's share spread over its window: ``Fold`` of the shares, then the padding cropped."""
+    n, c, oh, ow = grad.shape
+    kh, kw = node.kernel_size
+    divisor = node.divisor
+    share = grad / float(divisor) if getattr(divisor, "ndim", 0) == 0 else grad / constant(divisor)
+    cols = share.reshape(n, c, 1, oh * ow).expand(n, c, kh * kw, oh * ow).reshape(n, c * kh * kw, oh * ow)
+    padded = Fold.apply(cols, output_size=tuple(node.padded_hw), kernel_size=(kh, kw), stride=node.stride,
+                        dilation=(1, 1), padding=(0, 0))
+    return _graph_pad(padded, node.pads, -1)
