@@ -45,7 +45,7 @@ def compute_bucket_assignment(arrays, order, limits):
 
     >>> import numpy as np
     >>> arrays = [np.zeros(4, np.float32), np.zeros(4, np.float32), np.zeros(4, np.float64)]
-    >>> compute_bucket_assignment(arrays, [2, 1, 0], (16, 32))
+    >>> compute_bucket_assignment(arrays, [2, 1, 0], (20, 40))
     [[2], [1, 0]]
     """
     open_buckets = {}  # key -> (indices, bytes, number of buckets already closed for the key)

@@ -176,8 +176,8 @@ class DistributedDataParallel(Module, Joinable):
         forward after it reduces the accumulated sum.
 
         >>> with ddp.no_sync():                          # doctest: +SKIP
-        ...     ddp(x1).sum().backward()                 # local accumulation
-        >>> ddp(x2).sum().backward()                     # reduces the sum of both
+        ...     ddp(x1).sum().backward()                 # local accumulation only; the next one reduces both
+        >>> ddp(x2).sum().backward()                     # doctest: +SKIP
         """
         previous = self.require_backward_grad_sync
         self.require_backward_grad_sync = False
