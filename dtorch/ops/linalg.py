@@ -1,8 +1,15 @@
 """Matrix products (``matmul`` in every shape combination PyTorch accepts, ``einsum``) and sorting
-(``sort``, ``topk``)."""
+(``sort``, ``topk``) and dense linear algebra (``inv``, ``det``, ``solve``).
 
-from dtorch.autograd.function import Function
+In a ``create_graph`` backward sorting's gradient is an ``IndexScatter`` and the linear-algebra gradients are
+written with the ops themselves (``Inverse``, ``Det``, ``Solve`` recomputed from the saved inputs), so gradients of
+any order follow.
+"""
+
+from dtorch._backend import xp_of
+from dtorch.autograd.function import Function, graph_mode
 from dtorch.ops._util import sum_to
+from dtorch.ops.indexing import _along_axis_key, index_scatter
 
 
 class MatMul(Function):
@@ -85,9 +92,6 @@ class Einsum(Function):
     def forward(self, *arrays):
         self.save_for_backward(*arrays)
         self.subscripts, self.output = parse_einsum(self.equation, [a.ndim for a in arrays])
-        for subscripts in self.subscripts:
-            if len(set(subscripts)) != len(subscripts):
-                self.differentiable_backward = False
         spelled = ",".join(self.subscripts) + "->" + self.output
         return self.xp.einsum(spelled, *arrays)
 
@@ -122,10 +126,17 @@ class Einsum(Function):
                 partial = xp.broadcast_to(xp.reshape(partial, kept_shape), tuple(extents[c] for c in letters))
             if letters != subscripts:
                 # a repeated letter reads a diagonal ('ii->i'): the gradient goes back onto it, zero elsewhere
-                grids = xp.ix_(*[xp.arange(extents[c]) for c in letters])
-                full = xp.zeros(operand.shape, dtype=partial.dtype)
-                full[tuple(grids[letters.index(c)] for c in subscripts)] = partial
-                partial = full
+                if xp is graph_mode.namespace:
+                    real_xp = xp_of(partial._array)
+                    grids = real_xp.ix_(*[real_xp.arange(extents[c]) for c in letters])
+                    key = tuple(grids[letters.index(c)] for c in subscripts)
+                    spec = tuple(("tensor", k) for k in range(len(key)))
+                    partial = index_scatter(partial, spec, key, tuple(operand.shape), accumulate=False)
+                else:
+                    grids = xp.ix_(*[xp.arange(extents[c]) for c in letters])
+                    full = xp.zeros(operand.shape, dtype=partial.dtype)
+                    full[tuple(grids[letters.index(c)] for c in subscripts)] = partial
+                    partial = full
             grads.append(partial)
         return tuple(grads)
 
@@ -143,6 +154,9 @@ def _descending_order(xp, x, axis):
 
 def _scatter_to_positions(xp, grad, indices, shape, axis):
     """Sort's and topk's backward: each output's gradient goes back to the input position it was taken from."""
+    if xp is graph_mode.namespace:
+        key = _along_axis_key(xp_of(indices), indices, axis)
+        return index_scatter(grad, tuple(("tensor", k) for k in range(len(key))), key, shape, accumulate=False)
     out = xp.zeros(shape, dtype=grad.dtype)
     xp.put_along_axis(out, indices, grad, axis=axis)
     return out
@@ -153,7 +167,6 @@ class Sort(Function):
 
     attr_names = ("axis", "descending", "stable")
     n_outputs = 2
-    differentiable_backward = False
 
     def forward(self, x):
         xp = self.xp
@@ -172,7 +185,6 @@ class Sort(Function):
 class TopK(Function):
     attr_names = ("k", "axis", "largest", "sorted")
     n_outputs = 2
-    differentiable_backward = False
 
     def name(self):
         return "TopkBackward0"
@@ -207,14 +219,19 @@ class Inverse(Function):
     """``A^-1``; backward ``-A^-T grad A^-T`` (from ``d(A^-1) = -A^-1 dA A^-1``), read from the output."""
 
     saves_output = True
-    differentiable_backward = False
+    inputs_saved_for_graph_only = True
 
     def forward(self, a):
         self.inverse = self.xp.linalg.inv(a)
+        self.save_for_backward(a)
         return self.inverse
 
     def backward(self, grad):
         xp = self.xp
+        if xp is graph_mode.namespace:
+            (a,) = self.saved_tensors
+            inverse_t = Inverse.apply(a).transpose(-1, -2)
+            return (-(inverse_t @ grad @ inverse_t),)
         inverse_t = _mT(xp, self.inverse)
         return (-xp.matmul(xp.matmul(inverse_t, grad), inverse_t),)
 
@@ -223,7 +240,6 @@ class Det(Function):
     """``det(A)``; backward ``grad * det(A) * A^-T`` (Jacobi's formula; needs A invertible)."""
 
     saves_output = True
-    differentiable_backward = False
 
     def forward(self, a):
         self.save_for_backward(a)
@@ -233,6 +249,9 @@ class Det(Function):
     def backward(self, grad):
         (a,) = self.saved_tensors
         xp = self.xp
+        if xp is graph_mode.namespace:
+            scale = (grad * Det.apply(a)).unsqueeze(-1).unsqueeze(-1)
+            return (scale * Inverse.apply(a).transpose(-1, -2),)
         scale = (grad * self.det)[..., None, None]
         return (scale * _mT(xp, xp.linalg.inv(a)),)
 
@@ -243,7 +262,6 @@ class Solve(Function):
 
     attr_names = ("vector",)
     saves_output = True
-    differentiable_backward = False
 
     def forward(self, a, b):
         xp = self.xp
@@ -256,6 +274,8 @@ class Solve(Function):
     def backward(self, grad):
         (a,) = self.saved_tensors
         xp = self.xp
+        if xp is graph_mode.namespace:
+            return self._graph_backward(a, grad)
         grad_rhs = grad[..., None] if self.vector else grad
         grad_b = xp.linalg.solve(_mT(xp, a), grad_rhs)
         a_edge, b_edge = self.edges
@@ -267,3 +287,17 @@ class Solve(Function):
         else:
             grad_b = None
         return grad_a, grad_b
+
+    def _graph_backward(self, a, grad):
+        a_edge, b_edge = self.edges
+        grad_b = Solve.apply(a.transpose(-1, -2), grad, vector=self.vector)
+        grad_a = None
+        if a_edge is not None:
+            # the output Tensor itself (its history runs through this node), as PyTorch's formula uses the result
+            solution = self._output_ref()
+            if self.vector:
+                grad_a = -(grad_b.unsqueeze(-1) @ solution.unsqueeze(-2))
+            else:
+                grad_a = -(grad_b @ solution.transpose(-1, -2))
+            grad_a = sum_to(self.xp, grad_a, tuple(a.shape))
+        return grad_a, (sum_to(self.xp, grad_b, tuple(self.b_shape)) if b_edge is not None else None)
