@@ -1,6 +1,7 @@
 """A world of one without MPI: what dtorch runs on where no MPI library can be loaded.
 
-Every collective of a group of one is a copy (or nothing); AVG divides by one. Only rank 0 exists.
+Every collective of a group of one is a copy (or nothing); AVG divides by one. Only rank 0 exists. The verbs
+return None, as every transport's do (``allgather_bytes`` returns ``[data]``).
 
 >>> import numpy as np
 >>> from dtorch.collectives.base import ReduceOp
@@ -9,7 +10,7 @@ Every collective of a group of one is a copy (or nothing); AVG divides by one. O
 array([0., 1., 2.])
 """
 
-from dtorch.collectives.base import Communicator
+from dtorch.collectives.base import Communicator, check_sizes
 
 
 def _copy(sendbuf, recvbuf):
@@ -71,7 +72,8 @@ class LocalCommunicator(Communicator):
     def barrier(self):
         pass
 
-    def allgather_bytes(self, data):
+    def allgather_bytes(self, data, limit=None):
+        check_sizes([len(data)], limit)
         return [bytes(data)]
 
     def split(self, ranks):

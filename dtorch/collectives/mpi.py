@@ -5,6 +5,8 @@ CUDA-aware (:func:`detect_cuda_aware`), and are staged through host memory other
 CUDA-aware). Reductions use MPI's datatypes (float16 included: MPICH and Open MPI reduce it natively); moves of data
 (broadcast, gathers, all-to-all, send/recv) go as bytes, so any dtype moves.
 
+The verbs block and return None (``recv`` returns the sender's rank); ``isend``/``irecv`` start a transfer and
+return a :class:`P2PRequest`; :class:`SlotWindow` is the one-sided memory the process group posts its progress in.
 ``mpi4py.MPI`` is imported, and MPI initialised, only when a communicator is made: ``import dtorch`` never starts MPI.
 
 >>> import numpy as np
@@ -18,11 +20,10 @@ CUDA-aware). Reductions use MPI's datatypes (float16 included: MPICH and Open MP
 import ctypes
 import os
 import threading
-import time
 
 import numpy as np
 
-from dtorch.collectives.base import Communicator, ReduceOp
+from dtorch.collectives.base import Communicator, ReduceOp, check_sizes
 
 _MPI = None
 
@@ -213,7 +214,6 @@ class MpiCommunicator(Communicator):
         super().__init__(comm.Get_rank(), comm.Get_size())
         self.comm = comm
         self._cuda_aware = cuda_aware
-        self._board = None
 
     @classmethod
     def world(cls):
@@ -384,9 +384,10 @@ class MpiCommunicator(Communicator):
     def barrier(self):
         self.comm.Barrier()
 
-    def allgather_bytes(self, data):
+    def allgather_bytes(self, data, limit=None):
         sizes = np.empty(self.size, np.int64)
         self.comm.Allgather([np.array([len(data)], np.int64), _MPI.INT64_T], [sizes, _MPI.INT64_T])
+        check_sizes(sizes, limit)
         out = np.empty(int(sizes.sum()), np.uint8)
         self.allgatherv(np.frombuffer(data, np.uint8) if data else np.empty(0, np.uint8), out, sizes.tolist())
         offsets = np.concatenate([[0], np.cumsum(sizes)])
@@ -419,26 +420,21 @@ class MpiCommunicator(Communicator):
         node = self.comm.Split_type(_MPI.COMM_TYPE_SHARED, key=self.rank)
         return MpiCommunicator(node, cuda_aware=self._cuda_aware)
 
-    def board(self):
-        """A :class:`ProgressBoard` over this communicator (collective; made once)."""
-        if self._board is None:
-            self._board = ProgressBoard(self.comm)
-        return self._board
+    def slot_window(self, slots):
+        """A :class:`SlotWindow` of ``slots`` int64 words per rank (collective; the caller frees it)."""
+        return SlotWindow(self.comm, slots)
 
     def abort(self, code=1):
         mpi().COMM_WORLD.Abort(code)
 
     def free(self):
-        super().free()
-        if self._board is not None:
-            self._board.free()
-            self._board = None
         if self.comm != mpi().COMM_WORLD and self.comm != mpi().COMM_SELF:
             self.comm.Free()
 
 
 class P2PRequest:
-    """A started point-to-point transfer: ``test()`` polls it, ``wait()`` blocks; ``result`` is the peer's rank."""
+    """A started point-to-point transfer: ``test()`` returns whether it is done (without blocking), ``wait()`` blocks
+    and returns the peer's rank, ``cancel()`` gives it up."""
 
     __slots__ = ("request", "keep", "finish", "status", "done")
 
@@ -473,132 +469,66 @@ class P2PRequest:
             self.request.Cancel()
 
 
-class RequestPoller:
-    """Completes the :class:`Work` of started point-to-point transfers without the user polling.
-
-    MPICH moves a nonblocking transfer forward only while some thread is in an MPI call, so one daemon thread tests
-    the outstanding requests, sleeping a little longer each round nothing finished (up to 1 ms). Idle when there is
-    nothing to test.
-    """
-
-    def __init__(self):
-        self._items = []
-        self._cv = threading.Condition()
-        self._thread = None
-
-    def watch(self, request, work, result=None):
-        """Complete ``work`` (with ``result(request)`` if given) once ``request`` is done; returns ``work``."""
-        with self._cv:
-            self._items.append((request, work, result))
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, name="dtorch-p2p-progress", daemon=True)
-                self._thread.start()
-            self._cv.notify()
-        return work
-
-    def _loop(self):
-        pause = 0.0
-        while True:
-            with self._cv:
-                while not self._items:
-                    self._cv.wait()
-                    pause = 0.0
-                items = list(self._items)
-            finished = []
-            for item in items:
-                request, work, result = item
-                try:
-                    if request.test():
-                        finished.append(item)
-                        work.future.set_result(result(request) if result else None)
-                except BaseException as error:  # noqa: BLE001 - handed to the waiter
-                    finished.append(item)
-                    work.future.set_exception(error)
-            if finished:
-                with self._cv:
-                    for item in finished:
-                        self._items.remove(item)
-                pause = 0.0
-            else:
-                pause = min(0.001, pause * 2 or 0.00002)
-                time.sleep(pause)
-
-
 def _int64_slots(buffer, count):
     """The first ``count`` int64 slots of an MPI memory buffer, as a memoryview (stores cost less than NumPy's)."""
     return memoryview(buffer).cast("B")[: 8 * count].cast("q")
 
 
-class ProgressBoard:
-    """Where each rank posts the collective it entered last, readable by the others without their help.
+class SlotWindow:
+    """``slots`` int64 words per rank in an MPI window: each rank writes its own, and reads every rank's without
+    their help (one-sided). Collective to make and to free.
 
-    Each rank owns one int64 slot in an MPI window holding ``(sequence number, op code, inside)`` packed by
-    :meth:`encode`: one aligned 8-byte store, so a reader never sees half of an update, and cheap enough for every
-    collective. When the whole communicator is on one node the window is shared memory and peers are read with
-    plain loads; across nodes a peer is read by a one-sided ``Get`` that is given ``timeout`` seconds (a rank busy
-    outside MPI may not answer: it is reported as unknown, None).
+    When the whole communicator is on one node the window is shared memory: ``mine`` is this rank's words and a
+    peer's are read with plain loads. Across nodes a peer's words are read by a one-sided ``Get`` that is given
+    ``timeout`` seconds (a rank busy outside MPI may not answer: its words come back as None). A word is one aligned
+    8-byte store, so a reader never sees half of an update.
 
-    >>> ProgressBoard.decode(ProgressBoard.encode(41, 3, 1))
-    (41, 3, 1)
-    >>> ProgressBoard.decode(ProgressBoard.encode(-1, 0, 0))     # no collective entered yet
-    (-1, 0, 0)
+    >>> window = comm.slot_window(2)              # doctest: +SKIP
+    >>> window.mine[0] = 7; window.read(0)        # doctest: +SKIP
+    [7, 7]
     """
 
-    CODE_BITS = 15  # op codes below 2**15
-
-    @staticmethod
-    def encode(seq, code, inside):
-        """The slot value of ``(seq, code, inside)``: ``seq`` in the high bits, then the op code, then the flag."""
-        return (seq << (ProgressBoard.CODE_BITS + 1)) | (code << 1) | (1 if inside else 0)
-
-    @staticmethod
-    def decode(value):
-        """``(seq, code, inside)`` of a slot value (``seq`` keeps its sign: -1 is "none yet")."""
-        return (value >> (ProgressBoard.CODE_BITS + 1), (value >> 1) & ((1 << ProgressBoard.CODE_BITS) - 1),
-                value & 1)
-
-    def __init__(self, comm):
+    def __init__(self, comm, slots):
         MPI = mpi()
         self.comm = comm
+        self.slots = slots
         node = comm.Split_type(MPI.COMM_TYPE_SHARED)
         self.shared = node.Get_size() == comm.Get_size()
         node.Free()
-        # a cache line per rank: posting must not make the ranks' caches fight over one line
-        nbytes = 64
+        # a cache line per rank at least: a rank's stores must not make the ranks' caches fight over one line
+        nbytes = max(64, 8 * slots)
         if self.shared:
             self.win = MPI.Win.Allocate_shared(nbytes, 8, comm=comm)
-            self.peers = [_int64_slots(self.win.Shared_query(r)[0], 1) for r in range(comm.Get_size())]
+            self.peers = [_int64_slots(self.win.Shared_query(r)[0], slots) for r in range(comm.Get_size())]
             self.mine = self.peers[comm.Get_rank()]
         else:
             self.win = MPI.Win.Allocate(nbytes, 8, comm=comm)
-            self.mine = _int64_slots(self.win.tomemory(), 1)
+            self.mine = _int64_slots(self.win.tomemory(), slots)
             self.peers = None
-        self.mine[0] = self.encode(-1, 0, 0)
+        for i in range(slots):
+            self.mine[i] = 0
         comm.Barrier()
 
-    def post(self, seq, code, inside):
-        self.mine[0] = self.encode(seq, code, inside)
-
-    def read(self, timeout=1.0):
-        """Every rank's ``(seq, code, inside)`` tuple, None where it could not be read within ``timeout``."""
+    def read(self, slot, timeout=1.0):
+        """Word ``slot`` of every rank, in rank order; None where it could not be read within ``timeout`` s."""
         if self.peers is not None:
-            return [self.decode(peer[0]) for peer in self.peers]
-        size = self.comm.Get_size()
+            return [peer[slot] for peer in self.peers]
+        size, me = self.comm.Get_size(), self.comm.Get_rank()
         found = [None] * size
-        found[self.comm.Get_rank()] = self.decode(self.mine[0])
+        found[me] = self.mine[slot]
 
         def fetch():
             MPI = mpi()
             for r in range(size):
-                if r == self.comm.Get_rank():
+                if r == me:
                     continue
                 buf = np.zeros(1, np.int64)
                 self.win.Lock(r, MPI.LOCK_SHARED)
-                self.win.Get([buf, MPI.INT64_T], r)
+                self.win.Get([buf, MPI.INT64_T], r, target=(slot, 1, MPI.INT64_T))
                 self.win.Unlock(r)
-                found[r] = self.decode(int(buf[0]))
+                found[r] = int(buf[0])
 
-        reader = threading.Thread(target=fetch, name="dtorch-board-read", daemon=True)
+        reader = threading.Thread(target=fetch, name="dtorch-window-read", daemon=True)
         reader.start()
         reader.join(timeout)
         return found

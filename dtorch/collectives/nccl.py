@@ -3,8 +3,8 @@
 Imported only when an NCCL group is made. The communicator is bootstrapped over MPI: rank 0 makes NCCL's unique
 id, MPI broadcasts it, and each rank builds its communicator on its local GPU (``local_rank % device_count``).
 Sub-groups are made the same way over the MPI sub-communicator (CuPy exposes no ``ncclCommSplit``). Every verb is
-queued on the *current* CuPy stream and returns at once: the host is not synchronised, as in PyTorch; later work
-on that stream sees the result. ``check_async_error`` and ``abort`` are what the timeout watchdog uses.
+queued on the *current* CuPy stream and returns None at once: the host is not synchronised, as in PyTorch; later
+work on that stream sees the result. ``check_async_error`` and ``abort`` are what the timeout watchdog uses.
 
 NCCL has no bitwise reductions and no 16-bit integers; bool reduces as uint8 (SUM/MAX/BOR: max, i.e. or;
 PRODUCT/MIN/BAND: min, i.e. and). Gather, scatter and all-to-all are grouped sends and receives.
@@ -221,8 +221,8 @@ class NcclCommunicator(Communicator):
     def barrier(self):
         self.bootstrap.barrier()
 
-    def allgather_bytes(self, data):
-        return self.bootstrap.allgather_bytes(data)
+    def allgather_bytes(self, data, limit=None):
+        return self.bootstrap.allgather_bytes(data, limit)
 
     def split(self, ranks):
         sub = self.bootstrap.split(ranks)
@@ -241,5 +241,4 @@ class NcclCommunicator(Communicator):
             self.bootstrap.abort(code)
 
     def free(self):
-        super().free()
         self.comm.destroy()

@@ -6,11 +6,16 @@ is a world of one. Importing this package starts nothing: :func:`init_process_gr
 What dtorch adds to PyTorch's behaviour, so that a job never hangs silently:
 
 - ranks that call different collectives get a :class:`CollectiveMismatchError` naming the collective, its sequence
-  number and what each rank passed (checked on the first calls and then every 256th; on every call with
-  ``DTORCH_DISTRIBUTED_DEBUG=DETAIL``);
+  number and what each rank passed, on every rank and before any result is returned (every call is checked by
+  default; ``DTORCH_DISTRIBUTED_DEBUG=DETAIL`` adds each rank's recent calls to the message, ``OFF`` turns the
+  checks off);
 - a collective that waits past its group's ``timeout`` raises :class:`DistTimeoutError` naming the ranks that have
   not reached it, and the whole job is ended (``MPI_Abort``);
-- an uncaught exception on any rank prints its traceback (prefixed ``[rank N]``) and ends every rank.
+- an uncaught exception on any rank prints its traceback (prefixed ``[rank N]``) and ends every rank;
+- a rank that leaves while others wait for it in a collective (its script returns, ``sys.exit(3)``) makes them
+  raise a :class:`DistBackendError` naming it and its exit status within a second, and the job ends with that
+  status;
+- a Future callback that raises is logged, and the group's communication thread goes on.
 
 >>> import dtorch, dtorch.distributed as dist
 >>> dist.init_process_group()                           # doctest: +SKIP
@@ -19,7 +24,7 @@ What dtorch adds to PyTorch's behaviour, so that a job never hangs silently:
 True
 """
 
-from dtorch.collectives.base import Future, ReduceOp, Work
+from dtorch.collectives.base import ReduceOp
 from dtorch.distributed.checks import (
     CollectiveMismatchError,
     DebugLevel,
@@ -77,6 +82,7 @@ from dtorch.distributed.process_group import (
     new_group,
 )
 from dtorch.distributed.watchdog import DistBackendError, DistError, DistTimeoutError
+from dtorch.distributed.work import Future, Work
 
 
 class Backend:

@@ -1,35 +1,42 @@
 """Collective fingerprints: catch ranks that call different collectives before they corrupt data or hang.
 
-Every collective of a group gets the group's next sequence number and a *spec*: the values every rank must agree
-on (op name, dtype, shape, root, reduce op). On a checked call the ranks all-gather ``(sequence number, hash of the
-spec)`` (16 bytes each) before the collective itself; when they differ, every rank all-gathers the readable
-descriptions and raises :class:`CollectiveMismatchError` naming the collective, its sequence number, and which ranks
-passed what. The check happens on all ranks or none (it depends only on the sequence number and the debug level,
-which must be the same everywhere), so a detected mismatch leaves the group usable.
+Every collective of a group gets the group's next sequence number when it starts, and a *spec*: the values every
+rank must agree on (op name, dtype, shape, root, reduce op). Before the collective moves any data the ranks
+all-reduce (MAX) the four int64 ``(seq, -seq, fingerprint, -fingerprint)``, 32 bytes, where the fingerprint is a
+cached hash of the name and the spec: the maximum equals this rank's values on every rank exactly when all ranks
+agree, and every rank reaches the same verdict. When they differ, every rank all-gathers the readable
+descriptions and raises :class:`CollectiveMismatchError` naming the collective, its sequence number and which ranks
+passed what. Since every collective starts with this check, a check always meets the other ranks' check of the same
+sequence number, even when a rank skipped a call: the sequence numbers stay aligned and the group stays usable
+after the error.
 
-Which calls are checked, from ``DTORCH_DISTRIBUTED_DEBUG`` (or :func:`set_debug_level`):
+``DTORCH_DISTRIBUTED_DEBUG`` (or :func:`set_debug_level`; every rank must use the same level):
 
-- ``OFF``: none.
-- ``INFO`` (the default): the first 16 calls of each group, then every 256th: enough to catch a script whose ranks
-  take different paths, at a cost too small to measure on a 64 KB all_reduce.
-- ``DETAIL``: every call.
+- ``OFF``: no check (a mismatch then corrupts data or hangs until the timeout).
+- ``INFO`` (the default): every call is checked.
+- ``DETAIL``: every call is checked, and a mismatch report also lists each rank's last calls of the group.
 
 >>> describe("all_reduce", 3, ("float32", (4,), "SUM"))
 'all_reduce #3 (dtype=float32, shape=(4,), op=SUM)'
 """
 
+import collections
 import enum
 import os
 import zlib
 
 import numpy as np
 
-FIRST_CHECKED = 16
-CHECK_EVERY = 256
+from dtorch.collectives.base import ReduceOp
+
+# the most bytes a rank's mismatch description may take (peers' sizes are checked against it before allocating)
+REPORT_LIMIT = 1 << 16
+HISTORY = 8  # calls each rank lists under DETAIL
 
 
 class DebugLevel(enum.Enum):
-    """PyTorch's ``torch.distributed.DebugLevel``; here it picks which collectives are fingerprint-checked."""
+    """PyTorch's ``torch.distributed.DebugLevel``: OFF (no checks), INFO (every call checked), DETAIL (every call,
+    and each rank's recent calls in a mismatch report)."""
 
     OFF = 0
     INFO = 1
@@ -72,14 +79,6 @@ def set_debug_level_from_env():
     set_debug_level(_level_from_env())
 
 
-def due(seq):
-    """Whether call number ``seq`` of a group is checked at the current level."""
-    level = _level
-    if level is DebugLevel.INFO:
-        return seq < FIRST_CHECKED or seq % CHECK_EVERY == 0
-    return level is DebugLevel.DETAIL
-
-
 # the names of each collective's spec fields, in order
 SPEC_FIELDS = {
     "all_reduce": ("dtype", "shape", "op"),
@@ -98,6 +97,7 @@ SPEC_FIELDS = {
     "broadcast_object_list": ("count", "src"),
     "gather_object": ("dst",),
     "scatter_object_list": ("src",),
+    "new_group": ("ranks",),
 }
 
 
@@ -108,31 +108,87 @@ def describe(name, seq, spec):
     return f"{name} #{seq} ({parts})"
 
 
+_FINGERPRINTS = {}
+
+
 def fingerprint(name, spec):
-    """A 63-bit hash of a call's name and spec, the same in every process (no ``hash()`` of strings, which is
-    salted per process)."""
-    return zlib.crc32(repr((name, spec)).encode()) | ((zlib.adler32(name.encode()) & 0x7FFFFFFF) << 32)
+    """A 62-bit hash of a call's name and spec, the same in every process (no ``hash()`` of strings, which is
+    salted per process); cached, so a repeated call costs one dictionary lookup.
+
+    >>> fingerprint("barrier", ()) == fingerprint("barrier", ()) != fingerprint("all_gather_object", ())
+    True
+    """
+    key = (name, spec)
+    found = _FINGERPRINTS.get(key)
+    if found is None:
+        found = zlib.crc32(repr(key).encode()) | ((zlib.adler32(name.encode()) & 0x3FFFFFFF) << 32)
+        if len(_FINGERPRINTS) < 100_000:  # specs with ever new shapes must not grow it without bound
+            _FINGERPRINTS[key] = found
+    return found
+
+
+class Checker:
+    """The mismatch check of one group: ``verify(name, seq, spec)`` is collective over ``comm`` (see the module
+    header); raises :class:`CollectiveMismatchError` on every rank when the ranks disagree."""
+
+    def __init__(self, comm, group_name, global_ranks):
+        self.comm = comm
+        self.group_name = group_name
+        self.global_ranks = list(global_ranks)
+        self.words = np.empty(4, np.int64)
+        self.history = collections.deque(maxlen=HISTORY)
+
+    def verify(self, name, seq, spec):
+        level = _level
+        if level is DebugLevel.OFF:
+            return
+        key = (name, spec)
+        fp = _FINGERPRINTS.get(key)
+        if fp is None:
+            fp = fingerprint(name, spec)
+        if level is DebugLevel.DETAIL:
+            self.history.append(describe(name, seq, spec))
+        words = self.words
+        words[0] = seq
+        words[1] = -seq
+        words[2] = fp
+        words[3] = -fp
+        self.comm.allreduce(None, words, ReduceOp.MAX)
+        top_seq, low_seq, top_fp, low_fp = words.tolist()
+        if top_seq == seq and low_seq == -seq and top_fp == fp and low_fp == -fp:
+            return
+        self.report(name, seq, spec, level is DebugLevel.DETAIL)
+
+    def report(self, name, seq, spec, detail):
+        """Gather what every rank called and raise the mismatch error (every rank of the group is here)."""
+        text = describe(name, seq, spec)
+        if detail:
+            text += "\n" + "\n".join(list(self.history)[:-1])
+        texts = [blob.decode(errors="replace") for blob in
+                 self.comm.allgather_bytes(text.encode()[:REPORT_LIMIT // 2], limit=REPORT_LIMIT * self.comm.size)]
+        calls = [t.split("\n", 1)[0] for t in texts]
+        message = mismatch_message(calls, self.group_name, self.global_ranks, self.comm.rank)
+        if detail:
+            for group_rank, t in enumerate(texts):
+                earlier = t.split("\n")[1:]
+                if earlier:
+                    message += f"\nrank {self.global_ranks[group_rank]}'s calls before it: " + "; ".join(earlier)
+        raise CollectiveMismatchError(message)
 
 
 def verify(comm, name, seq, spec, group_name, global_ranks):
-    """Check that every rank of ``comm`` is at call ``seq`` with the same ``name`` and ``spec``; collective.
-
-    Raises :class:`CollectiveMismatchError` on every rank of the group when they are not.
-    """
-    mine = np.array([seq, fingerprint(name, spec)], np.int64)
-    everyone = np.empty((comm.size, 2), np.int64)
-    comm.allgather(mine, everyone)  # one small collective: 16 bytes a rank
-    if (everyone == mine).all():
-        return
-    descriptions = [d.decode() for d in comm.allgather_bytes(describe(name, seq, spec).encode())]
-    raise CollectiveMismatchError(mismatch_message(descriptions, group_name, global_ranks, comm.rank))
+    """Check once, outside a group: every rank of ``comm`` is at call ``seq`` with the same ``name`` and ``spec``
+    (collective). Raises :class:`CollectiveMismatchError` on every rank when they are not."""
+    Checker(comm, group_name, global_ranks).verify(name, seq, spec)
 
 
 def mismatch_message(descriptions, group_name, global_ranks, my_group_rank):
     """The error text for ranks that passed ``descriptions`` (one per group rank, in group order).
 
     >>> print(mismatch_message(["all_reduce #0 (op=SUM)", "all_reduce #0 (op=MAX)"], "WORLD", [0, 1], 0))
-    dtorch.distributed: collective mismatch in group WORLD at all_reduce #0 on rank 0: ranks [1] disagree with rank 0.
+    ... # doctest: +NORMALIZE_WHITESPACE
+    dtorch.distributed: collective mismatch in group WORLD at all_reduce #0 (op=SUM) on rank 0:
+    ranks [1] disagree with rank 0.
       ranks [0] called all_reduce #0 (op=SUM)
       ranks [1] called all_reduce #0 (op=MAX)
     Every rank must call the same collectives in the same order with matching dtypes, shapes, ops and roots.

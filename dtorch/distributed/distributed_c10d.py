@@ -1,11 +1,14 @@
-"""The collectives of ``torch.distributed`` on dtorch Tensors: unwrap, check the arguments, hand the raw arrays to
-the group's transport, and wrap the result.
+"""The collectives of ``torch.distributed`` on dtorch Tensors: unwrap, check the arguments, and hand the group one
+:class:`~dtorch.distributed.process_group.Collective` record (the transport's verb, its raw arrays, what the ranks
+must agree on).
 
 Every function takes PyTorch's arguments: ``group`` (None: the default group), roots and peers as *global* ranks
-(``src``/``dst``, or ``group_src``/``group_dst`` for ranks of the group), ``async_op``. With ``async_op=True`` a
-:class:`~dtorch.collectives.base.Work` comes back at once; async work of one group runs on that group's
-communication thread in the order it was issued, and a later sync call of the group waits for it first. On a rank
-outside ``group`` a collective does nothing and returns None, as in PyTorch.
+(``src``/``dst``, or ``group_src``/``group_dst`` for ranks of the group), ``async_op``. What they return, as in
+PyTorch: a collective returns None once the result is in place, or with ``async_op=True`` a
+:class:`~dtorch.distributed.work.Work` at once, whose ``get_future().value()`` is the list of output tensors; async
+work of one group runs in the order it was issued, and a later sync call of the group waits for it first. ``recv``
+returns the sender's global rank, ``isend``/``irecv`` a Work. On a rank outside ``group`` a collective does nothing
+and returns None (``recv``: -1), with a warning, as in PyTorch.
 
 Tensors are used in place: outputs must be contiguous (ValueError otherwise), list outputs must all have the
 input's shape and dtype. Point-to-point transfers run beside the collectives (a separate communicator), so a
@@ -24,9 +27,11 @@ import warnings
 
 import numpy as np
 
-from dtorch.collectives.base import ReduceOp, Work
+from dtorch.collectives.base import ReduceOp
 from dtorch.distributed import process_group as _pg
-from dtorch.distributed.process_group import resolve, state as _state
+from dtorch.distributed.process_group import Collective, resolve, state as _state
+from dtorch.distributed.progress import RequestPoller
+from dtorch.distributed.work import Work
 
 _Tensor = None  # dtorch.tensor.Tensor, bound at the first call (the core may be absent: raw arrays still work)
 
@@ -134,11 +139,11 @@ def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False):
     if op.__class__ is not ReduceOp:
         _check_op(op, "all_reduce")
     comm = pg.comm if pg.nccl is None else _transport(pg, array)
+    comm.check_reduction(op, array.dtype)  # before any rank communicates
     if async_op:
-        comm.check_reduction(op, array.dtype)  # a sync call's verb checks before it communicates
-        return pg.run("all_reduce", comm.allreduce, (None, array, op), (array.dtype, array.shape, op), True,
-                      [tensor])
-    return pg.run("all_reduce", comm.allreduce, (None, array, op), (array.dtype, array.shape, op), False)
+        return pg.issue(Collective("all_reduce", comm.allreduce, (None, array, op), (array.dtype, array.shape, op),
+                                   [tensor]), True)
+    return pg.issue(Collective("all_reduce", comm.allreduce, (None, array, op), (array.dtype, array.shape, op)))
 
 
 def broadcast(tensor, src=None, group=None, async_op=False, group_src=None):
@@ -149,8 +154,8 @@ def broadcast(tensor, src=None, group=None, async_op=False, group_src=None):
     array = _array(tensor, "broadcast")
     root = _root(pg, src, group_src, "broadcast", "src")
     comm = _transport(pg, array)
-    return pg.run("broadcast", comm.bcast, (array, root), (array.dtype, array.shape, pg.ranks[root]), async_op,
-                  [tensor])
+    return pg.issue(Collective("broadcast", comm.bcast, (array, root), (array.dtype, array.shape, pg.ranks[root]),
+                               [tensor]), async_op)
 
 
 def reduce(tensor, dst=None, op=ReduceOp.SUM, group=None, async_op=False, group_dst=None):
@@ -163,8 +168,8 @@ def reduce(tensor, dst=None, op=ReduceOp.SUM, group=None, async_op=False, group_
     root = _root(pg, dst, group_dst, "reduce", "dst")
     comm = _transport(pg, array)
     comm.check_reduction(op, array.dtype)
-    return pg.run("reduce", comm.reduce, (None, array, op, root), (array.dtype, array.shape, op, pg.ranks[root]),
-                  async_op, [tensor])
+    return pg.issue(Collective("reduce", comm.reduce, (None, array, op, root),
+                               (array.dtype, array.shape, op, pg.ranks[root]), [tensor]), async_op)
 
 
 def all_gather(tensor_list, tensor, group=None, async_op=False):
@@ -185,8 +190,8 @@ def all_gather(tensor_list, tensor, group=None, async_op=False):
             out[...] = packed[r]
 
     comm = _transport(pg, array)
-    return pg.run("all_gather", comm.allgather, (array, packed), (array.dtype, array.shape), async_op,
-                  list(tensor_list), finish=unpack)
+    return pg.issue(Collective("all_gather", comm.allgather, (array, packed), (array.dtype, array.shape),
+                               outputs=list(tensor_list), finish=unpack), async_op)
 
 
 def all_gather_into_tensor(output_tensor, input_tensor, group=None, async_op=False):
@@ -202,8 +207,8 @@ def all_gather_into_tensor(output_tensor, input_tensor, group=None, async_op=Fal
                          f"({pg.size()} x {array.size} {array.dtype} elements), got {out.size} {out.dtype} elements "
                          f"(shape {tuple(out.shape)})")
     comm = _transport(pg, array)
-    return pg.run("all_gather_into_tensor", comm.allgather, (array, out), (array.dtype, array.shape), async_op,
-                  [output_tensor])
+    return pg.issue(Collective("all_gather_into_tensor", comm.allgather, (array, out), (array.dtype, array.shape),
+                               [output_tensor]), async_op)
 
 
 all_gather_single = all_gather_into_tensor
@@ -233,8 +238,9 @@ def gather(tensor, gather_list=None, dst=None, group=None, async_op=False, group
             out[...] = packed[r]
 
     comm = _transport(pg, array)
-    return pg.run("gather", comm.gather, (array, packed, root), (array.dtype, array.shape, pg.ranks[root]), async_op,
-                  list(gather_list or []), finish=unpack)
+    return pg.issue(Collective("gather", comm.gather, (array, packed, root),
+                               (array.dtype, array.shape, pg.ranks[root]), outputs=list(gather_list or []),
+                               finish=unpack), async_op)
 
 
 def scatter(tensor, scatter_list=None, src=None, group=None, async_op=False, group_src=None):
@@ -255,8 +261,8 @@ def scatter(tensor, scatter_list=None, src=None, group=None, async_op=False, gro
     elif scatter_list:
         raise ValueError("scatter: scatter_list must be None or empty on non-source ranks")
     comm = _transport(pg, array)
-    return pg.run("scatter", comm.scatter, (packed, array, root), (array.dtype, array.shape, pg.ranks[root]),
-                  async_op, [tensor])
+    return pg.issue(Collective("scatter", comm.scatter, (packed, array, root),
+                               (array.dtype, array.shape, pg.ranks[root]), [tensor]), async_op)
 
 
 def reduce_scatter(output, input_list, op=ReduceOp.SUM, group=None, async_op=False):
@@ -272,8 +278,8 @@ def reduce_scatter(output, input_list, op=ReduceOp.SUM, group=None, async_op=Fal
     comm = _transport(pg, out)
     comm.check_reduction(op, out.dtype)
     packed = _xp(out).stack(inputs)
-    return pg.run("reduce_scatter", comm.reduce_scatter, (packed, out, op), (out.dtype, out.shape, op), async_op,
-                  [output])
+    return pg.issue(Collective("reduce_scatter", comm.reduce_scatter, (packed, out, op), (out.dtype, out.shape, op),
+                               [output]), async_op)
 
 
 def reduce_scatter_tensor(output, input, op=ReduceOp.SUM, group=None, async_op=False):  # noqa: A002 - PyTorch's name
@@ -289,8 +295,8 @@ def reduce_scatter_tensor(output, input, op=ReduceOp.SUM, group=None, async_op=F
                          f"({pg.size()} x {out.size} {out.dtype} elements), got {array.size} {array.dtype} elements")
     comm = _transport(pg, out)
     comm.check_reduction(op, out.dtype)
-    return pg.run("reduce_scatter_tensor", comm.reduce_scatter, (array, out, op), (out.dtype, out.shape, op),
-                  async_op, [output])
+    return pg.issue(Collective("reduce_scatter_tensor", comm.reduce_scatter, (array, out, op),
+                               (out.dtype, out.shape, op), [output]), async_op)
 
 
 reduce_scatter_single = reduce_scatter_tensor
@@ -326,8 +332,8 @@ def all_to_all(output_tensor_list, input_tensor_list, group=None, async_op=False
             offset += out.size
 
     comm = _transport(pg, send)
-    return pg.run("all_to_all", comm.alltoallv, (send, sendcounts, recv, recvcounts), (dtype, n), async_op,
-                  list(output_tensor_list), finish=unpack)
+    return pg.issue(Collective("all_to_all", comm.alltoallv, (send, sendcounts, recv, recvcounts), (dtype, n),
+                               outputs=list(output_tensor_list), finish=unpack), async_op)
 
 
 def all_to_all_single(output, input, output_split_sizes=None, input_split_sizes=None, group=None,  # noqa: A002
@@ -361,9 +367,10 @@ def all_to_all_single(output, input, output_split_sizes=None, input_split_sizes=
     recvcounts = counts(output_split_sizes, out, "output")
     comm = _transport(pg, array)
     if input_split_sizes is None and output_split_sizes is None and comm is pg.comm:
-        return pg.run("all_to_all_single", comm.alltoall, (array, out), (array.dtype,), async_op, [output])
-    return pg.run("all_to_all_single", comm.alltoallv, (array, sendcounts, out, recvcounts), (array.dtype,),
-                  async_op, [output])
+        return pg.issue(Collective("all_to_all_single", comm.alltoall, (array, out), (array.dtype,), [output]),
+                        async_op)
+    return pg.issue(Collective("all_to_all_single", comm.alltoallv, (array, sendcounts, out, recvcounts),
+                               (array.dtype,), [output]), async_op)
 
 
 def barrier(group=None, async_op=False, device_ids=None, timeout=None):
@@ -381,7 +388,7 @@ def barrier(group=None, async_op=False, device_ids=None, timeout=None):
     if timeout is not None:
         limit = _pg._seconds(timeout)
         _pg.watchdog.tighten(limit)
-    return pg.run("barrier", pg.comm.barrier, (), (), async_op, [], timeout=limit)
+    return pg.issue(Collective("barrier", pg.comm.barrier, (), (), outputs=[], timeout=limit), async_op)
 
 
 # ---- point to point ------------------------------------------------------------------------------------------------
@@ -392,8 +399,6 @@ _poller = None
 def _request_poller():
     global _poller
     if _poller is None:
-        from dtorch.collectives.mpi import RequestPoller
-
         _poller = RequestPoller()
     return _poller
 

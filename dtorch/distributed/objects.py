@@ -1,8 +1,9 @@
 """Collectives of picklable Python objects (PyTorch's ``*_object`` functions), over the group's MPI communicator.
 
-Objects are pickled to bytes; sizes go first, then the bytes. Like PyTorch, this unpickles what other ranks send:
-use it only within a job you trust. The calls are ordinary collectives of the group (sequence numbers, checks,
-timeouts), always synchronous.
+Objects are pickled to bytes; sizes go first (checked before anything is allocated for them), then the bytes.
+Each function returns None (the results are written into the lists passed), as in PyTorch. Like PyTorch, this
+unpickles what other ranks send: use it only within a job you trust. The calls are ordinary collectives of the
+group (sequence numbers, checks, timeouts), always synchronous.
 
 >>> out = [None] * dist.get_world_size()                 # doctest: +SKIP
 >>> dist.all_gather_object(out, {"rank": dist.get_rank()})   # doctest: +SKIP
@@ -12,13 +13,15 @@ import pickle
 
 import numpy as np
 
+from dtorch.collectives.base import check_sizes
 from dtorch.distributed.distributed_c10d import _not_member, _root
-from dtorch.distributed.process_group import resolve
+from dtorch.distributed.process_group import Collective, resolve
 
 
 def _bcast_bytes(comm, data, root):
     size = np.array([len(data) if comm.rank == root else 0], np.int64)
     comm.bcast(size, root)
+    check_sizes([size[0]])
     buf = np.frombuffer(data, np.uint8).copy() if comm.rank == root else np.empty(int(size[0]), np.uint8)
     if buf.size:
         comm.bcast(buf, root)
@@ -35,7 +38,7 @@ def all_gather_object(object_list, obj, group=None):
                          f"{pg.size()} ranks")
     data = pickle.dumps(obj)
     found = []
-    pg.run("all_gather_object", lambda: found.extend(pg.comm.allgather_bytes(data)), (), (), False)
+    pg.issue(Collective("all_gather_object", lambda: found.extend(pg.comm.allgather_bytes(data)), (), ()))
     for i, blob in enumerate(found):
         object_list[i] = pickle.loads(blob)
     return None
@@ -49,8 +52,8 @@ def broadcast_object_list(object_list, src=None, group=None, device=None, group_
     root = _root(pg, src, group_src, "broadcast_object_list", "src")
     data = pickle.dumps(list(object_list)) if pg.rank() == root else b""
     found = []
-    pg.run("broadcast_object_list", lambda: found.append(_bcast_bytes(pg.comm, data, root)), (),
-           (len(object_list), pg.ranks[root]), False)
+    pg.issue(Collective("broadcast_object_list", lambda: found.append(_bcast_bytes(pg.comm, data, root)), (),
+                        (len(object_list), pg.ranks[root])))
     if pg.rank() != root:
         object_list[:] = pickle.loads(found[0])
     return None
@@ -68,7 +71,7 @@ def gather_object(obj, object_gather_list=None, dst=None, group=None, group_dst=
     data = pickle.dumps(obj)
     found = []
     # objects are small: an all-gather of bytes keeps this to one verb; the non-destinations drop what they get
-    pg.run("gather_object", lambda: found.extend(pg.comm.allgather_bytes(data)), (), (pg.ranks[root],), False)
+    pg.issue(Collective("gather_object", lambda: found.extend(pg.comm.allgather_bytes(data)), (), (pg.ranks[root],)))
     if pg.rank() == root:
         for i, blob in enumerate(found):
             object_gather_list[i] = pickle.loads(blob)
@@ -98,6 +101,7 @@ def scatter_object_list(scatter_object_output_list, scatter_object_input_list=No
         else:
             sizes = np.empty(n, np.int64)
         comm.bcast(sizes, root)
+        check_sizes(sizes)
         width = max(int(sizes.max()), 1)
         send = None
         if comm.rank == root:
@@ -108,6 +112,6 @@ def scatter_object_list(scatter_object_output_list, scatter_object_input_list=No
         comm.scatter(send, mine, root)
         found.append(mine[: int(sizes[comm.rank])].tobytes())
 
-    pg.run("scatter_object_list", move, (), (pg.ranks[root],), False)
+    pg.issue(Collective("scatter_object_list", move, (), (pg.ranks[root],)))
     scatter_object_output_list[0] = pickle.loads(found[0])
     return None

@@ -2,16 +2,29 @@
 
 A :class:`ProcessGroup` owns an MPI communicator for its collectives (a private duplicate, so user code on
 ``MPI.COMM_WORLD`` never matches its messages), a second one for point-to-point transfers (so a ``send`` never
-interleaves with a queued collective), optionally an NCCL communicator for CUDA tensors, a per-group FIFO
-communication thread for ``async_op=True`` work, a sequence counter and a progress board for the debug checks and
-the timeout watchdog. Groups are made collectively: every rank of the world calls ``init_process_group`` and
-``new_group`` in the same order, like PyTorch.
+interleaves with a queued collective), optionally an NCCL communicator for CUDA tensors, and everything that is
+not moving data: the order of the collectives (a per-group :class:`~dtorch.distributed.work.CommQueue`, whose
+communication thread runs ``async_op=True`` work), their sequence numbers, the mismatch check of every call
+(:mod:`dtorch.distributed.checks`), the progress board (:mod:`dtorch.distributed.progress`) and the timeouts the
+watchdog enforces (:mod:`dtorch.distributed.watchdog`). The public functions hand it one :class:`Collective` record
+per call; the transport gets only the verb and its arrays.
+
+Data flows one way: ``distributed_c10d`` (Tensors to arrays, argument checks) → :meth:`ProcessGroup.issue` (order,
+sequence number, board, check, timeout) → the communicator's verb (arrays). Groups are made collectively: every
+rank of the world calls ``init_process_group`` and ``new_group`` in the same order, like PyTorch.
+
+**Leaving.** At exit (``atexit``, so before MPI is finalised) a process finishes its queued async work and posts
+on the world group's board that it leaves, with its exit status (from ``sys.exit``; a normal end is 0) and whether
+one of its threads died of an uncaught exception. A rank still waiting in a collective that the leaving rank never
+reached then raises within a fraction of a second an error naming that rank and its exit status, and the job ends
+with that status (1 when it was 0: the job did not finish). See :mod:`dtorch.distributed.watchdog`.
 
 How ranks are found is :mod:`dtorch.distributed.rendezvous`; ``init_process_group`` then sets ``RANK``,
 ``WORLD_SIZE``, ``LOCAL_RANK`` and ``LOCAL_WORLD_SIZE`` in ``os.environ`` for the script.
 
-Threads: collectives of one group are called from one thread (the FIFO order is the order of the calls); groups'
-communication threads and the watchdog are daemon threads. A process forked while groups exist (DataLoader
+Threads: the order of a group's collectives is the order of the calls; call them from one thread, or from Future
+callbacks (which run in order, see :mod:`dtorch.distributed.work`). Groups' communication threads and the watchdog
+are daemon threads. A process forked while groups exist (DataLoader
 workers) must not use them: the child has the parent's MPI state but none of its threads.
 
 >>> import dtorch.distributed as dist
@@ -22,6 +35,7 @@ workers) must not use them: the child has the parent's MPI state but none of its
 
 import atexit
 import collections
+import dataclasses
 import datetime
 import os
 import threading
@@ -29,21 +43,20 @@ import time
 import warnings
 import zlib
 
-from dtorch.collectives.base import FifoExecutor, Work
-from dtorch.collectives.mpi import ProgressBoard
-from dtorch.distributed import checks
-from dtorch.distributed.checks import due as _due
+from dtorch.distributed import watchdog as _watchdog
+from dtorch.distributed.checks import Checker
+from dtorch.distributed.progress import ProgressBoard
 from dtorch.distributed.rendezvous import resolve_backend, world_communicator
-from dtorch.distributed.watchdog import install_excepthook, watchdog
+from dtorch.distributed.watchdog import watchdog
+from dtorch.distributed.work import CommQueue, Work
 
 DEFAULT_TIMEOUT = datetime.timedelta(minutes=10)
 
 # board op codes (ints in shared memory); index into OP_NAMES
 OP_NAMES = ("?", "all_reduce", "broadcast", "reduce", "all_gather", "all_gather_into_tensor", "gather", "scatter",
             "reduce_scatter", "reduce_scatter_tensor", "all_to_all", "all_to_all_single", "barrier",
-            "all_gather_object", "broadcast_object_list", "gather_object", "scatter_object_list")
+            "all_gather_object", "broadcast_object_list", "gather_object", "scatter_object_list", "new_group")
 OP_CODES = {name: code for code, name in enumerate(OP_NAMES)}
-_SEQ_SHIFT = ProgressBoard.CODE_BITS + 1  # the layout of ProgressBoard.encode, written inline on the hot path
 _monotonic = time.monotonic
 
 
@@ -55,18 +68,42 @@ def _seconds(timeout):
     return float(timeout)
 
 
+@dataclasses.dataclass(slots=True)
+class Collective:
+    """One collective as the public functions hand it to a process group: what to run and what to check.
+
+    ``verb(*args)`` is the transport's call that moves the arrays (a bound method of the group's communicator, or
+    a function of several verbs for the object collectives); ``spec`` is what every rank must agree on (see
+    :mod:`dtorch.distributed.checks`); ``finish()`` runs after the verb (copying out of a packed buffer);
+    ``outputs`` is the value of the async Work's future (PyTorch's list of output tensors); ``timeout`` (seconds)
+    replaces the group's timeout for this call.
+
+    >>> Collective("barrier", print, (), ()).name
+    'barrier'
+    """
+
+    name: str
+    verb: object
+    args: tuple
+    spec: tuple
+    outputs: object = None
+    finish: object = None
+    timeout: float = None
+
+
 class ProcessGroup:
     """A set of ranks that run collectives together (PyTorch's ``ProcessGroup``).
 
     ``ranks`` are the global ranks of the members, in group-rank order. Use ``rank()``/``size()`` for this process's
-    place in the group.
+    place in the group. :meth:`issue` runs a :class:`Collective` in the group's order; everything else here is the
+    bookkeeping the checks and the watchdog need.
 
     >>> pg = dist.new_group([0, 1])             # doctest: +SKIP
     >>> pg.rank(), pg.size()                    # doctest: +SKIP
     (0, 2)
     """
 
-    def __init__(self, comm, ranks, global_rank, timeout, backend="mpi", name="WORLD", nccl=None):
+    def __init__(self, comm, ranks, global_rank, timeout, backend="mpi", name="WORLD", nccl=None, world_board=None):
         self.comm = comm  # collectives (MPI, or the local world of one)
         self.p2p = comm.split(list(range(comm.size))) if comm.size > 1 else comm  # point-to-point transfers
         self.nccl = nccl
@@ -75,15 +112,18 @@ class ProcessGroup:
         self.timeout = _seconds(timeout)
         self.backend = backend
         self.name = name
+        # the next sequence number, given when a collective starts: only the holder of the queue's token touches it
         self.seq = 0
         self.p2p_seq = 0
         self.inflight = None  # (name, seq, start, timeout) of the collective running now, read by the watchdog
-        self.p2p_open = {}  # id -> (description, start, work, on_main_thread)
+        self.p2p_open = {}  # key -> (description, start, work, on_main_thread)
         self.gpu_pending = collections.deque()  # (name, seq, start, CUDA event) of launched NCCL collectives
-        self.executor = FifoExecutor(name)
-        self.board = comm.board() if hasattr(comm, "board") and comm.size > 1 else None
-        self.board_slots = self.board.mine if self.board is not None else None
-        self.checked = comm.size > 1  # fingerprints are compared only where there is another rank
+        self.queue = CommQueue(name, self._execute)
+        window = comm.slot_window(ProgressBoard.SLOTS) if comm.size > 1 else None
+        self.board = ProgressBoard(window) if window is not None else None
+        # where the processes of the job post that they left: the world group's board
+        self.world_board = world_board if world_board is not None else self.board
+        self.checker = Checker(comm, name, self.ranks) if comm.size > 1 else None
         self._group_rank = {g: i for i, g in enumerate(self.ranks)}
         self.alive = True
         watchdog.watch(self)
@@ -108,56 +148,49 @@ class ProcessGroup:
 
     # ---- running a collective ---------------------------------------------------------------------------------------
 
-    def run(self, name, fn, args, spec, async_op, outputs=None, finish=None, timeout=None):
-        """Run the collective ``fn(*args)`` in this group's order, with the checks; a Work when ``async_op``.
+    def issue(self, op, async_op=False):
+        """Run the :class:`Collective` ``op`` after everything issued before it on this group.
 
-        ``spec`` is what every rank must agree on (see :mod:`dtorch.distributed.checks`); ``finish()`` runs after
-        the transfer (copying out of a packed buffer). The work's future holds ``outputs``. ``timeout`` (seconds)
-        replaces the group's timeout for this call (``barrier(timeout=...)``).
+        Returns None for a sync call (once the outputs hold the result; errors raise here), and a
+        :class:`~dtorch.distributed.work.Work` at once for ``async_op=True``, whose future's value is ``op.outputs``
+        (errors raise at ``wait()``). NCCL collectives are queued on the current CUDA stream, already asynchronous
+        to the host as in PyTorch, so their Work comes back completed.
         """
         if not self.alive:
             raise RuntimeError(f"process group {self.name} was destroyed")
+        if not async_op:
+            self.queue.run(op, op.name)
+            return None
+        if not state.threaded or (self.nccl is not None and getattr(op.verb, "__self__", None) is self.nccl):
+            # no MPI_THREAD_MULTIPLE (no communication thread), or an NCCL launch: run at the call
+            self.queue.run(op, op.name)
+            return Work.completed(op.name, op.outputs)
+        return self.queue.submit(op, Work(op.name))
+
+    def _execute(self, op):
+        """Run one collective (the caller holds the queue's token): number it, post it, check it, move the data."""
         seq = self.seq
         self.seq = seq + 1
-        limit = self.timeout if timeout is None else timeout
-        if self.nccl is not None and getattr(fn, "__self__", None) is self.nccl:
-            # queued on the current CUDA stream: already asynchronous to the host, as in PyTorch
-            self._execute_on_gpu(name, seq, fn, args, spec, finish, limit)
-            return Work.completed(name, outputs) if async_op else None
-        if async_op:
-            if not state.threaded:  # no MPI_THREAD_MULTIPLE: no communication thread, the work runs now
-                self._execute(name, seq, fn, args, spec, finish, limit)
-                return Work.completed(name, outputs)
-            return self.executor.submit(self._execute, (name, seq, fn, args, spec, finish, limit), Work(name),
-                                        lambda _: outputs)
-        if self.executor._pending == 0:  # nothing queued: run here, no thread hop
-            self._execute(name, seq, fn, args, spec, finish, limit)
-        else:
-            self.executor.run(self._execute, (name, seq, fn, args, spec, finish, limit), Work(name))
-        return None
-
-    def _execute(self, name, seq, fn, args, spec, finish, limit):
-        mine = self.board_slots
-        if mine is not None:  # (seq, op code, inside) in one store, read by the other ranks' watchdogs
-            posted = (seq << _SEQ_SHIFT) | (OP_CODES[name] << 1)
-            mine[0] = posted | 1
-        self.inflight = (name, seq, _monotonic(), limit)
+        board = self.board
+        if board is not None:  # read by the other ranks' watchdogs
+            code = OP_CODES[op.name]
+            board.post(seq, code, True)
+        self.inflight = (op.name, seq, _monotonic(), self.timeout if op.timeout is None else op.timeout)
         try:
-            if self.checked and _due(seq):
-                checks.verify(self.comm, name, seq, spec, self.name, self.ranks)
-            fn(*args)
-            if finish is not None:
-                finish()
+            if self.checker is not None:
+                self.checker.verify(op.name, seq, op.spec)
+            op.verb(*op.args)
+            if op.finish is not None:
+                op.finish()
+            if self.nccl is not None and getattr(op.verb, "__self__", None) is self.nccl:
+                # the watchdog ends the job when this event has not completed within the timeout (a hang on the
+                # GPU, not on the host)
+                self.gpu_pending.append((op.name, seq, _monotonic(), self.nccl.mark()))
         finally:
             self.inflight = None
-            if mine is not None:
-                mine[0] = posted
-
-    def _execute_on_gpu(self, name, seq, fn, args, spec, finish, limit=None):
-        """Launch an NCCL collective on the current stream and remember a CUDA event after it: the watchdog ends
-        the job when the event has not completed within the timeout (a hang on the GPU, not on the host)."""
-        self._execute(name, seq, fn, args, spec, finish, self.timeout if limit is None else limit)
-        self.gpu_pending.append((name, seq, time.monotonic(), self.nccl.mark()))
+            if board is not None:
+                board.post(seq, code, False)
+        return op.outputs
 
     def open_p2p(self, description, work, on_main_thread):
         """Register a point-to-point transfer with the watchdog; returns the key to ``close_p2p`` it."""
@@ -168,23 +201,60 @@ class ProcessGroup:
     def close_p2p(self, key):
         self.p2p_open.pop(key, None)
 
-    # ---- timeouts ---------------------------------------------------------------------------------------------------
+    # ---- timeouts and departures (read by the watchdog thread) -----------------------------------------------------
 
     def expired(self, now):
-        """``(what, start, work, on_main_thread)`` of an operation past the timeout, or None (for the watchdog)."""
+        """``(what, start, work, on_main_thread)`` of an operation past the timeout, or None (for the watchdog).
+
+        Looks at the collective running now, at queued collectives that have not started while nothing runs (a
+        queue that stopped), at open point-to-point transfers and at launched NCCL work."""
         current = self.inflight
-        if current is not None and now - current[2] > current[3]:
-            name, seq, started, limit = current
-            work, on_main = None, True
-            if self.executor.current is not None:  # queued work: its waiters can be told
-                work = self.executor.running_work
-                on_main = self.executor.runner == threading.main_thread().ident
-            return ((name, seq) if limit == self.timeout else (name, seq, limit), started, work, on_main)
+        queue = self.queue
+        if current is not None:
+            if now - current[2] > current[3]:
+                name, seq, started, limit = current
+                work = queue.running_work
+                on_main = queue.runner == threading.main_thread().ident
+                return ((name, seq) if limit == self.timeout else (name, seq, limit), started, work, on_main)
+        else:
+            stalled = queue.stalled()
+            if stalled is not None and now - stalled[0] > self.timeout:
+                issued, work = stalled
+                return (f"{work.label} (queued, not started: the group's queue did not move)", issued, work, False)
         for description, started, work, on_main in list(self.p2p_open.values()):
             if now - started > self.timeout:
                 return (description, started, work, on_main)
         if self.nccl is not None:
             return self._gpu_expired(now)
+        return None
+
+    def departed(self):
+        """``(message, work, on_main_thread, exit code)`` when a member that left the job keeps this rank waiting in
+        a collective it never reached; None otherwise (for the watchdog)."""
+        current = self.inflight
+        board = self.world_board
+        if current is None or board is None or self.board is None:
+            return None
+        gone = board.departures(timeout=0.5)
+        if all(d is None for d in gone):
+            return None
+        name, seq = current[0], current[1]
+        states = self.board.read(timeout=0.5)
+        for group_rank, global_rank in enumerate(self.ranks):
+            left = gone[global_rank] if global_rank < len(gone) else None
+            if global_rank == self.global_rank or left is None:
+                continue
+            state = states[group_rank]
+            if state is not None and state[0] >= seq:
+                continue  # it reached this collective before leaving: the collective completes without it
+            code, thread_died = left
+            where = ("never entered a collective of this group" if state is None or state[0] < 0 else
+                     f"last entered {OP_NAMES[state[1]]} #{state[0]}")
+            why = ", after an uncaught exception in one of its threads" if thread_died else ""
+            message = (f"dtorch.distributed: rank {global_rank} left the job (exit code {code}{why}) while rank "
+                       f"{self.global_rank} waits for it in {name} (sequence number {seq}) on group {self.name}; "
+                       f"rank {global_rank} {where}.")
+            return message, self.queue.running_work, self.queue.runner == threading.main_thread().ident, code
         return None
 
     def _gpu_expired(self, now):
@@ -233,18 +303,18 @@ class ProcessGroup:
                 notes.append(f"  rank {global_rank}: {where}")
         text = f"Ranks that have not reached it: {missing}."
         if not missing and not unknown:
-            text = ("Every rank has reached it, so they disagree on its arguments (root, sizes) or a transfer is "
-                    "stuck; set DTORCH_DISTRIBUTED_DEBUG=DETAIL to check every call's arguments.")
+            text = ("Every rank has reached it, so a transfer is stuck (or the ranks disagree on its arguments and "
+                    "the checks are off: DTORCH_DISTRIBUTED_DEBUG=OFF).")
         if notes:
             text += "\n" + "\n".join(notes)
         if unknown:
             text += f"\nRanks whose progress could not be read (busy outside MPI, so not there either): {unknown}."
         return text
 
-    def abort(self):
+    def abort(self, code=1):
         if self.nccl is not None:
-            self.nccl.abort(1)  # ncclCommAbort frees the GPU from the stuck kernel, then MPI_Abort
-        self.comm.abort(1)
+            self.nccl.abort(code)  # ncclCommAbort frees the GPU from the stuck kernel, then MPI_Abort
+        self.comm.abort(code)
 
     # ---- teardown ---------------------------------------------------------------------------------------------------
 
@@ -252,9 +322,11 @@ class ProcessGroup:
         """Finish queued work and free the communicators (collective over the group)."""
         if not self.alive:
             return
-        self.executor.shutdown(wait=True)
+        self.queue.shutdown(wait=True)
         self.alive = False
         watchdog.forget(self)
+        if self.board is not None:
+            self.board.free()
         if self.p2p is not self.comm:
             self.p2p.free()
         if self.nccl is not None:
@@ -369,20 +441,28 @@ def init_process_group(backend=None, init_method=None, timeout=None, world_size=
         os.environ[key] = str(value)
     nccl = _make_nccl(comm) if name == "nccl" else None
     pg = ProcessGroup(comm, range(comm.size), comm.rank, timeout, backend=name, name=group_name or "WORLD", nccl=nccl)
+    _watchdog.watchdog.world = pg
     state.default = pg
     state.groups = [pg]
     GroupMember.WORLD = group.WORLD = pg
     if comm.size > 1:
-        install_excepthook(comm.rank, comm.abort)
+        _watchdog.install_excepthook(comm.rank, comm.abort)
+        _watchdog.install_exit_status_hooks(comm.rank)
     if not state.exit_hook:
-        # finish queued async work before mpi4py's own exit hook (registered earlier, so run later) finalises MPI
-        atexit.register(_finish_queued_work)
+        # runs before mpi4py's own exit hook (registered earlier, so run later) finalises MPI
+        atexit.register(_leave)
         state.exit_hook = True
 
 
-def _finish_queued_work():
+def _leave():
+    """At exit: finish queued async work, then post on the world board that this process leaves, and with which
+    exit status, so that ranks still waiting for it raise at once instead of waiting for the timeout."""
     for pg in list(state.groups):
-        pg.executor.shutdown(wait=True)
+        pg.queue.shutdown(wait=True)
+    world = state.default
+    if world is not None and world.board is not None:
+        code, thread_died = _watchdog.exit_status()
+        world.board.depart(code, thread_died)
 
 
 def destroy_process_group(group=None):
@@ -416,7 +496,9 @@ def new_group(ranks=None, timeout=None, backend=None, pg_options=None, use_local
     """A process group over ``ranks`` (global ranks; all ranks when None), PyTorch's ``new_group``.
 
     Every rank of the world must call it, in the same order (unless ``use_local_synchronization``: then only the
-    members do). Ranks outside get ``GroupMember.NON_GROUP_MEMBER``. The group's ranks are sorted, as in PyTorch;
+    members do). It is a checked collective of the world group: a rank that calls it while another rank calls a
+    different collective gets a :class:`~dtorch.distributed.checks.CollectiveMismatchError` on every rank. Ranks
+    outside get ``GroupMember.NON_GROUP_MEMBER``. The group's ranks are sorted, as in PyTorch;
     with ``sort_ranks=False`` group rank ``i`` is ``ranks[i]``.
 
     >>> evens = dist.new_group([0, 2], timeout=60)   # doctest: +SKIP
@@ -436,13 +518,17 @@ def new_group(ranks=None, timeout=None, backend=None, pg_options=None, use_local
         # the tag must be the same on every member, and counters differ between ranks that made different groups
         sub = world.comm.create_group(members, tag=zlib.crc32(repr(members).encode()) & 0x7FFF)
     else:
-        sub = world.comm.split(members)
+        # a collective of the world group like any other: in its order, and checked, so that a rank that calls
+        # new_group while another calls something else gets a mismatch error, not an MPI fatal error
+        made = []
+        world.issue(Collective("new_group", lambda: made.append(world.comm.split(members)), (), (tuple(members),)))
+        sub = made[0]
     if sub is None:
         return GroupMember.NON_GROUP_MEMBER
     backend_name = world.backend if backend is None else resolve_backend(backend)
     nccl = _make_nccl(sub) if backend_name == "nccl" else None
     pg = ProcessGroup(sub, members, world.global_rank, world.timeout if timeout is None else _seconds(timeout),
-                      backend=backend_name, name=name, nccl=nccl)
+                      backend=backend_name, name=name, nccl=nccl, world_board=world.board)
     state.groups.append(pg)
     return pg
 

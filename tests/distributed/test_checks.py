@@ -25,15 +25,15 @@ def detail():
 # ---- pure logic ----------------------------------------------------------------------------------------------------
 
 
-def test_due_by_level():
+def test_levels_and_the_default():
     before = dist.get_debug_level()
     try:
-        dist.set_debug_level("INFO")
-        assert [s for s in range(1100) if checks.due(s)] == list(range(16)) + [256, 512, 768, 1024]
-        dist.set_debug_level(DebugLevel.DETAIL)
-        assert all(checks.due(s) for s in range(100))
-        dist.set_debug_level(DebugLevel.OFF)
-        assert not any(checks.due(s) for s in range(100))
+        dist.set_debug_level("info")
+        assert dist.get_debug_level() is DebugLevel.INFO
+        dist.set_debug_level_from_env()
+        assert dist.get_debug_level() is DebugLevel.INFO  # the default (no variable set in the tests)
+        with pytest.raises(KeyError):
+            dist.set_debug_level("LOUD")
     finally:
         dist.set_debug_level(before)
 
@@ -41,7 +41,7 @@ def test_due_by_level():
 def test_fingerprint_is_stable_and_discriminating():
     a = checks.fingerprint("all_reduce", (np.dtype("float32"), (4,), dist.ReduceOp.SUM))
     assert a == checks.fingerprint("all_reduce", (np.dtype("float32"), (4,), dist.ReduceOp.SUM))
-    assert 0 <= a < 2**63
+    assert 0 <= a < 2**62  # -a fits in an int64 too: the check all-reduces (fp, -fp) with MAX
     assert a != checks.fingerprint("all_reduce", (np.dtype("float64"), (4,), dist.ReduceOp.SUM))
     assert a != checks.fingerprint("all_reduce", (np.dtype("float32"), (4,), dist.ReduceOp.MAX))
     assert a != checks.fingerprint("broadcast", (np.dtype("float32"), (4,), dist.ReduceOp.SUM))
@@ -119,15 +119,35 @@ def test_async_mismatch_raises_at_wait(world, detail):
 
 @pytest.mark.mpi(min_size=2)
 @pytest.mark.timeout(20)
-def test_default_level_checks_a_new_groups_first_calls(world):
-    """Without DETAIL: the first calls of a group are checked."""
+def test_default_level_checks_every_call(world):
+    """INFO, the default: call 40 of a group is checked as well as call 0."""
     before = dist.get_debug_level()
     dist.set_debug_level(DebugLevel.INFO)
     try:
         g = dist.new_group()
+        for _ in range(40):
+            dist.all_reduce(T(np.ones(3)), group=g)
         size = 5 if dist.get_rank() == 0 else 6
-        with pytest.raises(CollectiveMismatchError, match="shape=\\(5,\\)"):
+        with pytest.raises(CollectiveMismatchError, match="all_gather_into_tensor #40 .*shape=\\(5,\\)"):
             dist.all_gather_into_tensor(T(np.zeros(size * dist.get_world_size())), T(np.zeros(size)), group=g)
+        t = T(np.ones(1))
+        dist.all_reduce(t, group=g)  # the group is still in step
+        assert t._array[0] == dist.get_world_size()
         dist.destroy_process_group(g)
     finally:
         dist.set_debug_level(before)
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(20)
+def test_detail_lists_each_ranks_recent_calls(world, detail):
+    g = dist.new_group()
+    dist.barrier(group=g)
+    dist.all_reduce(T(np.ones(2)), group=g)
+    op = dist.ReduceOp.MAX if dist.get_rank() == 0 else dist.ReduceOp.MIN
+    with pytest.raises(CollectiveMismatchError) as caught:
+        dist.all_reduce(T(np.ones(2)), op=op, group=g)
+    text = str(caught.value)
+    assert "rank 1's calls before it: barrier #0 (); all_reduce #1 (dtype=float64, shape=(2,), op=ReduceOp.SUM)" \
+        in text, text
+    dist.destroy_process_group(g)

@@ -4,18 +4,25 @@
 import threading
 import time
 
-from dtorch.collectives.base import Work
+import logging
+
 from dtorch.collectives.local import LocalCommunicator
 from dtorch.distributed import watchdog as watchdog_mod
-from dtorch.distributed.process_group import OP_CODES, ProcessGroup
+from dtorch.distributed.process_group import OP_CODES, Collective, ProcessGroup
+from dtorch.distributed.progress import ProgressBoard
+from dtorch.distributed.work import Work
 
 
 class FakeBoard:
-    def __init__(self, states):
+    def __init__(self, states, departures=None):
         self.states = states
+        self.gone = departures or [None] * len(states)
 
     def read(self, timeout=1.0):
         return self.states
+
+    def departures(self, timeout=1.0):
+        return self.gone
 
 
 class FakeEvent:
@@ -38,6 +45,9 @@ class FakeNccl:
     def mark(self):
         return FakeEvent(self.next_done)
 
+    def allreduce(self):
+        pass  # an NCCL verb: queued on the stream, returns at once
+
     def check_async_error(self):
         if self.error:
             raise RuntimeError(self.error)
@@ -58,21 +68,22 @@ def test_a_running_collective_expires_after_the_timeout():
     pg.inflight = ("all_reduce", 7, now, pg.timeout)
     assert pg.expired(now + 1.0) is None
     what, started, work, on_main = pg.expired(now + 2.5)
-    assert what == ("all_reduce", 7) and started == now and work is None and on_main
+    assert what == ("all_reduce", 7) and started == now and work is None
 
 
 def test_a_queued_collective_names_its_work():
     pg = group()
     gate = Work("gate")
-    pg.executor.submit(lambda: gate.wait(5), (), Work("all_gather"))
+    pg.issue(Collective("all_gather", lambda: gate.wait(5), (), ()), async_op=True)
     deadline = time.monotonic() + 5
-    while pg.executor.current is None and time.monotonic() < deadline:
+    while pg.inflight is None and time.monotonic() < deadline:
         time.sleep(0.001)
-    pg.inflight = ("all_gather", 0, time.monotonic() - 10, pg.timeout)
+    name, seq, _, limit = pg.inflight
+    pg.inflight = (name, seq, time.monotonic() - 10, limit)
     what, _, work, on_main = pg.expired(time.monotonic())
-    assert work.label == "all_gather" and not on_main
+    assert what == ("all_gather", 0) and work.label == "all_gather" and not on_main
     gate.future.set_result(None)
-    pg.executor.shutdown()
+    pg.queue.shutdown()
 
 
 def test_open_transfers_expire():
@@ -106,9 +117,9 @@ def test_gpu_work_expires_when_its_event_does_not_complete():
     nccl = FakeNccl()
     pg = group(timeout=1.0, nccl=nccl)
     nccl.next_done = True
-    pg._execute_on_gpu("all_reduce", 0, lambda: None, (), (), None)
+    assert pg.issue(Collective("all_reduce", nccl.allreduce, (), (), [1]), async_op=True).result() == [1]
     nccl.next_done = False
-    pg._execute_on_gpu("all_reduce", 1, lambda: None, (), (), None)
+    pg.issue(Collective("all_reduce", nccl.allreduce, (), ()))
     later = time.monotonic() + 1.5
     assert pg.expired(time.monotonic()) is None
     assert pg.expired(later)[0] == ("all_reduce", 1)
@@ -135,7 +146,7 @@ def test_a_call_with_its_own_timeout_expires_on_it():
         now = time.monotonic()
         seen.append((pg.expired(now + 0.2), pg.expired(now + 0.6)))
 
-    pg.run("barrier", check, (), (), False, timeout=0.5)
+    pg.issue(Collective("barrier", check, (), (), timeout=0.5))
     early, late = seen[0]
     assert early is None
     assert late[0] == ("barrier", 0, 0.5) and late[3] is True
@@ -152,12 +163,12 @@ def test_queued_work_run_by_the_waiting_main_thread_is_reported_as_blocking_it()
         seen.append((pg.expired(time.monotonic() + 2), threading.current_thread() is threading.main_thread()))
 
     for _ in range(5):  # whichever thread runs it, the report says whether the main thread is the one blocked
-        work = pg.executor.submit(pg._execute, ("all_reduce", 0, op, (), (), None, pg.timeout), Work("all_reduce"))
+        work = pg.issue(Collective("all_reduce", op, (), ()), async_op=True)
         work.wait()  # runs it here, unless the communication thread was quicker
         (what, _, running, on_main), ran_on_main = seen.pop()
-        assert what == ("all_reduce", 0) and running is work
+        assert what[0] == "all_reduce" and running is work
         assert on_main is ran_on_main
-    pg.executor.shutdown()
+    pg.queue.shutdown()
 
 
 def test_object_collectives_on_a_group_with_an_nccl_communicator():
@@ -172,3 +183,60 @@ def test_object_collectives_on_a_group_with_an_nccl_communicator():
     dist.broadcast_object_list(items, src=0, group=pg)
     assert items == ["x", 2]
     assert list(pg.gpu_pending) == []  # nothing was taken for GPU work
+
+
+def test_a_stalled_queue_expires():
+    """Queued work that never starts (nothing runs it) is seen, not only started work."""
+    pg = group(timeout=1.0)
+    entry_time = time.monotonic()
+    work = Work("broadcast")
+    with pg.queue._lock:  # as if the thread that should run it were gone
+        pg.queue._queue.append((Collective("broadcast", print, (), ()), work, entry_time))
+    assert pg.expired(entry_time + 0.5) is None
+    what, started, found, on_main = pg.expired(entry_time + 1.5)
+    assert "broadcast (queued, not started" in what and found is work and started == entry_time
+
+
+def test_a_member_that_left_is_reported_only_for_collectives_it_never_reached():
+    pg = group(ranks=(0, 1, 2))
+    gone = [None, ProgressBoard.decode_departure(ProgressBoard.encode_departure(3)), None]
+    pg.board = pg.world_board = FakeBoard([(5, 1, 1), (4, OP_CODES["all_reduce"], 0), (5, 1, 1)], gone)
+    assert pg.departed() is None  # nothing in flight: nobody waits
+    pg.inflight = ("all_reduce", 5, time.monotonic(), pg.timeout)
+    message, work, on_main, code = pg.departed()
+    assert code == 3 and work is None
+    assert message == ("dtorch.distributed: rank 1 left the job (exit code 3) while rank 0 waits for it in all_reduce "
+                       "(sequence number 5) on group G; rank 1 last entered all_reduce #4.")
+    pg.board.states[1] = (5, OP_CODES["all_reduce"], 0)  # it reached this one: the collective completes without it
+    assert pg.departed() is None
+    pg.board.gone[1] = (0, True)
+    pg.board.states[1] = (-1, 0, 0)
+    message = pg.departed()[0]
+    assert "(exit code 0, after an uncaught exception in one of its threads)" in message
+    assert "never entered a collective of this group" in message
+
+
+class ExplodingGroup:
+    name = "broken"
+
+    def expired(self, now):
+        raise ValueError("a check that fails")
+
+    def size(self):
+        return 2
+
+
+def test_the_watchdog_survives_its_own_errors(caplog):
+    dog = watchdog_mod.Watchdog()
+    fired = []
+    dog.fire = lambda group, *args: fired.append(group)
+    broken, stuck = ExplodingGroup(), group(timeout=1.0)
+    stuck.inflight = ("barrier", 0, time.monotonic() - 5, 1.0)
+    dog._groups.add(broken)
+    with caplog.at_level(logging.ERROR, logger="dtorch.distributed"):
+        dog.check(time.monotonic())  # logged, and no exception out of the round
+        dog._groups.add(stuck)
+        for _ in range(3):
+            dog.check(time.monotonic())
+    assert fired == [stuck] * 3  # the broken group does not blind it to the stuck one
+    assert "could not check group broken" in caplog.text and "a check that fails" in caplog.text
