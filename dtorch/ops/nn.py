@@ -282,7 +282,7 @@ class ScaledDotProductAttention(Function):
     """
 
     attr_names = ("scale", "is_causal")
-    differentiable_backward = False
+    inputs_saved_for_graph_only = True
 
     def forward(self, q, k, v, attn_mask, dropout_mask):
         xp = self.xp
@@ -307,10 +307,13 @@ class ScaledDotProductAttention(Function):
         self.q, self.k, self.v = q, k, v
         self.mask_shape = None if attn_mask is None else attn_mask.shape
         self.dropout_mask = dropout_mask
+        self.save_for_backward(q, k, v, attn_mask)
         return xp.matmul(used, v)
 
     def backward(self, grad):
         xp = self.xp
+        if xp is graph_mode.namespace:
+            return self._graph_backward(grad)
         q, k, v, probs = self.q, self.k, self.v, self.probs
         q_edge, k_edge, v_edge, mask_edge, _ = self.edges
         grad_q = grad_k = grad_v = grad_mask = None
@@ -329,4 +332,41 @@ class ScaledDotProductAttention(Function):
             grad_q = sum_to(xp, xp.matmul(grad_scores, k), q.shape)
         if k_edge is not None:
             grad_k = sum_to(xp, xp.matmul(xp.swapaxes(grad_scores, -1, -2), q), k.shape)
+        return grad_q, grad_k, grad_v, grad_mask, None
+
+    def _graph_backward(self, grad):
+        """The same gradients from differentiable ops: the weights recomputed from the saved q, k and mask."""
+        xp = self.xp
+        q, k, v, attn_mask = self.saved_tensors
+        real_xp = array_module(grad)
+        q_edge, k_edge, v_edge, mask_edge, _ = self.edges
+        scores = (q @ k.transpose(-1, -2)) * self.scale
+        if attn_mask is not None and attn_mask.dtype.is_floating_point:
+            scores = scores + attn_mask
+        allowed = None
+        if self.is_causal:
+            length, source = scores.shape[-2:]
+            allowed = real_xp.tril(real_xp.ones((length, source), dtype=bool))
+        if attn_mask is not None and not attn_mask.dtype.is_floating_point:
+            allowed = attn_mask._array if allowed is None else allowed & attn_mask._array
+        dead = constant(self.probs.sum(axis=-1, keepdims=True) == 0)  # fully masked rows: weights 0
+        if allowed is not None:
+            scores = xp.where(constant(allowed), scores, float("-inf"))
+        probs = xp.where(dead, 0.0, Softmax.apply(xp.where(dead, 0.0, scores), axis=-1))
+        dropout = None if self.dropout_mask is None else constant(self.dropout_mask)
+        used = probs if dropout is None else probs * dropout
+        grad_q = grad_k = grad_v = grad_mask = None
+        if v_edge is not None:
+            grad_v = sum_to(xp, used.transpose(-1, -2) @ grad, tuple(v.shape))
+        grad_probs = grad @ v.transpose(-1, -2)
+        if dropout is not None:
+            grad_probs = grad_probs * dropout
+        grad_scores = probs * (grad_probs - (grad_probs * probs).sum(-1, keepdim=True))
+        if mask_edge is not None:
+            grad_mask = sum_to(xp, grad_scores, self.mask_shape)
+        grad_scores = grad_scores * self.scale
+        if q_edge is not None:
+            grad_q = sum_to(xp, grad_scores @ k, tuple(q.shape))
+        if k_edge is not None:
+            grad_k = sum_to(xp, grad_scores.transpose(-1, -2) @ q, tuple(k.shape))
         return grad_q, grad_k, grad_v, grad_mask, None
