@@ -7,6 +7,8 @@ Each op's forward and backward stand together. Backward formulas use only ``xp``
 import math
 
 from dtorch.autograd.function import Function, graph_mode
+from dtorch import _backend
+from dtorch.ops._util import constant
 from dtorch.ops._util import TWO_OVER_SQRT_PI, erf, sum_to
 
 
@@ -650,7 +652,6 @@ class IntegerArithmetic(Function):
     ``trunc(a/b)`` (fmod) gives ``a`` the gradient unchanged and ``b`` the gradient ``-q``."""
 
     attr_names = ("function",)
-    differentiable_backward = False
 
     def forward(self, a, b):
         self.save_for_backward(a, b)
@@ -664,6 +665,12 @@ class IntegerArithmetic(Function):
             return (grad * 0 if a_edge is not None else None), None
         grad_b = None
         if b_edge is not None:
-            quotient = (xp.floor if self.function == "remainder" else xp.trunc)(a / b)
-            grad_b = sum_to(xp, -grad * quotient, _shape(b))
+            if xp is graph_mode.namespace:  # the quotient is piecewise constant: a constant of the graph
+                a_array, b_array = getattr(a, "_array", a), getattr(b, "_array", b)
+                real_xp = _backend.xp_of(a_array if hasattr(a, "_array") else b_array)
+                rounding = real_xp.floor if self.function == "remainder" else real_xp.trunc
+                grad_b = sum_to(xp, -grad * constant(real_xp.asarray(rounding(a_array / b_array))), _shape(b))
+            else:
+                quotient = (xp.floor if self.function == "remainder" else xp.trunc)(a / b)
+                grad_b = sum_to(xp, -grad * quotient, _shape(b))
         return (sum_to(xp, grad, _shape(a)) if a_edge is not None else None), grad_b
