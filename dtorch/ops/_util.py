@@ -2,6 +2,8 @@
 
 import math
 
+import numpy as np
+
 from dtorch._backend import xp_of
 from dtorch.tensor import Tensor, _wrap_dim
 
@@ -86,7 +88,50 @@ def erf(xp, x):
     series where ``|x| < 3`` and the fit beyond (erfc < 2.3e-5 there), about 1e-13 absolute error in all."""
     if x.dtype.itemsize >= 8:
         return _erf_float64(xp, x)
+    if type(x) is np.ndarray and x.dtype == np.float32 and x.size > CHUNK:
+        return erf_chunked(x)
     return _erf_fit(xp, x)
+
+
+# Large float32 arrays: the same fit, evaluated in place piece by piece. Each of its ~27 passes then works on a
+# piece that stays in the L2 cache, and no pass allocates; the whole array would stream every pass through memory
+# (4x slower on 2M elements).
+CHUNK = 32768
+
+
+def erf_chunked(x, out=None):
+    """``_erf_fit(np, x)`` for a float32 NumPy array, bit for bit (except the sign of ``erf(-0.0)``), in pieces."""
+    x = x if x.flags.c_contiguous else x.copy()  # (ascontiguousarray would make a 0-d array 1-d)
+    out = np.empty_like(x) if out is None else out
+    flat_x, flat_out = x.reshape(-1), out.reshape(-1)
+    t = np.empty(min(CHUNK, flat_x.size), x.dtype)
+    poly = np.empty_like(t)
+    for start in range(0, flat_x.size, CHUNK):
+        piece = flat_x[start:start + CHUNK]
+        n = piece.size
+        z, tt, pp = flat_out[start:start + n], t[:n], poly[:n]
+        erf_piece(piece, z, tt, pp)
+    return out
+
+
+def erf_piece(x, out, t, poly):
+    """``erf(x)`` into ``out`` with scratch arrays ``t`` and ``poly`` (all of ``x``'s size): ``_erf_fit`` in place."""
+    np.abs(x, out=out)
+    np.multiply(out, 0.5, out=t)
+    t += 1.0
+    np.reciprocal(t, out=t)
+    np.multiply(t, _ERFC_COEFFICIENTS[-1], out=poly)
+    poly += _ERFC_COEFFICIENTS[-2]
+    for coefficient in _ERFC_COEFFICIENTS[-3::-1]:
+        poly *= t
+        poly += coefficient
+    np.multiply(out, out, out=out)
+    np.subtract(poly, out, out=poly)
+    np.exp(poly, out=poly)
+    poly *= t  # erfc(|x|)
+    np.subtract(1.0, poly, out=out)
+    np.copysign(out, x, out=out)
+    return out
 
 
 def _erf_fit(xp, x):

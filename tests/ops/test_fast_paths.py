@@ -260,3 +260,50 @@ def test_cross_entropy_fast_paths():
     check_op(lambda x: torch.nn.functional.cross_entropy(x, torch.tensor([[1, 0], [2, 1]]))
              if isinstance(x, torch.Tensor) else
              dtorch.nn.functional.cross_entropy(x, dtorch.tensor([[1, 0], [2, 1]])), None, [(2, 3, 2)])
+
+
+# ---- erf and GELU in pieces ------------------------------------------------------------------------------------------
+
+
+def test_erf_in_pieces_equals_the_fit_bit_for_bit():
+    from dtorch.ops._util import CHUNK, _erf_fit, erf_chunked
+
+    x = _rand(3 * CHUNK + 17) * 3
+    x[:4] = [0.0, np.inf, -np.inf, 10.0]
+    np.testing.assert_array_equal(erf_chunked(x), _erf_fit(np, x))
+    big = dtorch.tensor(x)
+    np.testing.assert_allclose(dtorch.erf(big).numpy(), torch.erf(torch.tensor(x)).numpy(), atol=1e-6)
+    assert np.isnan(erf_chunked(np.array([np.nan], np.float32)))[0]
+
+
+@pytest.mark.parametrize("shape", [(64,), (5, 40000)])
+def test_gelu_pieces_equal_the_reference_formula(shape):
+    from dtorch.ops import elementwise as E
+
+    x = _rand(*shape) * 3
+    fast = E.Gelu(approximate="none")
+    out = fast.forward(x)
+    assert fast.derivative is not None
+    reference = E.Gelu(approximate="none")
+    reference_out = 0.5 * x * (1 + E._erf(np, x * (1 / np.sqrt(2))))
+    np.testing.assert_allclose(out, reference_out, rtol=2e-6, atol=1e-7)
+    upstream = _rand(*shape, seed=4)
+    ours = dtorch.tensor(x, requires_grad=True)
+    theirs = torch.tensor(x, requires_grad=True)
+    dtorch.nn.functional.gelu(ours).backward(dtorch.tensor(upstream))
+    torch.nn.functional.gelu(theirs).backward(torch.tensor(upstream))
+    np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-5, atol=1e-6)
+    # a retained graph's second backward takes the reference formula: the same gradient
+    again = dtorch.tensor(x, requires_grad=True)
+    y = dtorch.nn.functional.gelu(again)
+    y.backward(dtorch.tensor(upstream), retain_graph=True)
+    first = again.grad.clone()
+    again.grad = None
+    y.backward(dtorch.tensor(upstream))
+    np.testing.assert_allclose(again.grad.numpy(), first.numpy(), rtol=1e-5, atol=1e-6)
+    with dtorch.no_grad():
+        assert dtorch.nn.functional.gelu(dtorch.tensor(x)).grad_fn is None
+    check_op(lambda x: torch.nn.functional.gelu(x) if isinstance(x, torch.Tensor) else
+             dtorch.nn.functional.gelu(x), None, [(4, 5)])
+    check_op(lambda x: torch.nn.functional.gelu(x, approximate="tanh") if isinstance(x, torch.Tensor) else
+             dtorch.nn.functional.gelu(x, approximate="tanh"), None, [(4, 5)])
