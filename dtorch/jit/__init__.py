@@ -1,0 +1,241 @@
+"""``dtorch.jit``: PyTorch's ``torch.jit`` surface on dtorch's recorded graphs.
+
+- ``trace(model, example_inputs)`` runs the model once and records every op (``Function.apply`` calls) into a graph;
+  the result is a ``TracedModule`` that replays it. Sizes read with ``x.size(0)``/``x.shape`` are recorded as
+  expressions of the input's shape, so a model traced at batch 1 runs at batch 3. Python control flow is not
+  recorded: reading a traced tensor's value (``bool``, ``item``, iteration) warns with ``TracerWarning``.
+- ``script(module)`` accepts modules without data-dependent control flow (see ``_script``) and refuses others.
+- ``save``/``load``: a zip archive with the graph as JSON and the weights as ``.npy`` (no pickle); loading needs
+  no model code.
+
+Known limits (each is a clear error, never silent): custom ``autograd.Function``s cannot be recorded; tensors
+created inside forward by factories (``zeros(x.size(0), ...)``) are recorded as constants of the traced size;
+the graph keeps the training/eval mode it was traced in (as PyTorch's traces do).
+"""
+
+import inspect
+import warnings
+
+import numpy as np
+
+from dtorch.jit import _tracer
+from dtorch.jit._graph import Graph  # noqa: F401
+from dtorch.jit._module import ScriptModule, TracedModule
+from dtorch.jit._script import RecursiveScriptModule, check_module
+from dtorch.jit._script import is_scripting as _is_scripting
+from dtorch.jit._serialization import load, save  # noqa: F401
+from dtorch.jit._tracer import TracerWarning  # noqa: F401
+from dtorch.nn.modules.module import Module
+from dtorch.tensor import Tensor
+
+__all__ = ["trace", "script", "save", "load", "ignore", "unused", "is_tracing", "is_scripting", "ScriptModule",
+           "TracedModule", "ScriptFunction", "TracerWarning", "Error"]
+
+
+class Error(RuntimeError):
+    """Raised by ``check_trace`` when the traced graph does not reproduce the Python function."""
+
+
+TracingCheckError = Error
+
+
+class ScriptFunction(ScriptModule):
+    """What ``trace`` returns for a plain function: a callable replaying its graph."""
+
+
+def _module_from_capture(capture, module, cls=TracedModule, name=None):
+    """The ScriptModule for a finished capture, over ``module``'s parameters and buffers (None for a function)."""
+    graph = capture.graph
+    parameters, buffers, names = {}, {}, {}
+    if module is not None:
+        by_name = dict(module.named_parameters())
+        parameters = {n: by_name[n] for n in graph.parameters}
+        buffer_by_name = dict(module.named_buffers())
+        buffers = {n: buffer_by_name[n] for n in graph.buffers}
+        names = {n: m._get_name() for n, m in module.named_modules() if n}
+        name = name or module._get_name()
+        training = module.training
+    else:
+        training = False
+    constants = {n: Tensor._from_array(a, None) for n, a in capture.constant_arrays.items()}
+    return cls(graph, parameters, buffers, constants, name=name or "Module", training=training, module_names=names)
+
+
+def _compare(expected, actual, tolerance, where):
+    """Raise ``Error``-style messages as TracerWarnings when two output structures differ."""
+    expected_leaves = _leaves(expected)
+    actual_leaves = _leaves(actual)
+    if len(expected_leaves) != len(actual_leaves):
+        raise Error(f"{where}: the traced function returned {len(actual_leaves)} outputs, the Python function "
+                    f"{len(expected_leaves)}")
+    for index, (e, a) in enumerate(zip(expected_leaves, actual_leaves)):
+        if isinstance(e, Tensor):
+            if tuple(e.shape) != tuple(a.shape):
+                raise Error(f"{where}: output {index} has shape {list(a.shape)} in the traced function and "
+                            f"{list(e.shape)} in the Python function")
+            ea, aa = np.asarray(e.detach()), np.asarray(a.detach())
+            if not np.allclose(ea, aa, rtol=tolerance, atol=tolerance, equal_nan=True):
+                warnings.warn(
+                    f"Output nr {index + 1}. of the traced function does not match the corresponding output of the "
+                    f"Python function ({where}). Largest difference: {np.max(np.abs(ea - aa)):.3g}. The trace "
+                    "may depend on Python control flow or on random numbers.",
+                    TracerWarning, stacklevel=3,
+                )
+
+
+def _leaves(value):
+    if isinstance(value, (tuple, list)):
+        return [leaf for item in value for leaf in _leaves(item)]
+    if isinstance(value, dict):
+        return [leaf for item in value.values() for leaf in _leaves(item)]
+    return [value]
+
+
+def _trace_module(module, args, strict=True, what="trace"):
+    capture, output = _tracer.record(module, args, module=module, strict=strict, what=what)
+    return _module_from_capture(capture, module), output
+
+
+def trace(func, example_inputs=None, optimize=None, check_trace=True, check_inputs=None, check_tolerance=1e-5,
+          strict=True, _force_outplace=False, _module_class=None, _compilation_unit=None,
+          example_kwarg_inputs=None, _store_inputs=True):
+    """Record ``func`` (a Module or a function) run on ``example_inputs`` as a replayable graph.
+
+    Args:
+        func: an ``nn.Module`` (its ``forward`` is traced; parameters and buffers keep their names) or a function.
+        example_inputs: a Tensor or a tuple of Tensors (nested tuples/lists allowed).
+        check_trace: replay the graph on the example inputs (and on each of ``check_inputs``) and compare with
+            the Python function; differences warn (``TracerWarning``), different shapes raise ``jit.Error``.
+        strict: with False, lists and dicts may appear in the output.
+        example_kwarg_inputs: a dict of keyword inputs, used instead of ``example_inputs``.
+
+    Returns:
+        A ``TracedModule`` (a ``ScriptFunction`` for a function).
+
+    >>> import dtorch
+    >>> net = dtorch.nn.Sequential(dtorch.nn.Linear(4, 3), dtorch.nn.ReLU())
+    >>> traced = dtorch.jit.trace(net.eval(), dtorch.randn(1, 4))
+    >>> traced(dtorch.randn(3, 4)).shape
+    dtorch.Size([3, 3])
+    """
+    if optimize is not None:
+        warnings.warn("`optimize` is deprecated and has no effect.", DeprecationWarning, stacklevel=2)
+    if example_kwarg_inputs is not None:
+        target = func.forward if isinstance(func, Module) else func
+        names = [p for p in inspect.signature(target).parameters]
+        example_inputs = tuple(example_kwarg_inputs[n] for n in names if n in example_kwarg_inputs)
+    if example_inputs is None:
+        raise ValueError("dtorch.jit.trace needs example_inputs (a Tensor or a tuple of Tensors)")
+    if isinstance(func, ScriptModule):
+        pass  # re-tracing a traced module records its replay
+    args = _tracer._as_args(example_inputs)
+    if isinstance(func, Module):
+        capture, output = _tracer.record(func, args, module=func, strict=strict)
+        traced = _module_from_capture(capture, func)
+        reference = func
+    else:
+        if not callable(func):
+            raise TypeError(f"dtorch.jit.trace expects a Module or a function, got {type(func).__name__}")
+        capture, output = _tracer.record(func, args, strict=strict)
+        traced = _module_from_capture(capture, None, cls=ScriptFunction, name=getattr(func, "__name__", "fn"))
+        reference = func
+    if check_trace:
+        _compare(output, traced(*args), check_tolerance, "the example inputs")
+        for extra in check_inputs or ():
+            extra_args = _tracer._as_args(extra)
+            _compare(reference(*extra_args), traced(*extra_args), check_tolerance, "check_inputs")
+    return traced
+
+
+def script(obj, optimize=None, _frames_up=0, _rcb=None, example_inputs=None):
+    """Script a module whose forward has no data-dependent control flow (a loud refusal otherwise).
+
+    The result runs the module's own forward and records its graph on the first call (or right away from
+    ``example_inputs``, a tuple of Tensors or a list of such tuples); ``graph``, ``code`` and ``jit.save`` use it.
+    Methods marked ``@dtorch.jit.ignore`` or ``@dtorch.jit.unused`` are not checked.
+
+    >>> import dtorch
+    >>> scripted = dtorch.jit.script(dtorch.nn.Linear(4, 2))
+    >>> scripted(dtorch.ones(1, 4)).shape
+    dtorch.Size([1, 2])
+    """
+    if isinstance(obj, (ScriptModule, RecursiveScriptModule)):
+        return obj
+    if not isinstance(obj, Module):
+        raise RuntimeError(
+            f"dtorch.jit.script supports nn.Module instances, not {type(obj).__name__}; use dtorch.jit.trace for "
+            "functions"
+        )
+    check_module(obj)
+    scripted = RecursiveScriptModule(obj)
+    if example_inputs is not None:
+        first = example_inputs[0] if isinstance(example_inputs, list) else example_inputs
+        scripted(*_tracer._as_args(first))
+    return scripted
+
+
+def ignore(drop=False, **kwargs):
+    """Mark a method that ``script`` leaves alone (it runs as Python). Use as ``@ignore`` or ``@ignore(drop=True)``.
+
+    >>> @ignore
+    ... def debug_print(x):
+    ...     return x
+    >>> debug_print._dtorch_jit_ignore
+    True
+    """
+    if callable(drop):
+        drop._dtorch_jit_ignore = True
+        return drop
+
+    def decorator(function):
+        function._dtorch_jit_ignore = True
+        function._dtorch_jit_drop = bool(drop)
+        return function
+
+    return decorator
+
+
+def unused(fn):
+    """Mark a method that ``script`` does not check (PyTorch replaces it by a raise in compiled code).
+
+    >>> @unused
+    ... def legacy(x):
+    ...     return x
+    >>> legacy._dtorch_jit_unused
+    True
+    """
+    if isinstance(fn, property):
+        for accessor in (fn.fget, fn.fset, fn.fdel):
+            if accessor is not None:
+                accessor._dtorch_jit_unused = True
+        return fn
+    fn._dtorch_jit_unused = True
+    return fn
+
+
+def is_tracing():
+    """True while ``trace`` (or ``export``/``onnx.export``) records a forward.
+
+    >>> is_tracing()
+    False
+    """
+    return _tracer.current() is not None
+
+
+def is_scripting():
+    """True while a module returned by ``script`` runs its forward.
+
+    >>> is_scripting()
+    False
+    """
+    return _is_scripting()
+
+
+def export(fn):
+    """Kept for PyTorch's API (``@torch.jit.export`` marks extra methods to compile); a no-op here."""
+    return fn
+
+
+def script_if_tracing(fn):
+    """Kept for PyTorch's API: ``fn`` runs as Python whether or not it is traced."""
+    return fn
