@@ -26,7 +26,7 @@ from collections import deque
 
 from dtorch.utils.data import _rng, _worker
 from dtorch.utils.data._collate import default_collate, default_convert
-from dtorch.utils.data.dataset import IterableDataset
+from dtorch.utils.data.dataset import IterableDataset, StackedSamples
 from dtorch.utils.data.sampler import BatchSampler, RandomSampler, SequentialSampler
 
 _SHUTDOWN_GRACE = 1.0  # seconds a worker gets to leave on its own before it is terminated
@@ -46,6 +46,40 @@ class _InfiniteConstantSampler:
     def __iter__(self):
         while True:
             yield None
+
+
+class _CollateStacked:
+    """The collate step of an auto-collating loader: the fast path for batches a dataset gathered already stacked.
+
+    A ``StackedSamples`` (from ``TensorDataset.__getitems__``, also through ``Subset``) is collated by taking its
+    stacked fields when the collate function is ``default_collate``, which gives what ``default_collate`` of its
+    samples gives; any other collate function gets ``list(batch)``, the list of samples PyTorch would pass it.
+    Everything else goes to the collate function unchanged. Picklable (workers under spawn get it).
+    """
+
+    __slots__ = ("collate_fn",)
+
+    def __init__(self, collate_fn):
+        self.collate_fn = collate_fn
+
+    def __call__(self, batch):
+        if type(batch) is StackedSamples:
+            if self.collate_fn is default_collate:
+                return batch.collate()
+            batch = list(batch)
+        return self.collate_fn(batch)
+
+    def __getstate__(self):
+        return self.collate_fn
+
+    def __setstate__(self, collate_fn):
+        self.collate_fn = collate_fn
+
+
+def _fetch_collate(loader):
+    """The collate function the fetchers call: ``loader.collate_fn``, behind the stacked-batch fast path when
+    batches are collated (without auto-collation a sample never arrives stacked)."""
+    return _CollateStacked(loader.collate_fn) if loader._auto_collation else loader.collate_fn
 
 
 def _default_context():
@@ -197,14 +231,25 @@ class _SingleProcessIter:
         # PyTorch draws a base seed from the loader's generator in every iterator, workers or not; doing the same
         # keeps the shuffle order of a seeded generator independent of num_workers
         _rng.draw_seed(loader.generator)
-        fetcher_type = _worker.IterableFetcher if loader._is_iterable else _worker.MapFetcher
-        self._fetcher = fetcher_type(loader.dataset, loader._auto_collation, loader.collate_fn, loader.drop_last)
-        self._sampler_iter = iter(loader._index_sampler)
+        self._batches = None
+        if loader._is_iterable and loader._auto_collation and loader.collate_fn is default_collate:
+            # a stream that can gather whole batches itself (ShardedDataset) gives them already collated, equal
+            # to collating its samples (a test holds the two equal); None where it cannot
+            batches = getattr(loader.dataset, "_collated_batches", None)
+            if callable(batches):
+                self._batches = batches(loader.batch_size, loader.drop_last)
+        if self._batches is None:
+            fetcher_type = _worker.IterableFetcher if loader._is_iterable else _worker.MapFetcher
+            self._fetcher = fetcher_type(loader.dataset, loader._auto_collation, _fetch_collate(loader),
+                                         loader.drop_last)
+            self._sampler_iter = iter(loader._index_sampler)
 
     def __iter__(self):
         return self
 
     def __next__(self):
+        if self._batches is not None:
+            return next(self._batches)
         return self._fetcher.fetch(next(self._sampler_iter))
 
 
@@ -236,7 +281,7 @@ class _MultiProcessIter:
                 process = ctx.Process(
                     target=_worker.worker_loop,
                     args=(loader._is_iterable, loader.dataset, index_queue, writer, loader._auto_collation,
-                          loader.collate_fn, loader.drop_last, base_seed, loader.worker_init_fn, worker_id,
+                          _fetch_collate(loader), loader.drop_last, base_seed, loader.worker_init_fn, worker_id,
                           self._num_workers, self._token, os.getpid()),
                     daemon=True)
                 process.start()

@@ -7,11 +7,14 @@ iterable dataset decides its own order; under a multi-worker ``DataLoader`` ever
 once per worker (as in PyTorch).
 """
 import bisect
+import collections.abc
 import math
 import warnings
 
 import numpy as np
 
+from dtorch import _backend
+from dtorch.tensor import Tensor
 from dtorch.utils.data import _rng
 
 
@@ -60,6 +63,73 @@ def _first_dim(tensor):
     return shape[0]
 
 
+class StackedSamples(collections.abc.Sequence):
+    """A batch of samples gathered already stacked: what ``TensorDataset.__getitems__`` returns.
+
+    It is the sequence of samples ``(fields[0][k], fields[1][k], ...)`` for ``k < len(self)``, but stores one
+    gathered array (or Tensor) per field, so a batch costs one gather per field and no per-sample objects. The
+    DataLoader collates it by taking the fields as they are when its ``collate_fn`` is ``default_collate`` (a
+    test holds this equal to collating the samples one by one), and hands any other ``collate_fn`` ``list(batch)``,
+    the list of samples PyTorch would give it.
+
+    Example:
+        >>> batch = TensorDataset(np.arange(6).reshape(3, 2), np.array([7, 8, 9])).__getitems__([2, 0])
+        >>> len(batch), batch[0][0].tolist(), int(batch[0][1]), [f.tolist() for f in batch.collate()]
+        (2, [4, 5], 9, [[[4, 5], [0, 1]], [9, 7]])
+    """
+
+    __slots__ = ("fields",)
+
+    def __init__(self, fields):
+        self.fields = tuple(fields)
+
+    def __len__(self):
+        return len(self.fields[0])
+
+    def __getitem__(self, k):
+        if isinstance(k, slice):
+            return [self[i] for i in range(*k.indices(len(self)))]
+        return tuple(field[k] for field in self.fields)
+
+    def collate(self):
+        """What ``default_collate(list(self))`` returns (one Tensor per field, in a list), without the copies."""
+        import dtorch  # the package is assembled after this module loads
+
+        return [field if isinstance(field, Tensor) else dtorch.from_numpy(field) for field in self.fields]
+
+    def __repr__(self):
+        return f"StackedSamples(len={len(self)}, fields={[tuple(f.shape) for f in self.fields]})"
+
+
+def _index_array(indices):
+    """``indices`` as a 1-D integer NumPy array, or None when they are something else (then the caller fetches
+    sample by sample and whatever ``__getitem__`` does with them, errors included, happens as usual)."""
+    try:
+        index = np.asarray(indices)
+    except Exception:
+        return None
+    if index.ndim != 1 or index.dtype.kind not in "iu" or index.size == 0:
+        return None
+    return index
+
+
+def _gatherable(tensor):
+    """A field one fancy-index gather can serve: a NumPy array of a collatable dtype, or a Tensor without grad
+    (a gather of one that requires grad would differ from stacking its rows in the graph it records)."""
+    if type(tensor) is np.ndarray:
+        return tensor.dtype.kind not in "OSUV"
+    return isinstance(tensor, Tensor) and not tensor.requires_grad
+
+
+def _gather(tensor, index):
+    if type(tensor) is np.ndarray:
+        return tensor[index]
+    array = tensor._array
+    if _backend.is_cupy_array(array):
+        index = _backend.xp_of(array).asarray(index)
+    return Tensor._from_array(array[index], None)
+
+
 class TensorDataset(Dataset):
     """Samples are the ``index``-th rows of the given tensors (or arrays), as a tuple.
 
@@ -82,6 +152,14 @@ class TensorDataset(Dataset):
 
     def __getitem__(self, index):
         return tuple(tensor[index] for tensor in self.tensors)
+
+    def __getitems__(self, indices):
+        """The samples at ``indices``, gathered with one fancy index per tensor into a ``StackedSamples`` (a list
+        of samples, as Python objects, where the tensors or the indices do not allow that)."""
+        index = _index_array(indices)
+        if index is None or not all(_gatherable(t) for t in self.tensors):
+            return [self[i] for i in indices]
+        return StackedSamples(_gather(t, index) for t in self.tensors)
 
     def __len__(self):
         return _first_dim(self.tensors[0])
@@ -198,9 +276,15 @@ class Subset(Dataset):
         return self.dataset[self.indices[idx]]
 
     def __getitems__(self, indices):
+        """The samples at ``indices`` of this subset: one ``__getitems__`` call on the dataset when it has one."""
+        if isinstance(self.indices, (np.ndarray, Tensor)):  # one gather instead of a scalar per index
+            chosen = np.asarray(self.indices.numpy() if isinstance(self.indices, Tensor) else self.indices)
+            chosen = chosen[np.asarray(indices, dtype=np.intp)].tolist()
+        else:
+            chosen = [self.indices[i] for i in indices]
         if callable(getattr(self.dataset, "__getitems__", None)):
-            return self.dataset.__getitems__([self.indices[i] for i in indices])
-        return [self.dataset[self.indices[i]] for i in indices]
+            return self.dataset.__getitems__(chosen)
+        return [self.dataset[i] for i in chosen]
 
     def __len__(self):
         return len(self.indices)

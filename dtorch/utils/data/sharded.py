@@ -339,6 +339,32 @@ class ShardedDataset(IterableDataset):
                 result[f][where[sort]] = rows
         return result[0] if len(result) == 1 else tuple(result)
 
+    def _collated_batches(self, batch_size, drop_last):
+        """For a single-process ``DataLoader(self, batch_size, collate_fn=default_collate)`` over samples: its
+        batches, each read with one gather per shard and already collated (what ``default_collate`` makes of the
+        samples: one Tensor per field, in a list when there are several), instead of sample by sample. None where
+        that does not hold: ``batched``, a ``transform`` (it sees samples), fields ``default_collate`` refuses.
+        Called by the loader in the main process only (there ``get_worker_info()`` is None, one stream)."""
+        if self.batched or self.transform is not None or get_worker_info() is not None:
+            return None
+        if any(np.dtype(f["dtype"]).kind in "OSUV" for f in self.index["fields"]):
+            return None
+        return self._gather_batches(batch_size, drop_last)
+
+    def _gather_batches(self, batch_size, drop_last):
+        import dtorch  # the package is assembled after this module loads
+
+        order = self.rank_order()[self.start_offset:]
+        for start in range(0, len(order), batch_size):
+            chunk = order[start:start + batch_size]
+            if drop_last and len(chunk) < batch_size:
+                return
+            batch = self._batch(chunk)
+            if isinstance(batch, tuple):
+                yield [dtorch.from_numpy(field) for field in batch]
+            else:
+                yield dtorch.from_numpy(batch)
+
     def __iter__(self):
         order = self.rank_order()[self.start_offset:]
         info = get_worker_info()
