@@ -131,13 +131,23 @@ def from_numpy(array):
 
 def _filled(size, fill, dtype, device, requires_grad):
     numpy_dtype = _numpy_dtype(dtype) or _backend.get_default_dtype().numpy_dtype
-    xp = _backend.array_module_for(_backend.as_device(device))
-    if fill is None:
-        array = xp.empty(size, dtype=numpy_dtype)
-    elif fill == 0:
-        array = xp.zeros(size, dtype=numpy_dtype)
-    else:
-        array = xp.full(size, checked_fill_value(fill, numpy_dtype), dtype=numpy_dtype)
+    target = _backend.as_device(device)
+    xp = _backend.array_module_for(target)
+    nbytes = np.dtype(numpy_dtype).itemsize
+    for extent in size:
+        nbytes *= extent
+    if nbytes >= 1 << 63:
+        raise RuntimeError(f"Storage size calculation overflowed with sizes={list(size)}")
+    try:
+        if fill is None:
+            array = xp.empty(size, dtype=numpy_dtype)
+        elif fill == 0:
+            array = xp.zeros(size, dtype=numpy_dtype)
+        else:
+            array = xp.full(size, checked_fill_value(fill, numpy_dtype), dtype=numpy_dtype)
+    except MemoryError:  # PyTorch's allocators raise RuntimeError, which is what training scripts catch
+        where = "CUDA out of memory" if getattr(target, "type", "cpu") == "cuda" else "DefaultCPUAllocator: can't allocate memory"
+        raise RuntimeError(f"{where}: you tried to allocate {nbytes} bytes (sizes={list(size)})") from None
     tensor_ = _new(array, None)
     if requires_grad:
         tensor_.requires_grad_(True)

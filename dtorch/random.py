@@ -35,8 +35,11 @@ class Generator:
         self.manual_seed(DEFAULT_SEED)
 
     def manual_seed(self, seed):
-        """Reset to the state a seed gives; returns the generator."""
+        """Reset to the state a seed gives; returns the generator. Seeds are 64-bit, as PyTorch's: any int from
+        ``-2**63`` to ``2**64 - 1`` (a negative one wraps around), else a ValueError."""
         seed = int(seed)
+        if not -(1 << 63) <= seed < 1 << 64:
+            raise ValueError(f"Overflow when unpacking long long: seed {seed} is outside [-2**63, 2**64 - 1]")
         if seed < 0:
             seed &= 0xFFFF_FFFF_FFFF_FFFF
         self._initial_seed = seed

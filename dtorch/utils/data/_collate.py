@@ -9,6 +9,7 @@ else (None, complex, arbitrary objects) is a TypeError, and arrays of unequal sh
 """
 import collections.abc
 import copy
+import numbers
 
 import numpy as np
 
@@ -35,6 +36,32 @@ def _rebuild_mapping(elem, values):
         return values
 
 
+def _type_name(value):
+    if isinstance(value, dtorch.Tensor):
+        return "Tensor"
+    kind = type(value)
+    return kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+
+
+def _is_number(value):
+    if isinstance(value, np.generic):
+        return value.dtype.kind in "biufc"
+    return isinstance(value, (bool, int, float, complex)) or isinstance(value, numbers.Number)
+
+
+def _check_samples(batch, fits):
+    """The samples of a batch share element 0's kind: a TypeError naming the first that does not (None, which
+    PyTorch cannot turn into a tensor, gives its RuntimeError)."""
+    for i, sample in enumerate(batch):
+        if not fits(sample):
+            if sample is None:
+                raise RuntimeError("Could not infer dtype of NoneType")
+            raise TypeError(
+                f"default_collate: element {i} of the batch is {_type_name(sample)} but element 0 is "
+                f"{_type_name(batch[0])}; the samples of a batch must have one structure"
+            )
+
+
 def default_collate(batch):
     """Collates a list of samples into a batch.
 
@@ -51,10 +78,16 @@ def default_collate(batch):
     """
     elem = batch[0]
     if isinstance(elem, dtorch.Tensor):
+        for i, sample in enumerate(batch):
+            if not isinstance(sample, dtorch.Tensor):
+                raise TypeError(f"expected Tensor as element {i} in argument 0, but got {_type_name(sample)}")
         return dtorch.stack(list(batch), 0)
     if isinstance(elem, np.ndarray):
         if elem.dtype.kind in "OSUV":
             raise TypeError(_ERR.format(elem.dtype))
+        _check_samples(batch, lambda sample: isinstance(sample, (np.ndarray, dtorch.Tensor)) or _is_number(sample))
+        if any(isinstance(sample, dtorch.Tensor) for sample in batch):  # stacked with the arrays, as in PyTorch
+            batch = [sample.detach().cpu().numpy() if isinstance(sample, dtorch.Tensor) else sample for sample in batch]
         try:
             return dtorch.from_numpy(np.stack(batch, 0))
         except ValueError:  # PyTorch's stack names the first mismatching sample with a RuntimeError
@@ -67,20 +100,28 @@ def default_collate(batch):
     if isinstance(elem, np.generic):
         if elem.dtype.kind in "OSUV":
             raise TypeError(_ERR.format(elem.dtype))
+        _check_samples(batch, _is_number)
+        if any(type(sample) is not type(elem) for sample in batch):
+            return dtorch.tensor(list(batch))  # mixed numbers promote as torch.as_tensor does
         return dtorch.from_numpy(np.asarray(batch))
-    if isinstance(elem, bool):
-        return dtorch.from_numpy(np.asarray(batch, dtype=np.bool_))
-    if isinstance(elem, int):
-        return dtorch.from_numpy(np.asarray(batch, dtype=np.int64))
-    if isinstance(elem, float):
-        return dtorch.from_numpy(np.asarray(batch, dtype=np.float64))
+    if isinstance(elem, (bool, int, float)):
+        _check_samples(batch, _is_number)
+        if isinstance(elem, float):
+            return dtorch.from_numpy(np.asarray(batch, dtype=np.float64))
+        if any(type(sample) is not type(elem) for sample in batch):
+            return dtorch.tensor(list(batch))  # torch.tensor's promotion: [1, 2.5] is float, [True, 2] int64
+        return dtorch.from_numpy(np.asarray(batch, dtype=np.bool_ if isinstance(elem, bool) else np.int64))
     if isinstance(elem, (str, bytes)):
         return batch
     if isinstance(elem, collections.abc.Mapping):
+        _check_samples(batch, lambda sample: isinstance(sample, collections.abc.Mapping))
         return _rebuild_mapping(elem, {key: default_collate([d[key] for d in batch]) for key in elem})
     if _is_namedtuple(elem):
+        _check_samples(batch, lambda sample: isinstance(sample, tuple))
         return type(elem)(*(default_collate(field) for field in zip(*batch)))
     if isinstance(elem, collections.abc.Sequence):
+        _check_samples(batch, lambda sample: isinstance(sample, collections.abc.Sequence)
+                       and not isinstance(sample, (str, bytes)))
         size = len(elem)
         if any(len(sample) != size for sample in batch):
             raise RuntimeError("each element in list of batch should be of equal size")

@@ -238,6 +238,14 @@ class IterableFetcher:
         return self.collate_fn(data)
 
 
+def _wrapped(error, where):
+    """An ``ExceptionWrapper`` for an exception made here rather than caught."""
+    try:
+        raise error
+    except Exception:
+        return ExceptionWrapper(sys.exc_info(), where)
+
+
 def _numpy_seed(base_seed, worker_id):
     """A 32-bit seed for NumPy's legacy global RNG, mixed from the loader's base seed and the worker id."""
     return int(np.random.SeedSequence([base_seed & 0xFFFFFFFF, base_seed >> 32, worker_id]).generate_state(1)[0])
@@ -264,23 +272,32 @@ class _Worker:
         self.fetcher = None
         self.epoch = None
         self.pending_error = None  # an exception from set-up, answered to the first task
+        self.broken = None  # why set-up failed: every later task is answered with this, not a fetch
         self.sent = 0
 
     def start(self, seed, base_seed, num_workers, init_fn):
         global _worker_info
+        stage = "its seeding"
         try:
             _seed_worker(seed, base_seed, self.worker_id)
             _worker_info = WorkerInfo(id=self.worker_id, num_workers=num_workers, seed=seed, dataset=self.dataset)
             if init_fn is not None:
+                stage = "its worker_init_fn"
                 init_fn(self.worker_id)
             if not self.is_iterable:
+                stage = "its set-up"
                 self.fetcher = MapFetcher(*self.fetcher_args)
-        except Exception:
+        except Exception as error:
             self.pending_error = ExceptionWrapper(sys.exc_info(), self.where)
+            self.broken = (f"DataLoader worker process {self.worker_id} could not start: {stage} raised "
+                           f"{type(error).__name__}: {error} (its traceback came with an earlier batch)")
 
     def answer(self, epoch, index, dataset_state=None):
         """The batch for ``index``, an ``_IterableEnd``, or an ``ExceptionWrapper``. ``dataset_state`` comes from
         the main process's ``dataset._worker_epoch_state()`` and is applied before an iterable's epoch starts."""
+        if self.broken is not None:  # set-up failed: the full error once, then a short one naming it
+            error, self.pending_error = self.pending_error, None
+            return error if error is not None else _wrapped(RuntimeError(self.broken), self.where)
         if self.is_iterable and epoch != self.epoch and self.pending_error is None:
             try:  # an iterable restarts its stream every epoch (persistent workers see several)
                 if dataset_state is not None:
