@@ -1,5 +1,8 @@
-"""DataLoader throughput, dtorch vs PyTorch, from one run (issue 5).
+"""DataLoader throughput, dtorch vs PyTorch, from one run (issues 5 and 12).
 
+0. TensorDataset (issue 12): 4096 x 784 float32 inputs and int64 labels held as tensors, batch 128, shuffle,
+   num_workers 0 and 2; each library's own TensorDataset over the same arrays. Epochs per second are
+   samples per second / 4096.
 1. In memory: 60,000 x 1 x 28 x 28 uint8 images, ToTensor + Normalize written once in NumPy and used by both
    libraries' loaders through the same dataset class; batch 128, shuffle, num_workers 0 and 2. Samples per second
    over full epochs.
@@ -10,7 +13,7 @@
 
 Runs alternate between the libraries; each cell is the median of ``--repeats`` epochs. Prints a Markdown table.
 
-    python bench/bench_dataloader.py [--repeats 5] [--skip-sharded]
+    python bench/bench_dataloader.py [--repeats 5] [--skip-sharded] [--only tensor,in-memory,sharded]
 """
 import argparse
 import os
@@ -97,6 +100,26 @@ def measure(cases, repeats):
     return out
 
 
+def tensor_dataset_cases(n=4096, features=784):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((n, features)).astype(np.float32)
+    y = rng.integers(0, 10, size=n).astype(np.int64)
+    mine_ds = dud.TensorDataset(dtorch.from_numpy(x), dtorch.from_numpy(y))
+    ref_ds = tud.TensorDataset(torch.from_numpy(x), torch.from_numpy(y))
+    cases = {}
+    for workers in (0, 2):
+        def mine(workers=workers):
+            return dud.DataLoader(mine_ds, batch_size=128, shuffle=True, num_workers=workers,
+                                  generator=dtorch.Generator().manual_seed(0))
+
+        def ref(workers=workers):
+            return tud.DataLoader(ref_ds, batch_size=128, shuffle=True, num_workers=workers,
+                                  generator=torch.Generator().manual_seed(0))
+
+        cases[f"TensorDataset 4096 x 784 float32, workers={workers}"] = (mine, ref)
+    return cases
+
+
 def in_memory_cases():
     data = InMemory()
     cases = {}
@@ -157,12 +180,19 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--shard-bytes", type=int, default=1 << 30)
     parser.add_argument("--skip-sharded", action="store_true")
+    parser.add_argument("--only", default="tensor,in-memory,sharded",
+                        help="comma-separated workloads among tensor, in-memory, sharded")
     args = parser.parse_args()
+    only = set(args.only.split(","))
     torch.set_num_threads(1)
     print(f"dtorch vs torch {torch.__version__}, numpy {np.__version__}, {os.cpu_count()} CPUs, "
           f"medians of {args.repeats} epochs\n")
-    results = measure(in_memory_cases(), args.repeats)
-    if not args.skip_sharded:
+    results = {}
+    if "tensor" in only:
+        results.update(measure(tensor_dataset_cases(), max(args.repeats, 11)))
+    if "in-memory" in only:
+        results.update(measure(in_memory_cases(), args.repeats))
+    if "sharded" in only and not args.skip_sharded:
         root = tempfile.mkdtemp(prefix="dtorch-bench-shards-", dir="/tmp")
         try:
             n, total = write_sharded(root, args.shard_bytes)

@@ -1,7 +1,8 @@
 """Optimizer-step microbenchmark (issue 4): dtorch's flat-buffer path and per-parameter loop against PyTorch.
 
 The workload is one ``optimizer.step()`` over ~1M float32 parameters held in 100 tensors of 100x100, gradients
-fixed (an Adam step, and an SGD-with-momentum step). PyTorch runs its CPU default (``foreach=None``: the
+fixed (an Adam step, and an SGD-with-momentum step; then one row for each of Adadelta, Adamax, NAdam, RAdam, ASGD
+and Rprop, both libraries on their default path). PyTorch runs its CPU default (``foreach=None``: the
 per-tensor loop) and, for reference, ``foreach=True``. One thread each (``torch.set_num_threads(1)``, and
 OMP/OPENBLAS/MKL threads = 1 set by the harness before NumPy loads); dtorch and PyTorch alternate run by run.
 
@@ -47,6 +48,8 @@ def main():
     parser.add_argument("--tensors", type=int, default=100)
     parser.add_argument("--shape", type=int, nargs="+", default=[100, 100])
     parser.add_argument("--markdown", action="store_true", help="also print a Markdown table for bench/README.md")
+    parser.add_argument("--no-new", dest="new", action="store_false",
+                        help="only Adam and SGD (skip Adadelta, Adamax, NAdam, RAdam, ASGD, Rprop)")
     args = parser.parse_args()
 
     rng = np.random.default_rng(0)
@@ -69,6 +72,18 @@ def main():
                 torch_step(name, kwargs, theirs, values, grads),
                 number=10, repeats=15, unit="ms",
             ))
+    # the rest of torch.optim, each library's default path (NAdam and ASGD keep per-parameter 0-dim state that
+    # changes every step, so dtorch runs them per parameter; the others take the flat path)
+    for name, kwargs in [("Adadelta", dict(lr=1.0)), ("Adamax", dict(lr=2e-3)), ("NAdam", dict(lr=2e-3)),
+                         ("RAdam", dict(lr=1e-3)), ("ASGD", dict(lr=1e-2)), ("Rprop", dict(lr=1e-2))]:
+        if args.new is False:
+            break
+        rows.append(_harness.compare(
+            f"{name} step, dtorch default vs torch default",
+            dtorch_step(name, kwargs, None, values, grads),
+            torch_step(name, kwargs, None, values, grads),
+            number=10, repeats=15, unit="ms",
+        ))
     if args.markdown:
         print()
         print(_harness.markdown_table(rows, "optimizer step, 1M params in 100 tensors"))

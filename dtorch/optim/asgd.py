@@ -31,7 +31,7 @@ def asgd_update(param, grad, eta, mu, ax, step, *, lr, lambd, alpha, t0, weight_
     param += xp.multiply(grad, -eta_value, out=xp.empty_like(param))
     if float(mu) != 1:
         scratch = xp.subtract(param, ax, out=xp.empty_like(param))
-        scratch *= mu.astype(param.dtype, copy=False)
+        scratch *= param.dtype.type(mu)  # μ's float32 value at the parameter's precision, as PyTorch's mul_
         ax += scratch
     else:
         ax[...] = param

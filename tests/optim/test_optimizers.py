@@ -381,7 +381,10 @@ def test_flat_path_in_cache_sized_pieces_equals_loop(monkeypatch, name, kwargs, 
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("name,kwargs", [("Adam", dict(lr=0.05, amsgrad=True)), ("SGD", dict(lr=0.05, momentum=0.9)),
-                                         ("RMSprop", dict(lr=0.01, centered=True)), ("Adagrad", dict(lr=0.1))])
+                                         ("RMSprop", dict(lr=0.01, centered=True)), ("Adagrad", dict(lr=0.1)),
+                                         ("Adadelta", dict(lr=0.5)), ("Adamax", dict(lr=0.05)),
+                                         ("NAdam", dict(lr=0.05)), ("RAdam", dict(lr=0.05, betas=(0.8, 0.95))),
+                                         ("ASGD", dict(lr=0.05, t0=5)), ("Rprop", dict(lr=0.02))])
 @pytest.mark.parametrize("foreach", [False, None], ids=["loop", "flat"])
 def test_cuda_parameters_follow_the_cpu_trajectory(name, kwargs, foreach):
     cp = dtorch._backend.cupy()
