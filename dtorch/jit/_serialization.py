@@ -35,7 +35,7 @@ def _cpu_array(tensor):
 
 def _npy_bytes(array):
     buffer = io.BytesIO()
-    np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
+    np.save(buffer, np.array(array, order="C"), allow_pickle=False)  # keeps 0-d arrays 0-d
     return buffer.getvalue()
 
 

@@ -1,0 +1,215 @@
+"""``dtorch.jit.trace``/``save``/``load``: the tutorial models traced at one size, replayed at others, saved and
+loaded in a fresh process that does not have their classes; tracer warnings; the traced module's Module API."""
+
+import io
+import json
+import os
+import subprocess
+import sys
+import warnings
+import zipfile
+
+import numpy as np
+import pytest
+
+import dtorch
+from dtorch import nn
+from export_models import as_dtorch, dtorch_model, make_inputs, outputs_numpy, torch_twin
+
+MODELS = ["mlp", "cnn", "lstm", "transformer"]
+
+
+def _close(actual, expected, atol=1e-5):
+    actual, expected = outputs_numpy(actual), outputs_numpy(expected)
+    assert len(actual) == len(expected)
+    for a, e in zip(actual, expected):
+        assert a.shape == e.shape
+        np.testing.assert_allclose(a, e, rtol=1e-4, atol=atol)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_traced_model_replays_at_other_sizes_like_the_model_and_pytorch(name):
+    model = dtorch_model(name)
+    traced = dtorch.jit.trace(model, as_dtorch(make_inputs(name, 1, length=5)))
+    fresh = make_inputs(name, 3, length=7, seed=4)  # another batch size and sequence length
+    expected = model(*as_dtorch(fresh))
+    _close(traced(*as_dtorch(fresh)), expected)
+    import torch
+
+    with torch.no_grad():
+        _close(traced(*as_dtorch(fresh)), torch_twin(name, model)(*[torch.from_numpy(a) for a in fresh]))
+
+
+def test_layers_are_recorded_as_one_node_each():
+    ops = {name: [n["op"] for n in dtorch.jit.trace(dtorch_model(name),
+                                                   as_dtorch(make_inputs(name, 2))).graph.nodes]
+           for name in ("lstm", "transformer")}
+    assert ops["lstm"].count("nn.LSTM") == 1
+    assert ops["transformer"].count("nn.MultiheadAttention") == 1
+
+
+def test_saved_archive_is_a_zip_of_json_graph_and_npy_weights(tmp_path):
+    model = dtorch_model("mlp")
+    path = tmp_path / "mlp.pt"
+    dtorch.jit.save(dtorch.jit.trace(model, as_dtorch(make_inputs("mlp", 2))), str(path))
+    with zipfile.ZipFile(path) as archive:
+        names = archive.namelist()
+        graph = json.loads(archive.read("model/graph.json"))
+        meta = json.loads(archive.read("model/module.json"))
+    assert not [n for n in names if n.endswith((".pkl", ".pickle"))]
+    assert all(n.endswith((".json", ".npy")) for n in names)
+    assert sorted(graph["parameters"]) == sorted(name for name, _ in model.named_parameters())
+    assert {n["op"] for n in graph["nodes"]} >= {"Reshape", "Linear", "Tanh"}
+    assert meta["format"] == "dtorch.jit"
+
+
+_FRESH_PROCESS = """
+import sys, numpy as np, dtorch
+folder = sys.argv[1]
+for name in sys.argv[2:]:
+    module = dtorch.jit.load(f"{folder}/{name}.pt")
+    data = np.load(f"{folder}/{name}_inputs.npz")
+    inputs = [dtorch.tensor(data[f"arr_{i}"]) for i in range(len(data.files))]
+    output = module(*inputs)
+    output = output if isinstance(output, tuple) else (output,)
+    np.savez(f"{folder}/{name}_outputs.npz", *[np.array(o.detach()) for o in output])
+    assert "export_models" not in sys.modules
+"""
+
+
+def test_saved_models_load_in_a_fresh_process_without_their_classes(tmp_path):
+    expected = {}
+    for name in MODELS:
+        model = dtorch_model(name)
+        dtorch.jit.save(dtorch.jit.trace(model, as_dtorch(make_inputs(name, 2, length=4))), str(tmp_path / f"{name}.pt"))
+        fresh = make_inputs(name, 3, length=6, seed=7)
+        np.savez(tmp_path / f"{name}_inputs.npz", *fresh)
+        expected[name] = outputs_numpy(model(*as_dtorch(fresh)))
+    repository = os.path.dirname(os.path.dirname(os.path.abspath(dtorch.__file__)))
+    env = dict(os.environ, PYTHONPATH=repository)
+    result = subprocess.run([sys.executable, "-c", _FRESH_PROCESS, str(tmp_path), *MODELS], cwd=str(tmp_path),
+                            env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    for name in MODELS:
+        data = np.load(tmp_path / f"{name}_outputs.npz")
+        got = [data[f"arr_{i}"] for i in range(len(data.files))]
+        assert len(got) == len(expected[name])
+        for g, e in zip(got, expected[name]):
+            np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-6)
+
+
+def test_loaded_module_is_a_module_that_fine_tunes_like_the_original():
+    model = dtorch_model("cnn")
+    buffer = io.BytesIO()
+    dtorch.jit.save(dtorch.jit.trace(model, as_dtorch(make_inputs("cnn", 2))), buffer)
+    buffer.seek(0)
+    loaded = dtorch.jit.load(buffer)
+    assert list(loaded.state_dict()) == list(model.state_dict())
+    assert [n for n, _ in loaded.named_parameters()] == [n for n, _ in model.named_parameters()]
+    x = as_dtorch(make_inputs("cnn", 3, seed=2))
+    target = dtorch.tensor([1, 2, 3])
+    nn.functional.nll_loss(model(*x), target).backward()
+    nn.functional.nll_loss(loaded(*x), target).backward()
+    for (name, p), (_, q) in zip(model.named_parameters(), loaded.named_parameters()):
+        np.testing.assert_allclose(np.array(q.grad), np.array(p.grad), rtol=1e-4, atol=1e-6, err_msg=name)
+    optimizer = dtorch.optim.SGD(loaded.parameters(), lr=0.1)
+    before = np.array(loaded(*x).detach())
+    optimizer.step()
+    assert not np.allclose(np.array(loaded(*x).detach()), before)
+    loaded.load_state_dict(model.state_dict())  # the state dict moves between the two
+    _close(loaded(*x), model(*x))
+
+
+def test_to_eval_and_graph_code_of_a_traced_module():
+    model = dtorch_model("mlp")
+    traced = dtorch.jit.trace(model, as_dtorch(make_inputs("mlp", 2)))
+    assert "Linear" in str(traced.graph) and "def forward(self, x)" in traced.code
+    assert "self.fc1.weight" in traced.code
+    assert traced.eval() is traced and not traced.training
+    doubled = traced.to(dtorch.float64)
+    x = dtorch.tensor(make_inputs("mlp", 2)[0]).double()
+    assert doubled(x).dtype == dtorch.float64
+    model.double()
+    _close(doubled(x), model(x), atol=1e-10)
+
+
+def test_traced_function_and_symbolic_view():
+    def flatten_and_scale(x):
+        return x.view(x.size(0), -1) * 2.0
+
+    traced = dtorch.jit.trace(flatten_and_scale, dtorch.ones(1, 2, 3))
+    out = traced(dtorch.ones(3, 2, 3))
+    assert tuple(out.shape) == (3, 6)
+
+
+def test_tracer_warns_where_python_reads_traced_values():
+    def branches(x):
+        if x.sum() > 0:
+            return x * 2
+        return x
+
+    def reads_item(x):
+        return x * x.max().item()
+
+    def iterates(x):
+        return sum(row for row in x)
+
+    for function in (branches, reads_item, iterates):
+        with pytest.warns(dtorch.jit.TracerWarning):
+            dtorch.jit.trace(function, dtorch.ones(2, 3), check_trace=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        dtorch.jit.trace(lambda x: x.relu() + 1, dtorch.ones(2, 3))
+
+
+def test_check_inputs_report_a_trace_that_does_not_generalise():
+    def branches(x):
+        return x * 2 if x.sum() > 0 else -x
+
+    with pytest.warns(dtorch.jit.TracerWarning, match="does not match"):
+        dtorch.jit.trace(branches, dtorch.ones(2), check_inputs=[(-dtorch.ones(2),)])
+
+
+def test_strict_refuses_list_outputs():
+    with pytest.raises(RuntimeError, match="strict=False"):
+        dtorch.jit.trace(lambda x: [x, x + 1], dtorch.ones(2))
+    traced = dtorch.jit.trace(lambda x: [x, x + 1], dtorch.ones(2), strict=False)
+    assert isinstance(traced(dtorch.ones(2)), list)
+
+
+def test_custom_autograd_function_is_refused_clearly():
+    class Cube(dtorch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x ** 3
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad
+
+    class UsesCube(nn.Module):
+        def forward(self, x):
+            return Cube.apply(x) + 1
+
+    with pytest.raises(RuntimeError, match="custom autograd.Function .*Cube.* cannot be recorded"):
+        dtorch.jit.trace(UsesCube(), dtorch.ones(2))
+    assert Cube.apply(dtorch.ones(2)).tolist() == [1.0, 1.0]  # the patch is gone after the failed trace
+    assert not dtorch.jit.is_tracing()
+
+
+def test_is_tracing_inside_a_trace():
+    seen = []
+
+    def probe(x):
+        seen.append(dtorch.jit.is_tracing())
+        return x + 1
+
+    dtorch.jit.trace(probe, dtorch.ones(1), check_trace=False)
+    assert seen == [True] and not dtorch.jit.is_tracing()
+
+
+def test_load_rejects_other_files(tmp_path):
+    path = tmp_path / "weights.pt"
+    dtorch.save({"w": dtorch.ones(2)}, str(path))
+    with pytest.raises(RuntimeError, match="not a dtorch"):
+        dtorch.jit.load(str(path))
