@@ -6,6 +6,8 @@ Softmax and log-softmax subtract the maximum along the axis before exponentiatin
 backward uses the saved softmax ``p`` (``p * g - p * sum(p * g)`` and ``g - p * sum(g)``), no ``exp`` again.
 """
 
+import numpy as np
+
 from dtorch.autograd.function import Function, graph_mode
 from dtorch.ops._util import array_module, constant, sum_to
 from dtorch.ops.indexing import _scatter_add_into, along_axis_spec, index_scatter
@@ -169,7 +171,7 @@ class Embedding(Function):
     def forward(self, indices, weight):
         self.indices = indices
         self.weight_shape = weight.shape
-        return weight[indices]
+        return weight.take(indices, axis=0)  # (``weight[indices]`` is the same gather, 3x slower in NumPy)
 
     def backward(self, grad):
         xp = self.xp
@@ -184,10 +186,46 @@ class Embedding(Function):
             return None, grad_w
         flat = self.indices.reshape(-1)
         grad_w = xp.zeros((rows, dim), dtype=grad.dtype)
-        _scatter_add_into(xp, grad_w, flat, grad.reshape(-1, dim))
+        scatter_add_rows(xp, grad_w, flat, grad.reshape(-1, dim))
         if self.padding_idx is not None:
             grad_w[self.padding_idx] = 0
         return None, grad_w
+
+
+def scatter_add_rows(xp, target, indices, rows, max_levels=16):
+    """``target[indices[k]] += rows[k]`` for every k, repeated indices accumulating, as ``_scatter_add_into`` does.
+
+    NumPy's ``add.at`` takes ~3 us per row. Here the indices are sorted (stably), the first occurrence of each
+    index is assigned in one fancy-index write, and then the k-th repeats are added, level by level, each level
+    free of repeats: the same additions in the same order (bit for bit ``add.at``'s result), one vectorised write
+    per level. An index repeated more than ``max_levels`` times falls back to ``add.at``, as does CuPy.
+    """
+    if type(target) is not np.ndarray or indices.size == 0:
+        _scatter_add_into(xp, target, indices, rows)
+        return target
+    order = np.argsort(indices, kind="stable")
+    ordered = indices[order]
+    first = np.empty(ordered.size, dtype=bool)
+    first[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    if starts.size == ordered.size:  # no repeats: one write
+        target[indices] += rows
+        return target
+    # rank of each entry among the repeats of its index: 0 for the first, 1 for the second, ...
+    rank = np.arange(ordered.size) - np.repeat(starts, np.diff(np.append(starts, ordered.size)))
+    if rank.max() >= max_levels:
+        _scatter_add_into(xp, target, indices, rows)
+        return target
+    ordered_rows = rows[order]
+    target[ordered[starts]] += ordered_rows[starts]
+    level = 1
+    while True:
+        picked = np.flatnonzero(rank == level)
+        if not picked.size:
+            return target
+        target[ordered[picked]] += ordered_rows[picked]
+        level += 1
 
 
 class ConstantPad(Function):

@@ -307,3 +307,31 @@ def test_gelu_pieces_equal_the_reference_formula(shape):
              dtorch.nn.functional.gelu(x), None, [(4, 5)])
     check_op(lambda x: torch.nn.functional.gelu(x, approximate="tanh") if isinstance(x, torch.Tensor) else
              dtorch.nn.functional.gelu(x, approximate="tanh"), None, [(4, 5)])
+
+
+# ---- embedding ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("indices", [
+    np.array([3, 1, 3, 0, 3, 1, 7]),  # repeats: levels
+    np.array([4, 2, 0]),  # no repeats: one write
+    np.array([5] * 40 + [1]),  # more repeats than levels: add.at
+    np.array([], dtype=np.int64),
+])
+def test_scatter_add_rows_equals_add_at_bit_for_bit(indices):
+    from dtorch.ops.nn import scatter_add_rows
+
+    rows = _rand(indices.size, 6, seed=5)
+    reference = _rand(9, 6, seed=6)
+    fast = reference.copy()
+    np.add.at(reference, indices, rows)
+    scatter_add_rows(np, fast, indices, rows)
+    np.testing.assert_array_equal(fast, reference)
+
+
+def test_embedding_gradient_with_repeats_and_padding():
+    ids = np.array([[1, 4, 1], [0, 4, 4]])
+    for padding_idx in (None, 4):
+        check_op(lambda w: torch.nn.functional.embedding(torch.tensor(ids), w, padding_idx=padding_idx)
+                 if isinstance(w, torch.Tensor) else
+                 dtorch.nn.functional.embedding(dtorch.tensor(ids), w, padding_idx=padding_idx), None, [(6, 3)])
