@@ -291,9 +291,12 @@ def _capture(roots, grads, inputs, retain_graph, create_graph):
     return results
 
 
-def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=None,
-         materialize_grads=False):
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, only_inputs=True,
+         allow_unused=None, is_grads_batched=False, materialize_grads=False):
     """The gradients of ``outputs`` with respect to ``inputs``, returned rather than accumulated.
+
+    ``only_inputs`` is accepted and ignored, as in PyTorch (where it is deprecated); ``is_grads_batched=True``
+    is not supported and raises.
 
     >>> import dtorch
     >>> x = dtorch.tensor(3.0, requires_grad=True)
@@ -302,6 +305,9 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     >>> grad(g, x)[0]
     tensor(18.)
     """
+    if is_grads_batched:
+        raise NotImplementedError("dtorch.autograd.grad: is_grads_batched=True is not supported; loop over the "
+                                  "batch of grad_outputs instead")
     outputs = _as_tuple(outputs)
     inputs = _as_tuple(inputs)
     grad_outputs = _as_tuple(grad_outputs)
@@ -388,7 +394,71 @@ def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=T
     return True
 
 
+def gradgradcheck(func, inputs, grad_outputs=None, *, eps=1e-6, atol=1e-5, rtol=1e-3, gen_non_contig_grad_outputs=False,
+                  raise_exception=True, nondet_tol=0.0):
+    """Check second derivatives: ``gradcheck`` of the map ``(inputs, grad_outputs) -> d(outputs)/d(inputs)``
+    computed with ``create_graph=True``; inputs should be float64.
+
+    ``grad_outputs`` default to random float64 tensors of the outputs' shapes (seeded from the inputs' shapes, so
+    a check is repeatable). Returns True, or raises (returns False with ``raise_exception=False``) as
+    ``gradcheck`` does.
+
+    >>> import dtorch
+    >>> x = dtorch.randn(3, dtype=dtorch.float64, requires_grad=True)
+    >>> gradgradcheck(lambda t: (t ** 3).sum(), (x,))
+    True
+    """
+    inputs = _as_tuple(inputs)
+    outputs = _as_tuple(func(*inputs))
+    differentiable_outputs = [o for o in outputs if o.requires_grad]
+    if grad_outputs is None:
+        rng = np.random.default_rng(sum(o._array.size for o in differentiable_outputs) + 1)
+        grad_outputs = [
+            Tensor._from_array(rng.standard_normal(o._array.shape).astype(o._array.dtype), None).requires_grad_()
+            for o in differentiable_outputs
+        ]
+    else:
+        grad_outputs = list(_as_tuple(grad_outputs))
+    count = len(inputs)
+    positions = [i for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
+
+    def first_derivatives(*values):
+        with grad_mode.enable_grad():  # gradcheck evaluates this under no_grad for its finite differences
+            outs = [o for o in _as_tuple(func(*values[:count])) if o.requires_grad]
+            grads = grad(outs, [values[i] for i in positions], values[count:], create_graph=True,
+                         allow_unused=True)
+        return tuple(g for g in grads if g is not None)
+
+    return gradcheck(first_derivatives, tuple(inputs) + tuple(grad_outputs), eps=eps, atol=atol, rtol=rtol,
+                     raise_exception=raise_exception, nondet_tol=nondet_tol)
+
+
+class _VariableMeta(type):
+    def __instancecheck__(cls, instance):
+        return isinstance(instance, Tensor)
+
+
+class Variable(metaclass=_VariableMeta):
+    """PyTorch's deprecated wrapper, kept for old code: ``Variable(t, requires_grad=False)`` is a Tensor sharing
+    ``t``'s memory without its history (``t.detach()``) that requires grad as asked, as in PyTorch; every Tensor
+    is an instance.
+
+    >>> import dtorch
+    >>> v = Variable(dtorch.ones(2), requires_grad=True)
+    >>> v.requires_grad, isinstance(v, Variable), type(v).__name__
+    (True, True, 'Tensor')
+    """
+
+    def __new__(cls, data=None, requires_grad=False, volatile=False):
+        if data is None:
+            raise TypeError("Variable() needs a Tensor (dtorch has no empty Variable)")
+        if not isinstance(data, Tensor):
+            raise TypeError(f"Variable data has to be a tensor, but got {type(data).__name__}")
+        alias = data.detach()
+        return alias.requires_grad_(True) if requires_grad else alias
+
+
 __all__ = [
-    "Function", "backward", "grad", "gradcheck", "no_grad", "enable_grad", "set_grad_enabled", "inference_mode",
+    "Function", "backward", "grad", "gradcheck", "gradgradcheck", "Variable", "no_grad", "enable_grad", "set_grad_enabled", "inference_mode",
     "is_grad_enabled", "detect_anomaly", "set_detect_anomaly", "queue_callback",
 ]

@@ -1,4 +1,6 @@
-"""Gradients of gradients (``create_graph=True``) against PyTorch for the elementwise, reduction and matmul ops."""
+"""Gradients of gradients (``create_graph=True``) against PyTorch for every differentiable op, one line per case,
+plus ``gradcheck``/``gradgradcheck`` in float64 and the two programs that need them most: a WGAN-GP gradient
+penalty on a conv critic and a MAML inner step."""
 
 import numpy as np
 import pytest
@@ -65,3 +67,287 @@ CASES = [
 def test_second_order_matches_torch(name, fn, shapes, options):
     check_op(fn, None, shapes, second_order=True, **options)
     check_op(fn, None, shapes, second_order=True, dtype="float64", **options)
+
+
+# ---- every op with a fused or index-based backward -------------------------------------------------------------------
+
+
+def lib(x):
+    """``torch`` or ``dtorch``, whichever ``x`` belongs to."""
+    return torch if isinstance(x, torch.Tensor) else dtorch
+
+
+def nnf(name, **kwargs):
+    """``nn.functional.<name>(*args, **kwargs)`` of the library of the first argument."""
+    return lambda *args: getattr(lib(args[0]).nn.functional, name)(*args, **kwargs)
+
+
+def squared(fn):
+    """``fn(...) ** 2``: the square makes the second derivative depend on the input (not only on the gradient)."""
+    return lambda *args: fn(*args) ** 2
+
+
+def _weight(x, values):
+    return lib(x).tensor(values, dtype=x.dtype)
+
+
+OP_CASES = [
+    # slicing, views, indexing
+    ("slice", lambda x: x[:, :2] ** 2, [(3, 4)]),
+    ("step slice and int", lambda x: x[1, ::2] ** 3, [(3, 4)]),
+    ("split", lambda x: x.split(2, 1)[0] ** 2 * x.split(2, 1)[1], [(3, 4)]),
+    ("chunk", lambda x: x.chunk(3, 0)[2] ** 2, [(3, 4)]),
+    ("unbind", lambda x: x.unbind(0)[1] ** 2, [(3, 4)]),
+    ("cat", lambda x, y: lib(x).cat([x * y, x ** 2], 1) ** 2, [(3, 4), (3, 4)]),
+    ("narrow", lambda x: x.narrow(1, 1, 2) ** 2, [(3, 4)]),
+    ("advanced index", lambda x: x[[0, 2, 2]] ** 2, [(3, 4)]),
+    ("mask index", lambda x: x[x.detach() > 0] ** 3, [(3, 4)]),
+    ("index_select", lambda x, i: x.index_select(1, i) ** 2, [(3, 4), np.array([0, 0, 3])]),
+    ("gather", lambda x, i: x.gather(1, i) ** 2, [(3, 4), np.array([[0], [1], [3]])]),
+    ("scatter", lambda x, i, s: x.scatter(1, i, s) ** 2, [(3, 4), np.array([[0, 2], [1, 0], [3, 1]]), (3, 2)]),
+    ("scatter_add", lambda x, i, s: x.scatter_add(1, i, s) ** 2, [(3, 4), np.array([[0], [1], [3]]), (3, 1)]),
+    ("setitem slice", lambda x, y: _set(x * 1, (slice(None), 1), y * y) ** 2, [(3, 4), (3,)]),
+    ("setitem index", lambda x, y: _set(x * 1, ([0, 2],), y * y) ** 2, [(3, 4), (4,)]),
+    ("in-place on a view", lambda x, y: _mul_row(x * 1, y) ** 2, [(3, 4), (4,)]),
+    ("diagonal", lambda x: x.diagonal(1, 1, 0) ** 2, [(4, 3)]),
+    ("diagonal 3-d", lambda x: x.diagonal(-1, 0, 2) ** 2, [(3, 2, 5)]),
+    ("diag_embed", lambda x: x.diag_embed(1) ** 2, [(2, 3)]),
+    ("sort", lambda x: x.sort(1, descending=True).values ** 2 * x, [(3, 4)]),
+    ("topk", lambda x: x.topk(2, 0).values ** 2, [(3, 4)]),
+    ("einsum repeated letter", lambda x, y: lib(x).einsum("iij,jk->ik", x, y) ** 2, [(3, 3, 2), (2, 4)]),
+    ("remainder", lambda a, b: (a * 3).remainder(b + 3) ** 2 * b, [(3, 4), (4,)]),
+    ("fmod", lambda a, b: (a * 3).fmod(b + 3) ** 2 * b, [(3, 4), (4,)]),
+    # linear algebra
+    ("inv", lambda x: lib(x).linalg.inv(x + 3 * lib(x).eye(3, dtype=x.dtype)) ** 2, [(2, 3, 3)]),
+    ("det", lambda x: lib(x).linalg.det(x + 3 * lib(x).eye(3, dtype=x.dtype)) ** 2, [(2, 3, 3)]),
+    ("solve", lambda a, b: lib(a).linalg.solve(a + 3 * lib(a).eye(3, dtype=a.dtype), b) ** 2, [(3, 3), (2, 3, 2)]),
+    ("solve vector", lambda a, b: lib(a).linalg.solve(a + 3 * lib(a).eye(3, dtype=a.dtype), b) ** 2, [(3, 3), (3,)]),
+    # softmax, normalisation, embedding, padding, attention
+    ("softmax", lambda x: x.softmax(1) ** 2, [(3, 4)]),
+    ("log_softmax", lambda x: x.log_softmax(0) ** 2, [(3, 4)]),
+    ("layer_norm", lambda x, w, b: nnf("layer_norm")(x, (4,), w, b) ** 2, [(3, 4), (4,), (4,)]),
+    ("layer_norm two axes", lambda x: nnf("layer_norm")(x, (3, 4)) ** 2, [(2, 3, 4)]),
+    ("batch_norm train", squared(nnf("batch_norm", training=True)), [(4, 3, 2), None, None, (3,), (3,)]),
+    ("batch_norm eval", lambda x, w, b: nnf("batch_norm")(x, _weight(x, [0.1, 0.2, -0.3]), _weight(x, [1.5, 0.5, 2.0]),
+                                                          w, b) ** 2, [(4, 3, 2), (3,), (3,)]),
+    ("group_norm", lambda x, w, b: nnf("group_norm")(x, 2, w, b) ** 2, [(2, 4, 3), (4,), (4,)]),
+    ("embedding", lambda w: nnf("embedding", padding_idx=1)(lib(w).tensor([[0, 2], [2, 1]]), w) ** 2, [(3, 4)]),
+    ("pad constant", squared(nnf("pad", pad=(1, -1, 2, 0))), [(2, 3, 4)]),
+    ("pad reflect", squared(nnf("pad", pad=(2, 1), mode="reflect")), [(2, 3, 4)]),
+    ("pad replicate", squared(nnf("pad", pad=(1, 2, 2, 0), mode="replicate")), [(1, 2, 3, 4)]),
+    ("attention", squared(nnf("scaled_dot_product_attention")), [(2, 3, 4), (2, 5, 4), (2, 5, 3)]),
+    ("attention causal", squared(nnf("scaled_dot_product_attention", is_causal=True)), [(2, 4, 4), (2, 4, 4), (2, 4, 3)]),
+    ("attention float mask", squared(nnf("scaled_dot_product_attention")), [(2, 3, 4), (2, 5, 4), (2, 5, 3), (3, 5)]),
+    ("attention bool mask", lambda q, k, v: nnf("scaled_dot_product_attention")(
+        q, k, v, lib(q).tensor([[True, False, True, True, False], [False, True, True, False, True]] + [[True] * 5]))
+     ** 2, [(2, 3, 4), (2, 5, 4), (2, 5, 3)]),
+    # losses
+    ("mse_loss", squared(nnf("mse_loss")), [(3, 4), (3, 4)]),
+    ("mse_loss none broadcast", squared(nnf("mse_loss", reduction="none")), [(3, 4), (3, 4)]),
+    ("l1_loss", lambda x, t: nnf("l1_loss", reduction="sum")(x * x, t) ** 2, [(3, 4), (3, 4)]),
+    ("smooth_l1_loss", squared(nnf("smooth_l1_loss", beta=0.7)), [(3, 4), (3, 4)]),
+    ("huber_loss", squared(nnf("huber_loss", delta=0.8)), [(3, 4), (3, 4)]),
+    ("cross_entropy", lambda x: nnf("cross_entropy")(x, lib(x).tensor([0, 3, 1])) ** 2, [(3, 4)]),
+    ("cross_entropy none", lambda x: nnf("cross_entropy", reduction="none")(x, lib(x).tensor([0, 3, 1])), [(3, 4)]),
+    ("cross_entropy 4-d smoothing weight ignore", lambda x: nnf(
+        "cross_entropy", label_smoothing=0.1, ignore_index=1, weight=_weight(x, [1.0, 2.0, 0.5]))(
+        x, lib(x).tensor([[[0, 1], [2, 2]], [[1, 0], [0, 2]]])) ** 2, [(2, 3, 2, 2)]),
+    ("cross_entropy probabilities", lambda x, t: nnf("cross_entropy", label_smoothing=0.2)(x, t.softmax(1)) ** 2,
+     [(3, 4), (3, 4)]),
+    ("nll_loss", lambda x: nnf("nll_loss")(x.log_softmax(1), lib(x).tensor([0, 3, 1])) ** 2, [(3, 4)]),
+    ("nll_loss sum weight", lambda x: nnf("nll_loss", reduction="sum", weight=_weight(x, [1.0, 2.0, 0.5, 3.0]))(
+        x.log_softmax(1) * x, lib(x).tensor([0, 3, 1])), [(3, 4)]),
+    ("binary_cross_entropy", lambda x, t: nnf("binary_cross_entropy")(x.sigmoid(), t.sigmoid()) ** 2,
+     [(3, 4), (3, 4)]),
+    ("binary_cross_entropy weight", lambda x, t: nnf("binary_cross_entropy")(
+        x.sigmoid(), t.sigmoid(), _weight(x, [1.0, 2.0, 0.5, 0.3])) ** 2, [(3, 4), (3, 4)]),
+    ("binary_cross_entropy_with_logits", lambda x, t, p: lib(x).nn.functional.binary_cross_entropy_with_logits(
+        x, t.sigmoid(), _weight(x, [1.0, 2.0, 0.5, 0.3]), pos_weight=p.detach().exp()) ** 2 + p.sum() * 0,
+     [(3, 4), (3, 4), (4,)]),
+    ("kl_div", lambda x, t: nnf("kl_div", reduction="batchmean")(x.log_softmax(1), t.softmax(1)) ** 2,
+     [(3, 4), (3, 4)]),
+    ("kl_div log_target", lambda x, t: nnf("kl_div", reduction="sum", log_target=True)(
+        x.log_softmax(1), t.log_softmax(1)) ** 2, [(3, 4), (3, 4)]),
+    # convolution, pooling, resampling
+    ("conv2d", squared(nnf("conv2d", stride=2, padding=1)), [(2, 3, 5, 6), (4, 3, 3, 2), (4,)]),
+    ("conv2d groups dilation same", squared(nnf("conv2d", groups=2, dilation=2, padding="same")),
+     [(2, 4, 6, 5), (4, 2, 2, 3)]),
+    ("conv1d", squared(nnf("conv1d", padding=2)), [(2, 3, 7), (4, 3, 3), (4,)]),
+    ("conv_transpose2d", squared(nnf("conv_transpose2d", stride=2, padding=1, output_padding=1)),
+     [(2, 4, 3, 3), (4, 3, 3, 3), (3,)]),
+    ("conv_transpose2d groups", squared(nnf("conv_transpose2d", stride=2, groups=2, dilation=2)),
+     [(2, 4, 3, 3), (4, 1, 2, 2)]),
+    ("conv_transpose1d", squared(nnf("conv_transpose1d", stride=3)), [(2, 4, 3), (4, 2, 2)]),
+    ("max_pool2d", squared(nnf("max_pool2d", kernel_size=3, stride=2, padding=1, ceil_mode=True)), [(2, 3, 7, 6)]),
+    ("max_pool2d dilation", squared(nnf("max_pool2d", kernel_size=2, dilation=2)), [(2, 2, 6, 6)]),
+    ("max_pool1d", squared(nnf("max_pool1d", kernel_size=2)), [(2, 3, 6)]),
+    ("avg_pool2d", squared(nnf("avg_pool2d", kernel_size=3, stride=2, padding=1, ceil_mode=True,
+                               count_include_pad=False)), [(2, 3, 7, 6)]),
+    ("avg_pool1d", squared(nnf("avg_pool1d", kernel_size=2)), [(2, 3, 6)]),
+    ("adaptive_avg_pool2d", squared(nnf("adaptive_avg_pool2d", output_size=(3, 2))), [(2, 3, 7, 5)]),
+    ("adaptive_avg_pool2d to 1", squared(nnf("adaptive_avg_pool2d", output_size=1)), [(2, 3, 7, 5)]),
+    ("adaptive_max_pool2d", squared(nnf("adaptive_max_pool2d", output_size=(3, 2))), [(2, 3, 7, 5)]),
+    ("interpolate bilinear", squared(nnf("interpolate", scale_factor=2, mode="bilinear")), [(2, 3, 3, 4)]),
+    ("interpolate nearest", squared(nnf("interpolate", size=(5, 3), mode="nearest")), [(2, 3, 3, 4)]),
+    ("unfold", squared(nnf("unfold", kernel_size=2, padding=1)), [(2, 3, 3, 4)]),
+    ("fold", squared(nnf("fold", output_size=(3, 4), kernel_size=2, padding=1)), [(2, 12, 20)]),
+]
+
+
+def _set(target, key, value):
+    target[key] = value
+    return target
+
+
+def _mul_row(target, row):
+    target[1].mul_(row)
+    return target
+
+
+@pytest.mark.parametrize("name, fn, shapes", OP_CASES, ids=[c[0] for c in OP_CASES])
+def test_op_second_order_matches_torch(name, fn, shapes):
+    check_op(fn, None, shapes, second_order=True, dtype="float64")
+
+
+# ---- gradcheck and gradgradcheck in float64 ---------------------------------------------------------------------------
+
+
+def _inputs(*shapes, seed=0):
+    rng = np.random.default_rng(seed)
+    return [dtorch.tensor(rng.uniform(-1, 1, size=s), dtype=dtorch.float64, requires_grad=True) for s in shapes]
+
+
+F = dtorch.nn.functional
+GRADGRAD_CASES = [
+    ("slice cat", lambda x: dtorch.cat([x[:, :2], x[:, 1:] ** 2], 1), [(2, 3)]),
+    ("index gather", lambda x: x[[0, 1, 1]].gather(1, dtorch.tensor([[2], [0], [1]])) ** 2, [(2, 3)]),
+    ("softmax", lambda x: x.softmax(-1), [(2, 3)]),
+    ("log_softmax", lambda x: x.log_softmax(0), [(2, 3)]),
+    ("layer_norm", lambda x, w: F.layer_norm(x, (3,), w), [(2, 3), (3,)]),
+    ("batch_norm", lambda x: F.batch_norm(x, None, None, training=True), [(3, 2)]),
+    ("cross_entropy", lambda x: F.cross_entropy(x, dtorch.tensor([2, 0])), [(2, 3)]),
+    ("nll_loss", lambda x: F.nll_loss(x.log_softmax(1) ** 2, dtorch.tensor([2, 0])), [(2, 3)]),
+    ("mse_loss", lambda x, t: F.mse_loss(x ** 2, t), [(2, 3), (2, 3)]),
+    ("conv2d", lambda x, w: F.conv2d(x, w, padding=1, stride=2), [(1, 2, 3, 3), (2, 2, 2, 2)]),
+    ("conv1d", lambda x, w: F.conv1d(x, w) ** 2, [(1, 2, 4), (1, 2, 2)]),
+    ("max_pool2d", lambda x: F.max_pool2d(x ** 2, 2), [(1, 1, 4, 4)]),
+    ("avg_pool2d", lambda x: F.avg_pool2d(x ** 2, 2, padding=1), [(1, 1, 3, 3)]),
+    ("adaptive_avg_pool2d", lambda x: F.adaptive_avg_pool2d(x ** 2, 2), [(1, 1, 3, 3)]),
+]
+
+
+@pytest.mark.parametrize("name, fn, shapes", GRADGRAD_CASES, ids=[c[0] for c in GRADGRAD_CASES])
+def test_gradcheck_and_gradgradcheck(name, fn, shapes):
+    inputs = _inputs(*shapes)
+    assert dtorch.autograd.gradcheck(fn, inputs)
+    assert dtorch.autograd.gradgradcheck(fn, inputs)
+
+
+def test_gradgradcheck_catches_a_wrong_second_derivative():
+    class WrongSquare(dtorch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x
+
+        @staticmethod
+        def backward(ctx, grad):
+            (x,) = ctx.saved_tensors
+            return grad * 2 * x.detach()  # right first derivative, but no second one
+
+    x = _inputs((3,))[0]
+    assert dtorch.autograd.gradcheck(WrongSquare.apply, (x,))
+    assert not dtorch.autograd.gradgradcheck(WrongSquare.apply, (x,), raise_exception=False)
+    with pytest.raises(RuntimeError, match="Jacobian mismatch"):
+        dtorch.autograd.gradgradcheck(WrongSquare.apply, (x,))
+
+
+def test_third_order_through_indexing_and_softmax():
+    for library in (torch, dtorch):
+        x = library.tensor([[0.3, -1.2, 0.5], [1.1, 0.2, -0.4]], dtype=library.float64, requires_grad=True)
+        y = (x[:, 1:].softmax(1) * x[:, :2]).sum()
+        (g1,) = library.autograd.grad(y, x, create_graph=True)
+        (g2,) = library.autograd.grad((g1 ** 2).sum(), x, create_graph=True)
+        (g3,) = library.autograd.grad(g2.sum(), x)
+        if library is torch:
+            expected = g3.numpy()
+        else:
+            np.testing.assert_allclose(g3.numpy(), expected, rtol=1e-9, atol=1e-12)
+
+
+# ---- the programs: a WGAN-GP gradient penalty on a conv critic, a MAML inner step -------------------------------------
+
+
+def _critic(library):
+    library.manual_seed(0)
+    nn = library.nn
+    return nn.Sequential(
+        nn.Conv2d(1, 4, 3, stride=2, padding=1), nn.LeakyReLU(0.2),
+        nn.Conv2d(4, 8, 3, stride=2, padding=1), nn.LayerNorm([8, 2, 2]), nn.LeakyReLU(0.2),
+        nn.AvgPool2d(2), nn.Flatten(), nn.Linear(8, 1),
+    )
+
+
+def _copy_weights(source, target):
+    for theirs, ours in zip(source.parameters(), target.parameters()):
+        ours.data.copy_(dtorch.from_numpy(theirs.detach().numpy().copy()))
+
+
+def _wgan_gp_step(library, critic, real, fake, alpha):
+    """One critic step of WGAN-GP: the penalty ``(|grad_x critic(x_hat)| - 1)^2`` on interpolates."""
+    interpolates = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
+    scores = critic(interpolates)
+    (gradients,) = library.autograd.grad(scores, interpolates, grad_outputs=library.ones_like(scores),
+                                         create_graph=True, retain_graph=True)
+    penalty = ((gradients.reshape(gradients.shape[0], -1).norm(2, dim=1) - 1) ** 2).mean()
+    loss = critic(fake).mean() - critic(real).mean() + 10 * penalty
+    critic.zero_grad()
+    loss.backward()
+    return loss, [p.grad for p in critic.parameters()]
+
+
+def test_wgan_gp_gradient_penalty_on_a_conv_critic_matches_torch():
+    rng = np.random.default_rng(0)
+    real, fake = rng.standard_normal((3, 1, 8, 8)), rng.standard_normal((3, 1, 8, 8))
+    alpha = rng.uniform(size=(3, 1, 1, 1))
+    theirs_critic, ours_critic = _critic(torch).double(), _critic(dtorch).double()
+    _copy_weights(theirs_critic, ours_critic)
+    theirs = _wgan_gp_step(torch, theirs_critic, *(torch.from_numpy(a) for a in (real, fake, alpha)))
+    ours = _wgan_gp_step(dtorch, ours_critic, *(dtorch.from_numpy(a) for a in (real, fake, alpha)))
+    np.testing.assert_allclose(ours[0].item(), theirs[0].item(), rtol=1e-9)
+    for mine, expected in zip(ours[1], theirs[1]):
+        np.testing.assert_allclose(mine.numpy(), expected.numpy(), rtol=1e-7, atol=1e-10)
+
+
+def _maml_meta_gradient(library, weights, tasks, inner_lr):
+    """Meta-gradient of the query loss after one inner SGD step per task, differentiated through the step."""
+    f = library.nn.functional
+    w1, b1, w2, b2 = weights
+
+    def model(params, x):
+        return f.linear(f.relu(f.linear(x, params[0], params[1])), params[2], params[3])
+
+    meta_loss = 0
+    for support_x, support_y, query_x, query_y in tasks:
+        inner_loss = f.cross_entropy(model(weights, support_x), support_y)
+        grads = library.autograd.grad(inner_loss, weights, create_graph=True)
+        adapted = [w - inner_lr * g for w, g in zip(weights, grads)]
+        meta_loss = meta_loss + f.cross_entropy(model(adapted, query_x), query_y)
+    return meta_loss, library.autograd.grad(meta_loss, weights)
+
+
+def test_maml_inner_step_meta_gradient_matches_torch():
+    rng = np.random.default_rng(1)
+    shapes = [(6, 4), (6,), (3, 6), (3,)]
+    arrays = [rng.standard_normal(s) * 0.5 for s in shapes]
+    tasks = [(rng.standard_normal((5, 4)), rng.integers(0, 3, 5), rng.standard_normal((5, 4)), rng.integers(0, 3, 5))
+             for _ in range(2)]
+    results = []
+    for library in (torch, dtorch):
+        weights = [library.tensor(a, requires_grad=True) for a in arrays]
+        lib_tasks = [tuple(library.tensor(a) for a in task) for task in tasks]
+        results.append(_maml_meta_gradient(library, weights, lib_tasks, 0.4))
+    (theirs_loss, theirs_grads), (ours_loss, ours_grads) = results
+    np.testing.assert_allclose(ours_loss.item(), theirs_loss.item(), rtol=1e-9)
+    for mine, expected in zip(ours_grads, theirs_grads):
+        np.testing.assert_allclose(mine.numpy(), expected.numpy(), rtol=1e-7, atol=1e-10)
