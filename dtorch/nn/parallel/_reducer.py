@@ -7,11 +7,11 @@ How one iteration runs:
 2. During backward, each parameter's post-accumulate-grad hook copies its gradient into its slot of a bucket's
    flat buffer (with ``gradient_as_bucket_view`` the gradient already *is* that slot). The first hook of the
    iteration queues the end-of-backward callback and marks the unused parameters ready.
-3. When a bucket's last gradient has arrived and every bucket before it has been launched, the bucket is divided by
-   the world size and its ``all_reduce(async_op=True)`` starts (or the registered comm hook runs). Buckets are
-   therefore launched in the same order on every rank, while backward still computes the earlier layers.
-4. The callback (``_finalize``) launches what is left, waits for every bucket in order and writes the averaged
-   gradients back into ``param.grad``.
+3. When a bucket's last gradient has arrived and every bucket before it has been launched, its
+   ``all_reduce(async_op=True)`` (a sum) starts, or the registered comm hook runs. Buckets are therefore launched in
+   the same order on every rank, while backward still computes the earlier layers.
+4. The callback (``_finalize``) launches what is left, waits for every bucket in order and writes the sums divided
+   by the world size back into ``param.grad`` (dividing while copying: one pass over the bucket).
 
 Buckets: parameters are taken in reverse registration order (roughly the order backward produces their gradients),
 grouped by dtype and device, and cut when a bucket reaches its cap: 1 MiB for the first one (so communication starts
@@ -314,7 +314,7 @@ class Reducer:
         if self.comm_hook is None:
             if bucket.is_last:
                 bucket.flat[-1] = self.missing_flag
-            bucket.flat /= self.divisor
+            # the sum is divided by the world size while it is copied back into .grad (one pass, not two)
             bucket.work = dist.all_reduce(bucket.tensor, group=self.group, async_op=True)
         else:
             bucket.work = self.comm_hook(self.comm_state, self.grad_bucket(bucket))
@@ -383,7 +383,7 @@ class Reducer:
         """How many ranks lacked a gradient this iteration (every rank learns the same count)."""
         if self.comm_hook is None:
             last = self.buckets[-1].flat
-            count = float(last[-1]) * self.divisor
+            count = float(last[-1])
             last[-1] = 0
             return int(round(count))
         flag = Tensor._from_array(np.array([self.missing_flag], np.int64), None)
@@ -413,7 +413,11 @@ class Reducer:
     def _write_back(self, globally_unused):
         params = self.params
         as_view = self.gradient_as_bucket_view
+        divisor = self.divisor if self.comm_hook is None else None  # a hook returns the average itself
         for bucket in self.buckets:
+            if as_view and divisor is not None:
+                bucket.flat[:bucket.numel] /= divisor
+            xp = _backend.xp_of(bucket.flat)
             for i, view in zip(bucket.members, bucket.views):
                 if i in globally_unused:
                     continue  # no rank produced a gradient: leave .grad as it was, as PyTorch does
@@ -423,7 +427,9 @@ class Reducer:
                     if grad is None or grad._array is not view:
                         param.grad = Tensor._from_array(view, None)
                 elif grad is None or grad.grad_fn is not None or not grad._array.flags.writeable:
-                    param.grad = Tensor._from_array(view.copy(), None)
+                    param.grad = Tensor._from_array(view / divisor if divisor is not None else view.copy(), None)
+                elif divisor is not None:
+                    xp.divide(view, divisor, out=grad._array)
                 else:
                     grad._array[...] = view
 

@@ -1,0 +1,238 @@
+"""DDP training steps on 2 ranks: dtorch against PyTorch's DDP on gloo, and dtorch's overlap against none (issue 10).
+
+Run ``python bench/bench_ddp.py`` (it starts itself under ``mpiexec -n 2``) or ``mpiexec -n 2 python
+bench/bench_ddp.py``; ``--markdown`` prints the tables for bench/README.md, ``--quick`` runs fewer repeats.
+
+One thread per rank. Each workload is a full training step (zero_grad, forward, cross-entropy, backward with the
+gradient all-reduce, SGD with momentum) on a fixed random batch of each rank:
+
+- MLP 784-512-256-10, batch 128 per rank; LeNet-5 (28x28 inputs), batch 128 per rank: dtorch DDP against PyTorch
+  DDP (gloo backend, ``torch.distributed`` initialised over TCP on localhost).
+- A wide MLP 784-1024-1024-1024-1024-10, batch 32 per rank, ``bucket_cap_mb=4`` (4 buckets, one per big layer):
+  dtorch DDP (each bucket's all-reduce starts during backward) against the same step without overlap (the plain
+  model, then one all-reduce of all gradients in one flat buffer after backward).
+
+Each step is also timed without any communication (the plain model on each rank, both ranks running at once):
+"compute"; the DDP step minus that is the communication backward did not hide ("exposed"). Times are the median
+over repeats of ``number`` steps between barriers, the slower rank counting. dtorch runs first; PyTorch's gloo is
+initialised and timed last, because once started its polling threads slow every MPI call made after them.
+"""
+
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
+
+
+def relaunch():
+    """Start this script on 2 ranks when it was run without a launcher."""
+    mpiexec = shutil.which("mpiexec") or os.path.join(os.path.dirname(sys.executable), "mpiexec")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    with socket.socket() as probe:  # a free port for gloo's rendezvous, chosen once for both ranks
+        probe.bind(("127.0.0.1", 0))
+        env["BENCH_DDP_PORT"] = str(probe.getsockname()[1])
+    command = ["timeout", "1500", mpiexec, "-n", "2", sys.executable, os.path.abspath(__file__)] + sys.argv[1:]
+    sys.exit(subprocess.call(command, env=env))
+
+
+# ---- the workloads, written once for either library ----------------------------------------------------------------
+
+
+def mlp(lib):
+    nn = lib.nn
+    return nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 256), nn.ReLU(), nn.Linear(256, 10))
+
+
+def lenet(lib):
+    nn = lib.nn
+    return nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 16, 5), nn.ReLU(),
+                         nn.MaxPool2d(2), nn.Flatten(), nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
+                         nn.Linear(84, 10))
+
+
+def wide(lib):
+    nn = lib.nn
+    return nn.Sequential(nn.Linear(784, 1024), nn.ReLU(), nn.Linear(1024, 1024), nn.ReLU(), nn.Linear(1024, 1024),
+                         nn.ReLU(), nn.Linear(1024, 1024), nn.ReLU(), nn.Linear(1024, 10))
+
+
+WORKLOADS = {  # name: (builder, input shape of one sample, batch per rank)
+    "MLP 784-512-256-10": (mlp, (784,), 128),
+    "LeNet-5": (lenet, (1, 28, 28), 128),
+    "wide MLP (4 buckets)": (wide, (784,), 32),
+}
+
+
+def batch(lib, shape, size, rank):
+    import numpy as np
+
+    rng = np.random.default_rng(rank)
+    x = rng.standard_normal((size,) + shape).astype(np.float32)
+    y = rng.integers(0, 10, size)
+    return lib.from_numpy(x), lib.from_numpy(y)
+
+
+def step_fn(lib, model, x, y, after_backward=None):
+    optimizer = lib.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    cross_entropy = lib.nn.functional.cross_entropy
+
+    def step():
+        optimizer.zero_grad()
+        cross_entropy(model(x), y).backward()
+        if after_backward is not None:
+            after_backward()
+        optimizer.step()
+
+    return step
+
+
+def one_all_reduce_after_backward(lib, dist, model):
+    """Overlap off: all gradients packed into one buffer, one all_reduce once backward has finished."""
+    params = list(model.parameters())
+    world = dist.get_world_size()
+
+    def reduce():
+        flat = lib.cat([p.grad.reshape(-1) for p in params])
+        dist.all_reduce(flat)
+        flat /= world
+        offset = 0
+        for p in params:
+            n = p.numel()
+            p.grad.copy_(flat[offset:offset + n].view_as(p.grad))
+            offset += n
+
+    return reduce
+
+
+# ---- timing --------------------------------------------------------------------------------------------------------
+
+
+def timed(comm, fn, number):
+    comm.Barrier()
+    start = time.perf_counter()
+    for _ in range(number):
+        fn()
+    elapsed = (time.perf_counter() - start) / number
+    from mpi4py import MPI
+
+    return comm.allreduce(elapsed, op=MPI.MAX)
+
+
+def measure(comm, fns, number, repeats):
+    """Median seconds per step of each function, timed alternately (A B C A B C ...); the slower rank counts."""
+    for fn in fns.values():
+        timed(comm, fn, max(1, number // 2))
+    times = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            times[name].append(timed(comm, fn, number))
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def run_dtorch(comm, rank, number, repeats):
+    import dtorch
+    import dtorch.distributed as dist
+    from dtorch.nn.parallel import DistributedDataParallel
+
+    dist.init_process_group("mpi")
+    results = {}
+    for name, (build, shape, size) in WORKLOADS.items():
+        x, y = batch(dtorch, shape, size, rank)
+        dtorch.manual_seed(0)
+        cap = 4 if name.startswith("wide") else None
+        ddp = DistributedDataParallel(build(dtorch), bucket_cap_mb=cap)
+        dtorch.manual_seed(0)
+        local = build(dtorch)
+        dtorch.manual_seed(0)
+        plain = build(dtorch)
+        fns = {"ddp": step_fn(dtorch, ddp, x, y), "compute": step_fn(dtorch, local, x, y),
+               "no overlap": step_fn(dtorch, plain, x, y, one_all_reduce_after_backward(dtorch, dist, plain))}
+        steps = number[name]
+        results[name] = measure(comm, fns, steps, repeats)
+        results[name]["buckets"] = len(ddp.reducer.buckets)
+        if rank == 0:
+            r = results[name]
+            print(f"dtorch {name:<22} ddp {r['ddp'] * 1e3:8.2f} ms  no overlap {r['no overlap'] * 1e3:8.2f} ms  "
+                  f"compute {r['compute'] * 1e3:8.2f} ms  buckets {r['buckets']}", flush=True)
+    dist.destroy_process_group()
+    return results
+
+
+def run_torch(comm, rank, number, repeats):
+    import torch
+    import torch.distributed as tdist
+
+    torch.set_num_threads(1)
+    port = os.environ.get("BENCH_DDP_PORT") or str(comm.bcast(_free_port() if rank == 0 else None))
+    tdist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=comm.size)
+    results = {}
+    for name, (build, shape, size) in WORKLOADS.items():
+        if name.startswith("wide"):
+            continue
+        x, y = batch(torch, shape, size, rank)
+        torch.manual_seed(0)
+        ddp = torch.nn.parallel.DistributedDataParallel(build(torch))
+        torch.manual_seed(0)
+        local = build(torch)
+        fns = {"ddp": step_fn(torch, ddp, x, y), "compute": step_fn(torch, local, x, y)}
+        results[name] = measure(comm, fns, number[name], repeats)
+        if rank == 0:
+            r = results[name]
+            print(f"torch  {name:<22} ddp {r['ddp'] * 1e3:8.2f} ms  compute {r['compute'] * 1e3:8.2f} ms", flush=True)
+    tdist.destroy_process_group()
+    return results
+
+
+def _free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--markdown", action="store_true", help="print the tables for bench/README.md")
+    parser.add_argument("--quick", action="store_true", help="fewer repeats (a smoke run)")
+    args = parser.parse_args()
+    if "PMI_RANK" not in os.environ and "OMPI_COMM_WORLD_RANK" not in os.environ and "PMI_SIZE" not in os.environ:
+        relaunch()
+    from mpi4py import MPI
+
+    comm = MPI.COMM_WORLD
+    rank = comm.rank
+    repeats = 3 if args.quick else 11
+    number = {"MLP 784-512-256-10": 3 if args.quick else 10, "LeNet-5": 2 if args.quick else 4,
+              "wide MLP (4 buckets)": 3 if args.quick else 8}
+    ours = run_dtorch(comm, rank, number, repeats)
+    theirs = run_torch(comm, rank, number, repeats)
+    if rank != 0:
+        return
+    print()
+    print("| workload (2 ranks) | dtorch DDP step | PyTorch DDP (gloo) step | dtorch/PyTorch | dtorch compute / "
+          "exposed comm | PyTorch compute / exposed comm |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, theirs_row in theirs.items():
+        r = ours[name]
+        print(f"| {name} | {r['ddp'] * 1e3:.2f} ms | {theirs_row['ddp'] * 1e3:.2f} ms | "
+              f"{r['ddp'] / theirs_row['ddp']:.2f}x | {r['compute'] * 1e3:.2f} / {(r['ddp'] - r['compute']) * 1e3:.2f} ms "
+              f"| {theirs_row['compute'] * 1e3:.2f} / {(theirs_row['ddp'] - theirs_row['compute']) * 1e3:.2f} ms |")
+    print()
+    print("| dtorch workload (2 ranks) | buckets | DDP, overlapped | one all_reduce after backward | overlapped / not | "
+          "compute | exposed comm, overlapped / not |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name, r in ours.items():
+        print(f"| {name} | {r['buckets']} | {r['ddp'] * 1e3:.2f} ms | {r['no overlap'] * 1e3:.2f} ms | "
+              f"{r['ddp'] / r['no overlap']:.2f}x | {r['compute'] * 1e3:.2f} ms | "
+              f"{(r['ddp'] - r['compute']) * 1e3:.2f} / {(r['no overlap'] - r['compute']) * 1e3:.2f} ms |")
+
+
+if __name__ == "__main__":
+    main()
