@@ -87,7 +87,7 @@ def make_inputs(name, batch, length=6, seed=0):
     if name == "mlp":
         return (rng.standard_normal((batch, 3, 4)).astype(np.float32),)
     if name == "cnn":
-        return (rng.standard_normal((batch, 1, 10, 10)).astype(np.float32),)
+        return (rng.standard_normal((batch, 1, 12, 12)).astype(np.float32),)
     if name == "lstm":
         return (rng.integers(0, 30, size=(batch, length)).astype(np.int64),)
     return (rng.standard_normal((batch, length, 16)).astype(np.float32), causal_mask(length))

@@ -1,0 +1,119 @@
+"""``dtorch.onnx.export``: files that pass the full checker and run on onnx's reference evaluator and on
+onnxruntime with the outputs of dtorch and PyTorch, dynamic axes included. Skips without the ``onnx`` extra."""
+
+import io
+import os
+import sys
+
+import numpy as np
+import pytest
+
+import dtorch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "jit"))
+from export_models import (  # noqa: E402
+    DYNAMIC_AXES, INPUT_NAMES, as_dtorch, dtorch_model, make_inputs, outputs_numpy, torch_twin,
+)
+
+
+onnx = pytest.importorskip("onnx")
+onnxruntime = pytest.importorskip("onnxruntime")
+from onnx.reference import ReferenceEvaluator  # noqa: E402
+
+
+def _export(model, args, **kwargs):
+    buffer = io.BytesIO()
+    dtorch.onnx.export(model, args, buffer, **kwargs)
+    data = buffer.getvalue()
+    proto = onnx.load_from_string(data)
+    onnx.checker.check_model(proto, full_check=True)
+    return data, proto
+
+
+def _run_both(data, proto, feeds):
+    session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
+    return session.run(None, feeds), ReferenceEvaluator(proto).run(None, feeds)
+
+
+@pytest.mark.parametrize("name", ["mlp", "cnn", "lstm", "transformer"])
+def test_tutorial_models_match_dtorch_and_pytorch_on_both_runtimes(name):
+    model = dtorch_model(name)
+    output_names = ["logits", "hidden"] if name == "lstm" else ["out"]
+    data, proto = _export(model, as_dtorch(make_inputs(name, 2, length=4)), input_names=INPUT_NAMES[name],
+                          output_names=output_names, dynamic_axes=DYNAMIC_AXES[name])
+    fresh = make_inputs(name, 3, length=7, seed=11)  # a batch size and sequence length the export never saw
+    feeds = dict(zip(INPUT_NAMES[name], fresh))
+    expected = outputs_numpy(model(*as_dtorch(fresh)))
+    import torch
+
+    with torch.no_grad():
+        reference = outputs_numpy(torch_twin(name, model)(*[torch.from_numpy(a) for a in fresh]))
+    for runtime_outputs in _run_both(data, proto, feeds):
+        assert len(runtime_outputs) == len(expected)
+        for got, want, theirs in zip(runtime_outputs, expected, reference):
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+            np.testing.assert_allclose(got, theirs, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("opset", [18, 21, 23])
+def test_opsets_carry_an_ir_version_the_runtime_reads(opset):
+    model = dtorch_model("mlp")
+    data, proto = _export(model, as_dtorch(make_inputs("mlp", 2)), opset_version=opset,
+                          dynamic_axes={"x": [0]})
+    assert proto.opset_import[0].version == opset
+    assert proto.ir_version == dtorch.onnx.IR_VERSION_FOR_OPSET[opset]
+    x = make_inputs("mlp", 5, seed=3)[0]
+    session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(session.run(None, {"x": x})[0], outputs_numpy(model(dtorch.tensor(x)))[0],
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_default_opset_and_file_path(tmp_path):
+    path = tmp_path / "model.onnx"
+    model = dtorch.nn.Sequential(dtorch.nn.Linear(4, 8), dtorch.nn.GELU(), dtorch.nn.LayerNorm(8),
+                                 dtorch.nn.Softmax(dim=-1)).eval()
+    x = dtorch.randn(2, 4)
+    assert dtorch.onnx.export(model, (x,), str(path)) is None
+    proto = onnx.load(str(path))
+    assert proto.opset_import[0].version == 20
+    onnx.checker.check_model(proto, full_check=True)
+    got = ReferenceEvaluator(proto).run(None, {proto.graph.input[0].name: x.numpy()})[0]
+    np.testing.assert_allclose(got, model(x).detach().numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_gru_bidirectional_and_relu_rnn_layers():
+    for layer in (dtorch.nn.GRU(5, 6, num_layers=2, bidirectional=True), dtorch.nn.RNN(5, 4, nonlinearity="relu")):
+        dtorch.manual_seed(0)
+        layer.eval()
+        x = dtorch.randn(4, 2, 5)
+        data, proto = _export(layer, (x,), input_names=["x"], dynamic_axes={"x": {0: "time", 1: "batch"}})
+        fresh = np.random.default_rng(1).standard_normal((6, 3, 5)).astype(np.float32)
+        expected = outputs_numpy(layer(dtorch.tensor(fresh)))
+        session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
+        for got, want in zip(session.run(None, {"x": fresh}), expected):
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_an_op_without_converter_is_named():
+    class Cumulative(dtorch.nn.Module):
+        def forward(self, x):
+            return dtorch.cumsum(x, 0)
+
+    with pytest.raises(dtorch.onnx.UnsupportedOperatorError, match="'CumSum'"):
+        dtorch.onnx.export(Cumulative(), (dtorch.ones(3),), io.BytesIO())
+
+
+def test_arguments_are_checked():
+    model = dtorch.nn.Linear(2, 2)
+    with pytest.raises(ValueError, match="opset_version 17"):
+        dtorch.onnx.export(model, (dtorch.ones(1, 2),), io.BytesIO(), opset_version=17)
+    with pytest.raises(ValueError, match="'y'"):
+        dtorch.onnx.export(model, (dtorch.ones(1, 2),), io.BytesIO(), input_names=["x"], dynamic_axes={"y": [0]})
+    program = dtorch.onnx.export(model, (dtorch.ones(1, 2),), dynamo=True)
+    assert program.model_proto.graph.node
+
+
+def test_export_keeps_the_model_training_mode():
+    model = dtorch_model("cnn").train()
+    _export(model, as_dtorch(make_inputs("cnn", 2)))
+    assert model.training and model.bn1.training
