@@ -315,6 +315,7 @@ del _name, _dtype
 
 # The layers above the tensor core. They import the core, so they come last; none of them initialises MPI or
 # imports CuPy at import time (``distributed`` starts MPI only in ``init_process_group``).
+import dtorch.autograd.functional  # noqa: E402,F401  (above the tensor API: it stacks Jacobian rows)
 from dtorch import nn  # noqa: E402,F401
 from dtorch import optim  # noqa: E402,F401
 from dtorch import utils  # noqa: E402,F401
