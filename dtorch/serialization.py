@@ -1368,7 +1368,7 @@ class _WeightsOnlyUnpickler:
     def _check_target(self, target, kinds, opcode):
         if type(target) not in kinds:
             names = ", ".join(kind.__name__ for kind in kinds)
-            raise _weights_only_error(f"Can only {opcode} for {names}, but got {type(target)}")
+            raise _weights_only_error(f"{opcode} applies only to {names}, but got {type(target)}")
         if id(target) not in self._owned:
             raise _weights_only_error(f"{opcode} on {self._describe(target)}, which the file did not create")
 
@@ -1489,11 +1489,11 @@ class _WeightsOnlyUnpickler:
                 stack.append(self._own({items[i]: items[i + 1] for i in range(0, len(items), 2)}))
             elif op == 0x61:  # APPEND
                 item = stack.pop()
-                self._check_target(stack[-1], (list,), "append to")
+                self._check_target(stack[-1], (list,), "APPEND")
                 stack[-1].append(item)
             elif op == 0x65:  # APPENDS
                 items, stack = stack, metastack.pop()
-                self._check_target(stack[-1], (list,), "extend")
+                self._check_target(stack[-1], (list,), "APPENDS")
                 stack[-1].extend(items)
             elif op == 0x73:  # SETITEM
                 value, name = stack.pop(), stack.pop()

@@ -65,3 +65,31 @@ def test_exception_wrapper_keeps_type_and_traceback():
         wrapper = _worker.ExceptionWrapper(sys.exc_info(), "in DataLoader worker process 0")
     with pytest.raises(RuntimeError, match="Caught NeedsTwo"):
         wrapper.reraise()
+
+
+def _raise_in_init(worker_id):
+    raise ZeroDivisionError("division by zero")
+
+
+@pytest.mark.parametrize("is_iterable", [False, True])
+def test_worker_whose_set_up_failed_names_that_failure_on_every_task(is_iterable):
+    """The first task gets the full error with its traceback; every later one a RuntimeError naming it, never an
+    AttributeError from a missing fetcher (and no new epoch starts the stream of an iterable)."""
+    dataset = [1, 2, 3] if not is_iterable else iter([])
+    worker = _worker._Worker(is_iterable, dataset, True, list, False, 3, "unit")
+    worker.start(seed=1, base_seed=0, num_workers=4, init_fn=_raise_in_init)
+    answers = [worker.answer(epoch, [0]) for epoch in (0, 0, 1, 2)]
+    assert all(isinstance(a, _worker.ExceptionWrapper) for a in answers)
+    with pytest.raises(ZeroDivisionError, match="(?s)Caught ZeroDivisionError in DataLoader worker process 3.*_raise_in_init"):
+        answers[0].reraise()
+    for answer in answers[1:]:
+        with pytest.raises(RuntimeError, match="DataLoader worker process 3 could not start: its worker_init_fn raised "
+                                               "ZeroDivisionError: division by zero"):
+            answer.reraise()
+    assert worker.fetcher is None
+
+
+def test_healthy_worker_answers_batches():
+    worker = _worker._Worker(False, [10, 20, 30], True, list, False, 0, "unit")
+    worker.start(seed=1, base_seed=0, num_workers=1, init_fn=None)
+    assert worker.answer(0, [2, 0]) == [30, 10] and worker.broken is None
