@@ -139,8 +139,8 @@ def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False):
     if op.__class__ is not ReduceOp:
         _check_op(op, "all_reduce")
     comm = pg.comm if pg.nccl is None else _transport(pg, array)
-    comm.check_reduction(op, array.dtype)  # before any rank communicates
     if async_op:
+        comm.check_reduction(op, array.dtype)  # here, not at wait(); a sync call's verb checks it on every rank
         return pg.issue(Collective("all_reduce", comm.allreduce, (None, array, op), (array.dtype, array.shape, op),
                                    [tensor]), True)
     return pg.issue(Collective("all_reduce", comm.allreduce, (None, array, op), (array.dtype, array.shape, op)))

@@ -219,8 +219,8 @@ class ProcessGroup:
         else:
             stalled = queue.stalled()
             if stalled is not None and now - stalled[0] > self.timeout:
-                issued, work = stalled
-                return (f"{work.label} (queued, not started: the group's queue did not move)", issued, work, False)
+                since, work = stalled
+                return (f"{work.label} (queued, not started: the group's queue did not move)", since, work, False)
         for description, started, work, on_main in list(self.p2p_open.values()):
             if now - started > self.timeout:
                 return (description, started, work, on_main)

@@ -20,7 +20,8 @@ Contracts:
   callback's thread). The position depends only on the program, not on timing, so every rank that runs the same
   callbacks runs the same sequence of collectives. (Sequence numbers are given when a collective *starts*, for the
   same reason.)
-- :class:`Work`, :class:`Future` and :class:`CommQueue` are thread-safe.
+- :class:`Work`, :class:`Future` and :class:`CommQueue` are thread-safe. (``Future._wait_done`` is shared with
+  :class:`Work` within this module: a wait with a deadline that returns a flag instead of raising.)
 
 >>> q = CommQueue("demo", lambda item: item * 2)
 >>> works = [q.submit(i, Work(f"op{i}")) for i in range(3)]
@@ -35,6 +36,8 @@ import threading
 import time
 
 logger = logging.getLogger("dtorch.distributed")
+_get_ident = threading.get_ident
+_monotonic = time.monotonic
 
 # one lock for every future's finish-or-add-callback step (held for a few bytecodes: one per future would cost a
 # lock's creation on every async collective)
@@ -194,14 +197,15 @@ class Work:
         if timeout is not None and hasattr(timeout, "total_seconds"):
             timeout = timeout.total_seconds()
         future = self.future
-        if not future._done:
+        if not future.done():
             queue = self.queue
             done = queue.wait_for(self) if queue is not None and timeout is None else future._wait_done(timeout)
             if not done:
                 raise RuntimeError(f"{self.label or 'work'}: wait(timeout={timeout}) expired before the operation "
                                    f"completed")
-        if future._error is not None:
-            raise future._error
+        error = future.exception()
+        if error is not None:
+            raise error
         return True
 
     def is_completed(self):
@@ -265,6 +269,7 @@ class CommQueue:
         self._helpers_asleep = 0
         self._sleeping = False  # the communication thread waits on _cv and was not notified yet
         self._resume_at = 0.0  # monotonic time before which the communication thread leaves the queue to waiters
+        self._moved = 0.0  # monotonic time an item last started or ended
         self._thread = None
         self._closed = False
 
@@ -273,13 +278,15 @@ class CommQueue:
         return self._owner is None and not self._queue
 
     def stalled(self):
-        """``(issued at, work)`` of the first queued item when nothing runs and no thread is about to run it, or
-        None. (Queued work waiting behind a running item is the running item's business.)"""
+        """``(since, work)`` for the first queued item: ``since`` is the later of its issue and the last time the
+        queue moved (an item started or ended); None when nothing is queued. A caller that knows nothing is running
+        (no collective in flight) reads a ``since`` long ago as a queue that stopped: its thread blocked in a
+        callback, say."""
         with self._lock:
-            if not self._queue or self._owner is not None:
+            if not self._queue:
                 return None
             _, work, issued = self._queue[0]
-            return issued, work
+            return max(issued, self._moved), work
 
     # ---- issuing ----------------------------------------------------------------------------------------------------
 
@@ -306,13 +313,21 @@ class CommQueue:
 
     def run(self, item, label=""):
         """Run ``item`` now, after whatever was issued before it; return its value or raise its error here."""
-        me = threading.get_ident()
+        me = _get_ident()
         with self._lock:
-            inline = (self._owner is None and not self._queue) or (self._owner == me and self._front == 0)
+            owner = self._owner
+            if owner is None:
+                inline = not self._queue
+            else:  # a callback of the item this thread runs: at once, unless it queued async work first
+                inline = owner == me and self._front == 0
             if inline:
-                self._take(me)
+                self._depth += 1
+                self._owner = me
+                self._front = 0
+                self.running = item
+                self.runner = me
+                self._moved = _monotonic()
         if inline:
-            self.running, self.runner = item, me
             try:
                 return self.run_item(item)
             finally:
@@ -328,11 +343,14 @@ class CommQueue:
         self._depth += 1
         self._owner = me
         self._front = 0
+        self._moved = _monotonic()
 
     def _release(self):
         with self._lock:
-            self._depth -= 1
-            if self._depth == 0:
+            depth = self._depth - 1
+            self._depth = depth
+            self._moved = _monotonic()
+            if depth == 0:
                 self._owner = None
                 self.running = self.running_work = self.runner = None
             if self._helpers_asleep:
@@ -370,7 +388,7 @@ class CommQueue:
         with self._lock:
             self._helpers += 1
             try:
-                while not future._done:
+                while not future.done():
                     if self._queue and (self._owner is None or self._owner == me):
                         entry = self._queue.popleft()
                         self._take(me)

@@ -248,15 +248,20 @@ def test_collectives_issued_from_a_callback_run_right_after_its_work():
     q.shutdown()
 
 
-def test_stalled_reports_queued_work_when_nothing_runs():
+def test_stalled_tells_since_when_the_queue_did_not_move():
     q = CommQueue("stall", call)
+    assert q.stalled() is None
     gate = threading.Event()
-    first = q.submit((gate.wait, (5,)), Work("first"))
-    deadline = time.monotonic() + 5
-    while q.running_work is not first and time.monotonic() < deadline:
-        time.sleep(0.001)
-    assert q.stalled() is None  # something runs: the queue moves
+    callback_entered = threading.Event()
+    first = q.submit((lambda: None, ()), Work("first"))
+    first.get_future().add_done_callback(lambda f: (callback_entered.set(), gate.wait(5)))
+    assert callback_entered.wait(5)  # the communication thread is held in a callback
+    later = q.submit((lambda: None, ()), Work("later"))
+    since, work = q.stalled()
+    assert work is later and since <= time.monotonic()
+    time.sleep(0.05)
+    assert q.stalled()[0] == since  # nothing moved meanwhile
     gate.set()
-    first.wait()
-    assert q.stalled() is None  # nothing queued
+    later.wait()
+    assert q.stalled() is None
     q.shutdown()
