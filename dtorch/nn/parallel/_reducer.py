@@ -236,6 +236,9 @@ class Reducer:
         leaves buckets in flight, and the ranks are then out of step)."""
         if self.armed:
             pending = [self.names[i] for i, ready in enumerate(self.ready) if not ready]
+            for work in [b.work for b in self.buckets] + [self.used_work]:
+                if work is not None:  # a bucket still in flight would be overwritten by the next backward
+                    work.wait()
             self._reset()
             raise RuntimeError(
                 "Expected to have finished reduction in the prior iteration before starting a new one. The last "

@@ -524,3 +524,62 @@ def test_data_parallel_runs_the_module_as_it_is():
     np.testing.assert_array_equal(data_parallel(module, x).detach().numpy(), module(x).detach().numpy())
     assert list(DataParallel(module).state_dict()) == ["module.weight", "module.bias"]
     assert dtorch.nn.parallel.DistributedDataParallel is DDP
+
+
+def test_join_can_average_over_the_active_ranks_only(world):
+    rank, size = _rank_world()
+    steps = [1 + r for r in range(size)]
+    batches = _batches(max(steps), size, (6,), 3, seed=22)
+    model = DDP(_mlp())
+    optimizer = dtorch.optim.SGD(model.parameters(), lr=0.1)
+    with model.join(divide_by_initial_world_size=False):
+        for x, y in batches[:steps[rank]]:
+            optimizer.zero_grad()
+            nn.functional.cross_entropy(model(dtorch.tensor(_mine(x, rank))), dtorch.tensor(_mine(y, rank))).backward()
+            optimizer.step()
+    reference = _mlp()
+    optimizer = dtorch.optim.SGD(reference.parameters(), lr=0.1)
+    for step, (x, y) in enumerate(batches):
+        optimizer.zero_grad()
+        active = [r for r in range(size) if step < steps[r]]
+        total = sum(nn.functional.cross_entropy(reference(dtorch.tensor(_mine(x, r))), dtorch.tensor(_mine(y, r)))
+                    for r in active)
+        (total / len(active)).backward()
+        optimizer.step()
+    _assert_same(_params(model.module), _params(reference))
+
+
+def test_a_backward_that_stopped_midway_is_reported_at_the_next_forward(world):
+    model = DDP(_wide(), bucket_cap_mb=1)
+    x = dtorch.randn(2, 560)
+
+    def fail(grad):
+        raise ValueError("stop here")
+
+    out = model(x)
+    handle = model.module.l1.weight.register_hook(fail)  # l1's gradient arrives after l3's bucket has gone out
+    with pytest.raises(ValueError, match="stop here"):
+        out.sum().backward()
+    handle.remove()
+    with pytest.raises(RuntimeError, match="Expected to have finished reduction in the prior iteration"):
+        model(x)
+    model(x).sum().backward()  # the error reset the reducer: training can go on
+    _all_equal_across_ranks([p.grad.numpy() for p in model.parameters()])
+
+
+@pytest.mark.gpu
+def test_ddp_on_cuda_arrays_matches_one_process(world):
+    # the buckets live on the GPU; the MPI transport stages them through host memory
+    rank, size = _rank_world()
+    batches = _batches(2, size, (6,), 3, seed=40)
+    model = DDP(_mlp().cuda())
+    assert all(b.flat.__class__.__module__.startswith("cupy") for b in model.reducer.buckets)
+    optimizer = dtorch.optim.SGD(model.parameters(), lr=0.1)
+    for x, y in batches:
+        optimizer.zero_grad()
+        out = model(dtorch.tensor(_mine(x, rank), device="cuda"))
+        nn.functional.cross_entropy(out, dtorch.tensor(_mine(y, rank), device="cuda")).backward()
+        optimizer.step()
+    reference = _mlp()
+    _train(reference, batches, momentum=0.0)
+    _assert_same([p.detach().cpu().numpy() for p in model.module.parameters()], _params(reference))
