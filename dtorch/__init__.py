@@ -15,6 +15,7 @@ from dtorch._backend import (  # noqa: F401
     float16,
     float32,
     float64,
+    get_default_device,
     get_default_dtype,
     iinfo,
     int8,
@@ -22,6 +23,7 @@ from dtorch._backend import (  # noqa: F401
     int32,
     int64,
     promote_types,
+    set_default_device,
     set_default_dtype,
     uint8,
 )
@@ -335,6 +337,7 @@ from dtorch._legacy_types import (  # noqa: E402,F401
     IntTensor,
     LongTensor,
     ShortTensor,
+    set_default_tensor_type,
 )
 from dtorch.amp import autocast  # noqa: E402,F401
 

@@ -273,8 +273,47 @@ class device:
     def __reduce__(self):
         return (device, (self.type, self.index))
 
+    def __enter__(self):
+        """``with dtorch.device('cuda'):`` makes this the default device of factory calls inside the block."""
+        _device_stack.append(default_device)
+        set_default_device(self)
+        return self
+
+    def __exit__(self, *exc_info):
+        global default_device
+        default_device = _device_stack.pop()
+        return False
+
 
 CPU = device("cpu")
+
+# The device of new tensors from factories (``zeros``, ``randn``, ``tensor``, ...) called without ``device=``;
+# None means the CPU (the factories then skip the move entirely).
+default_device = None
+_device_stack = []  # defaults saved by ``with device(...)`` blocks, innermost last
+
+
+def get_default_device():
+    """The device factories put new tensors on (``cpu`` unless changed).
+
+    >>> import dtorch
+    >>> dtorch.get_default_device()
+    device(type='cpu')
+    """
+    return CPU if default_device is None else default_device
+
+
+def set_default_device(d):
+    """Make ``d`` (a device, ``'cpu'``, ``'cuda:1'``, an int CUDA index, or None for the CPU) the device of new
+    tensors from factories called without ``device=``, as PyTorch's ``set_default_device``.
+
+    >>> import dtorch
+    >>> dtorch.set_default_device('cpu'); dtorch.zeros(2).device
+    device(type='cpu')
+    """
+    global default_device
+    target = None if d is None else as_device(d)
+    default_device = None if target is None or target.type == "cpu" else target
 
 _cupy = None  # the cupy module once imported; False when the import failed
 _cuda_devices = {}

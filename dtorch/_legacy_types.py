@@ -56,3 +56,32 @@ BoolTensor = _legacy_type("BoolTensor", _backend.bool_)
 
 BY_NAME = {t.__name__: t for t in (FloatTensor, DoubleTensor, HalfTensor, LongTensor, IntTensor, ShortTensor,
                                    CharTensor, ByteTensor, BoolTensor)}
+
+
+def set_default_tensor_type(t):
+    """PyTorch's deprecated ``set_default_tensor_type``: a floating legacy type (``dtorch.DoubleTensor``) or its
+    name (``'torch.DoubleTensor'``) sets the default dtype; it warns, as PyTorch 2.1+ does.
+
+    >>> import dtorch, warnings
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     dtorch.set_default_tensor_type(dtorch.DoubleTensor)
+    >>> dtorch.zeros(1).dtype
+    dtorch.float64
+    >>> dtorch.set_default_dtype(dtorch.float32)
+    """
+    import warnings
+
+    if isinstance(t, str):
+        module, _, name = t.rpartition(".")
+        if module not in ("torch", "dtorch") or name not in BY_NAME:
+            raise AttributeError(f"module '{module or 'torch'}' has no attribute '{name}'")
+        t = BY_NAME[name]
+    if not isinstance(t, _LegacyTensorType):
+        raise TypeError("invalid type object: only floating-point types are supported as the default type")
+    if not t.dtype.is_floating_point:
+        raise TypeError("only floating-point types are supported as the default type")
+    warnings.warn("torch.set_default_tensor_type() is deprecated as of PyTorch 2.1, please use "
+                  "torch.set_default_dtype() and torch.set_default_device() as alternatives.", UserWarning,
+                  stacklevel=2)
+    _backend.set_default_dtype(t.dtype)

@@ -16,6 +16,8 @@ _new = Tensor._from_array
 
 
 def _finish(array, device, requires_grad):
+    if device is None:
+        device = _backend.default_device  # None (the CPU) unless set_default_device or `with device(...)` says
     if device is not None:
         array = _backend.to_device(array, device)
     tensor = _new(array, None)
@@ -131,7 +133,7 @@ def from_numpy(array):
 
 def _filled(size, fill, dtype, device, requires_grad):
     numpy_dtype = _numpy_dtype(dtype) or _backend.get_default_dtype().numpy_dtype
-    target = _backend.as_device(device)
+    target = _backend.as_device(device if device is not None else _backend.default_device)
     xp = _backend.array_module_for(target)
     nbytes = np.dtype(numpy_dtype).itemsize
     for extent in size:
