@@ -629,6 +629,95 @@ def _multihead_attention(b, node, inputs, attrs):
     return [out, weights]
 
 
+_COMPARISONS = {"equal": "Equal", "less": "Less", "less_equal": "LessOrEqual", "greater": "Greater",
+                "greater_equal": "GreaterOrEqual", "not_equal": "Equal", "logical_and": "And", "logical_or": "Or",
+                "logical_xor": "Xor", "logical_not": "Not", "isnan": "IsNaN", "isinf": "IsInf"}
+
+
+def _compare(b, node, inputs, attrs):
+    function = attrs["function"]
+    op_type = _COMPARISONS.get(function)
+    if op_type is None:
+        raise _unsupported(node, f"function {function!r}")
+    if function.startswith("logical"):
+        dtype = np.dtype(np.bool_)
+    else:
+        tensors = [i for i in inputs if isinstance(i, str)]
+        dtype = np.result_type(*[b.info(i)[1] for i in tensors])
+    out = b.op(op_type, [b.operand(i, dtype) for i in inputs])
+    return [b.op("Not", [out]) if function == "not_equal" else out]
+
+
+def _zero_grad_unary(b, node, inputs, attrs):
+    function = attrs["function"]
+    op_type = {"floor": "Floor", "ceil": "Ceil", "sign": "Sign", "round": "Round"}.get(function)
+    if op_type is None or (function == "round" and attrs.get("decimals")):
+        raise _unsupported(node, f"function {function!r}")
+    return [b.op(op_type, [b.value(inputs[0])])]
+
+
+def _max_min(b, node, inputs, attrs):
+    op_type = "ReduceMax" if attrs["mode"] == "max" else "ReduceMin"
+    return [b.op(op_type, [b.value(inputs[0]), b.ints(list(attrs["axes"]))], keepdims=int(bool(attrs["keepdim"])))]
+
+
+def _arg_extreme(b, node, inputs, attrs):
+    op_type = "ArgMax" if attrs["mode"] == "max" else "ArgMin"
+    x = b.value(inputs[0])
+    axis = attrs["axis"]
+    if axis is None:
+        flat = b.op(op_type, [b.op("Reshape", [x, b.ints([-1])])], axis=0, keepdims=0)
+        if attrs["keepdim"]:
+            return [b.op("Reshape", [flat, b.ints([1] * b.rank(inputs[0]))])]
+        return [flat]
+    return [b.op(op_type, [x], axis=int(axis), keepdims=int(bool(attrs["keepdim"])))]
+
+
+def _repeat(b, node, inputs, attrs):
+    repeats = [int(r) for r in attrs["repeats"]]
+    x = b.value(inputs[0])
+    extra = len(repeats) - b.rank(inputs[0])
+    if extra:
+        x = b.op("Unsqueeze", [x, b.ints(list(range(extra)))])
+    return [b.op("Tile", [x, b.ints(repeats)])]
+
+
+def _constant_pad(b, node, inputs, attrs):
+    pads = attrs["pads"]
+    begins = [int(p[0]) for p in pads]
+    ends = [int(p[1]) for p in pads]
+    rank = b.rank(inputs[0])
+    begins += [0] * (rank - len(begins))
+    ends += [0] * (rank - len(ends))
+    value = b.operand(attrs["value"], _out_dtype(b, node))
+    return [b.op("Pad", [b.value(inputs[0]), b.ints(begins + ends), value], mode="constant")]
+
+
+def _scaled_dot_product_attention(b, node, inputs, attrs):
+    """``softmax(q k^T * scale + mask) v``; a bool mask is True where attention is allowed."""
+    q, k, v, mask, dropout_mask = inputs
+    if dropout_mask is not None:
+        raise _unsupported(node, "dropout (export in eval mode or with dropout_p=0)")
+    dtype = b.info(q)[1]
+    rank = b.rank(k)
+    perm = list(range(rank - 2)) + [rank - 1, rank - 2]
+    scores = b.op("MatMul", [b.value(q), b.op("Transpose", [b.value(k)], perm=perm)])
+    scores = b.op("Mul", [scores, b.operand(float(attrs["scale"]), dtype)])
+    minus_inf = b.const(np.asarray(-np.inf, dtype), "neg_inf")
+    if attrs["is_causal"]:
+        sizes = b.op("Slice", [b.shape_of(scores), b.ints([-2]), b.ints([INT64_MAX])])
+        ones = b.op("ConstantOfShape", [sizes], value=b.onnx.numpy_helper.from_array(np.ones(1, np.bool_)))
+        allowed = b.op("Trilu", [ones], upper=0)
+        scores = b.op("Where", [allowed, scores, minus_inf])
+    if mask is not None:
+        if b.info(mask)[1] == np.bool_:
+            scores = b.op("Where", [b.value(mask), scores, minus_inf])
+        else:
+            scores = b.op("Add", [scores, b.operand(mask, dtype)])
+    weights = b.op("Softmax", [scores], axis=-1)
+    return [b.op("MatMul", [weights, b.value(v)])]
+
+
 CONVERTERS = {
     **{name: _binary(op) for name, op in _BINARY.items()},
     **{name: _unary(op) for name, op in _UNARY.items()},
@@ -640,6 +729,8 @@ CONVERTERS = {
     "BatchNorm": _batch_norm, "LayerNorm": _layer_norm, "Embedding": _embedding,
     "Reshape": _reshape, "Expand": _expand, "Permute": _permute, "Cat": _cat, "Stack": _stack,
     "Sum": _reduce("ReduceSum"), "Mean": _reduce("ReduceMean"), "Index": _index,
+    "Compare": _compare, "ZeroGradUnary": _zero_grad_unary, "MaxMin": _max_min, "ArgExtreme": _arg_extreme,
+    "Repeat": _repeat, "ConstantPad": _constant_pad, "ScaledDotProductAttention": _scaled_dot_product_attention,
     "nn.LSTM": _rnn, "nn.GRU": _rnn, "nn.RNN": _rnn, "nn.MultiheadAttention": _multihead_attention,
 }
 

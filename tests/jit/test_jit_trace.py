@@ -213,3 +213,17 @@ def test_load_rejects_other_files(tmp_path):
     dtorch.save({"w": dtorch.ones(2)}, str(path))
     with pytest.raises(RuntimeError, match="not a dtorch"):
         dtorch.jit.load(str(path))
+
+
+def test_recurrent_layers_replay_at_other_sequence_lengths():
+    import torch
+
+    for name in ("GRU", "RNN", "LSTM"):
+        dtorch.manual_seed(1)
+        layer = getattr(nn, name)(5, 6, num_layers=2, bidirectional=True).eval()
+        twin = getattr(torch.nn, name)(5, 6, num_layers=2, bidirectional=True).eval()
+        twin.load_state_dict({k: torch.from_numpy(v.numpy().copy()) for k, v in layer.state_dict().items()})
+        traced = dtorch.jit.trace(layer, dtorch.randn(3, 1, 5))
+        x = np.random.default_rng(2).standard_normal((7, 4, 5)).astype(np.float32)
+        with torch.no_grad():
+            _close(traced(dtorch.tensor(x)), twin(torch.from_numpy(x)))

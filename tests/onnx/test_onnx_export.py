@@ -117,3 +117,29 @@ def test_export_keeps_the_model_training_mode():
     model = dtorch_model("cnn").train()
     _export(model, as_dtorch(make_inputs("cnn", 2)))
     assert model.training and model.bn1.training
+
+
+def test_attention_padding_reductions_and_comparisons():
+    import torch
+
+    def forward(t, q, k, v, x):
+        a = t.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+        c = t.nn.functional.pad(x, (1, 2, 0, 1), value=0.5).repeat(1, 2, 1).amax(dim=1)
+        d = (x > 0).logical_and(x < 1).float() + x.floor() + x.argmax(dim=-1, keepdim=True)
+        return a, c, d
+
+    class Mixed(dtorch.nn.Module):
+        def forward(self, q, k, v, x):
+            return forward(dtorch, q, k, v, x)
+
+    rng = np.random.default_rng(0)
+    example = [rng.standard_normal(s).astype(np.float32) for s in [(2, 3, 5, 4)] * 3 + [(2, 3, 4)]]
+    names = ["q", "k", "v", "x"]
+    data, proto = _export(Mixed(), as_dtorch(example), input_names=names,
+                          dynamic_axes={n: {0: "batch"} for n in names})
+    fresh = [rng.standard_normal((4,) + a.shape[1:]).astype(np.float32) for a in example]
+    with torch.no_grad():
+        theirs = outputs_numpy(forward(torch, *[torch.from_numpy(a) for a in fresh]))
+    for outputs in _run_both(data, proto, dict(zip(names, fresh))):
+        for got, want in zip(outputs, theirs):
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
