@@ -44,7 +44,6 @@ KNOWN_FAILURES = {
     "transformer_lm.py": "Tensor.data is not a Tensor",
     "wgan_clipping.py": "Tensor.data is not a Tensor",
     "wgan_gp.py": "autograd.grad(only_inputs=...) refused",
-    "word_language_model.py": "no dtorch.onnx",
 }
 PROGRAMS = sorted(name for name in os.listdir(HERE)
                   if name.endswith(".py") and not name.startswith(("_", "test_")))
