@@ -134,7 +134,9 @@ class Conv2d(Function):
             grad_w = xp.matmul(grad_cols_t, cols.transpose(0, 2, 1)).reshape(weight.shape)
         if b_edge is not None:
             grad_b = grad.sum(axis=(0, 2, 3))
-        if x_edge is not None:
+        if x_edge is not None and self._input_grad_as_convolution(weight):
+            grad_x = self._input_grad_by_convolution(grad, weight, x.shape[2:])
+        elif x_edge is not None:
             wm = weight.reshape(g, o // g, cg * kh * kw)
             cols = xp.matmul(wm.transpose(0, 2, 1), grad_cols_t).reshape(cg * g, kh, kw, n, oh, ow)
             top, bottom, left, right = self.padding
@@ -142,6 +144,30 @@ class Conv2d(Function):
             padded = _col2im_cfirst(xp, cols, (h + top + bottom, w + left + right), self.stride, self.dilation)
             grad_x = xp.ascontiguousarray(_crop_hw(padded, self.padding, h, w).transpose(1, 0, 2, 3))
         return grad_x, grad_w, grad_b
+
+    def _input_grad_as_convolution(self, weight):
+        """Whether ``_input_grad_by_convolution`` applies and pays: stride 1, no dilation, one group, padding under
+        the kernel's extent, and no more output than input channels. (Its im2col copy grows with the output
+        channels and the col2im passes of the reference path with the input channels: with O > C, as in LeNet's
+        3->16 or 6->16 layers, the reference is 3-10x faster; with O = C = 32, 3x3, this is 1.7x faster.)"""
+        o, c, kh, kw = weight.shape
+        top, bottom, left, right = self.padding
+        return (self.stride == (1, 1) and self.dilation == (1, 1) and self.groups == 1 and o <= c
+                and max(top, bottom) < kh and max(left, right) < kw)
+
+    def _input_grad_by_convolution(self, grad, weight, size_hw):
+        """The input's gradient as a stride-1 correlation of the padded output gradient with the kernel rotated by
+        180 degrees and its channel axes swapped: one im2col and one GEMM, no col2im scatter."""
+        xp = self.xp
+        o, c, kh, kw = weight.shape
+        n = grad.shape[0]
+        top, bottom, left, right = self.padding
+        h, w = size_hw
+        grad_pad = _pad_hw(xp, grad, (kh - 1 - top, kh - 1 - bottom, kw - 1 - left, kw - 1 - right))
+        cols = xp.ascontiguousarray(_windows_cfirst(xp, grad_pad, (kh, kw), (1, 1), (1, 1), (h, w)))
+        rotated = xp.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(c, o * kh * kw)
+        out = xp.matmul(rotated, cols.reshape(o * kh * kw, n * h * w))
+        return xp.ascontiguousarray(out.reshape(c, n, h, w).transpose(1, 0, 2, 3))
 
 
 class ConvTranspose2d(Function):

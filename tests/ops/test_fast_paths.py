@@ -335,3 +335,41 @@ def test_embedding_gradient_with_repeats_and_padding():
         check_op(lambda w: torch.nn.functional.embedding(torch.tensor(ids), w, padding_idx=padding_idx)
                  if isinstance(w, torch.Tensor) else
                  dtorch.nn.functional.embedding(dtorch.tensor(ids), w, padding_idx=padding_idx), None, [(6, 3)])
+
+
+# ---- convolution: the input gradient as a convolution ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("channels, kernel, padding", [
+    ((8, 8), 3, (1, 1, 1, 1)),  # the usual same-size 3x3
+    ((6, 4), 3, (0, 0, 0, 0)),
+    ((5, 5), 4, (1, 2, 1, 2)),  # 'same' with an even kernel: the extra pixel at the bottom/right
+    ((4, 2), (3, 5), (2, 1, 0, 4)),
+])
+def test_conv_input_gradient_by_convolution_equals_col2im(channels, kernel, padding):
+    from dtorch.ops.conv import Conv2d
+
+    c, o = channels
+    kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+    x = _rand(3, c, 9, 10, seed=7)
+    weight = _rand(o, c, kh, kw, seed=8)
+    node = Conv2d(stride=(1, 1), padding=padding, dilation=(1, 1), groups=1)
+    node.xp = np
+    out = node.forward(x, weight, None)
+    grad = _rand(*out.shape, seed=9)
+    assert node._input_grad_as_convolution(weight)
+    fast = node._input_grad_by_convolution(grad, weight, x.shape[2:])
+    node.edges = [object(), None, None]  # only the input's gradient, through the reference path
+    node._input_grad_as_convolution = lambda weight: False
+    node._saved = [(None, x, 0), (None, weight, 0)]
+    reference = node.backward(grad)[0]
+    np.testing.assert_allclose(fast, reference, rtol=1e-5, atol=1e-5)
+    assert fast.shape == x.shape and fast.flags.c_contiguous
+
+
+def test_conv_gradients_through_both_input_paths_match_pytorch():
+    for c, o in ((4, 4), (2, 5)):  # O <= C: the convolution path; O > C: the reference path
+        check_op(lambda x, w: torch.nn.functional.conv2d(x, w, padding=1) if isinstance(x, torch.Tensor) else
+                 dtorch.nn.functional.conv2d(x, w, padding=1), None, [(2, c, 6, 7), (o, c, 3, 3)])
+    check_op(lambda x, w: torch.nn.functional.conv2d(x, w, padding="same") if isinstance(x, torch.Tensor) else
+             dtorch.nn.functional.conv2d(x, w, padding="same"), None, [(2, 3, 6, 7), (3, 3, 4, 2)])
