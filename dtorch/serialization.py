@@ -84,7 +84,8 @@ import numpy as np
 from dtorch import _backend
 from dtorch.tensor import Size, Tensor
 
-__all__ = ["save", "load", "add_safe_globals", "get_safe_globals", "clear_safe_globals", "safe_globals"]
+__all__ = ["save", "load", "add_safe_globals", "get_safe_globals", "clear_safe_globals", "safe_globals",
+           "get_unsafe_globals_in_checkpoint"]
 
 _RECORD = "archive"
 _ALIGNMENT = 64
@@ -201,6 +202,42 @@ class safe_globals:
                     del _safe_globals[index]
                     break
         return False
+
+
+def get_unsafe_globals_in_checkpoint(f):
+    """The globals a checkpoint names that a ``weights_only=True`` load would refuse, as ``"module.name"`` strings
+    (neither allowed by default nor by ``add_safe_globals``). Reads the pickle's opcodes only; runs nothing.
+
+    >>> import argparse, io, dtorch
+    >>> buffer = io.BytesIO(); dtorch.save({"args": argparse.Namespace()}, buffer); _ = buffer.seek(0)
+    >>> dtorch.serialization.get_unsafe_globals_in_checkpoint(buffer)
+    ['argparse.Namespace']
+    """
+    import pickletools
+
+    if isinstance(f, (str, bytes, os.PathLike)):
+        with open(os.fsdecode(f), "rb") as handle:
+            return get_unsafe_globals_in_checkpoint(handle)
+    with zipfile.ZipFile(f) as archive:
+        pickles = [n for n in archive.namelist() if n.endswith("/data.pkl") and n.count("/") == 1]
+        if len(pickles) != 1:
+            raise RuntimeError("dtorch.load: the archive has no single '<name>/data.pkl' entry")
+        data = archive.read(pickles[0])
+    user, found, strings = _user_allowed(), [], []
+    for op, arg, _ in pickletools.genops(data):
+        if op.name == "GLOBAL":
+            module, name = arg.split(" ", 1)
+        elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
+            module, name = strings[-2], strings[-1]
+        else:
+            if isinstance(arg, str) and "UNICODE" in op.name:
+                strings.append(arg)
+            continue
+        module, name = _python3_name(module, name)
+        full = f"{module}.{name}"
+        if full not in _DEFAULT_ALLOWED and full not in user and full not in found:
+            found.append(full)
+    return found
 
 
 def _check_safe_global(item):
@@ -770,6 +807,8 @@ def save(obj, f, pickle_module=None, pickle_protocol=2, _use_new_zipfile_seriali
 
 def _save_to_path(pickled, storages, path):
     folder, name = os.path.split(path)
+    if not os.path.isdir(folder or "."):
+        raise RuntimeError(f"Parent directory {folder} does not exist.")  # PyTorch's message
     try:
         existing = os.stat(path)
     except FileNotFoundError:
@@ -1192,10 +1231,16 @@ def _python3_name(module, name):
     return _compat_pickle.IMPORT_MAPPING.get(module, module), name
 
 
+# torch classes that are another class under a different name (MultiheadAttention's output projection)
+_TORCH_ALIASES = {("torch.nn.modules.linear", "NonDynamicallyQuantizableLinear"): ("dtorch.nn", "Linear")}
+
+
 def _dtorch_paths(module, name):
     """The dtorch names a torch global may stand for: ``torch.nn.modules.linear.Linear`` ->
     ``dtorch.nn.modules.linear.Linear``, then ``dtorch.nn.Linear``."""
     paths = [("d" + module, name)]
+    if (module, name) in _TORCH_ALIASES:
+        paths.insert(0, _TORCH_ALIASES[(module, name)])
     for torch_prefix, dtorch_module in (("torch.nn.modules", "dtorch.nn"), ("torch.optim", "dtorch.optim"),
                                         ("torch.nn.parameter", "dtorch.nn")):
         if module.startswith(torch_prefix) and "." not in name:

@@ -697,3 +697,40 @@ def test_shared_objects_cycles_bytearrays_and_huge_ints(tmp_path):
     _archive_with_pickle(path, pickle.dumps({"cycle": cycle}, protocol=2))
     back = load(path)
     assert back["cycle"][0][0] is back["cycle"]
+
+
+def test_bad_targets_are_pytorchs_errors(tmp_path):
+    with pytest.raises(RuntimeError) as theirs:
+        torch.save(1, tmp_path / "missing" / "f.pt")
+    with pytest.raises(RuntimeError) as ours:
+        save(1, tmp_path / "missing" / "f.pt")
+    assert str(ours.value) == str(theirs.value)
+    with pytest.raises(IsADirectoryError):
+        save(1, tmp_path)
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("make", [lambda: torch.nn.LSTM(3, 4, num_layers=2), lambda: torch.nn.GRU(3, 4),
+                                  lambda: torch.nn.TransformerEncoderLayer(3, 1, 8, dropout=0.0)],
+                         ids=["lstm", "gru", "transformer_layer"])
+def test_whole_torch_recurrent_and_attention_modules_load_and_run(tmp_path, make):
+    torch.manual_seed(0)
+    tmodel = make().eval()
+    path = tmp_path / "m.pt"
+    torch.save(tmodel, path)
+    model = load(path, weights_only=False)
+    x = np.random.default_rng(0).standard_normal((4, 2, 3)).astype(np.float32)
+    theirs, ours = tmodel(torch.from_numpy(x)), model(dtorch.from_numpy(x))
+    theirs, ours = (theirs[0], ours[0]) if isinstance(theirs, tuple) else (theirs, ours)
+    np.testing.assert_allclose(ours.detach().numpy(), theirs.detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_unsafe_globals_in_checkpoint_as_pytorch_lists_them(tmp_path):
+    path = tmp_path / "ck.pt"
+    torch.save({"args": argparse.Namespace(), "p": Point(1, 2), "w": torch.ones(1), "od": collections.OrderedDict()},
+               path)
+    ours = sorted(serialization.get_unsafe_globals_in_checkpoint(path))
+    assert ours == sorted(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+    assert ours == ["argparse.Namespace", "test_serialization.Point"]
+    with serialization.safe_globals([Point]):
+        assert serialization.get_unsafe_globals_in_checkpoint(path) == ["argparse.Namespace"]

@@ -491,4 +491,5 @@ def test_kills_at_random_points_of_a_save_loop_never_damage_the_checkpoint(tmp_p
         assert int(torch.load(path)["w"][-1]) == version
     dtorch.save({"version": -1}, path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.pt"]
+    print(f"{mid_save} of {kills} kills landed while a temporary file existed")
     assert kills == 6 and mid_save >= 1, f"{mid_save} of {kills} kills landed while a temporary file existed"
