@@ -127,6 +127,10 @@ def _check_op(op, what):
 def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False):
     """Reduce ``tensor`` across the group, in place on every rank.
 
+    Returns:
+        None once the result is in place; with ``async_op=True`` a Work at once, whose future's value is the list
+        of output tensors. None (with a warning) on a rank outside ``group``.
+
     >>> t = dtorch.tensor([float(dist.get_rank())]); dist.all_reduce(t, op=dist.ReduceOp.MAX)   # doctest: +SKIP
     """
     # the hot path of DDP: no more calls than needed
@@ -147,7 +151,12 @@ def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False):
 
 
 def broadcast(tensor, src=None, group=None, async_op=False, group_src=None):
-    """Copy ``tensor`` of rank ``src`` (global) into ``tensor`` on every rank of the group."""
+    """Copy ``tensor`` of rank ``src`` (global) into ``tensor`` on every rank of the group.
+
+    Returns:
+        None once the result is in place; with ``async_op=True`` a Work at once, whose future's value is the list
+        of output tensors. None (with a warning) on a rank outside ``group``.
+    """
     pg = resolve(group)
     if pg is None:
         return _not_member("broadcast")
@@ -159,7 +168,12 @@ def broadcast(tensor, src=None, group=None, async_op=False, group_src=None):
 
 
 def reduce(tensor, dst=None, op=ReduceOp.SUM, group=None, async_op=False, group_dst=None):
-    """Reduce ``tensor`` across the group into ``tensor`` of rank ``dst`` (other ranks' tensors are unchanged)."""
+    """Reduce ``tensor`` across the group into ``tensor`` of rank ``dst`` (other ranks' tensors are unchanged).
+
+    Returns:
+        None once the result is in place; with ``async_op=True`` a Work at once, whose future's value is the list
+        of output tensors. None (with a warning) on a rank outside ``group``.
+    """
     pg = resolve(group)
     if pg is None:
         return _not_member("reduce")
@@ -173,7 +187,12 @@ def reduce(tensor, dst=None, op=ReduceOp.SUM, group=None, async_op=False, group_
 
 
 def all_gather(tensor_list, tensor, group=None, async_op=False):
-    """Fill ``tensor_list`` (one tensor per rank, each like ``tensor``) with every rank's ``tensor``."""
+    """Fill ``tensor_list`` (one tensor per rank, each like ``tensor``) with every rank's ``tensor``.
+
+    Returns:
+        None once the result is in place; with ``async_op=True`` a Work at once, whose future's value is the list
+        of output tensors. None (with a warning) on a rank outside ``group``.
+    """
     pg = resolve(group)
     if pg is None:
         return _not_member("all_gather")
@@ -196,7 +215,12 @@ def all_gather(tensor_list, tensor, group=None, async_op=False):
 
 def all_gather_into_tensor(output_tensor, input_tensor, group=None, async_op=False):
     """Gather every rank's ``input_tensor`` into ``output_tensor`` (``world_size`` times as large: concatenated
-    along dim 0, or stacked)."""
+    along dim 0, or stacked).
+
+    Returns:
+        None once the result is in place; with ``async_op=True`` a Work at once, whose future's value is the list
+        of output tensors. None (with a warning) on a rank outside ``group``.
+    """
     pg = resolve(group)
     if pg is None:
         return _not_member("all_gather_into_tensor")
@@ -216,7 +240,12 @@ _all_gather_base = all_gather_into_tensor
 
 
 def gather(tensor, gather_list=None, dst=None, group=None, async_op=False, group_dst=None):
-    """Collect every rank's ``tensor`` into ``gather_list`` on rank ``dst`` (None elsewhere)."""
+    """Collect every rank's ``tensor`` into ``gather_list`` on rank ``dst`` (None elsewhere).
+
+    Returns:
+        None once the result is in place; with ``async_op=True`` a Work at once, whose future's value is the list
+        of output tensors. None (with a warning) on a rank outside ``group``.
+    """
     pg = resolve(group)
     if pg is None:
         return _not_member("gather")
@@ -244,7 +273,12 @@ def gather(tensor, gather_list=None, dst=None, group=None, async_op=False, group
 
 
 def scatter(tensor, scatter_list=None, src=None, group=None, async_op=False, group_src=None):
-    """Give rank ``i`` the tensor ``scatter_list[i]`` of rank ``src``, written into its ``tensor``."""
+    """Give rank ``i`` the tensor ``scatter_list[i]`` of rank ``src``, written into its ``tensor``.
+
+    Returns:
+        None once the result is in place; with ``async_op=True`` a Work at once, whose future's value is the list
+        of output tensors. None (with a warning) on a rank outside ``group``.
+    """
     pg = resolve(group)
     if pg is None:
         return _not_member("scatter")
@@ -266,7 +300,12 @@ def scatter(tensor, scatter_list=None, src=None, group=None, async_op=False, gro
 
 
 def reduce_scatter(output, input_list, op=ReduceOp.SUM, group=None, async_op=False):
-    """Reduce ``input_list`` (one tensor per rank) across the group; rank ``i`` gets the reduced ``input_list[i]``."""
+    """Reduce ``input_list`` (one tensor per rank) across the group; rank ``i`` gets the reduced ``input_list[i]``.
+
+    Returns:
+        None once the result is in place; with ``async_op=True`` a Work at once, whose future's value is the list
+        of output tensors. None (with a warning) on a rank outside ``group``.
+    """
     pg = resolve(group)
     if pg is None:
         return _not_member("reduce_scatter")
@@ -283,7 +322,12 @@ def reduce_scatter(output, input_list, op=ReduceOp.SUM, group=None, async_op=Fal
 
 
 def reduce_scatter_tensor(output, input, op=ReduceOp.SUM, group=None, async_op=False):  # noqa: A002 - PyTorch's name
-    """Reduce ``input`` (``world_size`` blocks of ``output``'s size) across the group; rank ``i`` gets block ``i``."""
+    """Reduce ``input`` (``world_size`` blocks of ``output``'s size) across the group; rank ``i`` gets block ``i``.
+
+    Returns:
+        None once the result is in place; with ``async_op=True`` a Work at once, whose future's value is the list
+        of output tensors. None (with a warning) on a rank outside ``group``.
+    """
     pg = resolve(group)
     if pg is None:
         return _not_member("reduce_scatter_tensor")
@@ -305,7 +349,12 @@ _reduce_scatter_base = reduce_scatter_tensor
 
 def all_to_all(output_tensor_list, input_tensor_list, group=None, async_op=False):
     """Send ``input_tensor_list[j]`` to rank ``j``; receive rank ``j``'s tensor for this rank into
-    ``output_tensor_list[j]``. Sizes may differ between pairs."""
+    ``output_tensor_list[j]``. Sizes may differ between pairs.
+
+    Returns:
+        None once the result is in place; with ``async_op=True`` a Work at once, whose future's value is the list
+        of output tensors. None (with a warning) on a rank outside ``group``.
+    """
     pg = resolve(group)
     if pg is None:
         return _not_member("all_to_all")
@@ -339,7 +388,12 @@ def all_to_all(output_tensor_list, input_tensor_list, group=None, async_op=False
 def all_to_all_single(output, input, output_split_sizes=None, input_split_sizes=None, group=None,  # noqa: A002
                       async_op=False):
     """Split ``input`` along dim 0 into one block per rank (``input_split_sizes`` rows each, equal by default), send
-    block ``j`` to rank ``j``, and concatenate the received blocks into ``output``."""
+    block ``j`` to rank ``j``, and concatenate the received blocks into ``output``.
+
+    Returns:
+        None once the result is in place; with ``async_op=True`` a Work at once, whose future's value is the list
+        of output tensors. None (with a warning) on a rank outside ``group``.
+    """
     pg = resolve(group)
     if pg is None:
         return _not_member("all_to_all_single")
@@ -379,6 +433,10 @@ def barrier(group=None, async_op=False, device_ids=None, timeout=None):
     ``timeout`` (a ``timedelta`` or seconds) replaces the group's timeout for this barrier: past it the rank
     reports the ranks that have not arrived and the job is ended, as for any collective.
 
+    Returns:
+        None once every rank arrived; with ``async_op=True`` a Work at once (its future's value is ``[]``). None
+        (with a warning) on a rank outside ``group``.
+
     >>> dist.barrier(timeout=datetime.timedelta(seconds=30))     # doctest: +SKIP
     """
     pg = resolve(group)
@@ -412,8 +470,9 @@ def _peer(pg, global_rank, group_rank, what, name):
     return peer
 
 
-def _p2p_blocking(pg, what, fn, *args):
-    key = pg.open_p2p(what, None, threading.current_thread() is threading.main_thread())
+def _p2p_blocking(pg, what, peer, fn, *args):
+    key = pg.open_p2p(what, None, threading.current_thread() is threading.main_thread(),
+                      None if peer is None else pg.ranks[peer])
     try:
         return fn(*args)
     finally:
@@ -429,7 +488,7 @@ def send(tensor, dst=None, group=None, tag=0, group_dst=None):
     peer = _peer(pg, dst, group_dst, "send", "dst")
     if peer is None:
         raise ValueError("send: dst is required")
-    _p2p_blocking(pg, f"send to rank {pg.ranks[peer]} (tag {tag})", pg.p2p.send, array, peer, tag)
+    _p2p_blocking(pg, f"send to rank {pg.ranks[peer]} (tag {tag})", peer, pg.p2p.send, array, peer, tag)
 
 
 def recv(tensor, src=None, group=None, tag=0, group_src=None):
@@ -441,7 +500,7 @@ def recv(tensor, src=None, group=None, tag=0, group_src=None):
     array = _array(tensor, "recv", output=True)
     peer = _peer(pg, src, group_src, "recv", "src")
     who = "any rank" if peer is None else f"rank {pg.ranks[peer]}"
-    source = _p2p_blocking(pg, f"recv from {who} (tag {tag})", pg.p2p.recv, array, peer, tag)
+    source = _p2p_blocking(pg, f"recv from {who} (tag {tag})", peer, pg.p2p.recv, array, peer, tag)
     return pg.ranks[source]
 
 
@@ -475,11 +534,11 @@ class _RequestWork(Work):
         return True
 
 
-def _p2p_async(pg, what, request, tensor):
+def _p2p_async(pg, what, peer, request, tensor):
     if not _pg.state.threaded:
         return _RequestWork(what, request, [tensor])
     work = Work(what)
-    key = pg.open_p2p(what, work, False)
+    key = pg.open_p2p(what, work, False, None if peer is None else pg.ranks[peer])
 
     def done(req):
         pg.close_p2p(key)
@@ -497,7 +556,8 @@ def isend(tensor, dst=None, group=None, tag=0, group_dst=None):
     peer = _peer(pg, dst, group_dst, "isend", "dst")
     if peer is None:
         raise ValueError("isend: dst is required")
-    return _p2p_async(pg, f"isend to rank {pg.ranks[peer]} (tag {tag})", pg.p2p.isend(array, peer, tag), tensor)
+    return _p2p_async(pg, f"isend to rank {pg.ranks[peer]} (tag {tag})", peer, pg.p2p.isend(array, peer, tag),
+                      tensor)
 
 
 def irecv(tensor, src=None, group=None, tag=0, group_src=None):
@@ -508,7 +568,7 @@ def irecv(tensor, src=None, group=None, tag=0, group_src=None):
     array = _array(tensor, "irecv", output=True)
     peer = _peer(pg, src, group_src, "irecv", "src")
     who = "any rank" if peer is None else f"rank {pg.ranks[peer]}"
-    return _p2p_async(pg, f"irecv from {who} (tag {tag})", pg.p2p.irecv(array, peer, tag), tensor)
+    return _p2p_async(pg, f"irecv from {who} (tag {tag})", peer, pg.p2p.irecv(array, peer, tag), tensor)
 
 
 class P2POp:

@@ -116,7 +116,7 @@ class ProcessGroup:
         self.seq = 0
         self.p2p_seq = 0
         self.inflight = None  # (name, seq, start, timeout) of the collective running now, read by the watchdog
-        self.p2p_open = {}  # key -> (description, start, work, on_main_thread)
+        self.p2p_open = {}  # key -> (description, start, work, on_main_thread, peer's global rank or None)
         self.gpu_pending = collections.deque()  # (name, seq, start, CUDA event) of launched NCCL collectives
         self.queue = CommQueue(name, self._execute)
         window = comm.slot_window(ProgressBoard.SLOTS) if comm.size > 1 else None
@@ -192,10 +192,11 @@ class ProcessGroup:
                 board.post(seq, code, False)
         return op.outputs
 
-    def open_p2p(self, description, work, on_main_thread):
-        """Register a point-to-point transfer with the watchdog; returns the key to ``close_p2p`` it."""
+    def open_p2p(self, description, work, on_main_thread, peer=None):
+        """Register a point-to-point transfer with the watchdog (``peer``: the other side's global rank, None for
+        any); returns the key to ``close_p2p`` it."""
         key = object()
-        self.p2p_open[key] = (description, time.monotonic(), work, on_main_thread)
+        self.p2p_open[key] = (description, time.monotonic(), work, on_main_thread, peer)
         return key
 
     def close_p2p(self, key):
@@ -221,23 +222,28 @@ class ProcessGroup:
             if stalled is not None and now - stalled[0] > self.timeout:
                 since, work = stalled
                 return (f"{work.label} (queued, not started: the group's queue did not move)", since, work, False)
-        for description, started, work, on_main in list(self.p2p_open.values()):
+        for description, started, work, on_main, _ in list(self.p2p_open.values()):
             if now - started > self.timeout:
                 return (description, started, work, on_main)
         if self.nccl is not None:
             return self._gpu_expired(now)
         return None
 
-    def departed(self):
+    # a transfer with a rank that left is given this long to complete (what it sent before leaving is delivered)
+    P2P_GRACE = 1.0
+
+    def departed(self, now=None):
         """``(message, work, on_main_thread, exit code)`` when a member that left the job keeps this rank waiting in
-        a collective it never reached; None otherwise (for the watchdog)."""
+        a collective it never reached, or in a transfer with it; None otherwise (for the watchdog)."""
         current = self.inflight
         board = self.world_board
-        if current is None or board is None or self.board is None:
+        if (current is None and not self.p2p_open) or board is None or self.board is None:
             return None
         gone = board.departures(timeout=0.5)
         if all(d is None for d in gone):
             return None
+        if current is None:
+            return self._p2p_departed(gone, time.monotonic() if now is None else now)
         name, seq = current[0], current[1]
         states = self.board.read(timeout=0.5)
         for group_rank, global_rank in enumerate(self.ranks):
@@ -255,6 +261,18 @@ class ProcessGroup:
                        f"{self.global_rank} waits for it in {name} (sequence number {seq}) on group {self.name}; "
                        f"rank {global_rank} {where}.")
             return message, self.queue.running_work, self.queue.runner == threading.main_thread().ident, code
+        return None
+
+    def _p2p_departed(self, gone, now):
+        for description, started, work, on_main, peer in list(self.p2p_open.values()):
+            left = gone[peer] if peer is not None and peer < len(gone) else None
+            if left is None or now - started < self.P2P_GRACE:
+                continue
+            code, thread_died = left
+            why = ", after an uncaught exception in one of its threads" if thread_died else ""
+            message = (f"dtorch.distributed: rank {peer} left the job (exit code {code}{why}) while rank "
+                       f"{self.global_rank} waits for it in {description} on group {self.name}.")
+            return message, work, on_main, code
         return None
 
     def _gpu_expired(self, now):

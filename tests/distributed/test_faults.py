@@ -285,3 +285,16 @@ def test_ranks_that_all_finish_raise_nothing(tmp_path):
     """, limit=40)
     assert code == 0, out
     assert "rank 0 finished" in out and "left the job" not in out
+
+
+@own_launcher
+def test_a_rank_that_leaves_while_another_waits_for_its_message(tmp_path):
+    code, out, took = run_job(tmp_path, """
+        dist.init_process_group()
+        if dist.get_rank() == 1:
+            sys.exit(5)                         # never sends
+        dist.recv(np.zeros(3), src=1)
+    """, limit=40)
+    assert code == 5, out
+    assert took < 10, f"took {took:.1f} s\n{out}"
+    assert "rank 1 left the job (exit code 5) while rank 0 waits for it in recv from rank 1 (tag 0)" in out, out

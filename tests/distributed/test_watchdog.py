@@ -216,6 +216,23 @@ def test_a_member_that_left_is_reported_only_for_collectives_it_never_reached():
     assert "never entered a collective of this group" in message
 
 
+def test_a_transfer_with_a_member_that_left():
+    pg = group(ranks=(0, 1, 2))
+    pg.board = pg.world_board = FakeBoard([(0, 0, 0)] * 3, [None, None, (4, False)])
+    work = Work("irecv from rank 2 (tag 0)")
+    key = pg.open_p2p("irecv from rank 2 (tag 0)", work, False, peer=2)
+    other = pg.open_p2p("recv from rank 1 (tag 0)", None, True, peer=1)
+    now = time.monotonic()
+    assert pg.departed(now) is None  # given a moment: what rank 2 sent before leaving is still delivered
+    message, found, on_main, code = pg.departed(now + 2)
+    assert message == ("dtorch.distributed: rank 2 left the job (exit code 4) while rank 0 waits for it in irecv "
+                       "from rank 2 (tag 0) on group G.")
+    assert found is work and code == 4 and not on_main
+    pg.close_p2p(key)
+    assert pg.departed(now + 2) is None  # rank 1 is still there
+    pg.close_p2p(other)
+
+
 class ExplodingGroup:
     name = "broken"
 
