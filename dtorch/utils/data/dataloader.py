@@ -70,10 +70,10 @@ class _CollateStacked:
         return self.collate_fn(batch)
 
     def __getstate__(self):
-        return self.collate_fn
+        return (self.collate_fn,)  # a tuple: pickle skips __setstate__ for a falsy state
 
-    def __setstate__(self, collate_fn):
-        self.collate_fn = collate_fn
+    def __setstate__(self, state):
+        (self.collate_fn,) = state
 
 
 def _fetch_collate(loader):

@@ -93,6 +93,23 @@ def test_loader_epochs_equal_the_reference_path(name, workers):
             assert_same_batch(a, b)
 
 
+def test_the_collate_step_pickles_for_spawned_workers():
+    import pickle
+
+    step = pickle.loads(pickle.dumps(_CollateStacked(default_collate)))
+    batch = datasets()["arrays"].__getitems__([1, 2])
+    assert step.collate_fn is default_collate
+    assert_same_batch(step(batch), default_collate(list(batch)))
+
+
+@pytest.mark.parametrize("context", ["spawn"])
+def test_spawned_workers_take_the_fast_path_too(context):
+    ds = datasets()["arrays"]
+    fast = DataLoader(ds, batch_size=16, num_workers=1, multiprocessing_context=context)
+    for a, b in zip(fast, DataLoader(Reference(ds), batch_size=16)):
+        assert_same_batch(a, b)
+
+
 def test_a_custom_collate_fn_gets_a_list_of_samples():
     ds = datasets()["tensors"]
     seen = []
