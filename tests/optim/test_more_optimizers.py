@@ -399,3 +399,35 @@ def test_sparse_adam_trains_an_embedding():
     assert losses[-1] < losses[0]
     untouched = [0, 2, 4, 5, 6, 8, 9]
     np.testing.assert_array_equal(after[untouched], before[untouched])
+
+
+@pytest.mark.parametrize("line_search_fn", [None, "strong_wolfe"])
+def test_lbfgs_fits_a_module_like_torch(line_search_fn):
+    """The time-sequence-prediction idiom: a module, nn.MSELoss, a closure that zeroes, backprops and returns."""
+    rng = np.random.default_rng(1)
+    x, y = rng.standard_normal((32, 5)), rng.standard_normal((32, 1))
+    results = []
+    for lib in (dtorch, torch):
+        lib.manual_seed(0)
+        model = lib.nn.Sequential(lib.nn.Linear(5, 8), lib.nn.Tanh(), lib.nn.Linear(8, 1)).double()
+        if lib is torch:  # the same weights in both
+            model.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()})
+        else:
+            weights = {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
+        opt = lib.optim.LBFGS(model.parameters(), lr=0.8, line_search_fn=line_search_fn)
+        criterion = lib.nn.MSELoss()
+        xt, yt = lib.tensor(x), lib.tensor(y)
+        losses = []
+        for _ in range(3):
+            def closure():
+                opt.zero_grad()
+                loss = criterion(model(xt), yt)
+                loss.backward()
+                return loss
+            losses.append(float(opt.step(closure).detach()))
+        results.append((losses, [p.detach().numpy().copy() for p in model.parameters()]))
+    (ours, ours_params), (theirs, theirs_params) = results
+    np.testing.assert_allclose(ours, theirs, rtol=1e-8)
+    assert ours[-1] < ours[0]
+    for a, b in zip(ours_params, theirs_params):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-8)
