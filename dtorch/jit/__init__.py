@@ -126,9 +126,10 @@ def trace(func, example_inputs=None, optimize=None, check_trace=True, check_inpu
         example_inputs = tuple(example_kwarg_inputs[n] for n in names if n in example_kwarg_inputs)
     if example_inputs is None:
         raise ValueError("dtorch.jit.trace needs example_inputs (a Tensor or a tuple of Tensors)")
-    if isinstance(func, ScriptModule):
-        pass  # re-tracing a traced module records its replay
     args = _tracer._as_args(example_inputs)
+    owner = getattr(func, "__self__", None)
+    if isinstance(owner, Module) and getattr(func, "__name__", "") == "forward":
+        func = owner  # trace(model.forward, ...) names the parameters as trace(model, ...) does
     if isinstance(func, Module):
         capture, output = _tracer.record(func, args, module=func, strict=strict)
         traced = _module_from_capture(capture, func)

@@ -138,5 +138,21 @@ def rebuild_output(output, leaves):
     return build(output)
 
 
+class DropoutMaskRunner:
+    """``nn.dropout_mask``: a fresh ``keep / (1 - p)`` mask per call, shaped like the input (-1) or 1 per axis."""
+
+    def __init__(self, attrs):
+        self.p = attrs["p"]
+        self.shape = attrs["shape"]
+
+    def __call__(self, inputs):
+        from dtorch.nn import functional
+
+        x = inputs[0]
+        shape = tuple(x._array.shape[i] if s == -1 else s for i, s in enumerate(self.shape))
+        return [functional._dropout_mask(x, self.p, shape)]
+
+
 MODULE_OPS = {name: (lambda attrs, name=name: ModuleRunner(name, attrs)) for name in
               ("nn.RNN", "nn.LSTM", "nn.GRU", "nn.MultiheadAttention")}
+MODULE_OPS["nn.dropout_mask"] = DropoutMaskRunner

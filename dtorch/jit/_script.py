@@ -4,8 +4,8 @@ dtorch has no TorchScript compiler. ``script`` reads the source of ``forward`` (
 submodules it reaches) and follows which names hold Tensor values. A branch, loop or assert whose condition reads
 tensor *values* (``if x.sum() > 0``, ``while``, ``for v in x``, ``.item()``, ``bool(x)``) is data-dependent and
 refused with a pointer to ``jit.trace``; conditions on shapes, ``self`` attributes (``self.training``) or
-``is None`` tests are fine. The scripted module runs its Python forward (so it behaves exactly as the original),
-and records its graph on the first call, from which ``graph``, ``code`` and ``jit.save`` work.
+``is None`` tests are fine. The scripted module runs its Python forward (so it behaves exactly as the original);
+``graph``, ``code`` and ``jit.save`` record its eval-mode graph on zeros shaped like the first call's inputs.
 """
 
 import ast
@@ -208,14 +208,14 @@ def check_module(module):
 
 class RecursiveScriptModule(Module):
     """What ``jit.script(module)`` returns: the module itself (same parameters and buffers, same Python forward),
-    plus its recorded graph once it has been called (or given ``example_inputs``)."""
+    plus its graph, recorded on demand from the first call's input shapes (or ``example_inputs``)."""
 
     def __init__(self, original):
         super().__init__()
         for key in ("_parameters", "_buffers", "_non_persistent_buffers_set", "_modules"):
             object.__setattr__(self, key, getattr(original, key))
         object.__setattr__(self, "_original", original)
-        object.__setattr__(self, "_traced", None)
+        object.__setattr__(self, "_example", None)
         self.training = original.training
 
     def _get_name(self):
@@ -227,29 +227,28 @@ class RecursiveScriptModule(Module):
         return self
 
     def forward(self, *args):
-        from dtorch.jit import _tracer
-
+        if self._example is None:
+            object.__setattr__(self, "_example", _input_spec(args))
         _state["scripting"] += 1
         try:
-            if self._traced is None and _tracer.current() is None:
-                capture, output = _tracer.record(self._original, args, module=self._original, strict=False,
-                                                 what="script")
-                object.__setattr__(self, "_traced", capture)
-                return output
             return self._original(*args)
         finally:
             _state["scripting"] -= 1
 
     def _traced_for_saving(self):
-        """A ScriptModule of the recorded graph over the module's current parameters and buffers."""
-        from dtorch.jit import _module_from_capture
+        """A ScriptModule of the forward's graph, recorded in eval mode on zeros shaped like the first call's
+        inputs (the forward has no data-dependent control flow, so any values record the same graph)."""
+        from dtorch.jit import _module_from_capture, _tracer
 
-        if self._traced is None:
+        if self._example is None:
             raise RuntimeError(
-                f"the scripted {self._get_name()} has not run yet, so its graph is not recorded: call it once on "
+                f"the scripted {self._get_name()} has not run yet, so its input shapes are unknown: call it once on "
                 "an example input (or pass example_inputs to dtorch.jit.script) before saving it"
             )
-        return _module_from_capture(self._traced, self._original)
+        args = _zeros_like_spec(self._example)
+        with _tracer.eval_mode(self._original):
+            capture, _ = _tracer.record(self._original, args, module=self._original, strict=False, what="script")
+        return _module_from_capture(capture, self._original)
 
     @property
     def graph(self):
@@ -263,6 +262,28 @@ class RecursiveScriptModule(Module):
         from dtorch.jit._serialization import save
 
         save(self, f, _extra_files=_extra_files)
+
+
+def _input_spec(args):
+    from dtorch.tensor import Tensor
+
+    if isinstance(args, Tensor):
+        return ("tensor", tuple(args.shape), args.dtype, args.device)
+    if isinstance(args, (tuple, list)):
+        return (type(args).__name__, [_input_spec(a) for a in args])
+    return ("value", args)
+
+
+def _zeros_like_spec(spec):
+    import dtorch
+
+    kind = spec[0]
+    if kind == "tensor":
+        return dtorch.zeros(spec[1], dtype=spec[2], device=spec[3])
+    if kind in ("tuple", "list"):
+        items = [_zeros_like_spec(s) for s in spec[1]]
+        return tuple(items) if kind == "tuple" else items
+    return spec[1]
 
 
 def is_scripting():

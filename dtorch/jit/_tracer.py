@@ -298,6 +298,26 @@ def _patched_inplace_from(target, result):
     return out
 
 
+def _patched_dropout_mask(input, p, shape):
+    mask = _original["dropout_mask"](input, p, shape)
+    capture = _current
+    if capture is None or capture.paused:
+        return mask
+    if sys._getframe(1).f_code.co_name != "_apply_mask":  # attention's mask: shaped like the scores, not the input
+        warnings.warn("a dropout mask of scaled_dot_product_attention is recorded as a constant: trace in eval mode "
+                      "(or with dropout_p=0)", TracerWarning, stacklevel=3)
+        return mask
+    in_shape = input._array.shape
+    # the mask's leading extents follow the input's (-1); dropout2d's per-channel masks end in 1s
+    dims = []
+    for i, extent in enumerate(shape):
+        follows = i < len(in_shape) and extent == in_shape[i] and (not dims or dims[-1] == -1)
+        dims.append(-1 if follows else int(extent))
+    capture.graph.nodes.append({"op": "nn.dropout_mask", "inputs": [capture.name_of(input)],
+                                "attrs": {"p": float(p), "shape": dims}, "outputs": [capture.add(mask, "op")]})
+    return mask
+
+
 def _module_forward_wrapper(cls, original):
     signature = inspect.signature(original)
 
@@ -331,11 +351,13 @@ def capturing(capture):
     if _current is not None:
         raise RuntimeError("dtorch.jit: a trace is already being recorded (traces cannot be nested)")
     from dtorch import autograd, nn
+    from dtorch.nn import functional as _NF
 
     module_classes = [nn.RNN, nn.LSTM, nn.GRU, nn.MultiheadAttention]
     saved = {
         "size": Tensor.__dict__["size"], "shape": Tensor.__dict__["shape"], "shape_arg": _F._shape_arg,
         "inplace_from": _F._inplace_from, "custom_apply": autograd.Function.__dict__["apply"],
+        "dropout_mask": _NF._dropout_mask,
         "warnings": {name: Tensor.__dict__.get(name) for name in
                      ("__bool__", "item", "__int__", "__float__", "tolist", "__iter__")},
         "forwards": {cls: cls.__dict__.get("forward") for cls in module_classes},
@@ -346,6 +368,7 @@ def capturing(capture):
         Tensor.shape = property(_patched_shape)
         _F._shape_arg = _patched_shape_arg
         _F._inplace_from = _patched_inplace_from
+        _NF._dropout_mask = _patched_dropout_mask
         autograd.Function.apply = classmethod(_refusing_custom_apply)
         for name, message in (("__bool__", _BOOL_MESSAGE), ("item", _NUMBER_MESSAGE), ("__int__", _NUMBER_MESSAGE),
                               ("__float__", _NUMBER_MESSAGE), ("tolist", _LIST_MESSAGE),
@@ -363,6 +386,7 @@ def capturing(capture):
         Tensor.shape = saved["shape"]
         _F._shape_arg = saved["shape_arg"]
         _F._inplace_from = saved["inplace_from"]
+        _NF._dropout_mask = saved["dropout_mask"]
         autograd.Function.apply = saved["custom_apply"]
         for name, method in saved["warnings"].items():
             if method is None:
@@ -378,6 +402,25 @@ def capturing(capture):
 
 
 # ---- recording a call ------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def eval_mode(model):
+    """Put ``model`` (a Module, or anything else: then nothing happens) in eval mode for the block, then restore
+    every submodule's own mode."""
+    from dtorch.nn.modules.module import Module
+
+    if not isinstance(model, Module):
+        yield
+        return
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield
+    finally:
+        for module, mode in modes:
+            module.training = mode
+
 
 
 def _as_args(example_inputs):
@@ -431,7 +474,17 @@ def record(function, args, module=None, strict=True, what="trace"):
     graph.input_tree = {"tuple": [_input_tree(a, capture) for a in args]}
     target = module.forward if module is not None else function
     graph.input_names = forward_parameter_names(target, len(graph.inputs))
+    buffers = {} if module is None else {n: (b, b._version) for n, b in module.named_buffers()}
     with capturing(capture):
         output = function(*args)
+    if module is not None:
+        changed = [n for n, b in module.named_buffers() if n in buffers and
+                   (buffers[n][0] is not b or buffers[n][1] != b._version)]
+        if changed:
+            warnings.warn(
+                f"the forward updated the buffers {changed} while it was recorded (BatchNorm running statistics in "
+                "training mode, for example); the recorded graph does not repeat such updates. Record the model in "
+                "eval mode (model.eval()).", TracerWarning, stacklevel=3,
+            )
     graph.output_tree = _graph.flatten(output, capture.name_of, strict=strict, where="output")
     return capture, output

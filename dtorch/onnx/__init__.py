@@ -9,7 +9,6 @@ The ``onnx`` package (and ``onnxruntime`` to run the files) come with the ``onnx
 ``pip install 'dtorch[onnx]'``.
 """
 
-import contextlib
 import io
 import os
 
@@ -87,20 +86,6 @@ def _write(model, f):
         raise TypeError(f"f must be a path or a binary file object, got {type(f).__name__}")
 
 
-@contextlib.contextmanager
-def _eval_mode(model):
-    if not isinstance(model, Module):
-        yield
-        return
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        yield
-    finally:
-        for module, mode in modes:
-            module.training = mode
-
-
 def export(model, args=(), f=None, *, kwargs=None, export_params=True, verbose=None, input_names=None,
            output_names=None, opset_version=None, dynamic_axes=None, keep_initializers_as_inputs=False,
            dynamo=False, external_data=False, dynamic_shapes=None, do_constant_folding=True, training=None,
@@ -151,7 +136,7 @@ def export(model, args=(), f=None, *, kwargs=None, export_params=True, verbose=N
     module = model if isinstance(model, Module) else None
     _exporting["active"] = True
     try:
-        with _eval_mode(model):
+        with _tracer.eval_mode(model):
             capture, _ = _tracer.record(model, example, module=module, strict=False, what="onnx.export")
     finally:
         _exporting["active"] = False

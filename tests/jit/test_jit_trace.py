@@ -227,3 +227,20 @@ def test_recurrent_layers_replay_at_other_sequence_lengths():
         x = np.random.default_rng(2).standard_normal((7, 4, 5)).astype(np.float32)
         with torch.no_grad():
             _close(traced(dtorch.tensor(x)), twin(torch.from_numpy(x)))
+
+
+def test_training_mode_trace_draws_new_dropout_masks_and_warns_about_buffers():
+    dtorch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 64), nn.Dropout(0.5), nn.Linear(64, 2)).train()
+    traced = dtorch.jit.trace(model, dtorch.randn(1, 4), check_trace=False)
+    x = dtorch.randn(3, 4)
+    first, second = traced(x), traced(x)
+    assert tuple(first.shape) == (3, 2) and not np.allclose(first.detach().numpy(), second.detach().numpy())
+    with pytest.warns(dtorch.jit.TracerWarning, match="running_mean"):
+        dtorch.jit.trace(nn.BatchNorm1d(4).train(), dtorch.randn(5, 4), check_trace=False)
+
+
+def test_tracing_the_forward_method_names_parameters_like_the_module():
+    model = dtorch_model("mlp")
+    traced = dtorch.jit.trace(model.forward, as_dtorch(make_inputs("mlp", 2)))
+    assert [n for n, _ in traced.named_parameters()] == [n for n, _ in model.named_parameters()]
