@@ -95,7 +95,7 @@ class Builder:
             return name
         return self.const(np.asarray(item, dtype=dtype), "scalar")
 
-    def size_vector(self, entries, x_name):
+    def size_vector(self, entries):
         """A 1-D int64 tensor of sizes: ints, -1, or symbolic expressions (``["dim", value, axis]``, ...)."""
         if all(isinstance(e, int) for e in entries):
             return self.ints(list(entries), "shape")
@@ -129,10 +129,6 @@ def _onnx_type(onnx, dtype):
 
 def _out_dtype(b, node, index=0):
     return b.info(node["outputs"][index])[1]
-
-
-class UnsupportedAttribute(Exception):
-    pass
 
 
 def _unsupported(node, why):
@@ -370,9 +366,9 @@ def _reshape(b, node, inputs, attrs):
             target = parts[0] if len(parts) == 1 else b.op("Concat", parts, axis=0)
             return [b.op("Reshape", [x, target])]
         entries = [e for e in arg]
-        return [b.op("Reshape", [x, b.size_vector(entries, x)])]
+        return [b.op("Reshape", [x, b.size_vector(entries)])]
     entries = [e.expr if isinstance(e, _graph.Sym) else e for e in attrs["shape"]]
-    return [b.op("Reshape", [x, b.size_vector(entries, x)])]
+    return [b.op("Reshape", [x, b.size_vector(entries)])]
 
 
 def _expand(b, node, inputs, attrs):
@@ -382,7 +378,7 @@ def _expand(b, node, inputs, attrs):
         entries = [1 if e == -1 else e for e in rule["expand"]]
     else:
         entries = [e.expr if isinstance(e, _graph.Sym) else e for e in attrs["shape"]]
-    return [b.op("Expand", [x, b.size_vector(entries, x)])]
+    return [b.op("Expand", [x, b.size_vector(entries)])]
 
 
 def _permute(b, node, inputs, attrs):

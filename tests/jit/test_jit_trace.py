@@ -81,7 +81,8 @@ def test_saved_models_load_in_a_fresh_process_without_their_classes(tmp_path):
     expected = {}
     for name in MODELS:
         model = dtorch_model(name)
-        dtorch.jit.save(dtorch.jit.trace(model, as_dtorch(make_inputs(name, 2, length=4))), str(tmp_path / f"{name}.pt"))
+        traced = dtorch.jit.trace(model, as_dtorch(make_inputs(name, 2, length=4)))
+        dtorch.jit.save(traced, str(tmp_path / f"{name}.pt"))
         fresh = make_inputs(name, 3, length=6, seed=7)
         np.savez(tmp_path / f"{name}_inputs.npz", *fresh)
         expected[name] = outputs_numpy(model(*as_dtorch(fresh)))
