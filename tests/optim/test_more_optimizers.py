@@ -14,7 +14,7 @@ import dtorch.nn
 from dtorch import optim
 from dtorch.tensor import Tensor
 
-from test_optimizers import STEPS, initial_arrays, make_param, quadratic_grad, run_dtorch, run_torch  # noqa: E402
+from test_optimizers import STEPS, make_param, quadratic_grad, run_dtorch, run_torch  # noqa: E402
 
 NEW = ["Adadelta", "Adamax", "NAdam", "RAdam", "ASGD", "Rprop", "SparseAdam", "LBFGS"]
 
@@ -142,7 +142,8 @@ def assert_same_state(ours, theirs, exact=True):
 
 @pytest.mark.parametrize("name,kwargs", [
     ("Adadelta", dict(lr=0.5, weight_decay=0.01)), ("Adamax", dict(lr=0.05, betas=(0.8, 0.95))),
-    ("NAdam", dict(lr=0.05, decoupled_weight_decay=True, weight_decay=0.01)), ("RAdam", dict(lr=0.05, betas=(0.8, 0.95))),
+    ("NAdam", dict(lr=0.05, decoupled_weight_decay=True, weight_decay=0.01)),
+    ("RAdam", dict(lr=0.05, betas=(0.8, 0.95))),
     ("ASGD", dict(lr=0.05, t0=5, lambd=0.01)), ("Rprop", dict(lr=0.02)),
 ])
 def test_state_dict_goes_into_torch_and_back(name, kwargs):

@@ -187,7 +187,8 @@ def sample_collate(batch):
 ])
 def test_sharded_batches_equal_collated_samples(shards, fmt, options):
     options = dict(options)
-    ds_batch, batch_size, drop_last = options.pop("ds_batch"), options.pop("batch_size"), options.pop("drop_last", False)
+    ds_batch, batch_size = options.pop("ds_batch"), options.pop("batch_size")
+    drop_last = options.pop("drop_last", False)
     num_replicas, rank = options.pop("num_replicas", 1), options.pop("rank", 0)
 
     def make():
