@@ -216,6 +216,11 @@ for _name in _METHODS_FROM_FUNCTIONAL:
     setattr(Tensor, _name, getattr(_F, _name))
 
 Tensor.all = _M.tensor_all
+for _name in ("scatter_reduce index_put index_put_ median nanmedian quantile nanquantile diff kron rot90 histc cross "
+              "cummax cummin").split():
+    setattr(Tensor, _name, getattr(_F, _name))
+Tensor.scatter_reduce_ = _F._inplace(_F.scatter_reduce)
+Tensor.nan_to_num_ = _F._inplace(_F.nan_to_num)
 Tensor.where = lambda self, condition, other: _F.where(condition, self, other)
 Tensor.softplus = _F.softplus
 Tensor.gelu = _F.gelu

@@ -1340,8 +1340,9 @@ def _index_spec(input, key):
             tensors.append(_new(np.asarray(entry), None))
         elif isinstance(entry, (int, np.integer)):
             spec.append(("int", int(entry)))
-        elif isinstance(entry, (list, np.ndarray)) or _backend.is_cupy_array(entry):
-            array = np.asarray(entry) if isinstance(entry, list) else entry
+        elif isinstance(entry, (list, range, np.ndarray)) or _backend.is_cupy_array(entry):
+            array = np.asarray(entry, dtype=np.int64 if isinstance(entry, range) else None) \
+                if isinstance(entry, (list, range)) else entry
             if array.dtype.kind == "f":
                 raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
             spec.append(("tensor", len(tensors)))
@@ -2362,3 +2363,518 @@ def index_copy(input, dim, index, source):
     shape[axis] = -1
     expanded = expand(reshape(index, tuple(shape)), tuple(source.shape))
     return scatter(input, axis, expanded, source)
+
+
+# ======================================================================================================================
+# More of PyTorch's tensor functions (issue 16): scatter_reduce, index_put, triangle indices, median, quantiles, isin,
+# diff, kron, rot90, stacking helpers, histc, cross, cummax/cummin, nan_to_num. Composed from the differentiable ops
+# above where that is how the gradient flows (median and quantile through sort and gather, cummax through gather).
+
+
+def scatter_reduce(input, dim, index, src, reduce, *, include_self=True):
+    """Reduce ``src`` into a copy of ``input`` at ``index`` along ``dim`` with ``reduce`` ('sum', 'prod', 'mean',
+    'amax', 'amin'); ``include_self=False`` leaves the input's values out of every position written to.
+
+    >>> import dtorch
+    >>> x = dtorch.tensor([1.0, 2.0, 3.0])
+    >>> x.scatter_reduce(0, dtorch.tensor([0, 0, 2]), dtorch.tensor([5.0, 7.0, 1.0]), reduce="amax")
+    tensor([7., 2., 3.])
+    """
+    if reduce not in ("sum", "prod", "mean", "amax", "amin"):
+        raise RuntimeError(f"reduce argument must be either sum, prod, mean, amax or amin, got {reduce}")
+    _check_index_rank(input, index, "self")
+    if not isinstance(src, Tensor):
+        raise TypeError(f"scatter_reduce(): argument 'src' must be Tensor, not {type(src).__name__}")
+    if src._array.dtype != input._array.dtype:
+        raise RuntimeError("scatter_reduce(): Expected self.dtype to be equal to src.dtype")
+    if input._array.ndim == 0 or index._array.ndim == 0:
+        out = scatter_reduce(_at_least_1d(input), _wrap_dim(dim, 1), _at_least_1d(index), _at_least_1d(src),
+                             reduce, include_self=include_self)
+        return reshape(out, ()) if input._array.ndim == 0 else out
+    axis = _wrap_dim(dim, input._array.ndim)
+    _reject_negative_indices(input, index, axis)
+    return _apply_indexing(I.ScatterReduce, input, index, src, axis=axis, reduce=reduce,
+                           include_self=builtins.bool(include_self))
+
+
+def index_put(input, indices, values, accumulate=False):
+    """``input`` with ``values`` put at ``input[indices]`` (a tuple of index tensors); ``accumulate=True`` adds
+    them instead, repeated indices adding up.
+
+    >>> import dtorch
+    >>> dtorch.zeros(3).index_put((dtorch.tensor([0, 0, 2]),), dtorch.tensor(1.0), accumulate=True)
+    tensor([2., 0., 1.])
+    """
+    if not isinstance(indices, (tuple, list)):
+        raise TypeError(f"index_put(): argument 'indices' must be tuple of Tensors, not {type(indices).__name__}")
+    for entry in indices:
+        if not isinstance(entry, Tensor):
+            raise TypeError(f"index_put(): argument 'indices' must be tuple of Tensors, not {type(entry).__name__}")
+    if len(indices) > input._array.ndim:
+        raise IndexError(f"too many indices for tensor of dimension {input._array.ndim} (got {len(indices)})")
+    if not isinstance(values, Tensor):
+        values = _scalar_tensor(values, input, input)
+    if values._array.dtype != input._array.dtype:
+        raise RuntimeError(f"Index put requires the source and destination dtypes match, got {input.dtype} for "
+                           f"the destination and {values.dtype} for the source.")
+    spec = tuple(("tensor", k) for k in range(len(indices)))
+    try:
+        return I.IndexPut.apply(input, values, *indices, spec=spec, accumulate=builtins.bool(accumulate))
+    except (ValueError, IndexError) as error:
+        raise RuntimeError(f"index_put: {error}") from None
+
+
+def index_put_(input, indices, values, accumulate=False):
+    """In-place ``index_put``: writes into ``input`` and returns it."""
+    return _inplace(index_put)(input, indices, values, accumulate)
+
+
+def _triangle_indices(row, col, offset, dtype, device, lower):
+    if row < 0 or col < 0:
+        raise RuntimeError(f"row must be non-negative, got{row}" if row < 0 else f"col must be non-negative, got{col}")
+    rows, cols = (np.tril_indices if lower else np.triu_indices)(row, offset, col)
+    array = np.stack([rows, cols]).astype(_backend.to_numpy_dtype(dtype) if dtype is not None else np.int64)
+    if array.dtype.kind not in "iu":
+        raise RuntimeError(f"\"{'tril' if lower else 'triu'}_indices\" not implemented for '{dtype}'")
+    result = _new(array, None)
+    return result if device is None else result.to(device)
+
+
+def tril_indices(row, col, offset=0, *, dtype=None, device=None, layout=None):
+    """The ``(2, N)`` coordinates of the lower triangle of a ``row x col`` matrix (diagonal ``offset``), row by row.
+
+    >>> import dtorch
+    >>> dtorch.tril_indices(2, 2)
+    tensor([[0, 1, 1],
+            [0, 0, 1]])
+    """
+    return _triangle_indices(row, col, offset, dtype, device, lower=True)
+
+
+def triu_indices(row, col, offset=0, *, dtype=None, device=None, layout=None):
+    """The ``(2, N)`` coordinates of the upper triangle of a ``row x col`` matrix (diagonal ``offset``), row by row.
+
+    >>> import dtorch
+    >>> dtorch.triu_indices(2, 3, 1)
+    tensor([[0, 0, 1],
+            [1, 2, 2]])
+    """
+    return _triangle_indices(row, col, offset, dtype, device, lower=False)
+
+
+def _pick_sorted(input, dim, keepdim, pick_position, name):
+    """Sort along ``dim`` (NaN last), pick one position per row (``pick_position(valid_count, n)`` gives an int
+    array), return the values (differentiable through sort and gather) and the input's indices."""
+    axis = _wrap_dim(dim, input._array.ndim) if input._array.ndim else 0
+    single = input._array.ndim == 0
+    source = reshape(input, (1,)) if single else input
+    n = source._array.shape[axis]
+    if n == 0:
+        raise IndexError(f"{name}(): Expected reduction dim {dim} to have non-zero size.")
+    ordered = sort(source, axis)
+    xp = _backend.xp_of(source._array)
+    valid = (~xp.isnan(source._array)).sum(axis=axis, keepdims=True) if source._array.dtype.kind == "f" else \
+        xp.full(tuple(1 if a == axis else s for a, s in enumerate(source._array.shape)), n)
+    position = _new(xp.asarray(pick_position(xp, valid, n), dtype=np.int64), None)
+    values = gather(ordered.values, axis, position)
+    indices = gather(ordered.indices, axis, position)
+    if single:
+        return reshape(values, ()), reshape(indices, ())
+    if not keepdim:
+        values, indices = squeeze(values, axis), squeeze(indices, axis)
+    return values, indices
+
+
+def _median_position(skip_nan):
+    def pick(xp, valid, n):
+        if skip_nan:  # the lower median of the numbers; a row of only NaNs reads its middle one, as PyTorch
+            return xp.where(valid == 0, (n - 1) // 2, (valid - 1) // 2)
+        return xp.where(valid < n, valid, (n - 1) // 2)  # any NaN: the first NaN (sorted last), as PyTorch
+
+    return pick
+
+
+def median(input, dim=None, keepdim=False):
+    """The lower median (no averaging of the two middle values), NaN when a NaN is present; with ``dim`` also
+    the index of the median in ``input``, as a ``(values, indices)`` tuple.
+
+    >>> import dtorch
+    >>> dtorch.median(dtorch.tensor([3.0, 1.0, 4.0, 2.0]))
+    tensor(2.)
+    """
+    return _median(input, dim, keepdim, "median", skip_nan=False)
+
+
+def nanmedian(input, dim=None, keepdim=False):
+    """``median`` ignoring NaN values (NaN only where a row holds nothing else).
+
+    >>> import dtorch
+    >>> dtorch.nanmedian(dtorch.tensor([3.0, float('nan'), 1.0]))
+    tensor(1.)
+    """
+    return _median(input, dim, keepdim, "nanmedian", skip_nan=True)
+
+
+def _median(input, dim, keepdim, name, skip_nan):
+    if dim is None:
+        if input._array.size == 0:
+            return _new(np.asarray(np.nan, dtype=input._array.dtype), None)
+        values, _ = _pick_sorted(reshape(input, (-1,)), 0, False, _median_position(skip_nan), name)
+        return values
+    values, indices = _pick_sorted(input, dim, keepdim, _median_position(skip_nan), name)
+    return _return_type(name)(values, indices)
+
+
+_INTERPOLATIONS = ("linear", "lower", "higher", "midpoint", "nearest")
+
+
+def quantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):
+    """The ``q``-th quantiles (``q`` a number or a 1-D tensor in ``[0, 1]``) along ``dim`` (of the flattened input
+    when None), interpolated as ``interpolation`` says; NaN where a row holds a NaN. A 1-D ``q`` adds a leading
+    dimension. Differentiable through sort.
+
+    >>> import dtorch
+    >>> dtorch.quantile(dtorch.tensor([0.0, 1.0, 2.0, 3.0]), 0.5)
+    tensor(1.5000)
+    """
+    return _quantile(input, q, dim, keepdim, interpolation, "quantile", skip_nan=False)
+
+
+def nanquantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):
+    """``quantile`` ignoring NaN values.
+
+    >>> import dtorch
+    >>> dtorch.nanquantile(dtorch.tensor([0.0, float('nan'), 2.0]), 0.5)
+    tensor(1.)
+    """
+    return _quantile(input, q, dim, keepdim, interpolation, "nanquantile", skip_nan=True)
+
+
+def _quantile(input, q, dim, keepdim, interpolation, name, skip_nan):
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{name}(): argument 'input' must be Tensor, not {type(input).__name__}")
+    if input._array.dtype.kind != "f":
+        raise RuntimeError(f"{name}() input tensor must be either float or double dtype")
+    if interpolation not in _INTERPOLATIONS:
+        raise RuntimeError(f"{name}() interpolation must be one of linear, lower, higher, midpoint or nearest. "
+                           f"Got {interpolation}")
+    scalar_q = not isinstance(q, Tensor)
+    q_values = np.atleast_1d(np.asarray(q._array if not scalar_q else q, dtype=np.float64))
+    if not scalar_q and q._array.ndim > 1:
+        raise RuntimeError(f"{name}() q must be a scalar or 1D tensor")
+    if q_values.size and (q_values.min() < 0 or q_values.max() > 1):
+        raise RuntimeError(f"{name}() q values must be in the range [0, 1]")
+    if input._array.size == 0:
+        raise RuntimeError(f"{name}() input tensor must be non-empty")
+    flat = dim is None
+    source = reshape(input, (-1,)) if flat else input
+    axis = 0 if flat else _wrap_dim(dim, builtins.max(source._array.ndim, 1))
+    if source._array.ndim == 0:
+        source = reshape(source, (1,))
+    xp = _backend.xp_of(source._array)
+    ordered = sort(source, axis).values
+    n = source._array.shape[axis]
+    nan_rows = xp.isnan(source._array).any(axis=axis, keepdims=True)
+    count = (n - xp.isnan(source._array).sum(axis=axis, keepdims=True)) if skip_nan else xp.full(nan_rows.shape, n)
+    results = []
+    for value in q_values:
+        rank = value * xp.maximum(count - 1, 0)
+        low, high = xp.floor(rank), xp.ceil(rank)
+        if interpolation == "nearest":
+            low = high = xp.round(rank)  # half to even, as PyTorch's round
+        elif interpolation == "lower":
+            high = low
+        elif interpolation == "higher":
+            low = high
+        lower = gather(ordered, axis, _new(low.astype(np.int64), None))
+        upper = gather(ordered, axis, _new(high.astype(np.int64), None))
+        if interpolation == "linear":
+            weight = _new((rank - low).astype(input._array.dtype), None)
+            picked = add(lower, mul(sub(upper, lower), weight))
+        elif interpolation == "midpoint":
+            picked = mul(add(lower, upper), 0.5)
+        else:
+            picked = lower
+        invalid = nan_rows if not skip_nan else (count == 0)
+        picked = where(_new(invalid, None), float("nan"), picked)
+        if keepdim:
+            if flat:
+                picked = reshape(picked, (1,) * input._array.ndim)
+        else:
+            picked = squeeze(picked, axis)
+        results.append(picked)
+    if scalar_q:
+        return results[0]
+    return stack(results, 0)
+
+
+def isin(elements, test_elements, *, assume_unique=False, invert=False):
+    """True where an element of ``elements`` occurs in ``test_elements`` (either may be a number).
+
+    >>> import dtorch
+    >>> dtorch.isin(dtorch.tensor([1, 2, 3]), dtorch.tensor([2, 5]))
+    tensor([False,  True, False])
+    """
+    if not isinstance(elements, Tensor) and not isinstance(test_elements, Tensor):
+        raise TypeError("isin() received an invalid combination of arguments: at least one of elements and "
+                        "test_elements must be a Tensor")
+    like = elements if isinstance(elements, Tensor) else test_elements
+    values = elements._array if isinstance(elements, Tensor) else np.asarray(elements)
+    tests = test_elements._array if isinstance(test_elements, Tensor) else np.asarray(test_elements)
+    xp = _backend.xp_of(like._array)
+    return _new(xp.isin(values, tests, assume_unique=assume_unique, invert=invert), None)
+
+
+def diff(input, n=1, dim=-1, prepend=None, append=None):
+    """The ``n``-th forward difference along ``dim``, after ``prepend``/``append`` are concatenated.
+
+    >>> import dtorch
+    >>> dtorch.diff(dtorch.tensor([1, 4, 9, 16]))
+    tensor([3, 5, 7])
+    """
+    if input._array.ndim == 0:
+        raise RuntimeError("diff expects input to be at least one-dimensional")
+    axis = _wrap_dim(dim, input._array.ndim)
+    pieces = [t_ for t_ in (prepend, input, append) if t_ is not None]
+    pieces = [t_ if isinstance(t_, Tensor) else _scalar_tensor(t_, input, input) for t_ in pieces]
+    for index, piece in enumerate(pieces):
+        if piece._array.ndim == 0:  # a number broadcasts to one slice along dim
+            shape = list(input.shape)
+            shape[axis] = 1
+            pieces[index] = expand(reshape(piece, (1,) * input._array.ndim), tuple(shape))
+    result = cat(pieces, axis) if len(pieces) > 1 else input
+    for _ in range(n):
+        length = result._array.shape[axis]
+        if length == 0:
+            break
+        if result._array.dtype == np.bool_:
+            result = ne(narrow(result, axis, 1, length - 1), narrow(result, axis, 0, length - 1))
+        else:
+            result = sub(narrow(result, axis, 1, length - 1), narrow(result, axis, 0, length - 1))
+    return result
+
+
+def kron(input, other):
+    """The Kronecker product: blocks ``input[i] * other`` laid out on ``input``'s grid.
+
+    >>> import dtorch
+    >>> dtorch.kron(dtorch.tensor([1, 2]), dtorch.tensor([1, 10]))
+    tensor([ 1, 10,  2, 20])
+    """
+    ndim = builtins.max(input._array.ndim, other._array.ndim)
+    a_shape = (1,) * (ndim - input._array.ndim) + tuple(input.shape)
+    b_shape = (1,) * (ndim - other._array.ndim) + tuple(other.shape)
+    a = reshape(input, tuple(x for extent in a_shape for x in (extent, 1)))
+    b = reshape(other, tuple(x for extent in b_shape for x in (1, extent)))
+    return reshape(mul(a, b), tuple(p * q for p, q in zip(a_shape, b_shape)))
+
+
+def rot90(input, k=1, dims=(0, 1)):
+    """Rotate by 90 degrees ``k`` times in the plane ``dims``, from the first axis towards the second.
+
+    >>> import dtorch
+    >>> dtorch.rot90(dtorch.tensor([[1, 2], [3, 4]]))
+    tensor([[2, 4],
+            [1, 3]])
+    """
+    dims = list(dims)
+    if len(dims) != 2:
+        raise RuntimeError(f"expected total rotation dims == 2, but got dims = {len(dims)}")
+    if input._array.ndim < 2:
+        raise RuntimeError(f"expected total dims >= 2, but got total dims = {input._array.ndim}")
+    first, second = (_wrap_dim(d, input._array.ndim) for d in dims)
+    if first == second:
+        raise RuntimeError(f"expected rotation dims to be different, but got dim0 = {dims[0]} and dim1 = {dims[1]}")
+    k %= 4
+    if k == 1:
+        return transpose(flip(input, (second,)), first, second)
+    if k == 2:
+        return flip(input, (first, second))
+    if k == 3:
+        return transpose(flip(input, (first,)), first, second)
+    return clone(input)
+
+
+def atleast_1d(*tensors):
+    """Each tensor with at least one dimension (a 0-d one becomes shape ``(1,)``)."""
+    return _atleast(tensors, lambda t_: reshape(t_, (1,)) if t_._array.ndim == 0 else t_)
+
+
+def atleast_2d(*tensors):
+    """Each tensor with at least two dimensions (``(N,)`` becomes ``(1, N)``)."""
+    return _atleast(tensors, lambda t_: reshape(t_, (1,) * (2 - t_._array.ndim) + tuple(t_.shape))
+                    if t_._array.ndim < 2 else t_)
+
+
+def atleast_3d(*tensors):
+    """Each tensor with at least three dimensions: ``()`` -> ``(1, 1, 1)``, ``(N,)`` -> ``(1, N, 1)``,
+    ``(M, N)`` -> ``(M, N, 1)``."""
+    def lift(t_):
+        shape = tuple(t_.shape)
+        if len(shape) == 0:
+            return reshape(t_, (1, 1, 1))
+        if len(shape) == 1:
+            return reshape(t_, (1,) + shape + (1,))
+        if len(shape) == 2:
+            return reshape(t_, shape + (1,))
+        return t_
+
+    return _atleast(tensors, lift)
+
+
+def _atleast(tensors, lift):
+    if len(tensors) == 1 and isinstance(tensors[0], (tuple, list)):
+        return tuple(lift(t_) for t_ in tensors[0])
+    if len(tensors) == 1:
+        return lift(tensors[0])
+    return tuple(lift(t_) for t_ in tensors)
+
+
+def dstack(tensors):
+    """Concatenate along the third axis after ``atleast_3d``.
+
+    >>> import dtorch
+    >>> dtorch.dstack([dtorch.tensor([1, 2]), dtorch.tensor([3, 4])]).shape
+    dtorch.Size([1, 2, 2])
+    """
+    return cat([atleast_3d(t_) for t_ in tensors], 2)
+
+
+def column_stack(tensors):
+    """Stack as columns: 0-d and 1-d tensors become ``(N, 1)`` columns, then concatenate along axis 1.
+
+    >>> import dtorch
+    >>> dtorch.column_stack([dtorch.tensor([1, 2]), dtorch.tensor([3, 4])])
+    tensor([[1, 3],
+            [2, 4]])
+    """
+    columns = [reshape(t_, (-1, 1)) if t_._array.ndim <= 1 else t_ for t_ in tensors]
+    return cat(columns, 1)
+
+
+def histc(input, bins=100, min=0, max=0):
+    """A histogram of ``bins`` equal bins over ``[min, max]`` (the data's own range when both are 0); values
+    outside are left out. Not differentiable, as in PyTorch.
+
+    >>> import dtorch
+    >>> dtorch.histc(dtorch.tensor([1.0, 2.0, 1.0]), bins=4, min=0, max=3)
+    tensor([0., 2., 1., 0.])
+    """
+    if input._array.dtype.kind != "f":
+        names = {"int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
+        raise RuntimeError(f"\"histogram_cpu\" not implemented for '{names.get(input._array.dtype.name)}'")
+    if bins <= 0:
+        raise RuntimeError(f"torch.histc: bins must be > 0, but got {bins} for bins")
+    low, high = builtins.float(min), builtins.float(max)
+    values = _backend.to_device(input._array, "cpu") if _backend.is_cupy_array(input._array) else input._array
+    if low == high and values.size:
+        low, high = builtins.float(values.min()), builtins.float(values.max())
+    if low == high:
+        low, high = low - 1, high + 1
+    if low > high:
+        raise RuntimeError(f"torch.histc: max must be larger than min, but got min {min} max {max}")
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise RuntimeError(f"torch.histc: range of [{low}, {high}] is not finite")
+    counts, _ = np.histogram(values[~np.isnan(values)], bins=bins, range=(low, high))
+    result = _new(counts.astype(values.dtype), None)
+    return result if not _backend.is_cupy_array(input._array) else result.to(input.device)
+
+
+def cross(input, other, dim=None):
+    """The cross product of 3-vectors along ``dim`` (without ``dim``: the first axis of extent 3, with PyTorch's
+    deprecation warning), broadcasting the other axes.
+
+    >>> import dtorch
+    >>> dtorch.cross(dtorch.tensor([1.0, 0.0, 0.0]), dtorch.tensor([0.0, 1.0, 0.0]), dim=0)
+    tensor([0., 0., 1.])
+    """
+    if dim is None:
+        import warnings
+
+        warnings.warn("Using torch.cross without specifying the dim arg is deprecated.\nPlease either pass the dim "
+                      "explicitly or simply use torch.linalg.cross.\nThe default value of dim will change to agree "
+                      "with that of linalg.cross in a future release.", UserWarning, stacklevel=2)
+        shape = np.broadcast_shapes(tuple(input.shape), tuple(other.shape))
+        dim = next((axis for axis, extent in enumerate(shape) if extent == 3), None)
+        if dim is None:
+            raise RuntimeError("no dimension of size 3 in input")
+    return _linalg_cross(input, other, dim=dim)
+
+
+def _linalg_cross(input, other, *, dim=-1):
+    """``dtorch.linalg.cross``: the cross product along ``dim`` (extent 3 in both inputs), broadcasting."""
+    if input._array.ndim != other._array.ndim:
+        raise RuntimeError(f"linalg.cross: inputs must have the same number of dimensions. Got {input._array.ndim} "
+                           f"and {other._array.ndim}")
+    axis = _wrap_dim(dim, input._array.ndim)
+    if input._array.shape[axis] != 3 or other._array.shape[axis] != 3:
+        raise RuntimeError(f"linalg.cross: inputs dimension {dim} must have length 3. Got {input._array.shape[axis]} "
+                           f"and {other._array.shape[axis]}")
+    a = [select(input, axis, i) for i in range(3)]
+    b = [select(other, axis, i) for i in range(3)]
+    parts = [sub(mul(a[1], b[2]), mul(a[2], b[1])), sub(mul(a[2], b[0]), mul(a[0], b[2])),
+             sub(mul(a[0], b[1]), mul(a[1], b[0]))]
+    return stack(parts, axis)
+
+
+def _cumulative_extreme(input, dim, name, better):
+    axis = _wrap_dim(dim, input._array.ndim) if input._array.ndim else 0
+    source = reshape(input, (1,)) if input._array.ndim == 0 else input
+    array = source._array
+    xp = _backend.xp_of(array)
+    moved = xp.moveaxis(array, axis, 0)
+    indices = xp.zeros(moved.shape, dtype=np.int64)
+    if moved.shape[0]:
+        best = moved[0].copy()
+        best_index = xp.zeros(best.shape, dtype=np.int64)
+        for position in range(1, moved.shape[0]):
+            value = moved[position]
+            # ties and NaNs move the index forward, as PyTorch's kernel does (a NaN then stays the extreme)
+            take = better(value, best) | (value == best) | (value != value) if array.dtype.kind == "f" else \
+                better(value, best) | (value == best)
+            if array.dtype.kind == "f":
+                take &= best == best
+            best = xp.where(take, value, best)
+            best_index = xp.where(take, position, best_index)
+            indices[position] = best_index
+    indices = _new(xp.ascontiguousarray(xp.moveaxis(indices, 0, axis)), None)
+    values = gather(source, axis, indices)
+    if input._array.ndim == 0:
+        values, indices = reshape(values, ()), reshape(indices, ())
+    return _return_type(name)(values, indices)
+
+
+def cummax(input, dim):
+    """Running maximum along ``dim`` and the index where each was reached (the latest on ties; NaN propagates).
+
+    >>> import dtorch
+    >>> dtorch.cummax(dtorch.tensor([1, 3, 2, 5]), 0).values
+    tensor([1, 3, 3, 5])
+    """
+    return _cumulative_extreme(input, dim, "cummax", np.greater)
+
+
+def cummin(input, dim):
+    """Running minimum along ``dim`` and the index where each was reached (the latest on ties; NaN propagates).
+
+    >>> import dtorch
+    >>> dtorch.cummin(dtorch.tensor([3, 1, 2, 0]), 0).values
+    tensor([3, 1, 1, 0])
+    """
+    return _cumulative_extreme(input, dim, "cummin", np.less)
+
+
+def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
+    """NaN, +inf and -inf replaced (by 0 and the dtype's largest and lowest finite values unless given); the
+    gradient passes where the input is finite.
+
+    >>> import dtorch
+    >>> dtorch.nan_to_num(dtorch.tensor([float('nan'), 1.0]))
+    tensor([0., 1.])
+    """
+    if input._array.dtype.kind != "f":
+        return clone(input)
+    info = np.finfo(input._array.dtype)
+    result = where(isnan(input), builtins.float(nan), input)
+    result = where(eq(input, math.inf), builtins.float(info.max if posinf is None else posinf), result)
+    return where(eq(input, -math.inf), builtins.float(info.min if neginf is None else neginf), result)

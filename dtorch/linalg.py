@@ -105,3 +105,13 @@ def solve(A, B, *, left=True):
         if type(error).__name__ != "LinAlgError":
             raise
         raise RuntimeError("linalg.solve: The solver failed because the input matrix is singular.") from None
+
+
+def cross(input, other, *, dim=-1):
+    """The cross product of 3-vectors along ``dim`` (extent 3 in both), broadcasting the other axes.
+
+    >>> import dtorch
+    >>> dtorch.linalg.cross(dtorch.tensor([0.0, 1.0, 0.0]), dtorch.tensor([0.0, 0.0, 1.0]))
+    tensor([1., 0., 0.])
+    """
+    return F._linalg_cross(input, other, dim=dim)

@@ -11,6 +11,7 @@ Double backward: ``Index``'s backward is ``IndexScatter`` (zeros with the gradie
 ``unbind``, ``gather``, ``index_select``, ``x[idx]``) records one of these two and gradients of any order follow.
 """
 
+from dtorch._backend import xp_of
 from dtorch.autograd.function import Function, graph_mode
 from dtorch.ops._util import array_module, constant, sum_to
 
@@ -291,3 +292,96 @@ class MaskedFill(Function):
         (mask,) = self.saved_tensors
         xp = self.xp
         return sum_to(xp, xp.where(mask, grad * 0, grad), self.input_shape), None
+
+
+_REDUCE_UFUNCS = {"sum": "add", "mean": "add", "prod": "multiply", "amax": "maximum", "amin": "minimum"}
+
+
+class ScatterReduce(Function):
+    """``scatter_reduce``: ``src[i][j]`` reduced into ``out[i][index[i][j]]`` along ``axis`` with ``reduce`` (sum,
+    prod, mean, amax, amin); ``include_self=False`` leaves the input's own values out of every written position.
+
+    Gradients as PyTorch's: sum passes the gradient, mean divides it by each position's count, amax/amin share it
+    evenly among the elements equal to the result, prod gives each element the product of the others (zeros
+    included). A ``create_graph`` backward is supported for sum, mean, amax and amin (their gradients are the
+    upstream gradient times constants); prod's raises.
+    """
+
+    attr_names = ("axis", "reduce", "include_self")
+
+    def forward(self, x, index, src):
+        xp = self.xp
+        key = _along_axis_key(xp, index, self.axis)
+        values = src[tuple(slice(0, n) for n in index.shape)]
+        written = xp.zeros(x.shape, dtype=bool)
+        written[key] = True
+        out = x.copy()
+        if not self.include_self:
+            identity = {"sum": 0, "mean": 0, "prod": 1}.get(self.reduce)
+            if identity is None:
+                kind = xp.finfo if x.dtype.kind == "f" else xp.iinfo
+                identity = kind(x.dtype).min if self.reduce == "amax" else kind(x.dtype).max
+            out[written] = identity
+        getattr(xp, _REDUCE_UFUNCS[self.reduce]).at(out, key, values)
+        count = None
+        if self.reduce == "mean":
+            count = xp.zeros(x.shape, dtype=x.dtype)
+            xp.add.at(count, key, 1)
+            if self.include_self:
+                count += 1
+            count = xp.maximum(count, 1)
+            out = out / count if x.dtype.kind == "f" else out // count.astype(x.dtype)
+        self.key, self.written, self.count = key, written, count
+        self.src_shape, self.index_shape = src.shape, index.shape
+        self.x, self.values, self.out = x, values, out
+        return out.astype(x.dtype, copy=False)
+
+    def backward(self, grad):
+        graph = self.xp is graph_mode.namespace
+        real_xp = xp_of(self.out)
+        x_scale, src_scale = (s.astype(self.out.dtype, copy=False) for s in self._gradient_scales(real_xp))
+        x_edge, src_edge = self.edges[0], self.edges[2]
+        spec = tuple(("tensor", k) for k in range(len(self.key)))
+        grad_x = grad_src = None
+        if x_edge is not None:
+            grad_x = grad * (constant(x_scale) if graph else x_scale)
+        if src_edge is not None:
+            picked = index_graph(grad, spec, self.key) if graph else grad[self.key]
+            grad_src = picked * (constant(src_scale) if graph else src_scale)
+            if tuple(self.src_shape) != tuple(self.index_shape):  # src larger than index: zeros beyond it
+                inner = tuple(("slice", 0, n, None) for n in self.index_shape)
+                if graph:
+                    grad_src = index_scatter(grad_src, inner, (), self.src_shape, accumulate=False)
+                else:
+                    full = real_xp.zeros(self.src_shape, dtype=grad_src.dtype)
+                    full[tuple(slice(0, n) for n in self.index_shape)] = grad_src
+                    grad_src = full
+        return grad_x, None, grad_src
+
+    def _gradient_scales(self, xp):
+        """Per-element factors of the upstream gradient for the input and for the (index-shaped) source."""
+        x, values, out, key = self.x, self.values, self.out, self.key
+        keep_self = self.include_self | ~self.written  # the input's value took part in its position's result
+        if self.reduce == "sum":
+            return keep_self.astype(out.dtype), xp.ones(values.shape, dtype=out.dtype)
+        if self.reduce == "mean":
+            return keep_self / self.count, (1 / self.count)[key]
+        if self.reduce in ("amax", "amin"):
+            x_hits = (x == out) & keep_self
+            src_hits = values == out[key]
+            ties = x_hits.astype(out.dtype)
+            xp.add.at(ties, key, src_hits)
+            return x_hits / xp.maximum(ties, 1), src_hits / xp.maximum(ties, 1)[key]
+        if self.xp is graph_mode.namespace:
+            raise RuntimeError("scatter_reduce(reduce='prod'): dtorch has no double-backward formula for it "
+                               "(create_graph=True)")
+        # prod: the product of the other contributors; with zeros, from the product of the non-zero ones
+        zero_x, zero_src = (x == 0) & keep_self, values == 0
+        zeros = zero_x.astype(xp.int64)
+        xp.add.at(zeros, key, zero_src)
+        nonzero_product = xp.where(keep_self & ~zero_x, x, 1).astype(out.dtype)
+        xp.multiply.at(nonzero_product, key, xp.where(zero_src, 1, values))
+        x_scale = xp.where(zero_x, xp.where(zeros == 1, nonzero_product, 0), out / xp.where(zero_x, 1, x))
+        src_scale = xp.where(zero_src, xp.where(zeros[key] == 1, nonzero_product[key], 0),
+                             out[key] / xp.where(zero_src, 1, values))
+        return x_scale * keep_self, src_scale
