@@ -328,6 +328,7 @@ from dtorch import optim  # noqa: E402,F401
 from dtorch import utils  # noqa: E402,F401
 import dtorch.utils.data  # noqa: E402,F401
 from dtorch import distributed  # noqa: E402,F401
+from dtorch import multiprocessing  # noqa: E402,F401  (spawn starts its children through MPI; nothing at import)
 from dtorch import linalg  # noqa: E402,F401
 from dtorch import amp, backends, testing  # noqa: E402,F401
 from dtorch import distributions  # noqa: E402,F401

@@ -1,0 +1,285 @@
+"""``dtorchrun``: each test launches its own small job (with a timeout) and checks what the user sees: the rank
+variables, rank-prefixed output, log files, the failing rank named with its exit code and traceback, every process
+gone, restarts, signals, and MPICH's /dev/shm segments removed. Skipped inside an MPI run of the suite (no nested
+launchers); run by plain pytest."""
+
+import mmap
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from dtorch.distributed import run as dtorchrun
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+MPIEXEC = os.path.join(os.path.dirname(sys.executable), "mpiexec")
+MPIEXEC = MPIEXEC if os.path.exists(MPIEXEC) else shutil.which("mpiexec")
+
+needs_launcher = pytest.mark.skipif(int(os.environ.get("PMI_SIZE", "1")) > 1 or MPIEXEC is None,
+                                    reason="launches its own mpiexec (needs one, and runs serially)")
+
+
+def clean_env(**extra):
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PMI_", "PMIX_", "HYDRA_", "MPIR_", "OMPI_", "MPI_LOCAL")) and
+           k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "OMP_NUM_THREADS")}
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    env["DTORCH_ABORT_GRACE"] = "0.5"
+    env["DTORCHRUN_GRACE"] = "3"
+    env.update(extra)
+    return env
+
+
+def launch(tmp_path, body, options=("--nproc-per-node", "2"), script_args=(), env=None, limit=60, name="job.py"):
+    """Run ``dtorchrun OPTIONS job.py`` on ``body``; (exit code, stdout, stderr, seconds)."""
+    script = tmp_path / name
+    script.write_text(textwrap.dedent(body))
+    start = time.monotonic()
+    done = subprocess.run(["timeout", "-s", "KILL", str(limit), sys.executable, "-m", "dtorch.distributed.run",
+                           *options, str(script), *script_args],
+                          capture_output=True, text=True, env=clean_env(**(env or {})), cwd=str(tmp_path))
+    return done.returncode, done.stdout, done.stderr, time.monotonic() - start
+
+
+def processes_running(text):
+    """Live processes whose command line contains ``text`` (from /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    cmd = f.read()
+                with open(f"/proc/{entry}/stat") as f:
+                    state = f.read().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+            if str(text).encode() in cmd and state != "Z":
+                found.append((int(entry), cmd.replace(b"\0", b" ").decode(errors="replace")))
+    return found
+
+
+def assert_none_left(text, within=5.0):
+    deadline = time.monotonic() + within
+    while processes_running(text) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert processes_running(text) == []
+
+
+# ---- options, without a job ------------------------------------------------------------------------------------------
+
+
+def test_options_and_their_errors(tmp_path):
+    args = dtorchrun.parse_args(["--nproc-per-node", "3", "--max-restarts", "2", "train.py", "--lr", "1"])
+    assert (args.nproc_per_node, args.max_restarts, args.script, args.script_args) == ("3", 2, "train.py",
+                                                                                      ["--lr", "1"])
+    assert dtorchrun.resolve_nproc("cpu") == os.cpu_count()
+    assert dtorchrun.resolve_nproc("auto") >= 1
+    with pytest.raises(ValueError, match="at least 1"):
+        dtorchrun.resolve_nproc("0")
+    with pytest.raises(ValueError, match="'auto'"):
+        dtorchrun.resolve_nproc("many")
+    with pytest.raises(SystemExit):
+        dtorchrun.parse_args(["--node-rank", "1", "train.py"])
+    with pytest.raises(SystemExit):
+        dtorchrun.parse_args(["--max-restarts", "-1", "train.py"])
+    hosts = tmp_path / "hosts"
+    hosts.write_text("# comment\nnode1:4\nnode2 slots=2\nnode3\n\n")
+    assert dtorchrun.read_hostfile(str(hosts)) == [("node1", 4), ("node2", 2), ("node3", None)]
+    hosts.write_text("node1:four\n")
+    with pytest.raises(ValueError, match="line 1"):
+        dtorchrun.read_hostfile(str(hosts))
+    args = dtorchrun.parse_args(["--nnodes", "2", "train.py"])
+    if "SLURM_JOB_ID" not in os.environ:
+        with pytest.raises(ValueError, match="--hostfile"):
+            dtorchrun._hosts(args)
+
+
+def test_shm_leftovers_are_removed_unless_mapped(tmp_path):
+    old = tmp_path / "mpich_shm_old_0"
+    old.write_bytes(b"x" * 4096)
+    before = dtorchrun.shm_segments(directory=str(tmp_path))
+    since = time.time()
+    left = tmp_path / "mpich_shm_left_0"
+    left.write_bytes(b"x" * 4096)
+    used = tmp_path / "mpich_shm_used_0"
+    used.write_bytes(b"x" * 4096)
+    other = tmp_path / "someone_else"
+    other.write_bytes(b"x")
+    with open(used, "r+b") as f, mmap.mmap(f.fileno(), 4096):
+        removed = dtorchrun.remove_shm_leftovers(before, since, directory=str(tmp_path))
+    assert removed == ["mpich_shm_left_0"]
+    assert old.exists() and used.exists() and other.exists() and not left.exists()
+
+
+# ---- jobs ------------------------------------------------------------------------------------------------------------
+
+ALL_REDUCE = """
+    import os, sys
+    names = ["RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "GROUP_RANK", "MASTER_ADDR", "MASTER_PORT",
+             "TORCHELASTIC_RUN_ID", "TORCHELASTIC_RESTART_COUNT", "OMP_NUM_THREADS"]
+    print("env", " ".join(f"{k}={os.environ.get(k)}" for k in names))
+    import dtorch, dtorch.distributed as dist
+    dist.init_process_group("gloo")
+    t = dtorch.ones(3) * (dist.get_rank() + 1)
+    dist.all_reduce(t)
+    print("sum", t.tolist(), "args", sys.argv[1:], file=sys.stderr)
+"""
+
+
+@needs_launcher
+def test_ranks_get_their_variables_and_reduce(tmp_path):
+    code, out, err, _ = launch(tmp_path, ALL_REDUCE, script_args=("--flag", "x"))
+    assert code == 0, out + err
+    assert "OMP_NUM_THREADS is not set: setting it to 1" in err
+    assert err.count("OMP_NUM_THREADS is not set") == 1
+    envs = sorted(line for line in out.splitlines() if "env " in line)
+    assert len(envs) == 2
+    for rank, line in enumerate(envs):
+        assert line.startswith(f"[rank{rank}]:env RANK={rank} LOCAL_RANK={rank} WORLD_SIZE=2 LOCAL_WORLD_SIZE=2 "
+                               f"GROUP_RANK=0 MASTER_ADDR=127.0.0.1 MASTER_PORT="), line
+        assert "TORCHELASTIC_RESTART_COUNT=0 OMP_NUM_THREADS=1" in line
+    ports = {re.search(r"MASTER_PORT=(\d+)", line).group(1) for line in envs}
+    run_ids = {re.search(r"TORCHELASTIC_RUN_ID=(\w+)", line).group(1) for line in envs}
+    assert len(ports) == 1 and len(run_ids) == 1
+    for rank in range(2):
+        assert f"[rank{rank}]:sum [3.0, 3.0, 3.0] args ['--flag', 'x']" in err
+
+
+@needs_launcher
+def test_hostfile_naming_localhost_and_log_files(tmp_path):
+    hosts = tmp_path / "hosts"
+    hosts.write_text("localhost:2\n")
+    logs = tmp_path / "logs"
+    code, out, err, _ = launch(tmp_path, ALL_REDUCE, options=("--hostfile", str(hosts), "--nproc-per-node", "2",
+                                                              "--log-dir", str(logs), "--master-port", "29555"),
+                               env={"OMP_NUM_THREADS": "2"})
+    assert code == 0, out + err
+    assert "[rank" not in out and "OMP_NUM_THREADS is not set" not in err  # logs only, and the user's setting kept
+    for rank in range(2):
+        text = (logs / f"rank_{rank}.log").read_text()
+        assert f"env RANK={rank} " in text and "MASTER_PORT=29555" in text and "OMP_NUM_THREADS=2" in text
+        assert "sum [3.0, 3.0, 3.0]" in text
+    code, out, err, _ = launch(tmp_path, ALL_REDUCE, options=("--hostfile", str(hosts), "--nproc-per-node", "2",
+                                                              "--log-dir", str(logs), "--tee"))
+    assert code == 0 and "[rank1]:sum [3.0, 3.0, 3.0]" in err
+
+
+@needs_launcher
+def test_module_mode(tmp_path):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "hello.py").write_text("import os, sys\nprint('hello from', os.environ['RANK'], sys.argv[1:])\n")
+    done = subprocess.run(["timeout", "-s", "KILL", "60", sys.executable, "-m", "dtorch.distributed.run",
+                           "--nproc-per-node", "2", "-m", "pkg.hello", "a"], capture_output=True, text=True,
+                          env=clean_env(), cwd=str(tmp_path))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "[rank0]:hello from 0 ['a']" in done.stdout and "[rank1]:hello from 1 ['a']" in done.stdout
+
+
+@needs_launcher
+def test_a_raising_rank_ends_every_rank_and_its_traceback_is_shown_once(tmp_path):
+    code, out, err, took = launch(tmp_path, """
+        import time
+        import dtorch.distributed as dist
+        dist.init_process_group()
+        if dist.get_rank() == 1:
+            raise ValueError("boom on rank one")
+        dist.barrier()          # rank 0 would wait here for ever
+        time.sleep(60)
+    """)
+    assert code != 0 and took < 30, (code, took, out + err)
+    text = out + err
+    assert text.count("Traceback (most recent call last)") == 1, text
+    assert "[rank1]:ValueError: boom on rank one" in err
+    assert "the first rank to fail: rank 1" in err
+    assert "dtorchrun:   ValueError: boom on rank one" in err  # the end of the traceback in the summary
+    assert_none_left(tmp_path / "job.py")
+
+
+@needs_launcher
+def test_a_rank_exiting_before_init_ends_the_others(tmp_path):
+    code, out, err, took = launch(tmp_path, """
+        import os, sys, time
+        if os.environ["RANK"] == "1":
+            sys.exit(3)
+        import dtorch.distributed as dist
+        dist.init_process_group()   # waits for rank 1, which never comes
+        time.sleep(60)
+    """)
+    assert code == 3 and took < 30, (code, took, out + err)
+    assert "the first rank to fail: rank 1 exited with code 3" in err
+    assert_none_left(tmp_path / "job.py")
+
+
+KILLED = """
+    import os, signal, sys, time
+    import dtorch, dtorch.distributed as dist
+    from dtorch.utils.data import DataLoader, TensorDataset
+    dist.init_process_group()
+    with open("/proc/self/maps") as f:
+        segments = sorted({line.split()[-1] for line in f if "/dev/shm/mpich_shm_" in line})
+    print("segments", " ".join(segments), flush=True)
+    loader = DataLoader(TensorDataset(dtorch.arange(1000.0)), batch_size=10, num_workers=1, persistent_workers=True)
+    t = dtorch.ones(3)
+    start = time.time()
+    while True:
+        for (batch,) in loader:
+            dist.all_reduce(t)
+            if dist.get_rank() == 1 and time.time() - start > 1.0:
+                os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@needs_launcher
+def test_a_killed_rank_is_named_and_nothing_is_left(tmp_path):
+    code, out, err, took = launch(tmp_path, KILLED)
+    assert code != 0 and took < 30, (code, took, out + err)
+    assert "the first rank to fail: rank 1 was killed by signal SIGKILL" in err, err
+    assert_none_left(tmp_path / "job.py")  # both scripts and their DataLoader workers
+    segments = {s for line in out.splitlines() if "segments" in line for s in line.split()[1:]}
+    assert segments and not [s for s in segments if os.path.exists(s)]  # MPICH's /dev/shm files are gone
+
+
+@needs_launcher
+def test_max_restarts_starts_the_group_again(tmp_path):
+    code, out, err, _ = launch(tmp_path, """
+        import os, sys
+        attempt = int(os.environ["TORCHELASTIC_RESTART_COUNT"])
+        print("attempt", attempt, "rank", os.environ["RANK"])
+        if attempt == 0 and os.environ["RANK"] == "0":
+            sys.exit(5)
+    """, options=("--nproc-per-node", "2", "--max-restarts", "1"))
+    assert code == 0, out + err
+    assert "the first rank to fail: rank 0 exited with code 5" in err
+    assert "restarting the whole group (1 of 1 restarts)" in err
+    assert "[rank0]:attempt 1 rank 0" in out and "[rank1]:attempt 1 rank 1" in out
+    code, out, err, _ = launch(tmp_path, "import sys; sys.exit(4)\n",
+                               options=("--nproc-per-node", "1", "--max-restarts", "1"))
+    assert code == 4 and err.count("the first rank to fail") == 2
+
+
+@needs_launcher
+def test_sigterm_is_passed_to_every_rank(tmp_path):
+    script = tmp_path / "job.py"
+    script.write_text("import time\nprint('up', flush=True)\ntime.sleep(60)\n")
+    proc = subprocess.Popen([sys.executable, "-m", "dtorch.distributed.run", "--nproc-per-node", "2", str(script)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env(),
+                            cwd=str(tmp_path))
+    try:
+        for _ in range(2):
+            assert "up" in proc.stdout.readline()
+        start = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert code == 128 + signal.SIGTERM and time.monotonic() - start < 15
+    assert "received SIGTERM: passing it to every rank" in proc.stderr.read()
+    assert_none_left(script)
