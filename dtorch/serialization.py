@@ -645,7 +645,7 @@ class _Encoder:
                 stack.extend(item.values())
             elif isinstance(item, (list, tuple, set, frozenset)):
                 stack.extend(item)
-            elif isinstance(getattr(item, "__dict__", None), dict) and not isinstance(item, type):
+            elif _pickles_its_dict(item):
                 stack.extend(vars(item).values())  # a module's parameters, an object's tensors
 
     def _storage_for(self, array):
@@ -684,6 +684,18 @@ class _Encoder:
         storage = _Storage(str(len(self.storages)), host.reshape(-1), location)
         self.storages.append(storage)
         return storage, 0, shape, _contiguous_strides(shape)
+
+
+def _pickles_its_dict(obj):
+    """Whether pickle writes ``obj``'s ``__dict__`` as its state (a plain instance: not a class, module or
+    function, and no ``__reduce__``/``__getstate__`` of its own), so its tensors are what will be saved."""
+    kind = type(obj)
+    if kind.__module__ == "builtins" or isinstance(obj, (type, types.ModuleType)) \
+            or not isinstance(getattr(obj, "__dict__", None), dict):
+        return False  # functions, methods, classes and modules are pickled by name
+    default_getstate = getattr(object, "__getstate__", None)
+    return (kind.__reduce_ex__ is object.__reduce_ex__ and kind.__reduce__ is object.__reduce__
+            and getattr(kind, "__getstate__", default_getstate) is default_getstate)
 
 
 def _base_of(array):

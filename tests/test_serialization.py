@@ -734,3 +734,23 @@ def test_unsafe_globals_in_checkpoint_as_pytorch_lists_them(tmp_path):
     assert ours == ["argparse.Namespace", "test_serialization.Point"]
     with serialization.safe_globals([Point]):
         assert serialization.get_unsafe_globals_in_checkpoint(path) == ["argparse.Namespace"]
+
+
+def test_whole_model_and_optimizer_after_flat_steps(tmp_path):
+    """Parameters that the optimizer's flat path made views of one buffer, saved inside whole objects (the span
+    walk follows a module's attributes, never into modules or functions), come back equal and still shared."""
+    model = dtorch.nn.Sequential(dtorch.nn.Linear(5, 4), dtorch.nn.Linear(4, 3))
+    opt = dtorch.optim.Adam(model.parameters(), lr=0.1)
+    model(dtorch.randn(2, 5)).sum().backward()
+    opt.step()
+    path = tmp_path / "all.pt"
+    save({"model": model, "opt": opt}, path)
+    back = load(path, weights_only=False)
+    x = dtorch.randn(3, 5)
+    np.testing.assert_allclose(back["model"](x).detach().numpy(), model(x).detach().numpy(), rtol=1e-6)
+    assert back["opt"].param_groups[0]["params"][0] is back["model"][0].weight
+    for m, o in ((back["model"], back["opt"]), (model, opt)):
+        o.zero_grad()
+        m(x).sum().backward()
+        o.step()
+    np.testing.assert_allclose(back["model"][1].weight.detach().numpy(), model[1].weight.detach().numpy(), rtol=1e-6)
