@@ -262,8 +262,8 @@ def export(mod, args, kwargs=None, *, dynamic_shapes=None, strict=False, preserv
     graph = capture.graph
     names = graph.input_names
     dynamic = _dynamic_specs(dynamic_shapes, args, names)
-    state = dict(mod.named_parameters())
-    state.update({n: b for n, b in mod.named_buffers() if n in graph.buffers})
+    state = dict(mod.named_parameters(remove_duplicate=False))
+    state.update({n: b for n, b in mod.named_buffers(remove_duplicate=False) if n in graph.buffers})
     state = {n: t for n, t in state.items() if n in graph.parameters or n in graph.buffers}
     constants = {n: Tensor._from_array(a, None) for n, a in capture.constant_arrays.items()}
     module_names = {n: m._get_name() for n, m in mod.named_modules() if n}
@@ -300,13 +300,15 @@ def load(f, *, extra_files=None, expected_opset_version=None):
     if hasattr(f, "seek"):
         f.seek(0)
     graph, tensors, meta, extra = _serialization.read_archive(f, expected_format=FORMAT)
-    state, constants = {}, {}
+    from dtorch.nn.parameter import Parameter
+
+    state, constants, as_parameter = {}, {}, {}
     for key, (tensor, role) in tensors.items():
         name = key.split(":", 1)[1]
-        if role == "parameter":
-            from dtorch.nn.parameter import Parameter
-
-            tensor = Parameter(tensor, requires_grad=tensor.requires_grad)
+        if role == "parameter":  # one Parameter per stored tensor: tied weights stay tied
+            if id(tensor) not in as_parameter:
+                as_parameter[id(tensor)] = Parameter(tensor, requires_grad=tensor.requires_grad)
+            tensor = as_parameter[id(tensor)]
         (constants if role == "constant" else state)[name] = tensor
     if extra_files is not None:
         for name in list(extra_files):

@@ -48,9 +48,9 @@ def _module_from_capture(capture, module, cls=TracedModule, name=None):
     graph = capture.graph
     parameters, buffers, names = {}, {}, {}
     if module is not None:
-        by_name = dict(module.named_parameters())
+        by_name = dict(module.named_parameters(remove_duplicate=False))
         parameters = {n: by_name[n] for n in graph.parameters}
-        buffer_by_name = dict(module.named_buffers())
+        buffer_by_name = dict(module.named_buffers(remove_duplicate=False))
         buffers = {n: buffer_by_name[n] for n in graph.buffers}
         names = {n: m._get_name() for n, m in module.named_modules() if n}
         name = name or module._get_name()

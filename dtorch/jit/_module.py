@@ -53,10 +53,13 @@ class ScriptModule(Module):
         self._original_name = name
         names = module_names or {}
         self._places = {}
+        as_parameter = {}  # one Parameter per tensor, so tied weights stay tied
         for param_name, tensor in parameters.items():
             owner, leaf = _owner(self, param_name, names)
             if not isinstance(tensor, Parameter):
-                tensor = Parameter(tensor, requires_grad=tensor.requires_grad)
+                if id(tensor) not in as_parameter:
+                    as_parameter[id(tensor)] = Parameter(tensor, requires_grad=tensor.requires_grad)
+                tensor = as_parameter[id(tensor)]
             owner._parameters[leaf] = tensor
             self._places[param_name] = (owner._parameters, leaf)
         for buffer_name, tensor in buffers.items():

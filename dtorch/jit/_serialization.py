@@ -43,7 +43,12 @@ def write_archive(f, graph, tensors, meta, extra_files=None, format_name=FORMAT)
     """Write ``graph``, ``tensors`` (key -> (Tensor, role)) and ``meta`` to ``f`` (a path or binary file)."""
     entries = {}
     files = {}
+    first_key = {}  # a tensor stored under several names (tied weights) is written once, the others alias it
     for index, (key, (tensor, role)) in enumerate(tensors.items()):
+        if id(tensor) in first_key:
+            entries[key] = {"alias": first_key[id(tensor)], "role": role}
+            continue
+        first_key[id(tensor)] = key
         path = f"data/{index}.npy"
         entries[key] = {"file": path, "role": role, "requires_grad": bool(tensor.requires_grad)}
         files[path] = _npy_bytes(_cpu_array(tensor))
@@ -99,6 +104,9 @@ def read_archive(f, map_location=None, expected_format=FORMAT):
         graph = Graph.from_json(json.loads(archive.read(f"{_ROOT}/graph.json")))
         tensors = {}
         for key, entry in meta["tensors"].items():
+            if "alias" in entry:  # written after the entry it aliases
+                tensors[key] = (tensors[entry["alias"]][0], entry["role"])
+                continue
             with archive.open(f"{_ROOT}/{entry['file']}") as stream:
                 array = np.load(io.BytesIO(stream.read()), allow_pickle=False)
             tensor = Tensor._from_array(array, None)

@@ -190,37 +190,48 @@ def _size_entry(value):
     return int(value)
 
 
+def _functional_frames(frame, depth=4):
+    """``{name: locals}`` of the dtorch.functional calls on top of the stack (innermost first wins)."""
+    found = {}
+    while frame is not None and len(found) < depth:
+        name = _frame_function(frame)
+        if name is None:
+            break
+        found.setdefault(name, frame.f_locals)
+        frame = frame.f_back
+    return found
+
+
 def _shape_rule(op, x, capture, frame):
     """The rule for replaying a Reshape/Expand at other input sizes, read from the dtorch.functional call that
     made it (its arguments hold the user's -1s and symbolic sizes); None keeps the recorded shape."""
-    caller = _frame_function(frame)
+    calls = _functional_frames(frame)
     if op == "Expand":
-        if caller != "expand":
-            return None
-        return {"expand": [_size_entry(s) for s in frame.f_locals["sizes"]]}
-    if caller == "unsqueeze":
-        return {"unsqueeze": frame.f_locals["axis"]}
-    if caller == "squeeze":
-        dim = frame.f_locals["dim"]
+        sizes = calls.get("expand", {}).get("sizes")
+        return None if sizes is None else {"expand": [_size_entry(s) for s in sizes]}
+    if "flatten" in calls and "start" in calls["flatten"] and "end" in calls["flatten"]:
+        return {"flatten": [calls["flatten"]["start"], calls["flatten"]["end"]]}
+    if "unflatten" in calls:
+        return None
+    if "unsqueeze" in calls and "axis" in calls["unsqueeze"]:
+        return {"unsqueeze": calls["unsqueeze"]["axis"]}
+    if "squeeze" in calls and "dim" in calls["squeeze"]:
+        dim = calls["squeeze"]["dim"]
         ndim = x._array.ndim
         if dim is None:
             return {"squeeze": None}
         dims = (dim,) if isinstance(dim, int) else tuple(dim)
         return {"squeeze": sorted(_wrap_dim(d, ndim) for d in dims) if ndim else []}
-    if caller not in ("reshape", "view"):
-        return None
-    outer = _frame_function(frame.f_back)
-    if outer == "flatten":
-        return {"flatten": [frame.f_back.f_locals["start"], frame.f_back.f_locals["end"]]}
-    shape = frame.f_locals["shape"]
-    if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)):
-        shape = shape[0]
-    if isinstance(shape, Tensor):
-        return None
-    entries = [_size_entry(s) for s in shape]
-    if outer == "unflatten":
-        return None
-    return {"reshape": entries}
+    for name in ("view", "reshape"):
+        shape = calls.get(name, {}).get("shape")
+        if shape is None:
+            continue
+        if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)):
+            shape = shape[0]
+        if isinstance(shape, Tensor) or not isinstance(shape, (tuple, list)):
+            return None
+        return {"reshape": [_size_entry(s) for s in shape]}
+    return None
 
 
 # ---- the patches active during a capture --------------------------------------------------------------------------
@@ -465,11 +476,19 @@ def record(function, args, module=None, strict=True, what="trace"):
     """
     capture = Capture(what)
     if module is not None:
-        for name, param in module.named_parameters():
-            capture.add(param, "parameter", name)
-        for name, buffer in module.named_buffers():
-            if capture.lookup(buffer) is None:
+        # shared (tied) parameters keep every name, all naming one value
+        for name, param in module.named_parameters(remove_duplicate=False):
+            entry = capture.lookup(param)
+            if entry is None:
+                capture.add(param, "parameter", name)
+            else:
+                capture.graph.parameters[name] = entry.name
+        for name, buffer in module.named_buffers(remove_duplicate=False):
+            entry = capture.lookup(buffer)
+            if entry is None:
                 capture.add(buffer, "buffer", name)
+            elif entry.kind == "buffer":
+                capture.graph.buffers[name] = entry.name
     graph = capture.graph
     graph.input_tree = {"tuple": [_input_tree(a, capture) for a in args]}
     target = module.forward if module is not None else function

@@ -14,7 +14,6 @@ import os
 
 from dtorch.jit import _tracer
 from dtorch.nn.modules.module import Module
-from dtorch.tensor import Tensor
 
 __all__ = ["export", "UnsupportedOperatorError", "OnnxExporterError", "ONNXProgram", "is_in_onnx_export"]
 
@@ -130,9 +129,6 @@ def export(model, args=(), f=None, *, kwargs=None, export_params=True, verbose=N
         names = _tracer.forward_parameter_names(model.forward if isinstance(model, Module) else model,
                                                 len(example) + len(kwargs))
         example = example + tuple(kwargs[n] for n in names[len(example):] if n in kwargs)
-    for index, value in enumerate(example):
-        if not isinstance(value, Tensor):
-            raise ValueError(f"dtorch.onnx.export: input {index} is a {type(value).__name__}; pass Tensors")
     module = model if isinstance(model, Module) else None
     _exporting["active"] = True
     try:

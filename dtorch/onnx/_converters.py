@@ -29,12 +29,13 @@ class Builder:
         self.shapes = {}
         graph = capture.graph
         if module is not None:
-            params = dict(module.named_parameters())
-            buffers = dict(module.named_buffers())
+            params = dict(module.named_parameters(remove_duplicate=False))
+            buffers = dict(module.named_buffers(remove_duplicate=False))
+            # a tied weight has several names and one value: its initializer takes the first name
             for name, value in graph.parameters.items():
-                self.static[value] = (name, _numpy(params[name]))
+                self.static.setdefault(value, (name, _numpy(params[name])))
             for name, value in graph.buffers.items():
-                self.static[value] = (name, _numpy(buffers[name]))
+                self.static.setdefault(value, (name, _numpy(buffers[name])))
         for name, value in graph.constants.items():
             self.static[value] = (f"constant_{name}", capture.constant_arrays[name])
 

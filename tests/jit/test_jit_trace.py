@@ -245,3 +245,34 @@ def test_tracing_the_forward_method_names_parameters_like_the_module():
     model = dtorch_model("mlp")
     traced = dtorch.jit.trace(model.forward, as_dtorch(make_inputs("mlp", 2)))
     assert [n for n, _ in traced.named_parameters()] == [n for n, _ in model.named_parameters()]
+
+
+def test_tied_weights_keep_both_names_and_stay_tied_after_loading():
+    class Tied(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder = nn.Embedding(10, 4)
+            self.decoder = nn.Linear(4, 10)
+            self.decoder.weight = self.encoder.weight
+
+        def forward(self, tokens):
+            return self.decoder(self.encoder(tokens))
+
+    model = Tied()
+    buffer = io.BytesIO()
+    dtorch.jit.save(dtorch.jit.trace(model, dtorch.tensor([[1, 2]])), buffer)
+    buffer.seek(0)
+    loaded = dtorch.jit.load(buffer)
+    assert list(loaded.state_dict()) == list(model.state_dict())
+    assert loaded.encoder.weight is loaded.decoder.weight
+    tokens = dtorch.tensor([[3, 4, 5]])
+    _close(loaded(tokens), model(tokens))
+    program = dtorch.export.load(_saved_program(model, tokens))
+    assert program.state_dict["encoder.weight"] is program.state_dict["decoder.weight"]
+
+
+def _saved_program(model, tokens):
+    buffer = io.BytesIO()
+    dtorch.export.save(dtorch.export.export(model, (tokens,)), buffer)
+    buffer.seek(0)
+    return buffer

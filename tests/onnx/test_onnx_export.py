@@ -143,3 +143,40 @@ def test_attention_padding_reductions_and_comparisons():
     for outputs in _run_both(data, proto, dict(zip(names, fresh))):
         for got, want in zip(outputs, theirs):
             np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_word_language_model_with_given_states_and_tied_weights():
+    import torch
+
+    def build(t):
+        class RNNModel(t.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.encoder = t.nn.Embedding(40, 8)
+                self.rnn = t.nn.LSTM(8, 8, 2, dropout=0.2)
+                self.decoder = t.nn.Linear(8, 40)
+                self.decoder.weight = self.encoder.weight
+
+            def forward(self, tokens, hidden):
+                output, hidden = self.rnn(self.encoder(tokens), hidden)
+                return self.decoder(output).view(-1, 40), hidden
+
+        return RNNModel()
+
+    dtorch.manual_seed(0)
+    model = build(dtorch).eval()
+    twin = build(torch).eval()
+    twin.load_state_dict({k: torch.from_numpy(v.numpy().copy()) for k, v in model.state_dict().items()})
+    example = (dtorch.randint(0, 40, (5, 2)), (dtorch.zeros(2, 2, 8), dtorch.zeros(2, 2, 8)))
+    names = ["tokens", "h0", "c0"]
+    data, proto = _export(model, example, input_names=names,
+                          dynamic_axes={"tokens": {0: "time", 1: "batch"}, "h0": {1: "batch"}, "c0": {1: "batch"}})
+    rng = np.random.default_rng(3)
+    fresh = [rng.integers(0, 40, (7, 3)), rng.standard_normal((2, 3, 8)).astype(np.float32),
+             rng.standard_normal((2, 3, 8)).astype(np.float32)]
+    with torch.no_grad():
+        tokens, h0, c0 = (torch.from_numpy(a) for a in fresh)
+        theirs = outputs_numpy(twin(tokens, (h0, c0)))
+    for outputs in _run_both(data, proto, dict(zip(names, fresh))):
+        for got, want in zip(outputs, theirs):
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
