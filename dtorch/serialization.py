@@ -52,8 +52,9 @@ host that are gone, and of other hosts after an hour). The saved file keeps an e
 where the process may set it); a new file gets ``0o666`` less the umask, applied by the kernel when the file is
 created (the umask is never changed). A target the user may not write (a ``0o444`` file, as a non-root user)
 raises ``PermissionError``, as ``open(path, 'wb')`` does. Where the folder is not writable but the file is, no
-temporary file can be made; the file is then overwritten in place, not atomically, with a ``UserWarning`` saying
-so. A file-like object is written directly.
+temporary file can be made (nor can another user's file in a sticky folder such as ``/tmp`` be replaced); the file
+is then overwritten in place, not atomically, with a ``UserWarning`` saying so. A file-like object is written
+directly.
 
 Thread-safety: saves and loads share no state except the safe-globals list (changed by ``add_safe_globals``);
 concurrent saves to one path race only for the final rename.
@@ -842,7 +843,7 @@ def _save_to_path(pickled, storages, path):
             raise
         if existing is None:  # as open(path, "wb") would: the target named, not the temporary
             raise OSError(error.errno, error.strerror, path) from None
-        _write_in_place(pickled, storages, path)  # a read-only folder: no temporary file can be made
+        _write_in_place(pickled, storages, path, f"the folder {folder!r} is not writable")
         return
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -851,7 +852,15 @@ def _save_to_path(pickled, storages, path):
             if existing is not None:
                 _copy_mode_and_owner(handle.fileno(), existing)
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except PermissionError:
+            if existing is None:
+                raise
+            # another user's file in a sticky folder (/tmp): it may be written, not replaced
+            os.unlink(tmp)
+            _write_in_place(pickled, storages, path, f"{path!r} belongs to another user in a sticky folder")
+            return
     except BaseException:
         try:
             os.unlink(tmp)
@@ -868,7 +877,7 @@ def _may_write(path):
     return os.access(path, os.W_OK)
 
 
-def _write_in_place(pickled, storages, path):
+def _write_in_place(pickled, storages, path, reason):
     # O_WRONLY without O_TRUNC or O_CREAT: the file's inode, mode and owner stay; the tail is cut after writing
     fd = os.open(path, os.O_WRONLY)
     with os.fdopen(fd, "wb") as handle:
@@ -877,9 +886,8 @@ def _write_in_place(pickled, storages, path):
         handle.flush()
         os.fsync(handle.fileno())
     warnings.warn(
-        f"dtorch.save: the folder {os.path.dirname(path)!r} is not writable, so {path!r} was overwritten in place, "
-        "not atomically: a crash during such a save leaves the file damaged. Make the folder writable for "
-        "crash-safe saves.",
+        f"dtorch.save: {reason}, so {path!r} was overwritten in place, not atomically: a crash during such a save "
+        "leaves the file damaged. Save where this process may create files for crash-safe saves.",
         UserWarning,
         stacklevel=4,
     )

@@ -368,7 +368,7 @@ _AS_A_USER = textwrap.dedent(
     except PermissionError as error:
         out["ro_file"] = "PermissionError: " + str(error)
     out["ro_file_v"] = serialization.load(ro)["v"]
-    out["ro_file_listing"] = sorted(os.listdir(base))
+    out["ro_file_listing"] = sorted(n for n in os.listdir(base) if n.endswith(".pt") or n.endswith(".tmp"))
 
     folder = os.path.join(base, "rodir")
     os.mkdir(folder)
@@ -389,6 +389,13 @@ _AS_A_USER = textwrap.dedent(
         out["rodir_new"] = "saved"
     except PermissionError as error:
         out["rodir_new"] = "PermissionError: " + str(error)
+    theirs = os.path.join(base, "sticky", "theirs.pt")  # root's 0666 file in a sticky folder, made by the test
+    if os.path.exists(theirs):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            serialization.save({"v": 2}, theirs)
+        out["sticky"] = [serialization.load(theirs)["v"], os.stat(theirs).st_uid, [str(w.message) for w in caught],
+                         sorted(os.listdir(os.path.dirname(theirs)))]
     print(json.dumps(out))
     """
 )
@@ -396,9 +403,15 @@ _AS_A_USER = textwrap.dedent(
 
 def test_permissions_as_an_ordinary_user():
     """As a non-root user (the test drops root in a subprocess): a 0444 file is refused and stays intact; a
-    writable file in a read-only folder is saved in place, with a warning; a new file there is refused."""
+    writable file in a read-only folder is saved in place, with a warning; a new file there is refused; (run as
+    root) root's world-writable file in a sticky folder is written in place too."""
     base = tempfile.mkdtemp(prefix="dtorch-perm-")
     os.chmod(base, 0o777)
+    if os.geteuid() == 0:
+        os.mkdir(os.path.join(base, "sticky"))
+        os.chmod(os.path.join(base, "sticky"), 0o1777)
+        dtorch.save({"v": 1}, os.path.join(base, "sticky", "theirs.pt"))
+        os.chmod(os.path.join(base, "sticky", "theirs.pt"), 0o666)
     try:
         result = subprocess.run([sys.executable, "-c", _AS_A_USER, base, REPO], capture_output=True, text=True,
                                 timeout=120)
@@ -410,6 +423,11 @@ def test_permissions_as_an_ordinary_user():
         assert out["rodir_v"] == 2 and out["rodir_mode"] == "0o640" and out["rodir_listing"] == ["ck.pt"]
         assert len(out["rodir_warning"]) == 1 and "not atomically" in out["rodir_warning"][0]
         assert out["rodir_new"].startswith("PermissionError") and "new.pt" in out["rodir_new"]
+        assert ("sticky" in out) == (os.geteuid() == 0)
+        if "sticky" in out:  # another user's writable file in a sticky folder: written in place, as open() would
+            value, owner, warned, listing = out["sticky"]
+            assert value == 2 and owner == 0 and listing == ["theirs.pt"]
+            assert len(warned) == 1 and "sticky folder" in warned[0] and "not atomically" in warned[0]
     finally:
         for root, dirs, _ in os.walk(base):
             for name in dirs:
