@@ -22,6 +22,9 @@ class _Submodule(Module):
     def _get_name(self):
         return self.original_name
 
+    def extra_repr(self):
+        return f"original_name={self.original_name}"
+
     def forward(self, *args):
         raise RuntimeError(f"{self.original_name} inside a traced module has no forward of its own; call the whole "
                            "traced module")
@@ -53,6 +56,8 @@ class ScriptModule(Module):
         self._original_name = name
         names = module_names or {}
         self._places = {}
+        for module_name in names:  # the original hierarchy, parameterless layers (ReLU, Dropout) included
+            _owner(self, module_name + ".-", names)
         as_parameter = {}  # one Parameter per tensor, so tied weights stay tied
         for param_name, tensor in parameters.items():
             owner, leaf = _owner(self, param_name, names)

@@ -276,3 +276,19 @@ def _saved_program(model, tokens):
     dtorch.export.save(dtorch.export.export(model, (tokens,)), buffer)
     buffer.seek(0)
     return buffer
+
+
+def test_extra_files_map_location_and_the_module_hierarchy():
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Sequential(nn.Linear(4, 2))).eval()
+    traced = dtorch.jit.trace(model, example_kwarg_inputs={"input": dtorch.randn(1, 3)})
+    assert "(1): ReLU(original_name=ReLU)" in repr(traced)
+    buffer = io.BytesIO()
+    dtorch.jit.save(traced, buffer, _extra_files={"notes.txt": "trained on digits"})
+    buffer.seek(0)
+    extra = {"notes.txt": ""}
+    loaded = dtorch.jit.load(buffer, map_location="cpu", _extra_files=extra)
+    assert extra["notes.txt"] == b"trained on digits"
+    x = dtorch.randn(2, 3)
+    _close(loaded(x), model(x))
+    with pytest.raises(RuntimeError, match="expected 1 argument"):
+        loaded(x, x)
