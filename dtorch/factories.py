@@ -148,7 +148,8 @@ def _filled(size, fill, dtype, device, requires_grad):
         else:
             array = xp.full(size, checked_fill_value(fill, numpy_dtype), dtype=numpy_dtype)
     except MemoryError:  # PyTorch's allocators raise RuntimeError, which is what training scripts catch
-        where = "CUDA out of memory" if getattr(target, "type", "cpu") == "cuda" else "DefaultCPUAllocator: can't allocate memory"
+        where = ("CUDA out of memory" if getattr(target, "type", "cpu") == "cuda"
+                 else "DefaultCPUAllocator: can't allocate memory")
         raise RuntimeError(f"{where}: you tried to allocate {nbytes} bytes (sizes={list(size)})") from None
     tensor_ = _new(array, None)
     if requires_grad:

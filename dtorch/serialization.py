@@ -288,7 +288,7 @@ _BATCH = 1000
 
 
 class _Global:
-    """A name written as a GLOBAL opcode: ``module.name`` on the loading side (e.g. ``torch._utils._rebuild_tensor_v2``)."""
+    """A name written as a GLOBAL opcode: ``module.name`` on the loading side (``torch._utils._rebuild_tensor_v2``)."""
 
     __slots__ = ("module", "name")
 
@@ -526,7 +526,7 @@ class _Encoder:
             self._save_tuple_unmemoised(args[1:])
             self.out.write(_NEWOBJ)
         elif getattr(func, "__name__", "") == "__newobj_ex__":
-            raise pickle.PicklingError(f"{type(obj).__name__} needs keyword arguments to be created (pickle protocol 4)")
+            raise pickle.PicklingError(f"{type(obj).__name__} needs keyword arguments to be created (protocol 4)")
         else:
             self._save(func)
             self._save_tuple_unmemoised(args)
@@ -1076,7 +1076,8 @@ def _checked_layout(flat, offset, size, stride):
         numel *= n
     if numel == 0:
         if offset > flat.size:
-            raise pickle.UnpicklingError(f"dtorch.load: offset past the end of a {flat.size}-element storage ({layout})")
+            raise pickle.UnpicklingError(f"dtorch.load: offset past the end of a {flat.size}-element storage "
+                                         f"({layout})")
         return offset, size, stride
     last = offset + sum((n - 1) * s for n, s in zip(size, stride))
     # bounds are checked before any strided view: a crafted file must not reach memory outside its storage
@@ -1230,7 +1231,8 @@ def _build_default_allowed():
                        ("_rebuild_device_tensor_from_numpy", "a tensor of another device type"),
                        ("_rebuild_device_tensor_from_cpu_tensor", "a tensor of another device type")):
         callables[f"torch._utils.{name}"] = _unsupported_rebuilder(name, what)
-    values = {"torch.Tensor": Tensor, "torch.storage.UntypedStorage": _StorageType("UntypedStorage", np.dtype(np.uint8))}
+    values = {"torch.Tensor": Tensor,
+              "torch.storage.UntypedStorage": _StorageType("UntypedStorage", np.dtype(np.uint8))}
     for name, numpy_dtype in _DTYPE_BY_STORAGE.items():
         values[f"torch.{name}"] = _StorageType(name, numpy_dtype)
     for name in _UNSUPPORTED_STORAGES:
@@ -1245,7 +1247,7 @@ _BLOCKED_MODULES = ("sys", "os", "posix", "nt")
 
 
 def _python3_name(module, name):
-    """A global's Python 3 name for a Python 2 spelling (``__builtin__.set`` -> ``builtins.set``), as pickle reads it."""
+    """A global's Python 3 name for its Python 2 spelling (``__builtin__.set`` -> ``builtins.set``), as pickle does."""
     if (module, name) in _compat_pickle.NAME_MAPPING:
         return _compat_pickle.NAME_MAPPING[(module, name)]
     return _compat_pickle.IMPORT_MAPPING.get(module, module), name
@@ -1410,7 +1412,7 @@ class _WeightsOnlyUnpickler:
             inst.__dict__.update(state)
         elif isinstance(inst, Tensor):
             if state:
-                raise _weights_only_error("BUILD with state on a tensor (Python attributes on tensors) is not supported")
+                raise _weights_only_error("BUILD with state on a tensor (Python attributes) is not supported")
         elif any(kind is allowed for allowed in self._user.values()):
             setstate = getattr(inst, "__setstate__", None)
             if setstate is not None:

@@ -8,7 +8,6 @@ import pickle
 import subprocess
 import sys
 import textwrap
-import time
 import zipfile
 
 import numpy as np

@@ -80,7 +80,8 @@ def test_worker_whose_set_up_failed_names_that_failure_on_every_task(is_iterable
     worker.start(seed=1, base_seed=0, num_workers=4, init_fn=_raise_in_init)
     answers = [worker.answer(epoch, [0]) for epoch in (0, 0, 1, 2)]
     assert all(isinstance(a, _worker.ExceptionWrapper) for a in answers)
-    with pytest.raises(ZeroDivisionError, match="(?s)Caught ZeroDivisionError in DataLoader worker process 3.*_raise_in_init"):
+    caught = "(?s)Caught ZeroDivisionError in DataLoader worker process 3.*_raise_in_init"
+    with pytest.raises(ZeroDivisionError, match=caught):
         answers[0].reraise()
     for answer in answers[1:]:
         with pytest.raises(RuntimeError, match="DataLoader worker process 3 could not start: its worker_init_fn raised "
