@@ -7,9 +7,9 @@ composition costs nothing, composes ops of ``dtorch.functional``. The activation
 
 Deliberate differences from PyTorch, all documented at the function: ``embedding(scale_grad_by_freq=True)`` is
 not supported; ``embedding(sparse=True)`` gives a dense gradient; dropout draws from dtorch's generator, so its
-masks are not PyTorch's; ``interpolate`` has no ``'bicubic'`` mode and no ``antialias``. The fused ops (conv,
-pooling, norms, softmax, losses, attention) have no double-backward formula: a ``create_graph=True`` backward
-through them raises a RuntimeError that names the op (``linear`` and the elementwise activations do support it).
+masks are not PyTorch's; ``interpolate`` has no ``antialias``. The fused ops (conv, pooling, norms, softmax,
+losses, attention) have double-backward formulas (``create_graph=True``: gradient penalties, MAML); the fused
+recurrent layers (RNN/LSTM/GRU) do not, and a ``create_graph=True`` backward through them raises naming the op.
 """
 
 import math
@@ -580,16 +580,17 @@ def adaptive_max_pool1d(input, output_size, return_indices=False):
     return (out, indices) if return_indices else out
 
 
-_LINEAR_MODES = {"linear": 1, "bilinear": 2, "trilinear": 3}
+_LINEAR_MODES = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
 
 
 def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None, recompute_scale_factor=None,
                 antialias=False):
     """Resize the spatial dimensions of ``(N, C, *spatial)`` input to ``size`` or by ``scale_factor``.
 
-    Modes: ``'nearest'``, ``'nearest-exact'``, ``'linear'`` (3-D), ``'bilinear'`` (4-D), ``'trilinear'`` (5-D)
-    and ``'area'`` (adaptive average pooling); ``align_corners`` for the linear modes. dtorch does not implement
-    ``'bicubic'`` or ``antialias=True`` (NotImplementedError).
+    Modes: ``'nearest'``, ``'nearest-exact'``, ``'linear'`` (3-D), ``'bilinear'`` and ``'bicubic'`` (4-D; Keys'
+    cubic with ``A = -0.75`` as PyTorch's, values may overshoot the input's range), ``'trilinear'`` (5-D) and
+    ``'area'`` (adaptive average pooling); ``align_corners`` for the interpolating modes. dtorch does not
+    implement ``antialias=True`` (NotImplementedError).
 
     >>> import dtorch
     >>> interpolate(dtorch.ones(1, 2, 3, 4), scale_factor=2, mode='bilinear').shape
@@ -2570,25 +2571,40 @@ def _unnormalize(coord, extent, align_corners):
     return _F.div(_F.sub(_F.mul(_F.add(coord, 1.0), extent), 1.0), 2.0)
 
 
+def _reflect_coordinates(coord, extent, align_corners):
+    """Pixel coordinates mirrored into ``[0, extent - 1]`` (about the pixel centres with ``align_corners``, about
+    the image edges without), PyTorch's ``reflect_coordinates``; differentiable (the flips are piecewise constant)."""
+    low, high = (0.0, 2.0 * (extent - 1)) if align_corners else (-1.0, 2.0 * extent - 1)
+    if low == high:
+        return _F.mul(coord, 0.0)
+    start, span = low / 2, (high - low) / 2
+    distance = _F.abs(_F.sub(coord, start))
+    extra = _F.fmod(distance, span)
+    even = _backend.xp_of(distance._array).floor(distance._array / span) % 2 == 0
+    return _F.where(_new(even, None), _F.add(extra, start), _F.sub(span + start, extra))
+
+
 def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corners=None):
     """Sample ``(N, C, H, W)`` input at the normalised ``(x, y)`` locations of ``grid`` ``(N, Ho, Wo, 2)``.
 
-    ``mode`` ``'bilinear'`` or ``'nearest'``; ``padding_mode`` ``'zeros'`` or ``'border'`` (dtorch has no
-    ``'reflection'`` or ``'bicubic'``); ``align_corners`` as in ``affine_grid``. Gradients reach ``input`` and,
-    for bilinear sampling, ``grid``.
+    ``mode`` ``'bilinear'`` or ``'nearest'``; ``padding_mode`` ``'zeros'``, ``'border'`` or ``'reflection'``
+    (coordinates mirrored at the edges, as PyTorch's; dtorch has no ``'bicubic'`` mode); ``align_corners`` as in
+    ``affine_grid``. Gradients reach ``input`` and, for bilinear sampling, ``grid``.
 
     >>> import dtorch
     >>> grid_sample(dtorch.tensor([[[[1., 3.]]]]), dtorch.zeros(1, 1, 1, 2), align_corners=False)
     tensor([[[[2.]]]])
     """
     if align_corners is None:
+        warnings.warn("Default grid_sample and affine_grid behavior has changed to align_corners=False since 1.3.0. "
+                      "Please specify align_corners=True if the old behavior is desired. See the documentation of "
+                      "grid_sample for details.", UserWarning, stacklevel=2)
         align_corners = False
     if mode not in ("bilinear", "nearest"):
         raise NotImplementedError(f"grid_sample: dtorch supports mode 'bilinear' and 'nearest', got '{mode}'")
-    if padding_mode not in ("zeros", "border"):
-        raise NotImplementedError(
-            f"grid_sample: dtorch supports padding_mode 'zeros' and 'border', got '{padding_mode}'"
-        )
+    if padding_mode not in ("zeros", "border", "reflection"):
+        raise ValueError(f"nn.functional.grid_sample(): expected padding_mode to be 'zeros', 'border', or "
+                         f"'reflection', but got: '{padding_mode}'")
     if input._array.ndim != 4 or grid._array.ndim != 4 or grid._array.shape[-1] != 2:
         raise RuntimeError(f"grid_sample: dtorch supports 4-D input and grid (N, Ho, Wo, 2), got input of shape "
                            f"{_shape_text(input)} and grid of shape {_shape_text(grid)}")
@@ -2601,7 +2617,10 @@ def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corner
     xp = _backend.xp_of(input._array)
     x = _unnormalize(_F.getitem(grid, (Ellipsis, 0)), w, align_corners)
     y = _unnormalize(_F.getitem(grid, (Ellipsis, 1)), h, align_corners)
-    if padding_mode == "border":
+    if padding_mode == "reflection":
+        x = _reflect_coordinates(x, w, align_corners)
+        y = _reflect_coordinates(y, h, align_corners)
+    if padding_mode != "zeros":
         x = _F.clamp(x, 0.0, float(w - 1))
         y = _F.clamp(y, 0.0, float(h - 1))
     flat = _F.reshape(input, (n, c, h * w))

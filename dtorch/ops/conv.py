@@ -505,8 +505,12 @@ def resample_matrix(xp, size, out_size, mode, align_corners, scale, dtype):
         return (xp.arange(size) == src.reshape(-1, 1)).astype(dtype)
     if align_corners:
         src = dst * ((size - 1) / (out_size - 1)) if out_size > 1 else dst * 0
+    elif mode == "bicubic":
+        src = (dst + 0.5) * step - 0.5  # not clamped at 0: the cubic taps reach past the edge (and are clamped)
     else:
         src = xp.maximum((dst + 0.5) * step - 0.5, 0)
+    if mode == "bicubic":
+        return _bicubic_matrix(xp, src, size, dtype)
     low = xp.minimum(xp.floor(src).astype(xp.int64), size - 1)
     high = xp.minimum(low + 1, size - 1)
     frac = (src - low).reshape(-1, 1)
@@ -515,8 +519,29 @@ def resample_matrix(xp, size, out_size, mode, align_corners, scale, dtype):
     return matrix.astype(dtype)
 
 
+def _bicubic_matrix(xp, src, size, dtype):
+    """Keys' cubic convolution (``A = -0.75``, PyTorch's) at source positions ``src``: four taps per output at
+    ``floor(src) - 1 .. floor(src) + 2``, indices clamped to the edge (so edge taps add up there)."""
+    a = -0.75
+    base = xp.floor(src)
+    t = (src - base).reshape(-1, 1)
+
+    def near(x):  # |x| <= 1
+        return ((a + 2) * x - (a + 3)) * x * x + 1
+
+    def far(x):  # 1 < |x| < 2
+        return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+
+    weights = xp.concatenate([far(t + 1), near(t), near(1 - t), far(2 - t)], axis=1)  # (out, 4)
+    taps = xp.clip(base.astype(xp.int64).reshape(-1, 1) + xp.arange(-1, 3), 0, size - 1)
+    matrix = xp.zeros((src.shape[0], size), dtype=xp.float64)
+    rows = xp.broadcast_to(xp.arange(src.shape[0]).reshape(-1, 1), taps.shape)
+    _scatter_add_into(xp, matrix, (rows, taps), weights)
+    return matrix.astype(dtype)
+
+
 class Resample(Function):
-    """``interpolate``'s nearest and (bi/tri)linear modes: one small matrix per resized axis, applied by
+    """``interpolate``'s nearest, (bi/tri)linear and bicubic modes: one small matrix per resized axis, applied by
     ``tensordot`` (the backward applies the transposes). Axes are the trailing ``len(out_sizes)`` ones."""
 
     attr_names = ("out_sizes", "mode", "align_corners", "scales")

@@ -189,6 +189,9 @@ OP_CASES = [
     ("adaptive_max_pool2d", squared(nnf("adaptive_max_pool2d", output_size=(3, 2))), [(2, 3, 7, 5)]),
     ("interpolate bilinear", squared(nnf("interpolate", scale_factor=2, mode="bilinear")), [(2, 3, 3, 4)]),
     ("interpolate nearest", squared(nnf("interpolate", size=(5, 3), mode="nearest")), [(2, 3, 3, 4)]),
+    ("interpolate bicubic", squared(nnf("interpolate", scale_factor=1.5, mode="bicubic")), [(1, 2, 3, 4)]),
+    ("grid_sample reflection", lambda x, g: nnf("grid_sample", padding_mode="reflection", align_corners=False)(
+        x, g * 2) ** 2, [(1, 2, 3, 4), (1, 2, 3, 2)]),
     ("unfold", squared(nnf("unfold", kernel_size=2, padding=1)), [(2, 3, 3, 4)]),
     ("fold", squared(nnf("fold", output_size=(3, 4), kernel_size=2, padding=1)), [(2, 12, 20)]),
 ]
