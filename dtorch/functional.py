@@ -975,10 +975,12 @@ def flatten(input, start_dim=0, end_dim=-1):
     if start > end:
         raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
     shape = input._array.shape
+    if start == end:  # nothing to merge: PyTorch returns the input itself
+        return input
     middle = 1
     for extent in shape[start:end + 1]:
         middle *= extent
-    return reshape(input, shape[:start] + (middle,) + shape[end + 1:])
+    return S.Reshape.apply(input, shape=shape[:start] + (middle,) + shape[end + 1:])
 
 
 def unflatten(input, dim, sizes):
@@ -1028,6 +1030,8 @@ def transpose(input, dim0, dim1):
     dtorch.Size([4, 3, 2])
     """
     ndim = input._array.ndim
+    if ndim == 2 and dim0 in _MATRIX_AXES and dim1 in _MATRIX_AXES and (dim0 - dim1) % 2:  # a matrix's two axes
+        return S.Permute.apply(input, dims=(1, 0))
     if ndim == 0:
         return input
     a, b = _wrap_dim(dim0, ndim), _wrap_dim(dim1, ndim)
@@ -1039,12 +1043,15 @@ def transpose(input, dim0, dim1):
 swapaxes = swapdims = transpose
 
 
+_MATRIX_AXES = (0, 1, -1, -2)  # (``0 in (False,)`` is true too: a bool dim is an int in Python and in PyTorch)
+
+
 def t(input):
     if input._array.ndim > 2:
         raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {input._array.ndim}D")
     if input._array.ndim < 2:
         return input
-    return transpose(input, 0, 1)
+    return S.Permute.apply(input, dims=(1, 0))
 
 
 def movedim(input, source, destination):
@@ -1395,6 +1402,13 @@ def getitem(input, key):
             return I.Index.apply(input, spec=spec)
         except IndexError as error:
             raise IndexError(f"{error} (indexing a tensor of shape {list(input.shape)})") from None
+    if kind is tuple:  # x[:, 1], x[i, j], x[a:b, ::2]: ints and plain slices only need no conversion either
+        spec = _basic_spec(key)
+        if spec is not None:
+            try:
+                return I.Index.apply(input, spec=spec)
+            except IndexError as error:
+                raise IndexError(f"{error} (indexing a tensor of shape {list(input.shape)})") from None
     spec, tensors = _index_spec(input, key)
     split = _selects_first(input, spec, tensors) if tensors else None
     if split is not None:
@@ -1404,6 +1418,20 @@ def getitem(input, key):
         return I.Index.apply(input, *tensors, spec=spec)
     except IndexError as error:
         raise IndexError(f"{error} (indexing a tensor of shape {list(input.shape)})") from None
+
+
+def _basic_spec(key):
+    """The spec of a tuple key made of Python ints and plain slices (what ``_index_spec`` would give), else None."""
+    spec = []
+    for entry in key:
+        kind = type(entry)
+        if kind is int:
+            spec.append(("int", entry))
+        elif kind is slice and _plain_slice(entry):
+            spec.append(("slice", entry.start, entry.stop, entry.step))
+        else:
+            return None
+    return tuple(spec)
 
 
 def _plain_slice(key):

@@ -378,7 +378,7 @@ class Gelu(Function):
     def forward(self, x):
         self.save_for_backward(x)
         xp = self.xp
-        if self.approximate == "none" and type(x) is np.ndarray and x.dtype == np.float32:
+        if self.approximate == "none" and type(x) is np.ndarray and x.dtype == np.float32 and x.size > 4096:
             out, self.derivative = _gelu_pieces(x, with_derivative=_grad_state["enabled"])
             return out
         if self.approximate == "tanh":
