@@ -792,7 +792,8 @@ def save(obj, f, pickle_module=None, pickle_protocol=2, _use_new_zipfile_seriali
         f: a path (``str`` or ``os.PathLike``), written atomically (see the module docstring: temporary file,
             fsync, rename; the file keeps its mode); or a writable binary file-like object, written directly.
         pickle_module, pickle_protocol, _use_new_zipfile_serialization, _disable_byteorder_record: accepted for
-            PyTorch compatibility; the format is always the zip layout with a protocol-2 pickle.
+            PyTorch compatibility; the format is always the zip layout with a protocol-2 pickle (which every
+            reader loads, torch's weights-only one included).
 
     Raises:
         pickle.PicklingError, TypeError: an object pickle cannot write (a lambda, an open file), before the target
@@ -807,8 +808,8 @@ def save(obj, f, pickle_module=None, pickle_protocol=2, _use_new_zipfile_seriali
     """
     if pickle_module is not None and pickle_module is not pickle:
         raise ValueError("dtorch.save writes its own pickle (protocol 2, as torch does); leave pickle_module as None")
-    if pickle_protocol != 2:
-        raise ValueError(f"dtorch.save writes pickle protocol 2 (as torch does), got pickle_protocol={pickle_protocol}")
+    if isinstance(pickle_protocol, bool) or pickle_protocol not in range(2, pickle.HIGHEST_PROTOCOL + 1):
+        raise ValueError(f"pickle_protocol must be an int from 2 to {pickle.HIGHEST_PROTOCOL}, got {pickle_protocol!r}")
     encoder = _Encoder()
     pickled = encoder.dump(obj)  # everything that can fail on the object fails here, before the file is touched
     if isinstance(f, (str, bytes, os.PathLike)):

@@ -8,6 +8,7 @@ import pickle
 import subprocess
 import sys
 import textwrap
+import warnings
 import zipfile
 
 import numpy as np
@@ -753,3 +754,18 @@ def test_whole_model_and_optimizer_after_flat_steps(tmp_path):
         m(x).sum().backward()
         o.step()
     np.testing.assert_allclose(back["model"][1].weight.detach().numpy(), model[1].weight.detach().numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("protocol", [2, 3, 4, 5])
+def test_torch_files_of_every_pickle_protocol_load(tmp_path, protocol):
+    obj = {"w": torch.arange(4.0), "s": {1, 2}, "fs": frozenset([3]), "b": b"xy", "ba": bytearray(b"z"),
+           "od": collections.OrderedDict(a=torch.ones(1)), "t": (1, "a", None), "c": 1 + 2j, "big": 2 ** 100}
+    path = tmp_path / "p.pt"
+    torch.save(obj, path, pickle_protocol=protocol)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch warns about protocols other than 2
+        assert_same(load(path), torch.load(path, weights_only=False))
+    save({"w": T(np.ones(2))}, path, pickle_protocol=protocol)  # accepted; written as protocol 2
+    assert torch.load(path)["w"].tolist() == [1.0, 1.0]
+    with pytest.raises(ValueError, match="pickle_protocol"):
+        save({}, path, pickle_protocol=1)
