@@ -507,10 +507,13 @@ class Job:
 
     def line(self, rank, name, line, stream):
         """One complete line of a rank (``rank`` None: the launcher's own)."""
-        shown = line.rsplit("\r", 1)[-1] if "\r" in line else line
-        if "\r" in line and not shown.strip():
-            shown = [part for part in line.split("\r") if part.strip()][-1:] or [""]
-            shown = shown[0]
+        shown = line.rsplit("\r", 1)[-1] if "\r" in line else line  # a progress bar: its last state
+        if "\r" in line and not shown.strip():  # ... erased by its owner (tqdm's leave=False)
+            if stream is not None and stream.live:
+                target = self.out if name == "stdout" else self.err
+                target.write("\r\x1b[K")
+                stream.live = False
+            return
         if rank is not None and _HYDRA_LINE.match(shown) and (shown.startswith(("=", "[mpiexec@", "[proxy:",
                                                                                  "YOUR", "This", "Please"))):
             rank = None  # Hydra's own report, written after the last chunk of a rank
