@@ -61,26 +61,59 @@ def _module_from_capture(capture, module, cls=TracedModule, name=None):
     return cls(graph, parameters, buffers, constants, name=name or "Module", training=training, module_names=names)
 
 
-def _compare(expected, actual, tolerance, where):
-    """Raise ``Error``-style messages as TracerWarnings when two output structures differ."""
+def _compare(expected, actual, tolerance, where, shapes_must_match=True):
+    """Warn (``TracerWarning``) where two output structures differ; a different structure raises ``Error``."""
     expected_leaves = _leaves(expected)
     actual_leaves = _leaves(actual)
     if len(expected_leaves) != len(actual_leaves):
         raise Error(f"{where}: the traced function returned {len(actual_leaves)} outputs, the Python function "
                     f"{len(expected_leaves)}")
     for index, (e, a) in enumerate(zip(expected_leaves, actual_leaves)):
-        if isinstance(e, Tensor):
-            if tuple(e.shape) != tuple(a.shape):
-                raise Error(f"{where}: output {index} has shape {list(a.shape)} in the traced function and "
-                            f"{list(e.shape)} in the Python function")
-            ea, aa = np.asarray(e.detach()), np.asarray(a.detach())
-            if not np.allclose(ea, aa, rtol=tolerance, atol=tolerance, equal_nan=True):
-                warnings.warn(
-                    f"Output nr {index + 1}. of the traced function does not match the corresponding output of the "
-                    f"Python function ({where}). Largest difference: {np.max(np.abs(ea - aa)):.3g}. The trace "
-                    "may depend on Python control flow or on random numbers.",
-                    TracerWarning, stacklevel=3,
-                )
+        if not isinstance(e, Tensor):
+            continue
+        if tuple(e.shape) != tuple(a.shape):
+            message = (f"{where}: output {index} has shape {list(a.shape)} in the traced function and "
+                       f"{list(e.shape)} in the Python function")
+            if shapes_must_match:
+                raise Error(message)
+            warnings.warn(message + "; the trace does not generalise to other inputs", TracerWarning, stacklevel=4)
+            continue
+        ea, aa = _array_of(e), _array_of(a)
+        if not np.allclose(ea, aa, rtol=tolerance, atol=tolerance, equal_nan=True):
+            warnings.warn(
+                f"Output nr {index + 1}. of the traced function does not match the corresponding output of the "
+                f"Python function ({where}). Largest difference: {np.nanmax(np.abs(ea - aa)):.3g}. The trace may "
+                "depend on Python control flow or on random numbers, or have recorded a value computed from the "
+                "inputs as a constant.",
+                TracerWarning, stacklevel=4,
+            )
+
+
+def _array_of(tensor):
+    array = tensor.detach()._array
+    return array.get() if hasattr(array, "get") else np.asarray(array)
+
+
+def _reversed_inputs(args):
+    """The example inputs with each tensor's values in reverse order: same shapes, dtypes and value ranges."""
+    if isinstance(args, Tensor):
+        array = args._array
+        return Tensor._from_array(array.reshape(-1)[::-1].reshape(array.shape).copy(), None)
+    if isinstance(args, (tuple, list)):
+        return type(args)(_reversed_inputs(a) for a in args)
+    return args
+
+
+def check_generalises(traced, reference, args, tolerance=1e-5):
+    """Replay ``traced`` on other values of the example inputs' shapes (the values reversed) and compare with
+    ``reference``: a value the trace baked in as a constant shows up as a ``TracerWarning``."""
+    other = _reversed_inputs(args)
+    try:
+        expected = reference(*other)
+    except Exception:  # the Python function refuses these values (an input that must be sorted, say): no check
+        return
+    _compare(expected, traced(*other), tolerance, "other values of the example inputs' shapes",
+             shapes_must_match=False)
 
 
 def _leaves(value):
@@ -142,6 +175,7 @@ def trace(func, example_inputs=None, optimize=None, check_trace=True, check_inpu
         reference = func
     if check_trace:
         _compare(output, traced(*args), check_tolerance, "the example inputs")
+        check_generalises(traced, reference, args, check_tolerance)
         for extra in check_inputs or ():
             extra_args = _tracer._as_args(extra)
             _compare(reference(*extra_args), traced(*extra_args), check_tolerance, "check_inputs")

@@ -134,6 +134,10 @@ def export(model, args=(), f=None, *, kwargs=None, export_params=True, verbose=N
     try:
         with _tracer.eval_mode(model):
             capture, _ = _tracer.record(model, example, module=module, strict=False, what="onnx.export")
+            # the recorded graph must not have baked in values computed from the inputs
+            from dtorch.jit import _module_from_capture, check_generalises
+
+            check_generalises(_module_from_capture(capture, module), model, example)
     finally:
         _exporting["active"] = False
     if dynamic_shapes is not None and dynamic_axes is None:

@@ -292,3 +292,11 @@ def test_extra_files_map_location_and_the_module_hierarchy():
     _close(loaded(x), model(x))
     with pytest.raises(RuntimeError, match="expected 1 argument"):
         loaded(x, x)
+
+
+def test_check_trace_catches_values_baked_in_as_constants():
+    def uses_an_untraced_result(x):  # isclose is computed outside the recorded ops: its result is a constant
+        return x + dtorch.isclose(x, dtorch.zeros_like(x)).float()
+
+    with pytest.warns(dtorch.jit.TracerWarning, match="constant"):
+        dtorch.jit.trace(uses_an_untraced_result, dtorch.tensor([0.0, 1.0, 2.0]))
