@@ -80,3 +80,21 @@ def test_export_to_a_buffer_and_argument_checks():
         export(dtorch.nn.Linear(3, 2), dtorch.ones(1, 3))
     with pytest.raises(RuntimeError, match="dtorch.jit"):
         dtorch.export.load(io.BytesIO(b"not a zip"))
+
+
+def test_custom_autograd_function_is_refused():
+    class Clip(dtorch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x.clamp(0, 1)
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad
+
+    class UsesClip(dtorch.nn.Module):
+        def forward(self, x):
+            return Clip.apply(x)
+
+    with pytest.raises(RuntimeError, match="export: the custom autograd.Function .*Clip"):
+        export(UsesClip(), (dtorch.ones(2),))

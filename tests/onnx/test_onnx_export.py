@@ -180,3 +180,21 @@ def test_word_language_model_with_given_states_and_tied_weights():
     for outputs in _run_both(data, proto, dict(zip(names, fresh))):
         for got, want in zip(outputs, theirs):
             np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_custom_autograd_function_is_refused():
+    class Clip(dtorch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x.clamp(0, 1)
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad
+
+    class UsesClip(dtorch.nn.Module):
+        def forward(self, x):
+            return Clip.apply(x)
+
+    with pytest.raises(RuntimeError, match="onnx.export: the custom autograd.Function .*Clip"):
+        dtorch.onnx.export(UsesClip(), (dtorch.ones(2),), io.BytesIO())
