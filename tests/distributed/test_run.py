@@ -283,3 +283,19 @@ def test_sigterm_is_passed_to_every_rank(tmp_path):
     assert code == 128 + signal.SIGTERM and time.monotonic() - start < 15
     assert "received SIGTERM: passing it to every rank" in proc.stderr.read()
     assert_none_left(script)
+
+
+@needs_launcher
+def test_launch_mpirun_sh_with_a_hostfile_naming_localhost(tmp_path):
+    script = tmp_path / "job.py"
+    script.write_text(textwrap.dedent(ALL_REDUCE))
+    hosts = tmp_path / "hosts"
+    hosts.write_text("localhost:2\n")
+    done = subprocess.run(["timeout", "-s", "KILL", "60", "bash", os.path.join(ROOT, "launch", "mpirun.sh"), "2",
+                           str(script), "--x"], capture_output=True, text=True, cwd=str(tmp_path),
+                          env=clean_env(HOSTFILE=str(hosts), PER_NODE="2", PYTHON=sys.executable))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stderr.count("sum [3.0, 3.0, 3.0] args ['--x']") == 2
+    assert done.stdout.count("OMP_NUM_THREADS=1") == 2
+    assert (not os.path.exists("/usr/bin/bash") or
+            subprocess.run(["bash", "-n", os.path.join(ROOT, "launch", "slurm.sbatch")]).returncode == 0)
