@@ -257,3 +257,26 @@ def test_the_watchdog_survives_its_own_errors(caplog):
             dog.check(time.monotonic())
     assert fired == [stuck] * 3  # the broken group does not blind it to the stuck one
     assert "could not check group broken" in caplog.text and "a check that fails" in caplog.text
+
+
+def test_the_watchdog_thread_outlives_a_failing_round(caplog):
+    dog = watchdog_mod.Watchdog()
+    dog.interval = 0.005
+    rounds = []
+
+    def check(now):
+        rounds.append(now)
+        if len(rounds) == 1:
+            raise RuntimeError("the first round fails")
+
+    dog.check = check
+    with caplog.at_level(logging.ERROR, logger="dtorch.distributed"):
+        thread = threading.Thread(target=dog._loop, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 5
+        while len(rounds) < 3 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        dog.firing = True  # what ends the loop
+        thread.join(5)
+    assert len(rounds) >= 3 and not thread.is_alive()
+    assert "the watchdog's round failed" in caplog.text
