@@ -8,6 +8,9 @@ tensor(5.)
 
 import math
 
+import numpy as np
+
+from dtorch import factories
 from dtorch import functional as F
 from dtorch.ops import linalg as L
 from dtorch.tensor import _wrap_dim
@@ -115,3 +118,56 @@ def cross(input, other, *, dim=-1):
     tensor([1., 0., 0.])
     """
     return F._linalg_cross(input, other, dim=dim)
+
+
+def matrix_exp(A):
+    """The matrix exponential of (a batch of) square matrices: scaling and squaring around a degree-18 Taylor
+    polynomial (error below float64 rounding once the scaled norm is at most 1), composed from matmuls, so it is
+    differentiable to any order.
+
+    >>> import dtorch
+    >>> matrix_exp(dtorch.zeros(2, 2))
+    tensor([[1., 0.],
+            [0., 1.]])
+    """
+    _check_square(A, "linalg.matrix_exp")
+    n = A.shape[-1]
+    array = A.detach().cpu().numpy()
+    norm = float(np.abs(array).sum(axis=-2).max()) if array.size else 0.0  # the largest 1-norm in the batch
+    squarings = max(0, int(math.ceil(math.log2(norm)))) if norm > 1 else 0
+    scaled = A / (2.0 ** squarings) if squarings else A
+    identity = factories.eye(n, dtype=A.dtype, device=A.device)
+    result = identity
+    for order in range(18, 0, -1):  # Horner: I + X (I + X/2 (I + X/3 (...)))
+        result = identity + F.matmul(scaled, result) / order
+    for _ in range(squarings):
+        result = F.matmul(result, result)
+    return result
+
+
+def householder_product(A, tau):
+    """The first ``n`` columns of ``H_1 ... H_k`` with ``H_i = I - tau_i v_i v_i^T``, ``v_i`` column ``i`` of ``A``
+    below the diagonal with a 1 on it (the LAPACK form ``geqrf`` returns); differentiable.
+
+    >>> import dtorch
+    >>> householder_product(dtorch.zeros(2, 2), dtorch.tensor([2.0, 0.0]))
+    tensor([[-1.,  0.],
+            [ 0.,  1.]])
+    """
+    if A.dim() < 2:
+        raise RuntimeError("torch.linalg.householder_product: input must have at least 2 dimensions.")
+    m, n = A.shape[-2], A.shape[-1]
+    k = tau.shape[-1]
+    if m < n:
+        raise RuntimeError("torch.linalg.householder_product: input.shape[-2] must be greater than or equal to "
+                           "input.shape[-1]")
+    if n < k:
+        raise RuntimeError("torch.linalg.householder_product: input.shape[-1] must be greater than or equal to "
+                           "tau.shape[-1]")
+    vectors = F.add(F.tril(A, -1), factories.eye(m, n, dtype=A.dtype, device=A.device))
+    result = F.expand(factories.eye(m, n, dtype=A.dtype, device=A.device), *(tuple(A.shape[:-2]) + (m, n)))
+    for i in reversed(range(k)):
+        v = F.narrow(vectors, -1, i, 1)  # (..., m, 1)
+        scale = F.unsqueeze(F.unsqueeze(F.select(tau, -1, i), -1), -1)
+        result = F.sub(result, F.mul(scale, F.matmul(v, F.matmul(F.transpose(v, -1, -2), result))))
+    return result
