@@ -327,8 +327,9 @@ def _layer_norm(b, node, inputs, attrs):
     k = int(attrs["normalized_ndim"])
     shape, dtype = b.info(x)
     scale = b.value(weight) if weight is not None else b.const(np.ones(shape[-k:], dtype), "ln_scale")
-    return [b.op("LayerNormalization", [b.value(x), scale, None if bias is None else b.value(bias)], axis=-k,
-                 epsilon=float(attrs["eps"]))]
+    # always a bias: onnxruntime 1.32's graph optimizer crashes on a LayerNormalization without one
+    shift = b.value(bias) if bias is not None else b.const(np.zeros(shape[-k:], dtype), "ln_bias")
+    return [b.op("LayerNormalization", [b.value(x), scale, shift], axis=-k, epsilon=float(attrs["eps"]))]
 
 
 def _embedding(b, node, inputs, attrs):

@@ -198,3 +198,37 @@ def test_custom_autograd_function_is_refused():
 
     with pytest.raises(RuntimeError, match="onnx.export: the custom autograd.Function .*Clip"):
         dtorch.onnx.export(UsesClip(), (dtorch.ones(2),), io.BytesIO())
+
+
+def test_more_layers_against_pytorch():
+    import torch
+
+    def build(t):
+        class Mixed(t.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = t.nn.Conv1d(3, 4, 3, padding=1)
+                self.pool = t.nn.AvgPool1d(2)
+                self.norm = t.nn.LayerNorm(4, elementwise_affine=False)
+                self.act = t.nn.GELU(approximate="tanh")
+                self.out = t.nn.Linear(8, 2)
+
+            def forward(self, x):
+                y = self.pool(self.conv(x))  # (N, 4, L/2)
+                y = self.act(self.norm(y.transpose(1, 2)))  # (N, L/2, 4)
+                first, second = y.chunk(2, dim=1)
+                z = t.cat([first.mean(dim=1), second.amax(dim=1)], dim=-1)  # (N, 8)
+                return t.stack([self.out(z), -self.out(z)], dim=1).permute(2, 0, 1).sigmoid()
+
+        return Mixed()
+
+    dtorch.manual_seed(0)
+    model = build(dtorch).eval()
+    twin = build(torch).eval()
+    twin.load_state_dict({k: torch.from_numpy(v.numpy().copy()) for k, v in model.state_dict().items()})
+    data, proto = _export(model, (dtorch.randn(2, 3, 8),), input_names=["x"], dynamic_axes={"x": {0: "batch"}})
+    fresh = np.random.default_rng(5).standard_normal((5, 3, 8)).astype(np.float32)
+    with torch.no_grad():
+        theirs = twin(torch.from_numpy(fresh)).numpy()
+    for outputs in _run_both(data, proto, {"x": fresh}):
+        np.testing.assert_allclose(outputs[0], theirs, rtol=1e-4, atol=1e-5)
