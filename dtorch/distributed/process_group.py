@@ -459,7 +459,6 @@ def init_process_group(backend=None, init_method=None, timeout=None, world_size=
         os.environ[key] = str(value)
     nccl = _make_nccl(comm) if name == "nccl" else None
     pg = ProcessGroup(comm, range(comm.size), comm.rank, timeout, backend=name, name=group_name or "WORLD", nccl=nccl)
-    _watchdog.watchdog.world = pg
     state.default = pg
     state.groups = [pg]
     GroupMember.WORLD = group.WORLD = pg

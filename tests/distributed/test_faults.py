@@ -14,7 +14,6 @@ end the job within seconds with an error naming the culprit; never a hang, never
 """
 
 import logging
-import threading
 import time
 
 import numpy as np

@@ -1,7 +1,6 @@
 """Jobs that must die, not hang: each test launches its own small job under ``mpiexec`` (with a timeout) and checks
 its exit status and output. Skipped inside an MPI run of the suite (no nested launchers); run by plain pytest."""
 
-import os
 import re
 import sys
 import time
