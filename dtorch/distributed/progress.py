@@ -74,7 +74,7 @@ class ProgressBoard:
 
     def post(self, seq, code, inside):
         """Post that this rank entered (``inside``) or left collective number ``seq`` with op ``code``."""
-        self.mine[0] = (seq << self.SEQ_SHIFT) | (code << 1) | (1 if inside else 0)
+        self.mine[0] = self.encode(seq, code, inside)
 
     def read(self, timeout=1.0):
         """Every rank's ``(seq, code, inside)``, None where it could not be read within ``timeout`` s."""

@@ -297,3 +297,25 @@ def test_a_rank_that_leaves_while_another_waits_for_its_message(tmp_path):
     assert code == 5, out
     assert took < 10, f"took {took:.1f} s\n{out}"
     assert "rank 1 left the job (exit code 5) while rank 0 waits for it in recv from rank 1 (tag 0)" in out, out
+
+
+@own_launcher
+def test_a_callback_that_never_returns_is_seen_by_the_watchdog(tmp_path):
+    """The communication thread is held in a callback: the work queued behind it never starts, and the watchdog,
+    which looks at queued work too, fails it and ends the job at the group's timeout."""
+    code, out, took = run_job(tmp_path, """
+        dist.init_process_group(timeout=1.0)
+        first = dist.all_reduce(np.ones(4), async_op=True)
+        first.get_future().add_done_callback(lambda f: time.sleep(60))
+        first.get_future().wait()
+        second = dist.all_reduce(np.ones(4), async_op=True)
+        try:
+            second.wait()
+        except dist.DistTimeoutError as error:
+            print("caught:", str(error).splitlines()[0], flush=True)
+        time.sleep(60)
+    """, limit=40)
+    assert code not in (0, 124), out
+    assert took < 10, f"took {took:.1f} s\n{out}"
+    assert ("caught: dtorch.distributed: all_reduce (queued, not started: the group's queue did not move) on group "
+            "WORLD did not complete within the group's timeout of 1 s") in out, out
