@@ -3004,3 +3004,76 @@ def max_unpool3d(input, indices, kernel_size, stride=None, padding=0, output_siz
     [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0]
     """
     return _max_unpool(input, indices, kernel_size, stride, padding, output_size, 3, "max_unpool3d")
+
+
+# ======================================================================================================================
+# connectionist temporal classification
+
+
+def _lengths(value, name, count):
+    """Per-sample lengths from a tensor or a sequence of ints, as a tuple of Python ints."""
+    if isinstance(value, Tensor):
+        if value._array.dtype.kind not in "iu":
+            raise RuntimeError(f"ctc_loss: {name} must be integral, got {value.dtype}")
+        values = _backend.to_device(value._array, "cpu").reshape(-1).tolist()
+    elif isinstance(value, int):
+        values = [value]
+    else:
+        values = [int(v) for v in value]
+    if len(values) != count:
+        raise RuntimeError(f"ctc_loss: expected {name} to have {count} values (one per sample), got {len(values)}")
+    return tuple(int(v) for v in values)
+
+
+def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reduction="mean", zero_infinity=False):
+    """The CTC loss of ``log_probs`` ``(T, N, C)`` (or ``(T, C)`` unbatched; log-softmax outputs) against
+    ``targets``: ``(N, S)`` padded or 1-D concatenated class indices (never ``blank``). ``reduction='mean'``
+    divides each loss by its target length, then averages over the batch; ``zero_infinity`` turns impossible
+    alignments into a zero loss and gradient.
+
+    >>> import dtorch
+    >>> lp = dtorch.tensor([[[0.0, -100.0]], [[-100.0, 0.0]]])  # T=2, N=1, C=2: blank then class 1
+    >>> ctc_loss(lp, dtorch.tensor([[1]]), [2], [1]).item()
+    0.0
+    """
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    _check_float(log_probs, "ctc_loss")
+    unbatched = log_probs._array.ndim == 2
+    if unbatched:
+        log_probs = _F.unsqueeze(log_probs, 1)
+        if targets._array.ndim == 1:
+            targets = _F.unsqueeze(targets, 0)
+    if log_probs._array.ndim != 3:
+        raise RuntimeError(f"ctc_loss: expected log_probs of shape (T, N, C) or (T, C), got {_shape_text(log_probs)}")
+    steps, batch, classes = log_probs._array.shape
+    inputs = _lengths(input_lengths, "input_lengths", batch)
+    lengths = _lengths(target_lengths, "target_lengths", batch)
+    if not 0 <= blank < classes:
+        raise RuntimeError("blank must be in label range")
+    for n, length in enumerate(inputs):
+        if not 0 <= length <= steps:
+            raise RuntimeError(f"Expected input_lengths to have value at most {steps}, but got value {length} "
+                               f"(while checking arguments for ctc_loss_cpu)")
+    labels = _backend.to_device(targets._array, "cpu").astype(np.int64)
+    if labels.ndim == 1:  # concatenated targets: pad them into rows
+        if sum(lengths) > labels.shape[0]:
+            raise RuntimeError(f"ctc_loss: target_lengths sum to {sum(lengths)} but targets hold {labels.shape[0]}")
+        padded = np.zeros((batch, max(lengths, default=0)), dtype=np.int64)
+        offset = 0
+        for n, length in enumerate(lengths):
+            padded[n, :length] = labels[offset:offset + length]
+            offset += length
+        labels = padded
+    for n, length in enumerate(lengths):
+        if length > labels.shape[1]:
+            raise RuntimeError(f"Expected tensor to have size at least {length} at dimension 1, but got size "
+                               f"{labels.shape[1]} for argument #2 'targets' (while checking arguments for "
+                               f"ctc_loss_cpu)")
+    labels = np.ascontiguousarray(labels[:, :max(lengths, default=0)])
+    target_tensor = _new(_backend.to_device(labels, log_probs.device), None)
+    loss = _loss.CTCLoss.apply(log_probs, target_tensor, input_lengths=inputs, target_lengths=lengths,
+                               blank=int(blank), reduction=reduction, zero_infinity=bool(zero_infinity))
+    if unbatched and reduction == "none":
+        loss = _F.squeeze(loss, 0)
+    return loss

@@ -467,3 +467,119 @@ class KLDiv(Function):
                 slope = xp.where(positive, xp.log(xp.where(positive, target, 1)) + 1, 0) - x
                 grad_t = sum_to(xp, slope * scale, target.shape)
         return grad_x, grad_t
+
+
+def _log_add(xp, a, b):
+    """``log(exp(a) + exp(b))`` elementwise, with ``-inf`` operands allowed (no warnings, no NaN)."""
+    larger = xp.maximum(a, b)
+    finite = xp.where(xp.isfinite(larger), larger, 0)
+    return xp.where(xp.isneginf(larger), -xp.inf, finite + xp.log(xp.exp(a - finite) + xp.exp(b - finite)))
+
+
+class CTCLoss(Function):
+    """Connectionist temporal classification: ``-log p(target | log_probs)`` summed over every alignment.
+
+    Inputs ``(log_probs, targets)``: log_probs ``(T, N, C)``, targets ``(N, S)`` padded class indices. Attrs: the
+    per-sample ``input_lengths`` and ``target_lengths`` (tuples of ints), ``blank``, ``reduction`` (``'mean'``
+    divides each loss by its target length, then averages) and ``zero_infinity``. The forward (alpha) and
+    backward (beta) recursions run in log space over the extended label sequence, all samples at once.
+
+    The gradient is PyTorch's: ``exp(log_probs) - occupancy / exp(log_probs)`` per frame before each sample's
+    input length, zero after it. The ``exp(log_probs)`` term is what the gradient is through a ``log_softmax``
+    (whose backward removes it), so it matches PyTorch also when ``log_probs`` is a leaf. No double backward, as
+    in PyTorch.
+    """
+
+    attr_names = ("input_lengths", "target_lengths", "blank", "reduction", "zero_infinity")
+    differentiable_backward = False
+
+    def forward(self, log_probs, targets):
+        xp = self.xp
+        steps, batch, _ = log_probs.shape
+        lengths = xp.asarray(self.input_lengths, dtype=xp.int64)
+        target_lengths = xp.asarray(self.target_lengths, dtype=xp.int64)
+        width = 2 * targets.shape[1] + 1
+        labels = xp.full((batch, width), self.blank, dtype=xp.int64)
+        labels[:, 1::2] = targets
+        positions = xp.arange(width)
+        # a skip from s-2 to s: s holds a label (odd) that differs from the label two before
+        skip = xp.zeros((batch, width), dtype=bool)
+        skip[:, 2:] = (positions[2:] % 2 == 1) & (labels[:, 2:] != labels[:, :-2])
+        samples = xp.arange(batch)[:, None]
+        emissions = log_probs[:, samples, labels]  # (T, N, width)
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            alpha = xp.full((steps, batch, width), -xp.inf, dtype=log_probs.dtype)
+            alpha[0, :, 0] = emissions[0, :, 0]
+            if width > 1:
+                alpha[0, :, 1] = xp.where(target_lengths > 0, emissions[0, :, 1], -xp.inf)
+            for t in range(1, steps):
+                previous = alpha[t - 1]
+                total = previous.copy()
+                total[:, 1:] = _log_add(xp, total[:, 1:], previous[:, :-1])
+                total[:, 2:] = xp.where(skip[:, 2:], _log_add(xp, total[:, 2:], previous[:, :-2]), total[:, 2:])
+                alpha[t] = total + emissions[t]
+            last = alpha[xp.maximum(lengths - 1, 0), xp.arange(batch)]  # (N, width) at each sample's last frame
+            end = 2 * target_lengths
+            final = _log_add(xp, last[xp.arange(batch), end],
+                             xp.where(end > 0, last[xp.arange(batch), xp.maximum(end - 1, 0)], -xp.inf))
+        nll = -final
+        self.saved = (log_probs, labels, skip, emissions, alpha, nll, lengths, target_lengths)
+        losses = nll
+        if self.zero_infinity:
+            losses = xp.where(xp.isinf(losses), 0, losses)
+        if self.reduction == "none":
+            return losses.astype(log_probs.dtype, copy=False)
+        if self.reduction == "sum":
+            return losses.sum().astype(log_probs.dtype, copy=False)
+        return (losses / xp.maximum(target_lengths, 1)).mean().astype(log_probs.dtype, copy=False)
+
+    def backward(self, grad):
+        xp = self.xp
+        log_probs, labels, skip, emissions, alpha, nll, lengths, target_lengths = self.saved
+        steps, batch, classes = log_probs.shape
+        width = labels.shape[1]
+        rows = xp.arange(batch)
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            beta = xp.full((steps, batch, width), -xp.inf, dtype=log_probs.dtype)
+            end = 2 * target_lengths
+            start = xp.full((batch, width), -xp.inf, dtype=log_probs.dtype)
+            for t in range(steps - 1, -1, -1):
+                starts_here = lengths - 1 == t
+                following = beta[t + 1] if t + 1 < steps else start
+                total = following.copy()
+                total[:, :-1] = _log_add(xp, total[:, :-1], following[:, 1:])
+                total[:, :-2] = xp.where(skip[:, 2:], _log_add(xp, total[:, :-2], following[:, 2:]), total[:, :-2])
+                total = xp.where((lengths - 1 > t)[:, None], total + emissions[t], -xp.inf)
+                if starts_here.any():
+                    init = xp.full((batch, width), -xp.inf, dtype=log_probs.dtype)
+                    init[rows, end] = emissions[t, rows, end]
+                    with_label = end > 0
+                    init[rows[with_label], end[with_label] - 1] = emissions[t, rows[with_label], end[with_label] - 1]
+                    total = xp.where(starts_here[:, None], init, total)
+                beta[t] = total
+            # occupancy of each extended label, divided by its emission probability, summed into its class
+            joint = alpha + beta
+            occupancy = xp.where(xp.isneginf(joint), 0, xp.exp(joint + nll[None, :, None] - emissions))
+            per_class = xp.zeros((steps, batch, classes), dtype=log_probs.dtype)
+            time = xp.arange(steps)[:, None, None]
+            _scatter_class_add(xp, per_class, (time, rows[None, :, None], labels[None, :, :]), occupancy)
+            result = xp.exp(log_probs) - per_class
+        impossible = xp.isinf(nll)[None, :, None]  # no alignment: PyTorch's gradient is NaN (0 with zero_infinity)
+        result = xp.where(impossible, 0 if self.zero_infinity else xp.nan, result)
+        result = xp.where((xp.arange(steps)[:, None] < lengths[None, :])[:, :, None], result, 0)
+        if self.reduction == "none":
+            scale = grad.reshape(1, batch, 1)
+        elif self.reduction == "sum":
+            scale = grad
+        else:
+            scale = grad / (batch * xp.maximum(target_lengths, 1)).reshape(1, batch, 1)
+        return (result * scale).astype(log_probs.dtype, copy=False), None
+
+
+def _scatter_class_add(xp, target, key, values):
+    if hasattr(xp.add, "at"):
+        xp.add.at(target, key, values)
+    else:  # CuPy
+        import cupyx
+
+        cupyx.scatter_add(target, key, values)

@@ -753,3 +753,70 @@ def test_class_loss_target_errors_match_torch(name, call):
 @pytest.mark.parametrize("fn", ["cross_entropy", "nll_loss"])
 def test_class_loss_accepts_uint8_targets_like_torch(fn):
     check(lambda F, x, t: getattr(F, fn)(F.log_softmax(x, 1), t), r(3, 4), Const(np.array([0, 3, 1], np.uint8)))
+
+
+# ---- CTC loss ---------------------------------------------------------------------------------------------------------
+
+
+def _ctc_both(logits, targets, input_lengths, target_lengths, upstream=None, leaf_log_probs=False, **kwargs):
+    """ctc_loss (and nn.CTCLoss) with both libraries; compares the losses and the gradients of the logits."""
+    results = []
+    for library in (torch, dtorch):
+        if leaf_log_probs:
+            values = library.tensor(logits).log_softmax(-1).detach().requires_grad_()
+            log_probs = leaf = values
+        else:
+            leaf = library.tensor(logits, requires_grad=True)
+            log_probs = leaf.log_softmax(-1)
+        target = library.tensor(targets)
+        lengths = [library.tensor(v) if isinstance(v, np.ndarray) else v for v in (input_lengths, target_lengths)]
+        loss = library.nn.functional.ctc_loss(log_probs, target, *lengths, **kwargs)
+        module_loss = library.nn.CTCLoss(**kwargs)(log_probs, target, *lengths)
+        grad = None if upstream is None else library.tensor(upstream)
+        loss.backward(grad)
+        results.append((loss.detach().numpy(), module_loss.detach().numpy(), leaf.grad.numpy()))
+    (theirs_loss, theirs_module, theirs_grad), (ours_loss, ours_module, ours_grad) = results
+    np.testing.assert_allclose(ours_loss, theirs_loss, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ours_module, theirs_module, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ours_grad, theirs_grad, rtol=1e-9, atol=1e-12)
+
+
+CTC_TARGETS = np.array([[1, 2, 2], [3, 1, 0], [4, 0, 0]])
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_ctc_loss_padded_targets(reduction):
+    logits = r(7, 3, 5, seed=11)
+    upstream = np.array([1.0, -0.5, 2.0]) if reduction == "none" else None
+    _ctc_both(logits, CTC_TARGETS, (7, 6, 4), (3, 2, 1), upstream, reduction=reduction)
+
+
+def test_ctc_loss_concatenated_targets_tensor_lengths_and_blank():
+    logits = r(6, 2, 4, seed=12)
+    _ctc_both(logits, np.array([1, 1, 2, 0, 2]), np.array([6, 5]), np.array([3, 2]), blank=3)
+
+
+def test_ctc_loss_gradient_with_leaf_log_probs_matches_torch():
+    _ctc_both(r(5, 3, 5, seed=13), CTC_TARGETS, (5, 5, 5), (3, 2, 1), leaf_log_probs=True)
+
+
+def test_ctc_loss_unbatched_and_repeats_need_blanks():
+    _ctc_both(r(6, 4, seed=14), np.array([1, 1, 3]), (6,), (3,), reduction="none")
+    _ctc_both(r(6, 4, seed=14), np.array([1, 1, 3]), np.array(6), np.array(3))
+
+
+@pytest.mark.parametrize("zero_infinity", [False, True])
+def test_ctc_loss_impossible_alignment(zero_infinity):
+    # 3 frames cannot hold the 4 labels of sample 0 (two repeats need blanks between): an infinite loss
+    _ctc_both(r(3, 2, 4, seed=15), np.array([[1, 2, 1, 1], [1, 1, 0, 0]]), (3, 3), (4, 2), reduction="sum",
+              zero_infinity=zero_infinity)
+
+
+def test_ctc_loss_errors():
+    lp = dtorch.randn(4, 2, 3).log_softmax(2)
+    with pytest.raises(RuntimeError, match="Expected input_lengths to have value at most 4"):
+        DF.ctc_loss(lp, dtorch.tensor([[1], [2]]), (5, 4), (1, 1))
+    with pytest.raises(RuntimeError, match="blank must be in label range"):
+        DF.ctc_loss(lp, dtorch.tensor([[1], [2]]), (4, 4), (1, 1), blank=3)
+    with pytest.raises(ValueError, match="is not a valid value for reduction"):
+        DF.ctc_loss(lp, dtorch.tensor([[1], [2]]), (4, 4), (1, 1), reduction="avg")

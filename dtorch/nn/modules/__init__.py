@@ -106,6 +106,7 @@ from dtorch.nn.modules.lazy import (  # noqa: F401
 from dtorch.nn.modules.data_parallel import DataParallel  # noqa: F401
 from dtorch.nn.modules.upsampling import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d  # noqa: F401
 from dtorch.nn.modules.loss import (  # noqa: F401
+    CTCLoss,
     CosineEmbeddingLoss,
     GaussianNLLLoss,
     HingeEmbeddingLoss,

@@ -184,6 +184,26 @@ class KLDivLoss(_Loss):
         return F.kl_div(input, target, reduction=self.reduction, log_target=self.log_target)
 
 
+class CTCLoss(_Loss):
+    """Connectionist temporal classification loss (``F.ctc_loss``): log-probabilities ``(T, N, C)``, targets,
+    input and target lengths.
+
+    >>> import dtorch
+    >>> lp = dtorch.randn(5, 2, 4).log_softmax(2)
+    >>> dtorch.nn.CTCLoss()(lp, dtorch.tensor([[1, 2], [3, 3]]), [5, 5], [2, 2]).dim()
+    0
+    """
+
+    def __init__(self, blank=0, reduction="mean", zero_infinity=False):
+        super().__init__(reduction=reduction)
+        self.blank = blank
+        self.zero_infinity = zero_infinity
+
+    def forward(self, log_probs, targets, input_lengths, target_lengths):
+        return F.ctc_loss(log_probs, targets, input_lengths, target_lengths, self.blank, self.reduction,
+                          self.zero_infinity)
+
+
 class PoissonNLLLoss(_Loss):
     """Poisson negative log-likelihood of ``target`` given rates (or log-rates, ``log_input``) ``input``.
 
