@@ -1244,6 +1244,21 @@ def _build_default_allowed():
 
 
 _DEFAULT_ALLOWED, _DEFAULT_CALLABLE_IDS = _build_default_allowed()
+# torch names that only files holding tensors dtorch does not have (sparse, quantized) use: a clear error at the name
+_MISSING_FEATURES = {
+    "torch.serialization._get_layout": "a sparse tensor",
+    **{f"torch.{name}": "a sparse tensor" for name in ("sparse_coo", "sparse_csr", "sparse_csc", "sparse_bsr",
+                                                         "sparse_bsc")},
+    **{f"torch.{name}": "a quantized tensor" for name in ("per_tensor_affine", "per_tensor_symmetric",
+                                                            "per_channel_affine", "per_channel_symmetric",
+                                                            "per_channel_affine_float_qparams")},
+}
+
+
+def _refuse_missing_feature(full):
+    what = _MISSING_FEATURES.get(full)
+    if what is not None:
+        raise pickle.UnpicklingError(f"dtorch.load: the file holds {what} ({full}), which dtorch does not have")
 _BLOCKED_MODULES = ("sys", "os", "posix", "nt")
 
 
@@ -1365,6 +1380,8 @@ class _WeightsOnlyUnpickler:
         found = _DEFAULT_ALLOWED.get(full, _MISSING)
         if found is _MISSING:
             found = self._user.get(full, _MISSING)
+        if found is _MISSING:
+            _refuse_missing_feature(full)
         if found is _MISSING and (module == "torch" or module.startswith("torch.")):
             # the dtorch object that stands for it, if the user allowed that (looked up among imported modules)
             for dtorch_module, dtorch_name in _dtorch_paths(module, name):
@@ -1644,6 +1661,7 @@ class _FullUnpickler(pickle.Unpickler):
         if found is not _MISSING:
             return found
         if module == "torch" or module.startswith("torch."):
+            _refuse_missing_feature(f"{module}.{name}")
             found = _torch_equivalent(module, name)
             if found is None:
                 raise pickle.UnpicklingError(

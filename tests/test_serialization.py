@@ -769,3 +769,16 @@ def test_torch_files_of_every_pickle_protocol_load(tmp_path, protocol):
     assert torch.load(path)["w"].tolist() == [1.0, 1.0]
     with pytest.raises(ValueError, match="pickle_protocol"):
         save({}, path, pickle_protocol=1)
+
+
+@pytest.mark.parametrize("make,what", [
+    (lambda: torch.eye(3).to_sparse(), "a sparse tensor"),
+    (lambda: torch.quantize_per_tensor(torch.ones(2), 0.1, 0, torch.quint8), "quint8"),
+    (lambda: torch.ones(2, dtype=torch.complex64), "complex64"),
+], ids=["sparse", "quantized", "complex"])
+def test_tensors_dtorch_does_not_have_are_named(tmp_path, make, what):
+    path = tmp_path / "t.pt"
+    torch.save({"t": make()}, path)
+    for weights_only in (True, False):
+        with pytest.raises(pickle.UnpicklingError, match=what):
+            load(path, weights_only=weights_only)
