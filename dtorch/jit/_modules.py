@@ -153,6 +153,41 @@ class DropoutMaskRunner:
         return [functional._dropout_mask(x, self.p, shape)]
 
 
+class FactoryRunner:
+    """``nn.factory``: ``dtorch.<function>(*args, **kwargs)`` with sizes evaluated from the actual tensors."""
+
+    def __init__(self, attrs):
+        self.function = attrs["function"]
+        self.args = attrs["args"]
+        self.kwargs = attrs["kwargs"]
+        self.refs = attrs["refs"]
+
+    def __call__(self, inputs):
+        import dtorch
+        from dtorch.jit._graph import evaluate
+
+        env = dict(zip(self.refs, inputs))
+
+        def build(tree):
+            (kind, item), = tree.items()
+            if kind == "input":
+                return inputs[item]
+            if kind == "sym":
+                return evaluate(item, env)
+            if kind == "tuple":
+                return tuple(build(t) for t in item)
+            if kind == "dtype":
+                return getattr(dtorch, item)
+            if kind == "device":
+                return dtorch.device(item)
+            return item
+
+        args = [build(t) for t in self.args]
+        kwargs = {key: build(t) for key, t in self.kwargs.items()}
+        return [getattr(dtorch, self.function)(*args, **kwargs)]
+
+
 MODULE_OPS = {name: (lambda attrs, name=name: ModuleRunner(name, attrs)) for name in
               ("nn.RNN", "nn.LSTM", "nn.GRU", "nn.MultiheadAttention")}
 MODULE_OPS["nn.dropout_mask"] = DropoutMaskRunner
+MODULE_OPS["nn.factory"] = FactoryRunner

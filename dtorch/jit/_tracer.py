@@ -10,7 +10,10 @@ capture only, a few Tensor methods are replaced so the trace can see what Python
   (``TracerWarning``): Python control flow that reads values is baked into the trace;
 - a custom ``autograd.Function`` refuses with a clear error (its Python backward cannot be saved);
 - ``nn.RNN``/``LSTM``/``GRU``/``MultiheadAttention`` are recorded as one node each (``_modules``);
-- in-place ops (``relu_``, ``x += y``) rebind the modified Tensor to the value that replaced it.
+- in-place ops (``relu_``, ``x += y``) rebind the modified Tensor to the value that replaced it;
+- ``dtorch.zeros(x.size(0), h)``, ``zeros_like(x)``, ``arange(x.size(1))`` and the other factories of
+  ``FACTORIES`` become nodes when their sizes come from traced tensors (called as ``dtorch.<name>``), and dropout
+  masks become nodes that draw a new mask on every replay.
 
 Not thread-safe: one capture at a time per process, and other threads must not run ops meanwhile.
 """
@@ -153,6 +156,46 @@ class Capture:
         self.graph.nodes.append({"op": name, "inputs": inputs,
                                  "attrs": {k: v for k, v in attrs.items()}, "outputs": outputs})
 
+    def record_factory(self, name, args, kwargs, result):
+        """One node for a factory call whose size depends on a traced tensor (``zeros(x.size(0), h)``,
+        ``zeros_like(x)``, ``arange(x.size(1))``); a factory of fixed sizes stays a constant."""
+        refs = []
+        dynamic = []
+
+        def encode(value):
+            if isinstance(value, Tensor):
+                entry = self.table.get(id(value))
+                if entry is not None and entry.kind in _TRACED_KINDS:
+                    dynamic.append(True)
+                refs.append(self.name_of(value))
+                return {"input": len(refs) - 1}
+            if isinstance(value, SymInt):
+                dynamic.append(True)
+                for ref in _expr_refs(value.expr):
+                    if ref not in refs:
+                        refs.append(ref)
+                return {"sym": value.expr}
+            if isinstance(value, (tuple, list)):
+                return {"tuple": [encode(v) for v in value]}
+            if value is None or isinstance(value, (bool, int, float, str)):
+                return {"const": value}
+            if type(value).__name__ in ("dtype", "device"):
+                return {type(value).__name__: str(value).replace("dtorch.", "")}
+            raise _Unrecordable
+
+        try:
+            encoded_args = [encode(a) for a in args]
+            encoded_kwargs = {k: encode(v) for k, v in kwargs.items() if k != "requires_grad"}
+        except _Unrecordable:
+            return
+        if not dynamic:
+            return
+        self.graph.nodes.append({
+            "op": "nn.factory", "inputs": list(refs),
+            "attrs": {"function": name, "args": encoded_args, "kwargs": encoded_kwargs, "refs": list(refs)},
+            "outputs": [self.add(result, "op")],
+        })
+
     def sym_size(self, tensor, shape):
         entry = None if self.paused else self.table.get(id(tensor))
         if entry is None or entry.kind not in _TRACED_KINDS:
@@ -165,6 +208,18 @@ class Capture:
         entry = self.table.get(id(tensor))
         if entry is not None and entry.kind in _TRACED_KINDS:
             warnings.warn(message, TracerWarning, stacklevel=3)
+
+
+class _Unrecordable(Exception):
+    pass
+
+
+def _expr_refs(expr):
+    if isinstance(expr, int):
+        return []
+    if expr[0] == "dim":
+        return [expr[1]]
+    return [ref for part in expr[1:] if isinstance(part, list) for ref in _expr_refs(part)]
 
 
 def _custom_function_message(cls, what):
@@ -329,6 +384,24 @@ def _patched_dropout_mask(input, p, shape):
     return mask
 
 
+# factories whose sizes may come from traced tensors: recorded as nodes when they do (``nn.factory``)
+FACTORIES = ("zeros", "ones", "empty", "full", "zeros_like", "ones_like", "empty_like", "full_like", "arange",
+             "rand", "randn", "rand_like", "randn_like")
+
+
+def _factory_wrapper(name, original):
+    def factory(*args, **kwargs):
+        result = original(*args, **kwargs)
+        capture = _current
+        if capture is not None and not capture.paused and isinstance(result, Tensor):
+            capture.record_factory(name, args, kwargs, result)
+        return result
+
+    factory.__wrapped__ = original
+    factory.__name__ = name
+    return factory
+
+
 def _module_forward_wrapper(cls, original):
     signature = inspect.signature(original)
 
@@ -361,6 +434,7 @@ def capturing(capture):
     global _current
     if _current is not None:
         raise RuntimeError("dtorch.jit: a trace is already being recorded (traces cannot be nested)")
+    import dtorch
     from dtorch import autograd, nn
     from dtorch.nn import functional as _NF
 
@@ -369,6 +443,7 @@ def capturing(capture):
         "size": Tensor.__dict__["size"], "shape": Tensor.__dict__["shape"], "shape_arg": _F._shape_arg,
         "inplace_from": _F._inplace_from, "custom_apply": autograd.Function.__dict__["apply"],
         "dropout_mask": _NF._dropout_mask,
+        "factories": {name: getattr(dtorch, name) for name in FACTORIES},
         "warnings": {name: Tensor.__dict__.get(name) for name in
                      ("__bool__", "item", "__int__", "__float__", "tolist", "__iter__")},
         "forwards": {cls: cls.__dict__.get("forward") for cls in module_classes},
@@ -380,6 +455,8 @@ def capturing(capture):
         _F._shape_arg = _patched_shape_arg
         _F._inplace_from = _patched_inplace_from
         _NF._dropout_mask = _patched_dropout_mask
+        for name, factory in saved["factories"].items():
+            setattr(dtorch, name, _factory_wrapper(name, factory))
         autograd.Function.apply = classmethod(_refusing_custom_apply)
         for name, message in (("__bool__", _BOOL_MESSAGE), ("item", _NUMBER_MESSAGE), ("__int__", _NUMBER_MESSAGE),
                               ("__float__", _NUMBER_MESSAGE), ("tolist", _LIST_MESSAGE),
@@ -398,6 +475,8 @@ def capturing(capture):
         _F._shape_arg = saved["shape_arg"]
         _F._inplace_from = saved["inplace_from"]
         _NF._dropout_mask = saved["dropout_mask"]
+        for name, factory in saved["factories"].items():
+            setattr(dtorch, name, factory)
         autograd.Function.apply = saved["custom_apply"]
         for name, method in saved["warnings"].items():
             if method is None:

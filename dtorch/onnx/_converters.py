@@ -716,6 +716,67 @@ def _scaled_dot_product_attention(b, node, inputs, attrs):
     return [b.op("MatMul", [weights, b.value(v)])]
 
 
+_FILLS = {"zeros": 0, "ones": 1, "empty": 0, "zeros_like": 0, "ones_like": 1, "empty_like": 0}
+
+
+def _factory(b, node, inputs, attrs):
+    """``zeros``/``ones``/``full``/``empty`` (and their ``_like`` forms) as ConstantOfShape, ``arange`` as Range."""
+    function = attrs["function"]
+    refs = attrs["refs"]
+    dtype = b.info(node["outputs"][0])[1]
+
+    def argument(tree):
+        (kind, item), = tree.items()
+        if kind == "input":
+            return ("tensor", refs[item])
+        if kind == "sym":
+            return ("expr", item)
+        if kind == "tuple":
+            return ("tuple", [argument(t) for t in item])
+        return ("const", item)
+
+    args = [argument(t) for t in attrs["args"]]
+
+    def fill_of(value):
+        return np.asarray([value], dtype=dtype)
+
+    def filled(shape_vector, value):
+        tensor = b.onnx.numpy_helper.from_array(fill_of(value), b.fresh("fill"))
+        return b.op("ConstantOfShape", [shape_vector], value=tensor)
+
+    if function.endswith("_like") and function[:-5] in ("zeros", "ones", "empty", "full"):
+        value = _FILLS.get(function, args[1][1] if len(args) > 1 else 0)
+        return [filled(b.shape_of(b.value(args[0][1])), value)]
+    if function in ("zeros", "ones", "empty", "full"):
+        # full(size, value); the others take sizes one by one or as one sequence
+        sizes = args[0][1] if function == "full" or (len(args) == 1 and args[0][0] == "tuple") else args
+        entries = []
+        for kind, item in sizes:
+            if kind not in ("expr", "const"):
+                raise _unsupported(node, f"{function} with a size given as {kind}")
+            entries.append(item)
+        value = args[1][1] if function == "full" else _FILLS[function]
+        return [filled(b.size_vector(entries), value)]
+    if function == "arange":
+        bounds = list(args)
+        if len(bounds) == 1:
+            bounds = [("const", 0)] + bounds
+        if len(bounds) == 2:
+            bounds = bounds + [("const", 1)]
+        scalars = []
+        for kind, item in bounds:
+            if kind == "expr":
+                scalars.append(b.op("Cast", [b.op("Squeeze", [b.dim_expression(item), b.ints([0])])],
+                                    to=_onnx_type(b.onnx, dtype)))
+            elif kind == "const":
+                scalars.append(b.const(np.asarray(item, dtype=dtype), "range"))
+            else:
+                raise _unsupported(node, f"arange with a bound given as {kind}")
+        return [b.op("Range", scalars)]
+    raise _unsupported(node, f"dtorch.{function} in the forward with sizes taken from its inputs (random numbers "
+                             "are not exported)")
+
+
 CONVERTERS = {
     **{name: _binary(op) for name, op in _BINARY.items()},
     **{name: _unary(op) for name, op in _UNARY.items()},
@@ -730,6 +791,7 @@ CONVERTERS = {
     "Compare": _compare, "ZeroGradUnary": _zero_grad_unary, "MaxMin": _max_min, "ArgExtreme": _arg_extreme,
     "Repeat": _repeat, "ConstantPad": _constant_pad, "ScaledDotProductAttention": _scaled_dot_product_attention,
     "nn.LSTM": _rnn, "nn.GRU": _rnn, "nn.RNN": _rnn, "nn.MultiheadAttention": _multihead_attention,
+    "nn.factory": _factory,
 }
 
 

@@ -136,3 +136,18 @@ def outputs_numpy(output):
     if hasattr(output, "detach"):
         return [output.detach().numpy().copy()]
     return [np.array(output)]
+
+
+class StatesFromFactories(dtorch.nn.Module):
+    """A char-RNN-style forward: its initial state, positions and offsets come from factories sized by the input."""
+
+    def __init__(self):
+        super().__init__()
+        self.rnn = dtorch.nn.GRU(4, 6, batch_first=True)
+        self.position = dtorch.nn.Embedding(20, 4)
+
+    def forward(self, x):
+        h = dtorch.zeros(1, x.size(0), 6)
+        x = x + self.position(dtorch.arange(x.size(1))) + dtorch.zeros_like(x)
+        out, h = self.rnn(x, h)
+        return out + dtorch.full((x.size(0), 1, 6), 0.5)

@@ -14,7 +14,7 @@ import pytest
 
 import dtorch
 from dtorch import nn
-from export_models import as_dtorch, dtorch_model, make_inputs, outputs_numpy, torch_twin
+from export_models import StatesFromFactories, as_dtorch, dtorch_model, make_inputs, outputs_numpy, torch_twin
 
 MODELS = ["mlp", "cnn", "lstm", "transformer"]
 
@@ -300,3 +300,13 @@ def test_check_trace_catches_values_baked_in_as_constants():
 
     with pytest.warns(dtorch.jit.TracerWarning, match="constant"):
         dtorch.jit.trace(uses_an_untraced_result, dtorch.tensor([0.0, 1.0, 2.0]))
+
+
+def test_factories_sized_by_the_input_follow_it_on_replay():
+    model = StatesFromFactories().eval()
+    traced = dtorch.jit.trace(model, dtorch.randn(1, 3, 4))
+    assert [n["op"] for n in traced.graph.nodes].count("nn.factory") == 4
+    x = dtorch.randn(4, 7, 4)
+    _close(traced(x), model(x))
+    zeros = dtorch.jit.trace(lambda x: dtorch.zeros(2, 3) + x, dtorch.ones(2, 3))  # fixed sizes: a constant
+    assert [n["op"] for n in zeros.graph.nodes] == ["Add"]

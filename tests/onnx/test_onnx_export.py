@@ -232,3 +232,15 @@ def test_more_layers_against_pytorch():
         theirs = twin(torch.from_numpy(fresh)).numpy()
     for outputs in _run_both(data, proto, {"x": fresh}):
         np.testing.assert_allclose(outputs[0], theirs, rtol=1e-4, atol=1e-5)
+
+
+def test_factories_sized_by_the_input_stay_dynamic():
+    from export_models import StatesFromFactories
+
+    model = StatesFromFactories().eval()
+    data, proto = _export(model, (dtorch.randn(1, 3, 4),), input_names=["x"],
+                          dynamic_axes={"x": {0: "batch", 1: "time"}})
+    x = np.random.default_rng(0).standard_normal((4, 7, 4)).astype(np.float32)
+    expected = model(dtorch.tensor(x)).detach().numpy()
+    for outputs in _run_both(data, proto, {"x": x}):
+        np.testing.assert_allclose(outputs[0], expected, rtol=1e-4, atol=1e-5)
