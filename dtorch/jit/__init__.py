@@ -8,9 +8,11 @@
 - ``save``/``load``: a zip archive with the graph as JSON and the weights as ``.npy`` (no pickle); loading needs
   no model code.
 
-Known limits (each is a clear error, never silent): custom ``autograd.Function``s cannot be recorded; tensors
-created inside forward by factories (``zeros(x.size(0), ...)``) are recorded as constants of the traced size;
-the graph keeps the training/eval mode it was traced in (as PyTorch's traces do).
+Factories sized by traced tensors (``dtorch.zeros(x.size(0), h)``, ``zeros_like(x)``, ``arange(x.size(1))``)
+are recorded as nodes; dropout masks are redrawn on every replay. Known limits: custom ``autograd.Function``s are
+refused (a clear error); the graph keeps the training/eval mode it was traced in, as PyTorch's traces do; values
+computed outside dtorch's ops (NumPy, ``.item()``, functions such as ``isclose`` that return plain results) are
+constants of the trace, which ``check_trace`` reports (``TracerWarning``) by replaying on other input values.
 """
 
 import inspect
