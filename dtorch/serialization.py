@@ -1464,6 +1464,8 @@ class _WeightsOnlyUnpickler:
             return self._run()
         except IndexError:
             raise _weights_only_error("malformed pickle: an opcode found too few values on its stack") from None
+        except (TypeError, ValueError, UnicodeDecodeError) as error:  # a call or key the data cannot make
+            raise _weights_only_error(f"malformed pickle: {type(error).__name__}: {error}") from error
 
     def _run(self):
         read, read1 = self._read, self._file.read

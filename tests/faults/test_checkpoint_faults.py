@@ -252,6 +252,10 @@ DAMAGED = {
     "unbalanced_stop": lambda data: b"\x80\x02(K\x01.",
     "empty_stack_reduce": lambda data: b"\x80\x02R.",
     "odd_setitems": lambda data: b"\x80\x02}(K\x01u.",
+    "bad_utf8": lambda data: b"\x80\x02X\x02\x00\x00\x00\xff\xfe.",
+    "rebuild_with_missing_args": lambda data: b"\x80\x02ctorch._utils\n_rebuild_tensor_v2\n)R.",
+    "unhashable_key": lambda data: b"\x80\x02}]K\x01s.",
+    "complex_from_text": lambda data: b"\x80\x02c__builtin__\ncomplex\nX\x01\x00\x00\x00z\x85R.",
 }
 
 
