@@ -12,9 +12,9 @@ from dtorch import functional as F
 from dtorch.autograd import grad_mode
 from dtorch.ops.device import ToDevice
 from dtorch.random import numpy_generator
-from dtorch.tensor import Tensor
+from dtorch.tensor import Tensor, wrap_array
 
-_new = Tensor._from_array
+_new = wrap_array
 
 
 def _parse_to(args, kwargs):

@@ -23,9 +23,9 @@ from dtorch.ops import reduction as R
 from dtorch.ops import shape as S
 from dtorch.ops import views as V
 from dtorch.ops._util import checked_fill_value, normalize_dims
-from dtorch.tensor import Size, Tensor, _wrap_dim
+from dtorch.tensor import Size, Tensor, _wrap_dim, wrap_array
 
-_new = Tensor._from_array
+_new = wrap_array
 _grad_state = grad_mode._state
 _SCALAR_TYPES = (int, float, bool)
 

@@ -31,10 +31,11 @@ from dtorch._backend import device_of
 from dtorch.autograd import grad_mode
 
 Tensor = tensor_module.Tensor
-_new_tensor = tensor_module.Tensor._from_array
+_new_tensor = tensor_module.wrap_array
 _grad_state = grad_mode._state
 
 REGISTRY = {}
+_object_new = object.__new__
 _sequence_numbers = itertools.count()
 _numpy_ndarray = np.ndarray
 # set by dtorch.jit while a trace or export records ops: called as capture(node, inputs, attrs, result)
@@ -101,7 +102,7 @@ class Function:
     @classmethod
     def apply(cls, *inputs, **attrs):
         """Run the op on Tensors (Python scalars pass through as constants) and record it for backward."""
-        node = cls.__new__(cls)
+        node = _object_new(cls)  # (``cls.__new__`` would look the method up along the class's bases first)
         if attrs:
             node.__dict__.update(attrs)
         count = len(inputs)
@@ -153,8 +154,8 @@ class Function:
             result = _new_tensor(out, None)
         if node.is_view:
             # a view shares its memory owner with the input (NumPy collapses base chains to the owner)
-            owner = arrays[0] if arrays[0].base is None else arrays[0].base
-            if out.base is owner:
+            owner = out.base
+            if owner is not None and (owner is arrays[0] or owner is arrays[0].base):
                 source = inputs[0]
                 result._base = source._base if source._base is not None else source
         if extras is not None:

@@ -395,3 +395,14 @@ def test_basic_tuple_keys_and_matrix_transposes_equal_the_general_paths():
     check_op(lambda x: x.flatten(1), None, [(2, 3, 4)])
     check_op(lambda x: x[:, 1], None, [(3, 4)])
     check_op(lambda x: x[1:, ::2, 0], None, [(3, 4, 2)])
+
+
+def test_wrap_array_equals_from_array():
+    from dtorch.tensor import Tensor, wrap_array
+
+    array = _rand(3)
+    for grad_fn in (None, object()):
+        fast, reference = wrap_array(array, grad_fn), Tensor._from_array(array, grad_fn)
+        assert type(fast) is type(reference) is Tensor
+        for slot in ("_array", "grad_fn", "requires_grad", "grad", "_vc", "_base", "_hooks", "_post_hooks"):
+            assert getattr(fast, slot) is getattr(reference, slot) or getattr(fast, slot) == getattr(reference, slot)
