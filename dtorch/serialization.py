@@ -25,12 +25,14 @@ cannot run or change anything outside the objects the file builds. It accepts ex
 - opcodes that build data: ints, floats, strings, bytes, ``None``/``True``/``False``, tuples, lists, dicts, sets,
   the memo (``PUT``/``GET``), ``MARK``/``POP``/``DUP``, ``BINPERSID`` for storages; never ``INST``, ``OBJ``,
   ``EXT*``, text persistent ids or out-of-band buffers;
-- globals, by name: ``collections.OrderedDict``, ``collections.Counter``, ``builtins.set``, ``frozenset``,
-  ``complex``, ``bytearray``, ``_codecs.encode`` (bytes), ``torch.Size``, ``torch.device``, ``torch.Tensor``,
+- globals, by name: ``collections.OrderedDict``, ``collections.Counter``, ``builtins.set``, ``frozenset`` (which
+  PyTorch's list lacks), ``complex``, ``bytearray``, ``_codecs.encode`` (bytes), ``torch.Size``, ``torch.device``,
+  ``torch.Tensor``,
   ``torch.nn.parameter.Parameter``, ``torch.<dtype>`` (every dtype), ``torch.<Type>Storage`` and
   ``torch.storage.UntypedStorage``, the tensor rebuilders of ``torch._utils`` and
   ``torch._tensor._rebuild_from_type_v2``, plus what ``add_safe_globals`` or ``safe_globals`` allow; any other
-  global raises ``pickle.UnpicklingError`` with PyTorch's message naming it and how to allow it;
+  global raises ``pickle.UnpicklingError`` with PyTorch's message naming it and how to allow it (sparse and
+  quantized tensors and dtypes dtorch lacks are named as such);
 - calls (``REDUCE``/``NEWOBJ``) only of the callables above;
 - changes (``BUILD``, ``SETITEM(S)``, ``APPEND(S)``, ``ADDITEMS``) only to objects this file created: dicts, lists
   and sets it built, an ``OrderedDict``'s attributes, and instances of allowlisted classes. A global (a class, a
