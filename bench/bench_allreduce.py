@@ -14,7 +14,8 @@ Run ``python bench/bench_allreduce.py`` (it launches itself under ``mpiexec -n 2
 2. 100 all_reduces of 64 KB: issued with ``async_op=True`` and then awaited, against the same 100 done one by one.
 3. The cost of the mismatch check of every call, on by default (``DebugLevel.INFO``: a 32-byte MAX all-reduce of the
    sequence number and the call's fingerprint before the data moves), on 4 KB, 64 KB and 1 MB all_reduces against
-   checks off (``OFF``); checks and no checks timed alternately.
+   checks off (``OFF``), and on a DDP training step (MLP 784-512-256-10, batch 128 a rank); checks and no checks
+   timed alternately.
 """
 
 import argparse
@@ -147,6 +148,31 @@ def main():
         check_rows.append((label, per))
         say(f"{label:>6} all_reduce: checks OFF {per['OFF'] * 1e6:.1f} us, every call checked (default) "
             f"{per['INFO'] * 1e6:.1f} us ({(per['INFO'] / per['OFF'] - 1) * 100:+.1f}%)", flush=True)
+
+    # ... and on a DDP training step (MLP 784-512-256-10, batch 128 a rank, SGD with momentum)
+    from dtorch import nn
+    from dtorch.nn.parallel import DistributedDataParallel
+
+    dtorch.manual_seed(0)
+    model = DistributedDataParallel(nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 256), nn.ReLU(),
+                                                  nn.Linear(256, 10)))
+    opt = dtorch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    rng = np.random.default_rng(rank)
+    inputs = dtorch.from_numpy(rng.standard_normal((128, 784)).astype(np.float32))
+    targets = dtorch.from_numpy(rng.integers(0, 10, 128))
+    step_levels = {}
+    for level in (dist.DebugLevel.OFF, dist.DebugLevel.INFO):
+        def step(level=level):
+            dist.set_debug_level(level)
+            for _ in range(5):
+                opt.zero_grad()
+                nn.functional.cross_entropy(model(inputs), targets).backward()
+                opt.step()
+        step_levels[level.name] = step
+    t_step = {k: v / 5 for k, v in compare(world, step_levels, 1, args.repeats).items()}
+    check_rows.append(("DDP step (MLP, batch 128)", t_step))
+    say(f"DDP step: checks OFF {t_step['OFF'] * 1e3:.2f} ms, every call checked (default) "
+        f"{t_step['INFO'] * 1e3:.2f} ms ({(t_step['INFO'] / t_step['OFF'] - 1) * 100:+.1f}%)", flush=True)
     dist.set_debug_level(dist.DebugLevel.INFO)
 
     # gloo last, on its own: once used, its threads keep polling and slow every MPI call made after it
