@@ -8,7 +8,7 @@ for queued work: the queue has not moved for the group's timeout) it
 
 1. reads the group's progress board to learn which ranks have not reached that collective (each rank posts the
    sequence number it entered last; see :class:`dtorch.distributed.progress.ProgressBoard`),
-2. fails the operation's :class:`~dtorch.collectives.base.Work` with a :class:`DistTimeoutError` naming the
+2. fails the operation's :class:`~dtorch.distributed.work.Work` with a :class:`DistTimeoutError` naming the
    collective, its sequence number and those ranks, so a rank blocked in ``work.wait()`` raises it (when the
    communication thread runs the work; a waiting thread that took the work over is blocked inside MPI, as a
    sync call is, and gets the report of step 3),
