@@ -525,11 +525,23 @@ def _as_args(example_inputs):
     return example_inputs
 
 
+def _distinct_inputs(value, seen):
+    """The inputs with a repeated Tensor (``mha(x, x, x)``) or a parameter replaced by a Tensor sharing its memory,
+    so that each input position is a graph input of its own."""
+    if isinstance(value, Tensor):
+        if id(value) in seen:
+            alias = Tensor._from_array(value._array, None)
+            alias.requires_grad = value.requires_grad
+            return alias
+        seen.add(id(value))
+        return value
+    if isinstance(value, (tuple, list)):
+        return type(value)(_distinct_inputs(v, seen) for v in value)
+    return value
+
+
 def _input_tree(value, capture):
     if isinstance(value, Tensor):
-        if capture.lookup(value) is not None:
-            raise RuntimeError("the same Tensor is passed twice (or is a parameter) among the example inputs; pass "
-                               "distinct tensors")
         return capture.add(value, "input")
     if isinstance(value, (tuple, list)):
         return {"tuple" if isinstance(value, tuple) else "list": [_input_tree(v, capture) for v in value]}
@@ -569,6 +581,7 @@ def record(function, args, module=None, strict=True, what="trace"):
             elif entry.kind == "buffer":
                 capture.graph.buffers[name] = entry.name
     graph = capture.graph
+    args = _distinct_inputs(tuple(args), {id(entry.tensor) for entry in capture.table.values()})
     graph.input_tree = {"tuple": [_input_tree(a, capture) for a in args]}
     target = module.forward if module is not None else function
     graph.input_names = forward_parameter_names(target, len(graph.inputs))

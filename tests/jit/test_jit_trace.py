@@ -310,3 +310,9 @@ def test_factories_sized_by_the_input_follow_it_on_replay():
     _close(traced(x), model(x))
     zeros = dtorch.jit.trace(lambda x: dtorch.zeros(2, 3) + x, dtorch.ones(2, 3))  # fixed sizes: a constant
     assert [n["op"] for n in zeros.graph.nodes] == ["Add"]
+
+
+def test_a_tensor_passed_twice_gives_two_inputs():
+    traced = dtorch.jit.trace(lambda a, b: a * 2 + b, (dtorch.ones(2),) * 2)
+    assert len(traced.graph.inputs) == 2
+    assert traced(dtorch.ones(2), dtorch.zeros(2)).tolist() == [2.0, 2.0]

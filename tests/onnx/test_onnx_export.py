@@ -244,3 +244,29 @@ def test_factories_sized_by_the_input_stay_dynamic():
     expected = model(dtorch.tensor(x)).detach().numpy()
     for outputs in _run_both(data, proto, {"x": x}):
         np.testing.assert_allclose(outputs[0], expected, rtol=1e-4, atol=1e-5)
+
+
+def test_multihead_attention_with_padding_mask_and_weights_against_pytorch():
+    import torch
+
+    dtorch.manual_seed(0)
+    model = dtorch.nn.MultiheadAttention(8, 2).eval()
+    twin = torch.nn.MultiheadAttention(8, 2).eval()
+    twin.load_state_dict({k: torch.from_numpy(v.numpy().copy()) for k, v in model.state_dict().items()})
+    memory = dtorch.randn(6, 2, 8)  # passed as key and value: each position is an input of its own
+    padding = dtorch.tensor([[False] * 5 + [True], [False] * 6])
+    names = ["query", "key", "value", "padding"]
+    data, proto = _export(model, (dtorch.randn(5, 2, 8), memory, memory, padding), input_names=names,
+                          output_names=["out", "weights"],
+                          dynamic_axes={"query": {0: "L", 1: "N"}, "key": {0: "S", 1: "N"}, "value": {0: "S", 1: "N"},
+                                        "padding": {0: "N", 1: "S"}})
+    rng = np.random.default_rng(0)
+    query, kv = rng.standard_normal((4, 3, 8)).astype(np.float32), rng.standard_normal((7, 3, 8)).astype(np.float32)
+    pad = np.zeros((3, 7), bool)
+    pad[0, -2:] = True
+    with torch.no_grad():
+        theirs = outputs_numpy(twin(*[torch.from_numpy(a) for a in (query, kv, kv)],
+                                    key_padding_mask=torch.from_numpy(pad)))
+    for outputs in _run_both(data, proto, dict(zip(names, (query, kv, kv, pad)))):
+        for got, want in zip(outputs, theirs):
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
