@@ -134,16 +134,10 @@ def result_type(tensor1, tensor2):
 
 
 def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=None, profile=None, sci_mode=None):
+    """PyTorch's print options (``profile``, ``sci_mode`` and the rest); see ``dtorch._tensor_str``."""
     from dtorch import _tensor_str
 
-    if precision is not None:
-        _tensor_str.PRECISION = precision
-    if threshold is not None:
-        _tensor_str.THRESHOLD = threshold
-    if edgeitems is not None:
-        _tensor_str.EDGE_ITEMS = edgeitems
-    if linewidth is not None:
-        _tensor_str.LINE_WIDTH = linewidth
+    _tensor_str.set_printoptions(precision, threshold, edgeitems, linewidth, profile, sci_mode)
 
 
 def compile(model=None, **options):

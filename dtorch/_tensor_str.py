@@ -18,6 +18,42 @@ PRECISION = 4
 THRESHOLD = 1000
 EDGE_ITEMS = 3
 LINE_WIDTH = 80
+SCI_MODE = None  # None: chosen per tensor by the rules above; True/False: always/never scientific
+
+_PROFILES = {
+    "default": {"precision": 4, "threshold": 1000, "edgeitems": 3, "linewidth": 80},
+    "short": {"precision": 2, "threshold": 1000, "edgeitems": 2, "linewidth": 80},
+    "full": {"precision": 4, "threshold": math.inf, "edgeitems": 3, "linewidth": 80},
+}
+
+
+def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=None, profile=None, sci_mode=None):
+    """PyTorch's print options: a ``profile`` (``'default'``, ``'short'``, ``'full'``) first, then the options
+    given; ``sci_mode`` True/False forces scientific notation on/off and None (also when not given) restores the
+    automatic choice, as in PyTorch.
+
+    >>> import dtorch
+    >>> dtorch.set_printoptions(sci_mode=False); dtorch.tensor([1e-5, 1.0])
+    tensor([0.0000, 1.0000])
+    >>> dtorch.set_printoptions(profile="default")
+    """
+    global PRECISION, THRESHOLD, EDGE_ITEMS, LINE_WIDTH, SCI_MODE
+    settings = dict(_PROFILES.get(profile, {}))
+    for name, value in (("precision", precision), ("threshold", threshold), ("edgeitems", edgeitems),
+                        ("linewidth", linewidth)):
+        if value is not None:
+            settings[name] = value
+    PRECISION = settings.get("precision", PRECISION)
+    THRESHOLD = settings.get("threshold", THRESHOLD)
+    EDGE_ITEMS = settings.get("edgeitems", EDGE_ITEMS)
+    LINE_WIDTH = settings.get("linewidth", LINE_WIDTH)
+    SCI_MODE = sci_mode
+
+
+def get_printoptions():
+    """The current print options as a dict, PyTorch's keys."""
+    return {"precision": PRECISION, "threshold": THRESHOLD, "edgeitems": EDGE_ITEMS, "linewidth": LINE_WIDTH,
+            "sci_mode": SCI_MODE}
 
 
 class _Formatter:
@@ -41,9 +77,14 @@ class _Formatter:
             return
         magnitude = np.abs(shown)
         largest, smallest = float(magnitude.max()), float(magnitude.min())
-        if largest / smallest > 1000.0 or largest > 1.0e8 or smallest < 1.0e-4:
+        whole = bool(np.all(np.ceil(shown) == shown))
+        if SCI_MODE is None:
+            scientific = largest / smallest > 1000.0 or largest > 1.0e8 or smallest < 1.0e-4
+        else:
+            scientific = SCI_MODE
+        if scientific:
             self.mode = "sci"
-        elif not bool(np.all(np.ceil(shown) == shown)):
+        elif not whole:
             self.mode = "fixed"
         self.width = max(len(self._format_float(v)) for v in shown.tolist())
 

@@ -55,7 +55,9 @@ def _infer_array(data, dtype):
     if array.dtype == object:
         raise TypeError(f"Could not infer dtype of {type(data).__name__} (ragged nested sequence?)")
     if dtype is not None:
-        with np.errstate(over="ignore"):  # a value beyond the dtype's range becomes inf, silently as in PyTorch
+        if dtype.kind in "iu" and array.size and array.dtype.kind in "iuf":
+            _check_integer_range(array, dtype)
+        with np.errstate(over="ignore"):  # a float beyond the dtype's range becomes inf, silently as in PyTorch
             return array.astype(dtype)
     if array.dtype.kind == "f":
         if isinstance(data, np.generic):
@@ -69,6 +71,20 @@ def _infer_array(data, dtype):
     if array.dtype.kind not in "biuf":
         raise TypeError(f"Could not infer dtype of {array.dtype}")
     return array
+
+
+def _check_integer_range(array, dtype):
+    """PyTorch's range check for Python numbers given an integer dtype: out-of-range values (and non-finite
+    floats) are a RuntimeError, except that unsigned types take negative ints down to ``-max``, wrapped around."""
+    info = np.iinfo(dtype)
+    low = -int(info.max) if dtype.kind == "u" else int(info.min)
+    if array.dtype.kind == "f":
+        if not np.isfinite(array).all():
+            raise RuntimeError(f"value cannot be converted to type {dtype.name} without overflow")
+        array = np.trunc(array)
+    smallest, largest = array.min(), array.max()
+    if smallest < low or largest > int(info.max):
+        raise RuntimeError(f"value cannot be converted to type {dtype.name} without overflow")
 
 
 def _contains_tensor(data):

@@ -173,3 +173,46 @@ def test_reshape_family_grad_fn_names_match_torch(make):
         out = make(lib.ones(2, 1, 3, requires_grad=True) * 1)
         names.append(out.grad_fn.name() if lib is dtorch else type(out.grad_fn).__name__)
     assert names[0] == names[1]
+
+
+# ---- set_printoptions: sci_mode and profiles, against PyTorch ------------------------------------------------------------
+
+PRINT_CASES = [
+    [1e-5, 1.0, 123456.0],
+    [1e10, 2.0],
+    [0.5, 3e9],
+    [1.5, 2.0],
+    [1.0, 2.0],
+    [1.23456],
+    [float("nan"), 1.5, float("inf")],
+]
+
+
+@pytest.mark.parametrize("options", [
+    {"sci_mode": False}, {"sci_mode": True}, {"profile": "short"}, {"profile": "full"}, {"profile": "default"},
+    {"profile": "short", "precision": 3}, {"precision": 6, "sci_mode": False}, {"profile": "nope"},
+])
+def test_set_printoptions_matches_torch(options):
+    import torch
+
+    try:
+        torch.set_printoptions(**options)
+        dtorch.set_printoptions(**options)
+        for values in PRINT_CASES:
+            assert repr(dtorch.tensor(values)) == repr(torch.tensor(values)), values
+        long_values = torch.arange(2000.0) / 3
+        assert repr(dtorch.arange(2000.0) / 3) == repr(long_values)
+        assert repr(dtorch.arange(10).reshape(2, 5)) == repr(torch.arange(10).reshape(2, 5))
+    finally:
+        torch.set_printoptions(profile="default")
+        dtorch.set_printoptions(profile="default")
+
+
+def test_sci_mode_stays_until_reset_and_profile_resets_it():
+    try:
+        dtorch.set_printoptions(sci_mode=True)
+        dtorch.set_printoptions(precision=2)  # sci_mode not given: back to automatic, as in PyTorch
+        assert repr(dtorch.tensor([1.5, 2.0])) == "tensor([1.50, 2.00])"
+        assert dtorch._tensor_str.get_printoptions()["sci_mode"] is None
+    finally:
+        dtorch.set_printoptions(profile="default")

@@ -8,6 +8,7 @@ DDP's communication thread touches raw arrays only and never records ops.
 import functools
 
 _state = {"enabled": True}
+_inference = {"enabled": False}  # kept apart from _state: the per-op path reads only _state["enabled"]
 
 
 def is_grad_enabled():
@@ -94,21 +95,27 @@ class set_grad_enabled(_GradModeBase):
 
 
 class inference_mode(_GradModeBase):
-    """Like ``no_grad`` (dtorch has no separate inference tensors); ``inference_mode(False)`` does nothing.
+    """Like ``no_grad`` (dtorch has no separate inference tensors), and ``is_inference_mode_enabled()`` is True
+    inside; ``inference_mode(False)`` leaves inference mode and turns recording on, as PyTorch's does.
 
     >>> import dtorch
     >>> with dtorch.inference_mode():
-    ...     dtorch.is_grad_enabled()
-    False
+    ...     dtorch.is_grad_enabled(), dtorch.is_inference_mode_enabled()
+    (False, True)
     """
 
     def __init__(self, mode=True):
         self.mode = bool(mode)
-        self.target = False if mode else _state["enabled"]
+        self.target = not self.mode
 
     def __enter__(self):
-        self.target = False if self.mode else _state["enabled"]
+        self.previous_inference = _inference["enabled"]
+        _inference["enabled"] = self.mode
         return super().__enter__()
+
+    def __exit__(self, *exc_info):
+        _inference["enabled"] = self.previous_inference
+        return super().__exit__(*exc_info)
 
     def __call__(self, function):
         mode = self.mode
@@ -122,4 +129,5 @@ class inference_mode(_GradModeBase):
 
 
 def is_inference_mode_enabled():
-    return False
+    """True inside ``inference_mode()`` (and not inside a nested ``inference_mode(False)``)."""
+    return _inference["enabled"]

@@ -1699,6 +1699,13 @@ def _scalar_type_name(tensor):
     return _SCALAR_TYPE_NAMES.get(name, name)
 
 
+def _unbatched_target(input, target, axis):
+    """A 1-D (unbatched) input takes its class index as a 0-d target or a one-element 1-D one, as PyTorch."""
+    if axis == 0 and input._array.ndim == 1 and target._array.shape == (1,):
+        return _F.reshape(target, ())
+    return target
+
+
 def _check_class_target(input, target, axis):
     """Class-index targets: the input's shape without the class axis, then int64 or uint8 (PyTorch's order and
     errors: a batch-size mismatch is a ValueError, every other mismatch a RuntimeError)."""
@@ -1779,6 +1786,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
         if target._array.dtype != input._array.dtype:
             target = _F._cast(target, input._array.dtype)
     else:
+        target = _unbatched_target(input, target, axis)
         _check_class_target(input, target, axis)
         _check_class_weight(weight, c)
         _check_labels(target, ignore_index, c)
@@ -1799,7 +1807,7 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     _check_reduction(reduction)
     axis = _class_axis(input, "nll_loss")
     _check_float(input, "nll_loss")
-    target = _as_operand(target, input)
+    target = _unbatched_target(input, _as_operand(target, input), axis)
     _check_class_target(input, target, axis)
     _check_class_weight(weight, input._array.shape[axis])
     _check_labels(target, ignore_index, input._array.shape[axis])

@@ -55,3 +55,28 @@ def test_mode_restored_after_exception():
     except ValueError:
         pass
     assert dtorch.is_grad_enabled()
+
+
+def test_is_inference_mode_enabled_follows_pytorch():
+    import torch
+
+    def trace(library):
+        seen = [library.is_inference_mode_enabled()]
+        with library.inference_mode():
+            seen.append((library.is_inference_mode_enabled(), library.is_grad_enabled()))
+            with library.inference_mode(False):
+                seen.append((library.is_inference_mode_enabled(), library.is_grad_enabled()))
+            with library.no_grad():
+                seen.append(library.is_inference_mode_enabled())
+        with library.no_grad():
+            with library.inference_mode(False):
+                seen.append((library.is_inference_mode_enabled(), library.is_grad_enabled()))
+
+        @library.inference_mode()
+        def decorated():
+            return library.is_inference_mode_enabled()
+
+        seen.append((decorated(), library.is_inference_mode_enabled(), library.is_grad_enabled()))
+        return seen
+
+    assert trace(dtorch) == trace(torch)
