@@ -11,6 +11,8 @@ gradient all-reduce, SGD with momentum) on a fixed random batch of each rank:
 - A wide MLP 784-1024-1024-1024-1024-10, batch 32 per rank, ``bucket_cap_mb=4`` (4 buckets, one per big layer):
   dtorch DDP (each bucket's all-reduce starts during backward) against the same step without overlap (the plain
   model, then one all-reduce of all gradients in one flat buffer after backward).
+- dtorch's DDP step is also timed with the per-call collective check off (``DTORCH_DISTRIBUTED_DEBUG=OFF``; by
+  default every collective is preceded by a small check all-reduce, which gloo does not do).
 
 Each step is also timed without any communication (the plain model on each rank, both ranks running at once):
 "compute"; the DDP step minus that is the communication backward did not hide ("exposed"). Times are the median
@@ -112,6 +114,20 @@ def one_all_reduce_after_backward(lib, dist, model):
     return reduce
 
 
+def checks_off(step, dist):
+    """The step with the per-call collective check off (``DTORCH_DISTRIBUTED_DEBUG=OFF``; on by default)."""
+
+    def run():
+        level = dist.get_debug_level()
+        dist.set_debug_level(dist.DebugLevel.OFF)
+        try:
+            step()
+        finally:
+            dist.set_debug_level(level)
+
+    return run
+
+
 # ---- timing --------------------------------------------------------------------------------------------------------
 
 
@@ -154,14 +170,16 @@ def run_dtorch(comm, rank, number, repeats):
         dtorch.manual_seed(0)
         plain = build(dtorch)
         fns = {"ddp": step_fn(dtorch, ddp, x, y), "compute": step_fn(dtorch, local, x, y),
-               "no overlap": step_fn(dtorch, plain, x, y, one_all_reduce_after_backward(dtorch, dist, plain))}
+               "no overlap": step_fn(dtorch, plain, x, y, one_all_reduce_after_backward(dtorch, dist, plain)),
+               "ddp, checks off": checks_off(step_fn(dtorch, ddp, x, y), dist)}
         steps = number[name]
         results[name] = measure(comm, fns, steps, repeats)
         results[name]["buckets"] = len(ddp.reducer.buckets)
         if rank == 0:
             r = results[name]
             print(f"dtorch {name:<22} ddp {r['ddp'] * 1e3:8.2f} ms  no overlap {r['no overlap'] * 1e3:8.2f} ms  "
-                  f"compute {r['compute'] * 1e3:8.2f} ms  buckets {r['buckets']}", flush=True)
+                  f"compute {r['compute'] * 1e3:8.2f} ms  ddp, checks off {r['ddp, checks off'] * 1e3:8.2f} ms  "
+                  f"buckets {r['buckets']}", flush=True)
     dist.destroy_process_group()
     return results
 
@@ -217,13 +235,14 @@ def main():
         return
     print()
     print("| workload (2 ranks) | dtorch DDP step | PyTorch DDP (gloo) step | dtorch/PyTorch | dtorch compute / "
-          "exposed comm | PyTorch compute / exposed comm |")
-    print("|---|---:|---:|---:|---:|---:|")
+          "exposed comm | PyTorch compute / exposed comm | dtorch DDP, checks off (ratio) |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for name, theirs_row in theirs.items():
         r = ours[name]
         print(f"| {name} | {r['ddp'] * 1e3:.2f} ms | {theirs_row['ddp'] * 1e3:.2f} ms | "
               f"{r['ddp'] / theirs_row['ddp']:.2f}x | {r['compute'] * 1e3:.2f} / {(r['ddp'] - r['compute']) * 1e3:.2f} ms "
-              f"| {theirs_row['compute'] * 1e3:.2f} / {(theirs_row['ddp'] - theirs_row['compute']) * 1e3:.2f} ms |")
+              f"| {theirs_row['compute'] * 1e3:.2f} / {(theirs_row['ddp'] - theirs_row['compute']) * 1e3:.2f} ms | "
+              f"{r['ddp, checks off'] * 1e3:.2f} ms ({r['ddp, checks off'] / theirs_row['ddp']:.2f}x) |")
     print()
     print("| dtorch workload (2 ranks) | buckets | DDP, overlapped | one all_reduce after backward | overlapped / not | "
           "compute | exposed comm, overlapped / not |")

@@ -121,3 +121,29 @@ def test_consolidated_state_dict_loads_into_the_plain_optimizer_and_back(world):
 def test_bad_optimizer_class(world):
     with pytest.raises(TypeError, match="optimizer_class"):
         ZeroRedundancyOptimizer(_model().parameters(), object, lr=0.1)
+
+
+def test_zero_with_ddp_under_join_matches_one_optimizer_stepping_every_iteration(world):
+    from dtorch.distributed.algorithms.join import Join
+
+    rank, size = dist.get_rank(), dist.get_world_size()
+    steps = [2 + r for r in range(size)]
+    rng = np.random.default_rng(3)
+    data = [rng.standard_normal((4 * size, 5)) for _ in range(max(steps))]
+    model = DDP(_model())
+    zero = ZeroRedundancyOptimizer(model.parameters(), dtorch.optim.SGD, lr=0.05, momentum=0.9)
+    with Join([model, zero]):
+        for x in data[:steps[rank]]:
+            zero.zero_grad()
+            model(dtorch.tensor(x[4 * rank:4 * rank + 4])).pow(2).mean().backward()
+            zero.step()
+    reference = _model()
+    plain = dtorch.optim.SGD(reference.parameters(), lr=0.05, momentum=0.9)
+    for step, x in enumerate(data):
+        plain.zero_grad()
+        active = [r for r in range(size) if step < steps[r]]
+        total = sum(reference(dtorch.tensor(x[4 * r:4 * r + 4])).pow(2).mean() for r in active)
+        (total / size).backward()
+        plain.step()
+    for ours, theirs in zip(_params(model.module), _params(reference)):
+        np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-12)

@@ -6,6 +6,10 @@ fewest elements so far, group by group, as PyTorch partitions them). A rank keep
 local step every rank broadcasts the parameters it owns (one flat buffer per rank and dtype), so every rank ends the
 step with the whole updated model, exactly as if each had run ``optimizer_class`` over all parameters.
 
+Uneven inputs: ``Join([ddp_model, zero_optimizer])`` (DDP first) lets ranks run different numbers of steps; a
+joined rank keeps stepping its shard with the average of the active ranks' gradients, so the trajectory is that of
+one optimizer stepping every iteration.
+
 Collectives: ``step`` issues one broadcast per (owner rank, dtype) in rank order on every rank;
 ``consolidate_state_dict(to)`` gathers every rank's state on ``to``. Hyperparameters changed in ``param_groups``
 (by an LR scheduler) are copied into the local optimizer before each step.
@@ -21,13 +25,14 @@ import numpy as np
 
 import dtorch.distributed as dist
 from dtorch import _backend
+from dtorch.distributed.algorithms.join import Join, Joinable, JoinHook
 from dtorch.optim.optimizer import Optimizer
 from dtorch.tensor import Tensor
 
 __all__ = ["ZeroRedundancyOptimizer"]
 
 
-class ZeroRedundancyOptimizer(Optimizer):
+class ZeroRedundancyOptimizer(Optimizer, Joinable):
     """Wraps ``optimizer_class`` so that each rank keeps the state of its share of the parameters only.
 
     Args:
@@ -50,7 +55,8 @@ class ZeroRedundancyOptimizer(Optimizer):
             raise TypeError(f"ZeroRedundancyOptimizer: optimizer_class must be a dtorch.optim.Optimizer subclass, "
                             f"got {optimizer_class!r}")
         self._ready = False
-        super().__init__(params, defaults)
+        Optimizer.__init__(self, params, defaults)
+        Joinable.__init__(self)
         self.process_group = dist.group.WORLD if process_group is None else process_group
         if self.process_group is None:
             raise RuntimeError("Default process group has not been initialized, please make sure to call "
@@ -121,6 +127,7 @@ class ZeroRedundancyOptimizer(Optimizer):
 
         Returns the closure's loss when a closure is given.
         """
+        Join.notify_join_context(self)
         loss = None
         if self.optim is not None:
             for group, local in zip(self.param_groups, self._local_index()):
@@ -223,9 +230,33 @@ class ZeroRedundancyOptimizer(Optimizer):
             local_groups.append(packed)
         self.optim.load_state_dict({"state": local_state, "param_groups": local_groups})
 
+    # ---- uneven inputs: a joined rank keeps stepping its shard with the gradients DDP's join hook averaged ----------
+
+    def join_hook(self, **kwargs):
+        return _ZeROJoinHook(self)
+
+    @property
+    def join_device(self):
+        return self.param_groups[0]["params"][0].device
+
+    @property
+    def join_process_group(self):
+        return self.process_group
+
     def __repr__(self):
         return f"ZeroRedundancyOptimizer(optimizer_class={self.optimizer_class.__name__}, rank={self.rank}, " \
                f"world_size={self.world_size})"
+
+
+class _ZeROJoinHook(JoinHook):
+    """While others still train, a joined rank steps its shard (DDP's join hook, listed first in ``Join``, has put
+    the active ranks' average into ``.grad``) and broadcasts it, as the active ranks' ``step`` expects."""
+
+    def __init__(self, zero):
+        self.zero = zero
+
+    def main_hook(self):
+        self.zero.step()
 
 
 def _to_numpy(value):

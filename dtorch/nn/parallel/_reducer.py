@@ -453,16 +453,21 @@ class Reducer:
     def shadow_backward(self):
         """On a rank that has joined: issue the collectives of one reduced backward with zero gradients."""
         if self.find_unused_parameters or (self.static_graph and self.sync_iterations == 0):
-            zeros = Tensor._from_array(np.zeros(len(self.params), np.int32), None)
-            dist.all_reduce(zeros, group=self.group)
+            self.used_map = np.zeros(len(self.params), np.int32)
+            self.used_work = dist.all_reduce(Tensor._from_array(self.used_map, None), group=self.group,
+                                             async_op=True)
         for bucket in self.buckets:
             bucket.flat[...] = 0
             if self.comm_hook is None:
                 dist.all_reduce(bucket.tensor, group=self.group)
             else:
-                self.comm_hook(self.comm_state, self.grad_bucket(bucket)).wait()
+                self._take_hook_result(bucket, self.comm_hook(self.comm_state, self.grad_bucket(bucket)).wait())
         if self.comm_hook is not None:
             dist.all_reduce(Tensor._from_array(np.zeros(1, np.int64), None), group=self.group)
+        else:
+            self.buckets[-1].flat[-1] = 0
+        self._write_back(self._globally_unused())
+        self.used_work = None
         self.sync_iterations += 1
 
     def remove_hooks(self):

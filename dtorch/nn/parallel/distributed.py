@@ -141,11 +141,9 @@ class DistributedDataParallel(Module, Joinable):
             reducer.check_finished()
         buffer_src = dist.get_global_rank(self.process_group, 0)
         if grad_enabled and self._join_config.enable:
-            work = Join.notify_join_context(self)
-            if work is not None and not self._divide_by_initial_world_size:
-                work.wait()
-                reducer.divisor = int(work.get_future().value()[0]._array[0])
-            _, buffer_src = self._exchange_iteration_flags(sync, self.process_group)
+            Join.notify_join_context(self)
+            active, buffer_src = self._exchange_iteration_flags(sync, self.process_group)
+            reducer.divisor = self._world_size if self._divide_by_initial_world_size else max(active, 1)
         if grad_enabled:
             reducer.maybe_rebuild()
             if self.forward_sync_buffers and self._world_size > 1:
@@ -161,12 +159,16 @@ class DistributedDataParallel(Module, Joinable):
         return output
 
     def _exchange_iteration_flags(self, sync, group, joined=False):
-        """With Join: tell the joined ranks whether this iteration reduces gradients, and agree on an active rank
-        to broadcast buffers from. Returns that rank (global)."""
-        flags = np.array([0, -1] if joined else [int(sync), dist.get_global_rank(group, self._rank)], np.int64)
-        tensor = Tensor._from_array(flags, None)
-        dist.all_reduce(tensor, op=dist.ReduceOp.MAX, group=group)
-        return int(flags[0]), int(flags[1])
+        """With Join: count the ranks that reduce gradients in this iteration (the joined ranks shadow them when
+        it is not 0) and agree on an active rank to broadcast buffers from. Returns ``(count, that global rank)``."""
+        flags = np.zeros(1 + self._world_size, np.int64)
+        if not joined:
+            flags[0] = int(sync)
+            flags[1 + self._rank] = 1
+        dist.all_reduce(Tensor._from_array(flags, None), group=group)
+        active = np.flatnonzero(flags[1:])
+        src = dist.get_global_rank(group, int(active[-1]) if active.size else 0)
+        return int(flags[0]), src
 
     # ---- training controls -------------------------------------------------------------------------------------------
 
@@ -245,21 +247,23 @@ class DistributedDataParallel(Module, Joinable):
 
 
 class _DDPJoinHook(JoinHook):
-    """A joined rank's side of DDP: shadow the forward's flags and buffer broadcast and the backward's buckets; at
-    the end take the parameters of a rank that was active until the last iteration."""
+    """A joined rank's side of DDP: shadow the forward's flags and buffer broadcast and the backward's buckets
+    (zeros in, the active ranks' average written into ``.grad``, so a ZeroRedundancyOptimizer joined after DDP can
+    step its shard); at the end take the parameters of a rank that was active until the last iteration."""
 
     def __init__(self, ddp):
         self.ddp = ddp
 
     def main_hook(self):
         ddp = self.ddp
-        sync, buffer_src = ddp._exchange_iteration_flags(False, ddp.process_group, joined=True)
+        active, buffer_src = ddp._exchange_iteration_flags(False, ddp.process_group, joined=True)
         ddp.reducer.maybe_rebuild()
         if ddp.forward_sync_buffers and ddp._world_size > 1:
             buffers = ddp._buffers_to_sync()
             if buffers:
                 _broadcast_coalesced(buffers, buffer_src, ddp.process_group)
-        if sync:
+        if active:
+            ddp.reducer.divisor = ddp._world_size if ddp._divide_by_initial_world_size else active
             ddp.reducer.shadow_backward()
 
     def post_hook(self, is_last_joiner):
