@@ -196,12 +196,12 @@ def main():
         history.append({"epoch": epoch, "train_loss": loss_sum / seen, "test_loss": test_loss,
                         "test_accuracy": accuracy, "lr": scheduler.get_last_lr()[0]})
         states = rng_states(world)
-        if rank == 0:
-            print(f"epoch {epoch:2d}  train loss {loss_sum / seen:.4f}  test loss {test_loss:.4f}  "
-                  f"test accuracy {accuracy:.4f}  ({time.perf_counter() - begin:.1f} s)", flush=True)
+        if rank == 0:  # the checkpoint first: once the epoch's line is out, a restart resumes after it
             torch.save({"epoch": epoch, "model": module.state_dict(), "optimizer": optimizer.state_dict(),
                         "scheduler": scheduler.state_dict(), "rng": states, "history": history,
                         "world_size": world}, checkpoint_path)
+            print(f"epoch {epoch:2d}  train loss {loss_sum / seen:.4f}  test loss {test_loss:.4f}  "
+                  f"test accuracy {accuracy:.4f}  ({time.perf_counter() - begin:.1f} s)", flush=True)
         if world > 1:
             dist.barrier()  # nobody runs ahead of a checkpoint that a restart would resume from
         if args.stop_after is not None and epoch >= args.stop_after:

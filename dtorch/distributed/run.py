@@ -330,6 +330,7 @@ class _Stream:
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self.text = ""
         self.live = False  # a progress bar (\r updates) is being drawn on a terminal
+        self.blank = 0  # empty lines not shown yet
 
     def feed(self, data, final=False):
         self.text += self.decoder.decode(data, final)
@@ -522,6 +523,13 @@ class Job:
             if not _HYDRA_BOILERPLATE.match(shown):  # dtorchrun says what failed; Hydra's banner adds nothing
                 self._show(None, name, shown, stream)
             return
+        if not shown and stream is not None:  # held back: Hydra's reports start with an empty line of their own
+            stream.blank += 1
+            return
+        if stream is not None and stream.blank:
+            blanks, stream.blank = stream.blank, 0
+            for _ in range(blanks):
+                self.line(rank, name, "", None)
         own = f"[rank {rank}] "
         if shown.startswith(own):  # dtorch's own rank prefix (uncaught exceptions): ours replaces it
             shown = shown[len(own):]

@@ -3,7 +3,7 @@ DDP job from inside a script.
 
 Design. PyTorch's children find each other over TCP at ``MASTER_ADDR:MASTER_PORT``; dtorch's process groups are
 built on MPI, whose ranks are made by an MPI launcher. So ``spawn`` starts its children through ``mpiexec``
-(the same machinery as ``dtorchrun``: :class:`dtorch.distributed.run.Job`), and child ``i`` is MPI rank ``i``:
+(the same machinery as ``dtorchrun``: ``dtorch.distributed.run.Job``), and child ``i`` is MPI rank ``i``:
 ``init_process_group("gloo" or "mpi", rank=i, world_size=nprocs)`` then works, collectives included, and
 ``MASTER_ADDR``/``MASTER_PORT`` set by the script are passed on and ignored. Each child is a fresh interpreter
 that prepares itself as the standard library's ``spawn`` start method does: it imports the parent's main module
@@ -40,7 +40,13 @@ import time
 import weakref
 from multiprocessing.reduction import ForkingPickler
 
-from dtorch.distributed import run as _run
+
+def _launcher():
+    """dtorchrun's machinery, imported at first use (``python -m dtorch.distributed.run`` imports dtorch first,
+    and must not find its own module already loaded)."""
+    from dtorch.distributed import run
+
+    return run
 
 _START_METHODS = ("spawn", "fork", "forkserver")
 _RANK_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK", "ROLE_RANK",
@@ -159,7 +165,7 @@ class ProcessContext:
             return ProcessRaisedException(msg, index, error.get("pid", pid))
         code = failure.code if failure.code is not None else 1
         if code < 0:
-            name = _run._signal_name(-code)
+            name = _launcher()._signal_name(-code)
             return ProcessExitedException(f"process {index} terminated with signal {name}", index, pid, code, name)
         return ProcessExitedException(f"process {index} terminated with exit code {code}", index, pid, code)
 
@@ -231,11 +237,12 @@ def start_processes(fn, args=(), nprocs=1, join=True, daemon=False, start_method
     with open(os.path.join(workdir, "payload.pickle"), "wb") as f:
         pickle.dump({"preparation": preparation, "payload": payload, "workdir": workdir}, f)
     program = [sys.executable, "-u", "-m", "dtorch.multiprocessing._child", os.path.join(workdir, "payload.pickle")]
-    command = _run.mpiexec_command(nprocs, nprocs, _run.agent_command(program))
-    env = _run.launcher_environment({"DTORCHRUN_RANK_VARIABLES": "0", "PYTHONUNBUFFERED": "1"})
+    run = _launcher()
+    command = run.mpiexec_command(nprocs, nprocs, run.agent_command(program))
+    env = run.launcher_environment({"DTORCHRUN_RANK_VARIABLES": "0", "PYTHONUNBUFFERED": "1"})
     for name in _RANK_VARIABLES:  # the parent's own place in a job (spawn from a dtorchrun rank) is not theirs
         env.pop(name, None)
-    job = _run.Job(command, nprocs, env, console=True, prefix=False).start()
+    job = run.Job(command, nprocs, env, console=True, prefix=False).start()
     context = ProcessContext(job, nprocs, workdir, daemon)
     if not join:
         return context
