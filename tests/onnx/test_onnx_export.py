@@ -60,7 +60,7 @@ def test_opsets_carry_an_ir_version_the_runtime_reads(opset):
     dtorch.manual_seed(0)
     model = dtorch.nn.Sequential(dtorch.nn.Flatten(), dtorch.nn.Linear(12, 8), dtorch.nn.GELU(),
                                  dtorch.nn.LayerNorm(8)).eval()  # Gelu is an ONNX op from opset 20, decomposed before
-    data, proto = _export(model, as_dtorch(make_inputs("mlp", 2)), opset_version=opset,
+    data, proto = _export(model, as_dtorch(make_inputs("mlp", 2)), opset_version=opset, input_names=["x"],
                           dynamic_axes={"x": [0]})
     assert proto.opset_import[0].version == opset
     assert proto.ir_version == dtorch.onnx.IR_VERSION_FOR_OPSET[opset]
