@@ -81,6 +81,12 @@ class _Checker:
                 self.is_tainted(child)  # collects self.method calls to follow
             elif isinstance(child, ast.IfExp) and self.is_tainted(child.test):
                 raise _Refusal(child, "a conditional expression tests tensor values")
+            elif isinstance(child, ast.comprehension) and self.is_tainted(child.iter):
+                raise _Refusal(child.iter, "a comprehension iterates over a tensor (data-dependent control flow)")
+            elif isinstance(child, ast.BoolOp) and any(self.is_tainted(v) for v in child.values):
+                raise _Refusal(child, "`and`/`or` on tensors tests their values")
+            elif isinstance(child, ast.UnaryOp) and isinstance(child.op, ast.Not) and self.is_tainted(child.operand):
+                raise _Refusal(child, "`not` of a tensor tests its values")
 
     def bind(self, target, tainted):
         for node in ast.walk(target):

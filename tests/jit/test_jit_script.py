@@ -145,3 +145,20 @@ def test_unused_and_ignore_decorators_mark_functions():
         return x
 
     assert legacy._dtorch_jit_unused and dropped._dtorch_jit_ignore and dropped(3) == 3
+
+
+class Comprehension(nn.Module):
+    def forward(self, x):
+        return dtorch.stack([row * 2 for row in x])
+
+
+class ShortCircuit(nn.Module):
+    def forward(self, x, y):
+        return (x.any() and y) or x
+
+
+def test_script_refuses_comprehensions_and_boolean_operators_on_tensors():
+    with pytest.raises(RuntimeError, match="comprehension iterates over a tensor"):
+        dtorch.jit.script(Comprehension())
+    with pytest.raises(RuntimeError, match="and`/`or"):
+        dtorch.jit.script(ShortCircuit())
