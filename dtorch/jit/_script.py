@@ -19,7 +19,7 @@ _SHAPE_ATTRIBUTES = {"shape", "ndim", "dtype", "device", "is_cuda", "requires_gr
 _SHAPE_METHODS = {"size", "dim", "ndimension", "numel", "nelement", "is_floating_point", "is_complex",
                   "is_contiguous", "get_device", "element_size", "stride"}
 _SHAPE_FUNCTIONS = {"len", "isinstance", "type", "hasattr", "callable", "id"}
-_VALUE_READERS = {"item", "tolist", "numpy", "any", "all"}  # as methods, they turn values into Python data
+_VALUE_READERS = {"item", "tolist", "numpy"}  # as methods, they turn values into Python data
 _VALUE_FUNCTIONS = {"bool", "int", "float"}
 
 _state = {"scripting": 0}
