@@ -5,8 +5,9 @@ a link to it). Each kernel keeps its arithmetic in ``DT_HD`` functions and a thi
 ``kernels/dtorch_kernels.cuh``. A kernel is compiled at its first use on a device with CuPy's ``RawModule``
 (NVRTC underneath) and cached per (source, device).
 
-Every fused op below has a reference written once against ``xp`` (NumPy or CuPy): the reference *is* the
-definition, and the kernel is only a faster way to compute it. ``select_kernel`` decides which runs:
+Every fused op has a reference written once against ``xp`` (NumPy or CuPy): the reference *is* the definition,
+and the kernel is only a faster way to compute it. The optimizer steps' references are the optimizers' own update
+functions; the others are below. ``select_kernel`` decides which runs:
 the kernel when the arrays are CuPy float32 C-contiguous arrays on one device and kernels are enabled
 (``DTORCH_KERNELS=0`` turns them off), the reference otherwise (NumPy arrays, other dtypes, CuPy missing).
 
@@ -14,12 +15,8 @@ Contracts: the references update their arrays in place exactly as the kernels do
 branches on which one ran. Nothing here imports CuPy at module import; ``dtorch._backend`` does that lazily.
 
 >>> import numpy as np
->>> p, g = np.ones(3, np.float32), np.full(3, 0.5, np.float32)
->>> m, v = np.zeros(3, np.float32), np.zeros(3, np.float32)
->>> adam_step(p, g, m, v, step=1, lr=0.1)  # NumPy arrays: the reference runs
+>>> select_kernel(np.ones(3, np.float32))  # NumPy arrays: the reference runs
 'reference'
->>> p.round(4)
-array([0.9, 0.9, 0.9], dtype=float32)
 """
 
 import ctypes
@@ -97,81 +94,41 @@ def _launch(source_name, kernel_name, n, args):
     get_kernel(source_name, kernel_name)((blocks,), (THREADS,), args)
 
 
-# ---- Adam / AdamW ----------------------------------------------------------------------------------------------------
+# ---- Adam / AdamW and SGD with momentum --------------------------------------------------------------------------
+# Their xp references are the optimizers' own update functions (dtorch.optim.adam.adam_update and
+# dtorch.optim.sgd.sgd_update): the optimizers call these launchers only when select_kernel says "kernel".
 
 
-def adam_step_reference(p, g, m, v, *, step, lr, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0,
-                        decoupled=False, maximize=False):
-    """One Adam (or AdamW, ``decoupled=True``) step in place on flat arrays: the definition of ``adam_step_f32``."""
-    xp = _backend.xp_of(p)
-    g = -g if maximize else g
-    if weight_decay != 0:
-        if decoupled:
-            p *= 1 - lr * weight_decay
-        else:
-            g = g + weight_decay * p
-    m *= beta1
-    m += (1 - beta1) * g
-    v *= beta2
-    v += (1 - beta2) * g * g
-    step_size = lr / (1 - beta1 ** step)
-    bias_correction2_sqrt = (1 - beta2 ** step) ** 0.5
-    p -= step_size * (m / (xp.sqrt(v) / bias_correction2_sqrt + eps))
+def adam_scalars(*, step, lr, beta1, beta2, eps, weight_decay, decoupled, maximize):
+    """The scalar arguments of ``adam_step_f32`` after ``n``, computed in double and rounded to float32 exactly as
+    NumPy rounds adam_update's Python-float scalars."""
+    f32 = np.float32
+    return (f32(beta2), f32(1 - beta1), f32(1 - beta2), f32(eps), f32(weight_decay), f32(1 - lr * weight_decay),
+            f32(-(lr / (1 - beta1 ** step))), f32((1 - beta2 ** step) ** 0.5), np.int32(decoupled),
+            np.int32(maximize))
 
 
 def adam_step(p, g, m, v, *, step, lr, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, decoupled=False,
               maximize=False):
-    """One Adam/AdamW step in place over flat buffers; returns which path ran (``"kernel"`` or ``"reference"``)."""
-    path = select_kernel(p, g, m, v)
-    if path == "reference":
-        adam_step_reference(p, g, m, v, step=step, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
-                            weight_decay=weight_decay, decoupled=decoupled, maximize=maximize)
-        return path
+    """One Adam/AdamW step in place over flat CuPy float32 buffers (AMSGrad has no kernel), in one launch."""
     _launch("adam.cu", "adam_step_f32", p.size, (p, g, m, v, np.int64(p.size)) + adam_scalars(
         step=step, lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay, decoupled=decoupled,
         maximize=maximize))
-    return path
 
 
-def adam_scalars(*, step, lr, beta1, beta2, eps, weight_decay, decoupled, maximize):
-    """The scalar arguments of ``adam_step_f32`` after ``n``, computed in double as the reference computes them."""
+def sgd_scalars(*, lr, momentum, dampening, weight_decay, nesterov, maximize, first_step):
+    """The scalar arguments of ``sgd_momentum_step_f32`` after ``n``, rounded as sgd_update's are."""
     f32 = np.float32
-    return (f32(beta1), f32(1 - beta1), f32(beta2), f32(1 - beta2), f32(eps), f32(weight_decay),
-            f32(1 - lr * weight_decay), f32(lr / (1 - beta1 ** step)), f32((1 - beta2 ** step) ** 0.5),
-            np.int32(decoupled), np.int32(maximize))
-
-
-# ---- SGD with momentum -----------------------------------------------------------------------------------------------
-
-
-def sgd_momentum_step_reference(p, g, buf, *, lr, momentum, dampening=0.0, weight_decay=0.0, nesterov=False,
-                                maximize=False, first_step=False):
-    """One SGD-with-momentum step in place on flat arrays: the definition of ``sgd_momentum_step_f32``."""
-    g = -g if maximize else g
-    if weight_decay != 0:
-        g = g + weight_decay * p
-    if first_step:
-        buf[...] = g
-    else:
-        buf *= momentum
-        buf += (1 - dampening) * g
-    p -= lr * (g + momentum * buf if nesterov else buf)
+    return (f32(-lr), f32(momentum), f32(dampening), f32(1 - dampening), f32(weight_decay), np.int32(nesterov),
+            np.int32(maximize), np.int32(first_step))
 
 
 def sgd_momentum_step(p, g, buf, *, lr, momentum, dampening=0.0, weight_decay=0.0, nesterov=False, maximize=False,
                       first_step=False):
-    """One SGD-with-momentum step in place over flat buffers; returns which path ran."""
-    path = select_kernel(p, g, buf)
-    if path == "reference":
-        sgd_momentum_step_reference(p, g, buf, lr=lr, momentum=momentum, dampening=dampening,
-                                    weight_decay=weight_decay, nesterov=nesterov, maximize=maximize,
-                                    first_step=first_step)
-        return path
-    f32 = np.float32
-    _launch("sgd.cu", "sgd_momentum_step_f32", p.size,
-            (p, g, buf, np.int64(p.size), f32(lr), f32(momentum), f32(dampening), f32(weight_decay),
-             np.int32(nesterov), np.int32(maximize), np.int32(first_step)))
-    return path
+    """One SGD-with-momentum step in place over flat CuPy float32 buffers, in one launch (``momentum != 0``)."""
+    _launch("sgd.cu", "sgd_momentum_step_f32", p.size, (p, g, buf, np.int64(p.size)) + sgd_scalars(
+        lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov,
+        maximize=maximize, first_step=first_step))
 
 
 # ---- softmax + cross-entropy ---------------------------------------------------------------------------------------

@@ -1,30 +1,34 @@
-// Fused SGD-with-momentum step over a flat float32 parameter buffer (PyTorch's SGD):
-//   g   <- -g if maximize
-//   g   <- g + weight_decay * p
-//   buf <- g                                   on the first step (first_step != 0)
-//   buf <- momentum * buf + (1 - dampening) * g  afterwards
-//   d   <- g + momentum * buf if nesterov else buf
-//   p   <- p - lr * d
+// Fused SGD-with-momentum step over a flat float32 parameter buffer. The xp reference is
+// dtorch.optim.sgd.sgd_update; the arithmetic below is its, operation for operation (momentum != 0):
+//   g   <- -g                                       maximize
+//   g   <- p * weight_decay + g
+//   buf <- g                                        first step (the buffer is created from the gradient)
+//   buf <- buf * momentum + g                       dampening == 0
+//   buf <- buf * momentum + g * one_minus_dampening otherwise
+//   d   <- buf * momentum + g                       nesterov, else d <- buf
+//   p   <- p + d * neg_lr
 #include "dtorch_kernels.cuh"
 
-DT_HD void sgd_momentum_element(float* p, float g, float* buf, float lr, float momentum, float dampening,
-                                float weight_decay, int nesterov, int maximize, int first_step) {
+DT_HD void sgd_momentum_element(float* p, float g, float* buf, float neg_lr, float momentum, float dampening,
+                                float one_minus_dampening, float weight_decay, int nesterov, int maximize,
+                                int first_step) {
     if (maximize) g = -g;
-    if (weight_decay != 0.0f) g = g + weight_decay * *p;
+    if (weight_decay != 0.0f) g = *p * weight_decay + g;
     if (first_step) *buf = g;
-    else *buf = momentum * *buf + (1.0f - dampening) * g;
-    float direction = nesterov ? g + momentum * *buf : *buf;
-    *p = *p - lr * direction;
+    else if (dampening == 0.0f) *buf = *buf * momentum + g;
+    else *buf = *buf * momentum + g * one_minus_dampening;
+    const float direction = nesterov ? *buf * momentum + g : *buf;
+    *p = *p + direction * neg_lr;
 }
 
 #ifdef __CUDACC__
-extern "C" __global__ void sgd_momentum_step_f32(float* p, const float* g, float* buf, long long n, float lr,
-                                                 float momentum, float dampening, float weight_decay,
-                                                 int nesterov, int maximize, int first_step) {
+extern "C" __global__ void sgd_momentum_step_f32(float* p, const float* g, float* buf, long long n, float neg_lr,
+                                                 float momentum, float dampening, float one_minus_dampening,
+                                                 float weight_decay, int nesterov, int maximize, int first_step) {
     long long stride = (long long)blockDim.x * gridDim.x;
     for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
-        sgd_momentum_element(&p[i], g[i], &buf[i], lr, momentum, dampening, weight_decay, nesterov, maximize,
-                             first_step);
+        sgd_momentum_element(&p[i], g[i], &buf[i], neg_lr, momentum, dampening, one_minus_dampening, weight_decay,
+                             nesterov, maximize, first_step);
     }
 }
 #endif

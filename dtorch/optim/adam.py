@@ -1,6 +1,6 @@
 """Adam and AdamW (decoupled weight decay), with AMSGrad and maximize."""
 
-from dtorch import _backend
+from dtorch import _backend, _kernels
 from dtorch.optim.optimizer import Optimizer, direction_and_decay
 
 __all__ = ["Adam", "AdamW", "adam_update"]
@@ -109,10 +109,17 @@ class Adam(Optimizer):
 
     def _update(self, param, grad, arrays, step, group):
         beta1, beta2 = group["betas"]
+        decoupled = group.get("decoupled_weight_decay", False)
+        if not group["amsgrad"] and _kernels.select_kernel(param, grad, arrays[0], arrays[1]) == "kernel":
+            # CuPy float32 flat buffers: kernels/adam.cu, adam_update's arithmetic in one launch
+            _kernels.adam_step(param, grad, arrays[0], arrays[1], step=step, lr=float(group["lr"]), beta1=beta1,
+                               beta2=beta2, eps=group["eps"], weight_decay=group["weight_decay"],
+                               decoupled=decoupled, maximize=group["maximize"])
+            return arrays
         adam_update(param, grad, arrays[0], arrays[1], arrays[2] if group["amsgrad"] else None, step,
                     lr=float(group["lr"]), beta1=beta1, beta2=beta2, eps=group["eps"],
                     weight_decay=group["weight_decay"], amsgrad=group["amsgrad"], maximize=group["maximize"],
-                    decoupled_weight_decay=group.get("decoupled_weight_decay", False))
+                    decoupled_weight_decay=decoupled)
         return arrays
 
 

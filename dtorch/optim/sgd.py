@@ -1,6 +1,6 @@
 """Stochastic gradient descent with momentum, dampening, Nesterov momentum, weight decay and maximize."""
 
-from dtorch import _backend
+from dtorch import _backend, _kernels
 from dtorch.optim.optimizer import Optimizer, direction_and_decay
 
 __all__ = ["SGD", "sgd_update"]
@@ -100,6 +100,14 @@ class SGD(Optimizer):
         return None  # created from the first gradient
 
     def _update(self, param, grad, arrays, step, group):
+        if arrays and _kernels.select_kernel(param, grad) == "kernel":
+            # CuPy float32 flat buffers with momentum: kernels/sgd.cu, sgd_update's arithmetic in one launch
+            first_step = arrays[0] is None
+            buffer = _backend.xp_of(param).empty_like(param) if first_step else arrays[0]
+            _kernels.sgd_momentum_step(param, grad, buffer, lr=float(group["lr"]), momentum=group["momentum"],
+                                       dampening=group["dampening"], weight_decay=group["weight_decay"],
+                                       nesterov=group["nesterov"], maximize=group["maximize"], first_step=first_step)
+            return [buffer]
         buffer = sgd_update(param, grad, arrays[0] if arrays else None, lr=float(group["lr"]),
                             momentum=group["momentum"], dampening=group["dampening"],
                             weight_decay=group["weight_decay"], nesterov=group["nesterov"],

@@ -9,20 +9,21 @@
 
 extern "C" {
 
-void host_adam_step(float* p, const float* g, float* m, float* v, long long n, float beta1, float one_minus_beta1,
-                    float beta2, float one_minus_beta2, float eps, float weight_decay, float decay_factor,
-                    float step_size, float bias_correction2_sqrt, int decoupled, int maximize) {
+void host_adam_step(float* p, const float* g, float* m, float* v, long long n, float beta2, float one_minus_beta1,
+                    float one_minus_beta2, float eps, float weight_decay, float decay_factor, float neg_step_size,
+                    float bias_correction2_sqrt, int decoupled, int maximize) {
     for (long long i = 0; i < n; ++i) {
-        adam_element(&p[i], g[i], &m[i], &v[i], beta1, one_minus_beta1, beta2, one_minus_beta2, eps, weight_decay,
-                     decay_factor, step_size, bias_correction2_sqrt, decoupled, maximize);
+        adam_element(&p[i], g[i], &m[i], &v[i], beta2, one_minus_beta1, one_minus_beta2, eps, weight_decay,
+                     decay_factor, neg_step_size, bias_correction2_sqrt, decoupled, maximize);
     }
 }
 
-void host_sgd_momentum_step(float* p, const float* g, float* buf, long long n, float lr, float momentum,
-                            float dampening, float weight_decay, int nesterov, int maximize, int first_step) {
+void host_sgd_momentum_step(float* p, const float* g, float* buf, long long n, float neg_lr, float momentum,
+                            float dampening, float one_minus_dampening, float weight_decay, int nesterov,
+                            int maximize, int first_step) {
     for (long long i = 0; i < n; ++i) {
-        sgd_momentum_element(&p[i], g[i], &buf[i], lr, momentum, dampening, weight_decay, nesterov, maximize,
-                             first_step);
+        sgd_momentum_element(&p[i], g[i], &buf[i], neg_lr, momentum, dampening, one_minus_dampening, weight_decay,
+                             nesterov, maximize, first_step);
     }
 }
 

@@ -20,6 +20,8 @@ import torch
 
 import dtorch
 from dtorch import _kernels
+from dtorch.optim.adam import adam_update
+from dtorch.optim.sgd import sgd_update
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 F32 = np.float32
@@ -76,83 +78,69 @@ def edge_values(rng, n):
     return values
 
 
-@pytest.mark.parametrize("decoupled", [0, 1])
-@pytest.mark.parametrize("maximize", [0, 1])
+def scalar_args(scalars):
+    return [ctypes.c_float(x) if isinstance(x, np.float32) else int(x) for x in scalars]
+
+
+def host_adam(host, state, g, options):
+    p, m, v = state
+    host.host_adam_step(ptr(p), ptr(g), ptr(m), ptr(v), ctypes.c_longlong(p.size),
+                        *scalar_args(_kernels.adam_scalars(**options)))
+
+
+@pytest.mark.parametrize("decoupled", [False, True])
+@pytest.mark.parametrize("maximize", [False, True])
 @pytest.mark.parametrize("weight_decay", [0.0, 0.01])
-def test_adam_arithmetic_equals_reference(host, decoupled, maximize, weight_decay):
+def test_adam_kernel_arithmetic_equals_adam_update(host, decoupled, maximize, weight_decay):
+    """The kernel's per-element math against its reference, the optimizer's own adam_update, bit for bit."""
     rng = np.random.default_rng(0)
     n = 1000
     p = edge_values(rng, n)
     m = rng.standard_normal(n).astype(F32)
     v = np.abs(rng.standard_normal(n)).astype(F32)
-    ours = [p.copy(), m.copy(), v.copy()]
-    ref = [p.copy(), m.copy(), v.copy()]
+    ours, ref = [p.copy(), m.copy(), v.copy()], [p.copy(), m.copy(), v.copy()]
     for step in (1, 2, 10):
         g = edge_values(rng, n)
         options = dict(step=step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=weight_decay,
-                       decoupled=bool(decoupled), maximize=bool(maximize))
+                       decoupled=decoupled, maximize=maximize)
         host_adam(host, ours, g, options)
-        _kernels.adam_step_reference(*ref[:1], g, *ref[1:], **options)
+        adam_update(ref[0], g, ref[1], ref[2], None, float(step), lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8,
+                    weight_decay=weight_decay, amsgrad=False, maximize=maximize, decoupled_weight_decay=decoupled)
     for a, b in zip(ours, ref):
-        np.testing.assert_allclose(a, b, rtol=2e-6, atol=1e-7)
+        np.testing.assert_array_max_ulp(a, b, maxulp=1)
 
 
-def host_adam(host, state, g, options):
-    scalars = [ctypes.c_float(x) if isinstance(x, np.float32) else int(x) for x in _kernels.adam_scalars(**options)]
-    p, m, v = state
-    host.host_adam_step(ptr(p), ptr(g), ptr(m), ptr(v), ctypes.c_longlong(p.size), *scalars)
-
-
-def test_adam_reference_matches_torch_adamw():
-    rng = np.random.default_rng(1)
-    p0 = rng.standard_normal(50).astype(F32)
-    p, m, v = p0.copy(), np.zeros(50, F32), np.zeros(50, F32)
-    tp = torch.nn.Parameter(torch.from_numpy(p0.copy()))
-    opt = torch.optim.AdamW([tp], lr=0.01, weight_decay=0.1)
-    for step in range(1, 6):
-        g = rng.standard_normal(50).astype(F32)
-        _kernels.adam_step_reference(p, g, m, v, step=step, lr=0.01, weight_decay=0.1, decoupled=True)
-        tp.grad = torch.from_numpy(g)
-        opt.step()
-    np.testing.assert_allclose(p, tp.detach().numpy(), rtol=1e-6, atol=1e-7)
-
-
-def test_adam_propagates_nan_and_inf_like_the_reference(host):
-    p = np.array([1.0, 1.0, 1.0], F32)
+def test_adam_kernel_propagates_nan_and_inf_as_adam_update(host):
     g = np.array([np.nan, np.inf, 0.0], F32)
-    ours = [p.copy(), np.zeros(3, F32), np.zeros(3, F32)]
-    ref = [p.copy(), np.zeros(3, F32), np.zeros(3, F32)]
+    ours = [np.ones(3, F32), np.zeros(3, F32), np.zeros(3, F32)]
+    ref = [np.ones(3, F32), np.zeros(3, F32), np.zeros(3, F32)]
     host_adam(host, ours, g, dict(step=1, lr=0.1, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0,
                                   decoupled=False, maximize=False))
     with np.errstate(invalid="ignore"):
-        _kernels.adam_step_reference(ref[0], g, ref[1], ref[2], step=1, lr=0.1)
+        adam_update(ref[0], g, ref[1], ref[2], None, 1.0, lr=0.1, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0,
+                    amsgrad=False, maximize=False)
     np.testing.assert_array_equal(np.isnan(ours[0]), np.isnan(ref[0]))
     assert ours[0][2] == ref[0][2] == 1.0  # a zero gradient on the first step leaves the parameter alone
 
 
 @pytest.mark.parametrize("nesterov,dampening,weight_decay,maximize",
-                         [(0, 0.0, 0.0, 0), (1, 0.0, 1e-2, 0), (0, 0.5, 0.0, 1), (0, 0.1, 1e-3, 0)])
-def test_sgd_momentum_arithmetic_equals_reference_and_torch(host, nesterov, dampening, weight_decay, maximize):
+                         [(False, 0.0, 0.0, False), (True, 0.0, 1e-2, False), (False, 0.5, 0.0, True),
+                          (False, 0.1, 1e-3, False)])
+def test_sgd_kernel_arithmetic_equals_sgd_update(host, nesterov, dampening, weight_decay, maximize):
     rng = np.random.default_rng(2)
     n = 500
     p0 = edge_values(rng, n)
-    ours, ref = [p0.copy(), np.zeros(n, F32)], [p0.copy(), np.zeros(n, F32)]
-    tp = torch.nn.Parameter(torch.from_numpy(p0.copy()))
-    opt = torch.optim.SGD([tp], lr=0.05, momentum=0.9, dampening=dampening, weight_decay=weight_decay,
-                          nesterov=bool(nesterov), maximize=bool(maximize))
+    ours, buffer = p0.copy(), np.zeros(n, F32)
+    ref, ref_buffer = p0.copy(), None
     for step in range(4):
         g = rng.standard_normal(n).astype(F32)
-        host.host_sgd_momentum_step(ptr(ours[0]), ptr(g), ptr(ours[1]), ctypes.c_longlong(n),
-                                    *(ctypes.c_float(x) for x in (0.05, 0.9, dampening, weight_decay)),
-                                    nesterov, maximize, int(step == 0))
-        _kernels.sgd_momentum_step_reference(ref[0], g, ref[1], lr=0.05, momentum=0.9, dampening=dampening,
-                                             weight_decay=weight_decay, nesterov=bool(nesterov),
-                                             maximize=bool(maximize), first_step=step == 0)
-        tp.grad = torch.from_numpy(g)
-        opt.step()
-    np.testing.assert_allclose(ours[0], ref[0], rtol=1e-6, atol=1e-6)
-    np.testing.assert_allclose(ours[1], ref[1], rtol=1e-6, atol=1e-6)
-    np.testing.assert_allclose(ref[0], tp.detach().numpy(), rtol=1e-5, atol=1e-5)
+        host.host_sgd_momentum_step(ptr(ours), ptr(g), ptr(buffer), ctypes.c_longlong(n), *scalar_args(
+            _kernels.sgd_scalars(lr=0.05, momentum=0.9, dampening=dampening, weight_decay=weight_decay,
+                                 nesterov=nesterov, maximize=maximize, first_step=step == 0)))
+        ref_buffer = sgd_update(ref, g, ref_buffer, lr=0.05, momentum=0.9, dampening=dampening,
+                                weight_decay=weight_decay, nesterov=nesterov, maximize=maximize)
+    np.testing.assert_array_max_ulp(ours, ref, maxulp=1)
+    np.testing.assert_array_max_ulp(buffer, ref_buffer, maxulp=1)
 
 
 def xent_cases():
@@ -244,16 +232,43 @@ def test_bucket_pack_unpack_round_trip_equals_reference(host):
 # ---- dispatch with CuPy absent ---------------------------------------------------------------------------------------
 
 def test_numpy_arrays_take_the_reference_path():
-    p = np.ones(4, F32)
-    assert _kernels.select_kernel(p) == "reference"
-    assert _kernels.adam_step(p, np.ones(4, F32), np.zeros(4, F32), np.zeros(4, F32), step=1, lr=0.1) == "reference"
-    np.testing.assert_allclose(p, 0.9, rtol=1e-6)
-    buf = np.zeros(4, F32)
-    assert _kernels.sgd_momentum_step(p, np.ones(4, F32), buf, lr=0.1, momentum=0.9, first_step=True) == "reference"
-    np.testing.assert_allclose(p, 0.8, rtol=1e-6)
+    assert _kernels.select_kernel(np.ones(4, F32)) == "reference"
     bucket = np.empty(5, F32)
     assert _kernels.bucket_pack([np.ones(2, F32), np.full(3, 2.0, F32)], bucket, 0.5) == "reference"
     np.testing.assert_array_equal(bucket, [0.5, 0.5, 1, 1, 1])
+
+
+@pytest.mark.parametrize("amsgrad", [False, True])
+def test_adam_routes_flat_buffers_to_the_kernel_when_selected(monkeypatch, amsgrad):
+    """With the kernel selected (as for CuPy float32 buffers), Adam's step calls it with the group's settings;
+    AMSGrad, which has no kernel, keeps the reference."""
+    calls = []
+    monkeypatch.setattr(_kernels, "select_kernel", lambda *arrays: "kernel")
+    monkeypatch.setattr(_kernels, "adam_step", lambda *arrays, **options: calls.append(options))
+    w = dtorch.nn.Parameter(dtorch.ones(4))
+    optimizer = dtorch.optim.AdamW([w], lr=0.01, weight_decay=0.1, amsgrad=amsgrad)
+    for _ in range(2):
+        w.grad = dtorch.ones(4)
+        optimizer.step()
+    if amsgrad:
+        assert calls == [] and not np.allclose(w.detach().numpy(), 1.0)
+    else:
+        assert [c["step"] for c in calls] == [1.0, 2.0]
+        assert calls[0]["decoupled"] and calls[0]["weight_decay"] == 0.1 and calls[0]["lr"] == 0.01
+
+
+def test_sgd_routes_to_the_kernel_with_a_new_buffer_on_the_first_step(monkeypatch):
+    calls = []
+    monkeypatch.setattr(_kernels, "select_kernel", lambda *arrays: "kernel")
+    monkeypatch.setattr(_kernels, "sgd_momentum_step",
+                        lambda p, g, buf, **options: calls.append((buf.shape, options["first_step"])))
+    w = dtorch.nn.Parameter(dtorch.ones(3))
+    optimizer = dtorch.optim.SGD([w], lr=0.1, momentum=0.9)
+    for _ in range(2):
+        w.grad = dtorch.ones(3)
+        optimizer.step()
+    assert calls == [((3,), True), ((3,), False)]
+    assert optimizer.state[w]["momentum_buffer"].shape == (3,)
 
 
 def test_other_dtypes_and_the_switch_take_the_reference_path(monkeypatch):

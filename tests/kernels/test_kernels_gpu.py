@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 from dtorch import _backend, _kernels
+from dtorch.optim.adam import adam_update
+from dtorch.optim.sgd import sgd_update
 
 pytestmark = pytest.mark.gpu
 F32 = np.float32
@@ -24,30 +26,48 @@ def both(cp, *arrays):
 
 
 @pytest.mark.parametrize("decoupled", [False, True])
-def test_adam_kernel_equals_reference(cp, decoupled):
+def test_adam_kernel_equals_adam_update(cp, decoupled):
     rng = np.random.default_rng(0)
     n = 1_000_003  # not a multiple of the block size
     (p, p_ref), (m, m_ref), (v, v_ref) = both(cp, rng.standard_normal(n).astype(F32), np.zeros(n, F32),
                                               np.zeros(n, F32))
     for step in (1, 2, 3):
         g_host = rng.standard_normal(n).astype(F32)
-        options = dict(step=step, lr=1e-3, weight_decay=0.01, decoupled=decoupled)
-        assert _kernels.adam_step(p, cp.asarray(g_host), m, v, **options) == "kernel"
-        _kernels.adam_step_reference(p_ref, g_host, m_ref, v_ref, **options)
+        _kernels.adam_step(p, cp.asarray(g_host), m, v, step=step, lr=1e-3, weight_decay=0.01, decoupled=decoupled)
+        adam_update(p_ref, g_host, m_ref, v_ref, None, float(step), lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8,
+                    weight_decay=0.01, amsgrad=False, maximize=False, decoupled_weight_decay=decoupled)
     np.testing.assert_allclose(p.get(), p_ref, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(v.get(), v_ref, rtol=1e-5, atol=1e-7)
 
 
-def test_sgd_momentum_kernel_equals_reference(cp):
+def test_sgd_momentum_kernel_equals_sgd_update(cp):
     rng = np.random.default_rng(1)
     n = 100_001
-    (p, p_ref), (buf, buf_ref) = both(cp, rng.standard_normal(n).astype(F32), np.zeros(n, F32))
+    (p, p_ref), (buf, _) = both(cp, rng.standard_normal(n).astype(F32), np.zeros(n, F32))
+    buf_ref = None
     for step in range(3):
         g_host = rng.standard_normal(n).astype(F32)
-        options = dict(lr=0.1, momentum=0.9, weight_decay=1e-4, nesterov=True, first_step=step == 0)
-        assert _kernels.sgd_momentum_step(p, cp.asarray(g_host), buf, **options) == "kernel"
-        _kernels.sgd_momentum_step_reference(p_ref, g_host, buf_ref, **options)
+        options = dict(lr=0.1, momentum=0.9, weight_decay=1e-4, nesterov=True, maximize=False)
+        _kernels.sgd_momentum_step(p, cp.asarray(g_host), buf, first_step=step == 0, dampening=0.0, **options)
+        buf_ref = sgd_update(p_ref, g_host, buf_ref, dampening=0.0, **options)
     np.testing.assert_allclose(p.get(), p_ref, rtol=1e-6, atol=1e-6)
+
+
+def test_optimizers_on_cuda_use_the_kernels_and_follow_the_cpu(cp):
+    import dtorch
+
+    for name, kwargs in (("Adam", dict(lr=1e-2)), ("SGD", dict(lr=0.1, momentum=0.9))):
+        trajectories = []
+        for device in ("cpu", "cuda"):
+            dtorch.manual_seed(0)
+            w = dtorch.nn.Parameter(dtorch.randn(1000, device=device))
+            optimizer = getattr(dtorch.optim, name)([w], **kwargs)
+            for _ in range(3):
+                optimizer.zero_grad()
+                (w * w).sum().backward()
+                optimizer.step()
+            trajectories.append(w.detach().cpu().numpy())
+        np.testing.assert_allclose(trajectories[1], trajectories[0], rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("classes", [10, 1000, 50_257])
