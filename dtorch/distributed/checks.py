@@ -98,6 +98,7 @@ SPEC_FIELDS = {
     "gather_object": ("dst",),
     "scatter_object_list": ("src",),
     "new_group": ("ranks",),
+    "destroy_process_group": (),
 }
 
 

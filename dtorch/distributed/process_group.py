@@ -55,9 +55,14 @@ DEFAULT_TIMEOUT = datetime.timedelta(minutes=10)
 # board op codes (ints in shared memory); index into OP_NAMES
 OP_NAMES = ("?", "all_reduce", "broadcast", "reduce", "all_gather", "all_gather_into_tensor", "gather", "scatter",
             "reduce_scatter", "reduce_scatter_tensor", "all_to_all", "all_to_all_single", "barrier",
-            "all_gather_object", "broadcast_object_list", "gather_object", "scatter_object_list", "new_group")
+            "all_gather_object", "broadcast_object_list", "gather_object", "scatter_object_list", "new_group",
+            "destroy_process_group")
 OP_CODES = {name: code for code, name in enumerate(OP_NAMES)}
 _monotonic = time.monotonic
+
+
+def _nothing():
+    pass
 
 
 def _seconds(timeout):
@@ -337,9 +342,14 @@ class ProcessGroup:
     # ---- teardown ---------------------------------------------------------------------------------------------------
 
     def destroy(self):
-        """Finish queued work and free the communicators (collective over the group)."""
+        """Finish queued work and free the communicators (collective over the group).
+
+        Checked like any collective of the group: a rank that destroys it while another still runs collectives on
+        it gets a mismatch error on both, not a hang inside MPI's free."""
         if not self.alive:
             return
+        if self.checker is not None:
+            self.issue(Collective("destroy_process_group", _nothing, (), ()))
         self.queue.shutdown(wait=True)
         self.alive = False
         watchdog.forget(self)

@@ -319,3 +319,18 @@ def test_a_callback_that_never_returns_is_seen_by_the_watchdog(tmp_path):
     assert took < 10, f"took {took:.1f} s\n{out}"
     assert ("caught: dtorch.distributed: all_reduce (queued, not started: the group's queue did not move) on group "
             "WORLD did not complete within the group's timeout of 1 s") in out, out
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(30)
+def test_destroying_a_group_another_rank_still_uses(world):
+    g = dist.new_group()
+    warm_up(g, 3)
+    if faulty():
+        with pytest.raises(CollectiveMismatchError, match=r"ranks \[1\] called destroy_process_group #3"):
+            dist.destroy_process_group(g)
+    else:
+        with pytest.raises(CollectiveMismatchError, match=r"destroy_process_group #3"):
+            dist.all_reduce(T(np.ones(2)), group=g)
+    warm_up(g, 1)  # still in step, and still alive on every rank
+    dist.destroy_process_group(g)
