@@ -57,6 +57,40 @@ def test_mismatch_message_names_ranks_and_calls():
     assert "ranks [2] called broadcast #7" in text
 
 
+class AgreeingComm:
+    """A communicator whose peers always agree (the MAX all-reduce leaves the words as they are); counts calls."""
+
+    size, rank = 2, 0
+
+    def __init__(self):
+        self.calls = []
+
+    def allreduce(self, sendbuf, recvbuf, op):
+        self.calls.append((recvbuf.tolist(), op))
+
+
+def test_the_check_is_one_max_all_reduce_of_seq_and_fingerprint_per_call():
+    comm = AgreeingComm()
+    checker = checks.Checker(comm, "G", [0, 1])
+    before = dist.get_debug_level()
+    try:
+        dist.set_debug_level(DebugLevel.INFO)
+        spec = (np.dtype("float32"), (4,), dist.ReduceOp.SUM)
+        for seq in range(3):
+            checker.verify("all_reduce", seq, spec)
+        fp = checks.fingerprint("all_reduce", spec)
+        assert comm.calls == [([seq, -seq, fp, -fp], dist.ReduceOp.MAX) for seq in range(3)]
+        assert not checker.history  # INFO keeps no history
+        dist.set_debug_level(DebugLevel.OFF)
+        checker.verify("all_reduce", 3, spec)
+        assert len(comm.calls) == 3  # OFF: no communication at all
+        dist.set_debug_level(DebugLevel.DETAIL)
+        checker.verify("barrier", 4, ())
+        assert len(comm.calls) == 4 and list(checker.history) == ["barrier #4 ()"]
+    finally:
+        dist.set_debug_level(before)
+
+
 # ---- across ranks --------------------------------------------------------------------------------------------------
 # each raises on every rank at once: a mismatch must never wait for the group's timeout (60 s in these tests)
 
