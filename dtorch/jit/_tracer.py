@@ -440,7 +440,7 @@ def capturing(capture):
 
     module_classes = [nn.RNN, nn.LSTM, nn.GRU, nn.MultiheadAttention]
     saved = {
-        "size": Tensor.__dict__["size"], "shape": Tensor.__dict__["shape"], "shape_arg": _F._shape_arg,
+        "size": Tensor.__dict__.get("size"), "shape": Tensor.__dict__.get("shape"), "shape_arg": _F._shape_arg,
         "inplace_from": _F._inplace_from, "custom_apply": autograd.Function.__dict__["apply"],
         "dropout_mask": _NF._dropout_mask,
         "factories": {name: getattr(dtorch, name) for name in FACTORIES},
@@ -470,8 +470,11 @@ def capturing(capture):
     finally:
         function_module.capture = None
         _current = None
-        Tensor.size = saved["size"]
-        Tensor.shape = saved["shape"]
+        for name in ("size", "shape"):  # put back exactly what the class had (or inherited)
+            if saved[name] is None:
+                delattr(Tensor, name)
+            else:
+                setattr(Tensor, name, saved[name])
         _F._shape_arg = saved["shape_arg"]
         _F._inplace_from = saved["inplace_from"]
         _NF._dropout_mask = saved["dropout_mask"]
