@@ -399,7 +399,8 @@ class Job:
 
     def start(self):
         self.proc = subprocess.Popen(self.command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     stdin=subprocess.DEVNULL, env=self.env, cwd=self.cwd, start_new_session=True)
+                                     stdin=subprocess.DEVNULL, env=self.env, cwd=self.cwd,
+                                     preexec_fn=_launcher_setup if _on_main_thread() else os.setsid)
         self.threads = [threading.Thread(target=self._pump, args=(self.proc.stdout, "stdout"), daemon=True),
                         threading.Thread(target=self._pump, args=(self.proc.stderr, "stderr"), daemon=True)]
         for thread in self.threads:
@@ -672,16 +673,32 @@ def _env_first(*names):
     return None
 
 
+def _on_main_thread():
+    # the parent-death signal follows the thread that started the process: only the main thread lives as long
+    return threading.current_thread() is threading.main_thread()
+
+
+def _launcher_setup():
+    """In mpiexec, before exec: a session of its own (a Ctrl-C reaches dtorchrun alone, which passes it on once) and
+    SIGTERM when dtorchrun dies, even by SIGKILL (Hydra then ends every rank)."""
+    os.setsid()
+    _parent_death_signal(signal.SIGTERM)
+
+
+def _parent_death_signal(sig):
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, sig, 0, 0, 0)  # PR_SET_PDEATHSIG (Linux)
+    except (OSError, AttributeError):
+        pass
+
+
 def _child_setup():
     """In the script's process, before exec: a session of its own (its workers are killed with it) and SIGKILL
     when the agent dies (Hydra SIGKILLs agents when it tears a job down)."""
     os.setsid()
-    try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+    _parent_death_signal(signal.SIGKILL)
 
 
 def agent_main(command):
