@@ -102,6 +102,8 @@ def export(model, args=(), f=None, *, kwargs=None, export_params=True, verbose=N
         dynamic_axes: ``{name: {axis: "label"}}`` or ``{name: [axes]}`` for inputs/outputs whose sizes vary.
         dynamo: accepted for PyTorch's API; both settings use the same exporter here. With True an
             ``ONNXProgram`` is returned.
+        keep_initializers_as_inputs: also list the weights among the graph's inputs (runtimes then let callers
+            override them). verbose: print the exported graph.
 
     Returns:
         None, or an ``ONNXProgram`` when ``dynamo=True``.
@@ -120,6 +122,9 @@ def export(model, args=(), f=None, *, kwargs=None, export_params=True, verbose=N
     if not MIN_OPSET <= opset <= MAX_OPSET:
         raise ValueError(f"opset_version {opset} is not supported: dtorch.onnx exports opsets {MIN_OPSET} to "
                          f"{MAX_OPSET}")
+    if not export_params:
+        raise ValueError("dtorch.onnx.export always writes the parameters into the file (export_params=False is not "
+                         "supported)")
     if f is None and not dynamo:
         raise ValueError("dtorch.onnx.export needs f (a path or a binary file) unless dynamo=True")
     if training not in (None, False) and getattr(training, "name", "EVAL") != "EVAL":
@@ -145,6 +150,13 @@ def export(model, args=(), f=None, *, kwargs=None, export_params=True, verbose=N
     model_proto = _converters.build_model(
         onnx, capture, module, opset, IR_VERSION_FOR_OPSET[opset], input_names, output_names, dynamic_axes or {},
     )
+    if keep_initializers_as_inputs:  # the weights also become (optional, defaulted) graph inputs
+        graph = model_proto.graph
+        for initializer in graph.initializer:
+            graph.input.append(onnx.helper.make_tensor_value_info(initializer.name, initializer.data_type,
+                                                                  list(initializer.dims)))
+    if verbose:
+        print(onnx.helper.printable_graph(model_proto.graph))
     if f is not None:
         _write(model_proto, f)
     if dynamo:

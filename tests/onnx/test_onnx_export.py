@@ -113,6 +113,15 @@ def test_arguments_are_checked():
         dtorch.onnx.export(model, (dtorch.ones(1, 2),), io.BytesIO(), input_names=["x"], dynamic_axes={"y": [0]})
     program = dtorch.onnx.export(model, (dtorch.ones(1, 2),), dynamo=True)
     assert program.model_proto.graph.node
+    np.testing.assert_allclose(program(np.ones((1, 2), np.float32))[0], model(dtorch.ones(1, 2)).detach().numpy(),
+                               rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="export_params"):
+        dtorch.onnx.export(model, (dtorch.ones(1, 2),), io.BytesIO(), export_params=False)
+    data, proto = _export(model, (dtorch.ones(1, 2),), keep_initializers_as_inputs=True)
+    assert {i.name for i in proto.graph.input} >= {"weight", "bias"}
+    session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(session.run(None, {"input": np.ones((1, 2), np.float32)})[0],
+                               model(dtorch.ones(1, 2)).detach().numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_export_keeps_the_model_training_mode():
