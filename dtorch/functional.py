@@ -992,6 +992,10 @@ def unflatten(input, dim, sizes):
 
 def squeeze(input, dim=None):
     shape = input._array.shape
+    if type(dim) is int and shape:  # one dim, the common case: no set of axes to build
+        axis = _wrap_dim(dim, len(shape))
+        target = shape[:axis] + shape[axis + 1:] if shape[axis] == 1 else shape
+        return S.Reshape.apply(input, shape=target, kind="squeeze_dim")
     if dim is None:
         target = tuple(s for s in shape if s != 1)
     else:
@@ -1016,6 +1020,8 @@ def permute(input, *dims):
             f"permute(sparse_coo): number of dimensions in the tensor input does not match the length of the desired "
             f"ordering of dimensions i.e. input.dim() = {ndim} is not equal to len(dims) = {len(dims)}"
         )
+    if sorted(dims) == list(range(ndim)):  # non-negative and each once: the dims as given
+        return S.Permute.apply(input, dims=dims)
     axes = tuple(_wrap_dim(d, ndim) for d in dims)
     if len(set(axes)) != ndim:
         raise RuntimeError("permute(): duplicate dims are not allowed.")

@@ -431,3 +431,24 @@ def test_conv_kept_columns_give_the_rebuilt_columns_gradients(monkeypatch):
         out = dtorch.nn.functional.conv2d(y, dtorch.tensor(w_array, requires_grad=True))
         y.add_(1)
         out.sum().backward()
+
+
+def test_squeeze_one_dim_and_permute_fast_paths():
+    x = dtorch.tensor(_rand(3, 1, 4, 1), requires_grad=True)
+    for dim in (1, -1, 0, 2, 3, -4):
+        fast = x.squeeze(dim)
+        reference = x.squeeze((dim,))  # the general path (a tuple of dims)
+        assert fast.shape == reference.shape and fast.grad_fn.name() == "SqueezeBackward1"
+    assert dtorch.tensor(2.0).squeeze(0).shape == ()
+    for dims in ((2, 0, 1, 3), (0, 1, 2, 3), (-1, 0, 1, 2), (3, 2, -3, 0)):
+        np.testing.assert_array_equal(x.permute(*dims).detach().numpy(),
+                                      np.transpose(x.detach().numpy(), [d % 4 for d in dims]))
+    with pytest.raises(RuntimeError, match="duplicate dims"):
+        x.permute(0, 0, 1, 2)
+    with pytest.raises(IndexError):
+        x.permute(0, 1, 2, 4)
+    with pytest.raises(IndexError):
+        x.squeeze(4)
+    check_op(lambda x: x.squeeze(1), None, [(3, 1, 2)])
+    check_op(lambda x: x.squeeze(0), None, [(3, 1, 2)])
+    check_op(lambda x: x.permute(2, 0, 1), None, [(3, 1, 2)])
