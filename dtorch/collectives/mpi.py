@@ -461,9 +461,6 @@ class P2PRequest:
         if self.finish is not None:
             self.finish()
 
-    def source(self):
-        return self.status.Get_source()
-
     def cancel(self):
         if not self.done:
             self.request.Cancel()

@@ -177,12 +177,6 @@ class Checker:
         raise CollectiveMismatchError(message)
 
 
-def verify(comm, name, seq, spec, group_name, global_ranks):
-    """Check once, outside a group: every rank of ``comm`` is at call ``seq`` with the same ``name`` and ``spec``
-    (collective). Raises :class:`CollectiveMismatchError` on every rank when they are not."""
-    Checker(comm, group_name, global_ranks).verify(name, seq, spec)
-
-
 def mismatch_message(descriptions, group_name, global_ranks, my_group_rank):
     """The error text for ranks that passed ``descriptions`` (one per group rank, in group order).
 

@@ -233,9 +233,9 @@ class CommQueue:
     """Runs one group's operations one at a time, in issue order (see the module header for the contracts).
 
     ``run_item(item)`` does the work of one item and returns the value its Work gets (called by whichever thread
-    holds the token). ``running`` is the item running now, ``running_work`` its Work (None for a sync call run
-    inline) and ``runner`` the ident of the thread running it; :meth:`stalled` tells about queued items that have not
-    started: the watchdog reads them.
+    holds the token). ``running_work`` is the Work of the item running now (None for a sync call run inline) and
+    ``runner`` the ident of the thread running it; :meth:`stalled` tells about queued items that have not started:
+    the watchdog reads them.
 
     >>> q = CommQueue("demo", lambda item: item + 1)
     >>> q.run(41)
@@ -253,8 +253,7 @@ class CommQueue:
     def __init__(self, name, run_item):
         self.name = name
         self.run_item = run_item
-        self.running = None  # the item running now
-        self.running_work = None  # its Work
+        self.running_work = None  # the Work of the item running now
         self.runner = None  # the ident of the thread running it
         self._queue = collections.deque()  # (item, work, issued at)
         self._front = 0  # where the next item issued by the token holder's callbacks goes
@@ -324,7 +323,7 @@ class CommQueue:
                 self._depth += 1
                 self._owner = me
                 self._front = 0
-                self.running = item
+                self.running_work = None
                 self.runner = me
                 self._moved = _monotonic()
         if inline:
@@ -352,7 +351,7 @@ class CommQueue:
             self._moved = _monotonic()
             if depth == 0:
                 self._owner = None
-                self.running = self.running_work = self.runner = None
+                self.running_work = self.runner = None
             if self._helpers_asleep:
                 self._helper_cv.notify_all()
             if self._sleeping and self._queue:
@@ -362,7 +361,7 @@ class CommQueue:
     def _run_entry(self, entry):
         """Run one popped entry (this thread holds the token); complete its work, callbacks included; release."""
         item, work, _ = entry
-        self.running, self.running_work, self.runner = item, work, threading.get_ident()
+        self.running_work, self.runner = work, _get_ident()
         try:
             try:
                 result = self.run_item(item)
