@@ -404,10 +404,11 @@ def unflatten(tree, lookup):
 _LIBRARY_OPS = None
 
 
-def library_ops():
-    """Every ``Function`` subclass that dtorch itself defines, by name (user subclasses cannot shadow them)."""
+def library_ops(refresh=False):
+    """Every ``Function`` subclass that dtorch itself defines, by name (user subclasses cannot shadow them);
+    ``refresh`` rescans (for ops of dtorch modules imported after the first scan)."""
     global _LIBRARY_OPS
-    if _LIBRARY_OPS is None:
+    if _LIBRARY_OPS is None or refresh:
         table = {}
         pending = list(function_module.Function.__subclasses__())
         while pending:
@@ -471,7 +472,7 @@ class GraphRunner:
                 self.steps.append((None, runner, node["inputs"], None, False, None, node["outputs"]))
                 continue
             attrs = {k: decode(v) for k, v in node["attrs"].items()}
-            cls = ops.get(op)
+            cls = ops.get(op) or library_ops(refresh=True).get(op)
             if cls is None:
                 raise RuntimeError(f"this graph uses the op {op!r}, which this version of dtorch does not have")
             self.steps.append((cls, None, node["inputs"], attrs, has_sym(attrs), rule, node["outputs"]))

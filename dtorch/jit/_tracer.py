@@ -112,7 +112,7 @@ class Capture:
             return
         cls = type(node)
         op = cls.__name__
-        if _graph.library_ops().get(op) is not cls:
+        if _graph.library_ops().get(op) is not cls and _graph.library_ops(refresh=True).get(op) is not cls:
             raise RuntimeError(_custom_function_message(cls, self.what))
         names = []
         for x in inputs:
