@@ -316,3 +316,20 @@ def test_a_tensor_passed_twice_gives_two_inputs():
     traced = dtorch.jit.trace(lambda a, b: a * 2 + b, (dtorch.ones(2),) * 2)
     assert len(traced.graph.inputs) == 2
     assert traced(dtorch.ones(2), dtorch.zeros(2)).tolist() == [2.0, 2.0]
+
+
+def test_a_graph_naming_an_unknown_op_is_refused_on_load():
+    buffer = io.BytesIO()
+    dtorch.jit.save(dtorch.jit.trace(lambda x: x.relu(), dtorch.ones(2)), buffer)
+    with zipfile.ZipFile(io.BytesIO(buffer.getvalue())) as source:
+        files = {name: source.read(name) for name in source.namelist()}
+    graph = json.loads(files["model/graph.json"])
+    graph["nodes"][0]["op"] = "NoSuchOp"
+    files["model/graph.json"] = json.dumps(graph).encode()
+    edited = io.BytesIO()
+    with zipfile.ZipFile(edited, "w") as target:
+        for name, data in files.items():
+            target.writestr(name, data)
+    edited.seek(0)
+    with pytest.raises(RuntimeError, match="'NoSuchOp'"):
+        dtorch.jit.load(edited)
