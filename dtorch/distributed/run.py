@@ -58,8 +58,8 @@ _EVENT = re.compile(r"\x02DTORCHRUN(\{.*?\})\x03\n?")  # an agent's report, insi
 _ABORT = re.compile(r"MPI_Abort\([^,]*, (-?\d+)\) - process (\d+)")
 _HYDRA_PID = re.compile(r"=\s+PID (\d+) RUNNING AT (\S+)")
 _HYDRA_CODE = re.compile(r"=\s+(?:EXIT CODE|KILLED BY SIGNAL): (\d+)")
-_HYDRA_LINE = re.compile(r"^(=+$|=   |\[mpiexec@|\[proxy:|YOUR APPLICATION TERMINATED|This typically refers to a "
-                         r"problem|Please see the FAQ|\s*$)")
+_HYDRA_LINE = re.compile(r"^(=|\[mpiexec@|\[proxy:|YOUR APPLICATION TERMINATED|This typically refers to a problem|"
+                         r"Please see the FAQ)")  # Hydra's own report
 _HYDRA_BOILERPLATE = re.compile(r"^(\s*$|=|YOUR APPLICATION TERMINATED|This typically refers to a problem|Please "
                                 r"see the FAQ)")
 _LAUNCHER_VARIABLES = ("PMI_", "PMIX_", "HYDRA_", "MPIR_", "OMPI_", "MPI_LOCALRANKID", "MPI_LOCALNRANKS")
@@ -292,7 +292,13 @@ def remove_shm_leftovers(before, since, directory="/dev/shm"):
 
 
 class Failure:
-    """The first rank that failed: its rank (None when unknown), exit code (negative: a signal), host and pid."""
+    """The first rank that failed: its rank (None when unknown), exit code (negative: a signal), host and pid.
+
+    >>> Failure(1, -9, "node1", 4242).describe()
+    'rank 1 was killed by signal SIGKILL (host node1, pid 4242)'
+    >>> Failure(0, 3).exit_code(), Failure(1, -15).exit_code()
+    (3, 143)
+    """
 
     def __init__(self, rank, code, host=None, pid=None, how="exit"):
         self.rank, self.code, self.host, self.pid, self.how = rank, code, host, pid, how
@@ -369,6 +375,10 @@ class Job:
     ``console`` prints each line with its rank prefix (``prefix=False``: as it came, for ``spawn``); ``log_dir``
     writes ``rank_N.log``. :meth:`wait` returns when every rank has ended, or ends them all after the first
     failure and then returns; :attr:`failure` says which rank failed first.
+
+    >>> job = Job(mpiexec_command(2, 2, agent_command(["python", "train.py"])), 2, dict(os.environ))  # doctest: +SKIP
+    >>> job.start().wait(), job.failure                                                        # doctest: +SKIP
+    (True, None)
     """
 
     def __init__(self, command, nprocs, env, console=True, prefix=True, log_dir=None, attempt=0, cwd=None,
@@ -407,10 +417,6 @@ class Job:
             thread.start()
         return self
 
-    def poll(self):
-        """None while running; else mpiexec's exit code."""
-        return self.proc.poll()
-
     def terminate(self, sig=signal.SIGTERM):
         """Send ``sig`` to every script of this host directly and to mpiexec (which ends the others), and arm the
         SIGKILL that follows after the grace period."""
@@ -420,7 +426,7 @@ class Job:
                     _killpg(info["pid"], sig)
             if self.proc.poll() is None:
                 try:
-                    self.proc.send_signal(sig if sig != signal.SIGINT else signal.SIGINT)
+                    self.proc.send_signal(sig)
                 except OSError:
                     pass
             if self.teardown_at is None:
@@ -516,8 +522,7 @@ class Job:
                 target.write("\r\x1b[K")
                 stream.live = False
             return
-        if rank is not None and _HYDRA_LINE.match(shown) and (shown.startswith(("=", "[mpiexec@", "[proxy:",
-                                                                                 "YOUR", "This", "Please"))):
+        if rank is not None and _HYDRA_LINE.match(shown):
             rank = None  # Hydra's own report, written after the last chunk of a rank
         if rank is None:
             self._hydra_line(shown)
