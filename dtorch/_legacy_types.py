@@ -10,6 +10,7 @@ Each is a constructor (``FloatTensor(2, 3)`` uninitialised, ``FloatTensor([1, 2]
 
 from dtorch import _backend
 from dtorch.tensor import Size, Tensor
+from dtorch._warnings import warn as _warn
 
 
 class _LegacyTensorType(type):
@@ -81,7 +82,6 @@ def set_default_tensor_type(t):
         raise TypeError("invalid type object: only floating-point types are supported as the default type")
     if not t.dtype.is_floating_point:
         raise TypeError("only floating-point types are supported as the default type")
-    warnings.warn("torch.set_default_tensor_type() is deprecated as of PyTorch 2.1, please use "
-                  "torch.set_default_dtype() and torch.set_default_device() as alternatives.", UserWarning,
-                  stacklevel=2)
+    _warn("torch.set_default_tensor_type() is deprecated as of PyTorch 2.1, please use "
+                  "torch.set_default_dtype() and torch.set_default_device() as alternatives.", UserWarning)
     _backend.set_default_dtype(t.dtype)

@@ -24,6 +24,7 @@ from dtorch.ops import shape as S
 from dtorch.ops import views as V
 from dtorch.ops._util import checked_fill_value, normalize_dims
 from dtorch.tensor import Size, Tensor, _wrap_dim, wrap_array
+from dtorch._warnings import warn as _warn
 
 _new = wrap_array
 _grad_state = grad_mode._state
@@ -137,18 +138,32 @@ def _binary(op, a, b, **attrs):
         elif type(b) in _SCALAR_TYPES or isinstance(b, (numbers.Number, np.generic)):
             a, b = _scalar_for(a, b)
         else:
-            return _binary(op, a, _constant(b, a), **attrs)
+            return _binary(op, a, _constant(_array_like_operand(op, a, b), a), **attrs)
     elif isinstance(b, Tensor):
         if type(a) in _SCALAR_TYPES or isinstance(a, (numbers.Number, np.generic)):
             b, a = _scalar_for(b, a)
         else:
-            return _binary(op, _constant(a, b), b, **attrs)
+            return _binary(op, _constant(_array_like_operand(op, a, b), b), b, **attrs)
     else:
         return _binary(op, _constant(a), b, **attrs)
     try:
         return op.apply(a, b, **attrs)
     except ValueError as error:
         raise _broadcast_error(a, b, error) from None
+
+
+_OPERATOR_SYMBOLS = {"Add": "+", "Sub": "-", "Mul": "*", "Div": "/", "Pow": "** or pow()"}
+
+
+def _array_like_operand(op, a, b):
+    """The non-Tensor operand of a binary op when it is array-like (an array or a nested list); anything else
+    (None, a string, an arbitrary object) is the TypeError Python gives for unsupported operand types."""
+    other = b if isinstance(a, Tensor) else a
+    if isinstance(other, (list, tuple, np.ndarray)) or _backend.is_cupy_array(other):
+        return other
+    names = ["Tensor" if isinstance(x, Tensor) else type(x).__name__ for x in (a, b)]
+    symbol = _OPERATOR_SYMBOLS.get(op.__name__, op.__name__.lower() + "()")
+    raise TypeError(f"unsupported operand type(s) for {symbol}: '{names[0]}' and '{names[1]}'")
 
 
 def _float_operands(a, b):
@@ -202,8 +217,14 @@ def sub(input, other, *, alpha=1):
     try:
         return _binary(E.Sub, input, other)
     except TypeError:  # NumPy refuses bool - bool with a TypeError; PyTorch's error is a RuntimeError
+        if not (_is_bool_operand(input) and _is_bool_operand(other)):
+            raise
         raise RuntimeError("Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` or "
                            "`logical_xor()` operator instead.") from None
+
+
+def _is_bool_operand(value):
+    return isinstance(value, (bool, np.bool_)) or isinstance(value, Tensor) and value._array.dtype == np.bool_
 
 
 def rsub(input, other, *, alpha=1):
@@ -2823,11 +2844,9 @@ def cross(input, other, dim=None):
     tensor([0., 0., 1.])
     """
     if dim is None:
-        import warnings
-
-        warnings.warn("Using torch.cross without specifying the dim arg is deprecated.\nPlease either pass the dim "
-                      "explicitly or simply use torch.linalg.cross.\nThe default value of dim will change to agree "
-                      "with that of linalg.cross in a future release.", UserWarning, stacklevel=2)
+        _warn("Using torch.cross without specifying the dim arg is deprecated.\nPlease either pass the dim "
+              "explicitly or simply use torch.linalg.cross.\nThe default value of dim will change to agree with "
+              "that of linalg.cross in a future release.", UserWarning)
         shape = np.broadcast_shapes(tuple(input.shape), tuple(other.shape))
         dim = next((axis for axis, extent in enumerate(shape) if extent == 3), None)
         if dim is None:

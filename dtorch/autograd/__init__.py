@@ -14,6 +14,7 @@ from dtorch.autograd.grad_mode import (  # noqa: F401
     set_grad_enabled,
 )
 from dtorch.tensor import Tensor
+from dtorch._warnings import warn as _warn
 
 
 class Function(_NodeFunction):
@@ -359,9 +360,7 @@ def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=T
     for input_index in differentiable:
         tensor = inputs[input_index]
         if tensor._array.dtype != np.float64:
-            import warnings
-
-            warnings.warn("gradcheck: input is not float64; the comparison may fail for lack of precision")
+            _warn("gradcheck: input is not float64; the comparison may fail for lack of precision")
         if not tensor._array.flags.c_contiguous:
             raise RuntimeError("gradcheck needs contiguous inputs")
         n = tensor._array.size

@@ -13,7 +13,6 @@ recurrent layers (RNN/LSTM/GRU) do not, and a ``create_graph=True`` backward thr
 """
 
 import math
-import warnings
 
 import numpy as np
 
@@ -27,6 +26,7 @@ from dtorch.ops import loss as _loss
 from dtorch.ops import nn as _nn
 from dtorch.ops import norm as _norm
 from dtorch.tensor import Size, Tensor, _wrap_dim
+from dtorch._warnings import warn as _warn
 
 _new = Tensor._from_array
 _grad_state = grad_mode._state
@@ -1320,9 +1320,8 @@ def rrelu_(input, lower=1.0 / 8, upper=1.0 / 3, training=False):
 
 
 def _softmax_dim(name, ndim, stacklevel):
-    warnings.warn(
+    _warn(
         f"Implicit dimension choice for {name} has been deprecated. Change the call to include dim=X as an argument.",
-        stacklevel=stacklevel,
     )
     return 0 if ndim in (0, 1, 3) else 1
 
@@ -1577,8 +1576,7 @@ def _legacy_reduction(size_average, reduce, reduction):
     """PyTorch's deprecated ``size_average``/``reduce`` pair mapped to a ``reduction`` string."""
     if size_average is None and reduce is None:
         return reduction
-    warnings.warn("size_average and reduce args will be deprecated, please use reduction='mean' instead.",
-                  stacklevel=3)
+    _warn("size_average and reduce args will be deprecated, please use reduction='mean' instead.")
     size_average = True if size_average is None else size_average
     reduce = True if reduce is None else reduce
     if not reduce:
@@ -1606,10 +1604,9 @@ def _promote(input, target):
 
 def _warn_size(input, target):
     if input._array.shape != target._array.shape:
-        warnings.warn(
+        _warn(
             f"Using a target size ({Size(target.shape)}) that is different to the input size ({Size(input.shape)}). "
             "This will likely lead to incorrect results due to broadcasting. Please ensure they have the same size.",
-            stacklevel=3,
         )
         try:
             np.broadcast_shapes(input._array.shape, target._array.shape)
@@ -1891,11 +1888,10 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
     if size_average is not None or reduce is not None:
         reduction = _legacy_reduction(size_average, reduce, reduction)
     elif reduction == "mean":
-        warnings.warn(
+        _warn(
             "reduction: 'mean' divides the total loss by both the batch size and the support size.'batchmean' "
             "divides only by the batch size, and aligns with the KL div math definition.'mean' will be changed to "
             "behave the same as 'batchmean' in the next major release.",
-            stacklevel=2,
         )
     _check_reduction(reduction, _REDUCTIONS + ("batchmean",))
     input, target = _promote(input, target)
@@ -2435,7 +2431,7 @@ def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=
     ...     upsample(dtorch.ones(1, 1, 2), scale_factor=2).shape
     dtorch.Size([1, 1, 4])
     """
-    warnings.warn("`nn.functional.upsample` is deprecated. Use `nn.functional.interpolate` instead.", stacklevel=2)
+    _warn("`nn.functional.upsample` is deprecated. Use `nn.functional.interpolate` instead.")
     return interpolate(input, size, scale_factor, mode, align_corners)
 
 
@@ -2448,8 +2444,7 @@ def upsample_nearest(input, size=None, scale_factor=None):
     ...     upsample_nearest(dtorch.ones(1, 1, 2), scale_factor=2).shape
     dtorch.Size([1, 1, 4])
     """
-    warnings.warn("`nn.functional.upsample_nearest` is deprecated. Use `nn.functional.interpolate` instead.",
-                  stacklevel=2)
+    _warn("`nn.functional.upsample_nearest` is deprecated. Use `nn.functional.interpolate` instead.")
     return interpolate(input, size, scale_factor, mode="nearest")
 
 
@@ -2462,8 +2457,7 @@ def upsample_bilinear(input, size=None, scale_factor=None):
     ...     upsample_bilinear(dtorch.ones(1, 1, 2, 2), scale_factor=2).shape
     dtorch.Size([1, 1, 4, 4])
     """
-    warnings.warn("`nn.functional.upsample_bilinear` is deprecated. Use `nn.functional.interpolate` instead.",
-                  stacklevel=2)
+    _warn("`nn.functional.upsample_bilinear` is deprecated. Use `nn.functional.interpolate` instead.")
     return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)
 
 
@@ -2604,9 +2598,9 @@ def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corner
     tensor([[[[2.]]]])
     """
     if align_corners is None:
-        warnings.warn("Default grid_sample and affine_grid behavior has changed to align_corners=False since 1.3.0. "
-                      "Please specify align_corners=True if the old behavior is desired. See the documentation of "
-                      "grid_sample for details.", UserWarning, stacklevel=2)
+        _warn("Default grid_sample and affine_grid behavior has changed to align_corners=False since 1.3.0. Please "
+              "specify align_corners=True if the old behavior is desired. See the documentation of grid_sample for "
+              "details.", UserWarning)
         align_corners = False
     if mode not in ("bilinear", "nearest"):
         raise NotImplementedError(f"grid_sample: dtorch supports mode 'bilinear' and 'nearest', got '{mode}'")

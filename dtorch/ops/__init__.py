@@ -2,7 +2,22 @@
 
 The public front ends (``dtorch.add``, ``Tensor.__add__``, ``nn.functional.relu``) live in ``dtorch.functional``
 and ``dtorch.nn.functional``; they resolve arguments to plain data and call ``Op.apply``.
+
+Floating-point errors: PyTorch computes ``log(0) = -inf``, ``1 / 0 = inf``, ``sqrt(-1) = nan`` silently, while NumPy
+warns. The filter below drops exactly those NumPy warnings ("divide by zero / invalid value / overflow / underflow
+encountered in ...") when they are raised from dtorch's own code, and nothing else: the user's NumPy calls still
+warn. A filter costs nothing on the ops' path (it is consulted only when NumPy has already decided to warn), where
+``np.errstate`` around every op that can warn would add its cost to every call.
 """
 
-from dtorch.ops import device, elementwise, indexing, linalg, reduction, shape  # noqa: F401
-from dtorch.ops import conv, loss, nn, norm, rnn  # noqa: F401
+import warnings
+
+warnings.filterwarnings(
+    "ignore",
+    message=r"(divide by zero|invalid value|overflow|underflow) encountered in",
+    category=RuntimeWarning,
+    module=r"dtorch(\.|$)",
+)
+
+from dtorch.ops import device, elementwise, indexing, linalg, reduction, shape  # noqa: E402,F401
+from dtorch.ops import conv, loss, nn, norm, rnn  # noqa: E402,F401

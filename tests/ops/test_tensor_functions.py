@@ -270,3 +270,48 @@ def test_indexing_with_a_python_range():
         x = library.zeros(5)
         x[range(1, 4)] = 1.0
         assert x.tolist() == [0.0, 1.0, 1.0, 1.0, 0.0]
+
+
+# ---- binary ops with unsupported operands, integer range checks of tensor(), 1-D class targets -----------------------
+
+
+@pytest.mark.parametrize("value", ["a", None, object()])
+def test_binary_ops_reject_non_numbers_with_a_type_error(value):
+    for symbol in ("+", "-", "*", "/", "**"):
+        messages = []
+        for library in (torch, dtorch):
+            with pytest.raises(TypeError) as error:
+                eval(f"x {symbol} value", {"x": library.ones(2), "value": value})
+            messages.append(str(error.value))
+        if not (symbol == "*" and isinstance(value, str)):  # torch tries str * tensor as sequence repetition
+            assert messages[1] == messages[0]
+    with pytest.raises(TypeError, match="unsupported operand"):
+        dtorch.add(dtorch.ones(2), None)
+
+
+@pytest.mark.parametrize("data, dtype", [([300], "int8"), ([-129], "int8"), ([1e10], "int32"), ([200.5], "int8"),
+                                         ([float("inf")], "int32"), ([70000], "int16")])
+def test_tensor_rejects_integers_out_of_range(data, dtype):
+    for library in (torch, dtorch):
+        with pytest.raises(RuntimeError, match=f"value cannot be converted to type {dtype} without overflow"):
+            library.tensor(data, dtype=getattr(library, dtype))
+
+
+@pytest.mark.parametrize("data, dtype", [([-1], "uint8"), ([-3], "uint8"), ([3.7], "int8"), ([255], "uint8"),
+                                         ([True], "int8"), ([[1, 2], [3, 127]], "int8")])
+def test_tensor_integer_conversions_that_pytorch_allows(data, dtype):
+    assert dtorch.tensor(data, dtype=getattr(dtorch, dtype)).tolist() == \
+        torch.tensor(data, dtype=getattr(torch, dtype)).tolist()
+
+
+@pytest.mark.parametrize("target", [np.array([2]), np.array(2)])
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+def test_class_losses_on_a_1d_input_take_a_one_element_target(target, reduction):
+    grad = target.ndim == 0  # torch's own backward rejects the (1,) target ("size mismatch"); dtorch's works
+    check_op(lambda x, t: lib(x).nn.functional.nll_loss(x, t, reduction=reduction), None, [(4,), target], grad=grad)
+    check_op(lambda x, t: lib(x).nn.functional.cross_entropy(x, t, reduction=reduction), None, [(4,), target],
+             grad=grad)
+    x = dtorch.randn(4, requires_grad=True)
+    dtorch.nn.functional.cross_entropy(x, dtorch.tensor([2]), reduction=reduction).backward()
+    expected = x.detach().softmax(0) - dtorch.nn.functional.one_hot(dtorch.tensor(2), 4)
+    np.testing.assert_allclose(x.grad.numpy(), expected.numpy(), rtol=1e-5, atol=1e-7)

@@ -5,11 +5,11 @@ with the same warning. ``weight`` and ``pos_weight`` are buffers, so they move w
 appear in ``state_dict`` as in PyTorch.
 """
 
-import warnings
 
 from dtorch.nn import functional as F
 from dtorch.nn.modules.distance import PairwiseDistance
 from dtorch.nn.modules.module import Module
+from dtorch._warnings import warn as _warn
 
 __all__ = ["L1Loss", "MSELoss", "SmoothL1Loss", "HuberLoss", "NLLLoss", "CrossEntropyLoss", "BCELoss",
            "BCEWithLogitsLoss", "KLDivLoss", "PoissonNLLLoss", "GaussianNLLLoss", "MarginRankingLoss",
@@ -21,9 +21,8 @@ def _legacy_reduction(size_average, reduce):
     size_average = True if size_average is None else size_average
     reduce = True if reduce is None else reduce
     reduction = "mean" if size_average and reduce else ("sum" if reduce else "none")
-    warnings.warn(
+    _warn(
         f"size_average and reduce args will be deprecated, please use reduction='{reduction}' instead.",
-        stacklevel=3,
     )
     return reduction
 
@@ -407,9 +406,8 @@ class NLLLoss2d(NLLLoss):
     """
 
     def __init__(self, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
-        warnings.warn(
+        _warn(
             "NLLLoss2d has been deprecated. Please use NLLLoss instead as a drop-in replacement and see "
             "https://pytorch.org/docs/main/nn.html#torch.nn.NLLLoss for more details.",
-            stacklevel=2,
         )
         super().__init__(weight, size_average, ignore_index, reduce, reduction)

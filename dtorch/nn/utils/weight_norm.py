@@ -2,10 +2,10 @@
 ``nn.utils.parametrizations.weight_norm``, and warning as it does): parameters ``<name>_g`` and ``<name>_v``, and a
 forward pre-hook that recomputes ``module.<name> = g * v / |v|`` before every forward."""
 
-import warnings
 
 from dtorch.nn.parameter import Parameter
 from dtorch.nn.utils.parametrizations import _WeightNorm, norm_except_dim
+from dtorch._warnings import warn as _warn
 
 __all__ = ["weight_norm", "remove_weight_norm"]
 
@@ -43,8 +43,8 @@ def weight_norm(module, name="weight", dim=0):
     >>> sorted(name for name, _ in m.named_parameters())
     ['bias', 'weight_g', 'weight_v']
     """
-    warnings.warn("`torch.nn.utils.weight_norm` is deprecated in favor of "
-                  "`torch.nn.utils.parametrizations.weight_norm`.", FutureWarning, stacklevel=2)
+    _warn("`torch.nn.utils.weight_norm` is deprecated in favor of "
+                  "`torch.nn.utils.parametrizations.weight_norm`.", FutureWarning)
     for hook in module._forward_pre_hooks.values():
         if isinstance(hook, WeightNorm) and hook.name == name:
             raise RuntimeError(f"Cannot register two weight_norm hooks on the same parameter {name}")
