@@ -13,6 +13,10 @@ How one iteration runs:
 4. The callback (``_finalize``) launches what is left, waits for every bucket in order and writes the sums divided
    by the world size back into ``param.grad`` (dividing while copying: one pass over the bucket).
 
+Tail buckets: a bucket whose gradients arrived less than ``TAIL_SECONDS`` before the end of the previous backward
+has nothing left to overlap with; from then on it is reduced on the calling thread in the callback (after the
+buckets in flight, so the order of the collectives is unchanged), which saves two thread hand-overs per bucket.
+
 Buckets: parameters are taken in reverse registration order (roughly the order backward produces their gradients),
 grouped by dtype and device, and cut when a bucket reaches its cap: 1 MiB for the first one (so communication starts
 early), ``bucket_cap_mb`` for the rest. After the first iteration the buckets are rebuilt once from the order in
@@ -27,6 +31,8 @@ The reducer works on the arrays' own device through ``xp``; the collectives laye
 memory for the MPI transport. Not thread-safe: one training loop drives it.
 """
 
+import time
+
 import numpy as np
 
 import dtorch.distributed as dist
@@ -36,41 +42,54 @@ from dtorch.distributed.algorithms.grad_bucket import GradBucket
 from dtorch.tensor import Tensor
 
 FIRST_BUCKET_BYTES = 1024 * 1024  # PyTorch's dist._DEFAULT_FIRST_BUCKET_BYTES
+# a bucket that became ready less than this before backward ended has nothing left to overlap with: in the next
+# iteration it is reduced on the calling thread in the end-of-backward callback, which saves the hand-over to the
+# communication thread and back (measured in bench/bench_ddp.py: it is what separates an MLP step from the plain
+# step plus one all_reduce)
+TAIL_SECONDS = 0.25e-3
 
 
 def compute_bucket_assignment(arrays, order, limits):
     """Cut the parameters, taken in ``order``, into buckets: one open bucket per (dtype, device), closed once its
-    bytes reach the current limit (``limits[0]`` for a key's first bucket, ``limits[-1]`` after). Returns lists of
-    indices, sorted by their first position in ``order`` (so buckets launch in that order).
+    bytes reach the current limit (``limits[0]`` for a key's first bucket, ``limits[-1]`` after). A key's last
+    bucket, when smaller than ``limits[0] / 16``, joins the one before it: its gradients come last, right after
+    that bucket's (a layer's bias after its weight), and a collective of its own would only add a round trip.
+    Returns lists of indices, sorted by their first position in ``order`` (so buckets launch in that order).
 
     >>> import numpy as np
     >>> arrays = [np.zeros(4, np.float32), np.zeros(4, np.float32), np.zeros(4, np.float64)]
     >>> compute_bucket_assignment(arrays, [2, 1, 0], (20, 40))
     [[2], [1, 0]]
+    >>> compute_bucket_assignment([np.zeros(64), np.zeros(1)], [0, 1], (512, 512))   # 8 bytes < 512 / 16
+    [[0, 1]]
     """
-    open_buckets = {}  # key -> (indices, bytes, number of buckets already closed for the key)
-    closed = []
+    per_key = {}  # key -> (closed buckets, open bucket, its bytes)
     for index in order:
         array = arrays[index]
         key = (array.dtype.str, str(_backend.device_of(array)))
-        indices, size, count = open_buckets.get(key, ([], 0, 0))
+        closed, indices, size = per_key.get(key, ([], [], 0))
         indices.append(index)
         size += array.nbytes
-        if size >= limits[min(count, len(limits) - 1)]:
+        if size >= limits[min(len(closed), len(limits) - 1)]:
             closed.append(indices)
-            open_buckets[key] = ([], 0, count + 1)
-        else:
-            open_buckets[key] = (indices, size, count)
-    closed.extend(indices for indices, _, _ in open_buckets.values() if indices)
+            indices, size = [], 0
+        per_key[key] = (closed, indices, size)
+    buckets = []
+    for closed, indices, _ in per_key.values():
+        if indices:
+            closed.append(indices)
+        if len(closed) > 1 and sum(arrays[i].nbytes for i in closed[-1]) < limits[0] / 16:
+            closed[-2].extend(closed.pop())
+        buckets.extend(closed)
     position = {index: place for place, index in enumerate(order)}
-    closed.sort(key=lambda indices: position[indices[0]])
-    return closed
+    buckets.sort(key=lambda indices: position[indices[0]])
+    return buckets
 
 
 class _Bucket:
     """One flat buffer and the parameters whose gradients it holds."""
 
-    __slots__ = ("index", "members", "flat", "tensor", "views", "numel", "pending", "work", "is_last")
+    __slots__ = ("index", "members", "flat", "tensor", "views", "numel", "pending", "work", "is_last", "ready_at")
 
     def __init__(self, index, members, arrays, is_last):
         xp = _backend.xp_of(arrays[members[0]])
@@ -91,6 +110,7 @@ class _Bucket:
             offset += size
         self.pending = len(members)
         self.work = None
+        self.ready_at = 0.0  # when its last gradient arrived (perf_counter), for the tail rule
 
 
 def _on_device(array):
@@ -198,6 +218,7 @@ class Reducer:
         arrays = [p._array for p in self.params]
         assignment = compute_bucket_assignment(arrays, order, self.limits)
         self.buckets = [_Bucket(b, members, arrays, b == len(assignment) - 1) for b, members in enumerate(assignment)]
+        self.defer_from = len(self.buckets)  # buckets from this one on are reduced in the callback (TAIL_SECONDS)
         self.slot = [None] * len(self.params)  # parameter index -> (bucket, view)
         for bucket in self.buckets:
             for i, view in zip(bucket.members, bucket.views):
@@ -236,6 +257,10 @@ class Reducer:
         leaves buckets in flight, and the ranks are then out of step)."""
         if self.armed:
             pending = [self.names[i] for i, ready in enumerate(self.ready) if not ready]
+            for bucket in self.buckets[:self.next_bucket]:
+                if bucket.work is None and self.comm_hook is None:
+                    # a ready tail bucket: another rank may have sent it already, so send it too (ranks in step)
+                    dist.all_reduce(bucket.tensor, group=self.group)
             for work in [b.work for b in self.buckets] + [self.used_work]:
                 if work is not None:  # a bucket still in flight would be overwritten by the next backward
                     work.wait()
@@ -310,7 +335,10 @@ class Reducer:
     def _launch_ready(self):
         buckets = self.buckets
         while self.next_bucket < len(buckets) and buckets[self.next_bucket].pending == 0:
-            self._launch(buckets[self.next_bucket])
+            bucket = buckets[self.next_bucket]
+            bucket.ready_at = time.perf_counter()
+            if self.next_bucket < self.defer_from or self.comm_hook is not None:
+                self._launch(bucket)
             self.next_bucket += 1
 
     def _launch(self, bucket):
@@ -342,7 +370,13 @@ class Reducer:
                     self._mark_ready(i)
             if self.next_bucket != len(self.buckets):
                 raise RuntimeError("DistributedDataParallel: internal error, buckets left unlaunched")
+            end = time.perf_counter()
             for bucket in self.buckets:
+                if bucket.work is None:  # a tail bucket: reduced here, in order after the ones in flight
+                    if bucket.is_last:
+                        bucket.flat[-1] = self.missing_flag
+                    dist.all_reduce(bucket.tensor, group=self.group)
+                    continue
                 result = bucket.work.wait()
                 if self.comm_hook is not None:
                     self._take_hook_result(bucket, result)
@@ -352,6 +386,9 @@ class Reducer:
                 self._raise_unused(missing if self.missing_flag else [])
             self._write_back(globally_unused)
             self.sync_iterations += 1
+            # the tail rule for the next iteration (each rank decides for itself: the collectives' order is the same)
+            self.defer_from = next((b.index for b in self.buckets if end - b.ready_at < TAIL_SECONDS),
+                                   len(self.buckets))
         finally:
             self._reset()
 

@@ -583,3 +583,18 @@ def test_ddp_on_cuda_arrays_matches_one_process(world):
     reference = _mlp()
     _train(reference, batches, momentum=0.0)
     _assert_same([p.detach().cpu().numpy() for p in model.module.parameters()], _params(reference))
+
+
+def test_tail_buckets_are_reduced_in_the_callback_with_the_same_results(world):
+    rank, size = _rank_world()
+    batches = _batches(4, size, (6,), 3, seed=50)
+    model = DDP(_mlp())
+    calls = []
+    with _recorded_all_reduces(calls):
+        _train(model, batches, rank)
+    reducer = model.reducer
+    assert reducer.defer_from < len(reducer.buckets)  # the small MLP's one bucket is ready when backward ends
+    assert len(calls) == 4 * len(reducer.buckets)  # still one all_reduce per bucket and iteration
+    reference = _mlp()
+    _train(reference, batches)
+    _assert_same(_params(model.module), _params(reference))
