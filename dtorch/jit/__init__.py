@@ -31,7 +31,8 @@ from dtorch.nn.modules.module import Module
 from dtorch.tensor import Tensor
 
 __all__ = ["trace", "script", "save", "load", "ignore", "unused", "is_tracing", "is_scripting", "ScriptModule",
-           "TracedModule", "ScriptFunction", "TracerWarning", "Error"]
+           "TracedModule", "ScriptFunction", "TracerWarning", "Error", "freeze", "optimize_for_inference", "annotate",
+           "fork", "wait", "Future"]
 
 
 class Error(RuntimeError):
@@ -271,6 +272,62 @@ def is_scripting():
 def export(fn):
     """Kept for PyTorch's API (``@torch.jit.export`` marks extra methods to compile); a no-op here."""
     return fn
+
+
+def freeze(mod, preserved_attrs=None, optimize_numerics=True):
+    """PyTorch's ``jit.freeze``: a scripted or traced module in eval mode, returned as is (the recorded graph
+    already treats the parameters as its inputs; nothing is folded).
+
+    >>> import dtorch
+    >>> frozen = freeze(script(dtorch.nn.Linear(2, 2)).eval())
+    >>> frozen.training
+    False
+    """
+    if not isinstance(mod, (ScriptModule, RecursiveScriptModule)):
+        raise RuntimeError("Freezing expects a ScriptModule as input. Please use dtorch.jit.script or "
+                           "dtorch.jit.trace to script your 'nn.Module'.")
+    if mod.training:
+        raise RuntimeError("Freezing is currently only implemented for modules in eval mode. Please call .eval() "
+                           "on your input module before freezing.")
+    return mod
+
+
+def optimize_for_inference(mod, other_methods=None):
+    """PyTorch's ``jit.optimize_for_inference``: ``freeze`` after ``eval()``."""
+    return freeze(mod.eval())
+
+
+def annotate(the_type, the_value):
+    """Kept for PyTorch's API (a type hint for the TorchScript compiler): returns ``the_value``.
+
+    >>> annotate(list, [])
+    []
+    """
+    return the_value
+
+
+class Future:
+    """The result of ``fork``: ``wait()`` returns it (the call already ran, synchronously)."""
+
+    def __init__(self, value):
+        self._value = value
+
+    def wait(self):
+        return self._value
+
+
+def fork(func, *args, **kwargs):
+    """Run ``func(*args, **kwargs)`` (synchronously here) and return a ``Future`` of its result.
+
+    >>> wait(fork(lambda x: x + 1, 1))
+    2
+    """
+    return Future(func(*args, **kwargs))
+
+
+def wait(future):
+    """The result of a ``fork``."""
+    return future.wait()
 
 
 def script_if_tracing(fn):

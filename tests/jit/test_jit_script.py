@@ -162,3 +162,14 @@ def test_script_refuses_comprehensions_and_boolean_operators_on_tensors():
         dtorch.jit.script(Comprehension())
     with pytest.raises(RuntimeError, match="and`/`or"):
         dtorch.jit.script(ShortCircuit())
+
+
+def test_freeze_optimize_for_inference_and_fork():
+    model = dtorch_model("mlp")
+    frozen = dtorch.jit.optimize_for_inference(dtorch.jit.script(model))
+    assert not frozen.training
+    with pytest.raises(RuntimeError, match="eval mode"):
+        dtorch.jit.freeze(dtorch.jit.script(dtorch_model("mlp").train()))
+    with pytest.raises(RuntimeError, match="ScriptModule"):
+        dtorch.jit.freeze(model)
+    assert dtorch.jit.wait(dtorch.jit.fork(lambda x: x * 2, 3)) == 6
