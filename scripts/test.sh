@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole test suite: serial tests, then the multi-rank tests under mpiexec with 2 and 4 ranks.
+# The whole test suite: serial tests, the docstrings' examples, then the multi-rank tests under mpiexec with 2 and 4 ranks.
 # Every multi-rank run sits under `timeout`, and `python -m mpi4py` aborts all ranks on an uncaught exception.
 # Ends with one line "N passed, N failed" over all parts; exits non-zero when any part fails or ran no test.
 set -uo pipefail
@@ -24,6 +24,8 @@ run_part() {
 }
 
 run_part serial timeout 1500 python -m pytest -q -p no:cacheprovider tests
+# the >>> examples of the docstrings (dtorch/conftest.py says which are skipped and why)
+run_part doctest timeout 600 python -m pytest -q -p no:cacheprovider --doctest-modules dtorch
 
 for ranks in 2 4; do
   run_part "mpi-$ranks" timeout 600 mpiexec -n "$ranks" python -m mpi4py -m pytest -q -p no:cacheprovider \

@@ -49,8 +49,8 @@ def vector_to_parameters(vec, parameters):
     >>> import dtorch
     >>> w = dtorch.nn.Parameter(dtorch.zeros(2, 2))
     >>> vector_to_parameters(dtorch.arange(4.0), [w]); w.data
-    array([[0., 1.],
-           [2., 3.]], dtype=float32)
+    tensor([[0., 1.],
+            [2., 3.]])
     """
     if not isinstance(vec, Tensor):
         raise TypeError(f"expected torch.Tensor, but got: {type(vec).__name__}")
