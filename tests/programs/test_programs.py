@@ -22,22 +22,7 @@ import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # programs that do not run on dtorch yet, each with what it lacks; strict: one that starts passing must leave this list
-KNOWN_FAILURES = {
-    "autograd_functional.py": "no torch.autograd.functional",
-    "char_rnn_classification.py": "Tensor.data is not a Tensor",
-    "checkpoint_resume.py": "dtorch.save refuses argparse.Namespace in a checkpoint",
-    "cifar_classifier.py": "Tensor.data is not a Tensor",
-    "dcgan.py": "no dtorch.nn.parallel",
-    "dqn_soft_update.py": "Tensor.data is not a Tensor",
-    "maml.py": "no double backward through mse_loss",
-    "nn_really.py": "indexing with a Python range",
-    "old_style_variable.py": "no autograd.Variable",
-    "spectral_norm_gan.py": "no nn.utils.spectral_norm or parametrizations",
-    "text_classification.py": "Tensor.data is not a Tensor",
-    "transformer_lm.py": "Tensor.data is not a Tensor",
-    "wgan_clipping.py": "Tensor.data is not a Tensor",
-    "wgan_gp.py": "autograd.grad(only_inputs=...) refused",
-}
+KNOWN_FAILURES = {}  # all 42 run on dtorch now (20 did on the dtorch that landed before this work)
 PROGRAMS = sorted(name for name in os.listdir(HERE)
                   if name.endswith(".py") and not name.startswith(("_", "test_")))
 
