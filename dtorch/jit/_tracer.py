@@ -313,6 +313,13 @@ def _patched_shape(self):
     return Size(self._array.shape)
 
 
+def _patched_slice_bound(value):
+    """Slice bounds keep their symbolic sizes (``pe[:x.size(0)]``) so the recorded key follows the input."""
+    if value is None:
+        return None
+    return value if isinstance(value, SymInt) else int(value)
+
+
 def _patched_shape_arg(shape):
     if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)):
         shape = shape[0]
@@ -441,6 +448,7 @@ def capturing(capture):
     module_classes = [nn.RNN, nn.LSTM, nn.GRU, nn.MultiheadAttention]
     saved = {
         "size": Tensor.__dict__.get("size"), "shape": Tensor.__dict__.get("shape"), "shape_arg": _F._shape_arg,
+        "slice_bound": _F._slice_bound,
         "inplace_from": _F._inplace_from, "custom_apply": autograd.Function.__dict__["apply"],
         "dropout_mask": _NF._dropout_mask,
         "factories": {name: getattr(dtorch, name) for name in FACTORIES},
@@ -453,6 +461,7 @@ def capturing(capture):
         Tensor.size = _patched_size
         Tensor.shape = property(_patched_shape)
         _F._shape_arg = _patched_shape_arg
+        _F._slice_bound = _patched_slice_bound
         _F._inplace_from = _patched_inplace_from
         _NF._dropout_mask = _patched_dropout_mask
         for name, factory in saved["factories"].items():
@@ -476,6 +485,7 @@ def capturing(capture):
             else:
                 setattr(Tensor, name, saved[name])
         _F._shape_arg = saved["shape_arg"]
+        _F._slice_bound = saved["slice_bound"]
         _F._inplace_from = saved["inplace_from"]
         _NF._dropout_mask = saved["dropout_mask"]
         for name, factory in saved["factories"].items():

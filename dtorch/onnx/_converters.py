@@ -413,6 +413,15 @@ def _reduce(op_type):
     return convert
 
 
+def _bound(b, value, default):
+    """A slice bound as a 1-element int64 tensor: a number, or a size the trace recorded symbolically."""
+    if value is None:
+        return b.ints([default])
+    if isinstance(value, _graph.Sym):
+        return b.dim_expression(value)
+    return b.ints([value])
+
+
 def _index(b, node, inputs, attrs):
     """``x[key]``: slices and ints one axis at a time (Slice, Gather), None as Unsqueeze, one index tensor."""
     x = b.value(inputs[0])
@@ -429,8 +438,8 @@ def _index(b, node, inputs, attrs):
             start, stop, step = entry[1:]
             step = 1 if step is None else step
             if (start, stop, step) != (None, None, 1):
-                x = b.op("Slice", [x, b.ints([0 if start is None else start]),
-                                   b.ints([INT64_MAX if stop is None else stop]), b.ints([axis]), b.ints([step])])
+                x = b.op("Slice", [x, _bound(b, start, 0), _bound(b, stop, INT64_MAX), b.ints([axis]),
+                                   b.ints([step])])
             axis += 1
         elif kind == "int":
             x = b.op("Gather", [x, b.const(np.asarray(entry[1], dtype=np.int64))], axis=axis)

@@ -151,3 +151,39 @@ class StatesFromFactories(dtorch.nn.Module):
         x = x + self.position(dtorch.arange(x.size(1))) + dtorch.zeros_like(x)
         out, h = self.rnn(x, h)
         return out + dtorch.full((x.size(0), 1, 6), 0.5)
+
+
+def build_transformer_lm(t):
+    """The "language modeling with nn.Transformer" tutorial's model: sinusoidal positions sliced to the input's
+    length (``pe[:x.size(0)]``), a two-layer TransformerEncoder, a causal mask."""
+    import math
+
+    class PositionalEncoding(t.nn.Module):
+        def __init__(self, d_model, max_len=50):
+            super().__init__()
+            self.dropout = t.nn.Dropout(0.1)
+            position = t.arange(max_len).unsqueeze(1)
+            div_term = t.exp(t.arange(0, d_model, 2) * (-math.log(10000.0) / d_model))
+            pe = t.zeros(max_len, 1, d_model)
+            pe[:, 0, 0::2] = t.sin(position * div_term)
+            pe[:, 0, 1::2] = t.cos(position * div_term)
+            self.register_buffer("pe", pe)
+
+        def forward(self, x):
+            return self.dropout(x + self.pe[:x.size(0)])
+
+    class TransformerModel(t.nn.Module):
+        def __init__(self, ntoken=30, d_model=16, nhead=2, nlayers=2):
+            super().__init__()
+            self.pos_encoder = PositionalEncoding(d_model)
+            layer = t.nn.TransformerEncoderLayer(d_model, nhead, 32, 0.1)
+            self.transformer_encoder = t.nn.TransformerEncoder(layer, nlayers, enable_nested_tensor=False)
+            self.embedding = t.nn.Embedding(ntoken, d_model)
+            self.d_model = d_model
+            self.linear = t.nn.Linear(d_model, ntoken)
+
+        def forward(self, src, src_mask):
+            src = self.pos_encoder(self.embedding(src) * math.sqrt(self.d_model))
+            return self.linear(self.transformer_encoder(src, src_mask))
+
+    return TransformerModel()

@@ -281,3 +281,24 @@ def test_multihead_attention_with_padding_mask_and_weights_against_pytorch():
     for outputs in _run_both(data, proto, dict(zip(names, (query, kv, kv, pad)))):
         for got, want in zip(outputs, theirs):
             np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_transformer_language_model_tutorial_at_other_lengths():
+    import torch
+    from export_models import build_transformer_lm, causal_mask
+
+    dtorch.manual_seed(0)
+    model = build_transformer_lm(dtorch).eval()
+    twin = build_transformer_lm(torch).eval()
+    twin.load_state_dict({k: torch.from_numpy(v.numpy().copy()) for k, v in model.state_dict().items()})
+    names = ["src", "src_mask"]
+    example = (dtorch.randint(0, 30, (5, 2)), dtorch.tensor(causal_mask(5)))
+    data, proto = _export(model, example, input_names=names,
+                          dynamic_axes={"src": {0: "length", 1: "batch"}, "src_mask": {0: "length", 1: "length"}})
+    fresh = (np.random.default_rng(0).integers(0, 30, (8, 3)), causal_mask(8))
+    traced = dtorch.jit.trace(model, example)
+    with torch.no_grad():
+        theirs = twin(*[torch.from_numpy(a) for a in fresh]).numpy()
+    np.testing.assert_allclose(traced(*as_dtorch(fresh)).detach().numpy(), theirs, rtol=1e-4, atol=1e-5)
+    for outputs in _run_both(data, proto, dict(zip(names, fresh))):
+        np.testing.assert_allclose(outputs[0], theirs, rtol=1e-4, atol=1e-5)
