@@ -112,30 +112,14 @@ class ModuleRunner:
             owner._parameters[leaf] = tensor
         kwargs = {key: _rebuild_argument(tree, values) for key, tree in self.args.items()}
         output = self.module(**kwargs)
-        return [leaf for leaf in _output_leaves(output)]
-
-
-def _output_leaves(output):
-    """Every Tensor or None of an output structure, in order (None keeps positions, e.g. MHA's weights)."""
-    if isinstance(output, tuple):
-        return [leaf for item in output for leaf in _output_leaves(item)]
-    return [output]
+        return output_leaves(output)
 
 
 def output_leaves(output):
-    return _output_leaves(output)
-
-
-def rebuild_output(output, leaves):
-    """``output``'s structure with ``leaves`` in place of its Tensors/None."""
-    iterator = iter(leaves)
-
-    def build(value):
-        if isinstance(value, tuple):
-            return tuple(build(v) for v in value)
-        return next(iterator)
-
-    return build(output)
+    """Every Tensor or None of an output structure, in order (None keeps positions, e.g. MHA's weights)."""
+    if isinstance(output, tuple):
+        return [leaf for item in output for leaf in output_leaves(item)]
+    return [output]
 
 
 class DropoutMaskRunner:
