@@ -51,7 +51,7 @@ def test_zero_trajectory_equals_plain_ddp(world, optimizer_class, kwargs):
 
 
 def test_state_is_sharded_across_ranks(world):
-    rank, size = dist.get_rank(), dist.get_world_size()
+    size = dist.get_world_size()
     model = DDP(_model())
     zero = ZeroRedundancyOptimizer(model.parameters(), dtorch.optim.Adam, lr=0.01)
     _steps(model, zero, 1)

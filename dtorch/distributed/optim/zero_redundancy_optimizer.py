@@ -96,7 +96,10 @@ class ZeroRedundancyOptimizer(Optimizer, Joinable):
         return local
 
     def add_param_group(self, param_group):
-        """Add a group; its parameters are given owners like the first groups' were."""
+        """Add a group; its parameters are given owners like the first groups' were.
+
+        >>> zero.add_param_group({"params": head.parameters(), "lr": 0.01})  # doctest: +SKIP
+        """
         super().add_param_group(param_group)
         if not getattr(self, "_ready", False):
             return  # during __init__: partitioned once every group is in
@@ -126,6 +129,8 @@ class ZeroRedundancyOptimizer(Optimizer, Joinable):
         """Step the local optimizer over this rank's parameters, then broadcast every rank's updated parameters.
 
         Returns the closure's loss when a closure is given.
+
+        >>> loss.backward(); zero.step()                                   # doctest: +SKIP
         """
         Join.notify_join_context(self)
         loss = None
@@ -163,6 +168,9 @@ class ZeroRedundancyOptimizer(Optimizer, Joinable):
         """Gather every rank's optimizer state on rank ``to`` (a global rank), for ``state_dict()`` there.
 
         Every rank of the group must call it.
+
+        >>> zero.consolidate_state_dict(to=0)                              # doctest: +SKIP
+        >>> if dist.get_rank() == 0: dtorch.save(zero.state_dict(), "opt.pt")   # doctest: +SKIP
         """
         numbering = self._global_index()
         mine = {}
@@ -199,7 +207,10 @@ class ZeroRedundancyOptimizer(Optimizer, Joinable):
         return {"state": dict(self._consolidated), "param_groups": groups}
 
     def load_state_dict(self, state_dict):
-        """Load a whole-optimizer state dict; each rank keeps the entries of the parameters it owns."""
+        """Load a whole-optimizer state dict; each rank keeps the entries of the parameters it owns.
+
+        >>> zero.load_state_dict(dtorch.load("opt.pt"))                    # doctest: +SKIP
+        """
         groups = state_dict["param_groups"]
         if len(groups) != len(self.param_groups) or any(
                 len(g["params"]) != len(s["params"]) for g, s in zip(self.param_groups, groups)):

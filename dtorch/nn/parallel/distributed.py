@@ -6,9 +6,9 @@ buffers; the error names the first one that differs and which ranks disagree, on
 parameters and buffers are broadcast. In training, the gradient average runs in buckets during backward
 (:mod:`dtorch.nn.parallel._reducer`); rank 0's buffers are broadcast before each forward (``broadcast_buffers``).
 
-Collective order, per iteration and identical on every rank: [with ``Join``: the active-rank count, the iteration's
-flags] → [once, at the second iteration: the bucket-order broadcast] → [buffers] → forward → [the used-parameter map]
-→ the buckets in order → [with a comm hook: the missing-gradient count].
+Collective order, per iteration and identical on every rank: [with ``Join``: the active-rank count, the
+iteration's flags] → [once, at the second iteration: the bucket-order broadcast] → [buffers] → forward → [the
+used-parameter map] → the buckets in order → [with a comm hook: the missing-gradient count].
 
 >>> import dtorch, dtorch.distributed as dist
 >>> dist.init_process_group()                                          # doctest: +SKIP
@@ -208,7 +208,10 @@ class DistributedDataParallel(Module, Joinable):
         self.reducer.comm_state = state
 
     def _set_static_graph(self):
-        """PyTorch's private switch to static-graph mode after construction (before the first iteration)."""
+        """PyTorch's private switch to static-graph mode after construction (before the first iteration).
+
+        >>> ddp._set_static_graph()                  # doctest: +SKIP
+        """
         if self.reducer.sync_iterations:
             raise RuntimeError("_set_static_graph must be called before the first training iteration")
         self.static_graph = True
@@ -231,15 +234,22 @@ class DistributedDataParallel(Module, Joinable):
                     divide_by_initial_world_size=divide_by_initial_world_size)
 
     def join_hook(self, **kwargs):
+        """The :class:`~dtorch.distributed.algorithms.JoinHook` that shadows this model's collectives on a joined
+        rank (``Join`` calls it; ``divide_by_initial_world_size`` is read from ``kwargs``).
+
+        >>> hook = ddp.join_hook(divide_by_initial_world_size=True)       # doctest: +SKIP
+        """
         self._divide_by_initial_world_size = kwargs.get("divide_by_initial_world_size", True)
         return _DDPJoinHook(self)
 
     @property
     def join_device(self):
+        """The device of the module (where ``Join``'s collectives for it run)."""
         return self.device if self.device is not None else _backend.CPU
 
     @property
     def join_process_group(self):
+        """The group gradients are averaged over."""
         return self.process_group
 
     def extra_repr(self):
