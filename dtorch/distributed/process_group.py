@@ -394,6 +394,7 @@ class _State:
         self.group_count = 0
         self.exit_hook = False
         self.threaded = True  # MPI allows calls from several threads at once (MPI_THREAD_MULTIPLE)
+        self.pid = None  # the process that initialised (a forked child is not a rank)
 
 
 state = _State()
@@ -462,6 +463,7 @@ def init_process_group(backend=None, init_method=None, timeout=None, world_size=
         warnings.warn("store= is ignored: dtorch's ranks meet through MPI", stacklevel=2)
     name = resolve_backend(backend)
     comm, local_rank, local_size, state.threaded = world_communicator(world_size, rank)
+    state.pid = os.getpid()
     state.world_comm = comm
     state.local_rank, state.local_world_size = local_rank, local_size
     for key, value in (("RANK", comm.rank), ("WORLD_SIZE", comm.size), ("LOCAL_RANK", local_rank),
@@ -483,7 +485,10 @@ def init_process_group(backend=None, init_method=None, timeout=None, world_size=
 
 def _leave():
     """At exit: finish queued async work, then post on the world board that this process leaves, and with which
-    exit status, so that ranks still waiting for it raise at once instead of waiting for the timeout."""
+    exit status, so that ranks still waiting for it raise at once instead of waiting for the timeout. A forked
+    child (which inherits this hook and the board's shared memory) is not the rank and posts nothing."""
+    if os.getpid() != state.pid:
+        return
     for pg in list(state.groups):
         pg.queue.shutdown(wait=True)
     world = state.default

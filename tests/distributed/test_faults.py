@@ -345,3 +345,23 @@ def test_destroying_a_group_another_rank_still_uses(world):
             dist.all_reduce(T(np.ones(2)), group=g)
     warm_up(g, 1)  # still in step, and still alive on every rank
     dist.destroy_process_group(g)
+
+
+@own_launcher
+def test_a_forked_child_that_exits_is_not_a_rank_that_left(tmp_path):
+    """A child forked by a rank inherits the exit hook and the board's shared memory: its exit posts nothing."""
+    code, out, took = run_job(tmp_path, """
+        dist.init_process_group()
+        if os.fork() == 0:
+            import atexit
+            atexit._run_exitfuncs()             # the inherited hooks (MPI itself must not be finalised in a child)
+            os._exit(0)
+        os.wait()
+        if dist.get_rank() == 1:
+            time.sleep(1.0)                     # rank 0 waits for it meanwhile: the watchdog reads its word
+        x = np.ones(2)
+        dist.all_reduce(x)
+        sys.stdout.write(f"rank {dist.get_rank()} got {x[0]}" + os.linesep)  # one write: lines do not interleave
+    """, limit=40)
+    assert code == 0, out
+    assert "rank 0 got 2.0" in out and "rank 1 got 2.0" in out and "left the job" not in out
