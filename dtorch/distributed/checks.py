@@ -2,9 +2,9 @@
 
 Every collective of a group gets the group's next sequence number when it starts, and a *spec*: the values every
 rank must agree on (op name, dtype, shape, root, reduce op). Before the collective moves any data the ranks
-all-reduce (MAX) the four int64 ``(seq, -seq, fingerprint, -fingerprint)``, 32 bytes, where the fingerprint is a
-cached hash of the name and the spec: the maximum equals this rank's values on every rank exactly when all ranks
-agree, and every rank reaches the same verdict. When they differ, every rank all-gathers the readable
+all-reduce (MAX) the two int64 ``(w, -w)``, 16 bytes, where ``w`` mixes the sequence number into a cached 62-bit
+hash of the name and the spec (:meth:`Checker.word`): the maxima equal this rank's words on every rank exactly when
+all ranks agree (up to a 2**-62 chance of a collision), and every rank reaches the same verdict. When they differ, every rank all-gathers the readable
 descriptions and raises :class:`CollectiveMismatchError` naming the collective, its sequence number and which ranks
 passed what. Since every collective starts with this check, a check always meets the other ranks' check of the same
 sequence number, even when a rank skipped a call: the sequence numbers stay aligned and the group stays usable
@@ -32,6 +32,8 @@ from dtorch.collectives.base import ReduceOp
 # the most bytes a rank's mismatch description may take (peers' sizes are checked against it before allocating)
 REPORT_LIMIT = 1 << 16
 HISTORY = 8  # calls each rank lists under DETAIL
+_MASK = (1 << 62) - 1
+_MIX = 0x9E3779B97F4A7C15  # an odd 64-bit constant: spreads consecutive sequence numbers over the word
 
 
 class DebugLevel(enum.Enum):
@@ -122,7 +124,7 @@ def fingerprint(name, spec):
     key = (name, spec)
     found = _FINGERPRINTS.get(key)
     if found is None:
-        found = zlib.crc32(repr(key).encode()) | ((zlib.adler32(name.encode()) & 0x3FFFFFFF) << 32)
+        found = (zlib.crc32(repr(key).encode()) | (zlib.adler32(name.encode()) << 32)) & _MASK
         if len(_FINGERPRINTS) < 100_000:  # specs with ever new shapes must not grow it without bound
             _FINGERPRINTS[key] = found
     return found
@@ -136,8 +138,18 @@ class Checker:
         self.comm = comm
         self.group_name = group_name
         self.global_ranks = list(global_ranks)
-        self.words = np.empty(4, np.int64)
+        self.words = np.empty(2, np.int64)
+        self._slots = memoryview(self.words)  # a memoryview's item stores and loads cost less than NumPy's
         self.history = collections.deque(maxlen=HISTORY)
+
+    @staticmethod
+    def word(seq, fp):
+        """The 62-bit word of call ``seq`` with fingerprint ``fp`` (both ranks' words are equal iff both are).
+
+        >>> Checker.word(0, 5), Checker.word(1, 5) != Checker.word(0, 5)
+        (5, True)
+        """
+        return fp ^ ((seq * _MIX) & _MASK)
 
     def verify(self, name, seq, spec):
         level = _level
@@ -149,14 +161,12 @@ class Checker:
             fp = fingerprint(name, spec)
         if level is DebugLevel.DETAIL:
             self.history.append(describe(name, seq, spec))
-        words = self.words
-        words[0] = seq
-        words[1] = -seq
-        words[2] = fp
-        words[3] = -fp
-        self.comm.allreduce(None, words, ReduceOp.MAX)
-        top_seq, low_seq, top_fp, low_fp = words.tolist()
-        if top_seq == seq and low_seq == -seq and top_fp == fp and low_fp == -fp:
+        word = fp ^ ((seq * _MIX) & _MASK)
+        slots = self._slots
+        slots[0] = word
+        slots[1] = -word
+        self.comm.allreduce(None, self.words, ReduceOp.MAX)
+        if slots[0] == word and slots[1] == -word:
             return
         self.report(name, seq, spec, level is DebugLevel.DETAIL)
 
