@@ -48,11 +48,12 @@ class GradBucket:
         return self._is_last
 
     def set_buffer(self, buffer):
-        """Replace the contents of the flat buffer with ``buffer`` (same number of elements)."""
+        """Make ``buffer`` (a 1-D tensor of as many elements) the bucket's buffer, as PyTorch's does: later
+        ``buffer()`` calls return it (a hook wrapper swaps in a compressed copy this way)."""
         if buffer.numel() != self._buffer.numel():
             raise ValueError(f"GradBucket.set_buffer: the bucket holds {self._buffer.numel()} elements, got a tensor "
                              f"of {buffer.numel()}")
-        self._buffer.view(-1).copy_(buffer.reshape(-1))
+        self._buffer = buffer
 
     def __repr__(self):
         return (f"GradBucket(index={self._index}, numel={self._buffer.numel()}, "

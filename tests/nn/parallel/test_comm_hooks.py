@@ -74,3 +74,42 @@ def test_power_sgd_low_rank_keeps_what_it_missed_as_error_feedback(world):
     assert state.error_dict and all(np.abs(e).max() > 0 for e in state.error_dict.values())
     with pytest.raises(ValueError, match="matrix_approximation_rank"):
         powerSGD.PowerSGDState(None, matrix_approximation_rank=0)
+
+
+def test_batched_power_sgd_with_full_rank_reproduces_the_average(world):
+    # a model of exactly 64 gradient numbers is one full 8 x 8 matrix (zero padding would make it rank-deficient),
+    # so rank 8 spans it all
+
+    def square_model():
+        dtorch.manual_seed(5)
+        return nn.Sequential(nn.Linear(6, 5), nn.Tanh(), nn.Linear(5, 4), nn.Tanh(), nn.Linear(4, 1)).double()
+
+    assert sum(p.numel() for p in square_model().parameters()) == 64
+    state = powerSGD.PowerSGDState(None, matrix_approximation_rank=8, start_powerSGD_iter=0)
+    _assert_close(_grads(square_model(), steps=2, hook=powerSGD.batched_powerSGD_hook, state=state),
+                  _grads(square_model(), steps=2), 1e-8, 1e-9)
+
+
+def test_batched_power_sgd_low_rank_differs_and_keeps_the_error(world):
+    state = powerSGD.PowerSGDState(None, matrix_approximation_rank=1, start_powerSGD_iter=0)
+    ours = _grads(_model(), hook=powerSGD.batched_powerSGD_hook, state=state)
+    exact = _grads(_model())
+    assert max(np.abs(a - b).max() for a, b in zip(ours, exact)) > 1e-6
+    assert all(np.abs(e).max() > 0 for e in state.error_dict.values())
+
+
+def test_fp16_compress_wrapper_around_allreduce(world):
+    ours = _grads(_model(), hook=default_hooks.fp16_compress_wrapper(default_hooks.allreduce_hook))
+    _assert_close(ours, _grads(_model()), 2e-3, 2e-3)
+    assert ours[0].dtype == np.float64
+
+
+def test_register_ddp_comm_hook_by_name(world):
+    from dtorch.distributed.algorithms.ddp_comm_hooks import DDPCommHookType, register_ddp_comm_hook
+
+    ddp = DDP(_model())
+    register_ddp_comm_hook(DDPCommHookType.POWER_SGD, ddp)
+    assert ddp.reducer.comm_hook is powerSGD.powerSGD_hook
+    assert ddp.reducer.comm_state.matrix_approximation_rank == 1
+    with pytest.raises(TypeError, match="DDPCommHookType"):
+        register_ddp_comm_hook("fp16", ddp)

@@ -9,7 +9,7 @@ import numpy as np
 
 import dtorch.distributed as dist
 
-__all__ = ["allreduce_hook", "fp16_compress_hook"]
+__all__ = ["allreduce_hook", "fp16_compress_hook", "fp16_compress_wrapper"]
 
 
 def _group(process_group):
@@ -49,6 +49,29 @@ def fp16_compress_hook(process_group, bucket):
         return buffer
 
     return work.get_future().then(decompress)
+
+
+def fp16_compress_wrapper(hook):
+    """Wrap a comm hook so that it runs on a float16 copy of the bucket, cast back to the bucket's dtype after.
+
+    >>> state = PowerSGDState(None)                                                          # doctest: +SKIP
+    >>> ddp.register_comm_hook(state, fp16_compress_wrapper(powerSGD_hook))                  # doctest: +SKIP
+    """
+
+    def fp16_compress_wrapper_hook(hook_state, bucket):
+        original = bucket.buffer()
+        bucket.set_buffer(original.to(dtype=_float16()))
+        future = hook(hook_state, bucket)
+
+        def decompress(fut):
+            value = fut.value()
+            value = value[0] if isinstance(value, (list, tuple)) else value
+            original._array[...] = value._array.reshape(original._array.shape)
+            return original
+
+        return future.then(decompress)
+
+    return fp16_compress_wrapper_hook
 
 
 def _float16():

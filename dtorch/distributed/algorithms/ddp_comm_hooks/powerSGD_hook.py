@@ -24,7 +24,7 @@ from dtorch import _backend
 from dtorch.distributed.algorithms.ddp_comm_hooks import default_hooks
 from dtorch.tensor import Tensor
 
-__all__ = ["PowerSGDState", "powerSGD_hook"]
+__all__ = ["PowerSGDState", "batched_powerSGD_hook", "powerSGD_hook"]
 
 
 class PowerSGDState:
@@ -184,3 +184,53 @@ def powerSGD_hook(state, bucket):  # noqa: N802 - PyTorch's name
     state.maybe_increase_iter(bucket)
     # the work is done: chaining on its future gives a completed future that holds the bucket
     return last_work.get_future().then(lambda fut: buffer)
+
+
+def batched_powerSGD_hook(state, bucket):  # noqa: N802 - PyTorch's name
+    """PowerSGD on the whole bucket at once: the flat buffer, zero-padded to ``n * n``, is one ``n x n`` matrix.
+
+    Fewer, larger matrix products than :func:`powerSGD_hook` (one per bucket instead of one per gradient), at the
+    cost of a coarser approximation; usually wants a larger ``matrix_approximation_rank``. Vectors are not kept
+    apart. Same state, same error feedback and warm start.
+
+    >>> ddp.register_comm_hook(PowerSGDState(None, matrix_approximation_rank=4), batched_powerSGD_hook)  # doctest: +SKIP
+    """
+    group = dist.group.WORLD if state.process_group is None else state.process_group
+    world = dist.get_world_size(group)
+    buffer = bucket.buffer()
+    if state.iter < state.start_powerSGD_iter:
+        state.maybe_increase_iter(bucket)
+        return default_hooks._allreduce_fut(group, buffer)
+    flat = buffer._array
+    xp = _backend.xp_of(flat)
+    index = bucket.index()
+    side = int(np.ceil(np.sqrt(flat.size)))
+    padded = xp.zeros(side * side, dtype=flat.dtype)
+    padded[:flat.size] = flat
+    if state.use_error_feedback:
+        error = state.error_dict.get(index)
+        if error is not None and error.shape == padded.shape:
+            padded += error
+        compensated = padded.copy()
+    matrix = padded.reshape(side, side)
+    rank = min(side, state.matrix_approximation_rank)
+    state.total_numel_before_compression += flat.size
+    state.total_numel_after_compression += 2 * side * rank
+    q = state.q_memory_dict.get(index)
+    if not state.warm_start or q is None or q.shape != (side, rank):
+        rng = np.random.RandomState(state.rng.randint(1_000_000_000))
+        q = xp.asarray(rng.standard_normal((side, rank))).astype(flat.dtype)
+        _orthogonalize(q, state.orthogonalization_epsilon)
+    p = matrix @ q
+    _sum(p, group)
+    _orthogonalize(p, state.orthogonalization_epsilon)
+    q = matrix.T @ p
+    work = dist.all_reduce(Tensor._from_array(q, None), group=group, async_op=True)
+    work.wait()
+    state.q_memory_dict[index] = q.copy()
+    matrix[...] = (p @ q.T) / world
+    if state.use_error_feedback:
+        state.error_dict[index] = compensated - padded
+    flat[...] = padded[:flat.size]
+    state.maybe_increase_iter(bucket)
+    return work.get_future().then(lambda fut: buffer)
