@@ -193,7 +193,8 @@ def batched_powerSGD_hook(state, bucket):  # noqa: N802 - PyTorch's name
     cost of a coarser approximation; usually wants a larger ``matrix_approximation_rank``. Vectors are not kept
     apart. Same state, same error feedback and warm start.
 
-    >>> ddp.register_comm_hook(PowerSGDState(None, matrix_approximation_rank=4), batched_powerSGD_hook)  # doctest: +SKIP
+    >>> state = PowerSGDState(None, matrix_approximation_rank=4)
+    >>> ddp.register_comm_hook(state, batched_powerSGD_hook)                    # doctest: +SKIP
     """
     group = dist.group.WORLD if state.process_group is None else state.process_group
     world = dist.get_world_size(group)
