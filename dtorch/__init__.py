@@ -9,6 +9,8 @@ initialises MPI and never imports CuPy.
 from dtorch import _backend
 from dtorch._backend import (  # noqa: F401
     bool_ as bool,
+    complex64,
+    complex128,
     device,
     dtype,
     finfo,
@@ -92,6 +94,8 @@ from dtorch import _graph_namespace
 from dtorch import _tensor_methods as _M
 
 half = float16
+cfloat = complex64
+cdouble = complex128
 float = float32
 double = float64
 short = int16
@@ -214,6 +218,11 @@ for _name in ("scatter_reduce index_put index_put_ median nanmedian quantile nan
               "cummax cummin").split():
     setattr(Tensor, _name, getattr(_F, _name))
 Tensor.scatter_reduce_ = _F._inplace(_F.scatter_reduce)
+Tensor.real = property(_F.real)
+Tensor.imag = property(_F.imag)
+Tensor.conj = _F.conj
+Tensor.is_complex = _F.is_complex
+Tensor.angle = _F.angle
 Tensor.nan_to_num_ = _F._inplace(_F.nan_to_num)
 Tensor.where = lambda self, condition, other: _F.where(condition, self, other)
 Tensor.softplus = _F.softplus
@@ -324,6 +333,7 @@ import dtorch.utils.data  # noqa: E402,F401
 from dtorch import distributed  # noqa: E402,F401
 from dtorch import multiprocessing  # noqa: E402,F401  (spawn starts its children through MPI; nothing at import)
 from dtorch import linalg  # noqa: E402,F401
+from dtorch import fft  # noqa: E402,F401
 from dtorch import amp, backends, testing  # noqa: E402,F401
 from dtorch import distributions  # noqa: E402,F401
 from dtorch import export, jit, onnx  # noqa: E402,F401  (model export; onnx imports its package lazily)

@@ -27,15 +27,15 @@ class dtype:
     def __init__(self, name, numpy_dtype, category):
         self.name = name
         self.numpy_dtype = np.dtype(numpy_dtype)
-        # category orders bool < integer < floating point, as PyTorch's promotion does
+        # category orders bool < integer < floating point < complex, as PyTorch's promotion does
         self.category = category
         self.is_floating_point = category == 2
-        self.is_signed = self.numpy_dtype.kind in "if"
+        self.is_signed = self.numpy_dtype.kind in "ifc"
         self.itemsize = self.numpy_dtype.itemsize
 
     @property
     def is_complex(self):
-        return False
+        return self.category == 3
 
     def to_numpy(self):
         return self.numpy_dtype
@@ -57,11 +57,16 @@ int32 = dtype("int32", np.int32, 1)
 int64 = dtype("int64", np.int64, 1)
 uint8 = dtype("uint8", np.uint8, 1)
 bool_ = dtype("bool", np.bool_, 0)
+# complex numbers: enough for ``dtorch.fft`` and the arithmetic on spectra (gradients follow PyTorch's convention:
+# the gradient of a real loss with respect to z = x + iy is dL/dx + i dL/dy)
+complex64 = dtype("complex64", np.complex64, 3)
+complex128 = dtype("complex128", np.complex128, 3)
 
-ALL_DTYPES = (float16, float32, float64, int8, int16, int32, int64, uint8, bool_)
+ALL_DTYPES = (float16, float32, float64, int8, int16, int32, int64, uint8, bool_, complex64, complex128)
 _DTYPE_BY_NUMPY = {d.numpy_dtype: d for d in ALL_DTYPES}
 _DTYPE_BY_NAME = {d.name: d for d in ALL_DTYPES}
-_DTYPE_BY_NAME.update(half=float16, float=float32, double=float64, short=int16, int=int32, long=int64)
+_DTYPE_BY_NAME.update(half=float16, float=float32, double=float64, short=int16, int=int32, long=int64,
+                      cfloat=complex64, cdouble=complex128)
 
 
 def _dtype_by_name(name):
@@ -79,7 +84,7 @@ def from_numpy_dtype(numpy_dtype):
     except (KeyError, TypeError):
         raise TypeError(
             f"can't convert np.ndarray of type {np.dtype(numpy_dtype)}. The only supported types are: "
-            "float64, float32, float16, int64, int32, int16, int8, uint8, and bool."
+            "float64, float32, float16, complex64, complex128, int64, int32, int16, int8, uint8, and bool."
         ) from None
 
 
@@ -134,6 +139,8 @@ def promote_types(a, b):
     """
     if a is b:
         return a
+    if {a.category, b.category} == {2, 3}:  # float64 with complex64 is complex128, as in PyTorch
+        return _DTYPE_BY_NUMPY[np.promote_types(a.numpy_dtype, b.numpy_dtype)]
     if a.category != b.category:
         return a if a.category > b.category else b
     if a.category == 0:
@@ -170,7 +177,14 @@ def dtype_for_python_scalar(value):
         return bool_
     if isinstance(value, int):
         return int64
+    if isinstance(value, complex):
+        return default_complex()
     return _default_float
+
+
+def default_complex():
+    """The complex dtype matching the default float: complex64 for float32, complex128 for float64."""
+    return complex128 if _default_float is float64 else complex64
 
 
 class finfo:

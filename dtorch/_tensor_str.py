@@ -109,6 +109,26 @@ class _Formatter:
         return text.rjust(self.width)
 
 
+class _ComplexFormatter:
+    """Real and imaginary parts each formatted by their own ``_Formatter`` (PyTorch's layout): the real part
+    right-aligned, the imaginary part with its sign and ``j`` right after it."""
+
+    def __init__(self, values):
+        self.real = _Formatter(values.real)
+        self.imag = _Formatter(values.imag)
+        self.width = self.real.width + self.imag.width + 1  # for the elements-per-line rule
+
+    def format(self, value):
+        value = complex(value)
+        real = self.real.format(value.real)
+        imag = (self.imag.format(value.imag) + "j").lstrip()
+        return real + imag if imag[0] in "+-" else real + "+" + imag
+
+
+def _formatter(values):
+    return _ComplexFormatter(values) if values.dtype.kind == "c" else _Formatter(values)
+
+
 def _shown_values(array):
     """The elements that will be printed (edges only when summarising), to size the formatter on."""
     if array.size <= THRESHOLD:
@@ -173,9 +193,9 @@ def tensor_repr(tensor, prefix="tensor("):
         shown_by_values = (_backend.get_default_dtype(),)
     else:
         summarize = array.size > THRESHOLD
-        formatter = _Formatter(_shown_values(array))
+        formatter = _formatter(_shown_values(array))
         body = _body(array, indent, summarize, formatter)
-        shown_by_values = (_backend.get_default_dtype(), _backend.int64, _backend.bool_)
+        shown_by_values = (_backend.get_default_dtype(), _backend.int64, _backend.bool_, _backend.default_complex())
     if dtype not in shown_by_values:
         suffixes.append(f"dtype={dtype}")
     if tensor.grad_fn is not None:

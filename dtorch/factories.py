@@ -66,9 +66,11 @@ def _infer_array(data, dtype):
             return array.astype(_backend.get_default_dtype().numpy_dtype)
     if array.dtype.kind in "iu" and not isinstance(data, np.generic):
         return array.astype(np.int64)
+    if array.dtype.kind == "c" and not isinstance(data, np.generic):  # Python complex numbers: the default complex
+        return array.astype(_backend.default_complex().numpy_dtype)
     if array.dtype.kind in "US":
         raise TypeError(f"new(): invalid data type '{array.dtype.kind == 'U' and 'str'}'")
-    if array.dtype.kind not in "biuf":
+    if array.dtype.kind not in "biufc":
         raise TypeError(f"Could not infer dtype of {array.dtype}")
     return array
 

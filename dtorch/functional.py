@@ -21,6 +21,7 @@ from dtorch.ops import linalg as L
 from dtorch.ops import matrix as MX
 from dtorch.ops import reduction as R
 from dtorch.ops import shape as S
+from dtorch.ops import spectral as SP
 from dtorch.ops import views as V
 from dtorch.ops._util import checked_fill_value, normalize_dims
 from dtorch.tensor import Size, Tensor, _wrap_dim, wrap_array
@@ -660,7 +661,7 @@ def mean(input, dim=None, keepdim=False, *, dtype=None):
     """Mean over ``dim``; floating inputs only (pass ``dtype`` for integers), as in PyTorch."""
     if dtype is not None:
         input = _cast(input, _backend.to_numpy_dtype(dtype))
-    if input._array.dtype.kind != "f":
+    if input._array.dtype.kind not in "fc":
         raise RuntimeError(
             "mean(): could not infer output dtype. Input dtype must be either a floating point or complex dtype. "
             f"Got: {input.dtype}"
@@ -2931,3 +2932,96 @@ def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
     result = where(isnan(input), builtins.float(nan), input)
     result = where(eq(input, math.inf), builtins.float(info.max if posinf is None else posinf), result)
     return where(eq(input, -math.inf), builtins.float(info.min if neginf is None else neginf), result)
+
+
+# ======================================================================================================================
+# Complex numbers (issue 16, for dtorch.fft): parts, conjugate, argument, construction, real-pair views.
+
+
+def is_complex(input):
+    """True for complex64/complex128 tensors."""
+    return input._array.dtype.kind == "c"
+
+
+def real(input):
+    """The real part: a complex tensor's real values (a copy: PyTorch's is a view), a real tensor itself.
+
+    >>> import dtorch
+    >>> dtorch.real(dtorch.tensor([1 + 2j]))
+    tensor([1.])
+    """
+    return SP.Real.apply(input) if input._array.dtype.kind == "c" else input
+
+
+def imag(input):
+    """The imaginary part of a complex tensor (a copy); PyTorch's RuntimeError for a real one.
+
+    >>> import dtorch
+    >>> dtorch.imag(dtorch.tensor([1 + 2j]))
+    tensor([2.])
+    """
+    if input._array.dtype.kind != "c":
+        raise RuntimeError("imag is not implemented for tensors with non-complex dtypes.")
+    return SP.Imag.apply(input)
+
+
+def conj(input):
+    """The complex conjugate (a real tensor is returned as it is).
+
+    >>> import dtorch
+    >>> dtorch.conj(dtorch.tensor([1 + 2j]))
+    tensor([1.-2.j])
+    """
+    return SP.Conj.apply(input) if input._array.dtype.kind == "c" else input
+
+
+def angle(input):
+    """The argument of each element in radians (0 or pi for real numbers).
+
+    >>> import dtorch
+    >>> dtorch.angle(dtorch.tensor([1j]))
+    tensor([1.5708])
+    """
+    if input._array.dtype.kind in "biu":
+        input = _cast(input, _default_float_numpy())
+    return SP.Angle.apply(input)
+
+
+def complex(real, imag):
+    """A complex tensor from real and imaginary parts of one floating dtype (float32 -> complex64).
+
+    >>> import dtorch
+    >>> dtorch.complex(dtorch.tensor([1.0]), dtorch.tensor([2.0]))
+    tensor([1.+2.j])
+    """
+    if real._array.dtype != imag._array.dtype or real._array.dtype.kind != "f":
+        raise RuntimeError(f"Expected both inputs to be Half, Float or Double tensors but got {real.dtype} and "
+                           f"{imag.dtype}")
+    return SP.Complex.apply(real, imag)
+
+
+def polar(abs, angle):
+    """``abs * (cos(angle) + i sin(angle))``."""
+    return complex(mul(abs, E.Cos.apply(angle)), mul(abs, E.Sin.apply(angle)))
+
+
+def view_as_real(input):
+    """A complex tensor as real pairs ``(..., 2)`` (a copy here; a view in PyTorch).
+
+    >>> import dtorch
+    >>> dtorch.view_as_real(dtorch.tensor([1 + 2j]))
+    tensor([[1., 2.]])
+    """
+    if input._array.dtype.kind != "c":
+        raise RuntimeError("view_as_real is only supported for complex tensors")
+    return SP.ViewAsReal.apply(input)
+
+
+def view_as_complex(input):
+    """Real pairs ``(..., 2)`` as a complex tensor (a copy here; a view in PyTorch)."""
+    if input._array.ndim == 0 or input._array.shape[-1] != 2:
+        raise RuntimeError("Tensor must have a last dimension of size 2")
+    if input._array.dtype.kind != "f":
+        raise RuntimeError(f"view_as_complex is only supported for float and double tensors, but got a tensor of "
+                           f"scalar type: {input.dtype}")
+    return SP.ViewAsComplex.apply(input)

@@ -18,6 +18,9 @@ warnings.filterwarnings(
     category=RuntimeWarning,
     module=r"dtorch(\.|$)",
 )
+# a complex gradient reaching a real tensor keeps its real part (PyTorch's rule): NumPy's cast says so, quietly here
+warnings.filterwarnings("ignore", message="Casting complex values to real discards the imaginary part",
+                        module=r"dtorch(\.|$)")
 
 from dtorch.ops import device, elementwise, indexing, linalg, reduction, shape  # noqa: E402,F401
-from dtorch.ops import conv, loss, nn, norm, rnn  # noqa: E402,F401
+from dtorch.ops import conv, loss, nn, norm, rnn, spectral  # noqa: E402,F401

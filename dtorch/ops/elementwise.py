@@ -19,6 +19,17 @@ def _shape(value):
     return getattr(value, "shape", ())
 
 
+def _conj(value):
+    """A complex operand enters a product's gradient conjugated (PyTorch's convention for complex numbers: the
+    gradient is dL/dx + i dL/dy); real operands, the common case, pass as they are."""
+    dtype = getattr(value, "dtype", None)
+    if dtype is None:
+        return value.conjugate() if type(value) is complex else value
+    if isinstance(dtype, np.dtype):
+        return value.conj() if dtype.kind == "c" else value
+    return value.conj() if dtype.is_complex else value
+
+
 def _erf(xp, x):
     if xp is graph_mode.namespace:
         return xp.erf(x)
@@ -67,8 +78,8 @@ class Mul(Function):
         a, b = self.saved_tensors
         a_edge, b_edge = self.edges
         return (
-            sum_to(self.xp, grad * b, _shape(a)) if a_edge is not None else None,
-            sum_to(self.xp, grad * a, _shape(b)) if b_edge is not None else None,
+            sum_to(self.xp, grad * _conj(b), _shape(a)) if a_edge is not None else None,
+            sum_to(self.xp, grad * _conj(a), _shape(b)) if b_edge is not None else None,
         )
 
 
@@ -80,10 +91,11 @@ class Div(Function):
     def backward(self, grad):
         a, b = self.saved_tensors
         a_edge, b_edge = self.edges
+        b = _conj(b)
         grad_a = grad / b
         return (
             sum_to(self.xp, grad_a, _shape(a)) if a_edge is not None else None,
-            sum_to(self.xp, -grad_a * a / b, _shape(b)) if b_edge is not None else None,
+            sum_to(self.xp, -grad_a * _conj(a) / b, _shape(b)) if b_edge is not None else None,
         )
 
 
@@ -261,6 +273,10 @@ class Abs(Function):
 
     def backward(self, grad):
         (x,) = self.saved_tensors
+        if self.xp is graph_mode.namespace and x.dtype.is_complex:
+            # sgn(z) = z / |z| is not piecewise constant for complex z: differentiate through it
+            size = Abs.apply(x)
+            return (grad * self.xp.where(size == 0, 0.0, x / self.xp.where(size == 0, 1.0, size)),)
         return (grad * self.xp.sign(x),)
 
 
@@ -655,7 +671,11 @@ class Cast(Function):
 
     def backward(self, grad):
         if self.xp is graph_mode.namespace:
+            if grad.dtype.is_complex and self.source_dtype.kind != "c":  # a real input keeps the real part
+                grad = grad.real
             return (self.xp.astype(grad, self.source_dtype),)
+        if grad.dtype.kind == "c" and self.source_dtype.kind != "c":
+            grad = grad.real
         return (grad.astype(self.source_dtype),)
 
 
