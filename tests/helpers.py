@@ -230,3 +230,161 @@ def check_repr(make):
     expected = repr(make(torch)).replace("torch.", "dtorch.")
     actual = repr(make(dtorch))
     assert actual == expected, f"\n{actual}\n!=\n{expected}"
+
+
+# ---- modules ------------------------------------------------------------------------------------------------------
+
+class Const:
+    """A floating input array passed to both libraries without ``requires_grad`` (a target, a weight)."""
+
+    def __init__(self, array):
+        self.array = array
+
+
+def copy_weights(torch_module, dtorch_module):
+    """Load PyTorch's state_dict into the dtorch module through NumPy arrays (strict: the same keys)."""
+    state = {key: dtorch.from_numpy(value.detach().numpy().copy()) for key, value in torch_module.state_dict().items()}
+    result = dtorch_module.load_state_dict(state)
+    assert not result.missing_keys and not result.unexpected_keys, result
+
+
+def _module_arrays(inputs, rng, dtype):
+    """Shapes become seeded standard-normal arrays of ``dtype``; tuples of non-shapes are walked; the rest kept."""
+    if isinstance(inputs, tuple) and inputs and all(isinstance(n, int) for n in inputs):
+        return rng.standard_normal(inputs).astype(dtype)
+    if isinstance(inputs, (tuple, list)):
+        return type(inputs)(_module_arrays(value, rng, dtype) for value in inputs)
+    return inputs
+
+
+def _module_tensors(value, library, leaves):
+    """``value`` with arrays as ``library`` tensors; floating arrays (not ``Const``) require grad and join ``leaves``."""
+    if isinstance(value, Const):
+        return library.from_numpy(value.array.copy())
+    if isinstance(value, np.ndarray):
+        tensor = library.from_numpy(value.copy())
+        if value.dtype.kind == "f":
+            leaves.append(tensor.requires_grad_(True))
+        return tensor
+    if isinstance(value, (tuple, list)):
+        return type(value)(_module_tensors(item, library, leaves) for item in value)
+    return value
+
+
+def _library_value(value, library):
+    """A keyword argument for building or calling a module: arrays become tensors without gradients."""
+    if isinstance(value, Const):
+        value = value.array
+    return library.from_numpy(value.copy()) if isinstance(value, np.ndarray) else value
+
+
+def check_module(make, args=(), kwargs=None, inputs=(), *, call_kwargs=None, same_input=(), dtype="float32",
+                 modes=("train", "eval"), atol=1e-5, rtol=1e-4, grad=True, seed=0, check_repr=True):
+    """Build one module in PyTorch and in dtorch with the same weights, run both on the same inputs, compare.
+
+    PyTorch's generator is seeded with ``seed`` before building, so the shared weights are the same on every run.
+    Before any call it checks the two state_dicts (keys, shapes, dtypes), parameter and buffer names and (with
+    ``check_repr``) that the reprs match with ``torch.`` spelled ``dtorch.``, then loads PyTorch's weights into the
+    dtorch module. For each mode: both forward passes, every output (nested tuples flattened, None on both sides
+    skipped; shape, dtype, values, ``requires_grad``), every buffer, and with ``grad`` one backward of a seeded
+    random weighting of every differentiable output, then the gradients of every input leaf and every parameter.
+
+    Args:
+        make: a class name of ``torch.nn``/``dtorch.nn`` (built with ``args`` and ``kwargs``; arrays among
+            ``kwargs`` become each library's tensors), or a function ``f(nn)`` called with ``torch.nn`` and
+            ``dtorch.nn``.
+        inputs: the positional inputs: a tuple of ints is a shape (standard normal values of ``dtype``), a floating
+            array gets gradients, ``Const(array)`` and integer arrays do not, a tuple/list of inputs stays one
+            (an RNN's ``(h, c)``), anything else is passed as it is.
+        call_kwargs: keyword inputs (masks, flags); arrays become tensors without gradients.
+        same_input: positions that pass input 0's tensor again (self-attention's query, key and value).
+        dtype: the dtype of shape inputs; ``"float64"`` also turns both modules ``.double()``.
+        modes: the passes, ``"train"`` and/or ``"eval"``, compared in turn.
+        atol, rtol: tolerances of outputs, buffers and gradients.
+
+    Returns:
+        ``(torch_module, dtorch_module)`` after the passes.
+    """
+    kwargs = kwargs or {}
+    torch.manual_seed(seed)
+    dtorch.manual_seed(seed)
+    if callable(make):
+        torch_module, dtorch_module = make(torch.nn), make(dtorch.nn)
+        name = type(dtorch_module).__name__
+    else:
+        name = make
+        torch_module = getattr(torch.nn, name)(*args, **{k: _library_value(v, torch) for k, v in kwargs.items()})
+        dtorch_module = getattr(dtorch.nn, name)(*args, **{k: _library_value(v, dtorch) for k, v in kwargs.items()})
+    if _dtype_name(dtype) == "float64":
+        torch_module, dtorch_module = torch_module.double(), dtorch_module.double()
+    if check_repr:
+        assert repr(dtorch_module) == repr(torch_module).replace("torch.", "dtorch."), (
+            f"\n{dtorch_module!r}\n!=\n{torch_module!r}")
+    torch_state, dtorch_state = torch_module.state_dict(), dtorch_module.state_dict()
+    assert list(dtorch_state) == list(torch_state)
+    for key in torch_state:
+        assert tuple(dtorch_state[key].shape) == tuple(torch_state[key].shape), key
+        assert _dtype_name(dtorch_state[key].dtype) == _dtype_name(torch_state[key].dtype), key
+    assert [n for n, _ in dtorch_module.named_parameters()] == [n for n, _ in torch_module.named_parameters()]
+    assert [n for n, _ in dtorch_module.named_buffers()] == [n for n, _ in torch_module.named_buffers()]
+    copy_weights(torch_module, dtorch_module)
+
+    rng = np.random.default_rng(seed)
+    for mode in modes:
+        torch_module.train(mode == "train")
+        dtorch_module.train(mode == "train")
+        assert dtorch_module.training == (mode == "train")
+        arrays = _module_arrays(list(inputs), rng, np.dtype(_dtype_name(dtype)))
+        torch_leaves, dtorch_leaves = [], []
+        torch_inputs = _module_tensors(arrays, torch, torch_leaves)
+        dtorch_inputs = _module_tensors(arrays, dtorch, dtorch_leaves)
+        for position in same_input:  # the same tensor again: its leaf is input 0's
+            torch_leaves = [leaf for leaf in torch_leaves if leaf is not torch_inputs[position]]
+            dtorch_leaves = [leaf for leaf in dtorch_leaves if leaf is not dtorch_inputs[position]]
+            torch_inputs[position], dtorch_inputs[position] = torch_inputs[0], dtorch_inputs[0]
+        torch_kwargs = {k: _library_value(v, torch) for k, v in (call_kwargs or {}).items()}
+        dtorch_kwargs = {k: _library_value(v, dtorch) for k, v in (call_kwargs or {}).items()}
+        torch_outs = _flatten(torch_module(*torch_inputs, **torch_kwargs))
+        dtorch_outs = _flatten(dtorch_module(*dtorch_inputs, **dtorch_kwargs))
+        assert len(dtorch_outs) == len(torch_outs), f"{name}: {len(dtorch_outs)} outputs, torch has {len(torch_outs)}"
+        torch_roots, dtorch_roots, upstream = [], [], []
+        for index, (ours, theirs) in enumerate(zip(dtorch_outs, torch_outs)):
+            what = f"{name} {mode} output {index}"
+            assert (ours is None) == (theirs is None), what
+            if theirs is None:
+                continue
+            _compare_tensor(ours, theirs, atol, rtol, what)
+            assert ours.requires_grad == theirs.requires_grad, f"{what}: requires_grad {ours.requires_grad}"
+            if theirs.requires_grad:
+                torch_roots.append(theirs)
+                dtorch_roots.append(ours)
+                upstream.append(rng.standard_normal(tuple(theirs.shape)).astype(theirs.detach().numpy().dtype))
+        for (key, theirs), (_, ours) in zip(torch_module.named_buffers(), dtorch_module.named_buffers()):
+            _compare_tensor(ours, theirs, atol, rtol, f"{name} {mode} buffer {key}")
+        if not grad or not torch_roots:
+            continue
+        torch.autograd.backward(torch_roots, [torch.from_numpy(g.copy()) for g in upstream])
+        dtorch.autograd.backward(dtorch_roots, [dtorch.from_numpy(g.copy()) for g in upstream])
+        for index, (ours, theirs) in enumerate(zip(dtorch_leaves, torch_leaves)):
+            _compare_tensor(ours.grad, theirs.grad, atol, rtol, f"{name} {mode} gradient of input leaf {index}")
+        for (key, theirs), (_, ours) in zip(torch_module.named_parameters(), dtorch_module.named_parameters()):
+            if theirs.grad is None:
+                assert ours.grad is None or not np.any(np.asarray(ours.grad._array)), f"{name} {mode}: {key}"
+            else:
+                _compare_tensor(ours.grad, theirs.grad, atol, rtol, f"{name} {mode} gradient of {key}")
+        torch_module.zero_grad()
+        dtorch_module.zero_grad()
+    return torch_module, dtorch_module
+
+
+def module_case_id(case):
+    """A test id for a ``(name or builder, args, kwargs, inputs)`` case of ``check_module``."""
+    name, args, kwargs, _ = case
+    name = name if isinstance(name, str) else "builder"
+    return name + "-" + "-".join([str(a) for a in args] + [f"{k}={v}" for k, v in kwargs.items()
+                                                           if not isinstance(v, (np.ndarray, Const))])
+
+
+def assert_close(ours, theirs, atol=1e-5, rtol=1e-4, what="value"):
+    """A dtorch tensor equals a torch tensor: shape, dtype and values (``allclose``; exact for non-floats)."""
+    _compare_tensor(ours, theirs, atol, rtol, what)

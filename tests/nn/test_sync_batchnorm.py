@@ -15,7 +15,7 @@ import torch
 import dtorch
 import dtorch.distributed as dist
 from dtorch import nn
-from test_layers import check_module  # noqa: E402  (tests/nn is on sys.path under pytest)
+from helpers import check_module
 
 
 _RANK_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE")

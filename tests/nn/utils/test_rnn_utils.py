@@ -15,14 +15,9 @@ import dtorch
 from dtorch import nn
 from dtorch.nn.utils import rnn
 from dtorch.nn.utils.rnn import PackedSequence, pack_padded_sequence
+from helpers import assert_close, copy_weights
 
 TOL = dict(rtol=1e-9, atol=1e-10)
-
-
-@pytest.fixture(autouse=True)
-def _seeded():
-    torch.manual_seed(0)
-    dtorch.manual_seed(0)
 
 
 def _rng():
@@ -32,12 +27,6 @@ def _rng():
 def _leaves(arrays):
     return ([torch.tensor(a, requires_grad=True) for a in arrays],
             [dtorch.tensor(a, requires_grad=True) for a in arrays])
-
-
-def _close(ours, theirs, what=""):
-    assert tuple(ours.shape) == tuple(theirs.shape), what
-    assert str(ours.dtype).split(".")[-1] == str(theirs.dtype).split(".")[-1], what
-    np.testing.assert_allclose(ours.detach().numpy(), theirs.detach().numpy(), err_msg=what, **TOL)
 
 
 def _backward(d_outputs, t_outputs):
@@ -54,20 +43,20 @@ def _backward(d_outputs, t_outputs):
 
 def _grads_close(d_leaves, t_leaves):
     for i, (d_leaf, t_leaf) in enumerate(zip(d_leaves, t_leaves)):
-        _close(d_leaf.grad, t_leaf.grad, f"gradient of input {i}")
+        assert_close(d_leaf.grad, t_leaf.grad, what=f"gradient of input {i}", **TOL)
 
 
 def _packed_close(ours, theirs, check_order=True):
     assert isinstance(ours, PackedSequence)
     assert ours._fields == theirs._fields
-    _close(ours.batch_sizes, theirs.batch_sizes, "batch_sizes")
+    assert_close(ours.batch_sizes, theirs.batch_sizes, what="batch_sizes", **TOL)
     if check_order:
-        _close(ours.data, theirs.data, "data")
+        assert_close(ours.data, theirs.data, what="data", **TOL)
         for name in ("sorted_indices", "unsorted_indices"):
             if getattr(theirs, name) is None:
                 assert getattr(ours, name) is None, name
             else:
-                _close(getattr(ours, name), getattr(theirs, name), name)
+                assert_close(getattr(ours, name), getattr(theirs, name), what=name, **TOL)
 
 
 def _same_error(d_call, t_call):
@@ -99,8 +88,8 @@ def test_pack_then_pad_matches_torch(order, batch_first, trailing):
     _packed_close(d_packed, t_packed)
     t_padded, t_lengths = torch_rnn.pad_packed_sequence(t_packed, batch_first, padding_value=-2.5, total_length=8)
     d_padded, d_lengths = rnn.pad_packed_sequence(d_packed, batch_first, padding_value=-2.5, total_length=8)
-    _close(d_padded, t_padded, "padded")
-    _close(d_lengths, t_lengths, "lengths")
+    assert_close(d_padded, t_padded, what="padded", **TOL)
+    assert_close(d_lengths, t_lengths, what="lengths", **TOL)
     assert d_lengths.device.type == "cpu"
     _backward([d_packed.data, d_padded], [t_packed.data, t_padded])
     _grads_close([d_x], [t_x])
@@ -113,7 +102,7 @@ def test_pack_with_list_lengths_and_default_total_length():
     _packed_close(d_packed, t_packed)
     t_padded, _ = torch_rnn.pad_packed_sequence(t_packed, batch_first=True)
     d_padded, _ = rnn.pad_packed_sequence(d_packed, batch_first=True)
-    _close(d_padded, t_padded)
+    assert_close(d_padded, t_padded, **TOL)
 
 
 def test_ties_round_trip():
@@ -127,7 +116,7 @@ def test_ties_round_trip():
     assert d_packed.sorted_indices.tolist() == [1, 3, 0, 2, 4]
     d_padded, d_lengths = rnn.pad_packed_sequence(d_packed)
     t_padded, t_lengths = torch_rnn.pad_packed_sequence(t_packed)
-    _close(d_padded, t_padded)
+    assert_close(d_padded, t_padded, **TOL)
     assert d_lengths.tolist() == lengths == t_lengths.tolist()
 
 
@@ -139,17 +128,17 @@ def test_pad_sequence_matches_torch(batch_first, padding_side):
     t_seqs, d_seqs = _leaves(arrays)
     t_out = torch_rnn.pad_sequence(t_seqs, batch_first, 1.5, padding_side)
     d_out = rnn.pad_sequence(d_seqs, batch_first, 1.5, padding_side)
-    _close(d_out, t_out)
+    assert_close(d_out, t_out, **TOL)
     _backward([d_out], [t_out])
     _grads_close(d_seqs, t_seqs)
 
 
 def test_pad_sequence_of_integers_and_of_a_tensor():
     seqs = [np.array([1, 2, 3]), np.array([4])]
-    _close(rnn.pad_sequence([dtorch.tensor(a) for a in seqs], padding_value=-1),
-           torch_rnn.pad_sequence([torch.tensor(a) for a in seqs], padding_value=-1))
+    assert_close(rnn.pad_sequence([dtorch.tensor(a) for a in seqs], padding_value=-1),
+                 torch_rnn.pad_sequence([torch.tensor(a) for a in seqs], padding_value=-1), **TOL)
     stacked = _rng().standard_normal((3, 4))
-    _close(rnn.pad_sequence(dtorch.tensor(stacked)), torch_rnn.pad_sequence(torch.tensor(stacked)))
+    assert_close(rnn.pad_sequence(dtorch.tensor(stacked)), torch_rnn.pad_sequence(torch.tensor(stacked)), **TOL)
 
 
 @pytest.mark.parametrize("enforce_sorted", [True, False], ids=["sorted", "unsorted"])
@@ -165,7 +154,7 @@ def test_pack_and_unpack_sequence_match_torch(enforce_sorted):
     d_back = rnn.unpack_sequence(d_packed)
     assert len(d_back) == len(t_back)
     for d_value, t_value in zip(d_back, t_back):
-        _close(d_value, t_value)
+        assert_close(d_value, t_value, **TOL)
     _backward(d_back + [d_packed.data], t_back + [t_packed.data])
     _grads_close(d_seqs, t_seqs)
 
@@ -180,7 +169,7 @@ def test_unpad_sequence_matches_torch(batch_first):
     d_out = rnn.unpad_sequence(d_x, dtorch.tensor(lengths), batch_first)
     assert tuple(d_x.shape) == x.shape  # dtorch leaves its argument alone
     for d_value, t_value in zip(d_out, t_out):
-        _close(d_value, t_value)
+        assert_close(d_value, t_value, **TOL)
     _backward(d_out, t_out)
     _grads_close([d_x], [t_x])
 
@@ -256,10 +245,10 @@ CONFIGS = [
 
 
 def _pair(name, *args, **kwargs):
+    torch.manual_seed(0)  # torch draws the weights both share: the same on every run
     torch_module = getattr(torch.nn, name)(*args, **kwargs).double()
     dtorch_module = getattr(nn, name)(*args, **kwargs).double()
-    state = {key: dtorch.tensor(value.detach().numpy()) for key, value in torch_module.state_dict().items()}
-    dtorch_module.load_state_dict(state)
+    copy_weights(torch_module, dtorch_module)
     return torch_module, dtorch_module
 
 
@@ -288,15 +277,15 @@ def _compare_packed_module(kind, extra, config, enforce_sorted, with_state, leng
     t_finals = list(t_final) if kind == "LSTM" else [t_final]
     d_finals = list(d_final) if kind == "LSTM" else [d_final]
     for name, d_value, t_value in zip(("h_n", "c_n"), d_finals, t_finals):
-        _close(d_value, t_value, name)
+        assert_close(d_value, t_value, what=name, **TOL)
     t_padded, _ = torch_rnn.pad_packed_sequence(t_out, batch_first)
     d_padded, _ = rnn.pad_packed_sequence(d_out, batch_first)
-    _close(d_padded, t_padded, "padded output")
+    assert_close(d_padded, t_padded, what="padded output", **TOL)
     _backward([d_out.data] + d_finals, [t_out.data] + t_finals)
     _grads_close(d_leaves, t_leaves)
     d_params = dict(dtorch_module.named_parameters())
     for name, t_param in torch_module.named_parameters():
-        _close(d_params[name].grad, t_param.grad, name)
+        assert_close(d_params[name].grad, t_param.grad, what=name, **TOL)
 
 
 @pytest.mark.parametrize("kind,extra", KINDS, ids=["rnn_tanh", "rnn_relu", "lstm", "gru"])

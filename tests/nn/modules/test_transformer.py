@@ -7,8 +7,7 @@ import torch
 
 import dtorch
 from dtorch import nn
-
-from test_attention import check_module  # noqa: E402  (tests/nn is on sys.path under pytest)
+from helpers import check_module
 
 # torch's own notes on its inputs (mixed bool/float masks are deprecated there; nested tensors need batch_first)
 pytestmark = pytest.mark.filterwarnings("ignore:Support for mismatched", "ignore:enable_nested_tensor")
@@ -20,24 +19,14 @@ EXACT_TOL = dict(rtol=1e-9, atol=1e-10)
 D, HEADS, FF, S, T, N = 8, 2, 16, 6, 5, 3
 
 
-@pytest.fixture(autouse=True)
-def _seeded():
-    """Torch draws the initial weights that both libraries then share: seed it so every run is the same."""
-    torch.manual_seed(0)
-    dtorch.manual_seed(0)
+def _library(nn_):
+    return torch if nn_ is torch.nn else dtorch
 
 
-def _copy_weights(source, target):
-    state = {name: dtorch.tensor(value.detach().numpy()) for name, value in source.state_dict().items()}
-    target.load_state_dict(state)
-
-
-def _build(torch_factory, dtorch_factory):
-    torch_module = torch_factory().double()
-    dtorch_module = dtorch_factory().double()
-    assert list(dtorch_module.state_dict()) == list(torch_module.state_dict())
-    _copy_weights(torch_module, dtorch_module)
-    return torch_module, dtorch_module
+def _check(build, inputs, call_kwargs=None, tol=EXACT_TOL, modes=("train", "eval")):
+    """``check_module`` of ``build(library)`` (torch or dtorch) in float64."""
+    return check_module(lambda nn_: build(_library(nn_)), inputs=inputs, call_kwargs=call_kwargs, dtype="float64",
+                        modes=modes, **tol)
 
 
 def _activation(name, library):
@@ -83,30 +72,24 @@ def _layer_kwargs(options, library):
 @pytest.mark.parametrize("options", LAYER_OPTIONS, ids=LAYER_IDS)
 @pytest.mark.parametrize("masked", [False, True], ids=["nomask", "masks"])
 def test_encoder_layer(options, masked):
-    torch_module, dtorch_module = _build(
-        lambda: torch.nn.TransformerEncoderLayer(**_layer_kwargs(options, torch)),
-        lambda: nn.TransformerEncoderLayer(**_layer_kwargs(options, dtorch)),
-    )
     batch_first = options.get("batch_first", False)
     kwargs = {"src_mask": _causal(S), "src_key_padding_mask": _padding(S)} if masked else {}
     tol = GELU_TOL if "gelu" in str(options.get("activation")) or options.get("activation") == "module" else EXACT_TOL
-    check_module(torch_module, dtorch_module, [_seq(S, batch_first)], kwargs, tol=tol)
+    _check(lambda lib: lib.nn.TransformerEncoderLayer(**_layer_kwargs(options, lib)), [_seq(S, batch_first)], kwargs,
+           tol=tol)
 
 
 @pytest.mark.parametrize("options", LAYER_OPTIONS, ids=LAYER_IDS)
 @pytest.mark.parametrize("masked", [False, True], ids=["nomask", "masks"])
 def test_decoder_layer(options, masked):
-    torch_module, dtorch_module = _build(
-        lambda: torch.nn.TransformerDecoderLayer(**_layer_kwargs(options, torch)),
-        lambda: nn.TransformerDecoderLayer(**_layer_kwargs(options, dtorch)),
-    )
     batch_first = options.get("batch_first", False)
     kwargs = {}
     if masked:
         kwargs = {"tgt_mask": _causal(T), "tgt_key_padding_mask": _padding(T),
                   "memory_key_padding_mask": _padding(S), "memory_mask": np.zeros((T, S))}
     tol = GELU_TOL if "gelu" in str(options.get("activation")) or options.get("activation") == "module" else EXACT_TOL
-    check_module(torch_module, dtorch_module, [_seq(T, batch_first), _seq(S, batch_first)], kwargs, tol=tol)
+    _check(lambda lib: lib.nn.TransformerDecoderLayer(**_layer_kwargs(options, lib)),
+           [_seq(T, batch_first), _seq(S, batch_first)], kwargs, tol=tol)
 
 
 @pytest.mark.parametrize("norm", [False, True], ids=["no_final_norm", "final_norm"])
@@ -118,16 +101,13 @@ def test_encoder_and_decoder_stacks(norm):
             return torch.nn.TransformerEncoder(layer, 2, final, enable_nested_tensor=False)
         return nn.TransformerEncoder(layer, 2, final)
 
-    torch_module, dtorch_module = _build(lambda: encoder(torch), lambda: encoder(dtorch))
-    check_module(torch_module, dtorch_module, [_seq(S, False)],
-                 {"mask": _causal(S), "src_key_padding_mask": _padding(S)})
+    _check(encoder, [_seq(S, False)], {"mask": _causal(S), "src_key_padding_mask": _padding(S)})
 
     def decoder(library):
         layer = library.nn.TransformerDecoderLayer(D, HEADS, FF, dropout=0.0, norm_first=True)
         return library.nn.TransformerDecoder(layer, 2, library.nn.LayerNorm(D) if norm else None)
 
-    torch_module, dtorch_module = _build(lambda: decoder(torch), lambda: decoder(dtorch))
-    check_module(torch_module, dtorch_module, [_seq(T, False), _seq(S, False)], {"tgt_mask": _causal(T)})
+    _check(decoder, [_seq(T, False), _seq(S, False)], {"tgt_mask": _causal(T)})
 
 
 @pytest.mark.parametrize("batch_first", [False, True], ids=["seq_first", "batch_first"])
@@ -137,20 +117,14 @@ def test_full_transformer(batch_first):
                                       dim_feedforward=FF, dropout=0.0, batch_first=batch_first,
                                       activation="gelu")
 
-    torch_module, dtorch_module = _build(lambda: build(torch), lambda: build(dtorch))
     kwargs = {"tgt_mask": _causal(T), "src_key_padding_mask": _padding(S),
               "memory_key_padding_mask": _padding(S)}
-    check_module(torch_module, dtorch_module, [_seq(S, batch_first), _seq(T, batch_first)], kwargs, tol=GELU_TOL)
+    _check(build, [_seq(S, batch_first), _seq(T, batch_first)], kwargs, tol=GELU_TOL)
 
 
 def test_eval_mode_with_dropout_matches_torch():
-    torch_module, dtorch_module = _build(
-        lambda: torch.nn.TransformerEncoderLayer(D, HEADS, FF, dropout=0.3),
-        lambda: nn.TransformerEncoderLayer(D, HEADS, FF, dropout=0.3),
-    )
-    torch_module.eval()
-    dtorch_module.eval()
-    check_module(torch_module, dtorch_module, [_seq(S, False)])
+    _, dtorch_module = _check(lambda lib: lib.nn.TransformerEncoderLayer(D, HEADS, FF, dropout=0.3), [_seq(S, False)],
+                              modes=("eval",))
     dtorch_module.train()
     x = dtorch.tensor(_seq(S, False))
     first, second = dtorch_module(x), dtorch_module(x)

@@ -11,79 +11,18 @@ import torch
 
 import dtorch
 from dtorch import nn
+from helpers import check_module
 
 RNG = np.random.default_rng(1234)
 TOL = dict(rtol=1e-9, atol=1e-10)
 
 
-@pytest.fixture(autouse=True)
-def _seeded():
-    """Torch draws the initial weights that both libraries then share: seed it so every run is the same."""
-    torch.manual_seed(0)
-    dtorch.manual_seed(0)
-
-
-def _copy_weights(source, target):
-    """Load a torch module's state_dict into a dtorch module through NumPy arrays."""
-    state = {name: dtorch.tensor(value.detach().numpy()) for name, value in source.state_dict().items()}
-    target.load_state_dict(state)
-
-
-def _pair(name, *args, **kwargs):
-    torch_module = getattr(torch.nn, name)(*args, **kwargs).double()
-    dtorch_module = getattr(nn, name)(*args, **kwargs).double()
-    _copy_weights(torch_module, dtorch_module)
-    return torch_module, dtorch_module
-
-
-def _leaf(array, library):
-    if array is None:
-        return None
-    return library.tensor(array, requires_grad=True)
-
-
-def _flatten(result):
-    """(output, h) or (output, (h, c)) or a cell's h or (h, c) as a flat list."""
-    if isinstance(result, (tuple, list)):
-        flat = []
-        for item in result:
-            flat.extend(_flatten(item))
-        return flat
-    return [result]
-
-
-def _compare(torch_module, dtorch_module, input_array, state_arrays=None):
-    """Run both modules, compare every output, then the gradients of inputs, states and parameters."""
-    t_input, d_input = _leaf(input_array, torch), _leaf(input_array, dtorch)
-    t_states = d_states = None
-    if state_arrays is not None:
-        t_states = [_leaf(a, torch) for a in state_arrays]
-        d_states = [_leaf(a, dtorch) for a in state_arrays]
-        if len(state_arrays) == 1:
-            t_args, d_args = (t_input, t_states[0]), (d_input, d_states[0])
-        else:
-            t_args, d_args = (t_input, tuple(t_states)), (d_input, tuple(d_states))
-    else:
-        t_args, d_args = (t_input,), (d_input,)
-    t_out = _flatten(torch_module(*t_args))
-    d_out = _flatten(dtorch_module(*d_args))
-    assert len(t_out) == len(d_out)
-    t_loss = 0
-    d_loss = 0
-    for t_value, d_value in zip(t_out, d_out):
-        assert tuple(d_value.shape) == tuple(t_value.shape)
-        np.testing.assert_allclose(d_value.detach().numpy(), t_value.detach().numpy(), **TOL)
-        weight = RNG.standard_normal(tuple(t_value.shape))
-        t_loss = t_loss + (t_value * torch.tensor(weight)).sum()
-        d_loss = d_loss + (d_value * dtorch.tensor(weight)).sum()
-    t_loss.backward()
-    d_loss.backward()
-    np.testing.assert_allclose(d_input.grad.numpy(), t_input.grad.numpy(), **TOL)
-    for t_state, d_state in zip(t_states or [], d_states or []):
-        np.testing.assert_allclose(d_state.grad.numpy(), t_state.grad.numpy(), **TOL)
-    d_params = dict(dtorch_module.named_parameters())
-    for name, t_param in torch_module.named_parameters():
-        np.testing.assert_allclose(d_params[name].grad.numpy(), t_param.grad.numpy(), err_msg=name, **TOL)
+def _check(kind, *args, x, states=None, modes=("train", "eval"), **kwargs):
+    """``check_module`` of ``nn.<kind>(*args, **kwargs)`` in float64 on ``x`` and the initial ``states`` (h, or h
+    and c): every output and final state, then the gradients of the input, the states and every parameter."""
+    inputs = [x] if states is None else [x, states[0]] if len(states) == 1 else [x, tuple(states)]
+    return check_module(lambda nn_: getattr(nn_, kind)(*args, **kwargs), inputs=inputs, dtype="float64", modes=modes,
+                        **TOL)
 
 
 # ---- full-sequence modules ----------------------------------------------------------------------------------------
@@ -102,8 +41,6 @@ CONFIGS = [
 @pytest.mark.parametrize("with_state", [False, True], ids=["zero_state", "given_state"])
 def test_sequence_module_matches_torch(kind, extra, config, with_state):
     input_size, hidden, steps, batch = 5, 6, 7, 3
-    torch_module, dtorch_module = _pair(kind, input_size, hidden, **extra, **config)
-    assert list(dtorch_module.state_dict()) == list(torch_module.state_dict())
     shape = (batch, steps, input_size) if config.get("batch_first") else (steps, batch, input_size)
     x = RNG.standard_normal(shape)
     states = None
@@ -111,7 +48,7 @@ def test_sequence_module_matches_torch(kind, extra, config, with_state):
         layers = config["num_layers"] * (2 if config.get("bidirectional") else 1)
         count = 2 if kind == "LSTM" else 1
         states = [RNG.standard_normal((layers, batch, hidden)) for _ in range(count)]
-    _compare(torch_module, dtorch_module, x, states)
+    _check(kind, input_size, hidden, x=x, states=states, **extra, **config)
 
 
 @pytest.mark.parametrize("config", [
@@ -121,35 +58,28 @@ def test_sequence_module_matches_torch(kind, extra, config, with_state):
 ], ids=["plain", "2layer_bidir_batchfirst", "2layer_nobias"])
 @pytest.mark.parametrize("with_state", [False, True], ids=["zero_state", "given_state"])
 def test_lstm_with_projections(config, with_state):
-    torch_module, dtorch_module = _pair("LSTM", 5, 6, proj_size=3, **config)
-    assert list(dtorch_module.state_dict()) == list(torch_module.state_dict())
     batch, steps = 2, 4
     x = RNG.standard_normal((batch, steps, 5) if config.get("batch_first") else (steps, batch, 5))
     states = None
     if with_state:
         layers = config["num_layers"] * (2 if config.get("bidirectional") else 1)
         states = [RNG.standard_normal((layers, batch, 3)), RNG.standard_normal((layers, batch, 6))]
-    _compare(torch_module, dtorch_module, x, states)
+    _check("LSTM", 5, 6, x=x, states=states, proj_size=3, **config)
 
 
 @pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
 def test_unbatched_input(kind):
-    torch_module, dtorch_module = _pair(kind, 4, 5, num_layers=2, bidirectional=True)
     x = RNG.standard_normal((6, 4))
     states = [RNG.standard_normal((4, 5)) for _ in range(2 if kind == "LSTM" else 1)]
-    _compare(torch_module, dtorch_module, x, states)
-    torch_module.zero_grad()
-    dtorch_module.zero_grad()
-    _compare(torch_module, dtorch_module, x)
+    _check(kind, 4, 5, x=x, states=states, num_layers=2, bidirectional=True)
+    _check(kind, 4, 5, x=x, num_layers=2, bidirectional=True)
 
 
 @pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
 def test_eval_mode_and_dropout_between_layers(kind):
-    torch_module, dtorch_module = _pair(kind, 4, 8, num_layers=3, dropout=0.5, bidirectional=kind == "GRU")
     x = RNG.standard_normal((5, 2, 4))
-    torch_module.eval()
-    dtorch_module.eval()
-    _compare(torch_module, dtorch_module, x)  # dropout is off in eval mode
+    # dropout is off in eval mode
+    _, dtorch_module = _check(kind, 4, 8, x=x, modes=("eval",), num_layers=3, dropout=0.5, bidirectional=kind == "GRU")
     dtorch_module.train()
     d_x = dtorch.tensor(x)
     eval_out = dtorch_module.eval()(d_x)[0].detach().numpy()
@@ -221,14 +151,12 @@ CELLS = [("RNNCell", {}), ("RNNCell", {"nonlinearity": "relu"}), ("LSTMCell", {}
 @pytest.mark.parametrize("batched", [True, False], ids=["batched", "unbatched"])
 @pytest.mark.parametrize("with_state", [False, True], ids=["zero_state", "given_state"])
 def test_cell_matches_torch(kind, extra, batched, with_state):
-    torch_module, dtorch_module = _pair(kind, 4, 6, **extra)
-    assert list(dtorch_module.state_dict()) == list(torch_module.state_dict())
     lead = (3,) if batched else ()
     x = RNG.standard_normal(lead + (4,))
     states = None
     if with_state:
         states = [RNG.standard_normal(lead + (6,)) for _ in range(2 if kind == "LSTMCell" else 1)]
-    _compare(torch_module, dtorch_module, x, states)
+    _check(kind, 4, 6, x=x, states=states, **extra)
 
 
 def test_cell_unrolled_equals_sequence_module():
