@@ -97,13 +97,14 @@ def _kill_rank_during_epoch_two(out_dir, restarts):
             lines.append(line)
             if killed_at is None and line.startswith("[rank0]:epoch  1"):
                 pid = _rank_process(1)
-                assert pid is not None
+                assert pid is not None, "".join(lines)
                 os.kill(pid, signal.SIGKILL)
                 killed_at = time.monotonic()
         code = proc.wait(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()
+    assert killed_at is not None, "".join(lines)  # the first epoch never ended
     return code, "".join(lines), time.monotonic() - killed_at
 
 
