@@ -5,15 +5,10 @@ import io
 
 import numpy as np
 import pytest
+import torch
 
 import dtorch
-from dtorch import nn
-from dtorch import serialization
-
-try:
-    from dtorch import optim
-except ImportError:  # pragma: no cover - the optimizer package is written concurrently
-    optim = None
+from dtorch import nn, optim, serialization
 
 
 def _data(seed=0, n=384, features=12, classes=3):
@@ -31,32 +26,8 @@ def _model():
     )
 
 
-class _ManualSGD:
-    """Plain SGD for when dtorch.optim is not there."""
-
-    def __init__(self, params, lr):
-        self.params, self.lr = list(params), lr
-
-    def zero_grad(self):
-        for p in self.params:
-            p.grad = None
-
-    def step(self):
-        for p in self.params:
-            if p.grad is not None:
-                p._array -= self.lr * p.grad._array
-
-    def state_dict(self):
-        return {}
-
-    def load_state_dict(self, state):
-        pass
-
-
 def _optimizer(model):
-    if optim is not None:
-        return optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-4)
-    return _ManualSGD(model.parameters(), lr=0.05)
+    return optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-4)
 
 
 def _train_epoch(model, optimizer, loss_fn, x, y, batch_size=32):
@@ -119,7 +90,6 @@ def test_mlp_training_loss_decreases_and_resume_is_exact():
     assert _evaluate(resumed, loss_fn, x, y)[0] < losses[0]
 
 
-@pytest.mark.skipif(optim is None, reason="dtorch.optim is not there yet")
 def test_adam_with_scheduler_trains_a_cnn():
     dtorch.manual_seed(1)
     rng = np.random.default_rng(1)
@@ -204,7 +174,6 @@ def _plain_script(torch, init_state, x_array, y_array, save_path, resume_path):
 
 def test_plain_pytorch_script_runs_unchanged_and_matches_torch(tmp_path):
     """The same source runs on both libraries with the same numbers; each resumes from the other's checkpoint."""
-    torch = pytest.importorskip("torch")
     torch.manual_seed(0)
     body = torch.nn.Sequential(torch.nn.Linear(10, 32), torch.nn.BatchNorm1d(32), torch.nn.ReLU(),
                                torch.nn.Linear(32, 32), torch.nn.GELU())

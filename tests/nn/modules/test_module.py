@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import dtorch
-from dtorch import nn
+from dtorch import nn, optim
 
 
 def _both(build):
@@ -203,7 +203,6 @@ def test_to_converts_parameters_in_place():
 
 
 def test_to_keeps_optimizer_references():
-    optim = pytest.importorskip("dtorch.optim")
     model = nn.Linear(3, 1)
     opt = optim.SGD(model.parameters(), lr=0.1)
     model.double()
