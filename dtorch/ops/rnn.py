@@ -22,7 +22,8 @@ so their gradients meet again in ``Y``'s gradient. With projections the hidden s
 (width H) differ in width, so ``Y`` is flat: the (T, B, P) hidden states, raveled, then the (B, H) cell state.
 """
 
-from dtorch.autograd.function import Function
+from dtorch.autograd.function import Function, graph_mode
+from dtorch.ops._recompute import recompute_gradients
 
 MODES = ("RNN_TANH", "RNN_RELU", "LSTM", "GRU")
 GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
@@ -60,7 +61,6 @@ class RNNLayer(Function):
     """
 
     attr_names = ("mode", "reverse")
-    differentiable_backward = False  # backward loops over raw arrays with in-place updates
 
     def forward(self, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr=None):
         xp = self.xp
@@ -68,7 +68,7 @@ class RNNLayer(Function):
         steps, batch, _ = x.shape
         hidden = w_hh.shape[1]  # the width of h: P with projections
         dtype = x.dtype
-        self.save_for_backward(x, w_ih, w_hh, w_hr)
+        self.save_for_backward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr)
         # every step's input projection in one matmul
         gx = _matmul(xp, x.reshape(steps * batch, -1), w_ih.T).reshape(steps, batch, -1)
         if b_ih is not None:
@@ -184,7 +184,11 @@ class RNNLayer(Function):
 
     def backward(self, grad):
         xp = self.xp
-        x, w_ih, w_hh, w_hr = self.saved_tensors
+        if xp is graph_mode.namespace:
+            # the loops below run on raw arrays with in-place updates: a create_graph backward differentiates a
+            # composition of the same recurrence instead (recompute_gradients keeps that inner backward local)
+            return recompute_gradients(self.saved_tensors, self.edges, self.composite, grad)
+        x, _, _, w_ih, w_hh, _, _, w_hr = self.saved_tensors
         steps, batch, _ = x.shape
         hidden = w_hh.shape[1]
         offset = 1 if not self.reverse else 0
@@ -320,3 +324,54 @@ class RNNLayer(Function):
             dh_next = _matmul(xp, dhh, w_hh)
             dh_next += dh * z
         return d_gx, d_gh, dh_next
+
+    # ---- the same layer composed of differentiable ops (for create_graph) ---------------------------------------------
+
+    def composite(self, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr=None):
+        """``Y`` from Tensors with differentiable ops: the reference the fused loops implement."""
+        steps = x.shape[0]
+        mode = self.mode
+        gx = x @ w_ih.t()
+        if b_ih is not None:
+            gx = gx + b_ih
+        if b_hh is not None and mode != "GRU":
+            gx = gx + b_hh
+        h, c = h0, c0
+        outputs = [None] * steps
+        for t in (range(steps - 1, -1, -1) if self.reverse else range(steps)):
+            if mode == "GRU":
+                gh = h @ w_hh.t()
+                if b_hh is not None:
+                    gh = gh + b_hh
+                gx_r, gx_z, gx_n = gx[t].chunk(3, -1)
+                gh_r, gh_z, gh_n = gh.chunk(3, -1)
+                r, z = (gx_r + gh_r).sigmoid(), (gx_z + gh_z).sigmoid()
+                n = (gx_n + r * gh_n).tanh()
+                h = (1 - z) * n + z * h
+            else:
+                pre = gx[t] + h @ w_hh.t()
+                if mode == "LSTM":
+                    i, f, g, o = pre.chunk(4, -1)
+                    c = f.sigmoid() * c + i.sigmoid() * g.tanh()
+                    h = o.sigmoid() * c.tanh()
+                    if w_hr is not None:
+                        h = h @ w_hr.t()
+                else:
+                    h = pre.tanh() if mode == "RNN_TANH" else pre.relu()
+            outputs[t] = h
+        hidden = _stack(outputs)
+        if mode != "LSTM":
+            return hidden
+        if w_hr is None:
+            return _cat([hidden, c.unsqueeze(0)])
+        return _cat([hidden.reshape(-1), c.reshape(-1)])
+
+
+def _stack(tensors):
+    return _cat([t.unsqueeze(0) for t in tensors])
+
+
+def _cat(tensors):
+    from dtorch.ops.shape import Cat
+
+    return Cat.apply(*tensors, axis=0)

@@ -354,3 +354,36 @@ def test_maml_inner_step_meta_gradient_matches_torch():
     np.testing.assert_allclose(ours_loss.item(), theirs_loss.item(), rtol=1e-9)
     for mine, expected in zip(ours_grads, theirs_grads):
         np.testing.assert_allclose(mine.numpy(), expected.numpy(), rtol=1e-7, atol=1e-10)
+
+
+# ---- the fused recurrent layers (differentiated through a composition of the same recurrence) --------------------------
+
+
+@pytest.mark.parametrize("make", [
+    lambda nn: nn.RNN(3, 4, num_layers=2),
+    lambda nn: nn.RNN(3, 4, nonlinearity="relu", bidirectional=True),
+    lambda nn: nn.LSTM(3, 4, bidirectional=True),
+    lambda nn: nn.LSTM(3, 5, proj_size=2),
+    lambda nn: nn.GRU(3, 4, num_layers=2, bias=False),
+], ids=["rnn", "rnn relu bidirectional", "lstm bidirectional", "lstm proj", "gru"])
+def test_recurrent_layers_second_order_match_torch(make):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((5, 2, 3))
+    results = []
+    for library in (torch, dtorch):
+        library.manual_seed(0)
+        layer = make(library.nn).double()
+        if library is dtorch:
+            for ours, theirs in zip(layer.parameters(), results[0][2]):
+                ours.data.copy_(dtorch.from_numpy(theirs.copy()))
+        inputs = library.tensor(x, requires_grad=True)
+        output = layer(inputs)[0]
+        (first,) = library.autograd.grad((output ** 2).sum(), inputs, create_graph=True)
+        penalty = (first ** 2).sum() + (first * inputs).sum()
+        grads = library.autograd.grad(penalty, [inputs] + list(layer.parameters()))
+        results.append((first.detach().numpy(), [g.numpy() for g in grads],
+                        [p.detach().numpy() for p in layer.parameters()]))
+    (theirs_first, theirs_grads, _), (ours_first, ours_grads, _) = results
+    np.testing.assert_allclose(ours_first, theirs_first, rtol=1e-9, atol=1e-12)
+    for index, (mine, expected) in enumerate(zip(ours_grads, theirs_grads)):
+        np.testing.assert_allclose(mine, expected, rtol=1e-8, atol=1e-11, err_msg=f"gradient {index}")
