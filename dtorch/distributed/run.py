@@ -335,7 +335,6 @@ class _Stream:
         self.job, self.rank, self.name = job, rank, name
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self.text = ""
-        self.live = False  # a progress bar (\r updates) is being drawn on a terminal
         self.blank = 0  # empty lines not shown yet
 
     def feed(self, data, final=False):
@@ -398,6 +397,7 @@ class Job:
         self.logs = {}
         self.hydra_pid = None
         self.streams = {}
+        self.bar = None  # (terminal, text, stream) of the progress bar drawn last, while it is live
         self.teardown_at = None
         self.killed = False
         self.proc = None
@@ -517,10 +517,7 @@ class Job:
         """One complete line of a rank (``rank`` None: the launcher's own)."""
         shown = line.rsplit("\r", 1)[-1] if "\r" in line else line  # a progress bar: its last state
         if "\r" in line and not shown.strip():  # ... erased by its owner (tqdm's leave=False)
-            if stream is not None and stream.live:
-                target = self.out if name == "stdout" else self.err
-                target.write("\r\x1b[K")
-                stream.live = False
+            self._erase_bar(stream)
             return
         if rank is not None and _HYDRA_LINE.match(shown):
             rank = None  # Hydra's own report, written after the last chunk of a rank
@@ -549,24 +546,42 @@ class Job:
         self._show(rank, name, shown, stream)
 
     def partial(self, rank, name, text, stream):
-        """A line still being drawn with carriage returns (a progress bar): redrawn live on a terminal."""
+        """A line still being drawn with carriage returns (a progress bar): redrawn live on a terminal, below
+        the lines printed meanwhile (one bar at a time: the last one drawn)."""
         target = self.out if name == "stdout" else self.err
         if rank is None or not self.console or not _isatty(target):
             return
-        shown = text.rsplit("\r", 1)[-1] or text.rstrip("\r").rsplit("\r", 1)[-1]
-        target.write("\r" + self._prefix(rank) + shown)
+        shown = text.rsplit("\r", 1)[-1]
+        if not shown.strip():
+            self._erase_bar(stream)
+            return
+        drawn = "\r\x1b[K" + self._prefix(rank) + shown
+        target.write(drawn)
         target.flush()
-        stream.live = True
+        self.bar = (target, drawn, stream)
+
+    def _erase_bar(self, stream=None):
+        """Clear the bar on the terminal (only ``stream``'s, when given); forget it."""
+        if self.bar is not None and (stream is None or self.bar[2] is stream):
+            self.bar[0].write("\r\x1b[K")
+            self.bar[0].flush()
+            self.bar = None
 
     def _show(self, rank, name, text, stream):
         if not self.console:
             return
         target = self.out if name == "stdout" else self.err
-        start = "\r" if stream is not None and stream.live else ""
-        if stream is not None:
-            stream.live = False
-        target.write(start + (self._prefix(rank) if rank is not None else "") + text + "\n")
+        bar = self.bar
+        if bar is not None:  # the line goes where the bar is; the bar is drawn again under it
+            bar[0].write("\r\x1b[K")
+            bar[0].flush()
+        target.write((self._prefix(rank) if rank is not None else "") + text + "\n")
         target.flush()
+        if bar is not None and bar[2] is not stream:
+            bar[0].write(bar[1])
+            bar[0].flush()
+        else:
+            self.bar = None
 
     def _prefix(self, rank):
         return f"[rank{rank}]:" if self.prefix else ""
