@@ -222,6 +222,14 @@ Tensor.real = property(_F.real)
 Tensor.imag = property(_F.imag)
 Tensor.conj = _F.conj
 Tensor.is_complex = _F.is_complex
+
+
+def _tile_method(self, *dims):
+    """``Tensor.tile(2, 1)`` as well as ``Tensor.tile((2, 1))``, as PyTorch's method accepts."""
+    return _F.tile(self, dims[0] if len(dims) == 1 and not isinstance(dims[0], _builtins.int) else dims)
+
+
+Tensor.tile = _tile_method
 Tensor.angle = _F.angle
 Tensor.nan_to_num_ = _F._inplace(_F.nan_to_num)
 Tensor.where = lambda self, condition, other: _F.where(condition, self, other)

@@ -633,8 +633,12 @@ class ClampTensor(Function):
     def backward(self, grad):
         x, low, high = self.saved_tensors
         xp = self.xp
+        if xp is graph_mode.namespace:  # the masks are piecewise constant: constants of the graph
+            x, low, high = (None if v is None else v._array for v in (x, low, high))
         below = (x < low) if low is not None else False
         above = (x > high) if high is not None else False
+        if xp is graph_mode.namespace:
+            below, above = (constant(_backend.xp_of(x).asarray(m)) for m in (below, above))
         grad_x = xp.where(below | above, 0.0, grad)
         x_edge, low_edge, high_edge = self.edges
         grad_low = grad_high = None

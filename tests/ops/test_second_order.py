@@ -197,6 +197,58 @@ OP_CASES = [
 ]
 
 
+OP_CASES += [
+    # elementwise, activations, norms and losses composed in the front end
+    ("expm1", lambda x: x.expm1() ** 2, [(4,)]),
+    ("exp2", lambda x: x.exp2() * x, [(4,)]),
+    ("sinh cosh", lambda x: x.sinh() * x.cosh(), [(4,)]),
+    ("asin", lambda x: (x * 0.4).asin() ** 2, [(4,)]),
+    ("acos", lambda x: (x * 0.4).acos() ** 2, [(4,)]),
+    ("atan", lambda x: x.atan() ** 2, [(4,)]),
+    ("atan2", lambda a, b: lib(a).atan2(a, b) ** 2, [(4,), (4,)]),
+    ("hypot", lambda a, b: lib(a).hypot(a, b) ** 2, [(4,), (4,)]),
+    ("logaddexp", lambda a, b: lib(a).logaddexp(a, b) ** 2, [(4,), (4,)]),
+    ("frac", lambda x: x.frac() * x, [(4,)]),
+    ("clamp with tensor bounds", lambda x, low: x.clamp(min=low) * x, [(4,), (4,)]),
+    ("leaky_relu", lambda x: nnf("leaky_relu", negative_slope=0.1)(x) * x, [(4,)]),
+    ("elu", squared(nnf("elu")), [(4,)]),
+    ("selu", squared(nnf("selu")), [(4,)]),
+    ("celu", squared(nnf("celu", alpha=0.5)), [(4,)]),
+    ("hardtanh", lambda x: nnf("hardtanh")(x) * x, [(4,)]),
+    ("mish", squared(nnf("mish")), [(4,)]),
+    ("hardswish", squared(nnf("hardswish")), [(4,)]),
+    ("logsigmoid", squared(nnf("logsigmoid")), [(4,)]),
+    ("softmin", squared(nnf("softmin", dim=1)), [(2, 4)]),
+    ("glu", squared(nnf("glu")), [(2, 4)]),
+    ("prelu", lambda a, w: nnf("prelu")(a, w) * a, [(2, 3), (3,)]),
+    ("bilinear", squared(nnf("bilinear")), [(2, 3), (2, 4), (5, 3, 4)]),
+    ("cosine_similarity", squared(nnf("cosine_similarity")), [(3, 4), (3, 4)]),
+    ("normalize", squared(nnf("normalize")), [(3, 4)]),
+    ("pairwise_distance", squared(nnf("pairwise_distance")), [(3, 4), (3, 4)]),
+    ("instance_norm", squared(nnf("instance_norm")), [(2, 3, 4)]),
+    ("rms_norm", lambda a, w: nnf("rms_norm")(a, (4,), w) ** 2, [(2, 3, 4), (4,)]),
+    ("local_response_norm", squared(nnf("local_response_norm", size=2)), [(2, 3, 4)]),
+    ("pixel_shuffle", squared(nnf("pixel_shuffle", upscale_factor=2)), [(1, 4, 2, 2)]),
+    ("max_pool3d", squared(nnf("max_pool3d", kernel_size=2)), [(1, 1, 4, 4, 4)]),
+    ("avg_pool3d", squared(nnf("avg_pool3d", kernel_size=2)), [(1, 1, 4, 4, 4)]),
+    ("conv3d", squared(nnf("conv3d")), [(1, 2, 3, 3, 3), (2, 2, 2, 2, 2)]),
+    ("lp_pool2d", lambda a: nnf("lp_pool2d", norm_type=2, kernel_size=2)(a.abs() + 0.5) ** 2, [(1, 1, 4, 4)]),
+    ("poisson_nll_loss", squared(nnf("poisson_nll_loss")), [(3, 4), (3, 4)]),
+    ("gaussian_nll_loss", lambda a, t, v: nnf("gaussian_nll_loss")(a, t, v.exp()) ** 2, [(3, 4), (3, 4), (3, 4)]),
+    ("triplet_margin_loss", squared(nnf("triplet_margin_loss")), [(3, 4), (3, 4), (3, 4)]),
+    ("multilabel_soft_margin_loss", lambda a, t: nnf("multilabel_soft_margin_loss")(a, (t > 0).double()) ** 2,
+     [(3, 4), (3, 4)]),
+    ("cumprod", lambda x: x.cumprod(0) ** 2, [(4,)]),
+    ("trace", lambda x: x.trace() ** 2, [(3, 3)]),
+    ("index_add", lambda x, s: x.index_add(0, lib(x).tensor([0, 0]), s) ** 2, [(3, 4), (2, 4)]),
+    ("index_copy", lambda x, s: x.index_copy(0, lib(x).tensor([2, 0]), s) ** 2, [(3, 4), (2, 4)]),
+    ("take_along_dim", lambda x: lib(x).take_along_dim(x, lib(x).tensor([[0], [2], [1]]), 1) ** 2, [(3, 4)]),
+    ("repeat_interleave", lambda x: x.repeat_interleave(2, 0) ** 2, [(3, 4)]),
+    ("tile", lambda x: x.tile(2, 1) ** 2, [(3, 4)]),
+    ("to float64 and cpu", lambda x: x.double().to("cpu") ** 2, [(3,)]),
+]
+
+
 def _set(target, key, value):
     target[key] = value
     return target
