@@ -171,6 +171,17 @@ def test_hostfile_naming_localhost_and_log_files(tmp_path):
 
 
 @needs_launcher
+def test_the_launch_wrapper_runs_dtorchrun(tmp_path):
+    script = tmp_path / "job.py"
+    script.write_text("import os\nprint('rank', os.environ['RANK'], 'of', os.environ['WORLD_SIZE'])\n")
+    done = subprocess.run(["timeout", "-s", "KILL", "60", os.path.join(ROOT, "launch", "dtorchrun"),
+                           "--nproc-per-node", "2", str(script)], capture_output=True, text=True,
+                          env=clean_env(PYTHON=sys.executable), cwd=str(tmp_path))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "[rank0]:rank 0 of 2" in done.stdout and "[rank1]:rank 1 of 2" in done.stdout
+
+
+@needs_launcher
 def test_module_mode(tmp_path):
     (tmp_path / "pkg").mkdir()
     (tmp_path / "pkg" / "__init__.py").write_text("")
