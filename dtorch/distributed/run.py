@@ -682,7 +682,10 @@ def mpiexec_command(nprocs, per_node, program, hostfile=None, mpiexec=None):
 
 def _report(**fields):
     """Tell the launcher something (a line it removes from the output)."""
-    os.write(2, ("\x02DTORCHRUN" + json.dumps(fields, separators=(",", ":")) + "\x03\n").encode())
+    try:
+        os.write(2, ("\x02DTORCHRUN" + json.dumps(fields, separators=(",", ":")) + "\x03\n").encode())
+    except OSError:  # the launcher is gone; the exit code still tells mpiexec
+        pass
 
 
 def _env_first(*names):
