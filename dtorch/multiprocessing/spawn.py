@@ -34,6 +34,7 @@ import multiprocessing.spawn
 import os
 import pickle
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -144,8 +145,16 @@ class ProcessContext:
             return True
         if grace_period is not None:
             self._job.grace = float(grace_period)
-        if not self._job.wait(timeout):
-            return False
+        try:
+            if not self._job.wait(timeout):
+                return False
+        except KeyboardInterrupt:  # Ctrl-C reached the parent alone (mpiexec has a session of its own): pass it on
+            self._job.terminate(signal.SIGINT)
+            self._job.wait()
+            self._done = True
+            _live.discard(self)
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            raise
         self._done = True
         _live.discard(self)
         try:

@@ -148,3 +148,32 @@ def test_exit_codes_and_signals_become_process_exited_exceptions(tmp_path):
     assert code == 0, out + err
     assert "exit 0 3 None process 0 terminated with exit code 3" in out
     assert "kill 0 -9 SIGKILL process 0 terminated with signal SIGKILL" in out
+
+
+@needs_launcher
+def test_ctrl_c_in_the_parent_ends_the_children(tmp_path):
+    code, out, err, took = run_script(tmp_path, """
+        def work(rank):
+            print("child", rank, "up", flush=True)
+            time.sleep(60)
+
+        if __name__ == "__main__":
+            ctx = mp.spawn(work, nprocs=2, join=False)
+            pids = ctx.pids()
+            print("pids", *pids, flush=True)
+            signal.setitimer(signal.ITIMER_REAL, 2.0)  # a Ctrl-C stand-in: SIGALRM raising KeyboardInterrupt
+            signal.signal(signal.SIGALRM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+            try:
+                ctx.join()
+            except KeyboardInterrupt:
+                alive = []
+                for pid in pids:
+                    try:
+                        os.kill(pid, 0)
+                        alive.append(pid)
+                    except ProcessLookupError:
+                        pass
+                print("interrupted; alive:", alive)
+    """)
+    assert code == 0, out + err
+    assert "interrupted; alive: []" in out and took < 30
