@@ -41,7 +41,6 @@ import collections
 import json
 import os
 import re
-import shlex
 import shutil
 import signal
 import socket
@@ -165,8 +164,9 @@ def read_hostfile(path):
     """``[(host, slots or None), ...]`` from a hostfile: ``host``, ``host:slots`` (MPICH) or ``host slots=N``
     (Open MPI) a line; ``#`` starts a comment.
 
-    >>> import io, tempfile, os
-    >>> f = tempfile.NamedTemporaryFile("w", suffix=".hosts", delete=False); _ = f.write("a:2\\nb slots=4 # x\\n"); f.close()
+    >>> import tempfile, os
+    >>> f = tempfile.NamedTemporaryFile("w", suffix=".hosts", delete=False)
+    >>> _ = f.write("a:2\\nb slots=4 # x\\n"); f.close()
     >>> read_hostfile(f.name)
     [('a', 2), ('b', 4)]
     >>> os.unlink(f.name)

@@ -185,7 +185,8 @@ def test_the_launch_wrapper_runs_dtorchrun(tmp_path):
 def test_module_mode(tmp_path):
     (tmp_path / "pkg").mkdir()
     (tmp_path / "pkg" / "__init__.py").write_text("")
-    (tmp_path / "pkg" / "hello.py").write_text("import os, sys\nprint('hello from', os.environ['RANK'], sys.argv[1:])\n")
+    (tmp_path / "pkg" / "hello.py").write_text("import os, sys\n"
+                                               "print('hello from', os.environ['RANK'], sys.argv[1:])\n")
     done = subprocess.run(["timeout", "-s", "KILL", "60", sys.executable, "-m", "dtorch.distributed.run",
                            "--nproc-per-node", "2", "-m", "pkg.hello", "a"], capture_output=True, text=True,
                           env=clean_env(), cwd=str(tmp_path))
