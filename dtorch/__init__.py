@@ -91,6 +91,7 @@ from dtorch.random import (  # noqa: F401
 )
 from dtorch import cuda  # noqa: F401
 from dtorch import _graph_namespace
+from dtorch._tensor_str import set_printoptions  # noqa: F401
 from dtorch import _tensor_methods as _M
 
 half = float16
@@ -135,13 +136,6 @@ def result_type(tensor1, tensor2):
 
     (a, a_scalar), (b, b_scalar) = parts(tensor1), parts(tensor2)
     return _backend.from_numpy_dtype(_backend.result_numpy_dtype(a, a_scalar, b, b_scalar))
-
-
-def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=None, profile=None, sci_mode=None):
-    """PyTorch's print options (``profile``, ``sci_mode`` and the rest); see ``dtorch._tensor_str``."""
-    from dtorch import _tensor_str
-
-    _tensor_str.set_printoptions(precision, threshold, edgeitems, linewidth, profile, sci_mode)
 
 
 def compile(model=None, **options):
@@ -265,8 +259,6 @@ Tensor.T = property(_M.T)
 Tensor.mT = property(_M.mT)
 Tensor.H = property(_M.T)
 
-for _dtype in (float16, float32, float64, int8, int16, int32, int64, uint8, bool):
-    pass
 Tensor.half = _M._to_dtype(float16)
 Tensor.float = _M._to_dtype(float32)
 Tensor.double = _M._to_dtype(float64)
@@ -329,7 +321,7 @@ Tensor.__gt__ = _F.gt
 Tensor.__ge__ = _F.ge
 Tensor.__hash__ = lambda self: id(self)
 
-del _name, _dtype
+del _name
 
 # The layers above the tensor core. They import the core, so they come last; none of them initialises MPI or
 # imports CuPy at import time (``distributed`` starts MPI only in ``init_process_group``).

@@ -67,12 +67,12 @@ class Tensor:
     __array_priority__ = 1000
 
     def __init__(self, *args, device=None, dtype=None):
-        if len(args) == 1 and not isinstance(args[0], int):
+        if len(args) == 1 and not isinstance(args[0], (int, Size)):
             source = args[0]
             array = np.array(source._array if isinstance(source, Tensor) else source,
                              dtype=(dtype or _backend.get_default_dtype()).numpy_dtype)
-        else:
-            shape = tuple(args[0]) if len(args) == 1 and not isinstance(args[0], int) else args
+        else:  # sizes, as ints or one Size (a plain tuple or list is data, as in PyTorch)
+            shape = tuple(args[0]) if len(args) == 1 and isinstance(args[0], Size) else args
             array = np.empty(shape, dtype=(dtype or _backend.get_default_dtype()).numpy_dtype)
         if device is not None:
             array = _backend.to_device(array, device)

@@ -197,3 +197,14 @@ def test_data_assignment_swaps_storage_and_rejects_non_tensors():
     assert p.shape == (4,) and p.dtype == dtorch.float64 and p.requires_grad
     with pytest.raises(TypeError, match="ndarray"):
         p.data = np.zeros(2)
+
+
+def test_legacy_constructor_takes_sizes_or_data_like_torch():
+    for args in ((torch.Size([2, 3]),), (2, 3), (4,), (torch.Size([]),)):
+        ours = dtorch.Tensor(*(dtorch.Size(a) if isinstance(a, torch.Size) else a for a in args))
+        theirs = torch.Tensor(*args)
+        assert tuple(ours.shape) == tuple(theirs.shape) and ours.dtype == dtorch.float32, args
+    for data in ((2, 3), [[1, 2], [3, 4]], [5]):  # tuples and lists are data, not sizes
+        np.testing.assert_array_equal(dtorch.Tensor(data).numpy(), torch.Tensor(data).numpy())
+    x = dtorch.tensor([1.0, 2.0])
+    assert dtorch.Tensor(x).tolist() == [1.0, 2.0]

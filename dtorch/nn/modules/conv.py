@@ -234,17 +234,6 @@ class ConvTranspose1d(_ConvTransposeNd):
     _dims = 1
     _functional = "conv_transpose1d"
 
-    def forward(self, input, output_size=None):
-        if hasattr(F, "conv_transpose1d"):
-            return super().forward(input, output_size)
-        # nn.functional has no conv_transpose1d: run the 2-D op on a height-1 image
-        output_padding = self._output_padding(input, output_size)
-        output = F.conv_transpose2d(
-            input.unsqueeze(-2), self.weight.unsqueeze(-2), self.bias, (1, self.stride[0]), (0, self.padding[0]),
-            (0, output_padding[0]), self.groups, (1, self.dilation[0]),
-        )
-        return output.squeeze(-2)
-
 
 class ConvTranspose2d(_ConvTransposeNd):
     """2-D transposed convolution (the gradient of ``Conv2d`` with respect to its input).

@@ -95,13 +95,7 @@ class Bilinear(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input1, input2):
-        if hasattr(F, "bilinear"):
-            return F.bilinear(input1, input2, self.weight, self.bias)
-        # composed from existing ops while nn.functional has no fused bilinear
-        from dtorch import functional as T
-
-        output = T.einsum("...i,kij,...j->...k", input1, self.weight, input2)
-        return output + self.bias if self.bias is not None else output
+        return F.bilinear(input1, input2, self.weight, self.bias)
 
     def extra_repr(self):
         return (

@@ -12,6 +12,7 @@ import warnings
 
 import numpy as np
 
+from dtorch import distributed as dist
 from dtorch.utils.data import _rng
 from dtorch.utils.data.sampler import Sampler
 
@@ -31,18 +32,12 @@ def _launched_world_size():
 
 
 def _default_world(who="DistributedSampler"):
-    """``(world_size, rank)`` of dtorch's default process group, or ``(1, 0)`` where ``dtorch.distributed`` is
-    missing or not initialised (imported at call time, so importing the data layer loads nothing of it).
+    """``(world_size, rank)`` of dtorch's default process group, or ``(1, 0)`` where none is initialised.
 
     PyTorch raises where no process group exists; dtorch treats a single process as a world of one (DESIGN.md), but
     warns when a launcher says the job has more processes: every rank would then read the whole dataset.
     """
-    try:
-        import dtorch.distributed as dist
-    except ImportError:
-        dist = None
-    is_initialized = getattr(dist, "is_initialized", None)
-    if is_initialized is not None and is_initialized():
+    if dist.is_initialized():
         return dist.get_world_size(), dist.get_rank()
     launched = _launched_world_size()
     if launched > 1:

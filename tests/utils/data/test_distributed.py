@@ -64,17 +64,12 @@ def test_bad_rank_names_the_interval(rank):
 
 
 def test_defaults_come_from_an_initialised_process_group(monkeypatch):
-    import sys
-    import types
+    import dtorch.distributed as dist
 
-    import dtorch
-
-    fake = types.ModuleType("dtorch.distributed")
-    fake.is_initialized = lambda: True
-    fake.get_world_size = lambda: 4
-    fake.get_rank = lambda: 3
-    monkeypatch.setitem(sys.modules, "dtorch.distributed", fake)
-    monkeypatch.setattr(dtorch, "distributed", fake, raising=False)
+    # a default group of 4 ranks, as this process (rank 3) would see it
+    monkeypatch.setattr(dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(dist, "get_world_size", lambda: 4)
+    monkeypatch.setattr(dist, "get_rank", lambda: 3)
     sampler = DistributedSampler(range(10), shuffle=False)
     assert (sampler.num_replicas, sampler.rank) == (4, 3)
     assert list(sampler) == list(tud.DistributedSampler(range(10), 4, 3, shuffle=False))
