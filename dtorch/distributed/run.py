@@ -103,6 +103,12 @@ def parse_args(argv=None):
     parser.add_argument("--tee", action="store_true", help="with --log-dir, print the output on the console too")
     parser.add_argument("--run-id", "--rdzv-id", "--rdzv_id", default=None,
                         help="TORCHELASTIC_RUN_ID for the scripts (default: a new id)")
+    parser.add_argument("--standalone", action="store_true",
+                        help="accepted for torchrun's commands: one node, nothing to rendezvous (the default)")
+    parser.add_argument("--rdzv-endpoint", "--rdzv_endpoint", default=None,
+                        help="torchrun's HOST[:PORT]: taken as --master-addr/--master-port when those are not given")
+    parser.add_argument("--rdzv-backend", "--rdzv_backend", default=None,
+                        help="accepted for torchrun's commands; MPI finds the ranks")
     parser.add_argument("-m", "--module", action="store_true",
                         help="run the script argument as a module, like python -m")
     parser.add_argument("--no-python", "--no_python", action="store_true",
@@ -117,6 +123,14 @@ def parse_args(argv=None):
                      f"through MPI's launcher (ssh or Slurm); run it once, there, with --hostfile naming the hosts")
     if args.tee and not args.log_dir:
         args.tee = False  # the console gets everything anyway
+    if args.rdzv_endpoint:
+        host, _, port = args.rdzv_endpoint.rpartition(":") if ":" in args.rdzv_endpoint else \
+            (args.rdzv_endpoint, "", "")
+        args.master_addr = args.master_addr or host or None
+        if port and args.master_port is None:
+            if not port.isdigit():
+                parser.error(f"--rdzv-endpoint {args.rdzv_endpoint!r}: the port is not a number")
+            args.master_port = int(port)
     return args
 
 

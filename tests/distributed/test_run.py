@@ -94,6 +94,9 @@ def test_options_and_their_errors(tmp_path):
     hosts.write_text("node1:four\n")
     with pytest.raises(ValueError, match="line 1"):
         dtorchrun.read_hostfile(str(hosts))
+    args = dtorchrun.parse_args(["--standalone", "--rdzv-backend", "c10d", "--rdzv-endpoint", "node1:29400",
+                                 "train.py"])
+    assert (args.master_addr, args.master_port) == ("node1", 29400)
     args = dtorchrun.parse_args(["--nnodes", "2", "train.py"])
     if "SLURM_JOB_ID" not in os.environ:
         with pytest.raises(ValueError, match="--hostfile"):
