@@ -316,11 +316,15 @@ class Failure:
 
     def __init__(self, rank, code, host=None, pid=None, how="exit"):
         self.rank, self.code, self.host, self.pid, self.how = rank, code, host, pid, how
+        self.started = None  # for how="launch": how many ranks had started
 
     def describe(self):
         who = "a rank" if self.rank is None else f"rank {self.rank}"
         where = ", ".join(part for part in (f"host {self.host}" if self.host else "",
                                             f"pid {self.pid}" if self.pid else "") if part)
+        if self.how == "launch":
+            return (f"mpiexec exited with code {self.code} when {self.started or 0} rank(s) had started "
+                    f"(its messages are above: a host it could not reach, or a program it could not start)")
         if self.how == "abort":
             what = f"called MPI_Abort with error code {self.code}"
         elif self.code is not None and self.code < 0:
@@ -488,9 +492,14 @@ class Job:
             for stream in self.streams.values():
                 stream.feed(b"", final=True)
             if self.failure is None and code != 0:
-                missing = [r for r in range(self.nprocs) if self.exits.get(r) not in (0, None)]
-                rank = missing[0] if missing else None
-                self.failure = Failure(rank, self.exits.get(rank, code) if rank is not None else code)
+                failed = [r for r in range(self.nprocs) if self.exits.get(r) not in (0, None)]
+                if failed:
+                    self.failure = Failure(failed[0], self.exits[failed[0]])
+                elif len(self.started) < self.nprocs:  # Hydra could not start them (a host it cannot reach)
+                    self.failure = Failure(None, code, how="launch")
+                    self.failure.started = len(self.started)
+                else:
+                    self.failure = Failure(None, code)
             for f in self.logs.values():
                 f.close()
         remove_shm_leftovers(self.shm_before, self.start_time)
@@ -887,7 +896,8 @@ def run(args):
 def _report_failure(job, args, attempt):
     failure = job.failure
     shown_on_console = args.log_dir is None or args.tee
-    lines = [f"the first rank to fail: {failure.describe()}; every rank of the job was ended"]
+    lines = [f"the first rank to fail: {failure.describe()}; every rank of the job was ended"
+             if failure.how != "launch" else f"the job could not start: {failure.describe()}"]
     tail = job.traceback_tail(lines=3 if shown_on_console else None)
     if tail:
         lines.append(f"the end of rank {failure.rank}'s traceback" + (" (shown above):" if shown_on_console

@@ -333,3 +333,14 @@ def test_nothing_outlives_a_killed_dtorchrun(tmp_path):
         if proc.poll() is None:
             proc.kill()
     assert_none_left(script, within=10)
+
+
+@needs_launcher
+def test_a_host_that_cannot_be_reached_is_a_clear_error(tmp_path):
+    hosts = tmp_path / "hosts"
+    hosts.write_text("127.0.0.2:2\n")  # not this host's name: Hydra launches a proxy there ... which cannot start
+    code, out, err, took = launch(tmp_path, "print('never')\n", options=("--hostfile", str(hosts),
+                                                                      "--nproc-per-node", "2"),
+                                  env={"HYDRA_LAUNCHER_EXEC": "/bin/false"})
+    assert code != 0 and took < 30 and "never" not in out
+    assert "dtorchrun: the job could not start: mpiexec exited with code" in err and "0 rank(s) had started" in err
