@@ -547,8 +547,10 @@ def new_group(ranks=None, timeout=None, backend=None, pg_options=None, use_local
     state.group_count += 1
     name = group_desc or f"group{state.group_count}{members}"
     if use_local_synchronization:
-        # the tag must be the same on every member, and counters differ between ranks that made different groups
-        sub = world.comm.create_group(members, tag=zlib.crc32(repr(members).encode()) & 0x7FFF)
+        # the tag must be the same on every member, and counters differ between ranks that made different groups.
+        # Over the world's point-to-point communicator: the members alone take part, so this must not run on the
+        # communicator where the world group's queued collectives run
+        sub = world.p2p.create_group(members, tag=zlib.crc32(repr(members).encode()) & 0x7FFF)
     else:
         # a collective of the world group like any other: in its order, and checked, so that a rank that calls
         # new_group while another calls something else gets a mismatch error, not an MPI fatal error

@@ -381,3 +381,19 @@ def test_every_collective_on_a_sub_group(world, async_op):
     dist.all_gather_object(objects, ("rank", me), group=g)
     assert objects == [("rank", r) for r in members]
     dist.destroy_process_group(g)
+
+
+@pytest.mark.mpi(min_size=2)
+def test_group_made_by_its_members_while_world_work_is_queued(world):
+    """use_local_synchronization=True does not meet the world group's queued collectives on their communicator."""
+    n, me = dist.get_world_size(), dist.get_rank()
+    tensors = [T(np.full(1000, float(i))) for i in range(10)]
+    works = [dist.all_reduce(t, async_op=True) for t in tensors]
+    if me < 2:
+        pair = dist.new_group([0, 1], use_local_synchronization=True)
+        t = T(np.full(1, float(me + 1)))
+        dist.all_reduce(t, group=pair)
+        assert arr(t)[0] == 3.0
+        dist.destroy_process_group(pair)
+    assert all(w.wait() for w in works)
+    assert [arr(t)[0] for t in tensors] == [float(i * n) for i in range(10)]
