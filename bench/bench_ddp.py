@@ -15,9 +15,11 @@ gradient all-reduce, SGD with momentum) on a fixed random batch of each rank:
   default every collective is preceded by a small check all-reduce, which gloo does not do).
 
 Each step is also timed without any communication (the plain model on each rank, both ranks running at once):
-"compute"; the DDP step minus that is the communication backward did not hide ("exposed"). Times are the median
-over repeats of ``number`` steps between barriers, the slower rank counting. dtorch runs first; PyTorch's gloo is
-initialised and timed last, because once started its polling threads slow every MPI call made after them.
+"compute"; the DDP step minus that is the communication backward did not hide ("exposed"). Within a job, times are
+the median over repeats of ``number`` steps between barriers, the slower rank counting, the variants of a workload
+alternating. dtorch and PyTorch run in separate jobs (once started, gloo's polling threads slow every MPI call made
+after them), alternating over ``--rounds`` rounds (A B A B ...) so that the box's drift hits both; each figure is
+the median over the rounds.
 """
 
 import argparse
@@ -33,16 +35,44 @@ for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_name, "1")
 
 
-def relaunch():
-    """Start this script on 2 ranks when it was run without a launcher."""
+def launch_part(part, out, args):
+    """Run one part (``dtorch`` or ``torch``) on 2 ranks in fresh processes; its medians land in ``out``."""
     mpiexec = shutil.which("mpiexec") or os.path.join(os.path.dirname(sys.executable), "mpiexec")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
     with socket.socket() as probe:  # a free port for gloo's rendezvous, chosen once for both ranks
         probe.bind(("127.0.0.1", 0))
         env["BENCH_DDP_PORT"] = str(probe.getsockname()[1])
-    command = ["timeout", "1500", mpiexec, "-n", "2", sys.executable, os.path.abspath(__file__)] + sys.argv[1:]
-    sys.exit(subprocess.call(command, env=env))
+    command = ["timeout", "900", mpiexec, "-n", "2", sys.executable, os.path.abspath(__file__), "--part", part,
+               "--out", out] + (["--quick"] if args.quick else [])
+    code = subprocess.call(command, env=env)
+    if code:
+        sys.exit(f"bench_ddp: the {part} part failed (exit {code})")
+
+
+def run_rounds(args):
+    """Alternate fresh dtorch and PyTorch jobs (A B A B ...) so the box's drift hits both; medians over rounds."""
+    import json
+    import tempfile
+
+    rounds = {"dtorch": [], "torch": []}
+    with tempfile.TemporaryDirectory() as folder:
+        for index in range(args.rounds):
+            for part in ("dtorch", "torch"):
+                out = os.path.join(folder, f"{part}{index}.json")
+                launch_part(part, out, args)
+                with open(out) as f:
+                    rounds[part].append(json.load(f))
+    merged = {}
+    for part, results in rounds.items():
+        for result in results:  # the exposed communication of each round, before taking medians over rounds
+            for row in result.values():
+                row["exposed"] = row["ddp"] - row["compute"]
+                if "no overlap" in row:
+                    row["exposed, no overlap"] = row["no overlap"] - row["compute"]
+        merged[part] = {name: {key: statistics.median(r[name][key] for r in results) for key in results[0][name]}
+                        for name in results[0]}
+    return merged["dtorch"], merged["torch"]
 
 
 # ---- the workloads, written once for either library ----------------------------------------------------------------
@@ -218,21 +248,40 @@ def _free_port():
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--markdown", action="store_true", help="print the tables for bench/README.md")
-    parser.add_argument("--quick", action="store_true", help="fewer repeats (a smoke run)")
+    parser.add_argument("--quick", action="store_true", help="fewer repeats and one round (a smoke run)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating dtorch/PyTorch jobs (default 3)")
+    parser.add_argument("--part", choices=("dtorch", "torch"), help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if "PMI_RANK" not in os.environ and "OMPI_COMM_WORLD_RANK" not in os.environ and "PMI_SIZE" not in os.environ:
-        relaunch()
-    from mpi4py import MPI
-
-    comm = MPI.COMM_WORLD
-    rank = comm.rank
+    if args.quick:
+        args.rounds = 1
     repeats = 3 if args.quick else 11
     number = {"MLP 784-512-256-10": 3 if args.quick else 10, "LeNet-5": 2 if args.quick else 4,
               "wide MLP (4 buckets)": 3 if args.quick else 8}
-    ours = run_dtorch(comm, rank, number, repeats)
-    theirs = run_torch(comm, rank, number, repeats)
-    if rank != 0:
-        return
+    under_mpi = any(name in os.environ for name in ("PMI_RANK", "PMI_SIZE", "OMPI_COMM_WORLD_RANK"))
+    if not under_mpi:
+        ours, theirs = run_rounds(args)
+    else:
+        from mpi4py import MPI
+
+        comm = MPI.COMM_WORLD
+        rank = comm.rank
+        if args.part is not None:  # one part of a round, started by run_rounds
+            result = (run_dtorch if args.part == "dtorch" else run_torch)(comm, rank, number, repeats)
+            if rank == 0:
+                import json
+
+                with open(args.out, "w") as f:
+                    json.dump(result, f)
+            return
+        ours = run_dtorch(comm, rank, number, repeats)  # started under mpiexec by hand: one round, in process
+        theirs = run_torch(comm, rank, number, repeats)
+        if rank != 0:
+            return
+    print_tables(ours, theirs)
+
+
+def print_tables(ours, theirs):
     print()
     print("| workload (2 ranks) | dtorch DDP step | PyTorch DDP (gloo) step | dtorch/PyTorch | dtorch compute / "
           "exposed comm | PyTorch compute / exposed comm | dtorch DDP, checks off (ratio) |")
@@ -241,8 +290,8 @@ def main():
         r = ours[name]
         t = theirs_row
         print(f"| {name} | {r['ddp'] * 1e3:.2f} ms | {t['ddp'] * 1e3:.2f} ms | {r['ddp'] / t['ddp']:.2f}x | "
-              f"{r['compute'] * 1e3:.2f} / {(r['ddp'] - r['compute']) * 1e3:.2f} ms | "
-              f"{t['compute'] * 1e3:.2f} / {(t['ddp'] - t['compute']) * 1e3:.2f} ms | "
+              f"{r['compute'] * 1e3:.2f} / {_exposed(r) * 1e3:.2f} ms | "
+              f"{t['compute'] * 1e3:.2f} / {_exposed(t) * 1e3:.2f} ms | "
               f"{r['ddp, checks off'] * 1e3:.2f} ms ({r['ddp, checks off'] / t['ddp']:.2f}x) |")
     print()
     print("| dtorch workload (2 ranks) | buckets | DDP, overlapped | one all_reduce after backward | "
@@ -251,7 +300,13 @@ def main():
     for name, r in ours.items():
         print(f"| {name} | {r['buckets']} | {r['ddp'] * 1e3:.2f} ms | {r['no overlap'] * 1e3:.2f} ms | "
               f"{r['ddp'] / r['no overlap']:.2f}x | {r['compute'] * 1e3:.2f} ms | "
-              f"{(r['ddp'] - r['compute']) * 1e3:.2f} / {(r['no overlap'] - r['compute']) * 1e3:.2f} ms |")
+              f"{_exposed(r) * 1e3:.2f} / {_exposed(r, 'no overlap') * 1e3:.2f} ms |")
+
+
+def _exposed(row, variant="ddp"):
+    """The step minus the compute: the median over rounds of each round's difference when there were rounds."""
+    key = "exposed" if variant == "ddp" else f"exposed, {variant}"
+    return row[key] if key in row else row[variant] - row["compute"]
 
 
 if __name__ == "__main__":
