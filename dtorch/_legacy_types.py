@@ -83,5 +83,5 @@ def set_default_tensor_type(t):
     if not t.dtype.is_floating_point:
         raise TypeError("only floating-point types are supported as the default type")
     _warn("torch.set_default_tensor_type() is deprecated as of PyTorch 2.1, please use "
-                  "torch.set_default_dtype() and torch.set_default_device() as alternatives.", UserWarning)
+          "torch.set_default_dtype() and torch.set_default_device() as alternatives.", UserWarning)
     _backend.set_default_dtype(t.dtype)

@@ -18,11 +18,11 @@ tensor([0.7000], requires_grad=True)
 """
 
 import math
-import warnings
 
 from dtorch import _backend
 from dtorch.autograd import grad_mode
 from dtorch.tensor import Tensor
+from dtorch._warnings import warn as _warn
 
 
 class autocast:
@@ -76,7 +76,7 @@ class GradScaler:
         if backoff_factor >= 1.0:
             raise ValueError("The backoff factor must be < 1.0.")
         if enabled and device == "cuda" and not _backend.cuda_is_available():
-            warnings.warn("torch.cuda.amp.GradScaler is enabled, but CUDA is not available.  Disabling.")
+            _warn("torch.cuda.amp.GradScaler is enabled, but CUDA is not available.  Disabling.")
             enabled = False
         self._device = device
         self._enabled = enabled

@@ -16,13 +16,20 @@ def _caught(call):
     return [w for w in caught if issubclass(w.category, (UserWarning, FutureWarning))]
 
 
+def _scheduler_before_optimizer():
+    optimizer = dtorch.optim.SGD([dtorch.zeros(1, requires_grad=True)], lr=0.1)
+    dtorch.optim.lr_scheduler.StepLR(optimizer, 1).step()
+
+
 def test_warnings_point_at_the_callers_line_through_any_depth():
     x, target = dtorch.ones(3, 4), dtorch.ones(4)
     for call in (lambda: dtorch.nn.functional.mse_loss(x, target),  # called directly
                  lambda: dtorch.nn.MSELoss()(x, target),  # through Module.__call__ and forward
                  lambda: dtorch.nn.functional.softmax(x),  # the implicit-dim warning
                  lambda: dtorch.cross(dtorch.ones(3), dtorch.ones(3)),
-                 lambda: dtorch.nn.MSELoss(size_average=True)):
+                 lambda: dtorch.nn.MSELoss(size_average=True),
+                 lambda: dtorch.nn.init.kaiming_uniform_(dtorch.empty(0, 3)),
+                 _scheduler_before_optimizer):
         caught = _caught(call)
         assert caught, call
         assert all(w.filename == __file__ for w in caught), [(w.filename, w.lineno) for w in caught]

@@ -7,12 +7,12 @@ GPU. They are not PyTorch's numbers (a different generator); the distributions a
 """
 
 import math
-import warnings
 
 import numpy as np
 
 from dtorch import _backend
 from dtorch.random import numpy_generator
+from dtorch._warnings import warn as _warn
 
 __all__ = [
     "calculate_gain", "uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_", "eye_", "dirac_",
@@ -106,10 +106,9 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
     True
     """
     if mean < a - 2 * std or mean > b + 2 * std:
-        warnings.warn(
+        _warn(
             "mean is more than 2 std from [a, b] in nn.init.trunc_normal_. The distribution of values may be "
             "incorrect.",
-            stacklevel=2,
         )
     rng = numpy_generator(generator)
     shape = tuple(tensor.shape)
@@ -190,7 +189,7 @@ def kaiming_uniform_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", gene
     True
     """
     if 0 in tuple(tensor.shape):
-        warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=2)
+        _warn("Initializing zero-element tensors is a no-op")
         return tensor
     fan = _calculate_correct_fan(tensor, mode)
     gain = calculate_gain(nonlinearity, a)
@@ -201,7 +200,7 @@ def kaiming_uniform_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", gene
 def kaiming_normal_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
     """He normal: N(0, std^2) with ``std = gain / sqrt(fan)``."""
     if 0 in tuple(tensor.shape):
-        warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=2)
+        _warn("Initializing zero-element tensors is a no-op")
         return tensor
     fan = _calculate_correct_fan(tensor, mode)
     std = calculate_gain(nonlinearity, a) / math.sqrt(fan)
@@ -251,10 +250,9 @@ def sparse_(tensor, sparsity, std=0.01, generator=None):
 # PyTorch's deprecated spellings without the trailing underscore
 def _deprecated(function):
     def alias(*args, **kwargs):
-        warnings.warn(
+        _warn(
             f"nn.init.{function.__name__[:-1]} is now deprecated in favor of nn.init.{function.__name__}.",
             FutureWarning,
-            stacklevel=2,
         )
         return function(*args, **kwargs)
 

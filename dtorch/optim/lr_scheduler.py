@@ -20,10 +20,10 @@ import collections
 import functools
 import math
 import types
-import warnings
 import weakref
 
 from dtorch.optim.optimizer import Optimizer
+from dtorch._warnings import warn as _warn
 
 __all__ = [
     "LRScheduler", "LambdaLR", "MultiplicativeLR", "StepLR", "MultiStepLR", "ConstantLR", "LinearLR",
@@ -55,8 +55,8 @@ def _track_optimizer_steps(optimizer):
 
 def _warn_get_lr_called_outside_step(scheduler):
     if not scheduler._get_lr_called_within_step:
-        warnings.warn("To get the last learning rate computed by the scheduler, please use `get_last_lr()`.",
-                      UserWarning, stacklevel=3)
+        _warn("To get the last learning rate computed by the scheduler, please use `get_last_lr()`.",
+              UserWarning)
 
 
 class _within_step:
@@ -130,17 +130,17 @@ class LRScheduler:
         """Advance one epoch (call after ``optimizer.step()``) and write the new learning rates into the groups."""
         if self._step_count == 1:
             if not hasattr(self.optimizer.step, "_wrapped_by_lr_sched"):
-                warnings.warn(
+                _warn(
                     "Seems like `optimizer.step()` has been overridden after learning rate scheduler "
                     "initialization. Please, make sure to call `optimizer.step()` before `lr_scheduler.step()`.",
-                    UserWarning, stacklevel=2,
+                    UserWarning,
                 )
             elif not getattr(self.optimizer, "_opt_called", False):
-                warnings.warn(
+                _warn(
                     "Detected call of `lr_scheduler.step()` before `optimizer.step()`. You should call them in the "
                     "opposite order: `optimizer.step()` before `lr_scheduler.step()`. Failure to do this will result "
                     "in skipping the first value of the learning rate schedule.",
-                    UserWarning, stacklevel=2,
+                    UserWarning,
                 )
         self._step_count += 1
         with _within_step(self):
@@ -148,11 +148,10 @@ class LRScheduler:
                 self.last_epoch += 1
                 values = self.get_lr()
             else:
-                warnings.warn(
+                _warn(
                     "The epoch parameter in `scheduler.step()` was not necessary and is being deprecated where "
                     "possible. Please use `scheduler.step()` to step the scheduler.",
                     UserWarning,
-                    stacklevel=2,
                 )
                 self.last_epoch = epoch
                 closed_form = getattr(self, "_get_closed_form_lr", None)

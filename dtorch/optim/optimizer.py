@@ -25,13 +25,13 @@ version counter. Nothing here is thread-safe: one thread steps an optimizer.
 import collections
 import copy
 import itertools
-import warnings
 
 import numpy as np
 
 from dtorch import _backend
 from dtorch.autograd.grad_mode import enable_grad
 from dtorch.tensor import Tensor
+from dtorch._warnings import warn as _warn
 
 __all__ = ["Optimizer", "required"]
 
@@ -159,10 +159,9 @@ class Optimizer:
 
         ids = [id(p) for p in param_group["params"]]
         if len(ids) != len(set(ids)):
-            warnings.warn(
+            _warn(
                 "optimizer contains a parameter group with duplicate parameters; in future, this will cause an "
                 "error; see github.com/pytorch/pytorch/issues/40967 for more information",
-                stacklevel=3,
             )
         existing = set()
         for group in self.param_groups:

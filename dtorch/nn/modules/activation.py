@@ -4,13 +4,13 @@
 PyTorch's legacy implicit dimension with its deprecation warning.
 """
 
-import warnings
 
 from dtorch import factories
 from dtorch.nn import functional as F
 from dtorch.nn import init as nn_init
 from dtorch.nn.modules.module import Module
 from dtorch.nn.parameter import Parameter
+from dtorch._warnings import warn as _warn
 
 __all__ = ["ReLU", "ReLU6", "LeakyReLU", "ELU", "GELU", "SiLU", "Mish", "Sigmoid", "Tanh", "Softplus",
            "Softmax", "LogSoftmax", "Hardtanh", "SELU", "CELU", "Threshold", "GLU", "Softmin", "Hardsigmoid",
@@ -221,9 +221,8 @@ class Softplus(Module):
 
 
 def _implicit_dim(name, ndim):
-    warnings.warn(
+    _warn(
         f"Implicit dimension choice for {name} has been deprecated. Change the call to include dim=X as an argument.",
-        stacklevel=4,
     )
     return 0 if ndim in (0, 1, 3) else 1
 

@@ -20,7 +20,6 @@ Contracts:
 import collections
 import functools
 import itertools
-import warnings
 import weakref
 from collections import OrderedDict, namedtuple
 
@@ -29,6 +28,7 @@ from dtorch import factories
 from dtorch.autograd import Function, grad_mode
 from dtorch.nn.parameter import Buffer, Parameter
 from dtorch.tensor import Tensor
+from dtorch._warnings import warn as _warn
 
 __all__ = [
     "Module",
@@ -1064,7 +1064,7 @@ class Module:
                     if result is not None:
                         output = result
                 except Exception as error:
-                    warnings.warn(
+                    _warn(
                         "module forward hook with ``always_call=True`` raised an exception that was silenced as "
                         f"another error was raised in forward: {error}"
                     )
@@ -1245,11 +1245,10 @@ class _BackwardHook:
                 )
             grad_outputs = tuple(result)
         if self.input_positions is None:
-            warnings.warn(
+            _warn(
                 "Full backward hook is firing when gradients are computed with respect to module outputs since no "
                 "inputs require gradients. See the documentation of Module.register_full_backward_hook for more "
                 "details.",
-                stacklevel=2,
             )
             grad_input = (None,) * self.n_inputs
             for hook in self.hooks:

@@ -3,10 +3,10 @@
 which seed that generator per worker, every worker draws its own stream.
 """
 import numbers
-import warnings
 
 from dtorch.utils.data import _rng
 from dtorch.vision.transforms import functional as F
+from dtorch._warnings import warn as _warn
 
 
 class Compose:
@@ -174,8 +174,8 @@ class Resize:
         if max_size is not None:
             raise NotImplementedError("Resize(max_size=...) is not implemented in dtorch")
         if antialias:
-            warnings.warn("dtorch's Resize does not antialias: antialias=True is ignored, so shrinking differs from "
-                          "torchvision's antialiased result (enlarging is the same)", UserWarning, stacklevel=2)
+            _warn("dtorch's Resize does not antialias: antialias=True is ignored, so shrinking differs from "
+                  "torchvision's antialiased result (enlarging is the same)", UserWarning)
         self.size = size
         self.interpolation = interpolation
         self.antialias = antialias
