@@ -598,3 +598,42 @@ def test_tail_buckets_are_reduced_in_the_callback_with_the_same_results(world):
     reference = _mlp()
     _train(reference, batches)
     _assert_same(_params(model.module), _params(reference))
+
+
+def test_broadcast_buffers_false_keeps_each_rank_buffers(world):
+    rank, size = _rank_world()
+    model = DDP(nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4)), broadcast_buffers=False)
+    assert model.broadcast_buffers is False and model.forward_sync_buffers is False
+    model.module[1].running_var.fill_(float(rank + 2))
+    model.module[1].eval()  # no running-stat update: the buffer shows whether anything was broadcast
+    model(dtorch.randn(5, 3)).sum().backward()
+    assert model.module[1].running_var.numpy().tolist() == [float(rank + 2)] * 4
+
+
+def test_gradient_as_bucket_view_with_no_sync_accumulates_like_the_large_batch(world):
+    rank, size = _rank_world()
+    (x1, y1), (x2, y2) = _batches(2, size, (6,), 3, seed=31)
+    model = DDP(_mlp(), gradient_as_bucket_view=True)
+    loss = nn.functional.cross_entropy
+    for _ in range(2):  # the second round runs on the rebuilt buckets, with .grad views left from the first
+        model.zero_grad()
+        with model.no_sync():
+            loss(model(dtorch.tensor(_mine(x1, rank))), dtorch.tensor(_mine(y1, rank))).backward()
+        loss(model(dtorch.tensor(_mine(x2, rank))), dtorch.tensor(_mine(y2, rank))).backward()
+    reference = _mlp()
+    (loss(reference(dtorch.tensor(x1)), dtorch.tensor(y1)) +
+     loss(reference(dtorch.tensor(x2)), dtorch.tensor(y2))).backward()
+    _assert_same([p.grad.numpy() for p in model.parameters()], [p.grad.numpy() for p in reference.parameters()])
+
+
+def test_parameters_and_buffers_to_ignore(world):
+    rank, _ = _rank_world()
+    dtorch.manual_seed(rank)
+    module = nn.Sequential(nn.Linear(3, 3), nn.Linear(3, 2))
+    module._ddp_params_and_buffers_to_ignore = ["1.weight", "1.bias"]
+    own = module[1].weight.detach().numpy().copy()
+    model = DDP(module)
+    np.testing.assert_array_equal(module[1].weight.detach().numpy(), own)  # not broadcast
+    model(dtorch.ones(2, 3)).sum().backward()
+    assert len(model.reducer.params) == 2
+    _all_equal_across_ranks([module[0].weight.grad.numpy()])
