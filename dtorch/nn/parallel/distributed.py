@@ -110,11 +110,12 @@ class DistributedDataParallel(Module, Joinable):
         self._divide_by_initial_world_size = True
         self._rank = dist.get_rank(self.process_group)
         self._world_size = dist.get_world_size(self.process_group)
+        self._rank0 = dist.get_global_rank(self.process_group, 0)  # the source of every broadcast outside Join
         states = named + [(n, b) for n, b in module.named_buffers() if n not in ignored]
         if init_sync:
             _verify_same_model(states, self.process_group)
             _broadcast_coalesced([t for _, t in named] + (self._buffers_to_sync() if init_sync_buffers else []),
-                                 dist.get_global_rank(self.process_group, 0), self.process_group)
+                                 self._rank0, self.process_group)
         self.reducer = Reducer([p for _, p in self._named_params], [n for n, _ in self._named_params],
                                self.process_group, self.bucket_bytes_cap, self.find_unused_parameters,
                                self.gradient_as_bucket_view, self.static_graph)
@@ -139,7 +140,7 @@ class DistributedDataParallel(Module, Joinable):
         reducer = self.reducer
         if sync:
             reducer.check_finished()
-        buffer_src = dist.get_global_rank(self.process_group, 0)
+        buffer_src = self._rank0
         if grad_enabled and self._join_config.enable:
             Join.notify_join_context(self)
             active, buffer_src = self._exchange_iteration_flags(sync, self.process_group)
