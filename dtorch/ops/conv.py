@@ -83,12 +83,6 @@ def conv_output_size(size, kernel, stride, pad_total, dilation):
     return (size + pad_total - dilation * (kernel - 1) - 1) // stride + 1
 
 
-# Conv2d keeps its im2col matrix between forward and backward up to this many elements (16 MB of float32; LeNet's
-# layers at batch 64 need 1.3M and 1M): rebuilding it is one strided copy of that size. Larger ones (37M for
-# 32->32 3x3 at batch 32 of 32x32) are rebuilt in backward rather than held in memory.
-KEEP_COLUMNS = 4 * 1024 * 1024
-
-
 class Conv2d(Function):
     """2-D cross-correlation: ``out[n, o] = sum_c w[o, c] * x[n, c]`` over windows, in groups; bias optional.
 
@@ -98,7 +92,6 @@ class Conv2d(Function):
     """
 
     attr_names = ("stride", "padding", "dilation", "groups")
-    cols = None  # the forward's im2col matrix, kept for backward when it has at most KEEP_COLUMNS elements
 
     def _columns(self, x, kernel):
         """The im2col matrix ``(G, C/G * kh * kw, N * OH * OW)`` of ``x`` and the output extent ``(OH, OW)``."""
@@ -123,8 +116,6 @@ class Conv2d(Function):
         if bias is not None:
             out += bias.reshape(1, o, 1, 1)
         self.save_for_backward(x, weight)
-        if cols.size <= KEEP_COLUMNS:  # small enough to keep: backward then skips building it again
-            self.cols = cols
         return out
 
     def backward(self, grad):
@@ -139,9 +130,8 @@ class Conv2d(Function):
         grad_cols_t = xp.ascontiguousarray(grad.transpose(1, 0, 2, 3)).reshape(g, o // g, n * oh * ow)
         grad_x = grad_w = grad_b = None
         if w_edge is not None:
-            cols = self.cols if self.cols is not None else self._columns(x, (kh, kw))[0]
+            cols, _ = self._columns(x, (kh, kw))
             grad_w = xp.matmul(grad_cols_t, cols.transpose(0, 2, 1)).reshape(weight.shape)
-        self.cols = None
         if b_edge is not None:
             grad_b = grad.sum(axis=(0, 2, 3))
         if x_edge is not None and self._input_grad_as_convolution(weight):

@@ -408,31 +408,6 @@ def test_wrap_array_equals_from_array():
             assert getattr(fast, slot) is getattr(reference, slot) or getattr(fast, slot) == getattr(reference, slot)
 
 
-def test_conv_kept_columns_give_the_rebuilt_columns_gradients(monkeypatch):
-    from dtorch.ops import conv
-
-    x_array, w_array, g_array = _rand(2, 3, 7, 6, seed=1), _rand(4, 3, 3, 3, seed=2), _rand(2, 4, 5, 4, seed=3)
-    grads = []
-    for keep in (conv.KEEP_COLUMNS, -1):  # -1: nothing is kept, backward rebuilds the matrix
-        monkeypatch.setattr(conv, "KEEP_COLUMNS", keep)
-        x, w = dtorch.tensor(x_array, requires_grad=True), dtorch.tensor(w_array, requires_grad=True)
-        out = dtorch.nn.functional.conv2d(x, w)
-        assert (out.grad_fn.cols is not None) == (keep > 0)
-        out.backward(dtorch.tensor(g_array), retain_graph=True)
-        assert out.grad_fn.cols is None  # released after use; a second backward rebuilds it
-        first = w.grad.clone()
-        out.backward(dtorch.tensor(g_array))
-        grads.append((first.numpy(), w.grad.numpy() - first.numpy(), x.grad.numpy()))
-    for kept, rebuilt in zip(*grads):
-        np.testing.assert_array_equal(kept, rebuilt)
-    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
-        x = dtorch.tensor(x_array, requires_grad=True)
-        y = x * 1
-        out = dtorch.nn.functional.conv2d(y, dtorch.tensor(w_array, requires_grad=True))
-        y.add_(1)
-        out.sum().backward()
-
-
 def test_squeeze_one_dim_and_permute_fast_paths():
     x = dtorch.tensor(_rand(3, 1, 4, 1), requires_grad=True)
     for dim in (1, -1, 0, 2, 3, -4):
