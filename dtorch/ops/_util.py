@@ -14,6 +14,24 @@ def constant(array):
     return Tensor._from_array(array, None)
 
 
+def attached(array, node, index=None):
+    """``array`` as a Tensor with history, for a ``create_graph`` backward, without the op keeping Tensors alive
+    between its forward and its backward (memory): with ``index`` None the op's own output (``array`` must equal
+    it) hanging from ``node`` itself; otherwise input ``index`` of ``node``, where ``array`` equals that input (or
+    is equivalent for the formula that reads it, e.g. up to a per-row shift before a softmax), hanging from the
+    input's own place in the graph (its node, or the leaf itself)."""
+    if array is None:
+        return None
+    if index is None:
+        return Tensor._from_array(array, node)
+    edge = node.edges[index]
+    if edge is None:
+        return Tensor._from_array(array, None)
+    if isinstance(edge, Tensor):  # a leaf: the tensor itself (its array is the input)
+        return edge
+    return Tensor._from_array(array, edge)
+
+
 def array_module(tensor):
     """NumPy or CuPy for a Tensor's array: in a ``create_graph`` backward ``self.xp`` is the graph namespace, and
     masks and index arrays are still built with the real array module."""

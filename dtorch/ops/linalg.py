@@ -8,7 +8,7 @@ any order follow.
 
 from dtorch._backend import xp_of
 from dtorch.autograd.function import Function, graph_mode
-from dtorch.ops._util import sum_to
+from dtorch.ops._util import attached, sum_to
 from dtorch.ops.indexing import _along_axis_key, index_scatter
 
 
@@ -219,18 +219,15 @@ class Inverse(Function):
     """``A^-1``; backward ``-A^-T grad A^-T`` (from ``d(A^-1) = -A^-1 dA A^-1``), read from the output."""
 
     saves_output = True
-    inputs_saved_for_graph_only = True
 
     def forward(self, a):
         self.inverse = self.xp.linalg.inv(a)
-        self.save_for_backward(a)
         return self.inverse
 
     def backward(self, grad):
         xp = self.xp
         if xp is graph_mode.namespace:
-            (a,) = self.saved_tensors
-            inverse_t = Inverse.apply(a).transpose(-1, -2)
+            inverse_t = attached(self.inverse, self).transpose(-1, -2)  # the output, hanging from this node
             return (-(inverse_t @ grad @ inverse_t),)
         inverse_t = _mT(xp, self.inverse)
         return (-xp.matmul(xp.matmul(inverse_t, grad), inverse_t),)

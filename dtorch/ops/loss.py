@@ -6,15 +6,16 @@ label-smoothing weights) with no intermediate op. The class axis is axis 1 (axis
 moved last internally so every row is one sample. Mean reductions follow PyTorch: class-index losses divide by
 the summed weights of the non-ignored targets, everything else by the element count.
 
-Each loss saves its inputs for a ``create_graph`` backward only (``inputs_saved_for_graph_only``): there the same
-gradient is written with differentiable Tensor ops (``_graph_backward``), so gradient penalties and
-second-order methods differentiate through it in the input, the target and the upstream gradient.
+In a ``create_graph`` backward the same gradient is written with differentiable Tensor ops (``_graph_backward``)
+on the arrays each loss keeps anyway, hung back on their inputs' places in the graph (``attached``), so gradient
+penalties and second-order methods differentiate through it in the input, the target and the upstream gradient
+without any input Tensor being kept between forward and backward.
 """
 
 import numpy as np
 
 from dtorch.autograd.function import Function, graph_mode
-from dtorch.ops._util import array_module, constant, sum_to
+from dtorch.ops._util import array_module, attached, constant, sum_to
 from dtorch.ops.nn import LogSoftmax, Softmax, sum_last
 
 
@@ -44,7 +45,6 @@ class PointwiseLoss(Function):
     ``input - target``; inputs ``(input, target, weight)`` broadcast, weight may be None."""
 
     attr_names = ("kind", "reduction", "beta")
-    inputs_saved_for_graph_only = True
 
     def forward(self, x, target, weight):
         xp = self.xp
@@ -69,7 +69,7 @@ class PointwiseLoss(Function):
             self.raw = loss
             loss = loss * weight
         self.count = loss.size
-        self.save_for_backward(x, target, weight)
+        self.target = target
         return _reduce(loss, self.reduction)
 
     def backward(self, grad):
@@ -100,7 +100,9 @@ class PointwiseLoss(Function):
 
     def _graph_backward(self, grad):
         xp = self.xp
-        x, target, weight = self.saved_tensors
+        x_shape, _ = self.shapes
+        x = attached(_first_slice(self.diff + self.target, x_shape), self, 0)
+        target, weight = attached(self.target, self, 1), attached(self.weight, self, 2)
         diff = x - target
         beta, kind = self.beta, self.kind
         size = diff.abs()
@@ -126,6 +128,12 @@ class PointwiseLoss(Function):
             sum_to(xp, -local, target.shape) if t_edge is not None else None,
             sum_to(xp, raw * scale, weight.shape) if w_edge is not None else None,
         )
+
+
+def _first_slice(array, shape):
+    """The part of a broadcast ``array`` that one operand of ``shape`` supplied (its copies are equal)."""
+    array = array[(0,) * (array.ndim - len(shape))]
+    return array[tuple(slice(0, 1) if n == 1 else slice(None) for n in shape)]
 
 
 def _rows(xp, x, axis):
@@ -162,7 +170,6 @@ class CrossEntropy(Function):
     extra dimensions, ``ignore_index`` skipped); ``True``: target holds class probabilities of the logits' shape."""
 
     attr_names = ("axis", "probabilities", "ignore_index", "reduction", "label_smoothing")
-    inputs_saved_for_graph_only = True
 
     def forward(self, logits, target, weight):
         xp = self.xp
@@ -170,8 +177,7 @@ class CrossEntropy(Function):
         c = logits.shape[axis]
         logp = _log_softmax_rows(xp, _rows(xp, logits, axis))
         eps = self.label_smoothing
-        self.logp, self.weight, self.shape = logp, weight, logits.shape
-        self.save_for_backward(logits, target)
+        self.logp, self.weight, self.shape, self.target = logp, weight, logits.shape, target
         out_shape = logits.shape[:axis] + logits.shape[axis + 1:]
         if self.probabilities:
             t = _rows(xp, target, axis)
@@ -239,9 +245,11 @@ class CrossEntropy(Function):
 
     def _graph_backward(self, grad):
         xp = self.xp
-        logits, target = self.saved_tensors
-        logits_edge, target_edge, _ = self.edges
         real_xp = array_module(grad)
+        # the log-probabilities stand for the logits: they differ by a per-row shift, which the softmax ignores
+        logits = attached(_unrows(real_xp, self.logp, self.shape, self.axis), self, 0)
+        target = attached(self.target, self, 1)
+        logits_edge, target_edge, _ = self.edges
         m, c = self.logp.shape
         eps = self.label_smoothing
         rows = _graph_rows(logits, self.axis)
@@ -293,7 +301,6 @@ class NLLLoss(Function):
     """Inputs ``(log_probs, target, weight)``: ``-weight[y] * log_probs[y]`` per sample, class axis ``axis``."""
 
     attr_names = ("axis", "ignore_index", "reduction")
-    inputs_saved_for_graph_only = True
 
     def forward(self, logp, target, weight):
         xp = self.xp
@@ -338,7 +345,6 @@ class BinaryCrossEntropy(Function):
     """Inputs ``(probabilities, target, weight)``; logs are clamped at -100 as in PyTorch."""
 
     attr_names = ("reduction",)
-    inputs_saved_for_graph_only = True
 
     def forward(self, x, target, weight):
         xp = self.xp
@@ -350,13 +356,12 @@ class BinaryCrossEntropy(Function):
         self.raw, self.logs = raw, (log_x, log_1mx)
         loss = raw * weight if weight is not None else raw
         self.count = loss.size
-        self.save_for_backward(x, target, weight)
         return _reduce(loss, self.reduction).astype(x.dtype, copy=False)
 
     def backward(self, grad):
         xp = self.xp
         if xp is graph_mode.namespace:
-            x, target, weight = self.saved_tensors
+            x, target, weight = (attached(a, self, i) for i, a in enumerate((self.x, self.target, self.weight)))
             log_x, log_1mx = x.log().clamp_min(-100), (-x).log1p().clamp_min(-100)
         else:
             x, target, weight = self.x, self.target, self.weight
@@ -383,7 +388,6 @@ class BinaryCrossEntropyWithLogits(Function):
     ``loss = w * ((1 - t) x + (1 + (pos_weight - 1) t) softplus(-x))``, stable for any ``x``."""
 
     attr_names = ("reduction",)
-    inputs_saved_for_graph_only = True
 
     def forward(self, x, target, weight, pos_weight):
         xp = self.xp
@@ -393,13 +397,12 @@ class BinaryCrossEntropyWithLogits(Function):
         loss = raw * weight if weight is not None else raw
         self.saved = (x, target, weight, pos_weight, softplus_neg, log_weight, raw)
         self.count = loss.size
-        self.save_for_backward(x, target, weight, pos_weight)
         return _reduce(loss, self.reduction).astype(x.dtype, copy=False)
 
     def backward(self, grad):
         xp = self.xp
         if xp is graph_mode.namespace:
-            x, target, weight, pos_weight = self.saved_tensors
+            x, target, weight, pos_weight = (attached(a, self, i) for i, a in enumerate(self.saved[:4]))
             softplus_neg = (-x).clamp_min(0) + (-x.abs()).exp().log1p()  # log(1 + exp(-x)), differentiable
             log_weight = 1 + (pos_weight - 1) * target if pos_weight is not None else 1
             raw = (1 - target) * x + log_weight * softplus_neg
@@ -428,7 +431,6 @@ class KLDiv(Function):
     where ``target == 0`` is ``-input`` (the limit from above); PyTorch gives NaN there."""
 
     attr_names = ("reduction", "log_target")
-    inputs_saved_for_graph_only = True
 
     def forward(self, x, target):
         xp = self.xp
@@ -439,7 +441,6 @@ class KLDiv(Function):
             loss = xp.where(positive, target * xp.log(xp.where(positive, target, 1)), 0) - target * x
         self.x, self.target = x, target
         self.shapes = (x.shape, target.shape)
-        self.save_for_backward(x, target)
         loss = loss.astype(xp.result_type(x, target), copy=False)
         if self.reduction == "batchmean":
             self.count = x.shape[0] if x.ndim else 1
@@ -449,7 +450,9 @@ class KLDiv(Function):
 
     def backward(self, grad):
         xp = self.xp
-        x, target = self.saved_tensors if xp is graph_mode.namespace else (self.x, self.target)
+        x, target = self.x, self.target
+        if xp is graph_mode.namespace:
+            x, target = attached(x, self, 0), attached(target, self, 1)
         scale = grad / self.count if self.reduction in ("mean", "batchmean") else grad
         x_edge, t_edge = self.edges
         grad_x = grad_t = None

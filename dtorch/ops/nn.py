@@ -9,7 +9,7 @@ backward uses the saved softmax ``p`` (``p * g - p * sum(p * g)`` and ``g - p * 
 import numpy as np
 
 from dtorch.autograd.function import Function, graph_mode
-from dtorch.ops._util import array_module, constant, sum_to
+from dtorch.ops._util import array_module, attached, constant, sum_to
 from dtorch.ops.indexing import _scatter_add_into, along_axis_spec, index_scatter
 
 
@@ -108,12 +108,11 @@ class Hardtanh(Function):
 
 
 class Softmax(Function):
-    """Softmax along ``axis``. A ``create_graph`` backward recomputes the softmax from the saved input as an op
-    of its own, so the gradient formula is differentiable in the input as well as in the gradient."""
+    """Softmax along ``axis``. A ``create_graph`` backward reads the output as a Tensor hanging from this node
+    (as PyTorch's saved output does), so the gradient formula is differentiable in the input too."""
 
     attr_names = ("axis",)
     saves_output = True  # backward reads the output: changing it in place raises, as in PyTorch
-    inputs_saved_for_graph_only = True
 
     def forward(self, x):
         xp = self.xp
@@ -121,13 +120,11 @@ class Softmax(Function):
         xp.exp(out, out=out)
         out /= sum_axis(xp, out, self.axis)
         self.out = out
-        self.save_for_backward(x)
         return out
 
     def backward(self, grad):
         if self.xp is graph_mode.namespace:
-            (x,) = self.saved_tensors
-            out = Softmax.apply(x, axis=self.axis)
+            out = attached(self.out, self)
             inner = grad * out
             return (inner - out * inner.sum(self.axis, keepdim=True),)
         out = self.out
@@ -140,7 +137,6 @@ class LogSoftmax(Function):
     """Keeps the softmax itself for backward (one ``exp`` fewer than recomputing it from the output)."""
 
     attr_names = ("axis",)
-    inputs_saved_for_graph_only = True
 
     def forward(self, x):
         xp = self.xp
@@ -150,13 +146,14 @@ class LogSoftmax(Function):
         out -= xp.log(total)
         probs /= total
         self.probs = probs
-        self.save_for_backward(x)
         return out
 
     def backward(self, grad):
         if self.xp is graph_mode.namespace:
-            (x,) = self.saved_tensors
-            return (grad - Softmax.apply(x, axis=self.axis) * grad.sum(self.axis, keepdim=True),)
+            # the output (log of the kept softmax) hanging from this node: its exp is the softmax, with history
+            with np.errstate(divide="ignore"):
+                output = attached(array_module(grad).log(self.probs), self)
+            return (grad - output.exp() * grad.sum(self.axis, keepdim=True),)
         return (grad - self.probs * sum_axis(self.xp, grad, self.axis),)
 
 
@@ -320,7 +317,6 @@ class ScaledDotProductAttention(Function):
     """
 
     attr_names = ("scale", "is_causal")
-    inputs_saved_for_graph_only = True
 
     def forward(self, q, k, v, attn_mask, dropout_mask):
         xp = self.xp
@@ -344,8 +340,7 @@ class ScaledDotProductAttention(Function):
         self.probs, self.used = probs, used
         self.q, self.k, self.v = q, k, v
         self.mask_shape = None if attn_mask is None else attn_mask.shape
-        self.dropout_mask = dropout_mask
-        self.save_for_backward(q, k, v, attn_mask)
+        self.dropout_mask, self.attn_mask = dropout_mask, attn_mask
         return xp.matmul(used, v)
 
     def backward(self, grad):
@@ -375,7 +370,7 @@ class ScaledDotProductAttention(Function):
     def _graph_backward(self, grad):
         """The same gradients from differentiable ops: the weights recomputed from the saved q, k and mask."""
         xp = self.xp
-        q, k, v, attn_mask = self.saved_tensors
+        q, k, v, attn_mask = (attached(a, self, i) for i, a in enumerate((self.q, self.k, self.v, self.attn_mask)))
         real_xp = array_module(grad)
         q_edge, k_edge, v_edge, mask_edge, _ = self.edges
         scores = (q @ k.transpose(-1, -2)) * self.scale

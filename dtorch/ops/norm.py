@@ -5,13 +5,14 @@ Each forward keeps the normalised input ``xhat`` and ``1 / sqrt(var + eps)``; ea
 the output gradient times the weight), which costs a few passes over the input instead of the dozen small ops
 a composition would record. Statistics use the biased variance, as PyTorch's do.
 
-A ``create_graph`` backward (gradient penalties, MAML) recomputes ``xhat`` and ``inv_std`` from the saved input
-Tensors with differentiable ops and applies the same closed form with ``self.xp`` (the graph namespace), so the
+A ``create_graph`` backward (gradient penalties, MAML) recomputes ``xhat`` and ``inv_std`` with differentiable ops
+from the input (rebuilt as ``xhat / inv_std + mean`` and hung on the input's place in the graph, so no input Tensor
+is kept between forward and backward) and applies the same closed form with ``self.xp`` (the graph namespace): the
 gradient is differentiable in the input, the weight and the upstream gradient.
 """
 
 from dtorch.autograd.function import Function, graph_mode
-from dtorch.ops._util import constant
+from dtorch.ops._util import attached, constant
 
 
 def _normalise_backward(xp, dxhat, xhat, inv_std, axes):
@@ -41,7 +42,6 @@ class BatchNorm(Function):
 
     attr_names = ("training", "eps")
     n_outputs = 3
-    inputs_saved_for_graph_only = True
 
     def forward(self, x, weight, bias, running_mean, running_var):
         xp = self.xp
@@ -49,7 +49,7 @@ class BatchNorm(Function):
         axes = (0,) + tuple(range(2, x.ndim))
         shape = (1, c) + (1,) * (x.ndim - 2)
         if self.training:
-            mean = x.mean(axis=axes, keepdims=True)
+            mean = self.centre = x.mean(axis=axes, keepdims=True)
             centred = x - mean
             var = (centred * centred).mean(axis=axes, keepdims=True)
             count = x.size // c
@@ -73,7 +73,6 @@ class BatchNorm(Function):
         self.weight = weight
         self.axes = axes
         self.shape = shape
-        self.save_for_backward(x, weight)
         return (out,) + batch_stats
 
     def backward(self, grad):
@@ -96,7 +95,8 @@ class BatchNorm(Function):
 
     def _graph_backward(self, grad):
         xp = self.xp
-        x, weight = self.saved_tensors
+        x = attached(self.xhat / self.inv_std + self.centre, self, 0)
+        weight = attached(self.weight, self, 1)
         x_edge, w_edge, b_edge = self.edges[:3]
         axes = self.axes
         if self.training:
@@ -124,7 +124,6 @@ class LayerNorm(Function):
     """
 
     attr_names = ("normalized_ndim", "eps")
-    inputs_saved_for_graph_only = True
 
     def forward(self, x, weight, bias):
         xp = self.xp
@@ -133,7 +132,8 @@ class LayerNorm(Function):
             features *= extent
         rows = x.reshape(-1, features)
         averager = xp.full(features, 1.0 / features, dtype=x.dtype)
-        xhat = rows - (rows @ averager)[:, None]
+        self.row_mean = (rows @ averager)[:, None]
+        xhat = rows - self.row_mean
         var = xp.einsum("ij,ij->i", xhat, xhat) / features
         inv_std = (1.0 / xp.sqrt(var + self.eps)).astype(x.dtype, copy=False)[:, None]
         xhat *= inv_std
@@ -141,14 +141,15 @@ class LayerNorm(Function):
         if bias is not None:
             out += bias.reshape(-1)
         self.xhat, self.inv_std, self.weight, self.averager = xhat, inv_std, weight, averager
-        self.save_for_backward(x, weight)
+        self.input_shape = x.shape
         return out.reshape(x.shape)
 
     def backward(self, grad):
         xp = self.xp
         x_edge, w_edge, b_edge = self.edges
         if xp is graph_mode.namespace:
-            x, weight = self.saved_tensors
+            x = attached((self.xhat / self.inv_std + self.row_mean).reshape(self.input_shape), self, 0)
+            weight = attached(self.weight, self, 1)
             lead = tuple(range(x.ndim - self.normalized_ndim))
             axes = tuple(range(x.ndim - self.normalized_ndim, x.ndim))
             xhat, inv_std = _graph_statistics(xp, x, axes, self.eps)
@@ -183,13 +184,12 @@ class GroupNorm(Function):
     channel groups, then scaled and shifted per channel."""
 
     attr_names = ("num_groups", "eps")
-    inputs_saved_for_graph_only = True
 
     def forward(self, x, weight, bias):
         xp = self.xp
         n, c = x.shape[:2]
         grouped = x.reshape(n, self.num_groups, -1)
-        mean = grouped.mean(axis=2, keepdims=True)
+        mean = self.group_mean = grouped.mean(axis=2, keepdims=True)
         centred = grouped - mean
         var = (centred * centred).mean(axis=2, keepdims=True)
         inv_std = (1.0 / xp.sqrt(var + self.eps)).astype(x.dtype, copy=False)
@@ -202,7 +202,7 @@ class GroupNorm(Function):
         if bias is not None:
             out = out + bias.reshape(shape)
         self.xhat, self.inv_std, self.weight, self.shape = xhat, inv_std, weight, shape
-        self.save_for_backward(x, weight)
+        self.input_shape = x.shape
         return out
 
     def backward(self, grad):
@@ -224,7 +224,8 @@ class GroupNorm(Function):
 
     def _graph_backward(self, grad, axes):
         xp = self.xp
-        x, weight = self.saved_tensors
+        x = attached((self.xhat / self.inv_std + self.group_mean).reshape(self.input_shape), self, 0)
+        weight = attached(self.weight, self, 1)
         x_edge, w_edge, b_edge = self.edges
         grouped_shape = (x.shape[0], self.num_groups, -1)
         xhat, inv_std = _graph_statistics(xp, xp.reshape(x, grouped_shape), (2,), self.eps)

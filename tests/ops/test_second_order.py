@@ -439,3 +439,27 @@ def test_recurrent_layers_second_order_match_torch(make):
     np.testing.assert_allclose(ours_first, theirs_first, rtol=1e-9, atol=1e-12)
     for index, (mine, expected) in enumerate(zip(ours_grads, theirs_grads)):
         np.testing.assert_allclose(mine, expected, rtol=1e-8, atol=1e-11, err_msg=f"gradient {index}")
+
+
+@pytest.mark.parametrize("op", [
+    lambda x: x.softmax(1), lambda x: x.log_softmax(1), lambda x: F.layer_norm(x, (4,)),
+    lambda x: F.batch_norm(x, None, None, training=True), lambda x: F.group_norm(x.reshape(3, 4, 1), 2),
+    lambda x: F.cross_entropy(x, dtorch.tensor([0, 1, 3])), lambda x: F.mse_loss(x, dtorch.ones(3, 4)),
+    lambda x: F.scaled_dot_product_attention(x, x, x),
+], ids=["softmax", "log_softmax", "layer_norm", "batch_norm", "group_norm", "cross_entropy", "mse_loss", "attention"])
+def test_double_backward_support_keeps_no_input_tensor_alive(op):
+    # PyTorch keeps what these ops' plain backward reads; keeping the input Tensor too (for create_graph) would
+    # hold, e.g., every attention score matrix of a model until backward
+    import gc
+    import weakref
+
+    leaf = dtorch.randn(3, 4, requires_grad=True)
+    x = leaf * 2
+    out = op(x)
+    alive = weakref.ref(x)
+    del x
+    gc.collect()
+    assert alive() is None
+    (g,) = dtorch.autograd.grad(out.sum() if out.dim() else out, leaf, create_graph=True)
+    (g * g).sum().backward()
+    assert leaf.grad is not None
