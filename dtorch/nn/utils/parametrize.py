@@ -15,7 +15,6 @@ import contextlib
 
 from dtorch.autograd.grad_mode import no_grad
 from dtorch.nn.modules.container import ModuleDict, ModuleList
-from dtorch.nn.modules.module import Module
 from dtorch.nn.parameter import Parameter
 from dtorch.tensor import Tensor
 
