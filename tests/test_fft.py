@@ -112,5 +112,9 @@ def test_complex_dtypes_promotion_and_printing():
         for dtype in ("complex64", "complex128"):
             expected = repr(torch.tensor(values, dtype=getattr(torch, dtype))).replace("torch.", "dtorch.")
             assert repr(dtorch.tensor(values, dtype=getattr(dtorch, dtype))) == expected
-    assert repr(dtorch.fft.fft(dtorch.arange(4.0, requires_grad=True))) == repr(
-        torch.fft.fft(torch.arange(4.0, requires_grad=True))).replace("FftR2C", "FFT").replace("torch.", "dtorch.")
+    for name, make in (("fft", lambda L: L.arange(4.0, requires_grad=True)),
+                       ("rfft", lambda L: L.arange(4.0, requires_grad=True)),
+                       ("fft", lambda L: L.arange(4.0, requires_grad=True) * (1 + 1j)),
+                       ("irfft", lambda L: L.arange(4.0, requires_grad=True) * (1 + 1j))):
+        assert repr(getattr(dtorch.fft, name)(make(dtorch))) == repr(
+            getattr(torch.fft, name)(make(torch))).replace("torch.", "dtorch."), name

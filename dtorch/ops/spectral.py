@@ -59,6 +59,10 @@ class FFT(Function):
 
     attr_names = ("axes", "sizes", "norm", "inverse")
 
+    def name(self):
+        return "FftR2CBackward0" if getattr(self, "input_dtype", None) is not None and \
+            self.input_dtype.kind != "c" else "FftC2CBackward0"
+
     def forward(self, x):
         xp = self.xp
         self.input_shape, self.input_dtype = x.shape, x.dtype
@@ -87,6 +91,9 @@ class RFFT(Function):
 
     attr_names = ("axes", "sizes", "norm")
 
+    def name(self):
+        return "FftR2CBackward0"
+
     def forward(self, x):
         self.input_shape, self.input_dtype = x.shape, x.dtype
         out = self.xp.fft.rfftn(x, s=self.sizes, axes=self.axes, norm=self.norm)
@@ -113,6 +120,9 @@ class IRFFT(Function):
     unless given)."""
 
     attr_names = ("axes", "sizes", "norm")
+
+    def name(self):
+        return "FftC2RBackward0"
 
     def forward(self, x):
         self.input_shape, self.input_dtype = x.shape, x.dtype
