@@ -110,3 +110,8 @@ __all__ = [
     "reduce_scatter_tensor", "scatter", "scatter_object_list", "send", "set_debug_level",
     "set_debug_level_from_env",
 ]
+
+# what DDP's communication hooks receive (PyTorch's dist.GradBucket); last: the algorithms use the names above
+from dtorch.distributed.algorithms.grad_bucket import GradBucket  # noqa: E402
+
+__all__.append("GradBucket")
