@@ -6,11 +6,13 @@ import math
 import numpy as np
 
 from dtorch import _backend
+from dtorch import _legacy_types
 from dtorch import autograd
 from dtorch import factories
 from dtorch import functional as F
 from dtorch.autograd import grad_mode
 from dtorch.ops.device import ToDevice
+from dtorch.ops.views import _address
 from dtorch.random import numpy_generator
 from dtorch.tensor import Tensor, wrap_array
 
@@ -94,8 +96,6 @@ def tensor_type(self, dtype=None, non_blocking=False):
                  "int32": "IntTensor", "int16": "ShortTensor", "int8": "CharTensor", "uint8": "ByteTensor",
                  "bool": "BoolTensor"}
         return "dtorch." + names[self.dtype.name]
-    from dtorch import _legacy_types
-
     if isinstance(dtype, str):  # 'torch.FloatTensor' or 'dtorch.FloatTensor'
         name = dtype.rsplit(".", 1)[-1]
         if name not in _legacy_types.BY_NAME:
@@ -255,8 +255,6 @@ def storage_offset(self):
     """
     if self._base is None:
         return 0
-    from dtorch.ops.views import _address
-
     return (_address(self._array) - _address(self._base._array)) // self._array.itemsize
 
 

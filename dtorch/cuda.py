@@ -3,7 +3,7 @@
 Everything here works without CuPy: ``is_available()`` is then False and ``device_count()`` is 0.
 """
 
-from dtorch import _backend
+from dtorch import _backend, random
 
 
 def is_available():
@@ -36,9 +36,7 @@ def synchronize(device=None):
 
 def manual_seed(seed):
     """Random tensors for CUDA are drawn on the host from the default generator: seeding that covers them."""
-    from dtorch.random import manual_seed as seed_default
-
-    seed_default(seed)
+    random.manual_seed(seed)
 
 
 manual_seed_all = manual_seed

@@ -24,6 +24,7 @@ from dtorch.ops import shape as S
 from dtorch.ops import spectral as SP
 from dtorch.ops import views as V
 from dtorch.ops._util import checked_fill_value, normalize_dims
+from dtorch.random import numpy_generator
 from dtorch.tensor import Size, Tensor, _wrap_dim, wrap_array
 from dtorch._warnings import warn as _warn
 
@@ -2240,7 +2241,6 @@ def multinomial(input, num_samples, replacement=False, *, generator=None):
     >>> dtorch.multinomial(dtorch.tensor([0.0, 1.0, 0.0]), 2, replacement=True)
     tensor([1, 1])
     """
-    from dtorch.random import numpy_generator
 
     weights = _backend.to_device(input._array, "cpu").astype(np.float64)
     if weights.ndim not in (1, 2):
@@ -2266,7 +2266,6 @@ def multinomial(input, num_samples, replacement=False, *, generator=None):
 
 def bernoulli(input, p=None, *, generator=None):
     """0/1 samples: 1 with probability ``input`` elementwise (or ``p`` for every element), in ``input``'s dtype."""
-    from dtorch.random import numpy_generator
 
     probabilities = _backend.to_device(input._array, "cpu") if p is None else p
     draws = numpy_generator(generator).random(input._array.shape) < probabilities

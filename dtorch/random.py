@@ -11,7 +11,7 @@ The state (``get_state``) is a uint8 tensor: 16 bytes of PCG64 state, 16 of incr
 
 import numpy as np
 
-from dtorch._backend import uint8
+from dtorch._backend import as_device, uint8
 from dtorch.tensor import Tensor
 
 DEFAULT_SEED = 67280421310721
@@ -29,8 +29,6 @@ class Generator:
     """
 
     def __init__(self, device="cpu"):
-        from dtorch._backend import as_device
-
         self.device = as_device(device)
         self.manual_seed(DEFAULT_SEED)
 

@@ -72,6 +72,7 @@ import importlib
 import io
 import os
 import pickle
+import pickletools
 import secrets
 import socket
 import stat
@@ -216,8 +217,6 @@ def get_unsafe_globals_in_checkpoint(f):
     >>> dtorch.serialization.get_unsafe_globals_in_checkpoint(buffer)
     ['argparse.Namespace']
     """
-    import pickletools
-
     if isinstance(f, (str, bytes, os.PathLike)):
         with open(os.fsdecode(f), "rb") as handle:
             return get_unsafe_globals_in_checkpoint(handle)
@@ -1328,8 +1327,6 @@ def _weights_only_error(message):
 
 
 def _opcode_name(code):
-    import pickletools
-
     op = pickletools.code2op.get(chr(code))
     return f"{op.name} ({code:#04x})" if op is not None else f"{code:#04x}"
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from dtorch import _backend
 from dtorch._backend import device_of, from_numpy_dtype
+from dtorch._tensor_str import tensor_repr
 
 
 _object_new = object.__new__
@@ -344,7 +345,6 @@ class Tensor:
         return id(self)
 
     def __repr__(self):
-        from dtorch._tensor_str import tensor_repr
 
         return tensor_repr(self)
 

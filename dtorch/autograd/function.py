@@ -27,7 +27,7 @@ import weakref
 import numpy as np
 
 from dtorch import tensor as tensor_module
-from dtorch._backend import device_of
+from dtorch._backend import device_of, xp_of
 from dtorch.autograd import grad_mode
 
 Tensor = tensor_module.Tensor
@@ -307,8 +307,6 @@ class Function:
 
     def retain_output_grad(self, tensor):
         """Store the output gradient in ``tensor.grad`` during backward (``Tensor.retain_grad``)."""
-        import weakref
-
         self._retained_tensor = weakref.ref(tensor)
         self.has_hooks = True
 
@@ -393,6 +391,4 @@ def _xp_for_inputs(inputs):
                 _raise_device_mismatch(inputs)
     if first is None:
         return np
-    from dtorch._backend import xp_of
-
     return xp_of(first)

@@ -5,6 +5,7 @@ import numbers
 from dtorch import _backend
 from dtorch import factories
 from dtorch import functional as F
+from dtorch.nn import functional as NF
 from dtorch.tensor import Tensor
 
 
@@ -62,8 +63,6 @@ def logits_to_probs(logits, is_binary=False):
     >>> logits_to_probs(dtorch.tensor([0.0]), is_binary=True)
     tensor([0.5000])
     """
-    from dtorch.nn import functional as NF
-
     if is_binary:
         return F.sigmoid(logits)
     return NF.softmax(logits, dim=-1)

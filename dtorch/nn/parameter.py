@@ -1,5 +1,8 @@
 """``Parameter``: a Tensor that a Module registers as learnable."""
 
+import numpy as np
+
+from dtorch import _backend, factories
 from dtorch.tensor import Tensor
 
 
@@ -16,8 +19,6 @@ class Parameter(Tensor):
     """
 
     def __new__(cls, data=None, requires_grad=True):
-        import numpy as np
-
         if data is None:
             array = np.empty((0,), dtype=np.float32)
         elif isinstance(data, Tensor):
@@ -66,8 +67,6 @@ class Buffer(Tensor, metaclass=_BufferMeta):
 
     def __new__(cls, data=None, *, persistent=True):
         if data is None:
-            import numpy as np
-
             data = Tensor._from_array(np.empty((0,), dtype=np.float32), None)
         buffer = data.detach().requires_grad_(data.requires_grad)
         buffer.persistent = persistent
@@ -82,8 +81,6 @@ class _UninitializedMixin:
     cls_to_become = None
 
     def materialize(self, shape, device=None, dtype=None):
-        from dtorch import factories
-
         dtype = self.dtype if dtype is None else dtype
         device = self.device if device is None else device
         self._array = factories.empty(tuple(shape), device=device, dtype=dtype)._array
@@ -103,9 +100,7 @@ class _UninitializedMixin:
 
 
 def _rebuild_uninitialized(cls, requires_grad, dtype_name):
-    import dtorch
-
-    return cls(requires_grad, dtype=getattr(dtorch, dtype_name))
+    return cls(requires_grad, dtype=_backend._dtype_by_name(dtype_name))
 
 
 class UninitializedParameter(_UninitializedMixin, Parameter):
@@ -119,8 +114,6 @@ class UninitializedParameter(_UninitializedMixin, Parameter):
     cls_to_become = Parameter
 
     def __new__(cls, requires_grad=True, device=None, dtype=None):
-        from dtorch import factories
-
         return Parameter.__new__(cls, factories.empty(0, device=device, dtype=dtype), requires_grad)
 
     def __init__(self, requires_grad=True, device=None, dtype=None):
@@ -138,8 +131,6 @@ class UninitializedBuffer(_UninitializedMixin, Tensor):
     cls_to_become = Tensor
 
     def __new__(cls, requires_grad=False, device=None, dtype=None):
-        from dtorch import factories
-
         placeholder = factories.empty(0, device=device, dtype=dtype)
         buffer = Tensor._from_array.__func__(cls, placeholder._array, None)
         buffer.requires_grad = bool(requires_grad)

@@ -24,6 +24,7 @@ so their gradients meet again in ``Y``'s gradient. With projections the hidden s
 
 from dtorch.autograd.function import Function, graph_mode
 from dtorch.ops._recompute import recompute_gradients
+from dtorch.ops.shape import Cat
 
 MODES = ("RNN_TANH", "RNN_RELU", "LSTM", "GRU")
 GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
@@ -372,6 +373,4 @@ def _stack(tensors):
 
 
 def _cat(tensors):
-    from dtorch.ops.shape import Cat
-
     return Cat.apply(*tensors, axis=0)

@@ -17,11 +17,13 @@ only skips returning the weights.
 
 import math
 
-import dtorch
+from dtorch import _backend, factories, functional
 from dtorch.nn import functional as F
+from dtorch.nn import init
 from dtorch.nn.modules.linear import Linear
 from dtorch.nn.modules.module import Module
 from dtorch.nn.parameter import Parameter
+from dtorch.tensor import Size
 
 __all__ = ["MultiheadAttention"]
 
@@ -34,8 +36,8 @@ def _float_mask(mask, dtype, name):
     """A bool mask becomes 0 / -inf in ``dtype``; a float mask is used as is (cast to ``dtype``)."""
     if mask is None:
         return None
-    if mask.dtype == dtorch.bool:
-        zeros = dtorch.zeros(mask.shape, dtype=dtype, device=mask.device)
+    if mask.dtype == _backend.bool_:
+        zeros = factories.zeros(mask.shape, dtype=dtype, device=mask.device)
         return zeros.masked_fill(mask, float("-inf"))
     if not mask.is_floating_point():
         raise AssertionError(f"only bool and floating types of {name} are supported")
@@ -83,31 +85,29 @@ class MultiheadAttention(Module):
             raise AssertionError("embed_dim must be divisible by num_heads")
         factory = {"device": device, "dtype": dtype}
         if not self._qkv_same_embed_dim:
-            self.q_proj_weight = Parameter(dtorch.empty((embed_dim, embed_dim), **factory))
-            self.k_proj_weight = Parameter(dtorch.empty((embed_dim, self.kdim), **factory))
-            self.v_proj_weight = Parameter(dtorch.empty((embed_dim, self.vdim), **factory))
+            self.q_proj_weight = Parameter(factories.empty((embed_dim, embed_dim), **factory))
+            self.k_proj_weight = Parameter(factories.empty((embed_dim, self.kdim), **factory))
+            self.v_proj_weight = Parameter(factories.empty((embed_dim, self.vdim), **factory))
             self.register_parameter("in_proj_weight", None)
         else:
-            self.in_proj_weight = Parameter(dtorch.empty((3 * embed_dim, embed_dim), **factory))
+            self.in_proj_weight = Parameter(factories.empty((3 * embed_dim, embed_dim), **factory))
             self.register_parameter("q_proj_weight", None)
             self.register_parameter("k_proj_weight", None)
             self.register_parameter("v_proj_weight", None)
         if bias:
-            self.in_proj_bias = Parameter(dtorch.empty((3 * embed_dim,), **factory))
+            self.in_proj_bias = Parameter(factories.empty((3 * embed_dim,), **factory))
         else:
             self.register_parameter("in_proj_bias", None)
         self.out_proj = NonDynamicallyQuantizableLinear(embed_dim, embed_dim, bias=bias, **factory)
         if add_bias_kv:
-            self.bias_k = Parameter(dtorch.empty((1, 1, embed_dim), **factory))
-            self.bias_v = Parameter(dtorch.empty((1, 1, embed_dim), **factory))
+            self.bias_k = Parameter(factories.empty((1, 1, embed_dim), **factory))
+            self.bias_v = Parameter(factories.empty((1, 1, embed_dim), **factory))
         else:
             self.bias_k = self.bias_v = None
         self.add_zero_attn = add_zero_attn
         self._reset_parameters()
 
     def _reset_parameters(self):
-        from dtorch.nn import init
-
         if self._qkv_same_embed_dim:
             init.xavier_uniform_(self.in_proj_weight)
         else:
@@ -205,8 +205,8 @@ class MultiheadAttention(Module):
             k_heads_done = False
 
         if self.bias_k is not None:
-            k = dtorch.cat([k, self.bias_k.expand(batch, 1, E)], 1)
-            v = dtorch.cat([v, self.bias_v.expand(batch, 1, E)], 1)
+            k = functional.cat([k, self.bias_k.expand(batch, 1, E)], 1)
+            v = functional.cat([v, self.bias_v.expand(batch, 1, E)], 1)
             attn_mask = _pad_last(attn_mask)
             key_padding_mask = _pad_last(key_padding_mask)
         if not k_heads_done:
@@ -214,9 +214,9 @@ class MultiheadAttention(Module):
             k = k.reshape(batch, k.shape[1], heads, head_dim).permute(0, 2, 1, 3)
             v = v.reshape(batch, v.shape[1], heads, head_dim).permute(0, 2, 1, 3)
         if self.add_zero_attn:
-            zeros = dtorch.zeros((batch, heads, 1, head_dim), dtype=k.dtype, device=k.device)
-            k = dtorch.cat([k, zeros], 2)
-            v = dtorch.cat([v, zeros], 2)
+            zeros = factories.zeros((batch, heads, 1, head_dim), dtype=k.dtype, device=k.device)
+            k = functional.cat([k, zeros], 2)
+            v = functional.cat([v, zeros], 2)
             attn_mask = _pad_last(attn_mask)
             key_padding_mask = _pad_last(key_padding_mask)
         source_len = k.shape[2]
@@ -229,13 +229,13 @@ class MultiheadAttention(Module):
                 if tuple(mask.shape) != (target_len, source_len):
                     raise RuntimeError(
                         f"The shape of the 2D attn_mask is {mask.shape}, but should be "
-                        f"{dtorch.Size([target_len, source_len])}."
+                        f"{Size([target_len, source_len])}."
                     )
             elif mask.dim() == 3:
                 if tuple(mask.shape) != (batch * heads, target_len, source_len):
                     raise RuntimeError(
                         f"The shape of the 3D attn_mask is {mask.shape}, but should be "
-                        f"{dtorch.Size([batch * heads, target_len, source_len])}."
+                        f"{Size([batch * heads, target_len, source_len])}."
                     )
                 mask = mask.reshape(batch, heads, target_len, source_len)
             else:
@@ -250,13 +250,13 @@ class MultiheadAttention(Module):
             mask = padding if mask is None else mask + padding
 
         # ---- scores, weights, values
-        scores = dtorch.matmul(q * (1.0 / math.sqrt(head_dim)), k.transpose(-2, -1))
+        scores = functional.matmul(q * (1.0 / math.sqrt(head_dim)), k.transpose(-2, -1))
         if mask is not None:
             scores = scores + mask
         weights = F.softmax(scores, dim=-1)
         if self.dropout > 0.0 and self.training:
             weights = F.dropout(weights, p=self.dropout)
-        context = dtorch.matmul(weights, v)  # (N, heads, L, head_dim)
+        context = functional.matmul(weights, v)  # (N, heads, L, head_dim)
         context = context.permute(0, 2, 1, 3).reshape(batch, target_len, E)
         output = self.out_proj(context)
         if not need_weights:
@@ -270,5 +270,5 @@ def _pad_last(mask):
     """Append one allowed (zero / False) column to a mask, for an appended key."""
     if mask is None:
         return None
-    column = dtorch.zeros((*mask.shape[:-1], 1), dtype=mask.dtype, device=mask.device)
-    return dtorch.cat([mask, column], -1)
+    column = factories.zeros((*mask.shape[:-1], 1), dtype=mask.dtype, device=mask.device)
+    return functional.cat([mask, column], -1)

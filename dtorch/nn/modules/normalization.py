@@ -14,6 +14,7 @@ import warnings
 import numpy as np
 
 from dtorch import _backend
+from dtorch import distributed as dist
 from dtorch import factories
 from dtorch.autograd import Function, grad_mode
 from dtorch.nn import functional as F
@@ -386,8 +387,6 @@ class _SyncBatchNormFunction(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        import dtorch.distributed as dist
-
         g = grad._array
         xhat = ctx.xhat
         axes = (0,) + tuple(range(2, g.ndim))
@@ -433,8 +432,6 @@ class SyncBatchNorm(_BatchNorm):
 
     def _sync_group(self):
         """The group to reduce over, or None when there is nothing to synchronise."""
-        import dtorch.distributed as dist
-
         if not (self.training and dist.is_initialized()):
             return None
         group = self.process_group if self.process_group is not None else dist.group.WORLD
@@ -450,8 +447,6 @@ class SyncBatchNorm(_BatchNorm):
         return self._synchronised(input, group)
 
     def _synchronised(self, input, group):
-        import dtorch.distributed as dist
-
         factor = 0.0 if self.momentum is None else self.momentum
         if self.track_running_stats and self.num_batches_tracked is not None:
             self.num_batches_tracked._array += 1

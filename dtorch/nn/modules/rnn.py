@@ -26,19 +26,19 @@ import math
 import numbers
 import warnings
 
-import dtorch
+from dtorch import factories, functional
 from dtorch.nn import functional as F
+from dtorch.nn import init
 from dtorch.nn.modules.module import Module
 from dtorch.nn.parameter import Parameter
 from dtorch.nn.utils.rnn import PackedSequence
 from dtorch.ops.rnn import GATES, RNNLayer
+from dtorch.tensor import Tensor
 
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
 
 
 def _uniform_(tensor, bound):
-    from dtorch.nn import init
-
     init.uniform_(tensor, -bound, bound)
 
 
@@ -107,7 +107,7 @@ class RNNBase(Module):
                 names = []
                 for kind, shape in shapes:
                     name = f"{kind}_l{layer}{suffix}"
-                    setattr(self, name, Parameter(dtorch.empty(shape, device=device, dtype=dtype)))
+                    setattr(self, name, Parameter(factories.empty(shape, device=device, dtype=dtype)))
                     names.append(name)
                 self._flat_weights_names.extend(names)
                 self._all_weights.append(names)
@@ -151,7 +151,7 @@ class RNNBase(Module):
     def _prepare(self, input, states):
         """Check shapes and bring ``input`` to (T, B, I) and each state to (L*D, B, H). Returns batched flag."""
         name = type(self).__name__
-        if not isinstance(input, dtorch.Tensor):
+        if not isinstance(input, Tensor):
             raise TypeError(f"{name}: input must be a Tensor, not {type(input).__name__}")
         if input.dim() not in (2, 3):
             raise ValueError(f"{name}: Expected input to be 2D or 3D, got {input.dim()}D tensor instead")
@@ -188,7 +188,7 @@ class RNNBase(Module):
         if self.mode == "LSTM":
             expected.append((layers, batch, self.hidden_size))
         if states is None:
-            return tuple(dtorch.zeros(shape, dtype=input.dtype, device=input.device) for shape in expected)
+            return tuple(factories.zeros(shape, dtype=input.dtype, device=input.device) for shape in expected)
         names = ("hidden[0]", "hidden[1]") if self.mode == "LSTM" else ("hidden",)
         for state, shape, what in zip(states, expected, names):
             if tuple(state.shape) != shape:
@@ -222,12 +222,12 @@ class RNNBase(Module):
                 outputs.append(output)
                 h_finals.append(h_last)
                 c_finals.append(c_last)
-            layer_output = outputs[0] if num_directions == 1 else dtorch.cat(outputs, -1)
+            layer_output = outputs[0] if num_directions == 1 else functional.cat(outputs, -1)
             if self.dropout > 0 and self.training and layer < self.num_layers - 1:
                 layer_output = F.dropout(layer_output, self.dropout, True)
             layer_input = layer_output
-        h_n = dtorch.stack(h_finals, 0)
-        c_n = dtorch.stack(c_finals, 0) if lstm else None
+        h_n = functional.stack(h_finals, 0)
+        c_n = functional.stack(c_finals, 0) if lstm else None
         return layer_input, h_n, c_n
 
     def _layer_weights(self, index):
@@ -282,8 +282,8 @@ class RNNBase(Module):
                 output, h, c = self._layer(x, h, c, weights, False)
                 outputs[k] = output.reshape(steps * batch, output.shape[-1])
             # the finished rows were collected from the back of the batch forward
-            h_final = dtorch.cat([h] + h_done[::-1], 0) if h_done else h
-            c_final = (dtorch.cat([c] + c_done[::-1], 0) if c_done else c) if lstm else None
+            h_final = functional.cat([h] + h_done[::-1], 0) if h_done else h
+            c_final = (functional.cat([c] + c_done[::-1], 0) if c_done else c) if lstm else None
         else:
             # the running batch grows: a sequence joins, from its initial state, at its own last step
             h = c = None
@@ -293,14 +293,14 @@ class RNNBase(Module):
                     h = h0[:batch]
                     c = c0[:batch] if lstm else None
                 elif h.shape[0] < batch:
-                    h = dtorch.cat([h, h0[h.shape[0]:batch]], 0)
+                    h = functional.cat([h, h0[h.shape[0]:batch]], 0)
                     if lstm:
-                        c = dtorch.cat([c, c0[c.shape[0]:batch]], 0)
+                        c = functional.cat([c, c0[c.shape[0]:batch]], 0)
                 x = data[start:start + steps * batch].reshape(steps, batch, data.shape[-1])
                 output, h, c = self._layer(x, h, c, weights, True)
                 outputs[k] = output.reshape(steps * batch, output.shape[-1])
             h_final, c_final = h, c
-        output = outputs[0] if len(outputs) == 1 else dtorch.cat(outputs, 0)
+        output = outputs[0] if len(outputs) == 1 else functional.cat(outputs, 0)
         return output, h_final, c_final
 
     def _forward_packed(self, packed, states):
@@ -449,11 +449,11 @@ class RNNCellBase(Module):
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.bias = bias
-        self.weight_ih = Parameter(dtorch.empty((num_chunks * hidden_size, input_size), device=device, dtype=dtype))
-        self.weight_hh = Parameter(dtorch.empty((num_chunks * hidden_size, hidden_size), device=device, dtype=dtype))
+        self.weight_ih = Parameter(factories.empty((num_chunks * hidden_size, input_size), device=device, dtype=dtype))
+        self.weight_hh = Parameter(factories.empty((num_chunks * hidden_size, hidden_size), device=device, dtype=dtype))
         if bias:
-            self.bias_ih = Parameter(dtorch.empty((num_chunks * hidden_size,), device=device, dtype=dtype))
-            self.bias_hh = Parameter(dtorch.empty((num_chunks * hidden_size,), device=device, dtype=dtype))
+            self.bias_ih = Parameter(factories.empty((num_chunks * hidden_size,), device=device, dtype=dtype))
+            self.bias_hh = Parameter(factories.empty((num_chunks * hidden_size,), device=device, dtype=dtype))
         else:
             self.register_parameter("bias_ih", None)
             self.register_parameter("bias_hh", None)
@@ -493,7 +493,7 @@ class RNNCellBase(Module):
             )
         expected = (input.shape[0], self.hidden_size)
         if states is None:
-            zeros = dtorch.zeros(expected, dtype=input.dtype, device=input.device)
+            zeros = factories.zeros(expected, dtype=input.dtype, device=input.device)
             states = (zeros, zeros) if mode == "LSTM" else (zeros,)
         for state in states:
             if tuple(state.shape) != expected:

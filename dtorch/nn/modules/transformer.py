@@ -14,10 +14,15 @@ and never replace an explicit mask; a causal hint without a mask raises (PyTorch
 
 import copy
 
-import dtorch
+from dtorch import _backend, factories
 from dtorch.nn import functional as F
+from dtorch.nn import init
 from dtorch.nn.modules.attention import MultiheadAttention
+from dtorch.nn.modules.container import ModuleList
+from dtorch.nn.modules.dropout import Dropout
+from dtorch.nn.modules.linear import Linear
 from dtorch.nn.modules.module import Module
+from dtorch.nn.modules.normalization import LayerNorm
 
 __all__ = [
     "TransformerEncoderLayer",
@@ -26,12 +31,6 @@ __all__ = [
     "TransformerDecoder",
     "Transformer",
 ]
-
-
-def _nn():
-    from dtorch import nn
-
-    return nn
 
 
 def _get_activation_fn(activation):
@@ -43,7 +42,7 @@ def _get_activation_fn(activation):
 
 
 def _get_clones(module, n):
-    return _nn().ModuleList([copy.deepcopy(module) for _ in range(n)])
+    return ModuleList([copy.deepcopy(module) for _ in range(n)])
 
 
 def _generate_square_subsequent_mask(sz, device=None, dtype=None):
@@ -55,20 +54,19 @@ def _generate_square_subsequent_mask(sz, device=None, dtype=None):
             [0., 0., 0.]])
     """
     if dtype is None:
-        dtype = dtorch.get_default_dtype()
-    rows = dtorch.arange(sz).reshape(sz, 1)
-    cols = dtorch.arange(sz).reshape(1, sz)
-    mask = dtorch.zeros((sz, sz), dtype=dtype).masked_fill(cols > rows, float("-inf"))
+        dtype = _backend.get_default_dtype()
+    rows = factories.arange(sz).reshape(sz, 1)
+    cols = factories.arange(sz).reshape(1, sz)
+    mask = factories.zeros((sz, sz), dtype=dtype).masked_fill(cols > rows, float("-inf"))
     if device is not None:
         mask = mask.to(device)
     return mask
 
 
 def _layer_norm(d_model, eps, bias, factory):
-    nn = _nn()
     if bias:
-        return nn.LayerNorm(d_model, eps=eps, **factory)
-    return nn.LayerNorm(d_model, eps=eps, bias=False, **factory)
+        return LayerNorm(d_model, eps=eps, **factory)
+    return LayerNorm(d_model, eps=eps, bias=False, **factory)
 
 
 class TransformerEncoderLayer(Module):
@@ -90,18 +88,17 @@ class TransformerEncoderLayer(Module):
     def __init__(self, d_model, nhead, dim_feedforward=2048, dropout=0.1, activation=F.relu, layer_norm_eps=1e-5,
                  batch_first=False, norm_first=False, bias=True, device=None, dtype=None):
         super().__init__()
-        nn = _nn()
         factory = {"device": device, "dtype": dtype}
         self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first,
                                             **factory)
-        self.linear1 = nn.Linear(d_model, dim_feedforward, bias=bias, **factory)
-        self.dropout = nn.Dropout(dropout)
-        self.linear2 = nn.Linear(dim_feedforward, d_model, bias=bias, **factory)
+        self.linear1 = Linear(d_model, dim_feedforward, bias=bias, **factory)
+        self.dropout = Dropout(dropout)
+        self.linear2 = Linear(dim_feedforward, d_model, bias=bias, **factory)
         self.norm_first = norm_first
         self.norm1 = _layer_norm(d_model, layer_norm_eps, bias, factory)
         self.norm2 = _layer_norm(d_model, layer_norm_eps, bias, factory)
-        self.dropout1 = nn.Dropout(dropout)
-        self.dropout2 = nn.Dropout(dropout)
+        self.dropout1 = Dropout(dropout)
+        self.dropout2 = Dropout(dropout)
         if isinstance(activation, str):
             activation = _get_activation_fn(activation)
         self.activation = activation
@@ -146,22 +143,21 @@ class TransformerDecoderLayer(Module):
     def __init__(self, d_model, nhead, dim_feedforward=2048, dropout=0.1, activation=F.relu, layer_norm_eps=1e-5,
                  batch_first=False, norm_first=False, bias=True, device=None, dtype=None):
         super().__init__()
-        nn = _nn()
         factory = {"device": device, "dtype": dtype}
         self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, batch_first=batch_first, bias=bias,
                                             **factory)
         self.multihead_attn = MultiheadAttention(d_model, nhead, dropout=dropout, batch_first=batch_first,
                                                  bias=bias, **factory)
-        self.linear1 = nn.Linear(d_model, dim_feedforward, bias=bias, **factory)
-        self.dropout = nn.Dropout(dropout)
-        self.linear2 = nn.Linear(dim_feedforward, d_model, bias=bias, **factory)
+        self.linear1 = Linear(d_model, dim_feedforward, bias=bias, **factory)
+        self.dropout = Dropout(dropout)
+        self.linear2 = Linear(dim_feedforward, d_model, bias=bias, **factory)
         self.norm_first = norm_first
         self.norm1 = _layer_norm(d_model, layer_norm_eps, bias, factory)
         self.norm2 = _layer_norm(d_model, layer_norm_eps, bias, factory)
         self.norm3 = _layer_norm(d_model, layer_norm_eps, bias, factory)
-        self.dropout1 = nn.Dropout(dropout)
-        self.dropout2 = nn.Dropout(dropout)
-        self.dropout3 = nn.Dropout(dropout)
+        self.dropout1 = Dropout(dropout)
+        self.dropout2 = Dropout(dropout)
+        self.dropout3 = Dropout(dropout)
         if isinstance(activation, str):
             activation = _get_activation_fn(activation)
         self.activation = activation
@@ -329,8 +325,6 @@ class Transformer(Module):
         return _generate_square_subsequent_mask(sz, device=device, dtype=dtype)
 
     def _reset_parameters(self):
-        from dtorch.nn import init
-
         for p in self.parameters():
             if p.dim() > 1:
                 init.xavier_uniform_(p)

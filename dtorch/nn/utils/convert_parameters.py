@@ -1,7 +1,6 @@
 """``parameters_to_vector`` and ``vector_to_parameters``: parameters as one flat vector and back."""
 
-import dtorch
-from dtorch import _backend
+from dtorch import _backend, functional
 from dtorch.tensor import Tensor
 
 __all__ = ["parameters_to_vector", "vector_to_parameters"]
@@ -32,7 +31,7 @@ def parameters_to_vector(parameters):
     for param in parameters:
         device = _check_same_device(param, device)
         pieces.append(param.reshape(-1))
-    return dtorch.cat(pieces)
+    return functional.cat(pieces)
 
 
 def vector_to_parameters(vec, parameters):

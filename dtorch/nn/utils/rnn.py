@@ -22,7 +22,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-import dtorch
+from dtorch import _backend, factories, functional
 from dtorch.tensor import Tensor
 
 __all__ = [
@@ -97,28 +97,28 @@ class PackedSequence(_PackedSequenceBase):
         return self.to("cpu", *args, **kwargs)
 
     def double(self):
-        return self.to(dtype=dtorch.float64)
+        return self.to(dtype=_backend.float64)
 
     def float(self):
-        return self.to(dtype=dtorch.float32)
+        return self.to(dtype=_backend.float32)
 
     def half(self):
-        return self.to(dtype=dtorch.float16)
+        return self.to(dtype=_backend.float16)
 
     def long(self):
-        return self.to(dtype=dtorch.int64)
+        return self.to(dtype=_backend.int64)
 
     def int(self):
-        return self.to(dtype=dtorch.int32)
+        return self.to(dtype=_backend.int32)
 
     def short(self):
-        return self.to(dtype=dtorch.int16)
+        return self.to(dtype=_backend.int16)
 
     def char(self):
-        return self.to(dtype=dtorch.int8)
+        return self.to(dtype=_backend.int8)
 
     def byte(self):
-        return self.to(dtype=dtorch.uint8)
+        return self.to(dtype=_backend.uint8)
 
     def pin_memory(self):
         """Returns ``self``: dtorch host arrays need no pinning (see ``Tensor.pin_memory``)."""
@@ -142,16 +142,16 @@ def invert_permutation(permutation):
     """
     if permutation is None:
         return None
-    return dtorch.argsort(permutation)
+    return functional.argsort(permutation)
 
 
 def _host_int64(values):
-    return dtorch.as_tensor(np.ascontiguousarray(values, dtype=np.int64))
+    return factories.as_tensor(np.ascontiguousarray(values, dtype=np.int64))
 
 
 def _index(array, device):
     """A NumPy index array as an int64 tensor on ``device``."""
-    return dtorch.as_tensor(np.ascontiguousarray(array, dtype=np.int64), device=device)
+    return factories.as_tensor(np.ascontiguousarray(array, dtype=np.int64), device=device)
 
 
 def pack_padded_sequence(input, lengths, batch_first=False, enforce_sorted=True):
@@ -248,8 +248,8 @@ def pad_packed_sequence(sequence, batch_first=False, padding_value=0.0, total_le
     rows[running] = np.arange(data.shape[0])
     if batch_first:
         rows = rows.T
-    pad_row = dtorch.full((1,) + tuple(data.shape[1:]), padding_value, dtype=data.dtype, device=data.device)
-    source = dtorch.cat([data, pad_row], 0)
+    pad_row = factories.full((1,) + tuple(data.shape[1:]), padding_value, dtype=data.dtype, device=data.device)
+    source = functional.cat([data, pad_row], 0)
     padded = source.index_select(0, _index(rows.ravel(), data.device))
     padded = padded.reshape(rows.shape + tuple(data.shape[1:]))
     lengths = _host_int64(lengths)
@@ -295,8 +295,8 @@ def pad_sequence(sequences, batch_first=False, padding_value=0.0, padding_side="
     rows = np.where((offset >= 0) & (offset < lengths[:, None]), starts[:, None] + offset, total)
     if not batch_first:
         rows = rows.T
-    pad_row = dtorch.full((1,) + tuple(first.shape[1:]), padding_value, dtype=first.dtype, device=first.device)
-    source = dtorch.cat(sequences + [pad_row], 0)
+    pad_row = factories.full((1,) + tuple(first.shape[1:]), padding_value, dtype=first.dtype, device=first.device)
+    source = functional.cat(sequences + [pad_row], 0)
     padded = source.index_select(0, _index(rows.ravel(), first.device))
     return padded.reshape(rows.shape + tuple(first.shape[1:]))
 

@@ -13,7 +13,8 @@ import numbers
 
 import numpy as np
 
-import dtorch
+from dtorch import factories, functional
+from dtorch.tensor import Tensor
 
 _ERR = "default_collate: batch must contain tensors, numpy arrays, numbers, dicts or lists; found {}"
 
@@ -37,7 +38,7 @@ def _rebuild_mapping(elem, values):
 
 
 def _type_name(value):
-    if isinstance(value, dtorch.Tensor):
+    if isinstance(value, Tensor):
         return "Tensor"
     kind = type(value)
     return kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
@@ -77,19 +78,19 @@ def default_collate(batch):
         ((2, 2), [1, 2])
     """
     elem = batch[0]
-    if isinstance(elem, dtorch.Tensor):
+    if isinstance(elem, Tensor):
         for i, sample in enumerate(batch):
-            if not isinstance(sample, dtorch.Tensor):
+            if not isinstance(sample, Tensor):
                 raise TypeError(f"expected Tensor as element {i} in argument 0, but got {_type_name(sample)}")
-        return dtorch.stack(list(batch), 0)
+        return functional.stack(list(batch), 0)
     if isinstance(elem, np.ndarray):
         if elem.dtype.kind in "OSUV":
             raise TypeError(_ERR.format(elem.dtype))
-        _check_samples(batch, lambda sample: isinstance(sample, (np.ndarray, dtorch.Tensor)) or _is_number(sample))
-        if any(isinstance(sample, dtorch.Tensor) for sample in batch):  # stacked with the arrays, as in PyTorch
-            batch = [sample.detach().cpu().numpy() if isinstance(sample, dtorch.Tensor) else sample for sample in batch]
+        _check_samples(batch, lambda sample: isinstance(sample, (np.ndarray, Tensor)) or _is_number(sample))
+        if any(isinstance(sample, Tensor) for sample in batch):  # stacked with the arrays, as in PyTorch
+            batch = [sample.detach().cpu().numpy() if isinstance(sample, Tensor) else sample for sample in batch]
         try:
-            return dtorch.from_numpy(np.stack(batch, 0))
+            return factories.from_numpy(np.stack(batch, 0))
         except ValueError:  # PyTorch's stack names the first mismatching sample with a RuntimeError
             shapes = [np.shape(sample) for sample in batch]
             bad = next((i for i, s in enumerate(shapes) if s != shapes[0]), None)
@@ -102,15 +103,15 @@ def default_collate(batch):
             raise TypeError(_ERR.format(elem.dtype))
         _check_samples(batch, _is_number)
         if any(type(sample) is not type(elem) for sample in batch):
-            return dtorch.tensor(list(batch))  # mixed numbers promote as torch.as_tensor does
-        return dtorch.from_numpy(np.asarray(batch))
+            return factories.tensor(list(batch))  # mixed numbers promote as torch.as_tensor does
+        return factories.from_numpy(np.asarray(batch))
     if isinstance(elem, (bool, int, float)):
         _check_samples(batch, _is_number)
         if isinstance(elem, float):
-            return dtorch.from_numpy(np.asarray(batch, dtype=np.float64))
+            return factories.from_numpy(np.asarray(batch, dtype=np.float64))
         if any(type(sample) is not type(elem) for sample in batch):
-            return dtorch.tensor(list(batch))  # torch.tensor's promotion: [1, 2.5] is float, [True, 2] int64
-        return dtorch.from_numpy(np.asarray(batch, dtype=np.bool_ if isinstance(elem, bool) else np.int64))
+            return factories.tensor(list(batch))  # torch.tensor's promotion: [1, 2.5] is float, [True, 2] int64
+        return factories.from_numpy(np.asarray(batch, dtype=np.bool_ if isinstance(elem, bool) else np.int64))
     if isinstance(elem, (str, bytes)):
         return batch
     if isinstance(elem, collections.abc.Mapping):
@@ -143,12 +144,12 @@ def default_convert(data):
         >>> default_convert({"x": np.zeros(2), "name": "a"})["name"]
         'a'
     """
-    if isinstance(data, dtorch.Tensor):
+    if isinstance(data, Tensor):
         return data
     if isinstance(data, (np.ndarray, np.generic)):
         if data.dtype.kind in "OSUV":
             return data
-        return dtorch.from_numpy(np.asarray(data))
+        return factories.from_numpy(np.asarray(data))
     if isinstance(data, collections.abc.Mapping):
         return _rebuild_mapping(data, {key: default_convert(value) for key, value in data.items()})
     if _is_namedtuple(data):

@@ -6,13 +6,13 @@ transforms, worker seeds) is drawn from dtorch's RNG, so ``dtorch.manual_seed`` 
 """
 import numpy as np
 
+from dtorch import random as dtorch_random
+
 
 def numpy_generator(generator=None):
     """The ``numpy.random.Generator`` behind ``generator`` (a ``dtorch.Generator``) or behind dtorch's default
     generator when ``generator`` is None. Draws from it advance the dtorch generator's state."""
-    import dtorch.random  # imported at call time: dtorch imports this package while it is assembled
-
-    return dtorch.random.numpy_generator(generator)
+    return dtorch_random.numpy_generator(generator)
 
 
 def draw_seed(generator=None):
@@ -24,8 +24,6 @@ def draw_seed(generator=None):
 def seeded_numpy_generator(seed):
     """The NumPy generator of a fresh ``dtorch.Generator`` seeded with ``seed``: the same stream on every rank and
     in every process, untouched by the default generator's state."""
-    import dtorch
-
-    generator = dtorch.Generator()
+    generator = dtorch_random.Generator()
     generator.manual_seed(seed)
     return numpy_generator(generator)

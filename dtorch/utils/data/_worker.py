@@ -28,6 +28,8 @@ import traceback
 
 import numpy as np
 
+from dtorch import random as dtorch_random
+
 SHM_MIN_BYTES = 32 * 1024
 POLL_INTERVAL = 0.5  # seconds between checks for a dead parent while idle
 _ALIGN = 64
@@ -252,11 +254,9 @@ def _numpy_seed(base_seed, worker_id):
 
 
 def _seed_worker(seed, base_seed, worker_id):
-    import dtorch
-
     random.seed(seed)
     np.random.seed(_numpy_seed(base_seed, worker_id))
-    dtorch.manual_seed(seed)
+    dtorch_random.manual_seed(seed)
 
 
 class _Worker:

@@ -13,7 +13,7 @@ import warnings
 
 import numpy as np
 
-from dtorch import _backend
+from dtorch import _backend, factories
 from dtorch.tensor import Tensor
 from dtorch.utils.data import _rng
 
@@ -93,9 +93,7 @@ class StackedSamples(collections.abc.Sequence):
 
     def collate(self):
         """What ``default_collate(list(self))`` returns (one Tensor per field, in a list), without the copies."""
-        import dtorch  # the package is assembled after this module loads
-
-        return [field if isinstance(field, Tensor) else dtorch.from_numpy(field) for field in self.fields]
+        return [field if isinstance(field, Tensor) else factories.from_numpy(field) for field in self.fields]
 
     def __repr__(self):
         return f"StackedSamples(len={len(self)}, fields={[tuple(f.shape) for f in self.fields]})"

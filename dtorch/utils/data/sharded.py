@@ -35,6 +35,7 @@ import os
 
 import numpy as np
 
+from dtorch import factories
 from dtorch.utils.data import _rng
 from dtorch.utils.data._worker import get_worker_info
 from dtorch.utils.data.dataset import IterableDataset
@@ -358,8 +359,6 @@ class ShardedDataset(IterableDataset):
         return self._gather_batches(batch_size, drop_last)
 
     def _gather_batches(self, batch_size, drop_last):
-        import dtorch  # the package is assembled after this module loads
-
         order = self.rank_order()[self.start_offset:]
         for start in range(0, len(order), batch_size):
             chunk = order[start:start + batch_size]
@@ -367,9 +366,9 @@ class ShardedDataset(IterableDataset):
                 return
             batch = self._batch(chunk)
             if isinstance(batch, tuple):
-                yield [dtorch.from_numpy(field) for field in batch]
+                yield [factories.from_numpy(field) for field in batch]
             else:
-                yield dtorch.from_numpy(batch)
+                yield factories.from_numpy(batch)
 
     def __iter__(self):
         order = self.rank_order()[self.start_offset:]

@@ -9,7 +9,7 @@ import shutil
 import urllib.error
 import urllib.request
 
-import dtorch
+from dtorch import factories
 from dtorch.utils.data import Dataset
 
 DOWNLOAD_TIMEOUT = 30  # seconds per attempt
@@ -29,12 +29,12 @@ class VisionDataset(Dataset):
     @property
     def data(self):
         """All images as a uint8 Tensor (as torchvision's ``.data``)."""
-        return dtorch.from_numpy(self._images)
+        return factories.from_numpy(self._images)
 
     @property
     def targets(self):
         """All labels as an int64 Tensor."""
-        return dtorch.from_numpy(self._targets)
+        return factories.from_numpy(self._targets)
 
     def __len__(self):
         return len(self._targets)

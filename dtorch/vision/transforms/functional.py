@@ -6,17 +6,18 @@ import numbers
 
 import numpy as np
 
-import dtorch
+from dtorch import factories
+from dtorch.tensor import Tensor
 
 _PAD_MODES = {"constant": "constant", "edge": "edge", "reflect": "reflect", "symmetric": "symmetric"}
 
 
 def _layout(img):
     """``(array, h_axis, w_axis, rewrap)`` for a NumPy image or a Tensor."""
-    if isinstance(img, dtorch.Tensor):
+    if isinstance(img, Tensor):
         if img.dim() < 2:
             raise ValueError(f"a tensor image needs at least 2 dimensions [..., H, W], got shape {tuple(img.shape)}")
-        return img._array, img.dim() - 2, img.dim() - 1, dtorch.from_numpy
+        return img._array, img.dim() - 2, img.dim() - 1, factories.from_numpy
     if isinstance(img, np.ndarray):
         if img.ndim not in (2, 3):
             raise ValueError(f"a NumPy image must be HxW or HxWxC, got shape {img.shape}")
@@ -45,12 +46,12 @@ def to_tensor(pic):
     array = array.transpose(2, 0, 1)
     if array.dtype == np.uint8:
         array = array.astype(np.float32) / np.float32(255)  # a division, as torchvision: bit-identical values
-    return dtorch.from_numpy(np.ascontiguousarray(array))
+    return factories.from_numpy(np.ascontiguousarray(array))
 
 
 def normalize(tensor, mean, std, inplace=False):
     """``(tensor - mean[c]) / std[c]`` per channel of a ``[..., C, H, W]`` float Tensor."""
-    if not isinstance(tensor, dtorch.Tensor):
+    if not isinstance(tensor, Tensor):
         raise TypeError(f"tensor should be a dtorch Tensor, got {type(tensor).__name__}")
     if not tensor.is_floating_point():
         raise TypeError(f"Input tensor should be a float tensor. Got {tensor.dtype}.")
@@ -65,7 +66,7 @@ def normalize(tensor, mean, std, inplace=False):
         tensor._array -= mean_a
         tensor._array /= std_a
         return tensor
-    return (tensor - dtorch.from_numpy(mean_a)) / dtorch.from_numpy(std_a)
+    return (tensor - factories.from_numpy(mean_a)) / factories.from_numpy(std_a)
 
 
 def hflip(img):
