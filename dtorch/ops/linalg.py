@@ -290,8 +290,8 @@ class Solve(Function):
         grad_b = Solve.apply(a.transpose(-1, -2), grad, vector=self.vector)
         grad_a = None
         if a_edge is not None:
-            # the output Tensor itself (its history runs through this node), as PyTorch's formula uses the result
-            solution = self._output_ref()
+            # the output, hanging from this node (PyTorch's formula uses the result)
+            solution = attached(self.solution[..., 0] if self.vector else self.solution, self)
             if self.vector:
                 grad_a = -(grad_b.unsqueeze(-1) @ solution.unsqueeze(-2))
             else:

@@ -288,7 +288,49 @@ GRADGRAD_CASES = [
     ("max_pool2d", lambda x: F.max_pool2d(x ** 2, 2), [(1, 1, 4, 4)]),
     ("avg_pool2d", lambda x: F.avg_pool2d(x ** 2, 2, padding=1), [(1, 1, 3, 3)]),
     ("adaptive_avg_pool2d", lambda x: F.adaptive_avg_pool2d(x ** 2, 2), [(1, 1, 3, 3)]),
+    ("split unbind", lambda x: x.split(1, 1)[1] * x.unbind(0)[0].sum(), [(2, 3)]),
+    ("index_select scatter", lambda x, s: x.index_select(0, dtorch.tensor([1, 1])).scatter(
+        1, dtorch.tensor([[0], [2]]), s * s), [(2, 3), (2, 1)]),
+    ("diagonal diag_embed", lambda x: (x.diagonal() ** 2).diag_embed(1), [(2, 3)]),
+    ("sort topk", lambda x: x.sort(1).values * x.topk(2, 1).values.sum(), [(2, 3)]),
+    ("scatter_reduce amax", lambda x, s: x.scatter_reduce(1, dtorch.tensor([[0, 0], [2, 1]]), s ** 2, "amax"),
+     [(2, 3), (2, 2)]),
+    ("group_norm", lambda x, w: F.group_norm(x, 2, w), [(1, 4, 2), (4,)]),
+    ("attention", lambda q, k: F.scaled_dot_product_attention(q, k, k), [(1, 2, 2), (1, 3, 2)]),
+    ("conv_transpose2d", lambda x, w: F.conv_transpose2d(x, w, stride=2) ** 2, [(1, 1, 2, 2), (1, 1, 2, 2)]),
+    ("unfold fold", lambda x: F.fold(F.unfold(x, 2) ** 2, (3, 3), 2), [(1, 1, 3, 3)]),
+    ("interpolate bilinear", lambda x: F.interpolate(x, scale_factor=1.5, mode="bilinear") ** 2, [(1, 1, 2, 2)]),
+    ("interpolate bicubic", lambda x: F.interpolate(x, size=(3, 3), mode="bicubic") ** 2, [(1, 1, 2, 2)]),
+    ("grid_sample reflection", lambda x, g: F.grid_sample(x, g * 2, padding_mode="reflection",
+                                                          align_corners=False), [(1, 1, 2, 3), (1, 1, 2, 2)]),
+    ("pad reflect", lambda x: F.pad(x, (2, 1), mode="reflect") ** 2, [(1, 1, 3)]),
+    ("embedding", lambda w: F.embedding(dtorch.tensor([1, 0, 1]), w) ** 2, [(2, 3)]),
+    ("max_pool adaptive_max", lambda x: F.max_pool2d(x, 2) ** 2 + F.adaptive_max_pool2d(x, 1) ** 3,
+     [(1, 1, 2, 2)]),
+    ("kl_div", lambda x, t: F.kl_div(x.log_softmax(1), t.softmax(1), reduction="batchmean"), [(2, 3), (2, 3)]),
+    ("binary_cross_entropy", lambda x, t: F.binary_cross_entropy(x.sigmoid(), t.sigmoid()), [(2, 3), (2, 3)]),
+    ("binary_cross_entropy_with_logits", lambda x, t: F.binary_cross_entropy_with_logits(x, t.sigmoid()),
+     [(2, 3), (2, 3)]),
+    ("smooth_l1 huber", lambda x, t: F.smooth_l1_loss(x ** 2, t, beta=0.5) + F.huber_loss(x, t, delta=0.7),
+     [(2, 3), (2, 3)]),
+    ("inv det solve", lambda a, b: dtorch.linalg.inv(a + 3 * dtorch.eye(2, dtype=a.dtype)).sum() * dtorch.linalg.det(
+        a + 3 * dtorch.eye(2, dtype=a.dtype)) + dtorch.linalg.solve(a + 3 * dtorch.eye(2, dtype=a.dtype), b).sum(),
+     [(2, 2), (2,)]),
+    ("fft rfft irfft", lambda x: dtorch.fft.fft(x).abs() ** 2 + dtorch.fft.irfft(dtorch.fft.rfft(x ** 2), n=4),
+     [(4,)]),
+    ("lstm", lambda x: _lstm()(x)[0] ** 2, [(2, 1, 2)]),
+    ("gru", lambda x: _gru()(x)[0] ** 2, [(2, 1, 2)]),
 ]
+
+
+def _lstm():
+    dtorch.manual_seed(0)
+    return dtorch.nn.LSTM(2, 2).double()
+
+
+def _gru():
+    dtorch.manual_seed(0)
+    return dtorch.nn.GRU(2, 2).double()
 
 
 @pytest.mark.parametrize("name, fn, shapes", GRADGRAD_CASES, ids=[c[0] for c in GRADGRAD_CASES])
