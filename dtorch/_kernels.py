@@ -258,11 +258,15 @@ def bucket_pack_reference(arrays, bucket, scale=1.0):
             bucket[start:stop] *= scale
 
 
-def bucket_unpack_reference(bucket, arrays):
-    """Copy flat ``bucket`` back into ``arrays`` (the inverse layout of ``bucket_pack_reference``)."""
+def bucket_unpack_reference(bucket, arrays, scale=1.0):
+    """Copy flat ``bucket`` back into ``arrays`` times ``scale`` (the inverse layout of ``bucket_pack_reference``)."""
+    xp = _backend.xp_of(bucket)
     offsets = bucket_offsets(arrays)
     for array, start, stop in zip(arrays, offsets, offsets[1:]):
-        array.reshape(-1)[...] = bucket[start:stop]
+        if scale != 1.0:
+            xp.multiply(bucket[start:stop], scale, out=array.reshape(-1))
+        else:
+            array.reshape(-1)[...] = bucket[start:stop]
 
 
 def _pointer_table(arrays):
@@ -283,13 +287,14 @@ def bucket_pack(arrays, bucket, scale=1.0):
     return "kernel"
 
 
-def bucket_unpack(bucket, arrays):
-    """Unpack ``bucket`` into ``arrays`` in one launch on CuPy float32; returns the path."""
+def bucket_unpack(bucket, arrays, scale=1.0):
+    """Unpack ``bucket`` into ``arrays`` times ``scale``, in one launch on CuPy float32; returns the path."""
     if select_kernel(bucket, *arrays) == "reference":
-        bucket_unpack_reference(bucket, arrays)
+        bucket_unpack_reference(bucket, arrays, scale)
         return "reference"
     pointers, offsets = _pointer_table(arrays)
-    _launch("bucket.cu", "bucket_unpack_f32", bucket.size, (bucket, pointers, offsets, np.int64(len(arrays))))
+    _launch("bucket.cu", "bucket_unpack_f32", bucket.size,
+            (bucket, pointers, offsets, np.int64(len(arrays)), np.float32(scale)))
     return "kernel"
 
 

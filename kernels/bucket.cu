@@ -1,6 +1,6 @@
-// DDP gradient buckets: pack many gradients into one flat buffer (scaled by 1/world_size on the way, so the
-// all_reduce's sum is already the mean) and unpack the reduced buffer back, one launch each instead of one
-// copy per parameter.
+// DDP gradient buckets: pack many gradients into one flat buffer and unpack the reduced buffer back into the
+// gradients, each scaled on the way (by 1/world_size, so the all_reduce's sum becomes the mean), one launch each
+// instead of one copy per parameter.
 //
 // The tensors are described by two device arrays: their base addresses (as 64-bit integers) and their start
 // offsets in the bucket, with offsets[count] = the bucket's length. Element i of the bucket belongs to the
@@ -18,7 +18,7 @@ DT_HD long long bucket_tensor_of(const long long* offsets, long long count, long
     return low;
 }
 
-DT_HD float bucket_pack_element(float grad, float scale) { return grad * scale; }
+DT_HD float bucket_scale_element(float value, float scale) { return value * scale; }
 
 #ifdef __CUDACC__
 extern "C" __global__ void bucket_pack_f32(const unsigned long long* sources, const long long* offsets,
@@ -28,18 +28,18 @@ extern "C" __global__ void bucket_pack_f32(const unsigned long long* sources, co
     for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
         const long long k = bucket_tensor_of(offsets, count, i);
         const float* source = (const float*)sources[k];
-        bucket[i] = bucket_pack_element(source[i - offsets[k]], scale);
+        bucket[i] = bucket_scale_element(source[i - offsets[k]], scale);
     }
 }
 
 extern "C" __global__ void bucket_unpack_f32(const float* bucket, const unsigned long long* targets,
-                                             const long long* offsets, long long count) {
+                                             const long long* offsets, long long count, float scale) {
     const long long n = offsets[count];
     long long stride = (long long)blockDim.x * gridDim.x;
     for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
         const long long k = bucket_tensor_of(offsets, count, i);
         float* target = (float*)targets[k];
-        target[i - offsets[k]] = bucket[i];
+        target[i - offsets[k]] = bucket_scale_element(bucket[i], scale);
     }
 }
 #endif

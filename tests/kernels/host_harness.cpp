@@ -72,14 +72,15 @@ void host_bucket_pack(const float* const* sources, const long long* offsets, lon
                       float scale) {
     for (long long i = 0; i < offsets[count]; ++i) {
         const long long k = bucket_tensor_of(offsets, count, i);
-        bucket[i] = bucket_pack_element(sources[k][i - offsets[k]], scale);
+        bucket[i] = bucket_scale_element(sources[k][i - offsets[k]], scale);
     }
 }
 
-void host_bucket_unpack(const float* bucket, float* const* targets, const long long* offsets, long long count) {
+void host_bucket_unpack(const float* bucket, float* const* targets, const long long* offsets, long long count,
+                        float scale) {
     for (long long i = 0; i < offsets[count]; ++i) {
         const long long k = bucket_tensor_of(offsets, count, i);
-        targets[k][i - offsets[k]] = bucket[i];
+        targets[k][i - offsets[k]] = bucket_scale_element(bucket[i], scale);
     }
 }
 

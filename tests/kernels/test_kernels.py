@@ -224,9 +224,13 @@ def test_bucket_pack_unpack_round_trip_equals_reference(host):
 
     targets = [np.zeros_like(a) for a in arrays]
     pointers = (ctypes.c_void_p * len(targets))(*[t.ctypes.data for t in targets])
-    host.host_bucket_unpack(ptr(bucket), pointers, ptr(offsets), ctypes.c_longlong(len(arrays)))
+    host.host_bucket_unpack(ptr(bucket), pointers, ptr(offsets), ctypes.c_longlong(len(arrays)), ctypes.c_float(2.0))
     for target, array in zip(targets, arrays):
-        np.testing.assert_array_equal(target, array * F32(0.5))
+        np.testing.assert_array_equal(target, array)  # packed at 1/2, unpacked at 2
+    references = [np.zeros_like(a) for a in arrays]
+    _kernels.bucket_unpack_reference(ref_bucket, references, 2.0)
+    for target, reference in zip(targets, references):
+        np.testing.assert_array_equal(target, reference)
 
 
 # ---- dispatch with CuPy absent ---------------------------------------------------------------------------------------

@@ -108,6 +108,6 @@ def test_bucket_pack_unpack_kernels_round_trip(cp):
     assert _kernels.bucket_pack(arrays, bucket, 0.25) == "kernel"
     np.testing.assert_array_equal(bucket.get(), np.concatenate([h.ravel() for h in hosts]) * F32(0.25))
     targets = [cp.zeros_like(a) for a in arrays]
-    assert _kernels.bucket_unpack(bucket, targets) == "kernel"
+    assert _kernels.bucket_unpack(bucket, targets, 2.0) == "kernel"
     for target, host in zip(targets, hosts):
-        np.testing.assert_array_equal(target.get(), host * F32(0.25))
+        np.testing.assert_array_equal(target.get(), host * F32(0.25) * F32(2.0))

@@ -36,7 +36,7 @@ import time
 import numpy as np
 
 import dtorch.distributed as dist
-from dtorch import _backend
+from dtorch import _backend, _kernels
 from dtorch.autograd.engine import queue_callback
 from dtorch.distributed.algorithms.grad_bucket import GradBucket
 from dtorch.tensor import Tensor
@@ -457,6 +457,8 @@ class Reducer:
         for bucket in self.buckets:
             if as_view and divisor is not None:
                 bucket.flat[:bucket.numel] /= divisor
+            if not as_view and divisor is not None and self._unpack_fused(bucket, globally_unused, divisor):
+                continue
             xp = _backend.xp_of(bucket.flat)
             for i, view in zip(bucket.members, bucket.views):
                 if i in globally_unused:
@@ -472,6 +474,22 @@ class Reducer:
                     xp.divide(view, divisor, out=grad._array)
                 else:
                     grad._array[...] = view
+
+    def _unpack_fused(self, bucket, globally_unused, divisor):
+        """On CuPy float32, write a bucket's averages into its members' gradients in one kernel launch
+        (kernels/bucket.cu); True when it did. The loop in ``_write_back`` is the reference it replaces, and it
+        runs whenever a member needs more than a copy (no gradient yet, a read-only or non-leaf one, an unused
+        parameter)."""
+        if _kernels.select_kernel(bucket.flat) != "kernel":
+            return False
+        targets = []
+        for i, view in zip(bucket.members, bucket.views):
+            grad = self.params[i].grad
+            if (i in globally_unused or grad is None or grad.grad_fn is not None or grad._array is view
+                    or not grad._array.flags.writeable or not grad._array.flags.c_contiguous):
+                return False
+            targets.append(grad._array)
+        return _kernels.bucket_unpack(bucket.flat[:bucket.numel], targets, 1.0 / divisor) == "kernel"
 
     def _reset(self):
         self.expect_hooks = False

@@ -637,3 +637,32 @@ def test_parameters_and_buffers_to_ignore(world):
     model(dtorch.ones(2, 3)).sum().backward()
     assert len(model.reducer.params) == 2
     _all_equal_across_ranks([module[0].weight.grad.numpy()])
+
+
+def test_write_back_takes_the_fused_unpack_when_the_kernel_is_selected(monkeypatch):
+    """On CuPy float32 buckets the averages go back through one kernels/bucket.cu launch per bucket; here the
+    kernel is stood in for by its reference, and training must match the plain write-back exactly."""
+    from dtorch import _kernels
+
+    rank, world = _rank_world()
+    batches = _batches(2, world, (6,), 3)
+
+    def run():
+        dtorch.manual_seed(0)
+        model = DDP(nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 3)).double())
+        _train(model, batches, rank)
+        return _params(model.module)
+
+    plain = run()
+    calls = []
+
+    def unpack(bucket, arrays, scale):
+        calls.append((bucket.size, scale))
+        _kernels.bucket_unpack_reference(bucket, arrays, scale)
+        return "kernel"
+
+    # the reducer asks about the bucket alone; the optimizer (two arrays and more) keeps its NumPy path
+    monkeypatch.setattr(_kernels, "select_kernel", lambda *arrays: "kernel" if len(arrays) == 1 else "reference")
+    monkeypatch.setattr(_kernels, "bucket_unpack", unpack)
+    _assert_same(run(), plain, atol=0)
+    assert calls and all(scale == 1.0 / world for _, scale in calls)
