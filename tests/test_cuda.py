@@ -53,3 +53,22 @@ def test_gradient_moves_back_across_devices():
     assert x.grad.device == dtorch.device("cpu")
     np.testing.assert_allclose(x.grad.numpy(), [2, 2, 2])
     assert torch is not None
+
+
+def test_event_timing_and_peak_memory():
+    start, end = dtorch.cuda.Event(enable_timing=True), dtorch.cuda.Event(enable_timing=True)
+    dtorch.cuda.reset_peak_memory_stats()
+    before = dtorch.cuda.memory_allocated()
+    start.record()
+    x = dtorch.ones(1 << 20, device="cuda")
+    (x * 2).sum().item()
+    end.record()
+    end.synchronize()
+    assert start.elapsed_time(end) >= 0 and end.query()
+    assert dtorch.cuda.max_memory_allocated() >= before + x.nbytes
+    assert dtorch.cuda.memory_reserved() >= dtorch.cuda.memory_allocated()
+    assert len(dtorch.cuda.get_device_capability()) == 2
+    with dtorch.cuda.device(0):
+        assert dtorch.cuda.current_device() == 0
+    with pytest.raises(RuntimeError, match="enable_timing"):
+        dtorch.cuda.Event().elapsed_time(end)
