@@ -16,6 +16,7 @@ import numpy as np
 from dtorch import _backend
 from dtorch._backend import device_of, from_numpy_dtype
 from dtorch._tensor_str import tensor_repr
+from dtorch.utils.hooks import RemovableHandle
 
 
 _object_new = object.__new__
@@ -255,8 +256,6 @@ class Tensor:
         >>> x.sum().backward(); x.grad
         tensor([2., 2.])
         """
-        from dtorch.autograd.function import RemovableHandle
-
         if not self.requires_grad:
             raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
         if self.grad_fn is not None:
@@ -279,8 +278,6 @@ class Tensor:
         >>> (w * 3).sum().backward(); seen
         [6.0]
         """
-        from dtorch.autograd.function import RemovableHandle
-
         if self.grad_fn is not None:
             raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
         if not self.requires_grad:

@@ -29,6 +29,7 @@ import numpy as np
 from dtorch import tensor as tensor_module
 from dtorch._backend import device_of, xp_of
 from dtorch.autograd import grad_mode
+from dtorch.utils.hooks import RemovableHandle
 
 Tensor = tensor_module.Tensor
 _new_tensor = tensor_module.wrap_array
@@ -345,26 +346,6 @@ class _Freed:
 
 
 _FREED = _Freed()
-
-
-class RemovableHandle:
-    """Returned by the ``register_*hook`` methods; ``handle.remove()`` takes the hook out again."""
-
-    def __init__(self, hook_list, hook):
-        self._hooks = hook_list
-        self._hook = hook
-        hook_list.append(hook)
-
-    def remove(self):
-        hooks = self._hooks
-        if self._hook in hooks:
-            hooks.remove(self._hook)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        self.remove()
 
 
 def _raise_device_mismatch(inputs):

@@ -20,7 +20,6 @@ Contracts:
 import collections
 import functools
 import itertools
-import weakref
 from collections import OrderedDict, namedtuple
 
 from dtorch import _backend
@@ -28,6 +27,7 @@ from dtorch import factories
 from dtorch.autograd import Function, grad_mode
 from dtorch.nn.parameter import Buffer, Parameter
 from dtorch.tensor import Tensor
+from dtorch.utils.hooks import RemovableHandle
 from dtorch._warnings import warn as _warn
 
 __all__ = [
@@ -49,56 +49,6 @@ class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpec
         return super().__repr__()
 
     __str__ = __repr__
-
-
-class RemovableHandle:
-    """Returned by the ``register_*_hook`` methods of ``Module``; ``remove()`` takes the hook out again.
-
-    The hooks live in ordered dicts keyed by the handle's id; ``extra_dicts`` are cleaned up too (they flag hooks
-    registered ``with_kwargs``).
-
-    >>> import dtorch
-    >>> m = dtorch.nn.Identity()
-    >>> handle = m.register_forward_hook(lambda module, args, output: output * 2)
-    >>> m(dtorch.ones(1)).item(); handle.remove(); m(dtorch.ones(1)).item()
-    2.0
-    1.0
-    """
-
-    _next_id = 0
-
-    def __init__(self, hooks_dict, *, extra_dicts=()):
-        self.hooks_dict_ref = weakref.ref(hooks_dict)
-        self.id = RemovableHandle._next_id
-        RemovableHandle._next_id += 1
-        self.extra_dicts_ref = tuple(weakref.ref(d) for d in extra_dicts)
-
-    def remove(self):
-        for reference in (self.hooks_dict_ref,) + self.extra_dicts_ref:
-            hooks = reference()
-            if hooks is not None and self.id in hooks:
-                del hooks[self.id]
-
-    def __getstate__(self):
-        # weak references do not pickle: keep the dicts themselves (pickle restores them as the module's own)
-        return (self.hooks_dict_ref(), self.id, tuple(reference() for reference in self.extra_dicts_ref))
-
-    def __setstate__(self, state):
-        hooks, self.id, extra = state
-        self._kept = [d for d in (hooks, *extra) if d is not None]  # a dict no module holds must stay alive
-        self.hooks_dict_ref = weakref.ref(hooks if hooks is not None else self._new_dict())
-        self.extra_dicts_ref = tuple(weakref.ref(d if d is not None else self._new_dict()) for d in extra)
-        RemovableHandle._next_id = max(RemovableHandle._next_id, self.id + 1)
-
-    def _new_dict(self):
-        self._kept.append(OrderedDict())
-        return self._kept[-1]
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        self.remove()
 
 
 # hooks that every module runs (``register_module_forward_*_hook``)
