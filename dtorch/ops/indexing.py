@@ -44,6 +44,13 @@ def _scatter_add_into(xp, target, key, values):
         cupyx.scatter_add(target, key, values)
 
 
+def _index_arrays(spec, key):
+    """The index arrays of a key ``build_key`` made (one key entry per spec entry), in the spec's numbering: read
+    back only in a create_graph backward, so the forward stores nothing extra."""
+    found = {entry[1]: part for entry, part in zip(spec, key) if entry[0] == "tensor"}
+    return tuple(found[number] for number in range(len(found)))
+
+
 def index_scatter(grad, spec, index_arrays, shape, accumulate=True):
     """Differentiable ``zeros(shape)`` with ``grad`` added at ``key``: ``IndexScatter`` on Tensors."""
     return IndexScatter.apply(grad, *[constant(a) for a in index_arrays], spec=tuple(spec), shape=tuple(shape),
@@ -80,13 +87,13 @@ class Index(Function):
         self.input_shape = x.shape
         self.input_dtype = x.dtype
         self.is_view = not index_arrays
-        self.index_arrays = index_arrays
         return x[key]
 
     def backward(self, grad):
         xp = self.xp
         if xp is graph_mode.namespace:
-            out = index_scatter(grad, self.spec, self.index_arrays, self.input_shape, accumulate=not self.is_view)
+            out = index_scatter(grad, self.spec, _index_arrays(self.spec, self.key), self.input_shape,
+                                accumulate=not self.is_view)
             return (out,) + (None,) * (len(self.edges) - 1)
         out = xp.zeros(self.input_shape, dtype=grad.dtype)
         if self.is_view:
