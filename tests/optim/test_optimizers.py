@@ -2,6 +2,7 @@
 float64 and float32, the per-parameter loop and the flat-buffer path; plus state_dict round trips and checks."""
 
 import copy
+import inspect
 import itertools
 
 import numpy as np
@@ -497,3 +498,146 @@ def test_user_subclass_of_optimizer_runs_like_torch(tmp_path):
     resumed, opt = run(dtorch, 5, resume=tmp_path / "ckpt.pt")
     assert type(opt.state_dict()["state"][0]["step"]) is int
     np.testing.assert_allclose(ours + resumed, theirs, rtol=1e-10)
+
+
+# ---- constructors of the other optimizers, and state_dicts through torch and back ---------------------------------
+
+# the optimizers beyond SGD/Adam/AdamW/RMSprop/Adagrad, whose constructors are checked here
+OTHER_OPTIMIZERS = ["Adadelta", "Adamax", "NAdam", "RAdam", "ASGD", "Rprop", "SparseAdam", "LBFGS"]
+
+
+@pytest.mark.parametrize("name", OTHER_OPTIMIZERS)
+def test_signature_and_defaults_are_torch(name):
+    """Same argument names, order, kinds and defaults; the same param_group entries and repr."""
+    ours, theirs = inspect.signature(getattr(optim, name)), inspect.signature(getattr(torch.optim, name))
+    assert [(p.name, p.kind, p.default) for p in ours.parameters.values()] == \
+        [(p.name, p.kind, p.default) for p in theirs.parameters.values()]
+    opt = getattr(optim, name)([make_param(np.ones(2, np.float32))])
+    topt = getattr(torch.optim, name)([torch.nn.Parameter(torch.ones(2))])
+    assert opt.defaults == topt.defaults
+    assert opt.param_groups[0].keys() == topt.param_groups[0].keys()
+    assert repr(opt) == repr(topt)
+
+
+@pytest.mark.parametrize("name,kwargs", [
+    ("Adadelta", dict(lr=-1)), ("Adadelta", dict(rho=1.5)), ("Adadelta", dict(eps=-1)),
+    ("Adadelta", dict(weight_decay=-0.1)),
+    ("Adamax", dict(lr=-0.5)), ("Adamax", dict(betas=(1.0, 0.9))), ("Adamax", dict(betas=(0.9, -0.1))),
+    ("Adamax", dict(eps=-1e-8)),
+    ("NAdam", dict(momentum_decay=-1)), ("NAdam", dict(betas=(0.9, 1.0))), ("NAdam", dict(weight_decay=-1)),
+    ("RAdam", dict(lr=-1)), ("RAdam", dict(eps=-1)), ("RAdam", dict(betas=(-0.1, 0.9))),
+    ("ASGD", dict(lr=-1)), ("ASGD", dict(weight_decay=-1)),
+    ("Rprop", dict(lr=-1)), ("Rprop", dict(etas=(1.5, 1.2))), ("Rprop", dict(etas=(0.5, 0.9))),
+    ("SparseAdam", dict(lr=0.0)), ("SparseAdam", dict(eps=0.0)), ("SparseAdam", dict(betas=(1.0, 0.9))),
+    ("LBFGS", dict(lr=-1)),
+])
+def test_argument_errors_are_torch_s(name, kwargs):
+    with pytest.raises(Exception) as theirs:
+        getattr(torch.optim, name)([torch.nn.Parameter(torch.ones(2))], **kwargs)
+    with pytest.raises(type(theirs.value)) as ours:
+        getattr(optim, name)([make_param(np.ones(2, np.float32))], **kwargs)
+    assert str(ours.value) == str(theirs.value)
+
+
+def test_tensor_lr_must_have_one_element():
+    with pytest.raises(ValueError, match="Tensor lr must be 1-element"):
+        optim.NAdam([make_param(np.ones(2))], lr=dtorch.tensor([0.1, 0.2]))
+
+
+@pytest.mark.parametrize("name", ["Adadelta", "Adamax", "NAdam", "RAdam", "ASGD", "Rprop"])
+def test_flags_are_accepted_and_differentiable_is_refused_at_step(name):
+    p = make_param(np.ones(2))
+    opt = getattr(optim, name)([p], foreach=True, maximize=True, capturable=True)
+    p.grad = Tensor._from_array(np.ones(2), None)
+    opt.step()
+    assert (p._array > 1).all(), "maximize ascends"
+    opt = getattr(optim, name)([p], differentiable=True)
+    with pytest.raises(RuntimeError, match="differentiable=True is not supported"):
+        opt.step()
+
+
+def to_torch(value):
+    """dtorch state (Tensors, lists of them, numbers) -> the same structure with torch tensors."""
+    if isinstance(value, Tensor):
+        return torch.from_numpy(np.array(value._array))
+    if isinstance(value, list):
+        return [to_torch(v) for v in value]
+    if isinstance(value, dict):
+        return {k: to_torch(v) for k, v in value.items()}
+    return value
+
+
+def to_dtorch(value):
+    if isinstance(value, torch.Tensor):
+        return Tensor._from_array(value.detach().numpy().copy(), None)
+    if isinstance(value, list):
+        return [to_dtorch(v) for v in value]
+    if isinstance(value, dict):
+        return {k: to_dtorch(v) for k, v in value.items()}
+    return value
+
+
+def convert(state_dict, fn):
+    return {"state": {k: fn(s) for k, s in state_dict["state"].items()},
+            "param_groups": copy.deepcopy(state_dict["param_groups"])}
+
+
+def assert_same_state(ours, theirs, exact=True):
+    """Two state values (dtorch / torch) are equal in structure, type and value."""
+    if isinstance(theirs, torch.Tensor):
+        assert isinstance(ours, Tensor), (type(ours), theirs)
+        assert tuple(ours.shape) == tuple(theirs.shape)
+        a, b = np.asarray(ours._array), theirs.detach().numpy()
+        assert a.dtype == b.dtype
+        if exact:
+            np.testing.assert_array_equal(a, b)
+        else:
+            np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+    elif isinstance(theirs, (list, tuple)):
+        assert len(ours) == len(theirs)
+        for x, y in zip(ours, theirs):
+            assert_same_state(x, y, exact)
+    elif isinstance(theirs, dict):
+        assert list(ours) == list(theirs), "state entries and their order"
+        for key in theirs:
+            assert_same_state(ours[key], theirs[key], exact)
+    elif theirs is None or exact or not isinstance(theirs, float):
+        assert type(ours) is type(theirs) and ours == theirs, (ours, theirs)
+    else:
+        assert type(ours) is float and np.isclose(ours, theirs, rtol=1e-9), (ours, theirs)
+
+
+@pytest.mark.parametrize("name,kwargs", [
+    ("Adadelta", dict(lr=0.5, weight_decay=0.01)), ("Adamax", dict(lr=0.05, betas=(0.8, 0.95))),
+    ("NAdam", dict(lr=0.05, decoupled_weight_decay=True, weight_decay=0.01)),
+    ("RAdam", dict(lr=0.05, betas=(0.8, 0.95))),
+    ("ASGD", dict(lr=0.05, t0=5, lambd=0.01)), ("Rprop", dict(lr=0.02)),
+])
+def test_state_dict_goes_into_torch_and_back(name, kwargs):
+    """torch resumed from dtorch's state_dict continues exactly as torch resumed from its own (PyTorch casts the
+    float32 scalars NAdam and ASGD keep to the parameter's dtype on loading; so do both here); and dtorch loads
+    torch's state_dict into the same state."""
+    half = STEPS // 2
+
+    def continue_torch(params, state_dict):
+        tparams = [torch.nn.Parameter(torch.from_numpy(np.array(p))) for p in params]
+        topt = getattr(torch.optim, name)(tparams, foreach=False, **kwargs)
+        topt.load_state_dict(state_dict)
+        for step in range(half, STEPS):
+            for i, p in enumerate(tparams):
+                p.grad = torch.from_numpy(quadratic_grad(p.detach().numpy(), step, i))
+            topt.step()
+        return [p.detach().numpy() for p in tparams], topt
+
+    tp, topt, _ = run_torch(getattr(torch.optim, name), kwargs, np.float64, steps=half)
+    reference, _ = continue_torch([p.detach().numpy() for p in tp], copy.deepcopy(topt.state_dict()))
+    params, opt, _ = run_dtorch(getattr(optim, name), kwargs, np.float64, None, steps=half)
+    ours, topt2 = continue_torch([p._array for p in params], convert(opt.state_dict(), to_torch))
+    for a, b in zip(ours, reference):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+    back = [make_param(p.copy()) for p in ours]
+    opt3 = getattr(optim, name)(back, **kwargs)
+    tsd = topt2.state_dict()
+    opt3.load_state_dict(convert(tsd, to_dtorch))
+    assert_same_state(opt3.state_dict()["state"], tsd["state"])
