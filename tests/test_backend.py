@@ -70,3 +70,16 @@ def test_dtype_objects():
     import pickle
 
     assert pickle.loads(pickle.dumps(dtorch.float16)) is dtorch.float16
+
+
+def test_finfo_and_iinfo_match_torch():
+    for name in ("float16", "float32", "float64"):
+        ours, theirs = dtorch.finfo(getattr(dtorch, name)), torch.finfo(getattr(torch, name))
+        for field in ("bits", "eps", "max", "min", "tiny", "smallest_normal", "resolution", "dtype"):
+            assert getattr(ours, field) == getattr(theirs, field), (name, field)
+    for name in ("uint8", "int8", "int16", "int32", "int64"):
+        ours, theirs = dtorch.iinfo(getattr(dtorch, name)), torch.iinfo(getattr(torch, name))
+        assert (ours.bits, ours.min, ours.max, ours.dtype) == (theirs.bits, theirs.min, theirs.max, theirs.dtype)
+    assert dtorch.finfo().eps == torch.finfo().eps
+    with pytest.raises(TypeError, match="floating point"):
+        dtorch.finfo(dtorch.int32)

@@ -208,3 +208,9 @@ def test_legacy_constructor_takes_sizes_or_data_like_torch():
         np.testing.assert_array_equal(dtorch.Tensor(data).numpy(), torch.Tensor(data).numpy())
     x = dtorch.tensor([1.0, 2.0])
     assert dtorch.Tensor(x).tolist() == [1.0, 2.0]
+
+
+def test_storage_offset_and_memory_methods():
+    x = dtorch.arange(12.0).reshape(3, 4)
+    assert x[1:, 2:].storage_offset() == torch.arange(12.0).reshape(3, 4)[1:, 2:].storage_offset()
+    assert x.pin_memory() is x and not x.is_pinned() and x.share_memory_() is x

@@ -818,3 +818,53 @@ def test_numpy_under_no_grad_and_float_of_many_elements_like_torch():
             lib.ones(2, requires_grad=True).numpy()
         with pytest.raises(ValueError, match="only one element tensors"):
             float(lib.ones(2))
+
+
+@pytest.mark.parametrize("name", ["expm1", "exp2", "sinh", "cosh", "atan", "arctan", "frac"])
+@pytest.mark.parametrize("shape", [(3, 4), (), (0, 2)])
+def test_unary_math(name, shape):
+    check_op(lambda x: getattr(x, name)(), None, [shape])
+    check_op(lambda x: getattr(x, name)(), None, [(4, 3)], noncontiguous=True)
+
+
+@pytest.mark.parametrize("name", ["asin", "acos", "arcsin", "arccos"])
+def test_inverse_trig_inside_their_domain(name):
+    check_op(lambda x: getattr(x, name)(), None, [(3, 4)], low=-0.9, high=0.9)
+
+
+@pytest.mark.parametrize("name", ["atan2", "hypot", "logaddexp"])
+@pytest.mark.parametrize("shapes", [[(3, 4), (3, 4)], [(3, 4), (4,)], [(2, 1, 3), (4, 1)], [(), (3,)]])
+def test_binary_math(name, shapes):
+    check_op(lambda a, b: getattr(a, name)(b), None, shapes)
+    check_op(lambda a, b: getattr(dtorch if isinstance(a, dtorch.Tensor) else torch, name)(a, b), None, shapes)
+
+
+def test_binary_math_second_order():
+    check_op(lambda a, b: a.atan2(b), None, [(3,), (3,)], second_order=True, dtype="float64")
+    check_op(lambda a, b: a.logaddexp(b), None, [(3,), (3,)], second_order=True, dtype="float64")
+    check_op(lambda x: x.sinh() + x.expm1(), None, [(3,)], second_order=True, dtype="float64")
+
+
+def test_fused_multiply_adds():
+    check_op(lambda a, b, w: a.lerp(b, w), None, [(3, 4), (3, 4), (4,)])
+    check_op(lambda a, b: a.lerp(b, 0.25), None, [(3, 4), (4,)])
+    check_op(lambda a, b, c: a.addcmul(b, c, value=0.5), None, [(3, 4), (3, 4), (4,)])
+    check_op(lambda a, b, c: a.addcdiv(b, c, value=-2), None, [(3, 4), (3, 1), (4,)], low=0.5, high=2.0)
+    check_op(lambda a, b, c: a.addmm(b, c, beta=0.5, alpha=2), None, [(4,), (3, 5), (5, 4)])
+    check_op(lambda a, b, c: a.addmm(b, c, beta=0), None, [(3, 4), (3, 5), (5, 4)])
+    check_op(lambda a, b, c: a.baddbmm(b, c, alpha=0.5), None, [(2, 3, 4), (2, 3, 5), (2, 5, 4)])
+
+
+def test_fused_multiply_adds_in_place():
+    def fn(a, b, c):
+        y = a * 1
+        y.addcmul_(b, c, value=2).addcdiv_(b, c.abs() + 1).lerp_(b, 0.3)
+        return y
+
+    check_op(fn, None, [(3, 4), (3, 4), (4,)])
+
+
+def test_sgn_and_signbit():
+    check_op(lambda x: x.sgn(), None, [(3, 4)], grad=False)  # torch's sgn gradient is a ZeroTensor
+    ours = dtorch.tensor([-0.0, 1.0, -2.0]).signbit()
+    np.testing.assert_array_equal(ours.numpy(), torch.tensor([-0.0, 1.0, -2.0]).signbit().numpy())

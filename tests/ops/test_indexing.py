@@ -461,3 +461,11 @@ def test_gradcheck_mixed_integer_and_tensor_keys():
     key = (slice(None), dtorch.tensor([0, 2, 2]), 0, dtorch.tensor([4, 1, 0]))
     assert dtorch.autograd.gradcheck(lambda t: t[key], (x,))
     assert dtorch.autograd.gradcheck(lambda t, v: _set(key)(t, v), (x, _float64(3)))
+
+
+def test_index_ops():
+    index = lambda t, values: t.new_tensor(values).long()  # noqa: E731
+    check_op(lambda x, s: x.index_add(1, index(x, [0, 2, 0]), s, alpha=2), None, [(3, 4), (3, 3)])
+    check_op(lambda x, s: x.index_copy(0, index(x, [2, 0]), s), None, [(3, 4), (2, 4)])
+    check_op(lambda x: x.index_fill(1, index(x, [0, 3]), -1.5), None, [(3, 4)])
+    check_op(lambda x, s: (x * 1).index_add_(0, index(x, [1, 1]), s), None, [(3, 4), (2, 4)])

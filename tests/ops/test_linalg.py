@@ -295,3 +295,12 @@ def test_gradcheck_matmul_forms_and_einsum_broadcasting():
     assert gradcheck(lambda a: dtorch.einsum("ii->", a), (f64(3, 3),))
     assert gradcheck(lambda t: t.sort(1, descending=True).values, (f64(2, 3, 4),))
     assert gradcheck(lambda t: t.topk(3, 2, largest=False).values, (f64(2, 3, 4),))
+
+
+def test_tensordot_cdist_dist():
+    lib_of = lambda t: dtorch if isinstance(t, dtorch.Tensor) else torch  # noqa: E731
+    check_op(lambda a, b: lib_of(a).tensordot(a, b, dims=1), None, [(2, 3), (3, 4)])
+    check_op(lambda a, b: lib_of(a).tensordot(a, b, dims=([0, 2], [1, 0])), None, [(2, 3, 4), (4, 2, 5)])
+    check_op(lambda a, b: lib_of(a).cdist(a, b), None, [(2, 3, 4), (2, 5, 4)])
+    check_op(lambda a, b: lib_of(a).cdist(a, b, p=1.0), None, [(3, 4), (5, 4)])
+    check_op(lambda a, b: a.dist(b, 3), None, [(3, 4), (4,)])

@@ -379,3 +379,39 @@ def test_all_any_with_an_empty_dim_tuple_reduce_nothing():
     check_op(lambda x: x.mean(()), None, [(3, 4)])
     check_op(lambda x: x.any(()), None, [np.array([[0.0, 1.5]], dtype=np.float32)], grad=False)
     check_op(lambda x: x.all(()), None, [np.array([[0, 3]], dtype=np.uint8)])
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"return_inverse": True}, {"return_counts": True},
+                                    {"return_inverse": True, "return_counts": True}, {"dim": 0}])
+def test_unique(kwargs):
+    values = ints((4, 3), 0, 3, seed=5)
+    ours = dtorch.unique(dtorch.tensor(values), **kwargs)
+    theirs = torch.unique(torch.tensor(values), **kwargs)
+    ours = ours if isinstance(ours, tuple) else (ours,)
+    theirs = theirs if isinstance(theirs, tuple) else (theirs,)
+    for a, b in zip(ours, theirs, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+        assert str(a.dtype).split(".")[1] == str(b.dtype).split(".")[1]
+
+
+def test_counting_and_searching():
+    values = ints((12,), 0, 6, seed=6)
+    weights = np.linspace(0, 1, 12, dtype=np.float32)
+    np.testing.assert_array_equal(dtorch.bincount(dtorch.tensor(values), minlength=8).numpy(),
+                                  torch.bincount(torch.tensor(values), minlength=8).numpy())
+    np.testing.assert_allclose(dtorch.bincount(dtorch.tensor(values), dtorch.tensor(weights)).numpy(),
+                               torch.bincount(torch.tensor(values), torch.tensor(weights)).numpy(), rtol=1e-6)
+    with pytest.raises(RuntimeError, match="non-negative"):
+        dtorch.bincount(dtorch.tensor([1, -1]))
+    boundaries = np.array([[1, 3, 5, 7], [2, 4, 6, 8]])
+    queries = np.array([[3, 6, 0], [1, 9, 4]])
+    for right in (False, True):
+        np.testing.assert_array_equal(
+            dtorch.searchsorted(dtorch.tensor(boundaries), dtorch.tensor(queries), right=right).numpy(),
+            torch.searchsorted(torch.tensor(boundaries), torch.tensor(queries), right=right).numpy())
+        np.testing.assert_array_equal(
+            dtorch.bucketize(dtorch.tensor(queries), dtorch.tensor(boundaries[0]), right=right).numpy(),
+            torch.bucketize(torch.tensor(queries), torch.tensor(boundaries[0]), right=right).numpy())
+    assert dtorch.searchsorted(dtorch.tensor([1, 2]), dtorch.tensor([2]), out_int32=True).dtype == dtorch.int32
+    with pytest.raises(RuntimeError, match=r"boundaries tensor \[2, 4\] and input value tensor \[3, 3\]"):
+        dtorch.searchsorted(dtorch.tensor(boundaries), dtorch.ones(3, 3))

@@ -367,3 +367,23 @@ def test_view_as_dtype_shares_memory_and_checks_sizes():
             lib.ones(3).view(lib.float64)
         with pytest.raises(RuntimeError, match="stride\\(-1\\) must be 1"):
             lib.ones(4, 4).t().view(lib.float64)
+
+
+def test_shape_helpers():
+    check_op(lambda x: x.tile((2, 1, 2)), None, [(3, 4)])
+    check_op(lambda x: x.tile((2,)), None, [(3, 4)])
+    check_op(lambda x: x.repeat_interleave(2), None, [(3, 2)])
+    check_op(lambda x: x.repeat_interleave(3, dim=1), None, [(3, 2)], noncontiguous=True)
+    check_op(lambda x: x.repeat_interleave(x.new_tensor([1, 0, 2]).long(), dim=0), None, [(3, 2)])
+    np.testing.assert_array_equal(dtorch.repeat_interleave(dtorch.tensor([2, 0, 1])).numpy(),
+                                  torch.repeat_interleave(torch.tensor([2, 0, 1])).numpy())
+    check_op(lambda x: x.ravel(), None, [(3, 4)], noncontiguous=True)
+    check_op(lambda x: x.moveaxis(0, -1), None, [(2, 3, 4)])
+    for indexing in ("ij", "xy"):
+        check_op(lambda a, b, c: sum(g * (i + 1) for i, g in enumerate(
+            (dtorch if isinstance(a, dtorch.Tensor) else torch).meshgrid(a, b, c, indexing=indexing))),
+            None, [(3,), (4,), (2,)])
+    check_op(lambda a, b: sum((dtorch if isinstance(a, dtorch.Tensor) else torch).broadcast_tensors(a, b)),
+             None, [(3, 1), (4,)])
+    with pytest.raises(RuntimeError, match=r"\[3, 2\], \[4\]"):
+        dtorch.broadcast_tensors(dtorch.ones(3, 2), dtorch.ones(4))
