@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import dtorch
+from helpers import assert_close
 
 
 def _linear(library, out_features=3, in_features=4, seed=0, dtype="float64"):
@@ -46,10 +47,6 @@ def _modules(library):
     return Symmetric, Scale, Split
 
 
-def _compare(ours, theirs, what, rtol=1e-10, atol=1e-12):
-    np.testing.assert_allclose(ours.detach().numpy(), theirs.detach().numpy(), rtol=rtol, atol=atol, err_msg=what)
-
-
 def _step_gradients(module, library, x):
     """Forward, backward of a fixed function; returns the named parameter gradients."""
     module.zero_grad()
@@ -82,9 +79,9 @@ def test_register_chain_assign_and_remove_match_torch():
     theirs, ours = results[torch], results[dtorch]
     assert ours[0] == theirs[0]
     for name in theirs[1]:
-        _compare(ours[1][name], theirs[1][name], f"gradient of {name}")
+        assert_close(ours[1][name], theirs[1][name], 1e-12, 1e-10, f"gradient of {name}")
     for index in (2, 3, 4):
-        _compare(ours[index], theirs[index], f"weight {index}")
+        assert_close(ours[index], theirs[index], 1e-12, 1e-10, f"weight {index}")
     assert ours[5:] == theirs[5:] == ("Linear", ["bias", "weight"])
 
 
@@ -107,8 +104,8 @@ def test_right_inverse_with_several_tensors_and_leave_unparametrized():
         results[library] = (keys, value, m2.weight.detach().clone(), original.shape)
     assert results[dtorch][0] == results[torch][0] == ["bias", "parametrizations.weight.original0",
                                                        "parametrizations.weight.original1"]
-    _compare(results[dtorch][1], results[torch][1], "split")
-    _compare(results[dtorch][2], results[torch][2], "unparametrized")
+    assert_close(results[dtorch][1], results[torch][1], 1e-12, 1e-10, "split")
+    assert_close(results[dtorch][2], results[torch][2], 1e-12, 1e-10, "unparametrized")
 
 
 def test_cached_reuses_the_parametrized_tensor():
@@ -148,11 +145,11 @@ def test_weight_norm_matches_torch(dim):
         results[library] = (sorted(m.state_dict()), m.weight.detach().clone(), grads,
                             {k: v.detach().clone() for k, v in m.state_dict().items()})
     assert results[dtorch][0] == results[torch][0]
-    _compare(results[dtorch][1], results[torch][1], "weight")
+    assert_close(results[dtorch][1], results[torch][1], 1e-12, 1e-10, "weight")
     for name, grad in results[torch][2].items():
-        _compare(results[dtorch][2][name], grad, f"gradient of {name}")
+        assert_close(results[dtorch][2][name], grad, 1e-12, 1e-10, f"gradient of {name}")
     for name, value in results[torch][3].items():
-        _compare(results[dtorch][3][name], value, f"state {name}")
+        assert_close(results[dtorch][3][name], value, 1e-12, 1e-10, f"state {name}")
 
 
 def test_weight_norm_on_a_conv_round_trips_its_state_dict():
@@ -160,7 +157,7 @@ def test_weight_norm_on_a_conv_round_trips_its_state_dict():
     ours = dtorch.nn.utils.parametrizations.weight_norm(dtorch.nn.Conv2d(2, 3, 3).double())
     ours.load_state_dict({k: dtorch.from_numpy(v.detach().numpy().copy()) for k, v in theirs.state_dict().items()})
     x = np.random.default_rng(5).standard_normal((1, 2, 5, 5))
-    _compare(ours(dtorch.tensor(x)), theirs(torch.tensor(x)), "conv output")
+    assert_close(ours(dtorch.tensor(x)), theirs(torch.tensor(x)), 1e-12, 1e-10, "conv output")
 
 
 @pytest.mark.parametrize("make, dim", [(lambda L: _linear(L, 3, 5), None),
@@ -183,10 +180,10 @@ def test_spectral_norm_matches_torch_with_the_same_vectors(make, dim):
         grads_theirs = _step_gradients(theirs, torch, x)
         grads_ours = _step_gradients(ours, dtorch, x)
         for name, grad in grads_theirs.items():
-            _compare(grads_ours[name], grad, f"step {step}: gradient of {name}", rtol=1e-8)
-        _compare(ours.parametrizations.weight[0]._u, theirs.parametrizations.weight[0]._u, "u", rtol=1e-8)
+            assert_close(grads_ours[name], grad, 1e-12, 1e-8, f"step {step}: gradient of {name}")
+        assert_close(ours.parametrizations.weight[0]._u, theirs.parametrizations.weight[0]._u, 1e-12, 1e-8, "u")
     ours.eval(), theirs.eval()
-    _compare(ours.weight, theirs.weight, "eval weight", rtol=1e-8)
+    assert_close(ours.weight, theirs.weight, 1e-12, 1e-8, "eval weight")
 
 
 @pytest.mark.parametrize("shape, orthogonal_map", [((4, 4), None), ((4, 4), "cayley"), ((5, 3), None),
@@ -201,10 +198,10 @@ def test_orthogonal_matches_torch(shape, orthogonal_map):
     assert sorted(ours.state_dict()) == sorted(theirs.state_dict())
     # the base of a non-square weight has random extra columns: take torch's
     ours.load_state_dict({k: dtorch.from_numpy(v.detach().numpy().copy()) for k, v in theirs.state_dict().items()})
-    _compare(ours.weight, theirs.weight, "weight", rtol=1e-8, atol=1e-10)
+    assert_close(ours.weight, theirs.weight, 1e-10, 1e-8, "weight")
     grads_theirs, grads_ours = _step_gradients(theirs, torch, x), _step_gradients(ours, dtorch, x)
     for name, grad in grads_theirs.items():
-        _compare(grads_ours[name], grad, f"gradient of {name}", rtol=1e-7, atol=1e-10)
+        assert_close(grads_ours[name], grad, 1e-10, 1e-7, f"gradient of {name}")
     weight = ours.weight.detach().numpy()
     gram = weight @ weight.T if out_features <= in_features else weight.T @ weight
     np.testing.assert_allclose(gram, np.eye(min(shape)), atol=1e-10)
@@ -221,16 +218,16 @@ def test_matrix_exp_and_householder_product_match_torch():
         a = rng.standard_normal((2, 4, 4)) * scale
         ours = dtorch.tensor(a, requires_grad=True)
         theirs = torch.tensor(a, requires_grad=True)
-        _compare(dtorch.linalg.matrix_exp(ours), torch.linalg.matrix_exp(theirs), "matrix_exp", rtol=1e-9)
+        assert_close(dtorch.linalg.matrix_exp(ours), torch.linalg.matrix_exp(theirs), 1e-12, 1e-9, "matrix_exp")
         dtorch.linalg.matrix_exp(ours).sin().sum().backward()
         torch.linalg.matrix_exp(theirs).sin().sum().backward()
-        _compare(ours.grad, theirs.grad, "matrix_exp gradient", rtol=1e-8, atol=1e-10)
+        assert_close(ours.grad, theirs.grad, 1e-10, 1e-8, "matrix_exp gradient")
     a, tau = rng.standard_normal((5, 3)), rng.uniform(0, 2, size=2)
     ours_a, ours_tau = dtorch.tensor(a, requires_grad=True), dtorch.tensor(tau, requires_grad=True)
     theirs_a, theirs_tau = torch.tensor(a, requires_grad=True), torch.tensor(tau, requires_grad=True)
-    _compare(dtorch.linalg.householder_product(ours_a, ours_tau), torch.linalg.householder_product(theirs_a,
-                                                                                                   theirs_tau), "hp")
+    assert_close(dtorch.linalg.householder_product(ours_a, ours_tau),
+                 torch.linalg.householder_product(theirs_a, theirs_tau), 1e-12, 1e-10, "hp")
     dtorch.linalg.householder_product(ours_a, ours_tau).pow(3).sum().backward()
     torch.linalg.householder_product(theirs_a, theirs_tau).pow(3).sum().backward()
-    _compare(ours_a.grad, theirs_a.grad, "householder gradient a")
-    _compare(ours_tau.grad, theirs_tau.grad, "householder gradient tau")
+    assert_close(ours_a.grad, theirs_a.grad, 1e-12, 1e-10, "householder gradient a")
+    assert_close(ours_tau.grad, theirs_tau.grad, 1e-12, 1e-10, "householder gradient tau")
