@@ -8,6 +8,7 @@ initialises MPI and never imports CuPy.
 
 from dtorch import _backend
 from dtorch._backend import (  # noqa: F401
+    bfloat16,
     bool_ as bool,
     complex64,
     complex128,
@@ -121,7 +122,7 @@ def is_tensor(obj):
 
 
 def is_floating_point(input):
-    return input._array.dtype.kind == "f"
+    return _backend.is_floating_numpy(input._array.dtype)
 
 
 def numel(input):
@@ -260,6 +261,7 @@ Tensor.mT = property(_M.mT)
 Tensor.H = property(_M.T)
 
 Tensor.half = _M._to_dtype(float16)
+Tensor.bfloat16 = _M._to_dtype(bfloat16)
 Tensor.float = _M._to_dtype(float32)
 Tensor.double = _M._to_dtype(float64)
 Tensor.char = _M._to_dtype(int8)
@@ -349,7 +351,15 @@ from dtorch._legacy_types import (  # noqa: E402,F401
     ShortTensor,
     set_default_tensor_type,
 )
-from dtorch.amp import autocast  # noqa: E402,F401
+from dtorch.amp import (  # noqa: E402,F401
+    autocast,
+    get_autocast_cpu_dtype,
+    get_autocast_dtype,
+    is_autocast_cpu_enabled,
+    is_autocast_enabled,
+    set_autocast_dtype,
+    set_autocast_enabled,
+)
 
 cuda.amp = amp  # the older spelling, torch.cuda.amp.GradScaler / autocast
 

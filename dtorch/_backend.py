@@ -8,6 +8,7 @@ Contents: the dtype table (``dtorch.float32`` and friends, PyTorch's promotion r
 ``cuda:N``), ``xp_of(array)`` (NumPy or CuPy for an array) and moving arrays between devices.
 """
 
+import ml_dtypes
 import numpy as np
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -30,7 +31,7 @@ class dtype:
         # category orders bool < integer < floating point < complex, as PyTorch's promotion does
         self.category = category
         self.is_floating_point = category == 2
-        self.is_signed = self.numpy_dtype.kind in "ifc"
+        self.is_signed = self.numpy_dtype.kind in "ifc" or category >= 2  # bfloat16's NumPy kind is 'V'
         self.itemsize = self.numpy_dtype.itemsize
 
     @property
@@ -61,8 +62,20 @@ bool_ = dtype("bool", np.bool_, 0)
 # the gradient of a real loss with respect to z = x + iy is dL/dx + i dL/dy)
 complex64 = dtype("complex64", np.complex64, 3)
 complex128 = dtype("complex128", np.complex128, 3)
+# bfloat16 is ml_dtypes' NumPy type (the one JAX uses). Its NumPy kind is 'V', not 'f': code that asks "is this
+# array floating?" tests ``kind == "f"`` first (free for float32) and falls back to membership in FLOATING_NUMPY.
+# CuPy has no bfloat16: moving such an array to a GPU is refused in ``to_device``.
+bfloat16 = dtype("bfloat16", ml_dtypes.bfloat16, 2)
+BFLOAT16_NUMPY = bfloat16.numpy_dtype
 
-ALL_DTYPES = (float16, float32, float64, int8, int16, int32, int64, uint8, bool_, complex64, complex128)
+ALL_DTYPES = (float16, float32, float64, int8, int16, int32, int64, uint8, bool_, complex64, complex128, bfloat16)
+# the NumPy dtypes of dtorch's floating dtypes, bfloat16 included (kind 'f' or 'V')
+FLOATING_NUMPY = frozenset(d.numpy_dtype for d in ALL_DTYPES if d.category == 2)
+
+
+def is_floating_numpy(numpy_dtype):
+    """True for the NumPy dtype of a dtorch floating dtype (float16/32/64 and bfloat16, whose kind is 'V')."""
+    return numpy_dtype.kind == "f" or numpy_dtype in FLOATING_NUMPY
 _DTYPE_BY_NUMPY = {d.numpy_dtype: d for d in ALL_DTYPES}
 _DTYPE_BY_NAME = {d.name: d for d in ALL_DTYPES}
 _DTYPE_BY_NAME.update(half=float16, float=float32, double=float64, short=int16, int=int32, long=int64,
@@ -198,7 +211,7 @@ class finfo:
     def __init__(self, type=None):
         d = get_default_dtype() if type is None else type
         numpy_dtype = to_numpy_dtype(d)
-        if numpy_dtype.kind != "f":
+        if not is_floating_numpy(numpy_dtype):
             raise TypeError(f"torch.finfo() requires a floating point input type, got {from_numpy_dtype(numpy_dtype)}")
         info = np.finfo(numpy_dtype)
         self.bits = info.bits
@@ -420,9 +433,20 @@ def to_device(array, target):
         return array
     if target.type == "cpu":
         return array.get()
+    check_cuda_dtype(array.dtype)
     cp = cupy()
     with cp.cuda.Device(target.index):
         return cp.asarray(array)
+
+
+def check_cuda_dtype(numpy_dtype):
+    """Refuse, before CuPy is needed, a dtype that CuPy cannot hold (bfloat16) for a CUDA tensor."""
+    if numpy_dtype == BFLOAT16_NUMPY:
+        raise TypeError(
+            "bfloat16 tensors cannot be moved to CUDA in dtorch: CuPy has no bfloat16 dtype, so dtorch keeps "
+            "bfloat16 on the CPU (through ml_dtypes). On the GPU use float16 (autocast('cuda') computes in float16 "
+            "by default)"
+        )
 
 
 def array_module_for(target):

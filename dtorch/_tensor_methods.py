@@ -53,6 +53,7 @@ def to(self, *args, **kwargs):
     if device is not None:
         target = _backend.as_device(device)
         if target.type == "cuda" and not _backend.cuda_is_available():
+            _backend.check_cuda_dtype(self._array.dtype if dtype is None else _backend.to_numpy_dtype(dtype))
             _backend.cupy()  # raises naming the extra to install
             raise RuntimeError("Torch not compiled with CUDA enabled: no GPU is visible to CuPy")
         if target != self.device:
@@ -60,7 +61,7 @@ def to(self, *args, **kwargs):
     if dtype is not None:
         numpy_dtype = _backend.to_numpy_dtype(dtype)
         if result._array.dtype != numpy_dtype:
-            if numpy_dtype.kind == "f":
+            if _backend.is_floating_numpy(numpy_dtype):
                 result = F._cast(result, numpy_dtype)
             else:
                 result = _new(result._array.astype(numpy_dtype), None)
@@ -291,4 +292,6 @@ def numpy(self, *, force=False):
             f"can't convert {self.device} device type tensor to numpy. Use Tensor.cpu() to copy the tensor "
             "to host memory first."
         )
+    if self._array.dtype == _backend.BFLOAT16_NUMPY:  # as PyTorch: NumPy has no bfloat16 of its own
+        raise TypeError("Got unsupported ScalarType BFloat16")
     return self._array

@@ -152,6 +152,8 @@ def from_numpy(array):
 def _filled(size, fill, dtype, device, requires_grad):
     numpy_dtype = _numpy_dtype(dtype) or _backend.get_default_dtype().numpy_dtype
     target = _backend.as_device(device if device is not None else _backend.default_device)
+    if target is not None and target.type == "cuda":
+        _backend.check_cuda_dtype(numpy_dtype)  # bfloat16: refused before CuPy is needed
     xp = _backend.array_module_for(target)
     nbytes = np.dtype(numpy_dtype).itemsize
     for extent in size:
@@ -279,7 +281,7 @@ def eye(n, m=None, *, dtype=None, device=None, requires_grad=False):
 
 def _float_dtype(dtype):
     numpy_dtype = _numpy_dtype(dtype) or _backend.get_default_dtype().numpy_dtype
-    if numpy_dtype.kind != "f":
+    if not _backend.is_floating_numpy(numpy_dtype):
         raise RuntimeError(f"expected a floating point dtype, got {_backend.from_numpy_dtype(numpy_dtype)}")
     return numpy_dtype
 

@@ -57,6 +57,98 @@ def _cast(tensor, numpy_dtype):
     return E.Cast.apply(tensor, dtype=numpy_dtype)
 
 
+# ---- autocast and bfloat16 products ----------------------------------------------------------------------------------
+# The matmul family, linear and the convolutions call ``_lower_precision`` when ``_AUTOCAST.active`` (one attribute
+# read) or their input is bfloat16 (an identity test: NumPy keeps one bfloat16 dtype object) and they are not already
+# inside it (``_AUTOCAST.inner``); the ops PyTorch runs in float32 under autocast call ``_autocast_float32`` when
+# ``_AUTOCAST.active``. Everything else never looks.
+_AUTOCAST = grad_mode.autocast_state
+_BFLOAT16 = _backend.BFLOAT16_NUMPY
+_FLOAT32 = np.dtype(np.float32)
+_FLOAT64 = np.dtype(np.float64)
+
+
+def _autocast_target(tensors):
+    """The NumPy dtype of the enabled autocast region for the device type of ``tensors``' first tensor, or None."""
+    first = next(t for t in tensors if t is not None)
+    device_type = "cuda" if _backend.is_cupy_array(first._array) else "cpu"
+    if not _AUTOCAST.enabled[device_type]:
+        return None, device_type
+    return _AUTOCAST.dtype[device_type].numpy_dtype, device_type
+
+
+def _autocast_cast(tensors, target, device_type):
+    """``tensors`` with their floating members on ``device_type`` cast (differentiably) to ``target``; float64 stays,
+    as PyTorch's autocast leaves double alone."""
+    cuda = device_type == "cuda"
+    return tuple(t if t is None or t._array.dtype == target or t._array.dtype == _FLOAT64
+                 or not _backend.is_floating_numpy(t._array.dtype) or _backend.is_cupy_array(t._array) != cuda
+                 else E.Cast.apply(t, dtype=target) for t in tensors)
+
+
+def _lower_precision(function, tensors, *args, **kwargs):
+    """``function(*tensors, *args, **kwargs)`` for a matmul, linear or convolution, as PyTorch runs it in an
+    autocast region or on bfloat16 tensors.
+
+    Inside an enabled autocast region of the tensors' device type, floating inputs are first cast to the region's
+    dtype (differentiable casts: the parameters' gradients come back in their own dtype). When the inputs are then
+    all bfloat16, the product runs in float32 and its result is rounded once to bfloat16, as PyTorch's CPU kernels
+    accumulate bfloat16 products in float32 (NumPy would give a float32 result, or fail for some ops).
+    """
+    if _AUTOCAST.active:
+        target, device_type = _autocast_target(tensors)
+        if target is not None:
+            tensors = _autocast_cast(tensors, target, device_type)
+    round_to = None
+    if builtins.all(t is None or t._array.dtype == _BFLOAT16 for t in tensors):
+        tensors = tuple(None if t is None else E.Cast.apply(t, dtype=_FLOAT32) for t in tensors)
+        round_to = _BFLOAT16
+    # the casts are made: the function's own calls (and the nested front ends it calls) skip them
+    active, inner = _AUTOCAST.active, _AUTOCAST.inner
+    _AUTOCAST.active, _AUTOCAST.inner = False, True
+    try:
+        out = function(*tensors, *args, **kwargs)
+    finally:
+        _AUTOCAST.active, _AUTOCAST.inner = active, inner
+    return out if round_to is None else E.Cast.apply(out, dtype=round_to)
+
+
+def _in_float32(function, input, *args, **kwargs):
+    """``function(input, ...)`` for a bfloat16 ``input`` (a reduction or a normalization), computed in float32 with
+    its floating results rounded once to bfloat16: PyTorch's CPU kernels accumulate bfloat16 in float32, where NumPy
+    would sum in bfloat16 and lose most digits of a long sum. Differentiable both ways."""
+    result = function(E.Cast.apply(input, dtype=_FLOAT32), *args, **kwargs)
+    return _round_to_bfloat16(result)
+
+
+def _tensors_in_float32(function, tensors, *args, **kwargs):
+    """``function(*tensors, ...)`` with the bfloat16 members of ``tensors`` computed in float32, and the floating
+    results rounded to bfloat16 (``_in_float32`` for ops with parameters, such as ``layer_norm``)."""
+    tensors = tuple(E.Cast.apply(t, dtype=_FLOAT32) if t is not None and t._array.dtype == _BFLOAT16 else t
+                    for t in tensors)
+    return _round_to_bfloat16(function(*tensors, *args, **kwargs))
+
+
+def _round_to_bfloat16(result):
+    if isinstance(result, Tensor):
+        return E.Cast.apply(result, dtype=_BFLOAT16) if result._array.dtype == _FLOAT32 else result
+    items = [_round_to_bfloat16(item) for item in result]  # (values, indices), var_mean's pair
+    return type(result)(*items) if hasattr(result, "_fields") else type(result)(items)
+
+
+def _autocast_float32(tensors, device_types=("cpu", "cuda")):
+    """``tensors`` with float16/bfloat16 members cast up to float32 when an autocast region is enabled for their
+    device type and that type is in ``device_types`` (PyTorch's list of ops that autocast runs in float32 differs
+    between the CPU and CUDA); the tensors unchanged otherwise."""
+    target, device_type = _autocast_target(tensors)
+    if target is None or device_type not in device_types:
+        return tensors
+    cuda = device_type == "cuda"
+    return tuple(t if t is None or t._array.dtype == _FLOAT32 or t._array.dtype == _FLOAT64
+                 or not _backend.is_floating_numpy(t._array.dtype) or _backend.is_cupy_array(t._array) != cuda
+                 else E.Cast.apply(t, dtype=_FLOAT32) for t in tensors)
+
+
 def _default_float_numpy():
     return _backend.get_default_dtype().numpy_dtype
 
@@ -510,6 +602,8 @@ def relu(input):
 def gelu(input, approximate="none"):
     if approximate not in ("none", "tanh"):
         raise RuntimeError(f"approximate argument must be either none or tanh, got '{approximate}'")
+    if input._array.dtype is _BFLOAT16:  # 1 + erf cancels: PyTorch computes in float32 and rounds once
+        return _in_float32(gelu, input, approximate)
     return E.Gelu.apply(input, approximate=approximate)
 
 
@@ -652,7 +746,9 @@ def sum(input, dim=None, keepdim=False, *, dtype=None):
     if numpy_dtype is not None:
         # cast first, as PyTorch does, so the gradient comes back in the input's dtype
         input, numpy_dtype = _cast(input, numpy_dtype), None
-    elif input._array.dtype.kind in "biu":
+    elif input._array.dtype.kind in "biuV":  # (kind 'V' is bfloat16: tested here at no cost to float32)
+        if input._array.dtype == _BFLOAT16:
+            return _in_float32(sum, input, dim, keepdim)
         numpy_dtype = np.dtype(np.int64)
     axes = normalize_dims(dim, input._array.ndim)
     return R.Sum.apply(input, axes=axes, keepdim=keepdim, dtype=numpy_dtype)
@@ -663,6 +759,8 @@ def mean(input, dim=None, keepdim=False, *, dtype=None):
     if dtype is not None:
         input = _cast(input, _backend.to_numpy_dtype(dtype))
     if input._array.dtype.kind not in "fc":
+        if input._array.dtype == _BFLOAT16:
+            return _in_float32(mean, input, dim, keepdim)
         raise RuntimeError(
             "mean(): could not infer output dtype. Input dtype must be either a floating point or complex dtype. "
             f"Got: {input.dtype}"
@@ -674,7 +772,9 @@ def mean(input, dim=None, keepdim=False, *, dtype=None):
 def prod(input, dim=None, keepdim=False, *, dtype=None):
     if dtype is not None:
         input = _cast(input, _backend.to_numpy_dtype(dtype))
-    elif input._array.dtype.kind in "biu":
+    elif input._array.dtype.kind in "biuV":
+        if input._array.dtype == _BFLOAT16:
+            return _in_float32(prod, input, dim, keepdim)
         input = _cast(input, np.dtype(np.int64))
     axes = normalize_dims(dim, input._array.ndim) if dim is not None else tuple(range(input._array.ndim))
     return R.Prod.apply(input, axes=axes, keepdim=keepdim)
@@ -801,6 +901,8 @@ def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     """
     if isinstance(dim, bool):
         dim, unbiased = None, dim
+    if input._array.dtype is _BFLOAT16:
+        return _in_float32(var, input, dim, unbiased, keepdim, correction=correction)
     _check_floating(input, "std and var only support floating point and complex dtypes")
     axes = normalize_dims(dim, input._array.ndim)
     return R.Var.apply(input, axes=axes, keepdim=keepdim, correction=_correction(unbiased, correction))
@@ -810,6 +912,8 @@ def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     """Standard deviation over ``dim``; same arguments as ``var``."""
     if isinstance(dim, bool):
         dim, unbiased = None, dim
+    if input._array.dtype is _BFLOAT16:
+        return _in_float32(std, input, dim, unbiased, keepdim, correction=correction)
     _check_floating(input, "std and var only support floating point and complex dtypes")
     axes = normalize_dims(dim, input._array.ndim)
     return R.Std.apply(input, axes=axes, keepdim=keepdim, correction=_correction(unbiased, correction))
@@ -836,6 +940,8 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
         p = 2
     if p == "nuc":
         raise NotImplementedError("dtorch.norm: the nuclear norm is not implemented")
+    if input._array.dtype is _BFLOAT16:
+        return _in_float32(norm, input, p, dim, keepdim)
     _check_floating(input, f"linalg.vector_norm: Expected a floating point or complex tensor as input. Got "
                            f"{input.dtype}")
     axes = normalize_dims(dim, input._array.ndim)
@@ -843,6 +949,8 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
 
 
 def logsumexp(input, dim, keepdim=False):
+    if input._array.dtype is _BFLOAT16:
+        return _in_float32(logsumexp, input, dim, keepdim)
     axes = normalize_dims(dim, input._array.ndim)
     return R.LogSumExp.apply(_float_input(input), axes=axes, keepdim=keepdim)
 
@@ -850,7 +958,9 @@ def logsumexp(input, dim, keepdim=False):
 def cumsum(input, dim, *, dtype=None):
     if dtype is not None:
         input = _cast(input, _backend.to_numpy_dtype(dtype))
-    elif input._array.dtype.kind in "biu":
+    elif input._array.dtype.kind in "biuV":
+        if input._array.dtype == _BFLOAT16:
+            return _in_float32(cumsum, input, dim)
         input = _cast(input, np.dtype(np.int64))
     return R.CumSum.apply(input, axis=_wrap_dim(dim, input._array.ndim))
 
@@ -858,7 +968,9 @@ def cumsum(input, dim, *, dtype=None):
 def cumprod(input, dim, *, dtype=None):
     if dtype is not None:
         input = _cast(input, _backend.to_numpy_dtype(dtype))
-    elif input._array.dtype.kind in "biu":
+    elif input._array.dtype.kind in "biuV":
+        if input._array.dtype == _BFLOAT16:
+            return _in_float32(cumprod, input, dim)
         input = _cast(input, np.dtype(np.int64))
     return R.CumProd.apply(input, axis=_wrap_dim(dim, input._array.ndim))
 
@@ -1672,6 +1784,8 @@ def matmul(input, other):
         raise RuntimeError(
             f"both arguments to matmul need to be at least 1D, but they are {input._array.ndim}D and {other._array.ndim}D"
         )
+    if _AUTOCAST.active or input._array.dtype is _BFLOAT16 and not _AUTOCAST.inner:
+        return _lower_precision(matmul, (input, other))
     if input._array.dtype is not other._array.dtype:
         if input._array.dtype != other._array.dtype:
             raise RuntimeError(
@@ -2046,6 +2160,8 @@ def addmm(input, mat1, mat2, *, beta=1, alpha=1):
     """
     if mat1._array.ndim != 2 or mat2._array.ndim != 2:
         raise RuntimeError(f"addmm: expected 2-D matrices, got shapes {list(mat1.shape)} and {list(mat2.shape)}")
+    if _AUTOCAST.active or mat1._array.dtype is _BFLOAT16 and not _AUTOCAST.inner:
+        return _lower_precision(lambda i, a, b: addmm(i, a, b, beta=beta, alpha=alpha), (input, mat1, mat2))
     return _scaled_sum(input, mm(mat1, mat2), beta, alpha)
 
 
@@ -2055,6 +2171,8 @@ def baddbmm(input, batch1, batch2, *, beta=1, alpha=1):
         raise RuntimeError(
             f"baddbmm: expected 3-D tensors, got shapes {list(batch1.shape)} and {list(batch2.shape)}"
         )
+    if _AUTOCAST.active or batch1._array.dtype is _BFLOAT16 and not _AUTOCAST.inner:
+        return _lower_precision(lambda i, a, b: baddbmm(i, a, b, beta=beta, alpha=alpha), (input, batch1, batch2))
     return _scaled_sum(input, bmm(batch1, batch2), beta, alpha)
 
 

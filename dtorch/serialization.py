@@ -108,11 +108,11 @@ _STORAGE_BY_DTYPE = {
     np.dtype(np.int8): "CharStorage",
     np.dtype(np.uint8): "ByteStorage",
     np.dtype(np.bool_): "BoolStorage",
+    _backend.BFLOAT16_NUMPY: "BFloat16Storage",  # ml_dtypes' bfloat16: the same 2-byte layout as torch's
 }
 _DTYPE_BY_STORAGE = {name: dt for dt, name in _STORAGE_BY_DTYPE.items()}
 # storages torch can write but dtorch has no dtype for: loading them is a clear error
 _UNSUPPORTED_STORAGES = {
-    "BFloat16Storage": "bfloat16",
     "ComplexFloatStorage": "complex64",
     "ComplexDoubleStorage": "complex128",
     "QInt8Storage": "qint8",
@@ -761,7 +761,8 @@ def _write_entry(archive, name, payload):
     """Write one stored entry whose data starts on a 64-byte boundary (torch mmaps storages at aligned offsets)."""
     name = f"{_RECORD}/{name}"
     if isinstance(payload, np.ndarray):
-        data = memoryview(payload).cast("B") if payload.size else memoryview(b"")
+        # the bytes (ml_dtypes' bfloat16 has no buffer-protocol format, so view it as uint8 first)
+        data = memoryview(payload.reshape(-1).view(np.uint8)) if payload.size else memoryview(b"")
     else:
         data = memoryview(payload)
     size = data.nbytes

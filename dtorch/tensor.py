@@ -169,7 +169,7 @@ class Tensor:
         return bool(self._array.flags.c_contiguous)
 
     def is_floating_point(self):
-        return self._array.dtype.kind == "f"
+        return _backend.is_floating_numpy(self._array.dtype)
 
     def is_complex(self):
         return False
@@ -229,7 +229,7 @@ class Tensor:
                 "you can only change requires_grad flags of leaf variables. If you want to use a computed "
                 "variable in a subgraph that doesn't require differentiation use var_no_grad = var.detach()."
             )
-        if requires_grad and self._array.dtype.kind not in "f":
+        if requires_grad and not _backend.is_floating_numpy(self._array.dtype):
             raise RuntimeError("only Tensors of floating point dtype can require gradients")
         self.requires_grad = bool(requires_grad)
         return self
@@ -290,6 +290,8 @@ class Tensor:
 
     def __array__(self, dtype=None, copy=None):
         array = self._array.get() if _backend.is_cupy_array(self._array) else self._array
+        if array.dtype == _backend.BFLOAT16_NUMPY and dtype is None:  # as PyTorch: NumPy has no bfloat16 of its own
+            raise TypeError("Got unsupported ScalarType BFloat16")
         if dtype is not None:
             return array.astype(dtype, copy=False)
         return array

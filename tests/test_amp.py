@@ -1,5 +1,6 @@
 """dtorch.amp against torch.amp: GradScaler's scale schedule, skipped steps and parameters follow PyTorch's over a
-run with injected inf/NaN gradients; autocast is accepted and leaves dtypes alone; backends settings are kept."""
+run with injected inf/NaN gradients; autocast casts the ops PyTorch's autocast casts (MLP and CNN training steps,
+the op policy, nesting and the decorator against torch.autocast on the CPU); backends settings are kept."""
 
 import math
 
@@ -82,18 +83,154 @@ def test_disabled_and_cuda_without_gpu_pass_through():
     assert w.item() == 0.0
 
 
-def test_autocast_is_accepted_and_keeps_dtypes():
-    with dtorch.autocast("cpu", dtype=dtorch.bfloat16 if hasattr(dtorch, "bfloat16") else dtorch.float16):
-        out = dtorch.ones(2, 3) @ dtorch.ones(3, 2)
-    assert out.dtype == dtorch.float32
+def _copy_into_torch(ours, theirs):
+    theirs.load_state_dict({k: torch.from_numpy(v._array.copy()) for k, v in ours.state_dict().items()})
 
-    @dtorch.autocast("cuda")
-    def forward(x):
-        return x * 2
 
-    assert forward(dtorch.ones(1)).item() == 2.0
+def _close(ours, theirs, rtol=1.6e-2, atol=1e-2, what=""):
+    assert repr(ours.dtype).replace("dtorch.", "") == repr(theirs.dtype).replace("torch.", ""), what
+    np.testing.assert_allclose(ours.detach().float()._array, theirs.detach().float().numpy(), rtol=rtol, atol=atol)
+
+
+def _mlp(lib):
+    return lib.nn.Sequential(lib.nn.Linear(10, 32), lib.nn.ReLU(), lib.nn.Linear(32, 4))
+
+
+def _cnn(lib):
+    return lib.nn.Sequential(lib.nn.Conv2d(3, 6, 3, padding=1), lib.nn.ReLU(), lib.nn.MaxPool2d(2),
+                             lib.nn.Flatten(), lib.nn.Linear(6 * 4 * 4, 5))
+
+
+@pytest.mark.parametrize("make, shape, classes", [(_mlp, (16, 10), 4), (_cnn, (4, 3, 8, 8), 5)])
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_autocast_cpu_training_step_matches_pytorch(make, shape, classes, dtype):
+    """Under autocast('cpu'): the products run in the region's dtype, the loss in float32, and the parameters'
+    gradients come back in float32 (differentiable casts), all as PyTorch's autocast."""
+    dtorch.manual_seed(0)
+    ours, theirs = make(dtorch), make(torch)
+    _copy_into_torch(ours, theirs)
+    x = np.random.RandomState(1).randn(*shape).astype(np.float32)
+    y = np.random.RandomState(2).randint(0, classes, shape[0])
+    results = []
+    for lib, net in ((dtorch, ours), (torch, theirs)):
+        with lib.autocast("cpu", dtype=getattr(lib, dtype)):
+            logits = net(lib.from_numpy(x))
+            loss = lib.nn.functional.cross_entropy(logits, lib.from_numpy(y))
+        loss.backward()
+        results.append((logits, loss))
+    (logits, loss), (their_logits, their_loss) = results
+    _close(logits, their_logits)
+    _close(loss, their_loss)
+    assert logits.dtype == getattr(dtorch, dtype) and loss.dtype == dtorch.float32
+    for (name, p), tp in zip(ours.named_parameters(), theirs.parameters()):
+        assert p.grad.dtype == dtorch.float32, name
+        _close(p.grad, tp.grad, atol=2e-2)
+
+
+def test_autocast_op_policy_matches_pytorch():
+    x = np.random.RandomState(0).randn(4, 6).astype(np.float32)
+    w = np.random.RandomState(1).randn(5, 6).astype(np.float32)
+    cases = {
+        "matmul": lambda lib, a, b: a @ b.T, "mm": lambda lib, a, b: lib.mm(a, b.T),
+        "bmm": lambda lib, a, b: lib.bmm(a[None], b.T[None]), "addmm": lambda lib, a, b: lib.addmm(a[:, :5], a, b.T),
+        "baddbmm": lambda lib, a, b: lib.baddbmm(a[None, :, :5], a[None], b.T[None]),
+        "linear": lambda lib, a, b: lib.nn.functional.linear(a, b),
+        "double_stays": lambda lib, a, b: a.double() @ b.double().T,
+        "softmax_stays": lambda lib, a, b: (a @ b.T).softmax(1),
+        "layer_norm_stays": lambda lib, a, b: lib.nn.functional.layer_norm(a @ b.T, (5,)),
+        "relu_stays": lambda lib, a, b: (a @ b.T).relu(), "sum_stays": lambda lib, a, b: (a @ b.T).sum(),
+        "float32_op_input": lambda lib, a, b: a + 1,
+        "mse_loss": lambda lib, a, b: lib.nn.functional.mse_loss(a @ b.T, a[:, :5]),
+        "l1_loss": lambda lib, a, b: lib.nn.functional.l1_loss(a @ b.T, a[:, :5]),
+        "smooth_l1_loss": lambda lib, a, b: lib.nn.functional.smooth_l1_loss(a @ b.T, a[:, :5]),
+        "nll_loss": lambda lib, a, b: lib.nn.functional.nll_loss((a @ b.T).log_softmax(1), lib.tensor([0, 1, 2, 3])),
+        "bce_logits": lambda lib, a, b: lib.nn.functional.binary_cross_entropy_with_logits(a @ b.T, a[:, :5].sigmoid()),
+        "kl_div": lambda lib, a, b: lib.nn.functional.kl_div((a @ b.T).log_softmax(1), a[:, :5].softmax(1),
+                                                             reduction="batchmean"),
+        "conv1d": lambda lib, a, b: lib.nn.functional.conv1d(a[None], b[:, :4, None]),
+        "sdpa": lambda lib, a, b: lib.nn.functional.scaled_dot_product_attention(a[None], a[None], a[None]),
+    }
+    for name, case in cases.items():
+        outs = []
+        for lib in (dtorch, torch):
+            with lib.autocast("cpu"):
+                outs.append(case(lib, lib.from_numpy(x), lib.from_numpy(w)))
+        _close(*outs, atol=3e-2, what=name)
+
+
+def test_autocast_multihead_attention_matches_pytorch():
+    dtorch.manual_seed(0)
+    ours, theirs = dtorch.nn.MultiheadAttention(8, 2, batch_first=True), torch.nn.MultiheadAttention(8, 2, batch_first=True)
+    _copy_into_torch(ours, theirs)
+    x = np.random.RandomState(3).randn(2, 5, 8).astype(np.float32)
+    with dtorch.autocast("cpu"):
+        out, weights = ours(*(dtorch.from_numpy(x),) * 3)
+    with torch.autocast("cpu"):
+        their_out, their_weights = theirs(*(torch.from_numpy(x),) * 3)
+    _close(out, their_out, atol=3e-2)
+    _close(weights, their_weights, atol=3e-2)
+
+
+def test_autocast_nesting_state_and_decorator():
+    def state(lib):
+        return (lib.is_autocast_enabled("cpu"), lib.is_autocast_enabled(), repr(lib.get_autocast_dtype("cpu")),
+                repr(lib.get_autocast_dtype("cuda")))
+
+    def trace(lib):
+        seen = [state(lib)]
+        a = lib.ones(2, 3)
+        with lib.autocast("cpu"):
+            seen.append(state(lib) + (repr((a @ a.T).dtype),))
+            with lib.autocast("cpu", enabled=False):
+                seen.append(state(lib) + (repr((a @ a.T).dtype),))
+            with lib.autocast("cpu", dtype=lib.float16):
+                seen.append(state(lib) + (repr((a @ a.T).dtype),))
+            seen.append(state(lib) + (repr((a @ a.T).dtype),))
+
+        @lib.autocast("cpu")
+        def product(u):
+            return u @ u.T
+
+        seen.append(repr(product(a).dtype))
+        seen.append(state(lib) + (repr((a @ a.T).dtype),))
+        try:
+            with lib.autocast("cpu"):
+                raise KeyError("inside")
+        except KeyError:
+            pass
+        seen.append(state(lib))
+        return [tuple(str(v).replace("dtorch.", "torch.") for v in item) if isinstance(item, tuple)
+                else item.replace("dtorch.", "torch.") for item in seen]
+
+    assert trace(dtorch) == trace(torch)
+
+
+def test_autocast_disables_itself_where_pytorch_does():
+    for dtype in ("float32", "float64"):
+        with pytest.warns(UserWarning, match="CPU autocast, but the target dtype is not supported"):
+            region = dtorch.autocast("cpu", dtype=getattr(dtorch, dtype))
+        with region:
+            assert not dtorch.is_autocast_enabled("cpu")
+            assert (dtorch.ones(2, 2) @ dtorch.ones(2, 2)).dtype == dtorch.float32
+    if not dtorch.cuda.is_available():
+        with pytest.warns(UserWarning, match="CUDA is not available"):
+            region = dtorch.autocast("cuda")
+        with region:
+            assert not dtorch.is_autocast_enabled("cuda")
     with pytest.raises(RuntimeError, match="unsupported autocast device_type"):
         dtorch.autocast("tpu")
+    with pytest.raises(RuntimeError, match="unsupported autocast device_type"):
+        dtorch.get_autocast_dtype("tpu")
+
+
+def test_autocast_leaves_the_per_op_state_off_outside_regions():
+    state = dtorch.autograd.grad_mode.autocast_state
+    assert state.active is False and state.inner is False
+    with dtorch.autocast("cpu"):
+        assert state.active is True
+        dtorch.nn.functional.linear(dtorch.ones(2, 3), dtorch.ones(4, 3))
+        assert state.active is True and state.inner is False
+    assert state.active is False
 
 
 def test_backend_switches_are_kept():

@@ -7,6 +7,8 @@ DDP's communication thread touches raw arrays only and never records ops.
 
 import functools
 
+from dtorch import _backend
+
 _state = {"enabled": True}
 _inference = {"enabled": False}  # kept apart from _state: the per-op path reads only _state["enabled"]
 
@@ -131,3 +133,28 @@ class inference_mode(_GradModeBase):
 def is_inference_mode_enabled():
     """True inside ``inference_mode()`` (and not inside a nested ``inference_mode(False)``)."""
     return _inference["enabled"]
+
+
+class _AutocastState:
+    """The autocast regions in force (``dtorch.autocast`` sets them; ``dtorch.amp`` documents the policy).
+
+    The few front-end functions that autocast (the matmul family, linear, convolutions, and the ops PyTorch runs in
+    float32) read ``active`` and nothing else unless it is True. Like the grad mode it is process-wide, not per
+    thread. ``enabled`` and ``dtype`` are per device type (``'cpu'``, ``'cuda'``); ``dtype`` holds dtorch dtypes and
+    starts at PyTorch's defaults (bfloat16 for the CPU, float16 for CUDA).
+    """
+
+    __slots__ = ("active", "enabled", "dtype", "inner")
+
+    def __init__(self):
+        self.active = False  # True while autocast is enabled for some device type
+        self.inner = False  # True while a front end runs on inputs that autocast (or bfloat16) already cast
+        self.enabled = {"cpu": False, "cuda": False}
+        self.dtype = {"cpu": _backend.bfloat16, "cuda": _backend.float16}
+
+    def set_enabled(self, device_type, enabled):
+        self.enabled[device_type] = bool(enabled)
+        self.active = self.enabled["cpu"] or self.enabled["cuda"]
+
+
+autocast_state = _AutocastState()

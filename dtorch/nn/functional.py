@@ -30,6 +30,8 @@ from dtorch._warnings import warn as _warn
 
 _new = Tensor._from_array
 _grad_state = grad_mode._state
+_AUTOCAST = grad_mode.autocast_state  # read by linear, the convolutions and the ops autocast runs in float32
+_BFLOAT16 = _backend.BFLOAT16_NUMPY
 
 # ======================================================================================================================
 # argument helpers
@@ -79,7 +81,7 @@ def _same_dtype(name, input, *others):
 
 def _check_float(input, name):
     # PyTorch raises NotImplementedError (a RuntimeError) naming its scalar type: "... not implemented for 'Long'"
-    if input._array.dtype.kind != "f":
+    if input._array.dtype.kind != "f" and input._array.dtype not in _backend.FLOATING_NUMPY:  # bfloat16 is kind 'V'
         raise NotImplementedError(f"\"{name}\" not implemented for '{_scalar_type_name(input)}'")
 
 
@@ -104,6 +106,8 @@ def linear(input, weight, bias=None):
     >>> linear(dtorch.ones(2, 3), dtorch.ones(4, 3), dtorch.zeros(4)).shape
     dtorch.Size([2, 4])
     """
+    if _AUTOCAST.active or input._array.dtype is _BFLOAT16 and not _AUTOCAST.inner:
+        return _F._lower_precision(linear, (input, weight, bias))
     if weight._array.ndim != 2 or input._array.ndim == 0:
         out = _F.matmul(input, _F.t(weight))
         return out if bias is None else out + bias
@@ -192,6 +196,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     dtorch.Size([1, 3, 5, 5])
     """
     _check_conv_ranks(input, weight, 2, "conv2d")
+    if _AUTOCAST.active or input._array.dtype is _BFLOAT16 and not _AUTOCAST.inner:
+        return _F._lower_precision(conv2d, (input, weight, bias), stride, padding, dilation, groups)
     unbatched = input._array.ndim == 3
     if unbatched:
         input = _F.unsqueeze(input, 0)
@@ -213,6 +219,8 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     dtorch.Size([2, 6, 4])
     """
     _check_conv_ranks(input, weight, 1, "conv1d")
+    if _AUTOCAST.active or input._array.dtype is _BFLOAT16 and not _AUTOCAST.inner:
+        return _F._lower_precision(conv1d, (input, weight, bias), stride, padding, dilation, groups)
     unbatched = input._array.ndim == 2
     if unbatched:
         input = _F.unsqueeze(input, 0)
@@ -249,6 +257,8 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     dtorch.Size([1, 2, 7, 7])
     """
     _check_conv_ranks(input, weight, 2, "conv_transpose2d")
+    if _AUTOCAST.active or input._array.dtype is _BFLOAT16 and not _AUTOCAST.inner:
+        return _F._lower_precision(conv_transpose2d, (input, weight, bias), stride, padding, output_padding, groups, dilation)
     unbatched = input._array.ndim == 3
     if unbatched:
         input = _F.unsqueeze(input, 0)
@@ -297,6 +307,8 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
     dtorch.Size([1, 2, 11])
     """
     _check_conv_ranks(input, weight, 1, "conv_transpose1d")
+    if _AUTOCAST.active or input._array.dtype is _BFLOAT16 and not _AUTOCAST.inner:
+        return _F._lower_precision(conv_transpose1d, (input, weight, bias), stride, padding, output_padding, groups, dilation)
     args = [(1,) + _tuple(v, 1, name) for v, name in ((stride, "stride"), (padding, "padding"),
                                                       (output_padding, "output_padding"), (dilation, "dilation"))]
     args[1] = (0,) + args[1][1:]
@@ -713,6 +725,10 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-05):
                 f"Expected {name} to be of same shape as normalized_shape, but got {name} of shape "
                 f"{_shape_text(t_)} and normalized_shape = {list(shape)}"
             )
+    if _AUTOCAST.active:  # float32 under CUDA autocast, as PyTorch
+        input, weight, bias = _F._autocast_float32((input, weight, bias), ("cuda",))
+    if input._array.dtype is _BFLOAT16:  # computed in float32, rounded once (PyTorch's CPU kernel)
+        return _F._tensors_in_float32(lambda x, w, b: layer_norm(x, normalized_shape, w, b, eps), (input, weight, bias))
     _check_float(input, "layer_norm")
     _same_dtype("layer_norm", input, weight, bias)
     return _norm.LayerNorm.apply(input, weight, bias, normalized_ndim=k, eps=float(eps))
@@ -739,6 +755,10 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-05):
                 f"Expected {name} to be a vector of size equal to the number of channels in input, but got {name} "
                 f"of shape {_shape_text(t_)} and input of shape {_shape_text(input)}"
             )
+    if _AUTOCAST.active:  # float32 under CUDA autocast, as PyTorch
+        input, weight, bias = _F._autocast_float32((input, weight, bias), ("cuda",))
+    if input._array.dtype is _BFLOAT16:  # computed in float32, rounded once (PyTorch's CPU kernel)
+        return _F._tensors_in_float32(lambda x, w, b: group_norm(x, num_groups, w, b, eps), (input, weight, bias))
     _check_float(input, "group_norm")
     _same_dtype("group_norm", input, weight, bias)
     return _norm.GroupNorm.apply(input, weight, bias, num_groups=int(num_groups), eps=float(eps))
@@ -1019,6 +1039,8 @@ def leaky_relu(input, negative_slope=0.01, inplace=False):
 
 def _elu_family(input, alpha, scale, input_scale, inplace):
     def compute(x):
+        if x._array.dtype is _BFLOAT16:  # exp(x) - 1 cancels: PyTorch computes in float32 and rounds once
+            return _F._in_float32(compute, x)
         return _nn.Elu.apply(x, alpha=float(alpha), scale=float(scale), input_scale=float(input_scale))
 
     return _inplace(input, compute) if inplace else compute(input)
@@ -1331,7 +1353,12 @@ def _softmax_like(op, name, input, dim, stacklevel, dtype):
         dim = _softmax_dim(name, input._array.ndim, stacklevel + 1)
     if dtype is not None:
         input = _F._cast(input, _backend.to_numpy_dtype(dtype))
-    _check_float(input, name)
+    if _AUTOCAST.active:  # PyTorch's CUDA autocast runs softmax and log_softmax in float32
+        (input,) = _F._autocast_float32((input,), ("cuda",))
+    if input._array.dtype.kind != "f":
+        if input._array.dtype is _BFLOAT16:
+            return _F._in_float32(lambda x: _softmax_like(op, name, x, dim, stacklevel, None), input)
+        _check_float(input, name)
     ndim = input._array.ndim
     axis = _wrap_dim(dim, ndim)
     if ndim == 0:
@@ -1515,6 +1542,10 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     >>> scaled_dot_product_attention(q, q, q, is_causal=True).shape
     dtorch.Size([2, 4, 5, 8])
     """
+    if _AUTOCAST.active or query._array.dtype is _BFLOAT16 and not _AUTOCAST.inner:
+        return _F._lower_precision(
+            lambda q, k, v: scaled_dot_product_attention(q, k, v, attn_mask, dropout_p, is_causal, scale, enable_gqa),
+            (query, key, value))
     if is_causal and attn_mask is not None:
         raise RuntimeError("_scaled_dot_product_attention: Explicit attn_mask should not be set when is_causal=True")
     if query._array.shape[-1] != key._array.shape[-1]:
@@ -1619,7 +1650,13 @@ def _warn_size(input, target):
 
 def _pointwise_loss(kind, input, target, reduction, beta, weight, weighted_mean_by_sum):
     _check_reduction(reduction)
+    if _AUTOCAST.active:  # the losses run in float32 under autocast (CPU and CUDA), as PyTorch
+        input, target, weight = _F._autocast_float32((input, target, weight))
     input, target = _promote(input, target)
+    if input._array.dtype is _BFLOAT16:  # accumulated in float32, rounded once (PyTorch's CPU kernel)
+        return _F._tensors_in_float32(
+            lambda x, t, w: _pointwise_loss(kind, x, t, reduction, beta, w, weighted_mean_by_sum),
+            (input, target, weight))
     _warn_size(input, target)
     if weight is not None:
         if tuple(weight._array.shape) != tuple(input._array.shape):
@@ -1764,6 +1801,12 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     """
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction)
+    if _AUTOCAST.active:  # float32 under autocast (CPU and CUDA), as PyTorch
+        input, target, weight = _F._autocast_float32((input, _as_operand(target, input), weight))
+    if input._array.dtype is _BFLOAT16:  # computed in float32, rounded once (PyTorch's CPU kernel)
+        return _F._tensors_in_float32(
+            lambda x, t, w: cross_entropy(x, t, w, None, ignore_index, None, reduction, label_smoothing),
+            (input, target, weight))
     _check_float(input, "log_softmax")
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
@@ -1802,6 +1845,11 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     """
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction)
+    if _AUTOCAST.active:  # float32 under autocast (CPU and CUDA), as PyTorch
+        input, weight = _F._autocast_float32((input, weight))
+    if input._array.dtype is _BFLOAT16:  # computed in float32, rounded once (PyTorch's CPU kernel)
+        return _F._tensors_in_float32(
+            lambda x, w: nll_loss(x, target, w, None, ignore_index, None, reduction), (input, weight))
     axis = _class_axis(input, "nll_loss")
     _check_float(input, "nll_loss")
     target = _unbatched_target(input, _as_operand(target, input), axis)
@@ -1823,6 +1871,8 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction)
     target = _as_operand(target, input)
+    if _AUTOCAST.active:  # float32 under autocast (CPU and CUDA), as PyTorch
+        input, target, weight = _F._autocast_float32((input, target, weight))
     if tuple(target._array.shape) != tuple(input._array.shape):
         raise ValueError(
             f"Using a target size ({Size(target.shape)}) that is different to the input size ({Size(input.shape)}) "
@@ -1853,6 +1903,8 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction)
     target = _as_operand(target, input)
+    if _AUTOCAST.active:  # float32 under autocast (CPU and CUDA), as PyTorch
+        input, target, weight, pos_weight = _F._autocast_float32((input, target, weight, pos_weight))
     if tuple(target._array.shape) != tuple(input._array.shape):
         raise ValueError(
             f"Target size ({Size(target.shape)}) must be the same as input size ({Size(input.shape)})"
@@ -1894,6 +1946,8 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
             "behave the same as 'batchmean' in the next major release.",
         )
     _check_reduction(reduction, _REDUCTIONS + ("batchmean",))
+    if _AUTOCAST.active:  # float32 under autocast (CPU and CUDA), as PyTorch
+        input, target = _F._autocast_float32((input, _as_operand(target, input)))
     input, target = _promote(input, target)
     return _loss.KLDiv.apply(input, target, reduction=reduction, log_target=bool(log_target))
 
@@ -2910,6 +2964,8 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     dtorch.Size([1, 3, 4, 5, 6])
     """
     _check_conv_ranks(input, weight, 3, "conv3d")
+    if _AUTOCAST.active or input._array.dtype is _BFLOAT16 and not _AUTOCAST.inner:
+        return _F._lower_precision(conv3d, (input, weight, bias), stride, padding, dilation, groups)
     if input._array.ndim == 4:
         return _F.squeeze(conv3d(_F.unsqueeze(input, 0), weight, bias, stride, padding, dilation, groups), 0)
     _same_dtype("conv3d", input, weight, bias)
@@ -2961,6 +3017,8 @@ def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_paddi
     dtorch.Size([1, 2, 5, 7, 7])
     """
     _check_conv_ranks(input, weight, 3, "conv_transpose3d")
+    if _AUTOCAST.active or input._array.dtype is _BFLOAT16 and not _AUTOCAST.inner:
+        return _F._lower_precision(conv_transpose3d, (input, weight, bias), stride, padding, output_padding, groups, dilation)
     if input._array.ndim == 4:
         return _F.squeeze(conv_transpose3d(_F.unsqueeze(input, 0), weight, bias, stride, padding, output_padding,
                                            groups, dilation), 0)

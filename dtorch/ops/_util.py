@@ -106,6 +106,8 @@ def erf(xp, x):
     series where ``|x| < 3`` and the fit beyond (erfc < 2.3e-5 there), about 1e-13 absolute error in all."""
     if x.dtype.itemsize >= 8:
         return _erf_float64(xp, x)
+    if x.dtype.kind == "V":  # bfloat16: the fit in float32, rounded once (in bfloat16 its terms would cancel)
+        return _erf_fit(xp, x.astype(np.float32)).astype(x.dtype)
     if type(x) is np.ndarray and x.dtype == np.float32 and x.size > CHUNK:
         return erf_chunked(x)
     return _erf_fit(xp, x)

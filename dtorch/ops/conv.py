@@ -276,7 +276,7 @@ class MaxPool2d(Function):
             for a in range(2)
         )
         pads = _pool_padding((h, w), out_hw, self.kernel_size, self.stride, self.padding, self.dilation)
-        low = -xp.inf if x.dtype.kind == "f" else xp.iinfo(x.dtype).min
+        low = xp.iinfo(x.dtype).min if x.dtype.kind in "iub" else -xp.inf  # floating (bfloat16's kind is 'V')
         xpad = _pad_hw(xp, x, pads, low)
         self.pads, self.input_shape, self.padded_hw = pads, x.shape, xpad.shape[2:]
         return _windows_last(xp, xpad, self.kernel_size, self.stride, self.dilation, out_hw)

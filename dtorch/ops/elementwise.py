@@ -319,6 +319,8 @@ class Tanh(Function):
 
 def _sigmoid(xp, x):
     # exp(-softplus(-x)): no overflow for large |x| and full relative precision in the tails
+    if x.dtype is _backend.BFLOAT16_NUMPY:  # three roundings in bfloat16 would drift 2-3 units: float32, rounded once
+        return xp.exp(-xp.logaddexp(0, -x.astype(np.float32))).astype(x.dtype)
     return xp.exp(-xp.logaddexp(0, -x))
 
 
@@ -605,7 +607,9 @@ class Clamp(Function):
 
     def forward(self, x):
         self.save_for_backward(x)
-        return self.xp.clip(x, self.min, self.max)
+        out = self.xp.clip(x, self.min, self.max)
+        # NumPy clips bfloat16 (ml_dtypes) with Python-float bounds in float32: keep the input's dtype
+        return out if out.dtype is x.dtype else out.astype(x.dtype)
 
     def backward(self, grad):
         (x,) = self.saved_tensors

@@ -100,7 +100,9 @@ class Hardtanh(Function):
 
     def forward(self, x):
         self.save_for_backward(x)
-        return self.xp.clip(x, self.min_val, self.max_val)
+        out = self.xp.clip(x, self.min_val, self.max_val)
+        # NumPy clips bfloat16 (ml_dtypes) with Python-float bounds in float32: keep the input's dtype
+        return out if out.dtype is x.dtype else out.astype(x.dtype)
 
     def backward(self, grad):
         (x,) = self.saved_tensors

@@ -593,13 +593,13 @@ class Module:
         (True, dtorch.float64)
         """
         device, dtype = _parse_module_to(args, dict(kwargs))
-        if dtype is not None and _backend.to_numpy_dtype(dtype).kind != "f":
+        if dtype is not None and not _backend.is_floating_numpy(_backend.to_numpy_dtype(dtype)):
             raise TypeError(
                 f"nn.Module.to only accepts floating point or complex dtypes, but got desired dtype={dtype}"
             )
 
         def convert(tensor):
-            target_dtype = dtype if dtype is not None and tensor._array.dtype.kind == "f" else None
+            target_dtype = dtype if dtype is not None and _backend.is_floating_numpy(tensor._array.dtype) else None
             return tensor.to(device=device, dtype=target_dtype)
 
         return self._apply(convert)
@@ -622,7 +622,7 @@ class Module:
         return self._apply(lambda t: t.cuda(device))
 
     def _cast_floating(self, dtype):
-        return self._apply(lambda t: t.to(dtype) if t._array.dtype.kind == "f" else t)
+        return self._apply(lambda t: t.to(dtype) if _backend.is_floating_numpy(t._array.dtype) else t)
 
     def float(self):
         """Cast floating parameters and buffers to float32; returns self."""
@@ -635,6 +635,10 @@ class Module:
     def half(self):
         """Cast floating parameters and buffers to float16; returns self."""
         return self._cast_floating(_backend.float16)
+
+    def bfloat16(self):
+        """Cast floating parameters and buffers to bfloat16 (CPU only: CuPy has no bfloat16); returns self."""
+        return self._cast_floating(_backend.bfloat16)
 
     def type(self, dst_type):
         """Cast every parameter and buffer to ``dst_type``; returns self."""
