@@ -427,3 +427,21 @@ def test_squeeze_one_dim_and_permute_fast_paths():
     check_op(lambda x: x.squeeze(1), None, [(3, 1, 2)])
     check_op(lambda x: x.squeeze(0), None, [(3, 1, 2)])
     check_op(lambda x: x.permute(2, 0, 1), None, [(3, 1, 2)])
+
+
+def test_stack_equals_numpy_stack():
+    from dtorch.ops.shape import Stack
+
+    arrays = [_rand(3, 4, seed=k) for k in range(3)]
+    for axis in (0, 1, 2):
+        node = Stack(axis=axis)
+        node.xp = np
+        np.testing.assert_array_equal(node.forward(*arrays), np.stack(arrays, axis=axis))
+    scalars = [np.array(1.0, np.float32), np.array(2.0, np.float32)]
+    node = Stack(axis=0)
+    node.xp = np
+    np.testing.assert_array_equal(node.forward(*scalars), np.stack(scalars))
+    check_op(lambda x, y: torch.stack([x, y], 1) if isinstance(x, torch.Tensor) else dtorch.stack([x, y], 1), None,
+             [(2, 3), (2, 3)])
+    check_op(lambda x, y: torch.stack([x, y]) if isinstance(x, torch.Tensor) else dtorch.stack([x, y]), None,
+             [(), ()])
