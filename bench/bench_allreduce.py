@@ -13,9 +13,9 @@ Run ``python bench/bench_allreduce.py`` (it launches itself under ``mpiexec -n 2
    out-of-place one is the issue's reference.
 2. 100 all_reduces of 64 KB: issued with ``async_op=True`` and then awaited, against the same 100 done one by one.
 3. The cost of the mismatch check of every call, on by default (``DebugLevel.INFO``: a 16-byte MAX all-reduce of a
-   word mixing the sequence number and the call's fingerprint, and its negation, before the data moves), on 4 KB, 64 KB and 1 MB all_reduces against
-   checks off (``OFF``), and on a DDP training step (MLP 784-512-256-10, batch 128 a rank); checks and no checks
-   timed alternately.
+   word mixing the sequence number and the call's fingerprint, and its negation, before the data moves), on 4 KB,
+   64 KB and 1 MB all_reduces against checks off (``OFF``), and on a DDP training step (MLP 784-512-256-10, batch
+   128 a rank); checks and no checks timed alternately.
 """
 
 import argparse

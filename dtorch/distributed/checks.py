@@ -4,11 +4,11 @@ Every collective of a group gets the group's next sequence number when it starts
 rank must agree on (op name, dtype, shape, root, reduce op). Before the collective moves any data the ranks
 all-reduce (MAX) the two int64 ``(w, -w)``, 16 bytes, where ``w`` mixes the sequence number into a cached 62-bit
 hash of the name and the spec (:meth:`Checker.word`): the maxima equal this rank's words on every rank exactly when
-all ranks agree (up to a 2**-62 chance of a collision), and every rank reaches the same verdict. When they differ, every rank all-gathers the readable
-descriptions and raises :class:`CollectiveMismatchError` naming the collective, its sequence number and which ranks
-passed what. Since every collective starts with this check, a check always meets the other ranks' check of the same
-sequence number, even when a rank skipped a call: the sequence numbers stay aligned and the group stays usable
-after the error.
+all ranks agree (up to a 2**-62 chance of a collision), and every rank reaches the same verdict. When they differ,
+every rank all-gathers the readable descriptions and raises :class:`CollectiveMismatchError` naming the
+collective, its sequence number and which ranks passed what. Since every collective starts with this check, a
+check always meets the other ranks' check of the same sequence number, even when a rank skipped a call: the
+sequence numbers stay aligned and the group stays usable after the error.
 
 ``DTORCH_DISTRIBUTED_DEBUG`` (or :func:`set_debug_level`; every rank must use the same level):
 
