@@ -24,6 +24,8 @@ What dtorch adds to PyTorch's behaviour, so that a job never hangs silently:
 True
 """
 
+import os
+
 from dtorch.collectives.base import ReduceOp
 from dtorch.distributed.checks import (
     CollectiveMismatchError,
@@ -95,7 +97,14 @@ class Backend:
 
 
 def is_torchelastic_launched():
-    return False
+    """True when this process was started by ``dtorchrun`` (as PyTorch's is by ``torchrun``): the launcher sets
+    ``TORCHELASTIC_RUN_ID`` for every rank.
+
+    >>> import dtorch.distributed as dist
+    >>> isinstance(dist.is_torchelastic_launched(), bool)
+    True
+    """
+    return os.getenv("TORCHELASTIC_RUN_ID") is not None
 
 
 __all__ = [

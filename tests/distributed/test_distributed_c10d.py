@@ -397,3 +397,10 @@ def test_group_made_by_its_members_while_world_work_is_queued(world):
         dist.destroy_process_group(pair)
     assert all(w.wait() for w in works)
     assert [arr(t)[0] for t in tensors] == [float(i * n) for i in range(10)]
+
+
+def test_is_torchelastic_launched_follows_the_launcher_variable(monkeypatch):
+    monkeypatch.delenv("TORCHELASTIC_RUN_ID", raising=False)
+    assert dist.is_torchelastic_launched() is False
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "dtorchrun-1234")
+    assert dist.is_torchelastic_launched() is True
