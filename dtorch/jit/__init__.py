@@ -127,11 +127,6 @@ def _leaves(value):
     return [value]
 
 
-def _trace_module(module, args, strict=True, what="trace"):
-    capture, output = _tracer.record(module, args, module=module, strict=strict, what=what)
-    return _module_from_capture(capture, module), output
-
-
 def trace(func, example_inputs=None, optimize=None, check_trace=True, check_inputs=None, check_tolerance=1e-5,
           strict=True, _force_outplace=False, _module_class=None, _compilation_unit=None,
           example_kwarg_inputs=None, _store_inputs=True):

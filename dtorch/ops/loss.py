@@ -583,6 +583,6 @@ def _scatter_class_add(xp, target, key, values):
     if hasattr(xp.add, "at"):
         xp.add.at(target, key, values)
     else:  # CuPy
-        import cupyx
+        import cupyx  # import here: CuPy is optional and only this branch needs it
 
         cupyx.scatter_add(target, key, values)
