@@ -121,7 +121,8 @@ class autocast:
     dtorch.bfloat16
     """
 
-    def __init__(self, device_type, dtype=None, enabled=True, cache_enabled=None):
+    def __init__(self, device_type="cuda", dtype=None, enabled=True, cache_enabled=None):
+        # (device_type defaults to 'cuda' so that the older ``dtorch.cuda.amp.autocast(...)`` spelling works)
         _check_device_type(device_type)
         self.device = device_type
         self.device_type = device_type

@@ -1846,6 +1846,8 @@ def einsum(equation, *operands):
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
     operands = _same_dtype(list(operands))
+    if operands and operands[0]._array.dtype is _BFLOAT16:  # NumPy's einsum has no bfloat16: float32, rounded once
+        return _tensors_in_float32(lambda *cast: einsum(equation, *cast), tuple(operands))
     try:
         return L.Einsum.apply(*operands, equation=equation)
     except ValueError as error:

@@ -101,7 +101,13 @@ def _cnn(lib):
                              lib.nn.Flatten(), lib.nn.Linear(6 * 4 * 4, 5))
 
 
-@pytest.mark.parametrize("make, shape, classes", [(_mlp, (16, 10), 4), (_cnn, (4, 3, 8, 8), 5)])
+def _cnn_batchnorm(lib):  # BatchNorm's parameters stay float32 beside a bfloat16 input, as in PyTorch
+    return lib.nn.Sequential(lib.nn.Conv2d(3, 6, 3, padding=1), lib.nn.BatchNorm2d(6), lib.nn.ReLU(),
+                             lib.nn.AdaptiveAvgPool2d(1), lib.nn.Flatten(), lib.nn.Linear(6, 5))
+
+
+@pytest.mark.parametrize("make, shape, classes", [(_mlp, (16, 10), 4), (_cnn, (4, 3, 8, 8), 5),
+                                                  (_cnn_batchnorm, (4, 3, 8, 8), 5)])
 @pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
 def test_autocast_cpu_training_step_matches_pytorch(make, shape, classes, dtype):
     """Under autocast('cpu'): the products run in the region's dtype, the loss in float32, and the parameters'
@@ -125,6 +131,9 @@ def test_autocast_cpu_training_step_matches_pytorch(make, shape, classes, dtype)
     for (name, p), tp in zip(ours.named_parameters(), theirs.parameters()):
         assert p.grad.dtype == dtorch.float32, name
         _close(p.grad, tp.grad, atol=2e-2)
+    for (name, b), tb in zip(ours.named_buffers(), theirs.buffers()):  # BatchNorm's running statistics
+        assert b.dtype == getattr(dtorch, repr(tb.dtype).split(".")[1]), name
+        np.testing.assert_allclose(b._array.astype(np.float64), tb.numpy().astype(np.float64), rtol=1e-2, atol=1e-3)
 
 
 def test_autocast_op_policy_matches_pytorch():

@@ -186,6 +186,9 @@ PRODUCTS = {
     "conv2d": (lambda lib, x, w, b: lib.nn.functional.conv2d(x, w, b, stride=2), ((2, 3, 9, 9), (4, 3, 3, 3), (4,))),
     "conv_transpose2d": (lambda lib, x, w, b: lib.nn.functional.conv_transpose2d(x, w, b),
                          ((2, 3, 5, 5), (3, 4, 3, 3), (4,))),
+    "conv3d": (lambda lib, x, w, b: lib.nn.functional.conv3d(x, w, b), ((1, 2, 4, 5, 5), (3, 2, 2, 3, 3), (3,))),
+    "einsum": (lambda lib, x, w, b: lib.einsum("bij,kj->bik", x, w) + b, ((2, 5, 7), (6, 7), (6,))),
+    "sdpa": (lambda lib, x, w, b: lib.nn.functional.scaled_dot_product_attention(x, w, w), ((2, 5, 7), (2, 6, 7), (1,))),
 }
 
 
@@ -203,6 +206,45 @@ def test_products_forward_and_backward(name):
             continue
         assert leaf.grad.dtype == dtorch.bfloat16
         same(leaf.grad, their_leaf.grad, atol=5e-2)
+
+
+@pytest.mark.parametrize("name", ["LSTM", "GRU", "RNN", "LSTMCell"])
+def test_recurrent_layers(name):
+    dtorch.manual_seed(0)
+    ours, theirs = getattr(dtorch.nn, name)(4, 6), getattr(torch.nn, name)(4, 6)
+    theirs.load_state_dict({k: torch.from_numpy(v._array.copy()) for k, v in ours.state_dict().items()})
+    ours.bfloat16()
+    theirs.bfloat16()
+    x, tx = pair((3, 4) if "Cell" in name else (5, 2, 4), seed=6)
+    out, their_out = ours(x), theirs(tx)
+    out, their_out = (out[0], their_out[0]) if isinstance(out, tuple) else (out, their_out)
+    same(out, their_out, atol=2e-2)
+    out.float().sum().backward()
+    their_out.float().sum().backward()
+    for p, tp in zip(ours.parameters(), theirs.parameters()):
+        assert p.grad.dtype == dtorch.bfloat16
+        # PyTorch rounds every step's state to bfloat16, dtorch the layer's output once: compare in the norm
+        difference = np.linalg.norm(p.grad.float()._array - tp.grad.float().numpy())
+        assert difference <= 0.03 * np.linalg.norm(tp.grad.float().numpy()) + 1e-2
+
+
+def test_batch_norm_training_and_eval():
+    dtorch.manual_seed(0)
+    ours, theirs = dtorch.nn.BatchNorm2d(3), torch.nn.BatchNorm2d(3)
+    ours.bfloat16()
+    theirs.bfloat16()
+    x, tx = pair((4, 3, 5, 5), seed=8, scale=3.0, requires_grad=True)
+    for mode in ("train", "eval"):
+        getattr(ours, mode)()
+        getattr(theirs, mode)()
+        out, their_out = ours(x), theirs(tx)
+        same(out, their_out, atol=2e-2)
+        same(ours.running_mean, theirs.running_mean, atol=1e-3)
+        same(ours.running_var, theirs.running_var, atol=1e-3)
+    (out * out).sum().backward()
+    (their_out * their_out).sum().backward()
+    same(x.grad, tx.grad, atol=0.5)
+    same(ours.weight.grad, theirs.weight.grad, atol=0.5)
 
 
 def test_mixed_dtypes_in_a_product_are_refused():

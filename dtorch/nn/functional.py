@@ -684,7 +684,12 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
             f"Expected more than 1 value per channel when training, got input size {Size(input.shape)!r}"
             .replace("dtorch.Size", "torch.Size")
         )
+    if input._array.dtype is _BFLOAT16:
+        return _batch_norm_reduced(input, running_mean, running_var, weight, bias, training, momentum, eps)
     _check_float(input, "batch_norm")
+    if weight is not None and weight._array.dtype is not input._array.dtype and input._array.dtype == np.float16 \
+            and weight._array.dtype == np.float32:  # a float16 input beside float32 parameters (autocast): allowed
+        return _batch_norm_reduced(input, running_mean, running_var, weight, bias, training, momentum, eps)
     _same_dtype("batch_norm", input, weight, bias)
     out, mean, var = _norm.BatchNorm.apply(
         input, weight, bias,
@@ -700,6 +705,23 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
                 data *= 1 - momentum
                 data += (momentum * stat._array).astype(data.dtype, copy=False)
                 buffer._bump_version()
+    return out
+
+
+def _batch_norm_reduced(input, running_mean, running_var, weight, bias, training, momentum, eps):
+    """``batch_norm`` of a bfloat16 or float16 input as PyTorch's CPU kernel: statistics in float32, the output
+    rounded once to the input's dtype; the parameters and running statistics may be in the input's dtype or float32
+    (autocast leaves a BatchNorm's float32)."""
+    float32 = np.dtype(np.float32)
+    stats = [None if s is None else (s if s._array.dtype == float32 else _F._cast(s.detach(), float32))
+             for s in (running_mean, running_var)]
+    low = input._array.dtype
+    cast = tuple(None if t_ is None else _F._cast(t_, float32) for t_ in (input, weight, bias))
+    out = _F._cast(batch_norm(cast[0], stats[0], stats[1], cast[1], cast[2], training, momentum, eps), low)
+    for buffer, updated in zip((running_mean, running_var), stats):
+        if training and buffer is not None and updated is not buffer:  # a bfloat16 buffer: the update written back
+            buffer._array[...] = updated._array.astype(buffer._array.dtype)
+            buffer._bump_version()
     return out
 
 

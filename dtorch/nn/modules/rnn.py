@@ -38,6 +38,15 @@ from dtorch.tensor import Tensor
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
 
 
+def _rnn_layer(input, *tensors, mode, reverse):
+    """``RNNLayer.apply``; a bfloat16 input runs the recurrence in float32 and its output is rounded once, as
+    PyTorch's CPU kernels accumulate bfloat16 in float32 (NumPy's products would hand back float32 anyway)."""
+    if input._array.dtype is functional._BFLOAT16:
+        return functional._tensors_in_float32(
+            lambda *cast: RNNLayer.apply(*cast, mode=mode, reverse=reverse), (input,) + tensors)
+    return RNNLayer.apply(input, *tensors, mode=mode, reverse=reverse)
+
+
 def _uniform_(tensor, bound):
     init.uniform_(tensor, -bound, bound)
 
@@ -245,7 +254,7 @@ class RNNBase(Module):
         """
         steps, batch = input.shape[0], input.shape[1]
         w_ih, w_hh, b_ih, b_hh, w_hr = weights
-        packed = RNNLayer.apply(input, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, mode=self.mode, reverse=reverse)
+        packed = _rnn_layer(input, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, mode=self.mode, reverse=reverse)
         # unpack the op's single output (see dtorch/ops/rnn.py): views, so gradients meet in ``packed``
         c_last = None
         if w_hr is not None:
@@ -499,8 +508,8 @@ class RNNCellBase(Module):
             if tuple(state.shape) != expected:
                 raise RuntimeError(f"hidden has inconsistent size: got {list(state.shape)}, expected "
                                    f"{list(expected)}")
-        packed = RNNLayer.apply(input.unsqueeze(0), states[0], states[1] if mode == "LSTM" else None,
-                                self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, mode=mode, reverse=False)
+        packed = _rnn_layer(input.unsqueeze(0), states[0], states[1] if mode == "LSTM" else None,
+                            self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, mode=mode, reverse=False)
         return packed, batched
 
 
