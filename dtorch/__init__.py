@@ -340,6 +340,7 @@ from dtorch import amp, backends, testing  # noqa: E402,F401
 from dtorch import distributions  # noqa: E402,F401
 from dtorch import export, jit, onnx  # noqa: E402,F401  (model export; onnx imports its package lazily)
 from dtorch._legacy_types import (  # noqa: E402,F401
+    BFloat16Tensor,
     BoolTensor,
     ByteTensor,
     CharTensor,

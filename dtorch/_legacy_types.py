@@ -48,6 +48,7 @@ def _legacy_type(name, dtype):
 FloatTensor = _legacy_type("FloatTensor", _backend.float32)
 DoubleTensor = _legacy_type("DoubleTensor", _backend.float64)
 HalfTensor = _legacy_type("HalfTensor", _backend.float16)
+BFloat16Tensor = _legacy_type("BFloat16Tensor", _backend.bfloat16)
 LongTensor = _legacy_type("LongTensor", _backend.int64)
 IntTensor = _legacy_type("IntTensor", _backend.int32)
 ShortTensor = _legacy_type("ShortTensor", _backend.int16)
@@ -56,7 +57,7 @@ ByteTensor = _legacy_type("ByteTensor", _backend.uint8)
 BoolTensor = _legacy_type("BoolTensor", _backend.bool_)
 
 BY_NAME = {t.__name__: t for t in (FloatTensor, DoubleTensor, HalfTensor, LongTensor, IntTensor, ShortTensor,
-                                   CharTensor, ByteTensor, BoolTensor)}
+                                   CharTensor, ByteTensor, BoolTensor, BFloat16Tensor)}
 
 
 def set_default_tensor_type(t):

@@ -95,7 +95,7 @@ def tensor_type(self, dtype=None, non_blocking=False):
     if dtype is None:
         names = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor", "int64": "LongTensor",
                  "int32": "IntTensor", "int16": "ShortTensor", "int8": "CharTensor", "uint8": "ByteTensor",
-                 "bool": "BoolTensor"}
+                 "bool": "BoolTensor", "bfloat16": "BFloat16Tensor"}
         return "dtorch." + names[self.dtype.name]
     if isinstance(dtype, str):  # 'torch.FloatTensor' or 'dtorch.FloatTensor'
         name = dtype.rsplit(".", 1)[-1]

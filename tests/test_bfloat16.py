@@ -62,6 +62,9 @@ def test_dtype_attributes_and_finfo():
         assert getattr(ours, name) == getattr(theirs, name), name
     assert repr(ours) == repr(theirs)
     assert dtorch.ones(2, dtype=bf).is_floating_point() and dtorch.is_floating_point(dtorch.ones(2, dtype=bf))
+    assert dtorch.ones(2, dtype=bf).type() == torch.ones(2, dtype=torch.bfloat16).type().replace("torch.", "dtorch.")
+    assert dtorch.ones(2).type("torch.BFloat16Tensor").dtype is bf
+    assert repr(dtorch.BFloat16Tensor([1.5])) == repr(torch.BFloat16Tensor([1.5])).replace("torch.", "dtorch.")
 
 
 def test_promotion_follows_pytorch():
