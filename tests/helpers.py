@@ -4,7 +4,14 @@ The model is tinygrad's ``test_ops``: one helper, one line per case. ``check_op`
 and shapes (every tensor in a nested tuple/list output), whether each output requires grad, and the gradients of
 every floating input after a backward of a random upstream gradient through every differentiable output.
 
->>> check_op(lambda x, y: x * y, None, [(3, 4), (4,)])
+>>> _ = check_op(lambda x, y: x * y, None, [(3, 4), (4,)])
+
+``check_module`` does the same for a layer: the module built in both libraries with PyTorch's weights copied into
+dtorch's, outputs, buffers and the gradients of inputs and parameters compared in train and eval mode
+(``assert_close`` compares one pair of tensors).
+
+>>> check_module("Linear", (4, 2), inputs=[(3, 4)])  # doctest: +ELLIPSIS
+(Linear(...), Linear(...))
 """
 
 import numpy as np
