@@ -26,6 +26,7 @@ import numpy as np
 import dtorch.distributed as dist
 from dtorch import _backend
 from dtorch.distributed.algorithms.join import Join, Joinable, JoinHook
+from dtorch.distributed.utils import _broadcast_coalesced
 from dtorch.optim.optimizer import Optimizer
 from dtorch.tensor import Tensor
 
@@ -280,23 +281,3 @@ def _to_numpy(value):
 def _from_numpy(packed):
     kind, value = packed
     return Tensor._from_array(np.array(value), None) if kind == "tensor" else value
-
-
-def _broadcast_coalesced(tensors, src, group):
-    """Broadcast ``tensors`` (in place) from global rank ``src``: one flat buffer per dtype and device."""
-    by_key = {}
-    for tensor in tensors:
-        array = tensor._array
-        by_key.setdefault((array.dtype.str, str(_backend.device_of(array))), []).append(tensor)
-    is_src = dist.get_global_rank(group, dist.get_rank(group)) == src
-    for members in by_key.values():
-        xp = _backend.xp_of(members[0]._array)
-        flat = xp.concatenate([t._array.reshape(-1) for t in members])
-        dist.broadcast(Tensor._from_array(flat, None), src=src, group=group)
-        if is_src:
-            continue
-        offset = 0
-        for tensor in members:
-            size = tensor._array.size
-            tensor._array[...] = flat[offset:offset + size].reshape(tensor._array.shape)
-            offset += size

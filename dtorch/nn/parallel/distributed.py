@@ -24,6 +24,7 @@ import dtorch.distributed as dist
 from dtorch import _backend
 from dtorch.autograd.grad_mode import is_grad_enabled
 from dtorch.distributed.algorithms.join import Join, Joinable, JoinHook
+from dtorch.distributed.utils import _broadcast_coalesced
 from dtorch.nn.modules.module import Module
 from dtorch.nn.parallel._reducer import Reducer
 from dtorch.tensor import Tensor
@@ -356,25 +357,3 @@ def _verify_same_model(named, group):
             f"DistributedDataParallel: DDP expects the same model on every rank, but parameter or buffer number "
             f"{index} differs: {detail}.{count_note} Build the same model on every rank before wrapping it."
         )
-
-
-def _broadcast_coalesced(tensors, src, group):
-    """Broadcast ``tensors`` from global rank ``src`` in place, one flat buffer per dtype and device."""
-    if dist.get_world_size(group) == 1 or not tensors:
-        return
-    by_key = {}
-    for tensor in tensors:
-        array = tensor._array
-        by_key.setdefault((array.dtype.str, str(_backend.device_of(array))), []).append(tensor)
-    is_src = dist.get_global_rank(group, dist.get_rank(group)) == src
-    for members in by_key.values():
-        xp = _backend.xp_of(members[0]._array)
-        flat = xp.concatenate([t._array.reshape(-1) for t in members])
-        dist.broadcast(Tensor._from_array(flat, None), src=src, group=group)
-        if is_src:
-            continue
-        offset = 0
-        for tensor in members:
-            size = tensor._array.size
-            tensor._array[...] = flat[offset:offset + size].reshape(tensor._array.shape)
-            offset += size
