@@ -11,7 +11,7 @@ import dtorch
 from dtorch.export import Dim, export
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "jit"))
-from export_models import as_dtorch, dtorch_model, make_inputs, outputs_numpy, torch_twin  # noqa: E402
+from export_models import UsesClip, as_dtorch, dtorch_model, make_inputs, outputs_numpy, torch_twin  # noqa: E402
 
 
 def _close(actual, expected):
@@ -83,18 +83,5 @@ def test_export_to_a_buffer_and_argument_checks():
 
 
 def test_custom_autograd_function_is_refused():
-    class Clip(dtorch.autograd.Function):
-        @staticmethod
-        def forward(ctx, x):
-            return x.clamp(0, 1)
-
-        @staticmethod
-        def backward(ctx, grad):
-            return grad
-
-    class UsesClip(dtorch.nn.Module):
-        def forward(self, x):
-            return Clip.apply(x)
-
     with pytest.raises(RuntimeError, match="export: the custom autograd.Function .*Clip"):
         export(UsesClip(), (dtorch.ones(2),))

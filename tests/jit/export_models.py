@@ -153,6 +153,23 @@ class StatesFromFactories(dtorch.nn.Module):
         return out + dtorch.full((x.size(0), 1, 6), 0.5)
 
 
+class Clip(dtorch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x.clamp(0, 1)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
+
+
+class UsesClip(dtorch.nn.Module):
+    """Calls a custom ``autograd.Function`` (``Clip``), which no recorder can replay: export and onnx refuse it."""
+
+    def forward(self, x):
+        return Clip.apply(x)
+
+
 def build_transformer_lm(t):
     """The "language modeling with nn.Transformer" tutorial's model: sinusoidal positions sliced to the input's
     length (``pe[:x.size(0)]``), a two-layer TransformerEncoder, a causal mask."""

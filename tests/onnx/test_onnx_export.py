@@ -12,7 +12,7 @@ import dtorch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "jit"))
 from export_models import (  # noqa: E402
-    DYNAMIC_AXES, INPUT_NAMES, as_dtorch, dtorch_model, make_inputs, outputs_numpy, torch_twin,
+    DYNAMIC_AXES, INPUT_NAMES, UsesClip, as_dtorch, dtorch_model, make_inputs, outputs_numpy, torch_twin,
 )
 
 
@@ -194,19 +194,6 @@ def test_word_language_model_with_given_states_and_tied_weights():
 
 
 def test_custom_autograd_function_is_refused():
-    class Clip(dtorch.autograd.Function):
-        @staticmethod
-        def forward(ctx, x):
-            return x.clamp(0, 1)
-
-        @staticmethod
-        def backward(ctx, grad):
-            return grad
-
-    class UsesClip(dtorch.nn.Module):
-        def forward(self, x):
-            return Clip.apply(x)
-
     with pytest.raises(RuntimeError, match="onnx.export: the custom autograd.Function .*Clip"):
         dtorch.onnx.export(UsesClip(), (dtorch.ones(2),), io.BytesIO())
 
