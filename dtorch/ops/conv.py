@@ -296,11 +296,20 @@ class MaxPool2d(Function):
         """Yield ``(i, j, mask)``: where offset (i, j) is the first position holding the window's maximum."""
         xp = xp_of(self.out)  # not self.xp: a create_graph backward calls this with the graph namespace there
         out = self.out
-        taken = xp.zeros(out.shape, dtype=bool)
-        for i, j, view in self.views:
-            hit = (view == out) | (view != view)  # ``view != view``: a NaN maximum goes to the first NaN
-            hit &= ~taken
-            taken |= hit
+        # the NaN test per offset only where a maximum is NaN (one test of the output instead of one per offset)
+        nan = bool((out != out).any())
+        taken = None  # where an earlier offset won
+        last = len(self.views) - 1
+        for position, (i, j, view) in enumerate(self.views):
+            hit = view == out
+            if nan:
+                hit |= view != view  # a NaN maximum goes to the first NaN
+            if taken is None:
+                taken = hit.copy() if position < last else None
+            else:
+                xp.greater(hit, taken, out=hit)  # hit and not taken (booleans)
+                if position < last:
+                    taken |= hit
             yield i, j, hit
 
     def backward(self, grad):
@@ -310,9 +319,15 @@ class MaxPool2d(Function):
             return (_graph_max_pool_backward(self, grad),)
         out_hw = grad.shape[2:]
         padded = xp.zeros(self.input_shape[:2] + tuple(self.padded_hw), dtype=grad.dtype)
+        # windows that do not overlap (stride >= their extent: MaxPool2d(2) and the like) touch each input position
+        # at most once: the gradient is written, not added
+        disjoint = all(s >= (k - 1) * d + 1 for s, k, d in zip(self.stride, self.kernel_size, self.dilation))
         for i, j, hit in self._winner_masks():
             rows, columns = _offset_slices(i, j, self.stride, self.dilation, out_hw)
-            padded[:, :, rows, columns] += grad * hit
+            if disjoint:
+                xp.multiply(grad, hit, out=padded[:, :, rows, columns])
+            else:
+                padded[:, :, rows, columns] += grad * hit
         return (_crop_hw(padded, self.pads, *self.input_shape[2:]),)
 
 

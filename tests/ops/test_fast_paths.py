@@ -445,3 +445,44 @@ def test_stack_equals_numpy_stack():
              [(2, 3), (2, 3)])
     check_op(lambda x, y: torch.stack([x, y]) if isinstance(x, torch.Tensor) else dtorch.stack([x, y]), None,
              [(), ()])
+
+
+# ---- max pooling: the winners' masks ---------------------------------------------------------------------------
+
+
+def _reference_winner_masks(node):
+    out = node.out
+    taken = np.zeros(out.shape, dtype=bool)
+    for i, j, view in node.views:
+        hit = (view == out) | (view != view)
+        hit &= ~taken
+        taken |= hit
+        yield i, j, hit
+
+
+@pytest.mark.parametrize("with_nan", [False, True])
+def test_max_pool_winner_masks_equal_the_reference(with_nan):
+    from dtorch.ops.conv import MaxPool2d
+
+    x = np.maximum(_rand(2, 3, 8, 9, seed=11), 0)  # many tied zeros, as after a ReLU
+    x[0, 0, :2, :2] = 1.0  # a whole window tied
+    if with_nan:
+        x[1, 2, 3, 3] = np.nan
+        x[1, 2, 4, 5] = np.nan
+    for kernel, stride in (((2, 2), (2, 2)), ((3, 3), (2, 2)), ((1, 1), (1, 1))):
+        node = MaxPool2d(kernel_size=kernel, stride=stride, padding=(0, 0), dilation=(1, 1), ceil_mode=False)
+        node.xp = np
+        node.forward(x)
+        for (i, j, fast), (_, _, reference) in zip(node._winner_masks(), _reference_winner_masks(node)):
+            np.testing.assert_array_equal(fast, reference)
+    check_op(lambda x: torch.nn.functional.max_pool2d(torch.relu(x), 2) if isinstance(x, torch.Tensor) else
+             dtorch.nn.functional.max_pool2d(dtorch.relu(x), 2), None, [(2, 3, 6, 6)])
+
+
+def test_max_pool_backward_disjoint_and_overlapping_windows_match_pytorch():
+    for kernel, stride, padding, dilation in ((2, 2, 0, 1), (3, 3, 1, 1), (2, 3, 0, 1), (3, 2, 1, 1), (2, 3, 0, 2),
+                                              (2, 2, 0, 2)):
+        check_op(lambda x: torch.nn.functional.max_pool2d(torch.relu(x), kernel, stride, padding, dilation)
+                 if isinstance(x, torch.Tensor) else
+                 dtorch.nn.functional.max_pool2d(dtorch.relu(x), kernel, stride, padding, dilation), None,
+                 [(2, 3, 9, 8)])
