@@ -1,7 +1,7 @@
 """Adam and AdamW (decoupled weight decay), with AMSGrad and maximize."""
 
 from dtorch import _backend, _kernels
-from dtorch.optim.optimizer import Optimizer, direction_and_decay
+from dtorch.optim.optimizer import Optimizer, check_lr, direction_and_decay
 
 __all__ = ["Adam", "AdamW", "adam_update"]
 
@@ -62,8 +62,8 @@ def adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, *, lr, b
 
 
 def _check_adam_args(lr, betas, eps, weight_decay):
-    if not 0.0 <= lr:
-        raise ValueError(f"Invalid learning rate: {lr}")
+    """PyTorch's argument checks of the Adam family (Adam, AdamW, Adamax, NAdam, RAdam)."""
+    check_lr(lr)
     if not 0.0 <= eps:
         raise ValueError(f"Invalid epsilon value: {eps}")
     if not 0.0 <= betas[0] < 1.0:

@@ -2,7 +2,7 @@
 
 from dtorch import _backend
 from dtorch.optim.adam import _check_adam_args
-from dtorch.optim.optimizer import Optimizer, check_lr, direction_and_decay, lerp_
+from dtorch.optim.optimizer import Optimizer, direction_and_decay, lerp_
 
 __all__ = ["NAdam", "nadam_update"]
 
@@ -83,7 +83,6 @@ class NAdam(Optimizer):
     def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, momentum_decay=4e-3,
                  decoupled_weight_decay=False, *, foreach=None, maximize=False, capturable=False,
                  differentiable=False):
-        check_lr(lr)
         _check_adam_args(lr, betas, eps, weight_decay)
         if not 0.0 <= momentum_decay:
             raise ValueError(f"Invalid momentum_decay value: {momentum_decay}")

@@ -2,7 +2,7 @@
 
 from dtorch import _backend
 from dtorch.optim.adam import _check_adam_args
-from dtorch.optim.optimizer import Optimizer, check_lr, direction_and_decay, lerp_
+from dtorch.optim.optimizer import Optimizer, direction_and_decay, lerp_
 
 __all__ = ["RAdam", "radam_update"]
 
@@ -77,7 +77,6 @@ class RAdam(Optimizer):
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, decoupled_weight_decay=False,
                  *, foreach=None, maximize=False, capturable=False, differentiable=False):
-        check_lr(lr)
         _check_adam_args(lr, betas, eps, weight_decay)
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, maximize=maximize, foreach=foreach,
                         capturable=capturable, decoupled_weight_decay=decoupled_weight_decay,

@@ -539,9 +539,10 @@ def test_argument_errors_are_torch_s(name, kwargs):
     assert str(ours.value) == str(theirs.value)
 
 
-def test_tensor_lr_must_have_one_element():
+@pytest.mark.parametrize("name", ["Adam", "AdamW", "Adamax", "NAdam", "RAdam"])
+def test_tensor_lr_must_have_one_element(name):
     with pytest.raises(ValueError, match="Tensor lr must be 1-element"):
-        optim.NAdam([make_param(np.ones(2))], lr=dtorch.tensor([0.1, 0.2]))
+        getattr(optim, name)([make_param(np.ones(2))], lr=dtorch.tensor([0.1, 0.2]))
 
 
 @pytest.mark.parametrize("name", ["Adadelta", "Adamax", "NAdam", "RAdam", "ASGD", "Rprop"])
