@@ -9,7 +9,6 @@ SparseAdam refuses dense gradients ("SparseAdam does not support dense gradients
 """
 
 from dtorch import _backend
-from dtorch.autograd.grad_mode import enable_grad
 from dtorch.optim.optimizer import Optimizer, check_lr, _wrap
 
 __all__ = ["SparseAdam", "sparse_adam_update"]
@@ -98,33 +97,20 @@ class SparseAdam(Optimizer):
                 f"Complex params at indices {complex_params}: SparseAdam does not support complex parameters"
             )
 
-    def step(self, closure=None):
-        """Update the touched rows of every parameter that has a gradient, once.
-
-        Args:
-            closure (callable, optional): re-evaluates the model and returns the loss; run with grad enabled.
-
-        Returns:
-            the closure's loss, or None.
-        """
-        loss = None
-        if closure is not None:
-            with enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            beta1, beta2 = group["betas"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                if not state:
-                    xp = _backend.xp_of(p._array)
-                    state["step"] = 0
-                    state["exp_avg"] = _wrap(xp.zeros_like(p._array))
-                    state["exp_avg_sq"] = _wrap(xp.zeros_like(p._array))
-                state["step"] += 1
-                sparse_adam_update(p._array, p.grad._array, state["exp_avg"]._array, state["exp_avg_sq"]._array,
-                                   state["step"], lr=float(group["lr"]), beta1=beta1, beta2=beta2, eps=group["eps"],
-                                   maximize=group.get("maximize", False))
-                p._bump_version()
-        return loss
+    def _step_group(self, group):
+        # the base class's step runs the closure and calls this once per group; the flat-buffer path does not apply
+        beta1, beta2 = group["betas"]
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            state = self.state[p]
+            if not state:
+                xp = _backend.xp_of(p._array)
+                state["step"] = 0
+                state["exp_avg"] = _wrap(xp.zeros_like(p._array))
+                state["exp_avg_sq"] = _wrap(xp.zeros_like(p._array))
+            state["step"] += 1
+            sparse_adam_update(p._array, p.grad._array, state["exp_avg"]._array, state["exp_avg_sq"]._array,
+                               state["step"], lr=float(group["lr"]), beta1=beta1, beta2=beta2, eps=group["eps"],
+                               maximize=group.get("maximize", False))
+            p._bump_version()
