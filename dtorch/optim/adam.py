@@ -1,7 +1,7 @@
 """Adam and AdamW (decoupled weight decay), with AMSGrad and maximize."""
 
 from dtorch import _backend, _kernels
-from dtorch.optim.optimizer import Optimizer, check_lr, direction_and_decay
+from dtorch.optim.optimizer import Optimizer, check_lr, direction_and_decay, lerp_
 
 __all__ = ["Adam", "AdamW", "adam_update"]
 
@@ -59,6 +59,26 @@ def adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, *, lr, b
     xp.multiply(exp_avg, -step_size, out=scratch)
     scratch /= denom
     param += scratch
+
+
+def _decay_and_moments(xp, param, grad, exp_avg, exp_avg_sq, *, lr, beta1, beta2, weight_decay,
+                       decoupled_weight_decay, maximize):
+    """The start NAdam and RAdam share with Adam, in PyTorch's order: weight decay (decoupled: θ ← θ·(1 − γλ);
+    otherwise g ← g + λ·θ), then m ← lerp(m, g, 1 − β₁) and v ← β₂·v + (1 − β₂)·g², in place.
+
+    Returns:
+        ``(grad, scratch)``: the gradient the rule goes on with, and a free temporary of ``param``'s shape.
+    """
+    if weight_decay != 0 and decoupled_weight_decay:
+        param *= 1 - lr * weight_decay
+    grad = direction_and_decay(xp, param, grad, 0 if decoupled_weight_decay else weight_decay, maximize)
+    scratch = xp.empty_like(param)
+    lerp_(xp, exp_avg, grad, 1 - beta1, scratch)
+    exp_avg_sq *= beta2
+    xp.multiply(grad, 1 - beta2, out=scratch)
+    scratch *= grad
+    exp_avg_sq += scratch
+    return grad, scratch
 
 
 def _check_adam_args(lr, betas, eps, weight_decay):

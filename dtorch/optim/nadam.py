@@ -1,8 +1,8 @@
 """NAdam: Adam with Nesterov momentum (and a momentum schedule), optionally with decoupled weight decay."""
 
 from dtorch import _backend
-from dtorch.optim.adam import _check_adam_args
-from dtorch.optim.optimizer import Optimizer, direction_and_decay, lerp_
+from dtorch.optim.adam import _check_adam_args, _decay_and_moments
+from dtorch.optim.optimizer import Optimizer
 
 __all__ = ["NAdam", "nadam_update"]
 
@@ -29,20 +29,14 @@ def nadam_update(param, grad, mu_product, exp_avg, exp_avg_sq, step, *, lr, beta
     array([-0.1056])
     """
     xp = _backend.xp_of(param)
-    if weight_decay != 0 and decoupled_weight_decay:
-        param *= 1 - lr * weight_decay
-    grad = direction_and_decay(xp, param, grad, 0 if decoupled_weight_decay else weight_decay, maximize)
+    grad, scratch = _decay_and_moments(xp, param, grad, exp_avg, exp_avg_sq, lr=lr, beta1=beta1, beta2=beta2,
+                                       weight_decay=weight_decay, decoupled_weight_decay=decoupled_weight_decay,
+                                       maximize=maximize)
     bias_correction2 = 1 - beta2**step
     mu = beta1 * (1.0 - 0.5 * (0.96 ** (step * momentum_decay)))
     mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((step + 1) * momentum_decay)))
     mu_product *= mu
     product = float(mu_product)
-    scratch = xp.empty_like(param)
-    lerp_(xp, exp_avg, grad, 1 - beta1, scratch)
-    exp_avg_sq *= beta2
-    xp.multiply(grad, 1 - beta2, out=scratch)
-    scratch *= grad
-    exp_avg_sq += scratch
     denom = xp.divide(exp_avg_sq, bias_correction2, out=xp.empty_like(param))
     xp.sqrt(denom, out=denom)
     denom += eps
