@@ -101,14 +101,16 @@ def _check_vector(v, outputs, function, name="v"):
     return vectors
 
 
-def _default_vector(v, outputs, function, where):
+def _default_vector(v, like, function, where):
+    """``v`` checked against ``like`` (the outputs for vjp, the inputs for jvp/vhp/hvp), or ones where ``v`` is
+    None, which PyTorch allows only for one single-element Tensor."""
     if v is not None:
-        return _check_vector(v, outputs, function)
-    if len(outputs) != 1 or outputs[0].numel() != 1:
+        return _check_vector(v, like, function)
+    if len(like) != 1 or like[0].numel() != 1:
         raise RuntimeError(
             f"The vector v can only be None if the {where} is a single Tensor with a single element."
         )
-    return (factories.ones_like(outputs[0]),)
+    return (factories.ones_like(like[0]),)
 
 
 def vjp(func, inputs, v=None, create_graph=False, strict=False):
@@ -138,13 +140,7 @@ def jvp(func, inputs, v=None, create_graph=False, strict=False):
     """
     inputs_tuple, inputs = _as_tuple(inputs, "inputs", "jvp")
     inputs = _prepare(inputs, create_graph)
-    if v is None:
-        if len(inputs) != 1 or inputs[0].numel() != 1:
-            raise RuntimeError("The vector v can only be None if the input to the user-provided function is a "
-                               "single Tensor with a single element.")
-        vectors = (factories.ones_like(inputs[0]),)
-    else:
-        vectors = _check_vector(v, inputs, "jvp")
+    vectors = _default_vector(v, inputs, "jvp", "input to the user-provided function")
     outputs_tuple, outputs = _call(func, inputs, "jvp")
     # u is a dummy cotangent: g(u) = u^T J is linear in u, and the gradient of g . v with respect to u is J v
     dummies = tuple(factories.zeros_like(o).requires_grad_(True) for o in outputs)
@@ -188,7 +184,8 @@ def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False, st
             if rows:
                 block = F.stack([row[j] for row in rows]).reshape(tuple(output.shape) + tuple(tensor.shape))
             else:
-                block = factories.zeros(tuple(output.shape) + tuple(tensor.shape), dtype=tensor.dtype, device=tensor.device)
+                block = factories.zeros(tuple(output.shape) + tuple(tensor.shape), dtype=tensor.dtype,
+                                        device=tensor.device)
             per_input.append(block)
         blocks.append(_finish(tuple(per_input), create_graph))
     if not outputs_tuple:
@@ -221,8 +218,8 @@ def hessian(func, inputs, create_graph=False, strict=False, vectorize=False, out
         out = scalar_func(*values)
         return _gradients((out,), values, (factories.ones_like(out),), True, strict, "output")
 
-    result = jacobian(gradient, inputs if inputs_tuple else inputs[0], create_graph=create_graph, strict=strict, vectorize=vectorize,
-                      strategy=outer_jacobian_strategy)
+    result = jacobian(gradient, inputs if inputs_tuple else inputs[0], create_graph=create_graph, strict=strict,
+                      vectorize=vectorize, strategy=outer_jacobian_strategy)
     if not inputs_tuple:
         return result[0]
     return result
@@ -254,13 +251,7 @@ def hvp(func, inputs, v=None, create_graph=False, strict=False):
 def _hessian_product(func, inputs, v, create_graph, strict, function, transpose):
     inputs_tuple, inputs = _as_tuple(inputs, "inputs", function)
     inputs = _prepare(inputs, create_graph)
-    if v is None:
-        if len(inputs) != 1 or inputs[0].numel() != 1:
-            raise RuntimeError("The vector v can only be None if the input to the user-provided function is a "
-                               "single Tensor with a single element.")
-        vectors = (factories.ones_like(inputs[0]),)
-    else:
-        vectors = _check_vector(v, inputs, function)
+    vectors = _default_vector(v, inputs, function, "input to the user-provided function")
     outputs_tuple, outputs = _call(func, inputs, function)
     if outputs_tuple or outputs[0].numel() != 1:
         raise RuntimeError(f"The function given to {function} should return a single Tensor with a single "

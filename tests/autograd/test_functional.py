@@ -103,6 +103,17 @@ def test_vjp_of_a_scalar_needs_no_vector():
         dtorch.autograd.functional.vjp(lambda x: x * 2, dtorch.ones(3))
 
 
+
+@pytest.mark.parametrize("name", ["jvp", "vhp", "hvp"])
+def test_a_vector_may_be_left_out_only_for_one_single_element_input(name):
+    messages = []
+    for library in (torch, dtorch):
+        with pytest.raises(RuntimeError, match="can only be None") as error:
+            getattr(library.autograd.functional, name)(lambda x: (x ** 2).sum(), library.ones(3))
+        messages.append(str(error.value))
+    assert messages[1] == messages[0]
+    both(name, lambda library: lambda x: (x ** 3).sum(), _arrays((1,)), single=True)
+
 def test_create_graph_result_can_be_differentiated_again():
     results = []
     for library in (torch, dtorch):
