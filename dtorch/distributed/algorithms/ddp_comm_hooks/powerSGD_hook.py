@@ -100,6 +100,24 @@ def _orthogonalize(matrix, epsilon):
             rest -= xp.outer(column, column @ rest)
 
 
+def _add_error(state, index, array):
+    """Error feedback: add the bucket's last compression error to ``array`` in place; returns a copy of the sum
+    (what the compressed result is compared with afterwards), or None without error feedback."""
+    if not state.use_error_feedback:
+        return None
+    error = state.error_dict.get(index)
+    if error is not None and error.shape == array.shape:
+        array += error
+    return array.copy()
+
+
+def _random_q(state, xp, shape, dtype):
+    """A fresh orthonormal ``Q`` drawn from the state's seeded generator (the same on every rank)."""
+    rng = np.random.RandomState(state.rng.randint(1_000_000_000))
+    q = xp.asarray(rng.standard_normal(shape)).astype(dtype)
+    _orthogonalize(q, state.orthogonalization_epsilon)
+    return q
+
 def _sum(array, group):
     dist.all_reduce(Tensor._from_array(array, None), group=group)
 
@@ -118,11 +136,7 @@ def powerSGD_hook(state, bucket):  # noqa: N802 - PyTorch's name
     flat = buffer._array
     xp = _backend.xp_of(flat)
     index = bucket.index()
-    if state.use_error_feedback:
-        error = state.error_dict.get(index)
-        if error is not None and error.shape == flat.shape:
-            flat += error
-        compensated = flat.copy()
+    compensated = _add_error(state, index, flat)
     uncompressed, compressed = [], []
     for grad in bucket.gradients():
         array = grad._array
@@ -145,12 +159,7 @@ def powerSGD_hook(state, bucket):  # noqa: N802 - PyTorch's name
         qs = state.q_memory_dict.get(index)
         fresh = not state.warm_start or qs is None or len(qs) != len(compressed)
         if fresh:
-            qs = []
-            for matrix, rank in compressed:
-                rng = np.random.RandomState(state.rng.randint(1_000_000_000))
-                q = xp.asarray(rng.standard_normal((matrix.shape[1], rank))).astype(matrix.dtype)
-                _orthogonalize(q, state.orthogonalization_epsilon)
-                qs.append(q)
+            qs = [_random_q(state, xp, (matrix.shape[1], rank), matrix.dtype) for matrix, rank in compressed]
             state.q_memory_dict[index] = qs
         ps = [matrix @ q for (matrix, _), q in zip(compressed, qs)]
         p_flat = xp.concatenate([p.reshape(-1) for p in ps])
@@ -208,20 +217,14 @@ def batched_powerSGD_hook(state, bucket):  # noqa: N802 - PyTorch's name
     side = int(np.ceil(np.sqrt(flat.size)))
     padded = xp.zeros(side * side, dtype=flat.dtype)
     padded[:flat.size] = flat
-    if state.use_error_feedback:
-        error = state.error_dict.get(index)
-        if error is not None and error.shape == padded.shape:
-            padded += error
-        compensated = padded.copy()
+    compensated = _add_error(state, index, padded)
     matrix = padded.reshape(side, side)
     rank = min(side, state.matrix_approximation_rank)
     state.total_numel_before_compression += flat.size
     state.total_numel_after_compression += 2 * side * rank
     q = state.q_memory_dict.get(index)
     if not state.warm_start or q is None or q.shape != (side, rank):
-        rng = np.random.RandomState(state.rng.randint(1_000_000_000))
-        q = xp.asarray(rng.standard_normal((side, rank))).astype(flat.dtype)
-        _orthogonalize(q, state.orthogonalization_epsilon)
+        q = _random_q(state, xp, (side, rank), flat.dtype)
     p = matrix @ q
     _sum(p, group)
     _orthogonalize(p, state.orthogonalization_epsilon)
