@@ -162,9 +162,14 @@ def softmax_xent_backward_reference(logits, targets, lse, dloss, ignore_index=-1
     return grad
 
 
+def _xent_reference(logits, targets, *floats):
+    # the kernels read targets as contiguous int64 on the logits' device: anything else takes the reference
+    return select_kernel(logits, *floats, targets) == "reference" or targets.dtype != np.int64
+
+
 def softmax_xent_forward(logits, targets, ignore_index=-100):
     """Per-row cross-entropy loss and log-sum-exp; the fused kernel on CuPy float32, else the reference."""
-    if select_kernel(logits) == "reference" or targets.dtype != np.int64 or not _backend.is_cupy_array(targets):
+    if _xent_reference(logits, targets):
         return softmax_xent_forward_reference(logits, targets, ignore_index)
     cp = _backend.cupy()
     rows, classes = logits.shape
@@ -177,7 +182,7 @@ def softmax_xent_forward(logits, targets, ignore_index=-100):
 
 def softmax_xent_backward(logits, targets, lse, dloss, ignore_index=-100):
     """Gradient wrt the logits; the fused kernel on CuPy float32, else the reference."""
-    if select_kernel(logits, lse, dloss) == "reference" or not _backend.is_cupy_array(targets):
+    if _xent_reference(logits, targets, lse, dloss):
         return softmax_xent_backward_reference(logits, targets, lse, dloss, ignore_index)
     cp = _backend.cupy()
     rows, classes = logits.shape
@@ -204,7 +209,8 @@ def layer_norm_backward_reference(x, dy, w, mean, rstd):
     """``(dx, dw, db)`` of LayerNorm: the definition of the two backward kernels."""
     xhat = (x - mean[:, None]) * rstd[:, None]
     dxhat = dy * w
-    dx = rstd[:, None] * (dxhat - dxhat.mean(axis=1, keepdims=True) - xhat * (dxhat * xhat).mean(axis=1, keepdims=True))
+    dx = rstd[:, None] * (dxhat - dxhat.mean(axis=1, keepdims=True)
+                          - xhat * (dxhat * xhat).mean(axis=1, keepdims=True))
     return dx.astype(x.dtype), (dy * xhat).sum(axis=0), dy.sum(axis=0)
 
 

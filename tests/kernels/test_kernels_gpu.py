@@ -86,6 +86,23 @@ def test_softmax_xent_kernels_equal_reference(cp, classes):
     np.testing.assert_allclose(grad.get(), ref, rtol=1e-5, atol=1e-6)
 
 
+
+@pytest.mark.parametrize("kind", ["int32", "strided"])
+def test_softmax_xent_targets_the_kernels_cannot_read_take_the_reference_both_ways(cp, kind):
+    rng = np.random.default_rng(4)
+    logits_host = rng.standard_normal((16, 7)).astype(F32)
+    targets_host = rng.integers(0, 7, 32).astype(np.int64)
+    targets = cp.asarray(targets_host.astype(np.int32)) if kind == "int32" else cp.asarray(targets_host)[::2]
+    targets_host = targets.get()
+    logits = cp.asarray(logits_host)
+    loss, lse = _kernels.softmax_xent_forward(logits, targets)
+    ref_loss, ref_lse = _kernels.softmax_xent_forward_reference(logits_host, targets_host)
+    np.testing.assert_allclose(loss.get(), ref_loss, rtol=1e-5, atol=1e-5)
+    dloss_host = rng.standard_normal(16).astype(F32)
+    grad = _kernels.softmax_xent_backward(logits, targets, cp.asarray(ref_lse), cp.asarray(dloss_host))
+    ref = _kernels.softmax_xent_backward_reference(logits_host, targets_host, ref_lse, dloss_host)
+    np.testing.assert_allclose(grad.get(), ref, rtol=1e-5, atol=1e-6)
+
 def test_layer_norm_kernels_equal_reference(cp):
     rng = np.random.default_rng(3)
     x_host = rng.standard_normal((4096, 512)).astype(F32)
