@@ -6,7 +6,6 @@ launchers); run by plain pytest."""
 import mmap
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -15,24 +14,17 @@ import time
 
 import pytest
 
+from distributed import jobs
+from distributed.jobs import ROOT, own_launcher, processes_running
 from dtorch.distributed import run as dtorchrun
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-MPIEXEC = os.path.join(os.path.dirname(sys.executable), "mpiexec")
-MPIEXEC = MPIEXEC if os.path.exists(MPIEXEC) else shutil.which("mpiexec")
-
-needs_launcher = pytest.mark.skipif(int(os.environ.get("PMI_SIZE", "1")) > 1 or MPIEXEC is None,
-                                    reason="launches its own mpiexec (needs one, and runs serially)")
 
 
 def clean_env(**extra):
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("PMI_", "PMIX_", "HYDRA_", "MPIR_", "OMPI_", "MPI_LOCAL")) and
-           k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "OMP_NUM_THREADS")}
-    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
-    env["DTORCH_ABORT_GRACE"] = "0.5"
-    env["DTORCHRUN_GRACE"] = "3"
-    env.update(extra)
+    """A job's environment (``jobs.clean_env``) without ``OMP_NUM_THREADS`` unless given (dtorchrun's default of 1
+    is under test), and a short dtorchrun grace."""
+    env = jobs.clean_env(**{"DTORCHRUN_GRACE": "3", **extra})
+    if "OMP_NUM_THREADS" not in extra:
+        env.pop("OMP_NUM_THREADS", None)
     return env
 
 
@@ -45,23 +37,6 @@ def launch(tmp_path, body, options=("--nproc-per-node", "2"), script_args=(), en
                            *options, str(script), *script_args],
                           capture_output=True, text=True, env=clean_env(**(env or {})), cwd=str(tmp_path))
     return done.returncode, done.stdout, done.stderr, time.monotonic() - start
-
-
-def processes_running(text):
-    """Live processes whose command line contains ``text`` (from /proc)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/cmdline", "rb") as f:
-                    cmd = f.read()
-                with open(f"/proc/{entry}/stat") as f:
-                    state = f.read().rsplit(")", 1)[1].split()[0]
-            except OSError:
-                continue
-            if str(text).encode() in cmd and state != "Z":
-                found.append((int(entry), cmd.replace(b"\0", b" ").decode(errors="replace")))
-    return found
 
 
 def assert_none_left(text, within=5.0):
@@ -135,7 +110,7 @@ ALL_REDUCE = """
 """
 
 
-@needs_launcher
+@own_launcher
 def test_ranks_get_their_variables_and_reduce(tmp_path):
     code, out, err, _ = launch(tmp_path, ALL_REDUCE, script_args=("--flag", "x"))
     assert code == 0, out + err
@@ -154,7 +129,7 @@ def test_ranks_get_their_variables_and_reduce(tmp_path):
         assert f"[rank{rank}]:sum [3.0, 3.0, 3.0] args ['--flag', 'x']" in err
 
 
-@needs_launcher
+@own_launcher
 def test_hostfile_naming_localhost_and_log_files(tmp_path):
     hosts = tmp_path / "hosts"
     hosts.write_text("localhost:2\n")
@@ -173,7 +148,7 @@ def test_hostfile_naming_localhost_and_log_files(tmp_path):
     assert code == 0 and "[rank1]:sum [3.0, 3.0, 3.0]" in err
 
 
-@needs_launcher
+@own_launcher
 def test_the_launch_wrapper_runs_dtorchrun(tmp_path):
     script = tmp_path / "job.py"
     script.write_text("import os\nprint('rank', os.environ['RANK'], 'of', os.environ['WORLD_SIZE'])\n")
@@ -184,7 +159,7 @@ def test_the_launch_wrapper_runs_dtorchrun(tmp_path):
     assert "[rank0]:rank 0 of 2" in done.stdout and "[rank1]:rank 1 of 2" in done.stdout
 
 
-@needs_launcher
+@own_launcher
 def test_module_mode(tmp_path):
     (tmp_path / "pkg").mkdir()
     (tmp_path / "pkg" / "__init__.py").write_text("")
@@ -197,7 +172,7 @@ def test_module_mode(tmp_path):
     assert "[rank0]:hello from 0 ['a']" in done.stdout and "[rank1]:hello from 1 ['a']" in done.stdout
 
 
-@needs_launcher
+@own_launcher
 def test_a_raising_rank_ends_every_rank_and_its_traceback_is_shown_once(tmp_path):
     code, out, err, took = launch(tmp_path, """
         import time
@@ -217,7 +192,7 @@ def test_a_raising_rank_ends_every_rank_and_its_traceback_is_shown_once(tmp_path
     assert_none_left(tmp_path / "job.py")
 
 
-@needs_launcher
+@own_launcher
 def test_a_rank_exiting_before_init_ends_the_others(tmp_path):
     code, out, err, took = launch(tmp_path, """
         import os, sys, time
@@ -251,7 +226,7 @@ KILLED = """
 """
 
 
-@needs_launcher
+@own_launcher
 def test_a_killed_rank_is_named_and_nothing_is_left(tmp_path):
     code, out, err, took = launch(tmp_path, KILLED)
     assert code != 0 and took < 30, (code, took, out + err)
@@ -261,7 +236,7 @@ def test_a_killed_rank_is_named_and_nothing_is_left(tmp_path):
     assert segments and not [s for s in segments if os.path.exists(s)]  # MPICH's /dev/shm files are gone
 
 
-@needs_launcher
+@own_launcher
 def test_max_restarts_starts_the_group_again(tmp_path):
     code, out, err, _ = launch(tmp_path, """
         import os, sys
@@ -279,7 +254,7 @@ def test_max_restarts_starts_the_group_again(tmp_path):
     assert code == 4 and err.count("the first rank to fail") == 2
 
 
-@needs_launcher
+@own_launcher
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_signals_are_passed_to_every_rank(tmp_path, sig):
     script = tmp_path / "job.py"
@@ -301,7 +276,7 @@ def test_signals_are_passed_to_every_rank(tmp_path, sig):
     assert_none_left(script)
 
 
-@needs_launcher
+@own_launcher
 def test_launch_mpirun_sh_with_a_hostfile_naming_localhost(tmp_path):
     script = tmp_path / "job.py"
     script.write_text(textwrap.dedent(ALL_REDUCE))
@@ -317,7 +292,7 @@ def test_launch_mpirun_sh_with_a_hostfile_naming_localhost(tmp_path):
             subprocess.run(["bash", "-n", os.path.join(ROOT, "launch", "slurm.sbatch")]).returncode == 0)
 
 
-@needs_launcher
+@own_launcher
 def test_nothing_outlives_a_killed_dtorchrun(tmp_path):
     script = tmp_path / "job.py"
     script.write_text("import time\nprint('up', flush=True)\ntime.sleep(60)\n")
@@ -335,7 +310,7 @@ def test_nothing_outlives_a_killed_dtorchrun(tmp_path):
     assert_none_left(script, within=10)
 
 
-@needs_launcher
+@own_launcher
 def test_a_host_that_cannot_be_reached_is_a_clear_error(tmp_path):
     hosts = tmp_path / "hosts"
     hosts.write_text("127.0.0.2:2\n")  # not this host's name: Hydra launches a proxy there ... which cannot start
