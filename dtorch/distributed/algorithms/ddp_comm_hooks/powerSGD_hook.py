@@ -100,6 +100,11 @@ def _orthogonalize(matrix, epsilon):
             rest -= xp.outer(column, column @ rest)
 
 
+def _warm_up(state, bucket):
+    """Before ``start_powerSGD_iter``: a plain average of the bucket, counting the iteration."""
+    state.maybe_increase_iter(bucket)
+    return default_hooks._allreduce_fut(state.process_group, bucket.buffer())
+
 def _add_error(state, index, array):
     """Error feedback: add the bucket's last compression error to ``array`` in place; returns a copy of the sum
     (what the compressed result is compared with afterwards), or None without error feedback."""
@@ -127,12 +132,11 @@ def powerSGD_hook(state, bucket):  # noqa: N802 - PyTorch's name
 
     >>> ddp.register_comm_hook(PowerSGDState(None, start_powerSGD_iter=2), powerSGD_hook)     # doctest: +SKIP
     """
-    group = dist.group.WORLD if state.process_group is None else state.process_group
+    if state.iter < state.start_powerSGD_iter:
+        return _warm_up(state, bucket)
+    group = default_hooks._group(state.process_group)
     world = dist.get_world_size(group)
     buffer = bucket.buffer()
-    if state.iter < state.start_powerSGD_iter:
-        state.maybe_increase_iter(bucket)
-        return default_hooks._allreduce_fut(group, buffer)
     flat = buffer._array
     xp = _backend.xp_of(flat)
     index = bucket.index()
@@ -205,12 +209,11 @@ def batched_powerSGD_hook(state, bucket):  # noqa: N802 - PyTorch's name
     >>> state = PowerSGDState(None, matrix_approximation_rank=4)
     >>> ddp.register_comm_hook(state, batched_powerSGD_hook)                    # doctest: +SKIP
     """
-    group = dist.group.WORLD if state.process_group is None else state.process_group
+    if state.iter < state.start_powerSGD_iter:
+        return _warm_up(state, bucket)
+    group = default_hooks._group(state.process_group)
     world = dist.get_world_size(group)
     buffer = bucket.buffer()
-    if state.iter < state.start_powerSGD_iter:
-        state.maybe_increase_iter(bucket)
-        return default_hooks._allreduce_fut(group, buffer)
     flat = buffer._array
     xp = _backend.xp_of(flat)
     index = bucket.index()
