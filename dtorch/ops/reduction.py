@@ -172,6 +172,12 @@ class MaxMinDim(Function):
         else:
             indices = x.argmin(axis=axis, keepdims=True)
             values = x.min(axis=axis, keepdims=self.keepdim)
+        if xp.count_nonzero(values) != values.size:
+            # a zero extreme: NumPy's max/min may give -0.0 where the element at the index is +0.0 (or the
+            # reverse); PyTorch returns the element at the index, so gather it (rare: a cheap test decides)
+            values = xp.take_along_axis(x, indices, axis=axis)
+            if not self.keepdim:
+                values = values.squeeze(axis)
         self.indices = indices
         if not self.keepdim:
             indices = indices.reshape(values.shape)

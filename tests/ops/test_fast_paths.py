@@ -150,6 +150,14 @@ def test_max_dim_values_equal_the_values_at_the_indices():
             assert indices.dtype == np.int64
     check_op(lambda x: x.max(dim=1), None, [(4, 5)])
     check_op(lambda x: x.min(dim=0, keepdim=True), None, [(4, 5)])
+    # signed zeros: the value is the element at the index, as in PyTorch (NumPy's max alone may flip the sign)
+    for row in ([-0.0, 0.0], [0.0, -0.0], [-0.0, -0.0, 1.0]):
+        for mode in ("max", "min"):
+            for keepdim in (False, True):
+                ours = getattr(dtorch.tensor([row]), mode)(dim=1, keepdim=keepdim)
+                theirs = getattr(torch.tensor([row]), mode)(dim=1, keepdim=keepdim)
+                assert np.signbit(ours.values.numpy()).tolist() == np.signbit(theirs.values.numpy()).tolist()
+                assert ours.indices.tolist() == theirs.indices.tolist()
 
 
 def test_max_of_every_axis_shares_the_gradient_among_ties():
