@@ -3,6 +3,7 @@ variables, rank-prefixed output, log files, the failing rank named with its exit
 gone, restarts, signals, and MPICH's /dev/shm segments removed. Skipped inside an MPI run of the suite (no nested
 launchers); run by plain pytest."""
 
+import contextlib
 import mmap
 import os
 import re
@@ -38,6 +39,22 @@ def launch(tmp_path, body, options=("--nproc-per-node", "2"), script_args=(), en
                           capture_output=True, text=True, env=clean_env(**(env or {})), cwd=str(tmp_path))
     return done.returncode, done.stdout, done.stderr, time.monotonic() - start
 
+
+@contextlib.contextmanager
+def sleeping_job(tmp_path, stderr=subprocess.PIPE):
+    """A two-rank dtorchrun job whose ranks print 'up' and sleep: yields ``(process, script)`` once both ranks are
+    up, and kills the launcher on the way out if the test left it running."""
+    script = tmp_path / "job.py"
+    script.write_text("import time\nprint('up', flush=True)\ntime.sleep(60)\n")
+    proc = subprocess.Popen([sys.executable, "-m", "dtorch.distributed.run", "--nproc-per-node", "2", str(script)],
+                            stdout=subprocess.PIPE, stderr=stderr, text=True, env=clean_env(), cwd=str(tmp_path))
+    try:
+        for _ in range(2):
+            assert "up" in proc.stdout.readline()
+        yield proc, script
+    finally:
+        if proc.poll() is None:
+            proc.kill()
 
 def assert_none_left(text, within=5.0):
     deadline = time.monotonic() + within
@@ -257,20 +274,10 @@ def test_max_restarts_starts_the_group_again(tmp_path):
 @own_launcher
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_signals_are_passed_to_every_rank(tmp_path, sig):
-    script = tmp_path / "job.py"
-    script.write_text("import time\nprint('up', flush=True)\ntime.sleep(60)\n")
-    proc = subprocess.Popen([sys.executable, "-m", "dtorch.distributed.run", "--nproc-per-node", "2", str(script)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env(),
-                            cwd=str(tmp_path))
-    try:
-        for _ in range(2):
-            assert "up" in proc.stdout.readline()
+    with sleeping_job(tmp_path) as (proc, script):
         start = time.monotonic()
         proc.send_signal(sig)
         code = proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     assert code == 128 + sig and time.monotonic() - start < 15
     assert f"received {sig.name}: passing it to every rank" in proc.stderr.read()
     assert_none_left(script)
@@ -294,19 +301,9 @@ def test_launch_mpirun_sh_with_a_hostfile_naming_localhost(tmp_path):
 
 @own_launcher
 def test_nothing_outlives_a_killed_dtorchrun(tmp_path):
-    script = tmp_path / "job.py"
-    script.write_text("import time\nprint('up', flush=True)\ntime.sleep(60)\n")
-    proc = subprocess.Popen([sys.executable, "-m", "dtorch.distributed.run", "--nproc-per-node", "2", str(script)],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=clean_env(),
-                            cwd=str(tmp_path))
-    try:
-        for _ in range(2):
-            assert "up" in proc.stdout.readline()
+    with sleeping_job(tmp_path, stderr=subprocess.DEVNULL) as (proc, script):
         proc.kill()
         proc.wait(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     assert_none_left(script, within=10)
 
 
