@@ -5,27 +5,20 @@ own formats, and skips cleanly when the files are absent."""
 import os
 import pickle
 import re
-import shutil
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
+from distributed.jobs import ROOT, clean_env, own_launcher
 from dtorch.vision.datasets import CIFAR10, write_idx
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EXAMPLES = os.path.join(ROOT, "examples")
-MPIEXEC = os.path.join(os.path.dirname(sys.executable), "mpiexec")
-needs_launcher = pytest.mark.skipif(
-    int(os.environ.get("PMI_SIZE", "1")) > 1 or not (os.path.exists(MPIEXEC) or shutil.which("mpiexec")),
-    reason="launches its own mpiexec (needs one, and runs serially)")
 
 
 def env():
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PMI_", "HYDRA_", "MPI_LOCAL")) and
-             k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE")}
-    clean["PYTHONPATH"] = ROOT + os.pathsep + clean.get("PYTHONPATH", "")
+    clean = clean_env()
     clean.setdefault("OMP_NUM_THREADS", "1")
     return clean
 
@@ -52,7 +45,7 @@ def write_mnist(folder, n_train=128, n_test=64, seed=0):
         write_idx(os.path.join(folder, f"{prefix}-labels-idx1-ubyte.gz"), labels)
 
 
-@needs_launcher
+@own_launcher
 def test_vision_cnn_on_mnist_files_with_ddp(tmp_path):
     write_mnist(tmp_path / "data" / "MNIST" / "raw")
     out, _ = run([os.path.join(EXAMPLES, "train_vision_cnn.py"), "--dataset", "mnist", "--data-dir",
@@ -81,7 +74,7 @@ def test_vision_cnn_on_cifar_files_and_missing_files(tmp_path):
     assert "epoch" not in out
 
 
-@needs_launcher
+@own_launcher
 @pytest.mark.parametrize("script", ["train_lstm_lm.py", "train_transformer_lm.py"])
 def test_language_models_with_ddp(tmp_path, script):
     sys.path.insert(0, EXAMPLES)
@@ -97,7 +90,7 @@ def test_language_models_with_ddp(tmp_path, script):
     assert (tmp_path / "lm.pt").exists()
 
 
-@needs_launcher
+@own_launcher
 def test_ddp_tutorial_with_spawn(tmp_path):
     out, _ = run([os.path.join(EXAMPLES, "ddp_tutorial.py"), "--world-size", "2"], cwd=str(tmp_path))
     for rank in range(2):

@@ -4,31 +4,22 @@ parameters bitwise equal to a run that went through; without restarts a killed r
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
 
 import numpy as np
-import pytest
 
 import dtorch
+from distributed.jobs import OWN_LAUNCHER, ROOT, clean_env
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCRIPT = os.path.join(ROOT, "examples", "train_digits.py")
-MPIEXEC = os.path.join(os.path.dirname(sys.executable), "mpiexec")
-pytestmark = pytest.mark.skipif(
-    int(os.environ.get("PMI_SIZE", "1")) > 1 or not (os.path.exists(MPIEXEC) or shutil.which("mpiexec")),
-    reason="launches its own mpiexec (needs one, and runs serially)")
+pytestmark = OWN_LAUNCHER
 
 
 def env():
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PMI_", "HYDRA_", "MPI_LOCAL")) and
-             k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE")}
-    clean["PYTHONPATH"] = ROOT + os.pathsep + clean.get("PYTHONPATH", "")
-    clean["DTORCHRUN_GRACE"] = "3"
-    return clean
+    return clean_env(DTORCHRUN_GRACE="3")
 
 
 def dtorchrun(*args, options=("--nproc-per-node", "2"), limit=180):
