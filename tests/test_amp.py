@@ -169,7 +169,8 @@ def test_autocast_op_policy_matches_pytorch():
 
 def test_autocast_multihead_attention_matches_pytorch():
     dtorch.manual_seed(0)
-    ours, theirs = dtorch.nn.MultiheadAttention(8, 2, batch_first=True), torch.nn.MultiheadAttention(8, 2, batch_first=True)
+    ours = dtorch.nn.MultiheadAttention(8, 2, batch_first=True)
+    theirs = torch.nn.MultiheadAttention(8, 2, batch_first=True)
     _copy_into_torch(ours, theirs)
     x = np.random.RandomState(3).randn(2, 5, 8).astype(np.float32)
     with dtorch.autocast("cpu"):

@@ -27,7 +27,8 @@ def to_torch(t):
 
 def same(ours, theirs, rtol=RTOL, atol=1e-5, exact=False):
     """Same dtype name, shape and (rounded) values."""
-    assert repr(ours.dtype).replace("dtorch.", "") == repr(theirs.dtype).replace("torch.", ""), (ours.dtype, theirs.dtype)
+    assert repr(ours.dtype).replace("dtorch.", "") == repr(theirs.dtype).replace("torch.", ""), \
+        (ours.dtype, theirs.dtype)
     assert tuple(ours.shape) == tuple(theirs.shape)
     a = ours.detach().float()._array
     b = theirs.detach().float().numpy()
@@ -103,6 +104,19 @@ def test_factories_round_as_pytorch():
     assert x.requires_grad and dtorch.zeros_like(x).dtype == dtorch.bfloat16
 
 
+def test_bfloat16_as_the_default_dtype():
+    seen = []
+    for lib in (dtorch, torch):
+        lib.set_default_dtype(lib.bfloat16)
+        try:
+            seen.append([repr(t.dtype).split(".")[1] for t in (lib.tensor([1.5]), lib.randn(2), lib.arange(0.0, 2.0),
+                                                               lib.arange(3) / 2, lib.nn.Linear(2, 2).weight)]
+                        + [lib.tensor([0.1]).item()])
+        finally:
+            lib.set_default_dtype(lib.float32)
+    assert seen[0] == seen[1] and seen[0][0] == "bfloat16"
+
+
 def test_casts_round_as_pytorch():
     values = np.random.RandomState(3).randn(50).astype(np.float32) * 100
     theirs = torch.from_numpy(values)
@@ -136,12 +150,14 @@ ELEMENTWISE = {
     "div": lambda lib, a, b: a / b, "exp": lambda lib, a, b: a.exp(), "log": lambda lib, a, b: a.abs().log(),
     "sqrt": lambda lib, a, b: a.abs().sqrt(), "tanh": lambda lib, a, b: a.tanh(),
     "sigmoid": lambda lib, a, b: a.sigmoid(), "relu": lambda lib, a, b: a.relu(), "sin": lambda lib, a, b: a.sin(),
-    "pow": lambda lib, a, b: a.abs() ** 1.5, "neg": lambda lib, a, b: -a, "maximum": lambda lib, a, b: lib.maximum(a, b),
+    "pow": lambda lib, a, b: a.abs() ** 1.5, "neg": lambda lib, a, b: -a,
+    "maximum": lambda lib, a, b: lib.maximum(a, b),
     "gelu": lambda lib, a, b: lib.nn.functional.gelu(a), "silu": lambda lib, a, b: lib.nn.functional.silu(a),
     "clamp": lambda lib, a, b: a.clamp(-0.5, 0.5), "where": lambda lib, a, b: lib.where(a > 0, a, b),
     "gt": lambda lib, a, b: a > b, "elu": lambda lib, a, b: lib.nn.functional.elu(a),
     "selu": lambda lib, a, b: lib.nn.functional.selu(a), "erf": lambda lib, a, b: a.erf(),
-    "hardswish": lambda lib, a, b: lib.nn.functional.hardswish(a), "relu6": lambda lib, a, b: lib.nn.functional.relu6(a),
+    "hardswish": lambda lib, a, b: lib.nn.functional.hardswish(a),
+    "relu6": lambda lib, a, b: lib.nn.functional.relu6(a),
     "softplus": lambda lib, a, b: lib.nn.functional.softplus(a), "mish": lambda lib, a, b: lib.nn.functional.mish(a),
 }
 
@@ -191,7 +207,8 @@ PRODUCTS = {
                          ((2, 3, 5, 5), (3, 4, 3, 3), (4,))),
     "conv3d": (lambda lib, x, w, b: lib.nn.functional.conv3d(x, w, b), ((1, 2, 4, 5, 5), (3, 2, 2, 3, 3), (3,))),
     "einsum": (lambda lib, x, w, b: lib.einsum("bij,kj->bik", x, w) + b, ((2, 5, 7), (6, 7), (6,))),
-    "sdpa": (lambda lib, x, w, b: lib.nn.functional.scaled_dot_product_attention(x, w, w), ((2, 5, 7), (2, 6, 7), (1,))),
+    "sdpa": (lambda lib, x, w, b: lib.nn.functional.scaled_dot_product_attention(x, w, w),
+             ((2, 5, 7), (2, 6, 7), (1,))),
 }
 
 

@@ -258,7 +258,8 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     """
     _check_conv_ranks(input, weight, 2, "conv_transpose2d")
     if _AUTOCAST.active or input._array.dtype is _BFLOAT16 and not _AUTOCAST.inner:
-        return _F._lower_precision(conv_transpose2d, (input, weight, bias), stride, padding, output_padding, groups, dilation)
+        return _F._lower_precision(conv_transpose2d, (input, weight, bias), stride, padding, output_padding, groups,
+                                   dilation)
     unbatched = input._array.ndim == 3
     if unbatched:
         input = _F.unsqueeze(input, 0)
@@ -308,7 +309,8 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
     """
     _check_conv_ranks(input, weight, 1, "conv_transpose1d")
     if _AUTOCAST.active or input._array.dtype is _BFLOAT16 and not _AUTOCAST.inner:
-        return _F._lower_precision(conv_transpose1d, (input, weight, bias), stride, padding, output_padding, groups, dilation)
+        return _F._lower_precision(conv_transpose1d, (input, weight, bias), stride, padding, output_padding, groups,
+                                   dilation)
     args = [(1,) + _tuple(v, 1, name) for v, name in ((stride, "stride"), (padding, "padding"),
                                                       (output_padding, "output_padding"), (dilation, "dilation"))]
     args[1] = (0,) + args[1][1:]
@@ -3040,7 +3042,8 @@ def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_paddi
     """
     _check_conv_ranks(input, weight, 3, "conv_transpose3d")
     if _AUTOCAST.active or input._array.dtype is _BFLOAT16 and not _AUTOCAST.inner:
-        return _F._lower_precision(conv_transpose3d, (input, weight, bias), stride, padding, output_padding, groups, dilation)
+        return _F._lower_precision(conv_transpose3d, (input, weight, bias), stride, padding, output_padding, groups,
+                                   dilation)
     if input._array.ndim == 4:
         return _F.squeeze(conv_transpose3d(_F.unsqueeze(input, 0), weight, bias, stride, padding, output_padding,
                                            groups, dilation), 0)
