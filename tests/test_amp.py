@@ -257,3 +257,20 @@ def test_backend_switches_are_kept():
     dtorch.use_deterministic_algorithms(False)
     assert dtorch.cuda.memory_allocated() == 0 or dtorch.cuda.is_available()
     dtorch.cuda.empty_cache()
+
+
+def test_a_cuda_region_leaves_cpu_tensors_alone():
+    """The casts follow the tensors' device type: with autocast on for 'cuda' only (set directly, as no GPU may be
+    here), CPU products and losses keep their dtypes, as in PyTorch."""
+    for lib in (dtorch, torch):
+        lib.set_autocast_enabled("cuda", True)
+        try:
+            assert lib.is_autocast_enabled("cuda") and not lib.is_autocast_enabled("cpu")
+            a = lib.ones(2, 3)
+            assert (a @ a.T).dtype == lib.float32
+            assert lib.nn.functional.linear(a, lib.ones(4, 3)).dtype == lib.float32
+            logits = lib.ones(2, 3, dtype=lib.bfloat16)
+            assert lib.nn.functional.softmax(logits, 1).dtype == lib.bfloat16
+        finally:
+            lib.set_autocast_enabled("cuda", False)
+    assert not dtorch.is_autocast_enabled("cuda") and dtorch.autograd.grad_mode.autocast_state.active is False
