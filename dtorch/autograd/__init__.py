@@ -5,7 +5,7 @@ import numpy as np
 from dtorch import _backend
 from dtorch.autograd import engine, grad_mode
 from dtorch.autograd.engine import detect_anomaly, queue_callback, set_detect_anomaly  # noqa: F401
-from dtorch.autograd.function import Function as _NodeFunction
+from dtorch.autograd.function import Op
 from dtorch.autograd.grad_mode import (  # noqa: F401
     enable_grad,
     inference_mode,
@@ -17,7 +17,7 @@ from dtorch.tensor import Tensor
 from dtorch._warnings import warn as _warn
 
 
-class Function(_NodeFunction):
+class Function(Op):
     """PyTorch's custom-function API: static ``forward(ctx, *args)`` and ``backward(ctx, *grads)`` on Tensors.
 
     ``ctx`` is the graph node: ``ctx.save_for_backward(*tensors)``, ``ctx.saved_tensors``,
@@ -107,7 +107,7 @@ def _multiple_outputs(node, outputs, saved):
     return tuple(results)
 
 
-class _OutputSlot(_NodeFunction):
+class _OutputSlot(Op):
     """Output ``slot`` of a custom Function with several outputs (see ``_multiple_outputs``)."""
 
     attr_names = ("slot",)
@@ -127,7 +127,7 @@ def _version_of(value):
     return value._base._vc if value._base is not None else value._vc
 
 
-class _CustomNode(_NodeFunction):
+class _CustomNode(Op):
     """The graph node behind a user ``Function``: runs the user's static backward on Tensors."""
 
     def save_for_backward(self, *tensors):

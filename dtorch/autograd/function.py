@@ -1,7 +1,10 @@
-"""``Function``: one differentiable operation, its forward and its backward side by side, on raw arrays.
+"""``Op``: one differentiable operation, its forward and its backward side by side, on raw arrays.
 
-An op is a subclass of ``Function`` with ``forward(self, *arrays)`` and ``backward(self, grad)``. The instance is
-both the context (it keeps what backward needs) and the graph node. ``Function.apply(*inputs, **attrs)`` runs the
+(``Op`` is the graph node every op of ``dtorch/ops/`` subclasses; ``dtorch.autograd.Function`` is PyTorch's
+user-facing custom Function, with static ``forward(ctx, ...)``/``backward(ctx, ...)``, built on top of it.)
+
+An op is a subclass of ``Op`` with ``forward(self, *arrays)`` and ``backward(self, grad)``. The instance is
+both the context (it keeps what backward needs) and the graph node. ``Op.apply(*inputs, **attrs)`` runs the
 forward on the inputs' arrays and, when any input requires grad and grad mode is on, wraps the result in a Tensor
 whose ``grad_fn`` is the node.
 
@@ -53,11 +56,11 @@ class _GraphModeState:
 graph_mode = _GraphModeState()
 
 
-class Function:
+class Op:
     """Base class of every differentiable op.
 
     >>> import dtorch
-    >>> class Square(Function):
+    >>> class Square(Op):
     ...     def forward(self, x):
     ...         self.save_for_backward(x)
     ...         return x * x

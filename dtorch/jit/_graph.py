@@ -2,7 +2,7 @@
 
 A graph is plain data. Values are named ``"%N"``; parameters, buffers and constants are values named by the
 model's ``named_parameters()``/``named_buffers()`` (constants: ``"c0"``, ``"c1"``, ...). Each node is
-``{"op", "inputs", "attrs", "outputs"}``: ``op`` is a ``Function``'s registry name (``Linear``, ``Conv2d``, ...)
+``{"op", "inputs", "attrs", "outputs"}``: ``op`` is an ``Op``'s registry name (``Linear``, ``Conv2d``, ...)
 or a whole-module op (``nn.LSTM``, ``nn.MultiheadAttention``, see ``dtorch.jit._modules``); ``inputs`` are value
 names or Python constants (numbers, None); ``attrs`` are the op's keyword arguments, encoded as JSON (tuples as
 lists, dtypes as ``{"dtype": name}``, sizes that depend on an input's shape as ``{"sym": expression}``).
@@ -405,12 +405,12 @@ _LIBRARY_OPS = None
 
 
 def library_ops(refresh=False):
-    """Every ``Function`` subclass that dtorch itself defines, by name (user subclasses cannot shadow them);
+    """Every ``Op`` subclass that dtorch itself defines, by name (user subclasses cannot shadow them);
     ``refresh`` rescans (for ops of dtorch modules imported after the first scan)."""
     global _LIBRARY_OPS
     if _LIBRARY_OPS is None or refresh:
         table = {}
-        pending = list(function_module.Function.__subclasses__())
+        pending = list(function_module.Op.__subclasses__())
         while pending:
             cls = pending.pop()
             pending.extend(cls.__subclasses__())

@@ -1,4 +1,4 @@
-"""Every differentiable operation of dtorch, one ``Function`` each, grouped by kind.
+"""Every differentiable operation of dtorch, one ``Op`` each, grouped by kind.
 
 The public front ends (``dtorch.add``, ``Tensor.__add__``, ``nn.functional.relu``) live in ``dtorch.functional``
 and ``dtorch.nn.functional``; they resolve arguments to plain data and call ``Op.apply``.

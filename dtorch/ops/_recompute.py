@@ -10,10 +10,10 @@ differentiated once more.
 """
 
 from dtorch.autograd import grad as autograd_grad
-from dtorch.autograd.function import Function
+from dtorch.autograd.function import Op
 
 
-class StandIn(Function):
+class StandIn(Op):
     """The identity: a node that can be cut from the graph below it for an inner backward."""
 
     def forward(self, x):

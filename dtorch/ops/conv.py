@@ -18,7 +18,7 @@ matmul + ``Fold`` (``Unfold`` and ``Fold`` are each other's backward), pooling a
 """
 
 from dtorch._backend import xp_of
-from dtorch.autograd.function import Function, graph_mode
+from dtorch.autograd.function import Op, graph_mode
 from dtorch.ops._util import constant
 from dtorch.ops.indexing import _scatter_add_into, index_scatter
 from dtorch.ops.nn import ConstantPad
@@ -83,7 +83,7 @@ def conv_output_size(size, kernel, stride, pad_total, dilation):
     return (size + pad_total - dilation * (kernel - 1) - 1) // stride + 1
 
 
-class Conv2d(Function):
+class Conv2d(Op):
     """2-D cross-correlation: ``out[n, o] = sum_c w[o, c] * x[n, c]`` over windows, in groups; bias optional.
 
     Inputs ``(x, weight, bias)`` with x ``(N, C, H, W)``, weight ``(O, C // groups, kh, kw)``, bias ``(O,)`` or None.
@@ -170,7 +170,7 @@ class Conv2d(Function):
         return xp.ascontiguousarray(out.reshape(c, n, h, w).transpose(1, 0, 2, 3))
 
 
-class ConvTranspose2d(Function):
+class ConvTranspose2d(Op):
     """The adjoint of ``Conv2d`` in its input ("deconvolution"): each input pixel scatters ``weight`` windows.
 
     Inputs ``(x, weight, bias)`` with x ``(N, Cin, H, W)``, weight ``(Cin, Cout // groups, kh, kw)``.
@@ -258,7 +258,7 @@ def _offset_views(windows):
     return [(i, j, windows[..., i, j]) for i in range(kh) for j in range(kw)]
 
 
-class MaxPool2d(Function):
+class MaxPool2d(Op):
     """Max over windows: one ``maximum`` per kernel offset over every output pixel at once (NaN propagates).
 
     The backward routes each output gradient to the first (row-major) position of its window that holds the
@@ -350,7 +350,7 @@ class MaxPool2dWithIndices(MaxPool2d):
         return out, indices
 
 
-class AvgPool2d(Function):
+class AvgPool2d(Op):
     """Mean over windows with PyTorch's divisor rules (``count_include_pad``, ``ceil_mode``, ``divisor_override``).
 
     The window sums are one ``+=`` per kernel offset over every output pixel at once.
@@ -417,7 +417,7 @@ def adaptive_matrix(xp, size, out_size, dtype):
     return matrix
 
 
-class AdaptiveAvgPool2d(Function):
+class AdaptiveAvgPool2d(Op):
     """Average pooling to a fixed output size: ``out = Ph @ x @ Pw^T`` with two averaging matrices."""
 
     attr_names = ("output_size",)
@@ -460,7 +460,7 @@ def adaptive_bounds(size, out_size):
     return [((i * size) // out_size, -(-((i + 1) * size) // out_size)) for i in range(out_size)]
 
 
-class AdaptiveMaxPool2d(Function):
+class AdaptiveMaxPool2d(Op):
     """Max over adaptive windows (PyTorch's bounds), two stages: rows within each output row, then columns.
 
     A second, non-differentiable output holds the flat ``H * W`` index of each maximum. The loops run over
@@ -555,7 +555,7 @@ def _bicubic_matrix(xp, src, size, dtype):
     return matrix.astype(dtype)
 
 
-class Resample(Function):
+class Resample(Op):
     """``interpolate``'s nearest, (bi/tri)linear and bicubic modes: one small matrix per resized axis, applied by
     ``tensordot`` (the backward applies the transposes). Axes are the trailing ``len(out_sizes)`` ones."""
 
@@ -614,7 +614,7 @@ def _fold(xp, cols, channels, size_hw, kernel, stride, dilation, padding, out_hw
     return xp.ascontiguousarray(_crop_hw(padded, padding, *size_hw))
 
 
-class Unfold(Function):
+class Unfold(Op):
     """Sliding local blocks of ``(N, C, H, W)`` as columns ``(N, C * kh * kw, L)`` (im2col); backward is fold."""
 
     attr_names = ("kernel_size", "stride", "dilation", "padding")
@@ -636,7 +636,7 @@ class Unfold(Function):
         return (_fold(self.xp, grad, c, (h, w), self.kernel_size, self.stride, self.dilation, pads, self.out_hw),)
 
 
-class Fold(Function):
+class Fold(Op):
     """Columns ``(N, C * kh * kw, L)`` summed into an ``output_size`` image (col2im); backward is unfold."""
 
     attr_names = ("output_size", "kernel_size", "stride", "dilation", "padding")

@@ -1,10 +1,10 @@
 """Moving a tensor between devices, differentiably: the gradient moves back."""
 
 from dtorch import _backend
-from dtorch.autograd.function import Function
+from dtorch.autograd.function import Op
 
 
-class ToDevice(Function):
+class ToDevice(Op):
     attr_names = ("device",)
 
     def forward(self, x):

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from dtorch.autograd.function import Function, graph_mode
+from dtorch.autograd.function import Op, graph_mode
 from dtorch.autograd.grad_mode import _state as _grad_state
 from dtorch import _backend
 from dtorch.ops._util import constant
@@ -39,7 +39,7 @@ def _erf(xp, x):
 # ---- binary arithmetic -----------------------------------------------------------------------------------------
 
 
-class Add(Function):
+class Add(Op):
     needs_input_shapes = True
 
     def forward(self, a, b):
@@ -54,7 +54,7 @@ class Add(Function):
         )
 
 
-class Sub(Function):
+class Sub(Op):
     needs_input_shapes = True
 
     def forward(self, a, b):
@@ -69,7 +69,7 @@ class Sub(Function):
         )
 
 
-class Mul(Function):
+class Mul(Op):
     def forward(self, a, b):
         self.save_for_backward(a, b)
         return a * b
@@ -83,7 +83,7 @@ class Mul(Function):
         )
 
 
-class Div(Function):
+class Div(Op):
     def forward(self, a, b):
         self.save_for_backward(a, b)
         return a / b
@@ -99,7 +99,7 @@ class Div(Function):
         )
 
 
-class Pow(Function):
+class Pow(Op):
     """``a ** b`` for tensors or a scalar on either side."""
 
     def forward(self, a, b):
@@ -128,7 +128,7 @@ class Pow(Function):
         return grad_a, grad_b
 
 
-class Maximum(Function):
+class Maximum(Op):
     def forward(self, a, b):
         self.save_for_backward(a, b)
         return self.xp.maximum(a, b)
@@ -145,7 +145,7 @@ class Maximum(Function):
         )
 
 
-class Minimum(Function):
+class Minimum(Op):
     def forward(self, a, b):
         self.save_for_backward(a, b)
         return self.xp.minimum(a, b)
@@ -161,7 +161,7 @@ class Minimum(Function):
         )
 
 
-class Where(Function):
+class Where(Op):
     """``where(condition, a, b)``; the condition gets no gradient."""
 
     def forward(self, condition, a, b):
@@ -185,7 +185,7 @@ class Where(Function):
 # ---- unary math ----------------------------------------------------------------------------------------------------
 
 
-class Neg(Function):
+class Neg(Op):
     def forward(self, x):
         return -x
 
@@ -193,7 +193,7 @@ class Neg(Function):
         return (-grad,)
 
 
-class Exp(Function):
+class Exp(Op):
     """Backward reads the output (``d exp(x) = exp(x)``), as PyTorch's does: changing the input in place later is
     fine, changing the output raises. A create_graph backward recomputes the output from the input instead, since
     the saved output array is a constant to autograd."""
@@ -212,7 +212,7 @@ class Exp(Function):
         return (grad * y,)
 
 
-class Log(Function):
+class Log(Op):
     def forward(self, x):
         self.save_for_backward(x)
         return self.xp.log(x)
@@ -222,7 +222,7 @@ class Log(Function):
         return (grad / x,)
 
 
-class Log1p(Function):
+class Log1p(Op):
     def forward(self, x):
         self.save_for_backward(x)
         return self.xp.log1p(x)
@@ -232,7 +232,7 @@ class Log1p(Function):
         return (grad / (x + 1),)
 
 
-class Sqrt(Function):
+class Sqrt(Op):
     """Backward from the output, ``grad / (2 sqrt(x))``, as PyTorch's (see ``Exp``)."""
 
     saves_output = True
@@ -249,7 +249,7 @@ class Sqrt(Function):
         return (grad / (2 * y),)
 
 
-class Rsqrt(Function):
+class Rsqrt(Op):
     """Backward from the output: ``d x^(-1/2) = -1/2 x^(-3/2) = -1/2 y^3`` (see ``Exp``)."""
 
     saves_output = True
@@ -266,7 +266,7 @@ class Rsqrt(Function):
         return (grad * (-0.5) * (y * y * y),)
 
 
-class Abs(Function):
+class Abs(Op):
     def forward(self, x):
         self.save_for_backward(x)
         return self.xp.abs(x)
@@ -280,7 +280,7 @@ class Abs(Function):
         return (grad * self.xp.sign(x),)
 
 
-class Sin(Function):
+class Sin(Op):
     def forward(self, x):
         self.save_for_backward(x)
         return self.xp.sin(x)
@@ -290,7 +290,7 @@ class Sin(Function):
         return (grad * self.xp.cos(x),)
 
 
-class Cos(Function):
+class Cos(Op):
     def forward(self, x):
         self.save_for_backward(x)
         return self.xp.cos(x)
@@ -300,7 +300,7 @@ class Cos(Function):
         return (-grad * self.xp.sin(x),)
 
 
-class Tanh(Function):
+class Tanh(Op):
     """Backward from the output, ``1 - tanh(x)^2`` (see ``Exp``)."""
 
     saves_output = True
@@ -324,7 +324,7 @@ def _sigmoid(xp, x):
     return xp.exp(-xp.logaddexp(0, -x))
 
 
-class Sigmoid(Function):
+class Sigmoid(Op):
     """Backward from the output, ``s (1 - s)`` (see ``Exp``)."""
 
     saves_output = True
@@ -341,7 +341,7 @@ class Sigmoid(Function):
         return (grad * s * (1 - s),)
 
 
-class Relu(Function):
+class Relu(Op):
     """The gradient passes where the output is positive (the same places as the input; NaN passes nowhere).
     The mask is read from the output, as PyTorch's is, and is a constant even in a create_graph backward."""
 
@@ -357,7 +357,7 @@ class Relu(Function):
         return (grad * (self.output > 0),)
 
 
-class Silu(Function):
+class Silu(Op):
     def forward(self, x):
         self.save_for_backward(x)
         return x * _sigmoid(self.xp, x)
@@ -368,7 +368,7 @@ class Silu(Function):
         return (grad * s * (1 + x * (1 - s)),)
 
 
-class Softplus(Function):
+class Softplus(Op):
     """``log(1 + exp(beta x)) / beta``, linear where ``beta x > threshold`` (PyTorch's definition)."""
 
     attr_names = ("beta", "threshold")
@@ -387,7 +387,7 @@ class Softplus(Function):
         return (grad * xp.where(scaled > self.threshold, 1.0, s),)
 
 
-class Gelu(Function):
+class Gelu(Op):
     """``x Φ(x)``; ``approximate='tanh'`` uses PyTorch's tanh form."""
 
     attr_names = ("approximate",)
@@ -456,7 +456,7 @@ _SQRT_HALF = 1 / math.sqrt(2)
 _INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
 
 
-class Erf(Function):
+class Erf(Op):
     def forward(self, x):
         self.save_for_backward(x)
         return _erf(self.xp, x)
@@ -466,7 +466,7 @@ class Erf(Function):
         return (grad * TWO_OVER_SQRT_PI * self.xp.exp(-x * x),)
 
 
-class Expm1(Function):
+class Expm1(Op):
     def forward(self, x):
         self.save_for_backward(x)
         return self.xp.expm1(x)
@@ -476,7 +476,7 @@ class Expm1(Function):
         return (grad * self.xp.exp(x),)
 
 
-class Exp2(Function):
+class Exp2(Op):
     def forward(self, x):
         self.save_for_backward(x)
         return self.xp.exp2(x)
@@ -486,7 +486,7 @@ class Exp2(Function):
         return (grad * (math.log(2.0) * self.xp.exp(x * math.log(2.0))),)
 
 
-class Sinh(Function):
+class Sinh(Op):
     def forward(self, x):
         self.save_for_backward(x)
         return self.xp.sinh(x)
@@ -497,7 +497,7 @@ class Sinh(Function):
         return (grad * ((xp.exp(x) + xp.exp(-x)) * 0.5),)  # cosh, spelled with exp so it also builds a graph
 
 
-class Cosh(Function):
+class Cosh(Op):
     def forward(self, x):
         self.save_for_backward(x)
         return self.xp.cosh(x)
@@ -508,7 +508,7 @@ class Cosh(Function):
         return (grad * ((xp.exp(x) - xp.exp(-x)) * 0.5),)  # sinh
 
 
-class Asin(Function):
+class Asin(Op):
     def forward(self, x):
         self.save_for_backward(x)
         return self.xp.arcsin(x)
@@ -518,7 +518,7 @@ class Asin(Function):
         return (grad / self.xp.sqrt(1 - x * x),)
 
 
-class Acos(Function):
+class Acos(Op):
     def forward(self, x):
         self.save_for_backward(x)
         return self.xp.arccos(x)
@@ -528,7 +528,7 @@ class Acos(Function):
         return (-grad / self.xp.sqrt(1 - x * x),)
 
 
-class Atan(Function):
+class Atan(Op):
     def forward(self, x):
         self.save_for_backward(x)
         return self.xp.arctan(x)
@@ -538,7 +538,7 @@ class Atan(Function):
         return (grad / (1 + x * x),)
 
 
-class Atan2(Function):
+class Atan2(Op):
     """``atan2(y, x)``: the angle of the point ``(x, y)``; d/dy = x / r², d/dx = -y / r²."""
 
     def forward(self, y, x):
@@ -555,7 +555,7 @@ class Atan2(Function):
         )
 
 
-class Hypot(Function):
+class Hypot(Op):
     """``sqrt(a² + b²)``; d/da = a / hypot, d/db = b / hypot."""
 
     def forward(self, a, b):
@@ -572,7 +572,7 @@ class Hypot(Function):
         )
 
 
-class LogAddExp(Function):
+class LogAddExp(Op):
     """``log(exp(a) + exp(b))`` without overflow; d/da = exp(a - out), d/db = exp(b - out)."""
 
     def forward(self, a, b):
@@ -590,7 +590,7 @@ class LogAddExp(Function):
         )
 
 
-class Frac(Function):
+class Frac(Op):
     """``x - trunc(x)``: the gradient passes unchanged."""
 
     def forward(self, x):
@@ -600,7 +600,7 @@ class Frac(Function):
         return (grad,)
 
 
-class Clamp(Function):
+class Clamp(Op):
     """Clamp into ``[min, max]`` (either may be None); the gradient passes where ``min <= x <= max``."""
 
     attr_names = ("min", "max")
@@ -621,7 +621,7 @@ class Clamp(Function):
         return (grad * inside,)
 
 
-class ClampTensor(Function):
+class ClampTensor(Op):
     """Clamp with tensor bounds: ``minimum(maximum(x, low), high)``."""
 
     def forward(self, x, low, high):
@@ -653,7 +653,7 @@ class ClampTensor(Function):
         return grad_x, grad_low, grad_high
 
 
-class ZeroGradUnary(Function):
+class ZeroGradUnary(Op):
     """Piecewise-constant functions (floor, ceil, round, sign, trunc, frac is not one): gradient zero."""
 
     attr_names = ("function", "decimals")
@@ -668,7 +668,7 @@ class ZeroGradUnary(Function):
         return (grad * 0,)
 
 
-class Cast(Function):
+class Cast(Op):
     """Change dtype; the gradient is cast back to the input's dtype."""
 
     attr_names = ("dtype",)
@@ -687,7 +687,7 @@ class Cast(Function):
         return (grad.astype(self.source_dtype),)
 
 
-class Clone(Function):
+class Clone(Op):
     def forward(self, x):
         return x.copy()
 
@@ -695,7 +695,7 @@ class Clone(Function):
         return (grad,)
 
 
-class Fill(Function):
+class Fill(Op):
     """Every element set to ``value`` (``fill_``/``zero_`` under autograd): the input gets a zero gradient."""
 
     attr_names = ("value",)
@@ -710,7 +710,7 @@ class Fill(Function):
 # ---- not differentiable ------------------------------------------------------------------------------------------
 
 
-class Compare(Function):
+class Compare(Op):
     """Comparisons and logical/bitwise ops: ``function`` names the ``xp`` ufunc (``less``, ``logical_and``, ...)."""
 
     attr_names = ("function",)
@@ -720,7 +720,7 @@ class Compare(Function):
         return getattr(self.xp, self.function)(*arrays)
 
 
-class IntegerArithmetic(Function):
+class IntegerArithmetic(Op):
     """``floor_divide``, ``remainder``, ``fmod``: piecewise. ``a - q b`` with ``q = floor(a/b)`` (remainder) or
     ``trunc(a/b)`` (fmod) gives ``a`` the gradient unchanged and ``b`` the gradient ``-q``."""
 

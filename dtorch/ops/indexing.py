@@ -12,7 +12,7 @@ Double backward: ``Index``'s backward is ``IndexScatter`` (zeros with the gradie
 """
 
 from dtorch._backend import xp_of
-from dtorch.autograd.function import Function, graph_mode
+from dtorch.autograd.function import Op, graph_mode
 from dtorch.ops._util import array_module, constant, sum_to
 
 
@@ -67,7 +67,7 @@ def along_axis_spec(ndim, axis):
     return (("slice", None, None, None),) * axis + (("tensor", 0),)
 
 
-class Index(Function):
+class Index(Op):
     """``x[key]``: a view for basic keys (ints, slices, None, ...), a copy for tensor keys."""
 
     attr_names = ("spec",)
@@ -103,7 +103,7 @@ class Index(Function):
         return (out,) + (None,) * (len(self.edges) - 1)
 
 
-class IndexScatter(Function):
+class IndexScatter(Op):
     """Zeros of ``shape`` with ``values`` put (or, with ``accumulate``, added) at the key: the backward of
     ``Index``. Its own backward is ``Index`` of the gradient."""
 
@@ -127,7 +127,7 @@ class IndexScatter(Function):
         return (picked,) + (None,) * (len(self.edges) - 1)
 
 
-class IndexPut(Function):
+class IndexPut(Op):
     """Out-of-place ``x[key] = values`` (``Tensor.__setitem__`` writes the result back into ``x``)."""
 
     attr_names = ("spec", "accumulate")
@@ -166,7 +166,7 @@ class IndexPut(Function):
         return (grad_x, grad_values) + (None,) * (len(self.edges) - 2)
 
 
-class IndexSelect(Function):
+class IndexSelect(Op):
     attr_names = ("axis",)
 
     def forward(self, x, index):
@@ -200,7 +200,7 @@ def _all_tensor_spec(count):
     return tuple(("tensor", k) for k in range(count))
 
 
-class Gather(Function):
+class Gather(Op):
     """``out[i][j] = x[i][index[i][j]]`` along ``axis``; ``index`` may be smaller than ``x`` off the axis."""
 
     attr_names = ("axis",)
@@ -220,7 +220,7 @@ class Gather(Function):
         return out, None
 
 
-class Scatter(Function):
+class Scatter(Op):
     """``out = x`` with ``out[i][index[i][j]] = src[i][j]`` along ``axis``; ``reduce='add'`` accumulates
     (``scatter_add``). ``src`` may be a tensor or a Python number (``value``)."""
 
@@ -287,7 +287,7 @@ class Scatter(Function):
         return grad_x, None
 
 
-class MaskedFill(Function):
+class MaskedFill(Op):
     attr_names = ("value",)
 
     def forward(self, x, mask):
@@ -304,7 +304,7 @@ class MaskedFill(Function):
 _REDUCE_UFUNCS = {"sum": "add", "mean": "add", "prod": "multiply", "amax": "maximum", "amin": "minimum"}
 
 
-class ScatterReduce(Function):
+class ScatterReduce(Op):
     """``scatter_reduce``: ``src[i][j]`` reduced into ``out[i][index[i][j]]`` along ``axis`` with ``reduce`` (sum,
     prod, mean, amax, amin); ``include_self=False`` leaves the input's own values out of every written position.
 

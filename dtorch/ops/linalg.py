@@ -7,12 +7,12 @@ any order follow.
 """
 
 from dtorch._backend import xp_of
-from dtorch.autograd.function import Function, graph_mode
+from dtorch.autograd.function import Op, graph_mode
 from dtorch.ops._util import attached, sum_to
 from dtorch.ops.indexing import _along_axis_key, index_scatter
 
 
-class MatMul(Function):
+class MatMul(Op):
     """``a @ b`` with NumPy/PyTorch rules: 1-D operands gain and lose a dimension, batch dimensions broadcast."""
 
     # PyTorch names the node after the kernel it dispatched to; the plain-matrix cases are named the same here
@@ -86,7 +86,7 @@ def parse_einsum(equation, ndims):
     return expanded, output
 
 
-class Einsum(Function):
+class Einsum(Op):
     attr_names = ("equation",)
 
     def forward(self, *arrays):
@@ -162,7 +162,7 @@ def _scatter_to_positions(xp, grad, indices, shape, axis):
     return out
 
 
-class Sort(Function):
+class Sort(Op):
     """Sort along ``axis``: the sorted values, plus the indices as a non-differentiable second output."""
 
     attr_names = ("axis", "descending", "stable")
@@ -182,7 +182,7 @@ class Sort(Function):
         return (_scatter_to_positions(self.xp, grad, self.indices, self.input_shape, self.axis),)
 
 
-class TopK(Function):
+class TopK(Op):
     attr_names = ("k", "axis", "largest", "sorted")
     n_outputs = 2
 
@@ -215,7 +215,7 @@ def _mT(xp, a):
     return xp.swapaxes(a, -1, -2)
 
 
-class Inverse(Function):
+class Inverse(Op):
     """``A^-1``; backward ``-A^-T grad A^-T`` (from ``d(A^-1) = -A^-1 dA A^-1``), read from the output."""
 
     saves_output = True
@@ -233,7 +233,7 @@ class Inverse(Function):
         return (-xp.matmul(xp.matmul(inverse_t, grad), inverse_t),)
 
 
-class Det(Function):
+class Det(Op):
     """``det(A)``; backward ``grad * det(A) * A^-T`` (Jacobi's formula; needs A invertible)."""
 
     saves_output = True
@@ -253,7 +253,7 @@ class Det(Function):
         return (scale * _mT(xp, xp.linalg.inv(a)),)
 
 
-class Solve(Function):
+class Solve(Op):
     """``X`` with ``A X = B`` (``B`` a batch of matrices, or of vectors when ``vector``); backward
     ``grad_B = A^-T grad``, ``grad_A = -grad_B X^T``."""
 

@@ -14,7 +14,7 @@ without any input Tensor being kept between forward and backward.
 
 import numpy as np
 
-from dtorch.autograd.function import Function, graph_mode
+from dtorch.autograd.function import Op, graph_mode
 from dtorch.ops._util import array_module, attached, constant, sum_to
 from dtorch.ops.nn import LogSoftmax, Softmax, sum_last
 
@@ -40,7 +40,7 @@ def _scale(grad, reduction, count):
     return grad
 
 
-class PointwiseLoss(Function):
+class PointwiseLoss(Op):
     """``mse``, ``l1``, ``smooth_l1`` (``beta``) and ``huber`` (``delta``, passed as ``beta``) of
     ``input - target``; inputs ``(input, target, weight)`` broadcast, weight may be None."""
 
@@ -165,7 +165,7 @@ def _class_index_terms(xp, target, weight, ignore_index, dtype):
     return safe, valid, row_weight
 
 
-class CrossEntropy(Function):
+class CrossEntropy(Op):
     """Inputs ``(logits, target, weight)``. ``probabilities=False``: target holds class indices (any number of
     extra dimensions, ``ignore_index`` skipped); ``True``: target holds class probabilities of the logits' shape."""
 
@@ -297,7 +297,7 @@ def _graph_unrows(rows, shape, axis):
     return rows.reshape(moved).movedim(-1, axis)
 
 
-class NLLLoss(Function):
+class NLLLoss(Op):
     """Inputs ``(log_probs, target, weight)``: ``-weight[y] * log_probs[y]`` per sample, class axis ``axis``."""
 
     attr_names = ("axis", "ignore_index", "reduction")
@@ -341,7 +341,7 @@ class NLLLoss(Function):
         return _unrows(xp, rows, self.shape, self.axis), None, None
 
 
-class BinaryCrossEntropy(Function):
+class BinaryCrossEntropy(Op):
     """Inputs ``(probabilities, target, weight)``; logs are clamped at -100 as in PyTorch."""
 
     attr_names = ("reduction",)
@@ -383,7 +383,7 @@ class BinaryCrossEntropy(Function):
         return grad_x, grad_t, grad_w
 
 
-class BinaryCrossEntropyWithLogits(Function):
+class BinaryCrossEntropyWithLogits(Op):
     """Inputs ``(logits, target, weight, pos_weight)``:
     ``loss = w * ((1 - t) x + (1 + (pos_weight - 1) t) softplus(-x))``, stable for any ``x``."""
 
@@ -425,7 +425,7 @@ class BinaryCrossEntropyWithLogits(Function):
         return grad_x, grad_t, grad_w, grad_pw
 
 
-class KLDiv(Function):
+class KLDiv(Op):
     """Inputs ``(input, target)``: ``target * (log(target) - input)`` pointwise (``log_target``: target is given
     as its log); ``reduction`` also accepts ``'batchmean'`` (sum divided by the batch size). The target's gradient
     where ``target == 0`` is ``-input`` (the limit from above); PyTorch gives NaN there."""
@@ -479,7 +479,7 @@ def _log_add(xp, a, b):
     return xp.where(xp.isneginf(larger), -xp.inf, finite + xp.log(xp.exp(a - finite) + xp.exp(b - finite)))
 
 
-class CTCLoss(Function):
+class CTCLoss(Op):
     """Connectionist temporal classification: ``-log p(target | log_probs)`` summed over every alignment.
 
     Inputs ``(log_probs, targets)``: log_probs ``(T, N, C)``, targets ``(N, S)`` padded class indices. Attrs: the

@@ -6,7 +6,7 @@ gradient. ``triu``/``tril`` keep a constant mask from forward, so their backward
 (with a constant pad for non-square planes), so gradients of any order go through them.
 """
 
-from dtorch.autograd.function import Function, graph_mode
+from dtorch.autograd.function import Op, graph_mode
 from dtorch.ops.nn import ConstantPad
 
 
@@ -24,7 +24,7 @@ def triangle_mask(xp, rows, cols, diagonal, upper):
     return col - row <= diagonal
 
 
-class Triangle(Function):
+class Triangle(Op):
     """``triu`` (``upper=True``) or ``tril``: zero the entries outside the triangle of the last two dims."""
 
     attr_names = ("diagonal", "upper")
@@ -37,7 +37,7 @@ class Triangle(Function):
         return (grad * self.mask,)  # a bool mask keeps the gradient dtype
 
 
-class Diagonal(Function):
+class Diagonal(Op):
     """The ``offset``-th diagonal of the planes ``(dim1, dim2)``, moved to the last axis (a read-only view)."""
 
     attr_names = ("offset", "dim1", "dim2")
@@ -62,7 +62,7 @@ class Diagonal(Function):
         return (full,)
 
 
-class DiagEmbed(Function):
+class DiagEmbed(Op):
     """Put the last axis of ``x`` on the ``offset``-th diagonal of new planes ``(dim1, dim2)``."""
 
     attr_names = ("offset", "dim1", "dim2")

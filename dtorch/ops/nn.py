@@ -8,7 +8,7 @@ backward uses the saved softmax ``p`` (``p * g - p * sum(p * g)`` and ``g - p * 
 
 import numpy as np
 
-from dtorch.autograd.function import Function, graph_mode
+from dtorch.autograd.function import Op, graph_mode
 from dtorch.ops._util import array_module, attached, constant, sum_to
 from dtorch.ops.indexing import _scatter_add_into, along_axis_spec, index_scatter
 
@@ -30,7 +30,7 @@ def sum_axis(xp, a, axis):
     return a.sum(axis=axis, keepdims=True)
 
 
-class Linear(Function):
+class Linear(Op):
     """``x @ weight.T + bias`` in one op; x has any number of leading dimensions, weight is ``(out, in)``.
 
     The backward is written with ``xp`` names only, so it also runs in a ``create_graph`` backward (gradient
@@ -63,7 +63,7 @@ class Linear(Function):
 # ---- activations ----------------------------------------------------------------------------------------------------
 
 
-class LeakyRelu(Function):
+class LeakyRelu(Op):
     attr_names = ("negative_slope",)
 
     def forward(self, x):
@@ -75,7 +75,7 @@ class LeakyRelu(Function):
         return (self.xp.where(x > 0, grad, grad * self.negative_slope),)
 
 
-class Elu(Function):
+class Elu(Op):
     """``x`` for ``x > 0``, else ``alpha * (exp(x) - 1)``; ``scale`` and ``input_scale`` give SELU and CELU."""
 
     attr_names = ("alpha", "scale", "input_scale")
@@ -93,7 +93,7 @@ class Elu(Function):
         return (grad * (self.scale * xp.where(x > 0, 1.0, slope)),)
 
 
-class Hardtanh(Function):
+class Hardtanh(Op):
     """Clamp to ``[min_val, max_val]``; the gradient passes strictly inside (PyTorch's convention)."""
 
     attr_names = ("min_val", "max_val")
@@ -109,7 +109,7 @@ class Hardtanh(Function):
         return (grad * ((x > self.min_val) & (x < self.max_val)),)
 
 
-class Softmax(Function):
+class Softmax(Op):
     """Softmax along ``axis``. A ``create_graph`` backward reads the output as a Tensor hanging from this node
     (as PyTorch's saved output does), so the gradient formula is differentiable in the input too."""
 
@@ -135,7 +135,7 @@ class Softmax(Function):
         return (inner,)
 
 
-class LogSoftmax(Function):
+class LogSoftmax(Op):
     """Keeps the softmax itself for backward (one ``exp`` fewer than recomputing it from the output)."""
 
     attr_names = ("axis",)
@@ -162,7 +162,7 @@ class LogSoftmax(Function):
 # ---- lookup and padding ---------------------------------------------------------------------------------------------
 
 
-class Embedding(Function):
+class Embedding(Op):
     """Inputs ``(indices, weight)``: rows of ``weight``; the row ``padding_idx`` (if any) gets no gradient."""
 
     attr_names = ("padding_idx",)
@@ -227,7 +227,7 @@ def scatter_add_rows(xp, target, indices, rows, max_levels=16):
         level += 1
 
 
-class ConstantPad(Function):
+class ConstantPad(Op):
     """Pad with a constant; ``pads`` holds ``(before, after)`` per axis, negative values crop."""
 
     attr_names = ("pads", "value")
@@ -269,7 +269,7 @@ def pad_index(xp, size, before, after, mode):
     return xp.where(folded >= size, period - folded, folded)
 
 
-class IndexPad(Function):
+class IndexPad(Op):
     """``reflect``, ``replicate`` and ``circular`` padding: a gather along each padded axis; the backward adds
     each output gradient onto its source position (a one-hot matrix product per axis)."""
 
@@ -309,7 +309,7 @@ class IndexPad(Function):
 # ---- attention ------------------------------------------------------------------------------------------------------
 
 
-class ScaledDotProductAttention(Function):
+class ScaledDotProductAttention(Op):
     """``softmax(q @ k^T * scale + mask) @ v`` in one op; inputs ``(q, k, v, attn_mask, dropout_mask)``.
 
     ``attn_mask`` is None, bool (True takes part) or float (added to the scores, and differentiable);

@@ -11,7 +11,7 @@ is kept between forward and backward) and applies the same closed form with ``se
 gradient is differentiable in the input, the weight and the upstream gradient.
 """
 
-from dtorch.autograd.function import Function, graph_mode
+from dtorch.autograd.function import Op, graph_mode
 from dtorch.ops._util import attached, constant
 
 
@@ -33,7 +33,7 @@ def _sum_over(xp, value, axes):
     return xp.sum(value, axis=axes) if axes else value
 
 
-class BatchNorm(Function):
+class BatchNorm(Op):
     """Inputs ``(x, weight, bias, running_mean, running_var)``; x is ``(N, C, *)``, the rest ``(C,)`` or None.
 
     ``training=True`` normalises with the batch statistics and also returns them (mean and the unbiased variance,
@@ -115,7 +115,7 @@ class BatchNorm(Function):
         return grad_x, grad_w, grad_b
 
 
-class LayerNorm(Function):
+class LayerNorm(Op):
     """Inputs ``(x, weight, bias)``: normalise over the last ``normalized_ndim`` axes, then scale and shift.
 
     Works on the ``(rows, features)`` view: the row means are one matrix-vector product and the row sums of
@@ -179,7 +179,7 @@ class LayerNorm(Function):
         return grad_x, grad_w, grad_b
 
 
-class GroupNorm(Function):
+class GroupNorm(Op):
     """Inputs ``(x, weight, bias)``; x ``(N, C, *)`` is normalised per sample over each of ``num_groups``
     channel groups, then scaled and shifted per channel."""
 

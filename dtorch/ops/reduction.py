@@ -9,7 +9,7 @@ import math
 import numpy as np
 
 from dtorch import _backend
-from dtorch.autograd.function import Function, graph_mode
+from dtorch.autograd.function import Op, graph_mode
 from dtorch.ops._util import expand_reduced
 
 
@@ -20,7 +20,7 @@ def _torch_reduction_name(op, node, ndim):
     return f"{op}Backward{0 if every_axis else 1}"
 
 
-class Sum(Function):
+class Sum(Op):
     attr_names = ("axes", "keepdim", "dtype")
 
     def name(self):
@@ -37,7 +37,7 @@ class Sum(Function):
         return (xp.broadcast_to(grad, self.input_shape),)
 
 
-class Mean(Function):
+class Mean(Op):
     attr_names = ("axes", "keepdim")
 
     def name(self):
@@ -63,7 +63,7 @@ class Mean(Function):
         return (xp.broadcast_to(grad / self.count if self.count else grad * 0, self.input_shape),)
 
 
-class Prod(Function):
+class Prod(Op):
     attr_names = ("axes", "keepdim")
 
     def name(self):
@@ -117,7 +117,7 @@ def _product_of_others_recorded(xp, x, axes):
     return xp.transpose(xp.reshape(others, moved.shape), tuple(np.argsort(order)))
 
 
-class MaxMin(Function):
+class MaxMin(Op):
     """``amax``/``amin`` over axes; the gradient is shared equally among tied extremes (PyTorch's rule)."""
 
     attr_names = ("axes", "keepdim", "mode")
@@ -151,7 +151,7 @@ class MaxMin(Function):
         return (grad * hits / count,)
 
 
-class MaxMinDim(Function):
+class MaxMinDim(Op):
     """``max(dim)``/``min(dim)``: the values, plus the indices as a second, non-differentiable output."""
 
     attr_names = ("axis", "keepdim", "mode")
@@ -199,7 +199,7 @@ class MaxMinDim(Function):
         return (out,)
 
 
-class Var(Function):
+class Var(Op):
     """Variance with ``correction`` (1 is Bessel's, the default)."""
 
     attr_names = ("axes", "keepdim", "correction")
@@ -221,7 +221,7 @@ class Var(Function):
         return (grad * centered * 2.0 / self.divisor,)
 
 
-class Std(Function):
+class Std(Op):
     attr_names = ("axes", "keepdim", "correction")
 
     def forward(self, x):
@@ -243,7 +243,7 @@ class Std(Function):
         return (grad * centered / (std * self.divisor),)
 
 
-class Norm(Function):
+class Norm(Op):
     """The vector p-norm over axes (p may be inf, -inf, 0 or any real); PyTorch's subgradient 0 at x = 0."""
 
     attr_names = ("p", "axes", "keepdim")
@@ -291,7 +291,7 @@ class Norm(Function):
         return (grad * xp.sign(x) * magnitude ** (p - 1) / safe_norm ** (p - 1),)
 
 
-class LogSumExp(Function):
+class LogSumExp(Op):
     attr_names = ("axes", "keepdim")
 
     def name(self):
@@ -322,7 +322,7 @@ class LogSumExp(Function):
         return (grad * weights,)
 
 
-class CumSum(Function):
+class CumSum(Op):
     attr_names = ("axis",)
 
     def name(self):
@@ -340,7 +340,7 @@ class CumSum(Function):
         return (xp.flip(xp.cumsum(xp.flip(grad, axis=self.axis), axis=self.axis), axis=self.axis),)
 
 
-class CumProd(Function):
+class CumProd(Op):
     attr_names = ("axis",)
 
     def name(self):
@@ -387,7 +387,7 @@ def _cumprod_backward_recorded(xp, x, grad, axis):
     return xp.swapaxes(result, axis, last)
 
 
-class ArgExtreme(Function):
+class ArgExtreme(Op):
     attr_names = ("axis", "keepdim", "mode")
     differentiable = False
 
@@ -400,7 +400,7 @@ class ArgExtreme(Function):
         return xp.asarray(out, dtype="int64")
 
 
-class AllAny(Function):
+class AllAny(Op):
     attr_names = ("axes", "keepdim", "mode")
     differentiable = False
 

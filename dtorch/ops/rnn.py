@@ -1,4 +1,4 @@
-"""Fused recurrent layers: one ``Function`` runs a whole layer (one direction) of an Elman RNN, LSTM or GRU.
+"""Fused recurrent layers: one ``Op`` runs a whole layer (one direction) of an Elman RNN, LSTM or GRU.
 
 Composing a recurrent layer from elementwise ops records ~10 graph nodes per time step; at sequence 35 and two
 layers that is hundreds of nodes, and the per-node overhead dominates (bench/bench_nn.py, LSTM workload). Here
@@ -15,14 +15,14 @@ Equations (PyTorch's, gate order as in its weight layout):
 
 - LSTM with projections (``w_hr`` given, PyTorch's ``proj_size``): ``h' = (o tanh(c')) W_hr^T``.
 
-Output packing. A Function has one differentiable output, so ``RNNLayer`` returns one array ``Y``:
+Output packing. A Op has one differentiable output, so ``RNNLayer`` returns one array ``Y``:
 ``Y[:T]`` holds the hidden state at every time position (in time order, also for ``reverse=True``) and, for the
 LSTM only, ``Y[T]`` holds the final cell state. The module takes ``output``, ``h_n`` and ``c_n`` as views of ``Y``
 so their gradients meet again in ``Y``'s gradient. With projections the hidden state (width P) and the cell state
 (width H) differ in width, so ``Y`` is flat: the (T, B, P) hidden states, raveled, then the (B, H) cell state.
 """
 
-from dtorch.autograd.function import Function, graph_mode
+from dtorch.autograd.function import Op, graph_mode
 from dtorch.ops._recompute import recompute_gradients
 from dtorch.ops.shape import Cat
 
@@ -45,7 +45,7 @@ def _matmul(xp, a, b, out=None):
     return xp.matmul(a, b, out=out)
 
 
-class RNNLayer(Function):
+class RNNLayer(Op):
     """One direction of one recurrent layer over a whole sequence.
 
     Inputs: ``x`` (T, B, I), ``h0`` (B, H), ``c0`` (B, H) for the LSTM else None, ``w_ih`` (G*H, I),

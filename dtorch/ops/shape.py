@@ -8,11 +8,11 @@ slices (``dtorch.ops.indexing``).
 
 import numpy as np
 
-from dtorch.autograd.function import Function
+from dtorch.autograd.function import Op
 from dtorch.ops._util import sum_to
 
 
-class Reshape(Function):
+class Reshape(Op):
     """A new shape with the same elements; shares memory with the input when the layout allows (a view).
 
     ``kind`` only names the node as PyTorch would (``squeeze``, ``squeeze_dim``, ``squeeze_dims``, ``unsqueeze``,
@@ -36,7 +36,7 @@ class Reshape(Function):
         return (self.xp.reshape(grad, self.input_shape),)
 
 
-class Permute(Function):
+class Permute(Op):
     attr_names = ("dims",)
     is_view = True
 
@@ -57,7 +57,7 @@ class Permute(Function):
         return (self.xp.transpose(grad, tuple(inverse)),)
 
 
-class Expand(Function):
+class Expand(Op):
     """Broadcast to ``shape`` without copying (a read-only view, as PyTorch's expand is for writes)."""
 
     attr_names = ("shape",)
@@ -85,7 +85,7 @@ def _expand_view(x, shape):
     return out
 
 
-class Repeat(Function):
+class Repeat(Op):
     """``Tensor.repeat``: tile the input ``repeats`` times along each dimension."""
 
     attr_names = ("repeats",)
@@ -106,7 +106,7 @@ class Repeat(Function):
         return (xp.reshape(grad, self.original_shape),)
 
 
-class Cat(Function):
+class Cat(Op):
     attr_names = ("axis",)
 
     def forward(self, *arrays):
@@ -127,7 +127,7 @@ class Cat(Function):
         return tuple(pieces)
 
 
-class Stack(Function):
+class Stack(Op):
     attr_names = ("axis",)
 
     def forward(self, *arrays):
@@ -149,7 +149,7 @@ class Stack(Function):
         return tuple(pieces)
 
 
-class Flip(Function):
+class Flip(Op):
     attr_names = ("dims",)
 
     def forward(self, x):
@@ -160,7 +160,7 @@ class Flip(Function):
         return (self.xp.flip(grad, axis=self.dims),)
 
 
-class Roll(Function):
+class Roll(Op):
     attr_names = ("shifts", "dims")
 
     def forward(self, x):
@@ -172,7 +172,7 @@ class Roll(Function):
         return (self.xp.roll(grad, tuple(-s for s in self.shifts), axis=self.dims),)
 
 
-class Contiguous(Function):
+class Contiguous(Op):
     def name(self):
         return "CloneBackward0"
 

@@ -11,7 +11,7 @@ very ops on Tensors, so gradients of any order follow.
 
 import numpy as np
 
-from dtorch.autograd.function import Function, graph_mode
+from dtorch.autograd.function import Op, graph_mode
 from dtorch.ops._util import array_module, constant, sum_to
 from dtorch.ops.nn import ConstantPad
 
@@ -54,7 +54,7 @@ def _real_part(xp, grad, graph, dtype):
     return grad.real.astype(dtype, copy=False)
 
 
-class FFT(Function):
+class FFT(Op):
     """``fftn`` (``inverse=False``) or ``ifftn`` over ``axes`` after resizing to ``sizes``; norm as NumPy's."""
 
     attr_names = ("axes", "sizes", "norm", "inverse")
@@ -86,7 +86,7 @@ class FFT(Function):
         return (adjoint,)
 
 
-class RFFT(Function):
+class RFFT(Op):
     """``rfftn`` of a real input over ``axes`` (the last one halved to ``n // 2 + 1`` bins) after resizing."""
 
     attr_names = ("axes", "sizes", "norm")
@@ -115,7 +115,7 @@ class RFFT(Function):
         return (resize(xp, adjoint, axes, sizes),)
 
 
-class IRFFT(Function):
+class IRFFT(Op):
     """``irfftn`` of a half spectrum over ``axes`` to real output of ``sizes`` (the last one ``2 * (m - 1)``
     unless given)."""
 
@@ -160,7 +160,7 @@ class IRFFT(Function):
 # ---- complex numbers ---------------------------------------------------------------------------------------------------
 
 
-class Real(Function):
+class Real(Op):
     """The real part (a copy; PyTorch's is a view). Gradient: the real gradient as a complex one."""
 
     def forward(self, x):
@@ -173,7 +173,7 @@ class Real(Function):
         return (grad.astype(self.input_dtype),)
 
 
-class Imag(Function):
+class Imag(Op):
     """The imaginary part (a copy). Gradient: ``i`` times the real gradient."""
 
     def forward(self, x):
@@ -186,7 +186,7 @@ class Imag(Function):
         return ((grad * 1j).astype(self.input_dtype),)
 
 
-class Conj(Function):
+class Conj(Op):
     def forward(self, x):
         return x.conj()
 
@@ -196,7 +196,7 @@ class Conj(Function):
         return (grad.conj(),)
 
 
-class Angle(Function):
+class Angle(Op):
     """The argument ``atan2(imag, real)``; for a real input 0 or pi, with a zero gradient, as PyTorch's."""
 
     def forward(self, x):
@@ -218,7 +218,7 @@ class Angle(Function):
             return ((grad * (-x.imag + 1j * x.real) / squared).astype(x.dtype),)
 
 
-class Complex(Function):
+class Complex(Op):
     """``real + i imag`` from two real tensors of one dtype."""
 
     def forward(self, real, imag):
@@ -236,7 +236,7 @@ class Complex(Function):
                 sum_to(self.xp, imag, self.shapes[1]) if imag_edge is not None else None)
 
 
-class ViewAsReal(Function):
+class ViewAsReal(Op):
     """A complex tensor as real pairs, shape ``(..., 2)`` (a copy here)."""
 
     def forward(self, x):
@@ -248,7 +248,7 @@ class ViewAsReal(Function):
         return (ViewAsComplex.complex_of(self.xp, grad),)
 
 
-class ViewAsComplex(Function):
+class ViewAsComplex(Op):
     """Real pairs ``(..., 2)`` as a complex tensor (a copy here)."""
 
     @staticmethod

@@ -11,12 +11,12 @@ buffer. Two ops use it:
 - ``ViewOf(base)``: the view re-derived from the new base; backward scatters the gradient into zeros of the
   base's shape.
 
-Both are plain ``Function``s with plain-data ``attrs``, so they record and replay like every other op. In a
+Both are plain ``Op``s with plain-data ``attrs``, so they record and replay like every other op. In a
 ``create_graph`` backward they use ``ViewOf`` and ``StridedScatter`` (zeros of the base's shape with the view's
 region set), each the other's backward, so gradients of any order go through in-place changes of views.
 """
 
-from dtorch.autograd.function import Function, graph_mode
+from dtorch.autograd.function import Op, graph_mode
 
 OVERLAP_MESSAGE = (
     "unsupported operation: more than one element of the written-to tensor refers to a single memory location. "
@@ -64,7 +64,7 @@ def region(xp, array, shape, strides, offset):
     )
 
 
-class ViewScatter(Function):
+class ViewScatter(Op):
     """``base`` with the view at ``(shape, strides, offset)`` replaced by ``value``, written into base's memory."""
 
     attr_names = ("shape", "strides", "offset")
@@ -85,7 +85,7 @@ class ViewScatter(Function):
         return grad_base, grad_value
 
 
-class ViewOf(Function):
+class ViewOf(Op):
     """The view of ``base`` at ``(shape, strides, offset)``; backward scatters into zeros of base's shape."""
 
     attr_names = ("shape", "strides", "offset")
@@ -105,7 +105,7 @@ class ViewOf(Function):
         return (grad_base,)
 
 
-class StridedScatter(Function):
+class StridedScatter(Op):
     """Zeros of ``base_shape`` with the region at ``(shape, strides, offset)`` set to ``value``: ``ViewOf``'s
     backward, whose own backward is ``ViewOf``."""
 
