@@ -19,7 +19,16 @@ from dtorch.tensor import Tensor, wrap_array
 _new = wrap_array
 
 
-def _parse_to(args, kwargs):
+def parse_to_args(args, kwargs):
+    """``(dtype, device, copy)`` from the arguments of ``Tensor.to`` and ``Module.to`` (PyTorch's overloads:
+    ``to(dtype, non_blocking=False, copy=False)``, ``to(device=None, dtype=None, non_blocking=False, copy=False)``,
+    ``to(other, non_blocking=False, copy=False)``). Positional bools are ``non_blocking`` then ``copy``; an int
+    device is ``cuda:N``.
+
+    >>> import dtorch
+    >>> parse_to_args((dtorch.float64, False, True), {})
+    (dtorch.float64, None, True)
+    """
     dtype = kwargs.pop("dtype", None)
     device = kwargs.pop("device", None)
     kwargs.pop("non_blocking", None)
@@ -27,17 +36,26 @@ def _parse_to(args, kwargs):
     kwargs.pop("memory_format", None)
     if kwargs:
         raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
+    flags = []
     for arg in args:
         if isinstance(arg, Tensor):
             dtype, device = arg.dtype, arg.device
         elif isinstance(arg, _backend.dtype):
             dtype = arg
+        elif isinstance(arg, bool):
+            flags.append(arg)  # non_blocking, then copy
         elif isinstance(arg, (str, _backend.device, int)):
             device = arg
         elif arg is None:
             continue
         else:
             raise TypeError(f"to() received an invalid combination of arguments: {type(arg).__name__}")
+    if len(flags) > 2:
+        raise TypeError(f"to() received an invalid combination of arguments: {len(flags)} bools")
+    if len(flags) == 2:
+        copy = flags[1]
+    if isinstance(device, int):
+        device = f"cuda:{device}"
     return dtype, device, copy
 
 
@@ -48,7 +66,7 @@ def to(self, *args, **kwargs):
     >>> dtorch.tensor([1, 2]).to(dtorch.float32)
     tensor([1., 2.])
     """
-    dtype, device, copy = _parse_to(args, dict(kwargs))
+    dtype, device, copy = parse_to_args(args, dict(kwargs))
     result = self
     if device is not None:
         target = _backend.as_device(device)

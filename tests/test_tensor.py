@@ -214,3 +214,15 @@ def test_storage_offset_and_memory_methods():
     x = dtorch.arange(12.0).reshape(3, 4)
     assert x[1:, 2:].storage_offset() == torch.arange(12.0).reshape(3, 4)[1:, 2:].storage_offset()
     assert x.pin_memory() is x and not x.is_pinned() and x.share_memory_() is x
+
+
+def test_to_parses_positional_flags_as_pytorch_for_tensors_and_modules():
+    t = dtorch.ones(2)
+    assert t.to(dtorch.float64, False).dtype == dtorch.float64  # non_blocking, not a device
+    assert t.to(dtorch.float32, False, True) is not t  # copy=True
+    assert t.to(dtorch.float32) is t and t.to(t) is t
+    assert torch.ones(2).to(torch.float32, False, True) is not None  # the same overloads exist in PyTorch
+    linear = dtorch.nn.Linear(2, 2)
+    assert linear.to(dtorch.float64, False).weight.dtype == dtorch.float64
+    with pytest.raises(TypeError, match="invalid combination"):
+        t.to(object())

@@ -24,6 +24,7 @@ from collections import OrderedDict, namedtuple
 
 from dtorch import _backend
 from dtorch import factories
+from dtorch._tensor_methods import parse_to_args
 from dtorch.autograd import Function, grad_mode
 from dtorch.nn.parameter import Buffer, Parameter
 from dtorch.tensor import Tensor
@@ -592,7 +593,7 @@ class Module:
         >>> m.to(dtorch.float64).weight is w, w.dtype
         (True, dtorch.float64)
         """
-        device, dtype = _parse_module_to(args, dict(kwargs))
+        dtype, device, _ = parse_to_args(args, dict(kwargs))
         if dtype is not None and not _backend.is_floating_numpy(_backend.to_numpy_dtype(dtype)):
             raise TypeError(
                 f"nn.Module.to only accepts floating point or complex dtypes, but got desired dtype={dtype}"
@@ -1052,30 +1053,6 @@ class Module:
             else:
                 text += "\n  " + "\n  ".join(lines) + "\n"
         return text + ")"
-
-
-def _parse_module_to(args, kwargs):
-    """``(device, dtype)`` from the arguments of ``Module.to``."""
-    device = kwargs.pop("device", None)
-    dtype = kwargs.pop("dtype", None)
-    kwargs.pop("non_blocking", None)
-    kwargs.pop("memory_format", None)
-    if kwargs:
-        raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
-    for arg in args:
-        if isinstance(arg, Tensor):
-            device, dtype = arg.device, arg.dtype
-        elif isinstance(arg, _backend.dtype):
-            dtype = arg
-        elif isinstance(arg, (str, _backend.device, int)) and not isinstance(arg, bool):
-            device = arg
-        elif isinstance(arg, bool) or arg is None:
-            continue  # the positional non_blocking flag
-        else:
-            raise TypeError(f"to() received an invalid combination of arguments: {type(arg).__name__}")
-    if isinstance(device, int):
-        device = f"cuda:{device}"
-    return device, dtype
 
 
 class _GateCollect(Function):
