@@ -4,8 +4,6 @@ the others and raises ``ProcessRaisedException`` with its traceback, exit codes 
 Skipped inside an MPI run of the suite (no nested launchers)."""
 
 import multiprocessing
-import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -15,12 +13,7 @@ import pytest
 
 import dtorch
 import dtorch.multiprocessing as mp
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-MPIEXEC = os.path.join(os.path.dirname(sys.executable), "mpiexec")
-needs_launcher = pytest.mark.skipif(
-    int(os.environ.get("PMI_SIZE", "1")) > 1 or not (os.path.exists(MPIEXEC) or shutil.which("mpiexec")),
-    reason="launches its own mpiexec (needs one, and runs serially)")
+from distributed.jobs import clean_env, own_launcher
 
 PRELUDE = """
 import os, signal, sys, time
@@ -33,9 +26,7 @@ import dtorch.multiprocessing as mp
 def run_script(tmp_path, body, limit=60):
     script = tmp_path / "main.py"
     script.write_text(PRELUDE + textwrap.dedent(body))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PMI_", "HYDRA_", "MPI_LOCAL"))}
-    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
-    env["DTORCHRUN_GRACE"] = "3"
+    env = clean_env(DTORCHRUN_GRACE="3")
     start = time.monotonic()
     done = subprocess.run(["timeout", "-s", "KILL", str(limit), sys.executable, str(script)], capture_output=True,
                           text=True, env=env, cwd=str(tmp_path))
@@ -69,7 +60,7 @@ def test_bad_arguments_are_refused_before_anything_starts():
         mp.start_processes(lambda i: None, nprocs=1)
 
 
-@needs_launcher
+@own_launcher
 def test_children_form_a_world_and_reduce(tmp_path):
     code, out, err, _ = run_script(tmp_path, """
         def work(rank, world_size, out_dir):
@@ -101,7 +92,7 @@ def test_children_form_a_world_and_reduce(tmp_path):
     assert out.count("child 0 done") == 2 and "parent done" in out
 
 
-@needs_launcher
+@own_launcher
 def test_a_raising_child_ends_the_others_and_raises_with_its_traceback(tmp_path):
     code, out, err, took = run_script(tmp_path, """
         def work(rank):
@@ -128,7 +119,7 @@ def test_a_raising_child_ends_the_others_and_raises_with_its_traceback(tmp_path)
     assert seconds < 15
 
 
-@needs_launcher
+@own_launcher
 def test_exit_codes_and_signals_become_process_exited_exceptions(tmp_path):
     code, out, err, _ = run_script(tmp_path, """
         def leave(rank, how):
@@ -150,7 +141,7 @@ def test_exit_codes_and_signals_become_process_exited_exceptions(tmp_path):
     assert "kill 0 -9 SIGKILL process 0 terminated with signal SIGKILL" in out
 
 
-@needs_launcher
+@own_launcher
 def test_ctrl_c_in_the_parent_ends_the_children(tmp_path):
     code, out, err, took = run_script(tmp_path, """
         def work(rank):
