@@ -369,10 +369,5 @@ det = linalg.det
 Tensor.inverse = linalg.inv
 Tensor.det = linalg.det
 from dtorch.serialization import load, save  # noqa: E402,F401
-from dtorch.nn import functional as _NF  # noqa: E402
-
-# softmax lives with the nn ops (its backward is fused) but PyTorch also offers it as a method and at top level
-Tensor.softmax = _NF._tensor_softmax
-Tensor.log_softmax = _NF._tensor_log_softmax
-softmax = _NF._tensor_softmax
-log_softmax = _NF._tensor_log_softmax
+Tensor.softmax = _F.softmax
+Tensor.log_softmax = _F.log_softmax

@@ -19,6 +19,7 @@ from dtorch.ops import elementwise as E
 from dtorch.ops import indexing as I
 from dtorch.ops import linalg as L
 from dtorch.ops import matrix as MX
+from dtorch.ops import nn as NN
 from dtorch.ops import reduction as R
 from dtorch.ops import shape as S
 from dtorch.ops import spectral as SP
@@ -3144,3 +3145,69 @@ def view_as_complex(input):
         raise RuntimeError(f"view_as_complex is only supported for float and double tensors, but got a tensor of "
                            f"scalar type: {input.dtype}")
     return SP.ViewAsComplex.apply(input)
+
+
+# ---- softmax and log_softmax ------------------------------------------------------------------------------------------
+# dtorch.softmax, Tensor.softmax and nn.functional.softmax all run softmax() below (likewise log_softmax); the
+# fused ops live in dtorch/ops/nn.py.
+
+_SCALAR_TYPE_NAMES = {
+    "int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte", "uint16": "UInt16",
+    "uint32": "UInt32", "uint64": "UInt64", "float64": "Double", "float32": "Float", "float16": "Half",
+    "bfloat16": "BFloat16", "bool": "Bool", "complex64": "ComplexFloat", "complex128": "ComplexDouble",
+}
+
+
+def _scalar_type_name(tensor):
+    """PyTorch's name of a tensor's scalar type (``Long``, ``Float``, ...), as its error messages print it."""
+    name = str(tensor._array.dtype)
+    return _SCALAR_TYPE_NAMES.get(name, name)
+
+
+def _check_float(input, name):
+    # PyTorch raises NotImplementedError (a RuntimeError) naming its scalar type: "... not implemented for 'Long'"
+    if input._array.dtype.kind != "f" and input._array.dtype not in _backend.FLOATING_NUMPY:  # bfloat16 is kind 'V'
+        raise NotImplementedError(f"\"{name}\" not implemented for '{_scalar_type_name(input)}'")
+
+
+def _softmax_like(op, name, input, dim, dtype):
+    if dim is None:
+        _warn(f"Implicit dimension choice for {name} has been deprecated. Change the call to include dim=X as an "
+              "argument.")
+        dim = 0 if input._array.ndim in (0, 1, 3) else 1
+    if dtype is not None:
+        input = _cast(input, _backend.to_numpy_dtype(dtype))
+    if _AUTOCAST.active:  # PyTorch's CUDA autocast runs softmax and log_softmax in float32
+        (input,) = _autocast_float32((input,), ("cuda",))
+    if input._array.dtype.kind != "f":
+        if input._array.dtype is _BFLOAT16:
+            return _in_float32(lambda x: _softmax_like(op, name, x, dim, None), input)
+        _check_float(input, name)
+    ndim = input._array.ndim
+    axis = _wrap_dim(dim, ndim)
+    if ndim == 0:
+        return reshape(op.apply(reshape(input, 1), axis=0), ())
+    return op.apply(input, axis=axis)
+
+
+def softmax(input, dim=None, dtype=None):
+    """``exp(x) / sum(exp(x))`` along ``dim``, computed after subtracting the maximum (no overflow); with ``dtype``
+    the input is cast first. Without ``dim`` PyTorch's implicit choice applies (0 for 0-, 1- and 3-D input, else 1)
+    with a warning. ``dtorch.softmax`` and ``Tensor.softmax`` are this function; ``nn.functional.softmax`` calls it.
+
+    >>> import dtorch
+    >>> dtorch.softmax(dtorch.tensor([[0., 0.]]), 1)
+    tensor([[0.5000, 0.5000]])
+    """
+    return _softmax_like(NN.Softmax, "softmax", input, dim, dtype)
+
+
+def log_softmax(input, dim=None, dtype=None):
+    """``x - logsumexp(x)`` along ``dim``, fused and numerically stable (``dtorch.log_softmax``,
+    ``Tensor.log_softmax`` and ``nn.functional.log_softmax``).
+
+    >>> import dtorch
+    >>> dtorch.tensor([0., 0.]).log_softmax(0)
+    tensor([-0.6931, -0.6931])
+    """
+    return _softmax_like(NN.LogSoftmax, "log_softmax", input, dim, dtype)

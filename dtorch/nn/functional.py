@@ -79,12 +79,6 @@ def _same_dtype(name, input, *others):
             )
 
 
-def _check_float(input, name):
-    # PyTorch raises NotImplementedError (a RuntimeError) naming its scalar type: "... not implemented for 'Long'"
-    if input._array.dtype.kind != "f" and input._array.dtype not in _backend.FLOATING_NUMPY:  # bfloat16 is kind 'V'
-        raise NotImplementedError(f"\"{name}\" not implemented for '{_scalar_type_name(input)}'")
-
-
 def _inplace(input, compute):
     """Run ``compute(input)`` and write the result into ``input`` (PyTorch's ``inplace=True``)."""
     return _F._inplace(compute)(input)
@@ -488,7 +482,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
               [10.5000, 12.5000]]]])
     """
     _check_rank(input, (3, 4), "avg_pool2d")
-    _check_float(input, "avg_pool2d")
+    _F._check_float(input, "avg_pool2d")
     kernel, stride, padding, _ = _pool_args(kernel_size, stride, padding, 1, 2)
     if divisor_override is not None and divisor_override == 0:
         raise RuntimeError("divisor must be not zero")
@@ -537,7 +531,7 @@ def adaptive_avg_pool2d(input, output_size):
     dtorch.Size([2, 3, 2, 5])
     """
     _check_rank(input, (3, 4), "adaptive_avg_pool2d")
-    _check_float(input, "adaptive_avg_pool2d")
+    _F._check_float(input, "adaptive_avg_pool2d")
     if 0 in input._array.shape[-2:]:
         raise RuntimeError(
             f"adaptive_avg_pool2d(): Expected input to have non-zero size for non-batch dimensions, but input has "
@@ -555,7 +549,7 @@ def adaptive_avg_pool1d(input, output_size):
     dtorch.Size([2, 3, 3])
     """
     _check_rank(input, (2, 3), "adaptive_avg_pool1d")
-    _check_float(input, "adaptive_avg_pool1d")
+    _F._check_float(input, "adaptive_avg_pool1d")
     (size,) = _tuple(output_size, 1, "output_size")
     out = _conv.AdaptiveAvgPool2d.apply(_F.unsqueeze(input, -2), output_size=(1, size))
     return _F.squeeze(out, -2)
@@ -623,7 +617,7 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     if antialias:
         raise NotImplementedError("interpolate: antialias=True is not supported by dtorch")
     if mode != "nearest":
-        _check_float(input, f"upsample_{mode}")
+        _F._check_float(input, f"upsample_{mode}")
     if align_corners is not None and mode not in _LINEAR_MODES:
         raise ValueError(
             "align_corners option can only be set with the interpolating modes: linear | bilinear | bicubic | trilinear"
@@ -688,7 +682,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         )
     if input._array.dtype is _BFLOAT16:
         return _batch_norm_reduced(input, running_mean, running_var, weight, bias, training, momentum, eps)
-    _check_float(input, "batch_norm")
+    _F._check_float(input, "batch_norm")
     if weight is not None and weight._array.dtype is not input._array.dtype and input._array.dtype == np.float16 \
             and weight._array.dtype == np.float32:  # a float16 input beside float32 parameters (autocast): allowed
         return _batch_norm_reduced(input, running_mean, running_var, weight, bias, training, momentum, eps)
@@ -753,7 +747,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-05):
         input, weight, bias = _F._autocast_float32((input, weight, bias), ("cuda",))
     if input._array.dtype is _BFLOAT16:  # computed in float32, rounded once (PyTorch's CPU kernel)
         return _F._tensors_in_float32(lambda x, w, b: layer_norm(x, normalized_shape, w, b, eps), (input, weight, bias))
-    _check_float(input, "layer_norm")
+    _F._check_float(input, "layer_norm")
     _same_dtype("layer_norm", input, weight, bias)
     return _norm.LayerNorm.apply(input, weight, bias, normalized_ndim=k, eps=float(eps))
 
@@ -783,7 +777,7 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-05):
         input, weight, bias = _F._autocast_float32((input, weight, bias), ("cuda",))
     if input._array.dtype is _BFLOAT16:  # computed in float32, rounded once (PyTorch's CPU kernel)
         return _F._tensors_in_float32(lambda x, w, b: group_norm(x, num_groups, w, b, eps), (input, weight, bias))
-    _check_float(input, "group_norm")
+    _F._check_float(input, "group_norm")
     _same_dtype("group_norm", input, weight, bias)
     return _norm.GroupNorm.apply(input, weight, bias, num_groups=int(num_groups), eps=float(eps))
 
@@ -1365,71 +1359,25 @@ def rrelu_(input, lower=1.0 / 8, upper=1.0 / 3, training=False):
     return rrelu(input, lower, upper, training, inplace=True)
 
 
-def _softmax_dim(name, ndim, stacklevel):
-    _warn(
-        f"Implicit dimension choice for {name} has been deprecated. Change the call to include dim=X as an argument.",
-    )
-    return 0 if ndim in (0, 1, 3) else 1
-
-
-def _softmax_like(op, name, input, dim, stacklevel, dtype):
-    if dim is None:
-        dim = _softmax_dim(name, input._array.ndim, stacklevel + 1)
-    if dtype is not None:
-        input = _F._cast(input, _backend.to_numpy_dtype(dtype))
-    if _AUTOCAST.active:  # PyTorch's CUDA autocast runs softmax and log_softmax in float32
-        (input,) = _F._autocast_float32((input,), ("cuda",))
-    if input._array.dtype.kind != "f":
-        if input._array.dtype is _BFLOAT16:
-            return _F._in_float32(lambda x: _softmax_like(op, name, x, dim, stacklevel, None), input)
-        _check_float(input, name)
-    ndim = input._array.ndim
-    axis = _wrap_dim(dim, ndim)
-    if ndim == 0:
-        return _F.reshape(op.apply(_F.reshape(input, 1), axis=0), ())
-    return op.apply(input, axis=axis)
-
-
 def softmax(input, dim=None, _stacklevel=3, dtype=None):
-    """``exp(x) / sum(exp(x))`` along ``dim``, computed after subtracting the maximum (no overflow).
-
-    Without ``dim`` PyTorch's implicit choice applies (0 for 0-, 1- and 3-D input, else 1) with a warning.
+    """``exp(x) / sum(exp(x))`` along ``dim``: ``dtorch.functional.softmax`` (the one path; this keeps
+    ``nn.functional``'s signature, whose ``_stacklevel`` is accepted and unused).
 
     >>> import dtorch
     >>> softmax(dtorch.tensor([[0., 0.]]), dim=1)
     tensor([[0.5000, 0.5000]])
     """
-    return _softmax_like(_nn.Softmax, "softmax", input, dim, _stacklevel, dtype)
+    return _F.softmax(input, dim, dtype=dtype)
 
 
 def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
-    """``x - logsumexp(x)`` along ``dim``, fused and numerically stable.
+    """``x - logsumexp(x)`` along ``dim``: ``dtorch.functional.log_softmax`` under ``nn.functional``'s signature.
 
     >>> import dtorch
     >>> log_softmax(dtorch.tensor([0., 0.]), dim=0)
     tensor([-0.6931, -0.6931])
     """
-    return _softmax_like(_nn.LogSoftmax, "log_softmax", input, dim, _stacklevel, dtype)
-
-
-def _tensor_softmax(input, dim, dtype=None):
-    """``Tensor.softmax(dim, dtype=None)`` and ``dtorch.softmax(input, dim, dtype=None)``: the same fused op.
-
-    >>> import dtorch
-    >>> _tensor_softmax(dtorch.tensor([0., 0.]), 0)
-    tensor([0.5000, 0.5000])
-    """
-    return _softmax_like(_nn.Softmax, "softmax", input, dim, 3, dtype)
-
-
-def _tensor_log_softmax(input, dim, dtype=None):
-    """``Tensor.log_softmax(dim, dtype=None)`` and ``dtorch.log_softmax(input, dim, dtype=None)``.
-
-    >>> import dtorch
-    >>> _tensor_log_softmax(dtorch.tensor([0., 0.]), 0)
-    tensor([-0.6931, -0.6931])
-    """
-    return _softmax_like(_nn.LogSoftmax, "log_softmax", input, dim, 3, dtype)
+    return _F.log_softmax(input, dim, dtype=dtype)
 
 
 def softmin(input, dim=None, _stacklevel=3, dtype=None):
@@ -1439,7 +1387,7 @@ def softmin(input, dim=None, _stacklevel=3, dtype=None):
     >>> softmin(dtorch.tensor([0., 0.]), dim=0)
     tensor([0.5000, 0.5000])
     """
-    return _softmax_like(_nn.Softmax, "softmin", _F.neg(input), dim, _stacklevel, dtype)
+    return _F._softmax_like(_nn.Softmax, "softmin", _F.neg(input), dim, dtype)
 
 
 def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
@@ -1745,18 +1693,6 @@ def _class_axis(input, name):
 
 
 # PyTorch's names of scalar types, which its loss errors use ("expected target dtype to be Long or Byte, but got Int")
-_SCALAR_TYPE_NAMES = {
-    "int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte", "uint16": "UInt16",
-    "uint32": "UInt32", "uint64": "UInt64", "float64": "Double", "float32": "Float", "float16": "Half",
-    "bfloat16": "BFloat16", "bool": "Bool", "complex64": "ComplexFloat", "complex128": "ComplexDouble",
-}
-
-
-def _scalar_type_name(tensor):
-    name = str(tensor._array.dtype)
-    return _SCALAR_TYPE_NAMES.get(name, name)
-
-
 def _unbatched_target(input, target, axis):
     """A 1-D (unbatched) input takes its class index as a 0-d target or a one-element 1-D one, as PyTorch."""
     if axis == 0 and input._array.ndim == 1 and target._array.shape == (1,):
@@ -1786,7 +1722,7 @@ def _check_class_target(input, target, axis):
         raise RuntimeError(f"Expected target size {list(expected)}, got {list(target_shape)}")
     dtype = target._array.dtype
     if dtype != np.int64 and dtype != np.uint8:
-        raise RuntimeError(f"expected target dtype to be Long or Byte, but got {_scalar_type_name(target)}")
+        raise RuntimeError(f"expected target dtype to be Long or Byte, but got {_F._scalar_type_name(target)}")
 
 
 def _check_class_weight(weight, c, name=""):
@@ -1831,7 +1767,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
         return _F._tensors_in_float32(
             lambda x, t, w: cross_entropy(x, t, w, None, ignore_index, None, reduction, label_smoothing),
             (input, target, weight))
-    _check_float(input, "log_softmax")
+    _F._check_float(input, "log_softmax")
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
     axis = _class_axis(input, "cross_entropy")
@@ -1842,7 +1778,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     if probabilities:
         if target._array.dtype.kind != "f":
             raise RuntimeError(
-                f"Expected floating point type for target with class probabilities, got {_scalar_type_name(target)}"
+                f"Expected floating point type for target with class probabilities, got {_F._scalar_type_name(target)}"
             )
         if ignore_index != -100:
             raise RuntimeError("ignore_index is not supported for floating point target")
@@ -1875,7 +1811,7 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
         return _F._tensors_in_float32(
             lambda x, w: nll_loss(x, target, w, None, ignore_index, None, reduction), (input, weight))
     axis = _class_axis(input, "nll_loss")
-    _check_float(input, "nll_loss")
+    _F._check_float(input, "nll_loss")
     target = _unbatched_target(input, _as_operand(target, input), axis)
     _check_class_target(input, target, axis)
     _check_class_weight(weight, input._array.shape[axis])
@@ -2848,7 +2784,7 @@ def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
     dtorch.Size([1, 1, 2, 2, 2])
     """
     _pool3d_input(input, "avg_pool3d")
-    _check_float(input, "avg_pool3d")
+    _F._check_float(input, "avg_pool3d")
     kernel = _tuple(kernel_size, 3, "kernel_size")
     stride = kernel if stride is None or (not isinstance(stride, int) and len(stride) == 0) else \
         _tuple(stride, 3, "stride")
@@ -2943,7 +2879,7 @@ def adaptive_avg_pool3d(input, output_size):
     dtorch.Size([1, 2, 2, 6, 3])
     """
     _pool3d_input(input, "adaptive_avg_pool3d")
-    _check_float(input, "adaptive_avg_pool3d")
+    _F._check_float(input, "adaptive_avg_pool3d")
     size = _adaptive_size(output_size, input._array.shape[-3:])
     out = input
     for i in range(3):
@@ -3123,7 +3059,7 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reducti
     """
     if reduction not in ("none", "mean", "sum"):
         raise ValueError(f"{reduction} is not a valid value for reduction")
-    _check_float(log_probs, "ctc_loss")
+    _F._check_float(log_probs, "ctc_loss")
     unbatched = log_probs._array.ndim == 2
     if unbatched:
         log_probs = _F.unsqueeze(log_probs, 1)

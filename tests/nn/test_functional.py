@@ -553,14 +553,18 @@ def test_softmax_implicit_dim_warns():
         DF.softmax(dtorch.randn(2, 3))
 
 
-def test_tensor_softmax_method_wrappers():
-    # what dtorch/__init__.py binds as Tensor.softmax / Tensor.log_softmax (dim required, dtype second)
+def test_tensor_softmax_method_and_top_level_share_one_path():
+    # Tensor.softmax, dtorch.softmax (dtype third, positionally) and nn.functional.softmax run one function
     x = dtorch.randn(3, 4)
     t = torch.tensor(x._array)
-    np.testing.assert_allclose(DF._tensor_softmax(x, 1)._array, t.softmax(1).numpy(), rtol=1e-5)
-    out = DF._tensor_log_softmax(x, -1, dtorch.float64)
+    assert dtorch.Tensor.softmax is dtorch.softmax is dtorch.functional.softmax
+    np.testing.assert_allclose(x.softmax(1)._array, t.softmax(1).numpy(), rtol=1e-5)
+    out = dtorch.log_softmax(x, -1, dtorch.float64)
     assert out.dtype == dtorch.float64
-    np.testing.assert_allclose(out._array, t.log_softmax(-1, torch.float64).numpy(), rtol=1e-6)
+    np.testing.assert_allclose(out._array, torch.log_softmax(t, -1, torch.float64).numpy(), rtol=1e-6)
+    np.testing.assert_allclose(DF.softmax(x, dim=0)._array, TF.softmax(t, dim=0).numpy(), rtol=1e-5)
+    with pytest.raises(NotImplementedError, match="not implemented for 'Long'"):
+        dtorch.softmax(dtorch.ones(2, dtype=dtorch.int64), 0)
 
 
 def test_double_backward_through_linear_and_activations():
