@@ -268,20 +268,19 @@ def test_gradient_as_bucket_view(world):
 # ---- join ----------------------------------------------------------------------------------------------------------
 
 
-def test_join_finishes_with_a_different_number_of_batches_per_rank(world):
+def _join_and_reference(steps, seed, divide_by_initial_world_size=True):
+    """Rank r trains ``steps[r]`` SGD steps of the MLP under DDP's join; one process trains the same MLP on every
+    iteration's sum of the active ranks' losses, divided by the world size (or, when not
+    ``divide_by_initial_world_size``, by the number of active ranks). Returns both models."""
     rank, size = _rank_world()
-    steps = [2 + r for r in range(size)]
-    batches = _batches(max(steps), size, (6,), 3, seed=21)
+    batches = _batches(max(steps), size, (6,), 3, seed=seed)
     model = DDP(_mlp())
     optimizer = dtorch.optim.SGD(model.parameters(), lr=0.1)
-    with model.join():
+    with model.join(divide_by_initial_world_size=divide_by_initial_world_size):
         for x, y in batches[:steps[rank]]:
             optimizer.zero_grad()
             nn.functional.cross_entropy(model(dtorch.tensor(_mine(x, rank))), dtorch.tensor(_mine(y, rank))).backward()
             optimizer.step()
-    # every rank ends with the parameters of the rank that ran longest ...
-    _all_equal_across_ranks(_params(model.module))
-    # ... which saw, in each iteration, the sum over the active ranks divided by the whole world
     reference = _mlp()
     optimizer = dtorch.optim.SGD(reference.parameters(), lr=0.1)
     for step, (x, y) in enumerate(batches):
@@ -289,8 +288,17 @@ def test_join_finishes_with_a_different_number_of_batches_per_rank(world):
         active = [r for r in range(size) if step < steps[r]]
         total = sum(nn.functional.cross_entropy(reference(dtorch.tensor(_mine(x, r))), dtorch.tensor(_mine(y, r)))
                     for r in active)
-        (total / size).backward()
+        (total / (size if divide_by_initial_world_size else len(active))).backward()
         optimizer.step()
+    return model, reference
+
+
+def test_join_finishes_with_a_different_number_of_batches_per_rank(world):
+    size = _rank_world()[1]
+    model, reference = _join_and_reference([2 + r for r in range(size)], seed=21)
+    # every rank ends with the parameters of the rank that ran longest ...
+    _all_equal_across_ranks(_params(model.module))
+    # ... which saw, in each iteration, the sum over the active ranks divided by the whole world
     _assert_same(_params(model.module), _params(reference))
 
 
@@ -527,25 +535,8 @@ def test_data_parallel_runs_the_module_as_it_is():
 
 
 def test_join_can_average_over_the_active_ranks_only(world):
-    rank, size = _rank_world()
-    steps = [1 + r for r in range(size)]
-    batches = _batches(max(steps), size, (6,), 3, seed=22)
-    model = DDP(_mlp())
-    optimizer = dtorch.optim.SGD(model.parameters(), lr=0.1)
-    with model.join(divide_by_initial_world_size=False):
-        for x, y in batches[:steps[rank]]:
-            optimizer.zero_grad()
-            nn.functional.cross_entropy(model(dtorch.tensor(_mine(x, rank))), dtorch.tensor(_mine(y, rank))).backward()
-            optimizer.step()
-    reference = _mlp()
-    optimizer = dtorch.optim.SGD(reference.parameters(), lr=0.1)
-    for step, (x, y) in enumerate(batches):
-        optimizer.zero_grad()
-        active = [r for r in range(size) if step < steps[r]]
-        total = sum(nn.functional.cross_entropy(reference(dtorch.tensor(_mine(x, r))), dtorch.tensor(_mine(y, r)))
-                    for r in active)
-        (total / len(active)).backward()
-        optimizer.step()
+    size = _rank_world()[1]
+    model, reference = _join_and_reference([1 + r for r in range(size)], seed=22, divide_by_initial_world_size=False)
     _assert_same(_params(model.module), _params(reference))
 
 
