@@ -9,7 +9,10 @@ import os
 for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_name, "1")
 
+import shutil  # noqa: E402
+import socket  # noqa: E402
 import statistics  # noqa: E402
+import sys  # noqa: E402
 import time  # noqa: E402
 
 
@@ -49,3 +52,44 @@ def markdown_table(rows, title):
         lines.append(f"| {row['name']} | {row['dtorch']:.2f} {row['unit']} | {row['torch']:.2f} {row['unit']} | "
                      f"{row['ratio']:.2f}x |")
     return "\n".join(lines)
+
+
+# ---- benchmarks on several ranks (bench_allreduce, bench_ddp) -------------------------------------------------------
+
+
+def mpiexec_job(script, ranks=2, limit=900):
+    """``(command, env)`` that run ``script`` (an absolute path) on ``ranks`` ranks under mpiexec with a timeout,
+    the repository on PYTHONPATH; append the script's arguments to ``command``."""
+    mpiexec = shutil.which("mpiexec") or os.path.join(os.path.dirname(sys.executable), "mpiexec")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return ["timeout", str(limit), mpiexec, "-n", str(ranks), sys.executable, script], env
+
+
+def free_port():
+    """A TCP port free on localhost now (for gloo's rendezvous)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def time_on_ranks(comm, function, number):
+    """Seconds per call of ``function`` over ``number`` calls started together after a barrier; the slowest rank's
+    time (``comm`` is an mpi4py communicator)."""
+    from mpi4py import MPI
+
+    comm.Barrier()
+    elapsed = time_call(function, number)
+    return comm.allreduce(elapsed, op=MPI.MAX)
+
+
+def compare_on_ranks(comm, functions, number, repeats, warmup):
+    """Median seconds per call of each of ``functions`` (a dict), timed alternately (A B C A B C ...) in
+    ``repeats`` runs of ``number`` calls after ``warmup`` calls of each; the slowest rank counts."""
+    for function in functions.values():
+        time_on_ranks(comm, function, warmup)
+    samples = {name: [] for name in functions}
+    for _ in range(repeats):
+        for name, function in functions.items():
+            samples[name].append(time_on_ranks(comm, function, number))
+    return {name: statistics.median(values) for name, values in samples.items()}

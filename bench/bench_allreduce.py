@@ -20,26 +20,19 @@ Run ``python bench/bench_allreduce.py`` (it launches itself under ``mpiexec -n 2
 
 import argparse
 import os
-import shutil
-import socket
-import statistics
 import subprocess
 import sys
-import time
 
-for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_name, "1")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _harness import compare_on_ranks, free_port, mpiexec_job  # noqa: E402  (also: one BLAS thread per rank)
 
 SIZES = [("4 KB", 4 << 10), ("64 KB", 64 << 10), ("1 MB", 1 << 20), ("16 MB", 16 << 20), ("64 MB", 64 << 20)]
 
 
 def relaunch():
     """Start this script on 2 ranks when it was run without a launcher."""
-    mpiexec = shutil.which("mpiexec") or os.path.join(os.path.dirname(sys.executable), "mpiexec")
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    command = ["timeout", "900", mpiexec, "-n", "2", sys.executable, os.path.abspath(__file__)] + sys.argv[1:]
-    sys.exit(subprocess.call(command, env=env))
+    command, env = mpiexec_job(os.path.abspath(__file__))
+    sys.exit(subprocess.call(command + sys.argv[1:], env=env))
 
 
 def calls_for(nbytes):
@@ -47,34 +40,12 @@ def calls_for(nbytes):
     return max(2, min(200, (16 << 20) // max(nbytes, 1) // 8))
 
 
-def timed(comm, fn, number):
-    comm.Barrier()
-    start = time.perf_counter()
-    for _ in range(number):
-        fn()
-    elapsed = (time.perf_counter() - start) / number
-    return comm.allreduce(elapsed, op=MPI_MAX)
-
-
 def compare(comm, fns, number, repeats):
     """Median seconds per call of each function, timed alternately; the slowest rank counts."""
-    for fn in fns.values():
-        timed(comm, fn, max(1, number // 4))
-    samples = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            samples[name].append(timed(comm, fn, number))
-    return {name: statistics.median(values) for name, values in samples.items()}
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return compare_on_ranks(comm, fns, number, repeats, warmup=max(1, number // 4))
 
 
 def main():
-    global MPI_MAX
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--markdown", action="store_true", help="print the tables for bench/README.md")
     parser.add_argument("--repeats", type=int, default=15)
@@ -90,7 +61,6 @@ def main():
     import dtorch
     import dtorch.distributed as dist
 
-    MPI_MAX = MPI.MAX
     torch.set_num_threads(1)
     world = MPI.COMM_WORLD
     raw = world.Dup()
@@ -218,8 +188,6 @@ def main():
     tdist.destroy_process_group()
     dist.destroy_process_group()
 
-
-MPI_MAX = None
 
 if __name__ == "__main__":
     main()

@@ -24,27 +24,19 @@ the median over the rounds.
 
 import argparse
 import os
-import shutil
-import socket
 import statistics
 import subprocess
 import sys
-import time
 
-for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_name, "1")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _harness import compare_on_ranks, free_port, mpiexec_job  # noqa: E402  (also: one BLAS thread per rank)
 
 
 def launch_part(part, out, args):
     """Run one part (``dtorch`` or ``torch``) on 2 ranks in fresh processes; its medians land in ``out``."""
-    mpiexec = shutil.which("mpiexec") or os.path.join(os.path.dirname(sys.executable), "mpiexec")
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    with socket.socket() as probe:  # a free port for gloo's rendezvous, chosen once for both ranks
-        probe.bind(("127.0.0.1", 0))
-        env["BENCH_DDP_PORT"] = str(probe.getsockname()[1])
-    command = ["timeout", "900", mpiexec, "-n", "2", sys.executable, os.path.abspath(__file__), "--part", part,
-               "--out", out] + (["--quick"] if args.quick else [])
+    command, env = mpiexec_job(os.path.abspath(__file__))
+    env["BENCH_DDP_PORT"] = str(free_port())  # gloo's rendezvous port, chosen once for both ranks
+    command += ["--part", part, "--out", out] + (["--quick"] if args.quick else [])
     code = subprocess.call(command, env=env)
     if code:
         sys.exit(f"bench_ddp: the {part} part failed (exit {code})")
@@ -161,26 +153,9 @@ def checks_off(step, dist):
 # ---- timing --------------------------------------------------------------------------------------------------------
 
 
-def timed(comm, fn, number):
-    comm.Barrier()
-    start = time.perf_counter()
-    for _ in range(number):
-        fn()
-    elapsed = (time.perf_counter() - start) / number
-    from mpi4py import MPI
-
-    return comm.allreduce(elapsed, op=MPI.MAX)
-
-
 def measure(comm, fns, number, repeats):
     """Median seconds per step of each function, timed alternately (A B C A B C ...); the slower rank counts."""
-    for fn in fns.values():
-        timed(comm, fn, max(1, number // 2))
-    times = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            times[name].append(timed(comm, fn, number))
-    return {name: statistics.median(values) for name, values in times.items()}
+    return compare_on_ranks(comm, fns, number, repeats, warmup=max(1, number // 2))
 
 
 def run_dtorch(comm, rank, number, repeats):
@@ -219,7 +194,7 @@ def run_torch(comm, rank, number, repeats):
     import torch.distributed as tdist
 
     torch.set_num_threads(1)
-    port = os.environ.get("BENCH_DDP_PORT") or str(comm.bcast(_free_port() if rank == 0 else None))
+    port = os.environ.get("BENCH_DDP_PORT") or str(comm.bcast(free_port() if rank == 0 else None))
     tdist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=comm.size)
     results = {}
     for name, (build, shape, size) in WORKLOADS.items():
@@ -237,12 +212,6 @@ def run_torch(comm, rank, number, repeats):
             print(f"torch  {name:<22} ddp {r['ddp'] * 1e3:8.2f} ms  compute {r['compute'] * 1e3:8.2f} ms", flush=True)
     tdist.destroy_process_group()
     return results
-
-
-def _free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def main():
