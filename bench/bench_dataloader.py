@@ -100,40 +100,34 @@ def measure(cases, repeats):
     return out
 
 
+def shuffled_loader_cases(label, mine_data, ref_data):
+    """Loader makers for both libraries (batch 128, shuffled with a seeded generator), with 0 and 2 workers."""
+    cases = {}
+    for workers in (0, 2):
+        def mine(workers=workers):
+            return dud.DataLoader(mine_data, batch_size=128, shuffle=True, num_workers=workers,
+                                  generator=dtorch.Generator().manual_seed(0))
+
+        def ref(workers=workers):
+            return tud.DataLoader(ref_data, batch_size=128, shuffle=True, num_workers=workers,
+                                  generator=torch.Generator().manual_seed(0))
+
+        cases[f"{label}, workers={workers}"] = (mine, ref)
+    return cases
+
+
 def tensor_dataset_cases(n=4096, features=784):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((n, features)).astype(np.float32)
     y = rng.integers(0, 10, size=n).astype(np.int64)
     mine_ds = dud.TensorDataset(dtorch.from_numpy(x), dtorch.from_numpy(y))
     ref_ds = tud.TensorDataset(torch.from_numpy(x), torch.from_numpy(y))
-    cases = {}
-    for workers in (0, 2):
-        def mine(workers=workers):
-            return dud.DataLoader(mine_ds, batch_size=128, shuffle=True, num_workers=workers,
-                                  generator=dtorch.Generator().manual_seed(0))
-
-        def ref(workers=workers):
-            return tud.DataLoader(ref_ds, batch_size=128, shuffle=True, num_workers=workers,
-                                  generator=torch.Generator().manual_seed(0))
-
-        cases[f"TensorDataset 4096 x 784 float32, workers={workers}"] = (mine, ref)
-    return cases
+    return shuffled_loader_cases("TensorDataset 4096 x 784 float32", mine_ds, ref_ds)
 
 
 def in_memory_cases():
     data = InMemory()
-    cases = {}
-    for workers in (0, 2):
-        def mine(workers=workers):
-            return dud.DataLoader(data, batch_size=128, shuffle=True, num_workers=workers,
-                                  generator=dtorch.Generator().manual_seed(0))
-
-        def ref(workers=workers):
-            return tud.DataLoader(data, batch_size=128, shuffle=True, num_workers=workers,
-                                  generator=torch.Generator().manual_seed(0))
-
-        cases[f"in-memory 60k x 1x28x28, workers={workers}"] = (mine, ref)
-    return cases
+    return shuffled_loader_cases("in-memory 60k x 1x28x28", data, data)
 
 
 def write_sharded(root, target_bytes):
