@@ -146,11 +146,6 @@ def _is_host(array):
     return isinstance(array, np.ndarray)
 
 
-def _require_contiguous(array, what):
-    if not array.flags.c_contiguous:
-        raise ValueError(f"{what} must be contiguous (got strides {array.strides} for shape {array.shape})")
-
-
 class _Stage:
     """Host copies of device arrays for one verb, written back when it ends (no-ops for host arrays)."""
 
