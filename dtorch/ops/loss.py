@@ -14,6 +14,7 @@ without any input Tensor being kept between forward and backward.
 
 import numpy as np
 
+from dtorch import _kernels
 from dtorch.autograd.function import Op, graph_mode
 from dtorch.ops._util import array_module, attached, constant, sum_to
 from dtorch.ops.nn import LogSoftmax, Softmax, sum_last
@@ -165,6 +166,14 @@ def _class_index_terms(xp, target, weight, ignore_index, dtype):
     return safe, valid, row_weight
 
 
+def _fused_cross_entropy(xp, logits, axis, weight, probabilities, label_smoothing):
+    """True when kernels/softmax_cross_entropy.cu can run this cross-entropy: CuPy float32 ``(N, C)`` logits with
+    class-index targets, no class weights and no label smoothing (its references are
+    ``_kernels.softmax_xent_forward_reference``/``backward_reference``, this op's math for that case)."""
+    return (xp is not np and axis == 1 and logits.ndim == 2 and weight is None and not probabilities
+            and not label_smoothing and _kernels.select_kernel(logits) == "kernel")
+
+
 class CrossEntropy(Op):
     """Inputs ``(logits, target, weight)``. ``probabilities=False``: target holds class indices (any number of
     extra dimensions, ``ignore_index`` skipped); ``True``: target holds class probabilities of the logits' shape."""
@@ -175,6 +184,9 @@ class CrossEntropy(Op):
         xp = self.xp
         axis = self.axis
         c = logits.shape[axis]
+        if _fused_cross_entropy(xp, logits, axis, weight, self.probabilities, self.label_smoothing):
+            return self._fused_forward(xp, logits, target)
+        self.fused = None
         logp = _log_softmax_rows(xp, _rows(xp, logits, axis))
         eps = self.label_smoothing
         self.logp, self.weight, self.shape, self.target = logp, weight, logits.shape, target
@@ -207,9 +219,35 @@ class CrossEntropy(Op):
         loss = nll if not eps else (1 - eps) * nll + (eps / c) * smooth
         return _reduce(loss.reshape(out_shape), self.reduction)
 
+    def _fused_forward(self, xp, logits, target):
+        """One kernel launch for every row's loss and log-sum-exp; the log-probabilities are not kept (the
+        create_graph backward rebuilds them as ``logits - lse``)."""
+        labels = target.reshape(-1).astype(np.int64, copy=False)
+        loss_rows, lse = _kernels.softmax_xent_forward(logits, labels, self.ignore_index)
+        valid = labels != self.ignore_index
+        self.fused = (logits, labels, lse)
+        self.logp, self.weight, self.shape, self.target = None, None, logits.shape, target
+        self.safe, self.valid, self.row_weight = xp.where(valid, labels, 0), valid, valid.astype(logits.dtype)
+        self.denominator = self.row_weight.sum()
+        if self.reduction == "mean":
+            return (loss_rows.sum() / self.denominator).astype(logits.dtype, copy=False)
+        return _reduce(loss_rows.reshape(logits.shape[:1]), self.reduction)
+
     def backward(self, grad):
         xp = self.xp
         logits_edge, target_edge, _ = self.edges
+        if self.fused is not None:
+            logits, labels, lse = self.fused
+            if xp is graph_mode.namespace:
+                self.logp = logits - lse[:, None]
+            elif logits_edge is None:
+                return None, None, None
+            else:
+                scale = grad.reshape(-1) if self.reduction == "none" else (
+                    grad if self.reduction == "sum" else grad / _safe_denominator(xp, self.denominator))
+                dloss = xp.broadcast_to(xp.asarray(scale, dtype=logits.dtype), labels.shape)
+                dloss = xp.ascontiguousarray(dloss)
+                return _kernels.softmax_xent_backward(logits, labels, lse, dloss, self.ignore_index), None, None
         logp = self.logp
         m, c = logp.shape
         if xp is graph_mode.namespace:

@@ -11,6 +11,9 @@ is kept between forward and backward) and applies the same closed form with ``se
 gradient is differentiable in the input, the weight and the upstream gradient.
 """
 
+import numpy as np
+
+from dtorch import _kernels
 from dtorch.autograd.function import Op, graph_mode
 from dtorch.ops._util import attached, constant
 
@@ -115,6 +118,13 @@ class BatchNorm(Op):
         return grad_x, grad_w, grad_b
 
 
+def _fused_layer_norm(xp, rows, weight, bias):
+    """True when kernels/layer_norm.cu can run this LayerNorm: CuPy float32 rows with a weight and a bias (the
+    kernel's references are ``_kernels.layer_norm_forward_reference``/``backward_reference``, this op's math)."""
+    return (xp is not np and weight is not None and bias is not None
+            and _kernels.select_kernel(rows, weight, bias) == "kernel")
+
+
 class LayerNorm(Op):
     """Inputs ``(x, weight, bias)``: normalise over the last ``normalized_ndim`` axes, then scale and shift.
 
@@ -131,6 +141,13 @@ class LayerNorm(Op):
         for extent in x.shape[x.ndim - self.normalized_ndim:]:
             features *= extent
         rows = x.reshape(-1, features)
+        self.weight, self.input_shape = weight, x.shape
+        if _fused_layer_norm(xp, rows, weight, bias):
+            # one kernel launch for the statistics and the output; backward takes two (kernels/layer_norm.cu)
+            out, mean, rstd = _kernels.layer_norm_forward(rows, weight.reshape(-1), bias.reshape(-1), self.eps)
+            self.fused = (rows, mean, rstd)
+            return out.reshape(x.shape)
+        self.fused = None
         averager = xp.full(features, 1.0 / features, dtype=x.dtype)
         self.row_mean = (rows @ averager)[:, None]
         xhat = rows - self.row_mean
@@ -140,15 +157,15 @@ class LayerNorm(Op):
         out = xhat * weight.reshape(-1) if weight is not None else xhat.copy()
         if bias is not None:
             out += bias.reshape(-1)
-        self.xhat, self.inv_std, self.weight, self.averager = xhat, inv_std, weight, averager
-        self.input_shape = x.shape
+        self.xhat, self.inv_std, self.averager = xhat, inv_std, averager
         return out.reshape(x.shape)
 
     def backward(self, grad):
         xp = self.xp
         x_edge, w_edge, b_edge = self.edges
         if xp is graph_mode.namespace:
-            x = attached((self.xhat / self.inv_std + self.row_mean).reshape(self.input_shape), self, 0)
+            rows = self.fused[0] if self.fused is not None else self.xhat / self.inv_std + self.row_mean
+            x = attached(rows.reshape(self.input_shape), self, 0)
             weight = attached(self.weight, self, 1)
             lead = tuple(range(x.ndim - self.normalized_ndim))
             axes = tuple(range(x.ndim - self.normalized_ndim, x.ndim))
@@ -161,6 +178,13 @@ class LayerNorm(Op):
             if x_edge is not None:
                 grad_x = _normalise_backward(xp, grad if weight is None else grad * weight, xhat, inv_std, axes)
             return grad_x, grad_w, grad_b
+        if self.fused is not None:
+            rows, mean, rstd = self.fused
+            grad_rows = xp.ascontiguousarray(grad.reshape(rows.shape))
+            dx, dw, db = _kernels.layer_norm_backward(rows, grad_rows, self.weight.reshape(-1), mean, rstd)
+            return (dx.reshape(grad.shape) if x_edge is not None else None,
+                    dw.reshape(self.weight.shape) if w_edge is not None else None,
+                    db.reshape(self.weight.shape) if b_edge is not None else None)
         xhat = self.xhat
         grad_rows = grad.reshape(xhat.shape)
         grad_x = grad_w = grad_b = None
