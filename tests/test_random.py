@@ -3,7 +3,6 @@ dtypes, replacement, statistics, and the same draws after the same seed."""
 
 import numpy as np
 import pytest
-import torch
 
 import dtorch
 
