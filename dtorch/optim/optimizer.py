@@ -29,6 +29,7 @@ import itertools
 import numpy as np
 
 from dtorch import _backend
+from dtorch._errors import type_name as _type_name
 from dtorch.autograd.grad_mode import enable_grad
 from dtorch.tensor import Tensor
 from dtorch._warnings import warn as _warn
@@ -148,7 +149,7 @@ class Optimizer:
 
         for param in param_group["params"]:
             if not isinstance(param, Tensor):
-                raise TypeError(f"optimizer can only optimize Tensors, but one of the params is {type(param).__name__}")
+                raise TypeError(f"optimizer can only optimize Tensors, but one of the params is {_type_name(param)}")
             if param.grad_fn is not None:
                 raise ValueError("can't optimize a non-leaf Tensor")
 
@@ -329,6 +330,14 @@ class Optimizer:
 
     # ---- state_dict -------------------------------------------------------------------------------------------------
 
+    def _state_dict_ids(self):
+        """``id(param)`` -> the integer id ``state_dict`` gives it: parameters numbered in group order, once each."""
+        mapping = {}
+        for group in self.param_groups:
+            for p in group["params"]:
+                mapping.setdefault(id(p), len(mapping))
+        return mapping
+
     def state_dict(self):
         """The optimizer's state in PyTorch's layout: parameters become integer ids in group order.
 
@@ -336,15 +345,10 @@ class Optimizer:
             ``{"state": {id: {name: value}}, "param_groups": [{hyperparameters..., "params": [ids]}]}``; state
             tensors are returned by reference, as PyTorch does (save them, or copy before stepping on).
         """
-        mapping = {}
+        mapping = self._state_dict_ids()
         groups = []
-        index = 0
         for group in self.param_groups:
             packed = {k: v for k, v in group.items() if k != "params"}
-            for p in group["params"]:
-                if id(p) not in mapping:
-                    mapping[id(p)] = index
-                    index += 1
             packed["params"] = [mapping[id(p)] for p in group["params"]]
             groups.append(packed)
         state = {}

@@ -157,14 +157,6 @@ class ZeroRedundancyOptimizer(Optimizer, Joinable):
 
     # ---- state dicts -------------------------------------------------------------------------------------------------
 
-    def _global_index(self):
-        """id(param) -> its index in the state dict's numbering (group order, as ``Optimizer.state_dict``)."""
-        mapping = {}
-        for group in self.param_groups:
-            for p in group["params"]:
-                mapping.setdefault(id(p), len(mapping))
-        return mapping
-
     def consolidate_state_dict(self, to=0):
         """Gather every rank's optimizer state on rank ``to`` (a global rank), for ``state_dict()`` there.
 
@@ -173,7 +165,7 @@ class ZeroRedundancyOptimizer(Optimizer, Joinable):
         >>> zero.consolidate_state_dict(to=0)                              # doctest: +SKIP
         >>> if dist.get_rank() == 0: dtorch.save(zero.state_dict(), "opt.pt")   # doctest: +SKIP
         """
-        numbering = self._global_index()
+        numbering = self._state_dict_ids()
         mine = {}
         if self.optim is not None:
             for param, value in self.optim.state.items():
@@ -199,7 +191,7 @@ class ZeroRedundancyOptimizer(Optimizer, Joinable):
         if self._consolidated is None:
             raise RuntimeError(f"Optimizer state has not been consolidated on this rank (rank {self.rank}). Please "
                                "call `consolidate_state_dict(to=<this rank>)` on every rank beforehand.")
-        numbering = self._global_index()
+        numbering = self._state_dict_ids()
         groups = []
         for group in self.param_groups:
             packed = {k: v for k, v in group.items() if k != "params"}
