@@ -25,6 +25,8 @@ Where dtorch differs: ``start_method`` ``'fork'`` and ``'forkserver'`` start fre
 >>> mp.spawn(work, args=(10,), nprocs=2)      # doctest: +SKIP
 0
 10
+
+(the two children print in either order)
 """
 
 import atexit
