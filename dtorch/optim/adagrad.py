@@ -1,7 +1,7 @@
 """Adagrad, with learning-rate decay, weight decay, an initial accumulator value and maximize."""
 
 from dtorch import _backend
-from dtorch.optim.optimizer import Optimizer, direction_and_decay
+from dtorch.optim.optimizer import Optimizer, check_lr, direction_and_decay
 
 __all__ = ["Adagrad", "adagrad_update"]
 
@@ -58,8 +58,7 @@ class Adagrad(Optimizer):
 
     def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0, eps=1e-10,
                  foreach=None, *, maximize=False, differentiable=False, fused=None):
-        if not 0.0 <= lr:
-            raise ValueError(f"Invalid learning rate: {lr}")
+        check_lr(lr)
         if not 0.0 <= lr_decay:
             raise ValueError(f"Invalid lr_decay value: {lr_decay}")
         if not 0.0 <= weight_decay:

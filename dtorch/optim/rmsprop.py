@@ -1,7 +1,7 @@
 """RMSprop, with momentum, the centered variant, weight decay and maximize."""
 
 from dtorch import _backend
-from dtorch.optim.optimizer import Optimizer, direction_and_decay
+from dtorch.optim.optimizer import Optimizer, check_lr, direction_and_decay
 
 __all__ = ["RMSprop", "rmsprop_update"]
 
@@ -81,8 +81,7 @@ class RMSprop(Optimizer):
 
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False,
                  capturable=False, foreach=None, maximize=False, differentiable=False):
-        if not 0.0 <= lr:
-            raise ValueError(f"Invalid learning rate: {lr}")
+        check_lr(lr)
         if not 0.0 <= eps:
             raise ValueError(f"Invalid epsilon value: {eps}")
         if not 0.0 <= momentum:

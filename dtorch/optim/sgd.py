@@ -1,7 +1,7 @@
 """Stochastic gradient descent with momentum, dampening, Nesterov momentum, weight decay and maximize."""
 
 from dtorch import _backend, _kernels
-from dtorch.optim.optimizer import Optimizer, direction_and_decay
+from dtorch.optim.optimizer import Optimizer, check_lr, direction_and_decay
 
 __all__ = ["SGD", "sgd_update"]
 
@@ -81,8 +81,7 @@ class SGD(Optimizer):
 
     def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, *,
                  maximize=False, foreach=None, differentiable=False, fused=None):
-        if lr < 0.0:
-            raise ValueError(f"Invalid learning rate: {lr}")
+        check_lr(lr)
         if momentum < 0.0:
             raise ValueError(f"Invalid momentum value: {momentum}")
         if weight_decay < 0.0:

@@ -539,7 +539,8 @@ def test_argument_errors_are_torch_s(name, kwargs):
     assert str(ours.value) == str(theirs.value)
 
 
-@pytest.mark.parametrize("name", ["Adam", "AdamW", "Adamax", "NAdam", "RAdam"])
+@pytest.mark.parametrize("name", ["Adam", "AdamW", "Adamax", "NAdam", "RAdam", "SGD", "RMSprop", "Adagrad",
+                                  "Adadelta", "ASGD", "Rprop"])
 def test_tensor_lr_must_have_one_element(name):
     with pytest.raises(ValueError, match="Tensor lr must be 1-element"):
         getattr(optim, name)([make_param(np.ones(2))], lr=dtorch.tensor([0.1, 0.2]))
