@@ -133,6 +133,11 @@ class DistributedDataParallel(Module, Joinable):
     def _buffers_to_sync(self):
         return [b for n, b in self.module.named_buffers() if n not in self._ignored]
 
+    def _sync_buffers(self, src):
+        """Before a forward (or a joined rank's shadow of one): every rank takes global rank ``src``'s buffers."""
+        if self.forward_sync_buffers and self._world_size > 1:
+            _broadcast_coalesced(self._buffers_to_sync(), src, self.process_group)
+
     # ---- forward -----------------------------------------------------------------------------------------------------
 
     def forward(self, *inputs, **kwargs):
@@ -148,10 +153,7 @@ class DistributedDataParallel(Module, Joinable):
             reducer.divisor = self._world_size if self._divide_by_initial_world_size else max(active, 1)
         if grad_enabled:
             reducer.maybe_rebuild()
-            if self.forward_sync_buffers and self._world_size > 1:
-                buffers = self._buffers_to_sync()
-                if buffers:
-                    _broadcast_coalesced(buffers, buffer_src, self.process_group)
+            self._sync_buffers(buffer_src)
         if self.device is not None:
             inputs, kwargs = _move_to(inputs, self.device), _move_to(kwargs, self.device)
         output = self.module(*inputs, **kwargs)
@@ -270,10 +272,7 @@ class _DDPJoinHook(JoinHook):
         ddp = self.ddp
         active, buffer_src = ddp._exchange_iteration_flags(False, ddp.process_group, joined=True)
         ddp.reducer.maybe_rebuild()
-        if ddp.forward_sync_buffers and ddp._world_size > 1:
-            buffers = ddp._buffers_to_sync()
-            if buffers:
-                _broadcast_coalesced(buffers, buffer_src, ddp.process_group)
+        ddp._sync_buffers(buffer_src)
         if active:
             ddp.reducer.divisor = ddp._world_size if ddp._divide_by_initial_world_size else active
             ddp.reducer.shadow_backward()
