@@ -6,6 +6,15 @@ from dtorch import _backend
 from dtorch.tensor import Tensor
 
 
+def _group_or_world(process_group):
+    """``process_group``, or the default group when it is None; PyTorch's RuntimeError when there is none."""
+    group = dist.group.WORLD if process_group is None else process_group
+    if group is None:
+        raise RuntimeError("Default process group has not been initialized, please make sure to call "
+                           "init_process_group.")
+    return group
+
+
 def _broadcast_coalesced(tensors, src, group):
     """Broadcast ``tensors`` in place from global rank ``src`` of ``group``: one flat buffer per dtype and device,
     so a model's many small parameters cost one collective per dtype instead of one each.

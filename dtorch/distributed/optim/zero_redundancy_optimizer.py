@@ -26,7 +26,7 @@ import numpy as np
 import dtorch.distributed as dist
 from dtorch import _backend
 from dtorch.distributed.algorithms.join import Join, Joinable, JoinHook
-from dtorch.distributed.utils import _broadcast_coalesced
+from dtorch.distributed.utils import _broadcast_coalesced, _group_or_world
 from dtorch.optim.optimizer import Optimizer
 from dtorch.tensor import Tensor
 
@@ -58,10 +58,7 @@ class ZeroRedundancyOptimizer(Optimizer, Joinable):
         self._ready = False
         Optimizer.__init__(self, params, defaults)
         Joinable.__init__(self)
-        self.process_group = dist.group.WORLD if process_group is None else process_group
-        if self.process_group is None:
-            raise RuntimeError("Default process group has not been initialized, please make sure to call "
-                               "init_process_group.")
+        self.process_group = _group_or_world(process_group)
         self.optimizer_class = optimizer_class
         self.parameters_as_bucket_view = parameters_as_bucket_view
         self.rank = dist.get_rank(self.process_group)

@@ -24,7 +24,7 @@ import dtorch.distributed as dist
 from dtorch import _backend
 from dtorch.autograd.grad_mode import is_grad_enabled
 from dtorch.distributed.algorithms.join import Join, Joinable, JoinHook
-from dtorch.distributed.utils import _broadcast_coalesced
+from dtorch.distributed.utils import _broadcast_coalesced, _group_or_world
 from dtorch.nn.modules.module import Module
 from dtorch.nn.parallel._reducer import Reducer
 from dtorch.tensor import Tensor
@@ -77,10 +77,7 @@ class DistributedDataParallel(Module, Joinable):
             if value is not None:
                 raise NotImplementedError(f"DistributedDataParallel: {name} is not supported by dtorch")
         self.module = module
-        self.process_group = dist.group.WORLD if process_group is None else process_group
-        if self.process_group is None:
-            raise RuntimeError("Default process group has not been initialized, please make sure to call "
-                               "init_process_group.")
+        self.process_group = _group_or_world(process_group)
         ignored = set(getattr(module, "_ddp_params_and_buffers_to_ignore", ()))
         named = [(n, p) for n, p in module.named_parameters() if n not in ignored]
         self._named_params = [(n, p) for n, p in named if p.requires_grad]
