@@ -76,6 +76,30 @@ def test_power_sgd_low_rank_keeps_what_it_missed_as_error_feedback(world):
         powerSGD.PowerSGDState(None, matrix_approximation_rank=0)
 
 
+
+class _UsedOutOfOrder(nn.Module):
+    """Layers used in an order other than their registration, so DDP rebuilds its bucket after the first step."""
+
+    def __init__(self):
+        super().__init__()
+        dtorch.manual_seed(5)
+        self.a = nn.Linear(5, 4)
+        self.b = nn.Linear(6, 5)
+        self.c = nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.c(dtorch.tanh(self.a(dtorch.tanh(self.b(x)))))
+
+
+@pytest.mark.parametrize("hook", ["powerSGD_hook", "batched_powerSGD_hook"])
+def test_power_sgd_from_the_first_iteration_survives_the_bucket_rebuild(world, hook):
+    # error feedback and warm-start Q kept for the first layout would not fit the rebuilt one (a crash or misplaced
+    # errors): a rebuilt bucket starts afresh, and full rank still reproduces the average
+    state = powerSGD.PowerSGDState(None, matrix_approximation_rank=8, start_powerSGD_iter=0, min_compression_rate=0)
+    ours = _grads(_UsedOutOfOrder().double(), steps=3, hook=getattr(powerSGD, hook), state=state)
+    _assert_close(ours, _grads(_UsedOutOfOrder().double(), steps=3), 1e-8, 1e-9)
+    assert state.iter == 3 and len(state.bucket_parameters) == 1
+
 def test_batched_power_sgd_with_full_rank_reproduces_the_average(world):
     # a model of exactly 64 gradient numbers is one full 8 x 8 matrix (zero padding would make it rank-deficient),
     # so rank 8 spans it all

@@ -33,7 +33,9 @@ class PowerSGDState:
     Args:
         process_group: the group to average over (None: the default group).
         matrix_approximation_rank: ``r``, the rank of the approximation (larger: more exact, more bytes).
-        start_powerSGD_iter: iterations of plain averaging before compression starts.
+        start_powerSGD_iter: iterations of plain averaging before compression starts. PyTorch requires at least 2
+            with error feedback or warm start (DDP rebuilds its buckets after the first iteration); dtorch allows
+            fewer, and a rebuilt bucket starts without error or ``Q``.
         min_compression_rate: compress a matrix only if that divides its size by at least this much.
         use_error_feedback: add what the approximation missed to the next gradient.
         warm_start: reuse the last iteration's ``Q`` instead of a fresh random one.
@@ -61,6 +63,7 @@ class PowerSGDState:
         self.batch_tensors_with_same_shape = batch_tensors_with_same_shape
         self.error_dict = {}
         self.q_memory_dict = {}
+        self.bucket_parameters = {}  # bucket index -> ids of its parameters when error and Q were kept
         self.iter = 0
         self.total_numel_before_compression = 0
         self.total_numel_after_compression = 0
@@ -105,6 +108,19 @@ def _warm_up(state, bucket):
     state.maybe_increase_iter(bucket)
     return default_hooks._allreduce_fut(state.process_group, bucket.buffer())
 
+def _forget_if_rebuilt(state, bucket):
+    """A bucket whose parameters changed since the last iteration (DDP rebuilds its buckets once, in the order
+    gradients arrived) drops its error feedback and warm-start ``Q``: they belong to the old layout. PyTorch
+    refuses ``start_powerSGD_iter`` below 2 with either one instead; dtorch allows it and starts that bucket
+    afresh."""
+    index = bucket.index()
+    members = tuple(id(p) for p in bucket.parameters())
+    if state.bucket_parameters.get(index) != members:
+        state.bucket_parameters[index] = members
+        state.error_dict.pop(index, None)
+        state.q_memory_dict.pop(index, None)
+    return index
+
 def _add_error(state, index, array):
     """Error feedback: add the bucket's last compression error to ``array`` in place; returns a copy of the sum
     (what the compressed result is compared with afterwards), or None without error feedback."""
@@ -139,7 +155,7 @@ def powerSGD_hook(state, bucket):  # noqa: N802 - PyTorch's name
     buffer = bucket.buffer()
     flat = buffer._array
     xp = _backend.xp_of(flat)
-    index = bucket.index()
+    index = _forget_if_rebuilt(state, bucket)
     compensated = _add_error(state, index, flat)
     uncompressed, compressed = [], []
     for grad in bucket.gradients():
@@ -216,7 +232,7 @@ def batched_powerSGD_hook(state, bucket):  # noqa: N802 - PyTorch's name
     buffer = bucket.buffer()
     flat = buffer._array
     xp = _backend.xp_of(flat)
-    index = bucket.index()
+    index = _forget_if_rebuilt(state, bucket)
     side = int(np.ceil(np.sqrt(flat.size)))
     padded = xp.zeros(side * side, dtype=flat.dtype)
     padded[:flat.size] = flat
