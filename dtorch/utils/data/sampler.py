@@ -9,12 +9,12 @@ import itertools
 
 import numpy as np
 
+from dtorch.utils.data import _rng
+
 # indices drawn per call of the RNG by the samplers that draw with replacement: the memory a sampler holds does
 # not grow with num_samples (PyTorch's RandomSampler draws 32 at a time; RandomSampler(ds, replacement=True,
 # num_samples=int(1e10)) must not try to hold 10**10 indices)
 DRAW_CHUNK = 4096
-
-from dtorch.utils.data import _rng
 
 
 class Sampler:
