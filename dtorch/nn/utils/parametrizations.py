@@ -51,6 +51,13 @@ def weight_norm(module, name="weight", dim=0):
     return module
 
 
+def _weight_as_matrix(weight, dim):
+    """``weight`` as the matrix spectral norm works on: dimension ``dim`` as the rows, the others flattened."""
+    if dim:
+        weight = F.permute(weight, dim, *(d for d in range(weight.dim()) if d != dim))
+    return F.flatten(weight, 1)
+
+
 class _SpectralNorm(Module):
     """``weight / sigma``, ``sigma`` the largest singular value of the weight as a matrix (``dim`` first), kept
     up to date by ``n_power_iterations`` power iterations per forward in training mode (buffers ``_u``, ``_v``)."""
@@ -74,9 +81,7 @@ class _SpectralNorm(Module):
             self._power_method(matrix, 15)
 
     def _as_matrix(self, weight):
-        if self.dim:
-            weight = F.permute(weight, self.dim, *(d for d in range(weight.dim()) if d != self.dim))
-        return F.flatten(weight, 1)
+        return _weight_as_matrix(weight, self.dim)
 
     def _power_method(self, matrix, iterations):
         with no_grad():

@@ -7,6 +7,7 @@ from dtorch import functional as F
 from dtorch.autograd.grad_mode import no_grad
 from dtorch.nn import functional as NF
 from dtorch.nn.parameter import Parameter
+from dtorch.nn.utils.parametrizations import _weight_as_matrix
 
 __all__ = ["spectral_norm", "remove_spectral_norm"]
 
@@ -21,9 +22,7 @@ class SpectralNorm:
         self.name, self.dim, self.n_power_iterations, self.eps = name, dim, n_power_iterations, eps
 
     def reshape_weight_to_matrix(self, weight):
-        if self.dim:
-            weight = F.permute(weight, self.dim, *(d for d in range(weight.dim()) if d != self.dim))
-        return F.reshape(weight, (weight.shape[0], -1))
+        return _weight_as_matrix(weight, self.dim)
 
     def compute_weight(self, module, do_power_iteration):
         weight = getattr(module, self.name + "_orig")
