@@ -28,6 +28,9 @@ from dtorch.ops._util import checked_fill_value, normalize_dims
 from dtorch.random import numpy_generator
 from dtorch.tensor import Size, Tensor, _wrap_dim, wrap_array
 from dtorch._warnings import warn as _warn
+from dtorch._errors import (
+    CAUGHT as _NOT_A_TENSOR, not_a_tensor as _not_a_tensor, raise_not_a_tensor as _raise_not_a_tensor,
+)
 
 _new = wrap_array
 _grad_state = grad_mode._state
@@ -239,6 +242,9 @@ def _binary(op, a, b, **attrs):
             b, a = _scalar_for(b, a)
         else:
             return _binary(op, _constant(_array_like_operand(op, a, b), b), b, **attrs)
+    elif isinstance(a, np.ndarray) or _backend.is_cupy_array(a):
+        # neither side a Tensor: not an operator (those have a Tensor on one side) but ``dtorch.add(array, 1)``
+        _raise_not_a_tensor(op.__name__.lower(), "input", 1, a)
     else:
         return _binary(op, _constant(a), b, **attrs)
     try:
@@ -247,6 +253,8 @@ def _binary(op, a, b, **attrs):
         raise _broadcast_error(a, b, error) from None
 
 
+# binary ops that only functions reach (Tensor operators accept an array operand, as PyTorch's do: ``t + array``)
+_FUNCTION_ONLY_OPS = frozenset((E.Maximum, E.Minimum, E.Atan2, E.Hypot, E.LogAddExp))
 _OPERATOR_SYMBOLS = {"Add": "+", "Sub": "-", "Mul": "*", "Div": "/", "Pow": "** or pow()"}
 
 
@@ -254,6 +262,10 @@ def _array_like_operand(op, a, b):
     """The non-Tensor operand of a binary op when it is array-like (an array or a nested list); anything else
     (None, a string, an arbitrary object) is the TypeError Python gives for unsupported operand types."""
     other = b if isinstance(a, Tensor) else a
+    if op in _FUNCTION_ONLY_OPS and (isinstance(other, np.ndarray) or _backend.is_cupy_array(other)):
+        # no operator reaches these ops: an array here was passed to ``dtorch.maximum`` and the like by mistake
+        position = 2 if other is b else 1
+        _raise_not_a_tensor(op.__name__.lower(), ("input", "other")[position - 1], position, other)
     if isinstance(other, (list, tuple, np.ndarray)) or _backend.is_cupy_array(other):
         return other
     names = ["Tensor" if isinstance(x, Tensor) else type(x).__name__ for x in (a, b)]
@@ -301,21 +313,24 @@ def add(input, other, *, alpha=1):
 
 def sub(input, other, *, alpha=1):
     """``input - alpha * other`` with broadcasting."""
-    if alpha != 1:
-        other = _binary(E.Mul, other, alpha)
-    elif type(input) is Tensor and type(other) is Tensor and input._array.dtype is other._array.dtype \
-            and input._array.dtype.kind == "f":
-        try:  # the common case, as in ``add``
-            return E.Sub.apply(input, other)
-        except ValueError as error:
-            raise _broadcast_error(input, other, error) from None
     try:
-        return _binary(E.Sub, input, other)
-    except TypeError:  # NumPy refuses bool - bool with a TypeError; PyTorch's error is a RuntimeError
-        if not (_is_bool_operand(input) and _is_bool_operand(other)):
-            raise
-        raise RuntimeError("Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` or "
-                           "`logical_xor()` operator instead.") from None
+        if alpha != 1:
+            other = _binary(E.Mul, other, alpha)
+        elif type(input) is Tensor and type(other) is Tensor and input._array.dtype is other._array.dtype \
+                and input._array.dtype.kind == "f":
+            try:  # the common case, as in ``add``
+                return E.Sub.apply(input, other)
+            except ValueError as error:
+                raise _broadcast_error(input, other, error) from None
+        try:
+            return _binary(E.Sub, input, other)
+        except TypeError:  # NumPy refuses bool - bool with a TypeError; PyTorch's error is a RuntimeError
+            if not (_is_bool_operand(input) and _is_bool_operand(other)):
+                raise
+            raise RuntimeError("Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` or "
+                               "`logical_xor()` operator instead.") from None
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "sub", "input other", input, other)
 
 
 def _is_bool_operand(value):
@@ -334,12 +349,15 @@ def mul(input, other):
     tensor([[3., 6.],
             [4., 8.]])
     """
-    if type(input) is Tensor and type(other) is Tensor and input._array.dtype is other._array.dtype:
-        try:  # the common case, as in ``add``
-            return E.Mul.apply(input, other)
-        except ValueError as error:
-            raise _broadcast_error(input, other, error) from None
-    return _binary(E.Mul, input, other)
+    try:
+        if type(input) is Tensor and type(other) is Tensor and input._array.dtype is other._array.dtype:
+            try:  # the common case, as in ``add``
+                return E.Mul.apply(input, other)
+            except ValueError as error:
+                raise _broadcast_error(input, other, error) from None
+        return _binary(E.Mul, input, other)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "mul", "input other", input, other)
 
 
 def div(input, other, *, rounding_mode=None):
@@ -349,30 +367,34 @@ def div(input, other, *, rounding_mode=None):
     >>> dtorch.div(dtorch.tensor([7, -7]), 2, rounding_mode='trunc')
     tensor([ 3, -3])
     """
-    if rounding_mode is None:
-        if type(input) is Tensor and type(other) is Tensor and input._array.dtype is other._array.dtype \
-                and input._array.dtype.kind == "f":
-            try:  # the common case, as in ``add``
-                return E.Div.apply(input, other)
-            except ValueError as error:
-                raise _broadcast_error(input, other, error) from None
-        a, b = _float_operands(input, other)
-        return _binary(E.Div, a, b)
-    if rounding_mode == "floor":
-        return floor_divide(input, other)
-    if rounding_mode == "trunc":
-        integral = builtins.all(
-            v._array.dtype.kind in "biu" if isinstance(v, Tensor) else isinstance(v, (int, np.integer))
-            for v in (input, other)
-        )
-        if integral:
-            _check_integer_divisor(input, other)
-        quotient = _binary(E.Div, *_float_operands(input, other))
-        result = trunc(quotient)
-        if integral and isinstance(input, Tensor):
-            result = result.to(input.dtype)
-        return result
-    raise RuntimeError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found '{rounding_mode}'")
+    try:
+        if rounding_mode is None:
+            if type(input) is Tensor and type(other) is Tensor and input._array.dtype is other._array.dtype \
+                    and input._array.dtype.kind == "f":
+                try:  # the common case, as in ``add``
+                    return E.Div.apply(input, other)
+                except ValueError as error:
+                    raise _broadcast_error(input, other, error) from None
+            a, b = _float_operands(input, other)
+            return _binary(E.Div, a, b)
+        if rounding_mode == "floor":
+            return floor_divide(input, other)
+        if rounding_mode == "trunc":
+            integral = builtins.all(
+                v._array.dtype.kind in "biu" if isinstance(v, Tensor) else isinstance(v, (int, np.integer))
+                for v in (input, other)
+            )
+            if integral:
+                _check_integer_divisor(input, other)
+            quotient = _binary(E.Div, *_float_operands(input, other))
+            result = trunc(quotient)
+            if integral and isinstance(input, Tensor):
+                result = result.to(input.dtype)
+            return result
+        raise RuntimeError("div expected rounding_mode to be one of None, 'trunc', or 'floor' but found "
+                           f"'{rounding_mode}'")
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "div", "input other", input, other)
 
 
 true_divide = divide = div
@@ -394,20 +416,29 @@ def _check_integer_divisor(input, other):
 
 
 def floor_divide(input, other):
-    _check_integer_divisor(input, other)
-    return _binary(E.IntegerArithmetic, input, other, function="floor_divide")
+    try:
+        _check_integer_divisor(input, other)
+        return _binary(E.IntegerArithmetic, input, other, function="floor_divide")
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "floor_divide", "input other", input, other)
 
 
 def remainder(input, other):
     """Python-style remainder (the sign of the divisor)."""
-    _check_integer_divisor(input, other)
-    return _binary(E.IntegerArithmetic, input, other, function="remainder")
+    try:
+        _check_integer_divisor(input, other)
+        return _binary(E.IntegerArithmetic, input, other, function="remainder")
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "remainder", "input other", input, other)
 
 
 def fmod(input, other):
     """C-style remainder (the sign of the dividend)."""
-    _check_integer_divisor(input, other)
-    return _binary(E.IntegerArithmetic, input, other, function="fmod")
+    try:
+        _check_integer_divisor(input, other)
+        return _binary(E.IntegerArithmetic, input, other, function="fmod")
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "fmod", "input other", input, other)
 
 
 def pow(input, exponent):
@@ -417,14 +448,17 @@ def pow(input, exponent):
     >>> dtorch.pow(dtorch.tensor([1., 2., 3.]), 2)
     tensor([1., 4., 9.])
     """
-    if isinstance(input, Tensor) and input._array.dtype.kind in "biu" and isinstance(exponent, Tensor):
-        if exponent._array.dtype.kind == "f":
-            input = _cast(input, exponent._array.dtype)
-    if isinstance(exponent, Tensor) and exponent._array.dtype.kind in "iu" and _integral_base(input):
-        powers = exponent._array
-        if type(powers) is np.ndarray and powers.size and powers.min() < 0:
-            return _integer_power_with_negative_exponents(input, exponent)
-    return _binary(E.Pow, input, exponent)
+    try:
+        if isinstance(input, Tensor) and input._array.dtype.kind in "biu" and isinstance(exponent, Tensor):
+            if exponent._array.dtype.kind == "f":
+                input = _cast(input, exponent._array.dtype)
+        if isinstance(exponent, Tensor) and exponent._array.dtype.kind in "iu" and _integral_base(input):
+            powers = exponent._array
+            if type(powers) is np.ndarray and powers.size and powers.min() < 0:
+                return _integer_power_with_negative_exponents(input, exponent)
+        return _binary(E.Pow, input, exponent)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "pow", "input exponent", input, exponent)
 
 
 def _integral_base(value):
@@ -443,11 +477,17 @@ def _integer_power_with_negative_exponents(input, exponent):
 
 
 def maximum(input, other):
-    return _binary(E.Maximum, input, other)
+    try:
+        return _binary(E.Maximum, input, other)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "maximum", "input other", input, other)
 
 
 def minimum(input, other):
-    return _binary(E.Minimum, input, other)
+    try:
+        return _binary(E.Minimum, input, other)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "minimum", "input other", input, other)
 
 
 def where(condition, input=None, other=None):
@@ -458,33 +498,41 @@ def where(condition, input=None, other=None):
     >>> dtorch.where(x > 0, x, 0.)
     tensor([0., 2.])
     """
-    if input is None and other is None:
-        return nonzero(condition, as_tuple=True)
-    condition = _constant(condition)
-    if condition._array.dtype != np.bool_:
-        if condition._array.dtype != np.uint8:  # (PyTorch still takes uint8 masks, with a deprecation warning)
-            legacy = {"int8": "Char", "int16": "Short", "int32": "Int", "int64": "Long", "float16": "Half",
-                      "float32": "Float", "float64": "Double"}
-            raise RuntimeError(f"where expected condition to be a boolean tensor, but got a tensor with dtype "
-                               f"{legacy.get(condition._array.dtype.name, condition._array.dtype.name)}")
-        condition = _new(condition._array.astype(bool), None)
-    like = input if isinstance(input, Tensor) else other if isinstance(other, Tensor) else condition
-    if not isinstance(input, Tensor):
-        input = _scalar_tensor(input, other if isinstance(other, Tensor) else None, like)
-    if not isinstance(other, Tensor):
-        other = _scalar_tensor(other, input, like)
-    if input._array.dtype is not other._array.dtype:
-        input, other = _promote_pair(input, other)
     try:
-        return E.Where.apply(condition, input, other)
-    except ValueError as error:
-        shape = condition._array.shape  # PyTorch broadcasts condition, input, other in turn and names the first misfit
-        for operand in (input, other):
-            try:
-                shape = np.broadcast_shapes(shape, operand._array.shape)
-            except ValueError:
-                raise _broadcast_error(shape, operand, error) from None
-        raise
+        if input is None and other is None:
+            return nonzero(condition, as_tuple=True)
+        condition = _constant(condition)  # (the graph-mode backward formulas pass NumPy masks here)
+        if condition._array.dtype != np.bool_:
+            if condition._array.dtype != np.uint8:  # (PyTorch still takes uint8 masks, with a deprecation warning)
+                legacy = {"int8": "Char", "int16": "Short", "int32": "Int", "int64": "Long", "float16": "Half",
+                          "float32": "Float", "float64": "Double"}
+                raise RuntimeError(f"where expected condition to be a boolean tensor, but got a tensor with dtype "
+                                   f"{legacy.get(condition._array.dtype.name, condition._array.dtype.name)}")
+            condition = _new(condition._array.astype(bool), None)
+        like = input if isinstance(input, Tensor) else other if isinstance(other, Tensor) else condition
+        if not isinstance(input, Tensor):
+            if isinstance(input, np.ndarray):  # only scalars stand in for tensors here, as in PyTorch
+                _raise_not_a_tensor("where", "input", 2, input)
+            input = _scalar_tensor(input, other if isinstance(other, Tensor) else None, like)
+        if not isinstance(other, Tensor):
+            if isinstance(other, np.ndarray):
+                _raise_not_a_tensor("where", "other", 3, other)
+            other = _scalar_tensor(other, input, like)
+        if input._array.dtype is not other._array.dtype:
+            input, other = _promote_pair(input, other)
+        try:
+            return E.Where.apply(condition, input, other)
+        except ValueError as error:
+            # PyTorch broadcasts condition, input, other in turn and names the first misfit
+            shape = condition._array.shape
+            for operand in (input, other):
+                try:
+                    shape = np.broadcast_shapes(shape, operand._array.shape)
+                except ValueError:
+                    raise _broadcast_error(shape, operand, error) from None
+            raise
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "where", "condition input other", condition, input, other)
 
 
 def _scalar_tensor(value, partner, like):
@@ -512,21 +560,24 @@ def clamp(input, min=None, max=None):
     >>> dtorch.clamp(dtorch.tensor([-2., 0.5, 3.]), min=0., max=1.)
     tensor([0.0000, 0.5000, 1.0000])
     """
-    if min is None and max is None:
-        raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
-    if isinstance(min, Tensor) or isinstance(max, Tensor):
-        low = _constant(min, input) if min is not None else None
-        high = _constant(max, input) if max is not None else None
-        target = _result_numpy_dtype([t_ for t_ in (input, low, high) if t_ is not None])
-        input, low, high = (_cast(t_, target) if t_ is not None else None for t_ in (input, low, high))
-        try:
-            return E.ClampTensor.apply(input, low, high)
-        except ValueError as error:
-            bound = low if low is not None and not _broadcastable(input, low) else high
-            raise _broadcast_error(input, bound, error) from None
-    if isinstance(min, float) or isinstance(max, float):
-        input, _ = _scalar_for(input, 0.0)
-    return E.Clamp.apply(input, min=min, max=max)
+    try:
+        if min is None and max is None:
+            raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
+        if isinstance(min, Tensor) or isinstance(max, Tensor):
+            low = _constant(min, input) if min is not None else None
+            high = _constant(max, input) if max is not None else None
+            target = _result_numpy_dtype([t_ for t_ in (input, low, high) if t_ is not None])
+            input, low, high = (_cast(t_, target) if t_ is not None else None for t_ in (input, low, high))
+            try:
+                return E.ClampTensor.apply(input, low, high)
+            except ValueError as error:
+                bound = low if low is not None and not _broadcastable(input, low) else high
+                raise _broadcast_error(input, bound, error) from None
+        if isinstance(min, float) or isinstance(max, float):
+            input, _ = _scalar_for(input, 0.0)
+        return E.Clamp.apply(input, min=min, max=max)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "clamp", "input", input)
 
 
 clip = clamp
@@ -541,7 +592,10 @@ def clamp_max(input, max):
 
 
 def neg(input):
-    return E.Neg.apply(input)
+    try:
+        return E.Neg.apply(input)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "neg", "input", input)
 
 
 negative = neg
@@ -554,10 +608,15 @@ def _float_input(input):
 
 
 def _unary(op):
-    def function(input):
-        return op.apply(_float_input(input))
+    name = op.__name__.lower()
 
-    function.__name__ = op.__name__.lower()
+    def function(input):
+        try:
+            return op.apply(_float_input(input))
+        except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+            _not_a_tensor(error, name, "input", input)
+
+    function.__name__ = name
     function.__doc__ = f"Elementwise ``{op.__name__.lower()}``; integer inputs give the default float dtype."
     return function
 
@@ -576,15 +635,24 @@ silu = _unary(E.Silu)
 
 
 def log2(input):
-    return log(input) / float(np.log(2.0))
+    try:
+        return log(input) / float(np.log(2.0))
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "log2", "input", input)
 
 
 def log10(input):
-    return log(input) / float(np.log(10.0))
+    try:
+        return log(input) / float(np.log(10.0))
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "log10", "input", input)
 
 
 def abs(input):
-    return E.Abs.apply(input)
+    try:
+        return E.Abs.apply(input)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "abs", "input", input)
 
 
 absolute = abs
@@ -613,48 +681,72 @@ def softplus(input, beta=1.0, threshold=20.0):
 
 
 def reciprocal(input):
-    return div(1.0, _float_input(input))
+    try:
+        return div(1.0, _float_input(input))
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "reciprocal", "input", input)
 
 
 def square(input):
-    if input._array.dtype.kind == "b":  # PyTorch squares bools as int64 (it is pow(x, 2))
-        input = _cast(input, np.dtype(np.int64))
-    return mul(input, input)
+    try:
+        if input._array.dtype.kind == "b":  # PyTorch squares bools as int64 (it is pow(x, 2))
+            input = _cast(input, np.dtype(np.int64))
+        return mul(input, input)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "square", "input", input)
 
 
 def sign(input):
-    if input._array.dtype.kind == "b":
-        return input.clone()
-    return E.ZeroGradUnary.apply(input, function="sign", decimals=0)
+    try:
+        if input._array.dtype.kind == "b":
+            return input.clone()
+        return E.ZeroGradUnary.apply(input, function="sign", decimals=0)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "sign", "input", input)
 
 
 def floor(input):
-    if input._array.dtype.kind in "biu":
-        return input.clone()
-    return E.ZeroGradUnary.apply(input, function="floor", decimals=0)
+    try:
+        if input._array.dtype.kind in "biu":
+            return input.clone()
+        return E.ZeroGradUnary.apply(input, function="floor", decimals=0)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "floor", "input", input)
 
 
 def ceil(input):
-    if input._array.dtype.kind in "biu":
-        return input.clone()
-    return E.ZeroGradUnary.apply(input, function="ceil", decimals=0)
+    try:
+        if input._array.dtype.kind in "biu":
+            return input.clone()
+        return E.ZeroGradUnary.apply(input, function="ceil", decimals=0)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "ceil", "input", input)
 
 
 def trunc(input):
-    if input._array.dtype.kind in "biu":
-        return input.clone()
-    return E.ZeroGradUnary.apply(input, function="trunc", decimals=0)
+    try:
+        if input._array.dtype.kind in "biu":
+            return input.clone()
+        return E.ZeroGradUnary.apply(input, function="trunc", decimals=0)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "trunc", "input", input)
 
 
 def round(input, *, decimals=0):
     """Round half to even, as PyTorch does."""
-    if input._array.dtype.kind in "biu":
-        return input.clone()
-    return E.ZeroGradUnary.apply(input, function="round", decimals=decimals)
+    try:
+        if input._array.dtype.kind in "biu":
+            return input.clone()
+        return E.ZeroGradUnary.apply(input, function="round", decimals=decimals)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "round", "input", input)
 
 
 def clone(input, *, memory_format=None):
-    return E.Clone.apply(input)
+    try:
+        return E.Clone.apply(input)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "clone", "input", input)
 
 
 # ---- comparisons and logic ------------------------------------------------------------------------------------
@@ -701,7 +793,10 @@ def bitwise_not(input):
 
 
 def isnan(input):
-    return E.Compare.apply(input, function="isnan")
+    try:
+        return E.Compare.apply(input, function="isnan")
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "isnan", "input", input)
 
 
 def isinf(input):
@@ -714,12 +809,18 @@ def isfinite(input):
 
 def equal(input, other):
     """True when both tensors have the same shape and elements."""
-    return input.shape == other.shape and bool((input._array == other._array).all())
+    try:
+        return input.shape == other.shape and bool((input._array == other._array).all())
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "equal", "input other", input, other)
 
 
 def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
-    xp = _backend.xp_of(input._array)
-    return bool(xp.allclose(input._array, other._array, rtol=rtol, atol=atol, equal_nan=equal_nan))
+    try:
+        xp = _backend.xp_of(input._array)
+        return bool(xp.allclose(input._array, other._array, rtol=rtol, atol=atol, equal_nan=equal_nan))
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "allclose", "input other", input, other)
 
 
 def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
@@ -743,42 +844,51 @@ def sum(input, dim=None, keepdim=False, *, dtype=None):
     >>> dtorch.sum(dtorch.tensor([[1., 2.], [3., 4.]]), dim=0)
     tensor([4., 6.])
     """
-    numpy_dtype = _check_dtype_arg(dtype)
-    if numpy_dtype is not None:
-        # cast first, as PyTorch does, so the gradient comes back in the input's dtype
-        input, numpy_dtype = _cast(input, numpy_dtype), None
-    elif input._array.dtype.kind in "biuV":  # (kind 'V' is bfloat16: tested here at no cost to float32)
-        if input._array.dtype == _BFLOAT16:
-            return _in_float32(sum, input, dim, keepdim)
-        numpy_dtype = np.dtype(np.int64)
-    axes = normalize_dims(dim, input._array.ndim)
-    return R.Sum.apply(input, axes=axes, keepdim=keepdim, dtype=numpy_dtype)
+    try:
+        numpy_dtype = _check_dtype_arg(dtype)
+        if numpy_dtype is not None:
+            # cast first, as PyTorch does, so the gradient comes back in the input's dtype
+            input, numpy_dtype = _cast(input, numpy_dtype), None
+        elif input._array.dtype.kind in "biuV":  # (kind 'V' is bfloat16: tested here at no cost to float32)
+            if input._array.dtype == _BFLOAT16:
+                return _in_float32(sum, input, dim, keepdim)
+            numpy_dtype = np.dtype(np.int64)
+        axes = normalize_dims(dim, input._array.ndim)
+        return R.Sum.apply(input, axes=axes, keepdim=keepdim, dtype=numpy_dtype)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "sum", "input", input)
 
 
 def mean(input, dim=None, keepdim=False, *, dtype=None):
     """Mean over ``dim``; floating inputs only (pass ``dtype`` for integers), as in PyTorch."""
-    if dtype is not None:
-        input = _cast(input, _backend.to_numpy_dtype(dtype))
-    if input._array.dtype.kind not in "fc":
-        if input._array.dtype == _BFLOAT16:
-            return _in_float32(mean, input, dim, keepdim)
-        raise RuntimeError(
-            "mean(): could not infer output dtype. Input dtype must be either a floating point or complex dtype. "
-            f"Got: {input.dtype}"
-        )
-    axes = normalize_dims(dim, input._array.ndim)
-    return R.Mean.apply(input, axes=axes, keepdim=keepdim)
+    try:
+        if dtype is not None:
+            input = _cast(input, _backend.to_numpy_dtype(dtype))
+        if input._array.dtype.kind not in "fc":
+            if input._array.dtype == _BFLOAT16:
+                return _in_float32(mean, input, dim, keepdim)
+            raise RuntimeError(
+                "mean(): could not infer output dtype. Input dtype must be either a floating point or complex dtype. "
+                f"Got: {input.dtype}"
+            )
+        axes = normalize_dims(dim, input._array.ndim)
+        return R.Mean.apply(input, axes=axes, keepdim=keepdim)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "mean", "input", input)
 
 
 def prod(input, dim=None, keepdim=False, *, dtype=None):
-    if dtype is not None:
-        input = _cast(input, _backend.to_numpy_dtype(dtype))
-    elif input._array.dtype.kind in "biuV":
-        if input._array.dtype == _BFLOAT16:
-            return _in_float32(prod, input, dim, keepdim)
-        input = _cast(input, np.dtype(np.int64))
-    axes = normalize_dims(dim, input._array.ndim) if dim is not None else tuple(range(input._array.ndim))
-    return R.Prod.apply(input, axes=axes, keepdim=keepdim)
+    try:
+        if dtype is not None:
+            input = _cast(input, _backend.to_numpy_dtype(dtype))
+        elif input._array.dtype.kind in "biuV":
+            if input._array.dtype == _BFLOAT16:
+                return _in_float32(prod, input, dim, keepdim)
+            input = _cast(input, np.dtype(np.int64))
+        axes = normalize_dims(dim, input._array.ndim) if dim is not None else tuple(range(input._array.ndim))
+        return R.Prod.apply(input, axes=axes, keepdim=keepdim)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "prod", "input", input)
 
 
 _values_indices = {}
@@ -822,62 +932,80 @@ def max(input, dim=None, keepdim=False, *, out=None):
     values=tensor([5, 7]),
     indices=tensor([1, 0]))
     """
-    if isinstance(dim, Tensor):
-        return maximum(input, dim)
-    if dim is None:
-        _check_nonempty_reduction(input, "max")
-        return R.MaxMin.apply(input, axes=tuple(range(input._array.ndim)), keepdim=False, mode="max")
-    axis = _wrap_dim(dim, input._array.ndim)
-    _check_nonzero_extents(input, (axis,), "max")
-    values, indices = R.MaxMinDim.apply(input, axis=axis, keepdim=keepdim, mode="max")
-    return _return_type("max")(values, indices)
+    try:
+        if isinstance(dim, Tensor):
+            return maximum(input, dim)
+        if dim is None:
+            _check_nonempty_reduction(input, "max")
+            return R.MaxMin.apply(input, axes=tuple(range(input._array.ndim)), keepdim=False, mode="max")
+        axis = _wrap_dim(dim, input._array.ndim)
+        _check_nonzero_extents(input, (axis,), "max")
+        values, indices = R.MaxMinDim.apply(input, axis=axis, keepdim=keepdim, mode="max")
+        return _return_type("max")(values, indices)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "max", "input", input)
 
 
 def min(input, dim=None, keepdim=False, *, out=None):
     """The smallest element; with ``dim``, ``(values, indices)``; with a tensor, the elementwise minimum."""
-    if isinstance(dim, Tensor):
-        return minimum(input, dim)
-    if dim is None:
-        _check_nonempty_reduction(input, "min")
-        return R.MaxMin.apply(input, axes=tuple(range(input._array.ndim)), keepdim=False, mode="min")
-    axis = _wrap_dim(dim, input._array.ndim)
-    _check_nonzero_extents(input, (axis,), "min")
-    values, indices = R.MaxMinDim.apply(input, axis=axis, keepdim=keepdim, mode="min")
-    return _return_type("min")(values, indices)
+    try:
+        if isinstance(dim, Tensor):
+            return minimum(input, dim)
+        if dim is None:
+            _check_nonempty_reduction(input, "min")
+            return R.MaxMin.apply(input, axes=tuple(range(input._array.ndim)), keepdim=False, mode="min")
+        axis = _wrap_dim(dim, input._array.ndim)
+        _check_nonzero_extents(input, (axis,), "min")
+        values, indices = R.MaxMinDim.apply(input, axis=axis, keepdim=keepdim, mode="min")
+        return _return_type("min")(values, indices)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "min", "input", input)
 
 
 def amax(input, dim=(), keepdim=False):
-    axes = normalize_dims(dim if dim != () else None, input._array.ndim)
-    _check_nonzero_extents(input, axes, "amax")
-    return R.MaxMin.apply(input, axes=axes, keepdim=keepdim, mode="max")
+    try:
+        axes = normalize_dims(dim if dim != () else None, input._array.ndim)
+        _check_nonzero_extents(input, axes, "amax")
+        return R.MaxMin.apply(input, axes=axes, keepdim=keepdim, mode="max")
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "amax", "input", input)
 
 
 def amin(input, dim=(), keepdim=False):
-    axes = normalize_dims(dim if dim != () else None, input._array.ndim)
-    _check_nonzero_extents(input, axes, "amin")
-    return R.MaxMin.apply(input, axes=axes, keepdim=keepdim, mode="min")
+    try:
+        axes = normalize_dims(dim if dim != () else None, input._array.ndim)
+        _check_nonzero_extents(input, axes, "amin")
+        return R.MaxMin.apply(input, axes=axes, keepdim=keepdim, mode="min")
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "amin", "input", input)
 
 
 def argmax(input, dim=None, keepdim=False):
-    axis = None if dim is None else _wrap_dim(dim, input._array.ndim)
-    if not input._array.ndim:  # dim 0 or -1 of a 0-dim tensor: index 0, 0-dim even with keepdim
-        axis = None
-    if axis is None:
-        _check_nonempty_reduction(input, "argmax", IndexError)
-    else:
-        _check_nonzero_extents(input, (axis,), "argmax")
-    return R.ArgExtreme.apply(input, axis=axis, keepdim=keepdim, mode="max")
+    try:
+        axis = None if dim is None else _wrap_dim(dim, input._array.ndim)
+        if not input._array.ndim:  # dim 0 or -1 of a 0-dim tensor: index 0, 0-dim even with keepdim
+            axis = None
+        if axis is None:
+            _check_nonempty_reduction(input, "argmax", IndexError)
+        else:
+            _check_nonzero_extents(input, (axis,), "argmax")
+        return R.ArgExtreme.apply(input, axis=axis, keepdim=keepdim, mode="max")
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "argmax", "input", input)
 
 
 def argmin(input, dim=None, keepdim=False):
-    axis = None if dim is None else _wrap_dim(dim, input._array.ndim)
-    if not input._array.ndim:  # dim 0 or -1 of a 0-dim tensor: index 0, 0-dim even with keepdim
-        axis = None
-    if axis is None:
-        _check_nonempty_reduction(input, "argmin", IndexError)
-    else:
-        _check_nonzero_extents(input, (axis,), "argmin")
-    return R.ArgExtreme.apply(input, axis=axis, keepdim=keepdim, mode="min")
+    try:
+        axis = None if dim is None else _wrap_dim(dim, input._array.ndim)
+        if not input._array.ndim:  # dim 0 or -1 of a 0-dim tensor: index 0, 0-dim even with keepdim
+            axis = None
+        if axis is None:
+            _check_nonempty_reduction(input, "argmin", IndexError)
+        else:
+            _check_nonzero_extents(input, (axis,), "argmin")
+        return R.ArgExtreme.apply(input, axis=axis, keepdim=keepdim, mode="min")
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "argmin", "input", input)
 
 
 def _check_floating(input, message):
@@ -900,24 +1028,30 @@ def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     >>> dtorch.var(dtorch.tensor([1., 2., 3., 4.]))
     tensor(1.6667)
     """
-    if isinstance(dim, bool):
-        dim, unbiased = None, dim
-    if input._array.dtype is _BFLOAT16:
-        return _in_float32(var, input, dim, unbiased, keepdim, correction=correction)
-    _check_floating(input, "std and var only support floating point and complex dtypes")
-    axes = normalize_dims(dim, input._array.ndim)
-    return R.Var.apply(input, axes=axes, keepdim=keepdim, correction=_correction(unbiased, correction))
+    try:
+        if isinstance(dim, bool):
+            dim, unbiased = None, dim
+        if input._array.dtype is _BFLOAT16:
+            return _in_float32(var, input, dim, unbiased, keepdim, correction=correction)
+        _check_floating(input, "std and var only support floating point and complex dtypes")
+        axes = normalize_dims(dim, input._array.ndim)
+        return R.Var.apply(input, axes=axes, keepdim=keepdim, correction=_correction(unbiased, correction))
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "var", "input", input)
 
 
 def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     """Standard deviation over ``dim``; same arguments as ``var``."""
-    if isinstance(dim, bool):
-        dim, unbiased = None, dim
-    if input._array.dtype is _BFLOAT16:
-        return _in_float32(std, input, dim, unbiased, keepdim, correction=correction)
-    _check_floating(input, "std and var only support floating point and complex dtypes")
-    axes = normalize_dims(dim, input._array.ndim)
-    return R.Std.apply(input, axes=axes, keepdim=keepdim, correction=_correction(unbiased, correction))
+    try:
+        if isinstance(dim, bool):
+            dim, unbiased = None, dim
+        if input._array.dtype is _BFLOAT16:
+            return _in_float32(std, input, dim, unbiased, keepdim, correction=correction)
+        _check_floating(input, "std and var only support floating point and complex dtypes")
+        axes = normalize_dims(dim, input._array.ndim)
+        return R.Std.apply(input, axes=axes, keepdim=keepdim, correction=_correction(unbiased, correction))
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "std", "input", input)
 
 
 def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
@@ -935,53 +1069,71 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
     >>> dtorch.norm(dtorch.tensor([3., 4.]))
     tensor(5.)
     """
-    if dtype is not None:
-        input = _cast(input, _backend.to_numpy_dtype(dtype))
-    if p == "fro" or p is None:
-        p = 2
-    if p == "nuc":
-        raise NotImplementedError("dtorch.norm: the nuclear norm is not implemented")
-    if input._array.dtype is _BFLOAT16:
-        return _in_float32(norm, input, p, dim, keepdim)
-    _check_floating(input, f"linalg.vector_norm: Expected a floating point or complex tensor as input. Got "
-                           f"{input.dtype}")
-    axes = normalize_dims(dim, input._array.ndim)
-    return R.Norm.apply(input, p=float(p), axes=axes, keepdim=keepdim)
+    try:
+        if dtype is not None:
+            input = _cast(input, _backend.to_numpy_dtype(dtype))
+        if p == "fro" or p is None:
+            p = 2
+        if p == "nuc":
+            raise NotImplementedError("dtorch.norm: the nuclear norm is not implemented")
+        if input._array.dtype is _BFLOAT16:
+            return _in_float32(norm, input, p, dim, keepdim)
+        _check_floating(input, f"linalg.vector_norm: Expected a floating point or complex tensor as input. Got "
+                               f"{input.dtype}")
+        axes = normalize_dims(dim, input._array.ndim)
+        return R.Norm.apply(input, p=float(p), axes=axes, keepdim=keepdim)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "norm", "input", input)
 
 
 def logsumexp(input, dim, keepdim=False):
-    if input._array.dtype is _BFLOAT16:
-        return _in_float32(logsumexp, input, dim, keepdim)
-    axes = normalize_dims(dim, input._array.ndim)
-    return R.LogSumExp.apply(_float_input(input), axes=axes, keepdim=keepdim)
+    try:
+        if input._array.dtype is _BFLOAT16:
+            return _in_float32(logsumexp, input, dim, keepdim)
+        axes = normalize_dims(dim, input._array.ndim)
+        return R.LogSumExp.apply(_float_input(input), axes=axes, keepdim=keepdim)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "logsumexp", "input", input)
 
 
 def cumsum(input, dim, *, dtype=None):
-    if dtype is not None:
-        input = _cast(input, _backend.to_numpy_dtype(dtype))
-    elif input._array.dtype.kind in "biuV":
-        if input._array.dtype == _BFLOAT16:
-            return _in_float32(cumsum, input, dim)
-        input = _cast(input, np.dtype(np.int64))
-    return R.CumSum.apply(input, axis=_wrap_dim(dim, input._array.ndim))
+    try:
+        if dtype is not None:
+            input = _cast(input, _backend.to_numpy_dtype(dtype))
+        elif input._array.dtype.kind in "biuV":
+            if input._array.dtype == _BFLOAT16:
+                return _in_float32(cumsum, input, dim)
+            input = _cast(input, np.dtype(np.int64))
+        return R.CumSum.apply(input, axis=_wrap_dim(dim, input._array.ndim))
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "cumsum", "input", input)
 
 
 def cumprod(input, dim, *, dtype=None):
-    if dtype is not None:
-        input = _cast(input, _backend.to_numpy_dtype(dtype))
-    elif input._array.dtype.kind in "biuV":
-        if input._array.dtype == _BFLOAT16:
-            return _in_float32(cumprod, input, dim)
-        input = _cast(input, np.dtype(np.int64))
-    return R.CumProd.apply(input, axis=_wrap_dim(dim, input._array.ndim))
+    try:
+        if dtype is not None:
+            input = _cast(input, _backend.to_numpy_dtype(dtype))
+        elif input._array.dtype.kind in "biuV":
+            if input._array.dtype == _BFLOAT16:
+                return _in_float32(cumprod, input, dim)
+            input = _cast(input, np.dtype(np.int64))
+        return R.CumProd.apply(input, axis=_wrap_dim(dim, input._array.ndim))
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "cumprod", "input", input)
 
 
 def all(input, dim=None, keepdim=False):
-    return _uint8_like(input, R.AllAny.apply(input, axes=_all_any_axes(input, dim), keepdim=keepdim, mode="all"))
+    try:
+        return _uint8_like(input, R.AllAny.apply(input, axes=_all_any_axes(input, dim), keepdim=keepdim, mode="all"))
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "all", "input", input)
 
 
 def any(input, dim=None, keepdim=False):
-    return _uint8_like(input, R.AllAny.apply(input, axes=_all_any_axes(input, dim), keepdim=keepdim, mode="any"))
+    try:
+        return _uint8_like(input, R.AllAny.apply(input, axes=_all_any_axes(input, dim), keepdim=keepdim, mode="any"))
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "any", "input", input)
 
 
 def _all_any_axes(input, dim):
@@ -1046,22 +1198,28 @@ def reshape(input, *shape):
     tensor([[0, 1, 2],
             [3, 4, 5]])
     """
-    target = _infer_shape(_shape_arg(shape), input._array.size)
-    return S.Reshape.apply(input, shape=target)
+    try:
+        target = _infer_shape(_shape_arg(shape), input._array.size)
+        return S.Reshape.apply(input, shape=target)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "reshape", "input", input)
 
 
 def view(input, *shape):
     """Like ``reshape`` but never copies: a RuntimeError when the memory layout does not allow a view."""
-    if len(shape) == 1 and isinstance(shape[0], _backend.dtype):
-        return _view_as_dtype(input, shape[0])
-    target = _infer_shape(_shape_arg(shape), input._array.size)
-    data = input._array
-    if not data.flags.c_contiguous and not _view_possible(data, target):
-        raise RuntimeError(
-            "view size is not compatible with input tensor's size and stride (at least one dimension spans across "
-            "two contiguous subspaces). Use .reshape(...) instead."
-        )
-    return S.Reshape.apply(input, shape=target)
+    try:
+        if len(shape) == 1 and isinstance(shape[0], _backend.dtype):
+            return _view_as_dtype(input, shape[0])
+        target = _infer_shape(_shape_arg(shape), input._array.size)
+        data = input._array
+        if not data.flags.c_contiguous and not _view_possible(data, target):
+            raise RuntimeError(
+                "view size is not compatible with input tensor's size and stride (at least one dimension spans across "
+                "two contiguous subspaces). Use .reshape(...) instead."
+            )
+        return S.Reshape.apply(input, shape=target)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "view", "input", input)
 
 
 def _view_as_dtype(input, dtype):
@@ -1103,20 +1261,23 @@ def _view_possible(array, shape):
 
 
 def flatten(input, start_dim=0, end_dim=-1):
-    ndim = input._array.ndim
-    if ndim == 0:
-        return reshape(input, 1)
-    start = _wrap_dim(start_dim, ndim)
-    end = _wrap_dim(end_dim, ndim)
-    if start > end:
-        raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
-    shape = input._array.shape
-    if start == end:  # nothing to merge: PyTorch returns the input itself
-        return input
-    middle = 1
-    for extent in shape[start:end + 1]:
-        middle *= extent
-    return S.Reshape.apply(input, shape=shape[:start] + (middle,) + shape[end + 1:])
+    try:
+        ndim = input._array.ndim
+        if ndim == 0:
+            return reshape(input, 1)
+        start = _wrap_dim(start_dim, ndim)
+        end = _wrap_dim(end_dim, ndim)
+        if start > end:
+            raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
+        shape = input._array.shape
+        if start == end:  # nothing to merge: PyTorch returns the input itself
+            return input
+        middle = 1
+        for extent in shape[start:end + 1]:
+            middle *= extent
+        return S.Reshape.apply(input, shape=shape[:start] + (middle,) + shape[end + 1:])
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "flatten", "input", input)
 
 
 def unflatten(input, dim, sizes):
@@ -1127,41 +1288,51 @@ def unflatten(input, dim, sizes):
 
 
 def squeeze(input, dim=None):
-    shape = input._array.shape
-    if type(dim) is int and shape:  # one dim, the common case: no set of axes to build
-        axis = _wrap_dim(dim, len(shape))
-        target = shape[:axis] + shape[axis + 1:] if shape[axis] == 1 else shape
-        return S.Reshape.apply(input, shape=target, kind="squeeze_dim")
-    if dim is None:
-        target = tuple(s for s in shape if s != 1)
-    else:
-        axes = normalize_dims(dim, input._array.ndim) if input._array.ndim else ()
-        target = tuple(s for i, s in enumerate(shape) if not (i in axes and s == 1))
-    kind = "squeeze" if dim is None else ("squeeze_dim" if isinstance(dim, int) else "squeeze_dims")
-    return S.Reshape.apply(input, shape=target, kind=kind)
+    try:
+        shape = input._array.shape
+        if type(dim) is int and shape:  # one dim, the common case: no set of axes to build
+            axis = _wrap_dim(dim, len(shape))
+            target = shape[:axis] + shape[axis + 1:] if shape[axis] == 1 else shape
+            return S.Reshape.apply(input, shape=target, kind="squeeze_dim")
+        if dim is None:
+            target = tuple(s for s in shape if s != 1)
+        else:
+            axes = normalize_dims(dim, input._array.ndim) if input._array.ndim else ()
+            target = tuple(s for i, s in enumerate(shape) if not (i in axes and s == 1))
+        kind = "squeeze" if dim is None else ("squeeze_dim" if isinstance(dim, int) else "squeeze_dims")
+        return S.Reshape.apply(input, shape=target, kind=kind)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "squeeze", "input", input)
 
 
 def unsqueeze(input, dim):
-    ndim = input._array.ndim
-    axis = _wrap_dim(dim, ndim + 1)
-    shape = input._array.shape
-    return S.Reshape.apply(input, shape=shape[:axis] + (1,) + shape[axis:], kind="unsqueeze")
+    try:
+        ndim = input._array.ndim
+        axis = _wrap_dim(dim, ndim + 1)
+        shape = input._array.shape
+        return S.Reshape.apply(input, shape=shape[:axis] + (1,) + shape[axis:], kind="unsqueeze")
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "unsqueeze", "input", input)
 
 
 def permute(input, *dims):
-    dims = _shape_arg(dims)
-    ndim = input._array.ndim
-    if len(dims) != ndim:
-        raise RuntimeError(
-            f"permute(sparse_coo): number of dimensions in the tensor input does not match the length of the desired "
-            f"ordering of dimensions i.e. input.dim() = {ndim} is not equal to len(dims) = {len(dims)}"
-        )
-    if sorted(dims) == list(range(ndim)):  # non-negative and each once: the dims as given
-        return S.Permute.apply(input, dims=dims)
-    axes = tuple(_wrap_dim(d, ndim) for d in dims)
-    if len(set(axes)) != ndim:
-        raise RuntimeError("permute(): duplicate dims are not allowed.")
-    return S.Permute.apply(input, dims=axes)
+    try:
+        dims = _shape_arg(dims)
+        ndim = input._array.ndim
+        if len(dims) != ndim:
+            raise RuntimeError(
+                "permute(sparse_coo): number of dimensions in the tensor input does not match the "
+                "length of the desired "
+                f"ordering of dimensions i.e. input.dim() = {ndim} is not equal to len(dims) = {len(dims)}"
+            )
+        if sorted(dims) == list(range(ndim)):  # non-negative and each once: the dims as given
+            return S.Permute.apply(input, dims=dims)
+        axes = tuple(_wrap_dim(d, ndim) for d in dims)
+        if len(set(axes)) != ndim:
+            raise RuntimeError("permute(): duplicate dims are not allowed.")
+        return S.Permute.apply(input, dims=axes)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "permute", "input", input)
 
 
 def transpose(input, dim0, dim1):
@@ -1171,15 +1342,18 @@ def transpose(input, dim0, dim1):
     >>> dtorch.zeros(2, 3, 4).transpose(0, 2).shape
     dtorch.Size([4, 3, 2])
     """
-    ndim = input._array.ndim
-    if ndim == 2 and dim0 in _MATRIX_AXES and dim1 in _MATRIX_AXES and (dim0 - dim1) % 2:  # a matrix's two axes
-        return S.Permute.apply(input, dims=(1, 0))
-    if ndim == 0:
-        return input
-    a, b = _wrap_dim(dim0, ndim), _wrap_dim(dim1, ndim)
-    dims = list(range(ndim))
-    dims[a], dims[b] = dims[b], dims[a]
-    return S.Permute.apply(input, dims=tuple(dims))
+    try:
+        ndim = input._array.ndim
+        if ndim == 2 and dim0 in _MATRIX_AXES and dim1 in _MATRIX_AXES and (dim0 - dim1) % 2:  # a matrix's two axes
+            return S.Permute.apply(input, dims=(1, 0))
+        if ndim == 0:
+            return input
+        a, b = _wrap_dim(dim0, ndim), _wrap_dim(dim1, ndim)
+        dims = list(range(ndim))
+        dims[a], dims[b] = dims[b], dims[a]
+        return S.Permute.apply(input, dims=tuple(dims))
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "transpose", "input", input)
 
 
 swapaxes = swapdims = transpose
@@ -1189,55 +1363,65 @@ _MATRIX_AXES = (0, 1, -1, -2)  # (``0 in (False,)`` is true too: a bool dim is a
 
 
 def t(input):
-    if input._array.ndim > 2:
-        raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {input._array.ndim}D")
-    if input._array.ndim < 2:
-        return input
-    return S.Permute.apply(input, dims=(1, 0))
+    try:
+        if input._array.ndim > 2:
+            raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {input._array.ndim}D")
+        if input._array.ndim < 2:
+            return input
+        return S.Permute.apply(input, dims=(1, 0))
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "t", "input", input)
 
 
 def movedim(input, source, destination):
-    ndim = input._array.ndim
-    source = [source] if isinstance(source, int) else list(source)
-    destination = [destination] if isinstance(destination, int) else list(destination)
-    source = [_wrap_dim(d, ndim) for d in source]
-    destination = [_wrap_dim(d, ndim) for d in destination]
-    if len(source) != len(destination):
-        raise RuntimeError(f"movedim: Invalid source or destination dims: source ({source} dims) should contain the "
-                           f"same number of dims as destination ({destination} dims)")
-    for name, dims in (("source", source), ("destination", destination)):
-        if len(set(dims)) != len(dims):
-            raise RuntimeError(f"movedim: repeated dim in `{name}` ({dims})")
-    order = [d for d in range(ndim) if d not in source]
-    for dest, src in sorted(zip(destination, source)):
-        order.insert(dest, src)
-    return S.Permute.apply(input, dims=tuple(order))
+    try:
+        ndim = input._array.ndim
+        source = [source] if isinstance(source, int) else list(source)
+        destination = [destination] if isinstance(destination, int) else list(destination)
+        source = [_wrap_dim(d, ndim) for d in source]
+        destination = [_wrap_dim(d, ndim) for d in destination]
+        if len(source) != len(destination):
+            raise RuntimeError(f"movedim: Invalid source or destination dims: source ({source} dims) "
+                               "should contain the "
+                               f"same number of dims as destination ({destination} dims)")
+        for name, dims in (("source", source), ("destination", destination)):
+            if len(set(dims)) != len(dims):
+                raise RuntimeError(f"movedim: repeated dim in `{name}` ({dims})")
+        order = [d for d in range(ndim) if d not in source]
+        for dest, src in sorted(zip(destination, source)):
+            order.insert(dest, src)
+        return S.Permute.apply(input, dims=tuple(order))
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "movedim", "input source destination", input, source, destination)
 
 
 def expand(input, *sizes):
     """Broadcast to ``sizes`` without copying; -1 keeps an extent."""
-    sizes = _shape_arg(sizes)
-    shape = input._array.shape
-    if len(sizes) < len(shape):
-        raise RuntimeError(
-            f"expand(torch.FloatTensor{{{list(shape)}}}, size=[{', '.join(map(str, sizes))}]): the number of sizes "
-            f"provided ({len(sizes)}) must be greater or equal to the number of dimensions in the tensor "
-            f"({len(shape)})"
-        )
-    lead = len(sizes) - len(shape)
-    target = []
-    for i, size in enumerate(sizes):
-        if size == -1:
-            if i < lead:
-                raise RuntimeError("expand: -1 is not allowed in a leading, non-existing dimension")
-            size = shape[i - lead]
-        elif i >= lead and shape[i - lead] != 1 and shape[i - lead] != size:
+    try:
+        sizes = _shape_arg(sizes)
+        shape = input._array.shape
+        if len(sizes) < len(shape):
             raise RuntimeError(
-                f"The expanded size of the tensor ({size}) must match the existing size ({shape[i - lead]}) at "
-                f"non-singleton dimension {i}.  Target sizes: {list(sizes)}.  Tensor sizes: {list(shape)}"
+                f"expand(torch.FloatTensor{{{list(shape)}}}, size=[{', '.join(map(str, sizes))}]): the number of sizes "
+                f"provided ({len(sizes)}) must be greater or equal to the number of dimensions in the tensor "
+                f"({len(shape)})"
             )
-        target.append(size)
-    return S.Expand.apply(input, shape=tuple(target))
+        lead = len(sizes) - len(shape)
+        target = []
+        for i, size in enumerate(sizes):
+            if size == -1:
+                if i < lead:
+                    raise RuntimeError("expand: -1 is not allowed in a leading, non-existing dimension")
+                size = shape[i - lead]
+            elif i >= lead and shape[i - lead] != 1 and shape[i - lead] != size:
+                raise RuntimeError(
+                    f"The expanded size of the tensor ({size}) must match the existing size ({shape[i - lead]}) at "
+                    f"non-singleton dimension {i}.  Target sizes: {list(sizes)}.  Tensor sizes: {list(shape)}"
+                )
+            target.append(size)
+        return S.Expand.apply(input, shape=tuple(target))
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "expand", "input", input)
 
 
 def expand_as(input, other):
@@ -1245,7 +1429,10 @@ def expand_as(input, other):
 
 
 def broadcast_to(input, shape):
-    return expand(input, tuple(shape))
+    try:
+        return expand(input, tuple(shape))
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "broadcast_to", "input", input)
 
 
 def repeat(input, *sizes):
@@ -1276,22 +1463,25 @@ def cat(tensors, dim=0):
     >>> dtorch.cat([dtorch.zeros(1, 2), dtorch.ones(2, 2)]).shape
     dtorch.Size([3, 2])
     """
-    tensors = [t_ for t_ in tensors]
-    if not tensors:
-        raise ValueError("torch.cat(): expected a non-empty list of Tensors")
-    # PyTorch skips 1-D empty tensors in cat (legacy behaviour scripts rely on)
-    non_empty = [t_ for t_ in tensors if not (t_._array.ndim == 1 and t_._array.shape[0] == 0)]
-    if not non_empty:
-        return tensors[0].clone()
-    tensors = _same_dtype(non_empty)
-    if tensors[0]._array.ndim == 0:
-        _check_cat(tensors, dim)  # raises
-    axis = _wrap_dim(dim, tensors[0]._array.ndim)
-    try:  # NumPy checks the shapes; PyTorch's message is built only when they do not fit
-        return S.Cat.apply(*tensors, axis=axis)
-    except ValueError:
-        _check_cat(tensors, dim)
-        raise
+    try:
+        tensors = [t_ for t_ in tensors]
+        if not tensors:
+            raise ValueError("torch.cat(): expected a non-empty list of Tensors")
+        # PyTorch skips 1-D empty tensors in cat (legacy behaviour scripts rely on)
+        non_empty = [t_ for t_ in tensors if not (t_._array.ndim == 1 and t_._array.shape[0] == 0)]
+        if not non_empty:
+            return tensors[0].clone()
+        tensors = _same_dtype(non_empty)
+        if tensors[0]._array.ndim == 0:
+            _check_cat(tensors, dim)  # raises
+        axis = _wrap_dim(dim, tensors[0]._array.ndim)
+        try:  # NumPy checks the shapes; PyTorch's message is built only when they do not fit
+            return S.Cat.apply(*tensors, axis=axis)
+        except ValueError:
+            _check_cat(tensors, dim)
+            raise
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "cat", "tensors", tensors)
 
 
 def _check_cat(tensors, dim):
@@ -1321,19 +1511,22 @@ concat = concatenate = cat
 
 def stack(tensors, dim=0):
     """Join same-shaped tensors along a new dimension."""
-    tensors = list(tensors)
-    if not tensors:
-        raise RuntimeError("stack expects a non-empty TensorList")
-    tensors = _same_dtype(tensors)
-    reference = tensors[0]._array.shape
-    for index, t_ in enumerate(tensors[1:], start=1):
-        if t_._array.shape != reference:
-            raise RuntimeError(
-                f"stack expects each tensor to be equal size, but got {list(reference)} at entry 0 and "
-                f"{list(t_._array.shape)} at entry {index}"
-            )
-    axis = _wrap_dim(dim, len(reference) + 1)
-    return S.Stack.apply(*tensors, axis=axis)
+    try:
+        tensors = list(tensors)
+        if not tensors:
+            raise RuntimeError("stack expects a non-empty TensorList")
+        tensors = _same_dtype(tensors)
+        reference = tensors[0]._array.shape
+        for index, t_ in enumerate(tensors[1:], start=1):
+            if t_._array.shape != reference:
+                raise RuntimeError(
+                    f"stack expects each tensor to be equal size, but got {list(reference)} at entry 0 and "
+                    f"{list(t_._array.shape)} at entry {index}"
+                )
+        axis = _wrap_dim(dim, len(reference) + 1)
+        return S.Stack.apply(*tensors, axis=axis)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "stack", "tensors", tensors)
 
 
 def hstack(tensors):
@@ -1346,66 +1539,76 @@ def vstack(tensors):
 
 
 def narrow(input, dim, start, length):
-    axis = _wrap_dim(dim, input._array.ndim)
-    size = input._array.shape[axis]
-    start = int(start)
-    if length < 0:
-        raise RuntimeError("narrow(): length must be non-negative.")
-    if start < 0:
-        start += size
-    if start < 0 or start + length > size:
-        raise RuntimeError(f"start ({start}) + length ({length}) exceeds dimension size ({size}).")
-    spec = tuple(("slice", None, None, None) for _ in range(axis)) + (("slice", start, start + length, None),)
-    return I.Index.apply(input, spec=spec)
+    try:
+        axis = _wrap_dim(dim, input._array.ndim)
+        size = input._array.shape[axis]
+        start = int(start)
+        if length < 0:
+            raise RuntimeError("narrow(): length must be non-negative.")
+        if start < 0:
+            start += size
+        if start < 0 or start + length > size:
+            raise RuntimeError(f"start ({start}) + length ({length}) exceeds dimension size ({size}).")
+        spec = tuple(("slice", None, None, None) for _ in range(axis)) + (("slice", start, start + length, None),)
+        return I.Index.apply(input, spec=spec)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "narrow", "input", input)
 
 
 def select(input, dim, index):
     axis = _wrap_dim(dim, input._array.ndim)
     size = input._array.shape[axis]
     if index < -size or index >= size:
-        raise IndexError(f"select(): index {index} out of range for tensor of size {list(input.shape)} at dimension {axis}")
+        raise IndexError(f"select(): index {index} out of range for tensor of size {list(input.shape)} at "
+                         f"dimension {axis}")
     spec = tuple(("slice", None, None, None) for _ in range(axis)) + (("int", int(index)),)
     return I.Index.apply(input, spec=spec)
 
 
 def split(tensor, split_size_or_sections, dim=0):
     """Split into pieces of ``split_size`` (the last may be smaller) or of the given section sizes."""
-    if not tensor._array.ndim:
-        raise RuntimeError("split expects at least a 1-dimensional tensor")
-    axis = _wrap_dim(dim, tensor._array.ndim)
-    size = tensor._array.shape[axis]
-    if isinstance(split_size_or_sections, int):
-        step = split_size_or_sections
-        if step <= 0:
-            raise RuntimeError(f"split_size can only be 0 if dimension size is 0, but got dimension size of {size}")
-        sections = [builtins.min(step, size - start) for start in range(0, size, step)] or [0]
-    else:
-        sections = list(split_size_or_sections)
-        if builtins.sum(sections) != size:
-            raise RuntimeError(
-                f"split_with_sizes expects split_sizes to sum exactly to {size} (input tensor's size at dimension "
-                f"{axis}), but got split_sizes={sections}"
-            )
-    # each piece is ``narrow(tensor, axis, start, length)``, built here directly: the sections are known to fit
-    lead = (("slice", None, None, None),) * axis
-    pieces = []
-    start = 0
-    for length in sections:
-        pieces.append(I.Index.apply(tensor, spec=lead + (("slice", start, start + length, None),)))
-        start += length
-    return tuple(pieces)
+    try:
+        if not tensor._array.ndim:
+            raise RuntimeError("split expects at least a 1-dimensional tensor")
+        axis = _wrap_dim(dim, tensor._array.ndim)
+        size = tensor._array.shape[axis]
+        if isinstance(split_size_or_sections, int):
+            step = split_size_or_sections
+            if step <= 0:
+                raise RuntimeError(f"split_size can only be 0 if dimension size is 0, but got dimension size of {size}")
+            sections = [builtins.min(step, size - start) for start in range(0, size, step)] or [0]
+        else:
+            sections = list(split_size_or_sections)
+            if builtins.sum(sections) != size:
+                raise RuntimeError(
+                    f"split_with_sizes expects split_sizes to sum exactly to {size} (input tensor's size at dimension "
+                    f"{axis}), but got split_sizes={sections}"
+                )
+        # each piece is ``narrow(tensor, axis, start, length)``, built here directly: the sections are known to fit
+        lead = (("slice", None, None, None),) * axis
+        pieces = []
+        start = 0
+        for length in sections:
+            pieces.append(I.Index.apply(tensor, spec=lead + (("slice", start, start + length, None),)))
+            start += length
+        return tuple(pieces)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "split", "tensor", tensor)
 
 
 def chunk(input, chunks, dim=0):
-    if chunks <= 0:
-        raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
-    if not input._array.ndim:
-        raise RuntimeError("chunk expects at least a 1-dimensional tensor")
-    axis = _wrap_dim(dim, input._array.ndim)
-    size = input._array.shape[axis]
-    if not size:  # PyTorch gives ``chunks`` empty pieces
-        return tuple(narrow(input, axis, 0, 0) for _ in range(chunks))
-    return split(input, -(-size // chunks), axis)
+    try:
+        if chunks <= 0:
+            raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
+        if not input._array.ndim:
+            raise RuntimeError("chunk expects at least a 1-dimensional tensor")
+        axis = _wrap_dim(dim, input._array.ndim)
+        size = input._array.shape[axis]
+        if not size:  # PyTorch gives ``chunks`` empty pieces
+            return tuple(narrow(input, axis, 0, 0) for _ in range(chunks))
+        return split(input, -(-size // chunks), axis)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "chunk", "input", input)
 
 
 def tensor_split(input, indices_or_sections, dim=0):
@@ -1420,30 +1623,40 @@ def tensor_split(input, indices_or_sections, dim=0):
 
 
 def unbind(input, dim=0):
-    if not input._array.ndim:
-        raise IndexError(f"Dimension specified as {dim} but tensor has no dimensions")
-    axis = _wrap_dim(dim, input._array.ndim)
-    return tuple(select(input, axis, i) for i in range(input._array.shape[axis]))
+    try:
+        if not input._array.ndim:
+            raise IndexError(f"Dimension specified as {dim} but tensor has no dimensions")
+        axis = _wrap_dim(dim, input._array.ndim)
+        return tuple(select(input, axis, i) for i in range(input._array.shape[axis]))
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "unbind", "input", input)
 
 
 def flip(input, dims):
-    dims = (dims,) if isinstance(dims, int) else tuple(dims)
-    axes = tuple(_wrap_dim(d, input._array.ndim) for d in dims)
-    if len(set(axes)) != len(axes):
-        raise RuntimeError(f"dim {builtins.min(d for d in axes if axes.count(d) > 1)} appears multiple times in the "
-                           f"list of dims")
-    return S.Flip.apply(input, dims=axes if input._array.ndim else ())
+    try:
+        dims = (dims,) if isinstance(dims, int) else tuple(dims)
+        axes = tuple(_wrap_dim(d, input._array.ndim) for d in dims)
+        if len(set(axes)) != len(axes):
+            raise RuntimeError(f"dim {builtins.min(d for d in axes if axes.count(d) > 1)} appears "
+                               "multiple times in the "
+                               f"list of dims")
+        return S.Flip.apply(input, dims=axes if input._array.ndim else ())
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "flip", "input", input)
 
 
 def roll(input, shifts, dims=None):
-    if dims is None:
-        shift = shifts if isinstance(shifts, int) else int(shifts[0])
-        return S.Roll.apply(input, shifts=shift, dims=None)
-    shifts = (shifts,) if isinstance(shifts, int) else tuple(shifts)
-    dims = (dims,) if isinstance(dims, int) else tuple(dims)
-    if len(shifts) != len(dims):
-        raise RuntimeError(f"shifts and dimensions must align. shifts: {len(shifts)}, dims:{len(dims)}")
-    return S.Roll.apply(input, shifts=shifts, dims=tuple(_wrap_dim(d, input._array.ndim) for d in dims))
+    try:
+        if dims is None:
+            shift = shifts if isinstance(shifts, int) else int(shifts[0])
+            return S.Roll.apply(input, shifts=shift, dims=None)
+        shifts = (shifts,) if isinstance(shifts, int) else tuple(shifts)
+        dims = (dims,) if isinstance(dims, int) else tuple(dims)
+        if len(shifts) != len(dims):
+            raise RuntimeError(f"shifts and dimensions must align. shifts: {len(shifts)}, dims:{len(dims)}")
+        return S.Roll.apply(input, shifts=shifts, dims=tuple(_wrap_dim(d, input._array.ndim) for d in dims))
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "roll", "input", input)
 
 
 def contiguous(input, memory_format=None):
@@ -1634,27 +1847,31 @@ def _setitem_shape_error(input, key_arrays, value):
 
 
 def index_select(input, dim, index):
-    if input._array.ndim == 0:  # PyTorch reads a 0-dim input as one element and keeps the result 0-dim
-        if index._array.size != 1:
-            raise RuntimeError(f"index_select(): Index to scalar can have only 1 value, got {index._array.size} value(s)")
-        _wrap_dim(dim, 0)
-        return reshape(index_select(reshape(input, 1), 0, reshape(index, 1)), ())
-    if index._array.dtype.kind not in "iu":
-        raise RuntimeError("index_select(): Expected dtype int32 or int64 for index")
-    if index._array.ndim > 1:
-        raise IndexError("index_select(): Index is supposed to be a vector")
-    if index._array.ndim == 0:  # PyTorch keeps the dimension: a 0-dim index selects a slice of extent 1
-        index = reshape(index, 1)
-    axis = _wrap_dim(dim, input._array.ndim)
-    indices = index._array
-    # NumPy's take wraps negative indices around; PyTorch rejects them. (Checked on the CPU only: on a GPU the
-    # check would wait for the device, and CuPy's take wraps every index anyway.)
-    if type(indices) is np.ndarray and indices.size and indices.min() < 0:
-        raise _index_select_error(input, axis, int(indices.min()))
     try:
-        return I.IndexSelect.apply(input, index, axis=axis)
-    except IndexError:
-        raise _index_select_error(input, axis, int(indices.max())) from None
+        if input._array.ndim == 0:  # PyTorch reads a 0-dim input as one element and keeps the result 0-dim
+            if index._array.size != 1:
+                raise RuntimeError("index_select(): Index to scalar can have only 1 value, got "
+                                   f"{index._array.size} value(s)")
+            _wrap_dim(dim, 0)
+            return reshape(index_select(reshape(input, 1), 0, reshape(index, 1)), ())
+        if index._array.dtype.kind not in "iu":
+            raise RuntimeError("index_select(): Expected dtype int32 or int64 for index")
+        if index._array.ndim > 1:
+            raise IndexError("index_select(): Index is supposed to be a vector")
+        if index._array.ndim == 0:  # PyTorch keeps the dimension: a 0-dim index selects a slice of extent 1
+            index = reshape(index, 1)
+        axis = _wrap_dim(dim, input._array.ndim)
+        indices = index._array
+        # NumPy's take wraps negative indices around; PyTorch rejects them. (Checked on the CPU only: on a GPU the
+        # check would wait for the device, and CuPy's take wraps every index anyway.)
+        if type(indices) is np.ndarray and indices.size and indices.min() < 0:
+            raise _index_select_error(input, axis, int(indices.min()))
+        try:
+            return I.IndexSelect.apply(input, index, axis=axis)
+        except IndexError:
+            raise _index_select_error(input, axis, int(indices.max())) from None
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "index_select", "input dim index", input, dim, index)
 
 
 def _index_select_error(input, axis, index):
@@ -1693,75 +1910,93 @@ def _at_least_1d(tensor):
 
 def gather(input, dim, index):
     """``out[i][j] = input[i][index[i][j]]`` along ``dim``."""
-    _check_index_rank(input, index, "input")
-    if input._array.ndim == 0 or index._array.ndim == 0:  # the output has the index's shape
-        out = gather(_at_least_1d(input), _wrap_dim(dim, 1), _at_least_1d(index))
-        return reshape(out, ()) if index._array.ndim == 0 else out
-    axis = _wrap_dim(dim, input._array.ndim)
-    _reject_negative_indices(input, index, axis)
-    return _apply_indexing(I.Gather, input, index, axis=axis)
+    try:
+        _check_index_rank(input, index, "input")
+        if input._array.ndim == 0 or index._array.ndim == 0:  # the output has the index's shape
+            out = gather(_at_least_1d(input), _wrap_dim(dim, 1), _at_least_1d(index))
+            return reshape(out, ()) if index._array.ndim == 0 else out
+        axis = _wrap_dim(dim, input._array.ndim)
+        _reject_negative_indices(input, index, axis)
+        return _apply_indexing(I.Gather, input, index, axis=axis)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "gather", "input dim index", input, dim, index)
 
 
 def scatter(input, dim, index, src=None, *, value=None, reduce=None):
     """Write ``src`` (a tensor) or ``value`` into a copy of ``input`` at ``index`` along ``dim``."""
-    if isinstance(src, (int, float)):
-        value, src = src, None
-    _check_index_rank(input, index, "self")
-    if input._array.ndim == 0 or index._array.ndim == 0:  # the output has the input's shape
-        out = scatter(_at_least_1d(input), _wrap_dim(dim, 1), _at_least_1d(index), _at_least_1d(src), value=value,
-                      reduce=reduce)
-        return reshape(out, ()) if input._array.ndim == 0 else out
-    axis = _wrap_dim(dim, input._array.ndim)
-    _reject_negative_indices(input, index, axis)
-    if reduce not in (None, "add"):
-        raise NotImplementedError(f"scatter: reduce='{reduce}' is not supported by dtorch")
-    if src is None:
-        if input._array.dtype.kind in "biu":
-            value = checked_fill_value(value, input._array.dtype)
-        return _apply_indexing(I.Scatter, input, index, axis=axis, reduce=reduce, value=value)
-    if src._array.dtype != input._array.dtype:
-        raise RuntimeError("scatter(): Expected self.dtype to be equal to src.dtype")
-    return _apply_indexing(I.Scatter, input, index, src, axis=axis, reduce=reduce, value=None)
+    try:
+        if isinstance(src, (int, float)):
+            value, src = src, None
+        _check_index_rank(input, index, "self")
+        if input._array.ndim == 0 or index._array.ndim == 0:  # the output has the input's shape
+            out = scatter(_at_least_1d(input), _wrap_dim(dim, 1), _at_least_1d(index), _at_least_1d(src), value=value,
+                          reduce=reduce)
+            return reshape(out, ()) if input._array.ndim == 0 else out
+        axis = _wrap_dim(dim, input._array.ndim)
+        _reject_negative_indices(input, index, axis)
+        if reduce not in (None, "add"):
+            raise NotImplementedError(f"scatter: reduce='{reduce}' is not supported by dtorch")
+        if src is None:
+            if input._array.dtype.kind in "biu":
+                value = checked_fill_value(value, input._array.dtype)
+            return _apply_indexing(I.Scatter, input, index, axis=axis, reduce=reduce, value=value)
+        if src._array.dtype != input._array.dtype:
+            raise RuntimeError("scatter(): Expected self.dtype to be equal to src.dtype")
+        return _apply_indexing(I.Scatter, input, index, src, axis=axis, reduce=reduce, value=None)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "scatter", "input dim index src", input, dim, index, src)
 
 
 def scatter_add(input, dim, index, src):
-    return scatter(input, dim, index, src, reduce="add")
+    try:
+        return scatter(input, dim, index, src, reduce="add")
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "scatter_add", "input dim index src", input, dim, index, src)
 
 
 def masked_fill(input, mask, value):
-    if mask._array.dtype != np.bool_:
-        raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype {mask.dtype}")
-    if isinstance(value, Tensor):
-        if value._array.ndim:
-            raise RuntimeError(f"masked_fill_ only supports a 0-dimensional value tensor, but got tensor with "
-                               f"{value._array.ndim} dimension(s).")
-        if value.requires_grad and _grad_state["enabled"]:  # the value gets the gradient of the filled places
-            return where(mask, _cast(value, input._array.dtype), input)
-        value = value.item()
-    if input._array.dtype.kind in "biu":  # PyTorch keeps the input dtype: the value is converted (and checked)
-        value = checked_fill_value(value, input._array.dtype)
     try:
-        return I.MaskedFill.apply(input, mask, value=value)
-    except ValueError as error:
-        raise _broadcast_error(input, mask, error) from None
+        if mask._array.dtype != np.bool_:
+            raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype {mask.dtype}")
+        if isinstance(value, Tensor):
+            if value._array.ndim:
+                raise RuntimeError(f"masked_fill_ only supports a 0-dimensional value tensor, but got tensor with "
+                                   f"{value._array.ndim} dimension(s).")
+            if value.requires_grad and _grad_state["enabled"]:  # the value gets the gradient of the filled places
+                return where(mask, _cast(value, input._array.dtype), input)
+            value = value.item()
+        if input._array.dtype.kind in "biu":  # PyTorch keeps the input dtype: the value is converted (and checked)
+            value = checked_fill_value(value, input._array.dtype)
+        try:
+            return I.MaskedFill.apply(input, mask, value=value)
+        except ValueError as error:
+            raise _broadcast_error(input, mask, error) from None
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "masked_fill", "input mask", input, mask)
 
 
 def masked_select(input, mask):
-    if mask._array.dtype != np.bool_:
-        raise RuntimeError("masked_select: expected BoolTensor for mask")
-    input_b, mask_b = input, mask
-    if input._array.shape != mask._array.shape:
-        shape = np.broadcast_shapes(input._array.shape, mask._array.shape)
-        input_b, mask_b = expand(input, shape), expand(mask, shape)
-    return getitem(input_b, mask_b)
+    try:
+        if mask._array.dtype != np.bool_:
+            raise RuntimeError("masked_select: expected BoolTensor for mask")
+        input_b, mask_b = input, mask
+        if input._array.shape != mask._array.shape:
+            shape = np.broadcast_shapes(input._array.shape, mask._array.shape)
+            input_b, mask_b = expand(input, shape), expand(mask, shape)
+        return getitem(input_b, mask_b)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "masked_select", "input mask", input, mask)
 
 
 def nonzero(input, *, as_tuple=False):
-    xp = _backend.xp_of(input._array)
-    indices = xp.nonzero(input._array)
-    if as_tuple:
-        return tuple(_new(i.astype(np.int64), None) for i in indices)
-    return _new(xp.stack(indices, axis=1).astype(np.int64) if indices else xp.zeros((0, 0), np.int64), None)
+    try:
+        xp = _backend.xp_of(input._array)
+        indices = xp.nonzero(input._array)
+        if as_tuple:
+            return tuple(_new(i.astype(np.int64), None) for i in indices)
+        return _new(xp.stack(indices, axis=1).astype(np.int64) if indices else xp.zeros((0, 0), np.int64), None)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "nonzero", "input", input)
 
 
 def take_along_dim(input, indices, dim):
@@ -1779,64 +2014,81 @@ def matmul(input, other):
     >>> (dtorch.ones(2, 3) @ dtorch.ones(3)).shape
     dtorch.Size([2])
     """
-    if not isinstance(input, Tensor) or not isinstance(other, Tensor):  # NumPy arrays or nested lists
-        input, other = _constant(input, other if isinstance(other, Tensor) else None), _constant(other, input)
-    if input._array.ndim == 0 or other._array.ndim == 0:
-        raise RuntimeError(
-            f"both arguments to matmul need to be at least 1D, but they are {input._array.ndim}D and {other._array.ndim}D"
-        )
-    if _AUTOCAST.active or input._array.dtype is _BFLOAT16 and not _AUTOCAST.inner:
-        return _lower_precision(matmul, (input, other))
-    if input._array.dtype is not other._array.dtype:
-        if input._array.dtype != other._array.dtype:
-            raise RuntimeError(
-                f"expected m1 and m2 to have the same dtype, but got: {input.dtype} != {other.dtype}"
-            )
     try:
-        return L.MatMul.apply(input, other)
-    except ValueError:
-        a, b = input._array.shape, other._array.shape
-        raise RuntimeError(
-            f"mat1 and mat2 shapes cannot be multiplied ({'x'.join(map(str, a))} and {'x'.join(map(str, b))})"
-        ) from None
+        if not isinstance(input, Tensor) or not isinstance(other, Tensor):  # NumPy arrays or nested lists
+            input, other = _constant(input, other if isinstance(other, Tensor) else None), _constant(other, input)
+        if input._array.ndim == 0 or other._array.ndim == 0:
+            raise RuntimeError(
+                f"both arguments to matmul need to be at least 1D, but they are {input._array.ndim}D and "
+                f"{other._array.ndim}D"
+            )
+        if _AUTOCAST.active or input._array.dtype is _BFLOAT16 and not _AUTOCAST.inner:
+            return _lower_precision(matmul, (input, other))
+        if input._array.dtype is not other._array.dtype:
+            if input._array.dtype != other._array.dtype:
+                raise RuntimeError(
+                    f"expected m1 and m2 to have the same dtype, but got: {input.dtype} != {other.dtype}"
+                )
+        try:
+            return L.MatMul.apply(input, other)
+        except ValueError:
+            a, b = input._array.shape, other._array.shape
+            raise RuntimeError(
+                f"mat1 and mat2 shapes cannot be multiplied ({'x'.join(map(str, a))} and {'x'.join(map(str, b))})"
+            ) from None
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "matmul", "input other", input, other)
 
 
 def mm(input, mat2):
-    if input._array.ndim != 2 or mat2._array.ndim != 2:
-        raise RuntimeError(f"mm: expected 2-D tensors, got {input._array.ndim}-D and {mat2._array.ndim}-D")
-    return matmul(input, mat2)
+    try:
+        if input._array.ndim != 2 or mat2._array.ndim != 2:
+            raise RuntimeError(f"mm: expected 2-D tensors, got {input._array.ndim}-D and {mat2._array.ndim}-D")
+        return matmul(input, mat2)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "mm", "input mat2", input, mat2)
 
 
 def bmm(input, mat2):
-    if input._array.ndim != 3 or mat2._array.ndim != 3:
-        raise RuntimeError(f"bmm: expected 3-D tensors, got {input._array.ndim}-D and {mat2._array.ndim}-D")
-    if input._array.shape[0] != mat2._array.shape[0]:
-        raise RuntimeError(
-            f"Expected size for first two dimensions of batch2 tensor to be: [{input._array.shape[0]}, "
-            f"{input._array.shape[2]}] but got: [{mat2._array.shape[0]}, {mat2._array.shape[1]}]."
-        )
-    return matmul(input, mat2)
+    try:
+        if input._array.ndim != 3 or mat2._array.ndim != 3:
+            raise RuntimeError(f"bmm: expected 3-D tensors, got {input._array.ndim}-D and {mat2._array.ndim}-D")
+        if input._array.shape[0] != mat2._array.shape[0]:
+            raise RuntimeError(
+                f"Expected size for first two dimensions of batch2 tensor to be: [{input._array.shape[0]}, "
+                f"{input._array.shape[2]}] but got: [{mat2._array.shape[0]}, {mat2._array.shape[1]}]."
+            )
+        return matmul(input, mat2)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "bmm", "input mat2", input, mat2)
 
 
 def dot(input, other):
-    if input._array.ndim != 1 or other._array.ndim != 1:
-        raise RuntimeError(f"1D tensors expected, but got {input._array.ndim}D and {other._array.ndim}D tensors")
-    if input._array.shape != other._array.shape:
-        raise RuntimeError(
-            f"inconsistent tensor size, expected tensor [{input._array.shape[0]}] and src [{other._array.shape[0]}] to have "
-            "the same number of elements, but got different"
-        )
-    return matmul(input, other)
+    try:
+        if input._array.ndim != 1 or other._array.ndim != 1:
+            raise RuntimeError(f"1D tensors expected, but got {input._array.ndim}D and {other._array.ndim}D tensors")
+        if input._array.shape != other._array.shape:
+            raise RuntimeError(
+                f"inconsistent tensor size, expected tensor [{input._array.shape[0]}] and src "
+                f"[{other._array.shape[0]}] to have "
+                "the same number of elements, but got different"
+            )
+        return matmul(input, other)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "dot", "input other", input, other)
 
 
 inner = dot
 
 
 def outer(input, vec2):
-    for name, vector in (("self", input), ("vec2", vec2)):
-        if vector._array.ndim != 1:
-            raise RuntimeError(f"outer: Expected 1-D argument {name}, but got {vector._array.ndim}-D")
-    return mul(unsqueeze(input, 1), unsqueeze(vec2, 0))
+    try:
+        for name, vector in (("self", input), ("vec2", vec2)):
+            if vector._array.ndim != 1:
+                raise RuntimeError(f"outer: Expected 1-D argument {name}, but got {vector._array.ndim}-D")
+        return mul(unsqueeze(input, 1), unsqueeze(vec2, 0))
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "outer", "input vec2", input, vec2)
 
 
 ger = outer
@@ -1844,26 +2096,33 @@ ger = outer
 
 def einsum(equation, *operands):
     """Einstein summation, e.g. ``einsum('bij,bjk->bik', a, b)``; ``...`` is supported."""
-    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
-        operands = tuple(operands[0])
-    operands = _same_dtype(list(operands))
-    if operands and operands[0]._array.dtype is _BFLOAT16:  # NumPy's einsum has no bfloat16: float32, rounded once
-        return _tensors_in_float32(lambda *cast: einsum(equation, *cast), tuple(operands))
     try:
-        return L.Einsum.apply(*operands, equation=equation)
-    except ValueError as error:
-        shapes = " ".join(str(list(o.shape)) for o in operands)
-        raise RuntimeError(f"einsum(): operands do not match the equation '{equation}' (shapes {shapes}): {error}") \
-            from None
+        if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+            operands = tuple(operands[0])
+        operands = _same_dtype(list(operands))
+        if operands and operands[0]._array.dtype is _BFLOAT16:  # NumPy's einsum has no bfloat16: float32, rounded once
+            return _tensors_in_float32(lambda *cast: einsum(equation, *cast), tuple(operands))
+        try:
+            return L.Einsum.apply(*operands, equation=equation)
+        except ValueError as error:
+            shapes = " ".join(str(list(o.shape)) for o in operands)
+            raise RuntimeError(f"einsum(): operands do not match the equation '{equation}' (shapes {shapes}): "
+                               f"{error}") \
+                from None
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "einsum", "equation tensors", equation, operands)
 
 
 def sort(input, dim=-1, descending=False, stable=False):
     """Sorted values and their indices along ``dim``."""
-    axis = _wrap_dim(dim, input._array.ndim) if input._array.ndim else 0
-    if input._array.ndim == 0:
-        return _return_type("sort")(input.clone(), zeros_like_int(input))
-    values, indices = L.Sort.apply(input, axis=axis, descending=descending, stable=stable)
-    return _return_type("sort")(values, indices)
+    try:
+        axis = _wrap_dim(dim, input._array.ndim) if input._array.ndim else 0
+        if input._array.ndim == 0:
+            return _return_type("sort")(input.clone(), zeros_like_int(input))
+        values, indices = L.Sort.apply(input, axis=axis, descending=descending, stable=stable)
+        return _return_type("sort")(values, indices)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "sort", "input", input)
 
 
 def zeros_like_int(input):
@@ -1872,20 +2131,26 @@ def zeros_like_int(input):
 
 
 def argsort(input, dim=-1, descending=False, stable=False):
-    return sort(input, dim, descending, stable).indices
+    try:
+        return sort(input, dim, descending, stable).indices
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "argsort", "input", input)
 
 
 def topk(input, k, dim=-1, largest=True, sorted=True):
     """The ``k`` largest (or smallest) elements along ``dim`` and their indices."""
-    axis = _wrap_dim(dim, input._array.ndim) if input._array.ndim else 0
-    if input._array.ndim and (k < 0 or k > input._array.shape[axis]):
-        raise RuntimeError("selected index k out of range")
-    if input._array.ndim == 0:
-        if k not in (0, 1):
+    try:
+        axis = _wrap_dim(dim, input._array.ndim) if input._array.ndim else 0
+        if input._array.ndim and (k < 0 or k > input._array.shape[axis]):
             raise RuntimeError("selected index k out of range")
-        return _return_type("topk")(input.clone(), zeros_like_int(input))
-    values, indices = L.TopK.apply(input, k=int(k), axis=axis, largest=largest, sorted=sorted)
-    return _return_type("topk")(values, indices)
+        if input._array.ndim == 0:
+            if k not in (0, 1):
+                raise RuntimeError("selected index k out of range")
+            return _return_type("topk")(input.clone(), zeros_like_int(input))
+        values, indices = L.TopK.apply(input, k=int(k), axis=axis, largest=largest, sorted=sorted)
+        return _return_type("topk")(values, indices)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "topk", "input", input)
 
 
 # ======================================================================================================================
@@ -1904,7 +2169,8 @@ def _inplace_from(target, result):
         raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
     if result._array.shape != target._array.shape:
         raise RuntimeError(
-            f"output with shape {list(target._array.shape)} doesn't match the broadcast shape {list(result._array.shape)}"
+            f"output with shape {list(target._array.shape)} doesn't match the broadcast shape "
+            f"{list(result._array.shape)}"
         )
     if result._array.dtype != target._array.dtype:
         if not np.can_cast(result._array.dtype, target._array.dtype, casting="same_kind"):
@@ -2102,7 +2368,10 @@ def atan2(input, other):
     >>> dtorch.atan2(dtorch.tensor([1.0]), dtorch.tensor([1.0]))
     tensor([0.7854])
     """
-    return _binary(E.Atan2, *_float_operands(input, other))
+    try:
+        return _binary(E.Atan2, *_float_operands(input, other))
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "atan2", "input other", input, other)
 
 
 arctan2 = atan2
@@ -2110,7 +2379,10 @@ arctan2 = atan2
 
 def hypot(input, other):
     """``sqrt(input² + other²)`` elementwise, without intermediate overflow."""
-    return _binary(E.Hypot, *_float_operands(input, other))
+    try:
+        return _binary(E.Hypot, *_float_operands(input, other))
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "hypot", "input other", input, other)
 
 
 def logaddexp(input, other):
@@ -2140,7 +2412,10 @@ def lerp(input, end, weight):
     >>> dtorch.lerp(dtorch.tensor([0.0, 10.0]), dtorch.tensor([10.0, 20.0]), 0.5)
     tensor([ 5., 15.])
     """
-    return add(input, mul(weight, sub(end, input)))
+    try:
+        return add(input, mul(weight, sub(end, input)))
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "lerp", "input end weight", input, end, weight)
 
 
 def addcmul(input, tensor1, tensor2, *, value=1):
@@ -2161,22 +2436,28 @@ def addmm(input, mat1, mat2, *, beta=1, alpha=1):
     tensor([[2., 2.],
             [2., 2.]])
     """
-    if mat1._array.ndim != 2 or mat2._array.ndim != 2:
-        raise RuntimeError(f"addmm: expected 2-D matrices, got shapes {list(mat1.shape)} and {list(mat2.shape)}")
-    if _AUTOCAST.active or mat1._array.dtype is _BFLOAT16 and not _AUTOCAST.inner:
-        return _lower_precision(lambda i, a, b: addmm(i, a, b, beta=beta, alpha=alpha), (input, mat1, mat2))
-    return _scaled_sum(input, mm(mat1, mat2), beta, alpha)
+    try:
+        if mat1._array.ndim != 2 or mat2._array.ndim != 2:
+            raise RuntimeError(f"addmm: expected 2-D matrices, got shapes {list(mat1.shape)} and {list(mat2.shape)}")
+        if _AUTOCAST.active or mat1._array.dtype is _BFLOAT16 and not _AUTOCAST.inner:
+            return _lower_precision(lambda i, a, b: addmm(i, a, b, beta=beta, alpha=alpha), (input, mat1, mat2))
+        return _scaled_sum(input, mm(mat1, mat2), beta, alpha)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "addmm", "input mat1 mat2", input, mat1, mat2)
 
 
 def baddbmm(input, batch1, batch2, *, beta=1, alpha=1):
     """``beta * input + alpha * (batch1 @ batch2)`` over batches of matrices."""
-    if batch1._array.ndim != 3 or batch2._array.ndim != 3:
-        raise RuntimeError(
-            f"baddbmm: expected 3-D tensors, got shapes {list(batch1.shape)} and {list(batch2.shape)}"
-        )
-    if _AUTOCAST.active or batch1._array.dtype is _BFLOAT16 and not _AUTOCAST.inner:
-        return _lower_precision(lambda i, a, b: baddbmm(i, a, b, beta=beta, alpha=alpha), (input, batch1, batch2))
-    return _scaled_sum(input, bmm(batch1, batch2), beta, alpha)
+    try:
+        if batch1._array.ndim != 3 or batch2._array.ndim != 3:
+            raise RuntimeError(
+                f"baddbmm: expected 3-D tensors, got shapes {list(batch1.shape)} and {list(batch2.shape)}"
+            )
+        if _AUTOCAST.active or batch1._array.dtype is _BFLOAT16 and not _AUTOCAST.inner:
+            return _lower_precision(lambda i, a, b: baddbmm(i, a, b, beta=beta, alpha=alpha), (input, batch1, batch2))
+        return _scaled_sum(input, bmm(batch1, batch2), beta, alpha)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "baddbmm", "input batch1 batch2", input, batch1, batch2)
 
 
 def _scaled_sum(input, product, beta, alpha):
@@ -2199,14 +2480,20 @@ def triu(input, diagonal=0):
     tensor([[0., 1., 1.],
             [0., 0., 1.]])
     """
-    _need_matrix(input, "triu")
-    return MX.Triangle.apply(input, diagonal=int(diagonal), upper=True)
+    try:
+        _need_matrix(input, "triu")
+        return MX.Triangle.apply(input, diagonal=int(diagonal), upper=True)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "triu", "input", input)
 
 
 def tril(input, diagonal=0):
     """The lower triangle of the last two dims, on and below the ``diagonal``-th diagonal; zeros elsewhere."""
-    _need_matrix(input, "tril")
-    return MX.Triangle.apply(input, diagonal=int(diagonal), upper=False)
+    try:
+        _need_matrix(input, "tril")
+        return MX.Triangle.apply(input, diagonal=int(diagonal), upper=False)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "tril", "input", input)
 
 
 def _need_matrix(input, name):
@@ -2245,11 +2532,14 @@ def diag(input, diagonal=0):
     tensor([[1, 0],
             [0, 2]])
     """
-    if input._array.ndim == 1:
-        return diag_embed(input, diagonal, 0, 1)
-    if input._array.ndim == 2:
-        return globals()["diagonal"](input, diagonal, 0, 1)
-    raise RuntimeError(f"diag(): Supports 1D or 2D tensors. Got {input._array.ndim}D")
+    try:
+        if input._array.ndim == 1:
+            return diag_embed(input, diagonal, 0, 1)
+        if input._array.ndim == 2:
+            return globals()["diagonal"](input, diagonal, 0, 1)
+        raise RuntimeError(f"diag(): Supports 1D or 2D tensors. Got {input._array.ndim}D")
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "diag", "input", input)
 
 
 def trace(input):
@@ -2418,24 +2708,27 @@ def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
     >>> dtorch.repeat_interleave(dtorch.tensor([1, 2]), 2)
     tensor([1, 1, 2, 2])
     """
-    if repeats is None:  # repeat_interleave(counts): the indices 0..n-1, each repeated counts[i] times
-        counts = input._array
-        xp = _backend.xp_of(counts)
-        return _new(xp.repeat(xp.arange(counts.shape[0]), counts), None)
-    if dim is None:
-        input = reshape(input, (-1,))
-        dim = 0
-    axis = _wrap_dim(dim, input._array.ndim)
-    xp = _backend.xp_of(input._array)
-    if isinstance(repeats, Tensor):
-        counts = repeats._array if repeats._array.ndim else xp.full(input._array.shape[axis], int(repeats.item()))
-    else:
-        counts = xp.full(input._array.shape[axis], int(repeats))
-    if counts.shape[0] != input._array.shape[axis]:
-        raise RuntimeError(f"repeats must have the same size as input along dim, but got repeats.size(0) = "
-                           f"{counts.shape[0]} and input.size({dim}) = {input._array.shape[axis]}")
-    index = xp.repeat(xp.arange(input._array.shape[axis]), counts)
-    return index_select(input, axis, _new(index, None))
+    try:
+        if repeats is None:  # repeat_interleave(counts): the indices 0..n-1, each repeated counts[i] times
+            counts = input._array
+            xp = _backend.xp_of(counts)
+            return _new(xp.repeat(xp.arange(counts.shape[0]), counts), None)
+        if dim is None:
+            input = reshape(input, (-1,))
+            dim = 0
+        axis = _wrap_dim(dim, input._array.ndim)
+        xp = _backend.xp_of(input._array)
+        if isinstance(repeats, Tensor):
+            counts = repeats._array if repeats._array.ndim else xp.full(input._array.shape[axis], int(repeats.item()))
+        else:
+            counts = xp.full(input._array.shape[axis], int(repeats))
+        if counts.shape[0] != input._array.shape[axis]:
+            raise RuntimeError(f"repeats must have the same size as input along dim, but got repeats.size(0) = "
+                               f"{counts.shape[0]} and input.size({dim}) = {input._array.shape[axis]}")
+        index = xp.repeat(xp.arange(input._array.shape[axis]), counts)
+        return index_select(input, axis, _new(index, None))
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "repeat_interleave", "input repeats", input, repeats)
 
 
 def meshgrid(*tensors, indexing="ij"):
@@ -2678,7 +2971,10 @@ def median(input, dim=None, keepdim=False):
     >>> dtorch.median(dtorch.tensor([3.0, 1.0, 4.0, 2.0]))
     tensor(2.)
     """
-    return _median(input, dim, keepdim, "median", skip_nan=False)
+    try:
+        return _median(input, dim, keepdim, "median", skip_nan=False)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "median", "input", input)
 
 
 def nanmedian(input, dim=None, keepdim=False):
@@ -3199,7 +3495,10 @@ def softmax(input, dim=None, dtype=None):
     >>> dtorch.softmax(dtorch.tensor([[0., 0.]]), 1)
     tensor([[0.5000, 0.5000]])
     """
-    return _softmax_like(NN.Softmax, "softmax", input, dim, dtype)
+    try:
+        return _softmax_like(NN.Softmax, "softmax", input, dim, dtype)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "softmax", "input", input)
 
 
 def log_softmax(input, dim=None, dtype=None):
@@ -3210,4 +3509,7 @@ def log_softmax(input, dim=None, dtype=None):
     >>> dtorch.tensor([0., 0.]).log_softmax(0)
     tensor([-0.6931, -0.6931])
     """
-    return _softmax_like(NN.LogSoftmax, "log_softmax", input, dim, dtype)
+    try:
+        return _softmax_like(NN.LogSoftmax, "log_softmax", input, dim, dtype)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "log_softmax", "input", input)

@@ -31,6 +31,7 @@ import numpy as np
 
 from dtorch import tensor as tensor_module
 from dtorch._backend import device_of, xp_of
+from dtorch._errors import raise_not_a_tensor
 from dtorch.autograd import grad_mode
 from dtorch.utils.hooks import RemovableHandle
 
@@ -140,8 +141,8 @@ class Op:
                         requires_grad = True
                 else:
                     arrays.append(x)
-        if array_type is not _numpy_ndarray:
-            node.xp = _xp_for_inputs(inputs)
+        if array_type is not _numpy_ndarray:  # CuPy inputs, or no Tensor among the inputs
+            node.xp = _xp_for_inputs(inputs, cls)
         out = node.forward(*arrays)
         extras = None
         if cls.n_outputs != 1:
@@ -351,6 +352,14 @@ class _Freed:
 _FREED = _Freed()
 
 
+def _raise_array_input(cls, inputs, array):
+    """PyTorch's TypeError for a NumPy array given to an op that has no Tensor input (the front ends turn the
+    arrays they accept, a Tensor operator's array operand, into Tensors before they get here)."""
+    position = next(i for i, x in enumerate(inputs, 1) if x is array)
+    name = ("input", "other")[position - 1] if position <= 2 else f"arg{position}"
+    raise_not_a_tensor(cls.__name__.lower(), name, position, array)
+
+
 def _raise_device_mismatch(inputs):
     devices = []
     for x in inputs:
@@ -365,7 +374,7 @@ def _raise_device_mismatch(inputs):
     )
 
 
-def _xp_for_inputs(inputs):
+def _xp_for_inputs(inputs, cls):
     first = None
     for x in inputs:
         if isinstance(x, Tensor):
@@ -374,5 +383,10 @@ def _xp_for_inputs(inputs):
             elif x._array.device.id != first.device.id:
                 _raise_device_mismatch(inputs)
     if first is None:
+        # no Tensor at all: a user's NumPy array passed where a Tensor belongs (``dtorch.relu(array)``) is
+        # PyTorch's TypeError. Checked here, off the path of calls that have a Tensor, so it costs them nothing.
+        for x in inputs:
+            if isinstance(x, _numpy_ndarray):
+                _raise_array_input(cls, inputs, x)
         return np
     return xp_of(first)

@@ -17,6 +17,9 @@ import math
 import numpy as np
 
 from dtorch import _backend
+from dtorch._errors import (
+    CAUGHT as _NOT_A_TENSOR, not_a_tensor as _not_a_tensor, raise_not_a_tensor as _raise_not_a_tensor,
+)
 from dtorch import functional as _F
 from dtorch import random as _random
 from dtorch.autograd import grad_mode
@@ -100,24 +103,27 @@ def linear(input, weight, bias=None):
     >>> linear(dtorch.ones(2, 3), dtorch.ones(4, 3), dtorch.zeros(4)).shape
     dtorch.Size([2, 4])
     """
-    if _AUTOCAST.active or input._array.dtype is _BFLOAT16 and not _AUTOCAST.inner:
-        return _F._lower_precision(linear, (input, weight, bias))
-    if weight._array.ndim != 2 or input._array.ndim == 0:
-        out = _F.matmul(input, _F.t(weight))
-        return out if bias is None else out + bias
-    if input._array.shape[-1] != weight._array.shape[1]:
-        a = input._array.shape
-        rows = int(np.prod(a[:-1])) if len(a) > 1 else 1
-        raise RuntimeError(
-            f"mat1 and mat2 shapes cannot be multiplied ({rows}x{a[-1]} and "
-            f"{weight._array.shape[1]}x{weight._array.shape[0]})"
-        )
-    if input._array.dtype != weight._array.dtype or (bias is not None and bias._array.dtype != weight._array.dtype):
-        other = bias if input._array.dtype == weight._array.dtype else input
-        raise RuntimeError(f"mat1 and mat2 must have the same dtype, but got {other.dtype} and {weight.dtype}")
-    if bias is not None and bias._array.shape not in ((weight._array.shape[0],), ()):
-        return _nn.Linear.apply(input, weight, None) + bias
-    return _nn.Linear.apply(input, weight, bias)
+    try:
+        if _AUTOCAST.active or input._array.dtype is _BFLOAT16 and not _AUTOCAST.inner:
+            return _F._lower_precision(linear, (input, weight, bias))
+        if weight._array.ndim != 2 or input._array.ndim == 0:
+            out = _F.matmul(input, _F.t(weight))
+            return out if bias is None else out + bias
+        if input._array.shape[-1] != weight._array.shape[1]:
+            a = input._array.shape
+            rows = int(np.prod(a[:-1])) if len(a) > 1 else 1
+            raise RuntimeError(
+                f"mat1 and mat2 shapes cannot be multiplied ({rows}x{a[-1]} and "
+                f"{weight._array.shape[1]}x{weight._array.shape[0]})"
+            )
+        if input._array.dtype != weight._array.dtype or (bias is not None and bias._array.dtype != weight._array.dtype):
+            other = bias if input._array.dtype == weight._array.dtype else input
+            raise RuntimeError(f"mat1 and mat2 must have the same dtype, but got {other.dtype} and {weight.dtype}")
+        if bias is not None and bias._array.shape not in ((weight._array.shape[0],), ()):
+            return _nn.Linear.apply(input, weight, None) + bias
+        return _nn.Linear.apply(input, weight, bias)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "linear", "input weight bias", input, weight, bias)
 
 
 def _conv_padding(padding, kernel, dilation, stride, name):
@@ -189,17 +195,20 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     >>> conv2d(dtorch.ones(1, 2, 5, 5), dtorch.ones(3, 2, 3, 3), padding='same').shape
     dtorch.Size([1, 3, 5, 5])
     """
-    _check_conv_ranks(input, weight, 2, "conv2d")
-    if _AUTOCAST.active or input._array.dtype is _BFLOAT16 and not _AUTOCAST.inner:
-        return _F._lower_precision(conv2d, (input, weight, bias), stride, padding, dilation, groups)
-    unbatched = input._array.ndim == 3
-    if unbatched:
-        input = _F.unsqueeze(input, 0)
-    stride = _tuple(stride, 2, "stride")
-    dilation = _tuple(dilation, 2, "dilation")
-    pads = _conv_padding(padding, weight._array.shape[2:], dilation, stride, "conv2d")
-    out = _conv2d_checked(input, weight, bias, stride, pads, dilation, groups, "conv2d")
-    return _F.squeeze(out, 0) if unbatched else out
+    try:
+        _check_conv_ranks(input, weight, 2, "conv2d")
+        if _AUTOCAST.active or input._array.dtype is _BFLOAT16 and not _AUTOCAST.inner:
+            return _F._lower_precision(conv2d, (input, weight, bias), stride, padding, dilation, groups)
+        unbatched = input._array.ndim == 3
+        if unbatched:
+            input = _F.unsqueeze(input, 0)
+        stride = _tuple(stride, 2, "stride")
+        dilation = _tuple(dilation, 2, "dilation")
+        pads = _conv_padding(padding, weight._array.shape[2:], dilation, stride, "conv2d")
+        out = _conv2d_checked(input, weight, bias, stride, pads, dilation, groups, "conv2d")
+        return _F.squeeze(out, 0) if unbatched else out
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "conv2d", "input weight bias", input, weight, bias)
 
 
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -212,29 +221,33 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     >>> conv1d(dtorch.ones(2, 4, 10), dtorch.ones(6, 4, 3), stride=2).shape
     dtorch.Size([2, 6, 4])
     """
-    _check_conv_ranks(input, weight, 1, "conv1d")
-    if _AUTOCAST.active or input._array.dtype is _BFLOAT16 and not _AUTOCAST.inner:
-        return _F._lower_precision(conv1d, (input, weight, bias), stride, padding, dilation, groups)
-    unbatched = input._array.ndim == 2
-    if unbatched:
-        input = _F.unsqueeze(input, 0)
-    (s,) = _tuple(stride, 1, "stride")
-    (d,) = _tuple(dilation, 1, "dilation")
-    if isinstance(padding, str):
-        pads = _conv_padding(padding, (1, weight._array.shape[2]), (1, d), (1, s), "conv1d")
-    else:
-        (p,) = _tuple(padding, 1, "padding")
-        pads = (0, 0, p, p)
-    n, c, length = input._array.shape
-    if c != weight._array.shape[1] * groups:
-        raise RuntimeError(
-            f"Given groups={groups}, weight of size {_shape_text(weight)}, expected input{_shape_text(input)} to have "
-            f"{weight._array.shape[1] * groups} channels, but got {c} channels instead"
-        )
-    out = _conv2d_checked(_F.unsqueeze(input, 2), _F.unsqueeze(weight, 2), bias, (1, s), pads, (1, d), groups,
-                          "conv1d")
-    out = _F.squeeze(out, 2)
-    return _F.squeeze(out, 0) if unbatched else out
+    try:
+        _check_conv_ranks(input, weight, 1, "conv1d")
+        if _AUTOCAST.active or input._array.dtype is _BFLOAT16 and not _AUTOCAST.inner:
+            return _F._lower_precision(conv1d, (input, weight, bias), stride, padding, dilation, groups)
+        unbatched = input._array.ndim == 2
+        if unbatched:
+            input = _F.unsqueeze(input, 0)
+        (s,) = _tuple(stride, 1, "stride")
+        (d,) = _tuple(dilation, 1, "dilation")
+        if isinstance(padding, str):
+            pads = _conv_padding(padding, (1, weight._array.shape[2]), (1, d), (1, s), "conv1d")
+        else:
+            (p,) = _tuple(padding, 1, "padding")
+            pads = (0, 0, p, p)
+        n, c, length = input._array.shape
+        if c != weight._array.shape[1] * groups:
+            raise RuntimeError(
+                f"Given groups={groups}, weight of size {_shape_text(weight)}, expected "
+                f"input{_shape_text(input)} to have "
+                f"{weight._array.shape[1] * groups} channels, but got {c} channels instead"
+            )
+        out = _conv2d_checked(_F.unsqueeze(input, 2), _F.unsqueeze(weight, 2), bias, (1, s), pads, (1, d), groups,
+                              "conv1d")
+        out = _F.squeeze(out, 2)
+        return _F.squeeze(out, 0) if unbatched else out
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "conv1d", "input weight bias", input, weight, bias)
 
 
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
@@ -250,48 +263,51 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     >>> conv_transpose2d(dtorch.ones(1, 4, 3, 3), dtorch.ones(4, 2, 3, 3), stride=2).shape
     dtorch.Size([1, 2, 7, 7])
     """
-    _check_conv_ranks(input, weight, 2, "conv_transpose2d")
-    if _AUTOCAST.active or input._array.dtype is _BFLOAT16 and not _AUTOCAST.inner:
-        return _F._lower_precision(conv_transpose2d, (input, weight, bias), stride, padding, output_padding, groups,
-                                   dilation)
-    unbatched = input._array.ndim == 3
-    if unbatched:
-        input = _F.unsqueeze(input, 0)
-    stride = _tuple(stride, 2, "stride")
-    padding = _tuple(padding, 2, "padding")
-    output_padding = _tuple(output_padding, 2, "output_padding")
-    dilation = _tuple(dilation, 2, "dilation")
-    c = input._array.shape[1]
-    cin, coutg = weight._array.shape[:2]
-    if c != cin or cin % groups != 0:
-        raise RuntimeError(
-            f"Given transposed=1, weight of size {_shape_text(weight)}, expected input{_shape_text(input)} to have "
-            f"{cin} channels, but got {c} channels instead"
-        )
-    if bias is not None and tuple(bias._array.shape) != (coutg * groups,):
-        raise RuntimeError(
-            f"Given transposed=1, weight of size {_shape_text(weight)}, expected bias to be 1-dimensional with "
-            f"{coutg * groups} elements, but got bias of size {_shape_text(bias)} instead"
-        )
-    for a in range(2):
-        if output_padding[a] >= stride[a] and output_padding[a] >= dilation[a]:
+    try:
+        _check_conv_ranks(input, weight, 2, "conv_transpose2d")
+        if _AUTOCAST.active or input._array.dtype is _BFLOAT16 and not _AUTOCAST.inner:
+            return _F._lower_precision(conv_transpose2d, (input, weight, bias), stride, padding, output_padding, groups,
+                                       dilation)
+        unbatched = input._array.ndim == 3
+        if unbatched:
+            input = _F.unsqueeze(input, 0)
+        stride = _tuple(stride, 2, "stride")
+        padding = _tuple(padding, 2, "padding")
+        output_padding = _tuple(output_padding, 2, "output_padding")
+        dilation = _tuple(dilation, 2, "dilation")
+        c = input._array.shape[1]
+        cin, coutg = weight._array.shape[:2]
+        if c != cin or cin % groups != 0:
             raise RuntimeError(
-                f"output padding must be smaller than either stride or dilation, but got output_padding="
-                f"{list(output_padding)}, stride={list(stride)}, dilation={list(dilation)}"
+                f"Given transposed=1, weight of size {_shape_text(weight)}, expected input{_shape_text(input)} to have "
+                f"{cin} channels, but got {c} channels instead"
             )
-    h, w = input._array.shape[2:]
-    kh, kw = weight._array.shape[2:]
-    out_h = (h - 1) * stride[0] - 2 * padding[0] + dilation[0] * (kh - 1) + output_padding[0] + 1
-    out_w = (w - 1) * stride[1] - 2 * padding[1] + dilation[1] * (kw - 1) + output_padding[1] + 1
-    if out_h <= 0 or out_w <= 0:
-        raise RuntimeError(
-            f"Given input size per channel: ({h} x {w}). Calculated output size per channel: ({out_h} x {out_w}). "
-            "Output size is too small"
-        )
-    _same_dtype("conv_transpose2d", input, weight, bias)
-    out = _conv.ConvTranspose2d.apply(input, weight, bias, stride=stride, padding=padding,
-                                      output_padding=output_padding, dilation=dilation, groups=groups)
-    return _F.squeeze(out, 0) if unbatched else out
+        if bias is not None and tuple(bias._array.shape) != (coutg * groups,):
+            raise RuntimeError(
+                f"Given transposed=1, weight of size {_shape_text(weight)}, expected bias to be 1-dimensional with "
+                f"{coutg * groups} elements, but got bias of size {_shape_text(bias)} instead"
+            )
+        for a in range(2):
+            if output_padding[a] >= stride[a] and output_padding[a] >= dilation[a]:
+                raise RuntimeError(
+                    f"output padding must be smaller than either stride or dilation, but got output_padding="
+                    f"{list(output_padding)}, stride={list(stride)}, dilation={list(dilation)}"
+                )
+        h, w = input._array.shape[2:]
+        kh, kw = weight._array.shape[2:]
+        out_h = (h - 1) * stride[0] - 2 * padding[0] + dilation[0] * (kh - 1) + output_padding[0] + 1
+        out_w = (w - 1) * stride[1] - 2 * padding[1] + dilation[1] * (kw - 1) + output_padding[1] + 1
+        if out_h <= 0 or out_w <= 0:
+            raise RuntimeError(
+                f"Given input size per channel: ({h} x {w}). Calculated output size per channel: ({out_h} x {out_w}). "
+                "Output size is too small"
+            )
+        _same_dtype("conv_transpose2d", input, weight, bias)
+        out = _conv.ConvTranspose2d.apply(input, weight, bias, stride=stride, padding=padding,
+                                          output_padding=output_padding, dilation=dilation, groups=groups)
+        return _F.squeeze(out, 0) if unbatched else out
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "conv_transpose2d", "input weight bias", input, weight, bias)
 
 
 def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
@@ -301,17 +317,20 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
     >>> conv_transpose1d(dtorch.ones(1, 4, 5), dtorch.ones(4, 2, 3), stride=2).shape
     dtorch.Size([1, 2, 11])
     """
-    _check_conv_ranks(input, weight, 1, "conv_transpose1d")
-    if _AUTOCAST.active or input._array.dtype is _BFLOAT16 and not _AUTOCAST.inner:
-        return _F._lower_precision(conv_transpose1d, (input, weight, bias), stride, padding, output_padding, groups,
-                                   dilation)
-    args = [(1,) + _tuple(v, 1, name) for v, name in ((stride, "stride"), (padding, "padding"),
-                                                      (output_padding, "output_padding"), (dilation, "dilation"))]
-    args[1] = (0,) + args[1][1:]
-    args[2] = (0,) + args[2][1:]
-    out = conv_transpose2d(_F.unsqueeze(input, -2), _F.unsqueeze(weight, 2), bias, args[0], args[1], args[2], groups,
-                           args[3])
-    return _F.squeeze(out, -2)
+    try:
+        _check_conv_ranks(input, weight, 1, "conv_transpose1d")
+        if _AUTOCAST.active or input._array.dtype is _BFLOAT16 and not _AUTOCAST.inner:
+            return _F._lower_precision(conv_transpose1d, (input, weight, bias), stride, padding, output_padding, groups,
+                                       dilation)
+        args = [(1,) + _tuple(v, 1, name) for v, name in ((stride, "stride"), (padding, "padding"),
+                                                          (output_padding, "output_padding"), (dilation, "dilation"))]
+        args[1] = (0,) + args[1][1:]
+        args[2] = (0,) + args[2][1:]
+        out = conv_transpose2d(_F.unsqueeze(input, -2), _F.unsqueeze(weight, 2), bias, args[0], args[1], args[2],
+                               groups, args[3])
+        return _F.squeeze(out, -2)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "conv_transpose1d", "input weight bias", input, weight, bias)
 
 
 def bilinear(input1, input2, weight, bias=None):
@@ -321,14 +340,17 @@ def bilinear(input1, input2, weight, bias=None):
     >>> bilinear(dtorch.ones(2, 3), dtorch.ones(2, 4), dtorch.ones(5, 3, 4)).shape
     dtorch.Size([2, 5])
     """
-    if weight._array.ndim != 3 or input1._array.shape[-1] != weight._array.shape[1] or \
-            input2._array.shape[-1] != weight._array.shape[2]:
-        raise RuntimeError(
-            f"bilinear: expected input1 [*, {weight._array.shape[1]}] and input2 [*, {weight._array.shape[2]}] for "
-            f"weight of size {_shape_text(weight)}, got {_shape_text(input1)} and {_shape_text(input2)}"
-        )
-    out = _F.einsum("...i,kij,...j->...k", input1, weight, input2)
-    return out if bias is None else _F.add(out, bias)
+    try:
+        if weight._array.ndim != 3 or input1._array.shape[-1] != weight._array.shape[1] or \
+                input2._array.shape[-1] != weight._array.shape[2]:
+            raise RuntimeError(
+                f"bilinear: expected input1 [*, {weight._array.shape[1]}] and input2 [*, {weight._array.shape[2]}] for "
+                f"weight of size {_shape_text(weight)}, got {_shape_text(input1)} and {_shape_text(input2)}"
+            )
+        out = _F.einsum("...i,kij,...j->...k", input1, weight, input2)
+        return out if bias is None else _F.add(out, bias)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "bilinear", "input1 input2 weight bias", input1, input2, weight, bias)
 
 
 def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
@@ -338,20 +360,23 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
     >>> unfold(dtorch.ones(2, 3, 4, 5), 2).shape
     dtorch.Size([2, 12, 12])
     """
-    _check_rank(input, (3, 4), "unfold")
-    unbatched = input._array.ndim == 3
-    x = _F.unsqueeze(input, 0) if unbatched else input
-    kernel, dilation = _tuple(kernel_size, 2, "kernel_size"), _tuple(dilation, 2, "dilation")
-    padding, stride = _tuple(padding, 2, "padding"), _tuple(stride, 2, "stride")
-    h, w = x._array.shape[2:]
-    for a, size in enumerate((h, w)):
-        if _conv.conv_output_size(size, kernel[a], stride[a], 2 * padding[a], dilation[a]) <= 0:
-            raise RuntimeError(
-                f"Given input with spatial size ({h}, {w}), kernel_size={list(kernel)}, dilation={list(dilation)}, "
-                f"padding={list(padding)}, calculated shape of the array of sliding blocks is non-positive"
-            )
-    out = _conv.Unfold.apply(x, kernel_size=kernel, stride=stride, dilation=dilation, padding=padding)
-    return _F.squeeze(out, 0) if unbatched else out
+    try:
+        _check_rank(input, (3, 4), "unfold")
+        unbatched = input._array.ndim == 3
+        x = _F.unsqueeze(input, 0) if unbatched else input
+        kernel, dilation = _tuple(kernel_size, 2, "kernel_size"), _tuple(dilation, 2, "dilation")
+        padding, stride = _tuple(padding, 2, "padding"), _tuple(stride, 2, "stride")
+        h, w = x._array.shape[2:]
+        for a, size in enumerate((h, w)):
+            if _conv.conv_output_size(size, kernel[a], stride[a], 2 * padding[a], dilation[a]) <= 0:
+                raise RuntimeError(
+                    f"Given input with spatial size ({h}, {w}), kernel_size={list(kernel)}, dilation={list(dilation)}, "
+                    f"padding={list(padding)}, calculated shape of the array of sliding blocks is non-positive"
+                )
+        out = _conv.Unfold.apply(x, kernel_size=kernel, stride=stride, dilation=dilation, padding=padding)
+        return _F.squeeze(out, 0) if unbatched else out
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "unfold", "input kernel_size", input, kernel_size)
 
 
 def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
@@ -364,24 +389,28 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
               [2., 4., 2.],
               [1., 2., 1.]]]])
     """
-    _check_rank(input, (2, 3), "fold")
-    unbatched = input._array.ndim == 2
-    x = _F.unsqueeze(input, 0) if unbatched else input
-    size = _tuple(output_size, 2, "output_size")
-    kernel, dilation = _tuple(kernel_size, 2, "kernel_size"), _tuple(dilation, 2, "dilation")
-    padding, stride = _tuple(padding, 2, "padding"), _tuple(stride, 2, "stride")
-    blocks = 1
-    for a in range(2):
-        blocks *= _conv.conv_output_size(size[a], kernel[a], stride[a], 2 * padding[a], dilation[a])
-    rows, columns = x._array.shape[1:]
-    if rows % (kernel[0] * kernel[1]) or columns != blocks:
-        raise RuntimeError(
-            f"fold: expected input of size [N, C * {kernel[0] * kernel[1]}, {blocks}] for output_size={list(size)}, "
-            f"kernel_size={list(kernel)}, got input of size {_shape_text(input)}"
-        )
-    out = _conv.Fold.apply(x, output_size=size, kernel_size=kernel, stride=stride, dilation=dilation,
-                           padding=padding)
-    return _F.squeeze(out, 0) if unbatched else out
+    try:
+        _check_rank(input, (2, 3), "fold")
+        unbatched = input._array.ndim == 2
+        x = _F.unsqueeze(input, 0) if unbatched else input
+        size = _tuple(output_size, 2, "output_size")
+        kernel, dilation = _tuple(kernel_size, 2, "kernel_size"), _tuple(dilation, 2, "dilation")
+        padding, stride = _tuple(padding, 2, "padding"), _tuple(stride, 2, "stride")
+        blocks = 1
+        for a in range(2):
+            blocks *= _conv.conv_output_size(size[a], kernel[a], stride[a], 2 * padding[a], dilation[a])
+        rows, columns = x._array.shape[1:]
+        if rows % (kernel[0] * kernel[1]) or columns != blocks:
+            raise RuntimeError(
+                f"fold: expected input of size [N, C * {kernel[0] * kernel[1]}, {blocks}] for "
+                f"output_size={list(size)}, "
+                f"kernel_size={list(kernel)}, got input of size {_shape_text(input)}"
+            )
+        out = _conv.Fold.apply(x, output_size=size, kernel_size=kernel, stride=stride, dilation=dilation,
+                               padding=padding)
+        return _F.squeeze(out, 0) if unbatched else out
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "fold", "input output_size kernel_size", input, output_size, kernel_size)
 
 
 # ======================================================================================================================
@@ -429,15 +458,18 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     tensor([[[[ 5.,  7.],
               [13., 15.]]]])
     """
-    _check_rank(input, (3, 4), "max_pool2d")
-    kernel, stride, padding, dilation = _pool_args(kernel_size, stride, padding, dilation, 2)
-    _check_pool_output(input, kernel, stride, padding, dilation, ceil_mode, "max_pool2d")
-    unbatched = input._array.ndim == 3
-    x = _F.unsqueeze(input, 0) if unbatched else input
-    result = _max_pool(x, kernel, stride, padding, dilation, ceil_mode, return_indices)
-    if unbatched:
-        result = tuple(_F.squeeze(t_, 0) for t_ in result)
-    return result if return_indices else result[0]
+    try:
+        _check_rank(input, (3, 4), "max_pool2d")
+        kernel, stride, padding, dilation = _pool_args(kernel_size, stride, padding, dilation, 2)
+        _check_pool_output(input, kernel, stride, padding, dilation, ceil_mode, "max_pool2d")
+        unbatched = input._array.ndim == 3
+        x = _F.unsqueeze(input, 0) if unbatched else input
+        result = _max_pool(x, kernel, stride, padding, dilation, ceil_mode, return_indices)
+        if unbatched:
+            result = tuple(_F.squeeze(t_, 0) for t_ in result)
+        return result if return_indices else result[0]
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "max_pool2d", "input kernel_size", input, kernel_size)
 
 
 def _max_pool(x, kernel, stride, padding, dilation, ceil_mode, return_indices):
@@ -455,18 +487,21 @@ def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     >>> max_pool1d(dtorch.tensor([[[1., 3., 2., 5.]]]), 2)
     tensor([[[3., 5.]]])
     """
-    _check_rank(input, (2, 3), "max_pool1d")
-    kernel, stride, padding, dilation = _pool_args(kernel_size, stride, padding, dilation, 1)
-    x = _F.unsqueeze(input, -2)
-    args = ((1,) + kernel, (1,) + stride, (0,) + padding, (1,) + dilation)
-    _check_pool_output(x, *args, ceil_mode, "max_pool1d")
-    unbatched = x._array.ndim == 3
-    if unbatched:
-        x = _F.unsqueeze(x, 0)
-    result = tuple(_F.squeeze(t_, -2) for t_ in _max_pool(x, *args, ceil_mode, return_indices))
-    if unbatched:
-        result = tuple(_F.squeeze(t_, 0) for t_ in result)
-    return result if return_indices else result[0]
+    try:
+        _check_rank(input, (2, 3), "max_pool1d")
+        kernel, stride, padding, dilation = _pool_args(kernel_size, stride, padding, dilation, 1)
+        x = _F.unsqueeze(input, -2)
+        args = ((1,) + kernel, (1,) + stride, (0,) + padding, (1,) + dilation)
+        _check_pool_output(x, *args, ceil_mode, "max_pool1d")
+        unbatched = x._array.ndim == 3
+        if unbatched:
+            x = _F.unsqueeze(x, 0)
+        result = tuple(_F.squeeze(t_, -2) for t_ in _max_pool(x, *args, ceil_mode, return_indices))
+        if unbatched:
+            result = tuple(_F.squeeze(t_, 0) for t_ in result)
+        return result if return_indices else result[0]
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "max_pool1d", "input kernel_size", input, kernel_size)
 
 
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
@@ -481,17 +516,20 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
     tensor([[[[ 2.5000,  4.5000],
               [10.5000, 12.5000]]]])
     """
-    _check_rank(input, (3, 4), "avg_pool2d")
-    _F._check_float(input, "avg_pool2d")
-    kernel, stride, padding, _ = _pool_args(kernel_size, stride, padding, 1, 2)
-    if divisor_override is not None and divisor_override == 0:
-        raise RuntimeError("divisor must be not zero")
-    _check_pool_output(input, kernel, stride, padding, (1, 1), ceil_mode, "avg_pool2d")
-    unbatched = input._array.ndim == 3
-    x = _F.unsqueeze(input, 0) if unbatched else input
-    out = _conv.AvgPool2d.apply(x, kernel_size=kernel, stride=stride, padding=padding, ceil_mode=bool(ceil_mode),
-                                count_include_pad=bool(count_include_pad), divisor_override=divisor_override)
-    return _F.squeeze(out, 0) if unbatched else out
+    try:
+        _check_rank(input, (3, 4), "avg_pool2d")
+        _F._check_float(input, "avg_pool2d")
+        kernel, stride, padding, _ = _pool_args(kernel_size, stride, padding, 1, 2)
+        if divisor_override is not None and divisor_override == 0:
+            raise RuntimeError("divisor must be not zero")
+        _check_pool_output(input, kernel, stride, padding, (1, 1), ceil_mode, "avg_pool2d")
+        unbatched = input._array.ndim == 3
+        x = _F.unsqueeze(input, 0) if unbatched else input
+        out = _conv.AvgPool2d.apply(x, kernel_size=kernel, stride=stride, padding=padding, ceil_mode=bool(ceil_mode),
+                                    count_include_pad=bool(count_include_pad), divisor_override=divisor_override)
+        return _F.squeeze(out, 0) if unbatched else out
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "avg_pool2d", "input", input)
 
 
 def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
@@ -501,11 +539,14 @@ def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
     >>> avg_pool1d(dtorch.tensor([[[1., 3., 2., 6.]]]), 2)
     tensor([[[2., 4.]]])
     """
-    _check_rank(input, (2, 3), "avg_pool1d")
-    kernel, stride, padding, _ = _pool_args(kernel_size, stride, padding, 1, 1)
-    out = avg_pool2d(_F.unsqueeze(input, -2), (1,) + kernel, (1,) + stride, (0,) + padding, ceil_mode,
-                     count_include_pad)
-    return _F.squeeze(out, -2)
+    try:
+        _check_rank(input, (2, 3), "avg_pool1d")
+        kernel, stride, padding, _ = _pool_args(kernel_size, stride, padding, 1, 1)
+        out = avg_pool2d(_F.unsqueeze(input, -2), (1,) + kernel, (1,) + stride, (0,) + padding, ceil_mode,
+                         count_include_pad)
+        return _F.squeeze(out, -2)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "avg_pool1d", "input kernel_size", input, kernel_size)
 
 
 def _adaptive_size(output_size, shape):
@@ -530,15 +571,18 @@ def adaptive_avg_pool2d(input, output_size):
     >>> adaptive_avg_pool2d(dtorch.ones(2, 3, 7, 5), (2, None)).shape
     dtorch.Size([2, 3, 2, 5])
     """
-    _check_rank(input, (3, 4), "adaptive_avg_pool2d")
-    _F._check_float(input, "adaptive_avg_pool2d")
-    if 0 in input._array.shape[-2:]:
-        raise RuntimeError(
-            f"adaptive_avg_pool2d(): Expected input to have non-zero size for non-batch dimensions, but input has "
-            f"sizes {_shape_text(input)} with dimension {list(input._array.shape).index(0)} being empty"
-        )
-    size = _adaptive_size(output_size, input._array.shape[-2:])
-    return _conv.AdaptiveAvgPool2d.apply(input, output_size=size)
+    try:
+        _check_rank(input, (3, 4), "adaptive_avg_pool2d")
+        _F._check_float(input, "adaptive_avg_pool2d")
+        if 0 in input._array.shape[-2:]:
+            raise RuntimeError(
+                f"adaptive_avg_pool2d(): Expected input to have non-zero size for non-batch dimensions, but input has "
+                f"sizes {_shape_text(input)} with dimension {list(input._array.shape).index(0)} being empty"
+            )
+        size = _adaptive_size(output_size, input._array.shape[-2:])
+        return _conv.AdaptiveAvgPool2d.apply(input, output_size=size)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "adaptive_avg_pool2d", "input", input)
 
 
 def adaptive_avg_pool1d(input, output_size):
@@ -604,50 +648,57 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     >>> interpolate(dtorch.ones(1, 2, 3, 4), scale_factor=2, mode='bilinear').shape
     dtorch.Size([1, 2, 6, 8])
     """
-    ndim = input._array.ndim
-    spatial = ndim - 2
-    if spatial < 1:
-        raise ValueError(f"interpolate: expected input of at least 3 dimensions (N, C, *), got {_shape_text(input)}")
-    if mode in _LINEAR_MODES and _LINEAR_MODES[mode] != spatial:
-        raise NotImplementedError(
-            f"Got {ndim}D input, but {mode} mode needs {_LINEAR_MODES[mode] + 2}D input"
-        )
-    if mode not in ("nearest", "nearest-exact", "area") and mode not in _LINEAR_MODES:
-        raise NotImplementedError(f"interpolate: mode '{mode}' is not supported by dtorch")
-    if antialias:
-        raise NotImplementedError("interpolate: antialias=True is not supported by dtorch")
-    if mode != "nearest":
-        _F._check_float(input, f"upsample_{mode}")
-    if align_corners is not None and mode not in _LINEAR_MODES:
-        raise ValueError(
-            "align_corners option can only be set with the interpolating modes: linear | bilinear | bicubic | trilinear"
-        )
-    if (size is None) == (scale_factor is None):
-        raise ValueError("either size or scale_factor should be defined" if size is None else
-                         "only one of size or scale_factor should be defined")
-    in_sizes = input._array.shape[2:]
-    scales = None
-    if size is not None:
-        out_sizes = _tuple(size, spatial, "size")
-    else:
-        factors = tuple(float(f) for f in (scale_factor if isinstance(scale_factor, (list, tuple))
-                                           else [scale_factor] * spatial))
-        if len(factors) != spatial:
-            raise ValueError(f"Input and scale_factor must have the same number of spatial dimensions, but got input "
-                             f"with spatial dimensions of {list(in_sizes)} and scale_factor of shape {list(factors)}.")
-        out_sizes = tuple(int(math.floor(s * f)) for s, f in zip(in_sizes, factors))
-        if not recompute_scale_factor:
-            scales = tuple(1.0 / f for f in factors)
-    if mode == "area":
-        if spatial == 1:
-            return adaptive_avg_pool1d(input, out_sizes)
-        if spatial == 2:
-            return adaptive_avg_pool2d(input, out_sizes)
-        raise NotImplementedError("interpolate: mode 'area' supports 3-D and 4-D input in dtorch")
-    if mode in _LINEAR_MODES and align_corners:
+    try:
+        ndim = input._array.ndim
+        spatial = ndim - 2
+        if spatial < 1:
+            raise ValueError("interpolate: expected input of at least 3 dimensions (N, C, *), got "
+                             f"{_shape_text(input)}")
+        if mode in _LINEAR_MODES and _LINEAR_MODES[mode] != spatial:
+            raise NotImplementedError(
+                f"Got {ndim}D input, but {mode} mode needs {_LINEAR_MODES[mode] + 2}D input"
+            )
+        if mode not in ("nearest", "nearest-exact", "area") and mode not in _LINEAR_MODES:
+            raise NotImplementedError(f"interpolate: mode '{mode}' is not supported by dtorch")
+        if antialias:
+            raise NotImplementedError("interpolate: antialias=True is not supported by dtorch")
+        if mode != "nearest":
+            _F._check_float(input, f"upsample_{mode}")
+        if align_corners is not None and mode not in _LINEAR_MODES:
+            raise ValueError(
+                "align_corners option can only be set with the interpolating modes: linear | bilinear | "
+                "bicubic | trilinear"
+            )
+        if (size is None) == (scale_factor is None):
+            raise ValueError("either size or scale_factor should be defined" if size is None else
+                             "only one of size or scale_factor should be defined")
+        in_sizes = input._array.shape[2:]
         scales = None
-    return _conv.Resample.apply(input, out_sizes=out_sizes, mode=mode, align_corners=bool(align_corners),
-                                scales=scales)
+        if size is not None:
+            out_sizes = _tuple(size, spatial, "size")
+        else:
+            factors = tuple(float(f) for f in (scale_factor if isinstance(scale_factor, (list, tuple))
+                                               else [scale_factor] * spatial))
+            if len(factors) != spatial:
+                raise ValueError("Input and scale_factor must have the same number of spatial "
+                                 "dimensions, but got input "
+                                 f"with spatial dimensions of {list(in_sizes)} and scale_factor of shape "
+                                 f"{list(factors)}.")
+            out_sizes = tuple(int(math.floor(s * f)) for s, f in zip(in_sizes, factors))
+            if not recompute_scale_factor:
+                scales = tuple(1.0 / f for f in factors)
+        if mode == "area":
+            if spatial == 1:
+                return adaptive_avg_pool1d(input, out_sizes)
+            if spatial == 2:
+                return adaptive_avg_pool2d(input, out_sizes)
+            raise NotImplementedError("interpolate: mode 'area' supports 3-D and 4-D input in dtorch")
+        if mode in _LINEAR_MODES and align_corners:
+            scales = None
+        return _conv.Resample.apply(input, out_sizes=out_sizes, mode=mode, align_corners=bool(align_corners),
+                                    scales=scales)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "interpolate", "input", input)
 
 
 # ======================================================================================================================
@@ -667,41 +718,45 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     >>> bool(rm.abs().sum() > 0)
     True
     """
-    if input._array.ndim < 2:
-        raise ValueError(f"expected 2D or higher input (got {input._array.ndim}D input)")
-    c = input._array.shape[1]
-    for name, t_ in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight),
-                     ("bias", bias)):
-        if t_ is not None and t_._array.size != c:
-            raise RuntimeError(f"{name} should contain {c} elements not {t_._array.size}")
-    use_batch = training or running_mean is None or running_var is None
-    if training and input._array.size // max(c, 1) <= 1:
-        raise ValueError(
-            f"Expected more than 1 value per channel when training, got input size {Size(input.shape)!r}"
-            .replace("dtorch.Size", "torch.Size")
+    try:
+        if input._array.ndim < 2:
+            raise ValueError(f"expected 2D or higher input (got {input._array.ndim}D input)")
+        c = input._array.shape[1]
+        for name, t_ in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight),
+                         ("bias", bias)):
+            if t_ is not None and t_._array.size != c:
+                raise RuntimeError(f"{name} should contain {c} elements not {t_._array.size}")
+        use_batch = training or running_mean is None or running_var is None
+        if training and input._array.size // max(c, 1) <= 1:
+            raise ValueError(
+                f"Expected more than 1 value per channel when training, got input size {Size(input.shape)!r}"
+                .replace("dtorch.Size", "torch.Size")
+            )
+        if input._array.dtype is _BFLOAT16:
+            return _batch_norm_reduced(input, running_mean, running_var, weight, bias, training, momentum, eps)
+        _F._check_float(input, "batch_norm")
+        if weight is not None and weight._array.dtype is not input._array.dtype and input._array.dtype == np.float16 \
+                and weight._array.dtype == np.float32:  # a float16 input beside float32 parameters (autocast): allowed
+            return _batch_norm_reduced(input, running_mean, running_var, weight, bias, training, momentum, eps)
+        _same_dtype("batch_norm", input, weight, bias)
+        out, mean, var = _norm.BatchNorm.apply(
+            input, weight, bias,
+            None if use_batch else running_mean, None if use_batch else running_var,
+            training=bool(use_batch), eps=float(eps),
         )
-    if input._array.dtype is _BFLOAT16:
-        return _batch_norm_reduced(input, running_mean, running_var, weight, bias, training, momentum, eps)
-    _F._check_float(input, "batch_norm")
-    if weight is not None and weight._array.dtype is not input._array.dtype and input._array.dtype == np.float16 \
-            and weight._array.dtype == np.float32:  # a float16 input beside float32 parameters (autocast): allowed
-        return _batch_norm_reduced(input, running_mean, running_var, weight, bias, training, momentum, eps)
-    _same_dtype("batch_norm", input, weight, bias)
-    out, mean, var = _norm.BatchNorm.apply(
-        input, weight, bias,
-        None if use_batch else running_mean, None if use_batch else running_var,
-        training=bool(use_batch), eps=float(eps),
-    )
-    if training:
-        if momentum is None:
-            raise TypeError("batch_norm: momentum=None (cumulative average) is handled by the module; pass a float")
-        for buffer, stat in ((running_mean, mean), (running_var, var)):
-            if buffer is not None:
-                data = buffer._array
-                data *= 1 - momentum
-                data += (momentum * stat._array).astype(data.dtype, copy=False)
-                buffer._bump_version()
-    return out
+        if training:
+            if momentum is None:
+                raise TypeError("batch_norm: momentum=None (cumulative average) is handled by the module; pass a float")
+            for buffer, stat in ((running_mean, mean), (running_var, var)):
+                if buffer is not None:
+                    data = buffer._array
+                    data *= 1 - momentum
+                    data += (momentum * stat._array).astype(data.dtype, copy=False)
+                    buffer._bump_version()
+        return out
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "batch_norm", "input running_mean running_var weight bias",
+                      input, running_mean, running_var, weight, bias)
 
 
 def _batch_norm_reduced(input, running_mean, running_var, weight, bias, training, momentum, eps):
@@ -729,27 +784,32 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-05):
     >>> bool(y.mean(-1).abs().max() < 1e-5)
     True
     """
-    shape = (int(normalized_shape),) if isinstance(normalized_shape, (int, np.integer)) else tuple(
-        int(s) for s in normalized_shape)
-    k = len(shape)
-    if k == 0 or input._array.ndim < k or tuple(input._array.shape[input._array.ndim - k:]) != shape:
-        raise RuntimeError(
-            f"Given normalized_shape={list(shape)}, expected input with shape [*, {', '.join(map(str, shape))}], "
-            f"but got input of size{_shape_text(input)}"
-        )
-    for name, t_ in (("weight", weight), ("bias", bias)):
-        if t_ is not None and tuple(t_._array.shape) != shape:
+    try:
+        shape = (int(normalized_shape),) if isinstance(normalized_shape, (int, np.integer)) else tuple(
+            int(s) for s in normalized_shape)
+        k = len(shape)
+        if k == 0 or input._array.ndim < k or tuple(input._array.shape[input._array.ndim - k:]) != shape:
             raise RuntimeError(
-                f"Expected {name} to be of same shape as normalized_shape, but got {name} of shape "
-                f"{_shape_text(t_)} and normalized_shape = {list(shape)}"
+                f"Given normalized_shape={list(shape)}, expected input with shape [*, {', '.join(map(str, shape))}], "
+                f"but got input of size{_shape_text(input)}"
             )
-    if _AUTOCAST.active:  # float32 under CUDA autocast, as PyTorch
-        input, weight, bias = _F._autocast_float32((input, weight, bias), ("cuda",))
-    if input._array.dtype is _BFLOAT16:  # computed in float32, rounded once (PyTorch's CPU kernel)
-        return _F._tensors_in_float32(lambda x, w, b: layer_norm(x, normalized_shape, w, b, eps), (input, weight, bias))
-    _F._check_float(input, "layer_norm")
-    _same_dtype("layer_norm", input, weight, bias)
-    return _norm.LayerNorm.apply(input, weight, bias, normalized_ndim=k, eps=float(eps))
+        for name, t_ in (("weight", weight), ("bias", bias)):
+            if t_ is not None and tuple(t_._array.shape) != shape:
+                raise RuntimeError(
+                    f"Expected {name} to be of same shape as normalized_shape, but got {name} of shape "
+                    f"{_shape_text(t_)} and normalized_shape = {list(shape)}"
+                )
+        if _AUTOCAST.active:  # float32 under CUDA autocast, as PyTorch
+            input, weight, bias = _F._autocast_float32((input, weight, bias), ("cuda",))
+        if input._array.dtype is _BFLOAT16:  # computed in float32, rounded once (PyTorch's CPU kernel)
+            return _F._tensors_in_float32(lambda x, w, b: layer_norm(x, normalized_shape, w, b, eps),
+                                          (input, weight, bias))
+        _F._check_float(input, "layer_norm")
+        _same_dtype("layer_norm", input, weight, bias)
+        return _norm.LayerNorm.apply(input, weight, bias, normalized_ndim=k, eps=float(eps))
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "layer_norm", "input normalized_shape weight bias",
+                      input, normalized_shape, weight, bias)
 
 
 def group_norm(input, num_groups, weight=None, bias=None, eps=1e-05):
@@ -759,27 +819,30 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-05):
     >>> group_norm(dtorch.randn(2, 6, 4, 4), 3).shape
     dtorch.Size([2, 6, 4, 4])
     """
-    if input._array.ndim < 2:
-        raise RuntimeError(f"Expected at least 2 dimensions for input tensor but received {input._array.ndim}")
-    c = input._array.shape[1]
-    if num_groups <= 0 or c % num_groups != 0:
-        raise RuntimeError(
-            f"Expected number of channels in input to be divisible by num_groups, but got input of shape "
-            f"{_shape_text(input)} and num_groups={num_groups}"
-        )
-    for name, t_ in (("weight", weight), ("bias", bias)):
-        if t_ is not None and tuple(t_._array.shape) != (c,):
+    try:
+        if input._array.ndim < 2:
+            raise RuntimeError(f"Expected at least 2 dimensions for input tensor but received {input._array.ndim}")
+        c = input._array.shape[1]
+        if num_groups <= 0 or c % num_groups != 0:
             raise RuntimeError(
-                f"Expected {name} to be a vector of size equal to the number of channels in input, but got {name} "
-                f"of shape {_shape_text(t_)} and input of shape {_shape_text(input)}"
+                f"Expected number of channels in input to be divisible by num_groups, but got input of shape "
+                f"{_shape_text(input)} and num_groups={num_groups}"
             )
-    if _AUTOCAST.active:  # float32 under CUDA autocast, as PyTorch
-        input, weight, bias = _F._autocast_float32((input, weight, bias), ("cuda",))
-    if input._array.dtype is _BFLOAT16:  # computed in float32, rounded once (PyTorch's CPU kernel)
-        return _F._tensors_in_float32(lambda x, w, b: group_norm(x, num_groups, w, b, eps), (input, weight, bias))
-    _F._check_float(input, "group_norm")
-    _same_dtype("group_norm", input, weight, bias)
-    return _norm.GroupNorm.apply(input, weight, bias, num_groups=int(num_groups), eps=float(eps))
+        for name, t_ in (("weight", weight), ("bias", bias)):
+            if t_ is not None and tuple(t_._array.shape) != (c,):
+                raise RuntimeError(
+                    f"Expected {name} to be a vector of size equal to the number of channels in input, but got {name} "
+                    f"of shape {_shape_text(t_)} and input of shape {_shape_text(input)}"
+                )
+        if _AUTOCAST.active:  # float32 under CUDA autocast, as PyTorch
+            input, weight, bias = _F._autocast_float32((input, weight, bias), ("cuda",))
+        if input._array.dtype is _BFLOAT16:  # computed in float32, rounded once (PyTorch's CPU kernel)
+            return _F._tensors_in_float32(lambda x, w, b: group_norm(x, num_groups, w, b, eps), (input, weight, bias))
+        _F._check_float(input, "group_norm")
+        _same_dtype("group_norm", input, weight, bias)
+        return _norm.GroupNorm.apply(input, weight, bias, num_groups=int(num_groups), eps=float(eps))
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "group_norm", "input num_groups weight bias", input, num_groups, weight, bias)
 
 
 def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None, use_input_stats=True,
@@ -793,30 +856,35 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     >>> instance_norm(dtorch.randn(2, 3, 8)).shape
     dtorch.Size([2, 3, 8])
     """
-    if input._array.ndim < 3:
-        raise ValueError(f"instance_norm: expected input of at least 3 dimensions (N, C, *), got {_shape_text(input)}")
-    if not use_input_stats:
-        return batch_norm(input, running_mean, running_var, weight, bias, False, momentum, eps)
-    n, c = input._array.shape[:2]
-    if input._array[0, 0].size <= 1:
-        raise ValueError(
-            f"Expected more than 1 spatial element when training, got input size {list(input._array.shape)}"
-        )
-    merged = _F.reshape(input, (1, n * c) + input._array.shape[2:])
-    out, mean, var = _norm.BatchNorm.apply(merged, None, None, None, None, training=True, eps=float(eps))
-    out = _F.reshape(out, input._array.shape)
-    shape = (1, c) + (1,) * (input._array.ndim - 2)
-    if weight is not None:
-        out = _F.mul(out, _F.reshape(weight, shape))
-    if bias is not None:
-        out = _F.add(out, _F.reshape(bias, shape))
-    for buffer, stat in ((running_mean, mean), (running_var, var)):
-        if buffer is not None:
-            data = buffer._array
-            data *= 1 - momentum
-            data += (momentum * stat._array.reshape(n, c).mean(axis=0)).astype(data.dtype, copy=False)
-            buffer._bump_version()
-    return out
+    try:
+        if input._array.ndim < 3:
+            raise ValueError("instance_norm: expected input of at least 3 dimensions (N, C, *), got "
+                             f"{_shape_text(input)}")
+        if not use_input_stats:
+            return batch_norm(input, running_mean, running_var, weight, bias, False, momentum, eps)
+        n, c = input._array.shape[:2]
+        if input._array[0, 0].size <= 1:
+            raise ValueError(
+                f"Expected more than 1 spatial element when training, got input size {list(input._array.shape)}"
+            )
+        merged = _F.reshape(input, (1, n * c) + input._array.shape[2:])
+        out, mean, var = _norm.BatchNorm.apply(merged, None, None, None, None, training=True, eps=float(eps))
+        out = _F.reshape(out, input._array.shape)
+        shape = (1, c) + (1,) * (input._array.ndim - 2)
+        if weight is not None:
+            out = _F.mul(out, _F.reshape(weight, shape))
+        if bias is not None:
+            out = _F.add(out, _F.reshape(bias, shape))
+        for buffer, stat in ((running_mean, mean), (running_var, var)):
+            if buffer is not None:
+                data = buffer._array
+                data *= 1 - momentum
+                data += (momentum * stat._array.reshape(n, c).mean(axis=0)).astype(data.dtype, copy=False)
+                buffer._bump_version()
+        return out
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "instance_norm", "input running_mean running_var weight bias",
+                      input, running_mean, running_var, weight, bias)
 
 
 def rms_norm(input, normalized_shape, weight=None, eps=None):
@@ -883,10 +951,15 @@ def dropout(input, p=0.5, training=True, inplace=False):
     >>> sorted(set(y.tolist()))
     [0.0, 2.0]
     """
-    _check_p(p)
-    if not training or p == 0.0:
-        return input
-    return _apply_mask(input, p, input._array.shape, inplace)
+    try:
+        _check_p(p)
+        if not training or p == 0.0:
+            if not isinstance(input, Tensor):  # the identity still takes Tensors only, as PyTorch's
+                _raise_not_a_tensor("dropout", "input", 1, input)
+            return input
+        return _apply_mask(input, p, input._array.shape, inplace)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "dropout", "input", input)
 
 
 def _feature_dropout(input, p, training, inplace, batched_ndim, name):
@@ -955,29 +1028,33 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
     >>> embedding(dtorch.tensor([[0, 2]]), dtorch.eye(3)).tolist()
     [[[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]]
     """
-    if input._array.dtype.kind not in "iu":
-        raise RuntimeError(
-            "Expected tensor for argument #1 'indices' to have one of the following scalar types: Long, Int; but got "
-            f"{input.dtype} instead (while checking arguments for embedding)"
-        )
-    if weight._array.ndim != 2:
-        raise RuntimeError(f"'weight' must be 2-D, got weight of size {_shape_text(weight)}")
-    rows = weight._array.shape[0]
-    if padding_idx is not None:
-        if padding_idx >= rows or padding_idx < -rows:
-            raise AssertionError("Padding_idx must be within num_embeddings")
-        if padding_idx < 0:
-            padding_idx += rows
-        padding_idx = int(padding_idx)
-    if scale_grad_by_freq:
-        raise NotImplementedError("embedding: scale_grad_by_freq=True is not supported by dtorch")
-    if input._array.size:
-        low, high = int(input._array.min()), int(input._array.max())
-        if low < 0 or high >= rows:
-            raise IndexError(f"index out of range in self (index {low if low < 0 else high}, {rows} embeddings)")
-    if max_norm is not None:
-        _embedding_renorm(weight, input, float(max_norm), float(norm_type))
-    return _nn.Embedding.apply(input, weight, padding_idx=padding_idx)
+    try:
+        if input._array.dtype.kind not in "iu":
+            raise RuntimeError(
+                "Expected tensor for argument #1 'indices' to have one of the following scalar types: "
+                "Long, Int; but got "
+                f"{input.dtype} instead (while checking arguments for embedding)"
+            )
+        if weight._array.ndim != 2:
+            raise RuntimeError(f"'weight' must be 2-D, got weight of size {_shape_text(weight)}")
+        rows = weight._array.shape[0]
+        if padding_idx is not None:
+            if padding_idx >= rows or padding_idx < -rows:
+                raise AssertionError("Padding_idx must be within num_embeddings")
+            if padding_idx < 0:
+                padding_idx += rows
+            padding_idx = int(padding_idx)
+        if scale_grad_by_freq:
+            raise NotImplementedError("embedding: scale_grad_by_freq=True is not supported by dtorch")
+        if input._array.size:
+            low, high = int(input._array.min()), int(input._array.max())
+            if low < 0 or high >= rows:
+                raise IndexError(f"index out of range in self (index {low if low < 0 else high}, {rows} embeddings)")
+        if max_norm is not None:
+            _embedding_renorm(weight, input, float(max_norm), float(norm_type))
+        return _nn.Embedding.apply(input, weight, padding_idx=padding_idx)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "embedding", "weight indices", weight, input)
 
 
 def _embedding_renorm(weight, input, max_norm, norm_type):
@@ -1001,9 +1078,12 @@ def relu(input, inplace=False):
     >>> relu(dtorch.tensor([-1., 2.]))
     tensor([0., 2.])
     """
-    if inplace:
-        return input.relu_()
-    return _E.Relu.apply(input)
+    try:
+        if inplace:
+            return input.relu_()
+        return _E.Relu.apply(input)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "relu", "input", input)
 
 
 def relu_(input):
@@ -1023,7 +1103,10 @@ def relu6(input, inplace=False):
     >>> relu6(dtorch.tensor([-1., 7.]))
     tensor([0., 6.])
     """
-    return hardtanh(input, 0.0, 6.0, inplace)
+    try:
+        return hardtanh(input, 0.0, 6.0, inplace)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "relu6", "input", input)
 
 
 def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
@@ -1033,13 +1116,16 @@ def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
     >>> hardtanh(dtorch.tensor([-2., 0.5]))
     tensor([-1.0000,  0.5000])
     """
-    if min_val > max_val:
-        raise ValueError("min_val cannot be greater than max_val")
+    try:
+        if min_val > max_val:
+            raise ValueError("min_val cannot be greater than max_val")
 
-    def compute(x):
-        return _nn.Hardtanh.apply(x, min_val=float(min_val), max_val=float(max_val))
+        def compute(x):
+            return _nn.Hardtanh.apply(x, min_val=float(min_val), max_val=float(max_val))
 
-    return _inplace(input, compute) if inplace else compute(input)
+        return _inplace(input, compute) if inplace else compute(input)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "hardtanh", "input", input)
 
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):
@@ -1049,10 +1135,13 @@ def leaky_relu(input, negative_slope=0.01, inplace=False):
     >>> leaky_relu(dtorch.tensor([-1., 2.]), 0.1)
     tensor([-0.1000,  2.0000])
     """
-    def compute(x):
-        return _nn.LeakyRelu.apply(x, negative_slope=float(negative_slope))
+    try:
+        def compute(x):
+            return _nn.LeakyRelu.apply(x, negative_slope=float(negative_slope))
 
-    return _inplace(input, compute) if inplace else compute(input)
+        return _inplace(input, compute) if inplace else compute(input)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "leaky_relu", "input", input)
 
 
 def _elu_family(input, alpha, scale, input_scale, inplace):
@@ -1071,7 +1160,10 @@ def elu(input, alpha=1.0, inplace=False):
     >>> elu(dtorch.tensor([0., 1.]))
     tensor([0., 1.])
     """
-    return _elu_family(input, alpha, 1.0, 1.0, inplace)
+    try:
+        return _elu_family(input, alpha, 1.0, 1.0, inplace)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "elu", "input", input)
 
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
@@ -1105,7 +1197,10 @@ def gelu(input, approximate="none"):
     >>> gelu(dtorch.tensor([0.]))
     tensor([0.])
     """
-    return _F.gelu(input, approximate=approximate)
+    try:
+        return _F.gelu(input, approximate=approximate)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "gelu", "input", input)
 
 
 def silu(input, inplace=False):
@@ -1115,9 +1210,12 @@ def silu(input, inplace=False):
     >>> silu(dtorch.tensor([0.]))
     tensor([0.])
     """
-    if inplace:
-        return _inplace(input, _F.silu)
-    return _F.silu(input)
+    try:
+        if inplace:
+            return _inplace(input, _F.silu)
+        return _F.silu(input)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "silu", "input", input)
 
 
 def mish(input, inplace=False):
@@ -1127,10 +1225,13 @@ def mish(input, inplace=False):
     >>> mish(dtorch.tensor([0.]))
     tensor([0.])
     """
-    def compute(x):
-        return _F.mul(x, _F.tanh(_F.softplus(x)))
+    try:
+        def compute(x):
+            return _F.mul(x, _F.tanh(_F.softplus(x)))
 
-    return _inplace(input, compute) if inplace else compute(input)
+        return _inplace(input, compute) if inplace else compute(input)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "mish", "input", input)
 
 
 def sigmoid(input):
@@ -1140,7 +1241,10 @@ def sigmoid(input):
     >>> sigmoid(dtorch.tensor([0.]))
     tensor([0.5000])
     """
-    return _F.sigmoid(input)
+    try:
+        return _F.sigmoid(input)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "sigmoid", "input", input)
 
 
 def tanh(input):
@@ -1150,7 +1254,10 @@ def tanh(input):
     >>> tanh(dtorch.tensor([0.]))
     tensor([0.])
     """
-    return _F.tanh(input)
+    try:
+        return _F.tanh(input)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "tanh", "input", input)
 
 
 def softplus(input, beta=1.0, threshold=20.0):
@@ -1160,7 +1267,10 @@ def softplus(input, beta=1.0, threshold=20.0):
     >>> softplus(dtorch.tensor([30.]))
     tensor([30.])
     """
-    return _F.softplus(input, beta, threshold)
+    try:
+        return _F.softplus(input, beta, threshold)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "softplus", "input", input)
 
 
 def logsigmoid(input):
@@ -1170,7 +1280,10 @@ def logsigmoid(input):
     >>> logsigmoid(dtorch.tensor([0.]))
     tensor([-0.6931])
     """
-    return _F.neg(_F.softplus(_F.neg(input)))
+    try:
+        return _F.neg(_F.softplus(_F.neg(input)))
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "logsigmoid", "input", input)
 
 
 def hardsigmoid(input, inplace=False):
@@ -1239,11 +1352,14 @@ def glu(input, dim=-1):
     >>> glu(dtorch.ones(2, 4)).shape
     dtorch.Size([2, 2])
     """
-    size = input._array.shape[_wrap_dim(dim, input._array.ndim)]
-    if size % 2:
-        raise RuntimeError(f"Halving dimension must be even, but dimension {dim} is size {size}")
-    a, b = _F.chunk(input, 2, dim)
-    return _F.mul(a, _F.sigmoid(b))
+    try:
+        size = input._array.shape[_wrap_dim(dim, input._array.ndim)]
+        if size % 2:
+            raise RuntimeError(f"Halving dimension must be even, but dimension {dim} is size {size}")
+        a, b = _F.chunk(input, 2, dim)
+        return _F.mul(a, _F.sigmoid(b))
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "glu", "input", input)
 
 
 def prelu(input, weight):
@@ -1253,18 +1369,23 @@ def prelu(input, weight):
     >>> prelu(dtorch.tensor([[-1., 2.]]), dtorch.tensor([0.25]))
     tensor([[-0.2500,  2.0000]])
     """
-    if weight._array.size != 1:
-        channels = input._array.shape[1] if input._array.ndim >= 2 else input._array.shape[0] if input._array.ndim else 1
-        if weight._array.size != channels:
-            raise RuntimeError(
-                f"Mismatch of parameter numbers and input channel size. Found parameter numbers = {weight._array.size} "
-                f"and channel size = {channels}."
-            )
-        if input._array.ndim >= 2:
-            weight = _F.reshape(weight, (channels,) + (1,) * (input._array.ndim - 2))
-    elif weight._array.ndim:
-        weight = _F.reshape(weight, ())
-    return _F.where(_F.gt(input, 0), input, _F.mul(input, weight))
+    try:
+        if weight._array.size != 1:
+            channels = (input._array.shape[1] if input._array.ndim >= 2
+                        else input._array.shape[0] if input._array.ndim else 1)
+            if weight._array.size != channels:
+                raise RuntimeError(
+                    "Mismatch of parameter numbers and input channel size. Found parameter numbers = "
+                    f"{weight._array.size} "
+                    f"and channel size = {channels}."
+                )
+            if input._array.ndim >= 2:
+                weight = _F.reshape(weight, (channels,) + (1,) * (input._array.ndim - 2))
+        elif weight._array.ndim:
+            weight = _F.reshape(weight, ())
+        return _F.where(_F.gt(input, 0), input, _F.mul(input, weight))
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "prelu", "input weight", input, weight)
 
 
 def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False, inplace=False):
@@ -1367,7 +1488,10 @@ def softmax(input, dim=None, _stacklevel=3, dtype=None):
     >>> softmax(dtorch.tensor([[0., 0.]]), dim=1)
     tensor([[0.5000, 0.5000]])
     """
-    return _F.softmax(input, dim, dtype=dtype)
+    try:
+        return _F.softmax(input, dim, dtype=dtype)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "softmax", "input", input)
 
 
 def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
@@ -1377,7 +1501,10 @@ def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
     >>> log_softmax(dtorch.tensor([0., 0.]), dim=0)
     tensor([-0.6931, -0.6931])
     """
-    return _F.log_softmax(input, dim, dtype=dtype)
+    try:
+        return _F.log_softmax(input, dim, dtype=dtype)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "log_softmax", "input", input)
 
 
 def softmin(input, dim=None, _stacklevel=3, dtype=None):
@@ -1387,7 +1514,10 @@ def softmin(input, dim=None, _stacklevel=3, dtype=None):
     >>> softmin(dtorch.tensor([0., 0.]), dim=0)
     tensor([0.5000, 0.5000])
     """
-    return _F._softmax_like(_nn.Softmax, "softmin", _F.neg(input), dim, dtype)
+    try:
+        return _F._softmax_like(_nn.Softmax, "softmin", _F.neg(input), dim, dtype)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "softmin", "input", input)
 
 
 def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
@@ -1397,8 +1527,11 @@ def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
     >>> normalize(dtorch.tensor([[3., 4.]]))
     tensor([[0.6000, 0.8000]])
     """
-    norm = _F.clamp(_F.norm(input, p, dim, keepdim=True), min=eps)
-    return _F.div(input, norm)
+    try:
+        norm = _F.clamp(_F.norm(input, p, dim, keepdim=True), min=eps)
+        return _F.div(input, norm)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "normalize", "input", input)
 
 
 def cosine_similarity(x1, x2, dim=1, eps=1e-8):
@@ -1408,9 +1541,12 @@ def cosine_similarity(x1, x2, dim=1, eps=1e-8):
     >>> cosine_similarity(dtorch.tensor([[1., 0.]]), dtorch.tensor([[1., 0.]]))
     tensor([1.])
     """
-    dot = _F.sum(_F.mul(x1, x2), dim)
-    norms = _F.mul(_F.norm(x1, 2, dim), _F.norm(x2, 2, dim))
-    return _F.div(dot, _F.clamp(norms, min=eps))
+    try:
+        dot = _F.sum(_F.mul(x1, x2), dim)
+        norms = _F.mul(_F.norm(x1, 2, dim), _F.norm(x2, 2, dim))
+        return _F.div(dot, _F.clamp(norms, min=eps))
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "cosine_similarity", "x1 x2", x1, x2)
 
 
 # ======================================================================================================================
@@ -1428,49 +1564,54 @@ def pad(input, pad, mode="constant", value=None):
     >>> pad(dtorch.tensor([[1., 2.]]), (1, 1), mode='reflect')
     tensor([[2., 1., 2., 1.]])
     """
-    pad = tuple(int(p) for p in pad)
-    ndim = input._array.ndim
-    if len(pad) % 2:
-        raise RuntimeError("Padding length must be divisible by 2")
-    if len(pad) // 2 > ndim:
-        raise RuntimeError(
-            f"Padding length should be less than or equal to two times the input dimension but got padding length "
-            f"{len(pad)} and input of dimension {ndim}"
-        )
-    pads = [(0, 0)] * ndim
-    for i in range(len(pad) // 2):
-        pads[ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
-    pads = tuple(pads)
-    if mode == "constant":
-        for axis, (before, after) in enumerate(pads):
-            if input._array.shape[axis] + before + after < 0:
-                raise RuntimeError(
-                    f"The input size {input._array.shape[axis]}, plus negative padding {before} and {after} resulted "
-                    f"in a negative output size, which is invalid. Check dimension {axis} of your input."
-                )
-        return _nn.ConstantPad.apply(input, pads=pads, value=0.0 if value is None else value)
-    if mode not in ("reflect", "replicate", "circular"):
-        raise NotImplementedError(f"Unsupported padding mode: {mode}")
-    if value is not None and value != 0:
-        raise ValueError(f"Padding mode \"{mode}\" doesn't take in value argument")
-    n = len(pad) // 2
-    if ndim not in (n + 1, n + 2):
-        raise NotImplementedError(
-            f"Only 2D, 3D, 4D, 5D padding with non-constant padding are supported for now (got a {ndim}D input and "
-            f"{n} padded dimensions in mode '{mode}')"
-        )
-    for axis, (before, after) in enumerate(pads):
-        size = input._array.shape[axis]
-        if before < 0 or after < 0:
-            raise RuntimeError(f"negative padding is only supported in constant mode, got {pad}")
-        if mode == "reflect" and (before >= size or after >= size) and (before or after):
+    try:
+        pad = tuple(int(p) for p in pad)
+        ndim = input._array.ndim
+        if len(pad) % 2:
+            raise RuntimeError("Padding length must be divisible by 2")
+        if len(pad) // 2 > ndim:
             raise RuntimeError(
-                f"Argument #4: Padding size should be less than the corresponding input dimension, but got: padding "
-                f"({before}, {after}) at dimension {axis} of input {_shape_text(input)}"
+                f"Padding length should be less than or equal to two times the input dimension but got padding length "
+                f"{len(pad)} and input of dimension {ndim}"
             )
-        if mode == "circular" and (before > size or after > size):
-            raise RuntimeError("Padding value causes wrapping around more than once.")
-    return _nn.IndexPad.apply(input, pads=pads, mode=mode)
+        pads = [(0, 0)] * ndim
+        for i in range(len(pad) // 2):
+            pads[ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
+        pads = tuple(pads)
+        if mode == "constant":
+            for axis, (before, after) in enumerate(pads):
+                if input._array.shape[axis] + before + after < 0:
+                    raise RuntimeError(
+                        f"The input size {input._array.shape[axis]}, plus negative padding {before} and "
+                        f"{after} resulted "
+                        f"in a negative output size, which is invalid. Check dimension {axis} of your input."
+                    )
+            return _nn.ConstantPad.apply(input, pads=pads, value=0.0 if value is None else value)
+        if mode not in ("reflect", "replicate", "circular"):
+            raise NotImplementedError(f"Unsupported padding mode: {mode}")
+        if value is not None and value != 0:
+            raise ValueError(f"Padding mode \"{mode}\" doesn't take in value argument")
+        n = len(pad) // 2
+        if ndim not in (n + 1, n + 2):
+            raise NotImplementedError(
+                f"Only 2D, 3D, 4D, 5D padding with non-constant padding are supported for now (got a {ndim}D input and "
+                f"{n} padded dimensions in mode '{mode}')"
+            )
+        for axis, (before, after) in enumerate(pads):
+            size = input._array.shape[axis]
+            if before < 0 or after < 0:
+                raise RuntimeError(f"negative padding is only supported in constant mode, got {pad}")
+            if mode == "reflect" and (before >= size or after >= size) and (before or after):
+                raise RuntimeError(
+                    "Argument #4: Padding size should be less than the corresponding input dimension, "
+                    "but got: padding "
+                    f"({before}, {after}) at dimension {axis} of input {_shape_text(input)}"
+                )
+            if mode == "circular" and (before > size or after > size):
+                raise RuntimeError("Padding value causes wrapping around more than once.")
+        return _nn.IndexPad.apply(input, pads=pads, mode=mode)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "pad", "input", input)
 
 
 def one_hot(tensor, num_classes=-1):
@@ -1481,20 +1622,23 @@ def one_hot(tensor, num_classes=-1):
     tensor([[1, 0, 0],
             [0, 0, 1]])
     """
-    data = tensor._array
-    if data.dtype != np.int64:
-        raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
-    xp = _backend.xp_of(data)
-    if num_classes == -1:
-        if data.size == 0:
-            raise RuntimeError("Can not infer total number of classes from empty tensor.")
-        num_classes = int(data.max()) + 1
-    if data.size:
-        if int(data.min()) < 0:
-            raise RuntimeError("Class values must be non-negative.")
-        if int(data.max()) >= num_classes:
-            raise RuntimeError("Class values must be smaller than num_classes.")
-    return _new((data[..., None] == xp.arange(num_classes)).astype(np.int64), None)
+    try:
+        data = tensor._array
+        if data.dtype != np.int64:
+            raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
+        xp = _backend.xp_of(data)
+        if num_classes == -1:
+            if data.size == 0:
+                raise RuntimeError("Can not infer total number of classes from empty tensor.")
+            num_classes = int(data.max()) + 1
+        if data.size:
+            if int(data.min()) < 0:
+                raise RuntimeError("Class values must be non-negative.")
+            if int(data.max()) >= num_classes:
+                raise RuntimeError("Class values must be smaller than num_classes.")
+        return _new((data[..., None] == xp.arange(num_classes)).astype(np.int64), None)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "one_hot", "input", tensor)
 
 
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
@@ -1514,53 +1658,58 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     >>> scaled_dot_product_attention(q, q, q, is_causal=True).shape
     dtorch.Size([2, 4, 5, 8])
     """
-    if _AUTOCAST.active or query._array.dtype is _BFLOAT16 and not _AUTOCAST.inner:
-        return _F._lower_precision(
-            lambda q, k, v: scaled_dot_product_attention(q, k, v, attn_mask, dropout_p, is_causal, scale, enable_gqa),
-            (query, key, value))
-    if is_causal and attn_mask is not None:
-        raise RuntimeError("_scaled_dot_product_attention: Explicit attn_mask should not be set when is_causal=True")
-    if query._array.shape[-1] != key._array.shape[-1]:
-        raise RuntimeError(
-            f"scaled_dot_product_attention: query and key must have the same embedding size, got query "
-            f"{_shape_text(query)} and key {_shape_text(key)}"
-        )
-    if enable_gqa and query._array.ndim >= 3 and key._array.shape[-3] != query._array.shape[-3]:
-        repeats = query._array.shape[-3] // key._array.shape[-3]
-        key, value = _repeat_heads(key, repeats), _repeat_heads(value, repeats)
-    scale = 1.0 / math.sqrt(query._array.shape[-1]) if scale is None else float(scale)
-    dtype = query._array.dtype
-    if key._array.dtype != dtype or value._array.dtype != dtype:
-        raise RuntimeError(
-            f"Expected query, key, and value to have the same dtype, but got query.dtype: {query.dtype} key.dtype: "
-            f"{key.dtype} and value.dtype: {value.dtype} instead."
-        )
-    if attn_mask is not None:
-        if attn_mask._array.dtype.kind == "f" and attn_mask._array.dtype != dtype:
-            attn_mask = _F._cast(attn_mask, dtype)
-        elif attn_mask._array.dtype.kind != "f" and attn_mask._array.dtype != np.bool_:
-            raise RuntimeError(f"Expected attn_mask dtype to be bool or float or to match query dtype, but got "
-                               f"attn_mask.dtype: {attn_mask.dtype}")
-    dropout_mask = None
-    if dropout_p > 0.0:
-        _check_p(dropout_p)
-        batch = np.broadcast_shapes(query._array.shape[:-2], key._array.shape[:-2])
-        shape = batch + (query._array.shape[-2], key._array.shape[-2])
-        if attn_mask is not None:
-            shape = np.broadcast_shapes(shape, attn_mask._array.shape)
-        if dropout_p == 1.0:
-            dropout_mask = _new(_backend.xp_of(query._array).zeros(shape, dtype=dtype), None)
-        else:
-            dropout_mask = _dropout_mask(query, dropout_p, shape)
     try:
-        return _nn.ScaledDotProductAttention.apply(query, key, value, attn_mask, dropout_mask, scale=scale,
-                                                   is_causal=bool(is_causal))
-    except ValueError as error:
-        raise RuntimeError(
-            f"scaled_dot_product_attention: shapes do not broadcast: query {_shape_text(query)}, key "
-            f"{_shape_text(key)}, value {_shape_text(value)}"
-            + ("" if attn_mask is None else f", attn_mask {_shape_text(attn_mask)}") + f" ({error})"
-        ) from None
+        if _AUTOCAST.active or query._array.dtype is _BFLOAT16 and not _AUTOCAST.inner:
+            return _F._lower_precision(
+                lambda q, k, v: scaled_dot_product_attention(q, k, v, attn_mask, dropout_p, is_causal, scale,
+                                                             enable_gqa),
+                (query, key, value))
+        if is_causal and attn_mask is not None:
+            raise RuntimeError("_scaled_dot_product_attention: Explicit attn_mask should not be set "
+                               "when is_causal=True")
+        if query._array.shape[-1] != key._array.shape[-1]:
+            raise RuntimeError(
+                f"scaled_dot_product_attention: query and key must have the same embedding size, got query "
+                f"{_shape_text(query)} and key {_shape_text(key)}"
+            )
+        if enable_gqa and query._array.ndim >= 3 and key._array.shape[-3] != query._array.shape[-3]:
+            repeats = query._array.shape[-3] // key._array.shape[-3]
+            key, value = _repeat_heads(key, repeats), _repeat_heads(value, repeats)
+        scale = 1.0 / math.sqrt(query._array.shape[-1]) if scale is None else float(scale)
+        dtype = query._array.dtype
+        if key._array.dtype != dtype or value._array.dtype != dtype:
+            raise RuntimeError(
+                f"Expected query, key, and value to have the same dtype, but got query.dtype: {query.dtype} key.dtype: "
+                f"{key.dtype} and value.dtype: {value.dtype} instead."
+            )
+        if attn_mask is not None:
+            if attn_mask._array.dtype.kind == "f" and attn_mask._array.dtype != dtype:
+                attn_mask = _F._cast(attn_mask, dtype)
+            elif attn_mask._array.dtype.kind != "f" and attn_mask._array.dtype != np.bool_:
+                raise RuntimeError(f"Expected attn_mask dtype to be bool or float or to match query dtype, but got "
+                                   f"attn_mask.dtype: {attn_mask.dtype}")
+        dropout_mask = None
+        if dropout_p > 0.0:
+            _check_p(dropout_p)
+            batch = np.broadcast_shapes(query._array.shape[:-2], key._array.shape[:-2])
+            shape = batch + (query._array.shape[-2], key._array.shape[-2])
+            if attn_mask is not None:
+                shape = np.broadcast_shapes(shape, attn_mask._array.shape)
+            if dropout_p == 1.0:
+                dropout_mask = _new(_backend.xp_of(query._array).zeros(shape, dtype=dtype), None)
+            else:
+                dropout_mask = _dropout_mask(query, dropout_p, shape)
+        try:
+            return _nn.ScaledDotProductAttention.apply(query, key, value, attn_mask, dropout_mask, scale=scale,
+                                                       is_causal=bool(is_causal))
+        except ValueError as error:
+            raise RuntimeError(
+                f"scaled_dot_product_attention: shapes do not broadcast: query {_shape_text(query)}, key "
+                f"{_shape_text(key)}, value {_shape_text(value)}"
+                + ("" if attn_mask is None else f", attn_mask {_shape_text(attn_mask)}") + f" ({error})"
+            ) from None
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "scaled_dot_product_attention", "query key value attn_mask", query, key, value, attn_mask)
 
 
 def _repeat_heads(t_, repeats):
@@ -1646,8 +1795,12 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
     >>> mse_loss(dtorch.tensor([1., 2.]), dtorch.tensor([1., 4.]))
     tensor(2.)
     """
-    reduction = _legacy_reduction(size_average, reduce, reduction)
-    return _pointwise_loss("mse", input, target, reduction, 0.0, weight, True)
+    try:
+        reduction = _legacy_reduction(size_average, reduce, reduction)
+        return _pointwise_loss("mse", input, target, reduction, 0.0, weight, True)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "mse_loss", "input target size_average reduce reduction weight",
+                      input, target, size_average, reduce, reduction, weight)
 
 
 def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
@@ -1657,8 +1810,12 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", wei
     >>> l1_loss(dtorch.tensor([1., 2.]), dtorch.tensor([1., 4.]))
     tensor(1.)
     """
-    reduction = _legacy_reduction(size_average, reduce, reduction)
-    return _pointwise_loss("l1", input, target, reduction, 0.0, weight, True)
+    try:
+        reduction = _legacy_reduction(size_average, reduce, reduction)
+        return _pointwise_loss("l1", input, target, reduction, 0.0, weight, True)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "l1_loss", "input target size_average reduce reduction weight",
+                      input, target, size_average, reduce, reduction, weight)
 
 
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
@@ -1668,10 +1825,13 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
     >>> smooth_l1_loss(dtorch.tensor([0., 3.]), dtorch.tensor([0.5, 0.]), reduction='sum')
     tensor(2.6250)
     """
-    reduction = _legacy_reduction(size_average, reduce, reduction)
-    if beta < 0:
-        raise RuntimeError("smooth_l1_loss does not support negative values for beta.")
-    return _pointwise_loss("smooth_l1", input, target, reduction, float(beta), None, False)
+    try:
+        reduction = _legacy_reduction(size_average, reduce, reduction)
+        if beta < 0:
+            raise RuntimeError("smooth_l1_loss does not support negative values for beta.")
+        return _pointwise_loss("smooth_l1", input, target, reduction, float(beta), None, False)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "smooth_l1_loss", "input target", input, target)
 
 
 def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
@@ -1681,9 +1841,13 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
     >>> huber_loss(dtorch.tensor([0., 3.]), dtorch.tensor([0.5, 0.]), reduction='sum')
     tensor(2.6250)
     """
-    if delta <= 0:
-        raise RuntimeError("huber_loss does not support non-positive values for delta.")
-    return _pointwise_loss("huber", input, target, reduction, float(delta), weight, False)
+    try:
+        if delta <= 0:
+            raise RuntimeError("huber_loss does not support non-positive values for delta.")
+        return _pointwise_loss("huber", input, target, reduction, float(delta), weight, False)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "huber_loss", "input target reduction delta weight",
+                      input, target, reduction, delta, weight)
 
 
 def _class_axis(input, name):
@@ -1759,41 +1923,45 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     >>> cross_entropy(dtorch.zeros(2, 4), dtorch.tensor([1, 3]))
     tensor(1.3863)
     """
-    reduction = _legacy_reduction(size_average, reduce, reduction)
-    _check_reduction(reduction)
-    if _AUTOCAST.active:  # float32 under autocast (CPU and CUDA), as PyTorch
-        input, target, weight = _F._autocast_float32((input, _as_operand(target, input), weight))
-    if input._array.dtype is _BFLOAT16:  # computed in float32, rounded once (PyTorch's CPU kernel)
-        return _F._tensors_in_float32(
-            lambda x, t, w: cross_entropy(x, t, w, None, ignore_index, None, reduction, label_smoothing),
-            (input, target, weight))
-    _F._check_float(input, "log_softmax")
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
-    axis = _class_axis(input, "cross_entropy")
-    target = _as_operand(target, input)
-    c = input._array.shape[axis]
-    # as PyTorch: a target of the input's shape holds class probabilities, any other one class indices
-    probabilities = target._array.shape == input._array.shape
-    if probabilities:
-        if target._array.dtype.kind != "f":
-            raise RuntimeError(
-                f"Expected floating point type for target with class probabilities, got {_F._scalar_type_name(target)}"
-            )
-        if ignore_index != -100:
-            raise RuntimeError("ignore_index is not supported for floating point target")
-        _check_class_weight(weight, c, "cross_entropy: ")
-        if target._array.dtype != input._array.dtype:
-            target = _F._cast(target, input._array.dtype)
-    else:
-        target = _unbatched_target(input, target, axis)
-        _check_class_target(input, target, axis)
-        _check_class_weight(weight, c)
-        _check_labels(target, ignore_index, c)
-    _same_dtype("cross_entropy", input, weight)
-    return _loss.CrossEntropy.apply(input, target, weight, axis=axis, probabilities=probabilities,
-                                    ignore_index=int(ignore_index), reduction=reduction,
-                                    label_smoothing=float(label_smoothing))
+    try:
+        reduction = _legacy_reduction(size_average, reduce, reduction)
+        _check_reduction(reduction)
+        if _AUTOCAST.active:  # float32 under autocast (CPU and CUDA), as PyTorch
+            input, target, weight = _F._autocast_float32((input, _as_operand(target, input), weight))
+        if input._array.dtype is _BFLOAT16:  # computed in float32, rounded once (PyTorch's CPU kernel)
+            return _F._tensors_in_float32(
+                lambda x, t, w: cross_entropy(x, t, w, None, ignore_index, None, reduction, label_smoothing),
+                (input, target, weight))
+        _F._check_float(input, "log_softmax")
+        if not 0.0 <= label_smoothing <= 1.0:
+            raise ValueError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
+        axis = _class_axis(input, "cross_entropy")
+        target = _as_operand(target, input)
+        c = input._array.shape[axis]
+        # as PyTorch: a target of the input's shape holds class probabilities, any other one class indices
+        probabilities = target._array.shape == input._array.shape
+        if probabilities:
+            if target._array.dtype.kind != "f":
+                raise RuntimeError(
+                    "Expected floating point type for target with class probabilities, got "
+                    f"{_F._scalar_type_name(target)}"
+                )
+            if ignore_index != -100:
+                raise RuntimeError("ignore_index is not supported for floating point target")
+            _check_class_weight(weight, c, "cross_entropy: ")
+            if target._array.dtype != input._array.dtype:
+                target = _F._cast(target, input._array.dtype)
+        else:
+            target = _unbatched_target(input, target, axis)
+            _check_class_target(input, target, axis)
+            _check_class_weight(weight, c)
+            _check_labels(target, ignore_index, c)
+        _same_dtype("cross_entropy", input, weight)
+        return _loss.CrossEntropy.apply(input, target, weight, axis=axis, probabilities=probabilities,
+                                        ignore_index=int(ignore_index), reduction=reduction,
+                                        label_smoothing=float(label_smoothing))
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "cross_entropy_loss", "input target weight", input, target, weight)
 
 
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
@@ -1803,22 +1971,25 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     >>> nll_loss(dtorch.tensor([[-1., -2.]]), dtorch.tensor([1]))
     tensor(2.)
     """
-    reduction = _legacy_reduction(size_average, reduce, reduction)
-    _check_reduction(reduction)
-    if _AUTOCAST.active:  # float32 under autocast (CPU and CUDA), as PyTorch
-        input, weight = _F._autocast_float32((input, weight))
-    if input._array.dtype is _BFLOAT16:  # computed in float32, rounded once (PyTorch's CPU kernel)
-        return _F._tensors_in_float32(
-            lambda x, w: nll_loss(x, target, w, None, ignore_index, None, reduction), (input, weight))
-    axis = _class_axis(input, "nll_loss")
-    _F._check_float(input, "nll_loss")
-    target = _unbatched_target(input, _as_operand(target, input), axis)
-    _check_class_target(input, target, axis)
-    _check_class_weight(weight, input._array.shape[axis])
-    _check_labels(target, ignore_index, input._array.shape[axis])
-    _same_dtype("nll_loss", input, weight)
-    return _loss.NLLLoss.apply(input, target, weight, axis=axis, ignore_index=int(ignore_index),
-                               reduction=reduction)
+    try:
+        reduction = _legacy_reduction(size_average, reduce, reduction)
+        _check_reduction(reduction)
+        if _AUTOCAST.active:  # float32 under autocast (CPU and CUDA), as PyTorch
+            input, weight = _F._autocast_float32((input, weight))
+        if input._array.dtype is _BFLOAT16:  # computed in float32, rounded once (PyTorch's CPU kernel)
+            return _F._tensors_in_float32(
+                lambda x, w: nll_loss(x, target, w, None, ignore_index, None, reduction), (input, weight))
+        axis = _class_axis(input, "nll_loss")
+        _F._check_float(input, "nll_loss")
+        target = _unbatched_target(input, _as_operand(target, input), axis)
+        _check_class_target(input, target, axis)
+        _check_class_weight(weight, input._array.shape[axis])
+        _check_labels(target, ignore_index, input._array.shape[axis])
+        _same_dtype("nll_loss", input, weight)
+        return _loss.NLLLoss.apply(input, target, weight, axis=axis, ignore_index=int(ignore_index),
+                                   reduction=reduction)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "nll_loss_nd", "input target weight", input, target, weight)
 
 
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
@@ -1828,23 +1999,26 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     >>> binary_cross_entropy(dtorch.tensor([0.5]), dtorch.tensor([1.]))
     tensor(0.6931)
     """
-    reduction = _legacy_reduction(size_average, reduce, reduction)
-    _check_reduction(reduction)
-    target = _as_operand(target, input)
-    if _AUTOCAST.active:  # float32 under autocast (CPU and CUDA), as PyTorch
-        input, target, weight = _F._autocast_float32((input, target, weight))
-    if tuple(target._array.shape) != tuple(input._array.shape):
-        raise ValueError(
-            f"Using a target size ({Size(target.shape)}) that is different to the input size ({Size(input.shape)}) "
-            "is deprecated. Please ensure they have the same size."
-        )
-    data = input._array
-    if data.size and (float(data.min()) < 0 or float(data.max()) > 1):
-        raise RuntimeError("all elements of input should be between 0 and 1")
-    input, target = _promote(input, target)
-    if weight is not None:
-        weight = _F._cast(_as_operand(weight, input), input._array.dtype)
-    return _loss.BinaryCrossEntropy.apply(input, target, weight, reduction=reduction)
+    try:
+        reduction = _legacy_reduction(size_average, reduce, reduction)
+        _check_reduction(reduction)
+        target = _as_operand(target, input)
+        if _AUTOCAST.active:  # float32 under autocast (CPU and CUDA), as PyTorch
+            input, target, weight = _F._autocast_float32((input, target, weight))
+        if tuple(target._array.shape) != tuple(input._array.shape):
+            raise ValueError(
+                f"Using a target size ({Size(target.shape)}) that is different to the input size ({Size(input.shape)}) "
+                "is deprecated. Please ensure they have the same size."
+            )
+        data = input._array
+        if data.size and (float(data.min()) < 0 or float(data.max()) > 1):
+            raise RuntimeError("all elements of input should be between 0 and 1")
+        input, target = _promote(input, target)
+        if weight is not None:
+            weight = _F._cast(_as_operand(weight, input), input._array.dtype)
+        return _loss.BinaryCrossEntropy.apply(input, target, weight, reduction=reduction)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "binary_cross_entropy", "input target weight", input, target, weight)
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None, reduction="mean",
@@ -1860,27 +2034,30 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     >>> binary_cross_entropy_with_logits(dtorch.tensor([0.]), dtorch.tensor([1.]))
     tensor(0.6931)
     """
-    reduction = _legacy_reduction(size_average, reduce, reduction)
-    _check_reduction(reduction)
-    target = _as_operand(target, input)
-    if _AUTOCAST.active:  # float32 under autocast (CPU and CUDA), as PyTorch
-        input, target, weight, pos_weight = _F._autocast_float32((input, target, weight, pos_weight))
-    if tuple(target._array.shape) != tuple(input._array.shape):
-        raise ValueError(
-            f"Target size ({Size(target.shape)}) must be the same as input size ({Size(input.shape)})"
-        )
-    input, target = _promote(input, target)
-    for name, value in (("weight", weight), ("pos_weight", pos_weight)):
-        if isinstance(value, Tensor) and value.requires_grad and _grad_state["enabled"]:
-            raise RuntimeError(
-                f"The function 'binary_cross_entropy_with_logits' is not differentiable with respect to argument "
-                f"'{name}'. This input cannot have requires_grad True."
+    try:
+        reduction = _legacy_reduction(size_average, reduce, reduction)
+        _check_reduction(reduction)
+        target = _as_operand(target, input)
+        if _AUTOCAST.active:  # float32 under autocast (CPU and CUDA), as PyTorch
+            input, target, weight, pos_weight = _F._autocast_float32((input, target, weight, pos_weight))
+        if tuple(target._array.shape) != tuple(input._array.shape):
+            raise ValueError(
+                f"Target size ({Size(target.shape)}) must be the same as input size ({Size(input.shape)})"
             )
-    if weight is not None:
-        weight = _F._cast(_as_operand(weight, input), input._array.dtype)
-    if pos_weight is not None:
-        pos_weight = _F._cast(_as_operand(pos_weight, input), input._array.dtype)
-    return _loss.BinaryCrossEntropyWithLogits.apply(input, target, weight, pos_weight, reduction=reduction)
+        input, target = _promote(input, target)
+        for name, value in (("weight", weight), ("pos_weight", pos_weight)):
+            if isinstance(value, Tensor) and value.requires_grad and _grad_state["enabled"]:
+                raise RuntimeError(
+                    f"The function 'binary_cross_entropy_with_logits' is not differentiable with respect to argument "
+                    f"'{name}'. This input cannot have requires_grad True."
+                )
+        if weight is not None:
+            weight = _F._cast(_as_operand(weight, input), input._array.dtype)
+        if pos_weight is not None:
+            pos_weight = _F._cast(_as_operand(pos_weight, input), input._array.dtype)
+        return _loss.BinaryCrossEntropyWithLogits.apply(input, target, weight, pos_weight, reduction=reduction)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "binary_cross_entropy_with_logits", "input target weight", input, target, weight)
 
 
 def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
@@ -1897,19 +2074,22 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
     >>> kl_div(dtorch.tensor([[0., 0.]]), dtorch.tensor([[1., 0.]]), reduction='batchmean')
     tensor(0.)
     """
-    if size_average is not None or reduce is not None:
-        reduction = _legacy_reduction(size_average, reduce, reduction)
-    elif reduction == "mean":
-        _warn(
-            "reduction: 'mean' divides the total loss by both the batch size and the support size.'batchmean' "
-            "divides only by the batch size, and aligns with the KL div math definition.'mean' will be changed to "
-            "behave the same as 'batchmean' in the next major release.",
-        )
-    _check_reduction(reduction, _REDUCTIONS + ("batchmean",))
-    if _AUTOCAST.active:  # float32 under autocast (CPU and CUDA), as PyTorch
-        input, target = _F._autocast_float32((input, _as_operand(target, input)))
-    input, target = _promote(input, target)
-    return _loss.KLDiv.apply(input, target, reduction=reduction, log_target=bool(log_target))
+    try:
+        if size_average is not None or reduce is not None:
+            reduction = _legacy_reduction(size_average, reduce, reduction)
+        elif reduction == "mean":
+            _warn(
+                "reduction: 'mean' divides the total loss by both the batch size and the support size.'batchmean' "
+                "divides only by the batch size, and aligns with the KL div math definition.'mean' will be changed to "
+                "behave the same as 'batchmean' in the next major release.",
+            )
+        _check_reduction(reduction, _REDUCTIONS + ("batchmean",))
+        if _AUTOCAST.active:  # float32 under autocast (CPU and CUDA), as PyTorch
+            input, target = _F._autocast_float32((input, _as_operand(target, input)))
+        input, target = _promote(input, target)
+        return _loss.KLDiv.apply(input, target, reduction=reduction, log_target=bool(log_target))
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "kl_div", "input target", input, target)
 
 
 
@@ -1930,7 +2110,10 @@ def pairwise_distance(x1, x2, p=2.0, eps=1e-06, keepdim=False):
     >>> pairwise_distance(dtorch.tensor([[3., 0.]]), dtorch.tensor([[0., 4.]]), eps=0.0)
     tensor([5.])
     """
-    return _F.norm(_F.add(_F.sub(x1, x2), eps), p, -1, keepdim)
+    try:
+        return _F.norm(_F.add(_F.sub(x1, x2), eps), p, -1, keepdim)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "pairwise_distance", "x1 x2", x1, x2)
 
 
 def poisson_nll_loss(input, target, log_input=True, full=False, size_average=None, eps=1e-08, reduce=None,
@@ -1942,16 +2125,19 @@ def poisson_nll_loss(input, target, log_input=True, full=False, size_average=Non
     >>> poisson_nll_loss(dtorch.tensor([0.]), dtorch.tensor([1.]))
     tensor(1.)
     """
-    reduction = _legacy_reduction(size_average, reduce, reduction)
-    if log_input:
-        loss = _F.sub(_F.exp(input), _F.mul(target, input))
-    else:
-        loss = _F.sub(input, _F.mul(target, _F.log(_F.add(input, eps))))
-    if full:
-        safe = _F.where(_F.gt(target, 1), target, 1.0)
-        stirling = _F.add(_F.sub(_F.mul(safe, _F.log(safe)), safe), _F.mul(_F.log(_F.mul(safe, 2 * math.pi)), 0.5))
-        loss = _F.add(loss, _F.where(_F.gt(target, 1), stirling, 0.0))
-    return _reduce_loss(loss, reduction)
+    try:
+        reduction = _legacy_reduction(size_average, reduce, reduction)
+        if log_input:
+            loss = _F.sub(_F.exp(input), _F.mul(target, input))
+        else:
+            loss = _F.sub(input, _F.mul(target, _F.log(_F.add(input, eps))))
+        if full:
+            safe = _F.where(_F.gt(target, 1), target, 1.0)
+            stirling = _F.add(_F.sub(_F.mul(safe, _F.log(safe)), safe), _F.mul(_F.log(_F.mul(safe, 2 * math.pi)), 0.5))
+            loss = _F.add(loss, _F.where(_F.gt(target, 1), stirling, 0.0))
+        return _reduce_loss(loss, reduction)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "poisson_nll_loss", "input target", input, target)
 
 
 def gaussian_nll_loss(input, target, var, full=False, eps=1e-06, reduction="mean"):
@@ -1962,24 +2148,28 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-06, reduction="mean
     >>> gaussian_nll_loss(dtorch.tensor([1.]), dtorch.tensor([1.]), dtorch.tensor([1.]))
     tensor(0.)
     """
-    if not isinstance(var, Tensor):
-        var = _new(_backend.xp_of(input._array).full(input._array.shape, float(var), dtype=input._array.dtype), None)
-    if tuple(var.shape) != tuple(input.shape):
-        if tuple(input.shape[:-1]) == tuple(var.shape):
-            var = _F.unsqueeze(var, -1)
-        elif not (tuple(input.shape[:-1]) == tuple(var.shape[:-1]) and var.shape[-1] == 1):
-            raise ValueError("var is of incorrect size")
-    _check_reduction(reduction)
-    if bool((var._array < 0).any()):
-        raise ValueError("var has negative entry/entries")
-    # clamp the value only: the gradient reaches var as if unclamped (PyTorch clamps in place under no_grad)
-    raised = _new(_backend.xp_of(var._array).maximum(var._array, eps) - var._array, None)
-    var = _F.add(var, raised)
-    diff = _F.sub(input, target)
-    loss = _F.mul(_F.add(_F.log(var), _F.div(_F.mul(diff, diff), var)), 0.5)
-    if full:
-        loss = _F.add(loss, 0.5 * math.log(2 * math.pi))
-    return _reduce_loss(loss, reduction)
+    try:
+        if not isinstance(var, Tensor):
+            var = _new(_backend.xp_of(input._array).full(input._array.shape, float(var), dtype=input._array.dtype),
+                       None)
+        if tuple(var.shape) != tuple(input.shape):
+            if tuple(input.shape[:-1]) == tuple(var.shape):
+                var = _F.unsqueeze(var, -1)
+            elif not (tuple(input.shape[:-1]) == tuple(var.shape[:-1]) and var.shape[-1] == 1):
+                raise ValueError("var is of incorrect size")
+        _check_reduction(reduction)
+        if bool((var._array < 0).any()):
+            raise ValueError("var has negative entry/entries")
+        # clamp the value only: the gradient reaches var as if unclamped (PyTorch clamps in place under no_grad)
+        raised = _new(_backend.xp_of(var._array).maximum(var._array, eps) - var._array, None)
+        var = _F.add(var, raised)
+        diff = _F.sub(input, target)
+        loss = _F.mul(_F.add(_F.log(var), _F.div(_F.mul(diff, diff), var)), 0.5)
+        if full:
+            loss = _F.add(loss, 0.5 * math.log(2 * math.pi))
+        return _reduce_loss(loss, reduction)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "gaussian_nll_loss", "input target var", input, target, var)
 
 
 def margin_ranking_loss(input1, input2, target, margin=0, size_average=None, reduce=None, reduction="mean"):
@@ -1989,9 +2179,12 @@ def margin_ranking_loss(input1, input2, target, margin=0, size_average=None, red
     >>> margin_ranking_loss(dtorch.tensor([1.]), dtorch.tensor([2.]), dtorch.tensor([1.]))
     tensor(1.)
     """
-    reduction = _legacy_reduction(size_average, reduce, reduction)
-    loss = _F.clamp(_F.add(_F.mul(_F.neg(target), _F.sub(input1, input2)), float(margin)), min=0.0)
-    return _reduce_loss(loss, reduction)
+    try:
+        reduction = _legacy_reduction(size_average, reduce, reduction)
+        loss = _F.clamp(_F.add(_F.mul(_F.neg(target), _F.sub(input1, input2)), float(margin)), min=0.0)
+        return _reduce_loss(loss, reduction)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "margin_ranking_loss", "input1 input2 target", input1, input2, target)
 
 
 def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
@@ -2001,8 +2194,11 @@ def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="m
     >>> soft_margin_loss(dtorch.tensor([0.]), dtorch.tensor([1.]))
     tensor(0.6931)
     """
-    reduction = _legacy_reduction(size_average, reduce, reduction)
-    return _reduce_loss(_F.softplus(_F.neg(_F.mul(target, input))), reduction)
+    try:
+        reduction = _legacy_reduction(size_average, reduce, reduction)
+        return _reduce_loss(_F.softplus(_F.neg(_F.mul(target, input))), reduction)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "soft_margin_loss", "input target", input, target)
 
 
 def hinge_embedding_loss(input, target, margin=1.0, size_average=None, reduce=None, reduction="mean"):
@@ -2025,16 +2221,19 @@ def cosine_embedding_loss(input1, input2, target, margin=0, size_average=None, r
     >>> cosine_embedding_loss(dtorch.tensor([[1., 0.]]), dtorch.tensor([[1., 0.]]), dtorch.tensor([1.]))
     tensor(0.)
     """
-    reduction = _legacy_reduction(size_average, reduce, reduction)
-    dim = input1._array.ndim - 1
-    tiny = 1e-12
-    dot = _F.sum(_F.mul(input1, input2), dim)
-    squares = _F.mul(_F.add(_F.sum(_F.mul(input1, input1), dim), tiny),
-                     _F.add(_F.sum(_F.mul(input2, input2), dim), tiny))
-    cos = _F.div(dot, _F.sqrt(squares))
-    positive = _F.where(_F.eq(target, 1), _F.sub(1.0, cos), 0.0)
-    negative = _F.where(_F.eq(target, -1), _F.clamp(_F.sub(cos, float(margin)), min=0.0), 0.0)
-    return _reduce_loss(_F.add(positive, negative), reduction)
+    try:
+        reduction = _legacy_reduction(size_average, reduce, reduction)
+        dim = input1._array.ndim - 1
+        tiny = 1e-12
+        dot = _F.sum(_F.mul(input1, input2), dim)
+        squares = _F.mul(_F.add(_F.sum(_F.mul(input1, input1), dim), tiny),
+                         _F.add(_F.sum(_F.mul(input2, input2), dim), tiny))
+        cos = _F.div(dot, _F.sqrt(squares))
+        positive = _F.where(_F.eq(target, 1), _F.sub(1.0, cos), 0.0)
+        negative = _F.where(_F.eq(target, -1), _F.clamp(_F.sub(cos, float(margin)), min=0.0), 0.0)
+        return _reduce_loss(_F.add(positive, negative), reduction)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "cosine_embedding_loss", "input1 input2 target", input1, input2, target)
 
 
 def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-06, swap=False, size_average=None,
@@ -2046,13 +2245,16 @@ def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-06, 
     >>> triplet_margin_loss(dtorch.zeros(1, 2), dtorch.zeros(1, 2), dtorch.ones(1, 2), margin=0.5)
     tensor(0.)
     """
-    reduction = _legacy_reduction(size_average, reduce, reduction)
-    d_positive = pairwise_distance(anchor, positive, p, eps)
-    d_negative = pairwise_distance(anchor, negative, p, eps)
-    if swap:
-        d_negative = _F.minimum(d_negative, pairwise_distance(positive, negative, p, eps))
-    loss = _F.clamp(_F.add(_F.sub(d_positive, d_negative), float(margin)), min=0.0)
-    return _reduce_loss(loss, reduction)
+    try:
+        reduction = _legacy_reduction(size_average, reduce, reduction)
+        d_positive = pairwise_distance(anchor, positive, p, eps)
+        d_negative = pairwise_distance(anchor, negative, p, eps)
+        if swap:
+            d_negative = _F.minimum(d_negative, pairwise_distance(positive, negative, p, eps))
+        loss = _F.clamp(_F.add(_F.sub(d_positive, d_negative), float(margin)), min=0.0)
+        return _reduce_loss(loss, reduction)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "triplet_margin_loss", "anchor positive negative", anchor, positive, negative)
 
 
 def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
@@ -2145,22 +2347,26 @@ def pixel_shuffle(input, upscale_factor):
     tensor([[[[0., 1.],
               [2., 3.]]]])
     """
-    if input._array.ndim < 3:
-        raise RuntimeError(
-            f"pixel_shuffle expects input to have at least 3 dimensions, but got input with {input._array.ndim} "
-            "dimension(s)"
-        )
-    r = int(upscale_factor)
-    *batch, c, h, w = input._array.shape
-    if r <= 0 or c % (r * r):
-        raise RuntimeError(
-            f"pixel_shuffle expects its input's 'channel' dimension to be divisible by the square of upscale_factor, "
-            f"but input.size(-3)={c} is not divisible by {r * r}"
-        )
-    nb = len(batch)
-    x = _F.reshape(input, (*batch, c // (r * r), r, r, h, w))
-    x = _F.permute(x, (*range(nb), nb, nb + 3, nb + 1, nb + 4, nb + 2))
-    return _F.reshape(x, (*batch, c // (r * r), h * r, w * r))
+    try:
+        if input._array.ndim < 3:
+            raise RuntimeError(
+                f"pixel_shuffle expects input to have at least 3 dimensions, but got input with {input._array.ndim} "
+                "dimension(s)"
+            )
+        r = int(upscale_factor)
+        *batch, c, h, w = input._array.shape
+        if r <= 0 or c % (r * r):
+            raise RuntimeError(
+                "pixel_shuffle expects its input's 'channel' dimension to be divisible by the square of "
+                "upscale_factor, "
+                f"but input.size(-3)={c} is not divisible by {r * r}"
+            )
+        nb = len(batch)
+        x = _F.reshape(input, (*batch, c // (r * r), r, r, h, w))
+        x = _F.permute(x, (*range(nb), nb, nb + 3, nb + 1, nb + 4, nb + 2))
+        return _F.reshape(x, (*batch, c // (r * r), h * r, w * r))
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "pixel_shuffle", "input upscale_factor", input, upscale_factor)
 
 
 def pixel_unshuffle(input, downscale_factor):
@@ -2923,49 +3129,53 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     >>> conv3d(dtorch.ones(1, 2, 4, 5, 6), dtorch.ones(3, 2, 3, 3, 3), padding=1).shape
     dtorch.Size([1, 3, 4, 5, 6])
     """
-    _check_conv_ranks(input, weight, 3, "conv3d")
-    if _AUTOCAST.active or input._array.dtype is _BFLOAT16 and not _AUTOCAST.inner:
-        return _F._lower_precision(conv3d, (input, weight, bias), stride, padding, dilation, groups)
-    if input._array.ndim == 4:
-        return _F.squeeze(conv3d(_F.unsqueeze(input, 0), weight, bias, stride, padding, dilation, groups), 0)
-    _same_dtype("conv3d", input, weight, bias)
-    kernel = weight._array.shape[2:]
-    stride = _tuple(stride, 3, "stride")
-    dilation = _tuple(dilation, 3, "dilation")
-    if isinstance(padding, str):
-        if padding not in ("valid", "same"):
-            raise ValueError(f"Invalid padding string '{padding}', should be one of {{'valid', 'same'}}")
-        if padding == "same" and any(s != 1 for s in stride):
-            raise ValueError("padding='same' is not supported for strided convolutions")
-        totals = [d * (k - 1) if padding == "same" else 0 for k, d in zip(kernel, dilation)]
-        pads = [(t // 2, t - t // 2) for t in totals]
-    else:
-        pads = [(p, p) for p in _tuple(padding, 3, "padding")]
-    n, c = input._array.shape[:2]
-    if c != weight._array.shape[1] * groups:
-        raise RuntimeError(
-            f"Given groups={groups}, weight of size {_shape_text(weight)}, expected input{_shape_text(input)} to "
-            f"have {weight._array.shape[1] * groups} channels, but got {c} channels instead"
-        )
-    x = pad(input, (pads[2][0], pads[2][1], pads[1][0], pads[1][1], pads[0][0], pads[0][1]))
-    depth = x._array.shape[2]
-    d_out = (depth - dilation[0] * (kernel[0] - 1) - 1) // stride[0] + 1
-    if d_out <= 0:
-        raise RuntimeError(f"conv3d: the kernel of depth {kernel[0]} (dilation {dilation[0]}) does not fit the padded "
-                           f"input depth {depth}")
-    xp = _backend.xp_of(input._array)
-    out = None
-    for kd in range(kernel[0]):
-        rows = _new(xp.asarray(np.arange(d_out) * stride[0] + kd * dilation[0]), None)
-        slices = _F.movedim(_F.index_select(x, 2, rows), 2, 1)  # (N, D_out, C, H, W)
-        slices = _F.reshape(slices, (n * d_out,) + slices._array.shape[2:])
-        term = conv2d(slices, _F.getitem(weight, (slice(None), slice(None), kd)), None, stride[1:], 0,
-                      dilation[1:], groups)
-        out = term if out is None else _F.add(out, term)
-    out = _F.movedim(_F.reshape(out, (n, d_out) + out._array.shape[1:]), 1, 2)
-    if bias is not None:
-        out = _F.add(out, _F.reshape(bias, (1, -1, 1, 1, 1)))
-    return out
+    try:
+        _check_conv_ranks(input, weight, 3, "conv3d")
+        if _AUTOCAST.active or input._array.dtype is _BFLOAT16 and not _AUTOCAST.inner:
+            return _F._lower_precision(conv3d, (input, weight, bias), stride, padding, dilation, groups)
+        if input._array.ndim == 4:
+            return _F.squeeze(conv3d(_F.unsqueeze(input, 0), weight, bias, stride, padding, dilation, groups), 0)
+        _same_dtype("conv3d", input, weight, bias)
+        kernel = weight._array.shape[2:]
+        stride = _tuple(stride, 3, "stride")
+        dilation = _tuple(dilation, 3, "dilation")
+        if isinstance(padding, str):
+            if padding not in ("valid", "same"):
+                raise ValueError(f"Invalid padding string '{padding}', should be one of {{'valid', 'same'}}")
+            if padding == "same" and any(s != 1 for s in stride):
+                raise ValueError("padding='same' is not supported for strided convolutions")
+            totals = [d * (k - 1) if padding == "same" else 0 for k, d in zip(kernel, dilation)]
+            pads = [(t // 2, t - t // 2) for t in totals]
+        else:
+            pads = [(p, p) for p in _tuple(padding, 3, "padding")]
+        n, c = input._array.shape[:2]
+        if c != weight._array.shape[1] * groups:
+            raise RuntimeError(
+                f"Given groups={groups}, weight of size {_shape_text(weight)}, expected input{_shape_text(input)} to "
+                f"have {weight._array.shape[1] * groups} channels, but got {c} channels instead"
+            )
+        x = pad(input, (pads[2][0], pads[2][1], pads[1][0], pads[1][1], pads[0][0], pads[0][1]))
+        depth = x._array.shape[2]
+        d_out = (depth - dilation[0] * (kernel[0] - 1) - 1) // stride[0] + 1
+        if d_out <= 0:
+            raise RuntimeError(f"conv3d: the kernel of depth {kernel[0]} (dilation {dilation[0]}) does "
+                               "not fit the padded "
+                               f"input depth {depth}")
+        xp = _backend.xp_of(input._array)
+        out = None
+        for kd in range(kernel[0]):
+            rows = _new(xp.asarray(np.arange(d_out) * stride[0] + kd * dilation[0]), None)
+            slices = _F.movedim(_F.index_select(x, 2, rows), 2, 1)  # (N, D_out, C, H, W)
+            slices = _F.reshape(slices, (n * d_out,) + slices._array.shape[2:])
+            term = conv2d(slices, _F.getitem(weight, (slice(None), slice(None), kd)), None, stride[1:], 0,
+                          dilation[1:], groups)
+            out = term if out is None else _F.add(out, term)
+        out = _F.movedim(_F.reshape(out, (n, d_out) + out._array.shape[1:]), 1, 2)
+        if bias is not None:
+            out = _F.add(out, _F.reshape(bias, (1, -1, 1, 1, 1)))
+        return out
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "conv3d", "input weight bias", input, weight, bias)
 
 
 def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):

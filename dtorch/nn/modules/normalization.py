@@ -14,6 +14,7 @@ import warnings
 import numpy as np
 
 from dtorch import _backend
+from dtorch._errors import not_a_tensor
 from dtorch import distributed as dist
 from dtorch import factories
 from dtorch.autograd import Function, grad_mode
@@ -84,7 +85,10 @@ class _BatchNorm(Module):
         raise NotImplementedError
 
     def forward(self, input):
-        self._check_input_dim(input)
+        try:
+            self._check_input_dim(input)
+        except AttributeError as error:  # a NumPy array, say: PyTorch's TypeError, not ``ndarray has no dim``
+            not_a_tensor(error, "batch_norm", "input", input)
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats and self.num_batches_tracked is not None:
             counter = self.num_batches_tracked
