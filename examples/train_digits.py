@@ -30,6 +30,9 @@ from dtorch.utils.data import DataLoader, Subset
 from dtorch.utils.data.distributed import DistributedSampler
 from dtorch.vision import datasets, transforms
 
+# dtorchrun and torchrun set WORLD_SIZE; MPICH (mpiexec, srun) PMI_SIZE; Open MPI and MVAPICH their own
+LAUNCHER_SIZE_VARIABLES = ("WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
+
 try:
     from tqdm import tqdm
 except ImportError:  # the bar is a nicety: without tqdm, the epoch lines alone
@@ -57,7 +60,7 @@ class DigitsNet(nn.Module):
 
 def setup(backend):
     """(rank, world size, device): a process group when a launcher started several ranks, else a world of one."""
-    launched = int(os.environ.get("WORLD_SIZE", os.environ.get("PMI_SIZE", "1"))) > 1
+    launched = any(int(os.environ.get(name, "1")) > 1 for name in LAUNCHER_SIZE_VARIABLES)
     if launched:
         dist.init_process_group(backend)
     rank, world = (dist.get_rank(), dist.get_world_size()) if launched else (0, 1)

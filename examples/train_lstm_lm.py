@@ -22,6 +22,9 @@ from dtorch.nn.parallel import DistributedDataParallel as DDP
 
 from lm_data import Corpus, batchify, get_batch, shard, toy_corpus
 
+# dtorchrun and torchrun set WORLD_SIZE; MPICH (mpiexec, srun) PMI_SIZE; Open MPI and MVAPICH their own
+LAUNCHER_SIZE_VARIABLES = ("WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
+
 
 class LSTMModel(nn.Module):
     """Embedding, a stacked LSTM, and a decoder whose weight is the embedding's (tied)."""
@@ -51,7 +54,7 @@ def detach(hidden):
 
 
 def setup():
-    if int(os.environ.get("WORLD_SIZE", os.environ.get("PMI_SIZE", "1"))) > 1:
+    if any(int(os.environ.get(name, "1")) > 1 for name in LAUNCHER_SIZE_VARIABLES):
         dist.init_process_group("gloo")
         return dist.get_rank(), dist.get_world_size()
     return 0, 1

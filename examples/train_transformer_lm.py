@@ -23,6 +23,9 @@ from dtorch.nn.parallel import DistributedDataParallel as DDP
 
 from lm_data import Corpus, batchify, get_batch, shard, toy_corpus
 
+# dtorchrun and torchrun set WORLD_SIZE; MPICH (mpiexec, srun) PMI_SIZE; Open MPI and MVAPICH their own
+LAUNCHER_SIZE_VARIABLES = ("WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
+
 
 class PositionalEncoding(nn.Module):
     """Adds the sinusoidal position code of "Attention Is All You Need" (a buffer, not learnt)."""
@@ -63,7 +66,7 @@ class TransformerLM(nn.Module):
 
 
 def setup():
-    if int(os.environ.get("WORLD_SIZE", os.environ.get("PMI_SIZE", "1"))) > 1:
+    if any(int(os.environ.get(name, "1")) > 1 for name in LAUNCHER_SIZE_VARIABLES):
         dist.init_process_group("gloo")
         return dist.get_rank(), dist.get_world_size()
     return 0, 1

@@ -27,6 +27,9 @@ from dtorch.utils.data import DataLoader, Subset
 from dtorch.utils.data.distributed import DistributedSampler
 from dtorch.vision import datasets, transforms
 
+# dtorchrun and torchrun set WORLD_SIZE; MPICH (mpiexec, srun) PMI_SIZE; Open MPI and MVAPICH their own
+LAUNCHER_SIZE_VARIABLES = ("WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
+
 DATASETS = {  # name: (class, channels, side, normalisation mean and std)
     "mnist": (datasets.MNIST, 1, 28, (0.1307,), (0.3081,)),
     "fashion-mnist": (datasets.FashionMNIST, 1, 28, (0.2860,), (0.3530,)),
@@ -51,7 +54,7 @@ class ConvNet(nn.Module):
 
 
 def setup():
-    if int(os.environ.get("WORLD_SIZE", os.environ.get("PMI_SIZE", "1"))) > 1:
+    if any(int(os.environ.get(name, "1")) > 1 for name in LAUNCHER_SIZE_VARIABLES):
         dist.init_process_group("gloo")
         return dist.get_rank(), dist.get_world_size()
     return 0, 1

@@ -104,3 +104,24 @@ def test_quickstart_single_process(tmp_path):
     accuracies = [float(x) for x in re.findall(r"Accuracy: (\d+\.\d)%", out)]
     assert len(accuracies) == 4 and accuracies[-1] == accuracies[-2] > 60  # the reloaded model scores the same
     assert re.search(r'Predicted: "\d", Actual: "\d"', out) and (tmp_path / "q.pth").exists()
+
+
+@pytest.mark.parametrize("variable", ["WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE"])
+def test_examples_see_a_multi_rank_launch_from_any_launcher(monkeypatch, variable):
+    """dtorchrun/torchrun, MPICH (mpiexec, srun), Open MPI and MVAPICH each announce the world size differently;
+    an example that missed one would train alone on every rank."""
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "train_digits.py")
+    spec = importlib.util.spec_from_file_location("train_digits_under_test", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for name in module.LAUNCHER_SIZE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    started = []
+    monkeypatch.setattr(module.dist, "init_process_group", lambda backend: started.append(backend))
+    monkeypatch.setattr(module.dist, "get_rank", lambda: 0)
+    monkeypatch.setattr(module.dist, "get_world_size", lambda: 2)
+    assert module.setup("gloo")[:2] == (0, 1) and started == []
+    monkeypatch.setenv(variable, "2")
+    assert module.setup("gloo")[:2] == (0, 2) and started == ["gloo"]
