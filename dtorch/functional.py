@@ -669,11 +669,14 @@ def relu(input):
 
 
 def gelu(input, approximate="none"):
-    if approximate not in ("none", "tanh"):
-        raise RuntimeError(f"approximate argument must be either none or tanh, got '{approximate}'")
-    if input._array.dtype is _BFLOAT16:  # 1 + erf cancels: PyTorch computes in float32 and rounds once
-        return _in_float32(gelu, input, approximate)
-    return E.Gelu.apply(input, approximate=approximate)
+    try:
+        if approximate not in ("none", "tanh"):
+            raise RuntimeError(f"approximate argument must be either none or tanh, got '{approximate}'")
+        if input._array.dtype is _BFLOAT16:  # 1 + erf cancels: PyTorch computes in float32 and rounds once
+            return _in_float32(gelu, input, approximate)
+        return E.Gelu.apply(input, approximate=approximate)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "gelu", "input", input)
 
 
 def softplus(input, beta=1.0, threshold=20.0):
@@ -785,11 +788,17 @@ bitwise_xor = _compare("bitwise_xor")
 
 
 def logical_not(input):
-    return E.Compare.apply(input, function="logical_not")
+    try:
+        return E.Compare.apply(input, function="logical_not")
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "logical_not", "input", input)
 
 
 def bitwise_not(input):
-    return E.Compare.apply(input, function="invert")
+    try:
+        return E.Compare.apply(input, function="invert")
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "bitwise_not", "input", input)
 
 
 def isnan(input):
@@ -800,11 +809,17 @@ def isnan(input):
 
 
 def isinf(input):
-    return E.Compare.apply(input, function="isinf")
+    try:
+        return E.Compare.apply(input, function="isinf")
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "isinf", "input", input)
 
 
 def isfinite(input):
-    return E.Compare.apply(input, function="isfinite")
+    try:
+        return E.Compare.apply(input, function="isfinite")
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "isfinite", "input", input)
 
 
 def equal(input, other):
@@ -824,9 +839,12 @@ def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
 
 
 def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
-    xp = _backend.xp_of(input._array)
-    other_data = other._array if isinstance(other, Tensor) else other
-    return _new(xp.isclose(input._array, other_data, rtol=rtol, atol=atol, equal_nan=equal_nan), None)
+    try:
+        xp = _backend.xp_of(input._array)
+        other_data = other._array if isinstance(other, Tensor) else other
+        return _new(xp.isclose(input._array, other_data, rtol=rtol, atol=atol, equal_nan=equal_nan), None)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "isclose", "input other", input, other)
 
 
 # ======================================================================================================================
@@ -1055,11 +1073,17 @@ def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
 
 
 def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
-    return var(input, dim, unbiased, keepdim, correction=correction), mean(input, dim, keepdim)
+    try:
+        return var(input, dim, unbiased, keepdim, correction=correction), mean(input, dim, keepdim)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "var_mean", "input", input)
 
 
 def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
-    return std(input, dim, unbiased, keepdim, correction=correction), mean(input, dim, keepdim)
+    try:
+        return std(input, dim, unbiased, keepdim, correction=correction), mean(input, dim, keepdim)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "std_mean", "input", input)
 
 
 def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
@@ -1153,7 +1177,10 @@ def _uint8_like(input, result):
 
 
 def count_nonzero(input, dim=None):
-    return sum(ne(input, 0), dim)
+    try:
+        return sum(ne(input, 0), dim)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "count_nonzero", "input", input)
 
 
 # ======================================================================================================================
@@ -1281,10 +1308,13 @@ def flatten(input, start_dim=0, end_dim=-1):
 
 
 def unflatten(input, dim, sizes):
-    axis = _wrap_dim(dim, input._array.ndim)
-    shape = input._array.shape
-    sizes = _infer_shape(tuple(sizes), shape[axis])
-    return reshape(input, shape[:axis] + sizes + shape[axis + 1:])
+    try:
+        axis = _wrap_dim(dim, input._array.ndim)
+        shape = input._array.shape
+        sizes = _infer_shape(tuple(sizes), shape[axis])
+        return reshape(input, shape[:axis] + sizes + shape[axis + 1:])
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "unflatten", "input dim sizes", input, dim, sizes)
 
 
 def squeeze(input, dim=None):
@@ -1436,12 +1466,15 @@ def broadcast_to(input, shape):
 
 
 def repeat(input, *sizes):
-    sizes = _shape_arg(sizes)
-    if len(sizes) < input._array.ndim:
-        raise RuntimeError(
-            "Number of dimensions of repeat dims can not be smaller than number of dimensions of tensor"
-        )
-    return S.Repeat.apply(input, repeats=sizes)
+    try:
+        sizes = _shape_arg(sizes)
+        if len(sizes) < input._array.ndim:
+            raise RuntimeError(
+                "Number of dimensions of repeat dims can not be smaller than number of dimensions of tensor"
+            )
+        return S.Repeat.apply(input, repeats=sizes)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "repeat", "input", input)
 
 
 def _same_dtype(tensors):
@@ -1530,12 +1563,18 @@ def stack(tensors, dim=0):
 
 
 def hstack(tensors):
-    tensors = list(tensors)
-    return cat(tensors, 0 if tensors[0]._array.ndim == 1 else 1)
+    try:
+        tensors = list(tensors)
+        return cat(tensors, 0 if tensors[0]._array.ndim == 1 else 1)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "hstack", "tensors", tensors)
 
 
 def vstack(tensors):
-    return cat([t_ if t_._array.ndim > 1 else unsqueeze(t_, 0) for t_ in tensors], 0)
+    try:
+        return cat([t_ if t_._array.ndim > 1 else unsqueeze(t_, 0) for t_ in tensors], 0)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "vstack", "tensors", tensors)
 
 
 def narrow(input, dim, start, length):
@@ -1556,13 +1595,16 @@ def narrow(input, dim, start, length):
 
 
 def select(input, dim, index):
-    axis = _wrap_dim(dim, input._array.ndim)
-    size = input._array.shape[axis]
-    if index < -size or index >= size:
-        raise IndexError(f"select(): index {index} out of range for tensor of size {list(input.shape)} at "
-                         f"dimension {axis}")
-    spec = tuple(("slice", None, None, None) for _ in range(axis)) + (("int", int(index)),)
-    return I.Index.apply(input, spec=spec)
+    try:
+        axis = _wrap_dim(dim, input._array.ndim)
+        size = input._array.shape[axis]
+        if index < -size or index >= size:
+            raise IndexError(f"select(): index {index} out of range for tensor of size {list(input.shape)} at "
+                             f"dimension {axis}")
+        spec = tuple(("slice", None, None, None) for _ in range(axis)) + (("int", int(index)),)
+        return I.Index.apply(input, spec=spec)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "select", "input dim index", input, dim, index)
 
 
 def split(tensor, split_size_or_sections, dim=0):
@@ -1612,14 +1654,17 @@ def chunk(input, chunks, dim=0):
 
 
 def tensor_split(input, indices_or_sections, dim=0):
-    axis = _wrap_dim(dim, input._array.ndim)
-    size = input._array.shape[axis]
-    if isinstance(indices_or_sections, int):
-        n = indices_or_sections
-        sections = [size // n + (1 if i < size % n else 0) for i in range(n)]
-        return split(input, sections, axis)
-    bounds = [0] + [int(i) for i in indices_or_sections] + [size]
-    return tuple(narrow(input, axis, a, builtins.max(b - a, 0)) for a, b in zip(bounds, bounds[1:]))
+    try:
+        axis = _wrap_dim(dim, input._array.ndim)
+        size = input._array.shape[axis]
+        if isinstance(indices_or_sections, int):
+            n = indices_or_sections
+            sections = [size // n + (1 if i < size % n else 0) for i in range(n)]
+            return split(input, sections, axis)
+        bounds = [0] + [int(i) for i in indices_or_sections] + [size]
+        return tuple(narrow(input, axis, a, builtins.max(b - a, 0)) for a, b in zip(bounds, bounds[1:]))
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "tensor_split", "input indices_or_sections", input, indices_or_sections)
 
 
 def unbind(input, dim=0):
@@ -1660,9 +1705,12 @@ def roll(input, shifts, dims=None):
 
 
 def contiguous(input, memory_format=None):
-    if input._array.flags.c_contiguous:
-        return input
-    return S.Contiguous.apply(input)
+    try:
+        if input._array.flags.c_contiguous:
+            return input
+        return S.Contiguous.apply(input)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "contiguous", "input memory_format", input, memory_format)
 
 
 # ======================================================================================================================
@@ -2000,7 +2048,10 @@ def nonzero(input, *, as_tuple=False):
 
 
 def take_along_dim(input, indices, dim):
-    return gather(input, dim, indices)
+    try:
+        return gather(input, dim, indices)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "take_along_dim", "input indices", input, indices)
 
 
 # ======================================================================================================================
@@ -2298,7 +2349,10 @@ def _inplace(function):
 
 def zero_(input):
     """Fill with zeros in place (recorded like ``fill_``: the old values get a zero gradient)."""
-    return fill_(input, 0)
+    try:
+        return fill_(input, 0)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "zero_", "input", input)
 
 
 def fill_(input, value):
@@ -2402,7 +2456,10 @@ def sgn(input):
 
 def signbit(input):
     """True where the sign bit is set (negative numbers and ``-0.0``); never requires grad."""
-    return _new(_backend.xp_of(input._array).signbit(input._array), None)
+    try:
+        return _new(_backend.xp_of(input._array).signbit(input._array), None)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "signbit", "input", input)
 
 
 def lerp(input, end, weight):
@@ -2420,12 +2477,18 @@ def lerp(input, end, weight):
 
 def addcmul(input, tensor1, tensor2, *, value=1):
     """``input + value * tensor1 * tensor2``."""
-    return add(input, mul(mul(tensor1, tensor2), value))
+    try:
+        return add(input, mul(mul(tensor1, tensor2), value))
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "addcmul", "input tensor1 tensor2", input, tensor1, tensor2)
 
 
 def addcdiv(input, tensor1, tensor2, *, value=1):
     """``input + value * tensor1 / tensor2``."""
-    return add(input, mul(div(tensor1, tensor2), value))
+    try:
+        return add(input, mul(div(tensor1, tensor2), value))
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "addcdiv", "input tensor1 tensor2", input, tensor1, tensor2)
 
 
 def addmm(input, mat1, mat2, *, beta=1, alpha=1):
@@ -2508,20 +2571,26 @@ def diagonal(input, offset=0, dim1=0, dim2=1):
     >>> dtorch.diagonal(dtorch.arange(9).reshape(3, 3), 1)
     tensor([1, 5])
     """
-    ndim = input._array.ndim
-    dim1, dim2 = _wrap_dim(dim1, ndim), _wrap_dim(dim2, ndim)
-    if dim1 == dim2:
-        raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
-    return MX.Diagonal.apply(input, offset=int(offset), dim1=dim1, dim2=dim2)
+    try:
+        ndim = input._array.ndim
+        dim1, dim2 = _wrap_dim(dim1, ndim), _wrap_dim(dim2, ndim)
+        if dim1 == dim2:
+            raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
+        return MX.Diagonal.apply(input, offset=int(offset), dim1=dim1, dim2=dim2)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "diagonal", "input", input)
 
 
 def diag_embed(input, offset=0, dim1=-2, dim2=-1):
     """Matrices (in dims ``dim1, dim2`` of the result) with the last dimension of ``input`` on a diagonal."""
-    ndim = input._array.ndim + 1
-    dim1, dim2 = _wrap_dim(dim1, ndim), _wrap_dim(dim2, ndim)
-    if dim1 == dim2:
-        raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
-    return MX.DiagEmbed.apply(input, offset=int(offset), dim1=dim1, dim2=dim2)
+    try:
+        ndim = input._array.ndim + 1
+        dim1, dim2 = _wrap_dim(dim1, ndim), _wrap_dim(dim2, ndim)
+        if dim1 == dim2:
+            raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
+        return MX.DiagEmbed.apply(input, offset=int(offset), dim1=dim1, dim2=dim2)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "diag_embed", "input", input)
 
 
 def diag(input, diagonal=0):
@@ -2544,9 +2613,12 @@ def diag(input, diagonal=0):
 
 def trace(input):
     """The sum of the main diagonal of a matrix."""
-    if input._array.ndim != 2:
-        raise RuntimeError(f"trace: expected a matrix, but got tensor with dim {input._array.ndim}")
-    return sum(diagonal(input))
+    try:
+        if input._array.ndim != 2:
+            raise RuntimeError(f"trace: expected a matrix, but got tensor with dim {input._array.ndim}")
+        return sum(diagonal(input))
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "trace", "input", input)
 
 
 def fill_diagonal_(input, fill_value, wrap=False):
@@ -2586,30 +2658,36 @@ def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=No
     >>> dtorch.unique(dtorch.tensor([3, 1, 3]), return_counts=True)
     (tensor([1, 3]), tensor([1, 2]))
     """
-    xp = _backend.xp_of(input._array)
-    values, inverse, counts = xp.unique(input._array, return_inverse=True, return_counts=True, axis=dim)
-    result = [_new(values, None)]
-    if return_inverse:
-        shape = input._array.shape if dim is None else (input._array.shape[_wrap_dim(dim, input._array.ndim)],)
-        result.append(_new(inverse.reshape(shape).astype(np.int64), None))
-    if return_counts:
-        result.append(_new(counts.astype(np.int64), None))
-    return result[0] if len(result) == 1 else tuple(result)
+    try:
+        xp = _backend.xp_of(input._array)
+        values, inverse, counts = xp.unique(input._array, return_inverse=True, return_counts=True, axis=dim)
+        result = [_new(values, None)]
+        if return_inverse:
+            shape = input._array.shape if dim is None else (input._array.shape[_wrap_dim(dim, input._array.ndim)],)
+            result.append(_new(inverse.reshape(shape).astype(np.int64), None))
+        if return_counts:
+            result.append(_new(counts.astype(np.int64), None))
+        return result[0] if len(result) == 1 else tuple(result)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "unique", "input", input)
 
 
 def bincount(input, weights=None, minlength=0):
     """How often each non-negative integer occurs in a 1-D tensor (summing ``weights`` instead when given)."""
-    if input._array.ndim != 1 or input._array.dtype.kind not in "iub":
-        raise RuntimeError(f"bincount only supports 1-d non-negative integral inputs, got {input.dtype} with "
-                           f"shape {list(input.shape)}")
-    xp = _backend.xp_of(input._array)
-    if input._array.size and int(input._array.min()) < 0:
-        raise RuntimeError("bincount only supports 1-d non-negative integral inputs.")
-    if weights is None:
-        return _new(xp.bincount(input._array, minlength=minlength).astype(np.int64), None)
-    counts = xp.bincount(input._array, weights=weights._array, minlength=minlength)
-    dtype = weights._array.dtype if weights._array.dtype.kind == "f" else np.float64
-    return _new(counts.astype(dtype), None)
+    try:
+        if input._array.ndim != 1 or input._array.dtype.kind not in "iub":
+            raise RuntimeError(f"bincount only supports 1-d non-negative integral inputs, got {input.dtype} with "
+                               f"shape {list(input.shape)}")
+        xp = _backend.xp_of(input._array)
+        if input._array.size and int(input._array.min()) < 0:
+            raise RuntimeError("bincount only supports 1-d non-negative integral inputs.")
+        if weights is None:
+            return _new(xp.bincount(input._array, minlength=minlength).astype(np.int64), None)
+        counts = xp.bincount(input._array, weights=weights._array, minlength=minlength)
+        dtype = weights._array.dtype if weights._array.dtype.kind == "f" else np.float64
+        return _new(counts.astype(dtype), None)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "bincount", "input weights", input, weights)
 
 
 def searchsorted(sorted_sequence, input, *, out_int32=False, right=False, side=None, sorter=None):
@@ -2619,30 +2697,36 @@ def searchsorted(sorted_sequence, input, *, out_int32=False, right=False, side=N
     >>> dtorch.searchsorted(dtorch.tensor([1, 3, 5]), dtorch.tensor([3, 6]))
     tensor([1, 3])
     """
-    side = side or ("right" if right else "left")
-    xp = _backend.xp_of(sorted_sequence._array)
-    values = input._array if isinstance(input, Tensor) else xp.asarray(input)
-    boundaries = sorted_sequence._array
-    if sorter is not None:
-        boundaries = xp.take_along_axis(boundaries, sorter._array, axis=-1)
-    if boundaries.ndim == 1:
-        found = xp.searchsorted(boundaries, values, side=side)
-    else:
-        if boundaries.shape[:-1] != values.shape[:-1]:
-            raise RuntimeError(
-                f"torch.searchsorted(): boundaries tensor should be 1 dimension or the first N-1 dimensions of "
-                f"boundaries tensor and input value tensor must match, but we got boundaries tensor "
-                f"{list(boundaries.shape)} and input value tensor {list(values.shape)}"
-            )
-        rows_b = boundaries.reshape(-1, boundaries.shape[-1])
-        rows_v = values.reshape(-1, values.shape[-1])
-        found = xp.stack([xp.searchsorted(b, v, side=side) for b, v in zip(rows_b, rows_v)]).reshape(values.shape)
-    return _new(found.astype(np.int32 if out_int32 else np.int64), None)
+    try:
+        side = side or ("right" if right else "left")
+        xp = _backend.xp_of(sorted_sequence._array)
+        values = input._array if isinstance(input, Tensor) else xp.asarray(input)
+        boundaries = sorted_sequence._array
+        if sorter is not None:
+            boundaries = xp.take_along_axis(boundaries, sorter._array, axis=-1)
+        if boundaries.ndim == 1:
+            found = xp.searchsorted(boundaries, values, side=side)
+        else:
+            if boundaries.shape[:-1] != values.shape[:-1]:
+                raise RuntimeError(
+                    f"torch.searchsorted(): boundaries tensor should be 1 dimension or the first N-1 dimensions of "
+                    f"boundaries tensor and input value tensor must match, but we got boundaries tensor "
+                    f"{list(boundaries.shape)} and input value tensor {list(values.shape)}"
+                )
+            rows_b = boundaries.reshape(-1, boundaries.shape[-1])
+            rows_v = values.reshape(-1, values.shape[-1])
+            found = xp.stack([xp.searchsorted(b, v, side=side) for b, v in zip(rows_b, rows_v)]).reshape(values.shape)
+        return _new(found.astype(np.int32 if out_int32 else np.int64), None)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "searchsorted", "sorted_sequence input", sorted_sequence, input)
 
 
 def bucketize(input, boundaries, *, out_int32=False, right=False):
     """The index of the bucket of ``boundaries`` (1-D, sorted) each value falls in (``right``: open on the left)."""
-    return searchsorted(boundaries, input, out_int32=out_int32, side="left" if not right else "right")
+    try:
+        return searchsorted(boundaries, input, out_int32=out_int32, side="left" if not right else "right")
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "bucketize", "input boundaries", input, boundaries)
 
 
 def multinomial(input, num_samples, replacement=False, *, generator=None):
@@ -2678,9 +2762,12 @@ def multinomial(input, num_samples, replacement=False, *, generator=None):
 def bernoulli(input, p=None, *, generator=None):
     """0/1 samples: 1 with probability ``input`` elementwise (or ``p`` for every element), in ``input``'s dtype."""
 
-    probabilities = _backend.to_device(input._array, "cpu") if p is None else p
-    draws = numpy_generator(generator).random(input._array.shape) < probabilities
-    return _new(_backend.to_device(draws.astype(input._array.dtype), input.device), None)
+    try:
+        probabilities = _backend.to_device(input._array, "cpu") if p is None else p
+        draws = numpy_generator(generator).random(input._array.shape) < probabilities
+        return _new(_backend.to_device(draws.astype(input._array.dtype), input.device), None)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "bernoulli", "input", input)
 
 
 # ======================================================================================================================
@@ -2694,11 +2781,14 @@ def tile(input, dims):
     >>> dtorch.tile(dtorch.tensor([1, 2]), (2,))
     tensor([1, 2, 1, 2])
     """
-    dims = tuple(dims)
-    ndim = input._array.ndim
-    if len(dims) < ndim:
-        dims = (1,) * (ndim - len(dims)) + dims
-    return repeat(input, *dims)
+    try:
+        dims = tuple(dims)
+        ndim = input._array.ndim
+        if len(dims) < ndim:
+            dims = (1,) * (ndim - len(dims)) + dims
+        return repeat(input, *dims)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "tile", "input", input)
 
 
 def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
@@ -2733,38 +2823,47 @@ def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
 
 def meshgrid(*tensors, indexing="ij"):
     """Coordinate grids from 1-D tensors; ``indexing='ij'`` (matrix, PyTorch's default) or ``'xy'`` (Cartesian)."""
-    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
-        tensors = tuple(tensors[0])
-    if indexing not in ("ij", "xy"):
-        raise ValueError(f"torch.meshgrid: indexing must be one of 'xy' or 'ij', but received: {indexing}")
-    sizes = [t._array.shape[0] if t._array.ndim else 1 for t in tensors]
-    if indexing == "xy" and len(tensors) >= 2:
-        sizes[0], sizes[1] = sizes[1], sizes[0]
-    grids = []
-    for position, t in enumerate(tensors):
-        axis = position
-        if indexing == "xy" and len(tensors) >= 2 and position < 2:
-            axis = 1 - position
-        shape = [1] * len(tensors)
-        shape[axis] = -1
-        grids.append(expand(reshape(t, tuple(shape)), tuple(sizes)))
-    return tuple(grids)
+    try:
+        if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+            tensors = tuple(tensors[0])
+        if indexing not in ("ij", "xy"):
+            raise ValueError(f"torch.meshgrid: indexing must be one of 'xy' or 'ij', but received: {indexing}")
+        sizes = [t._array.shape[0] if t._array.ndim else 1 for t in tensors]
+        if indexing == "xy" and len(tensors) >= 2:
+            sizes[0], sizes[1] = sizes[1], sizes[0]
+        grids = []
+        for position, t in enumerate(tensors):
+            axis = position
+            if indexing == "xy" and len(tensors) >= 2 and position < 2:
+                axis = 1 - position
+            shape = [1] * len(tensors)
+            shape[axis] = -1
+            grids.append(expand(reshape(t, tuple(shape)), tuple(sizes)))
+        return tuple(grids)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "meshgrid", "tensors", tensors)
 
 
 def broadcast_tensors(*tensors):
     """The tensors expanded to their common broadcast shape (views)."""
-    xp = _backend.xp_of(tensors[0]._array)
     try:
-        shape = xp.broadcast_shapes(*[t._array.shape for t in tensors])
-    except ValueError:
-        shapes = ", ".join(str(list(t.shape)) for t in tensors)
-        raise RuntimeError(f"broadcast_tensors: shapes {shapes} cannot be broadcast together") from None
-    return tuple(expand(t, shape) for t in tensors)
+        xp = _backend.xp_of(tensors[0]._array)
+        try:
+            shape = xp.broadcast_shapes(*[t._array.shape for t in tensors])
+        except ValueError:
+            shapes = ", ".join(str(list(t.shape)) for t in tensors)
+            raise RuntimeError(f"broadcast_tensors: shapes {shapes} cannot be broadcast together") from None
+        return tuple(expand(t, shape) for t in tensors)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "broadcast_tensors", "tensors", tensors)
 
 
 def ravel(input):
     """The elements as a 1-D tensor (a view when the layout allows)."""
-    return reshape(input, (-1,))
+    try:
+        return reshape(input, (-1,))
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "ravel", "input", input)
 
 
 moveaxis = movedim
@@ -2777,21 +2876,24 @@ def tensordot(a, b, dims=2):
     >>> dtorch.tensordot(dtorch.ones(2, 3), dtorch.ones(3, 4), dims=1).shape
     dtorch.Size([2, 4])
     """
-    if isinstance(dims, int):
-        dims_a = list(range(a._array.ndim - dims, a._array.ndim))
-        dims_b = list(range(dims))
-    else:
-        dims_a, dims_b = ([d] if isinstance(d, int) else list(d) for d in dims)
-    dims_a = [_wrap_dim(d, a._array.ndim) for d in dims_a]
-    dims_b = [_wrap_dim(d, b._array.ndim) for d in dims_b]
-    letters = iter("abcdefghijklmnopqrstuvwxyz")
-    subscripts_a = [next(letters) for _ in range(a._array.ndim)]
-    subscripts_b = [next(letters) for _ in range(b._array.ndim)]
-    for da, db in zip(dims_a, dims_b):
-        subscripts_b[db] = subscripts_a[da]
-    kept = [s for d, s in enumerate(subscripts_a) if d not in dims_a]
-    kept += [s for d, s in enumerate(subscripts_b) if d not in dims_b]
-    return einsum(f"{''.join(subscripts_a)},{''.join(subscripts_b)}->{''.join(kept)}", a, b)
+    try:
+        if isinstance(dims, int):
+            dims_a = list(range(a._array.ndim - dims, a._array.ndim))
+            dims_b = list(range(dims))
+        else:
+            dims_a, dims_b = ([d] if isinstance(d, int) else list(d) for d in dims)
+        dims_a = [_wrap_dim(d, a._array.ndim) for d in dims_a]
+        dims_b = [_wrap_dim(d, b._array.ndim) for d in dims_b]
+        letters = iter("abcdefghijklmnopqrstuvwxyz")
+        subscripts_a = [next(letters) for _ in range(a._array.ndim)]
+        subscripts_b = [next(letters) for _ in range(b._array.ndim)]
+        for da, db in zip(dims_a, dims_b):
+            subscripts_b[db] = subscripts_a[da]
+        kept = [s for d, s in enumerate(subscripts_a) if d not in dims_a]
+        kept += [s for d, s in enumerate(subscripts_b) if d not in dims_b]
+        return einsum(f"{''.join(subscripts_a)},{''.join(subscripts_b)}->{''.join(kept)}", a, b)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "tensordot", "a b", a, b)
 
 
 def cdist(x1, x2, p=2.0):
@@ -2807,31 +2909,40 @@ def dist(input, other, p=2):
 
 def index_add(input, dim, index, source, *, alpha=1):
     """``input`` with ``alpha * source`` slices added at positions ``index`` along ``dim`` (repeats accumulate)."""
-    axis = _wrap_dim(dim, input._array.ndim)
-    shape = [1] * source._array.ndim
-    shape[axis] = -1
-    expanded = expand(reshape(index, tuple(shape)), tuple(source.shape))
-    return scatter_add(input, axis, expanded, mul(source, alpha) if alpha != 1 else source)
+    try:
+        axis = _wrap_dim(dim, input._array.ndim)
+        shape = [1] * source._array.ndim
+        shape[axis] = -1
+        expanded = expand(reshape(index, tuple(shape)), tuple(source.shape))
+        return scatter_add(input, axis, expanded, mul(source, alpha) if alpha != 1 else source)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "index_add", "input dim index source", input, dim, index, source)
 
 
 def index_fill(input, dim, index, value):
     """``input`` with the slices at ``index`` along ``dim`` set to ``value``."""
-    axis = _wrap_dim(dim, input._array.ndim)
-    xp = _backend.xp_of(input._array)
-    selected = xp.zeros(input._array.shape[axis], dtype=bool)
-    selected[index._array] = True
-    shape = [1] * input._array.ndim
-    shape[axis] = -1
-    return masked_fill(input, _new(selected.reshape(shape), None), value)
+    try:
+        axis = _wrap_dim(dim, input._array.ndim)
+        xp = _backend.xp_of(input._array)
+        selected = xp.zeros(input._array.shape[axis], dtype=bool)
+        selected[index._array] = True
+        shape = [1] * input._array.ndim
+        shape[axis] = -1
+        return masked_fill(input, _new(selected.reshape(shape), None), value)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "index_fill", "input dim index", input, dim, index)
 
 
 def index_copy(input, dim, index, source):
     """``input`` with the slices at ``index`` along ``dim`` replaced by ``source``'s slices."""
-    axis = _wrap_dim(dim, input._array.ndim)
-    shape = [1] * source._array.ndim
-    shape[axis] = -1
-    expanded = expand(reshape(index, tuple(shape)), tuple(source.shape))
-    return scatter(input, axis, expanded, source)
+    try:
+        axis = _wrap_dim(dim, input._array.ndim)
+        shape = [1] * source._array.ndim
+        shape[axis] = -1
+        expanded = expand(reshape(index, tuple(shape)), tuple(source.shape))
+        return scatter(input, axis, expanded, source)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "index_copy", "input dim index source", input, dim, index, source)
 
 
 # ======================================================================================================================
@@ -2984,7 +3095,10 @@ def nanmedian(input, dim=None, keepdim=False):
     >>> dtorch.nanmedian(dtorch.tensor([3.0, float('nan'), 1.0]))
     tensor(1.)
     """
-    return _median(input, dim, keepdim, "nanmedian", skip_nan=True)
+    try:
+        return _median(input, dim, keepdim, "nanmedian", skip_nan=True)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "nanmedian", "input", input)
 
 
 def _median(input, dim, keepdim, name, skip_nan):
@@ -3009,7 +3123,10 @@ def quantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):
     >>> dtorch.quantile(dtorch.tensor([0.0, 1.0, 2.0, 3.0]), 0.5)
     tensor(1.5000)
     """
-    return _quantile(input, q, dim, keepdim, interpolation, "quantile", skip_nan=False)
+    try:
+        return _quantile(input, q, dim, keepdim, interpolation, "quantile", skip_nan=False)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "quantile", "input q", input, q)
 
 
 def nanquantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):
@@ -3019,7 +3136,10 @@ def nanquantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):
     >>> dtorch.nanquantile(dtorch.tensor([0.0, float('nan'), 2.0]), 0.5)
     tensor(1.)
     """
-    return _quantile(input, q, dim, keepdim, interpolation, "nanquantile", skip_nan=True)
+    try:
+        return _quantile(input, q, dim, keepdim, interpolation, "nanquantile", skip_nan=True)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "nanquantile", "input q", input, q)
 
 
 def _quantile(input, q, dim, keepdim, interpolation, name, skip_nan):
@@ -3087,14 +3207,17 @@ def isin(elements, test_elements, *, assume_unique=False, invert=False):
     >>> dtorch.isin(dtorch.tensor([1, 2, 3]), dtorch.tensor([2, 5]))
     tensor([False,  True, False])
     """
-    if not isinstance(elements, Tensor) and not isinstance(test_elements, Tensor):
-        raise TypeError("isin() received an invalid combination of arguments: at least one of elements and "
-                        "test_elements must be a Tensor")
-    like = elements if isinstance(elements, Tensor) else test_elements
-    values = elements._array if isinstance(elements, Tensor) else np.asarray(elements)
-    tests = test_elements._array if isinstance(test_elements, Tensor) else np.asarray(test_elements)
-    xp = _backend.xp_of(like._array)
-    return _new(xp.isin(values, tests, assume_unique=assume_unique, invert=invert), None)
+    try:
+        if not isinstance(elements, Tensor) and not isinstance(test_elements, Tensor):
+            raise TypeError("isin() received an invalid combination of arguments: at least one of elements and "
+                            "test_elements must be a Tensor")
+        like = elements if isinstance(elements, Tensor) else test_elements
+        values = elements._array if isinstance(elements, Tensor) else np.asarray(elements)
+        tests = test_elements._array if isinstance(test_elements, Tensor) else np.asarray(test_elements)
+        xp = _backend.xp_of(like._array)
+        return _new(xp.isin(values, tests, assume_unique=assume_unique, invert=invert), None)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "isin", "elements test_elements", elements, test_elements)
 
 
 def diff(input, n=1, dim=-1, prepend=None, append=None):
@@ -3104,26 +3227,29 @@ def diff(input, n=1, dim=-1, prepend=None, append=None):
     >>> dtorch.diff(dtorch.tensor([1, 4, 9, 16]))
     tensor([3, 5, 7])
     """
-    if input._array.ndim == 0:
-        raise RuntimeError("diff expects input to be at least one-dimensional")
-    axis = _wrap_dim(dim, input._array.ndim)
-    pieces = [t_ for t_ in (prepend, input, append) if t_ is not None]
-    pieces = [t_ if isinstance(t_, Tensor) else _scalar_tensor(t_, input, input) for t_ in pieces]
-    for index, piece in enumerate(pieces):
-        if piece._array.ndim == 0:  # a number broadcasts to one slice along dim
-            shape = list(input.shape)
-            shape[axis] = 1
-            pieces[index] = expand(reshape(piece, (1,) * input._array.ndim), tuple(shape))
-    result = cat(pieces, axis) if len(pieces) > 1 else input
-    for _ in range(n):
-        length = result._array.shape[axis]
-        if length == 0:
-            break
-        if result._array.dtype == np.bool_:
-            result = ne(narrow(result, axis, 1, length - 1), narrow(result, axis, 0, length - 1))
-        else:
-            result = sub(narrow(result, axis, 1, length - 1), narrow(result, axis, 0, length - 1))
-    return result
+    try:
+        if input._array.ndim == 0:
+            raise RuntimeError("diff expects input to be at least one-dimensional")
+        axis = _wrap_dim(dim, input._array.ndim)
+        pieces = [t_ for t_ in (prepend, input, append) if t_ is not None]
+        pieces = [t_ if isinstance(t_, Tensor) else _scalar_tensor(t_, input, input) for t_ in pieces]
+        for index, piece in enumerate(pieces):
+            if piece._array.ndim == 0:  # a number broadcasts to one slice along dim
+                shape = list(input.shape)
+                shape[axis] = 1
+                pieces[index] = expand(reshape(piece, (1,) * input._array.ndim), tuple(shape))
+        result = cat(pieces, axis) if len(pieces) > 1 else input
+        for _ in range(n):
+            length = result._array.shape[axis]
+            if length == 0:
+                break
+            if result._array.dtype == np.bool_:
+                result = ne(narrow(result, axis, 1, length - 1), narrow(result, axis, 0, length - 1))
+            else:
+                result = sub(narrow(result, axis, 1, length - 1), narrow(result, axis, 0, length - 1))
+        return result
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "diff", "input n dim prepend append", input, n, dim, prepend, append)
 
 
 def kron(input, other):
@@ -3133,12 +3259,15 @@ def kron(input, other):
     >>> dtorch.kron(dtorch.tensor([1, 2]), dtorch.tensor([1, 10]))
     tensor([ 1, 10,  2, 20])
     """
-    ndim = builtins.max(input._array.ndim, other._array.ndim)
-    a_shape = (1,) * (ndim - input._array.ndim) + tuple(input.shape)
-    b_shape = (1,) * (ndim - other._array.ndim) + tuple(other.shape)
-    a = reshape(input, tuple(x for extent in a_shape for x in (extent, 1)))
-    b = reshape(other, tuple(x for extent in b_shape for x in (1, extent)))
-    return reshape(mul(a, b), tuple(p * q for p, q in zip(a_shape, b_shape)))
+    try:
+        ndim = builtins.max(input._array.ndim, other._array.ndim)
+        a_shape = (1,) * (ndim - input._array.ndim) + tuple(input.shape)
+        b_shape = (1,) * (ndim - other._array.ndim) + tuple(other.shape)
+        a = reshape(input, tuple(x for extent in a_shape for x in (extent, 1)))
+        b = reshape(other, tuple(x for extent in b_shape for x in (1, extent)))
+        return reshape(mul(a, b), tuple(p * q for p, q in zip(a_shape, b_shape)))
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "kron", "input other", input, other)
 
 
 def rot90(input, k=1, dims=(0, 1)):
@@ -3149,49 +3278,61 @@ def rot90(input, k=1, dims=(0, 1)):
     tensor([[2, 4],
             [1, 3]])
     """
-    dims = list(dims)
-    if len(dims) != 2:
-        raise RuntimeError(f"expected total rotation dims == 2, but got dims = {len(dims)}")
-    if input._array.ndim < 2:
-        raise RuntimeError(f"expected total dims >= 2, but got total dims = {input._array.ndim}")
-    first, second = (_wrap_dim(d, input._array.ndim) for d in dims)
-    if first == second:
-        raise RuntimeError(f"expected rotation dims to be different, but got dim0 = {dims[0]} and dim1 = {dims[1]}")
-    k %= 4
-    if k == 1:
-        return transpose(flip(input, (second,)), first, second)
-    if k == 2:
-        return flip(input, (first, second))
-    if k == 3:
-        return transpose(flip(input, (first,)), first, second)
-    return clone(input)
+    try:
+        dims = list(dims)
+        if len(dims) != 2:
+            raise RuntimeError(f"expected total rotation dims == 2, but got dims = {len(dims)}")
+        if input._array.ndim < 2:
+            raise RuntimeError(f"expected total dims >= 2, but got total dims = {input._array.ndim}")
+        first, second = (_wrap_dim(d, input._array.ndim) for d in dims)
+        if first == second:
+            raise RuntimeError(f"expected rotation dims to be different, but got dim0 = {dims[0]} and dim1 = {dims[1]}")
+        k %= 4
+        if k == 1:
+            return transpose(flip(input, (second,)), first, second)
+        if k == 2:
+            return flip(input, (first, second))
+        if k == 3:
+            return transpose(flip(input, (first,)), first, second)
+        return clone(input)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "rot90", "input", input)
 
 
 def atleast_1d(*tensors):
     """Each tensor with at least one dimension (a 0-d one becomes shape ``(1,)``)."""
-    return _atleast(tensors, lambda t_: reshape(t_, (1,)) if t_._array.ndim == 0 else t_)
+    try:
+        return _atleast(tensors, lambda t_: reshape(t_, (1,)) if t_._array.ndim == 0 else t_)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "atleast_1d", "tensors", tensors)
 
 
 def atleast_2d(*tensors):
     """Each tensor with at least two dimensions (``(N,)`` becomes ``(1, N)``)."""
-    return _atleast(tensors, lambda t_: reshape(t_, (1,) * (2 - t_._array.ndim) + tuple(t_.shape))
-                    if t_._array.ndim < 2 else t_)
+    try:
+        return _atleast(tensors, lambda t_: reshape(t_, (1,) * (2 - t_._array.ndim) + tuple(t_.shape))
+                        if t_._array.ndim < 2 else t_)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "atleast_2d", "tensors", tensors)
 
 
 def atleast_3d(*tensors):
     """Each tensor with at least three dimensions: ``()`` -> ``(1, 1, 1)``, ``(N,)`` -> ``(1, N, 1)``,
     ``(M, N)`` -> ``(M, N, 1)``."""
-    def lift(t_):
-        shape = tuple(t_.shape)
-        if len(shape) == 0:
-            return reshape(t_, (1, 1, 1))
-        if len(shape) == 1:
-            return reshape(t_, (1,) + shape + (1,))
-        if len(shape) == 2:
-            return reshape(t_, shape + (1,))
-        return t_
+    try:
+        def lift(t_):
+            shape = tuple(t_.shape)
+            if len(shape) == 0:
+                return reshape(t_, (1, 1, 1))
+            if len(shape) == 1:
+                return reshape(t_, (1,) + shape + (1,))
+            if len(shape) == 2:
+                return reshape(t_, shape + (1,))
+            return t_
 
-    return _atleast(tensors, lift)
+        return _atleast(tensors, lift)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "atleast_3d", "tensors", tensors)
 
 
 def _atleast(tensors, lift):
@@ -3209,7 +3350,10 @@ def dstack(tensors):
     >>> dtorch.dstack([dtorch.tensor([1, 2]), dtorch.tensor([3, 4])]).shape
     dtorch.Size([1, 2, 2])
     """
-    return cat([atleast_3d(t_) for t_ in tensors], 2)
+    try:
+        return cat([atleast_3d(t_) for t_ in tensors], 2)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "dstack", "tensors", tensors)
 
 
 def column_stack(tensors):
@@ -3220,8 +3364,11 @@ def column_stack(tensors):
     tensor([[1, 3],
             [2, 4]])
     """
-    columns = [reshape(t_, (-1, 1)) if t_._array.ndim <= 1 else t_ for t_ in tensors]
-    return cat(columns, 1)
+    try:
+        columns = [reshape(t_, (-1, 1)) if t_._array.ndim <= 1 else t_ for t_ in tensors]
+        return cat(columns, 1)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "column_stack", "tensors", tensors)
 
 
 def histc(input, bins=100, min=0, max=0):
@@ -3232,24 +3379,27 @@ def histc(input, bins=100, min=0, max=0):
     >>> dtorch.histc(dtorch.tensor([1.0, 2.0, 1.0]), bins=4, min=0, max=3)
     tensor([0., 2., 1., 0.])
     """
-    if input._array.dtype.kind != "f":
-        names = {"int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
-        raise RuntimeError(f"\"histogram_cpu\" not implemented for '{names.get(input._array.dtype.name)}'")
-    if bins <= 0:
-        raise RuntimeError(f"torch.histc: bins must be > 0, but got {bins} for bins")
-    low, high = builtins.float(min), builtins.float(max)
-    values = _backend.to_device(input._array, "cpu") if _backend.is_cupy_array(input._array) else input._array
-    if low == high and values.size:
-        low, high = builtins.float(values.min()), builtins.float(values.max())
-    if low == high:
-        low, high = low - 1, high + 1
-    if low > high:
-        raise RuntimeError(f"torch.histc: max must be larger than min, but got min {min} max {max}")
-    if not (math.isfinite(low) and math.isfinite(high)):
-        raise RuntimeError(f"torch.histc: range of [{low}, {high}] is not finite")
-    counts, _ = np.histogram(values[~np.isnan(values)], bins=bins, range=(low, high))
-    result = _new(counts.astype(values.dtype), None)
-    return result if not _backend.is_cupy_array(input._array) else result.to(input.device)
+    try:
+        if input._array.dtype.kind != "f":
+            names = {"int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
+            raise RuntimeError(f"\"histogram_cpu\" not implemented for '{names.get(input._array.dtype.name)}'")
+        if bins <= 0:
+            raise RuntimeError(f"torch.histc: bins must be > 0, but got {bins} for bins")
+        low, high = builtins.float(min), builtins.float(max)
+        values = _backend.to_device(input._array, "cpu") if _backend.is_cupy_array(input._array) else input._array
+        if low == high and values.size:
+            low, high = builtins.float(values.min()), builtins.float(values.max())
+        if low == high:
+            low, high = low - 1, high + 1
+        if low > high:
+            raise RuntimeError(f"torch.histc: max must be larger than min, but got min {min} max {max}")
+        if not (math.isfinite(low) and math.isfinite(high)):
+            raise RuntimeError(f"torch.histc: range of [{low}, {high}] is not finite")
+        counts, _ = np.histogram(values[~np.isnan(values)], bins=bins, range=(low, high))
+        result = _new(counts.astype(values.dtype), None)
+        return result if not _backend.is_cupy_array(input._array) else result.to(input.device)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "histc", "input", input)
 
 
 def cross(input, other, dim=None):
@@ -3260,15 +3410,18 @@ def cross(input, other, dim=None):
     >>> dtorch.cross(dtorch.tensor([1.0, 0.0, 0.0]), dtorch.tensor([0.0, 1.0, 0.0]), dim=0)
     tensor([0., 0., 1.])
     """
-    if dim is None:
-        _warn("Using torch.cross without specifying the dim arg is deprecated.\nPlease either pass the dim "
-              "explicitly or simply use torch.linalg.cross.\nThe default value of dim will change to agree with "
-              "that of linalg.cross in a future release.", UserWarning)
-        shape = np.broadcast_shapes(tuple(input.shape), tuple(other.shape))
-        dim = next((axis for axis, extent in enumerate(shape) if extent == 3), None)
+    try:
         if dim is None:
-            raise RuntimeError("no dimension of size 3 in input")
-    return _linalg_cross(input, other, dim=dim)
+            _warn("Using torch.cross without specifying the dim arg is deprecated.\nPlease either pass the dim "
+                  "explicitly or simply use torch.linalg.cross.\nThe default value of dim will change to agree with "
+                  "that of linalg.cross in a future release.", UserWarning)
+            shape = np.broadcast_shapes(tuple(input.shape), tuple(other.shape))
+            dim = next((axis for axis, extent in enumerate(shape) if extent == 3), None)
+            if dim is None:
+                raise RuntimeError("no dimension of size 3 in input")
+        return _linalg_cross(input, other, dim=dim)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "cross", "input other", input, other)
 
 
 def _linalg_cross(input, other, *, dim=-1):
@@ -3321,7 +3474,10 @@ def cummax(input, dim):
     >>> dtorch.cummax(dtorch.tensor([1, 3, 2, 5]), 0).values
     tensor([1, 3, 3, 5])
     """
-    return _cumulative_extreme(input, dim, "cummax", np.greater)
+    try:
+        return _cumulative_extreme(input, dim, "cummax", np.greater)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "cummax", "input", input)
 
 
 def cummin(input, dim):
@@ -3331,7 +3487,10 @@ def cummin(input, dim):
     >>> dtorch.cummin(dtorch.tensor([3, 1, 2, 0]), 0).values
     tensor([3, 1, 1, 0])
     """
-    return _cumulative_extreme(input, dim, "cummin", np.less)
+    try:
+        return _cumulative_extreme(input, dim, "cummin", np.less)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "cummin", "input", input)
 
 
 def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
@@ -3342,12 +3501,15 @@ def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
     >>> dtorch.nan_to_num(dtorch.tensor([float('nan'), 1.0]))
     tensor([0., 1.])
     """
-    if input._array.dtype.kind != "f":
-        return clone(input)
-    info = np.finfo(input._array.dtype)
-    result = where(isnan(input), builtins.float(nan), input)
-    result = where(eq(input, math.inf), builtins.float(info.max if posinf is None else posinf), result)
-    return where(eq(input, -math.inf), builtins.float(info.min if neginf is None else neginf), result)
+    try:
+        if input._array.dtype.kind != "f":
+            return clone(input)
+        info = np.finfo(input._array.dtype)
+        result = where(isnan(input), builtins.float(nan), input)
+        result = where(eq(input, math.inf), builtins.float(info.max if posinf is None else posinf), result)
+        return where(eq(input, -math.inf), builtins.float(info.min if neginf is None else neginf), result)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "nan_to_num", "input nan posinf neginf", input, nan, posinf, neginf)
 
 
 # ======================================================================================================================
@@ -3356,7 +3518,10 @@ def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
 
 def is_complex(input):
     """True for complex64/complex128 tensors."""
-    return input._array.dtype.kind == "c"
+    try:
+        return input._array.dtype.kind == "c"
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "is_complex", "input", input)
 
 
 def real(input):
@@ -3366,7 +3531,10 @@ def real(input):
     >>> dtorch.real(dtorch.tensor([1 + 2j]))
     tensor([1.])
     """
-    return SP.Real.apply(input) if input._array.dtype.kind == "c" else input
+    try:
+        return SP.Real.apply(input) if input._array.dtype.kind == "c" else input
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "real", "input", input)
 
 
 def imag(input):
@@ -3376,9 +3544,12 @@ def imag(input):
     >>> dtorch.imag(dtorch.tensor([1 + 2j]))
     tensor([2.])
     """
-    if input._array.dtype.kind != "c":
-        raise RuntimeError("imag is not implemented for tensors with non-complex dtypes.")
-    return SP.Imag.apply(input)
+    try:
+        if input._array.dtype.kind != "c":
+            raise RuntimeError("imag is not implemented for tensors with non-complex dtypes.")
+        return SP.Imag.apply(input)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "imag", "input", input)
 
 
 def conj(input):
@@ -3388,7 +3559,10 @@ def conj(input):
     >>> dtorch.conj(dtorch.tensor([1 + 2j]))
     tensor([1.-2.j])
     """
-    return SP.Conj.apply(input) if input._array.dtype.kind == "c" else input
+    try:
+        return SP.Conj.apply(input) if input._array.dtype.kind == "c" else input
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "conj", "input", input)
 
 
 def angle(input):
@@ -3398,9 +3572,12 @@ def angle(input):
     >>> dtorch.angle(dtorch.tensor([1j]))
     tensor([1.5708])
     """
-    if input._array.dtype.kind in "biu":
-        input = _cast(input, _default_float_numpy())
-    return SP.Angle.apply(input)
+    try:
+        if input._array.dtype.kind in "biu":
+            input = _cast(input, _default_float_numpy())
+        return SP.Angle.apply(input)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "angle", "input", input)
 
 
 def complex(real, imag):
@@ -3428,19 +3605,25 @@ def view_as_real(input):
     >>> dtorch.view_as_real(dtorch.tensor([1 + 2j]))
     tensor([[1., 2.]])
     """
-    if input._array.dtype.kind != "c":
-        raise RuntimeError("view_as_real is only supported for complex tensors")
-    return SP.ViewAsReal.apply(input)
+    try:
+        if input._array.dtype.kind != "c":
+            raise RuntimeError("view_as_real is only supported for complex tensors")
+        return SP.ViewAsReal.apply(input)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "view_as_real", "input", input)
 
 
 def view_as_complex(input):
     """Real pairs ``(..., 2)`` as a complex tensor (a copy here; a view in PyTorch)."""
-    if input._array.ndim == 0 or input._array.shape[-1] != 2:
-        raise RuntimeError("Tensor must have a last dimension of size 2")
-    if input._array.dtype.kind != "f":
-        raise RuntimeError(f"view_as_complex is only supported for float and double tensors, but got a tensor of "
-                           f"scalar type: {input.dtype}")
-    return SP.ViewAsComplex.apply(input)
+    try:
+        if input._array.ndim == 0 or input._array.shape[-1] != 2:
+            raise RuntimeError("Tensor must have a last dimension of size 2")
+        if input._array.dtype.kind != "f":
+            raise RuntimeError(f"view_as_complex is only supported for float and double tensors, but got a tensor of "
+                               f"scalar type: {input.dtype}")
+        return SP.ViewAsComplex.apply(input)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "view_as_complex", "input", input)
 
 
 # ---- softmax and log_softmax ------------------------------------------------------------------------------------------

@@ -86,6 +86,15 @@ CASES = [
     ("gather", lambda lib, F, x: lib.gather(x, 1, lib.zeros(2, 1, dtype=lib.int64))),
     ("index_select", lambda lib, F, x: lib.index_select(x, 0, lib.tensor([0]))),
     ("masked_fill", lambda lib, F, x: lib.masked_fill(x, lib.ones(2, 3, dtype=lib.bool), 0.0)),
+    ("hstack", lambda lib, F, x: lib.hstack([x, x])),
+    ("meshgrid", lambda lib, F, x: lib.meshgrid(x[0], x[1], indexing="ij")),
+    ("broadcast_tensors", lambda lib, F, x: lib.broadcast_tensors(x, _t(lib, X))),
+    ("diagonal", lambda lib, F, x: lib.diagonal(x)),
+    ("diff", lambda lib, F, x: lib.diff(x)),
+    ("nan_to_num", lambda lib, F, x: lib.nan_to_num(x)),
+    ("unique", lambda lib, F, x: lib.unique(x)),
+    ("repeat_interleave", lambda lib, F, x: lib.repeat_interleave(x, 2)),
+    ("is_complex", lambda lib, F, x: lib.is_complex(x)),
     # products
     ("mm", lambda lib, F, x: lib.mm(x, _t(lib, X.T))),
     ("bmm", lambda lib, F, x: lib.bmm(x[None], _t(lib, X.T[None]))),
@@ -113,6 +122,14 @@ CASES = [
     ("F.pad", lambda lib, F, x: F.pad(x, (1, 1))),
     ("F.embedding", lambda lib, F, x: F.embedding(lib.tensor([0, 1]), x)),
     ("F.one_hot", lambda lib, F, x: F.one_hot(np.array([0, 1]), 3)),
+    ("F.selu", lambda lib, F, x: F.selu(x)),
+    ("F.celu", lambda lib, F, x: F.celu(x)),
+    ("F.dropout2d_eval", lambda lib, F, x: F.dropout2d(IMAGE, training=False)),
+    ("F.softplus", lambda lib, F, x: F.softplus(x)),
+    ("F.hardswish", lambda lib, F, x: F.hardswish(x)),
+    ("F.glu", lambda lib, F, x: F.glu(x[:, :2])),
+    ("F.adaptive_avg_pool2d", lambda lib, F, x: F.adaptive_avg_pool2d(IMAGE, 1)),
+    ("F.interpolate", lambda lib, F, x: F.interpolate(IMAGE, scale_factor=2)),
     ("F.cosine_similarity", lambda lib, F, x: F.cosine_similarity(x, _t(lib, X))),
     # losses
     ("F.mse_loss_input", lambda lib, F, x: F.mse_loss(x, _t(lib, X))),
@@ -173,6 +190,8 @@ ACCEPTED_BY_DTORCH_ONLY = [
     ("where_condition", lambda lib, F, x: lib.where(x > 0, _t(lib, X), _t(lib, -X))),
 ]
 
+# PyTorch names an internal overload here; dtorch the public function
+_INTERNAL_NAMES = {"_unique2": "unique"}
 _MUST_BE_TENSOR = re.compile(r"(\w+)\(\): argument '(\w+)'(?: \(position \d+\))? must be Tensor, not numpy\.ndarray")
 
 
@@ -215,6 +234,7 @@ def test_array_where_a_tensor_belongs(call):
     found = _MUST_BE_TENSOR.search(torch_message)
     if found:  # the key part: the function, the argument, and the type
         function, argument = found.groups()
+        function = _INTERNAL_NAMES.get(function, function)
         assert f"{function}(): argument '{argument}'" in message, (torch_message, message)
         assert "must be Tensor, not numpy.ndarray" in message, (torch_message, message)
     elif torch_message.startswith(("expected Tensor as element", "optimizer can only optimize")):

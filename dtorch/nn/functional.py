@@ -592,11 +592,14 @@ def adaptive_avg_pool1d(input, output_size):
     >>> adaptive_avg_pool1d(dtorch.ones(2, 3, 7), 3).shape
     dtorch.Size([2, 3, 3])
     """
-    _check_rank(input, (2, 3), "adaptive_avg_pool1d")
-    _F._check_float(input, "adaptive_avg_pool1d")
-    (size,) = _tuple(output_size, 1, "output_size")
-    out = _conv.AdaptiveAvgPool2d.apply(_F.unsqueeze(input, -2), output_size=(1, size))
-    return _F.squeeze(out, -2)
+    try:
+        _check_rank(input, (2, 3), "adaptive_avg_pool1d")
+        _F._check_float(input, "adaptive_avg_pool1d")
+        (size,) = _tuple(output_size, 1, "output_size")
+        out = _conv.AdaptiveAvgPool2d.apply(_F.unsqueeze(input, -2), output_size=(1, size))
+        return _F.squeeze(out, -2)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "adaptive_avg_pool1d", "input", input)
 
 
 def adaptive_max_pool2d(input, output_size, return_indices=False):
@@ -607,15 +610,18 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):
     >>> adaptive_max_pool2d(dtorch.arange(16.).reshape(1, 4, 4), 1)
     tensor([[[15.]]])
     """
-    _check_rank(input, (3, 4), "adaptive_max_pool2d")
-    size = _adaptive_size(output_size, input._array.shape[-2:])
-    h, w = input._array.shape[-2:]
-    if h % size[0] == 0 and w % size[1] == 0 and input._array.ndim == 4:
-        kernel = (h // size[0], w // size[1])
-        result = _max_pool(input, kernel, kernel, (0, 0), (1, 1), False, return_indices)
-        return result if return_indices else result[0]
-    out, indices = _conv.AdaptiveMaxPool2d.apply(input, output_size=size)
-    return (out, indices) if return_indices else out
+    try:
+        _check_rank(input, (3, 4), "adaptive_max_pool2d")
+        size = _adaptive_size(output_size, input._array.shape[-2:])
+        h, w = input._array.shape[-2:]
+        if h % size[0] == 0 and w % size[1] == 0 and input._array.ndim == 4:
+            kernel = (h // size[0], w // size[1])
+            result = _max_pool(input, kernel, kernel, (0, 0), (1, 1), False, return_indices)
+            return result if return_indices else result[0]
+        out, indices = _conv.AdaptiveMaxPool2d.apply(input, output_size=size)
+        return (out, indices) if return_indices else out
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "adaptive_max_pool2d", "input", input)
 
 
 def adaptive_max_pool1d(input, output_size, return_indices=False):
@@ -625,11 +631,14 @@ def adaptive_max_pool1d(input, output_size, return_indices=False):
     >>> adaptive_max_pool1d(dtorch.tensor([[1., 5., 2., 0., 3.]]), 2)
     tensor([[5., 3.]])
     """
-    _check_rank(input, (2, 3), "adaptive_max_pool1d")
-    (size,) = _tuple(output_size, 1, "output_size")
-    out, indices = _conv.AdaptiveMaxPool2d.apply(_F.unsqueeze(input, -2), output_size=(1, size))
-    out, indices = _F.squeeze(out, -2), _F.squeeze(indices, -2)
-    return (out, indices) if return_indices else out
+    try:
+        _check_rank(input, (2, 3), "adaptive_max_pool1d")
+        (size,) = _tuple(output_size, 1, "output_size")
+        out, indices = _conv.AdaptiveMaxPool2d.apply(_F.unsqueeze(input, -2), output_size=(1, size))
+        out, indices = _F.squeeze(out, -2), _F.squeeze(indices, -2)
+        return (out, indices) if return_indices else out
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "adaptive_max_pool1d", "input", input)
 
 
 _LINEAR_MODES = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
@@ -984,7 +993,10 @@ def dropout1d(input, p=0.5, training=True, inplace=False):
     >>> dropout1d(dtorch.ones(2, 3, 4), training=False).shape
     dtorch.Size([2, 3, 4])
     """
-    return _feature_dropout(input, p, training, inplace, 3, "dropout1d")
+    try:
+        return _feature_dropout(input, p, training, inplace, 3, "dropout1d")
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "dropout1d", "input", input)
 
 
 def dropout2d(input, p=0.5, training=True, inplace=False):
@@ -995,13 +1007,16 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
     >>> dropout2d(dtorch.ones(2, 3, 4, 4), training=False).shape
     dtorch.Size([2, 3, 4, 4])
     """
-    _check_p(p)
-    if input._array.ndim not in (3, 4):
-        raise RuntimeError(f"dropout2d: Expected 3D or 4D input, but received a {input._array.ndim}D input")
-    if not training or p == 0.0:
-        return input
-    shape = input._array.shape[:2] + (1,) * (input._array.ndim - 2)
-    return _apply_mask(input, p, shape, inplace)
+    try:
+        _check_p(p)
+        if input._array.ndim not in (3, 4):
+            raise RuntimeError(f"dropout2d: Expected 3D or 4D input, but received a {input._array.ndim}D input")
+        if not training or p == 0.0:
+            return input
+        shape = input._array.shape[:2] + (1,) * (input._array.ndim - 2)
+        return _apply_mask(input, p, shape, inplace)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "dropout2d", "input", input)
 
 
 def dropout3d(input, p=0.5, training=True, inplace=False):
@@ -1011,7 +1026,10 @@ def dropout3d(input, p=0.5, training=True, inplace=False):
     >>> dropout3d(dtorch.ones(2, 3, 2, 2, 2), training=False).shape
     dtorch.Size([2, 3, 2, 2, 2])
     """
-    return _feature_dropout(input, p, training, inplace, 5, "dropout3d")
+    try:
+        return _feature_dropout(input, p, training, inplace, 5, "dropout3d")
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "dropout3d", "input", input)
 
 
 # ======================================================================================================================
@@ -1093,7 +1111,10 @@ def relu_(input):
     >>> relu_(dtorch.tensor([-1., 2.]))
     tensor([0., 2.])
     """
-    return input.relu_()
+    try:
+        return input.relu_()
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "relu_", "input", input)
 
 
 def relu6(input, inplace=False):
@@ -1177,7 +1198,10 @@ def selu(input, inplace=False):
     >>> selu(dtorch.tensor([0.]))
     tensor([0.])
     """
-    return _elu_family(input, _SELU_ALPHA, _SELU_SCALE, 1.0, inplace)
+    try:
+        return _elu_family(input, _SELU_ALPHA, _SELU_SCALE, 1.0, inplace)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "selu", "input", input)
 
 
 def celu(input, alpha=1.0, inplace=False):
@@ -1187,7 +1211,10 @@ def celu(input, alpha=1.0, inplace=False):
     >>> celu(dtorch.tensor([0.]))
     tensor([0.])
     """
-    return _elu_family(input, alpha, 1.0, 1.0 / alpha, inplace)
+    try:
+        return _elu_family(input, alpha, 1.0, 1.0 / alpha, inplace)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "celu", "input", input)
 
 
 def gelu(input, approximate="none"):
@@ -1293,10 +1320,13 @@ def hardsigmoid(input, inplace=False):
     >>> hardsigmoid(dtorch.tensor([0.]))
     tensor([0.5000])
     """
-    def compute(x):
-        return _F.div(_nn.Hardtanh.apply(_F.add(x, 3.0), min_val=0.0, max_val=6.0), 6.0)
+    try:
+        def compute(x):
+            return _F.div(_nn.Hardtanh.apply(_F.add(x, 3.0), min_val=0.0, max_val=6.0), 6.0)
 
-    return _inplace(input, compute) if inplace else compute(input)
+        return _inplace(input, compute) if inplace else compute(input)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "hardsigmoid", "input", input)
 
 
 def hardswish(input, inplace=False):
@@ -1306,10 +1336,13 @@ def hardswish(input, inplace=False):
     >>> hardswish(dtorch.tensor([0.]))
     tensor([0.])
     """
-    def compute(x):
-        return _F.mul(x, hardsigmoid(x))
+    try:
+        def compute(x):
+            return _F.mul(x, hardsigmoid(x))
 
-    return _inplace(input, compute) if inplace else compute(input)
+        return _inplace(input, compute) if inplace else compute(input)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "hardswish", "input", input)
 
 
 def softsign(input):
@@ -1319,7 +1352,10 @@ def softsign(input):
     >>> softsign(dtorch.tensor([1.]))
     tensor([0.5000])
     """
-    return _F.div(input, _F.add(_F.abs(input), 1.0))
+    try:
+        return _F.div(input, _F.add(_F.abs(input), 1.0))
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "softsign", "input", input)
 
 
 def tanhshrink(input):
@@ -1329,7 +1365,10 @@ def tanhshrink(input):
     >>> tanhshrink(dtorch.tensor([0.]))
     tensor([0.])
     """
-    return _F.sub(input, _F.tanh(input))
+    try:
+        return _F.sub(input, _F.tanh(input))
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "tanhshrink", "input", input)
 
 
 def threshold(input, threshold, value, inplace=False):
@@ -1339,10 +1378,13 @@ def threshold(input, threshold, value, inplace=False):
     >>> threshold(dtorch.tensor([0.5, 2.]), 1.0, -1.0)
     tensor([-1.,  2.])
     """
-    def compute(x):
-        return _F.where(_F.gt(x, threshold), x, float(value))
+    try:
+        def compute(x):
+            return _F.where(_F.gt(x, threshold), x, float(value))
 
-    return _inplace(input, compute) if inplace else compute(input)
+        return _inplace(input, compute) if inplace else compute(input)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "threshold", "input threshold", input, threshold)
 
 
 def glu(input, dim=-1):
@@ -1396,17 +1438,20 @@ def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False, inplace=False):
     >>> rrelu(dtorch.tensor([-1., 2.]), 0.1, 0.3)
     tensor([-0.2000,  2.0000])
     """
-    if not training:
-        return leaky_relu(input, (lower + upper) / 2, inplace)
-    slopes = _random.numpy_generator().uniform(lower, upper, size=input._array.shape).astype(input._array.dtype)
-    if _backend.is_cupy_array(input._array):
-        slopes = _backend.to_device(slopes, input.device)
-    slope_tensor = _new(slopes, None)
+    try:
+        if not training:
+            return leaky_relu(input, (lower + upper) / 2, inplace)
+        slopes = _random.numpy_generator().uniform(lower, upper, size=input._array.shape).astype(input._array.dtype)
+        if _backend.is_cupy_array(input._array):
+            slopes = _backend.to_device(slopes, input.device)
+        slope_tensor = _new(slopes, None)
 
-    def compute(x):
-        return _F.where(_F.ge(x, 0), x, _F.mul(x, slope_tensor))
+        def compute(x):
+            return _F.where(_F.ge(x, 0), x, _F.mul(x, slope_tensor))
 
-    return _inplace(input, compute) if inplace else compute(input)
+        return _inplace(input, compute) if inplace else compute(input)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "rrelu", "input", input)
 
 
 def hardshrink(input, lambd=0.5):
@@ -1416,7 +1461,10 @@ def hardshrink(input, lambd=0.5):
     >>> hardshrink(dtorch.tensor([-1., 0.2]))
     tensor([-1.,  0.])
     """
-    return _F.where(_F.gt(_F.abs(input), lambd), input, 0.0)
+    try:
+        return _F.where(_F.gt(_F.abs(input), lambd), input, 0.0)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "hardshrink", "input", input)
 
 
 def softshrink(input, lambd=0.5):
@@ -1426,8 +1474,11 @@ def softshrink(input, lambd=0.5):
     >>> softshrink(dtorch.tensor([-1., 0.2, 2.]))
     tensor([-0.5000,  0.0000,  1.5000])
     """
-    shrunk = _F.sub(input, _F.mul(_F.sign(input), lambd))
-    return _F.where(_F.gt(_F.abs(input), lambd), shrunk, 0.0)
+    try:
+        shrunk = _F.sub(input, _F.mul(_F.sign(input), lambd))
+        return _F.where(_F.gt(_F.abs(input), lambd), shrunk, 0.0)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "softshrink", "input", input)
 
 
 def elu_(input, alpha=1.0):
@@ -1437,7 +1488,10 @@ def elu_(input, alpha=1.0):
     >>> elu_(dtorch.tensor([1.]))
     tensor([1.])
     """
-    return elu(input, alpha, inplace=True)
+    try:
+        return elu(input, alpha, inplace=True)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "elu_", "input", input)
 
 
 def leaky_relu_(input, negative_slope=0.01):
@@ -1447,7 +1501,10 @@ def leaky_relu_(input, negative_slope=0.01):
     >>> leaky_relu_(dtorch.tensor([-1.]), 0.5)
     tensor([-0.5000])
     """
-    return leaky_relu(input, negative_slope, inplace=True)
+    try:
+        return leaky_relu(input, negative_slope, inplace=True)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "leaky_relu_", "input", input)
 
 
 def hardtanh_(input, min_val=-1.0, max_val=1.0):
@@ -1457,7 +1514,10 @@ def hardtanh_(input, min_val=-1.0, max_val=1.0):
     >>> hardtanh_(dtorch.tensor([3.]))
     tensor([1.])
     """
-    return hardtanh(input, min_val, max_val, inplace=True)
+    try:
+        return hardtanh(input, min_val, max_val, inplace=True)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "hardtanh_", "input", input)
 
 
 def threshold_(input, threshold_value, value):
@@ -1467,7 +1527,10 @@ def threshold_(input, threshold_value, value):
     >>> threshold_(dtorch.tensor([0.5]), 1.0, 0.0)
     tensor([0.])
     """
-    return threshold(input, threshold_value, value, inplace=True)
+    try:
+        return threshold(input, threshold_value, value, inplace=True)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "threshold_", "input threshold_value", input, threshold_value)
 
 
 def rrelu_(input, lower=1.0 / 8, upper=1.0 / 3, training=False):
@@ -1709,7 +1772,8 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
                 + ("" if attn_mask is None else f", attn_mask {_shape_text(attn_mask)}") + f" ({error})"
             ) from None
     except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
-        _not_a_tensor(error, "scaled_dot_product_attention", "query key value attn_mask", query, key, value, attn_mask)
+        _not_a_tensor(error, "scaled_dot_product_attention", "query key value attn_mask",
+                      query, key, value, attn_mask)
 
 
 def _repeat_heads(t_, repeats):
@@ -2208,10 +2272,13 @@ def hinge_embedding_loss(input, target, margin=1.0, size_average=None, reduce=No
     >>> hinge_embedding_loss(dtorch.tensor([0.3, 0.3]), dtorch.tensor([1., -1.]), reduction='none')
     tensor([0.3000, 0.7000])
     """
-    reduction = _legacy_reduction(size_average, reduce, reduction)
-    margin_part = _F.where(_F.ne(target, 1), _F.clamp(_F.sub(float(margin), input), min=0.0), 0.0)
-    self_part = _F.where(_F.ne(target, -1), input, 0.0)
-    return _reduce_loss(_F.add(margin_part, self_part), reduction)
+    try:
+        reduction = _legacy_reduction(size_average, reduce, reduction)
+        margin_part = _F.where(_F.ne(target, 1), _F.clamp(_F.sub(float(margin), input), min=0.0), 0.0)
+        self_part = _F.where(_F.ne(target, -1), input, 0.0)
+        return _reduce_loss(_F.add(margin_part, self_part), reduction)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "hinge_embedding_loss", "input target", input, target)
 
 
 def cosine_embedding_loss(input1, input2, target, margin=0, size_average=None, reduce=None, reduction="mean"):
@@ -2264,13 +2331,16 @@ def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, r
     >>> multilabel_soft_margin_loss(dtorch.zeros(1, 2), dtorch.tensor([[1., 0.]]))
     tensor(0.6931)
     """
-    reduction = _legacy_reduction(size_average, reduce, reduction)
-    loss = _F.neg(_F.add(_F.mul(target, logsigmoid(input)), _F.mul(_F.sub(1.0, target), logsigmoid(_F.neg(input)))))
-    if weight is not None:
-        loss = _F.mul(loss, weight)
-    dim = input._array.ndim - 1
-    loss = _F.div(_F.sum(loss, dim), float(input._array.shape[dim]))
-    return _reduce_loss(loss, reduction)
+    try:
+        reduction = _legacy_reduction(size_average, reduce, reduction)
+        loss = _F.neg(_F.add(_F.mul(target, logsigmoid(input)), _F.mul(_F.sub(1.0, target), logsigmoid(_F.neg(input)))))
+        if weight is not None:
+            loss = _F.mul(loss, weight)
+        dim = input._array.ndim - 1
+        loss = _F.div(_F.sum(loss, dim), float(input._array.shape[dim]))
+        return _reduce_loss(loss, reduction)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "multilabel_soft_margin_loss", "input target weight", input, target, weight)
 
 
 # ======================================================================================================================
@@ -2326,7 +2396,10 @@ def celu_(input, alpha=1.0):
     >>> celu_(dtorch.tensor([1.]))
     tensor([1.])
     """
-    return celu(input, alpha, inplace=True)
+    try:
+        return celu(input, alpha, inplace=True)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "celu_", "input", input)
 
 
 def selu_(input):
@@ -2336,7 +2409,10 @@ def selu_(input):
     >>> selu_(dtorch.tensor([0.]))
     tensor([0.])
     """
-    return selu(input, inplace=True)
+    try:
+        return selu(input, inplace=True)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "selu_", "input", input)
 
 
 def pixel_shuffle(input, upscale_factor):
@@ -2376,22 +2452,25 @@ def pixel_unshuffle(input, downscale_factor):
     >>> pixel_unshuffle(dtorch.arange(4.).reshape(1, 1, 2, 2), 2).flatten()
     tensor([0., 1., 2., 3.])
     """
-    if input._array.ndim < 3:
-        raise RuntimeError(
-            f"pixel_unshuffle expects input to have at least 3 dimensions, but got input with {input._array.ndim} "
-            "dimension(s)"
-        )
-    r = int(downscale_factor)
-    *batch, c, h, w = input._array.shape
-    if r <= 0 or h % r or w % r:
-        raise RuntimeError(
-            f"pixel_unshuffle expects height and width to be divisible by downscale_factor, but got height={h}, "
-            f"width={w} and downscale_factor={r}"
-        )
-    nb = len(batch)
-    x = _F.reshape(input, (*batch, c, h // r, r, w // r, r))
-    x = _F.permute(x, (*range(nb), nb, nb + 2, nb + 4, nb + 1, nb + 3))
-    return _F.reshape(x, (*batch, c * r * r, h // r, w // r))
+    try:
+        if input._array.ndim < 3:
+            raise RuntimeError(
+                f"pixel_unshuffle expects input to have at least 3 dimensions, but got input with {input._array.ndim} "
+                "dimension(s)"
+            )
+        r = int(downscale_factor)
+        *batch, c, h, w = input._array.shape
+        if r <= 0 or h % r or w % r:
+            raise RuntimeError(
+                f"pixel_unshuffle expects height and width to be divisible by downscale_factor, but got height={h}, "
+                f"width={w} and downscale_factor={r}"
+            )
+        nb = len(batch)
+        x = _F.reshape(input, (*batch, c, h // r, r, w // r, r))
+        x = _F.permute(x, (*range(nb), nb, nb + 2, nb + 4, nb + 1, nb + 3))
+        return _F.reshape(x, (*batch, c * r * r, h // r, w // r))
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "pixel_unshuffle", "input downscale_factor", input, downscale_factor)
 
 
 def channel_shuffle(input, groups):
@@ -2401,17 +2480,20 @@ def channel_shuffle(input, groups):
     >>> channel_shuffle(dtorch.arange(4.).reshape(1, 4, 1), 2).flatten()
     tensor([0., 2., 1., 3.])
     """
-    shape = input._array.shape
-    if len(shape) < 3:
-        raise RuntimeError(f"channel_shuffle expects input to have at least 3 dimensions, but got input with "
-                           f"{len(shape)} dimension(s)")
-    if groups <= 0:
-        raise RuntimeError(f"Number of groups to divide channels in must be positive. Value of groups:{groups}")
-    if shape[1] % groups:
-        raise RuntimeError(f"Number of channels must be divisible by groups. Got {shape[1]} channels and "
-                           f"{groups} groups.")
-    x = _F.reshape(input, (shape[0], groups, shape[1] // groups) + shape[2:])
-    return _F.reshape(_F.transpose(x, 1, 2), shape)
+    try:
+        shape = input._array.shape
+        if len(shape) < 3:
+            raise RuntimeError(f"channel_shuffle expects input to have at least 3 dimensions, but got input with "
+                               f"{len(shape)} dimension(s)")
+        if groups <= 0:
+            raise RuntimeError(f"Number of groups to divide channels in must be positive. Value of groups:{groups}")
+        if shape[1] % groups:
+            raise RuntimeError(f"Number of channels must be divisible by groups. Got {shape[1]} channels and "
+                               f"{groups} groups.")
+        x = _F.reshape(input, (shape[0], groups, shape[1] // groups) + shape[2:])
+        return _F.reshape(_F.transpose(x, 1, 2), shape)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "channel_shuffle", "input groups", input, groups)
 
 
 native_channel_shuffle = channel_shuffle
@@ -2426,22 +2508,25 @@ def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
     >>> local_response_norm(dtorch.ones(1, 3, 2), 2, alpha=1.0, beta=1.0, k=0.0)[0, :, 0]
     tensor([2., 1., 1.])
     """
-    dim = input._array.ndim
-    if dim < 3:
-        raise ValueError(f"Expected 3D or higher dimensionality input (got {dim} dimensions)")
-    if input._array.size == 0:
-        return input
-    c = input._array.shape[1]
-    squares = _F.mul(input, input)
-    zeros = _new(_backend.xp_of(input._array).zeros(
-        (input._array.shape[0], size - 1) + input._array.shape[2:], dtype=input._array.dtype), None)
-    before, after = size // 2, (size - 1) // 2
-    padded = _F.cat([_F.narrow(zeros, 1, 0, before), squares, _F.narrow(zeros, 1, 0, after)], 1)
-    window = _F.narrow(padded, 1, 0, c)
-    for shift in range(1, size):
-        window = _F.add(window, _F.narrow(padded, 1, shift, c))
-    div = _F.pow(_F.add(_F.mul(window, alpha / size), k), beta)
-    return _F.div(input, div)
+    try:
+        dim = input._array.ndim
+        if dim < 3:
+            raise ValueError(f"Expected 3D or higher dimensionality input (got {dim} dimensions)")
+        if input._array.size == 0:
+            return input
+        c = input._array.shape[1]
+        squares = _F.mul(input, input)
+        zeros = _new(_backend.xp_of(input._array).zeros(
+            (input._array.shape[0], size - 1) + input._array.shape[2:], dtype=input._array.dtype), None)
+        before, after = size // 2, (size - 1) // 2
+        padded = _F.cat([_F.narrow(zeros, 1, 0, before), squares, _F.narrow(zeros, 1, 0, after)], 1)
+        window = _F.narrow(padded, 1, 0, c)
+        for shift in range(1, size):
+            window = _F.add(window, _F.narrow(padded, 1, shift, c))
+        div = _F.pow(_F.add(_F.mul(window, alpha / size), k), beta)
+        return _F.div(input, div)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "local_response_norm", "input", input)
 
 
 def _lp_pool(input, norm_type, kernel_size, stride, ceil_mode, pool, count):
@@ -2456,7 +2541,10 @@ def lp_pool1d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
     >>> lp_pool1d(dtorch.tensor([[3., 4.]]), 2, 2)
     tensor([[5.]])
     """
-    return _lp_pool(input, float(norm_type), kernel_size, stride, ceil_mode, avg_pool1d, kernel_size)
+    try:
+        return _lp_pool(input, float(norm_type), kernel_size, stride, ceil_mode, avg_pool1d, kernel_size)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "lp_pool1d", "input norm_type kernel_size", input, norm_type, kernel_size)
 
 
 def lp_pool2d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
@@ -2466,8 +2554,11 @@ def lp_pool2d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
     >>> lp_pool2d(dtorch.tensor([[[3., 4.]]]), 2, (1, 2))
     tensor([[[5.]]])
     """
-    kh, kw = _tuple(kernel_size, 2, "kernel_size")
-    return _lp_pool(input, float(norm_type), kernel_size, stride, ceil_mode, avg_pool2d, kh * kw)
+    try:
+        kh, kw = _tuple(kernel_size, 2, "kernel_size")
+        return _lp_pool(input, float(norm_type), kernel_size, stride, ceil_mode, avg_pool2d, kh * kw)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "lp_pool2d", "input norm_type kernel_size", input, norm_type, kernel_size)
 
 
 def _max_unpool(input, indices, kernel_size, stride, padding, output_size, n, name):
@@ -2521,7 +2612,10 @@ def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_siz
     tensor([[[0., 0.],
              [0., 3.]]])
     """
-    return _max_unpool(input, indices, kernel_size, stride, padding, output_size, 2, "max_unpool2d")
+    try:
+        return _max_unpool(input, indices, kernel_size, stride, padding, output_size, 2, "max_unpool2d")
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "max_unpool2d", "input indices kernel_size", input, indices, kernel_size)
 
 
 def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=None, reduce=None,
@@ -2532,36 +2626,39 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=
     >>> multi_margin_loss(dtorch.tensor([[0.1, 0.2, 0.4, 0.8]]), dtorch.tensor([3]))
     tensor(0.3250)
     """
-    reduction = _legacy_reduction(size_average, reduce, reduction)
-    _check_reduction(reduction)
-    if p not in (1, 2):
-        raise ValueError("only p == 1 and p == 2 supported")
-    if weight is not None and weight._array.ndim != 1:
-        raise ValueError("weight must be one-dimensional")
-    unbatched = input._array.ndim <= 1
-    x = _F.reshape(input, (1, -1)) if unbatched else input
-    if x._array.ndim != 2 or (input._array.size == 0 and input._array.ndim != 2):
-        raise RuntimeError(f"Expected non-empty vector or matrix with optional 0-dim batch size, but got: "
-                           f"{_shape_text(input)}")
-    n, c = x._array.shape
-    labels = _F.reshape(target, (-1,))
-    if tuple(labels._array.shape) != (n,):
-        raise RuntimeError(f"inconsistent target size, expected {n} but got {_shape_text(target)}")
-    if labels._array.size and (int(labels._array.min()) < 0 or int(labels._array.max()) >= c):
-        raise IndexError("target out of range")
-    index = _F.reshape(labels, (n, 1))
-    picked = _F.gather(x, 1, index)
-    hinge = _F.clamp(_F.add(_F.sub(x, picked), float(margin)), min=0.0)
-    if p == 2:
-        hinge = _F.mul(hinge, hinge)
-    if weight is not None:
-        hinge = _F.mul(hinge, _F.reshape(_F.index_select(weight, 0, labels), (n, 1)))
-    not_target = np.arange(c)[None, :] != _backend.to_device(labels._array, "cpu")[:, None]
-    hinge = _F.mul(hinge, _new(_backend.xp_of(x._array).asarray(not_target.astype(x._array.dtype)), None))
-    loss = _F.div(_F.sum(hinge, 1), float(c))
-    if unbatched:
-        loss = _F.reshape(loss, ())
-    return _reduce_loss(loss, reduction)
+    try:
+        reduction = _legacy_reduction(size_average, reduce, reduction)
+        _check_reduction(reduction)
+        if p not in (1, 2):
+            raise ValueError("only p == 1 and p == 2 supported")
+        if weight is not None and weight._array.ndim != 1:
+            raise ValueError("weight must be one-dimensional")
+        unbatched = input._array.ndim <= 1
+        x = _F.reshape(input, (1, -1)) if unbatched else input
+        if x._array.ndim != 2 or (input._array.size == 0 and input._array.ndim != 2):
+            raise RuntimeError(f"Expected non-empty vector or matrix with optional 0-dim batch size, but got: "
+                               f"{_shape_text(input)}")
+        n, c = x._array.shape
+        labels = _F.reshape(target, (-1,))
+        if tuple(labels._array.shape) != (n,):
+            raise RuntimeError(f"inconsistent target size, expected {n} but got {_shape_text(target)}")
+        if labels._array.size and (int(labels._array.min()) < 0 or int(labels._array.max()) >= c):
+            raise IndexError("target out of range")
+        index = _F.reshape(labels, (n, 1))
+        picked = _F.gather(x, 1, index)
+        hinge = _F.clamp(_F.add(_F.sub(x, picked), float(margin)), min=0.0)
+        if p == 2:
+            hinge = _F.mul(hinge, hinge)
+        if weight is not None:
+            hinge = _F.mul(hinge, _F.reshape(_F.index_select(weight, 0, labels), (n, 1)))
+        not_target = np.arange(c)[None, :] != _backend.to_device(labels._array, "cpu")[:, None]
+        hinge = _F.mul(hinge, _new(_backend.xp_of(x._array).asarray(not_target.astype(x._array.dtype)), None))
+        loss = _F.div(_F.sum(hinge, 1), float(c))
+        if unbatched:
+            loss = _F.reshape(loss, ())
+        return _reduce_loss(loss, reduction)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "multi_margin_loss", "input target p margin weight", input, target, p, margin, weight)
 
 
 def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
@@ -2572,31 +2669,35 @@ def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduct
     >>> multilabel_margin_loss(dtorch.tensor([[0.1, 0.2, 0.4, 0.8]]), dtorch.tensor([[3, 0, -1, 1]]))
     tensor(0.8500)
     """
-    reduction = _legacy_reduction(size_average, reduce, reduction)
-    _check_reduction(reduction)
-    unbatched = input._array.ndim <= 1
-    x = _F.reshape(input, (1, -1)) if unbatched else input
-    n, c = x._array.shape
-    labels = _backend.to_device(target._array, "cpu").reshape(n, -1)
-    if labels.shape != (n, c):
-        raise RuntimeError(f"inconsistent target size: {_shape_text(target)} for input of size: {_shape_text(input)}")
-    counts = np.zeros((n, c), dtype=np.int64)  # how often class j is listed before the first -1
-    for row in range(n):
-        for label in labels[row]:
-            if label < 0:
-                break
-            if label >= c:
-                raise IndexError(f"target {label} out of range for {c} classes")
-            counts[row, label] += 1
-    is_target = counts > 0
-    xp = _backend.xp_of(x._array)
-    pair_weight = (counts[:, :, None] * ~is_target[:, None, :]).astype(x._array.dtype)  # [n, target j, other i]
-    margins = _F.add(_F.sub(_F.unsqueeze(x, 1), _F.unsqueeze(x, 2)), 1.0)  # 1 - x[j] + x[i]
-    hinge = _F.mul(_F.clamp(margins, min=0.0), _new(xp.asarray(pair_weight), None))
-    loss = _F.div(_F.sum(hinge, (1, 2)), float(c))
-    if unbatched:
-        loss = _F.reshape(loss, ())
-    return _reduce_loss(loss, reduction)
+    try:
+        reduction = _legacy_reduction(size_average, reduce, reduction)
+        _check_reduction(reduction)
+        unbatched = input._array.ndim <= 1
+        x = _F.reshape(input, (1, -1)) if unbatched else input
+        n, c = x._array.shape
+        labels = _backend.to_device(target._array, "cpu").reshape(n, -1)
+        if labels.shape != (n, c):
+            raise RuntimeError(f"inconsistent target size: {_shape_text(target)} for input of size: "
+                               f"{_shape_text(input)}")
+        counts = np.zeros((n, c), dtype=np.int64)  # how often class j is listed before the first -1
+        for row in range(n):
+            for label in labels[row]:
+                if label < 0:
+                    break
+                if label >= c:
+                    raise IndexError(f"target {label} out of range for {c} classes")
+                counts[row, label] += 1
+        is_target = counts > 0
+        xp = _backend.xp_of(x._array)
+        pair_weight = (counts[:, :, None] * ~is_target[:, None, :]).astype(x._array.dtype)  # [n, target j, other i]
+        margins = _F.add(_F.sub(_F.unsqueeze(x, 1), _F.unsqueeze(x, 2)), 1.0)  # 1 - x[j] + x[i]
+        hinge = _F.mul(_F.clamp(margins, min=0.0), _new(xp.asarray(pair_weight), None))
+        loss = _F.div(_F.sum(hinge, (1, 2)), float(c))
+        if unbatched:
+            loss = _F.reshape(loss, ())
+        return _reduce_loss(loss, reduction)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "multilabel_margin_loss", "input target", input, target)
 
 
 def pdist(input, p=2):
@@ -2607,13 +2708,16 @@ def pdist(input, p=2):
     >>> pdist(dtorch.tensor([[0., 0.], [3., 4.], [6., 8.]]))
     tensor([ 5., 10.,  5.])
     """
-    if input._array.ndim != 2:
-        raise RuntimeError(f"pdist only supports 2D tensors, got: {input._array.ndim}D")
-    first, second = np.triu_indices(input._array.shape[0], 1)
-    xp = _backend.xp_of(input._array)
-    a = _F.index_select(input, 0, _new(xp.asarray(first), None))
-    b = _F.index_select(input, 0, _new(xp.asarray(second), None))
-    return _F.norm(_F.sub(a, b), p, -1)
+    try:
+        if input._array.ndim != 2:
+            raise RuntimeError(f"pdist only supports 2D tensors, got: {input._array.ndim}D")
+        first, second = np.triu_indices(input._array.shape[0], 1)
+        xp = _backend.xp_of(input._array)
+        a = _F.index_select(input, 0, _new(xp.asarray(first), None))
+        b = _F.index_select(input, 0, _new(xp.asarray(second), None))
+        return _F.norm(_F.sub(a, b), p, -1)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "pdist", "input", input)
 
 
 def triplet_margin_with_distance_loss(anchor, positive, negative, *, distance_function=None, margin=1.0, swap=False,
@@ -2651,8 +2755,11 @@ def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=
     ...     upsample(dtorch.ones(1, 1, 2), scale_factor=2).shape
     dtorch.Size([1, 1, 4])
     """
-    _warn("`nn.functional.upsample` is deprecated. Use `nn.functional.interpolate` instead.")
-    return interpolate(input, size, scale_factor, mode, align_corners)
+    try:
+        _warn("`nn.functional.upsample` is deprecated. Use `nn.functional.interpolate` instead.")
+        return interpolate(input, size, scale_factor, mode, align_corners)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "upsample", "input", input)
 
 
 def upsample_nearest(input, size=None, scale_factor=None):
@@ -2664,8 +2771,11 @@ def upsample_nearest(input, size=None, scale_factor=None):
     ...     upsample_nearest(dtorch.ones(1, 1, 2), scale_factor=2).shape
     dtorch.Size([1, 1, 4])
     """
-    _warn("`nn.functional.upsample_nearest` is deprecated. Use `nn.functional.interpolate` instead.")
-    return interpolate(input, size, scale_factor, mode="nearest")
+    try:
+        _warn("`nn.functional.upsample_nearest` is deprecated. Use `nn.functional.interpolate` instead.")
+        return interpolate(input, size, scale_factor, mode="nearest")
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "upsample_nearest", "input", input)
 
 
 def upsample_bilinear(input, size=None, scale_factor=None):
@@ -2677,8 +2787,11 @@ def upsample_bilinear(input, size=None, scale_factor=None):
     ...     upsample_bilinear(dtorch.ones(1, 1, 2, 2), scale_factor=2).shape
     dtorch.Size([1, 1, 4, 4])
     """
-    _warn("`nn.functional.upsample_bilinear` is deprecated. Use `nn.functional.interpolate` instead.")
-    return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)
+    try:
+        _warn("`nn.functional.upsample_bilinear` is deprecated. Use `nn.functional.interpolate` instead.")
+        return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "upsample_bilinear", "input", input)
 
 
 _SELU_ALPHA_SCALED = 1.7580993408473766  # SELU's scale * alpha: the value dropped units of alpha dropout go to
@@ -2711,7 +2824,10 @@ def alpha_dropout(input, p=0.5, training=False, inplace=False):
     >>> alpha_dropout(dtorch.ones(3), 0.5, training=False)
     tensor([1., 1., 1.])
     """
-    return _alpha_dropout(input, p, training, inplace, input._array.shape)
+    try:
+        return _alpha_dropout(input, p, training, inplace, input._array.shape)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "alpha_dropout", "input", input)
 
 
 def feature_alpha_dropout(input, p=0.5, training=False, inplace=False):
@@ -2721,8 +2837,11 @@ def feature_alpha_dropout(input, p=0.5, training=False, inplace=False):
     >>> feature_alpha_dropout(dtorch.ones(1, 2, 3), 0.5, training=False).shape
     dtorch.Size([1, 2, 3])
     """
-    shape = input._array.shape[:2] + (1,) * (input._array.ndim - 2)
-    return _alpha_dropout(input, p, training, inplace, shape)
+    try:
+        shape = input._array.shape[:2] + (1,) * (input._array.ndim - 2)
+        return _alpha_dropout(input, p, training, inplace, shape)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "feature_alpha_dropout", "input", input)
 
 
 def gumbel_softmax(logits, tau=1.0, hard=False, eps=1e-10, dim=-1):
@@ -2733,17 +2852,20 @@ def gumbel_softmax(logits, tau=1.0, hard=False, eps=1e-10, dim=-1):
     >>> gumbel_softmax(dtorch.zeros(2, 3), hard=True).sum(-1)
     tensor([1., 1.])
     """
-    rng = _random.numpy_generator()
-    xp = _backend.xp_of(logits._array)
-    gumbels = -np.log(rng.exponential(size=logits._array.shape)).astype(logits._array.dtype)
-    y_soft = softmax(_F.div(_F.add(logits, _new(xp.asarray(gumbels), None)), tau), dim)
-    if not hard:
-        return y_soft
-    axis = _wrap_dim(dim, logits._array.ndim)
-    index = xp.expand_dims(xp.argmax(y_soft._array, axis=axis), axis)
-    y_hard = xp.zeros_like(y_soft._array)
-    xp.put_along_axis(y_hard, index, 1.0, axis=axis)
-    return _F.add(_F.sub(_new(y_hard, None), _new(y_soft._array, None)), y_soft)
+    try:
+        rng = _random.numpy_generator()
+        xp = _backend.xp_of(logits._array)
+        gumbels = -np.log(rng.exponential(size=logits._array.shape)).astype(logits._array.dtype)
+        y_soft = softmax(_F.div(_F.add(logits, _new(xp.asarray(gumbels), None)), tau), dim)
+        if not hard:
+            return y_soft
+        axis = _wrap_dim(dim, logits._array.ndim)
+        index = xp.expand_dims(xp.argmax(y_soft._array, axis=axis), axis)
+        y_hard = xp.zeros_like(y_soft._array)
+        xp.put_along_axis(y_hard, index, 1.0, axis=axis)
+        return _F.add(_F.sub(_new(y_hard, None), _new(y_soft._array, None)), y_soft)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "gumbel_softmax", "logits", logits)
 
 
 def affine_grid(theta, size, align_corners=None):
@@ -2757,34 +2879,38 @@ def affine_grid(theta, size, align_corners=None):
     tensor([[-0.5000,  0.0000],
             [ 0.5000,  0.0000]])
     """
-    if align_corners is None:
-        align_corners = False
-    if not theta._array.dtype.kind == "f":
-        raise ValueError(f"Expected theta to have floating point type, but got {theta.dtype}")
-    if len(size) != 4:
-        raise NotImplementedError(
-            f"affine_grid only supports 4D sizes, for 2D affine transforms. Got size {list(size)}. (dtorch has no "
-            "volumetric affine_grid)"
-        )
-    n, _, h, w = size
-    if theta._array.ndim != 3 or tuple(theta._array.shape[1:]) != (2, 3):
-        raise ValueError(
-            f"Expected a batch of 2D affine matrices of shape Nx2x3 for size {list(size)}. Got {_shape_text(theta)}."
-        )
-    if min(size) <= 0:
-        raise ValueError(f"Expected non-zero, positive output size. Got {list(size)}")
+    try:
+        if align_corners is None:
+            align_corners = False
+        if not theta._array.dtype.kind == "f":
+            raise ValueError(f"Expected theta to have floating point type, but got {theta.dtype}")
+        if len(size) != 4:
+            raise NotImplementedError(
+                f"affine_grid only supports 4D sizes, for 2D affine transforms. Got size {list(size)}. (dtorch has no "
+                "volumetric affine_grid)"
+            )
+        n, _, h, w = size
+        if theta._array.ndim != 3 or tuple(theta._array.shape[1:]) != (2, 3):
+            raise ValueError(
+                f"Expected a batch of 2D affine matrices of shape Nx2x3 for size {list(size)}. Got "
+                f"{_shape_text(theta)}."
+            )
+        if min(size) <= 0:
+            raise ValueError(f"Expected non-zero, positive output size. Got {list(size)}")
 
-    def coords(steps):
-        if steps == 1:
-            return np.zeros(1)
-        line = np.linspace(-1.0, 1.0, steps)
-        return line if align_corners else line * (steps - 1) / steps
+        def coords(steps):
+            if steps == 1:
+                return np.zeros(1)
+            line = np.linspace(-1.0, 1.0, steps)
+            return line if align_corners else line * (steps - 1) / steps
 
-    ys, xs = np.meshgrid(coords(h), coords(w), indexing="ij")
-    base = np.stack([xs, ys, np.ones_like(xs)], -1).reshape(1, h * w, 3).astype(theta._array.dtype)
-    base = _new(_backend.xp_of(theta._array).asarray(base), None)
-    grid = _F.matmul(base, _F.transpose(theta, 1, 2))
-    return _F.reshape(grid, (n, h, w, 2))
+        ys, xs = np.meshgrid(coords(h), coords(w), indexing="ij")
+        base = np.stack([xs, ys, np.ones_like(xs)], -1).reshape(1, h * w, 3).astype(theta._array.dtype)
+        base = _new(_backend.xp_of(theta._array).asarray(base), None)
+        grid = _F.matmul(base, _F.transpose(theta, 1, 2))
+        return _F.reshape(grid, (n, h, w, 2))
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "affine_grid", "theta", theta)
 
 
 def _unnormalize(coord, extent, align_corners):
@@ -2817,56 +2943,59 @@ def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corner
     >>> grid_sample(dtorch.tensor([[[[1., 3.]]]]), dtorch.zeros(1, 1, 1, 2), align_corners=False)
     tensor([[[[2.]]]])
     """
-    if align_corners is None:
-        _warn("Default grid_sample and affine_grid behavior has changed to align_corners=False since 1.3.0. Please "
-              "specify align_corners=True if the old behavior is desired. See the documentation of grid_sample for "
-              "details.", UserWarning)
-        align_corners = False
-    if mode not in ("bilinear", "nearest"):
-        raise NotImplementedError(f"grid_sample: dtorch supports mode 'bilinear' and 'nearest', got '{mode}'")
-    if padding_mode not in ("zeros", "border", "reflection"):
-        raise ValueError(f"nn.functional.grid_sample(): expected padding_mode to be 'zeros', 'border', or "
-                         f"'reflection', but got: '{padding_mode}'")
-    if input._array.ndim != 4 or grid._array.ndim != 4 or grid._array.shape[-1] != 2:
-        raise RuntimeError(f"grid_sample: dtorch supports 4-D input and grid (N, Ho, Wo, 2), got input of shape "
-                           f"{_shape_text(input)} and grid of shape {_shape_text(grid)}")
-    if input._array.shape[0] != grid._array.shape[0]:
-        raise RuntimeError(f"grid_sampler(): expected grid and input to have same batch size, but got input with "
-                           f"sizes {_shape_text(input)} and grid with sizes {_shape_text(grid)}")
-    _same_dtype("grid_sample", input, grid)
-    n, c, h, w = input._array.shape
-    ho, wo = grid._array.shape[1:3]
-    xp = _backend.xp_of(input._array)
-    x = _unnormalize(_F.getitem(grid, (Ellipsis, 0)), w, align_corners)
-    y = _unnormalize(_F.getitem(grid, (Ellipsis, 1)), h, align_corners)
-    if padding_mode == "reflection":
-        x = _reflect_coordinates(x, w, align_corners)
-        y = _reflect_coordinates(y, h, align_corners)
-    if padding_mode != "zeros":
-        x = _F.clamp(x, 0.0, float(w - 1))
-        y = _F.clamp(y, 0.0, float(h - 1))
-    flat = _F.reshape(input, (n, c, h * w))
+    try:
+        if align_corners is None:
+            _warn("Default grid_sample and affine_grid behavior has changed to align_corners=False since 1.3.0. Please "
+                  "specify align_corners=True if the old behavior is desired. See the documentation of grid_sample for "
+                  "details.", UserWarning)
+            align_corners = False
+        if mode not in ("bilinear", "nearest"):
+            raise NotImplementedError(f"grid_sample: dtorch supports mode 'bilinear' and 'nearest', got '{mode}'")
+        if padding_mode not in ("zeros", "border", "reflection"):
+            raise ValueError(f"nn.functional.grid_sample(): expected padding_mode to be 'zeros', 'border', or "
+                             f"'reflection', but got: '{padding_mode}'")
+        if input._array.ndim != 4 or grid._array.ndim != 4 or grid._array.shape[-1] != 2:
+            raise RuntimeError(f"grid_sample: dtorch supports 4-D input and grid (N, Ho, Wo, 2), got input of shape "
+                               f"{_shape_text(input)} and grid of shape {_shape_text(grid)}")
+        if input._array.shape[0] != grid._array.shape[0]:
+            raise RuntimeError(f"grid_sampler(): expected grid and input to have same batch size, but got input with "
+                               f"sizes {_shape_text(input)} and grid with sizes {_shape_text(grid)}")
+        _same_dtype("grid_sample", input, grid)
+        n, c, h, w = input._array.shape
+        ho, wo = grid._array.shape[1:3]
+        xp = _backend.xp_of(input._array)
+        x = _unnormalize(_F.getitem(grid, (Ellipsis, 0)), w, align_corners)
+        y = _unnormalize(_F.getitem(grid, (Ellipsis, 1)), h, align_corners)
+        if padding_mode == "reflection":
+            x = _reflect_coordinates(x, w, align_corners)
+            y = _reflect_coordinates(y, h, align_corners)
+        if padding_mode != "zeros":
+            x = _F.clamp(x, 0.0, float(w - 1))
+            y = _F.clamp(y, 0.0, float(h - 1))
+        flat = _F.reshape(input, (n, c, h * w))
 
-    def gather(ix, iy):
-        """input at integer pixels ``(iy, ix)`` (arrays of shape (N, Ho, Wo)), zero outside."""
-        valid = (ix >= 0) & (ix < w) & (iy >= 0) & (iy < h)
-        index = xp.where(valid, xp.clip(iy, 0, h - 1) * w + xp.clip(ix, 0, w - 1), 0).reshape(n, 1, ho * wo)
-        values = _F.gather(flat, 2, _new(xp.broadcast_to(index, (n, c, ho * wo)).copy(), None))
-        mask = _new(valid.reshape(n, 1, ho * wo).astype(input._array.dtype), None)
-        return _F.reshape(_F.mul(values, mask), (n, c, ho, wo))
+        def gather(ix, iy):
+            """input at integer pixels ``(iy, ix)`` (arrays of shape (N, Ho, Wo)), zero outside."""
+            valid = (ix >= 0) & (ix < w) & (iy >= 0) & (iy < h)
+            index = xp.where(valid, xp.clip(iy, 0, h - 1) * w + xp.clip(ix, 0, w - 1), 0).reshape(n, 1, ho * wo)
+            values = _F.gather(flat, 2, _new(xp.broadcast_to(index, (n, c, ho * wo)).copy(), None))
+            mask = _new(valid.reshape(n, 1, ho * wo).astype(input._array.dtype), None)
+            return _F.reshape(_F.mul(values, mask), (n, c, ho, wo))
 
-    if mode == "nearest":
-        # PyTorch rounds half to even (nearbyint)
-        return gather(xp.rint(x._array).astype(np.int64), xp.rint(y._array).astype(np.int64))
-    x0, y0 = xp.floor(x._array), xp.floor(y._array)
-    wx1 = _F.unsqueeze(_F.sub(x, _new(x0, None)), 1)  # weight of the right neighbours, (N, 1, Ho, Wo)
-    wy1 = _F.unsqueeze(_F.sub(y, _new(y0, None)), 1)
-    wx0, wy0 = _F.sub(1.0, wx1), _F.sub(1.0, wy1)
-    ix0, iy0 = x0.astype(np.int64), y0.astype(np.int64)
-    out = _F.mul(gather(ix0, iy0), _F.mul(wx0, wy0))
-    out = _F.add(out, _F.mul(gather(ix0 + 1, iy0), _F.mul(wx1, wy0)))
-    out = _F.add(out, _F.mul(gather(ix0, iy0 + 1), _F.mul(wx0, wy1)))
-    return _F.add(out, _F.mul(gather(ix0 + 1, iy0 + 1), _F.mul(wx1, wy1)))
+        if mode == "nearest":
+            # PyTorch rounds half to even (nearbyint)
+            return gather(xp.rint(x._array).astype(np.int64), xp.rint(y._array).astype(np.int64))
+        x0, y0 = xp.floor(x._array), xp.floor(y._array)
+        wx1 = _F.unsqueeze(_F.sub(x, _new(x0, None)), 1)  # weight of the right neighbours, (N, 1, Ho, Wo)
+        wy1 = _F.unsqueeze(_F.sub(y, _new(y0, None)), 1)
+        wx0, wy0 = _F.sub(1.0, wx1), _F.sub(1.0, wy1)
+        ix0, iy0 = x0.astype(np.int64), y0.astype(np.int64)
+        out = _F.mul(gather(ix0, iy0), _F.mul(wx0, wy0))
+        out = _F.add(out, _F.mul(gather(ix0 + 1, iy0), _F.mul(wx1, wy0)))
+        out = _F.add(out, _F.mul(gather(ix0, iy0 + 1), _F.mul(wx0, wy1)))
+        return _F.add(out, _F.mul(gather(ix0 + 1, iy0 + 1), _F.mul(wx1, wy1)))
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "grid_sample", "input grid", input, grid)
 
 
 def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale_grad_by_freq=False, mode="mean",
@@ -2989,21 +3118,24 @@ def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
     >>> avg_pool3d(dtorch.ones(1, 1, 4, 4, 4), 2).shape
     dtorch.Size([1, 1, 2, 2, 2])
     """
-    _pool3d_input(input, "avg_pool3d")
-    _F._check_float(input, "avg_pool3d")
-    kernel = _tuple(kernel_size, 3, "kernel_size")
-    stride = kernel if stride is None or (not isinstance(stride, int) and len(stride) == 0) else \
-        _tuple(stride, 3, "stride")
-    padding = _tuple(padding, 3, "padding")
-    out = input
-    for i in range(3):
-        # per-axis sums when the divisor is overridden, per-axis means otherwise
-        out = _along(out, input._array.ndim - 3 + i, lambda t, i=i: avg_pool2d(
-            _F.unsqueeze(t, 2), (1, kernel[i]), (1, stride[i]), (0, padding[i]), ceil_mode, count_include_pad,
-            1 if divisor_override else None)[:, :, 0])
-    if divisor_override:
-        out = _F.div(out, float(divisor_override))
-    return out
+    try:
+        _pool3d_input(input, "avg_pool3d")
+        _F._check_float(input, "avg_pool3d")
+        kernel = _tuple(kernel_size, 3, "kernel_size")
+        stride = kernel if stride is None or (not isinstance(stride, int) and len(stride) == 0) else \
+            _tuple(stride, 3, "stride")
+        padding = _tuple(padding, 3, "padding")
+        out = input
+        for i in range(3):
+            # per-axis sums when the divisor is overridden, per-axis means otherwise
+            out = _along(out, input._array.ndim - 3 + i, lambda t, i=i: avg_pool2d(
+                _F.unsqueeze(t, 2), (1, kernel[i]), (1, stride[i]), (0, padding[i]), ceil_mode, count_include_pad,
+                1 if divisor_override else None)[:, :, 0])
+        if divisor_override:
+            out = _F.div(out, float(divisor_override))
+        return out
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "avg_pool3d", "input", input)
 
 
 def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
@@ -3014,25 +3146,28 @@ def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     >>> max_pool3d(dtorch.arange(8.).reshape(1, 1, 2, 2, 2), 2, return_indices=True)[1].flatten()
     tensor([7])
     """
-    _pool3d_input(input, "max_pool3d")
-    kernel = _tuple(kernel_size, 3, "kernel_size")
-    stride = kernel if stride is None or (not isinstance(stride, int) and len(stride) == 0) else \
-        _tuple(stride, 3, "stride")
-    padding = _tuple(padding, 3, "padding")
-    dilation = _tuple(dilation, 3, "dilation")
-    if return_indices:
-        # the maxima at PyTorch's indices (first in scan order among ties), the gradient flowing to them
-        out_size = tuple(_pool_output_size(size, k, s, p, d, ceil_mode) for size, k, s, p, d in zip(
-            input._array.shape[-3:], kernel, stride, padding, dilation))
-        indices = _max_pool3d_indices(input, out_size, kernel, stride, padding, dilation)
-        lead = input._array.shape[:-3]
-        out = _F.gather(_F.reshape(input, lead + (-1,)), len(lead), _F.reshape(indices, lead + (-1,)))
-        return _F.reshape(out, lead + out_size), indices
-    out = input  # separable: tied maxima may get the gradient in another order than PyTorch's
-    for i in range(3):
-        out = _along(out, input._array.ndim - 3 + i, lambda t, i=i: max_pool1d(
-            t, kernel[i], stride[i], padding[i], dilation[i], ceil_mode))
-    return out
+    try:
+        _pool3d_input(input, "max_pool3d")
+        kernel = _tuple(kernel_size, 3, "kernel_size")
+        stride = kernel if stride is None or (not isinstance(stride, int) and len(stride) == 0) else \
+            _tuple(stride, 3, "stride")
+        padding = _tuple(padding, 3, "padding")
+        dilation = _tuple(dilation, 3, "dilation")
+        if return_indices:
+            # the maxima at PyTorch's indices (first in scan order among ties), the gradient flowing to them
+            out_size = tuple(_pool_output_size(size, k, s, p, d, ceil_mode) for size, k, s, p, d in zip(
+                input._array.shape[-3:], kernel, stride, padding, dilation))
+            indices = _max_pool3d_indices(input, out_size, kernel, stride, padding, dilation)
+            lead = input._array.shape[:-3]
+            out = _F.gather(_F.reshape(input, lead + (-1,)), len(lead), _F.reshape(indices, lead + (-1,)))
+            return _F.reshape(out, lead + out_size), indices
+        out = input  # separable: tied maxima may get the gradient in another order than PyTorch's
+        for i in range(3):
+            out = _along(out, input._array.ndim - 3 + i, lambda t, i=i: max_pool1d(
+                t, kernel[i], stride[i], padding[i], dilation[i], ceil_mode))
+        return out
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "max_pool3d", "input kernel_size", input, kernel_size)
 
 
 def _pool_output_size(size, kernel, stride, padding, dilation, ceil_mode):
@@ -3084,13 +3219,16 @@ def adaptive_avg_pool3d(input, output_size):
     >>> adaptive_avg_pool3d(dtorch.ones(1, 2, 5, 6, 7), (2, None, 3)).shape
     dtorch.Size([1, 2, 2, 6, 3])
     """
-    _pool3d_input(input, "adaptive_avg_pool3d")
-    _F._check_float(input, "adaptive_avg_pool3d")
-    size = _adaptive_size(output_size, input._array.shape[-3:])
-    out = input
-    for i in range(3):
-        out = _along(out, input._array.ndim - 3 + i, lambda t, i=i: adaptive_avg_pool1d(t, size[i]))
-    return out
+    try:
+        _pool3d_input(input, "adaptive_avg_pool3d")
+        _F._check_float(input, "adaptive_avg_pool3d")
+        size = _adaptive_size(output_size, input._array.shape[-3:])
+        out = input
+        for i in range(3):
+            out = _along(out, input._array.ndim - 3 + i, lambda t, i=i: adaptive_avg_pool1d(t, size[i]))
+        return out
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "adaptive_avg_pool3d", "input", input)
 
 
 def adaptive_max_pool3d(input, output_size, return_indices=False):
@@ -3100,14 +3238,17 @@ def adaptive_max_pool3d(input, output_size, return_indices=False):
     >>> adaptive_max_pool3d(dtorch.ones(1, 2, 5, 6, 7), 2).shape
     dtorch.Size([1, 2, 2, 2, 2])
     """
-    if return_indices:
-        raise NotImplementedError("adaptive_max_pool3d: return_indices=True is not supported by dtorch")
-    _pool3d_input(input, "adaptive_max_pool3d")
-    size = _adaptive_size(output_size, input._array.shape[-3:])
-    out = input
-    for i in range(3):
-        out = _along(out, input._array.ndim - 3 + i, lambda t, i=i: adaptive_max_pool1d(t, size[i]))
-    return out
+    try:
+        if return_indices:
+            raise NotImplementedError("adaptive_max_pool3d: return_indices=True is not supported by dtorch")
+        _pool3d_input(input, "adaptive_max_pool3d")
+        size = _adaptive_size(output_size, input._array.shape[-3:])
+        out = input
+        for i in range(3):
+            out = _along(out, input._array.ndim - 3 + i, lambda t, i=i: adaptive_max_pool1d(t, size[i]))
+        return out
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "adaptive_max_pool3d", "input", input)
 
 
 def lp_pool3d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
@@ -3186,45 +3327,48 @@ def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_paddi
     >>> conv_transpose3d(dtorch.ones(1, 4, 2, 3, 3), dtorch.ones(4, 2, 3, 3, 3), stride=2).shape
     dtorch.Size([1, 2, 5, 7, 7])
     """
-    _check_conv_ranks(input, weight, 3, "conv_transpose3d")
-    if _AUTOCAST.active or input._array.dtype is _BFLOAT16 and not _AUTOCAST.inner:
-        return _F._lower_precision(conv_transpose3d, (input, weight, bias), stride, padding, output_padding, groups,
-                                   dilation)
-    if input._array.ndim == 4:
-        return _F.squeeze(conv_transpose3d(_F.unsqueeze(input, 0), weight, bias, stride, padding, output_padding,
-                                           groups, dilation), 0)
-    stride = _tuple(stride, 3, "stride")
-    padding = _tuple(padding, 3, "padding")
-    output_padding = _tuple(output_padding, 3, "output_padding")
-    dilation = _tuple(dilation, 3, "dilation")
-    if output_padding[0] >= stride[0] and output_padding[0] >= dilation[0]:
-        raise RuntimeError(
-            f"output padding must be smaller than either stride or dilation, but got output_padding="
-            f"{list(output_padding)}, stride={list(stride)}, dilation={list(dilation)}"
-        )
-    n, c, depth = input._array.shape[:3]
-    k_depth = weight._array.shape[2]
-    d_out = (depth - 1) * stride[0] - 2 * padding[0] + dilation[0] * (k_depth - 1) + output_padding[0] + 1
-    if d_out <= 0:
-        raise RuntimeError(f"conv_transpose3d: calculated output depth {d_out} is too small")
-    planes = _F.reshape(_F.movedim(input, 2, 1), (n * depth, c) + input._array.shape[3:])
-    xp = _backend.xp_of(input._array)
-    out = None
-    for kd in range(k_depth):
-        y = conv_transpose2d(planes, _F.getitem(weight, (slice(None), slice(None), kd)), None, stride[1:],
-                             padding[1:], output_padding[1:], groups, dilation[1:])
-        y = _F.movedim(_F.reshape(y, (n, depth) + y._array.shape[1:]), 1, -1)  # (N, O, Ho, Wo, D)
-        # input depth d lands at output depth d * stride + kd * dilation - padding (when inside the output)
-        place = np.zeros((depth, d_out), dtype=input._array.dtype)
-        target = np.arange(depth) * stride[0] + kd * dilation[0] - padding[0]
-        inside = (target >= 0) & (target < d_out)
-        place[np.arange(depth)[inside], target[inside]] = 1
-        term = _F.matmul(y, _new(xp.asarray(place), None))
-        out = term if out is None else _F.add(out, term)
-    out = _F.movedim(out, -1, 2)
-    if bias is not None:
-        out = _F.add(out, _F.reshape(bias, (1, -1, 1, 1, 1)))
-    return out
+    try:
+        _check_conv_ranks(input, weight, 3, "conv_transpose3d")
+        if _AUTOCAST.active or input._array.dtype is _BFLOAT16 and not _AUTOCAST.inner:
+            return _F._lower_precision(conv_transpose3d, (input, weight, bias), stride, padding, output_padding, groups,
+                                       dilation)
+        if input._array.ndim == 4:
+            return _F.squeeze(conv_transpose3d(_F.unsqueeze(input, 0), weight, bias, stride, padding, output_padding,
+                                               groups, dilation), 0)
+        stride = _tuple(stride, 3, "stride")
+        padding = _tuple(padding, 3, "padding")
+        output_padding = _tuple(output_padding, 3, "output_padding")
+        dilation = _tuple(dilation, 3, "dilation")
+        if output_padding[0] >= stride[0] and output_padding[0] >= dilation[0]:
+            raise RuntimeError(
+                f"output padding must be smaller than either stride or dilation, but got output_padding="
+                f"{list(output_padding)}, stride={list(stride)}, dilation={list(dilation)}"
+            )
+        n, c, depth = input._array.shape[:3]
+        k_depth = weight._array.shape[2]
+        d_out = (depth - 1) * stride[0] - 2 * padding[0] + dilation[0] * (k_depth - 1) + output_padding[0] + 1
+        if d_out <= 0:
+            raise RuntimeError(f"conv_transpose3d: calculated output depth {d_out} is too small")
+        planes = _F.reshape(_F.movedim(input, 2, 1), (n * depth, c) + input._array.shape[3:])
+        xp = _backend.xp_of(input._array)
+        out = None
+        for kd in range(k_depth):
+            y = conv_transpose2d(planes, _F.getitem(weight, (slice(None), slice(None), kd)), None, stride[1:],
+                                 padding[1:], output_padding[1:], groups, dilation[1:])
+            y = _F.movedim(_F.reshape(y, (n, depth) + y._array.shape[1:]), 1, -1)  # (N, O, Ho, Wo, D)
+            # input depth d lands at output depth d * stride + kd * dilation - padding (when inside the output)
+            place = np.zeros((depth, d_out), dtype=input._array.dtype)
+            target = np.arange(depth) * stride[0] + kd * dilation[0] - padding[0]
+            inside = (target >= 0) & (target < d_out)
+            place[np.arange(depth)[inside], target[inside]] = 1
+            term = _F.matmul(y, _new(xp.asarray(place), None))
+            out = term if out is None else _F.add(out, term)
+        out = _F.movedim(out, -1, 2)
+        if bias is not None:
+            out = _F.add(out, _F.reshape(bias, (1, -1, 1, 1, 1)))
+        return out
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "conv_transpose3d", "input weight bias", input, weight, bias)
 
 
 def max_unpool3d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
@@ -3267,44 +3411,49 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reducti
     >>> ctc_loss(lp, dtorch.tensor([[1]]), [2], [1]).item()
     0.0
     """
-    if reduction not in ("none", "mean", "sum"):
-        raise ValueError(f"{reduction} is not a valid value for reduction")
-    _F._check_float(log_probs, "ctc_loss")
-    unbatched = log_probs._array.ndim == 2
-    if unbatched:
-        log_probs = _F.unsqueeze(log_probs, 1)
-        if targets._array.ndim == 1:
-            targets = _F.unsqueeze(targets, 0)
-    if log_probs._array.ndim != 3:
-        raise RuntimeError(f"ctc_loss: expected log_probs of shape (T, N, C) or (T, C), got {_shape_text(log_probs)}")
-    steps, batch, classes = log_probs._array.shape
-    inputs = _lengths(input_lengths, "input_lengths", batch)
-    lengths = _lengths(target_lengths, "target_lengths", batch)
-    if not 0 <= blank < classes:
-        raise RuntimeError("blank must be in label range")
-    for n, length in enumerate(inputs):
-        if not 0 <= length <= steps:
-            raise RuntimeError(f"Expected input_lengths to have value at most {steps}, but got value {length} "
-                               f"(while checking arguments for ctc_loss_cpu)")
-    labels = _backend.to_device(targets._array, "cpu").astype(np.int64)
-    if labels.ndim == 1:  # concatenated targets: pad them into rows
-        if sum(lengths) > labels.shape[0]:
-            raise RuntimeError(f"ctc_loss: target_lengths sum to {sum(lengths)} but targets hold {labels.shape[0]}")
-        padded = np.zeros((batch, max(lengths, default=0)), dtype=np.int64)
-        offset = 0
+    try:
+        if reduction not in ("none", "mean", "sum"):
+            raise ValueError(f"{reduction} is not a valid value for reduction")
+        _F._check_float(log_probs, "ctc_loss")
+        unbatched = log_probs._array.ndim == 2
+        if unbatched:
+            log_probs = _F.unsqueeze(log_probs, 1)
+            if targets._array.ndim == 1:
+                targets = _F.unsqueeze(targets, 0)
+        if log_probs._array.ndim != 3:
+            raise RuntimeError("ctc_loss: expected log_probs of shape (T, N, C) or (T, C), got "
+                               f"{_shape_text(log_probs)}")
+        steps, batch, classes = log_probs._array.shape
+        inputs = _lengths(input_lengths, "input_lengths", batch)
+        lengths = _lengths(target_lengths, "target_lengths", batch)
+        if not 0 <= blank < classes:
+            raise RuntimeError("blank must be in label range")
+        for n, length in enumerate(inputs):
+            if not 0 <= length <= steps:
+                raise RuntimeError(f"Expected input_lengths to have value at most {steps}, but got value {length} "
+                                   f"(while checking arguments for ctc_loss_cpu)")
+        labels = _backend.to_device(targets._array, "cpu").astype(np.int64)
+        if labels.ndim == 1:  # concatenated targets: pad them into rows
+            if sum(lengths) > labels.shape[0]:
+                raise RuntimeError(f"ctc_loss: target_lengths sum to {sum(lengths)} but targets hold {labels.shape[0]}")
+            padded = np.zeros((batch, max(lengths, default=0)), dtype=np.int64)
+            offset = 0
+            for n, length in enumerate(lengths):
+                padded[n, :length] = labels[offset:offset + length]
+                offset += length
+            labels = padded
         for n, length in enumerate(lengths):
-            padded[n, :length] = labels[offset:offset + length]
-            offset += length
-        labels = padded
-    for n, length in enumerate(lengths):
-        if length > labels.shape[1]:
-            raise RuntimeError(f"Expected tensor to have size at least {length} at dimension 1, but got size "
-                               f"{labels.shape[1]} for argument #2 'targets' (while checking arguments for "
-                               f"ctc_loss_cpu)")
-    labels = np.ascontiguousarray(labels[:, :max(lengths, default=0)])
-    target_tensor = _new(_backend.to_device(labels, log_probs.device), None)
-    loss = _loss.CTCLoss.apply(log_probs, target_tensor, input_lengths=inputs, target_lengths=lengths,
-                               blank=int(blank), reduction=reduction, zero_infinity=bool(zero_infinity))
-    if unbatched and reduction == "none":
-        loss = _F.squeeze(loss, 0)
-    return loss
+            if length > labels.shape[1]:
+                raise RuntimeError(f"Expected tensor to have size at least {length} at dimension 1, but got size "
+                                   f"{labels.shape[1]} for argument #2 'targets' (while checking arguments for "
+                                   f"ctc_loss_cpu)")
+        labels = np.ascontiguousarray(labels[:, :max(lengths, default=0)])
+        target_tensor = _new(_backend.to_device(labels, log_probs.device), None)
+        loss = _loss.CTCLoss.apply(log_probs, target_tensor, input_lengths=inputs, target_lengths=lengths,
+                                   blank=int(blank), reduction=reduction, zero_infinity=bool(zero_infinity))
+        if unbatched and reduction == "none":
+            loss = _F.squeeze(loss, 0)
+        return loss
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "ctc_loss", "log_probs targets input_lengths target_lengths",
+                      log_probs, targets, input_lengths, target_lengths)
