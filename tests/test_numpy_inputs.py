@@ -156,6 +156,16 @@ CASES = [
     ("nn.MSELoss", lambda lib, F, x: lib.nn.MSELoss()(x, _t(lib, X))),
     ("nn.CrossEntropyLoss", lambda lib, F, x: lib.nn.CrossEntropyLoss()(x, lib.tensor([0, 1]))),
     ("nn.BCEWithLogitsLoss", lambda lib, F, x: lib.nn.BCEWithLogitsLoss()(x, _t(lib, X))),
+    ("nn.Softmax2d", lambda lib, F, x: lib.nn.Softmax2d()(IMAGE)),
+    ("nn.InstanceNorm1d", lambda lib, F, x: lib.nn.InstanceNorm1d(1)(SEQUENCE)),
+    ("nn.GroupNorm", lambda lib, F, x: lib.nn.GroupNorm(1, 1)(IMAGE)),
+    ("nn.RMSNorm", lambda lib, F, x: lib.nn.RMSNorm(3)(x)),
+    ("nn.LSTM", lambda lib, F, x: lib.nn.LSTM(3, 4)(x[None])),
+    ("nn.GRUCell", lambda lib, F, x: lib.nn.GRUCell(3, 4)(x)),
+    ("nn.MultiheadAttention", lambda lib, F, x: lib.nn.MultiheadAttention(3, 1)(x[None], x[None], x[None])),
+    ("nn.TransformerEncoderLayer", lambda lib, F, x: lib.nn.TransformerEncoderLayer(3, 1)(x[None])),
+    ("nn.Unflatten", lambda lib, F, x: lib.nn.Unflatten(1, (3, 1))(x)),
+    ("nn.TripletMarginLoss", lambda lib, F, x: lib.nn.TripletMarginLoss()(x, _t(lib, X), _t(lib, -X))),
     ("nn.Embedding_indices", lambda lib, F, x: lib.nn.Embedding(3, 2)(np.array([0, 1]))),
     # optimizers given an array among the params
     ("optim.SGD", lambda lib, F, x: lib.optim.SGD([x], lr=0.1)),
@@ -275,6 +285,18 @@ def test_real_attribute_errors_are_not_masked(monkeypatch):
         dtorch.exp(dtorch.ones(2))
     with pytest.raises(AttributeError, match="'object' object has no attribute '_array'"):
         dtorch.sum(dtorch.ones(2))
+
+
+def test_a_users_own_module_keeps_its_attribute_error():
+    # a module of the user's may take arrays: its own AttributeError is not turned into "must be Tensor"
+    class Mine(dtorch.nn.Module):
+        def forward(self, x):
+            return x.no_such_method()
+
+    with pytest.raises(AttributeError, match="no_such_method"):
+        Mine()(X)
+    with pytest.raises(TypeError, match=r"Softmax2d.forward\(\): argument 'input' \(position 1\) must be Tensor"):
+        dtorch.nn.Softmax2d()(IMAGE)
 
 
 def test_the_error_reads_like_pytorchs():

@@ -905,19 +905,22 @@ def rms_norm(input, normalized_shape, weight=None, eps=None):
     tensor([[1., 1., 1., 1.],
             [1., 1., 1., 1.]])
     """
-    shape = (int(normalized_shape),) if isinstance(normalized_shape, (int, np.integer)) else tuple(
-        int(s) for s in normalized_shape)
-    k = len(shape)
-    if k == 0 or input._array.ndim < k or tuple(input._array.shape[input._array.ndim - k:]) != shape:
-        raise RuntimeError(
-            f"Given normalized_shape={list(shape)}, expected input with shape [*, {', '.join(map(str, shape))}], "
-            f"but got input of size{_shape_text(input)}"
-        )
-    if eps is None:
-        eps = float(np.finfo(input._array.dtype).eps)
-    dims = tuple(range(input._array.ndim - k, input._array.ndim))
-    out = _F.mul(input, _F.rsqrt(_F.add(_F.mean(_F.mul(input, input), dims, keepdim=True), eps)))
-    return out if weight is None else _F.mul(out, weight)
+    try:
+        shape = (int(normalized_shape),) if isinstance(normalized_shape, (int, np.integer)) else tuple(
+            int(s) for s in normalized_shape)
+        k = len(shape)
+        if k == 0 or input._array.ndim < k or tuple(input._array.shape[input._array.ndim - k:]) != shape:
+            raise RuntimeError(
+                f"Given normalized_shape={list(shape)}, expected input with shape [*, {', '.join(map(str, shape))}], "
+                f"but got input of size{_shape_text(input)}"
+            )
+        if eps is None:
+            eps = float(np.finfo(input._array.dtype).eps)
+        dims = tuple(range(input._array.ndim - k, input._array.ndim))
+        out = _F.mul(input, _F.rsqrt(_F.add(_F.mean(_F.mul(input, input), dims, keepdim=True), eps)))
+        return out if weight is None else _F.mul(out, weight)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "rms_norm", "input normalized_shape weight eps", input, normalized_shape, weight, eps)
 
 
 # ======================================================================================================================
@@ -2175,6 +2178,8 @@ def pairwise_distance(x1, x2, p=2.0, eps=1e-06, keepdim=False):
     tensor([5.])
     """
     try:
+        if not isinstance(x1, Tensor) or not isinstance(x2, Tensor):  # the subtraction would take an array
+            _raise_not_a_tensor("pairwise_distance", *(("x1", 1, x1) if not isinstance(x1, Tensor) else ("x2", 2, x2)))
         return _F.norm(_F.add(_F.sub(x1, x2), eps), p, -1, keepdim)
     except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
         _not_a_tensor(error, "pairwise_distance", "x1 x2", x1, x2)

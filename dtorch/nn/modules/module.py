@@ -22,7 +22,10 @@ import functools
 import itertools
 from collections import OrderedDict, namedtuple
 
+import numpy as np
+
 from dtorch import _backend
+from dtorch._errors import not_a_tensor
 from dtorch import factories
 from dtorch._tensor_methods import parse_to_args
 from dtorch.autograd import Function, grad_mode
@@ -153,6 +156,16 @@ def _type_name(value):
 
 def _forward_unimplemented(self, *input):
     raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
+
+
+def _array_argument(module, error, args):
+    """PyTorch's TypeError when one of dtorch's own modules was called on a NumPy array and its forward tripped
+    over it (``input.dim()`` before any functional could check); any other AttributeError is re-raised as is,
+    and so is every error of a user's own module, which may well take arrays."""
+    if type(module).__module__.startswith("dtorch.") and any(isinstance(a, np.ndarray) for a in args):
+        names = ["input"] + [f"arg{position}" for position in range(2, len(args) + 1)]
+        not_a_tensor(error, f"{type(module).__name__}.forward", names, *args)
+    raise error
 
 
 class Module:
@@ -970,7 +983,10 @@ class Module:
         if not (self._forward_pre_hooks or self._forward_hooks or self._backward_hooks or self._backward_pre_hooks
                 or _global_forward_pre_hooks or _global_forward_hooks or _global_backward_hooks
                 or _global_backward_pre_hooks):
-            return self.forward(*args, **kwargs)
+            try:  # (free until it fires)
+                return self.forward(*args, **kwargs)
+            except AttributeError as error:
+                _array_argument(self, error, args)
         for hook_id, hook in itertools.chain(_global_forward_pre_hooks.items(), self._forward_pre_hooks.items()):
             if hook_id in self._forward_pre_hooks_with_kwargs:
                 result = hook(self, args, kwargs)

@@ -26,6 +26,7 @@ import math
 import numbers
 import warnings
 
+from dtorch._errors import type_name
 from dtorch import factories, functional
 from dtorch.nn import functional as F
 from dtorch.nn import init
@@ -161,7 +162,7 @@ class RNNBase(Module):
         """Check shapes and bring ``input`` to (T, B, I) and each state to (L*D, B, H). Returns batched flag."""
         name = type(self).__name__
         if not isinstance(input, Tensor):
-            raise TypeError(f"{name}: input must be a Tensor, not {type(input).__name__}")
+            raise TypeError(f"{name}: input must be a Tensor, not {type_name(input)}")
         if input.dim() not in (2, 3):
             raise ValueError(f"{name}: Expected input to be 2D or 3D, got {input.dim()}D tensor instead")
         batched = input.dim() == 3
