@@ -841,7 +841,12 @@ def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
 def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
     try:
         xp = _backend.xp_of(input._array)
-        other_data = other._array if isinstance(other, Tensor) else other
+        if isinstance(other, Tensor):
+            other_data = other._array
+        elif isinstance(other, np.ndarray):
+            _raise_not_a_tensor("isclose", "other", 2, other)
+        else:
+            other_data = other
         return _new(xp.isclose(input._array, other_data, rtol=rtol, atol=atol, equal_nan=equal_nan), None)
     except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
         _not_a_tensor(error, "isclose", "input other", input, other)
@@ -2904,6 +2909,8 @@ def cdist(x1, x2, p=2.0):
 
 def dist(input, other, p=2):
     """The ``p``-norm of ``input - other``."""
+    if not isinstance(other, Tensor):  # (sub would take an array, as the operator does)
+        _raise_not_a_tensor("dist", "other", 2, other)
     return norm(sub(input, other), p)
 
 

@@ -104,6 +104,10 @@ CASES = [
     ("topk", lambda lib, F, x: lib.topk(x, 2)),
     ("equal", lambda lib, F, x: lib.equal(_t(lib, X), x)),
     ("allclose", lambda lib, F, x: lib.allclose(_t(lib, X), x)),
+    ("isclose", lambda lib, F, x: lib.isclose(_t(lib, X), x)),
+    ("Tensor.isclose", lambda lib, F, x: _t(lib, X).isclose(x)),
+    ("dist", lambda lib, F, x: lib.dist(_t(lib, X), x)),
+    ("Tensor.dist", lambda lib, F, x: _t(lib, X).dist(x)),
     # nn.functional
     ("F.relu", lambda lib, F, x: F.relu(x)),
     ("F.gelu", lambda lib, F, x: F.gelu(x)),
