@@ -7,6 +7,7 @@ initialises MPI and never imports CuPy.
 """
 
 from dtorch import _backend
+from dtorch._errors import raise_not_a_tensor as _raise_not_a_tensor
 from dtorch._backend import (  # noqa: F401
     bfloat16,
     bool_ as bool,
@@ -122,10 +123,16 @@ def is_tensor(obj):
 
 
 def is_floating_point(input):
+    """True for a floating dtype (bfloat16 included), ``torch.is_floating_point``."""
+    if not isinstance(input, Tensor):
+        _raise_not_a_tensor("is_floating_point", "input", 1, input)
     return _backend.is_floating_numpy(input._array.dtype)
 
 
 def numel(input):
+    """The number of elements, ``torch.numel``."""
+    if not isinstance(input, Tensor):
+        _raise_not_a_tensor("numel", "input", 1, input)
     return input.numel()
 
 

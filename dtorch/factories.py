@@ -8,6 +8,7 @@ import math
 import numpy as np
 
 from dtorch import _backend
+from dtorch._errors import raise_not_a_tensor
 from dtorch.ops._util import checked_fill_value
 from dtorch.random import numpy_generator
 from dtorch.tensor import Tensor
@@ -206,27 +207,31 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
                    requires_grad)
 
 
-def _like(input, dtype, device):
+def _like(function, input, dtype, device):
+    """The dtype and device a ``*_like`` factory takes from ``input`` unless given; PyTorch's TypeError for a
+    non-Tensor ``input`` (a NumPy array, most often)."""
+    if not isinstance(input, Tensor):
+        raise_not_a_tensor(function, "input", 1, input)
     return (dtype if dtype is not None else input.dtype), (device if device is not None else input.device)
 
 
 def zeros_like(input, *, dtype=None, device=None, requires_grad=False, memory_format=None):
-    dtype, device = _like(input, dtype, device)
+    dtype, device = _like("zeros_like", input, dtype, device)
     return _filled(tuple(input._array.shape), 0, dtype, device, requires_grad)
 
 
 def ones_like(input, *, dtype=None, device=None, requires_grad=False, memory_format=None):
-    dtype, device = _like(input, dtype, device)
+    dtype, device = _like("ones_like", input, dtype, device)
     return _filled(tuple(input._array.shape), 1, dtype, device, requires_grad)
 
 
 def empty_like(input, *, dtype=None, device=None, requires_grad=False, memory_format=None):
-    dtype, device = _like(input, dtype, device)
+    dtype, device = _like("empty_like", input, dtype, device)
     return _filled(tuple(input._array.shape), None, dtype, device, requires_grad)
 
 
 def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False, memory_format=None):
-    dtype, device = _like(input, dtype, device)
+    dtype, device = _like("full_like", input, dtype, device)
     return _filled(tuple(input._array.shape), fill_value, dtype, device, requires_grad)
 
 
@@ -361,15 +366,15 @@ def _host(value):
 
 
 def rand_like(input, *, dtype=None, device=None, requires_grad=False, generator=None):
-    dtype, device = _like(input, dtype, device)
+    dtype, device = _like("rand_like", input, dtype, device)
     return rand(tuple(input._array.shape), generator=generator, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
 def randn_like(input, *, dtype=None, device=None, requires_grad=False, generator=None):
-    dtype, device = _like(input, dtype, device)
+    dtype, device = _like("randn_like", input, dtype, device)
     return randn(tuple(input._array.shape), generator=generator, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
 def randint_like(input, low=0, high=None, *, dtype=None, device=None, requires_grad=False, generator=None):
-    dtype, device = _like(input, dtype, device)
+    dtype, device = _like("randint_like", input, dtype, device)
     return randint(low, high, tuple(input._array.shape), generator=generator, dtype=dtype, device=device)

@@ -14,6 +14,7 @@ tensor([ 6.+0.j, -2.+2.j, -2.+0.j, -2.-2.j])
 import numpy as np
 
 from dtorch import _backend
+from dtorch._errors import raise_not_a_tensor
 from dtorch import factories
 from dtorch import functional as F
 from dtorch.ops import spectral as SP
@@ -210,10 +211,14 @@ def fftshift(input, dim=None):
     >>> fftshift(fftfreq(4))
     tensor([-0.5000, -0.2500,  0.0000,  0.2500])
     """
+    if not isinstance(input, Tensor):
+        raise_not_a_tensor("fft_fftshift", "input", 1, input)
     return _shift(input, dim, 1)
 
 
 def ifftshift(input, dim=None):
     """The inverse of ``fftshift``."""
+    if not isinstance(input, Tensor):
+        raise_not_a_tensor("fft_ifftshift", "input", 1, input)
     return _shift(input, dim, -1)
 

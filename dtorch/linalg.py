@@ -12,8 +12,9 @@ import numpy as np
 
 from dtorch import factories
 from dtorch import functional as F
+from dtorch._errors import raise_not_a_tensor
 from dtorch.ops import linalg as L
-from dtorch.tensor import _wrap_dim
+from dtorch.tensor import Tensor, _wrap_dim
 
 
 def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):
@@ -29,6 +30,8 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):
 def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None):
     """A matrix norm over the two dims ``dim``: ``'fro'``, or ``1``/``-1``/``inf``/``-inf`` (max/min absolute column
     or row sum). The spectral and nuclear norms (``2``, ``-2``, ``'nuc'``) need an SVD, which dtorch lacks."""
+    if not isinstance(A, Tensor):
+        raise_not_a_tensor("linalg_matrix_norm", "input", 1, A)
     if A._array.ndim < 2:
         raise RuntimeError(f"linalg.matrix_norm: The input tensor A must have at least 2 dimensions, got shape "
                            f"{list(A.shape)}")
@@ -53,6 +56,8 @@ def norm(A, ord=None, dim=None, keepdim=False, *, dtype=None):
     >>> dtorch.linalg.norm(dtorch.ones(2, 2))
     tensor(2.)
     """
+    if not isinstance(A, Tensor):
+        raise_not_a_tensor("linalg_norm", "input", 1, A)
     if dim is not None and not isinstance(dim, int) and len(dim) == 2:
         return matrix_norm(A, "fro" if ord is None else ord, dim, keepdim, dtype=dtype)
     if dim is None and A._array.ndim == 2 and ord is not None:
@@ -75,6 +80,8 @@ def inv(A):
     tensor([[0.5000, 0.0000],
             [0.0000, 0.2500]])
     """
+    if not isinstance(A, Tensor):
+        raise_not_a_tensor("linalg_inv", "A", 1, A)
     _check_square(A, "inv")
     try:
         return L.Inverse.apply(A)
@@ -87,6 +94,8 @@ def inv(A):
 
 def det(A):
     """The determinant of each square matrix."""
+    if not isinstance(A, Tensor):
+        raise_not_a_tensor("linalg_det", "A", 1, A)
     _check_square(A, "det")
     return L.Det.apply(A)
 
@@ -130,6 +139,8 @@ def matrix_exp(A):
     tensor([[1., 0.],
             [0., 1.]])
     """
+    if not isinstance(A, Tensor):
+        raise_not_a_tensor("linalg_matrix_exp", "input", 1, A)
     _check_square(A, "linalg.matrix_exp")
     n = A.shape[-1]
     array = A.detach().cpu().numpy()

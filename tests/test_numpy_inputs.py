@@ -188,6 +188,22 @@ CASES = [
     ("tensor", lambda lib, F, x: lib.tensor(x)),
     ("as_tensor", lambda lib, F, x: lib.as_tensor(x)),
     ("from_numpy", lambda lib, F, x: lib.from_numpy(x)),
+    # factories, linalg, fft and the top-level predicates (type checks at their top: none is on a hot path)
+    ("zeros_like", lambda lib, F, x: lib.zeros_like(x)),
+    ("ones_like", lambda lib, F, x: lib.ones_like(x)),
+    ("empty_like", lambda lib, F, x: lib.empty_like(x)),
+    ("full_like", lambda lib, F, x: lib.full_like(x, 2.0)),
+    ("rand_like", lambda lib, F, x: lib.rand_like(x)),
+    ("randn_like", lambda lib, F, x: lib.randn_like(x)),
+    ("linalg.det", lambda lib, F, x: lib.linalg.det(x.reshape(-1)[:4].reshape(2, 2))),
+    ("linalg.inv", lambda lib, F, x: lib.linalg.inv(x.reshape(-1)[:4].reshape(2, 2))),
+    ("linalg.matrix_exp", lambda lib, F, x: lib.linalg.matrix_exp(x.reshape(-1)[:4].reshape(2, 2))),
+    ("linalg.matrix_norm", lambda lib, F, x: lib.linalg.matrix_norm(x.reshape(-1)[:4].reshape(2, 2))),
+    ("linalg.norm", lambda lib, F, x: lib.linalg.norm(x)),
+    ("fft.fftshift", lambda lib, F, x: lib.fft.fftshift(x)),
+    ("fft.ifftshift", lambda lib, F, x: lib.fft.ifftshift(x)),
+    ("numel", lambda lib, F, x: lib.numel(x)),
+    ("is_floating_point", lambda lib, F, x: lib.is_floating_point(x)),
 ]
 
 # Deliberate differences: the reflected operators (``array @ t``, ``array - t``, ``array * t``) call the same
