@@ -1965,12 +1965,7 @@ def _check_class_weight(weight, c, name=""):
 
 
 def _check_labels(target, ignore_index, c):
-    data = target._array
-    if data.size and not 0 <= data.min() <= data.max() < c:  # (the common case needs no mask of ignored labels)
-        valid = data[data != ignore_index]
-        if valid.size and (int(valid.min()) < 0 or int(valid.max()) >= c):
-            bad = int(valid.min()) if int(valid.min()) < 0 else int(valid.max())
-            raise IndexError(f"Target {bad} is out of bounds (the input has {c} classes).")
+    _loss.check_labels(target._array.reshape(-1), ignore_index, c)
 
 
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean",
@@ -2021,8 +2016,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
         else:
             target = _unbatched_target(input, target, axis)
             _check_class_target(input, target, axis)
-            _check_class_weight(weight, c)
-            _check_labels(target, ignore_index, c)
+            _check_class_weight(weight, c)  # (the labels are checked in the op: _loss.check_labels)
         _same_dtype("cross_entropy", input, weight)
         return _loss.CrossEntropy.apply(input, target, weight, axis=axis, probabilities=probabilities,
                                         ignore_index=int(ignore_index), reduction=reduction,

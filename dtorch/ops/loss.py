@@ -156,6 +156,22 @@ def _log_softmax_rows(xp, z):
     return shifted
 
 
+def check_labels(labels, ignore_index, c):
+    """PyTorch's IndexError for a class index outside ``[0, c)`` that is not ``ignore_index``. Returns True when
+    every label is a class index and none can be ``ignore_index`` (the dense case: no mask, no row weights)."""
+    if not labels.size:
+        return False
+    # one reduction instead of min and max: viewed unsigned, a negative int64 label is above every class count
+    unsigned = labels.view(np.uint64) if labels.dtype == np.int64 else labels
+    if int(unsigned.max()) < c:
+        return not 0 <= ignore_index < c
+    valid = labels[labels != ignore_index]
+    if valid.size and (int(valid.min()) < 0 or int(valid.max()) >= c):
+        bad = int(valid.min()) if int(valid.min()) < 0 else int(valid.max())
+        raise IndexError(f"Target {bad} is out of bounds (the input has {c} classes).")
+    return False
+
+
 def _class_index_terms(xp, target, weight, ignore_index, dtype):
     """What the class-index losses share: labels safe to index with (ignored ones read class 0), the mask of
     non-ignored rows, and each row's target weight (0 where ignored)."""
@@ -184,12 +200,26 @@ class CrossEntropy(Op):
         xp = self.xp
         axis = self.axis
         c = logits.shape[axis]
-        if _fused_cross_entropy(xp, logits, axis, weight, self.probabilities, self.label_smoothing):
+        eps = self.label_smoothing
+        # the labels are checked here, not in F.cross_entropy, so the one reduction also picks the dense path
+        dense = not self.probabilities and check_labels(target.reshape(-1), self.ignore_index, c)
+        if _fused_cross_entropy(xp, logits, axis, weight, self.probabilities, eps):
             return self._fused_forward(xp, logits, target)
         self.fused = None
         logp = _log_softmax_rows(xp, _rows(xp, logits, axis))
-        eps = self.label_smoothing
         self.logp, self.weight, self.shape, self.target = logp, weight, logits.shape, target
+        # (a sum of ones is m exactly only in float32/float64 and below 2**24 rows)
+        self.dense = dense = dense and weight is None and not eps and logp.dtype.itemsize >= 4 and logp.size < 2**24
+        if dense:  # every row counts with weight 1: the general path's mask and weights would multiply by 1
+            labels = target.reshape(-1)
+            m = logp.shape[0]
+            self.safe, self.valid, self.row_weight = labels, None, None
+            self.denominator = logp.dtype.type(m)
+            picked = logp[xp.arange(m), labels]
+            if self.reduction == "mean":  # (-a) / m and -(a / m) round alike, as does a sum of negated terms
+                return -(picked.sum() / self.denominator)
+            loss = -picked
+            return _reduce(loss.reshape(logits.shape[:axis] + logits.shape[axis + 1:]), self.reduction)
         out_shape = logits.shape[:axis] + logits.shape[axis + 1:]
         if self.probabilities:
             t = _rows(xp, target, axis)
@@ -225,7 +255,7 @@ class CrossEntropy(Op):
         labels = target.reshape(-1).astype(np.int64, copy=False)
         loss_rows, lse = _kernels.softmax_xent_forward(logits, labels, self.ignore_index)
         valid = labels != self.ignore_index
-        self.fused = (logits, labels, lse)
+        self.fused, self.dense = (logits, labels, lse), False
         self.logp, self.weight, self.shape, self.target = None, None, logits.shape, target
         self.safe, self.valid, self.row_weight = xp.where(valid, labels, 0), valid, valid.astype(logits.dtype)
         self.denominator = self.row_weight.sum()
@@ -257,7 +287,8 @@ class CrossEntropy(Op):
         elif self.reduction == "sum":
             scale = grad
         else:
-            scale = grad / (self.count if self.probabilities else _safe_denominator(xp, self.denominator))
+            scale = grad / (self.count if self.probabilities
+                            else self.denominator if self.dense else _safe_denominator(xp, self.denominator))
         probs = xp.exp(logp)
         grad_logits = grad_target = None
         if self.probabilities:
@@ -268,7 +299,12 @@ class CrossEntropy(Op):
                 w = self.weight if self.weight is not None else 1
                 grad_target = -(1 - self.label_smoothing) * w * logp * scale
                 grad_target = _unrows(xp, grad_target, self.shape, self.axis)
-        elif logits_edge is not None:
+        elif logits_edge is None:
+            pass
+        elif self.dense:  # the general branch with row weights of 1 and no smoothing: the same numbers
+            grad_logits = probs * scale
+            grad_logits[xp.arange(m), self.safe] -= scale if self.reduction != "none" else scale[:, 0]
+        else:
             eps = self.label_smoothing
             a = ((1 - eps) * self.row_weight).reshape(-1, 1) * scale
             grad_logits = probs * a
@@ -313,7 +349,8 @@ class CrossEntropy(Op):
         elif logits_edge is not None:
             onehot = real_xp.zeros((m, c), dtype=self.logp.dtype)
             onehot[real_xp.arange(m), self.safe] = 1
-            a = constant(((1 - eps) * self.row_weight).reshape(-1, 1).astype(self.logp.dtype)) * scale
+            row_weight = self.row_weight if self.row_weight is not None else real_xp.ones(m, dtype=self.logp.dtype)
+            a = constant(((1 - eps) * row_weight).reshape(-1, 1).astype(self.logp.dtype)) * scale
             probs = Softmax.apply(rows, axis=1)
             grad_logits = probs * a - constant(onehot) * a
             if eps:

@@ -270,6 +270,52 @@ def test_cross_entropy_fast_paths():
              dtorch.nn.functional.cross_entropy(x, dtorch.tensor([[1, 0], [2, 1]])), None, [(2, 3, 2)])
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("shape, dtype", [((7, 5), np.float32), ((3, 4, 2), np.float32), ((5,), np.float64),
+                                          ((6, 3), np.float64)])
+def test_cross_entropy_dense_path_equals_weighted_path(reduction, shape, dtype):
+    """Every label a class and no weight: the dense path (no mask, no row weights) gives the general path's
+    numbers bit for bit (weights of ones take the general path) and PyTorch's within rounding."""
+    logits = _rand(*shape, seed=3, dtype=dtype)
+    c = shape[0] if len(shape) == 1 else shape[1]
+    labels = np.random.default_rng(4).integers(0, c, size=shape[:1] + shape[2:] if len(shape) > 1 else ())
+    results = []
+    for weight in (None, dtorch.ones(c, dtype=dtorch.float32 if dtype == np.float32 else dtorch.float64)):
+        x = dtorch.tensor(logits, requires_grad=True)
+        loss = dtorch.nn.functional.cross_entropy(x, dtorch.tensor(labels), weight=weight, reduction=reduction)
+        assert loss.grad_fn.dense is (weight is None)
+        loss.backward(dtorch.ones_like(loss))
+        results.append((loss.detach().numpy(), x.grad.numpy()))
+    (loss, grad), (weighted_loss, weighted_grad) = results
+    assert loss.dtype == weighted_loss.dtype == dtype and grad.dtype == dtype
+    np.testing.assert_array_equal(loss, weighted_loss)
+    np.testing.assert_array_equal(grad, weighted_grad)
+    t = torch.tensor(logits, requires_grad=True)
+    theirs = torch.nn.functional.cross_entropy(t, torch.tensor(labels), reduction=reduction)
+    theirs.backward(torch.ones_like(theirs))
+    np.testing.assert_allclose(loss, theirs.detach().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(grad, t.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_cross_entropy_label_check_one_reduction():
+    """The single unsigned-max check: uint8 labels, an ignore_index inside the classes, labels equal to it, and
+    out-of-range labels on either side (with or without ignored rows) behave as before, errors included."""
+    logits = dtorch.tensor(_rand(4, 3))
+    for labels, kwargs in (([0, 2, 1, 1], {}), ([0, 2, 1, 1], {"ignore_index": 1}), ([0, -100, 2, 1], {}),
+                           ([255, 2, 1, 0], {"ignore_index": 255})):
+        dtype = torch.uint8 if labels[0] == 255 else torch.int64
+        ours = dtorch.nn.functional.cross_entropy(logits, dtorch.tensor(labels, dtype=getattr(dtorch, str(dtype)[6:])),
+                                                  **kwargs)
+        theirs = torch.nn.functional.cross_entropy(torch.tensor(logits.numpy()), torch.tensor(labels, dtype=dtype),
+                                                   **kwargs)
+        np.testing.assert_allclose(ours.item(), theirs.item(), rtol=1e-6)
+    for labels, bad in (([0, 3, 1, 1], 3), ([0, -2, 1, -100], -2), ([-100, 7, 1, -100], 7)):
+        with pytest.raises(IndexError, match=f"Target {bad} is out of bounds"):
+            dtorch.nn.functional.cross_entropy(logits, dtorch.tensor(labels))
+        with pytest.raises(IndexError, match=f"Target {bad} is out of bounds"):
+            dtorch.nn.functional.nll_loss(logits, dtorch.tensor(labels))
+
+
 # ---- erf and GELU in pieces ------------------------------------------------------------------------------------------
 
 
