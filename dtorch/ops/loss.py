@@ -146,13 +146,17 @@ def _rows(xp, x, axis):
 
 
 def _unrows(xp, rows, shape, axis):
+    if axis == len(shape) - 1:  # the class axis was already last (as in ``_rows``): a reshape, no moveaxis cost
+        return rows.reshape(shape)
     moved = shape[:axis] + shape[axis + 1:] + (shape[axis],)
     return xp.ascontiguousarray(xp.moveaxis(rows.reshape(moved), -1, axis))
 
 
 def _log_softmax_rows(xp, z):
     shifted = z - z.max(axis=1, keepdims=True)
-    shifted -= xp.log(sum_last(xp, xp.exp(shifted)))
+    exps = xp.exp(shifted)
+    # (small: ``sum_last``'s own choice, without its contiguity check)
+    shifted -= xp.log(exps.sum(axis=1, keepdims=True) if exps.size <= 4096 else sum_last(xp, exps))
     return shifted
 
 
@@ -303,7 +307,9 @@ class CrossEntropy(Op):
             pass
         elif self.dense:  # the general branch with row weights of 1 and no smoothing: the same numbers
             grad_logits = probs * scale
-            grad_logits[xp.arange(m), self.safe] -= scale if self.reduction != "none" else scale[:, 0]
+            # (one flat index per row, all distinct: cheaper than the (rows, labels) pair of index arrays)
+            at = self.safe + xp.arange(0, m * c, c)
+            grad_logits.reshape(-1)[at] -= scale if self.reduction != "none" else scale[:, 0]
         else:
             eps = self.label_smoothing
             a = ((1 - eps) * self.row_weight).reshape(-1, 1) * scale
