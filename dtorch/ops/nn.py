@@ -136,27 +136,31 @@ class Softmax(Op):
 
 
 class LogSoftmax(Op):
-    """Keeps the softmax itself for backward (one ``exp`` fewer than recomputing it from the output)."""
+    """Keeps the exponentials and their sums for backward, which divides them into the softmax (one ``exp``
+    fewer than recomputing it from the output; a forward without backward skips the division)."""
 
     attr_names = ("axis",)
 
     def forward(self, x):
         xp = self.xp
         out = x - x.max(axis=self.axis, keepdims=True)
-        probs = xp.exp(out)
-        total = sum_axis(xp, probs, self.axis)
+        exps = xp.exp(out)
+        total = sum_axis(xp, exps, self.axis)
         out -= xp.log(total)
-        probs /= total
-        self.probs = probs
+        self.exps, self.total = exps, total
         return out
 
     def backward(self, grad):
+        if self.total is not None:  # the first backward turns the kept exponentials into the softmax, in place
+            self.exps /= self.total
+            self.total = None
+        probs = self.exps
         if self.xp is graph_mode.namespace:
             # the output (log of the kept softmax) hanging from this node: its exp is the softmax, with history
             with np.errstate(divide="ignore"):
-                output = attached(array_module(grad).log(self.probs), self)
+                output = attached(array_module(grad).log(probs), self)
             return (grad - output.exp() * grad.sum(self.axis, keepdim=True),)
-        return (grad - self.probs * sum_axis(self.xp, grad, self.axis),)
+        return (grad - probs * sum_axis(self.xp, grad, self.axis),)
 
 
 # ---- lookup and padding ---------------------------------------------------------------------------------------------

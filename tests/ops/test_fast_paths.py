@@ -316,6 +316,25 @@ def test_cross_entropy_label_check_one_reduction():
             dtorch.nn.functional.nll_loss(logits, dtorch.tensor(labels))
 
 
+def test_log_softmax_divides_in_backward_once():
+    """LogSoftmax keeps exponentials and sums, and its first backward divides them into the softmax in place: a
+    retained graph's second backward, and a create_graph one after it, see the same softmax (PyTorch's grads)."""
+    data, upstream = _rand(5, 7, seed=8), _rand(5, 7, seed=9)
+    x, t = dtorch.tensor(data, requires_grad=True), torch.tensor(data, requires_grad=True)
+    out, theirs = dtorch.log_softmax(x, 1), torch.log_softmax(t, 1)
+    np.testing.assert_allclose(out.detach().numpy(), theirs.detach().numpy(), rtol=1e-6, atol=1e-6)
+    (expected,) = torch.autograd.grad(theirs, t, torch.tensor(upstream), create_graph=True)
+    first = dtorch.autograd.grad(out, x, dtorch.tensor(upstream), retain_graph=True)[0].numpy()
+    second = dtorch.autograd.grad(out, x, dtorch.tensor(upstream), retain_graph=True)[0].numpy()
+    np.testing.assert_array_equal(first, second)
+    np.testing.assert_allclose(first, expected.detach().numpy(), rtol=1e-5, atol=1e-6)
+    (graph_grad,) = dtorch.autograd.grad(out, x, dtorch.tensor(upstream), create_graph=True)
+    np.testing.assert_allclose(graph_grad.detach().numpy(), first, rtol=1e-6, atol=1e-7)
+    (second_order,) = dtorch.autograd.grad((graph_grad * graph_grad).sum(), x)
+    (expected_second,) = torch.autograd.grad((expected * expected).sum(), t)
+    np.testing.assert_allclose(second_order.numpy(), expected_second.numpy(), rtol=1e-4, atol=1e-6)
+
+
 # ---- erf and GELU in pieces ------------------------------------------------------------------------------------------
 
 
