@@ -162,7 +162,11 @@ def _log_softmax_rows(xp, z):
 
 def check_labels(labels, ignore_index, c):
     """PyTorch's IndexError for a class index outside ``[0, c)`` that is not ``ignore_index``. Returns True when
-    every label is a class index and none can be ``ignore_index`` (the dense case: no mask, no row weights)."""
+    every label is a class index and none can be ``ignore_index`` (the dense case: no mask, no row weights).
+
+    >>> check_labels(np.array([0, 2, 1]), -100, 3), check_labels(np.array([0, -100, 1]), -100, 3)
+    (True, False)
+    """
     if not labels.size:
         return False
     # one reduction instead of min and max: viewed unsigned, a negative int64 label is above every class count
