@@ -41,8 +41,9 @@ passed = failed = 0
 for log in sorted(pathlib.Path(sys.argv[1]).glob("*.log")):
     for line in log.read_text(errors="replace").splitlines():
         if re.search(r"\d+ (passed|failed|error)", line) and re.search(r" in [\d.]+s", line):
-            passed += sum(int(n) for n in re.findall(r"(\d+) passed", line))
-            failed += sum(int(n) for n in re.findall(r"(\d+) (?:failed|errors?)\b", line))
+            first = re.split(r" in [\d.]+s", line)[0]  # ranks' summaries can share a line: count the first
+            passed += sum(int(n) for n in re.findall(r"(\d+) passed", first))
+            failed += sum(int(n) for n in re.findall(r"(\d+) (?:failed|errors?)\b", first))
             break
     else:
         print(f"{log.stem}: no test summary found")
