@@ -2,7 +2,7 @@
 ``dtorch/__init__.py``, the same functions as Tensor methods and operators.
 
 Each front end turns its arguments into plain data (PyTorch's names and defaults: ``dim``, ``keepdim``, ...),
-applies PyTorch's dtype promotion and calls one ``Function`` from ``dtorch.ops``. Errors are PyTorch's types with
+applies PyTorch's dtype promotion and calls one ``Op`` from ``dtorch.ops``. Errors are PyTorch's types with
 messages that name the shapes or devices involved.
 """
 

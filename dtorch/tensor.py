@@ -5,7 +5,7 @@ lives), ``requires_grad``, ``grad``,
 ``grad_fn`` (the graph node that produced it, None for leaves), a version counter bumped by in-place ops (shared by
 views through ``_base``) and its hooks. The arithmetic operators and math methods are bound to the ops in
 ``dtorch/__init__.py`` when the package is assembled, so every path (``a + b``, ``a.add(b)``, ``dtorch.add``) runs
-the same ``Function``.
+the same ``Op``.
 
 The per-op path creates Tensors through ``Tensor._from_array``, which sets the slots directly and skips argument
 parsing: keep it that way, every op pays for it.
@@ -90,7 +90,7 @@ class Tensor:
     @classmethod
     def _from_array(cls, array, grad_fn):
         """Wrap an array without copying: the per-op constructor. ``grad_fn`` None makes a tensor without grad.
-        (``wrap_array`` is the same for a plain Tensor, without the class binding: ``Function.apply`` calls it.)"""
+        (``wrap_array`` is the same for a plain Tensor, without the class binding: ``Op.apply`` calls it.)"""
         tensor = _object_new(cls)
         tensor._array = array
         tensor.grad_fn = grad_fn

@@ -1,4 +1,5 @@
-"""Autograd: ``Function``, the backward engine, grad modes, ``grad``, ``gradcheck`` and anomaly detection."""
+"""Autograd: the op node ``Op`` and the user-facing ``Function``, the backward engine, grad modes, ``grad``,
+``gradcheck`` and anomaly detection."""
 
 import numpy as np
 

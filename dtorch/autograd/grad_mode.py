@@ -1,6 +1,6 @@
 """Grad modes: whether new ops record graph nodes.
 
-The switch is one module-level flag, read by ``Function.apply`` on every op, so switching costs nothing per op.
+The switch is one module-level flag, read by ``Op.apply`` on every op, so switching costs nothing per op.
 Each mode is a context manager and a decorator, like PyTorch's. The flag is process-wide, not per thread:
 DDP's communication thread touches raw arrays only and never records ops.
 """

@@ -1,6 +1,6 @@
 """``dtorch.jit``: PyTorch's ``torch.jit`` surface on dtorch's recorded graphs.
 
-- ``trace(model, example_inputs)`` runs the model once and records every op (``Function.apply`` calls) into a graph;
+- ``trace(model, example_inputs)`` runs the model once and records every op (``Op.apply`` calls) into a graph;
   the result is a ``TracedModule`` that replays it. Sizes read with ``x.size(0)``/``x.shape`` are recorded as
   expressions of the input's shape, so a model traced at batch 1 runs at batch 3. Python control flow is not
   recorded: reading a traced tensor's value (``bool``, ``item``, iteration) warns with ``TracerWarning``.

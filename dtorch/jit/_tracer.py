@@ -1,6 +1,6 @@
 """Recording a forward into a ``Graph``: the capture behind ``jit.trace``, ``export`` and ``onnx.export``.
 
-While a capture is active, ``Function.apply`` hands every op to ``Capture.record`` (the one hook in
+While a capture is active, ``Op.apply`` hands every op to ``Capture.record`` (the one hook in
 ``dtorch/autograd/function.py``; outside a capture it is a single ``is not None`` test). For the duration of the
 capture only, a few Tensor methods are replaced so the trace can see what Python does with traced values:
 

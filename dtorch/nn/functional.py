@@ -785,6 +785,19 @@ def _batch_norm_reduced(input, running_mean, running_var, weight, bias, training
     return out
 
 
+def _normalized_shape(input, normalized_shape):
+    """``normalized_shape`` as a tuple of ints, checked against the input's trailing dimensions (layer/RMS norm)."""
+    shape = (int(normalized_shape),) if isinstance(normalized_shape, (int, np.integer)) else tuple(
+        int(s) for s in normalized_shape)
+    k = len(shape)
+    if k == 0 or input._array.ndim < k or tuple(input._array.shape[input._array.ndim - k:]) != shape:
+        raise RuntimeError(
+            f"Given normalized_shape={list(shape)}, expected input with shape [*, {', '.join(map(str, shape))}], "
+            f"but got input of size{_shape_text(input)}"
+        )
+    return shape
+
+
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-05):
     """Normalise over the trailing ``normalized_shape`` axes, then scale by ``weight`` and shift by ``bias``.
 
@@ -794,14 +807,8 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-05):
     True
     """
     try:
-        shape = (int(normalized_shape),) if isinstance(normalized_shape, (int, np.integer)) else tuple(
-            int(s) for s in normalized_shape)
+        shape = _normalized_shape(input, normalized_shape)
         k = len(shape)
-        if k == 0 or input._array.ndim < k or tuple(input._array.shape[input._array.ndim - k:]) != shape:
-            raise RuntimeError(
-                f"Given normalized_shape={list(shape)}, expected input with shape [*, {', '.join(map(str, shape))}], "
-                f"but got input of size{_shape_text(input)}"
-            )
         for name, t_ in (("weight", weight), ("bias", bias)):
             if t_ is not None and tuple(t_._array.shape) != shape:
                 raise RuntimeError(
@@ -906,14 +913,8 @@ def rms_norm(input, normalized_shape, weight=None, eps=None):
             [1., 1., 1., 1.]])
     """
     try:
-        shape = (int(normalized_shape),) if isinstance(normalized_shape, (int, np.integer)) else tuple(
-            int(s) for s in normalized_shape)
+        shape = _normalized_shape(input, normalized_shape)
         k = len(shape)
-        if k == 0 or input._array.ndim < k or tuple(input._array.shape[input._array.ndim - k:]) != shape:
-            raise RuntimeError(
-                f"Given normalized_shape={list(shape)}, expected input with shape [*, {', '.join(map(str, shape))}], "
-                f"but got input of size{_shape_text(input)}"
-            )
         if eps is None:
             eps = float(np.finfo(input._array.dtype).eps)
         dims = tuple(range(input._array.ndim - k, input._array.ndim))

@@ -143,6 +143,15 @@ def _sum(array, group):
     dist.all_reduce(Tensor._from_array(array, None), group=group)
 
 
+def _compression_setup(state, bucket):
+    """What both compressed hooks start from: the group and its size, the bucket's tensor and array, the array
+    module, and the bucket's index in the state (its saved factors forgotten if DDP rebuilt the buckets)."""
+    group = default_hooks._group(state.process_group)
+    buffer = bucket.buffer()
+    flat = buffer._array
+    return group, dist.get_world_size(group), buffer, flat, _backend.xp_of(flat), _forget_if_rebuilt(state, bucket)
+
+
 def powerSGD_hook(state, bucket):  # noqa: N802 - PyTorch's name
     """Average the bucket with PowerSGD compression (see the module docstring).
 
@@ -150,12 +159,7 @@ def powerSGD_hook(state, bucket):  # noqa: N802 - PyTorch's name
     """
     if state.iter < state.start_powerSGD_iter:
         return _warm_up(state, bucket)
-    group = default_hooks._group(state.process_group)
-    world = dist.get_world_size(group)
-    buffer = bucket.buffer()
-    flat = buffer._array
-    xp = _backend.xp_of(flat)
-    index = _forget_if_rebuilt(state, bucket)
+    group, world, buffer, flat, xp, index = _compression_setup(state, bucket)
     compensated = _add_error(state, index, flat)
     uncompressed, compressed = [], []
     for grad in bucket.gradients():
@@ -227,12 +231,7 @@ def batched_powerSGD_hook(state, bucket):  # noqa: N802 - PyTorch's name
     """
     if state.iter < state.start_powerSGD_iter:
         return _warm_up(state, bucket)
-    group = default_hooks._group(state.process_group)
-    world = dist.get_world_size(group)
-    buffer = bucket.buffer()
-    flat = buffer._array
-    xp = _backend.xp_of(flat)
-    index = _forget_if_rebuilt(state, bucket)
+    group, world, buffer, flat, xp, index = _compression_setup(state, bucket)
     side = int(np.ceil(np.sqrt(flat.size)))
     padded = xp.zeros(side * side, dtype=flat.dtype)
     padded[:flat.size] = flat
