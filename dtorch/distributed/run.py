@@ -488,6 +488,10 @@ class Job:
                 self._sweep()
                 thread.join(timeout=2.0)
         self._sweep()  # DataLoader workers of scripts that ended
+        # SIGKILL is asynchronous: wait (bounded) until this host's scripts are really gone, so that "the job
+        # ended" means its processes ended (a caller checking the pids right after sees none alive)
+        _wait_until_gone([info["pid"] for info in list(self.started.values())
+                          if info.get("host") == socket.gethostname()], timeout=5.0)
         with self.lock:
             for stream in self.streams.values():
                 stream.feed(b"", final=True)
@@ -681,6 +685,39 @@ def _killpg(pgid, sig):
         os.killpg(int(pgid), sig)
     except (OSError, ValueError, TypeError):
         pass
+
+
+def _is_gone(pid):
+    """True when ``pid`` no longer runs: no such process, or a zombie waiting for its parent to reap it."""
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except (OSError, ValueError, TypeError):
+        return True  # someone else's process (EPERM: a reused pid) or an unusable pid: nothing of ours to wait on
+    try:
+        with open(f"/proc/{int(pid)}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _wait_until_gone(pids, timeout):
+    """Poll until every pid is gone or ``timeout`` seconds passed (returns whether all are gone).
+
+    >>> _wait_until_gone([], timeout=0.1)
+    True
+    """
+    deadline = time.monotonic() + timeout
+    pending = [pid for pid in pids if pid is not None]
+    while pending:
+        pending = [pid for pid in pending if not _is_gone(pid)]
+        if not pending:
+            break
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def agent_command(command, python=None):

@@ -112,6 +112,31 @@ def test_shm_leftovers_are_removed_unless_mapped(tmp_path):
     assert old.exists() and used.exists() and other.exists() and not left.exists()
 
 
+
+def test_a_zombie_counts_as_gone_and_a_running_process_does_not():
+    # the job's end waits for its scripts to be gone; a killed script reparented to init is a zombie until reaped
+    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert not dtorchrun._is_gone(running.pid)
+        assert not dtorchrun._wait_until_gone([running.pid], timeout=0.2)
+        os.kill(running.pid, signal.SIGKILL)  # not reaped: no poll() or wait() until it is a zombie
+
+        def state():
+            with open(f"/proc/{running.pid}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0]
+
+        deadline = time.monotonic() + 10
+        while state() != "Z" and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert state() == "Z"
+        assert dtorchrun._is_gone(running.pid)
+        assert dtorchrun._wait_until_gone([running.pid, None], timeout=1.0)
+    finally:
+        running.kill()
+        running.wait()
+    assert dtorchrun._is_gone(running.pid)
+
+
 # ---- jobs ------------------------------------------------------------------------------------------------------------
 
 ALL_REDUCE = """
