@@ -12,7 +12,7 @@ from dtorch.autograd.function import Op, graph_mode
 from dtorch.autograd.grad_mode import _state as _grad_state
 from dtorch import _backend
 from dtorch.ops._util import constant
-from dtorch.ops._util import CHUNK, TWO_OVER_SQRT_PI, erf, erf_piece, sum_to
+from dtorch.ops._util import TWO_OVER_SQRT_PI, erf, sum_to
 
 
 def _shape(value):
@@ -332,13 +332,39 @@ class Sigmoid(Op):
 
     def forward(self, x):
         self.save_for_backward(x)
-        self.output = _sigmoid(self.xp, x)
-        return self.output
+        # (a 0-d array: NumPy's ufuncs return scalars, which take no out=; the reference path)
+        constants = _SIGMOID_CONSTANTS.get(x.dtype.char) if type(x) is np.ndarray and x.ndim else None
+        if constants is None:
+            self.output = _sigmoid(self.xp, x)
+            return self.output
+        # float32/float64 on NumPy: e / (1 + e) with e = exp(x), four cheap calls instead of logaddexp's many;
+        # x is capped below exp's overflow (so no warning, and 1 for every large x), and full relative precision
+        # remains in the negative tail (exp is exact there, down to the dtype's denormals)
+        exp_limit, one = constants
+        out = np.minimum(x, exp_limit)
+        np.exp(out, out=out)
+        np.divide(out, np.add(out, one), out=out)
+        self.output = out
+        return out
 
     def backward(self, grad):
         (x,) = self.saved_tensors
-        s = _sigmoid(self.xp, x) if graph_mode.active else self.output
-        return (grad * s * (1 - s),)
+        if graph_mode.active:
+            s = _sigmoid(self.xp, x)
+            return (grad * s * (1 - s),)
+        s = self.output
+        slope = 1 - s  # (a new array: grad and s are not ours to change)
+        slope *= s
+        slope *= grad
+        return (slope,)
+
+
+# per dtype: the largest exp argument taken without overflow (float32 overflows past 88.72, float64 past 709.78)
+# and 1, as 0-d arrays of the dtype: NumPy takes a 0-d array operand ~0.4 us faster than a Python float
+_SIGMOID_CONSTANTS = {
+    "f": (np.array(88.0, np.float32), np.array(1.0, np.float32)),
+    "d": (np.array(709.0, np.float64), np.array(1.0, np.float64)),
+}
 
 
 class Relu(Op):
@@ -396,7 +422,7 @@ class Gelu(Op):
     def forward(self, x):
         self.save_for_backward(x)
         xp = self.xp
-        if self.approximate == "none" and type(x) is np.ndarray and x.dtype == np.float32 and x.size > 4096:
+        if self.approximate == "none" and type(x) is np.ndarray and x.dtype == np.float32:
             out, self.derivative = _gelu_pieces(x, with_derivative=_grad_state["enabled"])
             return out
         if self.approximate == "tanh":
@@ -410,7 +436,8 @@ class Gelu(Op):
         derivative = self.derivative
         if derivative is not None and xp is not graph_mode.namespace:
             self.derivative = None  # used once: a retained graph's second backward takes the formula below
-            return (grad * derivative,)
+            derivative *= grad  # (ours: no one else holds it)
+            return (derivative,)
         if self.approximate == "tanh":
             k = math.sqrt(2 / math.pi)
             t = xp.tanh(k * (x + 0.044715 * x * x * x))
@@ -422,38 +449,61 @@ class Gelu(Op):
         return (grad * derivative,)
 
 
+# PyTorch's own float32 erf on the CPU (ATen's vectorised ``erf``): Abramowitz and Stegun 7.1.26,
+# ``erf(u) = 1 - t (p1 + p2 t + ... + p5 t^4) exp(-u^2)`` with ``t = 1 / (1 + p |u|)``, absolute error under 1.5e-7.
+# Five coefficients instead of the ten of ``_util``'s erfc fit: ~20 passes per piece instead of ~37.
+_AS_P = 0.3275911
+_AS_COEFFICIENTS = (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)
+# in terms of x (u = x / sqrt(2)) and halved, so that the polynomial gives Φ(-|x|) = erfc(|u|) / 2 directly
+# (constants as 0-d float32 arrays: NumPy takes those ~0.4 us per call faster than Python floats)
+_GELU_T_SCALE = np.array(_AS_P / math.sqrt(2), np.float32)
+_GELU_COEFFICIENTS = tuple(np.array(0.5 * c, np.float32) for c in _AS_COEFFICIENTS)
+_ONE, _HALF, _MINUS_HALF = (np.array(value, np.float32) for value in (1.0, 0.5, -0.5))
+_INV_SQRT_2PI = np.array(1 / math.sqrt(2 * math.pi), np.float32)
+_GELU_CHUNK = 16384  # the piece's six float32 buffers (384 KiB) stay in a 1 MiB L2 cache
+
+
 def _gelu_pieces(x, with_derivative):
     """``x Φ(x)`` and (when asked) its derivative ``Φ(x) + x φ(x)`` for a float32 NumPy array, computed piece by
-    piece in place (see ``erf_chunked``): one pass of pieces instead of ~40 whole-array passes that each allocate."""
+    piece in place with PyTorch's float32 erf (above): ~21 in-cache passes per piece (24 with the derivative)
+    instead of ~40 whole-array passes that each allocate.
+
+    ``Φ(x)`` is ``0.5 + copysign(0.5 - Φ(-|x|), x)``, so one tail value serves both signs (and ``x = -0.0``); the
+    output is ``x Φ(x)`` as PyTorch's (``inf`` at ``inf``, NaN at ``-inf`` and NaN).
+    """
     x = x if x.flags.c_contiguous else x.copy()  # (ascontiguousarray would make a 0-d array 1-d)
     out = np.empty_like(x)
     derivative = np.empty_like(x) if with_derivative else None
     flat_x, flat_out = x.reshape(-1), out.reshape(-1)
     flat_derivative = derivative.reshape(-1) if with_derivative else None
-    size = min(CHUNK, flat_x.size)
-    scaled, t, poly = np.empty(size, x.dtype), np.empty(size, x.dtype), np.empty(size, x.dtype)
-    for start in range(0, flat_x.size, CHUNK):
-        piece = flat_x[start:start + CHUNK]
+    size = min(_GELU_CHUNK, flat_x.size)
+    magnitude, t, tail = np.empty(size, x.dtype), np.empty(size, x.dtype), np.empty(size, x.dtype)
+    c1, c2, c3, c4, c5 = _GELU_COEFFICIENTS
+    for start in range(0, flat_x.size, _GELU_CHUNK):
+        piece = flat_x[start:start + _GELU_CHUNK]
         n = piece.size
-        u, cdf = scaled[:n], flat_out[start:start + n]
-        np.multiply(piece, _SQRT_HALF, out=u)
-        erf_piece(u, cdf, t[:n], poly[:n])
-        cdf += 1.0
-        cdf *= 0.5
+        a, tt, cdf = magnitude[:n], t[:n], tail[:n]
+        np.abs(piece, out=a)
+        np.multiply(a, _GELU_T_SCALE, out=tt)
+        np.add(tt, _ONE, out=tt)
+        np.reciprocal(tt, out=tt)
+        np.multiply(tt, c5, out=cdf)  # Horner: t (c1 + t (c2 + t (c3 + t (c4 + t c5))))
+        for coefficient in (c4, c3, c2, c1):
+            np.add(cdf, coefficient, out=cdf)
+            np.multiply(cdf, tt, out=cdf)
+        gauss = np.multiply(piece, piece, out=a)  # |x| is no longer needed: exp(-x^2 / 2) in its place
+        np.multiply(gauss, _MINUS_HALF, out=gauss)
+        np.exp(gauss, out=gauss)
+        cdf *= gauss  # Φ(-|x|)
+        np.subtract(_HALF, cdf, out=cdf)
+        np.copysign(cdf, piece, out=cdf)
+        np.add(cdf, _HALF, out=cdf)  # Φ(x)
+        np.multiply(piece, cdf, out=flat_out[start:start + n])
         if with_derivative:
-            d = flat_derivative[start:start + n]
-            np.multiply(piece, piece, out=d)
-            d *= -0.5
-            np.exp(d, out=d)
-            d *= _INV_SQRT_2PI
-            d *= piece
-            d += cdf
-        cdf *= piece  # the output: x Φ(x)
+            gauss *= piece
+            np.multiply(gauss, _INV_SQRT_2PI, out=gauss)  # x φ(x)
+            np.add(cdf, gauss, out=flat_derivative[start:start + n])
     return out, derivative
-
-
-_SQRT_HALF = 1 / math.sqrt(2)
-_INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
 
 
 class Erf(Op):
