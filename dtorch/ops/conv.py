@@ -2,11 +2,15 @@
 ``MaxPool2dWithIndices``), ``AvgPool2d``, ``AdaptiveAvgPool2d``, ``AdaptiveMaxPool2d``, ``Unfold``, ``Fold``,
 ``Resample``. One-dimensional versions are these ops on a height-1 image (the front end reshapes).
 
-How they are fast on NumPy: the input windows are a strided view (``as_strided``, no copy) laid out as
-``(C, kh, kw, N, OH, OW)``; one contiguous copy of it is the im2col matrix, and one (group-batched) matmul with the
-weight gives the whole output. The backward scatters window gradients back ("col2im") with a loop over the
-``kh * kw`` kernel offsets only, each offset one strided ``+=`` over every pixel at once. Pooling works the same
-way without the copy: one ``maximum`` or ``+=`` per kernel offset over the strided view of that offset.
+How the convolutions are fast on NumPy: they never build the full im2col matrix (``kh * kw`` times the input).
+Their "row columns" (``_RowColumns``) copy each input row once per kernel column (``kw`` times the input, one
+strided copy), laid out so that every kernel row's im2col matrix is a plain strided view of them; the output is
+one GEMM per kernel row (a batched matmul over the images, straight into ``(N, O, OH, OW)``), summed. With few
+input channels the kernel rows are stacked into one GEMM instead (``_kernel_row_blocks``). The row columns are kept
+for the weight gradient; the input gradient is a convolution of the padded output gradient with the rotated
+kernel where the stride is 1 and it pays, else weight-transpose GEMMs added back through the row columns'
+adjoint (``kw`` strided adds). ``ConvTranspose2d`` is the same machinery run the other way round. Pooling
+works on a strided view of the windows: one ``maximum`` or ``+=`` per kernel offset over every output pixel.
 
 Padding is carried as ``(top, bottom, left, right)`` so that ``padding='same'`` with an even kernel (PyTorch puts
 the odd extra pixel at the bottom/right) and ``ceil_mode`` pooling (extra pixels at the bottom/right) are plain
@@ -40,16 +44,6 @@ def _crop_hw(x, padding, height, width):
     return x[..., top:top + height, left:left + width]
 
 
-def _windows_cfirst(xp, xpad, kernel, stride, dilation, out_hw):
-    """Strided view ``(C, kh, kw, N, OH, OW)`` of the windows of ``xpad`` (N, C, Hp, Wp): no copy."""
-    n, c = xpad.shape[:2]
-    kh, kw = kernel
-    sn, sc, sh, sw = xpad.strides
-    shape = (c, kh, kw, n, out_hw[0], out_hw[1])
-    strides = (sc, sh * dilation[0], sw * dilation[1], sn, sh * stride[0], sw * stride[1])
-    return xp.lib.stride_tricks.as_strided(xpad, shape=shape, strides=strides)
-
-
 def _windows_last(xp, xpad, kernel, stride, dilation, out_hw):
     """Strided view ``(N, C, OH, OW, kh, kw)`` of the windows of ``xpad``: no copy."""
     n, c = xpad.shape[:2]
@@ -68,54 +62,236 @@ def _offset_slices(i, j, stride, dilation, out_hw):
     )
 
 
-def _col2im_cfirst(xp, cols, padded_hw, stride, dilation):
-    """Sum window gradients ``cols`` (C, kh, kw, N, OH, OW) back onto a padded image, laid out (C, N, Hp, Wp)."""
-    c, kh, kw, n, oh, ow = cols.shape
-    out = xp.zeros((c, n) + tuple(padded_hw), dtype=cols.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            rows, columns = _offset_slices(i, j, stride, dilation, (oh, ow))
-            out[:, :, rows, columns] += cols[:, i, j]
-    return out
-
-
 def conv_output_size(size, kernel, stride, pad_total, dilation):
     return (size + pad_total - dilation * (kernel - 1) - 1) // stride + 1
+
+
+class _RowColumns:
+    """The geometry of "row columns", the im2col layout that ``Conv2d`` and ``ConvTranspose2d`` compute with.
+
+    Full im2col copies every window, ``kh * kw`` times the input. Row columns copy each input row once per kernel
+    column instead (``kw`` times the input): ``rows[n, c, j, r, m, ow] = xpad[n, c, r + sh * m, j * dw + sw * ow]``,
+    the padded rows sorted by their phase ``r`` modulo the row stride ``sh``, ``M`` rows per phase. Kernel row ``i``
+    reads padded rows ``i * dh + sh * oh`` (``oh < OH``): rows ``q .. q + OH - 1`` of phase ``r``, where
+    ``(q, r) = divmod(i * dh, sh)``. Viewed as ``(C * kw, sh * M * OW)``, the im2col matrix of kernel row ``i`` is
+    therefore one contiguous column range starting at ``(r * M + q) * OW`` (``offsets[i]``), ``OH * OW`` long: a
+    strided view that BLAS takes as it is. A convolution is ``kh`` GEMMs, one per kernel row, summed.
+
+    ``padding`` is ``(top, bottom, left, right)``; a negative side crops the image instead (the transposed
+    convolution's ``output_padding`` rows, and the input gradient computed as a convolution, need that).
+    """
+
+    def __init__(self, size_hw, kernel, stride, dilation, padding):
+        height, width = size_hw
+        kh, kw = kernel
+        top, bottom, left, right = padding
+        self.size_hw, self.kernel, self.stride, self.dilation, self.padding = size_hw, kernel, stride, dilation, padding
+        self.padded_hw = (height + top + bottom, width + left + right)
+        self.out_hw = (conv_output_size(height, kh, stride[0], top + bottom, dilation[0]),
+                       conv_output_size(width, kw, stride[1], left + right, dilation[1]))
+        self.phase_rows = -(-self.padded_hw[0] // stride[0])  # M
+        self.row_length = stride[0] * self.phase_rows * self.out_hw[1]  # columns of one row-columns row
+        self.offsets = []
+        for i in range(kh):
+            start, phase = divmod(i * dilation[0], stride[0])
+            self.offsets.append((phase * self.phase_rows + start) * self.out_hw[1])
+
+    def _placement(self):
+        """Rows and columns ``(source, destination)`` slices between the image and the padded buffer."""
+        height, width = self.size_hw
+        top, _, left, _ = self.padding
+        padded_h, padded_w = self.padded_hw
+        src_rows = slice(max(0, -top), min(height, padded_h - top))
+        src_columns = slice(max(0, -left), min(width, padded_w - left))
+        dst_rows = slice(src_rows.start + top, src_rows.stop + top)
+        dst_columns = slice(src_columns.start + left, src_columns.stop + left)
+        return (src_rows, src_columns), (dst_rows, dst_columns)
+
+    def _view(self, xp, buffer):
+        """The ``(N, C, kw, sh, M, OW)`` strided view of a padded buffer: which buffer element each entry is."""
+        n, c = buffer.shape[:2]
+        sn, sc, s_row, s_column = buffer.strides
+        sh, sw = self.stride
+        dh, dw = self.dilation
+        shape = (n, c, self.kernel[1], sh, self.phase_rows, self.out_hw[1])
+        strides = (sn, sc, dw * s_column, s_row, sh * s_row, sw * s_column)
+        return xp.lib.stride_tricks.as_strided(buffer, shape=shape, strides=strides)
+
+    def _buffer_shape(self, n, c):
+        # sh * M rows (at least the padded height): the view reaches the last phase's last row
+        return (n, c, self.stride[0] * self.phase_rows, self.padded_hw[1])
+
+    def columns(self, xp, x):
+        """The row columns of ``x`` (N, C, H, W): a contiguous ``(N, C * kw, sh * M * OW)`` array."""
+        n, c = x.shape[:2]
+        buffer_shape = self._buffer_shape(n, c)
+        top, _, left, _ = self.padding
+        if x.shape == buffer_shape and top == left == 0:
+            buffer = x  # no padding and no cropping: the image itself
+        else:
+            buffer = xp.zeros(buffer_shape, dtype=x.dtype)
+            (src_rows, src_columns), (dst_rows, dst_columns) = self._placement()
+            buffer[:, :, dst_rows, dst_columns] = x[:, :, src_rows, src_columns]
+        rows = xp.ascontiguousarray(self._view(xp, buffer))
+        return rows.reshape(n, c * self.kernel[1], self.row_length)
+
+    def image_gradient(self, xp, grad_rows, channels):
+        """The adjoint of ``columns``: each row-column entry's gradient added back at its image pixel."""
+        n = grad_rows.shape[0]
+        buffer = xp.zeros(self._buffer_shape(n, channels), dtype=grad_rows.dtype)
+        target = self._view(xp, buffer)
+        source = grad_rows.reshape(target.shape)
+        for j in range(self.kernel[1]):  # one kernel column at a time: within one, no two entries share a pixel
+            target[:, :, j] += source[:, :, j]
+        top, _, left, _ = self.padding
+        if tuple(buffer.shape[2:]) == tuple(self.size_hw) and top == left == 0:
+            return buffer  # the buffer is the image (rows past a negative bottom padding stayed zero)
+        (src_rows, src_columns), (dst_rows, dst_columns) = self._placement()
+        image = xp.zeros((n, channels) + tuple(self.size_hw), dtype=grad_rows.dtype)
+        image[:, :, src_rows, src_columns] = buffer[:, :, dst_rows, dst_columns]
+        return image
+
+
+def _kernel_row_blocks(geometry, group_channels):
+    """Which kernel rows share one GEMM, as ``(first, stop)`` ranges. Each kernel row's im2col matrix is a view of the
+    row columns (no copy), but its GEMM has only ``C/g * kw`` terms per output: with few input channels (LeNet's
+    1 and 6, an RGB image's 3) such GEMMs run far below BLAS's speed, so there all ``kh`` matrices are stacked
+    into one (a copy of ``kh`` times the row columns, small when the channels are few) and one GEMM does it all."""
+    kh, kw = geometry.kernel
+    if group_channels * kw < _STACK_BELOW_TERMS:
+        return [(0, kh)]
+    return [(i, i + 1) for i in range(kh)]
+
+
+_STACK_BELOW_TERMS = 64  # C/g * kw under this: one stacked GEMM (measured on LeNet's and bench_layers' shapes)
+
+
+def _block_columns(xp, rows, geometry, groups, block):
+    """The im2col matrix ``(N, g, rows in block * C/g * kw, OH * OW)`` of kernel rows ``block`` (a view for one)."""
+    n = rows.shape[0]
+    length = geometry.out_hw[0] * geometry.out_hw[1]
+    grouped = rows.reshape(n, groups, rows.shape[1] // groups, rows.shape[2])
+    views = [grouped[..., offset:offset + length] for offset in geometry.offsets[block[0]:block[1]]]
+    if len(views) == 1:
+        return views[0]
+    return xp.stack(views, axis=2).reshape(n, groups, len(views) * grouped.shape[2], length)
+
+
+def _block_weight(weight, groups, block):
+    """``weight`` (O, C/g, kh, kw)'s taps of kernel rows ``block`` as ``(g, O/g, rows * C/g * kw)`` matrices, in the
+    order of ``_block_columns``'s rows: kernel row, then input channel, then kernel column."""
+    out_channels, group_channels, kh, kw = weight.shape
+    per_group = weight.reshape(groups, out_channels // groups, group_channels, kh, kw)
+    taps = per_group[:, :, :, block[0]:block[1], :].transpose(0, 1, 3, 2, 4)
+    return taps.reshape(groups, out_channels // groups, (block[1] - block[0]) * group_channels * kw)
+
+
+def _correlate(xp, rows, weight, groups, geometry, blocks=None):
+    """``Conv2d``'s output ``(N, O, OH, OW)`` from the row columns of its input: one GEMM per block of kernel rows,
+    summed. ``blocks`` are ``_kernel_row_blocks`` with their im2col matrices, when the caller has them."""
+    n = rows.shape[0]
+    out_channels = weight.shape[0]
+    if blocks is None:
+        blocks = _blocks_with_columns(xp, rows, weight, groups, geometry)
+    out = None
+    for block, columns in blocks:
+        term = xp.matmul(_block_weight(weight, groups, block), columns)  # (N, g, O/g, OH * OW)
+        if out is None:
+            out = term
+        else:
+            out += term
+    return out.reshape((n, out_channels) + tuple(geometry.out_hw))
+
+
+def _blocks_with_columns(xp, rows, weight, groups, geometry):
+    """``[(block, im2col matrix of the block)]`` for every ``_kernel_row_blocks`` block."""
+    return [(block, _block_columns(xp, rows, geometry, groups, block))
+            for block in _kernel_row_blocks(geometry, weight.shape[1])]
+
+
+def _weight_gradient(xp, blocks, grad, weight_shape, groups, geometry):
+    """``Conv2d``'s weight gradient: per block of kernel rows, the output gradient times its im2col matrix."""
+    n = grad.shape[0]
+    out_channels, group_channels, kh, kw = weight_shape
+    length = geometry.out_hw[0] * geometry.out_hw[1]
+    grad_out = grad.reshape(n, groups, out_channels // groups, length)
+    # written through the (g, O/g, kh, C/g, kw) view, the order of _block_weight
+    grad_weight = xp.empty(weight_shape, dtype=grad.dtype)
+    taps = grad_weight.reshape(groups, out_channels // groups, group_channels, kh, kw).transpose(0, 1, 3, 2, 4)
+    for block, columns in blocks:
+        per_image = xp.matmul(grad_out, columns.swapaxes(-1, -2))  # (N, g, O/g, rows * C/g * kw)
+        taps[:, :, block[0]:block[1]] = per_image.sum(axis=0).reshape(taps[:, :, block[0]:block[1]].shape)
+    return grad_weight
+
+
+def _input_gradient_by_columns(xp, grad, weight, groups, geometry):
+    """``Conv2d``'s input gradient, the reference way: the weight's transpose times the output gradient gives
+    each row-column entry's gradient (one GEMM per block of kernel rows), which ``image_gradient`` adds back onto
+    the image. This is also ``ConvTranspose2d``'s forward."""
+    n = grad.shape[0]
+    out_channels, group_channels, _, kw = weight.shape
+    length = geometry.out_hw[0] * geometry.out_hw[1]
+    terms = group_channels * kw  # rows of one kernel row's im2col matrix, per group
+    grad_out = grad.reshape(n, groups, out_channels // groups, length)
+    grad_rows = xp.zeros((n, groups, terms, geometry.row_length), dtype=grad.dtype)
+    for block in _kernel_row_blocks(geometry, group_channels):
+        grad_block = xp.matmul(_block_weight(weight, groups, block).swapaxes(-1, -2), grad_out)
+        for k, offset in enumerate(geometry.offsets[block[0]:block[1]]):
+            grad_rows[..., offset:offset + length] += grad_block[:, :, k * terms:(k + 1) * terms]
+    return geometry.image_gradient(xp, grad_rows, groups * group_channels)
+
+
+def _input_gradient_as_convolution(geometry, weight, groups):
+    """Whether ``_input_gradient_by_convolution`` applies and pays: stride 1 (a strided convolution's adjoint would
+    be a correlation with a zero-stuffed gradient), and no more output than input channels per group (its row
+    columns are of the output gradient, its GEMMs' rows are the input channels: with O > C, as in LeNet's or an
+    RGB input layer, ``_input_gradient_by_columns`` is 1.5-3x faster; with 32 -> 32 channels, 3x3, this is 2x
+    faster, measured on ``bench/bench_layers.py``'s shapes)."""
+    return geometry.stride == (1, 1) and weight.shape[0] // groups <= weight.shape[1]
+
+
+def _input_gradient_by_convolution(xp, grad, weight, groups, geometry):
+    """``Conv2d``'s input gradient (stride 1) as a correlation of the output gradient, padded by the kernel's extent
+    less the forward padding, with the kernel rotated by 180 degrees and its channel axes swapped (per group):
+    row columns and ``kh`` GEMMs as in the forward, no scatter."""
+    out_channels, group_channels, kh, kw = weight.shape
+    dh, dw = geometry.dilation
+    top, bottom, left, right = geometry.padding
+    pads = (dh * (kh - 1) - top, dh * (kh - 1) - bottom, dw * (kw - 1) - left, dw * (kw - 1) - right)
+    per_group = weight.reshape(groups, out_channels // groups, group_channels, kh, kw)[..., ::-1, ::-1]
+    rotated = per_group.transpose(0, 2, 1, 3, 4).reshape(groups * group_channels, out_channels // groups, kh, kw)
+    adjoint = _RowColumns(grad.shape[2:], (kh, kw), (1, 1), geometry.dilation, pads)
+    return _correlate(xp, adjoint.columns(xp, grad), rotated, groups, adjoint)
+
+
+def _input_gradient(xp, grad, weight, groups, geometry):
+    """``Conv2d``'s input gradient, ``(N, C, H, W)`` for the image ``geometry`` describes."""
+    if _input_gradient_as_convolution(geometry, weight, groups):
+        return _input_gradient_by_convolution(xp, grad, weight, groups, geometry)
+    return _input_gradient_by_columns(xp, grad, weight, groups, geometry)
 
 
 class Conv2d(Op):
     """2-D cross-correlation: ``out[n, o] = sum_c w[o, c] * x[n, c]`` over windows, in groups; bias optional.
 
     Inputs ``(x, weight, bias)`` with x ``(N, C, H, W)``, weight ``(O, C // groups, kh, kw)``, bias ``(O,)`` or None.
-    Only ``x`` and ``weight`` are kept for backward; the im2col matrix is rebuilt there when the weight needs a
-    gradient (one copy, a few percent of the matmuls) rather than held in memory between forward and backward.
+    The input's row columns (``_RowColumns``, ``kw`` times the input's size) are kept for the weight gradient; the
+    input and weight are saved as well (an in-place change of either is an error in backward, and a
+    ``create_graph`` backward uses them).
     """
 
     attr_names = ("stride", "padding", "dilation", "groups")
 
-    def _columns(self, x, kernel):
-        """The im2col matrix ``(G, C/G * kh * kw, N * OH * OW)`` of ``x`` and the output extent ``(OH, OW)``."""
-        xp = self.xp
-        n, c, h, w = x.shape
-        kh, kw = kernel
-        top, bottom, left, right = self.padding
-        oh = conv_output_size(h, kh, self.stride[0], top + bottom, self.dilation[0])
-        ow = conv_output_size(w, kw, self.stride[1], left + right, self.dilation[1])
-        xpad = _pad_hw(xp, x, self.padding)
-        cols = xp.ascontiguousarray(_windows_cfirst(xp, xpad, kernel, self.stride, self.dilation, (oh, ow)))
-        return cols.reshape(self.groups, (c // self.groups) * kh * kw, n * oh * ow), (oh, ow)
-
     def forward(self, x, weight, bias):
         xp = self.xp
-        n = x.shape[0]
-        o = weight.shape[0]
-        g = self.groups
-        cols, (oh, ow) = self._columns(x, weight.shape[2:])
-        out = xp.matmul(weight.reshape(g, o // g, cols.shape[1]), cols)  # (G, O/G, N*L): one gemm per group
-        out = xp.ascontiguousarray(out.reshape(o, n, oh, ow).transpose(1, 0, 2, 3))
+        geometry = _RowColumns(x.shape[2:], weight.shape[2:], self.stride, self.dilation, self.padding)
+        rows = geometry.columns(xp, x)
+        blocks = _blocks_with_columns(xp, rows, weight, self.groups, geometry)
+        out = _correlate(xp, rows, weight, self.groups, geometry, blocks)
         if bias is not None:
-            out += bias.reshape(1, o, 1, 1)
+            out += bias.reshape(1, -1, 1, 1)
         self.save_for_backward(x, weight)
+        self.geometry, self.blocks = geometry, blocks
         return out
 
     def backward(self, grad):
@@ -124,50 +300,14 @@ class Conv2d(Op):
             return _graph_conv_backward(self, grad)
         x, weight = self.saved_tensors
         x_edge, w_edge, b_edge = self.edges
-        o, cg, kh, kw = weight.shape
-        g = self.groups
-        n, _, oh, ow = grad.shape
-        grad_cols_t = xp.ascontiguousarray(grad.transpose(1, 0, 2, 3)).reshape(g, o // g, n * oh * ow)
         grad_x = grad_w = grad_b = None
         if w_edge is not None:
-            cols, _ = self._columns(x, (kh, kw))
-            grad_w = xp.matmul(grad_cols_t, cols.transpose(0, 2, 1)).reshape(weight.shape)
+            grad_w = _weight_gradient(xp, self.blocks, grad, weight.shape, self.groups, self.geometry)
         if b_edge is not None:
             grad_b = grad.sum(axis=(0, 2, 3))
-        if x_edge is not None and self._input_grad_as_convolution(weight):
-            grad_x = self._input_grad_by_convolution(grad, weight, x.shape[2:])
-        elif x_edge is not None:
-            wm = weight.reshape(g, o // g, cg * kh * kw)
-            cols = xp.matmul(wm.transpose(0, 2, 1), grad_cols_t).reshape(cg * g, kh, kw, n, oh, ow)
-            top, bottom, left, right = self.padding
-            h, w = x.shape[2:]
-            padded = _col2im_cfirst(xp, cols, (h + top + bottom, w + left + right), self.stride, self.dilation)
-            grad_x = xp.ascontiguousarray(_crop_hw(padded, self.padding, h, w).transpose(1, 0, 2, 3))
+        if x_edge is not None:
+            grad_x = _input_gradient(xp, grad, weight, self.groups, self.geometry)
         return grad_x, grad_w, grad_b
-
-    def _input_grad_as_convolution(self, weight):
-        """Whether ``_input_grad_by_convolution`` applies and pays: stride 1, no dilation, one group, padding under
-        the kernel's extent, and no more output than input channels. (Its im2col copy grows with the output
-        channels and the col2im passes of the reference path with the input channels: with O > C, as in LeNet's
-        3->16 or 6->16 layers, the reference is 3-10x faster; with O = C = 32, 3x3, this is 1.7x faster.)"""
-        o, c, kh, kw = weight.shape
-        top, bottom, left, right = self.padding
-        return (self.stride == (1, 1) and self.dilation == (1, 1) and self.groups == 1 and o <= c
-                and max(top, bottom) < kh and max(left, right) < kw)
-
-    def _input_grad_by_convolution(self, grad, weight, size_hw):
-        """The input's gradient as a stride-1 correlation of the padded output gradient with the kernel rotated by
-        180 degrees and its channel axes swapped: one im2col and one GEMM, no col2im scatter."""
-        xp = self.xp
-        o, c, kh, kw = weight.shape
-        n = grad.shape[0]
-        top, bottom, left, right = self.padding
-        h, w = size_hw
-        grad_pad = _pad_hw(xp, grad, (kh - 1 - top, kh - 1 - bottom, kw - 1 - left, kw - 1 - right))
-        cols = xp.ascontiguousarray(_windows_cfirst(xp, grad_pad, (kh, kw), (1, 1), (1, 1), (h, w)))
-        rotated = xp.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(c, o * kh * kw)
-        out = xp.matmul(rotated, cols.reshape(o * kh * kw, n * h * w))
-        return xp.ascontiguousarray(out.reshape(c, n, h, w).transpose(1, 0, 2, 3))
 
 
 class ConvTranspose2d(Op):
@@ -175,31 +315,33 @@ class ConvTranspose2d(Op):
 
     Inputs ``(x, weight, bias)`` with x ``(N, Cin, H, W)``, weight ``(Cin, Cout // groups, kh, kw)``.
     ``padding`` crops ``(ph, pw)`` from both sides of the full result; ``output_padding`` adds bottom/right rows.
+    The forward is ``Conv2d``'s input gradient for the convolution that maps this op's output back to ``x`` (that
+    convolution's padding is ``padding`` less ``output_padding`` at the bottom/right); the backward is that
+    convolution's forward (input gradient) and weight gradient, on the row columns of the output gradient.
     """
 
     attr_names = ("stride", "padding", "output_padding", "dilation", "groups")
 
-    def forward(self, x, weight, bias):
-        xp = self.xp
+    def _geometry(self, x, weight):
         n, cin, h, w = x.shape
-        _, coutg, kh, kw = weight.shape
-        g = self.groups
-        cout = coutg * g
+        kh, kw = weight.shape[2:]
         sh, sw = self.stride
         dh, dw = self.dilation
-        full_hw = ((h - 1) * sh + dh * (kh - 1) + 1 + self.output_padding[0],
-                   (w - 1) * sw + dw * (kw - 1) + 1 + self.output_padding[1])
         ph, pw = self.padding
-        out_hw = (full_hw[0] - 2 * ph, full_hw[1] - 2 * pw)
-        x_t = xp.ascontiguousarray(x.transpose(1, 0, 2, 3)).reshape(g, cin // g, n * h * w)
-        wm = weight.reshape(g, cin // g, coutg * kh * kw)
-        cols = xp.matmul(wm.transpose(0, 2, 1), x_t).reshape(cout, kh, kw, n, h, w)
-        full = _col2im_cfirst(xp, cols, full_hw, self.stride, self.dilation)
-        out = xp.ascontiguousarray(full[:, :, ph:ph + out_hw[0], pw:pw + out_hw[1]].transpose(1, 0, 2, 3))
+        oph, opw = self.output_padding
+        out_hw = ((h - 1) * sh + dh * (kh - 1) + 1 + oph - 2 * ph, (w - 1) * sw + dw * (kw - 1) + 1 + opw - 2 * pw)
+        return _RowColumns(out_hw, (kh, kw), self.stride, self.dilation, (ph, ph - oph, pw, pw - opw))
+
+    def forward(self, x, weight, bias):
+        xp = self.xp
+        geometry = self._geometry(x, weight)
+        out = _input_gradient(xp, x, weight, self.groups, geometry)
         if bias is not None:
-            out += bias.reshape(1, cout, 1, 1)
+            out += bias.reshape(1, -1, 1, 1)
         self.save_for_backward(x, weight)
-        self.full_hw = full_hw
+        self.geometry = geometry
+        # the uncropped output's extent, for the create_graph backward
+        self.full_hw = (geometry.padded_hw[0] + self.output_padding[0], geometry.padded_hw[1] + self.output_padding[1])
         return out
 
     def backward(self, grad):
@@ -208,23 +350,14 @@ class ConvTranspose2d(Op):
             return _graph_conv_transpose_backward(self, grad)
         x, weight = self.saved_tensors
         x_edge, w_edge, b_edge = self.edges
-        cin, coutg, kh, kw = weight.shape
-        g = self.groups
-        n, _, h, w = x.shape
-        ph, pw = self.padding
-        full_h, full_w = self.full_hw
-        pads = (ph, full_h - ph - grad.shape[2], pw, full_w - pw - grad.shape[3])
-        grad_full = _pad_hw(xp, grad, pads)
-        cols = xp.ascontiguousarray(_windows_cfirst(xp, grad_full, (kh, kw), self.stride, self.dilation, (h, w)))
-        cols = cols.reshape(g, coutg * kh * kw, n * h * w)
         grad_x = grad_w = grad_b = None
+        if x_edge is not None or w_edge is not None:
+            rows = self.geometry.columns(xp, grad)
+            blocks = _blocks_with_columns(xp, rows, weight, self.groups, self.geometry)
         if x_edge is not None:
-            wm = weight.reshape(g, cin // g, coutg * kh * kw)
-            grad_x = xp.matmul(wm, cols).reshape(cin, n, h, w)
-            grad_x = xp.ascontiguousarray(grad_x.transpose(1, 0, 2, 3))
+            grad_x = _correlate(xp, rows, weight, self.groups, self.geometry, blocks)
         if w_edge is not None:
-            x_t = xp.ascontiguousarray(x.transpose(1, 0, 2, 3)).reshape(g, cin // g, n * h * w)
-            grad_w = xp.matmul(x_t, cols.transpose(0, 2, 1)).reshape(weight.shape)
+            grad_w = _weight_gradient(xp, blocks, x, weight.shape, self.groups, self.geometry)
         if b_edge is not None:
             grad_b = grad.sum(axis=(0, 2, 3))
         return grad_x, grad_w, grad_b
