@@ -14,6 +14,7 @@ import numbers
 import numpy as np
 
 from dtorch import _backend
+from dtorch.autograd import function as _function
 from dtorch.autograd import grad_mode
 from dtorch.ops import elementwise as E
 from dtorch.ops import indexing as I
@@ -1192,6 +1193,31 @@ def count_nonzero(input, dim=None):
 # shape
 
 
+# The no-grad shortcut of the view, shape and indexing front ends (``dtorch.ops.shape``): when nothing is recorded
+# they compute the array themselves and wrap it, skipping ``Op.apply``; ``tests/ops/test_fast_paths.py`` holds them
+# equal to the op's ``apply`` (the reference path, still taken whenever the graph is recorded).
+_outside_graph = S.outside_graph
+_wrap_view = S.wrap_view
+# what ``view``/``reshape`` hand to NumPy's reshape to parse: ints (``view(8, 8)``), or one tuple, list or Size
+# (NumPy reads ``reshape(None)`` as "flatten", so anything else takes the reference parse)
+_NUMPY_SIZE_ARGUMENTS = frozenset((int, tuple, list, Size))
+
+
+def _numpy_reshape(data, shape):
+    """``data.reshape(*shape)`` when NumPy accepts the sizes as PyTorch does, else None: the reference parse
+    (``_shape_arg``, ``_infer_shape``) then decides, and raises PyTorch's error."""
+    if not shape or type(shape[0]) not in _NUMPY_SIZE_ARGUMENTS:
+        return None
+    try:
+        out = data.reshape(*shape)
+    except (TypeError, ValueError):
+        return None
+    sizes = shape if type(shape[0]) is int else shape[0]
+    if out.shape != tuple(sizes) and -1 not in sizes:  # NumPy infers an extent for any negative size, PyTorch for -1
+        return None
+    return out
+
+
 def _shape_arg(shape):
     """Accept ``f(2, 3)``, ``f((2, 3))`` and ``f([2, 3])`` (and Size)."""
     if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)):
@@ -1231,6 +1257,11 @@ def reshape(input, *shape):
             [3, 4, 5]])
     """
     try:
+        out = _numpy_reshape(input._array, shape)
+        if out is not None:
+            if _outside_graph(input):
+                return _wrap_view(input, out)
+            return S.Reshape.apply(input, shape=out.shape)
         target = _infer_shape(_shape_arg(shape), input._array.size)
         return S.Reshape.apply(input, shape=target)
     except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
@@ -1240,10 +1271,16 @@ def reshape(input, *shape):
 def view(input, *shape):
     """Like ``reshape`` but never copies: a RuntimeError when the memory layout does not allow a view."""
     try:
+        data = input._array
+        if data.flags.c_contiguous:  # any shape of the same size is a view of it: NumPy parses the sizes
+            out = _numpy_reshape(data, shape)
+            if out is not None:
+                if _outside_graph(input):
+                    return _wrap_view(input, out)
+                return S.Reshape.apply(input, shape=out.shape)
         if len(shape) == 1 and isinstance(shape[0], _backend.dtype):
             return _view_as_dtype(input, shape[0])
         target = _infer_shape(_shape_arg(shape), input._array.size)
-        data = input._array
         if not data.flags.c_contiguous and not _view_possible(data, target):
             raise RuntimeError(
                 "view size is not compatible with input tensor's size and stride (at least one dimension spans across "
@@ -1294,7 +1331,10 @@ def _view_possible(array, shape):
 
 def flatten(input, start_dim=0, end_dim=-1):
     try:
-        ndim = input._array.ndim
+        data = input._array
+        ndim = data.ndim
+        if start_dim == 0 and end_dim == -1 and ndim > 1 and _outside_graph(input):  # everything into one dim
+            return _wrap_view(input, data.reshape(data.size))
         if ndim == 0:
             return reshape(input, 1)
         start = _wrap_dim(start_dim, ndim)
@@ -1328,6 +1368,8 @@ def squeeze(input, dim=None):
         if type(dim) is int and shape:  # one dim, the common case: no set of axes to build
             axis = _wrap_dim(dim, len(shape))
             target = shape[:axis] + shape[axis + 1:] if shape[axis] == 1 else shape
+            if _outside_graph(input):
+                return _wrap_view(input, input._array.reshape(target))
             return S.Reshape.apply(input, shape=target, kind="squeeze_dim")
         if dim is None:
             target = tuple(s for s in shape if s != 1)
@@ -1342,16 +1384,26 @@ def squeeze(input, dim=None):
 
 def unsqueeze(input, dim):
     try:
-        ndim = input._array.ndim
-        axis = _wrap_dim(dim, ndim + 1)
-        shape = input._array.shape
-        return S.Reshape.apply(input, shape=shape[:axis] + (1,) + shape[axis:], kind="unsqueeze")
+        data = input._array
+        axis = _wrap_dim(dim, data.ndim + 1)
+        shape = data.shape
+        target = shape[:axis] + (1,) + shape[axis:]
+        if _outside_graph(input):
+            return _wrap_view(input, data.reshape(target))
+        return S.Reshape.apply(input, shape=target, kind="unsqueeze")
     except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
         _not_a_tensor(error, "unsqueeze", "input", input)
 
 
 def permute(input, *dims):
     try:
+        # NumPy's transpose checks the dims as PyTorch does (one per dimension, each once, negative ones counted
+        # from the end); it reads none, or None, as "reverse", which PyTorch rejects: those take the reference path
+        if dims and dims[0] is not None and _outside_graph(input):
+            try:
+                return _wrap_view(input, input._array.transpose(*dims))
+            except (TypeError, ValueError):  # (NumPy's AxisError is a ValueError)
+                pass
         dims = _shape_arg(dims)
         ndim = input._array.ndim
         if len(dims) != ndim:
@@ -1380,6 +1432,8 @@ def transpose(input, dim0, dim1):
     try:
         ndim = input._array.ndim
         if ndim == 2 and dim0 in _MATRIX_AXES and dim1 in _MATRIX_AXES and (dim0 - dim1) % 2:  # a matrix's two axes
+            if _outside_graph(input):
+                return _wrap_view(input, input._array.T)
             return S.Permute.apply(input, dims=(1, 0))
         if ndim == 0:
             return input
@@ -1403,6 +1457,8 @@ def t(input):
             raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {input._array.ndim}D")
         if input._array.ndim < 2:
             return input
+        if _outside_graph(input):
+            return _wrap_view(input, input._array.T)
         return S.Permute.apply(input, dims=(1, 0))
     except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
         _not_a_tensor(error, "t", "input", input)
@@ -1433,6 +1489,11 @@ def movedim(input, source, destination):
 def expand(input, *sizes):
     """Broadcast to ``sizes`` without copying; -1 keeps an extent."""
     try:
+        data = input._array
+        if type(data) is np.ndarray and data.flags.c_contiguous and _outside_graph(input):
+            out = S.expand_sizes_view(data, sizes[0] if len(sizes) == 1 and type(sizes[0]) is not int else sizes)
+            if out is not None:
+                return _wrap_view(input, out)
         sizes = _shape_arg(sizes)
         shape = input._array.shape
         if len(sizes) < len(shape):
@@ -1502,6 +1563,12 @@ def cat(tensors, dim=0):
     dtorch.Size([3, 2])
     """
     try:
+        arrays = _arrays_outside_graph(tensors)
+        if arrays is not None:
+            try:  # NumPy checks dim and the shapes; what it rejects takes the reference path and its error
+                return _new(np.concatenate(arrays, axis=dim), None)
+            except (TypeError, ValueError):
+                pass
         tensors = [t_ for t_ in tensors]
         if not tensors:
             raise ValueError("torch.cat(): expected a non-empty list of Tensors")
@@ -1520,6 +1587,29 @@ def cat(tensors, dim=0):
             raise
     except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
         _not_a_tensor(error, "cat", "tensors", tensors)
+
+
+def _arrays_outside_graph(tensors):
+    """The arrays for ``cat``'s and ``stack``'s no-grad shortcut: a list or tuple of CPU Tensors of one dtype, none
+    recorded (none requires grad, or grad mode is off; no capture). None otherwise: the reference path promotes
+    dtypes, checks devices and skips 1-D empty tensors, and records the op."""
+    if not isinstance(tensors, (list, tuple)) or not tensors or _function.capture is not None:
+        return None
+    grad_enabled = _grad_state["enabled"]
+    dtype = None
+    arrays = []
+    for tensor in tensors:
+        if not isinstance(tensor, Tensor):
+            return None
+        data = tensor._array
+        if type(data) is not np.ndarray or tensor.requires_grad and grad_enabled:
+            return None
+        if dtype is None:
+            dtype = data.dtype
+        elif data.dtype is not dtype:
+            return None
+        arrays.append(data)
+    return arrays
 
 
 def _check_cat(tensors, dim):
@@ -1550,6 +1640,11 @@ concat = concatenate = cat
 def stack(tensors, dim=0):
     """Join same-shaped tensors along a new dimension."""
     try:
+        arrays = _arrays_outside_graph(tensors)
+        if arrays is not None:
+            shape = arrays[0].shape
+            if type(dim) is int and -len(shape) - 1 <= dim <= len(shape) and builtins.all(a.shape == shape for a in arrays):
+                return _new(S.stack_arrays(np, arrays, dim % (len(shape) + 1)), None)
         tensors = list(tensors)
         if not tensors:
             raise RuntimeError("stack expects a non-empty TensorList")
@@ -1632,6 +1727,8 @@ def split(tensor, split_size_or_sections, dim=0):
                     f"{axis}), but got split_sizes={sections}"
                 )
         # each piece is ``narrow(tensor, axis, start, length)``, built here directly: the sections are known to fit
+        if _outside_graph(tensor):
+            return _split_outside_graph(tensor, axis, sections)
         lead = (("slice", None, None, None),) * axis
         pieces = []
         start = 0
@@ -1641,6 +1738,19 @@ def split(tensor, split_size_or_sections, dim=0):
         return tuple(pieces)
     except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
         _not_a_tensor(error, "split", "tensor", tensor)
+
+
+def _split_outside_graph(tensor, axis, sections):
+    """``split``'s no-grad shortcut: the pieces sliced from the array directly, each a view of ``tensor``."""
+    data = tensor._array
+    lead = (slice(None),) * axis
+    pieces = []
+    start = 0
+    for length in sections:
+        piece = slice(start, start + length)
+        pieces.append(_wrap_view(tensor, data[lead + (piece,) if axis else piece]))
+        start += length
+    return tuple(pieces)
 
 
 def chunk(input, chunks, dim=0):
@@ -1653,7 +1763,10 @@ def chunk(input, chunks, dim=0):
         size = input._array.shape[axis]
         if not size:  # PyTorch gives ``chunks`` empty pieces
             return tuple(narrow(input, axis, 0, 0) for _ in range(chunks))
-        return split(input, -(-size // chunks), axis)
+        step = -(-size // chunks)
+        if _outside_graph(input):  # (``split``'s own checks hold for this step)
+            return _split_outside_graph(input, axis, [builtins.min(step, size - start) for start in range(0, size, step)])
+        return split(input, step, axis)
     except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
         _not_a_tensor(error, "chunk", "input", input)
 
@@ -1804,6 +1917,10 @@ def getitem(input, key):
     """``input[key]`` with ints, slices, None, ``...``, integer and boolean tensors (PyTorch's rules: NumPy's, but
     integers are applied before the index tensors)."""
     kind = type(key)
+    if _outside_graph(input):
+        shortcut = _getitem_outside_graph(input, key, kind)
+        if shortcut is not None:
+            return shortcut
     if kind is int or kind is slice and _plain_slice(key):  # x[i], x[a:b]: the spec directly
         spec = (("int", key),) if kind is int else (("slice", key.start, key.stop, key.step),)
         try:
@@ -1826,6 +1943,24 @@ def getitem(input, key):
         return I.Index.apply(input, *tensors, spec=spec)
     except IndexError as error:
         raise IndexError(f"{error} (indexing a tensor of shape {list(input.shape)})") from None
+
+
+def _getitem_outside_graph(input, key, kind):
+    """``getitem``'s no-grad shortcut for the common keys (an int, a plain slice, a tuple of those, one integer or
+    boolean index tensor): NumPy indexes the array as ``Index.forward`` would. None for other keys and for keys
+    NumPy rejects, which take the reference path (and its error)."""
+    data = input._array
+    try:
+        if kind is int or kind is slice and _plain_slice(key) or kind is tuple and _basic_spec(key) is not None:
+            return _wrap_view(input, I.basic_index(data, key))
+        if kind is Tensor:
+            index = key._array
+            # a 0-dim integer tensor is an int to PyTorch (a view), not an index array: the reference path
+            if type(index) is type(data) and index.ndim and index.dtype.kind in "iub":
+                return _new(data[index], None)  # a copy: no base, as Index.apply gives
+    except IndexError:
+        pass
+    return None
 
 
 def _basic_spec(key):

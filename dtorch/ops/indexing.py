@@ -34,6 +34,22 @@ def build_key(spec, index_arrays):
     return tuple(key)
 
 
+def basic_index(x, key):
+    """``x[key]`` for a key without index arrays, always an array over ``x``'s memory: NumPy gives a scalar (a copy)
+    when ints index every dimension, PyTorch a 0-dim view, which writes through to ``x``.
+
+    >>> import numpy as np
+    >>> x = np.zeros(3)
+    >>> basic_index(x, (1,))[...] = 5.0
+    >>> x
+    array([0., 5., 0.])
+    """
+    out = x[key]
+    if type(out) is not type(x):  # a NumPy scalar: every dimension was indexed by an int (so no ``...`` in key)
+        out = x[(*key, Ellipsis) if type(key) is tuple else (key, Ellipsis)]
+    return out
+
+
 def _scatter_add_into(xp, target, key, values):
     """``target[key] += values`` with repeated indices accumulating."""
     if hasattr(xp, "add") and hasattr(xp.add, "at"):
@@ -87,6 +103,8 @@ class Index(Op):
         self.input_shape = x.shape
         self.input_dtype = x.dtype
         self.is_view = not index_arrays
+        if self.is_view:
+            return basic_index(x, key)
         return x[key]
 
     def backward(self, grad):

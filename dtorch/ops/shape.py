@@ -4,12 +4,41 @@ Front ends resolve every argument to plain data (full target shapes, non-negativ
 so recorded ops replay as they ran. ``squeeze``, ``unsqueeze``, ``flatten``, ``unflatten`` and ``view`` are
 ``Reshape``; ``transpose``, ``t`` and ``mT`` are ``Permute``; ``split``, ``chunk``, ``unbind`` and ``narrow`` are
 slices (``dtorch.ops.indexing``).
+
+No-grad shortcut: when nothing is recorded (``outside_graph``), a front end may compute a view's array itself and
+wrap it with ``wrap_view``, which gives the Tensor ``Op.apply`` would give (no ``grad_fn``, the same ``_base``).
+The op's ``apply`` stays the reference path; ``tests/ops/test_fast_paths.py`` holds the two equal.
 """
 
 import numpy as np
 
+from dtorch.autograd import function as function_module
+from dtorch.autograd import grad_mode
 from dtorch.autograd.function import Op
 from dtorch.ops._util import sum_to
+from dtorch.tensor import wrap_array
+
+_grad_state = grad_mode._state
+
+
+def outside_graph(tensor):
+    """True when an op on ``tensor`` alone records nothing: it does not require grad or grad mode is off, and no
+    ``jit``/``export`` capture is running (a capture sees every op, so it takes the op's ``apply``)."""
+    return (not tensor.requires_grad or not _grad_state["enabled"]) and function_module.capture is None
+
+
+def wrap_view(input, out):
+    """``out``, an array computed from ``input``'s array without recording, as the Tensor ``Op.apply`` returns for a
+    view op when nothing is recorded: no ``grad_fn`` and, when ``out`` shares ``input``'s memory, ``input``'s base
+    (so both share one version counter)."""
+    result = wrap_array(out, None)
+    owner = out.base
+    if owner is not None:
+        data = input._array
+        if owner is data or owner is data.base:  # the same test as Op.apply's (NumPy collapses base chains)
+            base = input._base
+            result._base = base if base is not None else input
+    return result
 
 
 class Reshape(Op):
@@ -65,12 +94,17 @@ class Expand(Op):
 
     def forward(self, x):
         self.input_shape = x.shape
-        if type(x) is np.ndarray and x.flags.c_contiguous:
-            return _expand_view(x, self.shape)
-        return self.xp.broadcast_to(x, self.shape)
+        return expand_array(self.xp, x, self.shape)
 
     def backward(self, grad):
         return (sum_to(self.xp, grad, self.input_shape),)
+
+
+def expand_array(xp, x, shape):
+    """``x`` broadcast to ``shape`` (already checked), as a read-only view."""
+    if type(x) is np.ndarray and x.flags.c_contiguous:
+        return _expand_view(x, shape)
+    return xp.broadcast_to(x, shape)
 
 
 def _expand_view(x, shape):
@@ -81,7 +115,39 @@ def _expand_view(x, shape):
     for extent, source_extent, stride in zip(shape[lead:], x.shape, x.strides):
         strides.append(stride if extent == source_extent else 0)
     out = np.ndarray(shape, x.dtype, x, 0, tuple(strides))
-    out.flags.writeable = False
+    out.setflags(write=False)  # (a fifth of the time of ``out.flags.writeable = False``)
+    return out
+
+
+def expand_sizes_view(x, sizes):
+    """``expand``'s no-grad shortcut on a C-contiguous NumPy array: ``x`` expanded to ``sizes`` (Python ints, -1
+    keeping an extent) exactly as the front end's parse and ``_expand_view`` make it, in one pass over the sizes.
+    None when a size is not a Python int or does not fit: the reference parse then raises PyTorch's error."""
+    lead = len(sizes) - x.ndim
+    if lead < 0:
+        return None
+    shape = []
+    strides = []
+    for position, size in enumerate(sizes):
+        if type(size) is not int:
+            return None
+        if position < lead:  # a new leading dimension: any extent, stride 0
+            if size < 0:
+                return None
+            shape.append(size)
+            strides.append(0)
+            continue
+        extent = x.shape[position - lead]
+        if size == -1 or size == extent:
+            shape.append(extent)
+            strides.append(x.strides[position - lead])
+        elif extent == 1 and size >= 0:
+            shape.append(size)
+            strides.append(0)
+        else:
+            return None
+    out = np.ndarray(tuple(shape), x.dtype, x, 0, tuple(strides))
+    out.setflags(write=False)
     return out
 
 
@@ -131,11 +197,7 @@ class Stack(Op):
     attr_names = ("axis",)
 
     def forward(self, *arrays):
-        # ``xp.stack`` is this plus a Python layer of checks (1.9 against 1.25 us for two small arrays); the front
-        # end has checked that the shapes are equal
-        shape = arrays[0].shape
-        unit = shape[:self.axis] + (1,) + shape[self.axis:]
-        return self.xp.concatenate([array.reshape(unit) for array in arrays], axis=self.axis)
+        return stack_arrays(self.xp, arrays, self.axis)
 
     def backward(self, grad):
         pieces = []
@@ -147,6 +209,21 @@ class Stack(Op):
                 index[self.axis] = position
                 pieces.append(grad[tuple(index)])
         return tuple(pieces)
+
+
+def stack_arrays(xp, arrays, axis):
+    """``xp.stack(arrays, axis)`` for arrays of one shape (checked by the front end) and a non-negative axis.
+
+    ``xp.stack`` concatenates the arrays each reshaped to extent 1 on ``axis``, behind a Python layer of checks.
+    Along an existing axis, one concatenation along it and a split of that axis into (count, extent) gives the same
+    C-ordered elements with no per-array reshape.
+    """
+    shape = arrays[0].shape
+    if axis < len(shape):
+        joined = xp.concatenate(arrays, axis=axis)
+        return joined.reshape(shape[:axis] + (len(arrays),) + shape[axis:])
+    unit = shape[:axis] + (1,) + shape[axis:]
+    return xp.concatenate([array.reshape(unit) for array in arrays], axis=axis)
 
 
 class Flip(Op):

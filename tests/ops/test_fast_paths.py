@@ -575,3 +575,221 @@ def test_max_pool_backward_disjoint_and_overlapping_windows_match_pytorch():
                  if isinstance(x, torch.Tensor) else
                  dtorch.nn.functional.max_pool2d(dtorch.relu(x), kernel, stride, padding, dilation), None,
                  [(2, 3, 9, 8)])
+
+
+# ---- no-grad shortcuts of the view, shape, indexing and join front ends (issue 12) ---------------------------------
+# When nothing is recorded, the front ends compute the array themselves (``dtorch.ops.shape.outside_graph``,
+# ``wrap_view``); a capture hook that records nothing makes every call take the op's ``apply``, the reference path.
+
+
+def _run_both_paths(monkeypatch, call):
+    """``call()`` through the shortcut and through the reference path: (result or exception) for each."""
+    from dtorch.autograd import function as function_module
+
+    def run():
+        try:
+            return call()
+        except Exception as error:  # noqa: BLE001  (the errors are compared)
+            return error
+
+    fast = run()
+    with monkeypatch.context() as patch:
+        patch.setattr(function_module, "capture", lambda node, inputs, attrs, result: None)
+        reference = run()
+    return fast, reference
+
+
+def _assert_same_tensor(fast, reference, source):
+    assert type(fast) is type(reference) is dtorch.Tensor
+    assert fast.shape == reference.shape and fast.dtype == reference.dtype
+    np.testing.assert_array_equal(fast._array, reference._array)
+    assert fast._array.strides == reference._array.strides
+    assert fast._array.flags.writeable == reference._array.flags.writeable
+    assert np.shares_memory(fast._array, source._array) == np.shares_memory(reference._array, source._array)
+    assert _base_role(fast, source) == _base_role(reference, source)  # one version counter with the same tensor
+    assert fast._version == reference._version
+    assert fast.requires_grad == reference.requires_grad and fast.grad_fn is None
+    if reference.grad_fn is not None:  # (grad mode on, input requiring grad: both paths are the reference)
+        assert fast.grad_fn.name() == reference.grad_fn.name()
+
+
+def _base_role(result, source):
+    """Whose memory (and version counter) ``result`` shares: none, ``source``'s base, or a tensor made in the call."""
+    if result._base is None:
+        return None
+    if result._base is (source._base if source._base is not None else source):
+        return "the source's base"
+    assert result._array.size == 0 or np.shares_memory(result._array, result._base._array)
+    return "an intermediate's"
+
+
+def _assert_same_outcome(fast, reference, source):
+    if isinstance(reference, Exception):
+        assert type(fast) is type(reference) and str(fast) == str(reference)
+    elif isinstance(reference, tuple):
+        assert isinstance(fast, tuple) and len(fast) == len(reference)
+        for fast_piece, reference_piece in zip(fast, reference):
+            _assert_same_tensor(fast_piece, reference_piece, source)
+    else:
+        _assert_same_tensor(fast, reference, source)
+
+
+def _library(tensor):
+    return torch if isinstance(tensor, torch.Tensor) else dtorch
+
+
+_SHAPE_CALLS = [
+    ("view(8, 8)", lambda x: x.view(8, 8)), ("view((8, 8))", lambda x: x.view((8, 8))),
+    ("view([4, -1])", lambda x: x.view([4, -1])), ("view(Size)", lambda x: x.view(dtorch.Size([2, 32]))),
+    ("view(-1)", lambda x: x.view(-1)), ("view(-1, -1)", lambda x: x.view(-1, -1)),
+    ("view(7, 9)", lambda x: x.view(7, 9)), ("view(8, -2)", lambda x: x.view(8, -2)),
+    ("view(None)", lambda x: x.view(None)), ("view()", lambda x: x.view()),
+    ("view(int32)", lambda x: x.view(dtorch.int32)), ("view(same dtype)", lambda x: x.view(x.dtype)),
+    ("reshape(4, 16)", lambda x: x.reshape(4, 16)), ("reshape((2, -1, 4))", lambda x: x.reshape((2, -1, 4))),
+    ("reshape(0, -1)", lambda x: x.reshape(0, -1)), ("reshape(8.5, 8)", lambda x: x.reshape(8.5, 8)),
+    ("t()", lambda x: x.view(8, 8).t()), ("transpose(0, 1)", lambda x: x.view(8, 8).transpose(0, 1)),
+    ("transpose(-1, 0)", lambda x: x.view(4, 4, 4).transpose(-1, 0)),
+    ("transpose(0, 3)", lambda x: x.view(8, 8).transpose(0, 3)),
+    ("permute(2, 0, 1)", lambda x: x.view(4, 4, 4).permute(2, 0, 1)),
+    ("permute((-1, 0, 1))", lambda x: x.view(4, 4, 4).permute((-1, 0, 1))),
+    ("permute([1, 0])", lambda x: x.view(8, 8).permute([1, 0])),
+    ("permute(0, 0, 1)", lambda x: x.view(4, 4, 4).permute(0, 0, 1)),
+    ("permute(1, 0)", lambda x: x.view(4, 4, 4).permute(1, 0)), ("permute()", lambda x: x.view(8, 8).permute()),
+    ("permute(None)", lambda x: x.view(8, 8).permute(None)),
+    ("unsqueeze(0)", lambda x: x.unsqueeze(0)), ("unsqueeze(-1)", lambda x: x.view(8, 8).unsqueeze(-1)),
+    ("unsqueeze(2)", lambda x: x.view(8, 8).unsqueeze(2)), ("unsqueeze(3)", lambda x: x.view(8, 8).unsqueeze(3)),
+    ("squeeze(1)", lambda x: x.view(64, 1).squeeze(1)), ("squeeze(0)", lambda x: x.view(64, 1).squeeze(0)),
+    ("squeeze(-1)", lambda x: x.view(64, 1).squeeze(-1)), ("squeeze(2)", lambda x: x.view(64, 1).squeeze(2)),
+    ("flatten()", lambda x: x.view(4, 4, 4).flatten()), ("flatten(1)", lambda x: x.view(4, 4, 4).flatten(1)),
+    ("expand(8, 8)", lambda x: x.view(8, 8)[:, :1].contiguous().expand(8, 8)),
+    ("expand((-1, 8))", lambda x: x.view(8, 8)[:, :1].contiguous().expand((-1, 8))),
+    ("expand(2, 8, 8)", lambda x: x.view(8, 8)[:, :1].contiguous().expand(2, 8, 8)),
+    ("expand(0, 8, 1)", lambda x: x.view(8, 8)[:, :1].contiguous().expand(0, 8, 1)),
+    ("expand(8, 0)", lambda x: x.view(8, 8)[:, :1].contiguous().expand(8, 0)),
+    ("expand of a view", lambda x: x.view(64, 1)[8:16].expand(8, 5)),
+    ("expand(-1, 8) lead", lambda x: x.view(8, 8)[:, :1].contiguous().expand(-1, 8, 8)),
+    ("expand(8, 3) misfit", lambda x: x.view(8, 8).expand(8, 3)), ("expand(64)", lambda x: x.view(8, 8).expand(64)),
+    ("expand(8.0, 8)", lambda x: x.view(8, 8)[:, :1].contiguous().expand(8.0, 8)),
+    ("x[0:3]", lambda x: x[0:3]), ("x[::3]", lambda x: x[::3]), ("x[-5:]", lambda x: x[-5:]), ("x[2]", lambda x: x[2]),
+    ("x[-1]", lambda x: x[-1]), ("x[64]", lambda x: x[64]), ("x8[2]", lambda x: x.view(8, 8)[2]),
+    ("x8[:, 1]", lambda x: x.view(8, 8)[:, 1]), ("x8[1, 2]", lambda x: x.view(8, 8)[1, 2]),
+    ("x8[1:3, ::2]", lambda x: x.view(8, 8)[1:3, ::2]), ("x8[:, 9]", lambda x: x.view(8, 8)[:, 9]),
+    ("x8[..., 1]", lambda x: x.view(8, 8)[..., 1]), ("x8[None]", lambda x: x.view(8, 8)[None]),
+    ("x[idx]", lambda x: x[_library(x).tensor([0, 3, -5, 7])]), ("x[mask]", lambda x: x[x > 0]),
+    ("x8[idx]", lambda x: x.view(8, 8)[_library(x).tensor([[1, 2], [7, 0]])]),
+    ("x[0-dim idx]", lambda x: x[_library(x).tensor(3)]), ("x[idx out of range]", lambda x: x[_library(x).tensor([64])]),
+    ("x[float idx]", lambda x: x[_library(x).tensor([1.0])]), ("x8[bad mask]", lambda x: x.view(8, 8)[x > 0]),
+    ("split(16)", lambda x: x.split(16)), ("split(10)", lambda x: x.split(10)), ("split([10, 54])", lambda x: x.split([10, 54])),
+    ("split([10, 50])", lambda x: x.split([10, 50])), ("split(3, 1)", lambda x: x.view(8, 8).split(3, 1)),
+    ("split(0)", lambda x: x.split(0)),
+    ("chunk(4)", lambda x: x.chunk(4)), ("chunk(3, -1)", lambda x: x.view(8, 8).chunk(3, -1)),
+    ("chunk(9)", lambda x: x.chunk(9)), ("chunk(0)", lambda x: x.chunk(0)),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("source", ["contiguous", "view", "strided", "requires_grad under no_grad"])
+@pytest.mark.parametrize("name, call", _SHAPE_CALLS, ids=[name for name, _ in _SHAPE_CALLS])
+def test_shape_and_index_shortcuts_equal_the_reference_path(monkeypatch, name, call, source, dtype):
+    root = dtorch.tensor(_rand(2, 64, dtype=dtype))
+    x = {"contiguous": root[0].clone(), "view": root[1], "strided": root.t().contiguous().t()[0],
+         "requires_grad under no_grad": root[0].clone().requires_grad_()}[source]
+    if source == "strided":  # 64 elements two apart: views of it need strides, reshapes copy
+        x = dtorch.tensor(_rand(64, 2, dtype=dtype))[:, 0]
+    with dtorch.no_grad() if source == "requires_grad under no_grad" else dtorch.enable_grad():
+        fast, reference = _run_both_paths(monkeypatch, lambda: call(x))
+    _assert_same_outcome(fast, reference, x)
+    if isinstance(reference, Exception):
+        return
+    # and PyTorch, the oracle, agrees on the values and on what is a view (where it takes the call: it rejects some
+    # sizes the reference parse reads, ``reshape(8.5, 8)``, and has no ``dtorch.int32``)
+    try:
+        theirs = call(torch.tensor(x.detach().numpy()))
+    except (TypeError, RuntimeError, IndexError):
+        return
+    for ours, expected in zip(fast if isinstance(fast, tuple) else (fast,),
+                              theirs if isinstance(theirs, tuple) else (theirs,)):
+        np.testing.assert_array_equal(ours.numpy(), expected.numpy())
+        if expected._base is not None and source != "strided":
+            assert ours._base is not None
+
+
+_JOIN_CALLS = [
+    ("cat", lambda a, b: dtorch.cat([a, b])), ("cat dim 1", lambda a, b: dtorch.cat((a, b), 1)),
+    ("cat dim -1", lambda a, b: dtorch.cat([a, b], -1)), ("cat dim 2", lambda a, b: dtorch.cat([a, b], 2)),
+    ("cat with 1-D empty", lambda a, b: dtorch.cat([a, dtorch.zeros(0, dtype=a.dtype), b])),
+    ("cat 1-D empty of another dtype", lambda a, b: dtorch.cat([a, dtorch.zeros(0, dtype=dtorch.int64)])),
+    ("cat mixed dtypes", lambda a, b: dtorch.cat([a, b.double()])), ("cat ints", lambda a, b: dtorch.cat([a, b.long()])),
+    ("cat shapes misfit", lambda a, b: dtorch.cat([a, b[:, :2]], 0)), ("cat 0-dim", lambda a, b: dtorch.cat([a[0, 0], b])),
+    ("cat one", lambda a, b: dtorch.cat([a])), ("cat empty list", lambda a, b: dtorch.cat([])),
+    ("cat generator", lambda a, b: dtorch.cat(t_ for t_ in (a, b))), ("cat array", lambda a, b: dtorch.cat([a, b.numpy()])),
+    ("stack", lambda a, b: dtorch.stack([a, b])), ("stack dim 1", lambda a, b: dtorch.stack((a, b), 1)),
+    ("stack dim 2", lambda a, b: dtorch.stack([a, b], 2)), ("stack dim -1", lambda a, b: dtorch.stack([a, b], -1)),
+    ("stack dim -3", lambda a, b: dtorch.stack([a, b], -3)), ("stack dim 3", lambda a, b: dtorch.stack([a, b], 3)),
+    ("stack misfit", lambda a, b: dtorch.stack([a, b[:, :2]])), ("stack mixed", lambda a, b: dtorch.stack([a, b.double()])),
+    ("stack 0-dim", lambda a, b: dtorch.stack([a[0, 0], b[0, 0]])), ("stack empty", lambda a, b: dtorch.stack([a[:0], b[:0]], 1)),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("grad", [False, True])
+@pytest.mark.parametrize("name, call", _JOIN_CALLS, ids=[name for name, _ in _JOIN_CALLS])
+def test_cat_and_stack_shortcuts_equal_the_reference_path(monkeypatch, name, call, grad, dtype):
+    a = dtorch.tensor(_rand(4, 3, dtype=dtype), requires_grad=grad)
+    b = dtorch.tensor(_rand(4, 3, seed=1, dtype=dtype)).t().contiguous().t()  # (a non-contiguous operand)
+    with dtorch.no_grad():
+        fast, reference = _run_both_paths(monkeypatch, lambda: call(a, b))
+    _assert_same_outcome(fast, reference, a)
+    # with grad mode on, an input requiring grad takes the reference path and records the op
+    recorded = call(a, b) if not isinstance(reference, Exception) else None
+    if grad and recorded is not None and recorded.requires_grad:
+        assert recorded.grad_fn.name() in ("CatBackward0", "StackBackward0")
+
+
+def test_numpy_parse_of_view_sizes_equals_the_reference_parse():
+    """Whenever NumPy accepts the sizes, the reference parse accepts them and gives the same shape."""
+    rng = np.random.default_rng(5)
+    extents = [-3, -2, -1, 0, 1, 2, 3, 4, 6, 12, 24]
+    for numel in (0, 1, 12, 24):
+        data = np.zeros(numel, np.float32)
+        for _ in range(400):
+            sizes = tuple(int(v) for v in rng.choice(extents, size=rng.integers(0, 4)))
+            for form in (sizes, (sizes,), (list(sizes),), (dtorch.Size(sizes),) if min(sizes, default=0) >= 0 else ()):
+                if not form:
+                    continue
+                fast = F._numpy_reshape(data, form)
+                if fast is None:
+                    continue
+                assert fast.shape == F._infer_shape(F._shape_arg(form), numel), (form, numel)
+
+
+def test_single_element_index_is_a_view_as_in_pytorch():
+    for library in (dtorch, torch):
+        for grad in (False, True):
+            x = library.zeros(3, 2, requires_grad=grad) * 1  # (not a leaf: in-place changes of its views are fine)
+            element = x[1, 0]
+            assert element._base is x and element.dim() == 0 and element.requires_grad == grad
+            element.add_(5.0)
+            x[1][1].add_(2.0)  # a view of a view
+            assert x[1].tolist() == [5.0, 2.0] and x._version == 2
+    ours = dtorch.tensor(_rand(4), requires_grad=True)
+    theirs = torch.tensor(ours.detach().numpy(), requires_grad=True)
+    for library, leaf in ((dtorch, ours), (torch, theirs)):
+        y = leaf * 1
+        y[2].mul_(3.0)
+        y.sum().backward()
+    np.testing.assert_array_equal(ours.grad.numpy(), theirs.grad.numpy())
+    check_op(lambda x: x[1, 2], None, [(3, 4)])
+    check_op(lambda x: x[2], None, [(5,)])
+
+
+def test_view_shortcuts_under_a_capture_are_recorded():
+    """A jit trace sees every view op: the shortcut steps aside while a capture runs."""
+    x = dtorch.tensor(_rand(64))
+
+    def program(t):
+        return t.view(8, 8).t()[1:3].unsqueeze(0).flatten() + dtorch.cat([t, t])[:16]
+
+    traced = dtorch.jit.trace(program, (x,))
+    other = dtorch.tensor(_rand(64, seed=2))
+    np.testing.assert_array_equal(traced(other).numpy(), program(other).numpy())
