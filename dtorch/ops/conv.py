@@ -242,26 +242,70 @@ def _input_gradient_by_columns(xp, grad, weight, groups, geometry):
 
 
 def _input_gradient_as_convolution(geometry, weight, groups):
-    """Whether ``_input_gradient_by_convolution`` applies and pays: stride 1 (a strided convolution's adjoint would
-    be a correlation with a zero-stuffed gradient), and no more output than input channels per group (its row
-    columns are of the output gradient, its GEMMs' rows are the input channels: with O > C, as in LeNet's or an
+    """Whether ``_input_gradient_by_convolution`` applies and pays. It applies with stride 1 (any dilation) and with
+    dilation 1 (any stride). It pays where its GEMMs are not starved: their rows are the input channels, their
+    terms the output channels times the kernel's taps. With O > C per group and stride 1, as in LeNet's or an
     RGB input layer, ``_input_gradient_by_columns`` is 1.5-3x faster; with 32 -> 32 channels, 3x3, this is 2x
-    faster, measured on ``bench/bench_layers.py``'s shapes)."""
-    return geometry.stride == (1, 1) and weight.shape[0] // groups <= weight.shape[1]
+    faster; for a strided convolution (the transposed convolution's forward) it is 2-3x faster with either
+    (measured on ``bench/bench_layers.py``'s shapes)."""
+    if geometry.stride == (1, 1):
+        return weight.shape[0] // groups <= weight.shape[1]
+    return geometry.dilation == (1, 1)
+
+
+def _phase_axis(phase, pad_before, stride, dilation, kernel, size, out_size):
+    """Along one axis, the image positions ``phase, phase + stride, ...`` as a stride-1 correlation of the output
+    gradient: ``(first tap, taps, gradient padding before, after, positions)``. Position ``y = phase + stride * b``
+    is padded position ``y + pad_before``; the taps ``i`` that reach it are those with ``i * dilation`` congruent
+    to it modulo the stride (every ``stride``-th tap from ``first``, when ``dilation`` is 1 or ``stride`` is 1), each
+    from output position ``(y + pad_before - i * dilation) / stride``."""
+    count = -(-(size - phase) // stride)
+    shift, first = divmod(phase + pad_before, stride)
+    taps = -(-(kernel - first) // stride) if first < kernel else 0
+    before = dilation * (taps - 1) - shift
+    after = count - 1 + shift - (out_size - 1)
+    return first, taps, before, after, count
+
+
+def _rotated_transpose(weight, groups):
+    """The kernel rotated by 180 degrees with its channel axes swapped per group: ``(C, O/g, kh, kw)``, the weight
+    of the correlation that maps an output gradient to the input gradient."""
+    out_channels, group_channels, kh, kw = weight.shape
+    per_group = weight.reshape(groups, out_channels // groups, group_channels, kh, kw)[..., ::-1, ::-1]
+    return per_group.transpose(0, 2, 1, 3, 4).reshape(groups * group_channels, out_channels // groups, kh, kw)
 
 
 def _input_gradient_by_convolution(xp, grad, weight, groups, geometry):
-    """``Conv2d``'s input gradient (stride 1) as a correlation of the output gradient, padded by the kernel's extent
-    less the forward padding, with the kernel rotated by 180 degrees and its channel axes swapped (per group):
-    row columns and ``kh`` GEMMs as in the forward, no scatter."""
+    """``Conv2d``'s input gradient as correlations of the output gradient with the rotated kernel, no scatter.
+
+    With stride 1 it is one correlation: the gradient padded by the kernel's extent less the forward padding, row
+    columns and ``kh`` GEMMs as in the forward. With stride ``s`` (dilation 1) each of the ``s * s`` phases of the
+    image (``image[..., py::s, px::s]``, "sub-pixel" positions) is reached by every ``s``-th tap only: one stride-1
+    correlation per phase with that sub-kernel, written into its phase."""
     out_channels, group_channels, kh, kw = weight.shape
-    dh, dw = geometry.dilation
-    top, bottom, left, right = geometry.padding
-    pads = (dh * (kh - 1) - top, dh * (kh - 1) - bottom, dw * (kw - 1) - left, dw * (kw - 1) - right)
-    per_group = weight.reshape(groups, out_channels // groups, group_channels, kh, kw)[..., ::-1, ::-1]
-    rotated = per_group.transpose(0, 2, 1, 3, 4).reshape(groups * group_channels, out_channels // groups, kh, kw)
-    adjoint = _RowColumns(grad.shape[2:], (kh, kw), (1, 1), geometry.dilation, pads)
-    return _correlate(xp, adjoint.columns(xp, grad), rotated, groups, adjoint)
+    n = grad.shape[0]
+    height, width = geometry.size_hw
+    (sh, sw), (dh, dw) = geometry.stride, geometry.dilation
+    top, _, left, _ = geometry.padding
+    oh, ow = geometry.out_hw
+    if (sh, sw) == (1, 1):
+        image = None  # the one phase is the whole image
+    else:
+        image = xp.zeros((n, groups * group_channels, height, width), dtype=grad.dtype)
+    for py in range(min(sh, height)):
+        row_first, row_taps, pad_top, pad_bottom, _ = _phase_axis(py, top, sh, dh, kh, height, oh)
+        for px in range(min(sw, width)):
+            column_first, column_taps, pad_left, pad_right, _ = _phase_axis(px, left, sw, dw, kw, width, ow)
+            if row_taps == 0 or column_taps == 0:
+                continue  # no tap reaches this phase: its gradient is zero
+            sub_kernel = weight[:, :, row_first::sh, column_first::sw]
+            adjoint = _RowColumns((oh, ow), (row_taps, column_taps), (1, 1), (dh, dw),
+                                  (pad_top, pad_bottom, pad_left, pad_right))
+            phase = _correlate(xp, adjoint.columns(xp, grad), _rotated_transpose(sub_kernel, groups), groups, adjoint)
+            if image is None:
+                return phase
+            image[:, :, py::sh, px::sw] = phase
+    return image
 
 
 def _input_gradient(xp, grad, weight, groups, geometry):

@@ -30,12 +30,13 @@ def blocks(request, monkeypatch):
 
 @pytest.fixture(params=["by convolution where it applies", "by columns"])
 def input_gradient(request, monkeypatch):
-    """Force the input gradient's reference path, or take the convolution path wherever it applies (stride 1)."""
+    """Force the input gradient's reference path, or take the convolution path wherever it applies (stride 1 or
+    dilation 1)."""
     if request.param == "by columns":
         monkeypatch.setattr(conv_ops, "_input_gradient_as_convolution", lambda geometry, weight, groups: False)
     else:
         monkeypatch.setattr(conv_ops, "_input_gradient_as_convolution",
-                            lambda geometry, weight, groups: geometry.stride == (1, 1))
+                            lambda geometry, weight, groups: geometry.stride == (1, 1) or geometry.dilation == (1, 1))
     return request.param
 
 
@@ -79,6 +80,9 @@ CONV2D_CASES = [
     ((2, 4, 7, 8), (6, 2, 3, 3), dict(groups=2, padding=1)),
     ((2, 6, 7, 6), (6, 1, 3, 3), dict(groups=6, stride=(1, 2))),  # depthwise
     ((2, 8, 5, 5), (4, 8, 1, 1), dict()),  # 1x1
+    ((2, 8, 7, 6), (4, 8, 1, 1), dict(stride=2)),  # ResNet's shortcut: phases no tap reaches
+    ((2, 3, 13, 11), (4, 3, 3, 2), dict(stride=(4, 3), padding=(2, 1))),  # stride over the kernel's extent
+    ((1, 4, 9, 9), (4, 4, 3, 3), dict(stride=2, padding=1)),  # ResNet's downsampling 3x3, O <= C
     ((2, 1, 12, 12), (6, 1, 5, 5), dict(padding=2)),  # LeNet's first layer
     ((3, 3, 6, 6), (2, 3, 6, 6), dict()),  # the kernel covers the image: one output pixel
     ((0, 3, 6, 6), (2, 3, 3, 3), dict(padding=1)),  # an empty batch
@@ -105,6 +109,8 @@ CONV_TRANSPOSE_CASES = [
     ((1, 2, 3, 3), (2, 2, 3, 3), dict(stride=2, dilation=3, output_padding=2)),  # output padding >= stride
     ((2, 2, 4, 4), (2, 3, 3, 3), dict(stride=3, padding=2)),
     ((0, 3, 4, 4), (3, 2, 3, 3), dict(stride=2)),
+    ((2, 3, 4, 5), (3, 2, 1, 1), dict(stride=2, output_padding=1)),  # 1x1: every other output pixel is bias
+    ((1, 2, 5, 4), (2, 3, 5, 3), dict(stride=(3, 2), padding=(2, 1), output_padding=(1, 0))),
 ]
 
 
