@@ -11,9 +11,14 @@ from dtorch import _backend
 from dtorch._errors import raise_not_a_tensor
 from dtorch.ops._util import checked_fill_value
 from dtorch.random import numpy_generator
-from dtorch.tensor import Tensor
+from dtorch.tensor import Tensor, wrap_array
 
-_new = Tensor._from_array
+_new = wrap_array
+_PYTHON_NUMBERS = frozenset((int, float, bool))
+_INT64 = np.dtype(np.int64)
+_FLOAT32 = np.dtype(np.float32)
+_FLOAT64 = np.dtype(np.float64)
+_EXACT_INT = 2 ** 53  # every int below it in magnitude is exact as a float64
 
 
 def _finish(array, device, requires_grad):
@@ -33,6 +38,11 @@ def _numpy_dtype(dtype):
 
 def _size(size):
     """``f(2, 3)``, ``f((2, 3))``, ``f([2, 3])`` or ``f(Size)`` as a tuple of ints."""
+    for extent in size:
+        if type(extent) is not int or extent < 0:
+            break
+    else:
+        return size  # ``f(2, 3)``: a tuple of non-negative Python ints already (``size`` is the caller's *args)
     if len(size) == 1 and not isinstance(size[0], (int, np.integer)):
         size = size[0]
     size = tuple(int(s) for s in size)
@@ -151,12 +161,15 @@ def from_numpy(array):
 
 
 def _filled(size, fill, dtype, device, requires_grad):
-    numpy_dtype = _numpy_dtype(dtype) or _backend.get_default_dtype().numpy_dtype
-    target = _backend.as_device(device if device is not None else _backend.default_device)
-    if target is not None and target.type == "cuda":
-        _backend.check_cuda_dtype(numpy_dtype)  # bfloat16: refused before CuPy is needed
-    xp = _backend.array_module_for(target)
-    nbytes = np.dtype(numpy_dtype).itemsize
+    numpy_dtype = _backend.get_default_dtype().numpy_dtype if dtype is None else _backend.to_numpy_dtype(dtype)
+    if device is None and _backend.default_device is None:
+        target, xp = None, np  # the CPU, with no device to resolve
+    else:
+        target = _backend.as_device(device if device is not None else _backend.default_device)
+        if target is not None and target.type == "cuda":
+            _backend.check_cuda_dtype(numpy_dtype)  # bfloat16: refused before CuPy is needed
+        xp = _backend.array_module_for(target)
+    nbytes = numpy_dtype.itemsize
     for extent in size:
         nbytes *= extent
     if nbytes >= 1 << 63:
@@ -166,6 +179,11 @@ def _filled(size, fill, dtype, device, requires_grad):
             array = xp.empty(size, dtype=numpy_dtype)
         elif fill == 0:
             array = xp.zeros(size, dtype=numpy_dtype)
+        elif type(fill) in _PYTHON_NUMBERS:
+            # what np.full does (an empty array, then the value copied in) without its Python layer; for a Python
+            # number ``fill`` converts as np.full's unsafe cast does (integer ranges are checked_fill_value's)
+            array = xp.empty(size, dtype=numpy_dtype)
+            array.fill(checked_fill_value(fill, numpy_dtype))
         else:
             array = xp.full(size, checked_fill_value(fill, numpy_dtype), dtype=numpy_dtype)
     except MemoryError:  # PyTorch's allocators raise RuntimeError, which is what training scripts catch
@@ -244,14 +262,15 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=Fa
     """
     if end is None:
         start, end = 0, start
+    if dtype is None and type(start) is int and type(end) is int and type(step) is int \
+            and -_EXACT_INT < start < _EXACT_INT and -_EXACT_INT < end < _EXACT_INT:
+        # the common case, Python ints: NumPy's int64 arange gives the values of the general path below (whose
+        # count, computed in floating point, is exact for bounds below 2**53) without its three array passes
+        _check_range(start, end, step)
+        return _finish(np.arange(start, end, step, dtype=_INT64), device, requires_grad)
     values = [v.item() if isinstance(v, Tensor) else v for v in (start, end, step)]
     start, end, step = values
-    if step == 0:
-        raise RuntimeError("step must be nonzero")
-    if not (math.isfinite(start) and math.isfinite(end)):
-        raise RuntimeError(f"unsupported range: {start} -> {end}")
-    if (end - start) * step < 0 and end != start:
-        raise RuntimeError("upper bound and larger bound inconsistent with step sign")
+    _check_range(start, end, step)
     integral = all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values)
     if dtype is None:
         dtype = _backend.int64 if integral else _backend.get_default_dtype()
@@ -262,6 +281,16 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=Fa
     else:
         array = (start + step * np.arange(count, dtype=np.float64)).astype(numpy_dtype)
     return _finish(array, device, requires_grad)
+
+
+def _check_range(start, end, step):
+    """PyTorch's errors for an ``arange`` that NumPy would answer with an empty array or a ZeroDivisionError."""
+    if step == 0:
+        raise RuntimeError("step must be nonzero")
+    if not (math.isfinite(start) and math.isfinite(end)):
+        raise RuntimeError(f"unsupported range: {start} -> {end}")
+    if (end - start) * step < 0 and end != start:
+        raise RuntimeError("upper bound and lower bound inconsistent with step sign")
 
 
 def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False):
@@ -285,7 +314,9 @@ def eye(n, m=None, *, dtype=None, device=None, requires_grad=False):
 
 
 def _float_dtype(dtype):
-    numpy_dtype = _numpy_dtype(dtype) or _backend.get_default_dtype().numpy_dtype
+    if dtype is None:
+        return _backend.get_default_dtype().numpy_dtype  # (always a floating dtype)
+    numpy_dtype = _backend.to_numpy_dtype(dtype)
     if not _backend.is_floating_numpy(numpy_dtype):
         raise RuntimeError(f"expected a floating point dtype, got {_backend.from_numpy_dtype(numpy_dtype)}")
     return numpy_dtype
@@ -300,18 +331,24 @@ def rand(*size, generator=None, dtype=None, device=None, requires_grad=False):
     True
     """
     numpy_dtype = _float_dtype(dtype)
-    rng = numpy_generator(generator)
-    sample_dtype = numpy_dtype if numpy_dtype in (np.float32, np.float64) else np.float32
-    array = rng.random(_size(size), dtype=sample_dtype).astype(numpy_dtype, copy=False)
+    # NumPy's generators draw float32 and float64 (identity tests: NumPy keeps one object per builtin dtype);
+    # float16 and bfloat16 are drawn in float32 and rounded
+    sample_dtype = numpy_dtype if numpy_dtype is _FLOAT32 or numpy_dtype is _FLOAT64 else _FLOAT32
+    array = numpy_generator(generator).random(_size(size), dtype=sample_dtype)
+    if sample_dtype is not numpy_dtype:
+        array = array.astype(numpy_dtype)
     return _finish(array, device, requires_grad)
 
 
 def randn(*size, generator=None, dtype=None, device=None, requires_grad=False):
     """Standard normal samples."""
     numpy_dtype = _float_dtype(dtype)
-    rng = numpy_generator(generator)
-    sample_dtype = numpy_dtype if numpy_dtype in (np.float32, np.float64) else np.float32
-    array = rng.standard_normal(_size(size), dtype=sample_dtype).astype(numpy_dtype, copy=False)
+    # NumPy's generators draw float32 and float64 (identity tests: NumPy keeps one object per builtin dtype);
+    # float16 and bfloat16 are drawn in float32 and rounded
+    sample_dtype = numpy_dtype if numpy_dtype is _FLOAT32 or numpy_dtype is _FLOAT64 else _FLOAT32
+    array = numpy_generator(generator).standard_normal(_size(size), dtype=sample_dtype)
+    if sample_dtype is not numpy_dtype:
+        array = array.astype(numpy_dtype)
     return _finish(array, device, requires_grad)
 
 

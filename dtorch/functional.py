@@ -71,6 +71,7 @@ _AUTOCAST = grad_mode.autocast_state
 _BFLOAT16 = _backend.BFLOAT16_NUMPY
 _FLOAT32 = np.dtype(np.float32)
 _FLOAT64 = np.dtype(np.float64)
+_BOOL = np.dtype(np.bool_)
 
 
 def _autocast_target(tensors):
@@ -500,6 +501,12 @@ def where(condition, input=None, other=None):
     tensor([0., 2.])
     """
     try:
+        if type(condition) is Tensor and type(input) is Tensor and type(other) is Tensor \
+                and condition._array.dtype is _BOOL and input._array.dtype is other._array.dtype:
+            try:  # the common case: a bool mask and two tensors of one dtype need no conversion
+                return E.Where.apply(condition, input, other)
+            except ValueError:
+                pass  # not broadcastable: the general path below names the misfit
         if input is None and other is None:
             return nonzero(condition, as_tuple=True)
         condition = _constant(condition)  # (the graph-mode backward formulas pass NumPy masks here)
@@ -554,6 +561,10 @@ def _scalar_tensor(value, partner, like):
     return _new(array, None)
 
 
+# bounds that leave a floating input's dtype alone (bools, NumPy scalars and tensors take the general path)
+_CLAMP_BOUND_TYPES = frozenset((float, int, type(None)))
+
+
 def clamp(input, min=None, max=None):
     """Clamp into ``[min, max]``; bounds may be scalars or tensors.
 
@@ -562,6 +573,9 @@ def clamp(input, min=None, max=None):
     tensor([0.0000, 0.5000, 1.0000])
     """
     try:
+        if input._array.dtype.kind == "f" and type(min) in _CLAMP_BOUND_TYPES and type(max) in _CLAMP_BOUND_TYPES \
+                and (min is not None or max is not None):
+            return E.Clamp.apply(input, min=min, max=max)  # the common case: nothing to promote
         if min is None and max is None:
             raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
         if isinstance(min, Tensor) or isinstance(max, Tensor):
@@ -869,6 +883,9 @@ def sum(input, dim=None, keepdim=False, *, dtype=None):
     tensor([4., 6.])
     """
     try:
+        array = input._array
+        if dtype is None and array.dtype.kind == "f":  # the common case: a floating input summed in its dtype
+            return R.Sum.apply(input, axes=R.reduction_axes(dim, array.ndim), keepdim=keepdim, dtype=None)
         numpy_dtype = _check_dtype_arg(dtype)
         if numpy_dtype is not None:
             # cast first, as PyTorch does, so the gradient comes back in the input's dtype
@@ -947,6 +964,10 @@ def _check_nonzero_extents(input, axes, name):
                 raise IndexError(f"{name}(): Expected reduction dim {axis} to have non-zero size.")
 
 
+_MAX_RESULT = _return_type("max")
+_MIN_RESULT = _return_type("min")
+
+
 def max(input, dim=None, keepdim=False, *, out=None):
     """The largest element; with ``dim``, ``(values, indices)``; with a tensor, the elementwise maximum.
 
@@ -957,15 +978,18 @@ def max(input, dim=None, keepdim=False, *, out=None):
     indices=tensor([1, 0]))
     """
     try:
+        array = input._array
+        if dim is None:
+            if not array.size:
+                _check_nonempty_reduction(input, "max")
+            return R.MaxMin.apply(input, axes=R.reduction_axes(None, array.ndim), keepdim=False, mode="max")
         if isinstance(dim, Tensor):
             return maximum(input, dim)
-        if dim is None:
-            _check_nonempty_reduction(input, "max")
-            return R.MaxMin.apply(input, axes=tuple(range(input._array.ndim)), keepdim=False, mode="max")
-        axis = _wrap_dim(dim, input._array.ndim)
-        _check_nonzero_extents(input, (axis,), "max")
+        axis = _wrap_dim(dim, array.ndim)
+        if not array.size:
+            _check_nonzero_extents(input, (axis,), "max")
         values, indices = R.MaxMinDim.apply(input, axis=axis, keepdim=keepdim, mode="max")
-        return _return_type("max")(values, indices)
+        return _MAX_RESULT(values, indices)
     except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
         _not_a_tensor(error, "max", "input", input)
 
@@ -973,15 +997,18 @@ def max(input, dim=None, keepdim=False, *, out=None):
 def min(input, dim=None, keepdim=False, *, out=None):
     """The smallest element; with ``dim``, ``(values, indices)``; with a tensor, the elementwise minimum."""
     try:
+        array = input._array
+        if dim is None:
+            if not array.size:
+                _check_nonempty_reduction(input, "min")
+            return R.MaxMin.apply(input, axes=R.reduction_axes(None, array.ndim), keepdim=False, mode="min")
         if isinstance(dim, Tensor):
             return minimum(input, dim)
-        if dim is None:
-            _check_nonempty_reduction(input, "min")
-            return R.MaxMin.apply(input, axes=tuple(range(input._array.ndim)), keepdim=False, mode="min")
-        axis = _wrap_dim(dim, input._array.ndim)
-        _check_nonzero_extents(input, (axis,), "min")
+        axis = _wrap_dim(dim, array.ndim)
+        if not array.size:
+            _check_nonzero_extents(input, (axis,), "min")
         values, indices = R.MaxMinDim.apply(input, axis=axis, keepdim=keepdim, mode="min")
-        return _return_type("min")(values, indices)
+        return _MIN_RESULT(values, indices)
     except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
         _not_a_tensor(error, "min", "input", input)
 
@@ -1006,13 +1033,15 @@ def amin(input, dim=(), keepdim=False):
 
 def argmax(input, dim=None, keepdim=False):
     try:
-        axis = None if dim is None else _wrap_dim(dim, input._array.ndim)
-        if not input._array.ndim:  # dim 0 or -1 of a 0-dim tensor: index 0, 0-dim even with keepdim
+        array = input._array
+        axis = None if dim is None else _wrap_dim(dim, array.ndim)
+        if not array.ndim:  # dim 0 or -1 of a 0-dim tensor: index 0, 0-dim even with keepdim
             axis = None
-        if axis is None:
-            _check_nonempty_reduction(input, "argmax", IndexError)
-        else:
-            _check_nonzero_extents(input, (axis,), "argmax")
+        if not array.size:
+            if axis is None:
+                _check_nonempty_reduction(input, "argmax", IndexError)
+            else:
+                _check_nonzero_extents(input, (axis,), "argmax")
         return R.ArgExtreme.apply(input, axis=axis, keepdim=keepdim, mode="max")
     except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
         _not_a_tensor(error, "argmax", "input", input)
@@ -1020,13 +1049,15 @@ def argmax(input, dim=None, keepdim=False):
 
 def argmin(input, dim=None, keepdim=False):
     try:
-        axis = None if dim is None else _wrap_dim(dim, input._array.ndim)
-        if not input._array.ndim:  # dim 0 or -1 of a 0-dim tensor: index 0, 0-dim even with keepdim
+        array = input._array
+        axis = None if dim is None else _wrap_dim(dim, array.ndim)
+        if not array.ndim:  # dim 0 or -1 of a 0-dim tensor: index 0, 0-dim even with keepdim
             axis = None
-        if axis is None:
-            _check_nonempty_reduction(input, "argmin", IndexError)
-        else:
-            _check_nonzero_extents(input, (axis,), "argmin")
+        if not array.size:
+            if axis is None:
+                _check_nonempty_reduction(input, "argmin", IndexError)
+            else:
+                _check_nonzero_extents(input, (axis,), "argmin")
         return R.ArgExtreme.apply(input, axis=axis, keepdim=keepdim, mode="min")
     except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
         _not_a_tensor(error, "argmin", "input", input)
@@ -2213,29 +2244,35 @@ def matmul(input, other):
                 f"both arguments to matmul need to be at least 1D, but they are {input._array.ndim}D and "
                 f"{other._array.ndim}D"
             )
-        if _AUTOCAST.active or input._array.dtype is _BFLOAT16 and not _AUTOCAST.inner:
-            return _lower_precision(matmul, (input, other))
-        if input._array.dtype is not other._array.dtype:
-            if input._array.dtype != other._array.dtype:
-                raise RuntimeError(
-                    f"expected m1 and m2 to have the same dtype, but got: {input.dtype} != {other.dtype}"
-                )
-        try:
-            return L.MatMul.apply(input, other)
-        except ValueError:
-            a, b = input._array.shape, other._array.shape
-            raise RuntimeError(
-                f"mat1 and mat2 shapes cannot be multiplied ({'x'.join(map(str, a))} and {'x'.join(map(str, b))})"
-            ) from None
+        return _product(input, other)
     except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
         _not_a_tensor(error, "matmul", "input other", input, other)
+
+
+def _product(input, other):
+    """The ``MatMul`` of two Tensors whose ranks the caller (``matmul``, ``mm``, ``bmm``, ``dot``) has checked:
+    autocast and bfloat16 (``_lower_precision``), then PyTorch's errors for mixed dtypes and mismatched shapes."""
+    if _AUTOCAST.active or input._array.dtype is _BFLOAT16 and not _AUTOCAST.inner:
+        return _lower_precision(_product, (input, other))
+    if input._array.dtype is not other._array.dtype:
+        if input._array.dtype != other._array.dtype:
+            raise RuntimeError(
+                f"expected m1 and m2 to have the same dtype, but got: {input.dtype} != {other.dtype}"
+            )
+    try:
+        return L.MatMul.apply(input, other)
+    except ValueError:
+        a, b = input._array.shape, other._array.shape
+        raise RuntimeError(
+            f"mat1 and mat2 shapes cannot be multiplied ({'x'.join(map(str, a))} and {'x'.join(map(str, b))})"
+        ) from None
 
 
 def mm(input, mat2):
     try:
         if input._array.ndim != 2 or mat2._array.ndim != 2:
             raise RuntimeError(f"mm: expected 2-D tensors, got {input._array.ndim}-D and {mat2._array.ndim}-D")
-        return matmul(input, mat2)
+        return _product(input, mat2)
     except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
         _not_a_tensor(error, "mm", "input mat2", input, mat2)
 
@@ -2249,7 +2286,7 @@ def bmm(input, mat2):
                 f"Expected size for first two dimensions of batch2 tensor to be: [{input._array.shape[0]}, "
                 f"{input._array.shape[2]}] but got: [{mat2._array.shape[0]}, {mat2._array.shape[1]}]."
             )
-        return matmul(input, mat2)
+        return _product(input, mat2)
     except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
         _not_a_tensor(error, "bmm", "input mat2", input, mat2)
 
@@ -2264,7 +2301,7 @@ def dot(input, other):
                 f"[{other._array.shape[0]}] to have "
                 "the same number of elements, but got different"
             )
-        return matmul(input, other)
+        return _product(input, other)
     except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
         _not_a_tensor(error, "dot", "input other", input, other)
 

@@ -10,7 +10,33 @@ import numpy as np
 
 from dtorch import _backend
 from dtorch.autograd.function import Op, graph_mode
-from dtorch.ops._util import expand_reduced
+from dtorch.ops._util import expand_reduced, normalize_dims
+
+_INT64 = np.dtype(np.int64)
+_numpy_ndarray = np.ndarray
+# NumPy's reductions themselves: ``ndarray.sum``/``max``/``min`` reach these ufunc reduces through a Python wrapper
+# (numpy/_core/_methods.py) that costs about as much as reducing a small array. The ops below call them directly
+# on NumPy arrays (same function, same arguments) and the array methods on CuPy arrays.
+_add_reduce = np.add.reduce
+_maximum_reduce = np.maximum.reduce
+_minimum_reduce = np.minimum.reduce
+# the ``axes`` of ``dim=None`` and of one non-negative dim, built once (NumPy arrays have at most 64 dimensions)
+_EVERY_AXIS = tuple(tuple(range(ndim)) for ndim in range(65))
+_ONE_AXIS = tuple((axis,) for axis in range(64))
+
+
+def reduction_axes(dim, ndim):
+    """``normalize_dims(dim, ndim)`` for the two common spellings, ``None`` and one int in range, from tables;
+    anything else (tuples, out-of-range dims, a 0-dim input) goes through ``normalize_dims``.
+
+    >>> reduction_axes(None, 3), reduction_axes(-1, 3), reduction_axes([2, 0], 3)
+    ((0, 1, 2), (2,), (0, 2))
+    """
+    if dim is None:
+        return _EVERY_AXIS[ndim]
+    if type(dim) is int and -ndim <= dim < ndim:
+        return _ONE_AXIS[dim % ndim]
+    return normalize_dims(dim, ndim)
 
 
 def _torch_reduction_name(op, node, ndim):
@@ -28,6 +54,8 @@ class Sum(Op):
 
     def forward(self, x):
         self.input_shape = x.shape
+        if type(x) is _numpy_ndarray:
+            return _add_reduce(x, self.axes, self.dtype, None, self.keepdim)
         # array methods, here and below: NumPy's module functions add a Python dispatch layer per call
         return x.sum(axis=self.axes, keepdims=self.keepdim, dtype=self.dtype)
 
@@ -53,6 +81,8 @@ class Mean(Op):
             return self.xp.sum(x, axis=self.axes, keepdims=self.keepdim) * math.nan
         if x.dtype.itemsize >= 4:
             # what NumPy's mean computes (a sum in the input's dtype, then one division) without its Python layer
+            if type(x) is _numpy_ndarray:
+                return _add_reduce(x, self.axes, None, None, self.keepdim) / count
             return x.sum(axis=self.axes, keepdims=self.keepdim) / count
         return self.xp.mean(x, axis=self.axes, keepdims=self.keepdim)  # float16: NumPy sums in float32
 
@@ -131,12 +161,19 @@ class MaxMin(Op):
     def forward(self, x):
         self.save_for_backward(x)
         self.input_ndim = x.ndim
-        if not self.keepdim and len(self.axes) == x.ndim:  # every axis: the 0-dim extreme broadcasts in backward
-            out = x.max() if self.mode == "max" else x.min()
+        every_axis = not self.keepdim and len(self.axes) == x.ndim
+        if type(x) is _numpy_ndarray:
+            if every_axis:  # the 0-dim extreme broadcasts against x in backward
+                out = self.extreme = _extreme_of_all(x, self.mode)
+                return out
+            reduce = _maximum_reduce if self.mode == "max" else _minimum_reduce
+            out = self.extreme = reduce(x, self.axes, None, None, True)
+        else:
+            if every_axis:
+                out = self.extreme = x.max() if self.mode == "max" else x.min()
+                return out
+            out = x.max(axis=self.axes, keepdims=True) if self.mode == "max" else x.min(axis=self.axes, keepdims=True)
             self.extreme = out
-            return out
-        out = x.max(axis=self.axes, keepdims=True) if self.mode == "max" else x.min(axis=self.axes, keepdims=True)
-        self.extreme = out
         if not self.keepdim:
             out = out.squeeze(axis=self.axes)
         return out
@@ -149,6 +186,22 @@ class MaxMin(Op):
         # counted in the gradient's dtype: an int64 count would promote a float32 gradient to float64
         count = xp.sum(hits, axis=self.axes, keepdims=True, dtype=grad.dtype)
         return (grad * hits / count,)
+
+
+def _extreme_of_all(x, mode):
+    """The largest (``mode`` "max") or smallest element of a non-empty NumPy array, as a NumPy scalar.
+
+    For a contiguous array of numbers it is the element at ``argmax``/``argmin``: one C loop without the set-up of
+    the ufunc reduce, which costs twice as much on a small array. Both give NaN when there is one (argmax/argmin
+    point at the first NaN). A zero extreme comes from the reduce, whose choice between -0.0 and +0.0 (the last of
+    equal elements) is PyTorch's; the element at the index is the first.
+    """
+    if x.dtype.kind in "fiu" and (x.ndim == 1 or x.flags.c_contiguous):
+        flat = x if x.ndim == 1 else x.reshape(-1)
+        out = flat[flat.argmax()] if mode == "max" else flat[flat.argmin()]
+        if out != 0:
+            return out
+    return _maximum_reduce(x, None) if mode == "max" else _minimum_reduce(x, None)
 
 
 class MaxMinDim(Op):
@@ -164,24 +217,26 @@ class MaxMinDim(Op):
         xp = self.xp
         self.input_shape = x.shape
         if x.ndim == 0:  # dim 0 or -1 of a 0-dim tensor: the value itself, index 0
-            return x.copy(), xp.zeros((), dtype="int64")
-        axis = self.axis
+            return x.copy(), xp.zeros((), dtype=_INT64)
+        axis, keepdim = self.axis, self.keepdim
         if self.mode == "max":
-            indices = x.argmax(axis=axis, keepdims=True)
-            values = x.max(axis=axis, keepdims=self.keepdim)  # the values at ``indices`` (NaN included)
+            indices = x.argmax(axis)  # the reduced shape; an axis of extent 1 comes back below for keepdim
+            values = _maximum_reduce(x, axis, None, None, keepdim) if type(x) is _numpy_ndarray else \
+                x.max(axis=axis, keepdims=keepdim)  # the values at ``indices`` (NaN included)
         else:
-            indices = x.argmin(axis=axis, keepdims=True)
-            values = x.min(axis=axis, keepdims=self.keepdim)
+            indices = x.argmin(axis)
+            values = _minimum_reduce(x, axis, None, None, keepdim) if type(x) is _numpy_ndarray else \
+                x.min(axis=axis, keepdims=keepdim)
         if xp.count_nonzero(values) != values.size:
             # a zero extreme: NumPy's max/min may give -0.0 where the element at the index is +0.0 (or the
             # reverse); PyTorch returns the element at the index, so gather it (rare: a cheap test decides)
-            values = xp.take_along_axis(x, indices, axis=axis)
-            if not self.keepdim:
+            values = xp.take_along_axis(x, xp.expand_dims(indices, axis), axis=axis)
+            if not keepdim:
                 values = values.squeeze(axis)
         self.indices = indices
-        if not self.keepdim:
+        if keepdim:
             indices = indices.reshape(values.shape)
-        return values, indices.astype("int64", copy=False)
+        return values, indices if indices.dtype is _INT64 else indices.astype(_INT64)
 
     def backward(self, grad):
         xp = self.xp
@@ -189,13 +244,14 @@ class MaxMinDim(Op):
             return (grad,)
         if not self.keepdim:
             grad = xp.expand_dims(grad, self.axis)
+        arrays = _backend.xp_of(self.indices)
+        indices = arrays.expand_dims(self.indices, self.axis)
         if graph_mode.active:  # the same scatter as a recorded where: differentiable again
-            arrays = _backend.xp_of(self.indices)
             extent = self.input_shape[self.axis]
             positions = arrays.arange(extent).reshape((extent,) + (1,) * (len(self.input_shape) - self.axis - 1))
-            return (xp.where(positions == self.indices, grad, 0),)
+            return (xp.where(positions == indices, grad, 0),)
         out = xp.zeros(self.input_shape, dtype=grad.dtype)
-        xp.put_along_axis(out, self.indices, grad, axis=self.axis)
+        xp.put_along_axis(out, indices, grad, axis=self.axis)
         return (out,)
 
 
@@ -393,11 +449,16 @@ class ArgExtreme(Op):
 
     def forward(self, x):
         xp = self.xp
-        out = x.argmax(axis=self.axis, keepdims=self.keepdim) if self.mode == "max" else \
-            x.argmin(axis=self.axis, keepdims=self.keepdim)
-        if self.axis is None and self.keepdim:  # NumPy keeps one axis of extent 1; PyTorch every axis
+        if not self.keepdim:
+            out = x.argmax(self.axis) if self.mode == "max" else x.argmin(self.axis)
+            if type(out) is _numpy_ndarray and out.dtype is _INT64:
+                return out
+            return xp.asarray(out, dtype=_INT64)  # a NumPy integer scalar for axis=None
+        out = x.argmax(axis=self.axis, keepdims=True) if self.mode == "max" else \
+            x.argmin(axis=self.axis, keepdims=True)
+        if self.axis is None:  # NumPy keeps one axis of extent 1; PyTorch every axis
             out = out.reshape((1,) * x.ndim)
-        return xp.asarray(out, dtype="int64")
+        return xp.asarray(out, dtype=_INT64)
 
 
 class AllAny(Op):

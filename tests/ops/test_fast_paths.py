@@ -4,6 +4,8 @@ Each fast path skips work only in a common case (same dtypes, a plain slice, a C
 tests run the fast and the reference path on the same inputs and compare values, gradients, versions and errors.
 """
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -793,3 +795,330 @@ def test_view_shortcuts_under_a_capture_are_recorded():
     traced = dtorch.jit.trace(program, (x,))
     other = dtorch.tensor(_rand(64, seed=2))
     np.testing.assert_array_equal(traced(other).numpy(), program(other).numpy())
+
+
+# ---- issue 12, second round: reductions, clamp, where, the matmul family, factories -----------------------------
+# Each fast path below is held equal to the general path it stands beside (run on the same inputs) and to PyTorch.
+
+from dtorch import factories  # noqa: E402
+from dtorch.ops import elementwise as E  # noqa: E402
+from dtorch.ops import linalg as L  # noqa: E402
+from dtorch.ops._util import normalize_dims  # noqa: E402
+
+
+def _special(shape, dtype, seed=0):
+    """Random values with NaN, signed zeros, infinities and ties mixed in."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape).astype(dtype)
+    flat = x.reshape(-1)
+    specials = np.array([np.nan, 0.0, -0.0, np.inf, -np.inf, 1.5, 1.5], dtype)
+    flat[rng.integers(0, flat.size, 6)] = specials[rng.integers(0, specials.size, 6)]
+    return x
+
+
+@pytest.mark.parametrize("ndim", [0, 1, 2, 3])
+def test_reduction_axes_equal_normalize_dims(ndim):
+    for dim in [None, *range(-ndim - 1, ndim + 1), (0, -1), [1, 0], True]:
+        try:
+            expected = normalize_dims(dim, ndim)
+        except (IndexError, RuntimeError, TypeError) as error:
+            with pytest.raises(type(error), match=re.escape(str(error))):
+                R.reduction_axes(dim, ndim)
+            continue
+        assert R.reduction_axes(dim, ndim) == expected
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("dim, keepdim", [(None, False), (None, True), (1, False), (-1, True), ((0, 2), False)])
+def test_sum_forward_by_ufunc_equals_array_method(dtype, dim, keepdim):
+    x = _special((3, 4, 5), dtype)
+    axes = normalize_dims(dim, x.ndim)
+    fast = R.Sum(axes=axes, keepdim=keepdim, dtype=None).forward(x)
+    reference = x.sum(axis=axes, keepdims=keepdim)  # the CuPy path's call
+    np.testing.assert_array_equal(fast, reference)
+    assert np.asarray(fast).dtype == reference.dtype and np.shape(fast) == reference.shape
+    fast = R.Mean(axes=axes, keepdim=keepdim).forward(x)
+    np.testing.assert_array_equal(fast, np.mean(x, axis=axes, keepdims=keepdim))
+
+
+def test_sum_front_end_fast_path_equals_the_dtype_path():
+    x = dtorch.tensor(_rand(3, 4, 5), requires_grad=True)
+    for dim in (None, 0, -1, (0, 2), [2, 1]):
+        for keepdim in (False, True):
+            fast = x.sum(dim, keepdim) if dim is not None else x.sum(keepdim=keepdim) if keepdim else x.sum()
+            reference = x.sum(dim, keepdim, dtype=dtorch.float32) if dim is not None else \
+                x.sum(dim=None, keepdim=keepdim, dtype=dtorch.float32)  # the general path
+            np.testing.assert_array_equal(fast.detach().numpy(), reference.detach().numpy())
+            assert fast.grad_fn.name() == reference.grad_fn.name()
+    for dtype in ("float32", "float64"):
+        check_op(lambda x: x.sum(), None, [(3, 4)], dtype=dtype)
+        check_op(lambda x: x.sum(-1, keepdim=True), None, [(3, 4)], dtype=dtype)
+        check_op(lambda x: x.sum((0, -1)), None, [(2, 3, 4)], dtype=dtype)
+        check_op(lambda x: x.sum(0), None, [(3, 4)], dtype=dtype, noncontiguous=True)
+    check_op(lambda x: x.sum(), None, [(0, 3)])
+    check_op(lambda x: x.sum(1), None, [(0, 3)])
+    check_op(lambda x: x.sum(), None, [()])
+    # integers and bools keep the general path: int64 results, as PyTorch's
+    check_op(lambda x: x.sum(1), None, [np.arange(12, dtype=np.int32).reshape(3, 4)])
+    check_op(lambda x: x.sum(), None, [np.array([True, False, True])])
+    for bad in (2, -3):
+        with pytest.raises(IndexError, match="Dimension out of range"):
+            dtorch.zeros(2, 3).sum(bad)
+        with pytest.raises(IndexError, match="Dimension out of range"):
+            torch.zeros(2, 3).sum(bad)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64, np.int8, np.int64, np.uint8])
+def test_extreme_of_all_equals_the_reduce(dtype):
+    rng = np.random.default_rng(1)
+    for trial in range(200):
+        shape = (int(rng.integers(1, 9)),) if trial % 2 else (int(rng.integers(1, 4)), int(rng.integers(1, 5)))
+        if np.dtype(dtype).kind == "f":
+            x = _special(shape, dtype, seed=trial)
+        else:
+            x = rng.integers(0, 4, shape).astype(dtype)
+        for view in (x, x.T, x[..., ::2]):
+            for mode, reduce in (("max", np.maximum.reduce), ("min", np.minimum.reduce)):
+                fast, reference = R._extreme_of_all(view, mode), reduce(view, None)
+                assert type(fast) is type(reference)
+                np.testing.assert_array_equal(fast, reference)
+                assert np.signbit(fast) == np.signbit(reference)
+
+
+def test_max_and_min_of_every_element_match_pytorch():
+    for row in ([-0.0, 0.0], [0.0, -0.0], [1.0, np.nan, 2.0], [np.nan, -np.inf], [3.0, 3.0, -1.0], [-0.0, -1.0, 0.0]):
+        for mode in ("max", "min"):
+            ours = getattr(dtorch.tensor(row), mode)()
+            theirs = getattr(torch.tensor(row), mode)()
+            np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+            if not np.isnan(ours.item()):  # (the sign bit of a NaN is not part of its value)
+                assert np.signbit(ours.numpy()) == np.signbit(theirs.numpy())
+            assert ours.dtype == dtorch.float32 and ours.shape == ()
+    for dtype in ("float32", "float64"):
+        check_op(lambda x: x.max(), None, [(3, 4)], dtype=dtype)
+        check_op(lambda x: x.min(), None, [(5,)], dtype=dtype, noncontiguous=True)
+        check_op(lambda x: x.max(), None, [(2, 3, 4)], dtype=dtype, noncontiguous=True)
+    check_op(lambda x: x.max(), None, [np.array([[3, 7], [7, -1]])])
+    check_op(lambda x: x.min(), None, [np.array([True, False])])
+    with pytest.raises(RuntimeError, match="Expected reduction dim to be specified"):
+        dtorch.zeros(0, 3).max()
+
+
+def test_max_dim_front_end_errors_and_keepdim():
+    for dim in (0, 1, -1, -2):
+        for keepdim in (False, True):
+            check_op(lambda x: x.max(dim, keepdim), None, [(3, 4)])
+            check_op(lambda x: x.min(dim=dim, keepdim=keepdim), None, [(3, 4)], dtype="float64")
+    check_op(lambda x: x.max(-1), None, [(2, 3, 4)], noncontiguous=True)
+    check_op(lambda x: x.max(0), None, [(5,)])
+    check_op(lambda x: x.max(0, keepdim=True), None, [()])
+    check_op(lambda x: x.max(1), None, [(0, 3)])
+    for lib in (dtorch, torch):
+        with pytest.raises(IndexError, match="Dimension out of range"):
+            lib.zeros(2, 3).max(2)
+        with pytest.raises(IndexError, match="Expected reduction dim 0 to have non-zero size"):
+            lib.zeros(0, 3).max(0)
+    assert repr(dtorch.tensor([[1.0, 2.0]]).max(1)).startswith("dtorch.return_types.max(")
+    assert repr(dtorch.tensor([[1.0, 2.0]]).min(1)).startswith("dtorch.return_types.min(")
+
+
+def test_argmax_fast_path_ties_nans_and_errors():
+    x = np.array([[1.0, 3.0, 3.0, np.nan], [2.0, np.nan, np.nan, 2.0], [0.0, -0.0, 5.0, 5.0]], np.float32)
+    for dim in (None, 0, 1, -1):
+        for keepdim in (False, True):
+            for name in ("argmax", "argmin"):
+                ours = getattr(dtorch.tensor(x), name)(dim=dim, keepdim=keepdim)
+                theirs = getattr(torch.tensor(x), name)(dim=dim, keepdim=keepdim)
+                assert ours.tolist() == theirs.tolist() and ours.dtype == dtorch.int64
+                assert tuple(ours.shape) == tuple(theirs.shape)
+    check_op(lambda x: x.argmax(), None, [np.array([2, 9, 9, 1], dtype=np.int8)])
+    check_op(lambda x: x.argmin(0), None, [()])
+    for lib in (dtorch, torch):
+        with pytest.raises(IndexError, match="Expected reduction dim to be specified for input.numel"):
+            lib.zeros(0).argmax()
+        with pytest.raises(IndexError, match="Dimension out of range"):
+            lib.zeros(2).argmax(1)
+
+
+def test_clamp_forward_by_ufunc_equals_np_clip():
+    for dtype in (np.float16, np.float32, np.float64):
+        x = _special((6, 7), dtype)
+        for low, high in ((-0.5, 0.5), (None, 0.25), (-1, None), (0.5, -0.5), (np.float64(-0.1), np.float32(0.2)),
+                          (-np.inf, np.nan), (0, 0)):
+            fast = E.Clamp(min=low, max=high).forward(x)
+            reference = np.clip(x, low, high).astype(x.dtype)  # the general path's call
+            np.testing.assert_array_equal(fast, reference)
+            assert fast.dtype == x.dtype
+            if low != 0:  # (equal zero bounds: NumPy's and PyTorch's choices of the sign of a zero differ)
+                theirs = torch.clamp(torch.tensor(x), None if low is None else float(low),
+                                     None if high is None else float(high)).numpy()
+                np.testing.assert_array_equal(fast, theirs)
+
+
+def test_clamp_front_end_fast_path_equals_the_general_path():
+    for dtype in ("float32", "float64"):
+        check_op(lambda x: x.clamp(-0.5, 0.5), None, [(4, 5)], dtype=dtype)
+        check_op(lambda x: x.clamp(min=-1), None, [(4, 5)], dtype=dtype, noncontiguous=True)
+        check_op(lambda x: x.clamp(max=0.25), None, [(7,)], dtype=dtype)
+        check_op(lambda x: x.clamp(1.0, -1.0), None, [(7,)], dtype=dtype)
+    check_op(lambda x: x.clamp(-0.5, True), None, [(4,)])  # a bool bound: the general path
+    check_op(lambda x: x.clamp(-1, 2), None, [np.arange(-3, 4)])  # integers: the general path
+    check_op(lambda x: x.clamp(-0.5, 2), None, [np.arange(-3, 4)])  # int tensor, float bound: the default float
+    check_op(lambda x: x.clamp(0.0, 1.0), None, [(0, 3)])
+    for lib in (dtorch, torch):
+        with pytest.raises(RuntimeError, match="At least one of 'min' or 'max' must not be None"):
+            lib.clamp(lib.zeros(2))
+
+
+def test_where_fast_path_equals_the_general_path():
+    rng = np.random.default_rng(4)
+    mask = rng.random((3, 4)) > 0.5
+    for dtype in ("float32", "float64"):
+        check_op(lambda c, x, y: (torch if isinstance(x, torch.Tensor) else dtorch).where(c, x, y), None,
+                 [mask, (3, 4), (3, 4)], dtype=dtype)
+        check_op(lambda c, x, y: (torch if isinstance(x, torch.Tensor) else dtorch).where(c, x, y), None,
+                 [mask[:, :1], (1, 4), (3, 1)], dtype=dtype)
+    # other dtypes and scalars: the general path, with PyTorch's promotion
+    check_op(lambda c, x, y: (torch if isinstance(x, torch.Tensor) else dtorch).where(c, x, y), None,
+             [mask, (3, 4), np.arange(12).reshape(3, 4)])
+    check_op(lambda c, x: (torch if isinstance(x, torch.Tensor) else dtorch).where(c, x, 0.5), None, [mask, (3, 4)])
+    x = dtorch.tensor(_rand(3, 4), requires_grad=True)
+    fast = dtorch.where(dtorch.tensor(mask), x, dtorch.tensor(_rand(3, 4, seed=1)))
+    general = dtorch.where(dtorch.tensor(mask.astype(np.uint8)), x, dtorch.tensor(_rand(3, 4, seed=1)))
+    np.testing.assert_array_equal(fast.detach().numpy(), general.detach().numpy())
+    assert fast.grad_fn.name() == general.grad_fn.name()
+    # a misfit: the fast path hands over to the general path, whose message names it
+    for lib in (dtorch, torch):
+        with pytest.raises(RuntimeError, match="The size of tensor a \\(4\\) must match the size of tensor b \\(3\\)"):
+            lib.where(lib.tensor(mask), lib.zeros(3, 4), lib.zeros(3, 3))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_matmul_forward_by_dot_equals_matmul(dtype):
+    rng = np.random.default_rng(5)
+    for n, m, k in ((8, 8, 8), (1, 64, 1), (3, 5, 7), (0, 4, 5), (4, 0, 5), (100, 30, 50)):
+        a = rng.standard_normal((n, m)).astype(dtype)
+        b = rng.standard_normal((m, k)).astype(dtype)
+        v = rng.standard_normal(m).astype(dtype)
+        w = rng.standard_normal(m).astype(dtype)
+        for left, right in ((a, b), (np.asfortranarray(a), b[:, ::-1]), (a[::-1], b[:, ::2]), (a, v[:, None])):
+            fast = L.MatMul().forward(left, right)  # the same BLAS gemm: equal bit for bit
+            np.testing.assert_array_equal(fast, np.matmul(left, right))
+            assert fast.dtype == dtype
+        for left, right in ((a, v[::-1]), (v, b), (v, w), (v[::-1], w)):  # matmul (matrix and vector), a BLAS dot
+            fast = L.MatMul().forward(left, right)
+            np.testing.assert_allclose(fast, np.matmul(left, right), rtol=1e-5 if dtype == np.float32 else 1e-12,
+                                       atol=1e-5 if dtype == np.float32 else 1e-12)
+            assert np.asarray(fast).dtype == dtype and np.shape(fast) == np.matmul(left, right).shape
+
+
+def test_matmul_family_front_ends_match_pytorch():
+    for dtype in ("float32", "float64"):
+        check_op(lambda x, y: x @ y, None, [(64,), (64,)], dtype=dtype)
+        check_op(lambda x, y: x @ y, None, [(3, 4), (4,)], dtype=dtype)
+        check_op(lambda x, y: x @ y, None, [(4,), (4, 5)], dtype=dtype, noncontiguous=True)
+        check_op(lambda x, y: x @ y, None, [(8, 8), (8, 8)], dtype=dtype, noncontiguous=True)
+        check_op(lambda x, y: x @ y, None, [(2, 3, 4), (4, 5)], dtype=dtype)
+        for name, shapes in (("mm", [(3, 4), (4, 5)]), ("bmm", [(2, 3, 4), (2, 4, 5)]), ("dot", [(6,), (6,)])):
+            check_op(lambda x, y: getattr(torch if isinstance(x, torch.Tensor) else dtorch, name)(x, y), None,
+                     shapes, dtype=dtype)
+    check_op(lambda x, y: x @ y, None, [np.arange(6).reshape(2, 3), np.arange(3)])  # integers: np.matmul
+    errors = [
+        ("mat1 and mat2 shapes cannot be multiplied \\(3x4 and 5x2\\)", lambda lib: lib.mm(lib.zeros(3, 4), lib.zeros(5, 2))),
+        ("mat1 and mat2 shapes cannot be multiplied", lambda lib: lib.zeros(3, 4) @ lib.zeros(5)),
+        ("expected m1 and m2 to have the same dtype", lambda lib: lib.zeros(3, 4) @ lib.zeros(4, dtype=lib.float64)),
+        ("both arguments to matmul need to be at least 1D", lambda lib: lib.zeros(()) @ lib.zeros(3)),
+        (None, lambda lib: lib.mm(lib.zeros(3), lib.zeros(3, 2))),
+        (None, lambda lib: lib.bmm(lib.zeros(2, 3, 4), lib.zeros(3, 4, 5))),
+        ("inconsistent tensor size", lambda lib: lib.dot(lib.zeros(3), lib.zeros(4))),
+    ]
+    for message, call in errors:
+        with pytest.raises(RuntimeError, match=message):
+            call(dtorch)
+        with pytest.raises(RuntimeError):
+            call(torch)
+
+
+def test_size_fast_path_equals_the_general_path():
+    for size in ((2, 3), (), (0,), (5,)):
+        assert factories._size(size) == size and type(factories._size(size)) is tuple
+    for given, expected in ((((2, 3),), (2, 3)), (([4, 1],), (4, 1)), ((np.int64(3), 2), (3, 2)),
+                            ((dtorch.Size([2, 5]),), (2, 5)), ((True, 2), (1, 2))):
+        result = factories._size(given)
+        assert result == expected and type(result) is tuple and all(type(n) is int for n in result)
+    for lib in (dtorch, torch):
+        with pytest.raises(RuntimeError):
+            lib.zeros(2, -1)
+    with pytest.raises(RuntimeError, match="negative dimension -1"):
+        dtorch.ones(-1)
+
+
+@pytest.mark.parametrize("dtype", [None, "float64", "float16", "bfloat16", "int32", "bool", "uint8"])
+def test_filled_factories_equal_numpy_full(dtype):
+    ours_dtype = None if dtype is None else getattr(dtorch, dtype)
+    numpy_dtype = np.float32 if dtype is None else getattr(dtorch, dtype).numpy_dtype
+    for size in ((8, 8), (0, 3), ()):
+        for name, value in (("zeros", 0), ("ones", 1)):
+            ours = getattr(dtorch, name)(*size, dtype=ours_dtype)
+            assert ours._array.dtype == numpy_dtype and ours.shape == size
+            np.testing.assert_array_equal(ours._array, np.full(size, value, dtype=numpy_dtype))
+        for value in (2, -1.5, True):
+            if dtype in ("uint8", "int32", "bool") and value == -1.5:
+                continue
+            ours = dtorch.full(size, value, dtype=ours_dtype)
+            reference = np.full(size, factories.checked_fill_value(value, ours._array.dtype), dtype=ours._array.dtype)
+            np.testing.assert_array_equal(ours._array, reference)
+    assert dtorch.ones(3, requires_grad=True).requires_grad
+    assert dtorch.full((2,), 7).numpy().dtype == torch.full((2,), 7).numpy().dtype == np.int64
+    with pytest.raises(RuntimeError, match="value cannot be converted to type uint8"):
+        dtorch.full((2,), 300, dtype=dtorch.uint8)
+
+
+def _arange_general(start, end, step):
+    """The general path of ``arange`` for ints: int64 values from float64 arithmetic on a float64 arange."""
+    count = max(int(np.ceil((end - start) / step)), 0)
+    return (start + step * np.arange(count, dtype=np.int64)).astype(np.int64)
+
+
+def test_arange_fast_path_equals_the_general_path():
+    rng = np.random.default_rng(6)
+    for _ in range(300):
+        start, end = (int(v) for v in rng.integers(-50, 50, 2))
+        step = int(rng.choice([-7, -3, -1, 1, 2, 5]))
+        if (end - start) * step < 0:
+            start, end = end, start
+        fast = dtorch.arange(start, end, step)
+        np.testing.assert_array_equal(fast.numpy(), _arange_general(start, end, step))
+        assert fast.dtype == dtorch.int64
+        # the same through the general path (NumPy integers are not Python ints) and PyTorch
+        general = dtorch.arange(np.int64(start), np.int64(end), np.int64(step))
+        np.testing.assert_array_equal(fast.numpy(), general.numpy())
+        assert fast.tolist() == torch.arange(start, end, step).tolist()
+    assert dtorch.arange(5).tolist() == [0, 1, 2, 3, 4] and dtorch.arange(0).shape == (0,)
+    big = 2 ** 60  # past the fast path's bounds: the general path
+    assert dtorch.arange(big, big + 3).tolist() == torch.arange(big, big + 3).tolist()
+    assert dtorch.arange(4, dtype=dtorch.float64).dtype == dtorch.float64
+    assert dtorch.arange(0, 1, 0.25).tolist() == torch.arange(0, 1, 0.25).tolist()
+    for args, message in (((0, 5, 0), "step must be nonzero"), ((5, 0, 1), "upper bound and lower bound inconsistent")):
+        for lib in (dtorch, torch):
+            with pytest.raises(RuntimeError, match=message):
+                lib.arange(*args)
+    for lib in (dtorch, torch):
+        with pytest.raises(RuntimeError, match="Tensors of floating point"):
+            lib.arange(3, requires_grad=True)
+
+
+@pytest.mark.parametrize("dtype", [None, "float64", "float16", "bfloat16"])
+def test_random_factories_draw_in_the_sampled_dtype(dtype):
+    ours_dtype = None if dtype is None else getattr(dtorch, dtype)
+    for name, draw in (("randn", "standard_normal"), ("rand", "random")):
+        dtorch.manual_seed(11)
+        ours = getattr(dtorch, name)(4, 5, dtype=ours_dtype)
+        sample = np.float64 if dtype == "float64" else np.float32
+        expected = getattr(np.random.Generator(np.random.PCG64(11)), draw)((4, 5), dtype=sample)
+        target = np.float32 if dtype is None else getattr(dtorch, dtype).numpy_dtype
+        np.testing.assert_array_equal(ours._array, expected.astype(target))
+        assert ours._array.dtype == target and ours.shape == (4, 5)
+    assert dtorch.randn(3, requires_grad=True).requires_grad
+    with pytest.raises(RuntimeError, match="expected a floating point dtype"):
+        dtorch.randn(3, dtype=dtorch.int64)
