@@ -215,6 +215,14 @@ def _as_tuple(value):
     return tuple(value)
 
 
+def _implicit_gradient(array):
+    """The gradient ``backward()`` takes for a one-element output when none is given: a one of its shape and
+    dtype (``np.array`` for the usual 0-d loss: ``np.ones`` is a Python function, several times slower)."""
+    if type(array) is np.ndarray and array.ndim == 0:
+        return np.array(1, dtype=array.dtype)
+    return _backend.xp_of(array).ones(array.shape, dtype=array.dtype)
+
+
 def _root_gradients(outputs, grad_outputs, create_graph):
     roots, grads = [], []
     for index, output in enumerate(outputs):
@@ -226,8 +234,7 @@ def _root_gradients(outputs, grad_outputs, create_graph):
         if given is None:
             if output._array.size != 1:
                 raise RuntimeError("grad can be implicitly created only for scalar outputs")
-            xp = _backend.xp_of(output._array)
-            given_array = xp.ones(output._array.shape, dtype=output._array.dtype)
+            given_array = _implicit_gradient(output._array)
             given = Tensor._from_array(given_array, None) if create_graph else given_array
         else:
             if not isinstance(given, Tensor):

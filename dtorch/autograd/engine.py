@@ -1,12 +1,13 @@
 """The backward engine: walks the graph from the outputs back to the leaves, iteratively and deterministically.
 
 Algorithm:
-1. Count, for every node reachable from the roots, how many edges point at it (its dependencies). The walk uses an
-   explicit stack, so a graph of any depth works (no recursion limit).
-2. Start from the roots with their gradients. A node runs once every edge into it has delivered its gradient
-   (summed). Among ready nodes the most recently created runs first (a heap on the creation sequence number), so
-   the order is the reverse of the forward order and the same on every run; DDP relies on that to fire its buckets
-   in the same order on every rank.
+1. Walk the graph from the roots once (an explicit stack, so a graph of any depth works: no recursion limit),
+   collecting every reachable node and counting, for every leaf, how many edges point at it.
+2. Run the nodes newest first (descending creation sequence number). Every edge leads from a node to an older
+   one, so this is a topological order: a node runs after every node that feeds it has delivered its gradient
+   (summed in a buffer). It is the order PyTorch's engine picks among ready nodes (the most recently created
+   first), the reverse of the forward order and the same on every run; DDP relies on that to fire its buckets in
+   the same order on every rank.
 3. A leaf (a tensor that requires grad and has no ``grad_fn``) is finished when all its contributions have arrived:
    its tensor hooks run, the gradient is accumulated into ``.grad``, then its post-accumulate-grad hooks run. That
    happens while the rest of backward still runs, which is what lets DDP overlap communication with computation.
@@ -16,7 +17,8 @@ Gradients of non-leaf tensors pass through the tensor's hooks (stored on its ``g
 exactly one differentiable output) and, with ``retain_grad()``, are stored in the tensor's ``.grad``.
 """
 
-import heapq
+import operator
+import sys
 
 import numpy as np
 
@@ -27,6 +29,9 @@ from dtorch.autograd.function import _FREED
 
 Tensor = tensor_module.Tensor
 _graph_mode = function_module.graph_mode
+_grad_state = grad_mode._state
+_wrap_array = tensor_module.wrap_array
+_numpy_ndarray = np.ndarray
 
 _callback_stack = []  # one list of queued callbacks per backward that is running (backward can nest)
 
@@ -55,24 +60,40 @@ def queue_callback(callback):
     _callback_stack[-1].append(callback)
 
 
-def _count_dependencies(roots):
-    """For each node reachable from ``roots``: how many edges point at it. Leaves are counted by id."""
-    dependencies = {}
+def _walk_graph(root_nodes):
+    """Every node reachable from ``root_nodes``, newest first, and how many edges point at each leaf (by id).
+
+    A node's sequence number is larger than that of every node its edges lead to (those existed when it was
+    recorded), so the newest-first order is a topological order: when a node's turn comes, every node that can
+    send it a gradient has run. It is the order PyTorch's engine picks among ready nodes (most recent first),
+    and the same on every run.
+    """
+    nodes = []
+    leaf_edges = {}
     seen = set()
-    stack = [node for node in roots if node is not None]
-    for node in stack:
-        seen.add(id(node))
+    stack = []
+    for node in root_nodes:
+        if id(node) not in seen:
+            seen.add(id(node))
+            stack.append(node)
     while stack:
         node = stack.pop()
+        nodes.append(node)
         for edge in node.edges:
             if edge is None:
                 continue
             key = id(edge)
-            dependencies[key] = dependencies.get(key, 0) + 1
-            if key not in seen and not isinstance(edge, Tensor):
+            if isinstance(edge, Tensor):
+                leaf_edges[key] = leaf_edges.get(key, 0) + 1
+            elif key not in seen:
                 seen.add(key)
                 stack.append(edge)
-    return dependencies
+    if len(nodes) > 1:
+        nodes.sort(key=_sequence_number, reverse=True)
+    return nodes, leaf_edges
+
+
+_sequence_number = operator.attrgetter("sequence_nr")
 
 
 def _add(existing, incoming):
@@ -92,25 +113,18 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
         capture: for ``autograd.grad``: a dict ``{id(tensor_or_node): None}`` to fill with gradients.
         accumulate: write leaf gradients into ``.grad`` (False for ``autograd.grad``).
     """
-    nodes = []
+    buffers = {}  # id(node or leaf) -> summed gradient
+    root_nodes = []
     leaf_roots = []
     for tensor, grad in zip(roots, root_grads):
-        if tensor.grad_fn is None:
+        node = tensor.grad_fn
+        if node is None:
             leaf_roots.append((tensor, grad))
         else:
-            nodes.append(tensor.grad_fn)
-    dependencies = _count_dependencies(nodes)
-
-    buffers = {}  # id(node or leaf) -> summed gradient
-    ready = []
-    for tensor, grad in zip(roots, root_grads):
-        if tensor.grad_fn is not None:
-            node = tensor.grad_fn
-            buffers[id(node)] = _add(buffers.get(id(node)), grad)
-    for node in nodes:
-        if dependencies.get(id(node), 0) == 0 and id(node) in buffers:
-            heapq.heappush(ready, (-node.sequence_nr, id(node), node))
-            dependencies[id(node)] = -1  # queued
+            root_nodes.append(node)
+            key = id(node)
+            buffers[key] = _add(buffers.get(key), grad)
+    order, leaf_edges = _walk_graph(root_nodes)
 
     plain = not create_graph and capture is None and not anomaly_mode.enabled
     stored_leaf_arrays = set()
@@ -118,46 +132,52 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
     _callback_stack.append(callbacks)
     previous_graph_mode = _graph_mode.active
     _graph_mode.active = create_graph
+    previous_grad_mode = _grad_state["enabled"]
+    _grad_state["enabled"] = create_graph
     try:
-        with grad_mode.set_grad_enabled(create_graph):
-            for tensor, grad in leaf_roots:
-                _finish_leaf(tensor, grad, capture, accumulate, create_graph, stored_leaf_arrays)
-            while ready:
-                _, key, node = heapq.heappop(ready)
-                grad = buffers.pop(key, None)
-                if grad is not None and plain and not node.has_hooks:
-                    # the common case: no hooks, captures, anomaly checks or graph recording on this node
-                    if node._output_ref is not None:
+        for tensor, grad in leaf_roots:
+            _finish_leaf(tensor, grad, capture, accumulate, create_graph, stored_leaf_arrays)
+        for node in order:
+            grad = buffers.pop(id(node), None)
+            if grad is not None and plain and not node.has_hooks:
+                # the common case: no hooks, captures, anomaly checks or graph recording on this node
+                output_ref = node._output_ref
+                if output_ref is not None:
+                    # check_saved_output inlined: an untouched output (version 0, not a view) needs no call
+                    output = output_ref()
+                    if output is not None and (output._vc or output._base is not None):
                         node.check_saved_output()
-                    grad_inputs = node.backward(grad)
-                    if not retain_graph and node._saved is not None:
-                        node._saved = _FREED
-                    if type(grad_inputs) is not tuple:
-                        grad_inputs = _check_gradient_count(node, grad_inputs)
-                else:
-                    grad_inputs = _run_node(node, grad, capture, create_graph, retain_graph)
-                for edge, edge_grad in zip(node.edges, grad_inputs):
-                    if edge is None:
-                        continue
-                    edge_key = id(edge)
-                    if edge_grad is not None:
-                        existing = buffers.get(edge_key)
-                        buffers[edge_key] = edge_grad if existing is None else existing + edge_grad
-                    remaining = dependencies[edge_key] - 1
-                    dependencies[edge_key] = remaining
-                    if remaining == 0:
-                        if isinstance(edge, Tensor):
-                            leaf_grad = buffers.pop(edge_key, None)
-                            if leaf_grad is not None:
-                                _finish_leaf(edge, leaf_grad, capture, accumulate, create_graph, stored_leaf_arrays)
-                        else:
-                            heapq.heappush(ready, (-edge.sequence_nr, edge_key, edge))
-            # callbacks may queue further callbacks; run until none is left
-            index = 0
-            while index < len(callbacks):
-                callbacks[index]()
-                index += 1
+                grad_inputs = node.backward(grad)
+                if not retain_graph and node._saved is not None:
+                    node._saved = _FREED
+                if type(grad_inputs) is not tuple:
+                    grad_inputs = _check_gradient_count(node, grad_inputs)
+            else:
+                grad_inputs = _run_node(node, grad, capture, create_graph, retain_graph)
+            for edge, edge_grad in zip(node.edges, grad_inputs):
+                if edge is None:
+                    continue
+                edge_key = id(edge)
+                if edge_grad is not None:
+                    existing = buffers.get(edge_key)
+                    buffers[edge_key] = edge_grad if existing is None else existing + edge_grad
+                remaining = leaf_edges.get(edge_key)
+                if remaining is None:  # a node: it runs in its turn
+                    continue
+                if remaining > 1:
+                    leaf_edges[edge_key] = remaining - 1
+                    continue
+                # the last contribution to this leaf has arrived
+                leaf_grad = buffers.pop(edge_key, None)
+                if leaf_grad is not None:
+                    _finish_leaf(edge, leaf_grad, capture, accumulate, create_graph, stored_leaf_arrays)
+        # callbacks may queue further callbacks; run until none is left
+        index = 0
+        while index < len(callbacks):
+            callbacks[index]()
+            index += 1
     finally:
+        _grad_state["enabled"] = previous_grad_mode
         _graph_mode.active = previous_graph_mode
         _callback_stack.pop()
 
@@ -240,11 +260,29 @@ def _from_hook_value(value, create_graph):
 
 
 def _own(array, stored):
-    """An array safe to keep as a leaf's ``.grad``: writable, owning its memory and not given to another leaf."""
-    if array.base is not None or not array.flags.writeable or id(array) in stored:
+    """``array`` itself when it is safe to keep as a leaf's ``.grad`` (as PyTorch's AccumulateGrad steals the
+    buffer): writable, not given to another leaf, and owning its memory or the sole view of memory nothing else
+    can reach; otherwise a copy."""
+    if array.base is not None and not _sole_view(array) or not array.flags.writeable or id(array) in stored:
         array = array.copy()
     stored.add(id(array))
     return array
+
+
+def _sole_view(array):
+    """True for a C-contiguous NumPy view of the whole of an array that only this view references: what
+    ``reshape`` returns when it has to copy (it views the copy). Keeping it costs no memory and shares none."""
+    if type(array) is not _numpy_ndarray:
+        return False
+    base = array.base
+    # the references to ``base``: the view's own, the name ``base`` here and getrefcount's argument
+    return (
+        type(base) is _numpy_ndarray
+        and base.flags.owndata
+        and base.nbytes == array.nbytes
+        and array.flags.c_contiguous
+        and sys.getrefcount(base) == 3
+    )
 
 
 def _run_gradient_hooks(hooks, grad, create_graph):
@@ -270,11 +308,12 @@ def _finish_leaf(tensor, grad, capture, accumulate, create_graph, stored):
     else:
         if isinstance(grad, Tensor):
             grad = grad._array
-        if grad.dtype != tensor._array.dtype:
-            grad = grad.astype(tensor._array.dtype)
+        dtype = tensor._array.dtype
+        if grad.dtype is not dtype and grad.dtype != dtype:
+            grad = grad.astype(dtype)
         existing = tensor.grad
         if existing is None:
-            tensor.grad = Tensor._from_array(_own(grad, stored), None)
+            tensor.grad = _wrap_array(_own(grad, stored), None)
         elif existing.grad_fn is None and existing._array.shape == grad.shape and existing._array.flags.writeable:
             existing._array += grad
             existing._vc += 1

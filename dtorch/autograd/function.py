@@ -174,19 +174,27 @@ class Op:
         # an edge is the input's grad_fn, the input itself for a leaf (accumulate into its .grad), or None
         count = len(inputs)
         if count == 2:
+            # binary ops are most recorded nodes: the general form below, unrolled (no comprehension to call)
             a, b = inputs
             self.edges = [
                 (a.grad_fn or a) if isinstance(a, Tensor) and a.requires_grad else None,
                 (b.grad_fn or b) if isinstance(b, Tensor) and b.requires_grad else None,
             ]
+            if self.needs_input_shapes:
+                self.input_shapes = (
+                    a._array.shape if isinstance(a, Tensor) else (),
+                    b._array.shape if isinstance(b, Tensor) else (),
+                )
         elif count == 1:
             a = inputs[0]
             self.edges = [(a.grad_fn or a) if a.requires_grad else None]
+            if self.needs_input_shapes:
+                self.input_shapes = (a._array.shape,)
         else:
             self.edges = [(x.grad_fn or x) if isinstance(x, Tensor) and x.requires_grad else None for x in inputs]
+            if self.needs_input_shapes:
+                self.input_shapes = tuple(x._array.shape if isinstance(x, Tensor) else () for x in inputs)
         self.sequence_nr = next(_sequence_numbers)
-        if self.needs_input_shapes:
-            self.input_shapes = [x._array.shape if isinstance(x, Tensor) else () for x in inputs]
         if self._saved is not None:
             self._keep_saved(inputs)
 
@@ -202,8 +210,8 @@ class Op:
             if owner is None:
                 entries.append((None, array, 0))
             else:
-                base = owner._base if owner._base is not None else owner
-                entries.append((owner, array, base._vc))
+                base = owner._base
+                entries.append((owner, array, owner._vc if base is None else base._vc))
         self._saved = entries
 
     def save_for_backward(self, *arrays):
@@ -231,20 +239,22 @@ class Op:
                 ".backward() or autograd.grad(). Specify retain_graph=True if you need to backward through the "
                 "graph a second time or if you need to access saved tensors after calling backward."
             )
+        graph = graph_mode.active
         values = []
         for owner, array, version in saved:
-            if owner is None:
-                values.append(array)
-                continue
-            base = owner._base if owner._base is not None else owner
-            if base._vc != version and (graph_mode.active or not self.inputs_saved_for_graph_only):
-                raise RuntimeError(
-                    "one of the variables needed for gradient computation has been modified by an inplace "
-                    f"operation: [{owner.dtype} {list(owner.shape)}], which is an input of {self.name()}, is at "
-                    f"version {base._vc}; expected version {version} instead. Hint: the operation that modified "
-                    "it ran after this one; use an out-of-place version (x = x + y instead of x += y)."
-                )
-            values.append(owner if graph_mode.active else array)
+            if owner is not None:
+                base = owner._base
+                current = owner._vc if base is None else base._vc
+                if current != version and (graph or not self.inputs_saved_for_graph_only):
+                    raise RuntimeError(
+                        "one of the variables needed for gradient computation has been modified by an inplace "
+                        f"operation: [{owner.dtype} {list(owner.shape)}], which is an input of {self.name()}, is "
+                        f"at version {current}; expected version {version} instead. Hint: the operation that "
+                        "modified it ran after this one; use an out-of-place version (x = x + y instead of x += y)."
+                    )
+                if graph:
+                    array = owner
+            values.append(array)
         return tuple(values)
 
     def check_saved_output(self):

@@ -379,3 +379,88 @@ def test_grad_fn_names_and_next_functions():
     mul_node = y.grad_fn.next_functions[0][0]
     assert mul_node.name() == "MulBackward0"
     assert mul_node.next_functions[0][0].variable is x
+
+
+def _record_backward_order(lib):
+    """Names of the nodes (their post hooks) and leaves (post-accumulate hooks) in the order backward reaches them,
+    on a graph with branches, a shared intermediate and leaves used more than once."""
+    order = []
+    w1, w2, w3 = (lib.tensor([0.5, -1.0, 2.0], requires_grad=True) for _ in range(3))
+    for name, leaf in (("w1", w1), ("w2", w2), ("w3", w3)):
+        leaf.register_post_accumulate_grad_hook(lambda _p, name=name: order.append(name))
+    a = w1 * 2
+    b = a.exp()
+    c = a * w2
+    d = b + c
+    e = c.tanh() * w1
+    f = (d * w3).sum()
+    out = f + e.sum() + (w2 * w3).sum()
+    for name, tensor in (("a", a), ("b", b), ("c", c), ("d", d), ("e", e), ("f", f)):
+        tensor.grad_fn.register_hook(lambda _inputs, _outputs, name=name: order.append(name))
+    out.backward()
+    return order, [w.grad.tolist() for w in (w1, w2, w3)]
+
+
+def test_backward_visits_nodes_and_leaves_in_torch_order():
+    order, grads = _record_backward_order(dtorch)
+    expected_order, expected_grads = _record_backward_order(torch)
+    assert order == expected_order
+    np.testing.assert_allclose(grads, expected_grads, rtol=1e-6)
+
+
+def test_graph_reached_from_two_roots_runs_each_node_once():
+    x = dtorch.tensor([1.0, 2.0], requires_grad=True)
+    tx = torch.tensor([1.0, 2.0], requires_grad=True)
+    outputs = []
+    for lib, leaf in ((dtorch, x), (torch, tx)):
+        hidden = leaf * leaf
+        first = (hidden * 3).sum()
+        second = hidden.sum()  # the second root shares ``hidden`` with the first
+        lib.autograd.backward([first, second, hidden.sum() * 0 + first])
+        outputs.append(leaf.grad.tolist())
+    np.testing.assert_allclose(outputs[0], outputs[1])
+
+
+def test_reshaped_gradient_is_kept_without_a_copy():
+    # View's backward reshapes a transposed gradient: NumPy copies, then views the copy, which nothing else holds
+    x = dtorch.arange(64.0, requires_grad=True)
+    (x.view(8, 8).t() * dtorch.arange(64.0).view(8, 8)).sum().backward()
+    expected = torch.arange(64.0, requires_grad=True)
+    (expected.view(8, 8).t() * torch.arange(64.0).view(8, 8)).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), expected.grad.numpy())
+    array = x.grad._array
+    assert array.base is not None and array.flags.writeable  # taken as it came
+    x.grad.add_(1)
+    np.testing.assert_array_equal(x.grad.numpy(), expected.grad.numpy() + 1)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gradient_views_of_one_array_are_not_shared_between_leaves(dtype):
+    # Cat's backward hands each input a view of one gradient array: each leaf gets memory of its own
+    a = dtorch.tensor(np.ones((2, 3), dtype), requires_grad=True)
+    b = dtorch.tensor(np.ones((2, 3), dtype), requires_grad=True)
+    (dtorch.cat([a, b]) * dtorch.tensor(np.arange(12, dtype=dtype).reshape(4, 3))).sum().backward()
+    assert not np.shares_memory(a.grad._array, b.grad._array)
+    a.grad.mul_(0)
+    np.testing.assert_array_equal(b.grad.numpy(), np.arange(6, 12, dtype=dtype).reshape(2, 3))
+    assert a.grad.dtype == b.grad.dtype == getattr(dtorch, np.dtype(dtype).name)
+
+
+def test_gradient_kept_by_a_hook_is_not_taken_as_the_leaf_gradient_view():
+    x = dtorch.arange(6.0, requires_grad=True)
+    kept = []
+    node_input = x.view(2, 3).t()
+    node_input.register_hook(lambda grad: kept.append(grad))  # holds the gradient that reaches the view's node
+    (node_input * 2).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.full(6, 2.0))
+    x.grad.add_(1)
+    np.testing.assert_array_equal(kept[0].numpy(), np.full((3, 2), 2.0))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "bfloat16"])
+@pytest.mark.parametrize("shape", [(), (1,), (1, 1)])
+def test_implicit_gradient_of_a_one_element_output(dtype, shape):
+    x = dtorch.full(shape, 3.0, dtype=getattr(dtorch, dtype), requires_grad=True)
+    (x * 2).backward()
+    assert x.grad.dtype == x.dtype and tuple(x.grad.shape) == shape
+    assert x.grad.tolist() == torch.full(shape, 2.0).tolist()
