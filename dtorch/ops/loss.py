@@ -153,11 +153,18 @@ def _unrows(xp, rows, shape, axis):
 
 
 def _log_softmax_rows(xp, z):
-    shifted = z - z.max(axis=1, keepdims=True)
+    """``(log_softmax, exps, total)`` of the rows of ``z``: the exponentials of ``z - max`` and their row sums come
+    back too, so a backward gets the softmax as ``exps / total`` (a product) instead of ``exp(logp)`` (an exp per
+    element, the costliest step on the CPU)."""
+    shifted = z - (np.maximum.reduce(z, 1, keepdims=True) if xp is np else z.max(axis=1, keepdims=True))
     exps = xp.exp(shifted)
-    # (small: ``sum_last``'s own choice, without its contiguity check)
-    shifted -= xp.log(exps.sum(axis=1, keepdims=True) if exps.size <= 4096 else sum_last(xp, exps))
-    return shifted
+    # (small: ``sum_last``'s own choice, without its contiguity check; NumPy's reduce without ndarray.sum's layer)
+    if exps.size > 4096:
+        total = sum_last(xp, exps)
+    else:
+        total = np.add.reduce(exps, 1, keepdims=True) if xp is np else exps.sum(axis=1, keepdims=True)
+    shifted -= xp.log(total)
+    return shifted, exps, total
 
 
 def check_labels(labels, ignore_index, c):
@@ -214,7 +221,7 @@ class CrossEntropy(Op):
         if _fused_cross_entropy(xp, logits, axis, weight, self.probabilities, eps):
             return self._fused_forward(xp, logits, target)
         self.fused = None
-        logp = _log_softmax_rows(xp, _rows(xp, logits, axis))
+        logp, self.exps, self.total = _log_softmax_rows(xp, _rows(xp, logits, axis))
         self.logp, self.weight, self.shape, self.target = logp, weight, logits.shape, target
         # (a sum of ones is m exactly only in float32/float64 and below 2**24 rows)
         self.dense = dense = dense and weight is None and not eps and logp.dtype.itemsize >= 4 and logp.size < 2**24
@@ -264,6 +271,7 @@ class CrossEntropy(Op):
         loss_rows, lse = _kernels.softmax_xent_forward(logits, labels, self.ignore_index)
         valid = labels != self.ignore_index
         self.fused, self.dense = (logits, labels, lse), False
+        self.exps = self.total = None
         self.logp, self.weight, self.shape, self.target = None, None, logits.shape, target
         self.safe, self.valid, self.row_weight = xp.where(valid, labels, 0), valid, valid.astype(logits.dtype)
         self.denominator = self.row_weight.sum()
@@ -297,9 +305,17 @@ class CrossEntropy(Op):
         else:
             scale = grad / (self.count if self.probabilities
                             else self.denominator if self.dense else _safe_denominator(xp, self.denominator))
-        probs = xp.exp(logp)
+        exps, total = self.exps, self.total
         grad_logits = grad_target = None
+        if self.dense and logits_edge is not None:  # the general branch with row weights of 1, no smoothing
+            # the softmax times the scale in one product: exps * (scale / total)
+            grad_logits = exps * (scale / total)
+            # (one flat index per row, all distinct: cheaper than the (rows, labels) pair of index arrays)
+            at = self.safe + xp.arange(0, m * c, c)
+            grad_logits.reshape(-1)[at] -= scale if self.reduction != "none" else scale[:, 0]
+            return _unrows(xp, grad_logits, self.shape, self.axis), None, None
         if self.probabilities:
+            probs = exps / total if exps is not None else xp.exp(logp)
             wt = self.wt
             if logits_edge is not None:
                 grad_logits = (probs * wt.sum(axis=1, keepdims=True) - wt) * scale
@@ -309,17 +325,14 @@ class CrossEntropy(Op):
                 grad_target = _unrows(xp, grad_target, self.shape, self.axis)
         elif logits_edge is None:
             pass
-        elif self.dense:  # the general branch with row weights of 1 and no smoothing: the same numbers
-            grad_logits = probs * scale
-            # (one flat index per row, all distinct: cheaper than the (rows, labels) pair of index arrays)
-            at = self.safe + xp.arange(0, m * c, c)
-            grad_logits.reshape(-1)[at] -= scale if self.reduction != "none" else scale[:, 0]
         else:
             eps = self.label_smoothing
             a = ((1 - eps) * self.row_weight).reshape(-1, 1) * scale
-            grad_logits = probs * a
+            # (as the dense branch: weights of ones give its numbers bit for bit)
+            grad_logits = exps * (a / total) if exps is not None else xp.exp(logp) * a
             grad_logits[xp.arange(m), self.safe] -= a[:, 0]
             if eps:
+                probs = exps / total if exps is not None else xp.exp(logp)
                 w = self.weight if self.weight is not None else xp.ones(c, dtype=logp.dtype)
                 b = (eps / c) * w * (self.valid.reshape(-1, 1) * scale)
                 grad_logits += probs * b.sum(axis=1, keepdims=True) - b

@@ -17,7 +17,10 @@ def sum_last(xp, a):
     """``a.sum(axis=-1, keepdims=True)`` as a matrix-vector product: NumPy's reductions over short contiguous
     rows run several times slower than BLAS. Falls back to ``sum`` for non-contiguous arrays."""
     if not a.flags.c_contiguous or a.ndim == 0 or a.size <= 4096:
-        # (small arrays: allocating the vector of ones costs more than the reduction saves)
+        # (small arrays: allocating the vector of ones costs more than the reduction saves; on NumPy the ufunc's
+        # own reduce, without ``ndarray.sum``'s Python layer)
+        if type(a) is np.ndarray and a.ndim:
+            return np.add.reduce(a, a.ndim - 1, keepdims=True)
         return a.sum(axis=-1, keepdims=True)
     n = a.shape[-1]
     return (a.reshape(-1, n) @ xp.ones(n, dtype=a.dtype)).reshape(a.shape[:-1] + (1,))
@@ -111,16 +114,24 @@ class Hardtanh(Op):
 
 class Softmax(Op):
     """Softmax along ``axis``. A ``create_graph`` backward reads the output as a Tensor hanging from this node
-    (as PyTorch's saved output does), so the gradient formula is differentiable in the input too."""
+    (as PyTorch's saved output does), so the gradient formula is differentiable in the input too.
+
+    Large C-contiguous NumPy arrays along the last axis go through ``_softmax_rows``/``_softmax_rows_backward``:
+    the same formulas on blocks of rows that stay in the cache, so forward and backward each stream the data
+    through memory once instead of once per step."""
 
     attr_names = ("axis",)
     saves_output = True  # backward reads the output: changing it in place raises, as in PyTorch
 
     def forward(self, x):
+        axis = self.axis
+        if type(x) is np.ndarray and x.size > ROW_BLOCK and x.flags.c_contiguous and axis == x.ndim - 1:
+            out = self.out = _softmax_rows(x.reshape(-1, x.shape[-1])).reshape(x.shape)
+            return out
         xp = self.xp
-        out = x - x.max(axis=self.axis, keepdims=True)
+        out = x - _maximum_reduce(xp, x, axis)
         xp.exp(out, out=out)
-        out /= sum_axis(xp, out, self.axis)
+        out /= sum_axis(xp, out, axis)
         self.out = out
         return out
 
@@ -130,9 +141,60 @@ class Softmax(Op):
             inner = grad * out
             return (inner - out * inner.sum(self.axis, keepdim=True),)
         out = self.out
+        if (type(out) is np.ndarray and out.size > ROW_BLOCK and out.flags.c_contiguous
+                and self.axis == out.ndim - 1 and grad.flags.c_contiguous):
+            n = out.shape[-1]
+            return (_softmax_rows_backward(out.reshape(-1, n), grad.reshape(-1, n)).reshape(out.shape),)
         inner = grad * out
         inner -= out * sum_axis(self.xp, inner, self.axis)
         return (inner,)
+
+
+def _maximum_reduce(xp, x, axis):
+    """``x.max(axis, keepdims=True)``; on NumPy the ufunc's own reduce, without ``ndarray.max``'s Python layer."""
+    if xp is np:
+        return np.maximum.reduce(x, axis, keepdims=True)
+    return x.max(axis=axis, keepdims=True)
+
+
+ROW_BLOCK = 32768  # elements per block of rows: the few float32 blocks a step touches stay in the L2 cache
+
+
+def _row_blocks(rows):
+    """Slices of whole rows of ``rows`` (2-D) holding about ``ROW_BLOCK`` elements each."""
+    count, n = rows.shape
+    step = max(1, ROW_BLOCK // max(n, 1))
+    return [slice(start, start + step) for start in range(0, count, step)]
+
+
+def _softmax_rows(rows):
+    """Softmax of each row of a C-contiguous 2-D NumPy array, block by block: ``exp(x - max) / sum``."""
+    out = np.empty_like(rows)
+    ones = np.ones(rows.shape[1], dtype=rows.dtype)
+    for block in _row_blocks(rows):
+        source, target = rows[block], out[block]
+        np.subtract(source, np.maximum.reduce(source, 1, keepdims=True), out=target)
+        np.exp(target, out=target)
+        # (the row sums as a matrix-vector product: NumPy's reduction over short rows is slower, see sum_last;
+        # then one division per row and a product per element, as PyTorch's kernel: a division costs ~10 products)
+        scale = target @ ones
+        np.reciprocal(scale, out=scale)
+        np.multiply(target, scale[:, None], out=target)
+    return out
+
+
+def _softmax_rows_backward(out, grad):
+    """``out * (grad - sum(grad * out))`` per row, block by block (``out`` the softmax, both 2-D contiguous)."""
+    result = np.empty_like(out)
+    scratch = np.empty_like(out[_row_blocks(out)[0]]) if out.size else None
+    ones = np.ones(out.shape[1], dtype=out.dtype)
+    for block in _row_blocks(out):
+        probs, target = out[block], result[block]
+        np.multiply(grad[block], probs, out=target)
+        correction = scratch[:probs.shape[0]]
+        np.multiply(probs, (target @ ones)[:, None], out=correction)
+        target -= correction
+    return result
 
 
 class LogSoftmax(Op):
@@ -143,7 +205,7 @@ class LogSoftmax(Op):
 
     def forward(self, x):
         xp = self.xp
-        out = x - x.max(axis=self.axis, keepdims=True)
+        out = x - _maximum_reduce(xp, x, self.axis)
         exps = xp.exp(out)
         total = sum_axis(xp, exps, self.axis)
         out -= xp.log(total)

@@ -149,6 +149,10 @@ class LayerNorm(Op):
             return out.reshape(x.shape)
         self.fused = None
         averager = xp.full(features, 1.0 / features, dtype=x.dtype)
+        if type(rows) is np.ndarray and rows.size > ROW_BLOCK and rows.flags.c_contiguous:
+            out, self.xhat, self.inv_std, self.row_mean = _layer_norm_rows(rows, weight, bias, averager, self.eps)
+            self.averager = averager
+            return out.reshape(x.shape)
         self.row_mean = (rows @ averager)[:, None]
         xhat = rows - self.row_mean
         var = xp.einsum("ij,ij->i", xhat, xhat) / features
@@ -187,6 +191,13 @@ class LayerNorm(Op):
                     db.reshape(self.weight.shape) if b_edge is not None else None)
         xhat = self.xhat
         grad_rows = grad.reshape(xhat.shape)
+        if type(xhat) is np.ndarray and xhat.size > ROW_BLOCK and grad_rows.flags.c_contiguous:
+            grad_x, grad_w, grad_b = _layer_norm_rows_backward(
+                grad_rows, xhat, self.inv_std, self.weight, self.averager, x_edge is not None,
+                w_edge is not None, b_edge is not None)
+            return (grad_x.reshape(grad.shape) if grad_x is not None else None,
+                    grad_w.reshape(self.weight.shape) if grad_w is not None else None,
+                    grad_b.reshape(grad.shape[grad.ndim - self.normalized_ndim:]) if grad_b is not None else None)
         grad_x = grad_w = grad_b = None
         if w_edge is not None:
             grad_w = xp.einsum("ij,ij->j", grad_rows, xhat).reshape(self.weight.shape)
@@ -201,6 +212,84 @@ class LayerNorm(Op):
             dxhat *= self.inv_std
             grad_x = dxhat.reshape(grad.shape)
         return grad_x, grad_w, grad_b
+
+
+ROW_BLOCK = 32768  # elements per block of rows: the few float32 blocks a step touches stay in the L2 cache
+
+
+def _row_blocks(count, features):
+    """Slices of whole rows holding about ``ROW_BLOCK`` elements each."""
+    step = max(1, ROW_BLOCK // max(features, 1))
+    return [slice(start, start + step) for start in range(0, count, step)]
+
+
+def _layer_norm_rows(rows, weight, bias, averager, eps):
+    """LayerNorm's forward on C-contiguous NumPy ``(rows, features)``, block by block of rows: the same steps as
+    ``LayerNorm.forward``'s (row means and variances as matrix-vector products), each block staying in the cache,
+    so the data goes through memory once (read x, write xhat and the output) instead of once per step.
+    Returns ``(out, xhat, inv_std, row_mean)``, the last two ``(rows, 1)``."""
+    count, features = rows.shape
+    out = np.empty_like(rows)
+    xhat = np.empty_like(rows)
+    row_mean = np.empty((count, 1), dtype=rows.dtype)
+    inv_std = np.empty((count, 1), dtype=rows.dtype)
+    weight = weight.reshape(-1) if weight is not None else None
+    bias = bias.reshape(-1) if bias is not None else None
+    for block in _row_blocks(count, features):
+        source, centred, target = rows[block], xhat[block], out[block]
+        mean = np.matmul(source, averager, out=row_mean[block, 0])
+        np.subtract(source, mean[:, None], out=centred)
+        np.multiply(centred, centred, out=target)  # (the output block as scratch until the end)
+        std = np.matmul(target, averager, out=inv_std[block, 0])
+        std += eps
+        np.sqrt(std, out=std)
+        np.reciprocal(std, out=std)
+        centred *= inv_std[block]
+        if weight is not None:
+            np.multiply(centred, weight, out=target)
+        else:
+            target[...] = centred
+        if bias is not None:
+            target += bias
+    return out, xhat, inv_std, row_mean
+
+
+def _layer_norm_rows_backward(grad, xhat, inv_std, weight, averager, want_x, want_w, want_b):
+    """LayerNorm's backward (the closed form of the module docstring) block by block of rows, as
+    ``_layer_norm_rows``: ``grad`` and ``xhat`` C-contiguous ``(rows, features)``."""
+    count, features = xhat.shape
+    grad_x = np.empty_like(xhat) if want_x else None
+    grad_w = np.zeros(features, dtype=xhat.dtype) if want_w else None
+    grad_b = np.zeros(features, dtype=xhat.dtype) if want_b else None
+    weight = weight.reshape(-1) if weight is not None else None
+    blocks = _row_blocks(count, features)
+    scratch = np.empty_like(xhat[blocks[0]])
+    ones = np.ones(blocks[0].stop - blocks[0].start, dtype=xhat.dtype)
+    for block in blocks:
+        upstream, normalised = grad[block], xhat[block]
+        rows = normalised.shape[0]
+        work = scratch[:rows]
+        # (column sums as vector-matrix products, as the row sums: faster than NumPy's reductions)
+        if want_w:
+            np.multiply(upstream, normalised, out=work)
+            grad_w += ones[:rows] @ work
+        if want_b:
+            grad_b += ones[:rows] @ upstream
+        if not want_x:
+            continue
+        dxhat = grad_x[block]
+        if weight is not None:
+            np.multiply(upstream, weight, out=dxhat)
+        else:
+            dxhat[...] = upstream
+        mean_dxhat = dxhat @ averager
+        np.multiply(dxhat, normalised, out=work)
+        mean_dxhat_xhat = work @ averager
+        dxhat -= mean_dxhat[:, None]
+        np.multiply(normalised, mean_dxhat_xhat[:, None], out=work)
+        dxhat -= work
+        dxhat *= inv_std[block]
+    return grad_x, grad_w, grad_b
 
 
 class GroupNorm(Op):

@@ -427,6 +427,136 @@ def test_sigmoid_fast_path_equals_reference_and_pytorch(dtype, shape):
     assert out.dtype == ours.dtype and ours.grad.dtype == ours.dtype
 
 
+# ---- row blocks: softmax and layer norm ------------------------------------------------------------------------
+
+
+def _row_block_inputs(shape, dtype, seed=0):
+    """Inputs for the blocked paths: rows that cross block boundaries, large and -inf entries."""
+    x = _rand(*shape, seed=seed, dtype=dtype) * 4
+    x.reshape(-1, shape[-1])[1, :2] = [-np.inf, 60.0]
+    return x
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(2, 70, 512), (3, 40000), (9000, 5)])
+def test_softmax_row_blocks_equal_the_reference_path_and_pytorch(dtype, shape, monkeypatch):
+    from dtorch.ops import nn as NN
+
+    x = _row_block_inputs(shape, dtype)
+    upstream = _rand(*shape, seed=5, dtype=dtype)
+    assert x.size > NN.ROW_BLOCK  # the blocked path
+    blocked = NN.Softmax(axis=x.ndim - 1)
+    out = blocked.forward(x)
+    grad = blocked.backward(upstream)[0]
+    # the reference path: the same formulas on the whole array (its float32 row sums of 40000 terms are the
+    # less accurate: a looser bound there)
+    with monkeypatch.context() as patch:
+        patch.setattr(NN, "ROW_BLOCK", 1 << 62)
+        reference = NN.Softmax(axis=x.ndim - 1)
+        reference_out = reference.forward(x)
+        reference_grad = reference.backward(upstream)[0]
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    atol = 2e-6 if dtype == np.float32 else 1e-13  # g - sum(g p) cancels: a few units of the row's largest term
+    np.testing.assert_allclose(out, reference_out, rtol=rtol, atol=atol)
+    np.testing.assert_allclose(grad, reference_grad, rtol=rtol, atol=atol * 10)
+    ours = dtorch.tensor(x, requires_grad=True)
+    theirs = torch.tensor(x, requires_grad=True)
+    result = dtorch.softmax(ours, -1)
+    expected = torch.softmax(theirs, -1)
+    result.backward(dtorch.tensor(upstream))
+    expected.backward(torch.tensor(upstream))
+    assert result.dtype == ours.dtype and ours.grad.dtype == ours.dtype
+    np.testing.assert_allclose(result.detach().numpy(), expected.detach().numpy(), rtol=rtol, atol=atol)
+    np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=rtol, atol=atol)
+    # a create_graph backward differentiates the same formula
+    (graph_grad,) = dtorch.autograd.grad(dtorch.softmax(ours, -1), ours, dtorch.tensor(upstream), create_graph=True)
+    np.testing.assert_allclose(graph_grad.detach().numpy(), theirs.grad.numpy(), rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape, normalized", [((2, 70, 512), (512,)), ((3, 40000), (40000,)), ((9, 6, 30, 40), (30, 40))])
+@pytest.mark.parametrize("affine", [True, False])
+def test_layer_norm_row_blocks_equal_the_reference_path_and_pytorch(dtype, shape, normalized, affine, monkeypatch):
+    from dtorch.ops import norm as N
+
+    x = _rand(*shape, dtype=dtype) * 3 + 1
+    upstream = _rand(*shape, seed=5, dtype=dtype)
+    weight = _rand(*normalized, seed=6, dtype=dtype) if affine else None
+    bias = _rand(*normalized, seed=7, dtype=dtype) if affine else None
+    assert x.size > N.ROW_BLOCK
+    rtol = 2e-5 if dtype == np.float32 else 1e-12
+    ours = dtorch.tensor(x, requires_grad=True)
+    theirs = torch.tensor(x, requires_grad=True)
+    ours_params = [dtorch.tensor(p, requires_grad=True) if p is not None else None for p in (weight, bias)]
+    their_params = [torch.tensor(p, requires_grad=True) if p is not None else None for p in (weight, bias)]
+    result = dtorch.nn.functional.layer_norm(ours, normalized, *ours_params)
+    expected = torch.nn.functional.layer_norm(theirs, normalized, *their_params)
+    result.backward(dtorch.tensor(upstream))
+    expected.backward(torch.tensor(upstream))
+    np.testing.assert_allclose(result.detach().numpy(), expected.detach().numpy(), rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=rtol, atol=rtol)
+    for mine, their in zip(ours_params, their_params):
+        if mine is not None:
+            np.testing.assert_allclose(mine.grad.numpy(), their.grad.numpy(), rtol=rtol, atol=rtol * 10)
+    # the reference path gives the same numbers within rounding
+    with monkeypatch.context() as patch:
+        patch.setattr(N, "ROW_BLOCK", 1 << 62)
+        again = dtorch.tensor(x, requires_grad=True)
+        reference = dtorch.nn.functional.layer_norm(again, normalized, *[p.detach() if p is not None else None
+                                                                         for p in ours_params])
+        reference.backward(dtorch.tensor(upstream))
+    np.testing.assert_allclose(reference.detach().numpy(), result.detach().numpy(), rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(again.grad.numpy(), ours.grad.numpy(), rtol=rtol, atol=rtol)
+    if affine:  # only the weight's gradient asked for
+        (only_weight,) = dtorch.autograd.grad(
+            dtorch.nn.functional.layer_norm(ours.detach(), normalized, ours_params[0]), [ours_params[0]],
+            dtorch.tensor(upstream))
+        np.testing.assert_allclose(only_weight.numpy(), their_params[0].grad.numpy(), rtol=rtol, atol=rtol * 10)
+    # create_graph: the graph backward gives the same first derivative
+    (graph_grad,) = dtorch.autograd.grad(dtorch.nn.functional.layer_norm(ours, normalized, *ours_params), ours,
+                                         dtorch.tensor(upstream), create_graph=True)
+    np.testing.assert_allclose(graph_grad.detach().numpy(), theirs.grad.numpy(), rtol=rtol * 10, atol=rtol * 10)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("options", [{}, {"reduction": "none"}, {"reduction": "sum"}, {"label_smoothing": 0.2},
+                                     {"ignore_index": 3}, {"weight": True}, {"probabilities": True}])
+def test_cross_entropy_softmax_from_kept_exponentials_matches_pytorch(dtype, options):
+    """Backward reads the softmax as the forward's ``exps / total`` (no second exp): every branch against
+    PyTorch, on logits with -inf and a large value, and a retained graph's second backward alike."""
+    options = dict(options)
+    rows, classes = 300, 200
+    logits = _rand(rows, classes, dtype=dtype) * 3
+    logits[0, 5] = -np.inf
+    logits[1, 7] = 80.0
+    labels = np.random.default_rng(2).integers(0, classes, rows)
+    labels[0] = 4
+    if options.pop("probabilities", False):
+        target = np.random.default_rng(3).dirichlet(np.ones(classes), rows).astype(dtype)
+        logits[0, 5] = -30.0  # (0 * -inf is NaN in PyTorch's loss too)
+    else:
+        target = labels
+    weight = options.pop("weight", None)
+    weight = np.random.default_rng(4).random(classes).astype(dtype) + 0.5 if weight else None
+    ours = dtorch.tensor(logits, requires_grad=True)
+    theirs = torch.tensor(logits, requires_grad=True)
+    loss = dtorch.nn.functional.cross_entropy(ours, dtorch.tensor(target), None if weight is None else
+                                              dtorch.tensor(weight), **options)
+    expected = torch.nn.functional.cross_entropy(theirs, torch.tensor(target), None if weight is None else
+                                                 torch.tensor(weight), **options)
+    upstream = _rand(*expected.shape, seed=9, dtype=dtype)
+    loss.backward(dtorch.tensor(upstream), retain_graph=True)
+    expected.backward(torch.tensor(upstream))
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    atol = 1e-7 if dtype == np.float32 else 1e-15
+    np.testing.assert_allclose(loss.detach().numpy(), expected.detach().numpy(), rtol=rtol, atol=atol)
+    np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=rtol, atol=atol)
+    first = ours.grad.clone()
+    ours.grad = None
+    loss.backward(dtorch.tensor(upstream))
+    np.testing.assert_array_equal(ours.grad.numpy(), first.numpy())
+
+
 # ---- embedding ---------------------------------------------------------------------------------------------------
 
 
