@@ -1521,10 +1521,12 @@ def expand(input, *sizes):
     """Broadcast to ``sizes`` without copying; -1 keeps an extent."""
     try:
         data = input._array
-        if type(data) is np.ndarray and data.flags.c_contiguous and _outside_graph(input):
-            out = S.expand_sizes_view(data, sizes[0] if len(sizes) == 1 and type(sizes[0]) is not int else sizes)
-            if out is not None:
-                return _wrap_view(input, out)
+        if _function.capture is None:  # the sizes read with the layout (cached); a capture takes the reference parse
+            layout = S.expand_layout(data, sizes[0] if len(sizes) == 1 and type(sizes[0]) is not int else sizes)
+            if layout is not None:
+                if type(data) is np.ndarray and data.flags.c_contiguous and _outside_graph(input):
+                    return _wrap_view(input, S.read_only_view(data, layout))
+                return S.Expand.apply(input, shape=layout[0])
         sizes = _shape_arg(sizes)
         shape = input._array.shape
         if len(sizes) < len(shape):
@@ -1674,8 +1676,12 @@ def stack(tensors, dim=0):
         arrays = _arrays_outside_graph(tensors)
         if arrays is not None:
             shape = arrays[0].shape
-            if type(dim) is int and -len(shape) - 1 <= dim <= len(shape) and builtins.all(a.shape == shape for a in arrays):
-                return _new(S.stack_arrays(np, arrays, dim % (len(shape) + 1)), None)
+            if type(dim) is int and -len(shape) - 1 <= dim <= len(shape):
+                for array in arrays:
+                    if array.shape != shape:  # the reference path raises PyTorch's error
+                        break
+                else:
+                    return _new(S.stack_arrays(np, arrays, dim % (len(shape) + 1)), None)
         tensors = list(tensors)
         if not tensors:
             raise RuntimeError("stack expects a non-empty TensorList")
@@ -1795,8 +1801,11 @@ def chunk(input, chunks, dim=0):
         if not size:  # PyTorch gives ``chunks`` empty pieces
             return tuple(narrow(input, axis, 0, 0) for _ in range(chunks))
         step = -(-size // chunks)
-        if _outside_graph(input):  # (``split``'s own checks hold for this step)
-            return _split_outside_graph(input, axis, [builtins.min(step, size - start) for start in range(0, size, step)])
+        if _outside_graph(input):  # pieces of ``step``, the last one shorter (``split``'s own checks hold for it)
+            sections = [step] * (size // step)
+            if size % step:
+                sections.append(size % step)
+            return _split_outside_graph(input, axis, sections)
         return split(input, step, axis)
     except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
         _not_a_tensor(error, "chunk", "input", input)

@@ -10,6 +10,8 @@ wrap it with ``wrap_view``, which gives the Tensor ``Op.apply`` would give (no `
 The op's ``apply`` stays the reference path; ``tests/ops/test_fast_paths.py`` holds the two equal.
 """
 
+import functools
+
 import numpy as np
 
 from dtorch.autograd import function as function_module
@@ -110,45 +112,57 @@ def expand_array(xp, x, shape):
 def _expand_view(x, shape):
     """``np.broadcast_to(x, shape)`` for a C-contiguous NumPy array, built directly (a tenth of the time on small
     arrays): a read-only array over ``x``'s memory whose broadcast dimensions have stride 0."""
-    lead = len(shape) - x.ndim
-    strides = [0] * lead
-    for extent, source_extent, stride in zip(shape[lead:], x.shape, x.strides):
-        strides.append(stride if extent == source_extent else 0)
-    out = np.ndarray(shape, x.dtype, x, 0, tuple(strides))
+    layout = _expand_layout(tuple(shape), x.shape, x.strides)
+    if layout is None:  # (the front ends have checked the shape: only a caller of this helper gets here)
+        return np.broadcast_to(x, shape)
+    return read_only_view(x, layout)
+
+
+def expand_layout(x, sizes):
+    """``(shape, strides)`` of ``x`` expanded to ``sizes`` (Python ints, -1 keeping an extent), as the front end's
+    reference parse and ``_expand_view`` give them; None when a size is not a Python int or does not fit (the
+    reference parse then raises PyTorch's error)."""
+    try:
+        return _expand_layout(tuple(sizes), x.shape, x.strides)
+    except TypeError:  # sizes that are not a sequence of hashable values
+        return None
+
+
+def read_only_view(x, layout):
+    """A read-only array over C-contiguous NumPy ``x``'s memory with layout ``(shape, strides)``."""
+    out = np.ndarray(layout[0], x.dtype, x, 0, layout[1])
     out.setflags(write=False)  # (a fifth of the time of ``out.flags.writeable = False``)
     return out
 
 
-def expand_sizes_view(x, sizes):
-    """``expand``'s no-grad shortcut on a C-contiguous NumPy array: ``x`` expanded to ``sizes`` (Python ints, -1
-    keeping an extent) exactly as the front end's parse and ``_expand_view`` make it, in one pass over the sizes.
-    None when a size is not a Python int or does not fit: the reference parse then raises PyTorch's error."""
-    lead = len(sizes) - x.ndim
+@functools.lru_cache(maxsize=256)
+def _expand_layout(sizes, shape, strides):
+    """``(shape, strides)`` of ``expand(sizes)`` on an array of ``shape`` and ``strides``, or None (see
+    ``expand_layout``). Cached: a script expands the same few shapes again and again, and the parse in Python
+    costs twice the view itself. (The cache compares sizes by equality, so ``(8.0, 8)`` may find the entry of
+    ``(8, 8)`` or the other way round: either answer is right, None only sends the call to the reference path.)"""
+    lead = len(sizes) - len(shape)
     if lead < 0:
         return None
-    shape = []
-    strides = []
-    for position, size in enumerate(sizes):
+    target = []
+    target_strides = []
+    for size in sizes[:lead]:  # new leading dimensions: any extent, stride 0
+        if type(size) is not int or size < 0:
+            return None
+        target.append(size)
+        target_strides.append(0)
+    for size, extent, stride in zip(sizes[lead:], shape, strides):
         if type(size) is not int:
             return None
-        if position < lead:  # a new leading dimension: any extent, stride 0
-            if size < 0:
-                return None
-            shape.append(size)
-            strides.append(0)
-            continue
-        extent = x.shape[position - lead]
-        if size == -1 or size == extent:
-            shape.append(extent)
-            strides.append(x.strides[position - lead])
+        if size == extent or size == -1:
+            target.append(extent)
+            target_strides.append(stride)
         elif extent == 1 and size >= 0:
-            shape.append(size)
-            strides.append(0)
+            target.append(size)
+            target_strides.append(0)
         else:
             return None
-    out = np.ndarray(tuple(shape), x.dtype, x, 0, tuple(strides))
-    out.setflags(write=False)
-    return out
+    return tuple(target), tuple(target_strides)
 
 
 class Repeat(Op):

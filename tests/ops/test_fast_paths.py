@@ -740,9 +740,15 @@ def _assert_same_tensor(fast, reference, source):
     assert np.shares_memory(fast._array, source._array) == np.shares_memory(reference._array, source._array)
     assert _base_role(fast, source) == _base_role(reference, source)  # one version counter with the same tensor
     assert fast._version == reference._version
-    assert fast.requires_grad == reference.requires_grad and fast.grad_fn is None
-    if reference.grad_fn is not None:  # (grad mode on, input requiring grad: both paths are the reference)
+    assert fast.requires_grad == reference.requires_grad
+    assert (fast.grad_fn is None) == (reference.grad_fn is None)
+    if reference.grad_fn is not None:  # recorded: the same node, and the same gradient through it
         assert fast.grad_fn.name() == reference.grad_fn.name()
+        assert fast.grad_fn.attrs == reference.grad_fn.attrs
+        upstream = dtorch.tensor(_rand(*fast.shape, seed=7, dtype=fast._array.dtype))
+        (fast_grad,) = dtorch.autograd.grad(fast, source, upstream, retain_graph=True)
+        (reference_grad,) = dtorch.autograd.grad(reference, source, upstream, retain_graph=True)
+        np.testing.assert_array_equal(fast_grad.numpy(), reference_grad.numpy())
 
 
 def _base_role(result, source):
@@ -820,12 +826,13 @@ _SHAPE_CALLS = [
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("source", ["contiguous", "view", "strided", "requires_grad under no_grad"])
+@pytest.mark.parametrize("source", ["contiguous", "view", "strided", "requires_grad under no_grad", "requires_grad"])
 @pytest.mark.parametrize("name, call", _SHAPE_CALLS, ids=[name for name, _ in _SHAPE_CALLS])
 def test_shape_and_index_shortcuts_equal_the_reference_path(monkeypatch, name, call, source, dtype):
     root = dtorch.tensor(_rand(2, 64, dtype=dtype))
     x = {"contiguous": root[0].clone(), "view": root[1], "strided": root.t().contiguous().t()[0],
-         "requires_grad under no_grad": root[0].clone().requires_grad_()}[source]
+         "requires_grad under no_grad": root[0].clone().requires_grad_(),
+         "requires_grad": root[0].clone().requires_grad_()}[source]
     if source == "strided":  # 64 elements two apart: views of it need strides, reshapes copy
         x = dtorch.tensor(_rand(64, 2, dtype=dtype))[:, 0]
     with dtorch.no_grad() if source == "requires_grad under no_grad" else dtorch.enable_grad():
@@ -841,7 +848,7 @@ def test_shape_and_index_shortcuts_equal_the_reference_path(monkeypatch, name, c
         return
     for ours, expected in zip(fast if isinstance(fast, tuple) else (fast,),
                               theirs if isinstance(theirs, tuple) else (theirs,)):
-        np.testing.assert_array_equal(ours.numpy(), expected.numpy())
+        np.testing.assert_array_equal(ours.detach().numpy(), expected.detach().numpy())
         if expected._base is not None and source != "strided":
             assert ours._base is not None
 
