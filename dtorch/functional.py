@@ -504,6 +504,10 @@ def where(condition, input=None, other=None):
         if type(condition) is Tensor and type(input) is Tensor and type(other) is Tensor \
                 and condition._array.dtype is _BOOL and input._array.dtype is other._array.dtype:
             try:  # the common case: a bool mask and two tensors of one dtype need no conversion
+                mask, a, b = condition._array, input._array, other._array
+                if type(mask) is np.ndarray and type(a) is np.ndarray and type(b) is np.ndarray \
+                        and _both_outside_graph(input, other):
+                    return _wrap_result(np.where(mask, a, b))  # Where's forward
                 return E.Where.apply(condition, input, other)
             except ValueError:
                 pass  # not broadcastable: the general path below names the misfit
@@ -773,9 +777,15 @@ def clone(input, *, memory_format=None):
 def _compare(function):
     """A broadcasting binary op whose result needs no gradient: comparisons, logical and bitwise ops."""
 
+    numpy_function = getattr(np, function)
+
     def compare(input, other):
         if type(input) is Tensor and type(other) is Tensor and input._array.dtype is other._array.dtype:
             try:  # the common case, as in ``add``
+                a, b = input._array, other._array
+                if type(a) is np.ndarray and type(b) is np.ndarray and _function.capture is None:
+                    # never recorded (no gradient), so outside a capture Compare's forward runs without apply
+                    return _wrap_result(numpy_function(a, b))
                 return E.Compare.apply(input, other, function=function)
             except ValueError as error:
                 raise _broadcast_error(input, other, error) from None
@@ -885,7 +895,10 @@ def sum(input, dim=None, keepdim=False, *, dtype=None):
     try:
         array = input._array
         if dtype is None and array.dtype.kind == "f":  # the common case: a floating input summed in its dtype
-            return R.Sum.apply(input, axes=R.reduction_axes(dim, array.ndim), keepdim=keepdim, dtype=None)
+            axes = R.reduction_axes(dim, array.ndim)
+            if type(array) is np.ndarray and _outside_graph(input):
+                return _wrap_result(R.sum_array(array, axes, keepdim, None))
+            return R.Sum.apply(input, axes=axes, keepdim=keepdim, dtype=None)
         numpy_dtype = _check_dtype_arg(dtype)
         if numpy_dtype is not None:
             # cast first, as PyTorch does, so the gradient comes back in the input's dtype
@@ -982,6 +995,8 @@ def max(input, dim=None, keepdim=False, *, out=None):
         if dim is None:
             if not array.size:
                 _check_nonempty_reduction(input, "max")
+            if type(array) is np.ndarray and _outside_graph(input):
+                return _wrap_result(R.extreme_of_all(array, "max"))
             return R.MaxMin.apply(input, axes=R.reduction_axes(None, array.ndim), keepdim=False, mode="max")
         if isinstance(dim, Tensor):
             return maximum(input, dim)
@@ -1001,6 +1016,8 @@ def min(input, dim=None, keepdim=False, *, out=None):
         if dim is None:
             if not array.size:
                 _check_nonempty_reduction(input, "min")
+            if type(array) is np.ndarray and _outside_graph(input):
+                return _wrap_result(R.extreme_of_all(array, "min"))
             return R.MaxMin.apply(input, axes=R.reduction_axes(None, array.ndim), keepdim=False, mode="min")
         if isinstance(dim, Tensor):
             return minimum(input, dim)
@@ -1229,6 +1246,17 @@ def count_nonzero(input, dim=None):
 # equal to the op's ``apply`` (the reference path, still taken whenever the graph is recorded).
 _outside_graph = S.outside_graph
 _wrap_view = S.wrap_view
+
+
+def _both_outside_graph(a, b):
+    """``outside_graph`` for an op on two Tensors: neither requires grad (or grad mode is off) and no capture runs."""
+    return (not (a.requires_grad or b.requires_grad) or not _grad_state["enabled"]) and _function.capture is None
+
+
+def _wrap_result(out):
+    """The forward result ``out`` of an op that does not make views, as the Tensor ``Op.apply`` returns when nothing
+    is recorded (a NumPy scalar becomes a 0-dim array). Front ends' no-grad shortcuts call it."""
+    return _new(out if type(out) is np.ndarray else np.asarray(out), None)
 # what ``view``/``reshape`` hand to NumPy's reshape to parse: ints (``view(8, 8)``), or one tuple, list or Size
 # (NumPy reads ``reshape(None)`` as "flatten", so anything else takes the reference parse)
 _NUMPY_SIZE_ARGUMENTS = frozenset((int, tuple, list, Size))
@@ -2269,6 +2297,9 @@ def _product(input, other):
                 f"expected m1 and m2 to have the same dtype, but got: {input.dtype} != {other.dtype}"
             )
     try:
+        a, b = input._array, other._array
+        if type(a) is np.ndarray and type(b) is np.ndarray and _both_outside_graph(input, other):
+            return _wrap_result(L.product(np, a, b))
         return L.MatMul.apply(input, other)
     except ValueError:
         a, b = input._array.shape, other._array.shape

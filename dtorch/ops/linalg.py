@@ -28,12 +28,7 @@ class MatMul(Op):
     def forward(self, a, b):
         self.save_for_backward(a, b)
         self.ndims = (a.ndim, b.ndim)
-        if type(a) is _numpy_ndarray and self.ndims in _DOT_NDIMS and a.dtype in _BLAS_DTYPES:
-            # two matrices or two vectors: np.dot computes np.matmul's product without the generalised-ufunc set-up,
-            # which costs as much as an 8x8 product; for matrices the same BLAS gemm (equal bit for bit, whatever
-            # the strides), for vectors a BLAS dot (whose rounding may differ from matmul's in the last bit)
-            return _numpy_dot(a, b)
-        return self.xp.matmul(a, b)
+        return product(self.xp, a, b)
 
     def name(self):
         return self._TORCH_NAMES.get(getattr(self, "ndims", None), "MatMulBackward0")
@@ -58,6 +53,17 @@ class MatMul(Op):
             grad_b = xp.matmul(xp.swapaxes(a_matrix, -1, -2), grad_matrix)
             grad_b = xp.reshape(sum_to(xp, grad_b, b_matrix.shape), b.shape)
         return grad_a, grad_b
+
+
+def product(xp, a, b):
+    """``a @ b`` on arrays: ``MatMul``'s forward, and ``dtorch.matmul``'s when nothing is recorded (a NumPy scalar
+    for two vectors)."""
+    if type(a) is _numpy_ndarray and (a.ndim, b.ndim) in _DOT_NDIMS and a.dtype in _BLAS_DTYPES:
+        # two matrices or two vectors: np.dot computes np.matmul's product without the generalised-ufunc set-up,
+        # which costs as much as an 8x8 product; for matrices the same BLAS gemm (equal bit for bit, whatever the
+        # strides), for vectors a BLAS dot (whose rounding may differ from matmul's in the last bit)
+        return _numpy_dot(a, b)
+    return xp.matmul(a, b)
 
 
 def parse_einsum(equation, ndims):

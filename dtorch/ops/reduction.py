@@ -54,15 +54,21 @@ class Sum(Op):
 
     def forward(self, x):
         self.input_shape = x.shape
-        if type(x) is _numpy_ndarray:
-            return _add_reduce(x, self.axes, self.dtype, None, self.keepdim)
-        # array methods, here and below: NumPy's module functions add a Python dispatch layer per call
-        return x.sum(axis=self.axes, keepdims=self.keepdim, dtype=self.dtype)
+        return sum_array(x, self.axes, self.keepdim, self.dtype)
 
     def backward(self, grad):
         xp = self.xp
         grad = expand_reduced(xp, grad, self.input_shape, self.axes, self.keepdim)
         return (xp.broadcast_to(grad, self.input_shape),)
+
+
+def sum_array(x, axes, keepdim, dtype):
+    """The sum of the array ``x`` over ``axes``: ``Sum``'s forward, and ``dtorch.sum``'s when nothing is recorded
+    (a NumPy scalar for every axis without ``keepdim``)."""
+    if type(x) is _numpy_ndarray:
+        return _add_reduce(x, axes, dtype, None, keepdim)
+    # array methods, here and below: NumPy's module functions add a Python dispatch layer per call
+    return x.sum(axis=axes, keepdims=keepdim, dtype=dtype)
 
 
 class Mean(Op):
@@ -164,7 +170,7 @@ class MaxMin(Op):
         every_axis = not self.keepdim and len(self.axes) == x.ndim
         if type(x) is _numpy_ndarray:
             if every_axis:  # the 0-dim extreme broadcasts against x in backward
-                out = self.extreme = _extreme_of_all(x, self.mode)
+                out = self.extreme = extreme_of_all(x, self.mode)
                 return out
             reduce = _maximum_reduce if self.mode == "max" else _minimum_reduce
             out = self.extreme = reduce(x, self.axes, None, None, True)
@@ -188,8 +194,9 @@ class MaxMin(Op):
         return (grad * hits / count,)
 
 
-def _extreme_of_all(x, mode):
-    """The largest (``mode`` "max") or smallest element of a non-empty NumPy array, as a NumPy scalar.
+def extreme_of_all(x, mode):
+    """The largest (``mode`` "max") or smallest element of a non-empty NumPy array, as a NumPy scalar: ``MaxMin``'s
+    forward over every axis, and ``dtorch.max``'s when nothing is recorded.
 
     For a contiguous array of numbers it is the element at ``argmax``/``argmin``: one C loop without the set-up of
     the ufunc reduce, which costs twice as much on a small array. Both give NaN when there is one (argmax/argmin

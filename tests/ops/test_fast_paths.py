@@ -1016,7 +1016,7 @@ def test_extreme_of_all_equals_the_reduce(dtype):
             x = rng.integers(0, 4, shape).astype(dtype)
         for view in (x, x.T, x[..., ::2]):
             for mode, reduce in (("max", np.maximum.reduce), ("min", np.minimum.reduce)):
-                fast, reference = R._extreme_of_all(view, mode), reduce(view, None)
+                fast, reference = R.extreme_of_all(view, mode), reduce(view, None)
                 assert type(fast) is type(reference)
                 np.testing.assert_array_equal(fast, reference)
                 assert np.signbit(fast) == np.signbit(reference)
@@ -1259,3 +1259,79 @@ def test_random_factories_draw_in_the_sampled_dtype(dtype):
     assert dtorch.randn(3, requires_grad=True).requires_grad
     with pytest.raises(RuntimeError, match="expected a floating point dtype"):
         dtorch.randn(3, dtype=dtorch.int64)
+
+
+class _ShortcutInputs:
+    """Small tensors for the no-grad shortcuts; ``requires_grad`` on the floating ones."""
+
+    def __init__(self, requires_grad):
+        def make(*shape, seed):
+            return dtorch.tensor(_rand(*shape, seed=seed), requires_grad=requires_grad)
+
+        self.x, self.a = make(64, seed=0), make(64, seed=1)
+        self.x8, self.a8, self.row = make(8, 8, seed=2), make(8, 8, seed=3), make(8, seed=4)
+        self.x3, self.a3 = make(4, 4, 4, seed=5), make(4, 4, 4, seed=6)
+        self.scalar = make(seed=7)
+        self.x64 = dtorch.tensor(_rand(3, 5, seed=8, dtype=np.float64), requires_grad=requires_grad)
+        self.ints = dtorch.tensor(np.array([[3, -1, 7], [7, 0, 2]]))
+        self.mask = dtorch.tensor(_rand(8, 8, seed=9) > 0)
+
+
+@pytest.mark.parametrize("call", [
+    lambda s: s.x.sum(), lambda s: s.x8.sum(-1, keepdim=True), lambda s: s.x3.sum((0, 2)), lambda s: s.scalar.sum(),
+    lambda s: s.x64.sum(0), lambda s: s.x.max(), lambda s: s.x8.min(), lambda s: s.x3.transpose(0, 2).max(),
+    lambda s: s.ints.max(), lambda s: s.x64.min(), lambda s: s.x @ s.a, lambda s: s.x8 @ s.a8, lambda s: s.x8 @ s.row,
+    lambda s: s.row @ s.a8, lambda s: s.x3 @ s.a3, lambda s: dtorch.mm(s.x8, s.a8.t()), lambda s: dtorch.bmm(s.x3, s.a3),
+    lambda s: dtorch.dot(s.x, s.a), lambda s: s.x64 @ s.x64.t(), lambda s: s.x > s.a, lambda s: s.x8 == s.row,
+    lambda s: s.scalar <= s.scalar, lambda s: s.ints != s.ints, lambda s: dtorch.logical_and(s.mask, s.mask),
+    lambda s: dtorch.where(s.mask, s.x8, s.a8), lambda s: dtorch.where(s.mask, s.row, s.a8),
+    # errors: the shortcut raises what the reference path raises
+    lambda s: s.x8 @ s.x, lambda s: dtorch.mm(s.x8, s.a8[:5]), lambda s: s.x8 > s.x, lambda s: s.x8 @ s.x64,
+    lambda s: dtorch.where(s.mask, s.x8, s.x[:3]), lambda s: s.x.sum(1), lambda s: s.x[:0].max(),
+])
+def test_no_grad_shortcuts_of_reductions_products_and_comparisons_equal_apply(monkeypatch, call):
+    for requires_grad in (False, True):
+        for grad_enabled in (True, False):
+            inputs = _ShortcutInputs(requires_grad)
+            with dtorch.set_grad_enabled(grad_enabled):
+                fast, reference = _run_both_paths(monkeypatch, lambda: call(inputs))
+            if isinstance(reference, Exception):
+                assert type(fast) is type(reference) and str(fast) == str(reference)
+                continue
+            assert type(fast) is type(reference) is dtorch.Tensor
+            assert fast.shape == reference.shape and fast.dtype == reference.dtype
+            np.testing.assert_array_equal(fast._array, reference._array)
+            assert type(fast._array) is np.ndarray and fast._base is None
+            assert fast.requires_grad == reference.requires_grad
+            assert (fast.grad_fn is None) == (reference.grad_fn is None)
+            if reference.grad_fn is not None:  # recorded: both paths are the op's apply
+                assert fast.grad_fn.name() == reference.grad_fn.name()
+            else:
+                assert fast._array is not inputs.x._array  # a new array, never one of the inputs
+
+
+def test_no_grad_shortcuts_match_pytorch_under_no_grad():
+    values = {}
+    for lib in (dtorch, torch):
+        x = lib.tensor(_rand(8, 8), requires_grad=True)
+        a = lib.tensor(_rand(8, 8, seed=1))
+        with lib.no_grad():
+            results = [x.sum(), x.max(), x.min(), x @ a, x[0] @ a[1], lib.mm(x, a), x > a,
+                       lib.where(x > 0, x, a), lib.bmm(x.reshape(2, 4, 8), a.reshape(2, 8, 4))]
+        assert not any(r.requires_grad for r in results)
+        values[lib] = [r.numpy() for r in results]
+    for ours, theirs in zip(values[dtorch], values[torch]):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5)
+        assert ours.dtype == theirs.dtype and ours.shape == theirs.shape
+
+
+def test_reduction_and_product_shortcuts_under_a_capture_are_recorded():
+    """A jit trace sees every op: the shortcuts step aside while a capture runs."""
+    x = dtorch.tensor(_rand(8, 8))
+
+    def program(t):
+        return (t @ t).sum(1) + t.max() + (t > 0).sum() + dtorch.where(t > 0, t, t * 2).min()
+
+    traced = dtorch.jit.trace(program, (x,))
+    other = dtorch.tensor(_rand(8, 8, seed=2))
+    np.testing.assert_allclose(traced(other).numpy(), program(other).numpy(), rtol=1e-6)
