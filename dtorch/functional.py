@@ -34,6 +34,7 @@ from dtorch._errors import (
 )
 
 _new = wrap_array
+_object_new = object.__new__
 _grad_state = grad_mode._state
 _SCALAR_TYPES = (int, float, bool)
 
@@ -307,6 +308,9 @@ def add(input, other, *, alpha=1):
         other = _binary(E.Mul, other, alpha)
     elif type(input) is Tensor and type(other) is Tensor and input._array.dtype is other._array.dtype:
         try:  # the common case, without the promotion logic of _binary
+            if type(input._array) is np.ndarray and type(other._array) is np.ndarray \
+                    and _both_outside_graph(input, other):
+                return _forward_only(E.Add, input._array, other._array)
             return E.Add.apply(input, other)
         except ValueError as error:
             raise _broadcast_error(input, other, error) from None
@@ -321,6 +325,9 @@ def sub(input, other, *, alpha=1):
         elif type(input) is Tensor and type(other) is Tensor and input._array.dtype is other._array.dtype \
                 and input._array.dtype.kind == "f":
             try:  # the common case, as in ``add``
+                if type(input._array) is np.ndarray and type(other._array) is np.ndarray \
+                        and _both_outside_graph(input, other):
+                    return _forward_only(E.Sub, input._array, other._array)
                 return E.Sub.apply(input, other)
             except ValueError as error:
                 raise _broadcast_error(input, other, error) from None
@@ -354,6 +361,9 @@ def mul(input, other):
     try:
         if type(input) is Tensor and type(other) is Tensor and input._array.dtype is other._array.dtype:
             try:  # the common case, as in ``add``
+                if type(input._array) is np.ndarray and type(other._array) is np.ndarray \
+                        and _both_outside_graph(input, other):
+                    return _forward_only(E.Mul, input._array, other._array)
                 return E.Mul.apply(input, other)
             except ValueError as error:
                 raise _broadcast_error(input, other, error) from None
@@ -374,6 +384,9 @@ def div(input, other, *, rounding_mode=None):
             if type(input) is Tensor and type(other) is Tensor and input._array.dtype is other._array.dtype \
                     and input._array.dtype.kind == "f":
                 try:  # the common case, as in ``add``
+                    if type(input._array) is np.ndarray and type(other._array) is np.ndarray \
+                            and _both_outside_graph(input, other):
+                        return _forward_only(E.Div, input._array, other._array)
                     return E.Div.apply(input, other)
                 except ValueError as error:
                     raise _broadcast_error(input, other, error) from None
@@ -612,6 +625,8 @@ def clamp_max(input, max):
 
 def neg(input):
     try:
+        if type(input._array) is np.ndarray and _outside_graph(input):
+            return _forward_only(E.Neg, input._array)
         return E.Neg.apply(input)
     except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
         _not_a_tensor(error, "neg", "input", input)
@@ -631,7 +646,10 @@ def _unary(op):
 
     def function(input):
         try:
-            return op.apply(_float_input(input))
+            input = _float_input(input)
+            if type(input._array) is np.ndarray and _outside_graph(input):
+                return _forward_only(op, input._array)
+            return op.apply(input)
         except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
             _not_a_tensor(error, name, "input", input)
 
@@ -684,7 +702,12 @@ def relu(input):
     >>> dtorch.relu(dtorch.tensor([-1., 2.]))
     tensor([0., 2.])
     """
-    return E.Relu.apply(input)
+    try:
+        if type(input._array) is np.ndarray and _outside_graph(input):
+            return _forward_only(E.Relu, input._array)
+        return E.Relu.apply(input)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "relu", "input", input)
 
 
 def gelu(input, approximate="none"):
@@ -1251,6 +1274,12 @@ _wrap_view = S.wrap_view
 def _both_outside_graph(a, b):
     """``outside_graph`` for an op on two Tensors: neither requires grad (or grad mode is off) and no capture runs."""
     return (not (a.requires_grad or b.requires_grad) or not _grad_state["enabled"]) and _function.capture is None
+
+
+def _forward_only(op, *arrays):
+    """``op``'s own forward on NumPy arrays, wrapped as by ``_wrap_result``: the no-grad shortcut of the elementwise
+    front ends (the node is made for the forward's use, as ``Op.apply`` makes it, and dropped)."""
+    return _wrap_result(_object_new(op).forward(*arrays))
 
 
 def _wrap_result(out):
