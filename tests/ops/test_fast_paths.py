@@ -519,6 +519,43 @@ def test_layer_norm_row_blocks_equal_the_reference_path_and_pytorch(dtype, shape
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(32, 8, 6, 6), (9, 4), (3, 5, 7), (2, 3, 2, 3, 4)])
+@pytest.mark.parametrize("affine", [True, False])
+def test_batch_norm_channel_sums_equal_the_reference_path_and_pytorch(dtype, shape, affine, monkeypatch):
+    from dtorch.ops import norm as N
+
+    c = shape[1]
+    x = _rand(*shape, dtype=dtype) * 3 + 2
+    upstream = _rand(*shape, seed=5, dtype=dtype)
+    weight = _rand(c, seed=6, dtype=dtype) if affine else None
+    bias = _rand(c, seed=7, dtype=dtype) if affine else None
+    rtol = 2e-5 if dtype == np.float32 else 1e-12
+
+    def run(lib, reference=False):
+        tensor = dtorch.tensor if lib is dtorch else torch.tensor
+        inputs = [tensor(x, requires_grad=True)] + [tensor(p, requires_grad=True) if p is not None else None
+                                                    for p in (weight, bias)]
+        running = [tensor(np.zeros(c, dtype)), tensor(np.ones(c, dtype))]
+        with monkeypatch.context() as patch:
+            if reference:
+                patch.setattr(N, "_channel_sums_apply", lambda x: False)
+            out = lib.nn.functional.batch_norm(inputs[0], *running, *inputs[1:], training=True)
+            out.backward(tensor(upstream))
+            (graph_grad,) = (lib.autograd.grad(lib.nn.functional.batch_norm(inputs[0], None, None, *inputs[1:],
+                                                                              training=True),
+                                               inputs[0], tensor(upstream), create_graph=True))
+        grads = [t.grad.detach().numpy() for t in inputs if t is not None]
+        return [out.detach().numpy(), *[r.numpy() for r in running], graph_grad.detach().numpy(), *grads]
+
+    ours, reference, theirs = run(dtorch), run(dtorch, reference=True), run(torch)
+    for mine, ref, their in zip(ours, reference, theirs):
+        assert mine.dtype == dtype
+        scale = max(1.0, float(np.abs(their).max()))
+        np.testing.assert_allclose(mine, their, rtol=rtol, atol=rtol * scale)
+        np.testing.assert_allclose(mine, ref, rtol=rtol, atol=rtol * scale)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("options", [{}, {"reduction": "none"}, {"reduction": "sum"}, {"label_smoothing": 0.2},
                                      {"ignore_index": 3}, {"weight": True}, {"probabilities": True}])
 def test_cross_entropy_softmax_from_kept_exponentials_matches_pytorch(dtype, options):
