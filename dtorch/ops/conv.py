@@ -226,18 +226,18 @@ def _weight_gradient(xp, blocks, grad, weight_shape, groups, geometry):
 
 def _input_gradient_by_columns(xp, grad, weight, groups, geometry):
     """``Conv2d``'s input gradient, the reference way: the weight's transpose times the output gradient gives
-    each row-column entry's gradient (one GEMM per block of kernel rows), which ``image_gradient`` adds back onto
-    the image. This is also ``ConvTranspose2d``'s forward."""
+    each row-column entry's gradient (one GEMM per kernel row, added at that row's offset), which ``image_gradient``
+    adds back onto the image. This is also ``ConvTranspose2d``'s forward. (Kernel rows are not stacked here: the
+    stacked product would be a ``kh`` times larger temporary, for GEMMs no faster, and on LeNet it pushed the
+    step's memory peak to where glibc returned pages to the system and faulted them back in every step.)"""
     n = grad.shape[0]
-    out_channels, group_channels, _, kw = weight.shape
+    out_channels, group_channels, kh, kw = weight.shape
     length = geometry.out_hw[0] * geometry.out_hw[1]
-    terms = group_channels * kw  # rows of one kernel row's im2col matrix, per group
     grad_out = grad.reshape(n, groups, out_channels // groups, length)
-    grad_rows = xp.zeros((n, groups, terms, geometry.row_length), dtype=grad.dtype)
-    for block in _kernel_row_blocks(geometry, group_channels):
-        grad_block = xp.matmul(_block_weight(weight, groups, block).swapaxes(-1, -2), grad_out)
-        for k, offset in enumerate(geometry.offsets[block[0]:block[1]]):
-            grad_rows[..., offset:offset + length] += grad_block[:, :, k * terms:(k + 1) * terms]
+    grad_rows = xp.zeros((n, groups, group_channels * kw, geometry.row_length), dtype=grad.dtype)
+    for i, offset in enumerate(geometry.offsets):
+        matrix = _block_weight(weight, groups, (i, i + 1))
+        grad_rows[..., offset:offset + length] += xp.matmul(matrix.swapaxes(-1, -2), grad_out)
     return geometry.image_gradient(xp, grad_rows, groups * group_channels)
 
 
@@ -330,12 +330,13 @@ class Conv2d(Op):
         xp = self.xp
         geometry = _RowColumns(x.shape[2:], weight.shape[2:], self.stride, self.dilation, self.padding)
         rows = geometry.columns(xp, x)
-        blocks = _blocks_with_columns(xp, rows, weight, self.groups, geometry)
-        out = _correlate(xp, rows, weight, self.groups, geometry, blocks)
+        out = _correlate(xp, rows, weight, self.groups, geometry)
         if bias is not None:
             out += bias.reshape(1, -1, 1, 1)
         self.save_for_backward(x, weight)
-        self.geometry, self.blocks = geometry, blocks
+        # the row columns, not the stacked blocks (kh times larger): holding the larger copy from forward to
+        # backward raised the step's peak of fresh memory, and glibc's heap then faulted pages in at every step
+        self.geometry, self.rows = geometry, rows
         return out
 
     def backward(self, grad):
@@ -346,7 +347,8 @@ class Conv2d(Op):
         x_edge, w_edge, b_edge = self.edges
         grad_x = grad_w = grad_b = None
         if w_edge is not None:
-            grad_w = _weight_gradient(xp, self.blocks, grad, weight.shape, self.groups, self.geometry)
+            blocks = _blocks_with_columns(xp, self.rows, weight, self.groups, self.geometry)
+            grad_w = _weight_gradient(xp, blocks, grad, weight.shape, self.groups, self.geometry)
         if b_edge is not None:
             grad_b = grad.sum(axis=(0, 2, 3))
         if x_edge is not None:
