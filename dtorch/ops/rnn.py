@@ -22,6 +22,8 @@ so their gradients meet again in ``Y``'s gradient. With projections the hidden s
 (width H) differ in width, so ``Y`` is flat: the (T, B, P) hidden states, raveled, then the (B, H) cell state.
 """
 
+import numpy as np
+
 from dtorch.autograd.function import Op, graph_mode
 from dtorch.ops._recompute import recompute_gradients
 from dtorch.ops.shape import Cat
@@ -43,6 +45,21 @@ def _matmul(xp, a, b, out=None):
     if out is None:
         return xp.matmul(a, b)
     return xp.matmul(a, b, out=out)
+
+
+def _bias_sum(b_ih, b_hh):
+    """``b_ih + b_hh`` (both add to the same pre-activation), or the one given, or None."""
+    if b_ih is None or b_hh is None:
+        return b_hh if b_ih is None else b_ih
+    return b_ih + b_hh
+
+
+def _negate_sigmoid_gates(xp, weight, hidden):
+    """A copy of an LSTM weight (4H, ...) or bias (4H,) with the rows of the sigmoid gates i, f, o negated and
+    those of g kept (PyTorch's gate order i, f, g, o). Whole-array passes: a broadcast sign vector is slower."""
+    signed = xp.negative(weight)
+    signed[2 * hidden: 3 * hidden] = weight[2 * hidden: 3 * hidden]
+    return signed
 
 
 class RNNLayer(Op):
@@ -70,23 +87,25 @@ class RNNLayer(Op):
         hidden = w_hh.shape[1]  # the width of h: P with projections
         dtype = x.dtype
         self.save_for_backward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr)
-        # every step's input projection in one matmul
-        gx = _matmul(xp, x.reshape(steps * batch, -1), w_ih.T).reshape(steps, batch, -1)
-        if b_ih is not None:
-            if mode == "GRU":
-                gx += b_ih
-            else:
-                gx += b_ih + b_hh  # b_hh only ever adds to the same pre-activation
-        w_hh_t = w_hh.T
         # h_pad holds h0 and every step's hidden state; the state before position t is h_pad[t] going forward
         # and h_pad[t + 1] going backward, so the hidden-state inputs of all steps form one contiguous slice
         h_pad = xp.empty((steps + 1, batch, hidden), dtype=dtype)
         offset = 1 if not self.reverse else 0
         h_pad[steps if self.reverse else 0] = h0
         order = range(steps - 1, -1, -1) if self.reverse else range(steps)
-        if mode == "LSTM":
-            out = self._lstm_forward(xp, gx, w_hh_t, w_hr, h_pad, c0, order, offset)
-        elif mode == "GRU":
+        if mode == "LSTM":  # it projects the input itself, with its own weight layout
+            out = self._lstm_forward(xp, x, w_ih, w_hh, b_ih, b_hh, w_hr, h_pad, c0, order, offset)
+            self.h_pad = h_pad
+            return out
+        # every step's input projection in one matmul
+        gx = _matmul(xp, x.reshape(steps * batch, x.shape[2]), w_ih.T).reshape(steps, batch, w_ih.shape[0])
+        if b_ih is not None:
+            if mode == "GRU":
+                gx += b_ih
+            else:
+                gx += _bias_sum(b_ih, b_hh)  # b_hh only ever adds to the same pre-activation
+        w_hh_t = w_hh.T
+        if mode == "GRU":
             out = self._gru_forward(xp, gx, w_hh_t, b_hh, h_pad, order, offset)
         else:
             out = self._elman_forward(xp, gx, w_hh_t, h_pad, order, offset)
@@ -109,36 +128,32 @@ class RNNLayer(Op):
         start = 1 if offset else 0
         return h_pad[start:start + len(gx)].copy()
 
-    def _lstm_forward(self, xp, gx, w_hh_t, w_hr, h_pad, c0, order, offset):
-        steps, batch, four_hidden = gx.shape
-        hidden = four_hidden // 4
+    def _lstm_forward(self, xp, x, w_ih, w_hh, b_ih, b_hh, w_hr, h_pad, c0, order, offset):
+        steps, batch, _ = x.shape
+        hidden = w_hh.shape[0] // 4
+        dtype = x.dtype
+        # sigmoid(a) = 1 / (1 + exp(-a)): one exp pass instead of tanh's (NumPy's float32 tanh costs ~2.5x its exp).
+        # The rows of the sigmoid gates i, f, o are negated in the weights and the bias (exact), so the loop finds
+        # -a in place; g keeps its sign for tanh.
+        w_ih_signed = _negate_sigmoid_gates(xp, w_ih, hidden)
+        w_hh_signed_t = _negate_sigmoid_gates(xp, w_hh, hidden).T
+        gates = _matmul(xp, x.reshape(steps * batch, x.shape[2]), w_ih_signed.T).reshape(steps, batch, 4 * hidden)
+        bias = _bias_sum(b_ih, b_hh)
+        if bias is not None:
+            # one (B * 4H) block broadcast over the T steps: NumPy's broadcast of the (4H,) vector over all T * B
+            # rows at once ran up to ~8x slower than a same-shape add on these sizes
+            bias_block = xp.empty((batch, 4 * hidden), dtype=dtype)
+            bias_block[...] = _negate_sigmoid_gates(xp, bias, hidden)
+            by_step = gates.reshape(steps, batch * 4 * hidden)
+            by_step += bias_block.reshape(-1)
         # with projections o * tanh(c) is kept per step and projected into h_pad
-        h_full = None if w_hr is None else xp.empty((steps, batch, hidden), dtype=gx.dtype)
+        h_full = None if w_hr is None else xp.empty((steps, batch, hidden), dtype=dtype)
         w_hr_t = None if w_hr is None else w_hr.T
-        c_pad = xp.empty((steps + 1, batch, hidden), dtype=gx.dtype)
+        c_pad = xp.empty((steps + 1, batch, hidden), dtype=dtype)
         c_pad[steps if self.reverse else 0] = c0
-        tanh_c = xp.empty((steps, batch, hidden), dtype=gx.dtype)
-        gates = gx  # activated in place, step by step
-        for t in order:
-            g = gates[t]
-            g += _matmul(xp, h_pad[t + 1 - offset], w_hh_t)
-            _sigmoid_(xp, g[:, : 2 * hidden])
-            xp.tanh(g[:, 2 * hidden: 3 * hidden], out=g[:, 2 * hidden: 3 * hidden])
-            _sigmoid_(xp, g[:, 3 * hidden:])
-            i = g[:, :hidden]
-            f = g[:, hidden: 2 * hidden]
-            cand = g[:, 2 * hidden: 3 * hidden]
-            o = g[:, 3 * hidden:]
-            c = c_pad[t + offset]
-            xp.multiply(f, c_pad[t + 1 - offset], out=c)
-            c += i * cand
-            tc = tanh_c[t]
-            xp.tanh(c, out=tc)
-            if h_full is None:
-                xp.multiply(o, tc, out=h_pad[t + offset])
-            else:
-                xp.multiply(o, tc, out=h_full[t])
-                _matmul(xp, h_full[t], w_hr_t, out=h_pad[t + offset])
+        tanh_c = xp.empty((steps, batch, hidden), dtype=dtype)
+        with np.errstate(over="ignore"):  # exp(-a) = inf for a below ~-88 (float32) is wanted: sigmoid's limit 0
+            self._lstm_steps(xp, gates, w_hh_signed_t, w_hr_t, h_pad, c_pad, tanh_c, h_full, order, offset)
         self.gates = gates
         self.c_pad = c_pad
         self.tanh_c = tanh_c
@@ -146,11 +161,43 @@ class RNNLayer(Op):
         start = 1 if offset else 0
         c_final = c_pad[0 if self.reverse else steps]
         if h_full is None:
-            out = xp.empty((steps + 1, batch, hidden), dtype=gx.dtype)
+            out = xp.empty((steps + 1, batch, hidden), dtype=dtype)
             out[:steps] = h_pad[start:start + steps]
             out[steps] = c_final
             return out
         return xp.concatenate([h_pad[start:start + steps].ravel(), c_final.ravel()])
+
+    def _lstm_steps(self, xp, gates, w_hh_signed_t, w_hr_t, h_pad, c_pad, tanh_c, h_full, order, offset):
+        """The recurrence: activates ``gates[t]`` in place (sigmoid for i, f, o from their negated pre-activations,
+        tanh for g) and writes each step's c, tanh(c) and h."""
+        batch, four_hidden = gates.shape[1:]
+        hidden = four_hidden // 4
+        recurrent = xp.empty((batch, four_hidden), dtype=gates.dtype)  # h @ W_hh^T of the current step
+        input_times_candidate = xp.empty((batch, hidden), dtype=gates.dtype)
+        for t in order:
+            g = gates[t]
+            _matmul(xp, h_pad[t + 1 - offset], w_hh_signed_t, out=recurrent)
+            g += recurrent
+            for sigmoid_gates in (g[:, : 2 * hidden], g[:, 3 * hidden:]):  # i and f, then o: they hold -a
+                xp.exp(sigmoid_gates, out=sigmoid_gates)
+                sigmoid_gates += 1
+                xp.divide(1, sigmoid_gates, out=sigmoid_gates)
+            i = g[:, :hidden]
+            f = g[:, hidden: 2 * hidden]
+            cand = g[:, 2 * hidden: 3 * hidden]
+            o = g[:, 3 * hidden:]
+            xp.tanh(cand, out=cand)
+            c = c_pad[t + offset]
+            xp.multiply(f, c_pad[t + 1 - offset], out=c)
+            xp.multiply(i, cand, out=input_times_candidate)
+            c += input_times_candidate
+            tc = tanh_c[t]
+            xp.tanh(c, out=tc)
+            if h_full is None:
+                xp.multiply(o, tc, out=h_pad[t + offset])
+            else:
+                xp.multiply(o, tc, out=h_full[t])
+                _matmul(xp, h_full[t], w_hr_t, out=h_pad[t + offset])
 
     def _gru_forward(self, xp, gx, w_hh_t, b_hh, h_pad, order, offset):
         steps, batch, three_hidden = gx.shape
@@ -205,20 +252,23 @@ class RNNLayer(Op):
             dc0 = None
         x_edge, h0_edge, c0_edge, w_ih_edge, w_hh_edge, b_ih_edge, b_hh_edge = self.edges[:7]
         rows = steps * batch
-        d_gx_2d = d_gx.reshape(rows, -1)
-        d_gh_2d = d_gh.reshape(rows, -1)
+        d_gx_2d = d_gx.reshape(rows, d_gx.shape[2])
+        d_gh_2d = d_gh.reshape(rows, d_gh.shape[2])
         grad_x = grad_w_ih = grad_w_hh = grad_b_ih = grad_b_hh = None
         if x_edge is not None:
             grad_x = _matmul(xp, d_gx_2d, w_ih).reshape(x.shape)
         if w_ih_edge is not None:
-            grad_w_ih = _matmul(xp, d_gx_2d.T, x.reshape(rows, -1))
+            grad_w_ih = _matmul(xp, d_gx_2d.T, x.reshape(rows, x.shape[2]))
         if w_hh_edge is not None:
             h_prev = self.h_pad[1:] if self.reverse else self.h_pad[:steps]
             grad_w_hh = _matmul(xp, d_gh_2d.T, h_prev.reshape(rows, hidden))
         if b_ih_edge is not None:
             grad_b_ih = d_gx_2d.sum(axis=0)
         if b_hh_edge is not None:
-            grad_b_hh = d_gh_2d.sum(axis=0)
+            if d_gh is d_gx and grad_b_ih is not None:  # both biases add to one pre-activation: one sum
+                grad_b_hh = grad_b_ih.copy()
+            else:
+                grad_b_hh = d_gh_2d.sum(axis=0)
         return (
             grad_x,
             dh0 if h0_edge is not None else None,
@@ -248,15 +298,21 @@ class RNNLayer(Op):
         gates, c_pad, tanh_c, h_full = self.gates, self.c_pad, self.tanh_c, self.h_full
         steps, batch, four_hidden = gates.shape
         hidden = four_hidden // 4
+        dtype = grad.dtype
         if w_hr is None:
             grad_h = grad[:steps]
-            dc_next = grad[steps].copy()
+            grad_c_final = grad[steps]
         else:
             grad_h = grad[: steps * batch * width].reshape(steps, batch, width)
-            dc_next = grad[steps * batch * width:].reshape(batch, hidden).copy()
-            d_proj = xp.empty((steps, batch, width), dtype=grad.dtype)  # gradient of each step's projected h
-        d_gates = xp.empty(gates.shape, dtype=grad.dtype)
+            grad_c_final = grad[steps * batch * width:].reshape(batch, hidden)
+            d_proj = xp.empty((steps, batch, width), dtype=dtype)  # gradient of each step's projected h
+        # the state gradients flowing back into the first step are work only when h0 or c0 wants a gradient
+        wants_dh0 = self.edges[1] is not None
+        wants_dc0 = self.edges[2] is not None
+        d_gates = xp.empty(gates.shape, dtype=dtype)
+        dc_next = grad_c_final.copy()
         dh_next = None
+        last = order[-1] if steps else None
         for t in order:
             dh = grad_h[t] if dh_next is None else grad_h[t] + dh_next
             if w_hr is not None:
@@ -279,19 +335,29 @@ class RNNLayer(Op):
             xp.multiply(dc, i, out=d[:, 2 * hidden: 3 * hidden])
             xp.multiply(dh, tc, out=d[:, 3 * hidden:])
             # ... times s (1 - s) for the sigmoid gates and 1 - g^2 for g, in one pass over the 4H row
+            # (NumPy's temporaries here are cheaper than broadcasting per-gate coefficient vectors over the row)
             slope = 1.0 - g
             slope *= g
             xp.multiply(cand, cand, out=slope[:, 2 * hidden: 3 * hidden])
             xp.subtract(1.0, slope[:, 2 * hidden: 3 * hidden], out=slope[:, 2 * hidden: 3 * hidden])
             d *= slope
+            if t == last:  # the state gradients into the first step: work only where h0 or c0 wants one
+                if wants_dc0:
+                    dc *= f
+                    dc_next = dc
+                if wants_dh0:
+                    dh_next = _matmul(xp, d, w_hh)
+                break
             dc *= f
             dc_next = dc
             dh_next = _matmul(xp, d, w_hh)
+        dh0 = dh_next if wants_dh0 else None
+        dc0 = dc_next if wants_dc0 else None
         grad_w_hr = None
         if w_hr is not None and self.edges[7] is not None:
             rows = steps * batch
             grad_w_hr = _matmul(xp, d_proj.reshape(rows, width).T, h_full.reshape(rows, hidden))
-        return d_gates, d_gates, dh_next, dc_next, grad_w_hr
+        return d_gates, d_gates, dh0, dc0, grad_w_hr
 
     def _gru_backward(self, xp, grad, w_hh, order, offset, hidden):
         gates, gh_n, h_pad = self.gates, self.gh_n, self.h_pad
