@@ -1653,12 +1653,19 @@ def cat(tensors, dim=0):
     dtorch.Size([3, 2])
     """
     try:
-        arrays = _arrays_outside_graph(tensors)
-        if arrays is not None:
-            try:  # NumPy checks dim and the shapes; what it rejects takes the reference path and its error
-                return _new(np.concatenate(arrays, axis=dim), None)
-            except (TypeError, ValueError):
-                pass
+        plain = _plain_join(tensors)
+        if plain is not None:
+            arrays, recorded = plain
+            if not recorded:
+                try:  # NumPy checks dim and the shapes; what it rejects takes the reference path and its error
+                    return _new(np.concatenate(arrays, axis=dim), None)
+                except (TypeError, ValueError):
+                    pass
+            elif _cat_needs_no_skip(arrays) and type(dim) is int:
+                try:  # the op's apply as the reference path below calls it: nothing to skip, one dtype
+                    return S.Cat.apply(*tensors, axis=_wrap_dim(dim, arrays[0].ndim))
+                except (ValueError, IndexError):  # shapes or dim that do not fit: the reference path's error
+                    pass
         tensors = [t_ for t_ in tensors]
         if not tensors:
             raise ValueError("torch.cat(): expected a non-empty list of Tensors")
@@ -1679,27 +1686,40 @@ def cat(tensors, dim=0):
         _not_a_tensor(error, "cat", "tensors", tensors)
 
 
-def _arrays_outside_graph(tensors):
-    """The arrays for ``cat``'s and ``stack``'s no-grad shortcut: a list or tuple of CPU Tensors of one dtype, none
-    recorded (none requires grad, or grad mode is off; no capture). None otherwise: the reference path promotes
-    dtypes, checks devices and skips 1-D empty tensors, and records the op."""
+def _plain_join(tensors):
+    """``(arrays, recorded)`` for ``cat``'s and ``stack``'s shortcuts when ``tensors`` is a list or tuple of CPU
+    Tensors of one dtype and no capture runs (``recorded``: some input requires grad and grad mode is on). None
+    otherwise: the reference path promotes dtypes, checks devices, and records every op under a capture."""
     if not isinstance(tensors, (list, tuple)) or not tensors or _function.capture is not None:
         return None
-    grad_enabled = _grad_state["enabled"]
+    requires_grad = False
     dtype = None
     arrays = []
     for tensor in tensors:
         if not isinstance(tensor, Tensor):
             return None
         data = tensor._array
-        if type(data) is not np.ndarray or tensor.requires_grad and grad_enabled:
+        if type(data) is not np.ndarray:
             return None
         if dtype is None:
             dtype = data.dtype
         elif data.dtype is not dtype:
             return None
+        if tensor.requires_grad:
+            requires_grad = True
         arrays.append(data)
-    return arrays
+    return arrays, requires_grad and _grad_state["enabled"]
+
+
+def _cat_needs_no_skip(arrays):
+    """True when ``cat``'s reference path would keep every input: no 1-D empty tensor among them (it skips those),
+    and not 0-dim (an error)."""
+    ndim = arrays[0].ndim
+    if ndim == 1:
+        for array in arrays:
+            if not array.size:
+                return False
+    return ndim > 0
 
 
 def _check_cat(tensors, dim):
@@ -1730,15 +1750,19 @@ concat = concatenate = cat
 def stack(tensors, dim=0):
     """Join same-shaped tensors along a new dimension."""
     try:
-        arrays = _arrays_outside_graph(tensors)
-        if arrays is not None:
+        plain = _plain_join(tensors)
+        if plain is not None:
+            arrays, recorded = plain
             shape = arrays[0].shape
             if type(dim) is int and -len(shape) - 1 <= dim <= len(shape):
                 for array in arrays:
                     if array.shape != shape:  # the reference path raises PyTorch's error
                         break
                 else:
-                    return _new(S.stack_arrays(np, arrays, dim % (len(shape) + 1)), None)
+                    axis = dim % (len(shape) + 1)
+                    if recorded:  # the op's apply as the reference path below calls it
+                        return S.Stack.apply(*tensors, axis=axis)
+                    return _new(S.stack_arrays(np, arrays, axis), None)
         tensors = list(tensors)
         if not tensors:
             raise RuntimeError("stack expects a non-empty TensorList")

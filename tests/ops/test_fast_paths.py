@@ -782,6 +782,7 @@ def _assert_same_tensor(fast, reference, source):
     if reference.grad_fn is not None:  # recorded: the same node, and the same gradient through it
         assert fast.grad_fn.name() == reference.grad_fn.name()
         assert fast.grad_fn.attrs == reference.grad_fn.attrs
+        assert [edge is None for edge in fast.grad_fn.edges] == [edge is None for edge in reference.grad_fn.edges]
         upstream = dtorch.tensor(_rand(*fast.shape, seed=7, dtype=fast._array.dtype))
         (fast_grad,) = dtorch.autograd.grad(fast, source, upstream, retain_graph=True)
         (reference_grad,) = dtorch.autograd.grad(reference, source, upstream, retain_graph=True)
@@ -894,6 +895,11 @@ _JOIN_CALLS = [
     ("cat", lambda a, b: dtorch.cat([a, b])), ("cat dim 1", lambda a, b: dtorch.cat((a, b), 1)),
     ("cat dim -1", lambda a, b: dtorch.cat([a, b], -1)), ("cat dim 2", lambda a, b: dtorch.cat([a, b], 2)),
     ("cat with 1-D empty", lambda a, b: dtorch.cat([a, dtorch.zeros(0, dtype=a.dtype), b])),
+    ("cat vectors", lambda a, b: dtorch.cat([a[0], b[1]])), ("cat vectors dim -1", lambda a, b: dtorch.cat([a[0], b[1]], -1)),
+    ("cat vectors with empty", lambda a, b: dtorch.cat([a[0], dtorch.zeros(0, dtype=a.dtype), b[1]])),
+    ("cat vectors dim 1", lambda a, b: dtorch.cat([a[0], b[1]], 1)),
+    ("cat vectors with an empty one requiring grad",
+     lambda a, b: dtorch.cat([a[0], dtorch.zeros(0, dtype=a.dtype, requires_grad=True), b[1]])),
     ("cat 1-D empty of another dtype", lambda a, b: dtorch.cat([a, dtorch.zeros(0, dtype=dtorch.int64)])),
     ("cat mixed dtypes", lambda a, b: dtorch.cat([a, b.double()])), ("cat ints", lambda a, b: dtorch.cat([a, b.long()])),
     ("cat shapes misfit", lambda a, b: dtorch.cat([a, b[:, :2]], 0)), ("cat 0-dim", lambda a, b: dtorch.cat([a[0, 0], b])),
@@ -908,18 +914,16 @@ _JOIN_CALLS = [
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("grad", [False, True])
+@pytest.mark.parametrize("grad, mode", [(False, "grad mode on"), (True, "no_grad"), (True, "grad mode on")])
 @pytest.mark.parametrize("name, call", _JOIN_CALLS, ids=[name for name, _ in _JOIN_CALLS])
-def test_cat_and_stack_shortcuts_equal_the_reference_path(monkeypatch, name, call, grad, dtype):
+def test_cat_and_stack_shortcuts_equal_the_reference_path(monkeypatch, name, call, grad, mode, dtype):
     a = dtorch.tensor(_rand(4, 3, dtype=dtype), requires_grad=grad)
     b = dtorch.tensor(_rand(4, 3, seed=1, dtype=dtype)).t().contiguous().t()  # (a non-contiguous operand)
-    with dtorch.no_grad():
+    with dtorch.no_grad() if mode == "no_grad" else dtorch.enable_grad():
         fast, reference = _run_both_paths(monkeypatch, lambda: call(a, b))
-    _assert_same_outcome(fast, reference, a)
-    # with grad mode on, an input requiring grad takes the reference path and records the op
-    recorded = call(a, b) if not isinstance(reference, Exception) else None
-    if grad and recorded is not None and recorded.requires_grad:
-        assert recorded.grad_fn.name() in ("CatBackward0", "StackBackward0")
+    _assert_same_outcome(fast, reference, a)  # recorded: the same node, attrs and gradients
+    if grad and mode == "grad mode on" and not isinstance(reference, Exception) and reference.grad_fn is not None:
+        assert fast.grad_fn.name() in ("CatBackward0", "StackBackward0", "CloneBackward0", "ToCopyBackward0")
 
 
 def test_numpy_parse_of_view_sizes_equals_the_reference_parse():
