@@ -10,7 +10,7 @@ import numpy as np
 from dtorch import _backend
 from dtorch._errors import raise_not_a_tensor
 from dtorch.ops._util import checked_fill_value
-from dtorch.random import numpy_generator
+from dtorch.random import default_generator, numpy_generator
 from dtorch.tensor import Tensor, wrap_array
 
 _new = wrap_array
@@ -330,11 +330,12 @@ def rand(*size, generator=None, dtype=None, device=None, requires_grad=False):
     >>> bool(((x >= 0) & (x < 1)).all())
     True
     """
-    numpy_dtype = _float_dtype(dtype)
+    numpy_dtype = _backend.get_default_dtype().numpy_dtype if dtype is None else _float_dtype(dtype)
     # NumPy's generators draw float32 and float64 (identity tests: NumPy keeps one object per builtin dtype);
     # float16 and bfloat16 are drawn in float32 and rounded
     sample_dtype = numpy_dtype if numpy_dtype is _FLOAT32 or numpy_dtype is _FLOAT64 else _FLOAT32
-    array = numpy_generator(generator).random(_size(size), dtype=sample_dtype)
+    rng = default_generator.numpy if generator is None else numpy_generator(generator)
+    array = rng.random(_size(size), dtype=sample_dtype)
     if sample_dtype is not numpy_dtype:
         array = array.astype(numpy_dtype)
     return _finish(array, device, requires_grad)
@@ -342,11 +343,12 @@ def rand(*size, generator=None, dtype=None, device=None, requires_grad=False):
 
 def randn(*size, generator=None, dtype=None, device=None, requires_grad=False):
     """Standard normal samples."""
-    numpy_dtype = _float_dtype(dtype)
+    numpy_dtype = _backend.get_default_dtype().numpy_dtype if dtype is None else _float_dtype(dtype)
     # NumPy's generators draw float32 and float64 (identity tests: NumPy keeps one object per builtin dtype);
     # float16 and bfloat16 are drawn in float32 and rounded
     sample_dtype = numpy_dtype if numpy_dtype is _FLOAT32 or numpy_dtype is _FLOAT64 else _FLOAT32
-    array = numpy_generator(generator).standard_normal(_size(size), dtype=sample_dtype)
+    rng = default_generator.numpy if generator is None else numpy_generator(generator)
+    array = rng.standard_normal(_size(size), dtype=sample_dtype)
     if sample_dtype is not numpy_dtype:
         array = array.astype(numpy_dtype)
     return _finish(array, device, requires_grad)

@@ -221,29 +221,9 @@ class MaxMinDim(Op):
         return f"{self.mode.capitalize()}Backward0"
 
     def forward(self, x):
-        xp = self.xp
         self.input_shape = x.shape
-        if x.ndim == 0:  # dim 0 or -1 of a 0-dim tensor: the value itself, index 0
-            return x.copy(), xp.zeros((), dtype=_INT64)
-        axis, keepdim = self.axis, self.keepdim
-        if self.mode == "max":
-            indices = x.argmax(axis)  # the reduced shape; an axis of extent 1 comes back below for keepdim
-            values = _maximum_reduce(x, axis, None, None, keepdim) if type(x) is _numpy_ndarray else \
-                x.max(axis=axis, keepdims=keepdim)  # the values at ``indices`` (NaN included)
-        else:
-            indices = x.argmin(axis)
-            values = _minimum_reduce(x, axis, None, None, keepdim) if type(x) is _numpy_ndarray else \
-                x.min(axis=axis, keepdims=keepdim)
-        if xp.count_nonzero(values) != values.size:
-            # a zero extreme: NumPy's max/min may give -0.0 where the element at the index is +0.0 (or the
-            # reverse); PyTorch returns the element at the index, so gather it (rare: a cheap test decides)
-            values = xp.take_along_axis(x, xp.expand_dims(indices, axis), axis=axis)
-            if not keepdim:
-                values = values.squeeze(axis)
-        self.indices = indices
-        if keepdim:
-            indices = indices.reshape(values.shape)
-        return values, indices if indices.dtype is _INT64 else indices.astype(_INT64)
+        values, indices, self.indices = extreme_along(self.xp, x, self.axis, self.keepdim, self.mode)
+        return values, indices
 
     def backward(self, grad):
         xp = self.xp
@@ -260,6 +240,31 @@ class MaxMinDim(Op):
         out = xp.zeros(self.input_shape, dtype=grad.dtype)
         xp.put_along_axis(out, indices, grad, axis=self.axis)
         return (out,)
+
+
+def extreme_along(xp, x, axis, keepdim, mode):
+    """``max(dim)``/``min(dim)`` of the array ``x`` (``mode`` "max" or "min"): the values, the int64 indices as
+    returned, and the indices in the reduced shape (what ``MaxMinDim``'s backward scatters to). ``MaxMinDim``'s
+    forward, and ``dtorch.max``'s when nothing is recorded."""
+    if x.ndim == 0:  # dim 0 or -1 of a 0-dim tensor: the value itself, index 0
+        index = xp.zeros((), dtype=_INT64)
+        return x.copy(), index, index
+    if mode == "max":
+        indices = x.argmax(axis)  # the reduced shape; an axis of extent 1 comes back below for keepdim
+        values = _maximum_reduce(x, axis, None, None, keepdim) if type(x) is _numpy_ndarray else \
+            x.max(axis=axis, keepdims=keepdim)  # the values at ``indices`` (NaN included)
+    else:
+        indices = x.argmin(axis)
+        values = _minimum_reduce(x, axis, None, None, keepdim) if type(x) is _numpy_ndarray else \
+            x.min(axis=axis, keepdims=keepdim)
+    if xp.count_nonzero(values) != values.size:
+        # a zero extreme: NumPy's max/min may give -0.0 where the element at the index is +0.0 (or the reverse);
+        # PyTorch returns the element at the index, so gather it (rare: a cheap test decides)
+        values = xp.take_along_axis(x, xp.expand_dims(indices, axis), axis=axis)
+        if not keepdim:
+            values = values.squeeze(axis)
+    returned = indices.reshape(values.shape) if keepdim else indices
+    return values, returned if returned.dtype is _INT64 else returned.astype(_INT64), indices
 
 
 class Var(Op):

@@ -1336,6 +1336,9 @@ class _ShortcutInputs:
     lambda s: dtorch.sqrt(s.x), lambda s: dtorch.log(s.ints), lambda s: s.x.sigmoid(), lambda s: dtorch.relu(s.x8),
     lambda s: s.x3.relu(), lambda s: dtorch.sin(s.x64), lambda s: s.x8 + s.x, lambda s: s.x * s.x[:5],
     lambda s: s.mask - s.mask,
+    # max(dim)/min(dim): values and indices
+    lambda s: s.x8.max(1), lambda s: s.x8.min(-1, keepdim=True), lambda s: s.x.max(0), lambda s: s.scalar.max(0),
+    lambda s: s.ints.max(1), lambda s: s.x3.min(0), lambda s: (s.x8 * 0).max(1), lambda s: s.x8.max(2),
 ])
 def test_no_grad_shortcuts_of_reductions_products_and_comparisons_equal_apply(monkeypatch, call):
     for requires_grad in (False, True):
@@ -1346,16 +1349,26 @@ def test_no_grad_shortcuts_of_reductions_products_and_comparisons_equal_apply(mo
             if isinstance(reference, Exception):
                 assert type(fast) is type(reference) and str(fast) == str(reference)
                 continue
-            assert type(fast) is type(reference) is dtorch.Tensor
-            assert fast.shape == reference.shape and fast.dtype == reference.dtype
-            np.testing.assert_array_equal(fast._array, reference._array)
-            assert type(fast._array) is np.ndarray and fast._base is None
-            assert fast.requires_grad == reference.requires_grad
-            assert (fast.grad_fn is None) == (reference.grad_fn is None)
-            if reference.grad_fn is not None:  # recorded: both paths are the op's apply
-                assert fast.grad_fn.name() == reference.grad_fn.name()
-            else:
-                assert fast._array is not inputs.x._array  # a new array, never one of the inputs
+            if isinstance(reference, tuple):  # (values, indices)
+                assert type(fast) is type(reference) and repr(fast) == repr(reference)
+                for fast_part, reference_part in zip(fast, reference):
+                    _assert_same_result(fast_part, reference_part, inputs)
+                continue
+            _assert_same_result(fast, reference, inputs)
+
+
+def _assert_same_result(fast, reference, inputs):
+    assert type(fast) is type(reference) is dtorch.Tensor
+    assert fast.shape == reference.shape and fast.dtype == reference.dtype
+    np.testing.assert_array_equal(fast._array, reference._array)
+    assert np.signbit(fast._array).tolist() == np.signbit(reference._array).tolist()
+    assert type(fast._array) is np.ndarray and fast._base is None
+    assert fast.requires_grad == reference.requires_grad
+    assert (fast.grad_fn is None) == (reference.grad_fn is None)
+    if reference.grad_fn is not None:  # recorded: both paths are the op's apply
+        assert fast.grad_fn.name() == reference.grad_fn.name()
+    else:
+        assert fast._array is not inputs.x._array  # a new array, never one of the inputs
 
 
 def test_no_grad_shortcuts_match_pytorch_under_no_grad():
@@ -1366,7 +1379,8 @@ def test_no_grad_shortcuts_match_pytorch_under_no_grad():
         with lib.no_grad():
             results = [x.sum(), x.max(), x.min(), x @ a, x[0] @ a[1], lib.mm(x, a), x > a,
                        lib.where(x > 0, x, a), lib.bmm(x.reshape(2, 4, 8), a.reshape(2, 8, 4)), x + a, x - a[0],
-                       x * a, x / a, -x, lib.exp(x), x.tanh(), lib.relu(x), x.sigmoid()]
+                       x * a, x / a, -x, lib.exp(x), x.tanh(), lib.relu(x), x.sigmoid(), *x.max(1),
+                       *x.min(0, keepdim=True)]
         assert not any(r.requires_grad for r in results)
         values[lib] = [r.numpy() for r in results]
     for ours, theirs in zip(values[dtorch], values[torch]):
