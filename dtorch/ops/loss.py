@@ -178,7 +178,8 @@ def check_labels(labels, ignore_index, c):
         return False
     # one reduction instead of min and max: viewed unsigned, a negative int64 label is above every class count
     unsigned = labels.view(np.uint64) if labels.dtype == np.int64 else labels
-    if int(unsigned.max()) < c:
+    largest = np.maximum.reduce(unsigned, None) if type(unsigned) is np.ndarray else unsigned.max()
+    if int(largest) < c:
         return not 0 <= ignore_index < c
     valid = labels[labels != ignore_index]
     if valid.size and (int(valid.min()) < 0 or int(valid.max()) >= c):

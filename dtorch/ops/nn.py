@@ -4,6 +4,8 @@
 
 Softmax and log-softmax subtract the maximum along the axis before exponentiating, so no input overflows; their
 backward uses the saved softmax ``p`` (``p * g - p * sum(p * g)`` and ``g - p * sum(g)``), no ``exp`` again.
+Softmax over the last axis of a large C-contiguous NumPy array runs the same formulas block by block of rows
+(``_softmax_rows``), so each direction streams the data through memory once.
 """
 
 import numpy as np

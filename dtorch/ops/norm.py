@@ -5,6 +5,11 @@ Each forward keeps the normalised input ``xhat`` and ``1 / sqrt(var + eps)``; ea
 the output gradient times the weight), which costs a few passes over the input instead of the dozen small ops
 a composition would record. Statistics use the biased variance, as PyTorch's do.
 
+On NumPy two fast paths stand beside these reference steps (tests/ops/test_fast_paths.py holds them equal):
+LayerNorm over large C-contiguous rows works block by block of rows that stay in the cache (``_layer_norm_rows``),
+and BatchNorm in training takes its per-channel sums as matrix-vector products and keeps the centred input
+instead of ``xhat`` (``BatchNorm._channels_forward``), folding ``inv_std`` into per-channel factors.
+
 A ``create_graph`` backward (gradient penalties, MAML) recomputes ``xhat`` and ``inv_std`` with differentiable ops
 from the input (rebuilt as ``xhat / inv_std + mean`` and hung on the input's place in the graph, so no input Tensor
 is kept between forward and backward) and applies the same closed form with ``self.xp`` (the graph namespace): the
