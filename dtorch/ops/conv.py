@@ -193,12 +193,14 @@ def _correlate(xp, rows, weight, groups, geometry, blocks=None):
     out_channels = weight.shape[0]
     if blocks is None:
         blocks = _blocks_with_columns(xp, rows, weight, groups, geometry)
-    out = None
+    out = term = None
     for block, columns in blocks:
-        term = xp.matmul(_block_weight(weight, groups, block), columns)  # (N, g, O/g, OH * OW)
+        matrix = _block_weight(weight, groups, block)
         if out is None:
-            out = term
+            out = xp.matmul(matrix, columns)  # (N, g, O/g, OH * OW)
         else:
+            # one temporary for every further block: fewer fresh pages for the allocator to fault in
+            term = xp.matmul(matrix, columns, out=term)
             out += term
     return out.reshape((n, out_channels) + tuple(geometry.out_hw))
 
@@ -346,9 +348,18 @@ class Conv2d(Op):
         x, weight = self.saved_tensors
         x_edge, w_edge, b_edge = self.edges
         grad_x = grad_w = grad_b = None
+        # the forward's row columns serve one backward and are let go as soon as the weight gradient has them
+        # (the input gradient's own row columns then take their memory, already paged in); a second backward
+        # through a retained graph rebuilds them from the saved input
+        rows, self.rows = self.rows, None
         if w_edge is not None:
-            blocks = _blocks_with_columns(xp, self.rows, weight, self.groups, self.geometry)
+            if rows is None:
+                rows = self.geometry.columns(xp, x)
+            blocks = _blocks_with_columns(xp, rows, weight, self.groups, self.geometry)
             grad_w = _weight_gradient(xp, blocks, grad, weight.shape, self.groups, self.geometry)
+            del rows, blocks
+        else:
+            del rows
         if b_edge is not None:
             grad_b = grad.sum(axis=(0, 2, 3))
         if x_edge is not None:
