@@ -1421,8 +1421,10 @@ def flatten(input, start_dim=0, end_dim=-1):
     try:
         data = input._array
         ndim = data.ndim
-        if start_dim == 0 and end_dim == -1 and ndim > 1 and _outside_graph(input):  # everything into one dim
-            return _wrap_view(input, data.reshape(data.size))
+        if start_dim == 0 and end_dim == -1 and ndim > 1:  # everything into one dim (the default), spelled directly
+            if _outside_graph(input):
+                return _wrap_view(input, data.reshape(data.size))
+            return S.Reshape.apply(input, shape=(data.size,))
         if ndim == 0:
             return reshape(input, 1)
         start = _wrap_dim(start_dim, ndim)
