@@ -468,7 +468,7 @@ _GELU_T_SCALE = np.array(_AS_P / math.sqrt(2), np.float32)
 _GELU_COEFFICIENTS = tuple(np.array(0.5 * c, np.float32) for c in _AS_COEFFICIENTS)
 _ONE, _HALF, _MINUS_HALF = (np.array(value, np.float32) for value in (1.0, 0.5, -0.5))
 _INV_SQRT_2PI = np.array(1 / math.sqrt(2 * math.pi), np.float32)
-_GELU_CHUNK = 16384  # the piece's six float32 buffers (384 KiB) stay in a 1 MiB L2 cache
+_GELU_CHUNK = 32768  # the piece's six float32 buffers (768 KiB) stay in a 1 MiB L2 cache
 
 
 def _gelu_pieces(x, with_derivative):
@@ -494,7 +494,7 @@ def _gelu_pieces(x, with_derivative):
         np.abs(piece, out=a)
         np.multiply(a, _GELU_T_SCALE, out=tt)
         np.add(tt, _ONE, out=tt)
-        np.reciprocal(tt, out=tt)
+        np.divide(_ONE, tt, out=tt)  # (NumPy's reciprocal loop is ~2x slower than its division, same result)
         np.multiply(tt, c5, out=cdf)  # Horner: t (c1 + t (c2 + t (c3 + t (c4 + t c5))))
         for coefficient in (c4, c3, c2, c1):
             np.add(cdf, coefficient, out=cdf)
