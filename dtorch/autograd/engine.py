@@ -78,16 +78,23 @@ def _walk_graph(root_nodes):
             stack.append(node)
     while stack:
         node = stack.pop()
-        nodes.append(node)
-        for edge in node.edges:
-            if edge is None:
-                continue
-            key = id(edge)
-            if isinstance(edge, Tensor):
-                leaf_edges[key] = leaf_edges.get(key, 0) + 1
-            elif key not in seen:
-                seen.add(key)
-                stack.append(edge)
+        while node is not None:
+            nodes.append(node)
+            # the first new node among the edges is walked next directly: along a chain the stack stays empty
+            following = None
+            for edge in node.edges:
+                if edge is None:
+                    continue
+                key = id(edge)
+                if isinstance(edge, Tensor):
+                    leaf_edges[key] = leaf_edges.get(key, 0) + 1
+                elif key not in seen:
+                    seen.add(key)
+                    if following is None:
+                        following = edge
+                    else:
+                        stack.append(edge)
+            node = following
     if len(nodes) > 1:
         nodes.sort(key=_sequence_number, reverse=True)
     return nodes, leaf_edges
@@ -272,17 +279,23 @@ def _own(array, stored):
 def _sole_view(array):
     """True for a C-contiguous NumPy view of the whole of an array that only this view references: what
     ``reshape`` returns when it has to copy (it views the copy). Keeping it costs no memory and shares none."""
-    if type(array) is not _numpy_ndarray:
+    if type(array) is not _numpy_ndarray or not array.flags.c_contiguous:
+        return False
+    if _references_to_base(array) != _SOLE_VIEW_REFERENCES:  # (counted before a name here holds the base)
         return False
     base = array.base
-    # the references to ``base``: the view's own, the name ``base`` here and getrefcount's argument
-    return (
-        type(base) is _numpy_ndarray
-        and base.flags.owndata
-        and base.nbytes == array.nbytes
-        and array.flags.c_contiguous
-        and sys.getrefcount(base) == 3
-    )
+    return type(base) is _numpy_ndarray and base.flags.owndata and base.nbytes == array.nbytes
+
+
+def _references_to_base(view):
+    """``sys.getrefcount`` of the view's base, as seen from here."""
+    base = view.base
+    return sys.getrefcount(base)
+
+
+# what _references_to_base reports for a base that only its view holds, measured once on this interpreter (the
+# count includes references of the call itself, which differ between Python versions)
+_SOLE_VIEW_REFERENCES = _references_to_base(np.empty(4).reshape(2, 2))
 
 
 def _run_gradient_hooks(hooks, grad, create_graph):

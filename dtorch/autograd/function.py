@@ -174,7 +174,7 @@ class Op:
         # an edge is the input's grad_fn, the input itself for a leaf (accumulate into its .grad), or None
         count = len(inputs)
         if count == 2:
-            # binary ops are most recorded nodes: the general form below, unrolled (no comprehension to call)
+            # binary ops are most recorded nodes: the general loop below, unrolled
             a, b = inputs
             self.edges = [
                 (a.grad_fn or a) if isinstance(a, Tensor) and a.requires_grad else None,
@@ -191,9 +191,16 @@ class Op:
             if self.needs_input_shapes:
                 self.input_shapes = (a._array.shape,)
         else:
-            self.edges = [(x.grad_fn or x) if isinstance(x, Tensor) and x.requires_grad else None for x in inputs]
+            # plain loops: a comprehension or generator costs a function call of its own (Python 3.11)
+            edges = []
+            for x in inputs:
+                edges.append((x.grad_fn or x) if isinstance(x, Tensor) and x.requires_grad else None)
+            self.edges = edges
             if self.needs_input_shapes:
-                self.input_shapes = tuple(x._array.shape if isinstance(x, Tensor) else () for x in inputs)
+                shapes = []
+                for x in inputs:
+                    shapes.append(x._array.shape if isinstance(x, Tensor) else ())
+                self.input_shapes = tuple(shapes)
         self.sequence_nr = next(_sequence_numbers)
         if self._saved is not None:
             self._keep_saved(inputs)

@@ -464,3 +464,12 @@ def test_implicit_gradient_of_a_one_element_output(dtype, shape):
     (x * 2).backward()
     assert x.grad.dtype == x.dtype and tuple(x.grad.shape) == shape
     assert x.grad.tolist() == torch.full(shape, 2.0).tolist()
+
+
+def test_sole_view_is_only_a_whole_contiguous_view_nothing_else_holds():
+    assert engine._sole_view(np.ones((4, 4)).T.reshape(16))  # reshape's copy, viewed: taken as it is
+    owner = np.ones(16)
+    assert not engine._sole_view(owner.reshape(4, 4))  # its memory is also ``owner``'s
+    assert not engine._sole_view(np.ones(8)[:4])  # part of a larger array: keeping it would keep all of it
+    assert not engine._sole_view(np.ones((4, 4)).T)  # not C-contiguous
+    assert not engine._sole_view(np.ones(4))  # not a view at all
