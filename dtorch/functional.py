@@ -716,6 +716,9 @@ def gelu(input, approximate="none"):
             raise RuntimeError(f"approximate argument must be either none or tanh, got '{approximate}'")
         if input._array.dtype is _BFLOAT16:  # 1 + erf cancels: PyTorch computes in float32 and rounds once
             return _in_float32(gelu, input, approximate)
+        if type(input._array) is np.ndarray and _outside_graph(input):
+            # nothing recorded: no backward will want the derivative the float32 pieces would keep
+            return _forward_with_attrs(E.Gelu, {"approximate": approximate, "keeps_derivative": False}, input._array)
         return E.Gelu.apply(input, approximate=approximate)
     except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
         _not_a_tensor(error, "gelu", "input", input)
@@ -1026,6 +1029,9 @@ def max(input, dim=None, keepdim=False, *, out=None):
         axis = _wrap_dim(dim, array.ndim)
         if not array.size:
             _check_nonzero_extents(input, (axis,), "max")
+        if type(array) is np.ndarray and _outside_graph(input):
+            values, indices, _ = R.extreme_along(np, array, axis, keepdim, "max")
+            return _MAX_RESULT(_wrap_result(values), _wrap_result(indices))
         values, indices = R.MaxMinDim.apply(input, axis=axis, keepdim=keepdim, mode="max")
         return _MAX_RESULT(values, indices)
     except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
@@ -1047,6 +1053,9 @@ def min(input, dim=None, keepdim=False, *, out=None):
         axis = _wrap_dim(dim, array.ndim)
         if not array.size:
             _check_nonzero_extents(input, (axis,), "min")
+        if type(array) is np.ndarray and _outside_graph(input):
+            values, indices, _ = R.extreme_along(np, array, axis, keepdim, "min")
+            return _MIN_RESULT(_wrap_result(values), _wrap_result(indices))
         values, indices = R.MaxMinDim.apply(input, axis=axis, keepdim=keepdim, mode="min")
         return _MIN_RESULT(values, indices)
     except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
@@ -1280,6 +1289,13 @@ def _forward_only(op, *arrays):
     """``op``'s own forward on NumPy arrays, wrapped as by ``_wrap_result``: the no-grad shortcut of the elementwise
     front ends (the node is made for the forward's use, as ``Op.apply`` makes it, and dropped)."""
     return _wrap_result(_object_new(op).forward(*arrays))
+
+
+def _forward_with_attrs(op, attrs, *arrays):
+    """``_forward_only`` for an op with attributes (``attrs`` as ``Op.apply`` sets them on the node)."""
+    node = _object_new(op)
+    node.__dict__.update(attrs)
+    return _wrap_result(node.forward(*arrays))
 
 
 def _wrap_result(out):
@@ -3940,6 +3956,8 @@ def _softmax_like(op, name, input, dim, dtype):
     axis = _wrap_dim(dim, ndim)
     if ndim == 0:
         return reshape(op.apply(reshape(input, 1), axis=0), ())
+    if type(input._array) is np.ndarray and _outside_graph(input):
+        return _forward_with_attrs(op, {"axis": axis}, input._array)
     return op.apply(input, axis=axis)
 
 

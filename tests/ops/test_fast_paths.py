@@ -1398,3 +1398,24 @@ def test_reduction_and_product_shortcuts_under_a_capture_are_recorded():
     traced = dtorch.jit.trace(program, (x,))
     other = dtorch.tensor(_rand(8, 8, seed=2))
     np.testing.assert_allclose(traced(other).numpy(), program(other).numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("op, call", [
+    (R.Sum, lambda s: s.x.sum()), (R.MaxMin, lambda s: s.x.max()), (R.MaxMin, lambda s: s.x8.min()),
+    (R.MaxMinDim, lambda s: s.x8.max(1)), (R.MaxMinDim, lambda s: s.x8.min(0)), (L.MatMul, lambda s: s.x @ s.a),
+    (L.MatMul, lambda s: dtorch.mm(s.x8, s.a8)), (L.MatMul, lambda s: dtorch.bmm(s.x3, s.a3)),
+    (E.Compare, lambda s: s.x > s.a), (E.Where, lambda s: dtorch.where(s.mask, s.x8, s.a8)),
+    (E.Add, lambda s: s.x + s.a), (E.Sub, lambda s: s.x - s.a), (E.Mul, lambda s: s.x * s.a),
+    (E.Div, lambda s: s.x / s.a), (E.Neg, lambda s: -s.x), (E.Exp, lambda s: s.x.exp()), (E.Relu, lambda s: s.x.relu()),
+])
+def test_no_grad_shortcuts_are_taken(monkeypatch, op, call):
+    """Without grad the front ends above never reach the op's apply (the shortcut is what the benchmark times)."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"{op.__name__}.apply reached")
+
+    inputs = _ShortcutInputs(requires_grad=False)
+    monkeypatch.setattr(op, "apply", refuse)
+    call(inputs)
+    with dtorch.no_grad():
+        call(_ShortcutInputs(requires_grad=True))
