@@ -54,14 +54,6 @@ def _bias_sum(b_ih, b_hh):
     return b_ih + b_hh
 
 
-def _negate_sigmoid_gates(xp, weight, hidden):
-    """A copy of an LSTM weight (4H, ...) or bias (4H,) with the rows of the sigmoid gates i, f, o negated and
-    those of g kept (PyTorch's gate order i, f, g, o). Whole-array passes: a broadcast sign vector is slower."""
-    signed = xp.negative(weight)
-    signed[2 * hidden: 3 * hidden] = weight[2 * hidden: 3 * hidden]
-    return signed
-
-
 class RNNLayer(Op):
     """One direction of one recurrent layer over a whole sequence.
 
@@ -132,18 +124,13 @@ class RNNLayer(Op):
         steps, batch, _ = x.shape
         hidden = w_hh.shape[0] // 4
         dtype = x.dtype
-        # sigmoid(a) = 1 / (1 + exp(-a)): one exp pass instead of tanh's (NumPy's float32 tanh costs ~2.5x its exp).
-        # The rows of the sigmoid gates i, f, o are negated in the weights and the bias (exact), so the loop finds
-        # -a in place; g keeps its sign for tanh.
-        w_ih_signed = _negate_sigmoid_gates(xp, w_ih, hidden)
-        w_hh_signed_t = _negate_sigmoid_gates(xp, w_hh, hidden).T
-        gates = _matmul(xp, x.reshape(steps * batch, x.shape[2]), w_ih_signed.T).reshape(steps, batch, 4 * hidden)
+        gates = _matmul(xp, x.reshape(steps * batch, x.shape[2]), w_ih.T).reshape(steps, batch, 4 * hidden)
         bias = _bias_sum(b_ih, b_hh)
         if bias is not None:
             # one (B * 4H) block broadcast over the T steps: NumPy's broadcast of the (4H,) vector over all T * B
-            # rows at once ran up to ~8x slower than a same-shape add on these sizes
+            # rows at once was measured up to ~8x slower than a same-shape add on these sizes
             bias_block = xp.empty((batch, 4 * hidden), dtype=dtype)
-            bias_block[...] = _negate_sigmoid_gates(xp, bias, hidden)
+            bias_block[...] = bias
             by_step = gates.reshape(steps, batch * 4 * hidden)
             by_step += bias_block.reshape(-1)
         # with projections o * tanh(c) is kept per step and projected into h_pad
@@ -153,7 +140,7 @@ class RNNLayer(Op):
         c_pad[steps if self.reverse else 0] = c0
         tanh_c = xp.empty((steps, batch, hidden), dtype=dtype)
         with np.errstate(over="ignore"):  # exp(-a) = inf for a below ~-88 (float32) is wanted: sigmoid's limit 0
-            self._lstm_steps(xp, gates, w_hh_signed_t, w_hr_t, h_pad, c_pad, tanh_c, h_full, order, offset)
+            self._lstm_steps(xp, gates, w_hh.T, w_hr_t, h_pad, c_pad, tanh_c, h_full, order, offset)
         self.gates = gates
         self.c_pad = c_pad
         self.tanh_c = tanh_c
@@ -167,18 +154,24 @@ class RNNLayer(Op):
             return out
         return xp.concatenate([h_pad[start:start + steps].ravel(), c_final.ravel()])
 
-    def _lstm_steps(self, xp, gates, w_hh_signed_t, w_hr_t, h_pad, c_pad, tanh_c, h_full, order, offset):
-        """The recurrence: activates ``gates[t]`` in place (sigmoid for i, f, o from their negated pre-activations,
-        tanh for g) and writes each step's c, tanh(c) and h."""
+    def _lstm_steps(self, xp, gates, w_hh_t, w_hr_t, h_pad, c_pad, tanh_c, h_full, order, offset):
+        """The recurrence: activates ``gates[t]`` in place (sigmoid for i, f, o, tanh for g) and writes each step's
+        c, tanh(c) and h.
+
+        sigmoid(a) is taken as 1 / (1 + exp(-a)): one exp pass where the tanh form 0.5 + 0.5 tanh(a / 2) costs a
+        tanh pass (NumPy's float32 tanh takes ~2.5x its exp). Negating in place costs less than keeping copies of
+        the weights with the sigmoid gates' rows negated (two fresh 1 MB arrays per call at the benchmark's sizes).
+        """
         batch, four_hidden = gates.shape[1:]
         hidden = four_hidden // 4
         recurrent = xp.empty((batch, four_hidden), dtype=gates.dtype)  # h @ W_hh^T of the current step
         input_times_candidate = xp.empty((batch, hidden), dtype=gates.dtype)
         for t in order:
             g = gates[t]
-            _matmul(xp, h_pad[t + 1 - offset], w_hh_signed_t, out=recurrent)
+            _matmul(xp, h_pad[t + 1 - offset], w_hh_t, out=recurrent)
             g += recurrent
-            for sigmoid_gates in (g[:, : 2 * hidden], g[:, 3 * hidden:]):  # i and f, then o: they hold -a
+            for sigmoid_gates in (g[:, : 2 * hidden], g[:, 3 * hidden:]):  # i and f, then o
+                xp.negative(sigmoid_gates, out=sigmoid_gates)
                 xp.exp(sigmoid_gates, out=sigmoid_gates)
                 sigmoid_gates += 1
                 xp.divide(1, sigmoid_gates, out=sigmoid_gates)
