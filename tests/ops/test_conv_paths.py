@@ -161,3 +161,22 @@ def test_second_backward_through_a_retained_graph_rebuilds_the_row_columns():
         results.append(first + [t.grad.numpy() for t in inputs])
     for ours, theirs in zip(*results):
         np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("function_name, shapes, kwargs", [
+    ("conv2d", [(2, 3, 7, 6), (4, 3, 3, 2)], dict(stride=2, padding=(1, 0), dilation=(1, 2))),
+    ("conv2d", [(1, 4, 6, 6), (4, 2, 3, 3)], dict(groups=2, padding="same")),
+    ("conv_transpose2d", [(2, 4, 3, 4), (4, 3, 3, 3)], dict(stride=2, padding=1, output_padding=1)),
+])
+def test_create_graph_backward_matches_torch(function_name, shapes, kwargs):
+    """Double backward (gradients of gradients, as in a WGAN-GP penalty) of the convolutions, float64."""
+    from helpers import check_op
+
+    check_op(lambda x, w: getattr(dtorch.nn.functional if isinstance(x, dtorch.Tensor) else torch.nn.functional,
+                                  function_name)(x, w, **kwargs), None, shapes, dtype="float64", second_order=True)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_row_columns_too_large_to_keep_are_rebuilt_in_backward(monkeypatch, dtype):
+    monkeypatch.setattr(conv_ops, "_KEEP_ROWS_BYTES", 0)
+    _compare("conv2d", (2, 3, 8, 7), (4, 3, 3, 3), dtype, stride=(1, 2), padding=1)
