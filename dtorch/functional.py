@@ -591,8 +591,10 @@ def clamp(input, min=None, max=None):
     """
     try:
         if input._array.dtype.kind == "f" and type(min) in _CLAMP_BOUND_TYPES and type(max) in _CLAMP_BOUND_TYPES \
-                and (min is not None or max is not None):
-            return E.Clamp.apply(input, min=min, max=max)  # the common case: nothing to promote
+                and (min is not None or max is not None):  # the common case: nothing to promote
+            if type(input._array) is np.ndarray and _outside_graph(input):
+                return _forward_only(E.Clamp, input._array, min=min, max=max)
+            return E.Clamp.apply(input, min=min, max=max)
         if min is None and max is None:
             raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
         if isinstance(min, Tensor) or isinstance(max, Tensor):
@@ -1091,6 +1093,8 @@ def argmax(input, dim=None, keepdim=False):
                 _check_nonempty_reduction(input, "argmax", IndexError)
             else:
                 _check_nonzero_extents(input, (axis,), "argmax")
+        if type(array) is np.ndarray and _function.capture is None:  # (never recorded: indices have no gradient)
+            return _forward_only(R.ArgExtreme, array, axis=axis, keepdim=keepdim, mode="max")
         return R.ArgExtreme.apply(input, axis=axis, keepdim=keepdim, mode="max")
     except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
         _not_a_tensor(error, "argmax", "input", input)
@@ -1107,6 +1111,8 @@ def argmin(input, dim=None, keepdim=False):
                 _check_nonempty_reduction(input, "argmin", IndexError)
             else:
                 _check_nonzero_extents(input, (axis,), "argmin")
+        if type(array) is np.ndarray and _function.capture is None:  # (never recorded: indices have no gradient)
+            return _forward_only(R.ArgExtreme, array, axis=axis, keepdim=keepdim, mode="min")
         return R.ArgExtreme.apply(input, axis=axis, keepdim=keepdim, mode="min")
     except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
         _not_a_tensor(error, "argmin", "input", input)
@@ -1285,10 +1291,13 @@ def _both_outside_graph(a, b):
     return (not (a.requires_grad or b.requires_grad) or not _grad_state["enabled"]) and _function.capture is None
 
 
-def _forward_only(op, *arrays):
+def _forward_only(op, *arrays, **attrs):
     """``op``'s own forward on NumPy arrays, wrapped as by ``_wrap_result``: the no-grad shortcut of the elementwise
-    front ends (the node is made for the forward's use, as ``Op.apply`` makes it, and dropped)."""
-    return _wrap_result(_object_new(op).forward(*arrays))
+    front ends (the node is made with its ``attrs`` for the forward's use, as ``Op.apply`` makes it, and dropped)."""
+    node = _object_new(op)
+    if attrs:
+        node.__dict__.update(attrs)
+    return _wrap_result(node.forward(*arrays))
 
 
 def _forward_with_attrs(op, attrs, *arrays):

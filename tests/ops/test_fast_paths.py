@@ -1339,6 +1339,11 @@ class _ShortcutInputs:
     # max(dim)/min(dim): values and indices
     lambda s: s.x8.max(1), lambda s: s.x8.min(-1, keepdim=True), lambda s: s.x.max(0), lambda s: s.scalar.max(0),
     lambda s: s.ints.max(1), lambda s: s.x3.min(0), lambda s: (s.x8 * 0).max(1), lambda s: s.x8.max(2),
+    # clamp with number bounds; argmax/argmin
+    lambda s: s.x.clamp(-0.5, 0.5), lambda s: s.x8.clamp(min=0), lambda s: s.x64.clamp(max=0.1),
+    lambda s: s.x.clamp(1, -1), lambda s: s.x.argmax(), lambda s: s.x8.argmin(1), lambda s: s.x3.argmax(-1, True),
+    lambda s: s.x8.argmax(keepdim=True), lambda s: s.scalar.argmax(0), lambda s: s.ints.argmin(0),
+    lambda s: s.x8.argmax(2), lambda s: s.x[:0].argmax(),
 ])
 def test_no_grad_shortcuts_of_reductions_products_and_comparisons_equal_apply(monkeypatch, call):
     for requires_grad in (False, True):
@@ -1380,7 +1385,7 @@ def test_no_grad_shortcuts_match_pytorch_under_no_grad():
             results = [x.sum(), x.max(), x.min(), x @ a, x[0] @ a[1], lib.mm(x, a), x > a,
                        lib.where(x > 0, x, a), lib.bmm(x.reshape(2, 4, 8), a.reshape(2, 8, 4)), x + a, x - a[0],
                        x * a, x / a, -x, lib.exp(x), x.tanh(), lib.relu(x), x.sigmoid(), *x.max(1),
-                       *x.min(0, keepdim=True)]
+                       *x.min(0, keepdim=True), x.clamp(-0.5, 0.5), x.argmax(), x.argmin(1)]
         assert not any(r.requires_grad for r in results)
         values[lib] = [r.numpy() for r in results]
     for ours, theirs in zip(values[dtorch], values[torch]):
@@ -1407,6 +1412,8 @@ def test_reduction_and_product_shortcuts_under_a_capture_are_recorded():
     (E.Compare, lambda s: s.x > s.a), (E.Where, lambda s: dtorch.where(s.mask, s.x8, s.a8)),
     (E.Add, lambda s: s.x + s.a), (E.Sub, lambda s: s.x - s.a), (E.Mul, lambda s: s.x * s.a),
     (E.Div, lambda s: s.x / s.a), (E.Neg, lambda s: -s.x), (E.Exp, lambda s: s.x.exp()), (E.Relu, lambda s: s.x.relu()),
+    (E.Clamp, lambda s: s.x.clamp(-0.5, 0.5)), (R.ArgExtreme, lambda s: s.x.argmax()),
+    (R.ArgExtreme, lambda s: s.x8.argmin(1)),
 ])
 def test_no_grad_shortcuts_are_taken(monkeypatch, op, call):
     """Without grad the front ends above never reach the op's apply (the shortcut is what the benchmark times)."""
