@@ -2019,9 +2019,14 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
             _check_class_target(input, target, axis)
             _check_class_weight(weight, c)  # (the labels are checked in the op: _loss.check_labels)
         _same_dtype("cross_entropy", input, weight)
-        return _loss.CrossEntropy.apply(input, target, weight, axis=axis, probabilities=probabilities,
-                                        ignore_index=int(ignore_index), reduction=reduction,
-                                        label_smoothing=float(label_smoothing))
+        attrs = {"axis": axis, "probabilities": probabilities, "ignore_index": int(ignore_index),
+                 "reduction": reduction, "label_smoothing": float(label_smoothing)}
+        if type(input._array) is np.ndarray and type(target._array) is np.ndarray and (
+                _F._outside_graph(input) if weight is None
+                else type(weight._array) is np.ndarray and _F._both_outside_graph(input, weight)):
+            return _F._forward_with_attrs(_loss.CrossEntropy, attrs, input._array, target._array,
+                                          None if weight is None else weight._array)
+        return _loss.CrossEntropy.apply(input, target, weight, **attrs)
     except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
         _not_a_tensor(error, "cross_entropy_loss", "input target weight", input, target, weight)
 

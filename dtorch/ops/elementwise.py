@@ -426,12 +426,13 @@ class Gelu(Op):
 
     attr_names = ("approximate",)
     derivative = None  # d out / d x, kept by the float32 NumPy fast path (``_gelu_pieces``) for backward
+    keeps_derivative = True  # False from a front end that records nothing (its no-grad shortcut)
 
     def forward(self, x):
         self.save_for_backward(x)
         xp = self.xp
         if self.approximate == "none" and type(x) is np.ndarray and x.dtype == np.float32:
-            out, self.derivative = _gelu_pieces(x, with_derivative=_grad_state["enabled"])
+            out, self.derivative = _gelu_pieces(x, with_derivative=self.keeps_derivative and _grad_state["enabled"])
             return out
         if self.approximate == "tanh":
             inner = math.sqrt(2 / math.pi) * (x + 0.044715 * x * x * x)

@@ -474,7 +474,8 @@ def test_softmax_row_blocks_equal_the_reference_path_and_pytorch(dtype, shape, m
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("shape, normalized", [((2, 70, 512), (512,)), ((3, 40000), (40000,)), ((9, 6, 30, 40), (30, 40))])
+@pytest.mark.parametrize("shape, normalized", [((2, 70, 512), (512,)), ((3, 40000), (40000,)),
+                                               ((9, 6, 30, 40), (30, 40))])
 @pytest.mark.parametrize("affine", [True, False])
 def test_layer_norm_row_blocks_equal_the_reference_path_and_pytorch(dtype, shape, normalized, affine, monkeypatch):
     from dtorch.ops import norm as N
@@ -592,6 +593,47 @@ def test_cross_entropy_softmax_from_kept_exponentials_matches_pytorch(dtype, opt
     ours.grad = None
     loss.backward(dtorch.tensor(upstream))
     np.testing.assert_array_equal(ours.grad.numpy(), first.numpy())
+
+
+@pytest.mark.parametrize("name", ["gelu", "gelu_tanh", "softmax", "log_softmax", "softmax_0d", "cross_entropy",
+                                  "cross_entropy_weighted", "cross_entropy_probabilities", "cross_entropy_weight_grad"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("grad_mode", [True, False])
+def test_activation_and_loss_no_grad_shortcuts_equal_apply(name, dtype, grad_mode, monkeypatch):
+    """gelu, softmax/log_softmax and cross_entropy run the op's forward without apply when nothing is recorded:
+    the same numbers as apply (forced by a capture hook), with and without requires_grad and grad mode."""
+    F_ = dtorch.nn.functional
+    x = _rand(6, 7, dtype=dtype) * 3
+    labels = dtorch.tensor(np.random.default_rng(1).integers(0, 7, 6))
+    probabilities = dtorch.tensor(np.random.default_rng(2).dirichlet(np.ones(7), 6).astype(dtype))
+    weight_array = np.random.default_rng(3).random(7).astype(dtype) + 0.5
+    calls = {
+        "gelu": lambda t: F_.gelu(t),
+        "gelu_tanh": lambda t: F_.gelu(t, approximate="tanh"),
+        "softmax": lambda t: F_.softmax(t, -1),
+        "log_softmax": lambda t: F_.log_softmax(t, 0),
+        "softmax_0d": lambda t: dtorch.softmax(t[0, 0], 0),
+        "cross_entropy": lambda t: F_.cross_entropy(t, labels),
+        "cross_entropy_weighted": lambda t: F_.cross_entropy(t, labels, dtorch.tensor(weight_array), reduction="none",
+                                                             label_smoothing=0.1),
+        "cross_entropy_probabilities": lambda t: F_.cross_entropy(t, probabilities, reduction="sum"),
+        "cross_entropy_weight_grad": lambda t: F_.cross_entropy(t, labels,
+                                                                dtorch.tensor(weight_array, requires_grad=True)),
+    }
+    for requires_grad in (False, True):
+        source = dtorch.tensor(x, requires_grad=requires_grad)
+        with dtorch.set_grad_enabled(grad_mode):
+            fast, reference = _run_both_paths(monkeypatch, lambda: calls[name](source))
+        assert fast.dtype == reference.dtype and fast.shape == reference.shape
+        np.testing.assert_array_equal(fast.detach().numpy(), reference.detach().numpy())
+        recorded = grad_mode and (requires_grad or name == "cross_entropy_weight_grad")
+        assert (fast.grad_fn is not None) == (reference.grad_fn is not None) == recorded
+    if name == "gelu":  # a forward that records nothing keeps no derivative
+        from dtorch.ops import elementwise as E
+
+        node = E.Gelu(approximate="none", keeps_derivative=False)
+        node.forward(x.astype(np.float32))
+        assert node.derivative is None
 
 
 # ---- embedding ---------------------------------------------------------------------------------------------------
