@@ -4,7 +4,8 @@
 ``composite`` builds the same recurrence from differentiable ops. Each case runs the fused op, the composite (both
 differentiated by dtorch's autograd) and PyTorch's single-layer ``nn.RNN``/``nn.LSTM``/``nn.GRU`` (a reversed
 direction is PyTorch's layer on the time-reversed sequence) on the same inputs, and compares the packed output and
-the gradients of every input, in float32 and float64.
+the gradients of every input, in float32 and float64. (Named for the op: ``tests/nn/modules/test_rnn.py`` holds the
+modules, and the two test directories share one module namespace.)
 """
 
 import numpy as np
