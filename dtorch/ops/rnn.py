@@ -33,11 +33,13 @@ GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
 
 def _sigmoid_(xp, a):
-    """In-place logistic function, through tanh so that large |a| never overflows ``exp``."""
-    a *= 0.5
-    xp.tanh(a, out=a)
-    a *= 0.5
-    a += 0.5
+    """In-place logistic function 1 / (1 + exp(-a)): one exp pass, cheaper than the tanh form 0.5 + 0.5 tanh(a / 2)
+    (NumPy's float32 tanh takes ~2.5x its exp). exp(-a) overflows to inf for a below ~-88 (float32), giving the
+    limit 0: callers run it under ``np.errstate(over="ignore")``."""
+    xp.negative(a, out=a)
+    xp.exp(a, out=a)
+    a += 1
+    xp.divide(1, a, out=a)
     return a
 
 
@@ -98,7 +100,8 @@ class RNNLayer(Op):
                 gx += _bias_sum(b_ih, b_hh)  # b_hh only ever adds to the same pre-activation
         w_hh_t = w_hh.T
         if mode == "GRU":
-            out = self._gru_forward(xp, gx, w_hh_t, b_hh, h_pad, order, offset)
+            with np.errstate(over="ignore"):  # _sigmoid_'s exp(-a) = inf is its limit 0
+                out = self._gru_forward(xp, gx, w_hh_t, b_hh, h_pad, order, offset)
         else:
             out = self._elman_forward(xp, gx, w_hh_t, h_pad, order, offset)
         self.h_pad = h_pad
@@ -139,7 +142,7 @@ class RNNLayer(Op):
         c_pad = xp.empty((steps + 1, batch, hidden), dtype=dtype)
         c_pad[steps if self.reverse else 0] = c0
         tanh_c = xp.empty((steps, batch, hidden), dtype=dtype)
-        with np.errstate(over="ignore"):  # exp(-a) = inf for a below ~-88 (float32) is wanted: sigmoid's limit 0
+        with np.errstate(over="ignore"):  # _sigmoid_'s exp(-a) = inf is its limit 0
             self._lstm_steps(xp, gates, w_hh.T, w_hr_t, h_pad, c_pad, tanh_c, h_full, order, offset)
         self.gates = gates
         self.c_pad = c_pad
@@ -156,12 +159,8 @@ class RNNLayer(Op):
 
     def _lstm_steps(self, xp, gates, w_hh_t, w_hr_t, h_pad, c_pad, tanh_c, h_full, order, offset):
         """The recurrence: activates ``gates[t]`` in place (sigmoid for i, f, o, tanh for g) and writes each step's
-        c, tanh(c) and h.
-
-        sigmoid(a) is taken as 1 / (1 + exp(-a)): one exp pass where the tanh form 0.5 + 0.5 tanh(a / 2) costs a
-        tanh pass (NumPy's float32 tanh takes ~2.5x its exp). Negating in place costs less than keeping copies of
-        the weights with the sigmoid gates' rows negated (two fresh 1 MB arrays per call at the benchmark's sizes).
-        """
+        c, tanh(c) and h. (``_sigmoid_`` negates in place: that costs less than keeping copies of the weights with
+        the sigmoid gates' rows negated, two fresh 1 MB arrays per call at the benchmark's sizes.)"""
         batch, four_hidden = gates.shape[1:]
         hidden = four_hidden // 4
         recurrent = xp.empty((batch, four_hidden), dtype=gates.dtype)  # h @ W_hh^T of the current step
@@ -170,11 +169,8 @@ class RNNLayer(Op):
             g = gates[t]
             _matmul(xp, h_pad[t + 1 - offset], w_hh_t, out=recurrent)
             g += recurrent
-            for sigmoid_gates in (g[:, : 2 * hidden], g[:, 3 * hidden:]):  # i and f, then o
-                xp.negative(sigmoid_gates, out=sigmoid_gates)
-                xp.exp(sigmoid_gates, out=sigmoid_gates)
-                sigmoid_gates += 1
-                xp.divide(1, sigmoid_gates, out=sigmoid_gates)
+            _sigmoid_(xp, g[:, : 2 * hidden])  # i and f
+            _sigmoid_(xp, g[:, 3 * hidden:])  # o
             i = g[:, :hidden]
             f = g[:, hidden: 2 * hidden]
             cand = g[:, 2 * hidden: 3 * hidden]

@@ -8,6 +8,8 @@ the gradients of every input, in float32 and float64. (Named for the op: ``tests
 modules, and the two test directories share one module namespace.)
 """
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -140,22 +142,27 @@ def test_fused_equals_composite_and_torch(mode, proj, reverse, dtype, bias, stat
         assert fused[1][1] is None and fused[1][2] is None
 
 
-@pytest.mark.parametrize("proj", [0, 2], ids=["lstm", "lstm_proj"])
+@pytest.mark.parametrize("mode,proj", [("LSTM", 0), ("LSTM", 2), ("GRU", 0)], ids=["lstm", "lstm_proj", "gru"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_lstm_saturated_gates_match_torch(proj, dtype):
-    # pre-activations of hundreds: exp(-a) overflows to inf for the sigmoid gates, whose value is then exactly 0
-    arrays = _arrays("LSTM", proj, steps=4, batch=2, inputs=3, hidden=5, dtype=dtype, bias=True, scale=400.0,
-                     seed=11)
+def test_saturated_gates_match_torch(mode, proj, dtype):
+    # pre-activations of hundreds: exp(-a) overflows to inf for the sigmoid gates, whose value is then exactly 0,
+    # silently (no NumPy overflow warning reaches the caller)
+    arrays = _arrays(mode, proj, steps=4, batch=2, inputs=3, hidden=5, dtype=dtype, bias=True, scale=400.0, seed=11)
     steps, batch = arrays[0].shape[:2]
-    shape = (steps * batch * proj + batch * 5,) if proj else (steps + 1, batch, 5)
+    if mode == "GRU":
+        shape = (steps, batch, 5)
+    else:
+        shape = (steps * batch * proj + batch * 5,) if proj else (steps + 1, batch, 5)
     grad = np.random.default_rng(12).standard_normal(shape).astype(dtype)
-    fused = _dtorch_run(arrays, grad, True, lambda *t: RNNLayer.apply(*t, mode="LSTM", reverse=False)
-                        if t[7] is not None else RNNLayer.apply(*t[:7], mode="LSTM", reverse=False))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        fused = _dtorch_run(arrays, grad, True, lambda *t: RNNLayer.apply(*t, mode=mode, reverse=False)
+                            if t[7] is not None else RNNLayer.apply(*t[:7], mode=mode, reverse=False))
     assert np.isfinite(fused[0]).all()
     assert all(g is None or np.isfinite(g).all() for g in fused[1])
-    theirs = _torch_run("LSTM", False, arrays, grad)
+    theirs = _torch_run(mode, False, arrays, grad)
     if dtype == "float64":
-        _compare(fused, theirs, TOLERANCES[dtype], "saturated LSTM vs PyTorch")
+        _compare(fused, theirs, TOLERANCES[dtype], "saturated gates vs PyTorch")
     else:
         # float32 gradients through gates saturated to within a few ulp of 0 or 1 are rounding noise (times
         # inputs of hundreds) in both libraries: the values only
