@@ -292,14 +292,16 @@ def _input_gradient_by_convolution(xp, grad, weight, groups, geometry):
     (sh, sw), (dh, dw) = geometry.stride, geometry.dilation
     top, _, left, _ = geometry.padding
     oh, ow = geometry.out_hw
+    row_phases = [(py, _phase_axis(py, top, sh, dh, kh, height, oh)) for py in range(min(sh, height))]
+    column_phases = [(px, _phase_axis(px, left, sw, dw, kw, width, ow)) for px in range(min(sw, width))]
     if (sh, sw) == (1, 1):
         image = None  # the one phase is the whole image
+    elif all(plan[1] for _, plan in row_phases + column_phases):
+        image = xp.empty((n, groups * group_channels, height, width), dtype=grad.dtype)  # every phase is written
     else:
         image = xp.zeros((n, groups * group_channels, height, width), dtype=grad.dtype)
-    for py in range(min(sh, height)):
-        row_first, row_taps, pad_top, pad_bottom, _ = _phase_axis(py, top, sh, dh, kh, height, oh)
-        for px in range(min(sw, width)):
-            column_first, column_taps, pad_left, pad_right, _ = _phase_axis(px, left, sw, dw, kw, width, ow)
+    for py, (row_first, row_taps, pad_top, pad_bottom, _) in row_phases:
+        for px, (column_first, column_taps, pad_left, pad_right, _) in column_phases:
             if row_taps == 0 or column_taps == 0:
                 continue  # no tap reaches this phase: its gradient is zero
             sub_kernel = weight[:, :, row_first::sh, column_first::sw]
