@@ -59,12 +59,17 @@ def sum_to(xp, grad, shape):
     for i, extent in enumerate(shape):
         if extent == 1 and grad_shape[lead + i] != 1:
             axes.append(lead + i)
+    if isinstance(grad, Tensor):  # a create_graph backward: the differentiable namespace records the sum
+        if axes:
+            grad = xp.sum(grad, axis=tuple(axes), keepdims=True)
+        if tuple(grad.shape) != tuple(shape):
+            grad = xp.reshape(grad, tuple(shape))
+        return grad
+    # arrays: their methods (NumPy's module functions add a Python dispatch layer per call)
     if axes:
-        grad = xp.sum(grad, axis=tuple(axes), keepdims=True)
-    if lead:
-        grad = xp.reshape(grad, tuple(shape))
-    elif tuple(grad.shape) != tuple(shape):
-        grad = xp.reshape(grad, tuple(shape))
+        grad = grad.sum(axis=tuple(axes), keepdims=True)
+    if grad.shape != tuple(shape):
+        grad = grad.reshape(tuple(shape))
     return grad
 
 
@@ -91,8 +96,29 @@ def expand_reduced(xp, grad, shape, axes, keepdim):
         full = list(shape)
         for axis in axes:
             full[axis] = 1
-        grad = xp.reshape(grad, tuple(full))
+        if isinstance(grad, Tensor):
+            grad = xp.reshape(grad, tuple(full))
+        else:
+            grad = grad.reshape(tuple(full))  # the array method: np.reshape's dispatch costs more than the view
     return grad
+
+
+def broadcast_gradient(xp, grad, shape):
+    """``xp.broadcast_to(grad, shape)``, for arrays as a fresh array of its own: the gradient of a reduction
+    spread back over its input. The engine copies a read-only broadcast view before it stores one in a leaf's
+    ``.grad``, and NumPy's ``broadcast_to`` is a Python function of its own; filling a new array costs less than
+    either. In a ``create_graph`` backward (Tensors) the namespace's ``broadcast_to`` records the op.
+
+    >>> import numpy as np
+    >>> broadcast_gradient(np, np.array([[1.0], [2.0]]), (2, 3))
+    array([[1., 1., 1.],
+           [2., 2., 2.]])
+    """
+    if isinstance(grad, Tensor):
+        return xp.broadcast_to(grad, shape)
+    out = xp.empty(shape, dtype=grad.dtype)
+    out[...] = grad
+    return out
 
 
 # erf: NumPy has none. Chebyshev fit of erfc (fractional error under 1.2e-7 everywhere), evaluated with xp so the

@@ -10,7 +10,7 @@ import numpy as np
 
 from dtorch import _backend
 from dtorch.autograd.function import Op, graph_mode
-from dtorch.ops._util import expand_reduced, normalize_dims
+from dtorch.ops._util import broadcast_gradient, expand_reduced, normalize_dims
 
 _INT64 = np.dtype(np.int64)
 _numpy_ndarray = np.ndarray
@@ -59,7 +59,7 @@ class Sum(Op):
     def backward(self, grad):
         xp = self.xp
         grad = expand_reduced(xp, grad, self.input_shape, self.axes, self.keepdim)
-        return (xp.broadcast_to(grad, self.input_shape),)
+        return (broadcast_gradient(xp, grad, self.input_shape),)
 
 
 def sum_array(x, axes, keepdim, dtype):
@@ -96,7 +96,7 @@ class Mean(Op):
         xp = self.xp
         grad = expand_reduced(xp, grad, self.input_shape, self.axes, self.keepdim)
         # an empty input has an empty gradient, whatever the scale
-        return (xp.broadcast_to(grad / self.count if self.count else grad * 0, self.input_shape),)
+        return (broadcast_gradient(xp, grad / self.count if self.count else grad * 0, self.input_shape),)
 
 
 class Prod(Op):
