@@ -42,10 +42,14 @@ class Linear(Op):
     penalties through MLPs).
     """
 
+    scalar_bias = False  # a 0-dim bias (broadcast over every output): its gradient sums over all of grad
+
     def forward(self, x, weight, bias):
         out = x @ weight.T
         if bias is not None:
             out += bias
+            if not bias.ndim:
+                self.scalar_bias = True
         self.save_for_backward(x, weight)
         return out
 
@@ -54,6 +58,18 @@ class Linear(Op):
         xp = self.xp
         x, weight = self.saved_tensors
         grad_x = grad_w = grad_b = None
+        if type(grad) is np.ndarray and grad.ndim == 2:
+            # a plain backward of a 2-d input (most calls): the same products through the array methods and
+            # operators, without NumPy's module-level wrappers (np.reshape, np.swapaxes, np.sum)
+            if x_edge is not None:
+                grad_x = grad @ weight
+            if w_edge is not None:
+                grad_w = grad.T @ x
+            if b_edge is not None:
+                grad_b = grad.sum(axis=0)
+                if self.scalar_bias:
+                    grad_b = grad_b.sum(axis=0, keepdims=True).reshape(())  # a 0-d array, not a NumPy scalar
+            return grad_x, grad_w, grad_b
         if x_edge is not None:
             grad_x = xp.matmul(grad, weight)
         if w_edge is not None or b_edge is not None:
@@ -62,6 +78,8 @@ class Linear(Op):
                 grad_w = xp.matmul(xp.swapaxes(grad2d, 0, 1), xp.reshape(x, (-1, x.shape[-1])))
             if b_edge is not None:
                 grad_b = xp.sum(grad2d, axis=0)
+                if self.scalar_bias:
+                    grad_b = xp.reshape(xp.sum(grad_b, axis=0, keepdims=True), ())
         return grad_x, grad_w, grad_b
 
 

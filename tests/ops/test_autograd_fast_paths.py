@@ -162,3 +162,45 @@ def test_sum_backward_leaf_grad_is_not_shared_between_calls():
     first = x.grad
     x.sum().backward()  # accumulates: the first gradient array must not have been aliased elsewhere
     np.testing.assert_array_equal(first.numpy(), np.full((2, 3), 2.0, np.float32))
+
+
+# ---- Linear backward: the 2-d array path against the general one and PyTorch ----------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("x_shape", [(3, 4), (2, 3, 4), (4,), (0, 4)])
+@pytest.mark.parametrize("bias_shape", [(5,), (), None])
+@pytest.mark.parametrize("needs", [(True, True, True), (True, False, False), (False, True, True), (False, False, True)])
+def test_linear_backward_matches_torch(x_shape, bias_shape, needs, dtype):
+    arrays = [_rand(*x_shape, dtype=dtype), _rand(5, 4, seed=1, dtype=dtype)]
+    if bias_shape is not None:
+        arrays.append(_rand(*bias_shape, seed=2, dtype=dtype))
+    if not any(needs[:len(arrays)]):
+        pytest.skip("nothing requires grad: no backward to compare")
+    grads = []
+    for lib in (dtorch, torch):
+        inputs = [lib.tensor(array, requires_grad=need) for array, need in zip(arrays, needs)]
+        out = lib.nn.functional.linear(*inputs)
+        (out * lib.tensor(_rand(*out.shape, seed=3, dtype=dtype))).sum().backward()
+        grads.append([None if t.grad is None else t.grad.numpy() for t in inputs])
+    for ours, theirs in zip(*grads):
+        if theirs is None:
+            assert ours is None
+            continue
+        assert type(ours) is np.ndarray and ours.shape == theirs.shape and ours.dtype == theirs.dtype
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("bias_shape", [(5,), ()])
+def test_linear_double_backward_matches_torch(bias_shape):
+    arrays = [_rand(3, 4, dtype=np.float64), _rand(5, 4, seed=1, dtype=np.float64),
+              _rand(*bias_shape, seed=2, dtype=np.float64)]
+    results = []
+    for lib in (dtorch, torch):
+        x, w, b = (lib.tensor(array, requires_grad=True) for array in arrays)
+        out = lib.nn.functional.linear(x, w, b).tanh().sum()
+        grad_x, grad_w, grad_b = lib.autograd.grad(out, (x, w, b), create_graph=True)
+        penalty = (grad_x ** 2).sum() + (grad_w ** 2).sum() + (grad_b ** 2).sum()
+        results.append([g.numpy() for g in lib.autograd.grad(penalty, (x, w, b))])
+    for ours, theirs in zip(*results):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-12)
