@@ -664,7 +664,7 @@ def test_embedding_gradient_with_repeats_and_padding():
                  dtorch.nn.functional.embedding(dtorch.tensor(ids), w, padding_idx=padding_idx), None, [(6, 3)])
 
 
-# ---- convolution: the input gradient as a convolution (every path of the convolutions: tests/ops/test_conv.py) -----
+# ---- convolution: the input gradient as a convolution (all the convolutions' paths: tests/ops/test_conv_paths.py) ----
 
 
 def test_conv_gradients_through_both_input_paths_match_pytorch():
