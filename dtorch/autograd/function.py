@@ -145,7 +145,13 @@ class Op:
                     arrays.append(x)
         if array_type is not _numpy_ndarray:  # CuPy inputs, or no Tensor among the inputs
             node.xp = _xp_for_inputs(inputs, cls)
-        out = node.forward(*arrays)
+        # a call with the arrays spelled out: ``forward(*arrays)`` costs ~0.2 us more (an unspecialised call)
+        if count == 1 and array_type is not None:
+            out = node.forward(arrays[0])
+        elif tensor_pair:
+            out = node.forward(arrays[0], arrays[1])
+        else:
+            out = node.forward(*arrays)
         extras = None
         if cls.n_outputs != 1:
             out, *extras = out
