@@ -109,7 +109,11 @@ class Op:
         """Run the op on Tensors (Python scalars pass through as constants) and record it for backward."""
         node = _object_new(cls)  # (``cls.__new__`` would look the method up along the class's bases first)
         if attrs:
-            node.__dict__.update(attrs)
+            # one setattr per attr, not ``node.__dict__.update``: reading ``__dict__`` turns the instance's inline
+            # attribute values into a real dict, which makes this and every later attribute access of the node
+            # slower (~0.25 us per recorded call in all, Python 3.11)
+            for name in attrs:
+                setattr(node, name, attrs[name])
         count = len(inputs)
         tensor_pair = False
         # Unary and tensor-tensor binary ops are most of all calls: they skip the general loop below (which is
