@@ -65,7 +65,7 @@ CALLS = [
     ("neg(x)", lambda s: lambda: -s.x, True),
     ("exp(x)", lambda s: lambda: s.lib.exp(s.x), True),
     ("log(abs(x))", lambda s: lambda: s.lib.log(s.a.abs()), False),
-    ("x.sqrt() on |x|", lambda s: lambda: s.a.abs().sqrt(), False),
+    ("x.sqrt() on abs(x)", lambda s: lambda: s.a.abs().sqrt(), False),
     ("tanh(x)", lambda s: lambda: s.x.tanh(), True),
     ("sigmoid(x)", lambda s: lambda: s.x.sigmoid(), True),
     ("F.relu(x)", lambda s: lambda: s.F.relu(s.x), True),
