@@ -330,25 +330,22 @@ def rand(*size, generator=None, dtype=None, device=None, requires_grad=False):
     >>> bool(((x >= 0) & (x < 1)).all())
     True
     """
-    numpy_dtype = _backend.get_default_dtype().numpy_dtype if dtype is None else _float_dtype(dtype)
-    # NumPy's generators draw float32 and float64 (identity tests: NumPy keeps one object per builtin dtype);
-    # float16 and bfloat16 are drawn in float32 and rounded
-    sample_dtype = numpy_dtype if numpy_dtype is _FLOAT32 or numpy_dtype is _FLOAT64 else _FLOAT32
-    rng = default_generator.numpy if generator is None else numpy_generator(generator)
-    array = rng.random(_size(size), dtype=sample_dtype)
-    if sample_dtype is not numpy_dtype:
-        array = array.astype(numpy_dtype)
-    return _finish(array, device, requires_grad)
+    return _sample("random", size, generator, dtype, device, requires_grad)
 
 
 def randn(*size, generator=None, dtype=None, device=None, requires_grad=False):
     """Standard normal samples."""
+    return _sample("standard_normal", size, generator, dtype, device, requires_grad)
+
+
+def _sample(method, size, generator, dtype, device, requires_grad):
+    """Floating samples from the NumPy generator's ``method`` (``random`` or ``standard_normal``)."""
     numpy_dtype = _backend.get_default_dtype().numpy_dtype if dtype is None else _float_dtype(dtype)
     # NumPy's generators draw float32 and float64 (identity tests: NumPy keeps one object per builtin dtype);
     # float16 and bfloat16 are drawn in float32 and rounded
     sample_dtype = numpy_dtype if numpy_dtype is _FLOAT32 or numpy_dtype is _FLOAT64 else _FLOAT32
     rng = default_generator.numpy if generator is None else numpy_generator(generator)
-    array = rng.standard_normal(_size(size), dtype=sample_dtype)
+    array = getattr(rng, method)(_size(size), dtype=sample_dtype)
     if sample_dtype is not numpy_dtype:
         array = array.astype(numpy_dtype)
     return _finish(array, device, requires_grad)

@@ -1018,50 +1018,38 @@ def max(input, dim=None, keepdim=False, *, out=None):
     values=tensor([5, 7]),
     indices=tensor([1, 0]))
     """
-    try:
-        array = input._array
-        if dim is None:
-            if not array.size:
-                _check_nonempty_reduction(input, "max")
-            if type(array) is np.ndarray and _outside_graph(input):
-                return _wrap_result(R.extreme_of_all(array, "max"))
-            return R.MaxMin.apply(input, axes=R.reduction_axes(None, array.ndim), keepdim=False, mode="max")
-        if isinstance(dim, Tensor):
-            return maximum(input, dim)
-        axis = _wrap_dim(dim, array.ndim)
-        if not array.size:
-            _check_nonzero_extents(input, (axis,), "max")
-        if type(array) is np.ndarray and _outside_graph(input):
-            values, indices, _ = R.extreme_along(np, array, axis, keepdim, "max")
-            return _MAX_RESULT(_wrap_result(values), _wrap_result(indices))
-        values, indices = R.MaxMinDim.apply(input, axis=axis, keepdim=keepdim, mode="max")
-        return _MAX_RESULT(values, indices)
-    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
-        _not_a_tensor(error, "max", "input", input)
+    if isinstance(dim, Tensor):
+        return maximum(input, dim)
+    return _extreme(input, dim, keepdim, "max", _MAX_RESULT)
 
 
 def min(input, dim=None, keepdim=False, *, out=None):
     """The smallest element; with ``dim``, ``(values, indices)``; with a tensor, the elementwise minimum."""
+    if isinstance(dim, Tensor):
+        return minimum(input, dim)
+    return _extreme(input, dim, keepdim, "min", _MIN_RESULT)
+
+
+def _extreme(input, dim, keepdim, mode, result_type):
+    """``max``/``min`` (``mode``) of every element, or ``(values, indices)`` along ``dim`` as ``result_type``."""
     try:
         array = input._array
         if dim is None:
             if not array.size:
-                _check_nonempty_reduction(input, "min")
+                _check_nonempty_reduction(input, mode)
             if type(array) is np.ndarray and _outside_graph(input):
-                return _wrap_result(R.extreme_of_all(array, "min"))
-            return R.MaxMin.apply(input, axes=R.reduction_axes(None, array.ndim), keepdim=False, mode="min")
-        if isinstance(dim, Tensor):
-            return minimum(input, dim)
+                return _wrap_result(R.extreme_of_all(array, mode))
+            return R.MaxMin.apply(input, axes=R.reduction_axes(None, array.ndim), keepdim=False, mode=mode)
         axis = _wrap_dim(dim, array.ndim)
         if not array.size:
-            _check_nonzero_extents(input, (axis,), "min")
+            _check_nonzero_extents(input, (axis,), mode)
         if type(array) is np.ndarray and _outside_graph(input):
-            values, indices, _ = R.extreme_along(np, array, axis, keepdim, "min")
-            return _MIN_RESULT(_wrap_result(values), _wrap_result(indices))
-        values, indices = R.MaxMinDim.apply(input, axis=axis, keepdim=keepdim, mode="min")
-        return _MIN_RESULT(values, indices)
+            values, indices, _ = R.extreme_along(np, array, axis, keepdim, mode)
+            return result_type(_wrap_result(values), _wrap_result(indices))
+        values, indices = R.MaxMinDim.apply(input, axis=axis, keepdim=keepdim, mode=mode)
+        return result_type(values, indices)
     except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
-        _not_a_tensor(error, "min", "input", input)
+        _not_a_tensor(error, mode, "input", input)
 
 
 def amax(input, dim=(), keepdim=False):
@@ -1083,24 +1071,17 @@ def amin(input, dim=(), keepdim=False):
 
 
 def argmax(input, dim=None, keepdim=False):
-    try:
-        array = input._array
-        axis = None if dim is None else _wrap_dim(dim, array.ndim)
-        if not array.ndim:  # dim 0 or -1 of a 0-dim tensor: index 0, 0-dim even with keepdim
-            axis = None
-        if not array.size:
-            if axis is None:
-                _check_nonempty_reduction(input, "argmax", IndexError)
-            else:
-                _check_nonzero_extents(input, (axis,), "argmax")
-        if type(array) is np.ndarray and _function.capture is None:  # (never recorded: indices have no gradient)
-            return _forward_only(R.ArgExtreme, array, axis=axis, keepdim=keepdim, mode="max")
-        return R.ArgExtreme.apply(input, axis=axis, keepdim=keepdim, mode="max")
-    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
-        _not_a_tensor(error, "argmax", "input", input)
+    """The index of the largest element (of the flattened tensor without ``dim``)."""
+    return _arg_extreme(input, dim, keepdim, "max")
 
 
 def argmin(input, dim=None, keepdim=False):
+    """The index of the smallest element (of the flattened tensor without ``dim``)."""
+    return _arg_extreme(input, dim, keepdim, "min")
+
+
+def _arg_extreme(input, dim, keepdim, mode):
+    name = "arg" + mode
     try:
         array = input._array
         axis = None if dim is None else _wrap_dim(dim, array.ndim)
@@ -1108,14 +1089,14 @@ def argmin(input, dim=None, keepdim=False):
             axis = None
         if not array.size:
             if axis is None:
-                _check_nonempty_reduction(input, "argmin", IndexError)
+                _check_nonempty_reduction(input, name, IndexError)
             else:
-                _check_nonzero_extents(input, (axis,), "argmin")
+                _check_nonzero_extents(input, (axis,), name)
         if type(array) is np.ndarray and _function.capture is None:  # (never recorded: indices have no gradient)
-            return _forward_only(R.ArgExtreme, array, axis=axis, keepdim=keepdim, mode="min")
-        return R.ArgExtreme.apply(input, axis=axis, keepdim=keepdim, mode="min")
+            return _forward_only(R.ArgExtreme, array, axis=axis, keepdim=keepdim, mode=mode)
+        return R.ArgExtreme.apply(input, axis=axis, keepdim=keepdim, mode=mode)
     except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
-        _not_a_tensor(error, "argmin", "input", input)
+        _not_a_tensor(error, name, "input", input)
 
 
 def _check_floating(input, message):
