@@ -720,7 +720,7 @@ def gelu(input, approximate="none"):
             return _in_float32(gelu, input, approximate)
         if type(input._array) is np.ndarray and _outside_graph(input):
             # nothing recorded: no backward will want the derivative the float32 pieces would keep
-            return _forward_with_attrs(E.Gelu, {"approximate": approximate, "keeps_derivative": False}, input._array)
+            return _forward_only(E.Gelu, input._array, approximate=approximate, keeps_derivative=False)
         return E.Gelu.apply(input, approximate=approximate)
     except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
         _not_a_tensor(error, "gelu", "input", input)
@@ -1273,18 +1273,11 @@ def _both_outside_graph(a, b):
 
 
 def _forward_only(op, *arrays, **attrs):
-    """``op``'s own forward on NumPy arrays, wrapped as by ``_wrap_result``: the no-grad shortcut of the elementwise
-    front ends (the node is made with its ``attrs`` for the forward's use, as ``Op.apply`` makes it, and dropped)."""
+    """``op``'s own forward on NumPy arrays, wrapped as by ``_wrap_result``: the no-grad shortcut of the front ends
+    (the node is made with its ``attrs`` for the forward's use, as ``Op.apply`` makes it, and dropped)."""
     node = _object_new(op)
-    if attrs:
-        node.__dict__.update(attrs)
-    return _wrap_result(node.forward(*arrays))
-
-
-def _forward_with_attrs(op, attrs, *arrays):
-    """``_forward_only`` for an op with attributes (``attrs`` as ``Op.apply`` sets them on the node)."""
-    node = _object_new(op)
-    node.__dict__.update(attrs)
+    for name in attrs:  # (as in ``Op.apply``: setattr keeps the node's attributes out of a materialised __dict__)
+        setattr(node, name, attrs[name])
     return _wrap_result(node.forward(*arrays))
 
 
@@ -1292,6 +1285,8 @@ def _wrap_result(out):
     """The forward result ``out`` of an op that does not make views, as the Tensor ``Op.apply`` returns when nothing
     is recorded (a NumPy scalar becomes a 0-dim array). Front ends' no-grad shortcuts call it."""
     return _new(out if type(out) is np.ndarray else np.asarray(out), None)
+
+
 # what ``view``/``reshape`` hand to NumPy's reshape to parse: ints (``view(8, 8)``), or one tuple, list or Size
 # (NumPy reads ``reshape(None)`` as "flatten", so anything else takes the reference parse)
 _NUMPY_SIZE_ARGUMENTS = frozenset((int, tuple, list, Size))
@@ -3947,7 +3942,7 @@ def _softmax_like(op, name, input, dim, dtype):
     if ndim == 0:
         return reshape(op.apply(reshape(input, 1), axis=0), ())
     if type(input._array) is np.ndarray and _outside_graph(input):
-        return _forward_with_attrs(op, {"axis": axis}, input._array)
+        return _forward_only(op, input._array, axis=axis)
     return op.apply(input, axis=axis)
 
 

@@ -162,27 +162,7 @@ class Op:
         if type(out) is not array_type:
             out = node.xp.asarray(out)
         if requires_grad and cls.differentiable and _grad_state["enabled"]:
-            # ``_record`` inlined for one and two Tensor inputs (a method call is ~0.1 us of a ~3 us op); the
-            # general case, and ``_record`` itself, are the reference
-            if count == 1 and array_type is not None:  # one Tensor input, and it requires grad
-                node.edges = [x.grad_fn or x]
-                if cls.needs_input_shapes:
-                    node.input_shapes = (arrays[0].shape,)
-                node.sequence_nr = next(_sequence_numbers)
-                if node._saved is not None:
-                    node._keep_saved_of_tensors(inputs)
-            elif tensor_pair:
-                node.edges = [
-                    (a.grad_fn or a) if a.requires_grad else None,
-                    (b.grad_fn or b) if b.requires_grad else None,
-                ]
-                if cls.needs_input_shapes:
-                    node.input_shapes = (arrays[0].shape, arrays[1].shape)
-                node.sequence_nr = next(_sequence_numbers)
-                if node._saved is not None:
-                    node._keep_saved_of_tensors(inputs)
-            else:
-                node._record(inputs)
+            node._record(inputs)
             result = _new_tensor(out, node)
             if cls.saves_output:
                 # weak: the output holds its grad_fn; once the output is gone nobody can modify it in place
@@ -251,19 +231,6 @@ class Op:
             else:
                 base = owner._base
                 entries.append((owner, array, owner._vc if base is None else base._vc))
-        self._saved = entries
-
-    def _keep_saved_of_tensors(self, inputs):
-        """``_keep_saved`` where every input is a Tensor (the one- and two-input paths of ``apply``)."""
-        entries = []
-        for array in self._saved:
-            for owner in inputs:
-                if owner._array is array:
-                    base = owner._base
-                    entries.append((owner, array, owner._vc if base is None else base._vc))
-                    break
-            else:
-                entries.append((None, array, 0))
         self._saved = entries
 
     def save_for_backward(self, *arrays):

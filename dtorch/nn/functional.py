@@ -2024,8 +2024,8 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
         if type(input._array) is np.ndarray and type(target._array) is np.ndarray and (
                 _F._outside_graph(input) if weight is None
                 else type(weight._array) is np.ndarray and _F._both_outside_graph(input, weight)):
-            return _F._forward_with_attrs(_loss.CrossEntropy, attrs, input._array, target._array,
-                                          None if weight is None else weight._array)
+            return _F._forward_only(_loss.CrossEntropy, input._array, target._array,
+                                    None if weight is None else weight._array, **attrs)
         return _loss.CrossEntropy.apply(input, target, weight, **attrs)
     except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
         _not_a_tensor(error, "cross_entropy_loss", "input target weight", input, target, weight)
