@@ -644,6 +644,7 @@ def test_activation_and_loss_no_grad_shortcuts_equal_apply(name, dtype, grad_mod
     np.array([4, 2, 0]),  # no repeats: one write
     np.array([5] * 40 + [1]),  # more repeats than levels: add.at
     np.array([], dtype=np.int64),
+    np.array([8, 2, 8, 2, 8, 0, 5, 5]),  # several repeated indices, the last occurrence not the first's order
 ])
 def test_scatter_add_rows_equals_add_at_bit_for_bit(indices):
     from dtorch.ops.nn import scatter_add_rows
@@ -654,6 +655,11 @@ def test_scatter_add_rows_equals_add_at_bit_for_bit(indices):
     np.add.at(reference, indices, rows)
     scatter_add_rows(np, fast, indices, rows)
     np.testing.assert_array_equal(fast, reference)
+    # into a fresh zero array (Embedding's gradient): rows written where they stand, repeats redone in order
+    from_zero = np.zeros((9, 6))
+    np.add.at(from_zero, indices, rows)
+    fresh = scatter_add_rows(np, np.zeros((9, 6)), indices, rows, target_is_zero=True)
+    np.testing.assert_array_equal(fresh, from_zero)
 
 
 def test_embedding_gradient_with_repeats_and_padding():
