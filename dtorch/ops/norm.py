@@ -297,68 +297,87 @@ def _row_blocks(count, features):
 def _layer_norm_rows(rows, weight, bias, averager, eps):
     """LayerNorm's forward on C-contiguous NumPy ``(rows, features)``, block by block of rows: the same steps as
     ``LayerNorm.forward``'s (row means and variances as matrix-vector products), each block staying in the cache,
-    so the data goes through memory once (read x, write xhat and the output) instead of once per step.
+    so the data goes through memory once (read x, write xhat and the output) instead of once per step. The squares
+    go to a scratch block, so the output's memory is first written by its final values; the weight and bias are
+    tiled to a block's shape once (NumPy runs a same-shape product ~1.5x faster than a row-broadcast one).
     Returns ``(out, xhat, inv_std, row_mean)``, the last two ``(rows, 1)``."""
     count, features = rows.shape
     out = np.empty_like(rows)
     xhat = np.empty_like(rows)
     row_mean = np.empty((count, 1), dtype=rows.dtype)
     inv_std = np.empty((count, 1), dtype=rows.dtype)
-    weight = weight.reshape(-1) if weight is not None else None
-    bias = bias.reshape(-1) if bias is not None else None
-    for block in _row_blocks(count, features):
+    blocks = _row_blocks(count, features)
+    block_rows = blocks[0].stop - blocks[0].start
+    squares = np.empty((block_rows, features), dtype=rows.dtype)
+    weight_tile = _tiled(weight, block_rows, rows.dtype)
+    bias_tile = _tiled(bias, block_rows, rows.dtype)
+    for block in blocks:
         source, centred, target = rows[block], xhat[block], out[block]
+        height = source.shape[0]
         mean = np.matmul(source, averager, out=row_mean[block, 0])
         np.subtract(source, mean[:, None], out=centred)
-        np.multiply(centred, centred, out=target)  # (the output block as scratch until the end)
-        std = np.matmul(target, averager, out=inv_std[block, 0])
+        np.multiply(centred, centred, out=squares[:height])
+        std = np.matmul(squares[:height], averager, out=inv_std[block, 0])
         std += eps
         np.sqrt(std, out=std)
         np.reciprocal(std, out=std)
         centred *= inv_std[block]
-        if weight is not None:
-            np.multiply(centred, weight, out=target)
+        if weight_tile is not None:
+            np.multiply(centred, weight_tile[:height], out=target)
         else:
             target[...] = centred
-        if bias is not None:
-            target += bias
+        if bias_tile is not None:
+            target += bias_tile[:height]
     return out, xhat, inv_std, row_mean
+
+
+def _tiled(vector, rows, dtype):
+    """``vector`` (any shape, ``features`` elements) repeated as ``rows`` rows, or None for None."""
+    if vector is None:
+        return None
+    return np.tile(vector.reshape(1, -1).astype(dtype, copy=False), (rows, 1))
 
 
 def _layer_norm_rows_backward(grad, xhat, inv_std, weight, averager, want_x, want_w, want_b):
     """LayerNorm's backward (the closed form of the module docstring) block by block of rows, as
-    ``_layer_norm_rows``: ``grad`` and ``xhat`` C-contiguous ``(rows, features)``."""
+    ``_layer_norm_rows``: ``grad`` and ``xhat`` C-contiguous ``(rows, features)``.
+
+    With ``dxhat = grad * weight``: ``grad_x = inv_std * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))``. The
+    product ``grad * xhat`` serves twice: its column sums are the weight's gradient, and its row products with
+    ``weight / features`` are ``mean(dxhat * xhat)``; ``mean(dxhat)`` is ``grad @ (weight / features)``."""
     count, features = xhat.shape
     grad_x = np.empty_like(xhat) if want_x else None
     grad_w = np.zeros(features, dtype=xhat.dtype) if want_w else None
     grad_b = np.zeros(features, dtype=xhat.dtype) if want_b else None
-    weight = weight.reshape(-1) if weight is not None else None
     blocks = _row_blocks(count, features)
-    scratch = np.empty_like(xhat[blocks[0]])
-    ones = np.ones(blocks[0].stop - blocks[0].start, dtype=xhat.dtype)
+    block_rows = blocks[0].stop - blocks[0].start
+    scratch = np.empty((block_rows, features), dtype=xhat.dtype)
+    ones = np.ones(block_rows, dtype=xhat.dtype)
+    weight_tile = _tiled(weight, block_rows, xhat.dtype) if want_x else None
+    weight_mean = averager if weight is None else averager * weight.reshape(-1)
     for block in blocks:
         upstream, normalised = grad[block], xhat[block]
         rows = normalised.shape[0]
         work = scratch[:rows]
         # (column sums as vector-matrix products, as the row sums: faster than NumPy's reductions)
-        if want_w:
+        if want_w or want_x:
             np.multiply(upstream, normalised, out=work)
+        if want_w:
             grad_w += ones[:rows] @ work
         if want_b:
             grad_b += ones[:rows] @ upstream
         if not want_x:
             continue
+        mean_dxhat_xhat = work @ weight_mean
+        mean_dxhat = upstream @ weight_mean
         dxhat = grad_x[block]
-        if weight is not None:
-            np.multiply(upstream, weight, out=dxhat)
+        if weight_tile is not None:
+            np.multiply(upstream, weight_tile[:rows], out=dxhat)
         else:
             dxhat[...] = upstream
-        mean_dxhat = dxhat @ averager
-        np.multiply(dxhat, normalised, out=work)
-        mean_dxhat_xhat = work @ averager
-        dxhat -= mean_dxhat[:, None]
         np.multiply(normalised, mean_dxhat_xhat[:, None], out=work)
         dxhat -= work
+        dxhat -= mean_dxhat[:, None]
         dxhat *= inv_std[block]
     return grad_x, grad_w, grad_b
 
