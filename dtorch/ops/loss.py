@@ -17,7 +17,7 @@ import numpy as np
 from dtorch import _kernels
 from dtorch.autograd.function import Op, graph_mode
 from dtorch.ops._util import array_module, attached, constant, sum_to
-from dtorch.ops.nn import LogSoftmax, Softmax, sum_last
+from dtorch.ops.nn import ROW_BLOCK, LogSoftmax, Softmax, _shifted_exp_rows, sum_last
 
 
 def _safe_denominator(xp, denominator):
@@ -155,7 +155,12 @@ def _unrows(xp, rows, shape, axis):
 def _log_softmax_rows(xp, z):
     """``(log_softmax, exps, total)`` of the rows of ``z``: the exponentials of ``z - max`` and their row sums come
     back too, so a backward gets the softmax as ``exps / total`` (a product) instead of ``exp(logp)`` (an exp per
-    element, the costliest step on the CPU)."""
+    element, the costliest step on the CPU). Large C-contiguous NumPy rows go block by block
+    (``_shifted_exp_rows``)."""
+    if type(z) is np.ndarray and z.size > ROW_BLOCK and z.flags.c_contiguous:
+        logp = np.empty_like(z)
+        exps, total, _ = _shifted_exp_rows(z, logp)
+        return logp, exps, total
     shifted = z - (np.maximum.reduce(z, 1, keepdims=True) if xp is np else z.max(axis=1, keepdims=True))
     exps = xp.exp(shifted)
     # (small: ``sum_last``'s own choice, without its contiguity check; NumPy's reduce without ndarray.sum's layer)
@@ -222,20 +227,32 @@ class CrossEntropy(Op):
         if _fused_cross_entropy(xp, logits, axis, weight, self.probabilities, eps):
             return self._fused_forward(xp, logits, target)
         self.fused = None
-        logp, self.exps, self.total = _log_softmax_rows(xp, _rows(xp, logits, axis))
-        self.logp, self.weight, self.shape, self.target = logp, weight, logits.shape, target
+        logit_rows = _rows(xp, logits, axis)
+        self.weight, self.shape, self.target = weight, logits.shape, target
         # (a sum of ones is m exactly only in float32/float64 and below 2**24 rows)
-        self.dense = dense = dense and weight is None and not eps and logp.dtype.itemsize >= 4 and logp.size < 2**24
+        self.dense = dense = (dense and weight is None and not eps and logit_rows.dtype.itemsize >= 4
+                              and logit_rows.size < 2**24)
         if dense:  # every row counts with weight 1: the general path's mask and weights would multiply by 1
             labels = target.reshape(-1)
-            m = logp.shape[0]
+            m = logit_rows.shape[0]
             self.safe, self.valid, self.row_weight = labels, None, None
-            self.denominator = logp.dtype.type(m)
-            picked = logp[xp.arange(m), labels]
+            self.denominator = logit_rows.dtype.type(m)
+            if type(logit_rows) is np.ndarray and logit_rows.size > ROW_BLOCK and logit_rows.flags.c_contiguous:
+                # no log-probability array: the loss reads it at the targets only, where it is the logit less
+                # the row's maximum and log-sum (the same two subtractions as the full array's); backward reads
+                # the exponentials
+                self.exps, self.total, row_max = _shifted_exp_rows(logit_rows)
+                self.logp = None
+                picked = (logit_rows[np.arange(m), labels] - row_max[:, 0]) - np.log(self.total[:, 0])
+            else:
+                self.logp, self.exps, self.total = _log_softmax_rows(xp, logit_rows)
+                picked = self.logp[xp.arange(m), labels]
             if self.reduction == "mean":  # (-a) / m and -(a / m) round alike, as does a sum of negated terms
                 return -(picked.sum() / self.denominator)
             loss = -picked
             return _reduce(loss.reshape(logits.shape[:axis] + logits.shape[axis + 1:]), self.reduction)
+        logp, self.exps, self.total = _log_softmax_rows(xp, logit_rows)
+        self.logp = logp
         out_shape = logits.shape[:axis] + logits.shape[axis + 1:]
         if self.probabilities:
             t = _rows(xp, target, axis)
@@ -295,10 +312,10 @@ class CrossEntropy(Op):
                 dloss = xp.broadcast_to(xp.asarray(scale, dtype=logits.dtype), labels.shape)
                 dloss = xp.ascontiguousarray(dloss)
                 return _kernels.softmax_xent_backward(logits, labels, lse, dloss, self.ignore_index), None, None
-        logp = self.logp
-        m, c = logp.shape
         if xp is graph_mode.namespace:
             return self._graph_backward(grad)
+        logp = self.logp
+        m, c = self.exps.shape if logp is None else logp.shape
         if self.reduction == "none":
             scale = grad.reshape(-1, 1)
         elif self.reduction == "sum":
@@ -344,6 +361,9 @@ class CrossEntropy(Op):
     def _graph_backward(self, grad):
         xp = self.xp
         real_xp = array_module(grad)
+        if self.logp is None:  # the blocked dense forward kept only the exponentials: their log is as good
+            with np.errstate(divide="ignore"):
+                self.logp = real_xp.log(self.exps) - real_xp.log(self.total)
         # the log-probabilities stand for the logits: they differ by a per-row shift, which the softmax ignores
         logits = attached(_unrows(real_xp, self.logp, self.shape, self.axis), self, 0)
         target = attached(self.target, self, 1)

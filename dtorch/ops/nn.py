@@ -5,7 +5,9 @@
 Softmax and log-softmax subtract the maximum along the axis before exponentiating, so no input overflows; their
 backward uses the saved softmax ``p`` (``p * g - p * sum(p * g)`` and ``g - p * sum(g)``), no ``exp`` again.
 Softmax over the last axis of a large C-contiguous NumPy array runs the same formulas block by block of rows
-(``_softmax_rows``), so each direction streams the data through memory once.
+(``_softmax_rows``), so each direction streams the data through memory once; there the maximum is subtracted
+only in the rows whose sums show that the plain exponentials were unsafe. ``_shifted_exp_rows`` does the same
+for the log-softmax of cross entropy (``loss.py``), where the maximum is always subtracted.
 """
 
 import numpy as np
@@ -188,32 +190,85 @@ def _row_blocks(rows):
 
 
 def _softmax_rows(rows):
-    """Softmax of each row of a C-contiguous 2-D NumPy array, block by block: ``exp(x - max) / sum``."""
+    """Softmax of each row of a C-contiguous 2-D NumPy array, block by block: ``exp(x) / sum`` where that is safe,
+    ``exp(x - max) / sum`` in the other rows.
+
+    Subtracting the row maximum only guards the exponentials against overflow and underflow, and it costs a
+    reduction and a broadcast subtraction per block. So every row first gets the plain exponentials, and the row
+    sums tell afterwards whether that was safe: a sum in ``[1, 1/tiny]`` means nothing overflowed, its reciprocal
+    is a normal number, and an exponential that underflowed gives an output below the normal range whichever way
+    it is computed. (``x`` itself has no rounding error, while ``x - max`` may have.) The rows outside that range
+    (large or ``-inf`` entries, NaN) are redone with the maximum subtracted.
+    """
+    count, n = rows.shape
     out = np.empty_like(rows)
-    ones = np.ones(rows.shape[1], dtype=rows.dtype)
-    for block in _row_blocks(rows):
-        source, target = rows[block], out[block]
-        np.subtract(source, np.maximum.reduce(source, 1, keepdims=True), out=target)
-        np.exp(target, out=target)
-        # (the row sums as a matrix-vector product: NumPy's reduction over short rows is slower, see sum_last;
-        # then one division per row and a product per element, as PyTorch's kernel: a division costs ~10 products)
-        scale = target @ ones
-        np.reciprocal(scale, out=scale)
-        np.multiply(target, scale[:, None], out=target)
+    scales = np.empty(count, dtype=rows.dtype)
+    ones = np.ones(n, dtype=rows.dtype)
+    with np.errstate(all="ignore"):  # (overflow, underflow, 1/0, inf * 0: the rows where they happen are redone)
+        for block in _row_blocks(rows):
+            target, scale = out[block], scales[block]
+            np.exp(rows[block], out=target)
+            # (the row sums as a matrix-vector product: NumPy's reduction over short rows is slower, see sum_last;
+            # then one division per row and a product per element, as PyTorch's kernel: a division costs ~10
+            # products)
+            np.matmul(target, ones, out=scale)
+            np.reciprocal(scale, out=scale)
+            np.multiply(target, scale[:, None], out=target)
+    tiny = np.finfo(rows.dtype).tiny
+    if not (np.minimum.reduce(scales) >= tiny and np.maximum.reduce(scales) <= 1):  # (False for NaN too)
+        redo = np.flatnonzero(~((scales >= tiny) & (scales <= 1)))
+        shifted = rows[redo]
+        shifted -= np.maximum.reduce(shifted, 1, keepdims=True)
+        np.exp(shifted, out=shifted)
+        shifted /= sum_last(np, shifted)
+        out[redo] = shifted
     return out
 
 
+def _shifted_exp_rows(rows, log_probs=None):
+    """Block by block over the rows of a C-contiguous 2-D NumPy array: ``exps = exp(rows - max)``, the row maxima
+    and the row sums of ``exps`` (both ``(count, 1)``); given ``log_probs`` (an empty array like ``rows``), also
+    ``rows - max - log(sum)`` written into it. Each block goes through every step while it is in the cache, so
+    ``rows`` is read from memory once and each result written once, instead of a pass per step.
+
+    (Log-probabilities need the maximum subtracted for accuracy, not only against overflow: ``log(sum)`` of
+    unshifted exponentials carries an absolute error of the size of the largest logit.)
+    """
+    count, n = rows.shape
+    exps = np.empty_like(rows)
+    row_max = np.empty((count, 1), dtype=rows.dtype)
+    total = np.empty(count, dtype=rows.dtype)  # (1-D: a strided ``out`` slows matmul down)
+    ones = np.ones(n, dtype=rows.dtype)
+    for block in _row_blocks(rows):
+        source, target, block_max, block_total = rows[block], exps[block], row_max[block], total[block]
+        shifted = target if log_probs is None else log_probs[block]
+        np.maximum.reduce(source, 1, keepdims=True, out=block_max)
+        np.subtract(source, block_max, out=shifted)
+        np.exp(shifted, out=target)
+        np.matmul(target, ones, out=block_total)  # (a matrix-vector product: see sum_last)
+        if log_probs is not None:
+            shifted -= np.log(block_total)[:, None]
+    return exps, total.reshape(count, 1), row_max
+
+
+def _row_dots(a, b):
+    """``(a * b).sum(axis=1)`` for 2-D arrays without writing the products: NumPy 2's ``vecdot``, else einsum."""
+    if _vecdot is not None:
+        return _vecdot(a, b)
+    return np.einsum("ij,ij->i", a, b)
+
+
+_vecdot = getattr(np, "vecdot", None)  # (NumPy 2.0 and later)
+
+
 def _softmax_rows_backward(out, grad):
-    """``out * (grad - sum(grad * out))`` per row, block by block (``out`` the softmax, both 2-D contiguous)."""
+    """``out * (grad - sum(grad * out))`` per row, block by block (``out`` the softmax, both 2-D contiguous): the
+    row sums as dot products, then one broadcast subtraction and one product, written into the result."""
     result = np.empty_like(out)
-    scratch = np.empty_like(out[_row_blocks(out)[0]]) if out.size else None
-    ones = np.ones(out.shape[1], dtype=out.dtype)
     for block in _row_blocks(out):
-        probs, target = out[block], result[block]
-        np.multiply(grad[block], probs, out=target)
-        correction = scratch[:probs.shape[0]]
-        np.multiply(probs, (target @ ones)[:, None], out=correction)
-        target -= correction
+        probs, upstream, target = out[block], grad[block], result[block]
+        np.subtract(upstream, _row_dots(upstream, probs)[:, None], out=target)
+        target *= probs
     return result
 
 

@@ -274,7 +274,7 @@ def test_cross_entropy_fast_paths():
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("shape, dtype", [((7, 5), np.float32), ((3, 4, 2), np.float32), ((5,), np.float64),
-                                          ((6, 3), np.float64)])
+                                          ((6, 3), np.float64), ((300, 200), np.float32), ((3, 200, 70), np.float64)])
 def test_cross_entropy_dense_path_equals_weighted_path(reduction, shape, dtype):
     """Every label a class and no weight: the dense path (no mask, no row weights) gives the general path's
     numbers bit for bit (weights of ones take the general path) and PyTorch's within rounding."""
@@ -500,6 +500,98 @@ def test_softmax_row_blocks_equal_the_reference_path_and_pytorch(dtype, shape, m
     # a create_graph backward differentiates the same formula
     (graph_grad,) = dtorch.autograd.grad(dtorch.softmax(ours, -1), ours, dtorch.tensor(upstream), create_graph=True)
     np.testing.assert_allclose(graph_grad.detach().numpy(), theirs.grad.numpy(), rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_rows_redo_the_rows_outside_the_safe_range(dtype):
+    """The blocked softmax exponentiates without subtracting the maximum and redoes, with it, every row whose sum
+    falls outside ``[1, 1/tiny]``: overflowing, underflowing, ``+-inf`` and NaN rows give PyTorch's numbers, and
+    finite inputs raise no floating-point warning."""
+    from dtorch.ops import nn as NN
+
+    big = 100.0 if dtype == np.float32 else 800.0  # exp overflows
+    x = _rand(300, 512, dtype=dtype) * 3
+    assert x.size > NN.ROW_BLOCK
+    x[0] += big
+    x[1] -= 1.5 * big  # every exponential underflows: a sum of 0
+    x[2] = -np.inf
+    x[2, 3] = 1.0  # -inf entries beside a finite one: zeros, no redo
+    x[3] = -np.inf  # all -inf: NaN, as in PyTorch
+    x[4, 7] = np.nan
+    x[5, 9] = np.inf
+    x[6] = np.log(np.finfo(dtype).max) - 0.5 + x[6] * 0.01  # each term finite, their sum overflows
+    x[7, :] = -1.5 * big
+    x[7, 11] = 30.0  # one large term: the others underflow either way
+    x[8] = np.log(np.finfo(dtype).tiny) + 3 + x[8] * 0.01  # a sum below 1: redone
+    x[9] = -1.0 / 3.0  # equal entries (and x - max exact in every row below)
+    upstream = _rand(300, 512, seed=5, dtype=dtype)
+    ours = dtorch.tensor(x, requires_grad=True)
+    theirs = torch.tensor(x, requires_grad=True)
+    with np.errstate(invalid="ignore"):  # (inf - inf in the redone rows, as in the reference path)
+        result = dtorch.softmax(ours, -1)
+        result.backward(dtorch.tensor(upstream))
+    expected = torch.softmax(theirs, -1)
+    expected.backward(torch.tensor(upstream))
+    tiny = np.finfo(dtype).tiny
+    rtol = 2e-6 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(result.detach().numpy(), expected.detach().numpy(), rtol=rtol, atol=tiny)
+    np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=rtol * 10, atol=rtol)
+    assert np.isnan(result.detach().numpy()[[3, 4, 5]]).all()
+    finite = np.delete(x, [2, 3, 4, 5], axis=0)
+    with np.errstate(over="raise", divide="raise", invalid="raise"):
+        np.testing.assert_allclose(NN._softmax_rows(finite), torch.softmax(torch.tensor(finite), -1).numpy(),
+                                   rtol=rtol, atol=tiny)
+
+
+def test_softmax_row_dots_without_vecdot_equal_vecdot(monkeypatch):
+    """NumPy before 2.0 has no ``vecdot``: the backward's row sums come from einsum, with the same numbers."""
+    from dtorch.ops import nn as NN
+
+    a, b = _rand(70, 512), _rand(70, 512, seed=1)
+    with_vecdot = NN._row_dots(a, b)
+    monkeypatch.setattr(NN, "_vecdot", None)
+    # (float32 sums of 512 terms of size ~1: a few units of 1e-5 apart)
+    np.testing.assert_allclose(NN._row_dots(a, b), with_vecdot, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(NN._row_dots(a, b), (a.astype(np.float64) * b).sum(1), rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(300, 200), (3, 200, 70)])
+def test_cross_entropy_row_blocks_equal_the_reference_path_and_pytorch(dtype, shape, monkeypatch):
+    """Large NumPy logits go block by block (``_shifted_exp_rows``); the dense case keeps no log-probability array,
+    and its create_graph backward rebuilds one from the exponentials (an underflowing one becomes -inf there)."""
+    from dtorch.ops import loss as L
+
+    logits = _rand(*shape, dtype=dtype) * 3
+    logits[0, 5] = -200.0  # its exponential underflows to 0
+    logits[1, 7] = 80.0
+    c = shape[1]
+    labels = np.random.default_rng(4).integers(0, c, size=shape[:1] + shape[2:])
+    assert logits.size > L.ROW_BLOCK
+
+    def run(reference=False):
+        with monkeypatch.context() as patch:
+            if reference:
+                patch.setattr(L, "ROW_BLOCK", 1 << 62)
+            x = dtorch.tensor(logits * 2, requires_grad=True)
+            # (logits from an op, not a leaf: the graph backward then reads the kept arrays, not the leaf)
+            loss = dtorch.nn.functional.cross_entropy(x * 0.5, dtorch.tensor(labels))
+            assert loss.grad_fn.dense and (loss.grad_fn.logp is None) is not reference
+            (grad,) = dtorch.autograd.grad(loss, x, create_graph=True)
+            (second,) = dtorch.autograd.grad((grad * grad).sum(), x)
+        return loss.detach().numpy(), grad.detach().numpy(), second.numpy()
+
+    t = torch.tensor(logits * 2, requires_grad=True)
+    expected_loss = torch.nn.functional.cross_entropy(t * 0.5, torch.tensor(labels))
+    (expected_grad,) = torch.autograd.grad(expected_loss, t, create_graph=True)
+    (expected_second,) = torch.autograd.grad((expected_grad * expected_grad).sum(), t)
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    blocked, reference = run(), run(reference=True)
+    for mine, ref, their in zip(blocked, reference, (expected_loss, expected_grad, expected_second)):
+        assert mine.dtype == dtype
+        scale = float(np.abs(ref).max())
+        np.testing.assert_allclose(mine, ref, rtol=rtol, atol=rtol * scale)
+        np.testing.assert_allclose(mine, their.detach().numpy(), rtol=rtol, atol=rtol * scale)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
