@@ -251,14 +251,14 @@ def _shifted_exp_rows(rows, log_probs=None):
     return exps, total.reshape(count, 1), row_max
 
 
+_vecdot = getattr(np, "vecdot", None)  # (NumPy 2.0 and later)
+
+
 def _row_dots(a, b):
     """``(a * b).sum(axis=1)`` for 2-D arrays without writing the products: NumPy 2's ``vecdot``, else einsum."""
     if _vecdot is not None:
         return _vecdot(a, b)
     return np.einsum("ij,ij->i", a, b)
-
-
-_vecdot = getattr(np, "vecdot", None)  # (NumPy 2.0 and later)
 
 
 def _softmax_rows_backward(out, grad):
