@@ -6,8 +6,8 @@ Softmax and log-softmax subtract the maximum along the axis before exponentiatin
 backward uses the saved softmax ``p`` (``p * g - p * sum(p * g)`` and ``g - p * sum(g)``), no ``exp`` again.
 Softmax over the last axis of a large C-contiguous NumPy array runs the same formulas block by block of rows
 (``_softmax_rows``), so each direction streams the data through memory once; there the maximum is subtracted
-only in the rows whose sums show that the plain exponentials were unsafe. ``_shifted_exp_rows`` does the same
-for the log-softmax of cross entropy (``loss.py``), where the maximum is always subtracted.
+only from the first block on whose row sums show that the plain exponentials were unsafe. ``_shifted_exp_rows``
+runs the log-softmax of cross entropy (``loss.py``) block by block too, always subtracting the maximum.
 """
 
 import numpy as np
@@ -190,38 +190,39 @@ def _row_blocks(rows):
 
 
 def _softmax_rows(rows):
-    """Softmax of each row of a C-contiguous 2-D NumPy array, block by block: ``exp(x) / sum`` where that is safe,
-    ``exp(x - max) / sum`` in the other rows.
+    """Softmax of each row of a C-contiguous 2-D NumPy array, block by block: ``exp(x) / sum`` while that is safe,
+    then ``exp(x - max) / sum``.
 
     Subtracting the row maximum only guards the exponentials against overflow and underflow, and it costs a
-    reduction and a broadcast subtraction per block. So every row first gets the plain exponentials, and the row
-    sums tell afterwards whether that was safe: a sum in ``[1, 1/tiny]`` means nothing overflowed, its reciprocal
-    is a normal number, and an exponential that underflowed gives an output below the normal range whichever way
-    it is computed. (``x`` itself has no rounding error, while ``x - max`` may have.) The rows outside that range
-    (large or ``-inf`` entries, NaN) are redone with the maximum subtracted.
+    reduction and a broadcast subtraction per block. So a block first gets the plain exponentials, and its row
+    sums tell whether that was safe: sums in ``[1, 1/tiny]`` mean nothing overflowed, the reciprocals are normal
+    numbers, and an exponential that underflowed gives an output below the normal range whichever way it is
+    computed. (``x`` itself has no rounding error, while ``x - max`` may have.) A block outside that range (large,
+    ``-inf`` or NaN entries, rows of negative numbers) is redone with the maximum subtracted, and so is every
+    block after it without a first try: such inputs cost one block more than subtracting it throughout.
     """
-    count, n = rows.shape
     out = np.empty_like(rows)
-    scales = np.empty(count, dtype=rows.dtype)
-    ones = np.ones(n, dtype=rows.dtype)
-    with np.errstate(all="ignore"):  # (overflow, underflow, 1/0, inf * 0: the rows where they happen are redone)
-        for block in _row_blocks(rows):
-            target, scale = out[block], scales[block]
-            np.exp(rows[block], out=target)
-            # (the row sums as a matrix-vector product: NumPy's reduction over short rows is slower, see sum_last;
-            # then one division per row and a product per element, as PyTorch's kernel: a division costs ~10
-            # products)
-            np.matmul(target, ones, out=scale)
-            np.reciprocal(scale, out=scale)
-            np.multiply(target, scale[:, None], out=target)
+    ones = np.ones(rows.shape[1], dtype=rows.dtype)
     tiny = np.finfo(rows.dtype).tiny
-    if not (np.minimum.reduce(scales) >= tiny and np.maximum.reduce(scales) <= 1):  # (False for NaN too)
-        redo = np.flatnonzero(~((scales >= tiny) & (scales <= 1)))
-        shifted = rows[redo]
-        shifted -= np.maximum.reduce(shifted, 1, keepdims=True)
-        np.exp(shifted, out=shifted)
-        shifted /= sum_last(np, shifted)
-        out[redo] = shifted
+    plain = True
+    # (overflow, underflow, 1/0 and inf * 0 only in blocks that are redone; all -inf rows give NaN as in PyTorch)
+    with np.errstate(all="ignore"):
+        for block in _row_blocks(rows):
+            source, target = rows[block], out[block]
+            if plain:
+                np.exp(source, out=target)
+                # (the row sums as a matrix-vector product: NumPy's reduction over short rows is slower, see
+                # sum_last; then one division per row and a product per element, as PyTorch's kernel: a division
+                # costs ~10 products)
+                scale = target @ ones
+                np.reciprocal(scale, out=scale)
+                plain = np.minimum.reduce(scale) >= tiny and np.maximum.reduce(scale) <= 1  # (False for NaN)
+            if not plain:
+                np.subtract(source, np.maximum.reduce(source, 1, keepdims=True), out=target)
+                np.exp(target, out=target)
+                scale = target @ ones
+                np.reciprocal(scale, out=scale)
+            np.multiply(target, scale[:, None], out=target)
     return out
 
 

@@ -5,6 +5,7 @@ tests run the fast and the reference path on the same inputs and compare values,
 """
 
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -503,31 +504,35 @@ def test_softmax_row_blocks_equal_the_reference_path_and_pytorch(dtype, shape, m
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_softmax_rows_redo_the_rows_outside_the_safe_range(dtype):
-    """The blocked softmax exponentiates without subtracting the maximum and redoes, with it, every row whose sum
-    falls outside ``[1, 1/tiny]``: overflowing, underflowing, ``+-inf`` and NaN rows give PyTorch's numbers, and
-    finite inputs raise no floating-point warning."""
+@pytest.mark.parametrize("first", [0, 100])
+def test_softmax_rows_redo_the_blocks_outside_the_safe_range(dtype, first):
+    """The blocked softmax exponentiates without subtracting the maximum, redoes with it a block whose sums fall
+    outside ``[1, 1/tiny]`` and subtracts it in every later block: overflowing, underflowing, ``+-inf`` and NaN
+    rows give PyTorch's numbers, in the first block or after plain ones (``first``), and finite inputs raise no
+    floating-point warning."""
     from dtorch.ops import nn as NN
 
     big = 100.0 if dtype == np.float32 else 800.0  # exp overflows
     x = _rand(300, 512, dtype=dtype) * 3
-    assert x.size > NN.ROW_BLOCK
-    x[0] += big
-    x[1] -= 1.5 * big  # every exponential underflows: a sum of 0
-    x[2] = -np.inf
-    x[2, 3] = 1.0  # -inf entries beside a finite one: zeros, no redo
-    x[3] = -np.inf  # all -inf: NaN, as in PyTorch
-    x[4, 7] = np.nan
-    x[5, 9] = np.inf
-    x[6] = np.log(np.finfo(dtype).max) - 0.5 + x[6] * 0.01  # each term finite, their sum overflows
-    x[7, :] = -1.5 * big
-    x[7, 11] = 30.0  # one large term: the others underflow either way
-    x[8] = np.log(np.finfo(dtype).tiny) + 3 + x[8] * 0.01  # a sum below 1: redone
-    x[9] = -1.0 / 3.0  # equal entries (and x - max exact in every row below)
+    assert x.size > NN.ROW_BLOCK and (first == 0 or first >= NN.ROW_BLOCK // 512)  # (100: after a plain block)
+    special = x[first:]
+    special[0] += big
+    special[1] -= 1.5 * big  # every exponential underflows: a sum of 0
+    special[2] = -np.inf
+    special[2, 3] = 1.0  # -inf entries beside a finite one
+    special[3] = -np.inf  # all -inf: NaN, as in PyTorch
+    special[4, 7] = np.nan
+    special[5, 9] = np.inf
+    special[6] = np.log(np.finfo(dtype).max) - 0.5 + special[6] * 0.01  # each term finite, their sum overflows
+    special[7, :] = -1.5 * big
+    special[7, 11] = 30.0  # one large term: the others underflow either way
+    special[8] = np.log(np.finfo(dtype).tiny) + 3 + special[8] * 0.01  # a sum below 1
+    special[9] = -1.0 / 3.0  # equal entries
     upstream = _rand(300, 512, seed=5, dtype=dtype)
     ours = dtorch.tensor(x, requires_grad=True)
     theirs = torch.tensor(x, requires_grad=True)
-    with np.errstate(invalid="ignore"):  # (inf - inf in the redone rows, as in the reference path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # (no floating-point warning: PyTorch gives none)
         result = dtorch.softmax(ours, -1)
         result.backward(dtorch.tensor(upstream))
     expected = torch.softmax(theirs, -1)
@@ -536,8 +541,8 @@ def test_softmax_rows_redo_the_rows_outside_the_safe_range(dtype):
     rtol = 2e-6 if dtype == np.float32 else 1e-13
     np.testing.assert_allclose(result.detach().numpy(), expected.detach().numpy(), rtol=rtol, atol=tiny)
     np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=rtol * 10, atol=rtol)
-    assert np.isnan(result.detach().numpy()[[3, 4, 5]]).all()
-    finite = np.delete(x, [2, 3, 4, 5], axis=0)
+    assert np.isnan(result.detach().numpy()[[first + 3, first + 4, first + 5]]).all()
+    finite = np.delete(x, [first + 2, first + 3, first + 4, first + 5], axis=0)
     with np.errstate(over="raise", divide="raise", invalid="raise"):
         np.testing.assert_allclose(NN._softmax_rows(finite), torch.softmax(torch.tensor(finite), -1).numpy(),
                                    rtol=rtol, atol=tiny)
