@@ -85,6 +85,10 @@ class Op:
     # True when a plain backward reads only the saved output and the saved inputs serve a create_graph backward
     # alone: changing an input in place afterwards is then allowed (as in PyTorch) unless create_graph is on
     inputs_saved_for_graph_only = False
+    # True when backward reads its inputs through its own attributes and saves them only for the version check
+    # (``check_saved``): the saved entries then hold the Tensor that carries the version counter weakly, so the
+    # node keeps no input Tensor alive (once it is gone, nothing can change the array in place through dtorch)
+    saved_inputs_for_check_only = False
     _output_ref = None  # a weak reference to the output Tensor, set for ``saves_output`` ops when recorded
     xp = np  # the array module of the inputs; set per node only for CuPy
     _saved = None
@@ -228,6 +232,9 @@ class Op:
                     break
             if owner is None:
                 entries.append((None, array, 0))
+            elif self.saved_inputs_for_check_only:
+                holder = owner._base if owner._base is not None else owner  # (the Tensor with the counter)
+                entries.append((weakref.ref(holder), array, holder._vc))
             else:
                 base = owner._base
                 entries.append((owner, array, owner._vc if base is None else base._vc))
@@ -236,6 +243,29 @@ class Op:
     def save_for_backward(self, *arrays):
         """Keep arrays (inputs, or constants such as masks) for backward. Call it from ``forward``."""
         self._saved = arrays
+
+    def check_saved(self):
+        """Raise PyTorch's RuntimeError if an input kept with ``save_for_backward`` was changed in place since
+        forward (or its values were freed by an earlier backward). For a backward that reads what it needs from
+        its own attributes: it must still never compute gradients from changed inputs.
+
+        >>> import dtorch
+        >>> class Scale(Op):
+        ...     def forward(self, x, w):
+        ...         self.w = w
+        ...         self.save_for_backward(w)
+        ...         return x * w
+        ...     def backward(self, grad):
+        ...         self.check_saved()
+        ...         return grad * self.w, None
+        >>> w = dtorch.tensor([2.0])
+        >>> y = Scale.apply(dtorch.tensor([1.0], requires_grad=True), w)
+        >>> _ = w.add_(1.0)
+        >>> y.backward(dtorch.ones(1))  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        RuntimeError: one of the variables needed for gradient computation has been modified by an inplace ...
+        """
+        self.saved_tensors  # (the property raises; its values are not needed here)
 
     def mark_dirty(self, *tensors):
         """Kept for PyTorch's API: dtorch's in-place ops are recorded by the Tensor method that runs them."""
@@ -261,20 +291,29 @@ class Op:
         graph = graph_mode.active
         values = []
         for owner, array, version in saved:
+            if type(owner) is weakref.ref:  # ``saved_inputs_for_check_only``: the counter's Tensor, if alive
+                owner = owner()
+                if owner is not None and owner._vc != version:
+                    self._raise_modified(owner, owner._vc, version)
+                values.append(array)
+                continue
             if owner is not None:
                 base = owner._base
                 current = owner._vc if base is None else base._vc
                 if current != version and (graph or not self.inputs_saved_for_graph_only):
-                    raise RuntimeError(
-                        "one of the variables needed for gradient computation has been modified by an inplace "
-                        f"operation: [{owner.dtype} {list(owner.shape)}], which is an input of {self.name()}, is "
-                        f"at version {current}; expected version {version} instead. Hint: the operation that "
-                        "modified it ran after this one; use an out-of-place version (x = x + y instead of x += y)."
-                    )
+                    self._raise_modified(owner, current, version)
                 if graph:
                     array = owner
             values.append(array)
         return tuple(values)
+
+    def _raise_modified(self, owner, current, version):
+        raise RuntimeError(
+            "one of the variables needed for gradient computation has been modified by an inplace "
+            f"operation: [{owner.dtype} {list(owner.shape)}], which is an input of {self.name()}, is "
+            f"at version {current}; expected version {version} instead. Hint: the operation that "
+            "modified it ran after this one; use an out-of-place version (x = x + y instead of x += y)."
+        )
 
     def check_saved_output(self):
         """Raise PyTorch's in-place RuntimeError when the output this node kept for backward was modified since.

@@ -46,6 +46,7 @@ class PointwiseLoss(Op):
     ``input - target``; inputs ``(input, target, weight)`` broadcast, weight may be None."""
 
     attr_names = ("kind", "reduction", "beta")
+    saved_inputs_for_check_only = True  # (backward reads its own attributes; see check_saved)
 
     def forward(self, x, target, weight):
         xp = self.xp
@@ -71,10 +72,12 @@ class PointwiseLoss(Op):
             loss = loss * weight
         self.count = loss.size
         self.target = target
+        self.save_for_backward(target, weight)  # (backward reads them: no in-place change until then)
         return _reduce(loss, self.reduction)
 
     def backward(self, grad):
         xp = self.xp
+        self.check_saved()
         if xp is graph_mode.namespace:
             return self._graph_backward(grad)
         diff, beta, kind = self.diff, self.beta, self.kind
@@ -216,6 +219,7 @@ class CrossEntropy(Op):
     extra dimensions, ``ignore_index`` skipped); ``True``: target holds class probabilities of the logits' shape."""
 
     attr_names = ("axis", "probabilities", "ignore_index", "reduction", "label_smoothing")
+    saved_inputs_for_check_only = True  # (backward reads its own attributes; see check_saved)
 
     def forward(self, logits, target, weight):
         xp = self.xp
@@ -224,6 +228,8 @@ class CrossEntropy(Op):
         eps = self.label_smoothing
         # the labels are checked here, not in F.cross_entropy, so the one reduction also picks the dense path
         dense = not self.probabilities and check_labels(target.reshape(-1), self.ignore_index, c)
+        # (backward reads the targets and the class weights: changing them in place before then must raise)
+        self.save_for_backward(target, weight)
         if _fused_cross_entropy(xp, logits, axis, weight, self.probabilities, eps):
             return self._fused_forward(xp, logits, target)
         self.fused = None
@@ -286,6 +292,7 @@ class CrossEntropy(Op):
         """One kernel launch for every row's loss and log-sum-exp; the log-probabilities are not kept (the
         create_graph backward rebuilds them as ``logits - lse``)."""
         labels = target.reshape(-1).astype(np.int64, copy=False)
+        self.save_for_backward(logits, target)  # (the fused backward reads the logits themselves)
         loss_rows, lse = _kernels.softmax_xent_forward(logits, labels, self.ignore_index)
         valid = labels != self.ignore_index
         self.fused, self.dense = (logits, labels, lse), False
@@ -300,6 +307,7 @@ class CrossEntropy(Op):
     def backward(self, grad):
         xp = self.xp
         logits_edge, target_edge, _ = self.edges
+        self.check_saved()
         if self.fused is not None:
             logits, labels, lse = self.fused
             if xp is graph_mode.namespace:
@@ -464,6 +472,7 @@ class BinaryCrossEntropy(Op):
     """Inputs ``(probabilities, target, weight)``; logs are clamped at -100 as in PyTorch."""
 
     attr_names = ("reduction",)
+    saved_inputs_for_check_only = True  # (backward reads its own attributes; see check_saved)
 
     def forward(self, x, target, weight):
         xp = self.xp
@@ -472,6 +481,7 @@ class BinaryCrossEntropy(Op):
             log_1mx = xp.maximum(xp.log1p(-x), -100)
         raw = -(target * log_x + (1 - target) * log_1mx)
         self.x, self.target, self.weight = x, target, weight
+        self.save_for_backward(x, target, weight)  # (backward reads them: no in-place change until then)
         self.raw, self.logs = raw, (log_x, log_1mx)
         loss = raw * weight if weight is not None else raw
         self.count = loss.size
@@ -479,6 +489,7 @@ class BinaryCrossEntropy(Op):
 
     def backward(self, grad):
         xp = self.xp
+        self.check_saved()
         if xp is graph_mode.namespace:
             x, target, weight = (attached(a, self, i) for i, a in enumerate((self.x, self.target, self.weight)))
             log_x, log_1mx = x.log().clamp_min(-100), (-x).log1p().clamp_min(-100)
@@ -507,6 +518,7 @@ class BinaryCrossEntropyWithLogits(Op):
     ``loss = w * ((1 - t) x + (1 + (pos_weight - 1) t) softplus(-x))``, stable for any ``x``."""
 
     attr_names = ("reduction",)
+    saved_inputs_for_check_only = True  # (backward reads its own attributes; see check_saved)
 
     def forward(self, x, target, weight, pos_weight):
         xp = self.xp
@@ -515,11 +527,13 @@ class BinaryCrossEntropyWithLogits(Op):
         raw = (1 - target) * x + log_weight * softplus_neg
         loss = raw * weight if weight is not None else raw
         self.saved = (x, target, weight, pos_weight, softplus_neg, log_weight, raw)
+        self.save_for_backward(x, target, weight, pos_weight)  # (backward reads them: no in-place change until then)
         self.count = loss.size
         return _reduce(loss, self.reduction).astype(x.dtype, copy=False)
 
     def backward(self, grad):
         xp = self.xp
+        self.check_saved()
         if xp is graph_mode.namespace:
             x, target, weight, pos_weight = (attached(a, self, i) for i, a in enumerate(self.saved[:4]))
             softplus_neg = (-x).clamp_min(0) + (-x.abs()).exp().log1p()  # log(1 + exp(-x)), differentiable
@@ -550,6 +564,7 @@ class KLDiv(Op):
     where ``target == 0`` is ``-input`` (the limit from above); PyTorch gives NaN there."""
 
     attr_names = ("reduction", "log_target")
+    saved_inputs_for_check_only = True  # (backward reads its own attributes; see check_saved)
 
     def forward(self, x, target):
         xp = self.xp
@@ -559,6 +574,7 @@ class KLDiv(Op):
             positive = target > 0
             loss = xp.where(positive, target * xp.log(xp.where(positive, target, 1)), 0) - target * x
         self.x, self.target = x, target
+        self.save_for_backward(x, target)  # (backward reads them: no in-place change until then)
         self.shapes = (x.shape, target.shape)
         loss = loss.astype(xp.result_type(x, target), copy=False)
         if self.reduction == "batchmean":
@@ -569,6 +585,7 @@ class KLDiv(Op):
 
     def backward(self, grad):
         xp = self.xp
+        self.check_saved()
         x, target = self.x, self.target
         if xp is graph_mode.namespace:
             x, target = attached(x, self, 0), attached(target, self, 1)

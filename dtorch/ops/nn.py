@@ -478,6 +478,7 @@ class ScaledDotProductAttention(Op):
     """
 
     attr_names = ("scale", "is_causal")
+    saved_inputs_for_check_only = True  # (no input Tensor kept alive: see test_second_order)
 
     def forward(self, q, k, v, attn_mask, dropout_mask):
         xp = self.xp
@@ -500,12 +501,14 @@ class ScaledDotProductAttention(Op):
         used = probs if dropout_mask is None else probs * dropout_mask
         self.probs, self.used = probs, used
         self.q, self.k, self.v = q, k, v
+        self.save_for_backward(q, k, v)  # (for the check only: backward reads self.q, self.k, self.v)
         self.mask_shape = None if attn_mask is None else attn_mask.shape
         self.dropout_mask, self.attn_mask = dropout_mask, attn_mask
         return xp.matmul(used, v)
 
     def backward(self, grad):
         xp = self.xp
+        self.check_saved()
         if xp is graph_mode.namespace:
             return self._graph_backward(grad)
         q, k, v, probs = self.q, self.k, self.v, self.probs

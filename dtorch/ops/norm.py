@@ -49,6 +49,7 @@ class BatchNorm(Op):
     """
 
     attr_names = ("training", "eps")
+    saved_inputs_for_check_only = True  # (backward reads its own attributes; see check_saved)
     n_outputs = 3
 
     centred = None  # kept instead of ``xhat`` by the channel-sum path (``_batch_norm_channels``)
@@ -59,6 +60,8 @@ class BatchNorm(Op):
         axes = (0,) + tuple(range(2, x.ndim))
         shape = (1, c) + (1,) * (x.ndim - 2)
         self.weight, self.axes, self.shape = weight, axes, shape
+        # (backward reads the weight: changing it in place before then must raise, as in PyTorch)
+        self.save_for_backward(weight)
         if self.training and _channel_sums_apply(x):
             return self._channels_forward(x, weight, bias)
         if self.training:
@@ -135,6 +138,7 @@ class BatchNorm(Op):
 
     def backward(self, grad):
         x_edge, w_edge, b_edge = self.edges[:3]
+        self.check_saved()
         if self.xp is graph_mode.namespace:
             return self._graph_backward(grad) + (None, None)
         if self.centred is not None:
@@ -205,6 +209,7 @@ class LayerNorm(Op):
     """
 
     attr_names = ("normalized_ndim", "eps")
+    saved_inputs_for_check_only = True  # (backward reads its own attributes; see check_saved)
 
     def forward(self, x, weight, bias):
         xp = self.xp
@@ -214,11 +219,13 @@ class LayerNorm(Op):
         rows = x.reshape(-1, features)
         self.weight, self.input_shape = weight, x.shape
         if _fused_layer_norm(xp, rows, weight, bias):
+            self.save_for_backward(x, weight)  # the fused backward reads the input itself
             # one kernel launch for the statistics and the output; backward takes two (kernels/layer_norm.cu)
             out, mean, rstd = _kernels.layer_norm_forward(rows, weight.reshape(-1), bias.reshape(-1), self.eps)
             self.fused = (rows, mean, rstd)
             return out.reshape(x.shape)
         self.fused = None
+        self.save_for_backward(weight)  # (the other paths keep xhat, not x; backward reads the weight)
         averager = xp.full(features, 1.0 / features, dtype=x.dtype)
         if type(rows) is np.ndarray and rows.size > ROW_BLOCK and rows.flags.c_contiguous:
             out, self.xhat, self.inv_std, self.row_mean = _layer_norm_rows(rows, weight, bias, averager, self.eps)
@@ -238,6 +245,7 @@ class LayerNorm(Op):
     def backward(self, grad):
         xp = self.xp
         x_edge, w_edge, b_edge = self.edges
+        self.check_saved()
         if xp is graph_mode.namespace:
             rows = self.fused[0] if self.fused is not None else self.xhat / self.inv_std + self.row_mean
             x = attached(rows.reshape(self.input_shape), self, 0)
@@ -387,6 +395,7 @@ class GroupNorm(Op):
     channel groups, then scaled and shifted per channel."""
 
     attr_names = ("num_groups", "eps")
+    saved_inputs_for_check_only = True  # (backward reads its own attributes; see check_saved)
 
     def forward(self, x, weight, bias):
         xp = self.xp
@@ -405,11 +414,13 @@ class GroupNorm(Op):
         if bias is not None:
             out = out + bias.reshape(shape)
         self.xhat, self.inv_std, self.weight, self.shape = xhat, inv_std, weight, shape
+        self.save_for_backward(weight)  # (backward reads the weight)
         self.input_shape = x.shape
         return out
 
     def backward(self, grad):
         x_edge, w_edge, b_edge = self.edges
+        self.check_saved()
         xhat = self.xhat
         axes = (0,) + tuple(range(2, grad.ndim))
         if self.xp is graph_mode.namespace:
