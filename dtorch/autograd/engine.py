@@ -134,7 +134,9 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
     order, leaf_edges = _walk_graph(root_nodes)
 
     plain = not create_graph and capture is None and not anomaly_mode.enabled
-    stored_leaf_arrays = set()
+    # the root gradients are the caller's arrays: a leaf that gets one unchanged (through clone, ``+ 0``, ...)
+    # keeps a copy, so changing the caller's gradient tensor afterwards cannot change that ``.grad``
+    stored_leaf_arrays = {id(grad._array if isinstance(grad, Tensor) else grad) for grad in root_grads}
     callbacks = []
     _callback_stack.append(callbacks)
     previous_graph_mode = _graph_mode.active

@@ -473,3 +473,19 @@ def test_sole_view_is_only_a_whole_contiguous_view_nothing_else_holds():
     assert not engine._sole_view(np.ones(8)[:4])  # part of a larger array: keeping it would keep all of it
     assert not engine._sole_view(np.ones((4, 4)).T)  # not C-contiguous
     assert not engine._sole_view(np.ones(4))  # not a view at all
+
+
+@pytest.mark.parametrize("op", [lambda x: x.clone(), lambda x: x + 0, lambda x: x * 1, lambda x: x.view(2, 3),
+                                lambda x: x.reshape(6), lambda x: x, lambda x: x.detach().requires_grad_()],
+                         ids=["clone", "plus zero", "times one", "view", "reshape", "the leaf itself", "new leaf"])
+def test_a_leaf_grad_shares_no_memory_with_the_gradient_given_to_backward(op):
+    # the caller may reuse its gradient tensor: changing it after backward must not change .grad (PyTorch copies
+    # a gradient the caller still holds before keeping it, except through views)
+    x = dtorch.zeros(2, 3, requires_grad=True)
+    y = op(x)
+    leaf = y if y.grad_fn is None else x
+    gradient = dtorch.ones(tuple(y.shape))
+    y.backward(gradient)
+    with dtorch.no_grad():
+        gradient.add_(5.0)
+    np.testing.assert_array_equal(leaf.grad.numpy(), np.ones(tuple(leaf.shape)))

@@ -266,3 +266,41 @@ def test_a_check_only_save_keeps_no_input_alive_and_still_sees_its_base_changed(
         base.mul_(2.0)
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         out.sum().backward()
+
+
+def _run_output_changed(function, arrays, change):
+    """Forward, then (with ``change``) the output += 0.5 in place under ``no_grad``, backward of the output's
+    sum (a sum keeps nothing, so only the op itself can read the output): the gradients, or the RuntimeError."""
+    inputs = [dtorch.tensor(array, requires_grad=True) for array in arrays]
+    out = function(*inputs)
+    if isinstance(out, tuple):
+        out = out[0]
+    loss = out.sum()
+    if change:
+        with dtorch.no_grad():
+            out.add_(0.5)
+    try:
+        loss.backward()
+    except RuntimeError as error:
+        return error
+    return [None if t.grad is None else t.grad.numpy().copy() for t in inputs]
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_the_output_changed_in_place_after_forward_raises_or_leaves_the_gradients_alone(name):
+    """Ops whose backward reads their own output (exp, sigmoid, softmax, ...) must see it changed."""
+    function, arrays = CASES[name]
+    expected = _run_output_changed(function, arrays, change=False)
+    assert not isinstance(expected, Exception), expected
+    result = _run_output_changed(function, arrays, change=True)
+    if isinstance(result, RuntimeError):
+        assert "modified by an inplace operation" in str(result), str(result)
+        return
+    for index, (got, want) in enumerate(zip(result, expected)):
+        if want is None:
+            assert got is None
+            continue
+        np.testing.assert_allclose(
+            got, want, rtol=1e-6, atol=1e-7,
+            err_msg=f"{name}: the output changed in place after forward gave input {index} a gradient computed "
+                    "from the changed values, without an error")
