@@ -1909,6 +1909,62 @@ def tensor_split(input, indices_or_sections, dim=0):
         _not_a_tensor(error, "tensor_split", "input indices_or_sections", input, indices_or_sections)
 
 
+def _split_along(name, input, indices_or_sections, axis, least_dims):
+    """``hsplit``/``vsplit``/``dsplit``: ``tensor_split`` along ``axis``, where a number of sections must divide
+    the dimension evenly (PyTorch's RuntimeErrors for too few dimensions and for an uneven split)."""
+    ndim = input._array.ndim
+    if ndim < least_dims:
+        raise RuntimeError(f"torch.{name} requires a tensor with at least {least_dims} dimension, but got a tensor "
+                           f"with {ndim} dimensions!")
+    if isinstance(indices_or_sections, int):
+        size = input._array.shape[axis]
+        if indices_or_sections == 0 or size % indices_or_sections:
+            raise RuntimeError(f"torch.{name} attempted to split along dimension {axis}, but the size of the "
+                               f"dimension {size} is not divisible by the split_size {indices_or_sections}!")
+    return tensor_split(input, indices_or_sections, axis)
+
+
+def hsplit(input, indices_or_sections):
+    """Split along dimension 1 (dimension 0 of a 1-D tensor), as ``numpy.hsplit``: a number of equal sections,
+    or the indices to split at.
+
+    >>> import dtorch
+    >>> [t.tolist() for t in dtorch.hsplit(dtorch.arange(6).reshape(2, 3), [1])]
+    [[[0], [3]], [[1, 2], [4, 5]]]
+    """
+    try:
+        axis = 0 if input._array.ndim == 1 else 1
+        return _split_along("hsplit", input, indices_or_sections, axis, 1)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "hsplit", "input indices_or_sections", input, indices_or_sections)
+
+
+def vsplit(input, indices_or_sections):
+    """Split along dimension 0 of a tensor with at least 2 dimensions, as ``numpy.vsplit``.
+
+    >>> import dtorch
+    >>> [t.shape for t in dtorch.vsplit(dtorch.zeros(4, 2), 2)]
+    [dtorch.Size([2, 2]), dtorch.Size([2, 2])]
+    """
+    try:
+        return _split_along("vsplit", input, indices_or_sections, 0, 2)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "vsplit", "input indices_or_sections", input, indices_or_sections)
+
+
+def dsplit(input, indices_or_sections):
+    """Split along dimension 2 of a tensor with at least 3 dimensions, as ``numpy.dsplit``.
+
+    >>> import dtorch
+    >>> [t.shape for t in dtorch.dsplit(dtorch.zeros(1, 2, 4), [3])]
+    [dtorch.Size([1, 2, 3]), dtorch.Size([1, 2, 1])]
+    """
+    try:
+        return _split_along("dsplit", input, indices_or_sections, 2, 3)
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "dsplit", "input indices_or_sections", input, indices_or_sections)
+
+
 def unbind(input, dim=0):
     try:
         if not input._array.ndim:
@@ -3838,6 +3894,39 @@ def conj(input):
         return SP.Conj.apply(input) if input._array.dtype.kind == "c" else input
     except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
         _not_a_tensor(error, "conj", "input", input)
+
+
+def resolve_conj(input):
+    """The tensor itself: dtorch's ``conj`` computes the conjugate at once (PyTorch's may set a lazy conjugate bit
+    that this resolves), so there is nothing left to resolve.
+
+    >>> import dtorch
+    >>> x = dtorch.tensor([1 + 2j]).conj()
+    >>> x.resolve_conj() is x, x.is_conj()
+    (True, False)
+    """
+    return input
+
+
+def resolve_neg(input):
+    """The tensor itself: dtorch keeps no lazy negative bit (see ``resolve_conj``).
+
+    >>> import dtorch
+    >>> x = dtorch.tensor([1.0])
+    >>> x.resolve_neg() is x, x.is_neg()
+    (True, False)
+    """
+    return input
+
+
+def is_conj(input):
+    """False: no dtorch tensor carries PyTorch's lazy conjugate bit (``conj`` computes the values)."""
+    return False
+
+
+def is_neg(input):
+    """False: no dtorch tensor carries PyTorch's lazy negative bit."""
+    return False
 
 
 def angle(input):

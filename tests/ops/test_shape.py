@@ -387,3 +387,33 @@ def test_shape_helpers():
              None, [(3, 1), (4,)])
     with pytest.raises(RuntimeError, match=r"\[3, 2\], \[4\]"):
         dtorch.broadcast_tensors(dtorch.ones(3, 2), dtorch.ones(4))
+
+
+@pytest.mark.parametrize("name, shape, sections", [
+    ("hsplit", (2, 6), 3), ("hsplit", (2, 6), [1, 4]), ("hsplit", (6,), 2), ("hsplit", (2, 6, 2), [5]),
+    ("vsplit", (4, 3), 2), ("vsplit", (5, 3), [2, 3]), ("dsplit", (2, 2, 6), 3), ("dsplit", (1, 2, 6, 2), [2]),
+])
+def test_hsplit_vsplit_dsplit_match_torch(name, shape, sections):
+    check_op(lambda x: getattr(x, name)(sections), None, [shape])
+    check_op(lambda x: getattr(torch if isinstance(x, torch.Tensor) else dtorch, name)(x, sections), None, [shape])
+
+
+@pytest.mark.parametrize("name, shape, sections", [
+    ("hsplit", (2, 5), 2), ("vsplit", (5, 2), 2), ("vsplit", (4,), 2), ("dsplit", (2, 4), 2), ("hsplit", (2, 4), 0),
+])
+def test_hsplit_vsplit_dsplit_errors_match_torch(name, shape, sections):
+    theirs = torch.zeros(shape)
+    with pytest.raises(RuntimeError) as expected:
+        getattr(theirs, name)(sections)
+    with pytest.raises(RuntimeError) as ours:
+        getattr(dtorch.zeros(shape), name)(sections)
+    assert str(ours.value) == str(expected.value)
+
+
+def test_resolve_conj_and_resolve_neg_give_the_values_torch_gives():
+    values = np.array([1 + 2j, -3 - 1j])
+    for method in ("resolve_conj", "resolve_neg"):
+        ours = getattr(dtorch.tensor(values).conj(), method)()
+        theirs = getattr(torch.tensor(values).conj(), method)()
+        np.testing.assert_array_equal(ours.numpy(), theirs.resolve_conj().resolve_neg().numpy())
+    assert not dtorch.tensor(values).conj().is_conj() and not dtorch.tensor([1.0]).neg().is_neg()
