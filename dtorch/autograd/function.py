@@ -294,23 +294,23 @@ class Op:
             if type(owner) is weakref.ref:  # ``saved_inputs_for_check_only``: the counter's Tensor, if alive
                 owner = owner()
                 if owner is not None and owner._vc != version:
-                    self._raise_modified(owner, owner._vc, version)
+                    self._raise_modified(owner.dtype, array.shape, owner._vc, version)
                 values.append(array)
                 continue
             if owner is not None:
                 base = owner._base
                 current = owner._vc if base is None else base._vc
                 if current != version and (graph or not self.inputs_saved_for_graph_only):
-                    self._raise_modified(owner, current, version)
+                    self._raise_modified(owner.dtype, owner.shape, current, version)
                 if graph:
                     array = owner
             values.append(array)
         return tuple(values)
 
-    def _raise_modified(self, owner, current, version):
+    def _raise_modified(self, dtype, shape, current, version):
         raise RuntimeError(
             "one of the variables needed for gradient computation has been modified by an inplace "
-            f"operation: [{owner.dtype} {list(owner.shape)}], which is an input of {self.name()}, is "
+            f"operation: [{dtype} {list(shape)}], which is an input of {self.name()}, is "
             f"at version {current}; expected version {version} instead. Hint: the operation that "
             "modified it ran after this one; use an out-of-place version (x = x + y instead of x += y)."
         )
