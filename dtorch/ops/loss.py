@@ -336,9 +336,12 @@ class CrossEntropy(Op):
         if self.dense and logits_edge is not None:  # the general branch with row weights of 1, no smoothing
             # the softmax times the scale in one product: exps * (scale / total)
             grad_logits = exps * (scale / total)
-            # (one flat index per row, all distinct: cheaper than the (rows, labels) pair of index arrays)
-            at = self.safe + xp.arange(0, m * c, c)
-            grad_logits.reshape(-1)[at] -= scale if self.reduction != "none" else scale[:, 0]
+            at_target = scale if self.reduction != "none" else scale[:, 0]
+            if grad_logits.flags.c_contiguous:
+                # (one flat index per row, all distinct: cheaper than the (rows, labels) pair of index arrays)
+                grad_logits.reshape(-1)[self.safe + xp.arange(0, m * c, c)] -= at_target
+            else:  # (non-contiguous logits give strided exponentials, whose reshape(-1) would be a copy)
+                grad_logits[xp.arange(m), self.safe] -= at_target
             return _unrows(xp, grad_logits, self.shape, self.axis), None, None
         if self.probabilities:
             probs = exps / total if exps is not None else xp.exp(logp)

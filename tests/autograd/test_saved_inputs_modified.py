@@ -1,4 +1,10 @@
-"""An input changed in place between forward and backward: backward raises, or its gradients do not change.
+"""Properties every op below must keep, checked on one table of ops (``CASES``) and modules (``MODULES``).
+
+- An input (or parameter, or the op's own output) changed in place between forward and backward: backward
+  raises, or its gradients do not change.
+- A non-contiguous (transposed) input gives the results of a contiguous one.
+
+An input changed in place between forward and backward: backward raises, or its gradients do not change.
 
 PyTorch raises ("one of the variables needed for gradient computation has been modified by an inplace operation")
 whenever backward would read a saved input that was changed after forward, the classic case being an
@@ -304,3 +310,44 @@ def test_the_output_changed_in_place_after_forward_raises_or_leaves_the_gradient
             got, want, rtol=1e-6, atol=1e-7,
             err_msg=f"{name}: the output changed in place after forward gave input {index} a gradient computed "
                     "from the changed values, without an error")
+
+
+def _run_with_layout(function, arrays, strided):
+    """Forward and backward of the sum of squares; with ``strided`` every input of 2 or more dimensions is a
+    transposed view of an array stored the other way round (same values, non-contiguous). Returns the output and
+    the gradients in the inputs' own orientation."""
+    leaves, inputs = [], []
+    for array in arrays:
+        if strided and array.ndim >= 2:
+            leaf = dtorch.tensor(np.ascontiguousarray(array.transpose()), requires_grad=True)
+            inputs.append(leaf.permute(*reversed(range(array.ndim))))
+        else:
+            leaf = dtorch.tensor(array, requires_grad=True)
+            inputs.append(leaf)
+        leaves.append(leaf)
+    out = function(*inputs)
+    if isinstance(out, tuple):
+        out = out[0]
+    (out * out).sum().backward()
+    grads = []
+    for leaf, array in zip(leaves, arrays):
+        grad = None if leaf.grad is None else leaf.grad.numpy()
+        if grad is not None and strided and array.ndim >= 2:
+            grad = grad.transpose()
+        grads.append(grad)
+    return out.detach().numpy(), grads
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_non_contiguous_inputs_give_the_results_of_contiguous_ones(name):
+    """Fast paths pick layouts (blocked rows, flat indices into a gradient): a strided input must not change a
+    value. (This caught cross_entropy's backward writing its target term into a copy of strided exponentials.)"""
+    function, arrays = CASES[name]
+    expected_out, expected_grads = _run_with_layout(function, arrays, strided=False)
+    out, grads = _run_with_layout(function, arrays, strided=True)
+    np.testing.assert_allclose(out, expected_out, rtol=1e-6, atol=1e-7)
+    for index, (got, want) in enumerate(zip(grads, expected_grads)):
+        if want is None:
+            assert got is None
+            continue
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7, err_msg=f"{name}: gradient {index}")

@@ -1090,3 +1090,28 @@ def test_saved_output_changed_in_place_raises_like_torch(name):
         y.add_(1.0)
         with pytest.raises(RuntimeError, match="modified by an inplace operation"):
             y.sum().backward()
+
+
+@pytest.mark.parametrize("kwargs", [
+    {}, {"reduction": "sum"}, {"reduction": "none"}, {"label_smoothing": 0.1}, {"ignore_index": 2},
+    {"weight": np.array([0.5, 1.0, 2.0, 1.5])},
+], ids=["dense mean", "dense sum", "dense none", "smoothing", "ignore_index", "class weights"])
+@pytest.mark.parametrize("shape", [(6, 4), (3, 4, 5), (300, 200)], ids=["2-d", "class axis not last", "blocked rows"])
+def test_cross_entropy_of_non_contiguous_logits_matches_torch(kwargs, shape):
+    # logits that are a transposed view: the backward's flat-index shortcut must not write into a copy
+    rng = np.random.default_rng(7)
+    classes = shape[1]
+    values = rng.standard_normal(shape[::-1])  # stored reversed, handed over as a transposed view
+    target = rng.integers(0, classes, (shape[0],) + shape[2:])
+    if "weight" in kwargs and classes != 4:
+        pytest.skip("the class weights are for 4 classes")
+    grads = []
+    for lib, functional in ((dtorch, DF), (torch, TF)):
+        leaf = lib.tensor(values, requires_grad=True)
+        logits = leaf.permute(*reversed(range(len(shape))))
+        options = {k: lib.tensor(v) if isinstance(v, np.ndarray) else v for k, v in kwargs.items()}
+        loss = functional.cross_entropy(logits, lib.tensor(target), **options)
+        (loss * loss).sum().backward()
+        grads.append((loss.detach().numpy(), leaf.grad.numpy()))
+    np.testing.assert_allclose(grads[0][0], grads[1][0], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(grads[0][1], grads[1][1], rtol=1e-9, atol=1e-12)
