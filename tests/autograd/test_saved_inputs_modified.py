@@ -156,24 +156,28 @@ def _run(function, arrays, changed=None):
     return [None if t.grad is None else t.grad.numpy().copy() for t in inputs]
 
 
+def _assert_raised_or_unchanged(result, expected, what):
+    """``result`` is PyTorch's in-place RuntimeError, or gradients equal to ``expected`` (``what`` was changed)."""
+    if isinstance(result, RuntimeError):
+        assert "modified by an inplace operation" in str(result), str(result)
+        return
+    for index, (got, want) in enumerate(zip(result, expected)):
+        if want is None:
+            assert got is None
+            continue
+        np.testing.assert_allclose(
+            got, want, rtol=1e-6, atol=1e-7,
+            err_msg=f"{what} changed in place after forward gave gradient {index} from the changed values, without "
+                    "an error")
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_an_input_changed_in_place_after_forward_raises_or_leaves_the_gradients_alone(name):
     function, arrays = CASES[name]
     expected = _run(function, arrays)
     assert not isinstance(expected, Exception), expected
     for changed in range(len(arrays)):
-        result = _run(function, arrays, changed)
-        if isinstance(result, RuntimeError):
-            assert "modified by an inplace operation" in str(result), str(result)
-            continue
-        for index, (got, want) in enumerate(zip(result, expected)):
-            if want is None:
-                assert got is None
-                continue
-            np.testing.assert_allclose(
-                got, want, rtol=1e-6, atol=1e-7,
-                err_msg=f"{name}: input {changed} changed in place after forward gave input {index} a gradient "
-                        "computed from the changed values, without an error")
+        _assert_raised_or_unchanged(_run(function, arrays, changed), expected, f"{name}: input {changed}")
 
 
 def test_the_check_above_fails_for_an_op_that_reads_a_changed_input():
@@ -244,14 +248,7 @@ def test_a_parameter_changed_in_place_after_forward_raises_or_leaves_the_gradien
     assert not isinstance(expected, Exception), expected
     for changed in range(count):
         result, _ = _run_module(make, shape, changed)
-        if isinstance(result, RuntimeError):
-            assert "modified by an inplace operation" in str(result), str(result)
-            continue
-        for index, (got, want) in enumerate(zip(result, expected)):
-            np.testing.assert_allclose(
-                got, want, rtol=1e-6, atol=1e-7,
-                err_msg=f"{name}: parameter {changed} changed in place after forward changed gradient {index} "
-                        "(0 is the input's), without an error")
+        _assert_raised_or_unchanged(result, expected, f"{name} (gradient 0 is the input's): parameter {changed}")
 
 
 def test_a_check_only_save_keeps_no_input_alive_and_still_sees_its_base_changed():
@@ -298,18 +295,7 @@ def test_the_output_changed_in_place_after_forward_raises_or_leaves_the_gradient
     function, arrays = CASES[name]
     expected = _run_output_changed(function, arrays, change=False)
     assert not isinstance(expected, Exception), expected
-    result = _run_output_changed(function, arrays, change=True)
-    if isinstance(result, RuntimeError):
-        assert "modified by an inplace operation" in str(result), str(result)
-        return
-    for index, (got, want) in enumerate(zip(result, expected)):
-        if want is None:
-            assert got is None
-            continue
-        np.testing.assert_allclose(
-            got, want, rtol=1e-6, atol=1e-7,
-            err_msg=f"{name}: the output changed in place after forward gave input {index} a gradient computed "
-                    "from the changed values, without an error")
+    _assert_raised_or_unchanged(_run_output_changed(function, arrays, change=True), expected, f"{name}: the output")
 
 
 def _run_with_layout(function, arrays, strided):
