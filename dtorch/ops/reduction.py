@@ -157,6 +157,7 @@ class MaxMin(Op):
     """``amax``/``amin`` over axes; the gradient is shared equally among tied extremes (PyTorch's rule)."""
 
     attr_names = ("axes", "keepdim", "mode")
+    saves_output = True  # backward compares x with the kept extreme, which is (a view of) the output
 
     def name(self):
         # max() and min() are MaxBackward1/MinBackward1 in PyTorch, amax/amin (with a dim) AmaxBackward0/AminBackward0
