@@ -199,7 +199,7 @@ def set_num_threads(count):
 _METHODS_FROM_FUNCTIONAL = (
     "add sub mul div true_divide divide multiply subtract floor_divide remainder fmod pow maximum minimum "
     "clamp clip clamp_min clamp_max neg negative exp log log1p log2 log10 sqrt rsqrt abs absolute sin cos tanh "
-    "sigmoid relu erf reciprocal square sign floor ceil trunc round clone "
+    "sigmoid logit relu erf reciprocal square sign floor ceil trunc round clone "
     "eq ne lt le gt ge less less_equal greater greater_equal not_equal logical_and logical_or logical_xor "
     "logical_not bitwise_and bitwise_or bitwise_xor bitwise_not isnan isinf isfinite equal allclose isclose "
     "sum mean prod max min amax amin argmax argmin var std norm logsumexp cumsum cumprod any count_nonzero "

@@ -673,6 +673,21 @@ erf = _unary(E.Erf)
 silu = _unary(E.Silu)
 
 
+def logit(input, eps=None):
+    """``log(z / (1 - z))``, the inverse of ``sigmoid``, with ``z`` the input clamped to ``[eps, 1 - eps]`` when
+    ``eps`` is given (else inputs outside ``[0, 1]`` give NaN, as in PyTorch). The gradient is ``1 / (z (1 - z))``,
+    and 0 where the clamp applied.
+
+    >>> import dtorch
+    >>> dtorch.logit(dtorch.tensor([0.5, 0.75]))
+    tensor([0.0000, 1.0986])
+    """
+    try:
+        return E.Logit.apply(_float_input(input), eps=None if eps is None else float(eps))
+    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
+        _not_a_tensor(error, "logit", "input", input)
+
+
 def log2(input):
     try:
         return log(input) / float(np.log(2.0))

@@ -240,6 +240,29 @@ class Log1p(Op):
         return (grad / (x + 1),)
 
 
+class Logit(Op):
+    """``log(z / (1 - z))`` with ``z`` clamped to ``[eps, 1 - eps]`` (``eps`` None: no clamp). Backward as
+    PyTorch's: ``grad / (z (1 - z))``, 0 where the clamp applied, and NaN outside ``[0, 1]`` without ``eps``."""
+
+    attr_names = ("eps",)
+
+    def forward(self, x):
+        self.save_for_backward(x)
+        xp = self.xp
+        z = x if self.eps is None else xp.clip(x, self.eps, 1 - self.eps)
+        with np.errstate(divide="ignore", invalid="ignore"):  # (0 and 1 give -inf and inf, outside [0, 1] NaN)
+            return (xp.log(z) - xp.log1p(-z)).astype(x.dtype, copy=False)
+
+    def backward(self, grad):
+        (x,) = self.saved_tensors
+        xp = self.xp
+        with np.errstate(divide="ignore", invalid="ignore"):  # (at 0 and 1, as PyTorch: inf or NaN, no warning)
+            slope = grad / (x * (1 - x))
+        if self.eps is None:
+            return (xp.where((x < 0) | (x > 1), math.nan, slope),)
+        return (xp.where((x >= self.eps) & (x <= 1 - self.eps), slope, 0),)
+
+
 class Sqrt(Op):
     """Backward from the output, ``grad / (2 sqrt(x))``, as PyTorch's (see ``Exp``)."""
 

@@ -187,6 +187,8 @@ CASES = {
     "selu": (lambda x: F.selu(x), [_rand(3, 4)]),
     "relu6": (lambda x: F.relu6(x * 4), [_rand(3, 4)]),
     "erf": (lambda x: dtorch.erf(x), [_rand(3, 4)]),
+    "logit": (lambda x: dtorch.logit(x), [_rand(3, 4, low=0.1)]),
+    "logit, eps": (lambda x: dtorch.logit(x, 0.3), [_rand(3, 4, low=0.1)]),
     "rsqrt": (lambda x: dtorch.rsqrt(x), [_rand(3, 4, low=0.1)]),
     "reciprocal": (lambda x: x.reciprocal(), [_rand(3, 4, low=0.1)]),
     "amax": (lambda x: x.amax(1), [_rand(3, 4)]),

@@ -868,3 +868,31 @@ def test_sgn_and_signbit():
     check_op(lambda x: x.sgn(), None, [(3, 4)], grad=False)  # torch's sgn gradient is a ZeroTensor
     ours = dtorch.tensor([-0.0, 1.0, -2.0]).signbit()
     np.testing.assert_array_equal(ours.numpy(), torch.tensor([-0.0, 1.0, -2.0]).signbit().numpy())
+
+
+@pytest.mark.parametrize("eps", [None, 1e-3, 0.2])
+def test_logit_matches_torch_forward_and_backward(eps):
+    values = np.array([0.0, 1e-4, 0.1, 0.5, 0.9, 1.0 - 1e-4, 1.0, -0.5, 1.5])
+    results = []
+    for lib in (dtorch, torch):
+        x = lib.tensor(values, requires_grad=True)
+        y = lib.logit(x, eps) if eps is not None else x.logit()
+        finite = lib.where(lib.isfinite(y), y, lib.zeros_like(y))
+        finite.sum().backward()
+        results.append((y.detach().numpy(), x.grad.numpy()))
+    np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-12, equal_nan=True)
+    np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-12, equal_nan=True)
+
+
+def test_logit_second_derivative_matches_torch():
+    values = np.array([0.1, 0.3, 0.5, 0.8])
+    results = []
+    for lib in (dtorch, torch):
+        x = lib.tensor(values, requires_grad=True)
+        for eps in (None, 0.2):
+            (first,) = lib.autograd.grad(lib.logit(x, eps).sum(), x, create_graph=True)
+            (second,) = lib.autograd.grad((first * first).sum(), x)
+            results.append((first.detach().numpy(), second.numpy()))
+    for mine, theirs in zip(results[:2], results[2:]):
+        np.testing.assert_allclose(mine[0], theirs[0], rtol=1e-12)
+        np.testing.assert_allclose(mine[1], theirs[1], rtol=1e-10)
