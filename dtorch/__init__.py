@@ -374,8 +374,12 @@ cuda.amp = amp  # the older spelling, torch.cuda.amp.GradScaler / autocast
 
 inverse = linalg.inv
 det = linalg.det
+slogdet = linalg.slogdet
+logdet = linalg.logdet
 Tensor.inverse = linalg.inv
 Tensor.det = linalg.det
+Tensor.slogdet = linalg.slogdet
+Tensor.logdet = linalg.logdet
 from dtorch.serialization import load, save  # noqa: E402,F401
 Tensor.softmax = _F.softmax
 Tensor.log_softmax = _F.log_softmax

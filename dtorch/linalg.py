@@ -1,5 +1,5 @@
 """``dtorch.linalg``: PyTorch's ``torch.linalg`` for the calls training code makes: norms, ``inv``, ``det``,
-``solve``. Matrices are the last two dimensions; leading dimensions are batches.
+``slogdet``, ``cholesky``, ``solve``. Matrices are the last two dimensions; leading dimensions are batches.
 
 >>> import dtorch
 >>> dtorch.linalg.vector_norm(dtorch.tensor([3.0, 4.0]))
@@ -98,6 +98,78 @@ def det(A):
         raise_not_a_tensor("linalg_det", "A", 1, A)
     _check_square(A, "det")
     return L.Det.apply(A)
+
+
+def slogdet(A):
+    """``(sign, logabsdet)`` of each square matrix: the sign of the determinant and the log of its absolute value,
+    which stays finite where ``det`` over- or underflows (``torch.linalg.slogdet``); ``logabsdet`` is
+    differentiable.
+
+    >>> import dtorch
+    >>> dtorch.linalg.slogdet(dtorch.tensor([[2.0, 0.0], [0.0, -4.0]]))
+    dtorch.return_types.linalg_slogdet(
+    sign=tensor(-1.),
+    logabsdet=tensor(2.0794))
+    """
+    if not isinstance(A, Tensor):
+        raise_not_a_tensor("linalg_slogdet", "A", 1, A)
+    _check_square(A, "slogdet")
+    logabsdet, sign = L.SlogDet.apply(A)
+    return _SlogDetResult(sign, logabsdet)
+
+
+class _SlogDetResult(tuple):
+    """``(sign, logabsdet)``, printed as PyTorch prints ``torch.return_types.linalg_slogdet``."""
+
+    __slots__ = ()
+
+    def __new__(cls, sign, logabsdet):
+        return super().__new__(cls, (sign, logabsdet))
+
+    @property
+    def sign(self):
+        return self[0]
+
+    @property
+    def logabsdet(self):
+        return self[1]
+
+    def __repr__(self):
+        return f"dtorch.return_types.linalg_slogdet(\nsign={self.sign!r},\nlogabsdet={self.logabsdet!r})"
+
+
+def logdet(A):
+    """``log(det A)`` of each square matrix: NaN where the determinant is negative, ``-inf`` where it is 0, as
+    ``torch.logdet`` (from ``slogdet``, so it stays finite where ``det`` would over- or underflow).
+
+    >>> import dtorch
+    >>> dtorch.logdet(dtorch.tensor([[2.0, 0.0], [0.0, 4.0]]))
+    tensor(2.0794)
+    """
+    sign, logabsdet = slogdet(A)
+    return F.where(sign < 0, factories.full_like(logabsdet, math.nan), logabsdet)
+
+
+def cholesky(A, *, upper=False):
+    """The Cholesky factor of each symmetric positive-definite matrix: lower triangular ``L`` with ``L L^T = A``
+    (``upper=True``: ``L^T``). A matrix that is not positive-definite raises ``RuntimeError``.
+
+    >>> import dtorch
+    >>> dtorch.linalg.cholesky(dtorch.tensor([[4.0, 2.0], [2.0, 5.0]]))
+    tensor([[2., 0.],
+            [1., 2.]])
+    """
+    if not isinstance(A, Tensor):
+        raise_not_a_tensor("linalg_cholesky", "A", 1, A)
+    _check_square(A, "cholesky")
+    try:
+        factor = L.Cholesky.apply(A)
+    except Exception as error:  # numpy.linalg.LinAlgError or CuPy's equivalent
+        if type(error).__name__ != "LinAlgError":
+            raise
+        raise RuntimeError("linalg.cholesky: The factorization could not be completed because the input is not "
+                           "positive-definite.") from None
+    return F.transpose(factor, -2, -1) if upper else factor
 
 
 def solve(A, B, *, left=True):

@@ -89,3 +89,49 @@ def test_inverse_output_changed_in_place_raises_like_torch():
         inverse.add_(1)
         with pytest.raises(RuntimeError, match="modified by an inplace operation"):
             inverse.sum().backward()
+
+
+def _spd(n, batch=(), seed=0):
+    rng = np.random.default_rng(seed)
+    m = rng.standard_normal(batch + (n, n))
+    return m @ np.swapaxes(m, -1, -2) + n * np.eye(n)
+
+
+@pytest.mark.parametrize("upper", [False, True])
+@pytest.mark.parametrize("batch", [(), (2,)])
+def test_cholesky_matches_torch_forward_and_backward(upper, batch):
+    a = _spd(4, batch)
+    upstream = np.random.default_rng(5).standard_normal(batch + (4, 4))
+    results = []
+    for lib in (dtorch, torch):
+        x = lib.tensor(a, requires_grad=True)
+        factor = lib.linalg.cholesky(x, upper=upper)
+        factor.backward(lib.tensor(upstream))
+        results.append((factor.detach().numpy(), x.grad.numpy()))
+    np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-9, atol=1e-11)
+
+
+def test_cholesky_of_a_matrix_that_is_not_positive_definite_raises_as_torch():
+    with pytest.raises(RuntimeError, match="not positive-definite"):
+        torch.linalg.cholesky(torch.tensor([[1.0, 2.0], [2.0, 1.0]]))
+    with pytest.raises(RuntimeError, match="linalg.cholesky: The factorization could not be completed because the "
+                                           "input is not positive-definite"):
+        dtorch.linalg.cholesky(dtorch.tensor([[1.0, 2.0], [2.0, 1.0]]))
+
+
+@pytest.mark.parametrize("matrix", [
+    np.array([[2.0, 1.0], [0.5, -3.0]]), np.array([[2.0, 1.0], [0.5, 3.0]]), _spd(3, (2,)),
+    np.diag([1e-200, 1e-200, 1e-200]),  # det underflows; logabsdet does not
+], ids=["negative det", "positive det", "batch", "underflowing det"])
+def test_slogdet_and_logdet_match_torch(matrix):
+    results = []
+    for lib in (dtorch, torch):
+        x = lib.tensor(matrix, requires_grad=True)
+        sign, logabsdet = lib.linalg.slogdet(x)
+        logabsdet.sum().backward()
+        method = x.detach().slogdet()
+        results.append((sign.detach().numpy(), logabsdet.detach().numpy(), x.grad.numpy(),
+                        lib.logdet(x.detach()).numpy(), method[0].numpy(), method.logabsdet.numpy()))
+    for mine, theirs in zip(*results):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-10, equal_nan=True)

@@ -271,6 +271,53 @@ class Det(Op):
         return (scale * _mT(xp, xp.linalg.inv(a)),)
 
 
+class SlogDet(Op):
+    """``(log|det A|, sign det A)``: the first differentiable, ``grad * A^-T`` (Jacobi's formula divided by
+    ``det A``); the sign a constant. A singular matrix gives ``-inf`` and sign 0, as in PyTorch."""
+
+    n_outputs = 2
+
+    def name(self):
+        return "LinalgSlogdetBackward0"
+
+    def forward(self, a):
+        self.save_for_backward(a)
+        sign, logabsdet = self.xp.linalg.slogdet(a)
+        return logabsdet, sign
+
+    def backward(self, grad):
+        (a,) = self.saved_tensors
+        xp = self.xp
+        if xp is graph_mode.namespace:
+            return (grad.unsqueeze(-1).unsqueeze(-1) * Inverse.apply(a).transpose(-1, -2),)
+        return (grad[..., None, None] * _mT(xp, xp.linalg.inv(a)),)
+
+
+class Cholesky(Op):
+    """``L`` lower triangular with ``L L^T = A`` (A symmetric positive-definite). Backward (Murray, 2016):
+    ``P = Φ(L^T grad)`` (the lower triangle, its diagonal halved), ``S = L^-T P L^-1``, ``grad_A = (S + S^T) / 2``."""
+
+    saves_output = True
+    differentiable_backward = False  # (a create_graph backward raises: no double-backward formula here)
+
+    def name(self):
+        return "LinalgCholeskyExBackward0"
+
+    def forward(self, a):
+        self.factor = self.xp.linalg.cholesky(a)
+        return self.factor
+
+    def backward(self, grad):
+        xp = self.xp
+        factor = self.factor
+        inner = xp.tril(xp.matmul(_mT(xp, factor), grad))
+        diagonal = xp.diagonal(inner, axis1=-2, axis2=-1)
+        inner -= 0.5 * diagonal[..., None] * xp.eye(inner.shape[-1], dtype=inner.dtype)
+        inverse = xp.linalg.inv(factor)
+        symmetric = xp.matmul(xp.matmul(_mT(xp, inverse), inner), inverse)
+        return (0.5 * (symmetric + _mT(xp, symmetric)),)
+
+
 class Solve(Op):
     """``X`` with ``A X = B`` (``B`` a batch of matrices, or of vectors when ``vector``); backward
     ``grad_B = A^-T grad``, ``grad_A = -grad_B X^T``."""
