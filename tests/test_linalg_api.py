@@ -135,3 +135,18 @@ def test_slogdet_and_logdet_match_torch(matrix):
                         lib.logdet(x.detach()).numpy(), method[0].numpy(), method.logabsdet.numpy()))
     for mine, theirs in zip(*results):
         np.testing.assert_allclose(mine, theirs, rtol=1e-10, equal_nan=True)
+
+
+def test_slogdet_second_derivative_matches_torch_and_cholesky_says_it_has_none():
+    a = np.random.default_rng(0).standard_normal((3, 3)) + 3 * np.eye(3)
+    results = []
+    for lib in (dtorch, torch):
+        x = lib.tensor(a, requires_grad=True)
+        (first,) = lib.autograd.grad(lib.linalg.slogdet(x)[1], x, create_graph=True)
+        (second,) = lib.autograd.grad((first * first).sum(), x)
+        results.append((first.detach().numpy(), second.numpy()))
+    np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-12)
+    np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-10)
+    x = dtorch.tensor(a @ a.T, requires_grad=True)
+    with pytest.raises(RuntimeError, match="no double-backward formula"):
+        dtorch.autograd.grad(dtorch.linalg.cholesky(x).sum(), x, create_graph=True)
