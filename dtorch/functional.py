@@ -625,39 +625,35 @@ def clamp_max(input, max):
     return clamp(input, max=max)
 
 
-def neg(input):
-    try:
-        if type(input._array) is np.ndarray and _outside_graph(input):
-            return _forward_only(E.Neg, input._array)
-        return E.Neg.apply(input)
-    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
-        _not_a_tensor(error, "neg", "input", input)
-
-
-negative = neg
-
-
 def _float_input(input):
     if input._array.dtype.kind in "biu":
         return _cast(input, _default_float_numpy())
     return input
 
 
-def _unary(op):
+def _unary(op, integers_to_float=True, doc=None):
+    """The front end of the elementwise op ``op`` of one tensor, named after it: the no-grad shortcut or
+    ``op.apply``. ``integers_to_float``: integer inputs are cast to the default float dtype first (``exp``);
+    False keeps every dtype (``neg``, ``relu``)."""
     name = op.__name__.lower()
 
     def function(input):
         try:
-            input = _float_input(input)
+            if integers_to_float:
+                input = _float_input(input)
             if type(input._array) is np.ndarray and _outside_graph(input):
                 return _forward_only(op, input._array)
             return op.apply(input)
         except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
             _not_a_tensor(error, name, "input", input)
 
-    function.__name__ = name
-    function.__doc__ = f"Elementwise ``{op.__name__.lower()}``; integer inputs give the default float dtype."
+    function.__name__ = function.__qualname__ = name
+    function.__doc__ = doc or f"Elementwise ``{name}``; integer inputs give the default float dtype."
     return function
+
+
+neg = _unary(E.Neg, integers_to_float=False, doc="Elementwise ``-x``, in the input's dtype.")
+negative = neg
 
 
 exp = _unary(E.Exp)
@@ -712,19 +708,12 @@ def abs(input):
 absolute = abs
 
 
-def relu(input):
-    """``max(x, 0)``.
+relu = _unary(E.Relu, integers_to_float=False, doc="""``max(x, 0)``, in the input's dtype.
 
     >>> import dtorch
     >>> dtorch.relu(dtorch.tensor([-1., 2.]))
     tensor([0., 2.])
-    """
-    try:
-        if type(input._array) is np.ndarray and _outside_graph(input):
-            return _forward_only(E.Relu, input._array)
-        return E.Relu.apply(input)
-    except _NOT_A_TENSOR as error:  # a non-Tensor argument (a NumPy array): PyTorch's TypeError
-        _not_a_tensor(error, "relu", "input", input)
+    """)
 
 
 def gelu(input, approximate="none"):

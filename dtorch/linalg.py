@@ -83,13 +83,19 @@ def inv(A):
     if not isinstance(A, Tensor):
         raise_not_a_tensor("linalg_inv", "A", 1, A)
     _check_square(A, "inv")
+    return _apply_raising_as_torch(
+        L.Inverse, "linalg.inv: The diagonal element of the LU factorization is zero: the input matrix is singular", A)
+
+
+def _apply_raising_as_torch(op, message, *inputs, **attrs):
+    """``op.apply(*inputs, **attrs)``, with NumPy's (or CuPy's) LinAlgError turned into PyTorch's RuntimeError
+    ``message``."""
     try:
-        return L.Inverse.apply(A)
+        return op.apply(*inputs, **attrs)
     except Exception as error:  # numpy.linalg.LinAlgError or CuPy's equivalent
         if type(error).__name__ != "LinAlgError":
             raise
-        raise RuntimeError("linalg.inv: The diagonal element of the LU factorization is zero: the input matrix "
-                           "is singular") from None
+        raise RuntimeError(message) from None
 
 
 def det(A):
@@ -162,13 +168,8 @@ def cholesky(A, *, upper=False):
     if not isinstance(A, Tensor):
         raise_not_a_tensor("linalg_cholesky", "A", 1, A)
     _check_square(A, "cholesky")
-    try:
-        factor = L.Cholesky.apply(A)
-    except Exception as error:  # numpy.linalg.LinAlgError or CuPy's equivalent
-        if type(error).__name__ != "LinAlgError":
-            raise
-        raise RuntimeError("linalg.cholesky: The factorization could not be completed because the input is not "
-                           "positive-definite.") from None
+    factor = _apply_raising_as_torch(L.Cholesky, "linalg.cholesky: The factorization could not be completed "
+                                     "because the input is not positive-definite.", A)
     return F.transpose(factor, -2, -1) if upper else factor
 
 
@@ -183,12 +184,8 @@ def solve(A, B, *, left=True):
         raise RuntimeError(f"linalg.solve: Incompatible shapes of A and B for the equation AX = B "
                            f"({A._array.shape[-2]}x{A._array.shape[-1]} and {'x'.join(map(str, B._array.shape))})")
     A, B = F._same_dtype([A, B])
-    try:
-        return L.Solve.apply(A, B, vector=vector)
-    except Exception as error:
-        if type(error).__name__ != "LinAlgError":
-            raise
-        raise RuntimeError("linalg.solve: The solver failed because the input matrix is singular.") from None
+    return _apply_raising_as_torch(L.Solve, "linalg.solve: The solver failed because the input matrix is singular.",
+                                   A, B, vector=vector)
 
 
 def cross(input, other, *, dim=-1):
